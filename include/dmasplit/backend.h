@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libdmasplit plugin ABI, for backend authors.  See dmasplit-backend(7).
+ *
+ * A backend is a shared object installed as $(backenddir)/backend-NAME.so
+ * (pkg-config --variable=backenddir libdmasplit) that exports exactly one
+ * symbol, DMASPLIT_BACKEND_ENTRY, returning a const ops table.  The ABI
+ * major is part of the symbol name, so a plugin built for another major
+ * fails at lookup, with a log line, instead of crashing.  The table starts
+ * with its own size: the core accepts any table that covers the required
+ * operations and treats a missing optional one as NULL.
+ *
+ * The core validates every argument (NULL, zero length, overflow, unknown
+ * direction, attributes or flags, ranges outside a window) before calling
+ * a backend, so operations only check what is specific to the backend.
+ * Services come from the host table handed to probe and open; a backend
+ * links against no private symbol of the core.
+ */
+#ifndef DMASPLIT_BACKEND_H
+#define DMASPLIT_BACKEND_H
+
+#include <dmasplit/dmasplit.h>
+#include <syslog.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DMASPLIT_BACKEND_ABI_VERSION 1
+#define DMASPLIT_BACKEND_ENTRY dmasplit_backend_v1
+#define DMASPLIT_BACKEND_ENTRY_NAME "dmasplit_backend_v1"
+
+#if defined(__GNUC__)
+#define DMASPLIT_BACKEND_EXPORT __attribute__((visibility("default")))
+#define DMASPLIT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define DMASPLIT_BACKEND_EXPORT
+#define DMASPLIT_PRINTF(f, a)
+#endif
+
+/* Defined by each backend; opaque to the core. */
+struct dmasplit_bdev;	/* an open device */
+struct dmasplit_bwin;	/* a window on it */
+
+/* The core's IOVA range allocator (opaque). */
+struct dmasplit_iovad;
+
+/*
+ * Services of the core, one table per context.  Pointers stay valid until
+ * the backend's last device on that context is closed.
+ */
+struct dmasplit_host {
+	uint32_t size;
+	uint32_t abi_version;
+
+	/* One line, no trailing newline; filtered by the context priority. */
+	void (*log)(const struct dmasplit_host *host, int priority,
+		    const char *file, int line, const char *fn,
+		    const char *format, ...) DMASPLIT_PRINTF(6, 7);
+
+	/*
+	 * sysfs, relative to the configured root ("bus/pci/devices/...").
+	 * read: the file's content without the trailing newline (-ENAMETOOLONG
+	 * if it does not fit); readlink: the link target; open: an fd (O_CLOEXEC
+	 * is added).
+	 */
+	int (*sysfs_read)(const struct dmasplit_host *host, const char *path,
+			  char *buf, size_t len);
+	int (*sysfs_readlink)(const struct dmasplit_host *host, const char *path,
+			      char *buf, size_t len);
+	int (*sysfs_open)(const struct dmasplit_host *host, const char *path,
+			  int flags, int *fd);
+
+	/*
+	 * Device-address allocator over a set of usable ranges, in units of
+	 * granule (a power of two).  Address 0 is never handed out.  Allocation
+	 * is lowest-fit below limit (an inclusive last address, such as the
+	 * DMA mask) and costs O(log n) in live allocations.  Not thread-safe:
+	 * the caller serialises per allocator.
+	 */
+	int (*iovad_new)(const struct dmasplit_host *host,
+			 const struct dmasplit_range *ranges, unsigned int n,
+			 uint64_t granule, struct dmasplit_iovad **iovad);
+	void (*iovad_destroy)(struct dmasplit_iovad *iovad);
+	int (*iovad_alloc)(struct dmasplit_iovad *iovad, uint64_t size,
+			   uint64_t limit, uint64_t *addr);
+	int (*iovad_reserve)(struct dmasplit_iovad *iovad, uint64_t addr,
+			     uint64_t size);
+	int (*iovad_free)(struct dmasplit_iovad *iovad, uint64_t addr,
+			  uint64_t size);
+
+	/*
+	 * Page pinning: mlock with a per-page reference count shared by all
+	 * devices of the context, so overlapping pins by different mappings
+	 * unlock only when the last one goes.
+	 */
+	int (*pin)(const struct dmasplit_host *host, const void *addr,
+		   size_t len);
+	int (*unpin)(const struct dmasplit_host *host, const void *addr,
+		     size_t len);
+	/* Physical address from /proc/self/pagemap; -EPERM without
+	 * CAP_SYS_ADMIN (the kernel hides frame numbers), -ENOENT if the page
+	 * is not present. */
+	int (*virt_to_phys)(const struct dmasplit_host *host, const void *addr,
+			    uint64_t *phys);
+};
+
+#define dmasplit_host_log(host, prio, ...) \
+	(host)->log((host), (prio), __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define dmasplit_host_err(host, ...) dmasplit_host_log(host, LOG_ERR, __VA_ARGS__)
+#define dmasplit_host_info(host, ...) dmasplit_host_log(host, LOG_INFO, __VA_ARGS__)
+#define dmasplit_host_dbg(host, ...) dmasplit_host_log(host, LOG_DEBUG, __VA_ARGS__)
+
+struct dmasplit_backend_ops {
+	uint32_t size;		/* sizeof(struct dmasplit_backend_ops) */
+	uint32_t abi_version;	/* DMASPLIT_BACKEND_ABI_VERSION */
+	const char *name;	/* [a-z0-9-], at most 31 characters */
+	const char *uuid;	/* RFC 4122 string form, unique per backend */
+	const char *version;
+	const char *description;	/* one line */
+
+	/* Required. */
+	/* 0 and a score (higher wins), or -ENODEV if desc is not for us. */
+	int (*probe)(const struct dmasplit_host *host,
+		     const struct dmasplit_desc *desc, int *score);
+	int (*open)(const struct dmasplit_host *host,
+		    const struct dmasplit_desc *desc,
+		    struct dmasplit_bdev **bdev);
+	/* Release everything; the core has already undone what it tracked. */
+	void (*close)(struct dmasplit_bdev *bdev);
+	/* Fill flags, dma_mask_bits, granule and ranges; the core fills the
+	 * rest.  Called once at open: the answers must not change. */
+	int (*get_info)(struct dmasplit_bdev *bdev,
+			struct dmasplit_dev_info *info);
+
+	/* Optional: NULL makes the core answer -EOPNOTSUPP. */
+	int (*get_stats)(struct dmasplit_bdev *bdev,
+			 struct dmasplit_dev_stats *stats);
+	int (*get_fd)(struct dmasplit_bdev *bdev, int *fd);
+
+	/* size is a multiple of the granule. */
+	int (*iova_alloc)(struct dmasplit_bdev *bdev, uint64_t size,
+			  uint32_t flags, struct dmasplit_bwin **win,
+			  uint64_t *addr);
+	/* offset + len lies inside the window. */
+	int (*iova_link)(struct dmasplit_bwin *win, uint64_t offset,
+			 void *vaddr, size_t len, enum dmasplit_dir dir,
+			 uint32_t attrs);
+	int (*iova_sync)(struct dmasplit_bwin *win, uint64_t offset,
+			 uint64_t len);
+	int (*iova_unlink)(struct dmasplit_bwin *win, uint64_t offset,
+			   uint64_t len, enum dmasplit_dir dir, uint32_t attrs);
+	/* Unlink what is still linked, then free the window. */
+	void (*iova_destroy)(struct dmasplit_bwin *win);
+
+	int (*map)(struct dmasplit_bdev *bdev, void *vaddr, size_t len,
+		   enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma);
+	int (*unmap)(struct dmasplit_bdev *bdev, uint64_t dma, size_t len,
+		     enum dmasplit_dir dir, uint32_t attrs);
+	/* NULL: the core maps each buffer with map, unmaps each with unmap. */
+	int (*map_vec)(struct dmasplit_bdev *bdev, const struct iovec *iov,
+		       unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
+		       struct dmasplit_seg *segs, unsigned int *nsegs);
+	int (*unmap_vec)(struct dmasplit_bdev *bdev,
+			 const struct dmasplit_seg *segs, unsigned int nsegs,
+			 enum dmasplit_dir dir, uint32_t attrs);
+	/* dma may be anywhere inside a mapping or a window. */
+	int (*sync_for_cpu)(struct dmasplit_bdev *bdev, uint64_t dma,
+			    size_t len, enum dmasplit_dir dir);
+	int (*sync_for_device)(struct dmasplit_bdev *bdev, uint64_t dma,
+			       size_t len, enum dmasplit_dir dir);
+
+	int (*alloc_coherent)(struct dmasplit_bdev *bdev, size_t size,
+			      uint32_t flags, void **cpu, uint64_t *dma);
+	int (*free_coherent)(struct dmasplit_bdev *bdev, size_t size, void *cpu,
+			     uint64_t dma);
+
+	int (*dma_read)(struct dmasplit_bdev *bdev, uint64_t dma, void *buf,
+			size_t len);
+	int (*dma_write)(struct dmasplit_bdev *bdev, uint64_t dma,
+			 const void *buf, size_t len);
+};
+
+/* The one symbol a backend exports. */
+DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
+DMASPLIT_BACKEND_ENTRY(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMASPLIT_BACKEND_H */

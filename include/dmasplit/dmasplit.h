@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libdmasplit - two-step DMA mapping for user-space device drivers.
+ *
+ * Reserve a device-address window once (dmasplit_iova_alloc), link memory
+ * into it (dmasplit_iova_link), make the links visible with one sync
+ * (dmasplit_iova_sync), and tear down with dmasplit_iova_unlink and
+ * dmasplit_iova_destroy.  Devices that cannot pre-allocate addresses answer
+ * -EOPNOTSUPP there; callers then use the per-range path (dmasplit_map and
+ * friends), which every backend supports.  Semantics follow the Linux
+ * kernel's dma_iova_* and dma_map_* APIs.
+ *
+ * Every function that can fail returns 0 or a negative errno and sets its
+ * out-parameters only on success.  See libdmasplit(3).
+ */
+#ifndef DMASPLIT_DMASPLIT_H
+#define DMASPLIT_DMASPLIT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DMASPLIT_VERSION_MAJOR 0
+#define DMASPLIT_VERSION_MINOR 1
+
+struct dmasplit_ctx;
+struct dmasplit_dev;
+struct dmasplit_iova;
+struct dmasplit_backend;
+
+/* Direction of a transfer, as the kernel's enum dma_data_direction. */
+enum dmasplit_dir {
+	DMASPLIT_BIDIRECTIONAL = 0,
+	DMASPLIT_TO_DEVICE = 1,
+	DMASPLIT_FROM_DEVICE = 2
+};
+
+/* Attributes of a link or mapping (the kernel's DMA_ATTR_*). */
+enum dmasplit_attr {
+	/* The caller syncs explicitly; map/unmap/link/unlink do no copies. */
+	DMASPLIT_ATTR_SKIP_CPU_SYNC = 1u << 0,
+	/* Expected failures: do not log them. */
+	DMASPLIT_ATTR_NO_WARN = 1u << 1
+};
+#define DMASPLIT_ATTR_MASK \
+	(DMASPLIT_ATTR_SKIP_CPU_SYNC | DMASPLIT_ATTR_NO_WARN)
+
+/* Flags of dmasplit_iova_alloc(); none are defined yet, pass 0. */
+#define DMASPLIT_IOVA_FLAGS_MASK 0u
+
+/* ------------------------------------------------------------------ */
+/* Context                                                             */
+
+int  dmasplit_ctx_new(struct dmasplit_ctx **ctx);
+struct dmasplit_ctx *dmasplit_ctx_ref(struct dmasplit_ctx *ctx);
+struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx); /* NULL */
+
+/* Log priorities are syslog's: LOG_ERR (3), LOG_INFO (6), LOG_DEBUG (7). */
+typedef void (*dmasplit_log_fn)(void *data, int priority, const char *file,
+				int line, const char *fn, const char *format,
+				va_list args);
+void dmasplit_ctx_set_log_fn(struct dmasplit_ctx *ctx, dmasplit_log_fn fn,
+			     void *data);
+int  dmasplit_ctx_get_log_priority(const struct dmasplit_ctx *ctx);
+void dmasplit_ctx_set_log_priority(struct dmasplit_ctx *ctx, int priority);
+
+void dmasplit_ctx_set_userdata(struct dmasplit_ctx *ctx, void *data);
+void *dmasplit_ctx_get_userdata(const struct dmasplit_ctx *ctx);
+
+/*
+ * Equivalents of the environment variables (DMASPLIT_BACKEND_PATH,
+ * DMASPLIT_BACKEND, DMASPLIT_CHECK, DMASPLIT_SYSFS_ROOT).  The path can be
+ * changed only before the backends are loaded (-EBUSY after); a NULL
+ * string restores the built-in default.
+ */
+int  dmasplit_ctx_set_backend_path(struct dmasplit_ctx *ctx, const char *path);
+int  dmasplit_ctx_set_backend(struct dmasplit_ctx *ctx, const char *name_or_uuid);
+void dmasplit_ctx_set_check(struct dmasplit_ctx *ctx, int enable);
+int  dmasplit_ctx_get_check(const struct dmasplit_ctx *ctx);
+int  dmasplit_ctx_set_sysfs_root(struct dmasplit_ctx *ctx, const char *root);
+const char *dmasplit_ctx_get_sysfs_root(const struct dmasplit_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Backends                                                            */
+
+/*
+ * Load the backends now (otherwise done on first need).  Refused plugins
+ * are logged and skipped; finding none is not an error.
+ */
+int  dmasplit_ctx_load_backends(struct dmasplit_ctx *ctx);
+/* Iterate: NULL starts, NULL ends.  Owned by the context. */
+struct dmasplit_backend *dmasplit_backend_next(struct dmasplit_ctx *ctx,
+					       const struct dmasplit_backend *prev);
+int  dmasplit_backend_find(struct dmasplit_ctx *ctx, const char *name_or_uuid,
+			   struct dmasplit_backend **backend);
+const char *dmasplit_backend_get_name(const struct dmasplit_backend *backend);
+const char *dmasplit_backend_get_uuid(const struct dmasplit_backend *backend);
+const char *dmasplit_backend_get_version(const struct dmasplit_backend *backend);
+const char *dmasplit_backend_get_path(const struct dmasplit_backend *backend);
+const char *dmasplit_backend_get_description(const struct dmasplit_backend *backend);
+
+/* ------------------------------------------------------------------ */
+/* Device description: what the core learns from a spec and sysfs     */
+
+enum dmasplit_bus {
+	DMASPLIT_BUS_SIM = 1,	/* sim:NAME[,key=value...] */
+	DMASPLIT_BUS_PCI = 2	/* [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=...] */
+};
+
+enum dmasplit_vfio_iface {
+	DMASPLIT_VFIO_AUTO = 0,
+	DMASPLIT_VFIO_IOMMUFD = 1,
+	DMASPLIT_VFIO_TYPE1 = 2
+};
+
+#define DMASPLIT_PCI_NUM_RESOURCES 7	/* BARs 0-5 and the expansion ROM */
+
+struct dmasplit_pci_resource {
+	uint64_t start;
+	uint64_t end;
+	uint64_t flags;	/* IORESOURCE_* as in sysfs "resource" */
+};
+
+/*
+ * Versioned: set .size = sizeof(struct dmasplit_desc) before the call.
+ * Strings are NUL-terminated, empty when absent.
+ */
+struct dmasplit_desc {
+	size_t size;
+	enum dmasplit_bus bus;
+	char name[64];		/* sim NAME, or canonical DDDD:BB:DD.F */
+	char options[256];	/* options after the name, without comma */
+	/* From PCI spec options: 0 / AUTO when not given. */
+	unsigned int spec_mask_bits;
+	enum dmasplit_vfio_iface spec_vfio;
+	/* From sysfs (PCI only). */
+	uint16_t vendor;
+	uint16_t device;
+	uint32_t pci_class;
+	char driver[64];
+	int iommu_group;		/* -1: none */
+	char iommu_group_type[32];	/* DMA, DMA-FQ, identity, blocked... */
+	char vfio_dev[32];		/* vfio-dev/vfioN entry name */
+	unsigned int dma_mask_bits;	/* mask=BITS if given, else sysfs */
+	int numa_node;			/* -1: unknown */
+	int has_p2pmem;
+	uint64_t p2pmem_size;
+	uint64_t p2pmem_available;
+	int p2pmem_published;
+	unsigned int num_resources;
+	struct dmasplit_pci_resource resource[DMASPLIT_PCI_NUM_RESOURCES];
+};
+
+int  dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec,
+		       struct dmasplit_desc *desc);
+/* 0 and the backend's score, or the negative errno its probe gave. */
+int  dmasplit_backend_probe(struct dmasplit_backend *backend,
+			    const struct dmasplit_desc *desc, int *score);
+/* The backend dmasplit_dev_open() would choose for desc. */
+int  dmasplit_select(struct dmasplit_ctx *ctx, const struct dmasplit_desc *desc,
+		     struct dmasplit_backend **backend);
+
+/* ------------------------------------------------------------------ */
+/* Devices                                                             */
+
+int  dmasplit_dev_open(struct dmasplit_ctx *ctx, const char *spec,
+		       struct dmasplit_dev **dev);
+/* Bypass selection: open spec with the named backend (name or UUID). */
+int  dmasplit_dev_open_backend(struct dmasplit_ctx *ctx, const char *spec,
+			       const char *name_or_uuid,
+			       struct dmasplit_dev **dev);
+void dmasplit_dev_close(struct dmasplit_dev *dev);
+const char *dmasplit_dev_backend_name(const struct dmasplit_dev *dev);
+/* the backend's device file descriptor (VFIO: BAR mmap, config space,
+ * interrupts stay the application's); -EOPNOTSUPP where there is none */
+int  dmasplit_dev_get_fd(struct dmasplit_dev *dev, int *fd);
+
+struct dmasplit_range {
+	uint64_t start;
+	uint64_t last;	/* inclusive */
+};
+
+#define DMASPLIT_MAX_RANGES 8
+
+enum dmasplit_dev_flag {
+	DMASPLIT_DEV_WINDOWS = 1u << 0,		/* dmasplit_iova_alloc works */
+	DMASPLIT_DEV_TRANSLATED = 1u << 1,	/* behind an IOMMU */
+	DMASPLIT_DEV_COHERENT = 1u << 2,	/* no cache maintenance needed */
+	DMASPLIT_DEV_BOUNCE = 1u << 3,		/* may bounce through a pool */
+	DMASPLIT_DEV_UNTRUSTED = 1u << 4,	/* sub-granule buffers bounce */
+	DMASPLIT_DEV_DMA_RW = 1u << 5,		/* dmasplit_dev_dma_read works */
+	DMASPLIT_DEV_HAS_FD = 1u << 6		/* dmasplit_dev_get_fd works */
+};
+
+/* Versioned: set .size = sizeof(struct dmasplit_dev_info) before the call. */
+struct dmasplit_dev_info {
+	size_t size;
+	const char *backend;		/* valid while the device is open */
+	char backend_uuid[37];
+	uint32_t flags;			/* enum dmasplit_dev_flag */
+	unsigned int dma_mask_bits;
+	uint64_t granule;		/* bytes; link/window unit */
+	unsigned int num_ranges;	/* usable device-address ranges */
+	struct dmasplit_range ranges[DMASPLIT_MAX_RANGES];
+};
+
+int  dmasplit_dev_get_info(struct dmasplit_dev *dev,
+			   struct dmasplit_dev_info *info);
+
+/* Versioned: set .size = sizeof(struct dmasplit_dev_stats) before the call. */
+struct dmasplit_dev_stats {
+	size_t size;
+	uint64_t windows_allocated;
+	uint64_t links;
+	uint64_t syncs;
+	uint64_t unlinks;
+	uint64_t maps;
+	uint64_t unmaps;
+	uint64_t windows_live;
+	uint64_t mappings_live;
+	/* Kept by the backend; 0 where it has no such thing. */
+	uint64_t kernel_calls;
+	uint64_t bytes_bounced;
+	uint64_t bytes_pinned;
+	uint64_t device_faults;
+};
+
+int  dmasplit_dev_get_stats(struct dmasplit_dev *dev,
+			    struct dmasplit_dev_stats *stats);
+
+/* ------------------------------------------------------------------ */
+/* Two-step path                                                       */
+
+int  dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
+			 uint32_t flags, struct dmasplit_iova **iova);
+uint64_t dmasplit_iova_addr(const struct dmasplit_iova *iova);
+size_t dmasplit_iova_size(const struct dmasplit_iova *iova);
+int  dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset,
+			void *vaddr, size_t len, enum dmasplit_dir dir,
+			uint32_t attrs);
+int  dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset,
+			size_t len);
+int  dmasplit_iova_unlink(struct dmasplit_iova *iova, size_t offset,
+			  size_t len, enum dmasplit_dir dir, uint32_t attrs);
+void dmasplit_iova_destroy(struct dmasplit_iova *iova);
+
+/* ------------------------------------------------------------------ */
+/* Per-range path                                                      */
+
+int  dmasplit_map(struct dmasplit_dev *dev, void *vaddr, size_t len,
+		  enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma);
+int  dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma, size_t len,
+		    enum dmasplit_dir dir, uint32_t attrs);
+int  dmasplit_sync_for_cpu(struct dmasplit_dev *dev, uint64_t dma,
+			   size_t len, enum dmasplit_dir dir);
+int  dmasplit_sync_for_device(struct dmasplit_dev *dev, uint64_t dma,
+			      size_t len, enum dmasplit_dir dir);
+
+struct dmasplit_seg {
+	uint64_t dma;
+	uint64_t len;
+};
+
+/*
+ * Map n buffers; the backend merges them into as few device segments as it
+ * can.  *nsegs is the capacity of segs on entry (n always suffices) and the
+ * number used on return.  Undo with dmasplit_unmap_vec() on those segments.
+ */
+int  dmasplit_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
+		      unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
+		      struct dmasplit_seg *segs, unsigned int *nsegs);
+int  dmasplit_unmap_vec(struct dmasplit_dev *dev,
+			const struct dmasplit_seg *segs, unsigned int nsegs,
+			enum dmasplit_dir dir, uint32_t attrs);
+
+/* Memory that device and CPU share without syncs.  flags: pass 0. */
+int  dmasplit_alloc_coherent(struct dmasplit_dev *dev, size_t size,
+			     uint32_t flags, void **cpu, uint64_t *dma);
+int  dmasplit_free_coherent(struct dmasplit_dev *dev, size_t size, void *cpu,
+			    uint64_t dma);
+
+/* device-side access; simulated devices only, else -EOPNOTSUPP;
+ * an address the device cannot reach gives -EFAULT */
+int  dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma,
+			   void *buf, size_t len);
+int  dmasplit_dev_dma_write(struct dmasplit_dev *dev, uint64_t dma,
+			    const void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMASPLIT_DMASPLIT_H */
