@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The context: log function, configuration, loaded backends, open devices.
+ * The environment is read once, here, with secure_getenv(), so a setuid or
+ * setgid program cannot be pointed at foreign plugins or sysfs trees.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static void log_stderr(void *data, int priority, const char *file, int line,
+		       const char *fn, const char *format, va_list args)
+{
+	fputs("libdmasplit: ", stderr);
+	vfprintf(stderr, format, args);
+	fputc('\n', stderr);
+}
+
+void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
+		   int line, const char *fn, const char *format, va_list args)
+{
+	if (ctx->log_fn)
+		ctx->log_fn(ctx->log_data, priority, file, line, fn, format,
+			    args);
+}
+
+void dmasplit_log(struct dmasplit_ctx *ctx, int priority, const char *file,
+		  int line, const char *fn, const char *format, ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	dmasplit_vlog(ctx, priority, file, line, fn, format, args);
+	va_end(args);
+}
+
+static int parse_priority(const char *s)
+{
+	static const struct {
+		const char *name;
+		int priority;
+	} names[] = {
+		{ "err", LOG_ERR }, { "error", LOG_ERR },
+		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	};
+	char *end;
+	long v;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcasecmp(s, names[i].name))
+			return names[i].priority;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > LOG_DEBUG)
+		return -EINVAL;
+	return (int)v;
+}
+
+static int parse_bool(const char *s)
+{
+	if (!strcmp(s, "1") || !strcasecmp(s, "on") || !strcasecmp(s, "yes") ||
+	    !strcasecmp(s, "true"))
+		return 1;
+	if (!strcmp(s, "0") || !strcasecmp(s, "off") || !strcasecmp(s, "no") ||
+	    !strcasecmp(s, "false"))
+		return 0;
+	return -EINVAL;
+}
+
+static int set_string(char **field, const char *value)
+{
+	char *copy = NULL;
+
+	if (value) {
+		copy = strdup(value);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* Bad values are reported and ignored: a typo in the environment must not
+ * stop a program that works without the variable. */
+static void read_environment(struct dmasplit_ctx *ctx)
+{
+	const char *v;
+	int r;
+
+	v = secure_getenv("DMASPLIT_LOG");
+	if (v) {
+		r = parse_priority(v);
+		if (r < 0)
+			log_err(ctx, "ignoring DMASPLIT_LOG='%s': expected err, info, debug or 0-7",
+				v);
+		else
+			ctx->log_priority = r;
+	}
+	v = secure_getenv("DMASPLIT_CHECK");
+	if (v) {
+		r = parse_bool(v);
+		if (r < 0)
+			log_err(ctx, "ignoring DMASPLIT_CHECK='%s': expected 1/on/yes or 0/off/no",
+				v);
+		else
+			ctx->check = r;
+	}
+	v = secure_getenv("DMASPLIT_BACKEND");
+	if (v && *v && set_string(&ctx->forced_backend, v) < 0)
+		log_err(ctx, "ignoring DMASPLIT_BACKEND: out of memory");
+	v = secure_getenv("DMASPLIT_BACKEND_PATH");
+	if (v && *v && set_string(&ctx->backend_path, v) < 0)
+		log_err(ctx, "ignoring DMASPLIT_BACKEND_PATH: out of memory");
+	v = secure_getenv("DMASPLIT_SYSFS_ROOT");
+	if (v && *v && set_string(&ctx->sysfs_root, v) < 0)
+		log_err(ctx, "ignoring DMASPLIT_SYSFS_ROOT: out of memory");
+}
+
+DMASPLIT_EXPORT int dmasplit_ctx_new(struct dmasplit_ctx **out)
+{
+	struct dmasplit_ctx *ctx;
+
+	if (!out)
+		return -EINVAL;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->refcount = 1;
+	ctx->log_fn = log_stderr;
+	ctx->log_priority = LOG_ERR;
+	pthread_mutex_init(&ctx->lock, NULL);
+	host_init(&ctx->host);
+	pin_init(&ctx->pins);
+	read_environment(ctx);
+	if (!ctx->sysfs_root && set_string(&ctx->sysfs_root, "/sys") < 0) {
+		dmasplit_ctx_unref(ctx);
+		return -ENOMEM;
+	}
+	log_dbg(ctx, "context %p created", (void *)ctx);
+	*out = ctx;
+	return 0;
+}
+
+DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_ref(struct dmasplit_ctx *ctx)
+{
+	if (ctx)
+		__atomic_add_fetch(&ctx->refcount, 1, __ATOMIC_RELAXED);
+	return ctx;
+}
+
+DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx)
+{
+	if (!ctx || __atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	dev_close_all(ctx);
+	loader_unload(ctx);
+	pin_fini(&ctx->pins);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx->backend_path);
+	free(ctx->forced_backend);
+	free(ctx->sysfs_root);
+	free(ctx);
+	return NULL;
+}
+
+DMASPLIT_EXPORT void dmasplit_ctx_set_log_fn(struct dmasplit_ctx *ctx,
+					     dmasplit_log_fn fn, void *data)
+{
+	if (!ctx)
+		return;
+	ctx->log_fn = fn;
+	ctx->log_data = data;
+}
+
+DMASPLIT_EXPORT int dmasplit_ctx_get_log_priority(const struct dmasplit_ctx *ctx)
+{
+	return ctx ? ctx->log_priority : -EINVAL;
+}
+
+DMASPLIT_EXPORT void dmasplit_ctx_set_log_priority(struct dmasplit_ctx *ctx,
+						   int priority)
+{
+	if (!ctx)
+		return;
+	if (priority < 0)
+		priority = 0;
+	if (priority > LOG_DEBUG)
+		priority = LOG_DEBUG;
+	ctx->log_priority = priority;
+}
+
+DMASPLIT_EXPORT void dmasplit_ctx_set_userdata(struct dmasplit_ctx *ctx,
+					       void *data)
+{
+	if (ctx)
+		ctx->userdata = data;
+}
+
+DMASPLIT_EXPORT void *dmasplit_ctx_get_userdata(const struct dmasplit_ctx *ctx)
+{
+	return ctx ? ctx->userdata : NULL;
+}
+
+DMASPLIT_EXPORT int dmasplit_ctx_set_backend_path(struct dmasplit_ctx *ctx,
+						  const char *path)
+{
+	if (!ctx)
+		return -EINVAL;
+	if (ctx->loaded) {
+		log_err(ctx, "cannot change the backend path: backends already loaded");
+		return -EBUSY;
+	}
+	return set_string(&ctx->backend_path, path && *path ? path : NULL);
+}
+
+DMASPLIT_EXPORT int dmasplit_ctx_set_backend(struct dmasplit_ctx *ctx,
+					     const char *name_or_uuid)
+{
+	if (!ctx)
+		return -EINVAL;
+	return set_string(&ctx->forced_backend,
+			  name_or_uuid && *name_or_uuid ? name_or_uuid : NULL);
+}
+
+DMASPLIT_EXPORT void dmasplit_ctx_set_check(struct dmasplit_ctx *ctx,
+					    int enable)
+{
+	if (ctx)
+		ctx->check = enable != 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_ctx_get_check(const struct dmasplit_ctx *ctx)
+{
+	return ctx ? ctx->check : -EINVAL;
+}
+
+DMASPLIT_EXPORT int dmasplit_ctx_set_sysfs_root(struct dmasplit_ctx *ctx,
+						const char *root)
+{
+	if (!ctx)
+		return -EINVAL;
+	return set_string(&ctx->sysfs_root, root && *root ? root : "/sys");
+}
+
+DMASPLIT_EXPORT const char *dmasplit_ctx_get_sysfs_root(const struct dmasplit_ctx *ctx)
+{
+	return ctx ? ctx->sysfs_root : NULL;
+}
+
+struct dmasplit_ctx *ctx_from_host(const struct dmasplit_host *host)
+{
+	return container_of(host, struct dmasplit_ctx, host);
+}

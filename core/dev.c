@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Devices: description, backend selection, open and close, introspection.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Versioned out-structs: fill what the caller's size covers. */
+static void copy_versioned(void *dst, const void *src, size_t src_size)
+{
+	size_t dst_size = *(const size_t *)dst;
+
+	memcpy(dst, src, dst_size < src_size ? dst_size : src_size);
+	if (dst_size > src_size)
+		memset((char *)dst + src_size, 0, dst_size - src_size);
+	*(size_t *)dst = dst_size;
+}
+
+DMASPLIT_EXPORT int dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec,
+				      struct dmasplit_desc *desc)
+{
+	struct dmasplit_desc d;
+	int r;
+
+	if (!ctx || !spec || !desc)
+		return -EINVAL;
+	if (desc->size < sizeof(desc->size)) {
+		log_err(ctx, "dmasplit_describe: desc->size %zu is too small",
+			desc->size);
+		return -EINVAL;
+	}
+	r = spec_parse(ctx, spec, &d);
+	if (r < 0)
+		return r;
+	if (d.bus == DMASPLIT_BUS_PCI) {
+		r = sysfs_describe_pci(ctx, &d);
+		if (r < 0)
+			return r;
+	}
+	copy_versioned(desc, &d, sizeof(d));
+	return 0;
+}
+
+/* Backends see a full-size description whatever the caller passed. */
+static int full_desc(const struct dmasplit_desc *desc,
+		     struct dmasplit_desc *full)
+{
+	if (!desc || desc->size < offsetof(struct dmasplit_desc, options))
+		return -EINVAL;
+	memset(full, 0, sizeof(*full));
+	memcpy(full, desc,
+	       desc->size < sizeof(*full) ? desc->size : sizeof(*full));
+	full->size = sizeof(*full);
+	full->name[sizeof(full->name) - 1] = '\0';
+	full->options[sizeof(full->options) - 1] = '\0';
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_backend_probe(struct dmasplit_backend *be,
+					   const struct dmasplit_desc *desc,
+					   int *score)
+{
+	struct dmasplit_desc full;
+	int r, s = 0;
+
+	if (!be || !score || full_desc(desc, &full) < 0)
+		return -EINVAL;
+	r = be->ops.probe(&be->ctx->host, &full, &s);
+	if (r < 0)
+		return r;
+	if (r > 0 || s < 0)
+		return -EPROTO;	/* a broken probe must not win */
+	*score = s;
+	return 0;
+}
+
+static int select_backend(struct dmasplit_ctx *ctx,
+			  const struct dmasplit_desc *desc,
+			  struct dmasplit_backend **out)
+{
+	struct dmasplit_backend *be, *best = NULL;
+	int r, score, best_score = -1;
+
+	r = loader_load(ctx);
+	if (r < 0)
+		return r;
+	if (ctx->forced_backend) {
+		be = loader_find(ctx, ctx->forced_backend);
+		if (!be) {
+			log_err(ctx, "forced backend '%s' is not loaded",
+				ctx->forced_backend);
+			return -ENODEV;
+		}
+		log_dbg(ctx, "selected %s for %s (forced)", be->ops.name,
+			desc->name);
+		*out = be;
+		return 0;
+	}
+	for (be = ctx->backends; be; be = be->next) {
+		r = dmasplit_backend_probe(be, desc, &score);
+		if (r < 0) {
+			log_dbg(ctx, "probe %s for %s: %s", be->ops.name,
+				desc->name, strerror(-r));
+			continue;
+		}
+		log_dbg(ctx, "probe %s for %s: score %d", be->ops.name,
+			desc->name, score);
+		if (score > best_score) {
+			best = be;
+			best_score = score;
+		}
+	}
+	if (!best) {
+		log_err(ctx, "no backend accepts device %s", desc->name);
+		return -ENODEV;
+	}
+	log_dbg(ctx, "selected %s for %s (score %d)", best->ops.name,
+		desc->name, best_score);
+	*out = best;
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_select(struct dmasplit_ctx *ctx,
+				    const struct dmasplit_desc *desc,
+				    struct dmasplit_backend **backend)
+{
+	struct dmasplit_desc full;
+
+	if (!ctx || !backend || full_desc(desc, &full) < 0)
+		return -EINVAL;
+	return select_backend(ctx, &full, backend);
+}
+
+static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
+		     const struct dmasplit_desc *desc,
+		     struct dmasplit_dev **out)
+{
+	struct dmasplit_dev *dev;
+	int r;
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	dev->ctx = ctx;
+	dev->backend = be;
+	dev->ops = &be->ops;
+	pthread_mutex_init(&dev->lock, NULL);
+	snprintf(dev->name, sizeof(dev->name), "%s", desc->name);
+
+	r = be->ops.open(&ctx->host, desc, &dev->bdev);
+	if (r < 0) {
+		log_err(ctx, "backend %s cannot open %s: %s", be->ops.name,
+			desc->name, strerror(-r));
+		goto fail;
+	}
+	dev->info.size = sizeof(dev->info);
+	r = be->ops.get_info(dev->bdev, &dev->info);
+	if (r < 0 || !is_pow2(dev->info.granule) ||
+	    dev->info.num_ranges > DMASPLIT_MAX_RANGES) {
+		log_err(ctx, "backend %s gave invalid device information for %s",
+			be->ops.name, desc->name);
+		r = r < 0 ? r : -EPROTO;
+		goto fail_close;
+	}
+	dev->info.size = sizeof(dev->info);
+	dev->info.backend = be->ops.name;
+	memcpy(dev->info.backend_uuid, be->uuid, sizeof(be->uuid));
+	if (dev->ops->get_fd)
+		dev->info.flags |= DMASPLIT_DEV_HAS_FD;
+	dev->granule = dev->info.granule;
+	if (ctx->check) {
+		r = check_dev_new(dev);
+		if (r < 0)
+			goto fail_close;
+	}
+
+	pthread_mutex_lock(&ctx->lock);
+	dev->next = ctx->devs;
+	ctx->devs = dev;
+	pthread_mutex_unlock(&ctx->lock);
+	log_dbg(ctx, "opened %s with backend %s%s", dev->name, be->ops.name,
+		dev->check ? " (checker on)" : "");
+	*out = dev;
+	return 0;
+
+fail_close:
+	be->ops.close(dev->bdev);
+fail:
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+	return r;
+}
+
+static int open_spec(struct dmasplit_ctx *ctx, const char *spec,
+		     const char *name_or_uuid, struct dmasplit_dev **dev)
+{
+	struct dmasplit_backend *be;
+	struct dmasplit_desc desc = { .size = sizeof(desc) };
+	int r;
+
+	if (!ctx || !spec || !dev)
+		return -EINVAL;
+	r = dmasplit_describe(ctx, spec, &desc);
+	if (r < 0)
+		return r;
+	if (name_or_uuid) {
+		r = loader_load(ctx);
+		if (r < 0)
+			return r;
+		be = loader_find(ctx, name_or_uuid);
+		if (!be) {
+			log_err(ctx, "backend '%s' is not loaded", name_or_uuid);
+			return -ENODEV;
+		}
+	} else {
+		r = select_backend(ctx, &desc, &be);
+		if (r < 0)
+			return r;
+	}
+	return open_with(ctx, be, &desc, dev);
+}
+
+DMASPLIT_EXPORT int dmasplit_dev_open(struct dmasplit_ctx *ctx, const char *spec,
+				      struct dmasplit_dev **dev)
+{
+	return open_spec(ctx, spec, NULL, dev);
+}
+
+DMASPLIT_EXPORT int dmasplit_dev_open_backend(struct dmasplit_ctx *ctx,
+					      const char *spec,
+					      const char *name_or_uuid,
+					      struct dmasplit_dev **dev)
+{
+	if (!name_or_uuid)
+		return -EINVAL;
+	return open_spec(ctx, spec, name_or_uuid, dev);
+}
+
+static void release(struct dmasplit_dev *dev)
+{
+	struct dmasplit_iova *iova;
+
+	while ((iova = dev->windows)) {
+		log_err(dev->ctx, "%s: leaked window 0x%" PRIx64 " (%" PRIu64 " bytes) released at close",
+			dev->name, iova->addr, iova->size);
+		iova_release(iova);
+	}
+	if (dev->check)
+		check_dev_release(dev);
+	dev->ops->close(dev->bdev);
+	log_dbg(dev->ctx, "closed %s", dev->name);
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}
+
+DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
+{
+	struct dmasplit_dev **p;
+	struct dmasplit_ctx *ctx;
+
+	if (!dev)
+		return;
+	ctx = dev->ctx;
+	pthread_mutex_lock(&ctx->lock);
+	for (p = &ctx->devs; *p && *p != dev; p = &(*p)->next)
+		;
+	if (*p)
+		*p = dev->next;
+	pthread_mutex_unlock(&ctx->lock);
+	release(dev);
+}
+
+void dev_close_all(struct dmasplit_ctx *ctx)
+{
+	struct dmasplit_dev *dev;
+
+	while ((dev = ctx->devs)) {
+		ctx->devs = dev->next;
+		log_err(ctx, "%s: device leaked: closed with its context",
+			dev->name);
+		release(dev);
+	}
+}
+
+DMASPLIT_EXPORT const char *dmasplit_dev_backend_name(const struct dmasplit_dev *dev)
+{
+	return dev ? dev->backend->ops.name : NULL;
+}
+
+DMASPLIT_EXPORT int dmasplit_dev_get_fd(struct dmasplit_dev *dev, int *fd)
+{
+	if (!dev || !fd)
+		return -EINVAL;
+	if (!dev->ops->get_fd)
+		return -EOPNOTSUPP;
+	return dev->ops->get_fd(dev->bdev, fd);
+}
+
+DMASPLIT_EXPORT int dmasplit_dev_get_info(struct dmasplit_dev *dev,
+					  struct dmasplit_dev_info *info)
+{
+	if (!dev || !info || info->size < sizeof(info->size))
+		return -EINVAL;
+	copy_versioned(info, &dev->info, sizeof(dev->info));
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
+					   struct dmasplit_dev_stats *stats)
+{
+	struct dmasplit_dev_stats s = { .size = sizeof(s) };
+	const struct dev_counters *c;
+	uint64_t destroyed;
+	int r;
+
+	if (!dev || !stats || stats->size < sizeof(stats->size))
+		return -EINVAL;
+	if (dev->ops->get_stats) {
+		r = dev->ops->get_stats(dev->bdev, &s);
+		if (r < 0)
+			return r;
+	}
+	c = &dev->count;
+	s.size = sizeof(s);
+	s.windows_allocated = count_read(&c->windows_allocated);
+	destroyed = count_read(&c->windows_destroyed);
+	s.links = count_read(&c->links);
+	s.syncs = count_read(&c->syncs);
+	s.unlinks = count_read(&c->unlinks);
+	s.maps = count_read(&c->maps);
+	s.unmaps = count_read(&c->unmaps);
+	s.windows_live = s.windows_allocated - destroyed;
+	s.mappings_live = s.maps - s.unmaps;
+	copy_versioned(stats, &s, sizeof(s));
+	return 0;
+}

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared by the core's files only; never installed, never seen by plugins. */
+#ifndef DMASPLIT_INTERNAL_H
+#define DMASPLIT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <syslog.h>
+
+#include <dmasplit/backend.h>
+#include <dmasplit/dmasplit.h>
+
+#include "itree.h"
+
+#define DMASPLIT_EXPORT __attribute__((visibility("default")))
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------------ */
+/* Logging                                                              */
+
+void dmasplit_log(struct dmasplit_ctx *ctx, int priority, const char *file,
+		  int line, const char *fn, const char *format, ...)
+	DMASPLIT_PRINTF(6, 7);
+void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
+		   int line, const char *fn, const char *format, va_list args);
+
+#define log_cond(ctx, prio, ...)                                              \
+	do {                                                                  \
+		if (dmasplit_ctx_get_log_priority(ctx) >= (prio))             \
+			dmasplit_log(ctx, prio, __FILE__, __LINE__, __func__, \
+				     __VA_ARGS__);                            \
+	} while (0)
+#define log_err(ctx, ...) log_cond(ctx, LOG_ERR, __VA_ARGS__)
+#define log_info(ctx, ...) log_cond(ctx, LOG_INFO, __VA_ARGS__)
+#define log_dbg(ctx, ...) log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+
+/* A refused call: one log line, unless the caller expects failures. */
+#define refuse(ctx, attrs, err, ...)                               \
+	({                                                         \
+		if (!((attrs) & DMASPLIT_ATTR_NO_WARN))            \
+			log_err(ctx, __VA_ARGS__);                 \
+		(err);                                             \
+	})
+
+static inline bool dir_bad(enum dmasplit_dir dir)
+{
+	return (unsigned int)dir > DMASPLIT_FROM_DEVICE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Objects                                                              */
+
+struct pin_table {
+	pthread_mutex_t lock;
+	uint64_t *pages;	/* page address, 0 = empty slot */
+	uint32_t *counts;
+	size_t cap;		/* power of two, or 0 */
+	size_t used;
+	int pagemap_fd;		/* -1 until first use */
+};
+
+struct dmasplit_ctx {
+	int refcount;
+	dmasplit_log_fn log_fn;
+	void *log_data;
+	int log_priority;
+	void *userdata;
+
+	char *backend_path;	/* NULL: BACKENDDIR */
+	char *forced_backend;	/* name or UUID, or NULL */
+	char *sysfs_root;
+	bool check;
+
+	bool loaded;
+	struct dmasplit_backend *backends;	/* load order */
+
+	pthread_mutex_t lock;	/* devs */
+	struct dmasplit_dev *devs;
+
+	struct dmasplit_host host;
+	struct pin_table pins;
+};
+
+struct dmasplit_backend {
+	struct dmasplit_backend *next;
+	struct dmasplit_ctx *ctx;
+	void *dl;
+	char *path;
+	char uuid[37];
+	/* The plugin's table, zero-extended to the size this core knows. */
+	struct dmasplit_backend_ops ops;
+};
+
+/* Counters the core keeps; the rest of dmasplit_dev_stats is the backend's. */
+struct dev_counters {
+	uint64_t windows_allocated;
+	uint64_t windows_destroyed;
+	uint64_t links;
+	uint64_t syncs;
+	uint64_t unlinks;
+	uint64_t maps;
+	uint64_t unmaps;
+};
+
+struct check_dev;
+struct check_entry;
+
+struct dmasplit_dev {
+	struct dmasplit_dev *next;	/* ctx->devs */
+	struct dmasplit_ctx *ctx;
+	struct dmasplit_backend *backend;
+	const struct dmasplit_backend_ops *ops;
+	struct dmasplit_bdev *bdev;
+	char name[64];
+	struct dmasplit_dev_info info;
+	uint64_t granule;
+
+	pthread_mutex_t lock;		/* windows, checker state */
+	struct dmasplit_iova *windows;	/* live, doubly linked */
+	struct check_dev *check;	/* NULL: checker off */
+
+	struct dev_counters count;	/* updated atomically */
+};
+
+struct dmasplit_iova {
+	struct dmasplit_iova *prev, *next;	/* dev->windows */
+	struct dmasplit_dev *dev;
+	struct dmasplit_bwin *bwin;	/* NULL once destroyed */
+	uint64_t addr;
+	uint64_t size;
+	uint8_t *pages;			/* checker: per-granule state */
+	struct check_entry *check;	/* checker: its address range */
+};
+
+static inline void count_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t count_read(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* [start, start + len) is empty or wraps around. */
+static inline bool range_bad(uint64_t start, uint64_t len)
+{
+	return len == 0 || start + (len - 1) < start;
+}
+
+static inline bool is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+/* ------------------------------------------------------------------ */
+/* Between core files                                                   */
+
+/* ctx.c */
+struct dmasplit_ctx *ctx_from_host(const struct dmasplit_host *host);
+
+/* loader.c */
+int  loader_load(struct dmasplit_ctx *ctx);
+void loader_unload(struct dmasplit_ctx *ctx);
+struct dmasplit_backend *loader_find(struct dmasplit_ctx *ctx,
+				     const char *name_or_uuid);
+
+/* spec.c */
+int  spec_parse(struct dmasplit_ctx *ctx, const char *spec,
+		struct dmasplit_desc *desc);
+
+/* sysfs.c */
+int  sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc);
+int  sysfs_read(const struct dmasplit_host *host, const char *path, char *buf,
+		size_t len);
+int  sysfs_readlink(const struct dmasplit_host *host, const char *path,
+		    char *buf, size_t len);
+int  sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
+		int *fd);
+
+/* dev.c */
+void dev_close_all(struct dmasplit_ctx *ctx);
+
+/* iova.c */
+void iova_release(struct dmasplit_iova *iova);
+
+/* host.c */
+void host_init(struct dmasplit_host *host);
+
+/* iovad.c */
+int  iovad_new(const struct dmasplit_host *host,
+	       const struct dmasplit_range *ranges, unsigned int n,
+	       uint64_t granule, struct dmasplit_iovad **iovad);
+void iovad_destroy(struct dmasplit_iovad *iovad);
+int  iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size, uint64_t limit,
+		 uint64_t *addr);
+int  iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size);
+int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size);
+
+/* pin.c */
+void pin_init(struct pin_table *pins);
+void pin_fini(struct pin_table *pins);
+int  pin_pages(const struct dmasplit_host *host, const void *addr, size_t len);
+int  unpin_pages(const struct dmasplit_host *host, const void *addr,
+		 size_t len);
+int  virt_to_phys(const struct dmasplit_host *host, const void *addr,
+		  uint64_t *phys);
+
+/* check.c: the API misuse checker (design section 8). */
+enum check_kind { CHECK_WINDOW, CHECK_MAP, CHECK_VEC, CHECK_COHERENT };
+
+int  check_dev_new(struct dmasplit_dev *dev);
+void check_dev_release(struct dmasplit_dev *dev);
+int  check_window_add(struct dmasplit_iova *iova);
+void check_window_del(struct dmasplit_iova *iova);
+void check_quarantine(struct dmasplit_iova *iova);
+bool check_window_dead(const struct dmasplit_iova *iova);
+int  check_link(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
+		enum dmasplit_dir dir, uint32_t attrs);
+void check_link_undo(struct dmasplit_iova *iova, uint64_t offset,
+		     uint64_t len);
+int  check_sync(struct dmasplit_iova *iova, uint64_t offset, uint64_t len);
+int  check_unlink(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
+		  enum dmasplit_dir dir, uint32_t attrs);
+int  check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
+		   const struct dmasplit_seg *segs, unsigned int nsegs,
+		   enum dmasplit_dir dir, bool grouped, void *cpu);
+int  check_map_del(struct dmasplit_dev *dev, enum check_kind kind,
+		   const struct dmasplit_seg *segs, unsigned int nsegs,
+		   enum dmasplit_dir dir, uint32_t attrs, void *cpu);
+int  check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
+		    enum dmasplit_dir dir);
+
+#endif

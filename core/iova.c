@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The two-step path: one window, many links, one sync (the kernel's
+ * dma_iova_try_alloc/link/sync/unlink/destroy).  Arguments are validated
+ * here, once, so backends check only their own rules; the checker's
+ * per-granule state costs one predictable branch when it is off.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* [offset, offset + len) inside the window; no overflow possible. */
+static bool outside(const struct dmasplit_iova *iova, uint64_t offset,
+		    uint64_t len)
+{
+	return len == 0 || offset > iova->size || len > iova->size - offset;
+}
+
+DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
+					uint32_t flags,
+					struct dmasplit_iova **out)
+{
+	struct dmasplit_iova *iova;
+	struct dmasplit_ctx *ctx;
+	uint64_t rounded;
+	int r;
+
+	if (!dev || !out)
+		return -EINVAL;
+	ctx = dev->ctx;
+	if (!size || size > UINT64_MAX - (dev->granule - 1))
+		return refuse(ctx, 0, -EINVAL, "%s: %s: invalid size %zu",
+			      dev->name, __func__, size);
+	if (flags & ~DMASPLIT_IOVA_FLAGS_MASK)
+		return refuse(ctx, 0, -EINVAL, "%s: %s: unknown flags 0x%x",
+			      dev->name, __func__, flags);
+	if (!dev->ops->iova_alloc) {
+		/* Expected on direct and bounce-only devices: the caller
+		 * falls back to the per-range path. */
+		log_dbg(ctx, "%s: backend %s has no windows", dev->name,
+			dev->backend->ops.name);
+		return -EOPNOTSUPP;
+	}
+	rounded = ((uint64_t)size + dev->granule - 1) & ~(dev->granule - 1);
+
+	iova = calloc(1, sizeof(*iova));
+	if (!iova)
+		return -ENOMEM;
+	iova->dev = dev;
+	iova->size = rounded;
+	r = dev->ops->iova_alloc(dev->bdev, rounded, flags, &iova->bwin,
+				 &iova->addr);
+	if (r < 0) {
+		log_dbg(ctx, "%s: window of %" PRIu64 " bytes: %s", dev->name,
+			rounded, strerror(-r));
+		free(iova);
+		return r;
+	}
+	if (unlikely(dev->check)) {
+		r = check_window_add(iova);
+		if (r < 0) {
+			dev->ops->iova_destroy(iova->bwin);
+			free(iova);
+			return r;
+		}
+	}
+	pthread_mutex_lock(&dev->lock);
+	iova->next = dev->windows;
+	if (dev->windows)
+		dev->windows->prev = iova;
+	dev->windows = iova;
+	pthread_mutex_unlock(&dev->lock);
+	count_add(&dev->count.windows_allocated, 1);
+	*out = iova;
+	return 0;
+}
+
+DMASPLIT_EXPORT uint64_t dmasplit_iova_addr(const struct dmasplit_iova *iova)
+{
+	return iova ? iova->addr : 0;
+}
+
+DMASPLIT_EXPORT size_t dmasplit_iova_size(const struct dmasplit_iova *iova)
+{
+	return iova ? (size_t)iova->size : 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset,
+				       void *vaddr, size_t len,
+				       enum dmasplit_dir dir, uint32_t attrs)
+{
+	struct dmasplit_dev *dev;
+	int r;
+
+	if (!iova)
+		return -EINVAL;
+	dev = iova->dev;
+	if (unlikely(dev->check) && check_window_dead(iova))
+		return -EINVAL;
+	if (unlikely(!vaddr || range_bad((uintptr_t)vaddr, len) ||
+		     outside(iova, offset, len) || dir_bad(dir) ||
+		     (attrs & ~DMASPLIT_ATTR_MASK)))
+		return refuse(dev->ctx, attrs, -EINVAL,
+			      "%s: %s: invalid arguments (offset 0x%zx, vaddr %p, len 0x%zx, dir %d, attrs 0x%x) for window 0x%" PRIx64 "+0x%" PRIx64,
+			      dev->name, __func__, offset, vaddr, len, (int)dir,
+			      attrs, iova->addr, iova->size);
+	if (unlikely(dev->check)) {
+		r = check_link(iova, offset, len, dir, attrs);
+		if (r < 0)
+			return r;
+	}
+	r = dev->ops->iova_link(iova->bwin, offset, vaddr, len, dir, attrs);
+	if (unlikely(r < 0)) {
+		if (dev->check)
+			check_link_undo(iova, offset, len);
+		return r;
+	}
+	count_add(&dev->count.links, 1);
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset,
+				       size_t len)
+{
+	struct dmasplit_dev *dev;
+	int r;
+
+	if (!iova)
+		return -EINVAL;
+	dev = iova->dev;
+	if (unlikely(dev->check) && check_window_dead(iova))
+		return -EINVAL;
+	if (unlikely(outside(iova, offset, len)))
+		return refuse(dev->ctx, 0, -EINVAL,
+			      "%s: %s: range 0x%zx+0x%zx outside window 0x%" PRIx64 "+0x%" PRIx64,
+			      dev->name, __func__, offset, len, iova->addr,
+			      iova->size);
+	if (unlikely(dev->check)) {
+		r = check_sync(iova, offset, len);
+		if (r < 0)
+			return r;
+	}
+	if (dev->ops->iova_sync) {
+		r = dev->ops->iova_sync(iova->bwin, offset, len);
+		if (r < 0)
+			return r;
+	}
+	count_add(&dev->count.syncs, 1);
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
+					 size_t offset, size_t len,
+					 enum dmasplit_dir dir, uint32_t attrs)
+{
+	struct dmasplit_dev *dev;
+	int r;
+
+	if (!iova)
+		return -EINVAL;
+	dev = iova->dev;
+	if (unlikely(dev->check) && check_window_dead(iova))
+		return -EINVAL;
+	if (unlikely(outside(iova, offset, len) || dir_bad(dir) ||
+		     (attrs & ~DMASPLIT_ATTR_MASK)))
+		return refuse(dev->ctx, attrs, -EINVAL,
+			      "%s: %s: invalid arguments (offset 0x%zx, len 0x%zx, dir %d, attrs 0x%x) for window 0x%" PRIx64 "+0x%" PRIx64,
+			      dev->name, __func__, offset, len, (int)dir, attrs,
+			      iova->addr, iova->size);
+	if (unlikely(dev->check)) {
+		r = check_unlink(iova, offset, len, dir, attrs);
+		if (r < 0)
+			return r;
+	}
+	r = dev->ops->iova_unlink(iova->bwin, offset, len, dir, attrs);
+	if (r < 0)
+		return r;
+	count_add(&dev->count.unlinks, 1);
+	return 0;
+}
+
+static void unlist(struct dmasplit_iova *iova)
+{
+	struct dmasplit_dev *dev = iova->dev;
+
+	pthread_mutex_lock(&dev->lock);
+	if (iova->prev)
+		iova->prev->next = iova->next;
+	else
+		dev->windows = iova->next;
+	if (iova->next)
+		iova->next->prev = iova->prev;
+	iova->prev = iova->next = NULL;
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* Destroy without the use-after-destroy quarantine: device close. */
+void iova_release(struct dmasplit_iova *iova)
+{
+	struct dmasplit_dev *dev = iova->dev;
+
+	unlist(iova);
+	dev->ops->iova_destroy(iova->bwin);
+	if (dev->check)
+		check_window_del(iova);
+	count_add(&dev->count.windows_destroyed, 1);
+	free(iova);
+}
+
+DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
+{
+	struct dmasplit_dev *dev;
+
+	if (!iova)
+		return;
+	dev = iova->dev;
+	if (unlikely(dev->check)) {
+		if (check_window_dead(iova))
+			return;
+		unlist(iova);
+		dev->ops->iova_destroy(iova->bwin);
+		check_window_del(iova);
+		count_add(&dev->count.windows_destroyed, 1);
+		check_quarantine(iova);
+		return;
+	}
+	iova_release(iova);
+}

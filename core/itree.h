@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * An intrusive treap of disjoint address ranges, ordered by start.  Each
+ * node carries two subtree aggregates, so one structure serves both users:
+ * the largest range length (the IOVA allocator's lowest-fit search) and
+ * the largest last address (the checker's overlap search).  Every
+ * operation is O(log n) expected; no parent pointers, no per-page nodes.
+ */
+#ifndef DMASPLIT_ITREE_H
+#define DMASPLIT_ITREE_H
+
+#include <stdint.h>
+
+struct itree_node {
+	struct itree_node *left, *right;
+	uint64_t start;
+	uint64_t last;		/* inclusive */
+	uint64_t max_last;	/* over the subtree */
+	uint64_t max_len;	/* over the subtree; last - start + 1 */
+	uint32_t prio;
+};
+
+struct itree {
+	struct itree_node *root;
+	uint32_t seed;
+};
+
+void itree_insert(struct itree *tree, struct itree_node *node);
+void itree_remove(struct itree *tree, struct itree_node *node);
+/* The node with the greatest start <= addr, or NULL. */
+struct itree_node *itree_find_le(const struct itree *tree, uint64_t addr);
+/* The lowest node overlapping [start, last], or NULL. */
+struct itree_node *itree_first_overlap(const struct itree *tree,
+				       uint64_t start, uint64_t last);
+/* The lowest node at least len long, or NULL. */
+struct itree_node *itree_first_fit(const struct itree *tree, uint64_t len);
+/* Lowest first; the tree must not change during a walk. */
+struct itree_node *itree_first(const struct itree *tree);
+struct itree_node *itree_next(const struct itree *tree,
+			      const struct itree_node *node);
+
+#endif

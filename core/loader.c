@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Plugin discovery and validation.  A plugin is refused, with one log line
+ * naming the file and the reason, when anyone but root or the user could
+ * have replaced it, when it is not a loadable object, when it was built for
+ * another ABI, or when its table is malformed or clashes with a plugin
+ * already loaded.  The others still load.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "internal.h"
+
+/* What a v1 table must contain: everything up to and including get_info. */
+#define OPS_REQUIRED_SIZE \
+	(offsetof(struct dmasplit_backend_ops, get_info) + \
+	 sizeof(((struct dmasplit_backend_ops *)0)->get_info))
+
+/*
+ * The file is checked by path, then loaded by path.  That is race-free only
+ * because its directory was checked first: nobody but root or the user can
+ * replace the file in between.
+ */
+static const char *unsafe_reason(const struct stat *st, char *buf, size_t len)
+{
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return "writable by group or others";
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(buf, len, "owned by uid %u", (unsigned int)st->st_uid);
+		return buf;
+	}
+	return NULL;
+}
+
+static bool valid_name(const char *name)
+{
+	size_t n = 0;
+
+	if (!name)
+		return false;
+	for (; name[n]; n++)
+		if (!(islower((unsigned char)name[n]) ||
+		      isdigit((unsigned char)name[n]) || name[n] == '-'))
+			return false;
+	return n >= 1 && n <= 31;
+}
+
+static bool valid_uuid(const char *s, char canonical[37])
+{
+	uuid_t u;
+
+	if (!s || strlen(s) != 36 || uuid_parse(s, u) < 0 || uuid_is_null(u))
+		return false;
+	uuid_unparse_lower(u, canonical);
+	return true;
+}
+
+/* Names the ABI a plugin was built for when it exports another entry. */
+static int other_abi(void *dl)
+{
+	char sym[32];
+	int v;
+
+	for (v = 0; v <= 16; v++) {
+		if (v == DMASPLIT_BACKEND_ABI_VERSION)
+			continue;
+		snprintf(sym, sizeof(sym), "dmasplit_backend_v%d", v);
+		if (dlsym(dl, sym))
+			return v;
+	}
+	return -1;
+}
+
+static int check_ops(struct dmasplit_ctx *ctx, const char *path,
+		     const struct dmasplit_backend_ops *ops,
+		     struct dmasplit_backend *be)
+{
+	const struct dmasplit_backend *other;
+	const char *missing;
+
+	if (!ops) {
+		log_err(ctx, "refusing backend %s: no ops table", path);
+		return -EINVAL;
+	}
+	if (ops->abi_version != DMASPLIT_BACKEND_ABI_VERSION) {
+		log_err(ctx, "refusing backend %s: ABI version %u, expected %d",
+			path, ops->abi_version, DMASPLIT_BACKEND_ABI_VERSION);
+		return -EINVAL;
+	}
+	if (ops->size < OPS_REQUIRED_SIZE) {
+		log_err(ctx, "refusing backend %s: ops table too small (%u bytes, need %zu)",
+			path, ops->size, OPS_REQUIRED_SIZE);
+		return -EINVAL;
+	}
+	/* Zero-extend an older, smaller table: its missing optional
+	 * operations read as NULL. */
+	memcpy(&be->ops, ops,
+	       ops->size < sizeof(be->ops) ? ops->size : sizeof(be->ops));
+	be->ops.size = sizeof(be->ops);
+
+	missing = !be->ops.probe ? "probe" :
+		  !be->ops.open ? "open" :
+		  !be->ops.close ? "close" :
+		  !be->ops.get_info ? "get_info" : NULL;
+	if (missing) {
+		log_err(ctx, "refusing backend %s: required operation %s missing",
+			path, missing);
+		return -EINVAL;
+	}
+	if (!valid_name(be->ops.name)) {
+		log_err(ctx, "refusing backend %s: invalid name (want [a-z0-9-], 1 to 31 characters)",
+			path);
+		return -EINVAL;
+	}
+	if (!valid_uuid(be->ops.uuid, be->uuid)) {
+		log_err(ctx, "refusing backend %s: invalid UUID '%s'", path,
+			be->ops.uuid ? be->ops.uuid : "(null)");
+		return -EINVAL;
+	}
+	for (other = ctx->backends; other; other = other->next) {
+		if (!strcmp(other->uuid, be->uuid)) {
+			log_err(ctx, "refusing backend %s: UUID %s already used by backend %s (%s)",
+				path, be->uuid, other->ops.name, other->path);
+			return -EEXIST;
+		}
+		if (!strcmp(other->ops.name, be->ops.name)) {
+			log_err(ctx, "refusing backend %s: name %s already used by %s",
+				path, be->ops.name, other->path);
+			return -EEXIST;
+		}
+	}
+	if (!be->ops.version)
+		be->ops.version = "";
+	if (!be->ops.description)
+		be->ops.description = "";
+	return 0;
+}
+
+static void load_file(struct dmasplit_ctx *ctx, const char *path,
+		      struct dmasplit_backend ***tail)
+{
+	const struct dmasplit_backend_ops *(*entry)(void);
+	struct dmasplit_backend *be;
+	const char *why;
+	char reason[64];
+	struct stat st;
+	int v;
+
+	if (stat(path, &st) < 0) {
+		log_err(ctx, "refusing backend %s: %s", path, strerror(errno));
+		return;
+	}
+	why = unsafe_reason(&st, reason, sizeof(reason));
+	if (why) {
+		log_err(ctx, "refusing backend %s: %s", path, why);
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_err(ctx, "refusing backend %s: not a regular file", path);
+		return;
+	}
+	be = calloc(1, sizeof(*be));
+	if (!be || !(be->path = strdup(path))) {
+		log_err(ctx, "refusing backend %s: out of memory", path);
+		free(be);
+		return;
+	}
+	be->ctx = ctx;
+	be->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!be->dl) {
+		log_err(ctx, "refusing backend %s: dlopen failed: %s", path,
+			dlerror());
+		goto fail;
+	}
+	*(void **)&entry = dlsym(be->dl, DMASPLIT_BACKEND_ENTRY_NAME);
+	if (!entry) {
+		v = other_abi(be->dl);
+		if (v >= 0)
+			log_err(ctx, "refusing backend %s: no symbol %s (it exports dmasplit_backend_v%d: built for ABI %d)",
+				path, DMASPLIT_BACKEND_ENTRY_NAME, v, v);
+		else
+			log_err(ctx, "refusing backend %s: no symbol %s",
+				path, DMASPLIT_BACKEND_ENTRY_NAME);
+		goto fail;
+	}
+	if (check_ops(ctx, path, entry(), be) < 0)
+		goto fail;
+	log_dbg(ctx, "loaded backend %s %s (%s) from %s", be->ops.name,
+		be->ops.version, be->uuid, path);
+	**tail = be;
+	*tail = &be->next;
+	return;
+fail:
+	if (be->dl)
+		dlclose(be->dl);
+	free(be->path);
+	free(be);
+}
+
+static int only_plugins(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return n > strlen("backend-.so") && !strncmp(d->d_name, "backend-", 8) &&
+	       !strcmp(d->d_name + n - 3, ".so");
+}
+
+static void load_dir(struct dmasplit_ctx *ctx, const char *dir,
+		     struct dmasplit_backend ***tail)
+{
+	struct dirent **names;
+	char reason[64], *path;
+	const char *why;
+	struct stat st;
+	int i, n;
+
+	if (stat(dir, &st) < 0) {
+		log_dbg(ctx, "backend directory %s: %s", dir, strerror(errno));
+		return;
+	}
+	why = unsafe_reason(&st, reason, sizeof(reason));
+	if (why) {
+		log_err(ctx, "refusing backend directory %s: %s", dir, why);
+		return;
+	}
+	n = scandir(dir, &names, only_plugins, alphasort);
+	if (n < 0) {
+		log_err(ctx, "cannot read backend directory %s: %s", dir,
+			strerror(errno));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (asprintf(&path, "%s/%s", dir, names[i]->d_name) >= 0) {
+			load_file(ctx, path, tail);
+			free(path);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+int loader_load(struct dmasplit_ctx *ctx)
+{
+	struct dmasplit_backend **tail = &ctx->backends;
+	char *dirs, *dir, *save = NULL;
+
+	if (ctx->loaded)
+		return 0;
+	dirs = strdup(ctx->backend_path ? ctx->backend_path : BACKENDDIR);
+	if (!dirs)
+		return -ENOMEM;
+	ctx->loaded = true;
+	for (dir = strtok_r(dirs, ":", &save); dir;
+	     dir = strtok_r(NULL, ":", &save))
+		load_dir(ctx, dir, &tail);
+	free(dirs);
+	return 0;
+}
+
+void loader_unload(struct dmasplit_ctx *ctx)
+{
+	struct dmasplit_backend *be;
+
+	while ((be = ctx->backends)) {
+		ctx->backends = be->next;
+		dlclose(be->dl);
+		free(be->path);
+		free(be);
+	}
+	ctx->loaded = false;
+}
+
+struct dmasplit_backend *loader_find(struct dmasplit_ctx *ctx,
+				     const char *name_or_uuid)
+{
+	struct dmasplit_backend *be;
+
+	for (be = ctx->backends; be; be = be->next)
+		if (!strcmp(be->ops.name, name_or_uuid) ||
+		    !strcasecmp(be->uuid, name_or_uuid))
+			return be;
+	return NULL;
+}
+
+DMASPLIT_EXPORT int dmasplit_ctx_load_backends(struct dmasplit_ctx *ctx)
+{
+	return ctx ? loader_load(ctx) : -EINVAL;
+}
+
+DMASPLIT_EXPORT struct dmasplit_backend *
+dmasplit_backend_next(struct dmasplit_ctx *ctx,
+		      const struct dmasplit_backend *prev)
+{
+	if (!ctx || loader_load(ctx) < 0)
+		return NULL;
+	return prev ? prev->next : ctx->backends;
+}
+
+DMASPLIT_EXPORT int dmasplit_backend_find(struct dmasplit_ctx *ctx,
+					  const char *name_or_uuid,
+					  struct dmasplit_backend **backend)
+{
+	struct dmasplit_backend *be;
+	int r;
+
+	if (!ctx || !name_or_uuid || !backend)
+		return -EINVAL;
+	r = loader_load(ctx);
+	if (r < 0)
+		return r;
+	be = loader_find(ctx, name_or_uuid);
+	if (!be)
+		return -ENODEV;
+	*backend = be;
+	return 0;
+}
+
+DMASPLIT_EXPORT const char *dmasplit_backend_get_name(const struct dmasplit_backend *be)
+{
+	return be ? be->ops.name : NULL;
+}
+
+DMASPLIT_EXPORT const char *dmasplit_backend_get_uuid(const struct dmasplit_backend *be)
+{
+	return be ? be->uuid : NULL;
+}
+
+DMASPLIT_EXPORT const char *dmasplit_backend_get_version(const struct dmasplit_backend *be)
+{
+	return be ? be->ops.version : NULL;
+}
+
+DMASPLIT_EXPORT const char *dmasplit_backend_get_path(const struct dmasplit_backend *be)
+{
+	return be ? be->path : NULL;
+}
+
+DMASPLIT_EXPORT const char *dmasplit_backend_get_description(const struct dmasplit_backend *be)
+{
+	return be ? be->ops.description : NULL;
+}

@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The per-range path (the kernel's dma_map_* family): every backend has
+ * it, so callers can fall back to it when a device cannot pre-allocate a
+ * window.  Validation happens here once; with the checker off the core
+ * keeps no per-mapping state, so two threads mapping on one device share
+ * nothing but the backend's own locks and three counters.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static bool args_bad(const void *vaddr, size_t len, enum dmasplit_dir dir,
+		     uint32_t attrs)
+{
+	return !vaddr || range_bad((uintptr_t)vaddr, len) || dir_bad(dir) ||
+	       (attrs & ~DMASPLIT_ATTR_MASK);
+}
+
+DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
+				 size_t len, enum dmasplit_dir dir,
+				 uint32_t attrs, uint64_t *dma)
+{
+	struct dmasplit_seg seg;
+	int r;
+
+	if (!dev || !dma)
+		return -EINVAL;
+	if (unlikely(args_bad(vaddr, len, dir, attrs)))
+		return refuse(dev->ctx, attrs, -EINVAL,
+			      "%s: %s: invalid arguments (vaddr %p, len 0x%zx, dir %d, attrs 0x%x)",
+			      dev->name, __func__, vaddr, len, (int)dir, attrs);
+	if (unlikely(!dev->ops->map))
+		return -EOPNOTSUPP;
+	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &seg.dma);
+	if (r < 0)
+		return r;
+	if (unlikely(dev->check)) {
+		seg.len = len;
+		r = check_map_add(dev, CHECK_MAP, &seg, 1, dir, false, NULL);
+		if (r < 0) {
+			dev->ops->unmap(dev->bdev, seg.dma, len, dir, attrs);
+			return r;
+		}
+	}
+	count_add(&dev->count.maps, 1);
+	*dma = seg.dma;
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
+				   size_t len, enum dmasplit_dir dir,
+				   uint32_t attrs)
+{
+	struct dmasplit_seg seg = { .dma = dma, .len = len };
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (unlikely(range_bad(dma, len) || dir_bad(dir) ||
+		     (attrs & ~DMASPLIT_ATTR_MASK)))
+		return refuse(dev->ctx, attrs, -EINVAL,
+			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d, attrs 0x%x)",
+			      dev->name, __func__, dma, len, (int)dir, attrs);
+	if (unlikely(!dev->ops->unmap))
+		return -EOPNOTSUPP;
+	if (unlikely(dev->check)) {
+		r = check_map_del(dev, CHECK_MAP, &seg, 1, dir, attrs, NULL);
+		if (r < 0)
+			return r;
+	}
+	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
+	if (r < 0) {
+		if (dev->check)
+			check_map_add(dev, CHECK_MAP, &seg, 1, dir, false, NULL);
+		return r;
+	}
+	count_add(&dev->count.unmaps, 1);
+	return 0;
+}
+
+static int sync_range(struct dmasplit_dev *dev, uint64_t dma, size_t len,
+		      enum dmasplit_dir dir, const char *fn,
+		      int (*op)(struct dmasplit_bdev *, uint64_t, size_t,
+				enum dmasplit_dir))
+{
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (unlikely(range_bad(dma, len) || dir_bad(dir)))
+		return refuse(dev->ctx, 0, -EINVAL,
+			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d)",
+			      dev->name, fn, dma, len, (int)dir);
+	if (unlikely(dev->check)) {
+		r = check_map_sync(dev, dma, len, dir);
+		if (r < 0)
+			return r;
+	}
+	/* No operation: nothing to copy or flush (coherent, translated). */
+	return op ? op(dev->bdev, dma, len, dir) : 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_sync_for_cpu(struct dmasplit_dev *dev, uint64_t dma,
+					  size_t len, enum dmasplit_dir dir)
+{
+	return sync_range(dev, dma, len, dir, __func__,
+			  dev ? dev->ops->sync_for_cpu : NULL);
+}
+
+DMASPLIT_EXPORT int dmasplit_sync_for_device(struct dmasplit_dev *dev,
+					     uint64_t dma, size_t len,
+					     enum dmasplit_dir dir)
+{
+	return sync_range(dev, dma, len, dir, __func__,
+			  dev ? dev->ops->sync_for_device : NULL);
+}
+
+/* Without a backend map_vec: one map per buffer, all undone on failure. */
+static int map_each(struct dmasplit_dev *dev, const struct iovec *iov,
+		    unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
+		    struct dmasplit_seg *segs)
+{
+	unsigned int i;
+	int r;
+
+	if (!dev->ops->map)
+		return -EOPNOTSUPP;
+	for (i = 0; i < n; i++) {
+		r = dev->ops->map(dev->bdev, iov[i].iov_base, iov[i].iov_len,
+				  dir, attrs, &segs[i].dma);
+		if (r < 0) {
+			while (i--)
+				dev->ops->unmap(dev->bdev, segs[i].dma,
+						segs[i].len, dir,
+						attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC);
+			return r;
+		}
+		segs[i].len = iov[i].iov_len;
+	}
+	return 0;
+}
+
+static void unmap_segs(struct dmasplit_dev *dev,
+		       const struct dmasplit_seg *segs, unsigned int n,
+		       enum dmasplit_dir dir, uint32_t attrs)
+{
+	unsigned int i;
+
+	if (dev->ops->unmap_vec) {
+		dev->ops->unmap_vec(dev->bdev, segs, n, dir, attrs);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		dev->ops->unmap(dev->bdev, segs[i].dma, segs[i].len, dir,
+				attrs);
+}
+
+DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
+				     const struct iovec *iov, unsigned int n,
+				     enum dmasplit_dir dir, uint32_t attrs,
+				     struct dmasplit_seg *segs,
+				     unsigned int *nsegs)
+{
+	unsigned int i, used;
+	int r;
+
+	if (!dev || !iov || !segs || !nsegs)
+		return -EINVAL;
+	if (unlikely(!n || !*nsegs || dir_bad(dir) ||
+		     (attrs & ~DMASPLIT_ATTR_MASK)))
+		return refuse(dev->ctx, attrs, -EINVAL,
+			      "%s: %s: invalid arguments (n %u, nsegs %u, dir %d, attrs 0x%x)",
+			      dev->name, __func__, n, *nsegs, (int)dir, attrs);
+	for (i = 0; i < n; i++)
+		if (unlikely(args_bad(iov[i].iov_base, iov[i].iov_len, dir, 0)))
+			return refuse(dev->ctx, attrs, -EINVAL,
+				      "%s: %s: invalid buffer %u (%p, len 0x%zx)",
+				      dev->name, __func__, i, iov[i].iov_base,
+				      iov[i].iov_len);
+	if (dev->ops->map_vec) {
+		used = *nsegs;
+		r = dev->ops->map_vec(dev->bdev, iov, n, dir, attrs, segs,
+				      &used);
+		if (r < 0)
+			return r;
+		if (used == 0 || used > *nsegs) {
+			log_err(dev->ctx, "%s: backend %s returned %u segments for %u",
+				dev->name, dev->backend->ops.name, used, *nsegs);
+			return -EPROTO;
+		}
+	} else {
+		if (*nsegs < n)
+			return refuse(dev->ctx, attrs, -ENOSPC,
+				      "%s: %s: %u buffers need %u segments, room for %u",
+				      dev->name, __func__, n, n, *nsegs);
+		r = map_each(dev, iov, n, dir, attrs, segs);
+		if (r < 0)
+			return r;
+		used = n;
+	}
+	if (unlikely(dev->check)) {
+		r = check_map_add(dev, CHECK_VEC, segs, used, dir,
+				  dev->ops->map_vec != NULL, NULL);
+		if (r < 0) {
+			unmap_segs(dev, segs, used, dir, attrs);
+			return r;
+		}
+	}
+	count_add(&dev->count.maps, used);
+	*nsegs = used;
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
+				       const struct dmasplit_seg *segs,
+				       unsigned int nsegs,
+				       enum dmasplit_dir dir, uint32_t attrs)
+{
+	unsigned int i;
+	int r;
+
+	if (!dev || !segs)
+		return -EINVAL;
+	if (unlikely(!nsegs || dir_bad(dir) || (attrs & ~DMASPLIT_ATTR_MASK)))
+		return refuse(dev->ctx, attrs, -EINVAL,
+			      "%s: %s: invalid arguments (nsegs %u, dir %d, attrs 0x%x)",
+			      dev->name, __func__, nsegs, (int)dir, attrs);
+	for (i = 0; i < nsegs; i++)
+		if (unlikely(range_bad(segs[i].dma, segs[i].len)))
+			return refuse(dev->ctx, attrs, -EINVAL,
+				      "%s: %s: invalid segment %u (0x%" PRIx64 ", len 0x%" PRIx64 ")",
+				      dev->name, __func__, i, segs[i].dma,
+				      segs[i].len);
+	if (!dev->ops->unmap_vec && !dev->ops->unmap)
+		return -EOPNOTSUPP;
+	if (unlikely(dev->check)) {
+		r = check_map_del(dev, CHECK_VEC, segs, nsegs, dir, attrs, NULL);
+		if (r < 0)
+			return r;
+	}
+	unmap_segs(dev, segs, nsegs, dir, attrs);
+	count_add(&dev->count.unmaps, nsegs);
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
+					    size_t size, uint32_t flags,
+					    void **cpu, uint64_t *dma)
+{
+	struct dmasplit_seg seg;
+	void *p;
+	int r;
+
+	if (!dev || !cpu || !dma)
+		return -EINVAL;
+	if (!size || flags)
+		return refuse(dev->ctx, 0, -EINVAL,
+			      "%s: %s: invalid arguments (size 0x%zx, flags 0x%x)",
+			      dev->name, __func__, size, flags);
+	if (!dev->ops->alloc_coherent || !dev->ops->free_coherent)
+		return -EOPNOTSUPP;
+	r = dev->ops->alloc_coherent(dev->bdev, size, flags, &p, &seg.dma);
+	if (r < 0)
+		return r;
+	if (unlikely(dev->check)) {
+		seg.len = size;
+		r = check_map_add(dev, CHECK_COHERENT, &seg, 1,
+				  DMASPLIT_BIDIRECTIONAL, false, p);
+		if (r < 0) {
+			dev->ops->free_coherent(dev->bdev, size, p, seg.dma);
+			return r;
+		}
+	}
+	*cpu = p;
+	*dma = seg.dma;
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
+					   size_t size, void *cpu,
+					   uint64_t dma)
+{
+	struct dmasplit_seg seg = { .dma = dma, .len = size };
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (!cpu || range_bad(dma, size))
+		return refuse(dev->ctx, 0, -EINVAL,
+			      "%s: %s: invalid arguments (size 0x%zx, cpu %p, dma 0x%" PRIx64 ")",
+			      dev->name, __func__, size, cpu, dma);
+	if (!dev->ops->free_coherent)
+		return -EOPNOTSUPP;
+	if (unlikely(dev->check)) {
+		r = check_map_del(dev, CHECK_COHERENT, &seg, 1,
+				  DMASPLIT_BIDIRECTIONAL, 0, cpu);
+		if (r < 0)
+			return r;
+	}
+	return dev->ops->free_coherent(dev->bdev, size, cpu, dma);
+}
+
+static int dma_rw_args(struct dmasplit_dev *dev, uint64_t dma,
+		       const void *buf, size_t len, const char *fn)
+{
+	if (!dev)
+		return -EINVAL;
+	if (!buf || range_bad(dma, len) || range_bad((uintptr_t)buf, len))
+		return refuse(dev->ctx, 0, -EINVAL,
+			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", buf %p, len 0x%zx)",
+			      dev->name, fn, dma, buf, len);
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma,
+					  void *buf, size_t len)
+{
+	int r = dma_rw_args(dev, dma, buf, len, __func__);
+
+	if (r < 0)
+		return r;
+	if (!dev->ops->dma_read)
+		return -EOPNOTSUPP;
+	return dev->ops->dma_read(dev->bdev, dma, buf, len);
+}
+
+DMASPLIT_EXPORT int dmasplit_dev_dma_write(struct dmasplit_dev *dev,
+					   uint64_t dma, const void *buf,
+					   size_t len)
+{
+	int r = dma_rw_args(dev, dma, buf, len, __func__);
+
+	if (r < 0)
+		return r;
+	if (!dev->ops->dma_write)
+		return -EOPNOTSUPP;
+	return dev->ops->dma_write(dev->bdev, dma, buf, len);
+}

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Page pinning for backends that hand physical or pinned addresses to a
+ * device.  mlock() does not nest (one munlock undoes any number of mlocks),
+ * so overlapping buffers pinned by different mappings need a per-page
+ * count: an open-addressing table of page addresses, one slot per pinned
+ * page and no heap node per page.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static uint64_t page_size(void)
+{
+	static uint64_t size;
+
+	if (!size)
+		size = (uint64_t)sysconf(_SC_PAGESIZE);
+	return size;
+}
+
+void pin_init(struct pin_table *pins)
+{
+	memset(pins, 0, sizeof(*pins));
+	pthread_mutex_init(&pins->lock, NULL);
+	pins->pagemap_fd = -1;
+}
+
+void pin_fini(struct pin_table *pins)
+{
+	size_t i;
+
+	for (i = 0; i < pins->cap; i++)
+		if (pins->pages[i])
+			munlock((void *)(uintptr_t)pins->pages[i], page_size());
+	free(pins->pages);
+	free(pins->counts);
+	if (pins->pagemap_fd >= 0)
+		close(pins->pagemap_fd);
+	pthread_mutex_destroy(&pins->lock);
+}
+
+static size_t slot_of(const struct pin_table *pins, uint64_t page)
+{
+	/* Fibonacci hashing of the page number. */
+	return (size_t)(((page / page_size()) * 0x9e3779b97f4a7c15ull) >>
+			32) & (pins->cap - 1);
+}
+
+static size_t find(const struct pin_table *pins, uint64_t page)
+{
+	size_t i = slot_of(pins, page);
+
+	while (pins->pages[i] && pins->pages[i] != page)
+		i = (i + 1) & (pins->cap - 1);
+	return i;
+}
+
+static int grow(struct pin_table *pins)
+{
+	size_t cap = pins->cap ? pins->cap * 2 : 1024, i;
+	struct pin_table bigger = { .cap = cap };
+
+	bigger.pages = calloc(cap, sizeof(*bigger.pages));
+	bigger.counts = calloc(cap, sizeof(*bigger.counts));
+	if (!bigger.pages || !bigger.counts) {
+		free(bigger.pages);
+		free(bigger.counts);
+		return -ENOMEM;
+	}
+	for (i = 0; i < pins->cap; i++) {
+		if (pins->pages[i]) {
+			size_t j = find(&bigger, pins->pages[i]);
+
+			bigger.pages[j] = pins->pages[i];
+			bigger.counts[j] = pins->counts[i];
+		}
+	}
+	free(pins->pages);
+	free(pins->counts);
+	pins->pages = bigger.pages;
+	pins->counts = bigger.counts;
+	pins->cap = cap;
+	return 0;
+}
+
+/* Backward-shift deletion keeps probe chains intact without tombstones. */
+static void erase(struct pin_table *pins, size_t i)
+{
+	size_t j = i, home;
+
+	for (;;) {
+		j = (j + 1) & (pins->cap - 1);
+		if (!pins->pages[j])
+			break;
+		home = slot_of(pins, pins->pages[j]);
+		/* Move j back to i unless its home lies cyclically in (i, j]. */
+		if ((j > i && (home <= i || home > j)) ||
+		    (j < i && (home <= i && home > j))) {
+			pins->pages[i] = pins->pages[j];
+			pins->counts[i] = pins->counts[j];
+			i = j;
+		}
+	}
+	pins->pages[i] = 0;
+	pins->counts[i] = 0;
+	pins->used--;
+}
+
+static void page_range(const void *addr, size_t len, uint64_t *first,
+		       uint64_t *end)
+{
+	uint64_t ps = page_size();
+
+	*first = (uintptr_t)addr & ~(ps - 1);
+	*end = ((uintptr_t)addr + len + ps - 1) & ~(ps - 1);
+}
+
+static void unpin_locked(struct pin_table *pins, uint64_t first, uint64_t end)
+{
+	uint64_t p;
+
+	for (p = first; p < end; p += page_size()) {
+		size_t i = find(pins, p);
+
+		if (!pins->pages[i])
+			continue;
+		if (--pins->counts[i] == 0) {
+			munlock((void *)(uintptr_t)p, page_size());
+			erase(pins, i);
+		}
+	}
+}
+
+int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
+{
+	struct dmasplit_ctx *ctx = ctx_from_host(host);
+	struct pin_table *pins = &ctx->pins;
+	uint64_t first, end, p;
+	int r = 0;
+
+	if (!addr || range_bad((uintptr_t)addr, len))
+		return -EINVAL;
+	page_range(addr, len, &first, &end);
+	pthread_mutex_lock(&pins->lock);
+	for (p = first; p < end; p += page_size()) {
+		size_t i;
+
+		if ((pins->used + 1) * 2 > pins->cap && (r = grow(pins)) < 0)
+			break;
+		i = find(pins, p);
+		if (pins->pages[i]) {
+			pins->counts[i]++;
+			continue;
+		}
+		if (mlock((void *)(uintptr_t)p, page_size()) < 0) {
+			struct rlimit rl = { 0 };
+
+			r = -errno;
+			getrlimit(RLIMIT_MEMLOCK, &rl);
+			log_err(ctx, "cannot pin page 0x%" PRIx64 ": %s (RLIMIT_MEMLOCK %llu bytes)",
+				p, strerror(-r), (unsigned long long)rl.rlim_cur);
+			break;
+		}
+		pins->pages[i] = p;
+		pins->counts[i] = 1;
+		pins->used++;
+	}
+	if (r < 0)
+		unpin_locked(pins, first, p);
+	pthread_mutex_unlock(&pins->lock);
+	return r;
+}
+
+int unpin_pages(const struct dmasplit_host *host, const void *addr,
+		size_t len)
+{
+	struct pin_table *pins = &ctx_from_host(host)->pins;
+	uint64_t first, end, p;
+
+	if (!addr || range_bad((uintptr_t)addr, len))
+		return -EINVAL;
+	page_range(addr, len, &first, &end);
+	pthread_mutex_lock(&pins->lock);
+	for (p = first; p < end; p += page_size()) {
+		if (!pins->cap || !pins->pages[find(pins, p)]) {
+			pthread_mutex_unlock(&pins->lock);
+			return -ENOENT;
+		}
+	}
+	unpin_locked(pins, first, end);
+	pthread_mutex_unlock(&pins->lock);
+	return 0;
+}
+
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_PFN_MASK ((1ull << 55) - 1)
+
+int virt_to_phys(const struct dmasplit_host *host, const void *addr,
+		 uint64_t *phys)
+{
+	struct pin_table *pins = &ctx_from_host(host)->pins;
+	uint64_t entry, ps = page_size();
+	int fd, open_errno = 0;
+
+	if (!addr || !phys)
+		return -EINVAL;
+	pthread_mutex_lock(&pins->lock);
+	if (pins->pagemap_fd < 0)
+		pins->pagemap_fd = open("/proc/self/pagemap",
+					O_RDONLY | O_CLOEXEC);
+	fd = pins->pagemap_fd;
+	if (fd < 0)
+		open_errno = errno;
+	pthread_mutex_unlock(&pins->lock);
+	if (fd < 0)
+		return -open_errno;
+	if (pread(fd, &entry, sizeof(entry),
+		  (off_t)((uintptr_t)addr / ps * sizeof(entry))) !=
+	    (ssize_t)sizeof(entry))
+		return -EIO;
+	if (!(entry & PAGEMAP_PRESENT))
+		return -ENOENT;
+	/* Since Linux 4.0 the frame number reads as 0 without
+	 * CAP_SYS_ADMIN. */
+	if (!(entry & PAGEMAP_PFN_MASK))
+		return -EPERM;
+	*phys = (entry & PAGEMAP_PFN_MASK) * ps + (uintptr_t)addr % ps;
+	return 0;
+}

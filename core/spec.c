@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Device specs (design section 3):
+ *   sim:NAME[,key=value...]                     options checked by backends
+ *   [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1]
+ * PCI options are the core's: they describe the device (its real DMA
+ * reach, which the kernel cannot know for a device driven from user space)
+ * or force a kernel interface, whichever backend ends up driving it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static bool sim_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+/* Exactly max_digits or fewer hex digits, at least one, then stop. */
+static const char *parse_hex(const char *s, unsigned int max_digits,
+			     unsigned int *out)
+{
+	unsigned int v = 0, n = 0;
+
+	for (; n < max_digits; n++, s++) {
+		unsigned int d;
+
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (*s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (*s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			break;
+		v = v * 16 + d;
+	}
+	if (!n)
+		return NULL;
+	*out = v;
+	return s;
+}
+
+static int parse_pci_addr(const char *s, size_t len, char *canonical,
+			  size_t size)
+{
+	unsigned int a, b, dev = 0, fn = 0, domain = 0, bus;
+	const char *p, *end = s + len;
+
+	p = parse_hex(s, 4, &a);
+	if (!p || p >= end || *p != ':')
+		return -EINVAL;
+	p = parse_hex(p + 1, 4, &b);
+	if (!p || p >= end)
+		return -EINVAL;
+	if (*p == ':') {		/* DDDD:BB:DD.F */
+		domain = a;
+		bus = b;
+		p = parse_hex(p + 1, 2, &dev);
+	} else if (*p == '.') {		/* BB:DD.F */
+		bus = a;
+		dev = b;
+	} else {
+		return -EINVAL;
+	}
+	if (!p || p >= end || *p != '.')
+		return -EINVAL;
+	p = parse_hex(p + 1, 1, &fn);
+	if (!p || p != end || bus > 0xff || dev > 0x1f || fn > 7)
+		return -EINVAL;
+	snprintf(canonical, size, "%04x:%02x:%02x.%x", domain, bus, dev, fn);
+	return 0;
+}
+
+static int parse_pci_options(struct dmasplit_ctx *ctx, const char *spec,
+			     struct dmasplit_desc *desc)
+{
+	char *opts, *opt, *save = NULL;
+	bool seen_mask = false, seen_vfio = false;
+	int r = 0;
+
+	opts = strdup(desc->options);
+	if (!opts)
+		return -ENOMEM;
+	/* strsep keeps empty fields, which are errors here. */
+	save = opts;
+	while ((opt = strsep(&save, ","))) {
+		char *value = strchr(opt, '=');
+		char *end;
+
+		if (value)
+			*value++ = '\0';
+		if (!strcmp(opt, "mask") && value && !seen_mask) {
+			unsigned long bits = strtoul(value, &end, 10);
+
+			seen_mask = true;
+			if (*value < '0' || *value > '9' || *end || bits < 1 ||
+			    bits > 64) {
+				log_err(ctx, "device spec '%s': mask=%s: expected 1 to 64 bits",
+					spec, value);
+				r = -EINVAL;
+				break;
+			}
+			desc->spec_mask_bits = (unsigned int)bits;
+		} else if (!strcmp(opt, "vfio") && value && !seen_vfio) {
+			seen_vfio = true;
+			if (!strcmp(value, "iommufd")) {
+				desc->spec_vfio = DMASPLIT_VFIO_IOMMUFD;
+			} else if (!strcmp(value, "type1")) {
+				desc->spec_vfio = DMASPLIT_VFIO_TYPE1;
+			} else {
+				log_err(ctx, "device spec '%s': vfio=%s: expected iommufd or type1",
+					spec, value);
+				r = -EINVAL;
+				break;
+			}
+		} else {
+			log_err(ctx, "device spec '%s': %s option '%s'%s", spec,
+				!strcmp(opt, "mask") || !strcmp(opt, "vfio") ?
+					(value ? "repeated" : "valueless") :
+					"unknown",
+				opt,
+				*opt ? "" : " (empty)");
+			r = -EINVAL;
+			break;
+		}
+	}
+	free(opts);
+	return r;
+}
+
+int spec_parse(struct dmasplit_ctx *ctx, const char *spec,
+	       struct dmasplit_desc *desc)
+{
+	const char *comma, *name;
+	size_t name_len, i;
+
+	memset(desc, 0, sizeof(*desc));
+	desc->size = sizeof(*desc);
+	desc->iommu_group = -1;
+	desc->numa_node = -1;
+
+	comma = strchr(spec, ',');
+	if (comma) {
+		if (strlen(comma + 1) >= sizeof(desc->options)) {
+			log_err(ctx, "device spec '%s': options too long", spec);
+			return -EINVAL;
+		}
+		strcpy(desc->options, comma + 1);
+	}
+
+	if (!strncmp(spec, "sim:", 4)) {
+		name = spec + 4;
+		name_len = comma ? (size_t)(comma - name) : strlen(name);
+		if (!name_len || name_len >= sizeof(desc->name)) {
+			log_err(ctx, "device spec '%s': sim: needs a name of 1 to %zu characters",
+				spec, sizeof(desc->name) - 1);
+			return -EINVAL;
+		}
+		for (i = 0; i < name_len; i++) {
+			if (!sim_name_char(name[i])) {
+				log_err(ctx, "device spec '%s': invalid character '%c' in name",
+					spec, name[i]);
+				return -EINVAL;
+			}
+		}
+		memcpy(desc->name, name, name_len);
+		desc->bus = DMASPLIT_BUS_SIM;
+		return 0;
+	}
+
+	name = !strncmp(spec, "pci:", 4) ? spec + 4 : spec;
+	name_len = comma ? (size_t)(comma - name) : strlen(name);
+	if (parse_pci_addr(name, name_len, desc->name, sizeof(desc->name)) < 0) {
+		log_err(ctx, "device spec '%s': expected sim:NAME or a PCI address like 0000:01:00.0",
+			spec);
+		return -EINVAL;
+	}
+	desc->bus = DMASPLIT_BUS_PCI;
+	if (comma)
+		return parse_pci_options(ctx, spec, desc);
+	return 0;
+}

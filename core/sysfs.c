@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * sysfs, always under the context's root, so that tests can hand the whole
+ * library (core and backends) a fake tree.  The PCI description reads only
+ * standard attributes of /sys/bus/pci/devices/ADDR.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int full_path(const struct dmasplit_host *host, const char *path,
+		     char *buf, size_t len)
+{
+	const char *root = ctx_from_host(host)->sysfs_root;
+	int n;
+
+	if (!path)
+		return -EINVAL;
+	while (*path == '/')
+		path++;
+	n = snprintf(buf, len, "%s/%s", root, path);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
+	       int *fd)
+{
+	char full[PATH_MAX];
+	int r, f;
+
+	if (!fd)
+		return -EINVAL;
+	r = full_path(host, path, full, sizeof(full));
+	if (r < 0)
+		return r;
+	f = open(full, flags | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	*fd = f;
+	return 0;
+}
+
+int sysfs_read(const struct dmasplit_host *host, const char *path, char *buf,
+	       size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+	int fd, r;
+
+	if (!buf || !len)
+		return -EINVAL;
+	r = sysfs_open(host, path, O_RDONLY, &fd);
+	if (r < 0)
+		return r;
+	while (got < len) {
+		n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (got == len)
+		return -ENAMETOOLONG;
+	if (got && buf[got - 1] == '\n')
+		got--;
+	buf[got] = '\0';
+	return 0;
+}
+
+int sysfs_readlink(const struct dmasplit_host *host, const char *path,
+		   char *buf, size_t len)
+{
+	char full[PATH_MAX];
+	ssize_t n;
+	int r;
+
+	if (!buf || !len)
+		return -EINVAL;
+	r = full_path(host, path, full, sizeof(full));
+	if (r < 0)
+		return r;
+	n = readlink(full, buf, len);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= len)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+struct pci_reader {
+	struct dmasplit_ctx *ctx;
+	const struct dmasplit_host *host;
+	char dir[96];		/* bus/pci/devices/ADDR */
+};
+
+static int attr(struct pci_reader *pr, const char *name, char *buf,
+		size_t len)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/%s", pr->dir, name);
+	return sysfs_read(pr->host, path, buf, len);
+}
+
+static int malformed(struct pci_reader *pr, const char *name,
+		     const char *value)
+{
+	log_err(pr->ctx, "unexpected content '%s' in %s/%s/%s", value,
+		pr->ctx->sysfs_root, pr->dir, name);
+	return -EIO;
+}
+
+static int attr_u64(struct pci_reader *pr, const char *name, int base,
+		    bool required, uint64_t *out)
+{
+	char buf[64], *end;
+	uint64_t v;
+	int r;
+
+	r = attr(pr, name, buf, sizeof(buf));
+	if (r == -ENOENT && !required)
+		return 0;
+	if (r < 0) {
+		log_err(pr->ctx, "cannot read %s/%s/%s: %s", pr->ctx->sysfs_root,
+			pr->dir, name, strerror(-r));
+		return r == -ENOENT ? -EIO : r;
+	}
+	errno = 0;
+	v = strtoull(buf, &end, base);
+	if (errno || end == buf || *end || buf[0] == '-')
+		return malformed(pr, name, buf);
+	*out = v;
+	return 0;
+}
+
+/* Basename of a link's target, "" when there is no link. */
+static int link_name(struct pci_reader *pr, const char *name, char *out,
+		     size_t len)
+{
+	char path[160], target[PATH_MAX];
+	const char *base;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", pr->dir, name);
+	r = sysfs_readlink(pr->host, path, target, sizeof(target));
+	if (r == -ENOENT) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= len)
+		return malformed(pr, name, base);
+	strcpy(out, base);
+	return 0;
+}
+
+static int read_resources(struct pci_reader *pr, struct dmasplit_desc *desc)
+{
+	char buf[2048], *line, *save = NULL;
+	unsigned int n = 0;
+	int r;
+
+	r = attr(pr, "resource", buf, sizeof(buf));
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	for (line = strtok_r(buf, "\n", &save);
+	     line && n < DMASPLIT_PCI_NUM_RESOURCES;
+	     line = strtok_r(NULL, "\n", &save), n++) {
+		struct dmasplit_pci_resource *res = &desc->resource[n];
+
+		if (sscanf(line, "%" SCNx64 " %" SCNx64 " %" SCNx64,
+			   &res->start, &res->end, &res->flags) != 3)
+			return malformed(pr, "resource", line);
+	}
+	desc->num_resources = n;
+	return 0;
+}
+
+static int read_vfio_dev(struct pci_reader *pr, struct dmasplit_desc *desc)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dir;
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/%s/vfio-dev", pr->ctx->sysfs_root,
+		     pr->dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	dir = opendir(path);
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((d = readdir(dir))) {
+		if (!strncmp(d->d_name, "vfio", 4) &&
+		    strlen(d->d_name) < sizeof(desc->vfio_dev)) {
+			strcpy(desc->vfio_dev, d->d_name);
+			break;
+		}
+	}
+	closedir(dir);
+	return 0;
+}
+
+int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
+{
+	struct pci_reader pr = { .ctx = ctx, .host = &ctx->host };
+	char group[32], buf[64], path[PATH_MAX];
+	uint64_t v;
+	int r;
+
+	snprintf(pr.dir, sizeof(pr.dir), "bus/pci/devices/%s", desc->name);
+	r = full_path(&ctx->host, pr.dir, path, sizeof(path));
+	if (r < 0)
+		return r;
+	if (access(path, F_OK) < 0) {
+		log_err(ctx, "no PCI device %s under %s", desc->name,
+			ctx->sysfs_root);
+		return -ENODEV;
+	}
+
+	if ((r = attr_u64(&pr, "vendor", 16, true, &v)) < 0)
+		return r;
+	desc->vendor = (uint16_t)v;
+	if ((r = attr_u64(&pr, "device", 16, true, &v)) < 0)
+		return r;
+	desc->device = (uint16_t)v;
+	if ((r = attr_u64(&pr, "class", 16, true, &v)) < 0)
+		return r;
+	desc->pci_class = (uint32_t)v;
+
+	if ((r = link_name(&pr, "driver", desc->driver,
+			   sizeof(desc->driver))) < 0)
+		return r;
+	if ((r = link_name(&pr, "iommu_group", group, sizeof(group))) < 0)
+		return r;
+	if (group[0]) {
+		char *end;
+		long g = strtol(group, &end, 10);
+
+		if (*end || g < 0 || g > INT32_MAX)
+			return malformed(&pr, "iommu_group", group);
+		desc->iommu_group = (int)g;
+		r = attr(&pr, "iommu_group/type", desc->iommu_group_type,
+			 sizeof(desc->iommu_group_type));
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	if ((r = read_vfio_dev(&pr, desc)) < 0)
+		return r;
+
+	v = 0;
+	if ((r = attr_u64(&pr, "dma_mask_bits", 10, false, &v)) < 0)
+		return r;
+	desc->dma_mask_bits = desc->spec_mask_bits ? desc->spec_mask_bits
+						   : (unsigned int)v;
+
+	r = attr(&pr, "numa_node", buf, sizeof(buf));
+	if (r == 0) {
+		char *end;
+		long node = strtol(buf, &end, 10);
+
+		if (*end || end == buf || node < -1 || node > INT32_MAX)
+			return malformed(&pr, "numa_node", buf);
+		desc->numa_node = (int)node;
+	} else if (r != -ENOENT) {
+		return r;
+	}
+
+	r = attr(&pr, "p2pmem/size", buf, sizeof(buf));
+	if (r == 0) {
+		desc->has_p2pmem = 1;
+		if ((r = attr_u64(&pr, "p2pmem/size", 10, true,
+				  &desc->p2pmem_size)) < 0 ||
+		    (r = attr_u64(&pr, "p2pmem/available", 10, false,
+				  &desc->p2pmem_available)) < 0)
+			return r;
+		v = 0;
+		if ((r = attr_u64(&pr, "p2pmem/published", 10, false, &v)) < 0)
+			return r;
+		desc->p2pmem_published = v != 0;
+	} else if (r != -ENOENT) {
+		return r;
+	}
+	return read_resources(&pr, desc);
+}
