@@ -115,6 +115,19 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 			path, missing);
 		return -EINVAL;
 	}
+	/* Optional operations come in sets the core calls together. */
+	missing = be->ops.iova_alloc && !be->ops.iova_link ? "iova_link" :
+		  be->ops.iova_alloc && !be->ops.iova_unlink ? "iova_unlink" :
+		  be->ops.iova_alloc && !be->ops.iova_destroy ? "iova_destroy" :
+		  be->ops.map && !be->ops.unmap ? "unmap" :
+		  be->ops.map_vec && !be->ops.unmap_vec ? "unmap_vec" :
+		  be->ops.alloc_coherent && !be->ops.free_coherent ?
+			"free_coherent" : NULL;
+	if (missing) {
+		log_err(ctx, "refusing backend %s: operation %s missing from a set it belongs to",
+			path, missing);
+		return -EINVAL;
+	}
 	if (!valid_name(be->ops.name)) {
 		log_err(ctx, "refusing backend %s: invalid name (want [a-z0-9-], 1 to 31 characters)",
 			path);
@@ -251,18 +264,25 @@ int loader_load(struct dmasplit_ctx *ctx)
 {
 	struct dmasplit_backend **tail = &ctx->backends;
 	char *dirs, *dir, *save = NULL;
+	int r = 0;
 
+	/* Two threads opening their first devices must not both load. */
+	pthread_mutex_lock(&ctx->lock);
 	if (ctx->loaded)
-		return 0;
+		goto out;
 	dirs = strdup(ctx->backend_path ? ctx->backend_path : BACKENDDIR);
-	if (!dirs)
-		return -ENOMEM;
-	ctx->loaded = true;
+	if (!dirs) {
+		r = -ENOMEM;
+		goto out;
+	}
 	for (dir = strtok_r(dirs, ":", &save); dir;
 	     dir = strtok_r(NULL, ":", &save))
 		load_dir(ctx, dir, &tail);
 	free(dirs);
-	return 0;
+	ctx->loaded = true;
+out:
+	pthread_mutex_unlock(&ctx->lock);
+	return r;
 }
 
 void loader_unload(struct dmasplit_ctx *ctx)

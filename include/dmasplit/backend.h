@@ -133,7 +133,12 @@ struct dmasplit_backend_ops {
 	int (*get_info)(struct dmasplit_bdev *bdev,
 			struct dmasplit_dev_info *info);
 
-	/* Optional: NULL makes the core answer -EOPNOTSUPP. */
+	/*
+	 * Optional: NULL makes the core answer -EOPNOTSUPP, except the syncs
+	 * (NULL: nothing to do).  Sets go together or not at all: iova_alloc
+	 * with iova_link, iova_unlink and iova_destroy; map with unmap;
+	 * map_vec with unmap_vec; alloc_coherent with free_coherent.
+	 */
 	int (*get_stats)(struct dmasplit_bdev *bdev,
 			 struct dmasplit_dev_stats *stats);
 	int (*get_fd)(struct dmasplit_bdev *bdev, int *fd);
