@@ -1,0 +1,687 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * A backend for the tests of the core: a device with a software address
+ * space (windows and per-range mappings translate to host memory), which
+ * logs every operation at debug priority so that tests can see what the
+ * core passed on and what it refused before calling.  Built twice:
+ * "testa" (the plain operation set) and "testb" (TB_RICH: a map_vec that
+ * merges, a device fd).  Spec options, for sim: specs only:
+ *   NAME.score=N   probe score (default TB_SCORE)
+ *   NAME.reject    probe answers -ENODEV
+ *   NAME.failopen  open answers -EIO
+ *   granule=N      the device granule (default 4096)
+ *   nowin          no windows: iova_alloc answers -EOPNOTSUPP
+ * where NAME is this backend's name; other keys belong to other backends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <dmasplit/backend.h>
+
+#ifndef TB_SCORE
+#define TB_SCORE 10
+#endif
+
+#define TB_MASK_BITS 48
+
+struct tb_map {
+	struct tb_map *next;
+	uint64_t dma;		/* what the caller got */
+	uint64_t len;
+	uint8_t *cpu;
+	uint64_t base;		/* the IOVA allocation */
+	uint64_t size;
+	bool coherent;
+	struct tb_region *region;	/* map_vec: shared allocation */
+};
+
+struct tb_region {
+	uint64_t base, size;
+	unsigned int refs;
+};
+
+struct dmasplit_bwin {
+	struct dmasplit_bwin *next;
+	struct dmasplit_bdev *bdev;
+	uint64_t addr, size;
+	uint8_t **page;		/* host address of each granule, or NULL */
+	uint32_t *valid;	/* bytes of the granule that are linked */
+	bool *synced;
+};
+
+struct dmasplit_bdev {
+	const struct dmasplit_host *host;
+	pthread_mutex_t lock;
+	struct dmasplit_iovad *iovad;
+	uint64_t granule;
+	bool nowin;
+	int fd;
+	struct dmasplit_bwin *wins;
+	struct tb_map *maps;
+	uint64_t calls;
+};
+
+#define tb_log(host, ...) dmasplit_host_dbg(host, TB_NAME ": " __VA_ARGS__)
+
+/* The value of this backend's option key ("NAME.key" or a shared key),
+ * "" for a valueless one, NULL when absent. */
+static const char *option(const char *options, const char *key, char *buf,
+			  size_t len)
+{
+	const char *p = options;
+	size_t klen = strlen(key);
+
+	while (p && *p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n >= klen && !strncmp(p, key, klen) &&
+		    (n == klen || p[klen] == '=')) {
+			size_t v = n == klen ? 0 : n - klen - 1;
+
+			if (v >= len)
+				v = len - 1;
+			memcpy(buf, p + klen + (n == klen ? 0 : 1), v);
+			buf[v] = '\0';
+			return buf;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+static int tb_probe(const struct dmasplit_host *host,
+		    const struct dmasplit_desc *desc, int *score)
+{
+	char buf[32];
+	const char *v;
+
+	tb_log(host, "probe %s", desc->name);
+	if (desc->bus != DMASPLIT_BUS_SIM ||
+	    option(desc->options, TB_NAME ".reject", buf, sizeof(buf)))
+		return -ENODEV;
+	v = option(desc->options, TB_NAME ".score", buf, sizeof(buf));
+	*score = v ? atoi(v) : TB_SCORE;
+	return 0;
+}
+
+static int tb_open(const struct dmasplit_host *host,
+		   const struct dmasplit_desc *desc, struct dmasplit_bdev **out)
+{
+	struct dmasplit_range range = { 0x1000, (1ull << TB_MASK_BITS) - 1 };
+	struct dmasplit_bdev *b;
+	char buf[32];
+	const char *v;
+	int r;
+
+	tb_log(host, "open %s", desc->name);
+	if (option(desc->options, TB_NAME ".failopen", buf, sizeof(buf)))
+		return -EIO;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->host = host;
+	b->fd = -1;
+	b->granule = 4096;
+	v = option(desc->options, "granule", buf, sizeof(buf));
+	if (v)
+		b->granule = strtoull(v, NULL, 0);
+	b->nowin = option(desc->options, "nowin", buf, sizeof(buf)) != NULL;
+	r = host->iovad_new(host, &range, 1, b->granule, &b->iovad);
+	if (r < 0) {
+		dmasplit_host_err(host, TB_NAME ": granule=%s: %s", v ? v : "",
+				  strerror(-r));
+		free(b);
+		return r;
+	}
+#ifdef TB_RICH
+	b->fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (b->fd < 0) {
+		r = -errno;
+		host->iovad_destroy(b->iovad);
+		free(b);
+		return r;
+	}
+#endif
+	pthread_mutex_init(&b->lock, NULL);
+	*out = b;
+	return 0;
+}
+
+static void win_free(struct dmasplit_bwin *w)
+{
+	w->bdev->host->iovad_free(w->bdev->iovad, w->addr, w->size);
+	free(w->page);
+	free(w->valid);
+	free(w->synced);
+	free(w);
+}
+
+static void map_free(struct dmasplit_bdev *b, struct tb_map *m)
+{
+	if (m->region) {
+		if (--m->region->refs == 0) {
+			b->host->iovad_free(b->iovad, m->region->base,
+					    m->region->size);
+			free(m->region);
+		}
+	} else {
+		b->host->iovad_free(b->iovad, m->base, m->size);
+	}
+	if (m->coherent)
+		free(m->cpu);
+	free(m);
+}
+
+static void tb_close(struct dmasplit_bdev *b)
+{
+	tb_log(b->host, "close");
+	while (b->wins) {
+		struct dmasplit_bwin *w = b->wins;
+
+		b->wins = w->next;
+		win_free(w);
+	}
+	while (b->maps) {
+		struct tb_map *m = b->maps;
+
+		b->maps = m->next;
+		map_free(b, m);
+	}
+	if (b->fd >= 0)
+		close(b->fd);
+	b->host->iovad_destroy(b->iovad);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+static int tb_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
+{
+	info->flags = DMASPLIT_DEV_TRANSLATED | DMASPLIT_DEV_COHERENT |
+		      DMASPLIT_DEV_DMA_RW | (b->nowin ? 0 : DMASPLIT_DEV_WINDOWS);
+	info->dma_mask_bits = TB_MASK_BITS;
+	info->granule = b->granule;
+	info->num_ranges = 1;
+	info->ranges[0].start = 0x1000;
+	info->ranges[0].last = (1ull << TB_MASK_BITS) - 1;
+	return 0;
+}
+
+static int tb_get_stats(struct dmasplit_bdev *b, struct dmasplit_dev_stats *s)
+{
+	s->kernel_calls = __atomic_load_n(&b->calls, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static void called(struct dmasplit_bdev *b)
+{
+	__atomic_fetch_add(&b->calls, 1, __ATOMIC_RELAXED);
+}
+
+#ifdef TB_RICH
+static int tb_get_fd(struct dmasplit_bdev *b, int *fd)
+{
+	*fd = b->fd;
+	return 0;
+}
+#endif
+
+static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
+			 uint32_t flags, struct dmasplit_bwin **out,
+			 uint64_t *addr)
+{
+	uint64_t pages = size / b->granule;
+	struct dmasplit_bwin *w;
+	int r;
+
+	called(b);
+	tb_log(b->host, "iova_alloc size=0x%" PRIx64, size);
+	if (b->nowin)
+		return -EOPNOTSUPP;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->bdev = b;
+	w->size = size;
+	w->page = calloc(pages, sizeof(*w->page));
+	w->valid = calloc(pages, sizeof(*w->valid));
+	w->synced = calloc(pages, sizeof(*w->synced));
+	if (!w->page || !w->valid || !w->synced) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	pthread_mutex_lock(&b->lock);
+	r = b->host->iovad_alloc(b->iovad, size, UINT64_MAX, &w->addr);
+	if (r == 0) {
+		w->next = b->wins;
+		b->wins = w;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0)
+		goto fail;
+	*out = w;
+	*addr = w->addr;
+	return 0;
+fail:
+	free(w->page);
+	free(w->valid);
+	free(w->synced);
+	free(w);
+	return r;
+}
+
+static int tb_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
+			size_t len, enum dmasplit_dir dir, uint32_t attrs)
+{
+	struct dmasplit_bdev *b = w->bdev;
+	uint64_t g = b->granule, done = 0;
+
+	called(b);
+	tb_log(b->host, "iova_link off=0x%" PRIx64 " len=0x%zx dir=%d attrs=0x%x",
+	       offset, len, (int)dir, attrs);
+	/* This device links whole granules from a granule boundary. */
+	if (offset % g)
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	for (; done < len; done += g) {
+		uint64_t i = (offset + done) / g;
+
+		w->page[i] = (uint8_t *)vaddr + done;
+		w->valid[i] = (uint32_t)(len - done < g ? len - done : g);
+		w->synced[i] = false;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static int tb_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
+{
+	struct dmasplit_bdev *b = w->bdev;
+	uint64_t i, g = b->granule;
+
+	called(b);
+	tb_log(b->host, "iova_sync off=0x%" PRIx64 " len=0x%" PRIx64, offset, len);
+	pthread_mutex_lock(&b->lock);
+	for (i = offset / g; i <= (offset + len - 1) / g; i++)
+		w->synced[i] = w->page[i] != NULL;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static int tb_iova_unlink(struct dmasplit_bwin *w, uint64_t offset,
+			  uint64_t len, enum dmasplit_dir dir, uint32_t attrs)
+{
+	struct dmasplit_bdev *b = w->bdev;
+	uint64_t i, g = b->granule;
+
+	called(b);
+	tb_log(b->host, "iova_unlink off=0x%" PRIx64 " len=0x%" PRIx64 " dir=%d",
+	       offset, len, (int)dir);
+	if (offset % g)
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	for (i = offset / g; i <= (offset + len - 1) / g; i++) {
+		w->page[i] = NULL;
+		w->valid[i] = 0;
+		w->synced[i] = false;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static void tb_iova_destroy(struct dmasplit_bwin *w)
+{
+	struct dmasplit_bdev *b = w->bdev;
+	struct dmasplit_bwin **p;
+
+	called(b);
+	tb_log(b->host, "iova_destroy addr=0x%" PRIx64, w->addr);
+	pthread_mutex_lock(&b->lock);
+	for (p = &b->wins; *p != w; p = &(*p)->next)
+		;
+	*p = w->next;
+	pthread_mutex_unlock(&b->lock);
+	win_free(w);
+}
+
+/* Lock held.  A mapping of len bytes at cpu, in a new IOVA allocation. */
+static int map_locked(struct dmasplit_bdev *b, uint8_t *cpu, size_t len,
+		      bool coherent, uint64_t *dma)
+{
+	uint64_t g = b->granule, head = (uintptr_t)cpu & (g - 1);
+	struct tb_map *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->size = (head + len + g - 1) & ~(g - 1);
+	r = b->host->iovad_alloc(b->iovad, m->size, UINT64_MAX, &m->base);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	m->dma = m->base + head;
+	m->len = len;
+	m->cpu = cpu;
+	m->coherent = coherent;
+	m->next = b->maps;
+	b->maps = m;
+	*dma = m->dma;
+	return 0;
+}
+
+static struct tb_map **find_map(struct dmasplit_bdev *b, uint64_t dma)
+{
+	struct tb_map **p;
+
+	for (p = &b->maps; *p; p = &(*p)->next)
+		if ((*p)->dma == dma)
+			return p;
+	return NULL;
+}
+
+static int tb_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
+		  enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma)
+{
+	int r;
+
+	called(b);
+	pthread_mutex_lock(&b->lock);
+	r = map_locked(b, vaddr, len, false, dma);
+	pthread_mutex_unlock(&b->lock);
+	tb_log(b->host, "map len=0x%zx dir=%d attrs=0x%x: %d", len, (int)dir,
+	       attrs, r);
+	return r;
+}
+
+static int tb_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
+		    enum dmasplit_dir dir, uint32_t attrs)
+{
+	struct tb_map **p, *m;
+	int r = 0;
+
+	called(b);
+	tb_log(b->host, "unmap dma=0x%" PRIx64 " len=0x%zx dir=%d", dma, len,
+	       (int)dir);
+	pthread_mutex_lock(&b->lock);
+	p = find_map(b, dma);
+	if (!p || (*p)->len != len || (*p)->coherent || (*p)->region) {
+		r = -ENOENT;
+	} else {
+		m = *p;
+		*p = m->next;
+		map_free(b, m);
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0)
+		dmasplit_host_err(b->host, TB_NAME ": unmap of 0x%" PRIx64 ": no such mapping",
+				  dma);
+	return r;
+}
+
+#ifdef TB_RICH
+/* One IOVA allocation for all buffers, each from a granule boundary, so
+ * that buffers that end on a granule boundary merge into one segment. */
+static int tb_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
+		      unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
+		      struct dmasplit_seg *segs, unsigned int *nsegs)
+{
+	uint64_t g = b->granule, size = 0, off = 0;
+	struct tb_region *region;
+	unsigned int i, used = 0;
+	int r;
+
+	called(b);
+	tb_log(b->host, "map_vec n=%u dir=%d", n, (int)dir);
+	for (i = 0; i < n; i++)
+		size += (iov[i].iov_len + g - 1) & ~(g - 1);
+	region = calloc(1, sizeof(*region));
+	if (!region)
+		return -ENOMEM;
+	pthread_mutex_lock(&b->lock);
+	r = b->host->iovad_alloc(b->iovad, size, UINT64_MAX, &region->base);
+	if (r < 0)
+		goto fail;
+	region->size = size;
+	for (i = 0; i < n; i++) {
+		struct tb_map *m = calloc(1, sizeof(*m));
+
+		if (!m) {
+			r = -ENOMEM;
+			goto fail_maps;
+		}
+		m->dma = region->base + off;
+		m->len = iov[i].iov_len;
+		m->cpu = iov[i].iov_base;
+		m->region = region;
+		region->refs++;
+		m->next = b->maps;
+		b->maps = m;
+		if (used && segs[used - 1].dma + segs[used - 1].len == m->dma) {
+			segs[used - 1].len += m->len;
+		} else {
+			if (used == *nsegs) {
+				r = -ENOSPC;
+				goto fail_maps;
+			}
+			segs[used].dma = m->dma;
+			segs[used].len = m->len;
+			used++;
+		}
+		off += (iov[i].iov_len + g - 1) & ~(g - 1);
+	}
+	pthread_mutex_unlock(&b->lock);
+	*nsegs = used;
+	return 0;
+
+fail_maps:
+	while (b->maps && b->maps->region == region) {
+		struct tb_map *m = b->maps;
+
+		b->maps = m->next;
+		map_free(b, m);	/* the last one frees region */
+	}
+	region = NULL;
+fail:
+	pthread_mutex_unlock(&b->lock);
+	free(region);
+	return r;
+}
+
+static int tb_unmap_vec(struct dmasplit_bdev *b,
+			const struct dmasplit_seg *segs, unsigned int nsegs,
+			enum dmasplit_dir dir, uint32_t attrs)
+{
+	unsigned int i;
+
+	called(b);
+	tb_log(b->host, "unmap_vec nsegs=%u dir=%d", nsegs, (int)dir);
+	pthread_mutex_lock(&b->lock);
+	for (i = 0; i < nsegs; i++) {
+		struct tb_map **p = &b->maps;
+
+		while (*p) {
+			struct tb_map *m = *p;
+
+			if (m->region && m->dma >= segs[i].dma &&
+			    m->dma < segs[i].dma + segs[i].len) {
+				*p = m->next;
+				map_free(b, m);
+			} else {
+				p = &m->next;
+			}
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+#endif
+
+static int tb_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
+		   enum dmasplit_dir dir)
+{
+	called(b);
+	tb_log(b->host, "sync dma=0x%" PRIx64 " len=0x%zx dir=%d", dma, len,
+	       (int)dir);
+	return 0;
+}
+
+static int tb_alloc_coherent(struct dmasplit_bdev *b, size_t size,
+			     uint32_t flags, void **cpu, uint64_t *dma)
+{
+	uint64_t g = b->granule;
+	void *p;
+	int r;
+
+	called(b);
+	tb_log(b->host, "alloc_coherent size=0x%zx", size);
+	p = aligned_alloc(g, (size + g - 1) & ~(g - 1));
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0, size);
+	pthread_mutex_lock(&b->lock);
+	r = map_locked(b, p, size, true, dma);
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	*cpu = p;
+	return 0;
+}
+
+static int tb_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
+			    uint64_t dma)
+{
+	struct tb_map **p, *m;
+	int r = 0;
+
+	called(b);
+	tb_log(b->host, "free_coherent dma=0x%" PRIx64 " size=0x%zx", dma, size);
+	pthread_mutex_lock(&b->lock);
+	p = find_map(b, dma);
+	if (!p || !(*p)->coherent || (*p)->cpu != cpu) {
+		r = -ENOENT;
+	} else {
+		m = *p;
+		*p = m->next;
+		map_free(b, m);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return r;
+}
+
+/* Lock held.  The host address of device address dma and how many bytes
+ * from there are reachable, or NULL. */
+static uint8_t *translate(struct dmasplit_bdev *b, uint64_t dma, uint64_t *n)
+{
+	struct dmasplit_bwin *w;
+	struct tb_map *m;
+
+	for (w = b->wins; w; w = w->next) {
+		uint64_t off, i;
+
+		if (dma < w->addr || dma - w->addr >= w->size)
+			continue;
+		off = dma - w->addr;
+		i = off / b->granule;
+		if (!w->synced[i] || off % b->granule >= w->valid[i])
+			return NULL;
+		*n = w->valid[i] - off % b->granule;
+		return w->page[i] + off % b->granule;
+	}
+	for (m = b->maps; m; m = m->next) {
+		if (dma >= m->dma && dma - m->dma < m->len) {
+			*n = m->len - (dma - m->dma);
+			return m->cpu + (dma - m->dma);
+		}
+	}
+	return NULL;
+}
+
+static int dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
+		  size_t len, bool write)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&b->lock);
+	while (len) {
+		uint64_t n;
+		uint8_t *host = translate(b, dma, &n);
+
+		if (!host) {
+			r = -EFAULT;
+			break;
+		}
+		if (n > len)
+			n = len;
+		if (write)
+			memcpy(host, buf, n);
+		else
+			memcpy(buf, host, n);
+		dma += n;
+		buf += n;
+		len -= n;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0)
+		dmasplit_host_err(b->host, TB_NAME ": device %s fault at 0x%" PRIx64,
+				  write ? "write" : "read", dma);
+	return r;
+}
+
+static int tb_dma_read(struct dmasplit_bdev *b, uint64_t dma, void *buf,
+		       size_t len)
+{
+	return dma_rw(b, dma, buf, len, false);
+}
+
+static int tb_dma_write(struct dmasplit_bdev *b, uint64_t dma,
+			const void *buf, size_t len)
+{
+	return dma_rw(b, dma, (uint8_t *)buf, len, true);
+}
+
+static const struct dmasplit_backend_ops tb_ops = {
+	.size = sizeof(struct dmasplit_backend_ops),
+	.abi_version = DMASPLIT_BACKEND_ABI_VERSION,
+	.name = TB_NAME,
+	.uuid = TB_UUID,
+	.version = "1.0-test",
+	.description = "test backend " TB_NAME ": records what the core passes on",
+	.probe = tb_probe,
+	.open = tb_open,
+	.close = tb_close,
+	.get_info = tb_get_info,
+	.get_stats = tb_get_stats,
+#ifdef TB_RICH
+	.get_fd = tb_get_fd,
+	.map_vec = tb_map_vec,
+	.unmap_vec = tb_unmap_vec,
+#endif
+	.iova_alloc = tb_iova_alloc,
+	.iova_link = tb_iova_link,
+	.iova_sync = tb_iova_sync,
+	.iova_unlink = tb_iova_unlink,
+	.iova_destroy = tb_iova_destroy,
+	.map = tb_map,
+	.unmap = tb_unmap,
+	.sync_for_cpu = tb_sync,
+	.sync_for_device = tb_sync,
+	.alloc_coherent = tb_alloc_coherent,
+	.free_coherent = tb_free_coherent,
+	.dma_read = tb_dma_read,
+	.dma_write = tb_dma_write,
+};
+
+DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
+DMASPLIT_BACKEND_ENTRY(void)
+{
+	return &tb_ops;
+}

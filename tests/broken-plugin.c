@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Plugins the loader must refuse, one defect each (selected by a BROKEN_*
+ * macro), each with the log line that names the file and the reason.
+ */
+#include <errno.h>
+#include <stddef.h>
+
+#include <dmasplit/backend.h>
+
+#if !defined(BROKEN_NOPROBE)
+static int probe(const struct dmasplit_host *host,
+		 const struct dmasplit_desc *desc, int *score)
+{
+	*score = 1000;	/* would win everything if it were ever loaded */
+	return 0;
+}
+#endif
+
+static int open_dev(const struct dmasplit_host *host,
+		    const struct dmasplit_desc *desc,
+		    struct dmasplit_bdev **bdev)
+{
+	return -EIO;
+}
+
+static void close_dev(struct dmasplit_bdev *bdev)
+{
+}
+
+static int get_info(struct dmasplit_bdev *bdev, struct dmasplit_dev_info *info)
+{
+	return -EIO;
+}
+
+#if defined(BROKEN_HALFSET)
+static int iova_alloc(struct dmasplit_bdev *bdev, uint64_t size,
+		      uint32_t flags, struct dmasplit_bwin **win,
+		      uint64_t *addr)
+{
+	return -EIO;
+}
+#endif
+
+static const struct dmasplit_backend_ops ops = {
+#if defined(BROKEN_SMALL)
+	/* A table that ends before the required operations. */
+	.size = offsetof(struct dmasplit_backend_ops, open),
+#else
+	.size = sizeof(struct dmasplit_backend_ops),
+#endif
+#if defined(BROKEN_BADABI)
+	.abi_version = DMASPLIT_BACKEND_ABI_VERSION + 1,
+#else
+	.abi_version = DMASPLIT_BACKEND_ABI_VERSION,
+#endif
+#if defined(BROKEN_BADNAME)
+	.name = "Bad Name!",
+#else
+	.name = "broken",
+#endif
+#if defined(BROKEN_BADUUID)
+	.uuid = "not-a-uuid-at-all-not-a-uuid-at-all!",
+#else
+	.uuid = "3a0e6a52-2b1b-4c53-9d8e-8f3f1b7c4d10",
+#endif
+	.version = "0",
+	.description = "deliberately broken",
+#if !defined(BROKEN_NOPROBE)
+	.probe = probe,
+#endif
+	.open = open_dev,
+	.close = close_dev,
+	.get_info = get_info,
+#if defined(BROKEN_HALFSET)
+	/* Windows without links: a set the core cannot use. */
+	.iova_alloc = iova_alloc,
+#endif
+};
+
+#if defined(BROKEN_UNDEF)
+/* Defined nowhere: dlopen(RTLD_NOW) fails as for a missing dependency. */
+extern int dmasplit_test_symbol_defined_nowhere(void);
+#endif
+
+#if defined(BROKEN_NOENTRY)
+/* Built for a future ABI: it exports the v2 entry, not the v1 one. */
+DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
+dmasplit_backend_v2(void);
+DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
+dmasplit_backend_v2(void)
+{
+	return &ops;
+}
+#else
+DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
+DMASPLIT_BACKEND_ENTRY(void)
+{
+#if defined(BROKEN_NULLTABLE)
+	(void)ops;
+	return NULL;
+#elif defined(BROKEN_UNDEF)
+	return dmasplit_test_symbol_defined_nowhere() ? &ops : NULL;
+#else
+	return &ops;
+#endif
+}
+#endif

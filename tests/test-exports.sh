@@ -1,0 +1,70 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The ABI surface: libdmasplit exports only versioned dmasplit_* symbols
+# under its SONAME, and every plugin exports only its versioned entry.
+set -u
+
+lib=${DMASPLIT_TEST_LIB:-core/.libs}/libdmasplit.so.0
+NM=${NM:-nm}
+n=0
+failed=0
+
+ok() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		failed=1
+	fi
+}
+
+if [ ! -e "$lib" ]; then
+	echo "1..0 # SKIP $lib is not built"
+	exit 0
+fi
+
+# Defined dynamic symbols with their version, e.g. "dmasplit_map@@LIBDMASPLIT_1".
+exports() {
+	$NM -D --defined-only --with-symbol-versions "$1" 2>/dev/null |
+		awk '$2 ~ /^[A-TV-Z]$/ { print $3 }' | grep -v '^LIBDMASPLIT_[0-9]*$' | sort
+}
+
+soname=$(LC_ALL=C readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$soname" = libdmasplit.so.0 ]
+ok $? "SONAME is libdmasplit.so.0 (got '$soname')"
+
+syms=$(exports "$lib")
+[ -n "$syms" ]
+ok $? "libdmasplit exports symbols"
+
+bad=$(echo "$syms" | grep -v '^dmasplit_[a-z0-9_]*@@LIBDMASPLIT_1$' || true)
+[ -z "$bad" ]
+ok $? "every export is dmasplit_*@@LIBDMASPLIT_1${bad:+ (offending: $(echo $bad))}"
+
+# Every symbol the public header declares is exported, and nothing else.
+hdr=${top_srcdir:-.}/include/dmasplit/dmasplit.h
+if [ -r "$hdr" ]; then
+	declared=$(sed -n 's/.*[ *]\(dmasplit_[a-z0-9_]*\)(.*/\1/p' "$hdr" | sort -u)
+	exported=$(echo "$syms" | sed 's/@@.*//' | sort -u)
+	diff=$(printf '%s\n' "$declared" | diff - "$(printf '%s\n' "$exported" > "${TMPDIR:-/tmp}/dmasplit-exports.$$"; echo "${TMPDIR:-/tmp}/dmasplit-exports.$$")")
+	rm -f "${TMPDIR:-/tmp}/dmasplit-exports.$$"
+	[ -z "$diff" ]
+	ok $? "exports match the functions declared in dmasplit.h${diff:+ (diff: $(echo $diff))}"
+fi
+
+# Plugins: the installed backends and the well-formed test plugins.
+for dir in "${DMASPLIT_TEST_BACKENDS:-backends/.libs}" "${DMASPLIT_TEST_PLUGINS:-tests/.libs}"; do
+	for so in "$dir"/backend-*.so; do
+		[ -e "$so" ] || continue
+		case $so in
+		*/backend-noentry.so|*/backend-undef.so) continue ;;  # built without the version script on purpose
+		esac
+		s=$(exports "$so" | sed 's/@.*//' | tr '\n' ' ')
+		[ "$s" = "dmasplit_backend_v1 " ]
+		ok $? "$(basename "$so") exports only dmasplit_backend_v1 (got: $s)"
+	done
+done
+
+echo "1..$n"
+exit $failed

@@ -1,0 +1,379 @@
+/*
+ * The core's shared services, tested from inside: the interval treap, the
+ * IOVA allocator handed to backends, page pinning and pagemap lookups.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+#define G 4096ull
+
+static struct dmasplit_ctx *ctx;
+static const struct dmasplit_host *host;
+
+static void setup(void)
+{
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	host = &ctx->host;
+}
+
+static void teardown(void)
+{
+	ctx = dmasplit_ctx_unref(ctx);
+}
+
+static struct dmasplit_iovad *iovad_over(uint64_t start, uint64_t last)
+{
+	struct dmasplit_range r = { start, last };
+	struct dmasplit_iovad *iovad = NULL;
+
+	ck_assert_int_eq(host->iovad_new(host, &r, 1, G, &iovad), 0);
+	return iovad;
+}
+
+START_TEST(iovad_rejects_bad_arguments)
+{
+	struct dmasplit_range r = { 0, (1ull << 32) - 1 }, bad = { 10, 5 };
+	struct dmasplit_iovad *iovad = NULL;
+	uint64_t addr;
+
+	ck_assert_int_eq(host->iovad_new(host, NULL, 1, G, &iovad), -EINVAL);
+	ck_assert_int_eq(host->iovad_new(host, &r, 0, G, &iovad), -EINVAL);
+	ck_assert_int_eq(host->iovad_new(host, &r, 1, 3000, &iovad), -EINVAL);
+	ck_assert_int_eq(host->iovad_new(host, &bad, 1, G, &iovad), -EINVAL);
+	/* A range that holds no whole granule above 0 is no range at all. */
+	r.last = G - 1;
+	ck_assert_int_eq(host->iovad_new(host, &r, 1, G, &iovad), -EINVAL);
+	ck_assert_ptr_null(iovad);
+
+	iovad = iovad_over(0, (1ull << 32) - 1);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 0, UINT64_MAX, &addr), -EINVAL);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 100, UINT64_MAX, &addr), -EINVAL);
+	ck_assert_int_eq(host->iovad_free(iovad, 0, G), -EINVAL);
+	host->iovad_destroy(iovad);
+}
+END_TEST
+
+START_TEST(iovad_never_returns_zero_and_fits_lowest)
+{
+	struct dmasplit_iovad *iovad = iovad_over(0, (1ull << 20) - 1);
+	uint64_t a, b, c;
+
+	ck_assert_int_eq(host->iovad_alloc(iovad, G, UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, G);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 2 * G, UINT64_MAX, &b), 0);
+	ck_assert_uint_eq(b, 2 * G);
+	ck_assert_int_eq(host->iovad_alloc(iovad, G, UINT64_MAX, &c), 0);
+	ck_assert_uint_eq(c, 4 * G);
+	/* Freeing b leaves a two-granule hole: one granule goes there, three
+	 * granules go above c. */
+	ck_assert_int_eq(host->iovad_free(iovad, b, 2 * G), 0);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 3 * G, UINT64_MAX, &b), 0);
+	ck_assert_uint_eq(b, 5 * G);
+	ck_assert_int_eq(host->iovad_alloc(iovad, G, UINT64_MAX, &b), 0);
+	ck_assert_uint_eq(b, 2 * G);
+	host->iovad_destroy(iovad);
+}
+END_TEST
+
+START_TEST(iovad_respects_limit_and_reports_full)
+{
+	struct dmasplit_iovad *iovad = iovad_over(0, (1ull << 20) - 1);
+	uint64_t a, limit = (1ull << 16) - 1;
+	unsigned int n = 0;
+
+	/* Below a 16-bit mask there are 15 granules (0 is never used). */
+	while (host->iovad_alloc(iovad, G, limit, &a) == 0) {
+		ck_assert_uint_le(a + G - 1, limit);
+		n++;
+	}
+	ck_assert_uint_eq(n, 15);
+	ck_assert_int_eq(host->iovad_alloc(iovad, G, limit, &a), -ENOSPC);
+	ck_assert_int_eq(host->iovad_alloc(iovad, G, UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, 1ull << 16);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 1ull << 20, UINT64_MAX, &a),
+			 -ENOSPC);
+	host->iovad_destroy(iovad);
+}
+END_TEST
+
+START_TEST(iovad_refuses_double_and_foreign_free)
+{
+	struct dmasplit_iovad *iovad = iovad_over(0, (1ull << 20) - 1);
+	uint64_t a;
+
+	ck_assert_int_eq(host->iovad_alloc(iovad, 4 * G, UINT64_MAX, &a), 0);
+	ck_assert_int_eq(host->iovad_free(iovad, a, 4 * G), 0);
+	ck_assert_int_eq(host->iovad_free(iovad, a, 4 * G), -EINVAL);
+	ck_assert_int_eq(host->iovad_free(iovad, a + G, G), -EINVAL);
+	ck_assert_int_eq(host->iovad_free(iovad, 1ull << 20, G), -EINVAL);
+	ck_assert_int_eq(host->iovad_free(iovad, a, G + 1), -EINVAL);
+	/* Everything free again coalesces into one block. */
+	ck_assert_int_eq(host->iovad_alloc(iovad, (1ull << 20) - G, UINT64_MAX,
+					   &a), 0);
+	ck_assert_uint_eq(a, G);
+	host->iovad_destroy(iovad);
+}
+END_TEST
+
+START_TEST(iovad_reserve_carves_regions)
+{
+	struct dmasplit_range r[2] = { { 0, 0xfedfffff }, { 0xfef00000, 0xffffffffull } };
+	struct dmasplit_iovad *iovad = NULL;
+	uint64_t a;
+
+	ck_assert_int_eq(host->iovad_new(host, r, 2, G, &iovad), 0);
+	/* An unaligned reserved region takes the granules it touches. */
+	ck_assert_int_eq(host->iovad_reserve(iovad, G + 10, 2 * G), 0);
+	ck_assert_int_eq(host->iovad_alloc(iovad, G, UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, 4 * G);
+	/* The hole between the ranges is never handed out. */
+	ck_assert_int_eq(host->iovad_alloc(iovad, 0xfee00000 - 5 * G,
+					   UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, 5 * G);
+	ck_assert_int_eq(host->iovad_alloc(iovad, G, UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, 0xfef00000);
+	ck_assert_int_eq(host->iovad_free(iovad, 0xfee00000, G), -EINVAL);
+	host->iovad_destroy(iovad);
+}
+END_TEST
+
+/* xorshift64: reproducible across runs and machines. */
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * Random allocations and frees against a bitmap model: every allocation
+ * must be the lowest free run that fits below the limit, and a failure
+ * must mean that no such run exists.
+ */
+START_TEST(iovad_matches_model)
+{
+	enum { PAGES = 512, LIVE = 256 };
+	struct dmasplit_iovad *iovad = iovad_over(0, PAGES * G - 1);
+	struct { uint64_t addr, pages; } live[LIVE];
+	unsigned char used[PAGES] = { 1 };	/* granule 0 never free */
+	uint64_t seed = 0x2545f4914f6cdd1dull, a;
+	unsigned int nlive = 0, step;
+
+	for (step = 0; step < 20000; step++) {
+		if (nlive && (nlive == LIVE || rnd(&seed) % 2)) {
+			unsigned int k = rnd(&seed) % nlive;
+
+			ck_assert_int_eq(host->iovad_free(iovad, live[k].addr,
+							  live[k].pages * G), 0);
+			memset(used + live[k].addr / G, 0, live[k].pages);
+			live[k] = live[--nlive];
+		} else {
+			uint64_t pages = 1 + rnd(&seed) % 8;
+			uint64_t limit_pages = 16 + rnd(&seed) % (PAGES - 16);
+			uint64_t expect = 0, p, run = 0;
+			int r;
+
+			for (p = 0; p < limit_pages; p++) {
+				run = used[p] ? 0 : run + 1;
+				if (run == pages) {
+					expect = p + 1 - pages;
+					break;
+				}
+			}
+			/* Lowest fit overall must also be below the limit. */
+			r = host->iovad_alloc(iovad, pages * G,
+					      limit_pages * G - 1, &a);
+			if (!expect) {
+				ck_assert_msg(r == -ENOSPC,
+					      "step %u: expected -ENOSPC for %llu pages below %llu, got %d (0x%llx)",
+					      step, (unsigned long long)pages,
+					      (unsigned long long)limit_pages, r,
+					      (unsigned long long)a);
+				continue;
+			}
+			ck_assert_msg(r == 0 && a == expect * G,
+				      "step %u: expected 0x%llx, got %d 0x%llx",
+				      step, (unsigned long long)(expect * G), r,
+				      (unsigned long long)a);
+			memset(used + expect, 1, pages);
+			live[nlive].addr = a;
+			live[nlive++].pages = pages;
+		}
+	}
+	while (nlive--)
+		ck_assert_int_eq(host->iovad_free(iovad, live[nlive].addr,
+						  live[nlive].pages * G), 0);
+	host->iovad_destroy(iovad);
+}
+END_TEST
+
+START_TEST(itree_overlap_matches_brute_force)
+{
+	enum { N = 300 };
+	struct itree tree = { 0 };
+	struct itree_node nodes[N];
+	uint64_t seed = 42;
+	unsigned int i, q;
+
+	/* Disjoint ranges: slot i owns [i * 100, i * 100 + 99]. */
+	for (i = 0; i < N; i++) {
+		uint64_t len = 1 + rnd(&seed) % 100;
+
+		nodes[i].start = i * 100;
+		nodes[i].last = i * 100 + len - 1;
+		itree_insert(&tree, &nodes[i]);
+	}
+	for (i = 0; i < N; i += 3)
+		itree_remove(&tree, &nodes[i]);
+	for (q = 0; q < 2000; q++) {
+		uint64_t start = rnd(&seed) % (N * 100);
+		uint64_t last = start + rnd(&seed) % 500;
+		struct itree_node *want = NULL, *got;
+
+		for (i = 0; i < N && !want; i++)
+			if (i % 3 && nodes[i].start <= last &&
+			    nodes[i].last >= start)
+				want = &nodes[i];
+		got = itree_first_overlap(&tree, start, last);
+		ck_assert_msg(got == want, "query [%llu, %llu]: expected %p, got %p",
+			      (unsigned long long)start,
+			      (unsigned long long)last, (void *)want,
+			      (void *)got);
+	}
+	/* In-order walk sees exactly the live nodes, ascending. */
+	{
+		struct itree_node *n;
+		uint64_t prev = 0;
+		unsigned int count = 0;
+
+		for (n = itree_first(&tree); n; n = itree_next(&tree, n)) {
+			ck_assert(count == 0 || n->start > prev);
+			prev = n->start;
+			count++;
+		}
+		ck_assert_uint_eq(count, N - (N + 2) / 3);
+	}
+}
+END_TEST
+
+static long locked_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+START_TEST(pin_counts_overlapping_ranges)
+{
+	long ps = sysconf(_SC_PAGESIZE), base;
+	char *buf = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(buf, MAP_FAILED);
+	base = locked_kb();
+	ck_assert_int_eq(host->pin(host, buf, 2 * ps), 0);
+	ck_assert_int_eq(host->pin(host, buf + ps, 2 * ps), 0);
+	ck_assert_int_eq(locked_kb() - base, 3 * ps / 1024);
+	/* Unpinning the first range keeps the shared page locked. */
+	ck_assert_int_eq(host->unpin(host, buf, 2 * ps), 0);
+	ck_assert_int_eq(locked_kb() - base, 2 * ps / 1024);
+	ck_assert_int_eq(host->unpin(host, buf + ps, 2 * ps), 0);
+	ck_assert_int_eq(locked_kb() - base, 0);
+	ck_assert_int_eq(host->unpin(host, buf, ps), -ENOENT);
+	ck_assert_int_eq(host->pin(host, NULL, ps), -EINVAL);
+	ck_assert_int_eq(host->pin(host, buf, 0), -EINVAL);
+	munmap(buf, 4 * ps);
+}
+END_TEST
+
+START_TEST(pin_table_grows_and_shrinks)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t pages = 1200, i;
+	char *buf = mmap(NULL, pages * ps, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(buf, MAP_FAILED);
+	/* Page by page, so the table grows past its first size, then out of
+	 * order, so deletions shift probe chains. */
+	for (i = 0; i < pages; i++)
+		ck_assert_int_eq(host->pin(host, buf + i * ps, 1), 0);
+	for (i = 0; i < pages; i += 2)
+		ck_assert_int_eq(host->unpin(host, buf + i * ps, 1), 0);
+	for (i = 1; i < pages; i += 2)
+		ck_assert_int_eq(host->unpin(host, buf + i * ps, 1), 0);
+	ck_assert_uint_eq(ctx->pins.used, 0);
+	munmap(buf, pages * ps);
+}
+END_TEST
+
+START_TEST(virt_to_phys_as_root)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	char *buf = aligned_alloc(ps, ps);
+	uint64_t phys = 0;
+
+	buf[0] = 1;	/* present */
+	ck_assert_int_eq(host->virt_to_phys(host, buf + 123, &phys), 0);
+	ck_assert_uint_ne(phys, 0);
+	ck_assert_uint_eq(phys % ps, 123);
+	free(buf);
+}
+END_TEST
+
+START_TEST(virt_to_phys_needs_privilege)
+{
+	char c = 1;
+	uint64_t phys;
+
+	ck_assert_int_eq(host->virt_to_phys(host, &c, &phys), -EPERM);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("services");
+	TCase *tc = tcase_create("iovad");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, iovad_rejects_bad_arguments);
+	tcase_add_test(tc, iovad_never_returns_zero_and_fits_lowest);
+	tcase_add_test(tc, iovad_respects_limit_and_reports_full);
+	tcase_add_test(tc, iovad_refuses_double_and_foreign_free);
+	tcase_add_test(tc, iovad_reserve_carves_regions);
+	tcase_add_test(tc, iovad_matches_model);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("itree");
+	tcase_add_test(tc, itree_overlap_matches_brute_force);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pin");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, pin_counts_overlapping_ranges);
+	tcase_add_test(tc, pin_table_grows_and_shrinks);
+	tu_add_test_if(tc, virt_to_phys_as_root, geteuid() == 0,
+		       "reading physical addresses needs CAP_SYS_ADMIN");
+	tu_add_test_if(tc, virt_to_phys_needs_privilege, geteuid() != 0,
+		       "running as root: frame numbers are visible");
+	suite_add_tcase(s, tc);
+
+	return tu_main(s);
+}

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ------------------------------------------------------------------ */
+/* TAP for Check                                                        */
+
+#define TU_MAX_TESTS 512
+
+struct tu_entry {
+	const char *name;
+	const char *skip;	/* NULL: run */
+};
+
+static struct tu_entry entries[TU_MAX_TESTS];
+static unsigned int num_entries;
+
+static void record(const char *name, const char *skip)
+{
+	if (num_entries == TU_MAX_TESTS) {
+		fprintf(stderr, "testutil: more than %d tests\n", TU_MAX_TESTS);
+		exit(99);
+	}
+	entries[num_entries].name = name;
+	entries[num_entries].skip = skip;
+	num_entries++;
+}
+
+void tu_add_test(TCase *tc, const TTest *test)
+{
+	record(test->name, NULL);
+	_tcase_add_test(tc, test, 0, 0, 0, 1);
+}
+
+void tu_add_test_if(TCase *tc, const TTest *test, bool cond, const char *why)
+{
+	if (cond)
+		tu_add_test(tc, test);
+	else
+		record(test->name, why);
+}
+
+int tu_main(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	TestResult **results;
+	unsigned int i, run = 0, n, failed = 0;
+
+	/* Check's own output would interleave with TAP; results are printed
+	 * below, in registration order, which is Check's run order. */
+	srunner_run_all(sr, CK_SILENT);
+	results = srunner_results(sr);
+	n = (unsigned int)srunner_ntests_run(sr);
+	for (i = 0; i < num_entries; i++) {
+		const struct tu_entry *e = &entries[i];
+
+		if (e->skip) {
+			printf("ok %u - %s # SKIP %s\n", i + 1, e->name, e->skip);
+			continue;
+		}
+		if (run >= n) {
+			printf("not ok %u - %s: no result (the runner stopped)\n",
+			       i + 1, e->name);
+			failed++;
+			continue;
+		}
+		if (tr_rtype(results[run]) == CK_PASS) {
+			printf("ok %u - %s\n", i + 1, e->name);
+		} else {
+			printf("not ok %u - %s: %s:%d: %s\n", i + 1, e->name,
+			       tr_lfile(results[run]), tr_lno(results[run]),
+			       tr_msg(results[run]));
+			failed++;
+		}
+		run++;
+	}
+	printf("1..%u\n", num_entries);
+	free(results);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
+
+void tu_skip_all(const char *why)
+{
+	printf("1..0 # SKIP %s\n", why);
+	exit(0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Log capture                                                          */
+
+static char *log_buf;
+static size_t log_len, log_cap;
+
+static void capture(void *data, int priority, const char *file, int line,
+		    const char *fn, const char *format, va_list args)
+{
+	char line_buf[1024];
+	size_t n;
+
+	vsnprintf(line_buf, sizeof(line_buf), format, args);
+	fprintf(stderr, "[log %d] %s\n", priority, line_buf);
+	n = strlen(line_buf);
+	if (log_len + n + 2 > log_cap) {
+		size_t cap = (log_cap ? log_cap * 2 : 4096) + n;
+		char *p = realloc(log_buf, cap);
+
+		if (!p)
+			abort();
+		log_buf = p;
+		log_cap = cap;
+	}
+	memcpy(log_buf + log_len, line_buf, n);
+	log_len += n;
+	log_buf[log_len++] = '\n';
+	log_buf[log_len] = '\0';
+}
+
+static void free_log(void)
+{
+	free(log_buf);
+	log_buf = NULL;
+	log_len = log_cap = 0;
+}
+
+void tu_log_capture(struct dmasplit_ctx *ctx)
+{
+	static bool registered;
+
+	if (!registered) {
+		atexit(free_log);
+		registered = true;
+	}
+	dmasplit_ctx_set_log_fn(ctx, capture, NULL);
+}
+
+void tu_log_clear(void)
+{
+	log_len = 0;
+	if (log_buf)
+		log_buf[0] = '\0';
+}
+
+unsigned int tu_log_count(const char *needle)
+{
+	const char *p = log_buf;
+	unsigned int n = 0;
+
+	if (!p)
+		return 0;
+	while ((p = strstr(p, needle))) {
+		n++;
+		p += strlen(needle);
+	}
+	return n;
+}
+
+bool tu_log_has(const char *needle)
+{
+	return tu_log_count(needle) > 0;
+}
+
+const char *tu_log_text(void)
+{
+	return log_buf ? log_buf : "";
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                                */
+
+const char *tu_plugin_dir(void)
+{
+	const char *dir = getenv("DMASPLIT_TEST_PLUGINS");
+	char path[PATH_MAX];
+
+	if (!dir || !*dir)
+		tu_skip_all("DMASPLIT_TEST_PLUGINS is not set (run through make check)");
+	snprintf(path, sizeof(path), "%s/backend-testa.so", dir);
+	if (access(path, R_OK) < 0)
+		tu_skip_all("the test plugins are not built");
+	return dir;
+}
+
+char *tu_mkdtemp(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir;
+
+	if (asprintf(&dir, "%s/dmasplit-test-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+		abort();
+	ck_assert_msg(mkdtemp(dir), "mkdtemp %s: %s", dir, strerror(errno));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	return dir;
+}
+
+void tu_mkdir_p(const char *path)
+{
+	char buf[PATH_MAX], *p;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		ck_assert_msg(mkdir(buf, 0755) == 0 || errno == EEXIST,
+			      "mkdir %s: %s", buf, strerror(errno));
+		*p = '/';
+	}
+	ck_assert_msg(mkdir(buf, 0755) == 0 || errno == EEXIST, "mkdir %s: %s",
+		      buf, strerror(errno));
+}
+
+static void mkdir_parent(const char *path)
+{
+	char buf[PATH_MAX], *slash;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	slash = strrchr(buf, '/');
+	if (slash && slash != buf) {
+		*slash = '\0';
+		tu_mkdir_p(buf);
+	}
+}
+
+void tu_write_file(const char *path, const char *content)
+{
+	FILE *f;
+
+	mkdir_parent(path);
+	f = fopen(path, "w");
+	ck_assert_msg(f, "create %s: %s", path, strerror(errno));
+	fputs(content, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+}
+
+void tu_symlink(const char *target, const char *path)
+{
+	mkdir_parent(path);
+	ck_assert_msg(symlink(target, path) == 0, "symlink %s: %s", path,
+		      strerror(errno));
+}
+
+void tu_copy_plugin(const char *dir, const char *name)
+{
+	char from[PATH_MAX], to[PATH_MAX], buf[65536];
+	int in, out;
+	ssize_t n;
+
+	snprintf(from, sizeof(from), "%s/backend-%s.so", tu_plugin_dir(), name);
+	snprintf(to, sizeof(to), "%s/backend-%s.so", dir, name);
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(in >= 0, "open %s: %s", from, strerror(errno));
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_msg(out >= 0, "create %s: %s", to, strerror(errno));
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	ck_assert_int_eq(close(out), 0);
+	/* Whatever the umask: the loader refuses group-writable plugins. */
+	ck_assert_int_eq(chmod(to, 0644), 0);
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag,
+		      struct FTW *ftw)
+{
+	return remove(path);
+}
+
+void tu_rm_rf(const char *path)
+{
+	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ------------------------------------------------------------------ */
+
+static char *scratch;
+
+struct dmasplit_ctx *tu_ctx_with(const char *const *plugins)
+{
+	struct dmasplit_ctx *ctx;
+
+	ck_assert_ptr_null(scratch);
+	scratch = tu_mkdtemp();
+	for (; *plugins; plugins++)
+		tu_copy_plugin(scratch, *plugins);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	dmasplit_ctx_set_log_priority(ctx, 7);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, scratch), 0);
+	tu_log_clear();
+	return ctx;
+}
+
+void tu_ctx_free(struct dmasplit_ctx *ctx)
+{
+	dmasplit_ctx_unref(ctx);
+	if (scratch) {
+		tu_rm_rf(scratch);
+		free(scratch);
+		scratch = NULL;
+	}
+}

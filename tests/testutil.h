@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Shared by the test programs: TAP output for Check suites (one line per
+ * test, named after the test, with skips that say why), a log capture to
+ * assert on the library's one-line reports, and scratch plugin directories.
+ */
+#ifndef DMASPLIT_TESTUTIL_H
+#define DMASPLIT_TESTUTIL_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <dmasplit/dmasplit.h>
+
+/* Record every test's name, so that the TAP lines can carry it. */
+void tu_add_test(TCase *tc, const TTest *test);
+#undef tcase_add_test
+#define tcase_add_test(tc, tf) tu_add_test((tc), (tf))
+
+/* Add test only when cond holds; otherwise report it as skipped, with why. */
+void tu_add_test_if(TCase *tc, const TTest *test, bool cond,
+		    const char *why);
+
+/* Run the suite; print TAP; 0 when every test passed. */
+int tu_main(Suite *s);
+
+/* The whole program cannot run here: a TAP skip with the reason. */
+void tu_skip_all(const char *why) __attribute__((noreturn));
+
+/*
+ * Log capture: every line the context logs, at any priority up to the one
+ * set, is kept (and echoed to stderr for the test log).
+ */
+void tu_log_capture(struct dmasplit_ctx *ctx);
+void tu_log_clear(void);
+/* Number of captured lines containing needle. */
+unsigned int tu_log_count(const char *needle);
+bool tu_log_has(const char *needle);
+/* All captured lines, newline-separated, for failure messages. */
+const char *tu_log_text(void);
+
+/* The directory of the built test plugins, or a skip of the whole program. */
+const char *tu_plugin_dir(void);
+/* A new private directory (mode 0755) under $TMPDIR. */
+char *tu_mkdtemp(void);
+/* Copy the built plugin backend-NAME.so into dir, mode 0644. */
+void tu_copy_plugin(const char *dir, const char *name);
+/* Create a file with content (mode 0644), making parents as needed. */
+void tu_write_file(const char *path, const char *content);
+/* Create a symbolic link path -> target, making parents as needed. */
+void tu_symlink(const char *target, const char *path);
+void tu_mkdir_p(const char *path);
+void tu_rm_rf(const char *path);
+
+/*
+ * A context that loads only the plugins named (a NULL-terminated list,
+ * copied into a scratch directory), with the log captured at debug
+ * priority.  tu_ctx_free() removes the directory.
+ */
+struct dmasplit_ctx *tu_ctx_with(const char *const *plugins);
+void tu_ctx_free(struct dmasplit_ctx *ctx);
+
+#endif
