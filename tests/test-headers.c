@@ -5,8 +5,9 @@
 
 int main(void)
 {
-	struct dmasplit_dev_info info = { sizeof(info) };
-	struct dmasplit_backend_ops ops = { sizeof(ops), DMASPLIT_BACKEND_ABI_VERSION };
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	struct dmasplit_backend_ops ops = { .size = sizeof(ops),
+					    .abi_version = DMASPLIT_BACKEND_ABI_VERSION };
 
 	/* TAP: one line per property proved at compile time. */
 	printf("1..2\n");

@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Plugin loading and backend selection: every refusal names the file and
+ * the reason and leaves the other plugins loaded; the highest probe score
+ * wins unless a backend is forced.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define UUID_A "6f1d2c3a-7b54-4e0e-9a43-1b9d2c7e5a01"
+#define UUID_B "0c9b8a7d-6e5f-4a3b-8c2d-1e0f9a8b7c02"
+
+static const char *const both[] = { "testa", "testb", NULL };
+
+static unsigned int count_backends(struct dmasplit_ctx *ctx)
+{
+	struct dmasplit_backend *be = NULL;
+	unsigned int n = 0;
+
+	while ((be = dmasplit_backend_next(ctx, be)))
+		n++;
+	return n;
+}
+
+START_TEST(loads_good_plugins_in_order)
+{
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+	struct dmasplit_backend *be, *found;
+	const char *path;
+
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	be = dmasplit_backend_next(ctx, NULL);
+	ck_assert_ptr_nonnull(be);
+	ck_assert_str_eq(dmasplit_backend_get_name(be), "testa");
+	ck_assert_str_eq(dmasplit_backend_get_uuid(be), UUID_A);
+	ck_assert_str_eq(dmasplit_backend_get_version(be), "1.0-test");
+	ck_assert_ptr_nonnull(strstr(dmasplit_backend_get_description(be),
+				     "test backend testa"));
+	path = dmasplit_backend_get_path(be);
+	ck_assert_ptr_nonnull(strstr(path, "/backend-testa.so"));
+	be = dmasplit_backend_next(ctx, be);
+	ck_assert_str_eq(dmasplit_backend_get_name(be), "testb");
+	ck_assert_ptr_null(dmasplit_backend_next(ctx, be));
+
+	ck_assert_int_eq(dmasplit_backend_find(ctx, "testb", &found), 0);
+	ck_assert_ptr_eq(found, be);
+	/* UUIDs compare case-insensitively, as libuuid parses them. */
+	ck_assert_int_eq(dmasplit_backend_find(ctx, "0C9B8A7D-6E5F-4A3B-8C2D-1E0F9A8B7C02",
+					       &found), 0);
+	ck_assert_ptr_eq(found, be);
+	ck_assert_int_eq(dmasplit_backend_find(ctx, "nope", &found), -ENODEV);
+	ck_assert_msg(!tu_log_has("refusing"), "unexpected refusal:\n%s",
+		      tu_log_text());
+	tu_ctx_free(ctx);
+}
+END_TEST
+
+static const struct {
+	const char *plugin;
+	const char *reason;
+} refusals[] = {
+	{ "noentry", "no symbol dmasplit_backend_v1 (it exports dmasplit_backend_v2: built for ABI 2)" },
+	{ "badabi", "ABI version 2, expected 1" },
+	{ "small", "ops table too small" },
+	{ "baduuid", "invalid UUID" },
+	{ "badname", "invalid name" },
+	{ "nulltable", "no ops table" },
+	{ "undef", "dlopen failed" },
+	{ "noprobe", "required operation probe missing" },
+	{ "halfset", "operation iova_link missing from a set" },
+};
+
+START_TEST(refuses_each_broken_plugin_and_keeps_the_rest)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		const char *const list[] = { "testa", refusals[i].plugin, NULL };
+		struct dmasplit_ctx *ctx = tu_ctx_with(list);
+		char want[256];
+
+		ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+		snprintf(want, sizeof(want), "/backend-%s.so: %s",
+			 refusals[i].plugin, refusals[i].reason);
+		ck_assert_msg(tu_log_count("refusing backend") == 1 &&
+			      tu_log_has(want),
+			      "%s: expected one refusal with '%s', log:\n%s",
+			      refusals[i].plugin, want, tu_log_text());
+		ck_assert_uint_eq(count_backends(ctx), 1);
+		ck_assert_str_eq(dmasplit_backend_get_name(dmasplit_backend_next(ctx, NULL)),
+				 "testa");
+		tu_ctx_free(ctx);
+	}
+}
+END_TEST
+
+START_TEST(refuses_duplicate_uuid_and_name)
+{
+	char *first = tu_mkdtemp(), *second = tu_mkdtemp(), path[PATH_MAX * 2];
+	struct dmasplit_ctx *ctx;
+
+	tu_copy_plugin(first, "testa");
+	tu_copy_plugin(second, "dupuuid");
+	tu_copy_plugin(second, "dupname");
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	snprintf(path, sizeof(path), "%s:%s", first, second);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, path), 0);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_msg(tu_log_has("backend-dupuuid.so: UUID " UUID_A " already used by backend testa"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_msg(tu_log_has("backend-dupname.so: name testa already used by"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	dmasplit_ctx_unref(ctx);
+	tu_rm_rf(first);
+	tu_rm_rf(second);
+	free(first);
+	free(second);
+}
+END_TEST
+
+START_TEST(refuses_plugin_writable_by_others)
+{
+	struct dmasplit_ctx *ctx;
+	char *dir = tu_mkdtemp(), path[PATH_MAX];
+
+	tu_copy_plugin(dir, "testa");
+	tu_copy_plugin(dir, "testb");
+	snprintf(path, sizeof(path), "%s/backend-testb.so", dir);
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_msg(tu_log_has("backend-testb.so: writable by group or others"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	dmasplit_ctx_unref(ctx);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(refuses_directory_writable_by_others)
+{
+	struct dmasplit_ctx *ctx;
+	char *dir = tu_mkdtemp();
+
+	tu_copy_plugin(dir, "testa");
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_msg(tu_log_has("refusing backend directory") &&
+		      tu_log_has("writable by group or others"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(count_backends(ctx), 0);
+	dmasplit_ctx_unref(ctx);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(refuses_plugin_owned_by_another_user)
+{
+	struct dmasplit_ctx *ctx;
+	char *dir = tu_mkdtemp(), path[PATH_MAX];
+
+	tu_copy_plugin(dir, "testa");
+	tu_copy_plugin(dir, "testb");
+	snprintf(path, sizeof(path), "%s/backend-testa.so", dir);
+	ck_assert_int_eq(chown(path, 65534, 65534), 0);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_msg(tu_log_has("backend-testa.so: owned by uid 65534"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	dmasplit_ctx_unref(ctx);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(ignores_missing_directories_and_other_files)
+{
+	struct dmasplit_ctx *ctx;
+	char *dir = tu_mkdtemp(), path[PATH_MAX * 2];
+
+	tu_copy_plugin(dir, "testa");
+	snprintf(path, sizeof(path), "%s/libother.so", dir);
+	tu_write_file(path, "not a plugin");
+	snprintf(path, sizeof(path), "%s/backend-notes.txt", dir);
+	tu_write_file(path, "not a plugin");
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	snprintf(path, sizeof(path), "/nonexistent/dmasplit:%s", dir);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, path), 0);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	ck_assert_msg(!tu_log_has("refusing"), "log:\n%s", tu_log_text());
+	dmasplit_ctx_unref(ctx);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(backend_path_is_fixed_once_loaded)
+{
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+
+	ck_assert_uint_eq(count_backends(ctx), 2);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, "/elsewhere"), -EBUSY);
+	ck_assert(tu_log_has("backends already loaded"));
+	tu_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(no_backend_means_enodev_with_reason)
+{
+	struct dmasplit_ctx *ctx;
+	struct dmasplit_dev *dev = NULL;
+	char *dir = tu_mkdtemp();
+
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:nic0", &dev), -ENODEV);
+	ck_assert_ptr_null(dev);
+	ck_assert(tu_log_has("no backend accepts device nic0"));
+	dmasplit_ctx_unref(ctx);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Selection                                                            */
+
+static const char *chosen(struct dmasplit_ctx *ctx, const char *spec)
+{
+	static char name[32];
+	struct dmasplit_dev *dev;
+	int r = dmasplit_dev_open(ctx, spec, &dev);
+
+	if (r < 0) {
+		snprintf(name, sizeof(name), "error %d", r);
+		return name;
+	}
+	snprintf(name, sizeof(name), "%s", dmasplit_dev_backend_name(dev));
+	dmasplit_dev_close(dev);
+	return name;
+}
+
+START_TEST(highest_score_wins_and_every_score_is_logged)
+{
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+
+	ck_assert_str_eq(chosen(ctx, "sim:nic0"), "testa");
+	ck_assert_msg(tu_log_has("probe testa for nic0: score 10") &&
+		      tu_log_has("probe testb for nic0: score 5") &&
+		      tu_log_has("selected testa for nic0 (score 10)"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_str_eq(chosen(ctx, "sim:nic0,testb.score=50"), "testb");
+	ck_assert_str_eq(chosen(ctx, "sim:nic0,testa.reject"), "testb");
+	tu_log_clear();
+	ck_assert_str_eq(chosen(ctx, "sim:nic0,testa.reject,testb.reject"),
+			 "error -19");
+	ck_assert_msg(tu_log_has("probe testa for nic0: No such device") &&
+		      tu_log_has("no backend accepts device nic0"),
+		      "log:\n%s", tu_log_text());
+	tu_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(forced_backend_overrides_scores)
+{
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+
+	ck_assert_int_eq(dmasplit_ctx_set_backend(ctx, "testb"), 0);
+	ck_assert_str_eq(chosen(ctx, "sim:nic0"), "testb");
+	ck_assert(tu_log_has("selected testb for nic0 (forced)"));
+	ck_assert_int_eq(dmasplit_ctx_set_backend(ctx, UUID_A), 0);
+	ck_assert_str_eq(chosen(ctx, "sim:nic0,testb.score=99"), "testa");
+	ck_assert_int_eq(dmasplit_ctx_set_backend(ctx, "nope"), 0);
+	ck_assert_str_eq(chosen(ctx, "sim:nic0"), "error -19");
+	ck_assert(tu_log_has("forced backend 'nope' is not loaded"));
+	/* NULL restores selection by score. */
+	ck_assert_int_eq(dmasplit_ctx_set_backend(ctx, NULL), 0);
+	ck_assert_str_eq(chosen(ctx, "sim:nic0"), "testa");
+	tu_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(forced_backend_from_environment)
+{
+	struct dmasplit_ctx *ctx;
+
+	setenv("DMASPLIT_BACKEND", "testb", 1);
+	ctx = tu_ctx_with(both);
+	unsetenv("DMASPLIT_BACKEND");
+	ck_assert_str_eq(chosen(ctx, "sim:nic0"), "testb");
+	tu_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(backend_path_from_environment)
+{
+	struct dmasplit_ctx *ctx;
+	char *dir = tu_mkdtemp();
+
+	tu_copy_plugin(dir, "testb");
+	setenv("DMASPLIT_BACKEND_PATH", dir, 1);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	unsetenv("DMASPLIT_BACKEND_PATH");
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	ck_assert_str_eq(dmasplit_backend_get_name(dmasplit_backend_next(ctx, NULL)),
+			 "testb");
+	dmasplit_ctx_unref(ctx);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(explicit_backend_open_bypasses_probe)
+{
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+	struct dmasplit_dev *dev = NULL;
+
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:nic0,testb.reject",
+						   "testb", &dev), 0);
+	ck_assert_str_eq(dmasplit_dev_backend_name(dev), "testb");
+	ck_assert(!tu_log_has("testb: probe"));
+	dmasplit_dev_close(dev);
+	dev = NULL;
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:nic0", "nope", &dev),
+			 -ENODEV);
+	ck_assert(tu_log_has("backend 'nope' is not loaded"));
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:nic0", NULL, &dev),
+			 -EINVAL);
+	ck_assert_ptr_null(dev);
+	tu_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(failing_open_is_reported_and_leaves_nothing)
+{
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+	struct dmasplit_dev *dev = NULL;
+
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:nic0,testa.failopen", &dev),
+			 -EIO);
+	ck_assert_ptr_null(dev);
+	ck_assert_msg(tu_log_has("backend testa cannot open nic0: Input/output error"),
+		      "log:\n%s", tu_log_text());
+	tu_log_clear();
+	tu_ctx_free(ctx);
+	/* Nothing was left open for the context to close. */
+	ck_assert(!tu_log_has("leaked"));
+}
+END_TEST
+
+START_TEST(probe_and_select_are_callable_directly)
+{
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+	struct dmasplit_desc desc = { .size = sizeof(desc) };
+	struct dmasplit_backend *a, *b, *sel;
+	int score = -1;
+
+	ck_assert_int_eq(dmasplit_backend_find(ctx, "testa", &a), 0);
+	ck_assert_int_eq(dmasplit_backend_find(ctx, "testb", &b), 0);
+	ck_assert_int_eq(dmasplit_describe(ctx, "sim:d0,testb.score=77", &desc), 0);
+	ck_assert_int_eq(dmasplit_backend_probe(a, &desc, &score), 0);
+	ck_assert_int_eq(score, 10);
+	ck_assert_int_eq(dmasplit_backend_probe(b, &desc, &score), 0);
+	ck_assert_int_eq(score, 77);
+	ck_assert_int_eq(dmasplit_select(ctx, &desc, &sel), 0);
+	ck_assert_ptr_eq(sel, b);
+
+	/* A description from an older, smaller struct still works. */
+	desc.size = offsetof(struct dmasplit_desc, spec_mask_bits);
+	ck_assert_int_eq(dmasplit_select(ctx, &desc, &sel), 0);
+	ck_assert_ptr_eq(sel, b);
+	desc.size = 4;
+	ck_assert_int_eq(dmasplit_select(ctx, &desc, &sel), -EINVAL);
+	ck_assert_int_eq(dmasplit_backend_probe(a, &desc, &score), -EINVAL);
+	ck_assert_int_eq(dmasplit_backend_probe(NULL, &desc, &score), -EINVAL);
+	ck_assert_int_eq(dmasplit_select(NULL, &desc, &sel), -EINVAL);
+	ck_assert_int_eq(dmasplit_select(ctx, NULL, &sel), -EINVAL);
+	ck_assert_int_eq(dmasplit_select(ctx, &desc, NULL), -EINVAL);
+	tu_ctx_free(ctx);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("loader");
+	TCase *tc = tcase_create("load");
+
+	tu_plugin_dir();
+	tcase_add_test(tc, loads_good_plugins_in_order);
+	tcase_add_test(tc, refuses_each_broken_plugin_and_keeps_the_rest);
+	tcase_add_test(tc, refuses_duplicate_uuid_and_name);
+	tcase_add_test(tc, refuses_plugin_writable_by_others);
+	tcase_add_test(tc, refuses_directory_writable_by_others);
+	tu_add_test_if(tc, refuses_plugin_owned_by_another_user, geteuid() == 0,
+		       "giving a file to another user needs root");
+	tcase_add_test(tc, ignores_missing_directories_and_other_files);
+	tcase_add_test(tc, backend_path_is_fixed_once_loaded);
+	tcase_add_test(tc, no_backend_means_enodev_with_reason);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("select");
+	tcase_add_test(tc, highest_score_wins_and_every_score_is_logged);
+	tcase_add_test(tc, forced_backend_overrides_scores);
+	tcase_add_test(tc, forced_backend_from_environment);
+	tcase_add_test(tc, backend_path_from_environment);
+	tcase_add_test(tc, explicit_backend_open_bypasses_probe);
+	tcase_add_test(tc, failing_open_is_reported_and_leaves_nothing);
+	tcase_add_test(tc, probe_and_select_are_callable_directly);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	return tu_main(s);
+}
