@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Device specs and the device description read from sysfs.  The sysfs
+ * trees are built by the tests in the kernel's layout: bus/pci/devices/ADDR
+ * is a link into devices/, and driver and iommu_group are links too.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static struct dmasplit_ctx *ctx;
+static char *root;
+
+static void setup(void)
+{
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	tu_log_clear();
+	root = tu_mkdtemp();
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
+}
+
+static void teardown(void)
+{
+	ctx = dmasplit_ctx_unref(ctx);
+	tu_rm_rf(root);
+	free(root);
+	root = NULL;
+}
+
+static void put(const char *rel, const char *content)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	tu_write_file(path, content);
+}
+
+static void link_to(const char *target, const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	tu_symlink(target, path);
+}
+
+#define DEVDIR "devices/pci0000:00/0000:00:01.0/0000:01:00.0"
+
+/* A device bound to vfio-pci in a DMA-translated group, with a CMB. */
+static void fake_device(void)
+{
+	put(DEVDIR "/vendor", "0x1234\n");
+	put(DEVDIR "/device", "0x11e8\n");
+	put(DEVDIR "/class", "0x00ff00\n");
+	put(DEVDIR "/dma_mask_bits", "28\n");
+	put(DEVDIR "/numa_node", "-1\n");
+	put(DEVDIR "/resource",
+	    "0x00000000fea00000 0x00000000feafffff 0x0000000000040200\n"
+	    "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+	    "0x00000000fe000000 0x00000000fe3fffff 0x000000000014220c\n");
+	put(DEVDIR "/p2pmem/size", "4194304\n");
+	put(DEVDIR "/p2pmem/available", "1048576\n");
+	put(DEVDIR "/p2pmem/published", "1\n");
+	put(DEVDIR "/vfio-dev/vfio0/dev", "240:0\n");
+	put("bus/pci/drivers/vfio-pci/bind", "");
+	put("kernel/iommu_groups/7/type", "DMA-FQ\n");
+	link_to("../../../../bus/pci/drivers/vfio-pci", DEVDIR "/driver");
+	link_to("../../../../kernel/iommu_groups/7", DEVDIR "/iommu_group");
+	link_to("../../../" DEVDIR, "bus/pci/devices/0000:01:00.0");
+}
+
+static int describe(const char *spec, struct dmasplit_desc *desc)
+{
+	memset(desc, 0x5a, sizeof(*desc));
+	desc->size = sizeof(*desc);
+	return dmasplit_describe(ctx, spec, desc);
+}
+
+START_TEST(sim_spec_keeps_name_and_options)
+{
+	struct dmasplit_desc d;
+
+	ck_assert_int_eq(describe("sim:nic0", &d), 0);
+	ck_assert_int_eq(d.bus, DMASPLIT_BUS_SIM);
+	ck_assert_str_eq(d.name, "nic0");
+	ck_assert_str_eq(d.options, "");
+	ck_assert_int_eq(d.iommu_group, -1);
+	ck_assert_int_eq(d.numa_node, -1);
+	ck_assert_int_eq(describe("sim:my_dev-1.a,iommu=off,mask=32", &d), 0);
+	ck_assert_str_eq(d.name, "my_dev-1.a");
+	/* Options of sim: specs are the backend's to validate. */
+	ck_assert_str_eq(d.options, "iommu=off,mask=32");
+}
+END_TEST
+
+START_TEST(bad_sim_specs_are_refused_with_reason)
+{
+	static const char *const bad[] = {
+		"sim:", "sim:,iommu=on", "sim:a b", "sim:nic/0", "sim:n\xc3\xa9",
+	};
+	struct dmasplit_desc d;
+	char long_name[80], long_opts[300];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tu_log_clear();
+		ck_assert_msg(describe(bad[i], &d) == -EINVAL, "'%s' accepted", bad[i]);
+		ck_assert_msg(tu_log_count("device spec") == 1, "'%s': log:\n%s",
+			      bad[i], tu_log_text());
+	}
+	memset(long_name, 'x', sizeof(long_name));
+	memcpy(long_name, "sim:", 4);
+	long_name[sizeof(long_name) - 1] = '\0';
+	ck_assert_int_eq(describe(long_name, &d), -EINVAL);
+	memset(long_opts, 'y', sizeof(long_opts));
+	memcpy(long_opts, "sim:a,", 6);
+	long_opts[sizeof(long_opts) - 1] = '\0';
+	ck_assert_int_eq(describe(long_opts, &d), -EINVAL);
+	ck_assert(tu_log_has("options too long"));
+}
+END_TEST
+
+START_TEST(pci_address_forms_are_canonicalised)
+{
+	static const char *const forms[] = {
+		"0000:01:00.0", "01:00.0", "pci:0000:01:00.0", "pci:01:00.0",
+		"0:1:0.0", "0000:01:00.0,mask=32",
+	};
+	struct dmasplit_desc d;
+	unsigned int i;
+
+	fake_device();
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		ck_assert_msg(describe(forms[i], &d) == 0, "'%s': log:\n%s",
+			      forms[i], tu_log_text());
+		ck_assert_int_eq(d.bus, DMASPLIT_BUS_PCI);
+		ck_assert_str_eq(d.name, "0000:01:00.0");
+	}
+}
+END_TEST
+
+START_TEST(bad_pci_specs_are_refused_with_reason)
+{
+	static const struct {
+		const char *spec;
+		const char *log;
+	} bad[] = {
+		{ "01:00", "expected sim:NAME or a PCI address" },
+		{ "0000:100:00.0", "expected sim:NAME or a PCI address" },
+		{ "0000:01:20.0", "expected sim:NAME or a PCI address" },
+		{ "0000:01:00.8", "expected sim:NAME or a PCI address" },
+		{ "0000:01:00.0x", "expected sim:NAME or a PCI address" },
+		{ "usb:1-2", "expected sim:NAME or a PCI address" },
+		{ "0000:01:00.0,mask=0", "mask=0: expected 1 to 64 bits" },
+		{ "0000:01:00.0,mask=65", "mask=65: expected 1 to 64 bits" },
+		{ "0000:01:00.0,mask=-1", "mask=-1: expected 1 to 64 bits" },
+		{ "0000:01:00.0,mask=32k", "mask=32k: expected 1 to 64 bits" },
+		{ "0000:01:00.0,vfio=legacy", "vfio=legacy: expected iommufd or type1" },
+		{ "0000:01:00.0,speed=fast", "unknown option 'speed'" },
+		{ "0000:01:00.0,mask=32,mask=40", "repeated option 'mask'" },
+		{ "0000:01:00.0,mask", "valueless option 'mask'" },
+		{ "0000:01:00.0,", "(empty)" },
+	};
+	struct dmasplit_desc d;
+	unsigned int i;
+
+	fake_device();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tu_log_clear();
+		ck_assert_msg(describe(bad[i].spec, &d) == -EINVAL, "'%s' accepted",
+			      bad[i].spec);
+		ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has(bad[i].log),
+			      "'%s': expected one line with '%s', log:\n%s",
+			      bad[i].spec, bad[i].log, tu_log_text());
+	}
+}
+END_TEST
+
+START_TEST(pci_description_comes_from_sysfs)
+{
+	struct dmasplit_desc d;
+
+	fake_device();
+	ck_assert_msg(describe("0000:01:00.0,vfio=type1", &d) == 0, "log:\n%s",
+		      tu_log_text());
+	ck_assert_uint_eq(d.vendor, 0x1234);
+	ck_assert_uint_eq(d.device, 0x11e8);
+	ck_assert_uint_eq(d.pci_class, 0xff00);
+	ck_assert_str_eq(d.driver, "vfio-pci");
+	ck_assert_int_eq(d.iommu_group, 7);
+	ck_assert_str_eq(d.iommu_group_type, "DMA-FQ");
+	ck_assert_str_eq(d.vfio_dev, "vfio0");
+	ck_assert_uint_eq(d.dma_mask_bits, 28);
+	ck_assert_uint_eq(d.spec_mask_bits, 0);
+	ck_assert_int_eq(d.spec_vfio, DMASPLIT_VFIO_TYPE1);
+	ck_assert_int_eq(d.numa_node, -1);
+	ck_assert_int_eq(d.has_p2pmem, 1);
+	ck_assert_uint_eq(d.p2pmem_size, 4194304);
+	ck_assert_uint_eq(d.p2pmem_available, 1048576);
+	ck_assert_int_eq(d.p2pmem_published, 1);
+	ck_assert_uint_eq(d.num_resources, 3);
+	ck_assert_uint_eq(d.resource[0].start, 0xfea00000);
+	ck_assert_uint_eq(d.resource[0].end, 0xfeafffff);
+	ck_assert_uint_eq(d.resource[2].flags, 0x14220c);
+
+	/* The spec's mask is the device's real reach: it wins over sysfs. */
+	ck_assert_int_eq(describe("0000:01:00.0,mask=40,vfio=iommufd", &d), 0);
+	ck_assert_uint_eq(d.dma_mask_bits, 40);
+	ck_assert_uint_eq(d.spec_mask_bits, 40);
+	ck_assert_int_eq(d.spec_vfio, DMASPLIT_VFIO_IOMMUFD);
+}
+END_TEST
+
+START_TEST(unbound_device_without_group_has_empty_fields)
+{
+	struct dmasplit_desc d;
+
+	put(DEVDIR "/vendor", "0x8086\n");
+	put(DEVDIR "/device", "0x10d3\n");
+	put(DEVDIR "/class", "0x020000\n");
+	link_to("../../../" DEVDIR, "bus/pci/devices/0000:01:00.0");
+	ck_assert_int_eq(describe("01:00.0", &d), 0);
+	ck_assert_str_eq(d.driver, "");
+	ck_assert_int_eq(d.iommu_group, -1);
+	ck_assert_str_eq(d.iommu_group_type, "");
+	ck_assert_str_eq(d.vfio_dev, "");
+	ck_assert_uint_eq(d.dma_mask_bits, 0);
+	ck_assert_int_eq(d.has_p2pmem, 0);
+	ck_assert_uint_eq(d.num_resources, 0);
+}
+END_TEST
+
+START_TEST(missing_or_malformed_sysfs_is_an_error)
+{
+	struct dmasplit_desc d;
+
+	ck_assert_int_eq(describe("0000:02:00.0", &d), -ENODEV);
+	ck_assert(tu_log_has("no PCI device 0000:02:00.0 under"));
+	fake_device();
+	put(DEVDIR "/vendor", "banana\n");
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
+	ck_assert_msg(tu_log_has("unexpected content 'banana'") &&
+		      tu_log_has("/vendor"), "log:\n%s", tu_log_text());
+	put(DEVDIR "/vendor", "0x1234\n");
+	put(DEVDIR "/numa_node", "x\n");
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
+	put(DEVDIR "/numa_node", "0\n");
+	put(DEVDIR "/resource", "garbage\n");
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
+}
+END_TEST
+
+START_TEST(sysfs_root_from_environment_and_setter)
+{
+	struct dmasplit_ctx *other;
+	struct dmasplit_desc d = { .size = sizeof(d) };
+
+	fake_device();
+	setenv("DMASPLIT_SYSFS_ROOT", root, 1);
+	ck_assert_int_eq(dmasplit_ctx_new(&other), 0);
+	unsetenv("DMASPLIT_SYSFS_ROOT");
+	tu_log_capture(other);
+	ck_assert_str_eq(dmasplit_ctx_get_sysfs_root(other), root);
+	ck_assert_int_eq(dmasplit_describe(other, "0000:01:00.0", &d), 0);
+	ck_assert_str_eq(d.driver, "vfio-pci");
+	/* NULL restores the real /sys. */
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(other, NULL), 0);
+	ck_assert_str_eq(dmasplit_ctx_get_sysfs_root(other), "/sys");
+	dmasplit_ctx_unref(other);
+}
+END_TEST
+
+START_TEST(describe_fills_only_what_the_caller_has_room_for)
+{
+	struct {
+		struct dmasplit_desc d;
+		char guard[16];
+	} small;
+	size_t old_size = offsetof(struct dmasplit_desc, spec_mask_bits);
+
+	memset(&small, 0x5a, sizeof(small));
+	small.d.size = old_size;
+	ck_assert_int_eq(dmasplit_describe(ctx, "sim:n", &small.d), 0);
+	ck_assert_uint_eq(small.d.size, old_size);
+	ck_assert_str_eq(small.d.name, "n");
+	/* Past the caller's size nothing was written. */
+	ck_assert_uint_eq((unsigned char)((char *)&small.d)[old_size], 0x5a);
+	small.d.size = 2;
+	ck_assert_int_eq(dmasplit_describe(ctx, "sim:n", &small.d), -EINVAL);
+	ck_assert_int_eq(dmasplit_describe(NULL, "sim:n", &small.d), -EINVAL);
+	ck_assert_int_eq(dmasplit_describe(ctx, NULL, &small.d), -EINVAL);
+	ck_assert_int_eq(dmasplit_describe(ctx, "sim:n", NULL), -EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("spec");
+	TCase *tc = tcase_create("spec");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, sim_spec_keeps_name_and_options);
+	tcase_add_test(tc, bad_sim_specs_are_refused_with_reason);
+	tcase_add_test(tc, pci_address_forms_are_canonicalised);
+	tcase_add_test(tc, bad_pci_specs_are_refused_with_reason);
+	tcase_add_test(tc, pci_description_comes_from_sysfs);
+	tcase_add_test(tc, unbound_device_without_group_has_empty_fields);
+	tcase_add_test(tc, missing_or_malformed_sysfs_is_an_error);
+	tcase_add_test(tc, sysfs_root_from_environment_and_setter);
+	tcase_add_test(tc, describe_fills_only_what_the_caller_has_room_for);
+	suite_add_tcase(s, tc);
+	return tu_main(s);
+}
