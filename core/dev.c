@@ -250,8 +250,18 @@ static void release(struct dmasplit_dev *dev)
 			dev->name, iova->addr, iova->size);
 		iova_release(iova);
 	}
-	if (dev->check)
+	if (dev->check) {
 		check_dev_release(dev);
+	} else {
+		/* Without the checker the core keeps no per-mapping state:
+		 * the backend releases them, the counters say how many. */
+		uint64_t live = count_read(&dev->count.maps) -
+				count_read(&dev->count.unmaps);
+
+		if (live)
+			log_err(dev->ctx, "%s: %" PRIu64 " mappings still live at close, released (DMASPLIT_CHECK=1 names them)",
+				dev->name, live);
+	}
 	dev->ops->close(dev->bdev);
 	log_dbg(dev->ctx, "closed %s", dev->name);
 	pthread_mutex_destroy(&dev->lock);

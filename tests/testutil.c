@@ -50,6 +50,18 @@ void tu_add_test_if(TCase *tc, const TTest *test, bool cond, const char *why)
 		record(test->name, why);
 }
 
+/* A TAP line ends at the first newline: fold multi-line messages. */
+static void print_one_line(const char *msg)
+{
+	for (; *msg; msg++) {
+		if (*msg == '\n')
+			fputs(msg[1] ? " | " : "", stdout);
+		else
+			putchar(*msg);
+	}
+	putchar('\n');
+}
+
 int tu_main(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
@@ -77,9 +89,9 @@ int tu_main(Suite *s)
 		if (tr_rtype(results[run]) == CK_PASS) {
 			printf("ok %u - %s\n", i + 1, e->name);
 		} else {
-			printf("not ok %u - %s: %s:%d: %s\n", i + 1, e->name,
-			       tr_lfile(results[run]), tr_lno(results[run]),
-			       tr_msg(results[run]));
+			printf("not ok %u - %s: %s:%d: ", i + 1, e->name,
+			       tr_lfile(results[run]), tr_lno(results[run]));
+			print_one_line(tr_msg(results[run]));
 			failed++;
 		}
 		run++;

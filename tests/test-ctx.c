@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The context: reference counting, logging, configuration from the
+ * environment and from setters, and what the last unref releases.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "testutil.h"
+
+static const char *const both[] = { "testa", "testb", NULL };
+
+START_TEST(new_ref_unref)
+{
+	struct dmasplit_ctx *ctx = NULL;
+
+	ck_assert_int_eq(dmasplit_ctx_new(NULL), -EINVAL);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_ptr_eq(dmasplit_ctx_ref(ctx), ctx);
+	/* The first unref leaves one reference: the context still works. */
+	ck_assert_ptr_null(dmasplit_ctx_unref(ctx));
+	dmasplit_ctx_set_userdata(ctx, &ctx);
+	ck_assert_ptr_eq(dmasplit_ctx_get_userdata(ctx), &ctx);
+	ck_assert_ptr_null(dmasplit_ctx_unref(ctx));
+	ck_assert_ptr_null(dmasplit_ctx_ref(NULL));
+	ck_assert_ptr_null(dmasplit_ctx_unref(NULL));
+}
+END_TEST
+
+START_TEST(null_context_is_refused_everywhere)
+{
+	struct dmasplit_dev *dev = NULL;
+	struct dmasplit_backend *be = NULL;
+
+	ck_assert_int_eq(dmasplit_ctx_get_log_priority(NULL), -EINVAL);
+	ck_assert_int_eq(dmasplit_ctx_get_check(NULL), -EINVAL);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(NULL, "/x"), -EINVAL);
+	ck_assert_int_eq(dmasplit_ctx_set_backend(NULL, "x"), -EINVAL);
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(NULL, "/x"), -EINVAL);
+	ck_assert_ptr_null(dmasplit_ctx_get_sysfs_root(NULL));
+	ck_assert_ptr_null(dmasplit_ctx_get_userdata(NULL));
+	ck_assert_int_eq(dmasplit_ctx_load_backends(NULL), -EINVAL);
+	ck_assert_ptr_null(dmasplit_backend_next(NULL, NULL));
+	ck_assert_int_eq(dmasplit_backend_find(NULL, "x", &be), -EINVAL);
+	ck_assert_int_eq(dmasplit_dev_open(NULL, "sim:x", &dev), -EINVAL);
+	ck_assert_int_eq(dmasplit_dev_open_backend(NULL, "sim:x", "testa", &dev),
+			 -EINVAL);
+	ck_assert_ptr_null(dev);
+	ck_assert_ptr_null(dmasplit_backend_get_name(NULL));
+	ck_assert_ptr_null(dmasplit_backend_get_uuid(NULL));
+	ck_assert_ptr_null(dmasplit_backend_get_version(NULL));
+	ck_assert_ptr_null(dmasplit_backend_get_path(NULL));
+	ck_assert_ptr_null(dmasplit_backend_get_description(NULL));
+	/* Setters without a return value ignore NULL. */
+	dmasplit_ctx_set_log_fn(NULL, NULL, NULL);
+	dmasplit_ctx_set_log_priority(NULL, LOG_DEBUG);
+	dmasplit_ctx_set_userdata(NULL, NULL);
+	dmasplit_ctx_set_check(NULL, 1);
+}
+END_TEST
+
+struct seen {
+	unsigned int lines;
+	int priority;
+	char last[256];
+	void *data;
+};
+
+static void record(void *data, int priority, const char *file, int line,
+		   const char *fn, const char *format, va_list args)
+{
+	struct seen *s = data;
+
+	s->lines++;
+	s->priority = priority;
+	s->data = data;
+	vsnprintf(s->last, sizeof(s->last), format, args);
+	ck_assert_ptr_nonnull(file);
+	ck_assert_ptr_nonnull(fn);
+	ck_assert_int_gt(line, 0);
+}
+
+START_TEST(log_goes_to_callback_filtered_by_priority)
+{
+	struct dmasplit_ctx *ctx;
+	struct dmasplit_dev *dev;
+	struct seen seen = { 0 };
+
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	ck_assert_int_eq(dmasplit_ctx_get_log_priority(ctx), LOG_ERR);
+	dmasplit_ctx_set_log_fn(ctx, record, &seen);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, "/nonexistent"), 0);
+	/* Debug lines (the empty backend directory) are filtered out... */
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_uint_eq(seen.lines, 0);
+	/* ...errors are not, one line each, without a newline. */
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "bogus", &dev), -EINVAL);
+	ck_assert_uint_eq(seen.lines, 1);
+	ck_assert_int_eq(seen.priority, LOG_ERR);
+	ck_assert_ptr_eq(seen.data, &seen);
+	ck_assert_ptr_nonnull(strstr(seen.last, "device spec 'bogus'"));
+	ck_assert_ptr_null(strchr(seen.last, '\n'));
+
+	dmasplit_ctx_set_log_priority(ctx, LOG_DEBUG);
+	ck_assert_int_eq(dmasplit_ctx_get_log_priority(ctx), LOG_DEBUG);
+	seen.lines = 0;
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:x", &dev), -ENODEV);
+	ck_assert_uint_ge(seen.lines, 1);
+	/* Out-of-range priorities are clamped to syslog's range. */
+	dmasplit_ctx_set_log_priority(ctx, 99);
+	ck_assert_int_eq(dmasplit_ctx_get_log_priority(ctx), LOG_DEBUG);
+	dmasplit_ctx_set_log_priority(ctx, -3);
+	ck_assert_int_eq(dmasplit_ctx_get_log_priority(ctx), 0);
+	/* A NULL log function silences the library. */
+	dmasplit_ctx_set_log_priority(ctx, LOG_ERR);
+	dmasplit_ctx_set_log_fn(ctx, NULL, NULL);
+	seen.lines = 0;
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "bogus", &dev), -EINVAL);
+	ck_assert_uint_eq(seen.lines, 0);
+	dmasplit_ctx_unref(ctx);
+}
+END_TEST
+
+static int priority_from_env(const char *value)
+{
+	struct dmasplit_ctx *ctx;
+	int p;
+
+	setenv("DMASPLIT_LOG", value, 1);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	unsetenv("DMASPLIT_LOG");
+	p = dmasplit_ctx_get_log_priority(ctx);
+	dmasplit_ctx_unref(ctx);
+	return p;
+}
+
+START_TEST(log_priority_from_environment)
+{
+	ck_assert_int_eq(priority_from_env("err"), LOG_ERR);
+	ck_assert_int_eq(priority_from_env("info"), LOG_INFO);
+	ck_assert_int_eq(priority_from_env("debug"), LOG_DEBUG);
+	ck_assert_int_eq(priority_from_env("DEBUG"), LOG_DEBUG);
+	ck_assert_int_eq(priority_from_env("5"), 5);
+	ck_assert_int_eq(priority_from_env("0"), 0);
+	/* A typo is reported (on stderr) and ignored: the default stays. */
+	ck_assert_int_eq(priority_from_env("verbose"), LOG_ERR);
+	ck_assert_int_eq(priority_from_env("8"), LOG_ERR);
+	ck_assert_int_eq(priority_from_env("-1"), LOG_ERR);
+	ck_assert_int_eq(priority_from_env(""), LOG_ERR);
+}
+END_TEST
+
+static int check_from_env(const char *value)
+{
+	struct dmasplit_ctx *ctx;
+	int c;
+
+	if (value)
+		setenv("DMASPLIT_CHECK", value, 1);
+	else
+		unsetenv("DMASPLIT_CHECK");
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	c = dmasplit_ctx_get_check(ctx);
+	dmasplit_ctx_unref(ctx);
+	return c;
+}
+
+START_TEST(checker_from_environment_and_setter)
+{
+	const char *saved = getenv("DMASPLIT_CHECK");
+	char *copy = saved ? strdup(saved) : NULL;
+	struct dmasplit_ctx *ctx;
+
+	ck_assert_int_eq(check_from_env(NULL), 0);
+	ck_assert_int_eq(check_from_env("1"), 1);
+	ck_assert_int_eq(check_from_env("on"), 1);
+	ck_assert_int_eq(check_from_env("yes"), 1);
+	ck_assert_int_eq(check_from_env("0"), 0);
+	ck_assert_int_eq(check_from_env("off"), 0);
+	ck_assert_int_eq(check_from_env("maybe"), 0);
+	unsetenv("DMASPLIT_CHECK");
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	dmasplit_ctx_set_check(ctx, 7);
+	ck_assert_int_eq(dmasplit_ctx_get_check(ctx), 1);
+	dmasplit_ctx_set_check(ctx, 0);
+	ck_assert_int_eq(dmasplit_ctx_get_check(ctx), 0);
+	dmasplit_ctx_unref(ctx);
+	if (copy)
+		setenv("DMASPLIT_CHECK", copy, 1);
+	free(copy);
+}
+END_TEST
+
+START_TEST(last_unref_closes_leaked_devices)
+{
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+	struct dmasplit_dev *a, *b;
+	struct dmasplit_iova *iova;
+	uint64_t dma;
+	static char buf[8192];
+
+	dmasplit_ctx_set_check(ctx, 1);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:a", &a), 0);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:b,testb.score=50", &b), 0);
+	ck_assert_int_eq(dmasplit_iova_alloc(a, 8192, 0, &iova), 0);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, 4096,
+					    DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_map(b, buf, 100, DMASPLIT_FROM_DEVICE, 0, &dma), 0);
+	/* A reference taken elsewhere keeps everything alive. */
+	dmasplit_ctx_ref(ctx);
+	dmasplit_ctx_unref(ctx);
+	ck_assert(!tu_log_has("leaked"));
+	tu_log_clear();
+	tu_ctx_free(ctx);
+	ck_assert_msg(tu_log_count("device leaked: closed with its context") == 2 &&
+		      tu_log_has("a: leaked window") &&
+		      tu_log_has("b: leaked dmasplit_map mapping") &&
+		      tu_log_has("testa: iova_destroy") &&
+		      tu_log_has("testb: close"),
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
+START_TEST(setters_copy_their_strings)
+{
+	struct dmasplit_ctx *ctx;
+	char root[32];
+
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	snprintf(root, sizeof(root), "/tmp/some-root");
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
+	root[0] = 'X';
+	ck_assert_str_eq(dmasplit_ctx_get_sysfs_root(ctx), "/tmp/some-root");
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, ""), 0);
+	ck_assert_str_eq(dmasplit_ctx_get_sysfs_root(ctx), "/sys");
+	ck_assert_int_eq(dmasplit_ctx_set_backend(ctx, ""), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, NULL), 0);
+	dmasplit_ctx_unref(ctx);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ctx");
+	TCase *tc = tcase_create("ctx");
+
+	tcase_add_test(tc, new_ref_unref);
+	tcase_add_test(tc, null_context_is_refused_everywhere);
+	tcase_add_test(tc, log_goes_to_callback_filtered_by_priority);
+	tcase_add_test(tc, log_priority_from_environment);
+	tcase_add_test(tc, checker_from_environment_and_setter);
+	tcase_add_test(tc, setters_copy_their_strings);
+	if (getenv("DMASPLIT_TEST_PLUGINS"))
+		tcase_add_test(tc, last_unref_closes_leaked_devices);
+	else
+		tu_add_test_if(tc, last_unref_closes_leaked_devices, false,
+			       "test plugins not built");
+	suite_add_tcase(s, tc);
+	return tu_main(s);
+}
