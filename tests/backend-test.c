@@ -11,6 +11,7 @@
  *   NAME.failopen  open answers -EIO
  *   granule=N      the device granule (default 4096)
  *   nowin          no windows: iova_alloc answers -EOPNOTSUPP
+ *   NAME.overlap   a bug: each new window reuses the last one's addresses
  * where NAME is this backend's name; other keys belong to other backends.
  */
 #include <errno.h>
@@ -50,6 +51,7 @@ struct dmasplit_bwin {
 	struct dmasplit_bwin *next;
 	struct dmasplit_bdev *bdev;
 	uint64_t addr, size;
+	bool borrowed;		/* addresses of another window (overlap bug) */
 	uint8_t **page;		/* host address of each granule, or NULL */
 	uint32_t *valid;	/* bytes of the granule that are linked */
 	bool *synced;
@@ -61,6 +63,7 @@ struct dmasplit_bdev {
 	struct dmasplit_iovad *iovad;
 	uint64_t granule;
 	bool nowin;
+	bool overlap;
 	int fd;
 	struct dmasplit_bwin *wins;
 	struct tb_map *maps;
@@ -133,6 +136,8 @@ static int tb_open(const struct dmasplit_host *host,
 	if (v)
 		b->granule = strtoull(v, NULL, 0);
 	b->nowin = option(desc->options, "nowin", buf, sizeof(buf)) != NULL;
+	b->overlap = option(desc->options, TB_NAME ".overlap", buf,
+			    sizeof(buf)) != NULL;
 	r = host->iovad_new(host, &range, 1, b->granule, &b->iovad);
 	if (r < 0) {
 		dmasplit_host_err(host, TB_NAME ": granule=%s: %s", v ? v : "",
@@ -156,7 +161,8 @@ static int tb_open(const struct dmasplit_host *host,
 
 static void win_free(struct dmasplit_bwin *w)
 {
-	w->bdev->host->iovad_free(w->bdev->iovad, w->addr, w->size);
+	if (!w->borrowed)
+		w->bdev->host->iovad_free(w->bdev->iovad, w->addr, w->size);
 	free(w->page);
 	free(w->valid);
 	free(w->synced);
@@ -257,7 +263,13 @@ static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
 		goto fail;
 	}
 	pthread_mutex_lock(&b->lock);
-	r = b->host->iovad_alloc(b->iovad, size, UINT64_MAX, &w->addr);
+	if (b->overlap && b->wins) {
+		w->addr = b->wins->addr;
+		w->borrowed = true;
+		r = 0;
+	} else {
+		r = b->host->iovad_alloc(b->iovad, size, UINT64_MAX, &w->addr);
+	}
 	if (r == 0) {
 		w->next = b->wins;
 		b->wins = w;
