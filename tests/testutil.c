@@ -153,6 +153,7 @@ void tu_log_capture(struct dmasplit_ctx *ctx)
 		atexit(free_log);
 		registered = true;
 	}
+	tu_log_clear();
 	dmasplit_ctx_set_log_fn(ctx, capture, NULL);
 }
 

@@ -1,0 +1,285 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The dmasplit command against the test plugins: usage and exit codes,
+# list, info (description, probes, selection, the opened device), --json
+# output that parses, and refused plugins reported without stopping list.
+set -u
+
+tool=${top_builddir:-.}/tools/dmasplit
+plugins=${DMASPLIT_TEST_PLUGINS:-}
+
+if [ -z "$plugins" ] || [ ! -f "$plugins/backend-testa.so" ] ||
+   [ ! -f "$plugins/backend-testb.so" ]; then
+	echo "1..0 # SKIP test plugins not built"
+	exit 0
+fi
+if [ ! -x "$tool" ]; then
+	echo "Bail out! $tool is not built"
+	exit 1
+fi
+
+UUID_A=6f1d2c3a-7b54-4e0e-9a43-1b9d2c7e5a01
+UUID_B=0c9b8a7d-6e5f-4a3b-8c2d-1e0f9a8b7c02
+BROKEN="noentry badabi small baduuid badname nulltable undef noprobe halfset"
+
+# Nothing from the caller's environment may choose for the tool.
+unset DMASPLIT_BACKEND DMASPLIT_LOG DMASPLIT_SYSFS_ROOT
+LC_ALL=C
+export LC_ALL
+
+# The loader refuses group- or other-writable files and directories, so
+# the plugins are copied with safe modes whatever the build's umask was.
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+mkdir "$tmp/good" "$tmp/all" "$tmp/empty"
+cp "$plugins/backend-testa.so" "$plugins/backend-testb.so" "$tmp/good/"
+cp "$plugins"/backend-*.so "$tmp/all/"
+chmod 755 "$tmp/good" "$tmp/all" "$tmp/empty"
+chmod 644 "$tmp/good"/*.so "$tmp/all"/*.so
+DMASPLIT_BACKEND_PATH=$tmp/good
+export DMASPLIT_BACKEND_PATH
+
+out=$tmp/stdout
+err=$tmp/stderr
+rc=0
+
+# run COMMAND...: the output lands in $out and $err, the status in $rc.
+run() {
+	"$@" >"$out" 2>"$err"
+	rc=$?
+}
+
+n=0
+failed=0
+
+ok() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+		return
+	fi
+	echo "not ok $n - $2"
+	failed=1
+	echo "# exit status $rc; stdout:"
+	sed 's/^/#   /' "$out"
+	echo "# stderr:"
+	sed 's/^/#   /' "$err"
+}
+
+skip() {
+	n=$((n + 1))
+	echo "ok $n - $1 # SKIP $2"
+}
+
+have_python=false
+command -v python3 >/dev/null 2>&1 && have_python=true
+
+# json_ok DESCRIPTION PYTHON: the stdout of the last run parses as JSON
+# and PYTHON, run with it as d, raises nothing.
+json_ok() {
+	if ! $have_python; then
+		skip "$1" "python3 not found"
+		return
+	fi
+	python3 -c "import json, sys
+d = json.load(sys.stdin)
+$2" <"$out" >/dev/null 2>>"$err"
+	ok $? "$1"
+}
+
+echo "1..31"
+
+# --- usage ------------------------------------------------------------
+
+run "$tool" --help
+[ $rc -eq 0 ] && grep -q 'list' "$out" && grep -q 'info SPEC' "$out" &&
+	[ ! -s "$err" ]
+ok $? "--help exits 0 and names list and info"
+
+run "$tool" info --help
+[ $rc -eq 0 ] && grep -q '^Usage: dmasplit .*info SPEC' "$out"
+ok $? "info --help exits 0 with the usage of info"
+
+v=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' \
+	"${top_builddir:-.}/config.h" 2>/dev/null)
+run "$tool" --version
+if [ -n "$v" ]; then
+	[ $rc -eq 0 ] && [ "$(cat "$out")" = "dmasplit (libdmasplit) $v" ]
+else
+	[ $rc -eq 0 ] && grep -Eqx 'dmasplit \(libdmasplit\) [0-9][0-9.]*' "$out"
+fi
+ok $? "--version prints 'dmasplit (libdmasplit) VERSION'"
+
+run "$tool"
+[ $rc -eq 2 ] && grep -q "Try 'dmasplit --help'" "$err" && [ ! -s "$out" ]
+ok $? "no command: exit 2 and a pointer to --help"
+
+run "$tool" frobnicate
+[ $rc -eq 2 ] && grep -q "frobnicate" "$err" &&
+	grep -q "Try 'dmasplit --help'" "$err"
+ok $? "unknown command: exit 2, named on stderr"
+
+run "$tool" --no-such-option list
+[ $rc -eq 2 ] && grep -q -- "--no-such-option" "$err"
+ok $? "unknown option: exit 2, named on stderr"
+
+run "$tool" info
+[ $rc -eq 2 ] && grep -q "SPEC" "$err" && grep -q "Try 'dmasplit --help'" "$err"
+ok $? "info without SPEC: exit 2"
+
+# --- list -------------------------------------------------------------
+
+run "$tool" list
+[ $rc -eq 0 ] && grep -Eq "^testa +$UUID_A " "$out"
+ok $? "list shows testa with its UUID"
+[ $rc -eq 0 ] && grep -Eq "^testb +$UUID_B " "$out" &&
+	grep -q "$tmp/good/backend-testb.so" "$out"
+ok $? "list shows testb with its UUID and file"
+
+run "$tool" --json list
+json_ok "list --json parses and holds both backends" "
+b = {x['name']: x for x in d['backends']}
+assert b['testa']['uuid'] == '$UUID_A', b
+assert b['testb']['uuid'] == '$UUID_B', b
+assert b['testb']['path'] == '$tmp/good/backend-testb.so', b
+assert d['backend_path'] == ['$tmp/good'], d"
+
+run env DMASPLIT_BACKEND_PATH="$tmp/empty" "$tool" list
+[ $rc -eq 0 ] && grep -q "No backends found in $tmp/empty" "$out"
+ok $? "list with no backends says where it looked, exit 0"
+
+run env DMASPLIT_BACKEND_PATH="$tmp/all" "$tool" list
+[ $rc -eq 0 ] && grep -Eq '^testa ' "$out" && grep -Eq '^testb ' "$out"
+ok $? "list over every test plugin still lists testa and testb"
+missing=
+for b in $BROKEN; do
+	[ -f "$tmp/all/backend-$b.so" ] || continue
+	grep -q "refusing backend $tmp/all/backend-$b.so: " "$err" ||
+		missing="$missing $b"
+done
+[ -z "$missing" ]
+ok $? "each broken plugin gets a 'refusing backend' line${missing:+ (missing:$missing)}"
+grep -Eq 'refusing backend .*(UUID|name) .* already used' "$err"
+ok $? "a plugin reusing a loaded backend's UUID or name is refused"
+
+# --- info -------------------------------------------------------------
+
+run "$tool" info sim:nic0
+[ $rc -eq 0 ] && grep -Eq '^selected: +testa \(highest score, 10\)' "$out" &&
+	grep -Eq '^opened with: +testa$' "$out"
+ok $? "info sim:nic0 chooses and opens testa"
+grep -Eq '^ +testa +score 10$' "$out" && grep -Eq '^ +testb +score 5$' "$out"
+ok $? "info sim:nic0 shows both scores (testa 10, testb 5)"
+grep -Eq '^granule: +4096 bytes$' "$out" &&
+	grep -Eq '^flags: +windows( .*)? dma-rw( |$)' "$out" &&
+	grep -Eq '^DMA mask: +48 bits$' "$out" &&
+	grep -Eq '^ranges: +0x1000-0xffffffffffff$' "$out"
+ok $? "info sim:nic0 shows the opened device (flags, mask, granule, range)"
+
+run "$tool" info 'sim:nic0,testb.score=50'
+[ $rc -eq 0 ] && grep -Eq '^selected: +testb \(highest score, 50\)' "$out" &&
+	grep -Eq '^opened with: +testb$' "$out"
+ok $? "info sim:nic0,testb.score=50 chooses testb"
+
+run "$tool" -b testb info sim:nic0
+[ $rc -eq 0 ] && grep -Eq '^selected: +testb \(forced by --backend\)' "$out" &&
+	grep -Eq '^opened with: +testb$' "$out"
+ok $? "-b testb forces testb over a higher score"
+
+run "$tool" info --backend "$UUID_B" sim:nic0
+[ $rc -eq 0 ] && grep -Eq '^opened with: +testb$' "$out"
+ok $? "--backend UUID after the command forces testb"
+
+run env DMASPLIT_BACKEND=testb "$tool" info sim:nic0
+[ $rc -eq 0 ] && grep -Eq '^selected: +testb \(forced by DMASPLIT_BACKEND\)' "$out"
+ok $? "DMASPLIT_BACKEND=testb forces testb and info says so"
+
+run "$tool" -b nosuch info sim:nic0
+[ $rc -eq 1 ] && grep -q "^dmasplit: sim:nic0: backend 'nosuch' .*not loaded" "$err"
+ok $? "-b with a backend that is not loaded: exit 1 with a message"
+
+run "$tool" info 'sim:x,testa.reject,testb.reject'
+[ $rc -eq 1 ] && grep -q '^dmasplit: sim:x,testa.reject,testb.reject: ' "$err" &&
+	grep -Eq '^ +testa +declined: ENODEV' "$out"
+ok $? "info where every probe declines: exit 1 with a message"
+
+run "$tool" info bogus
+[ $rc -eq 1 ] && grep -q '^dmasplit: bogus: ' "$err"
+ok $? "info on a malformed spec: exit 1 with a message, no crash"
+
+run "$tool" info 'sim:nic0,testa.failopen'
+[ $rc -eq 1 ] && grep -q '^dmasplit: sim:nic0,testa.failopen: cannot open with backend testa: ' "$err"
+ok $? "info where the chosen backend fails to open: exit 1 with a message"
+
+run "$tool" -v info sim:nic0
+[ $rc -eq 0 ] && grep -q 'testa.*score 10' "$err" && grep -q 'testb.*score 5' "$err"
+ok $? "-v logs the selection scores on stderr"
+
+run "$tool" --json info 'sim:nic0,granule=65536'
+json_ok "info --json parses and holds the choice and the granule" "
+assert d['selected']['backend'] == 'testa', d
+assert d['selected']['forced_by'] is None, d
+assert d['opened']['backend'] == 'testa', d
+assert d['opened']['granule'] == 65536, d
+assert {'windows', 'dma-rw'} <= set(d['opened']['flag_names']), d
+assert int(d['opened']['flags'], 16) & 0x21 == 0x21, d
+assert {p['backend']: p['score'] for p in d['probes']} == {'testa': 10, 'testb': 5}, d
+assert 'error' not in d, d"
+[ $rc -eq 0 ]
+ok $? "info --json exits 0"
+
+run "$tool" info --json 'sim:x,testa.reject,testb.reject'
+json_ok "info --json on failure still prints one object with the error" "
+assert d['selected'] is None and d['opened'] is None, d
+assert d['error']['stage'] == 'select' and d['error']['name'] == 'ENODEV', d
+assert all(p['error']['name'] == 'ENODEV' for p in d['probes']), d"
+
+# --- info on a PCI device, from a fake sysfs tree -----------------------
+# The test plugins decline PCI devices, so info ends with exit 1, but only
+# after showing what the core read from sysfs.
+
+pci=$tmp/sys/bus/pci/devices/0000:01:00.0
+mkdir -p "$pci/vfio-dev/vfio3" "$pci/p2pmem" "$tmp/sys/kernel/iommu_groups/12"
+echo 0x8086 >"$pci/vendor"
+echo 0x10d3 >"$pci/device"
+echo 0x020000 >"$pci/class"
+echo 64 >"$pci/dma_mask_bits"
+echo 1 >"$pci/numa_node"
+echo 1048576 >"$pci/p2pmem/size"
+echo 524288 >"$pci/p2pmem/available"
+echo 1 >"$pci/p2pmem/published"
+echo DMA-FQ >"$tmp/sys/kernel/iommu_groups/12/type"
+ln -s ../../../../kernel/iommu_groups/12 "$pci/iommu_group"
+ln -s ../../../../bus/pci/drivers/vfio-pci "$pci/driver"
+{
+	echo "0x00000000fe000000 0x00000000fe01ffff 0x0000000000040200"
+	echo "0x0000000000000000 0x0000000000000000 0x0000000000000000"
+	echo "0x0000000000001000 0x000000000000101f 0x0000000000040101"
+} >"$pci/resource"
+
+run env DMASPLIT_SYSFS_ROOT="$tmp/sys" "$tool" info 'pci:01:00.0,mask=40'
+[ $rc -eq 1 ] && grep -Eq '^vendor:device: +8086:10d3$' "$out" &&
+	grep -Eq '^driver: +vfio-pci$' "$out" &&
+	grep -Eq '^IOMMU group: +12 \(DMA-FQ\)$' "$out" &&
+	grep -Eq '^vfio-dev: +vfio3$' "$out" &&
+	grep -Eq '^DMA mask: +40 bits \(from spec\)$' "$out" &&
+	grep -Eq '^p2pmem: +size 1048576, available 524288, published$' "$out" &&
+	grep -Eq '^resources: +BAR0 +0x0*fe000000-0x0*fe01ffff mem' "$out" &&
+	grep -Eq '^ +BAR2 +0x0*1000-0x0*101f io' "$out" &&
+	grep -Eq '^ +testa +declined: ENODEV' "$out"
+ok $? "info on a PCI device shows the sysfs description, then exit 1"
+
+run env DMASPLIT_SYSFS_ROOT="$tmp/sys" "$tool" --json info 0000:01:00.0
+json_ok "info --json on a PCI device holds the sysfs description" "
+p = d['device']
+assert p['bus'] == 'pci' and p['name'] == '0000:01:00.0', p
+assert p['id'] == '8086:10d3' and p['driver'] == 'vfio-pci', p
+assert p['iommu_group'] == 12 and p['iommu_group_type'] == 'DMA-FQ', p
+assert p['vfio_dev'] == 'vfio3' and p['dma_mask_bits'] == 64, p
+assert p['numa_node'] == 1, p
+assert p['p2pmem'] == {'size': 1048576, 'available': 524288, 'published': True}, p
+assert [r['name'] for r in p['resources']] == ['BAR0', 'BAR2'], p
+assert d['error']['stage'] == 'select', d"
+
+exit $failed
