@@ -25,9 +25,9 @@
 	 sizeof(((struct dmasplit_backend_ops *)0)->get_info))
 
 /*
- * The file is checked by path, then loaded by path.  That is race-free only
- * because its directory was checked first: nobody but root or the user can
- * replace the file in between.
+ * The file and the directory it really lives in are checked, then the
+ * resolved path is loaded: nobody but root or the user can replace the
+ * file in between.  (Like kmod, the directories above are trusted.)
  */
 static const char *unsafe_reason(const struct stat *st, char *buf, size_t len)
 {
@@ -157,37 +157,70 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 	return 0;
 }
 
+/*
+ * Check a plugin where it really lives: a symbolic link in a safe
+ * directory may lead into one that others can write.
+ */
+static int check_file(struct dmasplit_ctx *ctx, const char *path,
+		      char **real)
+{
+	char reason[64], *dir;
+	const char *why;
+	struct stat st;
+
+	*real = realpath(path, NULL);
+	if (!*real || stat(*real, &st) < 0) {
+		log_err(ctx, "refusing backend %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	why = unsafe_reason(&st, reason, sizeof(reason));
+	if (why) {
+		log_err(ctx, "refusing backend %s: %s", path, why);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_err(ctx, "refusing backend %s: not a regular file", path);
+		goto fail;
+	}
+	dir = strrchr(*real, '/');
+	*dir = '\0';
+	if (stat(dir == *real ? "/" : *real, &st) < 0)
+		why = strerror(errno);
+	else
+		why = unsafe_reason(&st, reason, sizeof(reason));
+	if (why)
+		log_err(ctx, "refusing backend %s: its directory %s is %s",
+			path, dir == *real ? "/" : *real, why);
+	*dir = '/';
+	if (!why)
+		return 0;
+fail:
+	free(*real);
+	*real = NULL;
+	return -EPERM;
+}
+
 static void load_file(struct dmasplit_ctx *ctx, const char *path,
 		      struct dmasplit_backend ***tail)
 {
 	const struct dmasplit_backend_ops *(*entry)(void);
 	struct dmasplit_backend *be;
-	const char *why;
-	char reason[64];
-	struct stat st;
+	char *real;
 	int v;
 
-	if (stat(path, &st) < 0) {
-		log_err(ctx, "refusing backend %s: %s", path, strerror(errno));
+	if (check_file(ctx, path, &real) < 0)
 		return;
-	}
-	why = unsafe_reason(&st, reason, sizeof(reason));
-	if (why) {
-		log_err(ctx, "refusing backend %s: %s", path, why);
-		return;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_err(ctx, "refusing backend %s: not a regular file", path);
-		return;
-	}
 	be = calloc(1, sizeof(*be));
 	if (!be || !(be->path = strdup(path))) {
 		log_err(ctx, "refusing backend %s: out of memory", path);
 		free(be);
+		free(real);
 		return;
 	}
 	be->ctx = ctx;
-	be->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	/* The checked file, not whatever the link points to by now. */
+	be->dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+	free(real);
 	if (!be->dl) {
 		log_err(ctx, "refusing backend %s: dlopen failed: %s", path,
 			dlerror());

@@ -170,6 +170,42 @@ START_TEST(refuses_directory_writable_by_others)
 }
 END_TEST
 
+START_TEST(refuses_link_into_a_directory_writable_by_others)
+{
+	struct dmasplit_ctx *ctx;
+	char *safe = tu_mkdtemp(), *unsafe = tu_mkdtemp();
+	char target[PATH_MAX], link[PATH_MAX];
+
+	tu_copy_plugin(unsafe, "testa");
+	ck_assert_int_eq(chmod(unsafe, 0777), 0);
+	snprintf(target, sizeof(target), "%s/backend-testa.so", unsafe);
+	snprintf(link, sizeof(link), "%s/backend-testa.so", safe);
+	tu_symlink(target, link);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, safe), 0);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_msg(tu_log_has("backend-testa.so: its directory") &&
+		      tu_log_has("is writable by group or others"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(count_backends(ctx), 0);
+	/* The same link into a safe directory is fine. */
+	ck_assert_int_eq(chmod(unsafe, 0755), 0);
+	dmasplit_ctx_unref(ctx);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, safe), 0);
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	ck_assert_str_eq(dmasplit_backend_get_path(dmasplit_backend_next(ctx, NULL)),
+			 link);
+	dmasplit_ctx_unref(ctx);
+	tu_rm_rf(safe);
+	tu_rm_rf(unsafe);
+	free(safe);
+	free(unsafe);
+}
+END_TEST
+
 START_TEST(refuses_plugin_owned_by_another_user)
 {
 	struct dmasplit_ctx *ctx;
@@ -413,6 +449,7 @@ int main(void)
 	tcase_add_test(tc, refuses_duplicate_uuid_and_name);
 	tcase_add_test(tc, refuses_plugin_writable_by_others);
 	tcase_add_test(tc, refuses_directory_writable_by_others);
+	tcase_add_test(tc, refuses_link_into_a_directory_writable_by_others);
 	tu_add_test_if(tc, refuses_plugin_owned_by_another_user, geteuid() == 0,
 		       "giving a file to another user needs root");
 	tcase_add_test(tc, ignores_missing_directories_and_other_files);
