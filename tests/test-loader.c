@@ -29,6 +29,24 @@ static unsigned int count_backends(struct dmasplit_ctx *ctx)
 	return n;
 }
 
+/* A context over the plugin path given, loaded, with its log captured. */
+static struct dmasplit_ctx *load_from(const char *path)
+{
+	struct dmasplit_ctx *ctx;
+
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, path), 0);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	return ctx;
+}
+
+static void remove_dir(char *dir)
+{
+	tu_rm_rf(dir);
+	free(dir);
+}
+
 START_TEST(loads_good_plugins_in_order)
 {
 	struct dmasplit_ctx *ctx = tu_ctx_with(both);
@@ -120,10 +138,8 @@ START_TEST(refuses_duplicate_uuid_and_name)
 		      "log:\n%s", tu_log_text());
 	ck_assert_uint_eq(count_backends(ctx), 1);
 	dmasplit_ctx_unref(ctx);
-	tu_rm_rf(first);
-	tu_rm_rf(second);
-	free(first);
-	free(second);
+	remove_dir(first);
+	remove_dir(second);
 }
 END_TEST
 
@@ -136,16 +152,12 @@ START_TEST(refuses_plugin_writable_by_others)
 	tu_copy_plugin(dir, "testb");
 	snprintf(path, sizeof(path), "%s/backend-testb.so", dir);
 	ck_assert_int_eq(chmod(path, 0666), 0);
-	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
-	tu_log_capture(ctx);
-	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
-	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ctx = load_from(dir);
 	ck_assert_msg(tu_log_has("backend-testb.so: writable by group or others"),
 		      "log:\n%s", tu_log_text());
 	ck_assert_uint_eq(count_backends(ctx), 1);
 	dmasplit_ctx_unref(ctx);
-	tu_rm_rf(dir);
-	free(dir);
+	remove_dir(dir);
 }
 END_TEST
 
@@ -156,17 +168,13 @@ START_TEST(refuses_directory_writable_by_others)
 
 	tu_copy_plugin(dir, "testa");
 	ck_assert_int_eq(chmod(dir, 0777), 0);
-	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
-	tu_log_capture(ctx);
-	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
-	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ctx = load_from(dir);
 	ck_assert_msg(tu_log_has("refusing backend directory") &&
 		      tu_log_has("writable by group or others"),
 		      "log:\n%s", tu_log_text());
 	ck_assert_uint_eq(count_backends(ctx), 0);
 	dmasplit_ctx_unref(ctx);
-	tu_rm_rf(dir);
-	free(dir);
+	remove_dir(dir);
 }
 END_TEST
 
@@ -181,10 +189,7 @@ START_TEST(refuses_link_into_a_directory_writable_by_others)
 	snprintf(target, sizeof(target), "%s/backend-testa.so", unsafe);
 	snprintf(link, sizeof(link), "%s/backend-testa.so", safe);
 	tu_symlink(target, link);
-	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
-	tu_log_capture(ctx);
-	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, safe), 0);
-	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ctx = load_from(safe);
 	ck_assert_msg(tu_log_has("backend-testa.so: its directory") &&
 		      tu_log_has("is writable by group or others"),
 		      "log:\n%s", tu_log_text());
@@ -199,10 +204,8 @@ START_TEST(refuses_link_into_a_directory_writable_by_others)
 	ck_assert_str_eq(dmasplit_backend_get_path(dmasplit_backend_next(ctx, NULL)),
 			 link);
 	dmasplit_ctx_unref(ctx);
-	tu_rm_rf(safe);
-	tu_rm_rf(unsafe);
-	free(safe);
-	free(unsafe);
+	remove_dir(safe);
+	remove_dir(unsafe);
 }
 END_TEST
 
@@ -215,16 +218,12 @@ START_TEST(refuses_plugin_owned_by_another_user)
 	tu_copy_plugin(dir, "testb");
 	snprintf(path, sizeof(path), "%s/backend-testa.so", dir);
 	ck_assert_int_eq(chown(path, 65534, 65534), 0);
-	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
-	tu_log_capture(ctx);
-	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
-	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ctx = load_from(dir);
 	ck_assert_msg(tu_log_has("backend-testa.so: owned by uid 65534"),
 		      "log:\n%s", tu_log_text());
 	ck_assert_uint_eq(count_backends(ctx), 1);
 	dmasplit_ctx_unref(ctx);
-	tu_rm_rf(dir);
-	free(dir);
+	remove_dir(dir);
 }
 END_TEST
 
@@ -246,8 +245,7 @@ START_TEST(ignores_missing_directories_and_other_files)
 	ck_assert_uint_eq(count_backends(ctx), 1);
 	ck_assert_msg(!tu_log_has("refusing"), "log:\n%s", tu_log_text());
 	dmasplit_ctx_unref(ctx);
-	tu_rm_rf(dir);
-	free(dir);
+	remove_dir(dir);
 }
 END_TEST
 
@@ -275,8 +273,7 @@ START_TEST(no_backend_means_enodev_with_reason)
 	ck_assert_ptr_null(dev);
 	ck_assert(tu_log_has("no backend accepts device nic0"));
 	dmasplit_ctx_unref(ctx);
-	tu_rm_rf(dir);
-	free(dir);
+	remove_dir(dir);
 }
 END_TEST
 
@@ -363,8 +360,7 @@ START_TEST(backend_path_from_environment)
 	ck_assert_str_eq(dmasplit_backend_get_name(dmasplit_backend_next(ctx, NULL)),
 			 "testb");
 	dmasplit_ctx_unref(ctx);
-	tu_rm_rf(dir);
-	free(dir);
+	remove_dir(dir);
 }
 END_TEST
 
