@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "private.h"
 
 /* Versioned out-structs: fill what the caller's size covers. */
 static void copy_versioned(void *dst, const void *src, size_t src_size)
@@ -347,5 +348,16 @@ DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 	s.windows_live = s.windows_allocated - destroyed;
 	s.mappings_live = s.maps - s.unmaps;
 	copy_versioned(stats, &s, sizeof(s));
+	return 0;
+}
+
+DMASPLIT_EXPORT int dmasplit_private_dev_ops(struct dmasplit_dev *dev,
+					     const struct dmasplit_backend_ops **ops,
+					     struct dmasplit_bdev **bdev)
+{
+	if (!dev || !ops || !bdev)
+		return -EINVAL;
+	*ops = dev->ops;
+	*bdev = dev->bdev;
 	return 0;
 }

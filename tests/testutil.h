@@ -44,7 +44,8 @@ const char *tu_log_text(void);
 const char *tu_plugin_dir(void);
 /* A new private directory (mode 0755) under $TMPDIR. */
 char *tu_mkdtemp(void);
-/* Copy the built plugin backend-NAME.so into dir, mode 0644. */
+/* Copy the built plugin backend-NAME.so (a test plugin, or else one of the
+ * project's backends) into dir, mode 0644. */
 void tu_copy_plugin(const char *dir, const char *name);
 /* Create a file with content (mode 0644), making parents as needed. */
 void tu_write_file(const char *path, const char *content);

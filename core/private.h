@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Hooks for the project's own tools, never installed.  The symbols are in
+ * their own version node (LIBDMASPLIT_PRIVATE) so that no application can
+ * link against them by accident and they can change in any release.
+ */
+#ifndef DMASPLIT_PRIVATE_H
+#define DMASPLIT_PRIVATE_H
+
+#include <dmasplit/backend.h>
+
+/*
+ * The backend operations and backend device behind dev, so that the
+ * benchmark can measure the cost of the library's dispatch against a
+ * direct call of the same operation.
+ */
+int dmasplit_private_dev_ops(struct dmasplit_dev *dev,
+			     const struct dmasplit_backend_ops **ops,
+			     struct dmasplit_bdev **bdev);
+
+#endif
