@@ -17,8 +17,10 @@ int main(int argc, char **argv)
 	struct dmasplit_ctx *ctx = NULL;
 	struct dmasplit_dev *dev = NULL;
 	struct dmasplit_iova *iova = NULL;
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
 	size_t len = argc > 2 ? strtoul(argv[2], NULL, 0) : 65536;
 	uint64_t dma;
+	size_t off;
 	void *buf;
 	int r;
 
@@ -37,16 +39,22 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	r = dmasplit_iova_alloc(dev, len, 0, &iova);
+	r = dmasplit_dev_get_info(dev, &info);
+	if (r < 0)
+		goto out;
+	/* A window maps whole granules: the buffer keeps its offset within
+	 * its granule, so it is linked that far into the window. */
+	off = (uintptr_t)buf & (info.granule - 1);
+	r = dmasplit_iova_alloc(dev, off + len, 0, &iova);
 	if (r == 0) {
-		r = dmasplit_iova_link(iova, 0, buf, len, DMASPLIT_BIDIRECTIONAL, 0);
+		r = dmasplit_iova_link(iova, off, buf, len, DMASPLIT_BIDIRECTIONAL, 0);
 		if (r == 0)
-			r = dmasplit_iova_sync(iova, 0, len);
+			r = dmasplit_iova_sync(iova, off, len);
 		if (r == 0) {
 			printf("window: device address 0x%" PRIx64 "\n",
-			       dmasplit_iova_addr(iova));
+			       dmasplit_iova_addr(iova) + off);
 			/* ... the device works on the buffer ... */
-			r = dmasplit_iova_unlink(iova, 0, len,
+			r = dmasplit_iova_unlink(iova, off, len,
 						 DMASPLIT_BIDIRECTIONAL, 0);
 		}
 		dmasplit_iova_destroy(iova);

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The bounce pool, with the rules of the kernel's swiotlb
+ * (kernel/dma/swiotlb.c): 2 KiB slots grouped in segments of 128, a
+ * mapping never crosses a segment (so no mapping exceeds 256 KiB), each
+ * slot knows the host address it stands for, and free_run counts the free
+ * slots from a slot to the end of its segment, so that a fit is seen at
+ * the first slot of a run.  Mappings of a page or more start on a page
+ * boundary, as the kernel's do.
+ */
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "sim.h"
+
+/* The pool's base is aligned to the largest granule, so that slot
+ * alignment within the pool is address alignment. */
+#define POOL_ALIGN (64u * 1024)
+
+int pool_init(struct dmasplit_bdev *b, struct pool *pool, uint64_t size,
+	      uint64_t limit)
+{
+	uint32_t i;
+
+	memset(pool, 0, sizeof(*pool));
+	pool->map_len = size + POOL_ALIGN;
+	pool->map = low_mmap(pool->map_len, limit);
+	if (!pool->map) {
+		sim_err(b, "%s: cannot place a bounce pool of %llu bytes below the DMA mask (last address 0x%llx)",
+			b->name, (unsigned long long)size,
+			(unsigned long long)limit);
+		return -ENOMEM;
+	}
+	pool->base = (uint8_t *)(((uintptr_t)pool->map + POOL_ALIGN - 1) &
+				 ~(uintptr_t)(POOL_ALIGN - 1));
+	pool->nslots = (uint32_t)(size >> SLOT_SHIFT);
+	pool->slots = calloc(pool->nslots, sizeof(*pool->slots));
+	if (!pool->slots) {
+		munmap(pool->map, pool->map_len);
+		pool->base = NULL;
+		return -ENOMEM;
+	}
+	for (i = 0; i < pool->nslots; i++)
+		pool->slots[i].free_run = SEG_SLOTS - i % SEG_SLOTS;
+	pthread_mutex_init(&pool->lock, NULL);
+	return 0;
+}
+
+void pool_fini(struct pool *pool)
+{
+	if (!pool->base)
+		return;
+	free(pool->slots);
+	munmap(pool->map, pool->map_len);
+	pthread_mutex_destroy(&pool->lock);
+	pool->base = NULL;
+}
+
+/* Lock held.  First slot of a free run of n slots aligned to stride,
+ * searching from the last position onwards and wrapping once. */
+static int64_t find_slots(struct pool *pool, uint32_t n, uint32_t stride)
+{
+	uint32_t start = (pool->index + stride - 1) / stride * stride, i;
+	uint32_t tried;
+
+	if (start >= pool->nslots)
+		start = 0;
+	i = start;
+	for (tried = 0; tried < pool->nslots; tried += stride) {
+		if (pool->slots[i].free_run >= n)
+			return i;
+		i += stride;
+		if (i >= pool->nslots)
+			i = 0;
+	}
+	return -1;
+}
+
+/* Lock held.  The free_run counts of the free slots just before slot
+ * `end` in its segment, recounted from count. */
+static void recount_before(struct pool *pool, uint32_t end, uint32_t count)
+{
+	uint32_t i;
+
+	for (i = end; i-- > 0 && i % SEG_SLOTS != SEG_SLOTS - 1 &&
+		      pool->slots[i].free_run;)
+		pool->slots[i].free_run = ++count;
+}
+
+int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
+	     size_t len, uint64_t align, uint64_t keep, uintptr_t lo,
+	     uintptr_t hi, uint8_t **tlb)
+{
+	uint64_t offset = orig & (keep - 1);
+	uint32_t n, stride, i;
+	int64_t first;
+
+	if (len >= 4096 && align < 4096)
+		align = 4096;
+	if (align < SLOT_SIZE)
+		align = SLOT_SIZE;
+	/* A translated device maps whole granules of the pool: they must
+	 * all be this mapping's, or it would reach another one's data. */
+	n = (uint32_t)((offset + len + SLOT_SIZE - 1) >> SLOT_SHIFT);
+	if (keep > SLOT_SIZE) {
+		uint32_t per = (uint32_t)(keep >> SLOT_SHIFT);
+
+		n = (n + per - 1) / per * per;
+	}
+	if (len > SEG_SIZE || n > SEG_SLOTS) {
+		sim_err(b, "%s: bounce of %zu bytes exceeds the %u-byte limit of one swiotlb mapping",
+			b->name, len, SEG_SIZE);
+		return -EINVAL;
+	}
+	stride = (uint32_t)(align >> SLOT_SHIFT);
+
+	pthread_mutex_lock(&pool->lock);
+	first = find_slots(pool, n, stride);
+	if (first < 0) {
+		uint32_t used = pool->used;
+
+		pthread_mutex_unlock(&pool->lock);
+		sim_err(b, "%s: swiotlb buffer is full (sz: %zu bytes), total %u (slots), used %u (slots)",
+			b->name, len, pool->nslots, used);
+		return -ENOMEM;
+	}
+	for (i = (uint32_t)first; i < first + n; i++) {
+		pool->slots[i].free_run = 0;
+		pool->slots[i].first = (uint32_t)first;
+		pool->slots[i].orig = orig - offset +
+				      ((uintptr_t)(i - first) << SLOT_SHIFT);
+	}
+	pool->slots[first].nslots = n;
+	pool->slots[first].lo = lo;
+	pool->slots[first].hi = hi;
+	recount_before(pool, (uint32_t)first, 0);
+	pool->used += n;
+	pool->index = (uint32_t)first + n;
+	pthread_mutex_unlock(&pool->lock);
+
+	*tlb = pool->base + ((uint64_t)first << SLOT_SHIFT) + offset;
+	/* Every direction: the device must never see what an earlier
+	 * mapping left in the slots. */
+	memset(pool->base + ((uint64_t)first << SLOT_SHIFT), 0, offset);
+	memcpy(*tlb, (const void *)orig, len);
+	memset(*tlb + len, 0, ((uint64_t)n << SLOT_SHIFT) - offset - len);
+	stat_add(&b->bytes_bounced, len);
+	return 0;
+}
+
+void pool_unmap(struct pool *pool, const uint8_t *tlb)
+{
+	uint32_t idx = (uint32_t)((uintptr_t)(tlb - pool->base) >> SLOT_SHIFT);
+	uint32_t first, n, count, i, end;
+
+	pthread_mutex_lock(&pool->lock);
+	first = pool->slots[idx].first;
+	n = pool->slots[first].nslots;
+	end = first + n;
+	/* The run after the freed slots, if it is in the same segment. */
+	count = end % SEG_SLOTS && end < pool->nslots ? pool->slots[end].free_run
+						       : 0;
+	for (i = end; i-- > first;) {
+		pool->slots[i].free_run = ++count;
+		pool->slots[i].orig = 0;
+		pool->slots[i].nslots = 0;
+	}
+	recount_before(pool, first, count);
+	pool->used -= n;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,
+		 const uint8_t *tlb, size_t len, bool to_host)
+{
+	uint32_t idx = (uint32_t)((uintptr_t)(tlb - pool->base) >> SLOT_SHIFT);
+	const struct slot *s = &pool->slots[pool->slots[idx].first];
+	uint8_t *slot0 = pool->base + ((uint64_t)pool->slots[idx].first << SLOT_SHIFT);
+	uintptr_t host = s->orig + (uintptr_t)(tlb - slot0);
+	uintptr_t start = host < s->lo ? s->lo : host;
+	uintptr_t end = host + len > s->hi ? s->hi : host + len;
+	uint8_t *bounce;
+
+	if (start >= end)
+		return;
+	bounce = (uint8_t *)tlb + (start - host);
+	if (to_host)
+		memcpy((void *)start, bounce, end - start);
+	else
+		memcpy(bounce, (const void *)start, end - start);
+	stat_add(&b->bytes_bounced, end - start);
+}

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * swiotlb-sim: options, open and close, and dispatch to the translated
+ * (iommu.c) or untranslated (nommu.c) device.  The simulated device is
+ * strict: it shows the worst behaviour the contract allows, so that
+ * callers who rely on luck are caught in tests rather than on hardware.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "sim.h"
+
+#define SIM_UUID "5d0c7c2e-8a4b-4f3e-9c61-2b7e0d4a9f11"
+#define SIM_SCORE 100
+
+/* ------------------------------------------------------------------ */
+/* Options (design section 4.2)                                         */
+
+static const struct sim_opts defaults = {
+	.iommu = true,
+	.coherent = true,
+	.mask_bits = 64,
+	.granule = 4096,
+	.pool_size = 64ull << 20,
+};
+
+static int parse_bool(const char *v, const char *yes, const char *no,
+		      bool *out)
+{
+	if (!strcmp(v, yes))
+		*out = true;
+	else if (!strcmp(v, no))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_u64(const char *v, uint64_t *out)
+{
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(v, &end, 0);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'K': case 'k':
+		*out <<= 10, end++;
+		break;
+	case 'M': case 'm':
+		*out <<= 20, end++;
+		break;
+	case 'G': case 'g':
+		*out <<= 30, end++;
+		break;
+	}
+	return *end ? -EINVAL : 0;
+}
+
+/* One option; the message says what the key accepts. */
+static int parse_opt(struct sim_opts *o, const char *key, const char *v,
+		     const char **expect)
+{
+	uint64_t n;
+
+	if (!strcmp(key, "iommu")) {
+		*expect = "on or off";
+		return parse_bool(v, "on", "off", &o->iommu);
+	}
+	if (!strcmp(key, "coherent")) {
+		*expect = "0 or 1";
+		return parse_bool(v, "1", "0", &o->coherent);
+	}
+	if (!strcmp(key, "untrusted")) {
+		*expect = "0 or 1";
+		return parse_bool(v, "1", "0", &o->untrusted);
+	}
+	if (!strcmp(key, "bounce")) {
+		*expect = "auto or force";
+		return parse_bool(v, "force", "auto", &o->force_bounce);
+	}
+	if (!strcmp(key, "mask")) {
+		*expect = "12 to 64 bits";
+		if (parse_u64(v, &n) < 0 || n < 12 || n > 64)
+			return -EINVAL;
+		o->mask_bits = (unsigned int)n;
+		return 0;
+	}
+	if (!strcmp(key, "granule")) {
+		*expect = "4096, 16384 or 65536";
+		if (parse_u64(v, &n) < 0 ||
+		    (n != 4096 && n != 16384 && n != 65536))
+			return -EINVAL;
+		o->granule = n;
+		return 0;
+	}
+	if (!strcmp(key, "pool")) {
+		*expect = "a size from 256K to 4G";
+		if (parse_u64(v, &n) < 0 || n < SEG_SIZE || n > (4ull << 30))
+			return -EINVAL;
+		/* Whole segments, as the kernel sizes its pools. */
+		o->pool_size = (n + SEG_SIZE - 1) / SEG_SIZE * SEG_SIZE;
+		return 0;
+	}
+	*expect = NULL;
+	return -ENOENT;
+}
+
+static int parse_opts(const struct dmasplit_host *host,
+		      const struct dmasplit_desc *desc, struct sim_opts *o)
+{
+	char *copy, *opt, *rest;
+	unsigned int seen = 0;
+	int r = 0;
+
+	*o = defaults;
+	if (!desc->options[0])
+		return 0;
+	copy = strdup(desc->options);
+	if (!copy)
+		return -ENOMEM;
+	rest = copy;
+	while (!r && (opt = strsep(&rest, ","))) {
+		static const char *const keys[] = {
+			"iommu", "coherent", "untrusted", "bounce", "mask",
+			"granule", "pool",
+		};
+		char *value = strchr(opt, '=');
+		const char *expect;
+		unsigned int i;
+
+		if (!value) {
+			dmasplit_host_err(host, SIM_NAME ": sim:%s: option '%s' needs a value",
+					  desc->name, opt);
+			r = -EINVAL;
+			break;
+		}
+		*value++ = '\0';
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!strcmp(opt, keys[i]))
+				break;
+		if (i < sizeof(keys) / sizeof(keys[0]) && (seen & (1u << i))) {
+			dmasplit_host_err(host, SIM_NAME ": sim:%s: option '%s' repeated",
+					  desc->name, opt);
+			r = -EINVAL;
+			break;
+		}
+		seen |= 1u << i;
+		r = parse_opt(o, opt, value, &expect);
+		if (r == -ENOENT)
+			dmasplit_host_err(host, SIM_NAME ": sim:%s: unknown option '%s' (known: iommu, mask, granule, coherent, untrusted, bounce, pool)",
+					  desc->name, opt);
+		else if (r < 0)
+			dmasplit_host_err(host, SIM_NAME ": sim:%s: %s=%s: expected %s",
+					  desc->name, opt, value, expect);
+		if (r < 0)
+			r = -EINVAL;
+	}
+	free(copy);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Device                                                               */
+
+void sim_fault(struct dmasplit_bdev *b, uint64_t dma, bool write,
+	       const char *why)
+{
+	stat_add(&b->faults, 1);
+	/* Worded like the kernel's DMAR fault report, which is what a
+	 * developer will meet on real hardware. */
+	sim_err(b, "DMAR: [DMA %s] Request device [sim:%s] fault addr 0x%" PRIx64 " [fault reason: %s]",
+		write ? "Write" : "Read", b->name, dma, why);
+}
+
+static int sim_probe(const struct dmasplit_host *host,
+		     const struct dmasplit_desc *desc, int *score)
+{
+	if (desc->bus != DMASPLIT_BUS_SIM)
+		return -ENODEV;
+	/* Options are checked at open, where a bad one can be reported
+	 * to the caller instead of making the device vanish. */
+	*score = SIM_SCORE;
+	return 0;
+}
+
+static void sim_close(struct dmasplit_bdev *b)
+{
+	if (b->o.iommu)
+		iommu_fini(b);
+	pool_fini(&b->pool);
+	pthread_mutex_destroy(&b->iova_lock);
+	free(b);
+}
+
+static int sim_open(const struct dmasplit_host *host,
+		    const struct dmasplit_desc *desc,
+		    struct dmasplit_bdev **out)
+{
+	struct dmasplit_bdev *b;
+	int r;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->host = host;
+	snprintf(b->name, sizeof(b->name), "%s", desc->name);
+	pthread_mutex_init(&b->iova_lock, NULL);
+	r = parse_opts(host, desc, &b->o);
+	if (r < 0)
+		goto fail;
+	b->limit = b->o.mask_bits == 64 ? UINT64_MAX
+					: (1ull << b->o.mask_bits) - 1;
+	b->gmask = b->o.granule - 1;
+	if (b->o.iommu) {
+		r = iommu_init(b);
+		if (r < 0)
+			goto fail;
+	}
+	/* Translated devices bounce only for untrustworthiness, so their
+	 * pool may live anywhere; the others need it below the mask. */
+	if (!b->o.iommu || b->o.untrusted) {
+		r = pool_init(b, &b->pool, b->o.pool_size,
+			      b->o.iommu ? UINT64_MAX : b->limit);
+		if (r < 0)
+			goto fail;
+	}
+	sim_dbg(b, "%s: iommu=%s mask=%u granule=%" PRIu64 " coherent=%d untrusted=%d bounce=%s pool=%" PRIu64,
+		b->name, b->o.iommu ? "on" : "off", b->o.mask_bits,
+		b->o.granule, b->o.coherent, b->o.untrusted,
+		b->o.force_bounce ? "force" : "auto", b->o.pool_size);
+	*out = b;
+	return 0;
+fail:
+	sim_close(b);
+	return r;
+}
+
+static int sim_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
+{
+	info->flags = DMASPLIT_DEV_DMA_RW;
+	if (b->o.iommu)
+		info->flags |= DMASPLIT_DEV_WINDOWS | DMASPLIT_DEV_TRANSLATED;
+	if (b->o.coherent)
+		info->flags |= DMASPLIT_DEV_COHERENT;
+	if (!b->o.iommu || b->o.untrusted)
+		info->flags |= DMASPLIT_DEV_BOUNCE;
+	if (b->o.untrusted)
+		info->flags |= DMASPLIT_DEV_UNTRUSTED;
+	info->dma_mask_bits = b->o.mask_bits;
+	info->granule = b->o.granule;
+	info->num_ranges = 1;
+	info->ranges[0].start = b->o.iommu ? b->o.granule : 0x1000;
+	info->ranges[0].last = b->limit;
+	return 0;
+}
+
+static int sim_get_stats(struct dmasplit_bdev *b, struct dmasplit_dev_stats *s)
+{
+	s->kernel_calls = __atomic_load_n(&b->invalidations, __ATOMIC_RELAXED);
+	s->bytes_bounced = __atomic_load_n(&b->bytes_bounced, __ATOMIC_RELAXED);
+	s->device_faults = __atomic_load_n(&b->faults, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int sim_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
+			  uint32_t flags, struct dmasplit_bwin **win,
+			  uint64_t *addr)
+{
+	/* Like dma-direct: no address space to reserve without an IOMMU. */
+	if (!b->o.iommu)
+		return -EOPNOTSUPP;
+	return iommu_iova_alloc(b, size, flags, win, addr);
+}
+
+static int sim_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
+		   enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma)
+{
+	return b->o.iommu ? iommu_map(b, vaddr, len, dir, attrs, dma)
+			  : nommu_map(b, vaddr, len, dir, attrs, dma);
+}
+
+static int sim_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
+		     enum dmasplit_dir dir, uint32_t attrs)
+{
+	return b->o.iommu ? iommu_unmap(b, dma, len, dir, attrs)
+			  : nommu_unmap(b, dma, len, dir, attrs);
+}
+
+static int sim_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
+		       unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
+		       struct dmasplit_seg *segs, unsigned int *nsegs)
+{
+	unsigned int i;
+	int r;
+
+	if (b->o.iommu)
+		return iommu_map_vec(b, iov, n, dir, attrs, segs, nsegs);
+	/* dma-direct maps each buffer on its own. */
+	if (*nsegs < n)
+		return -ENOSPC;
+	for (i = 0; i < n; i++) {
+		r = nommu_map(b, iov[i].iov_base, iov[i].iov_len, dir, attrs,
+			      &segs[i].dma);
+		if (r < 0) {
+			while (i--)
+				nommu_unmap(b, segs[i].dma, segs[i].len, dir,
+					    DMASPLIT_ATTR_SKIP_CPU_SYNC);
+			return r;
+		}
+		segs[i].len = iov[i].iov_len;
+	}
+	*nsegs = n;
+	return 0;
+}
+
+static int sim_unmap_vec(struct dmasplit_bdev *b,
+			 const struct dmasplit_seg *segs, unsigned int nsegs,
+			 enum dmasplit_dir dir, uint32_t attrs)
+{
+	unsigned int i;
+	int r = 0;
+
+	if (b->o.iommu)
+		return iommu_unmap_vec(b, segs, nsegs, dir, attrs);
+	for (i = 0; i < nsegs; i++) {
+		int e = nommu_unmap(b, segs[i].dma, segs[i].len, dir, attrs);
+
+		if (e < 0 && !r)
+			r = e;
+	}
+	return r;
+}
+
+/* Ownership to the CPU: what the device wrote into bounce slots. */
+static int sim_sync_for_cpu(struct dmasplit_bdev *b, uint64_t dma, size_t len,
+			    enum dmasplit_dir dir)
+{
+	if (!dir_from_device(dir))
+		return 0;
+	return b->o.iommu ? iommu_sync(b, dma, len, true)
+			  : nommu_sync(b, dma, len, true);
+}
+
+/* Ownership to the device: what the CPU wrote, into bounce slots. */
+static int sim_sync_for_device(struct dmasplit_bdev *b, uint64_t dma,
+			       size_t len, enum dmasplit_dir dir)
+{
+	if (dir == DMASPLIT_FROM_DEVICE)
+		return 0;
+	return b->o.iommu ? iommu_sync(b, dma, len, false)
+			  : nommu_sync(b, dma, len, false);
+}
+
+static int sim_alloc_coherent(struct dmasplit_bdev *b, size_t size,
+			      uint32_t flags, void **cpu, uint64_t *dma)
+{
+	size_t len = (size + 4095) & ~(size_t)4095;
+	void *p;
+	int r;
+
+	if (!b->o.iommu) {
+		/* dma-direct: memory the device reaches untranslated. */
+		p = low_mmap(len, b->limit);
+		if (!p) {
+			sim_err(b, "%s: no %zu bytes of memory below the DMA mask",
+				b->name, len);
+			return -ENOMEM;
+		}
+		*cpu = p;
+		*dma = (uintptr_t)p;
+		return 0;
+	}
+	len = (size + b->gmask) & ~b->gmask;
+	p = aligned_alloc(b->o.granule, len);
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0, len);
+	r = iommu_map(b, p, len, DMASPLIT_BIDIRECTIONAL, 0, dma);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	*cpu = p;
+	return 0;
+}
+
+static int sim_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
+			     uint64_t dma)
+{
+	int r;
+
+	if (!b->o.iommu) {
+		if (dma != (uintptr_t)cpu)
+			return -EINVAL;
+		return munmap(cpu, (size + 4095) & ~(size_t)4095) < 0 ? -errno : 0;
+	}
+	r = iommu_unmap(b, dma, (size + b->gmask) & ~b->gmask,
+			DMASPLIT_BIDIRECTIONAL, DMASPLIT_ATTR_SKIP_CPU_SYNC);
+	if (r == 0)
+		free(cpu);
+	return r;
+}
+
+static int sim_dma_read(struct dmasplit_bdev *b, uint64_t dma, void *buf,
+			size_t len)
+{
+	return b->o.iommu ? iommu_dma_rw(b, dma, buf, len, false)
+			  : nommu_dma_rw(b, dma, buf, len, false);
+}
+
+static int sim_dma_write(struct dmasplit_bdev *b, uint64_t dma,
+			 const void *buf, size_t len)
+{
+	return b->o.iommu ? iommu_dma_rw(b, dma, (uint8_t *)buf, len, true)
+			  : nommu_dma_rw(b, dma, (uint8_t *)buf, len, true);
+}
+
+static const struct dmasplit_backend_ops sim_ops = {
+	.size = sizeof(struct dmasplit_backend_ops),
+	.abi_version = DMASPLIT_BACKEND_ABI_VERSION,
+	.name = SIM_NAME,
+	.uuid = SIM_UUID,
+	.version = PACKAGE_VERSION,
+	.description = "simulated device: software IOMMU, swiotlb bounce pool, real DMA engine",
+	.probe = sim_probe,
+	.open = sim_open,
+	.close = sim_close,
+	.get_info = sim_get_info,
+	.get_stats = sim_get_stats,
+	.iova_alloc = sim_iova_alloc,
+	.iova_link = iommu_iova_link,
+	.iova_sync = iommu_iova_sync,
+	.iova_unlink = iommu_iova_unlink,
+	.iova_destroy = iommu_iova_destroy,
+	.map = sim_map,
+	.unmap = sim_unmap,
+	.map_vec = sim_map_vec,
+	.unmap_vec = sim_unmap_vec,
+	.sync_for_cpu = sim_sync_for_cpu,
+	.sync_for_device = sim_sync_for_device,
+	.alloc_coherent = sim_alloc_coherent,
+	.free_coherent = sim_free_coherent,
+	.dma_read = sim_dma_read,
+	.dma_write = sim_dma_write,
+};
+
+DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
+DMASPLIT_BACKEND_ENTRY(void)
+{
+	return &sim_ops;
+}
