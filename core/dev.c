@@ -144,7 +144,7 @@ static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 	struct dmasplit_dev *dev;
 	int r;
 
-	dev = calloc(1, sizeof(*dev));
+	dev = zalloc_cacheline(sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
 	dev->ctx = ctx;
@@ -256,8 +256,8 @@ static void release(struct dmasplit_dev *dev)
 	} else {
 		/* Without the checker the core keeps no per-mapping state:
 		 * the backend releases them, the counters say how many. */
-		uint64_t live = count_read(&dev->count.maps) -
-				count_read(&dev->count.unmaps);
+		uint64_t live = count_read(dev, C_MAPS) -
+				count_read(dev, C_UNMAPS);
 
 		if (live)
 			log_err(dev->ctx, "%s: %" PRIu64 " mappings still live at close, released (DMASPLIT_CHECK=1 names them)",
@@ -325,7 +325,6 @@ DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 					   struct dmasplit_dev_stats *stats)
 {
 	struct dmasplit_dev_stats s = { .size = sizeof(s) };
-	const struct dev_counters *c;
 	uint64_t destroyed;
 	int r;
 
@@ -336,15 +335,14 @@ DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 		if (r < 0)
 			return r;
 	}
-	c = &dev->count;
 	s.size = sizeof(s);
-	s.windows_allocated = count_read(&c->windows_allocated);
-	destroyed = count_read(&c->windows_destroyed);
-	s.links = count_read(&c->links);
-	s.syncs = count_read(&c->syncs);
-	s.unlinks = count_read(&c->unlinks);
-	s.maps = count_read(&c->maps);
-	s.unmaps = count_read(&c->unmaps);
+	s.windows_allocated = count_read(dev, C_WINDOWS_ALLOCATED);
+	destroyed = count_read(dev, C_WINDOWS_DESTROYED);
+	s.links = count_read(dev, C_LINKS);
+	s.syncs = count_read(dev, C_SYNCS);
+	s.unlinks = count_read(dev, C_UNLINKS);
+	s.maps = count_read(dev, C_MAPS);
+	s.unmaps = count_read(dev, C_UNMAPS);
 	s.windows_live = s.windows_allocated - destroyed;
 	s.mappings_live = s.maps - s.unmaps;
 	copy_versioned(stats, &s, sizeof(s));

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 
 #include <dmasplit/backend.h>
@@ -18,6 +20,20 @@
 
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define CACHELINE 64
+
+/* Zeroed memory that shares no cache line with any other allocation:
+ * for objects that threads write on every call. */
+static inline void *zalloc_cacheline(size_t size)
+{
+	size_t len = (size + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+	void *p = aligned_alloc(CACHELINE, len);
+
+	if (p)
+		memset(p, 0, len);
+	return p;
+}
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -98,16 +114,29 @@ struct dmasplit_backend {
 	struct dmasplit_backend_ops ops;
 };
 
-/* Counters the core keeps; the rest of dmasplit_dev_stats is the backend's. */
-struct dev_counters {
-	uint64_t windows_allocated;
-	uint64_t windows_destroyed;
-	uint64_t links;
-	uint64_t syncs;
-	uint64_t unlinks;
-	uint64_t maps;
-	uint64_t unmaps;
+/*
+ * Counters the core keeps; the rest of dmasplit_dev_stats is the backend's.
+ * Every call counts, so counting must cost next to nothing and threads
+ * must not share cache lines: each thread owns a slot of every device's
+ * counters (count.c) and adds with a plain store; threads beyond the
+ * slots share slot 0 and add atomically.  Readers sum the slots.
+ */
+enum counter {
+	C_WINDOWS_ALLOCATED,
+	C_WINDOWS_DESTROYED,
+	C_LINKS,
+	C_SYNCS,
+	C_UNLINKS,
+	C_MAPS,
+	C_UNMAPS,
+	C_NUM
 };
+
+#define COUNT_SLOTS 64
+
+struct dev_counters {
+	uint64_t v[C_NUM];
+} __attribute__((aligned(CACHELINE)));
 
 struct check_dev;
 struct check_entry;
@@ -126,7 +155,7 @@ struct dmasplit_dev {
 	struct dmasplit_iova *windows;	/* live, doubly linked */
 	struct check_dev *check;	/* NULL: checker off */
 
-	struct dev_counters count;	/* updated atomically */
+	struct dev_counters count[COUNT_SLOTS];
 };
 
 struct dmasplit_iova {
@@ -139,14 +168,25 @@ struct dmasplit_iova {
 	struct check_entry *check;	/* checker: its address range */
 };
 
-static inline void count_add(uint64_t *counter, uint64_t n)
-{
-	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
-}
+/* count.c */
+extern __thread int count_slot_tls __attribute__((tls_model("initial-exec")));
+int count_slot_assign(void);
+uint64_t count_read(const struct dmasplit_dev *dev, enum counter c);
 
-static inline uint64_t count_read(const uint64_t *counter)
+static inline void count_add(struct dmasplit_dev *dev, enum counter c,
+			     uint64_t n)
 {
-	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+	int slot = count_slot_tls;
+	uint64_t *p;
+
+	if (unlikely(slot < 0))
+		slot = count_slot_assign();
+	p = &dev->count[slot].v[c];
+	if (likely(slot))	/* this thread's own: no other writer */
+		__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n,
+				 __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
 }
 
 /* [start, start + len) is empty or wraps around. */

@@ -73,7 +73,7 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		dev->windows->prev = iova;
 	dev->windows = iova;
 	pthread_mutex_unlock(&dev->lock);
-	count_add(&dev->count.windows_allocated, 1);
+	count_add(dev, C_WINDOWS_ALLOCATED, 1);
 	*out = iova;
 	return 0;
 }
@@ -118,7 +118,7 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 			check_link_undo(iova, offset, len);
 		return r;
 	}
-	count_add(&dev->count.links, 1);
+	count_add(dev, C_LINKS, 1);
 	return 0;
 }
 
@@ -148,7 +148,7 @@ DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset
 		if (r < 0)
 			return r;
 	}
-	count_add(&dev->count.syncs, 1);
+	count_add(dev, C_SYNCS, 1);
 	return 0;
 }
 
@@ -178,7 +178,7 @@ DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
 	r = dev->ops->iova_unlink(iova->bwin, offset, len, dir, attrs);
 	if (r < 0)
 		return r;
-	count_add(&dev->count.unlinks, 1);
+	count_add(dev, C_UNLINKS, 1);
 	return 0;
 }
 
@@ -206,7 +206,7 @@ void iova_release(struct dmasplit_iova *iova)
 	dev->ops->iova_destroy(iova->bwin);
 	if (dev->check)
 		check_window_del(iova);
-	count_add(&dev->count.windows_destroyed, 1);
+	count_add(dev, C_WINDOWS_DESTROYED, 1);
 	free(iova);
 }
 
@@ -223,7 +223,7 @@ DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 		unlist(iova);
 		dev->ops->iova_destroy(iova->bwin);
 		check_window_del(iova);
-		count_add(&dev->count.windows_destroyed, 1);
+		count_add(dev, C_WINDOWS_DESTROYED, 1);
 		check_quarantine(iova);
 		return;
 	}

@@ -12,6 +12,9 @@
 
 #include "internal.h"
 
+/* Blocks are rewritten on every allocation and free: each gets cache
+ * lines of its own (zalloc_cacheline), so that the allocators of two
+ * devices used by two threads do not share any. */
 struct free_block {
 	struct itree_node node;
 };
@@ -55,7 +58,7 @@ static int add_free(struct dmasplit_iovad *iovad, uint64_t start,
 		itree_insert(&iovad->free, next);
 		return 0;
 	}
-	b = calloc(1, sizeof(*b));
+	b = zalloc_cacheline(sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	b->node.start = start;
@@ -74,7 +77,7 @@ int iovad_new(const struct dmasplit_host *host,
 
 	if (!host || !ranges || !n || !out || !is_pow2(granule))
 		return -EINVAL;
-	iovad = calloc(1, sizeof(*iovad));
+	iovad = zalloc_cacheline(sizeof(*iovad));
 	if (!iovad)
 		return -ENOMEM;
 	iovad->host = host;
@@ -200,7 +203,7 @@ int iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	while ((n = itree_first_overlap(&iovad->free, addr, last))) {
 		itree_remove(&iovad->free, n);
 		if (n->start < addr && n->last > last) {
-			struct free_block *tail = calloc(1, sizeof(*tail));
+			struct free_block *tail = zalloc_cacheline(sizeof(*tail));
 
 			if (!tail) {
 				itree_insert(&iovad->free, n);

@@ -45,7 +45,7 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 			return r;
 		}
 	}
-	count_add(&dev->count.maps, 1);
+	count_add(dev, C_MAPS, 1);
 	*dma = seg.dma;
 	return 0;
 }
@@ -77,7 +77,7 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 			check_map_add(dev, CHECK_MAP, &seg, 1, dir, false, NULL);
 		return r;
 	}
-	count_add(&dev->count.unmaps, 1);
+	count_add(dev, C_UNMAPS, 1);
 	return 0;
 }
 
@@ -209,7 +209,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 			return r;
 		}
 	}
-	count_add(&dev->count.maps, used);
+	count_add(dev, C_MAPS, used);
 	*nsegs = used;
 	return 0;
 }
@@ -242,7 +242,7 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 			return r;
 	}
 	unmap_segs(dev, segs, nsegs, dir, attrs);
-	count_add(&dev->count.unmaps, nsegs);
+	count_add(dev, C_UNMAPS, nsegs);
 	return 0;
 }
 
