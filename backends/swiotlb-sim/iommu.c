@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,25 +23,63 @@ static uint64_t round_up(const struct dmasplit_bdev *b, uint64_t x)
 
 int iommu_init(struct dmasplit_bdev *b)
 {
-	struct dmasplit_range range = { b->o.granule, b->limit };
+	unsigned int i, bits = b->o.mask_bits < IOMMU_ADDR_BITS ? b->o.mask_bits
+							     : IOMMU_ADDR_BITS;
+	struct dmasplit_range range;
 	int r;
 
-	r = pt_init(&b->pt, (unsigned int)__builtin_ctzll(b->o.granule),
-		    b->o.mask_bits);
+	b->iommu_last = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
+	range.start = b->o.granule;
+	range.last = b->iommu_last;
+	r = pt_init(&b->pt, (unsigned int)__builtin_ctzll(b->o.granule), bits);
 	if (r < 0)
 		return r;
 	r = b->host->iovad_new(b->host, &range, 1, b->o.granule, &b->iovad);
-	if (r < 0) {
-		pt_fini(&b->pt);
-		return r;
+	if (r < 0)
+		goto fail_pt;
+	b->caches = aligned_alloc(64, CPU_CACHES * sizeof(*b->caches));
+	if (!b->caches) {
+		r = -ENOMEM;
+		goto fail_iovad;
 	}
+	memset(b->caches, 0, CPU_CACHES * sizeof(*b->caches));
+	for (i = 0; i < CPU_CACHES; i++)
+		pthread_mutex_init(&b->caches[i].lock, NULL);
 	return 0;
+fail_iovad:
+	b->host->iovad_destroy(b->iovad);
+fail_pt:
+	pt_fini(&b->pt);
+	return r;
 }
 
 void iommu_fini(struct dmasplit_bdev *b)
 {
+	unsigned int i;
+
+	for (i = 0; i < CPU_CACHES; i++)
+		pthread_mutex_destroy(&b->caches[i].lock);
+	free(b->caches);
 	b->host->iovad_destroy(b->iovad);
 	pt_fini(&b->pt);
+}
+
+static struct iova_cache *my_cache(const struct dmasplit_bdev *b)
+{
+	int cpu = sched_getcpu();
+
+	return &b->caches[(unsigned int)(cpu < 0 ? 0 : cpu) % CPU_CACHES];
+}
+
+uint64_t iommu_invalidations(const struct dmasplit_bdev *b)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; b->caches && i < CPU_CACHES; i++)
+		sum += __atomic_load_n(&b->caches[i].invalidations,
+				       __ATOMIC_RELAXED);
+	return sum;
 }
 
 /*
@@ -48,33 +87,152 @@ void iommu_fini(struct dmasplit_bdev *b)
  * full barrier is all the hardware work there is; it is counted, because
  * on a real IOMMU this is the cost the two-step API batches.
  */
-static void invalidate(struct dmasplit_bdev *b)
+static void invalidate(void)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	stat_add(&b->invalidations, 1);
 }
 
-static int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
+/* Count an invalidation that comes with no IOVA allocation or free. */
+static void count_invalidation(struct dmasplit_bdev *b)
+{
+	stat_add(&my_cache(b)->invalidations, 1);
+}
+
+/* The cache order of size, or -1 when size is not cached. */
+static int cache_order(const struct dmasplit_bdev *b, uint64_t size)
+{
+	uint64_t pages = size >> b->pt.shift;
+
+	return pages && !(pages & (pages - 1)) && pages < (1u << CACHE_ORDERS)
+		       ? __builtin_ctzll(pages) : -1;
+}
+
+static void global_free(struct dmasplit_bdev *b, const uint64_t *addr,
+			unsigned int n, uint64_t size)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&b->iova_lock);
+	for (i = 0; i < n; i++)
+		b->host->iovad_free(b->iovad, addr[i], size);
+	pthread_mutex_unlock(&b->iova_lock);
+}
+
+/* Give every cached address back, so that a large allocation can use
+ * the space (the kernel flushes its rcaches before failing too). */
+static void drain_caches(struct dmasplit_bdev *b)
+{
+	uint64_t addr[CACHE_DEPTH];
+	unsigned int i, o, n;
+
+	for (i = 0; i < CPU_CACHES; i++) {
+		struct iova_cache *c = &b->caches[i];
+
+		for (o = 0; o < CACHE_ORDERS; o++) {
+			pthread_mutex_lock(&c->lock);
+			n = c->n[o];
+			memcpy(addr, c->addr[o], n * sizeof(addr[0]));
+			c->n[o] = 0;
+			pthread_mutex_unlock(&c->lock);
+			global_free(b, addr, n, b->o.granule << o);
+		}
+	}
+}
+
+static int global_alloc(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
 {
 	int r;
 
 	pthread_mutex_lock(&b->iova_lock);
-	r = b->host->iovad_alloc(b->iovad, size, b->limit, addr);
+	r = b->host->iovad_alloc(b->iovad, size, b->iommu_last, addr);
 	pthread_mutex_unlock(&b->iova_lock);
+	return r;
+}
+
+/*
+ * Allocate and free device addresses.  flushes is the number of IOTLB
+ * invalidations the caller makes along with it: counting them here, under
+ * the per-CPU lock taken anyway, spares the hot path an atomic operation.
+ */
+static int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
+		    unsigned int flushes)
+{
+	int order = cache_order(b, size), r;
+	struct iova_cache *c;
+	uint64_t run;
+	unsigned int i;
+
+	if (order >= 0) {
+		c = my_cache(b);
+		pthread_mutex_lock(&c->lock);
+		if (c->n[order]) {
+			*addr = c->addr[order][--c->n[order]];
+			c->invalidations += flushes;
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&c->lock);
+		/* A run for this CPU: its entries share cache lines with no
+		 * other CPU's. */
+		if (global_alloc(b, size * CACHE_REFILL, &run) == 0) {
+			pthread_mutex_lock(&c->lock);
+			for (i = CACHE_REFILL - 1; i > 0; i--) {
+				if (c->n[order] == CACHE_DEPTH)
+					break;
+				c->addr[order][c->n[order]++] = run + i * size;
+			}
+			c->invalidations += flushes;
+			pthread_mutex_unlock(&c->lock);
+			if (i)	/* the cache filled up meanwhile */
+				for (; i > 0; i--)
+					global_free(b, &(uint64_t){ run + i * size },
+						    1, size);
+			*addr = run;
+			return 0;
+		}
+	}
+	r = global_alloc(b, size, addr);
+	if (r == -ENOSPC) {
+		drain_caches(b);
+		r = global_alloc(b, size, addr);
+	}
 	if (r == -ENOSPC)
 		sim_err(b, "%s: no %" PRIu64 " bytes of device address space left below the DMA mask",
 			b->name, size);
+	if (r == 0 && flushes)
+		stat_add(&my_cache(b)->invalidations, flushes);
 	return r;
 }
 
-static int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size)
+static int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
+		    unsigned int flushes)
 {
-	int r;
+	int order = cache_order(b, size), r;
+	uint64_t spill[CACHE_DEPTH / 2];
+	struct iova_cache *c;
+	unsigned int n = 0;
 
-	pthread_mutex_lock(&b->iova_lock);
-	r = b->host->iovad_free(b->iovad, addr, size);
-	pthread_mutex_unlock(&b->iova_lock);
-	return r;
+	if (order < 0) {
+		pthread_mutex_lock(&b->iova_lock);
+		r = b->host->iovad_free(b->iovad, addr, size);
+		pthread_mutex_unlock(&b->iova_lock);
+		if (flushes)
+			stat_add(&my_cache(b)->invalidations, flushes);
+		return r;
+	}
+	c = my_cache(b);
+	pthread_mutex_lock(&c->lock);
+	if (c->n[order] == CACHE_DEPTH) {
+		n = CACHE_DEPTH / 2;
+		c->n[order] -= n;
+		memcpy(spill, &c->addr[order][c->n[order]], sizeof(spill));
+	}
+	c->addr[order][c->n[order]++] = addr;
+	c->invalidations += flushes;
+	pthread_mutex_unlock(&c->lock);
+	if (n)
+		global_free(b, spill, n, size);
+	return 0;
 }
 
 /* Entries for n granules from iova, pointing at consecutive host granules
@@ -153,7 +311,7 @@ int iommu_iova_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 
 	if (!w)
 		return -ENOMEM;
-	r = iova_get(b, size, &w->addr);
+	r = iova_get(b, size, &w->addr, 0);
 	if (r < 0) {
 		free(w);
 		return r;
@@ -239,7 +397,8 @@ int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 		if (v & PTE_LINKED)
 			pte_store(pte, (v & ~PTE_LINKED) | PTE_VALID);
 	});
-	invalidate(b);
+	invalidate();
+	count_invalidation(b);
 	return 0;
 }
 
@@ -252,7 +411,8 @@ int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	pt_clear(b, w->addr + first,
 		 (round_up(b, offset + len) - first) >> b->pt.shift,
 		 !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dir_from_device(dir));
-	invalidate(b);
+	invalidate();
+	count_invalidation(b);
 	return 0;
 }
 
@@ -261,8 +421,8 @@ void iommu_iova_destroy(struct dmasplit_bwin *w)
 	struct dmasplit_bdev *b = w->b;
 
 	pt_clear(b, w->addr, w->size >> b->pt.shift, -1);
-	invalidate(b);
-	iova_put(b, w->addr, w->size);
+	invalidate();
+	iova_put(b, w->addr, w->size, 1);
 	free(w);
 }
 
@@ -277,16 +437,16 @@ static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
 	uint64_t size = round_up(b, src + len) - first, iova;
 	int r;
 
-	r = iova_get(b, size, &iova);
+	r = iova_get(b, size, &iova, 1);
 	if (r < 0)
 		return r;
 	r = pt_set(b, iova, first, size >> b->pt.shift, flags);
 	if (r < 0) {
 		pt_clear(b, iova, size >> b->pt.shift, 0);
-		iova_put(b, iova, size);
+		iova_put(b, iova, size, 0);
 		return r;
 	}
-	invalidate(b);
+	invalidate();
 	*dma = iova + (src & b->gmask);
 	return 0;
 }
@@ -339,8 +499,8 @@ int iommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	/* Entries go before the addresses: once freed, the range may be
 	 * handed out again at once. */
 	pt_clear(b, base, size >> b->pt.shift, 0);
-	invalidate(b);
-	if (iova_put(b, base, size) < 0) {
+	invalidate();
+	if (iova_put(b, base, size, 1) < 0) {
 		sim_err(b, "%s: unmap of 0x%" PRIx64 "+0x%zx: not one dmasplit_map mapping",
 			b->name, dma, len);
 		return -EINVAL;
@@ -380,7 +540,7 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 
 		size += round_up(b, va + iov[i].iov_len) - (va & ~b->gmask);
 	}
-	r = iova_get(b, size, &iova);
+	r = iova_get(b, size, &iova, 1);
 	if (r < 0)
 		return r;
 	for (i = 0, at = iova; i < n; i++) {
@@ -403,12 +563,12 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		}
 		at += pages << b->pt.shift;
 	}
-	invalidate(b);
+	invalidate();
 	*nsegs = used;
 	return 0;
 undo:
 	pt_clear(b, iova, size >> b->pt.shift, 0);
-	iova_put(b, iova, size);
+	iova_put(b, iova, size, 0);
 	return r;
 }
 
@@ -433,8 +593,8 @@ int iommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 	base = segs[0].dma & ~b->gmask;
 	size = round_up(b, segs[nsegs - 1].dma + segs[nsegs - 1].len) - base;
 	pt_clear(b, base, size >> b->pt.shift, 0);
-	invalidate(b);
-	if (iova_put(b, base, size) < 0) {
+	invalidate();
+	if (iova_put(b, base, size, 1) < 0) {
 		sim_err(b, "%s: unmap_vec of 0x%" PRIx64 "+0x%" PRIx64 ": not one dmasplit_map_vec mapping",
 			b->name, base, size);
 		return -EINVAL;
@@ -478,6 +638,10 @@ int iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 
 		if (dma > b->limit) {
 			sim_fault(b, dma, write, "beyond the device's DMA mask");
+			return -EFAULT;
+		}
+		if (dma > b->iommu_last) {
+			sim_fault(b, dma, write, "beyond the IOMMU's address width");
 			return -EFAULT;
 		}
 		pte = pt_leaf(&b->pt, dma, false, &run);

@@ -83,6 +83,8 @@ uint64_t *pt_leaf(struct pagetable *pt, uint64_t iova, bool alloc,
 
 	/* Also when nothing is there: callers skip the whole leaf span. */
 	*run = (mask + 1) - (pfn & mask);
+	if (pt->levels * pt->bits < 64 && (pfn >> (pt->levels * pt->bits)))
+		return NULL;	/* beyond the IOMMU's address width */
 	for (level = 0; level + 1 < pt->levels; level++) {
 		unsigned int sh = pt->bits * (pt->levels - 1 - level);
 

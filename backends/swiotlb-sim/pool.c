@@ -146,7 +146,7 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	memset(pool->base + ((uint64_t)first << SLOT_SHIFT), 0, offset);
 	memcpy(*tlb, (const void *)orig, len);
 	memset(*tlb + len, 0, ((uint64_t)n << SLOT_SHIFT) - offset - len);
-	stat_add(&b->bytes_bounced, len);
+	stat_add(&b->stats.bytes_bounced, len);
 	return 0;
 }
 
@@ -190,5 +190,5 @@ void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,
 		memcpy((void *)start, bounce, end - start);
 	else
 		memcpy(bounce, (const void *)start, end - start);
-	stat_add(&b->bytes_bounced, end - start);
+	stat_add(&b->stats.bytes_bounced, end - start);
 }

@@ -173,7 +173,7 @@ static int parse_opts(const struct dmasplit_host *host,
 void sim_fault(struct dmasplit_bdev *b, uint64_t dma, bool write,
 	       const char *why)
 {
-	stat_add(&b->faults, 1);
+	stat_add(&b->stats.faults, 1);
 	/* Worded like the kernel's DMAR fault report, which is what a
 	 * developer will meet on real hardware. */
 	sim_err(b, "DMAR: [DMA %s] Request device [sim:%s] fault addr 0x%" PRIx64 " [fault reason: %s]",
@@ -207,9 +207,10 @@ static int sim_open(const struct dmasplit_host *host,
 	struct dmasplit_bdev *b;
 	int r;
 
-	b = calloc(1, sizeof(*b));
+	b = aligned_alloc(64, (sizeof(*b) + 63) & ~(size_t)63);
 	if (!b)
 		return -ENOMEM;
+	memset(b, 0, sizeof(*b));
 	b->host = host;
 	snprintf(b->name, sizeof(b->name), "%s", desc->name);
 	pthread_mutex_init(&b->iova_lock, NULL);
@@ -258,15 +259,15 @@ static int sim_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 	info->granule = b->o.granule;
 	info->num_ranges = 1;
 	info->ranges[0].start = b->o.iommu ? b->o.granule : 0x1000;
-	info->ranges[0].last = b->limit;
+	info->ranges[0].last = b->o.iommu ? b->iommu_last : b->limit;
 	return 0;
 }
 
 static int sim_get_stats(struct dmasplit_bdev *b, struct dmasplit_dev_stats *s)
 {
-	s->kernel_calls = __atomic_load_n(&b->invalidations, __ATOMIC_RELAXED);
-	s->bytes_bounced = __atomic_load_n(&b->bytes_bounced, __ATOMIC_RELAXED);
-	s->device_faults = __atomic_load_n(&b->faults, __ATOMIC_RELAXED);
+	s->kernel_calls = iommu_invalidations(b);
+	s->bytes_bounced = __atomic_load_n(&b->stats.bytes_bounced, __ATOMIC_RELAXED);
+	s->device_faults = __atomic_load_n(&b->stats.faults, __ATOMIC_RELAXED);
 	return 0;
 }
 

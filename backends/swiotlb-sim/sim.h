@@ -27,6 +27,11 @@
 
 #define SIM_NAME "swiotlb-sim"
 
+/* The software IOMMU translates 48-bit addresses with 4-level tables at
+ * 4 KiB, as VT-d and Arm SMMUs commonly do; a wider DMA mask does not
+ * widen the IOMMU. */
+#define IOMMU_ADDR_BITS 48
+
 #define sim_err(b, ...) dmasplit_host_err((b)->host, SIM_NAME ": " __VA_ARGS__)
 #define sim_dbg(b, ...) dmasplit_host_dbg((b)->host, SIM_NAME ": " __VA_ARGS__)
 
@@ -154,18 +159,43 @@ struct dmasplit_bdev {
 	char name[64];
 	struct sim_opts o;
 	uint64_t limit;			/* the last address the device reaches */
+	uint64_t iommu_last;		/* iommu=on: the last translated address */
 	uint64_t gmask;			/* granule - 1 */
 
-	pthread_mutex_t iova_lock;
 	struct dmasplit_iovad *iovad;	/* iommu=on */
 	struct pagetable pt;		/* iommu=on */
-	struct pool pool;		/* iommu=off, or untrusted */
 
-	/* Statistics, updated atomically. */
-	uint64_t invalidations;
-	uint64_t bytes_bounced;
-	uint64_t faults;
+	struct iova_cache *caches;	/* iommu=on: CPU_CACHES of them */
+
+	/* Written on every call, so each on cache lines of its own: two
+	 * threads on two devices must share nothing. */
+	pthread_mutex_t iova_lock __attribute__((aligned(64)));
+	struct pool pool __attribute__((aligned(64)));	/* iommu=off, untrusted */
+	struct {
+		uint64_t bytes_bounced;
+		uint64_t faults;
+	} stats __attribute__((aligned(64)));
 };
+
+/*
+ * Per-CPU caches of freed small IOVA ranges, as the kernel's iova rcache:
+ * threads mapping on one device take and return addresses without the
+ * allocator's lock, and each CPU's addresses come in runs, so two CPUs
+ * do not write page-table entries in one cache line.
+ */
+#define CPU_CACHES 16
+#define CACHE_ORDERS 4		/* 1, 2, 4 and 8 granules */
+#define CACHE_DEPTH 64
+#define CACHE_REFILL 8
+
+struct iova_cache {
+	pthread_mutex_t lock;
+	uint32_t n[CACHE_ORDERS];
+	uint64_t addr[CACHE_ORDERS][CACHE_DEPTH];
+	uint64_t invalidations;	/* this CPU's share of the statistic */
+} __attribute__((aligned(64)));
+
+uint64_t iommu_invalidations(const struct dmasplit_bdev *b);
 
 struct dmasplit_bwin {
 	struct dmasplit_bdev *b;
