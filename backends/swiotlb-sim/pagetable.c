@@ -8,13 +8,66 @@
  * Tables are never freed before the device closes: the IOVA allocator
  * hands out the lowest free addresses, so the tree stays as small as the
  * peak of live mappings, and freeing would need a count per table that
- * every link and unlink would pay for.
+ * every link and unlink would pay for.  They come in chunks, so that a
+ * table costs exactly its granule: the metadata of a linked granule is
+ * its 8-byte entry plus 1/512 of the tables above it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim.h"
+
+/* A zeroed table; NULL on ENOMEM. */
+static uint64_t *table_alloc(struct pagetable *pt)
+{
+	size_t size = (size_t)1 << pt->shift;
+	uint64_t *t = NULL;
+
+	pthread_mutex_lock(&pt->lock);
+	if (pt->spare) {
+		t = pt->spare;
+		pt->spare = (uint64_t *)(uintptr_t)t[0];
+		t[0] = 0;
+		goto out;
+	}
+	if (!pt->left) {
+		void *chunk;
+
+		if (pt->nchunks == pt->chunk_cap) {
+			size_t cap = pt->chunk_cap ? pt->chunk_cap * 2 : 16;
+			void **c = realloc(pt->chunks, cap * sizeof(*c));
+
+			if (!c)
+				goto out;
+			pt->chunks = c;
+			pt->chunk_cap = cap;
+		}
+		chunk = aligned_alloc(size, size * TABLES_PER_CHUNK);
+		if (!chunk)
+			goto out;
+		memset(chunk, 0, size * TABLES_PER_CHUNK);
+		pt->chunks[pt->nchunks++] = chunk;
+		pt->next = chunk;
+		pt->left = TABLES_PER_CHUNK;
+	}
+	t = (uint64_t *)pt->next;
+	pt->next += size;
+	pt->left--;
+out:
+	pthread_mutex_unlock(&pt->lock);
+	return t;
+}
+
+/* A table that was never installed, cleared, for the next caller. */
+static void table_free(struct pagetable *pt, uint64_t *t)
+{
+	pthread_mutex_lock(&pt->lock);
+	t[0] = (uintptr_t)pt->spare;
+	pt->spare = t;
+	pthread_mutex_unlock(&pt->lock);
+}
 
 int pt_init(struct pagetable *pt, unsigned int shift, unsigned int va_bits)
 {
@@ -23,54 +76,43 @@ int pt_init(struct pagetable *pt, unsigned int shift, unsigned int va_bits)
 	pt->bits = shift - 3;
 	pt->levels = va_bits <= shift ? 1 :
 		     (va_bits - shift + pt->bits - 1) / pt->bits;
-	if (!pt->levels)
-		pt->levels = 1;
-	pt->root = aligned_alloc(1ull << shift, 1ull << shift);
-	if (!pt->root)
+	pthread_mutex_init(&pt->lock, NULL);
+	pt->root = table_alloc(pt);
+	if (!pt->root) {
+		pt_fini(pt);
 		return -ENOMEM;
-	memset(pt->root, 0, 1ull << shift);
+	}
 	return 0;
-}
-
-static void free_table(uint64_t *table, unsigned int level,
-		       const struct pagetable *pt)
-{
-	uint64_t i, n = 1ull << pt->bits;
-
-	if (level + 1 < pt->levels)
-		for (i = 0; i < n; i++)
-			if (table[i])
-				free_table((uint64_t *)(uintptr_t)table[i],
-					   level + 1, pt);
-	free(table);
 }
 
 void pt_fini(struct pagetable *pt)
 {
-	if (pt->root)
-		free_table(pt->root, 0, pt);
-	pt->root = NULL;
+	size_t i;
+
+	for (i = 0; i < pt->nchunks; i++)
+		free(pt->chunks[i]);
+	free(pt->chunks);
+	pthread_mutex_destroy(&pt->lock);
+	memset(pt, 0, sizeof(*pt));
 }
 
 /* The child table behind *slot, created if asked and missing.  Two
- * threads may race to create it: the loser frees its copy. */
-static uint64_t *child(const struct pagetable *pt, uint64_t *slot, bool alloc)
+ * threads may race to create it: the loser keeps its copy for later. */
+static uint64_t *child(struct pagetable *pt, uint64_t *slot, bool alloc)
 {
 	uint64_t cur = __atomic_load_n(slot, __ATOMIC_ACQUIRE), fresh;
-	size_t size = (size_t)1 << pt->shift;
 	uint64_t *table;
 
 	if (cur || !alloc)
 		return (uint64_t *)(uintptr_t)cur;
-	table = aligned_alloc(size, size);
+	table = table_alloc(pt);
 	if (!table)
 		return NULL;
-	memset(table, 0, size);
 	fresh = (uintptr_t)table;
 	if (__atomic_compare_exchange_n(slot, &cur, fresh, false,
 					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return table;
-	free(table);
+	table_free(pt, table);
 	return (uint64_t *)(uintptr_t)cur;
 }
 

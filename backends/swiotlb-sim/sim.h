@@ -55,7 +55,18 @@ struct pagetable {
 	unsigned int bits;	/* index bits per level: a table fills a granule */
 	unsigned int levels;
 	uint64_t *root;
+
+	/* Tables come from chunks of TABLES_PER_CHUNK, so that a table
+	 * costs its granule and no allocator overhead beside it. */
+	pthread_mutex_t lock;
+	void **chunks;
+	size_t nchunks, chunk_cap;
+	uint8_t *next;		/* the next free table in the last chunk */
+	size_t left;		/* tables left after next */
+	uint64_t *spare;	/* tables that lost an install race */
 };
+
+#define TABLES_PER_CHUNK 16
 
 int  pt_init(struct pagetable *pt, unsigned int shift, unsigned int va_bits);
 void pt_fini(struct pagetable *pt);
