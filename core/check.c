@@ -18,6 +18,7 @@
 #define PG_LINKED 0x1
 #define PG_SYNCED 0x2
 #define PG_DIR_SHIFT 2
+#define PG_CPU 0x10	/* synced for the CPU, not yet back to the device */
 
 /* Destroyed windows kept to catch use after destroy; bounded, like KASAN's
  * quarantine, so a long-running program does not grow without limit. */
@@ -37,6 +38,7 @@ struct check_entry {
 	struct dmasplit_iova *iova;	/* CHECK_WINDOW */
 	struct check_group *group;	/* CHECK_VEC from a backend map_vec */
 	void *cpu;			/* CHECK_COHERENT */
+	bool cpu_owned;			/* synced for the CPU, whole */
 };
 
 struct check_dev {
@@ -325,7 +327,8 @@ int check_unlink(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
 		goto out;
 	}
 	for (i = first; i <= last; i++) {
-		enum dmasplit_dir linked = iova->pages[i] >> PG_DIR_SHIFT;
+		enum dmasplit_dir linked =
+			(iova->pages[i] >> PG_DIR_SHIFT) & 3;
 
 		if (linked != dir) {
 			r = refuse(dev->ctx, attrs, -EINVAL,
@@ -457,8 +460,14 @@ int check_map_del(struct dmasplit_dev *dev, enum check_kind kind,
 	return r;
 }
 
+/*
+ * Ownership, as the kernel's DMA API defines it: after a sync for the CPU
+ * the CPU owns the memory until a sync for the device.  Tracked per
+ * mapping (when a sync covers it whole) and per window granule, so that
+ * device accesses on non-coherent devices can be checked.
+ */
 int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
-		   enum dmasplit_dir dir)
+		   enum dmasplit_dir dir, bool for_cpu)
 {
 	struct check_entry *e = NULL;
 	struct itree_node *n;
@@ -479,7 +488,7 @@ int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 		granules(iova, dma - iova->addr, len, &first, &last);
 		for (i = first; i <= last && !r; i++) {
 			enum dmasplit_dir linked =
-				iova->pages[i] >> PG_DIR_SHIFT;
+				(iova->pages[i] >> PG_DIR_SHIFT) & 3;
 
 			if (!(iova->pages[i] & PG_LINKED)) {
 				r = -ENOENT;
@@ -494,12 +503,56 @@ int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 					dir_name[linked]);
 			}
 		}
+		for (i = first; i <= last && !r; i++)
+			iova->pages[i] = for_cpu ? iova->pages[i] | PG_CPU
+						 : iova->pages[i] & ~PG_CPU;
 	} else if (e->dir != DMASPLIT_BIDIRECTIONAL && e->dir != dir) {
 		/* As dma-debug: a bidirectional mapping syncs either way. */
 		r = -EINVAL;
 		log_err(dev->ctx, "%s: sync with direction %s of 0x%" PRIx64 ", mapped %s",
 			dev->name, dir_name[dir], dma, dir_name[e->dir]);
+	} else if (!for_cpu) {
+		e->cpu_owned = false;
+	} else if (dma == e->node.start && dma + len - 1 == e->node.last) {
+		e->cpu_owned = true;
 	}
 	pthread_mutex_unlock(&dev->lock);
 	return r;
+}
+
+/*
+ * On a non-coherent device, a device access to memory the CPU owns would
+ * see stale data or lose the CPU's writes on real hardware; host memory
+ * in one process is coherent, so only the checker can say so.
+ */
+void check_device_access(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
+			 bool write)
+{
+	struct check_entry *e = NULL;
+	struct itree_node *n;
+	bool owned = false;
+
+	if (dev->info.flags & DMASPLIT_DEV_COHERENT)
+		return;
+	pthread_mutex_lock(&dev->lock);
+	n = itree_find_le(&dev->check->ranges, dma);
+	if (n && dma <= n->last)
+		e = container_of(n, struct check_entry, node);
+	if (e && e->kind == CHECK_WINDOW) {
+		struct dmasplit_iova *iova = e->iova;
+		uint64_t first, last, i;
+
+		if (dma + len - 1 > e->node.last)
+			len = e->node.last - dma + 1;
+		granules(iova, dma - iova->addr, len, &first, &last);
+		for (i = first; i <= last && !owned; i++)
+			owned = iova->pages[i] & PG_CPU;
+	} else if (e && e->kind != CHECK_COHERENT) {
+		owned = e->cpu_owned;
+	}
+	pthread_mutex_unlock(&dev->lock);
+	if (owned)
+		log_err(dev->ctx, "%s: device %s at 0x%" PRIx64 " while the CPU owns that memory (dmasplit_sync_for_cpu without dmasplit_sync_for_device since): a non-coherent device would %s",
+			dev->name, write ? "write" : "read", dma,
+			write ? "lose the CPU's view of it" : "see stale data");
 }

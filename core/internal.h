@@ -276,6 +276,8 @@ int  check_map_del(struct dmasplit_dev *dev, enum check_kind kind,
 		   const struct dmasplit_seg *segs, unsigned int nsegs,
 		   enum dmasplit_dir dir, uint32_t attrs, void *cpu);
 int  check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
-		    enum dmasplit_dir dir);
+		    enum dmasplit_dir dir, bool for_cpu);
+void check_device_access(struct dmasplit_dev *dev, uint64_t dma,
+			 uint64_t len, bool write);
 
 #endif

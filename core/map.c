@@ -82,7 +82,7 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 }
 
 static int sync_range(struct dmasplit_dev *dev, uint64_t dma, size_t len,
-		      enum dmasplit_dir dir, const char *fn,
+		      enum dmasplit_dir dir, const char *fn, bool for_cpu,
 		      int (*op)(struct dmasplit_bdev *, uint64_t, size_t,
 				enum dmasplit_dir))
 {
@@ -95,7 +95,7 @@ static int sync_range(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d)",
 			      dev->name, fn, dma, len, (int)dir);
 	if (unlikely(dev->check)) {
-		r = check_map_sync(dev, dma, len, dir);
+		r = check_map_sync(dev, dma, len, dir, for_cpu);
 		if (r < 0)
 			return r;
 	}
@@ -106,7 +106,7 @@ static int sync_range(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 DMASPLIT_EXPORT int dmasplit_sync_for_cpu(struct dmasplit_dev *dev, uint64_t dma,
 					  size_t len, enum dmasplit_dir dir)
 {
-	return sync_range(dev, dma, len, dir, __func__,
+	return sync_range(dev, dma, len, dir, __func__, true,
 			  dev ? dev->ops->sync_for_cpu : NULL);
 }
 
@@ -114,7 +114,7 @@ DMASPLIT_EXPORT int dmasplit_sync_for_device(struct dmasplit_dev *dev,
 					     uint64_t dma, size_t len,
 					     enum dmasplit_dir dir)
 {
-	return sync_range(dev, dma, len, dir, __func__,
+	return sync_range(dev, dma, len, dir, __func__, false,
 			  dev ? dev->ops->sync_for_device : NULL);
 }
 
@@ -324,6 +324,8 @@ DMASPLIT_EXPORT int dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma
 		return r;
 	if (!dev->ops->dma_read)
 		return -EOPNOTSUPP;
+	if (unlikely(dev->check))
+		check_device_access(dev, dma, len, false);
 	return dev->ops->dma_read(dev->bdev, dma, buf, len);
 }
 
@@ -337,5 +339,7 @@ DMASPLIT_EXPORT int dmasplit_dev_dma_write(struct dmasplit_dev *dev,
 		return r;
 	if (!dev->ops->dma_write)
 		return -EOPNOTSUPP;
+	if (unlikely(dev->check))
+		check_device_access(dev, dma, len, true);
 	return dev->ops->dma_write(dev->bdev, dma, buf, len);
 }

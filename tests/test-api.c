@@ -54,7 +54,8 @@ static void teardown(void)
 {
 	dmasplit_dev_close(dev);
 	dev = NULL;
-	tu_ctx_free(ctx);
+	if (ctx)
+		tu_ctx_free(ctx);
 	ctx = NULL;
 	free(buf);
 }
@@ -724,6 +725,67 @@ START_TEST(checker_reports_and_releases_leaks_at_close)
 }
 END_TEST
 
+START_TEST(checker_reports_device_access_to_cpu_owned_memory)
+{
+	static const char *const sim[] = { "swiotlb-sim", NULL };
+	struct dmasplit_ctx *c;
+	struct dmasplit_dev *d;
+	struct dmasplit_iova *iova;
+	uint64_t dma, base;
+	uint8_t byte;
+
+	/* The fixture's context holds the scratch directory: replace it. */
+	dmasplit_dev_close(dev);
+	dev = NULL;
+	tu_ctx_free(ctx);
+	ctx = NULL;
+	c = tu_ctx_with(sim);
+	dmasplit_ctx_set_check(c, 1);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:nc,coherent=0", &d), 0);
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_BIDIRECTIONAL, 0, &dma), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma, &byte, 1), 0);
+	ck_assert(!tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, dma, G, DMASPLIT_BIDIRECTIONAL), 0);
+	/* Reported, not refused: the access itself is the device's. */
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, dma + 5, &byte, 1), 0);
+	ck_assert_msg(tu_log_has("device write at") &&
+		      tu_log_has("while the CPU owns that memory"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_sync_for_device(d, dma, G, DMASPLIT_BIDIRECTIONAL), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma, &byte, 1), 0);
+	ck_assert(!tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_BIDIRECTIONAL, 0), 0);
+
+	/* Windows, per granule. */
+	ck_assert_int_eq(dmasplit_iova_alloc(d, 2 * G, 0, &iova), 0);
+	base = dmasplit_iova_addr(iova);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, 2 * G, DMASPLIT_FROM_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_sync(iova, 0, 2 * G), 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, base + G, G, DMASPLIT_FROM_DEVICE), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, base, &byte, 1), 0);
+	ck_assert(!tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, base + G, &byte, 1), 0);
+	ck_assert(tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_FROM_DEVICE, 0), 0);
+	dmasplit_iova_destroy(iova);
+	dmasplit_dev_close(d);
+
+	/* A coherent device has no such rule. */
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:co", &d), 0);
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_BIDIRECTIONAL, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, dma, G, DMASPLIT_BIDIRECTIONAL), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, dma, &byte, 1), 0);
+	ck_assert(!tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_BIDIRECTIONAL, 0), 0);
+	dmasplit_dev_close(d);
+	tu_ctx_free(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Without the checker                                                  */
 
@@ -761,6 +823,15 @@ START_TEST(unchecked_close_releases_and_counts_leaks)
 		      "log:\n%s", tu_log_text());
 }
 END_TEST
+
+static bool sim_built(void)
+{
+	const char *dir = getenv("DMASPLIT_TEST_BACKENDS");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/backend-swiotlb-sim.so", dir ? dir : "");
+	return dir && access(path, R_OK) == 0;
+}
 
 int main(void)
 {
@@ -804,6 +875,8 @@ int main(void)
 	tcase_add_test(tc, checker_free_coherent_with_wrong_address);
 	tcase_add_test(tc, checker_catches_overlapping_windows_from_a_backend);
 	tcase_add_test(tc, checker_reports_and_releases_leaks_at_close);
+	tu_add_test_if(tc, checker_reports_device_access_to_cpu_owned_memory,
+		       sim_built(), "the swiotlb-sim backend is not built");
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
