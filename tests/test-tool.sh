@@ -3,6 +3,8 @@
 # The dmasplit command against the test plugins: usage and exit codes,
 # list, info (description, probes, selection, the opened device), --json
 # output that parses, and refused plugins reported without stopping list.
+# Then demo and bench against the project's simulated-device backend,
+# when it is built.
 set -u
 
 tool=${top_builddir:-.}/tools/dmasplit
@@ -88,14 +90,15 @@ $2" <"$out" >/dev/null 2>>"$err"
 	ok $? "$1"
 }
 
-echo "1..31"
+echo "1..38"
 
 # --- usage ------------------------------------------------------------
 
 run "$tool" --help
 [ $rc -eq 0 ] && grep -q 'list' "$out" && grep -q 'info SPEC' "$out" &&
+	grep -q 'demo \[SPEC\]' "$out" && grep -q 'bench \[SPEC\]' "$out" &&
 	[ ! -s "$err" ]
-ok $? "--help exits 0 and names list and info"
+ok $? "--help exits 0 and names list, info, demo and bench"
 
 run "$tool" info --help
 [ $rc -eq 0 ] && grep -q '^Usage: dmasplit .*info SPEC' "$out"
@@ -127,6 +130,14 @@ ok $? "unknown option: exit 2, named on stderr"
 run "$tool" info
 [ $rc -eq 2 ] && grep -q "SPEC" "$err" && grep -q "Try 'dmasplit --help'" "$err"
 ok $? "info without SPEC: exit 2"
+
+run "$tool" demo --json
+[ $rc -eq 2 ] && grep -q -- "--json" "$err" && [ ! -s "$out" ]
+ok $? "demo --json: exit 2, demo has no JSON output"
+
+run "$tool" --quick list
+[ $rc -eq 2 ] && grep -q -- "--quick" "$err" && [ ! -s "$out" ]
+ok $? "--quick with a command other than bench: exit 2"
 
 # --- list -------------------------------------------------------------
 
@@ -281,5 +292,55 @@ assert p['numa_node'] == 1, p
 assert p['p2pmem'] == {'size': 1048576, 'available': 524288, 'published': True}, p
 assert [r['name'] for r in p['resources']] == ['BAR0', 'BAR2'], p
 assert d['error']['stage'] == 'select', d"
+
+# --- demo and bench on the simulated device ----------------------------
+
+sim=${DMASPLIT_TEST_BACKENDS:-}/backend-swiotlb-sim.so
+if [ -z "${DMASPLIT_TEST_BACKENDS:-}" ] || [ ! -f "$sim" ]; then
+	why="the swiotlb-sim backend is not built"
+	skip "demo exits 0, shows the window address and the fallback" "$why"
+	skip "demo shows the device fault the library logs" "$why"
+	skip "demo on a device without windows: exit 1" "$why"
+	skip "bench --quick --json exits 0" "$why"
+	skip "bench --json holds every measurement" "$why"
+	exit $failed
+fi
+mkdir "$tmp/sim"
+cp "$sim" "$tmp/sim/"
+chmod 755 "$tmp/sim"
+chmod 644 "$tmp/sim/backend-swiotlb-sim.so"
+
+run env DMASPLIT_BACKEND_PATH="$tmp/sim" "$tool" demo
+[ $rc -eq 0 ] &&
+	grep -Eq '^ +window at device address 0x[0-9a-f]+, ' "$out" &&
+	grep -q -- '= -EOPNOTSUPP' "$out" &&
+	grep -q 'fall back to dmasplit_map' "$out" &&
+	grep -q '^Every check held' "$out" && ! grep -q 'FAILED' "$out"
+ok $? "demo exits 0, shows the window address and the -EOPNOTSUPP fallback"
+grep -q '| libdmasplit: .*DMAR: .*0x' "$err"
+ok $? "demo shows the device fault the library logs"
+
+run env DMASPLIT_BACKEND_PATH="$tmp/sim" "$tool" demo 'sim:nowin,iommu=off'
+[ $rc -eq 1 ] && grep -q '^dmasplit: demo: step 1 failed: ' "$err"
+ok $? "demo on a device without windows: exit 1, the failing step named"
+
+run env DMASPLIT_BACKEND_PATH="$tmp/sim" "$tool" bench --quick --json
+[ $rc -eq 0 ]
+ok $? "bench --quick --json exits 0"
+json_ok "bench --json holds every measurement, each with a numeric ratio" "
+want = {'split_vs_per_page', 'link_vs_store', 'bounce_vs_memcpy', 'dispatch',
+        'metadata_per_page', 'iova_alloc_scaling', 'threads'}
+m = d['measurements']
+assert set(m) == want, sorted(m)
+for k, v in m.items():
+    assert type(v['ratio']) in (int, float), (k, v)
+    assert type(v['met']) is bool and v['target']['op'] in ('<=', '>='), (k, v)
+assert d['quick'] is True and d['backend'] == 'swiotlb-sim', d
+rows = m['split_vs_per_page']['rows']
+assert [r['pages'] for r in rows] == [1, 16, 256, 4096, 65536], rows
+# One IOTLB invalidation per map and per unmap; the split path's count
+# does not grow with the pages.
+assert all(r['iotlb_invalidations_per_page'] == 2 * r['pages'] for r in rows), rows
+assert len({r['iotlb_invalidations_split'] for r in rows}) == 1, rows"
 
 exit $failed

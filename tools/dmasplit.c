@@ -2,14 +2,17 @@
 /*
  * dmasplit - show which backends libdmasplit loads and what it makes of a
  * device: the description, every backend's probe, the choice, and the
- * device as the chosen backend opens it.
+ * device as the chosen backend opens it.  The demo (demo.c) and the
+ * benchmark (bench.c) live in their own files.
  *
  * Only the public API is used, so what this prints is exactly what any
- * application linked against the library would get.
+ * application linked against the library would get; the benchmark alone
+ * also calls one backend operation directly, to price the dispatch.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,18 +23,12 @@
 
 #include <dmasplit/dmasplit.h>
 
-#define PROG "dmasplit"
-#define EXIT_USAGE 2
+#include "tool.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#define UNUSED __attribute__((unused))
-
-struct options {
-	const char *backend;
-	bool json;
-	bool verbose;
+/* The options a command takes besides the global ones. */
+enum {
+	TAKES_JSON = 1u << 0,
+	TAKES_QUICK = 1u << 1
 };
 
 struct command {
@@ -39,16 +36,19 @@ struct command {
 	const char *args;
 	const char *summary;
 	const char *help;
-	int nargs;
+	int min_args;
+	int max_args;
+	unsigned int takes;
 	int (*run)(struct dmasplit_ctx *ctx, const struct options *opts,
 		   char **args);
 };
 
-enum { OPT_JSON = 0x100 };
+enum { OPT_JSON = 0x100, OPT_QUICK };
 
 static const struct option long_options[] = {
 	{ "backend", required_argument, NULL, 'b' },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "quick", no_argument, NULL, OPT_QUICK },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -74,7 +74,7 @@ static const char *const errno_names[] = {
 
 /* The symbolic name, because "No such device" hides that a probe gave
  * the one answer that means "not mine" (ENODEV). */
-static const char *errno_name(int err)
+const char *errno_name(int err)
 {
 	if (err < 0)
 		err = -err;
@@ -96,7 +96,7 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static int fail(const char *what, int err)
+int fail(const char *what, int err)
 {
 	fprintf(stderr, PROG ": %s: %s\n", what, strerror(-err));
 	return EXIT_FAILURE;
@@ -107,7 +107,7 @@ static int fail(const char *what, int err)
 
 /* Plugin strings and sysfs contents end up on a terminal: keep control
  * characters from reaching it. */
-static void put_safe(const char *s)
+void put_safe(const char *s)
 {
 	for (; *s; s++)
 		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
@@ -144,11 +144,6 @@ static void field_str(const char *label, const char *value)
 
 /* ------------------------------------------------------------------ */
 /* JSON output                                                         */
-
-struct json {
-	unsigned int depth;
-	bool need_comma;
-};
 
 /* Well-formed UTF-8 sequence at s: its code point and length, else 0. */
 static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
@@ -230,7 +225,7 @@ static void json_key(struct json *j, const char *key)
 	j->need_comma = true;
 }
 
-static void json_open(struct json *j, const char *key, char bracket)
+void json_open(struct json *j, const char *key, char bracket)
 {
 	json_key(j, key);
 	putchar(bracket);
@@ -238,7 +233,7 @@ static void json_open(struct json *j, const char *key, char bracket)
 	j->need_comma = false;
 }
 
-static void json_close(struct json *j, char bracket)
+void json_close(struct json *j, char bracket)
 {
 	j->depth--;
 	if (j->need_comma)	/* not empty */
@@ -249,7 +244,7 @@ static void json_close(struct json *j, char bracket)
 		putchar('\n');
 }
 
-static void json_str(struct json *j, const char *key, const char *value)
+void json_str(struct json *j, const char *key, const char *value)
 {
 	json_key(j, key);
 	if (value)
@@ -265,13 +260,13 @@ static void json_str_or_null(struct json *j, const char *key,
 	json_str(j, key, value && *value ? value : NULL);
 }
 
-static void json_int(struct json *j, const char *key, long long value)
+void json_int(struct json *j, const char *key, long long value)
 {
 	json_key(j, key);
 	printf("%lld", value);
 }
 
-static void json_u64(struct json *j, const char *key, uint64_t value)
+void json_u64(struct json *j, const char *key, uint64_t value)
 {
 	json_key(j, key);
 	printf("%" PRIu64, value);
@@ -284,19 +279,31 @@ static void json_hex(struct json *j, const char *key, uint64_t value)
 	printf("\"0x%" PRIx64 "\"", value);
 }
 
-static void json_bool(struct json *j, const char *key, bool value)
+/* 15 digits keep a target such as 1.1 from printing as
+ * 1.1000000000000001, and a JSON reader needs a finite number: a ratio
+ * over a zero time is not one. */
+void json_double(struct json *j, const char *key, double value)
+{
+	json_key(j, key);
+	if (isfinite(value))
+		printf("%.15g", value);
+	else
+		fputs("null", stdout);
+}
+
+void json_bool(struct json *j, const char *key, bool value)
 {
 	json_key(j, key);
 	fputs(value ? "true" : "false", stdout);
 }
 
-static void json_null(struct json *j, const char *key)
+void json_null(struct json *j, const char *key)
 {
 	json_key(j, key);
 	fputs("null", stdout);
 }
 
-static void json_errno(struct json *j, const char *key, int err)
+void json_errno(struct json *j, const char *key, int err)
 {
 	json_open(j, key, '{');
 	json_int(j, "errno", -err);
@@ -732,11 +739,10 @@ static void text_selected(const struct report *rep)
 		putchar('\n');
 }
 
-static void text_flags(uint32_t flags)
+void put_dev_flags(uint32_t flags)
 {
 	unsigned int i;
 
-	printf("%-*s", LABEL_WIDTH, "flags:");
 	if (!flags)
 		putchar('-');
 	for (i = 0; i < ARRAY_SIZE(dev_flag_names); i++) {
@@ -747,6 +753,12 @@ static void text_flags(uint32_t flags)
 	}
 	if (flags)
 		printf("0x%" PRIx32, flags);
+}
+
+static void text_flags(uint32_t flags)
+{
+	printf("%-*s", LABEL_WIDTH, "flags:");
+	put_dev_flags(flags);
 	putchar('\n');
 }
 
@@ -1034,7 +1046,9 @@ static const struct command commands[] = {
 		.summary = "show the backends that load, and from where",
 		.help = "Show every backend that loads: name, UUID, version, file and\n"
 			"description.  Plugins that are refused are logged on stderr.\n",
-		.nargs = 0,
+		.min_args = 0,
+		.max_args = 0,
+		.takes = TAKES_JSON,
 		.run = cmd_list,
 	},
 	{
@@ -1048,15 +1062,54 @@ static const struct command commands[] = {
 			"\n"
 			"SPEC is sim:NAME[,key=value...] for a simulated device, or a\n"
 			"PCI address [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1].\n",
-		.nargs = 1,
+		.min_args = 1,
+		.max_args = 1,
+		.takes = TAKES_JSON,
 		.run = cmd_info,
+	},
+	{
+		.name = "demo",
+		.args = " [SPEC]",
+		.summary = "walk through the two-step API and its fallback",
+		.help = "Walk through the two-step API on a simulated device, each step\n"
+			"proven by what the device itself reads or writes: reserve a window,\n"
+			"link a buffer (the device faults until the sync), sync, let the\n"
+			"device read and write, unlink (it faults again).  Then the fallback\n"
+			"on a device without an IOMMU: no window (-EOPNOTSUPP), a per-range\n"
+			"mapping through the bounce pool, visible to the host only after\n"
+			"dmasplit_sync_for_cpu.  Exits 1, naming the step, if any check fails.\n"
+			"\n"
+			"SPEC is the simulated device of the two-step part (default sim:demo);\n"
+			"it needs windows and device-side access.\n",
+		.min_args = 0,
+		.max_args = 1,
+		.takes = 0,
+		.run = cmd_demo,
+	},
+	{
+		.name = "bench",
+		.args = " [SPEC]",
+		.summary = "measure the split path, bounce copies, dispatch",
+		.help = "Measure the performance model on the device SPEC (default sim:bench,\n"
+			"a simulated device behind an IOMMU), with the checker off.  Each\n"
+			"figure is a ratio of two things timed side by side in alternating\n"
+			"samples, medians taken, shown beside its target.  Missed targets do\n"
+			"not change the exit status; a measurement that cannot run exits 1.\n"
+			"With --quick: at most 65536 pages and fewer samples, for tests.\n",
+		.min_args = 0,
+		.max_args = 1,
+		.takes = TAKES_JSON | TAKES_QUICK,
+		.run = cmd_bench,
 	},
 	{
 		.name = "help",
 		.args = "",
 		.summary = "show this help",
 		.help = "Show the usage of dmasplit.\n",
-		.nargs = 0,
+		.min_args = 0,
+		.max_args = 0,
+		/* Accepts anything, as it always did: it only prints. */
+		.takes = TAKES_JSON | TAKES_QUICK,
 		.run = cmd_help,
 	},
 };
@@ -1065,7 +1118,8 @@ static void print_options(void)
 {
 	puts("Options:\n"
 	     "  -b, --backend=NAME|UUID  use this backend instead of the best-scoring one\n"
-	     "      --json               print list and info as one JSON object\n"
+	     "      --json               print list, info or bench as one JSON object\n"
+	     "      --quick              bench: fewer pages and samples\n"
 	     "  -v, --verbose            log backend loading and selection on stderr\n"
 	     "  -h, --help               show this help and exit\n"
 	     "  -V, --version            show the version and exit");
@@ -1078,7 +1132,8 @@ static void print_usage(void)
 
 	puts("Usage: " PROG " [OPTIONS] COMMAND [ARGS]\n"
 	     "\n"
-	     "Show the DMA backends libdmasplit loads and what it makes of a device.\n"
+	     "Show the DMA backends libdmasplit loads and what it makes of a device,\n"
+	     "demonstrate the two-step API, and measure it.\n"
 	     "\n"
 	     "Commands:");
 	for (i = 0; i < ARRAY_SIZE(commands); i++) {
@@ -1147,6 +1202,9 @@ static int parse_options(int argc, char **argv, const char *optstring,
 			break;
 		case OPT_JSON:
 			opts->json = true;
+			break;
+		case OPT_QUICK:
+			opts->quick = true;
 			break;
 		case 'v':
 			opts->verbose = true;
@@ -1217,12 +1275,16 @@ static int dispatch(int argc, char **argv, struct options *opts)
 	if (r >= 0)
 		return r;
 
+	if (opts->json && !(cmd->takes & TAKES_JSON))
+		return usage_error("%s: --json is not supported", cmd->name);
+	if (opts->quick && !(cmd->takes & TAKES_QUICK))
+		return usage_error("%s: --quick is for bench only", cmd->name);
 	nargs = argc - optind;
-	if (nargs < cmd->nargs)
+	if (nargs < cmd->min_args)
 		return usage_error("%s: missing%s", cmd->name, cmd->args);
-	if (nargs > cmd->nargs)
+	if (nargs > cmd->max_args)
 		return usage_error("%s: unexpected argument '%s'", cmd->name,
-				   argv[optind + cmd->nargs]);
+				   argv[optind + cmd->max_args]);
 	return run(cmd, opts, argv + optind);
 }
 

@@ -36,32 +36,37 @@ int iommu_init(struct dmasplit_bdev *b)
 		return r;
 	r = b->host->iovad_new(b->host, &range, 1, b->o.granule, &b->iovad);
 	if (r < 0)
-		goto fail_pt;
+		goto fail;
 	b->caches = aligned_alloc(64, CPU_CACHES * sizeof(*b->caches));
 	if (!b->caches) {
 		r = -ENOMEM;
-		goto fail_iovad;
+		goto fail;
 	}
 	memset(b->caches, 0, CPU_CACHES * sizeof(*b->caches));
 	for (i = 0; i < CPU_CACHES; i++)
 		pthread_mutex_init(&b->caches[i].lock, NULL);
 	return 0;
-fail_iovad:
-	b->host->iovad_destroy(b->iovad);
-fail_pt:
-	pt_fini(&b->pt);
+fail:
+	iommu_fini(b);
 	return r;
 }
 
+/* Also after a failed or partial iommu_init(): what exists goes. */
 void iommu_fini(struct dmasplit_bdev *b)
 {
 	unsigned int i;
 
-	for (i = 0; i < CPU_CACHES; i++)
-		pthread_mutex_destroy(&b->caches[i].lock);
-	free(b->caches);
-	b->host->iovad_destroy(b->iovad);
-	pt_fini(&b->pt);
+	if (b->caches) {
+		for (i = 0; i < CPU_CACHES; i++)
+			pthread_mutex_destroy(&b->caches[i].lock);
+		free(b->caches);
+		b->caches = NULL;
+	}
+	if (b->iovad)
+		b->host->iovad_destroy(b->iovad);
+	b->iovad = NULL;
+	if (b->pt.root)
+		pt_fini(&b->pt);
 }
 
 static struct iova_cache *my_cache(const struct dmasplit_bdev *b)
@@ -275,15 +280,17 @@ static int pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
 	} while (0)
 
 /*
- * Remove n entries from iova.  Bounced granules are copied back when
+ * Remove n entries from iova; the number there was.  Bounced granules are copied back when
  * copy_back says so (or, with copy_back < 0, when the device could write)
  * and return to the pool with the first granule of their allocation.
  * Copies are for window links, whose bounces are single granules;
  * callers copy multi-granule bounces themselves before.
  */
-static void pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
-		     int copy_back)
+static uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
+			 int copy_back)
 {
+	uint64_t cleared = 0;
+
 	for_each_pte(b, iova, n, pte, {
 		uint64_t v = pte_load(pte);
 		uintptr_t h = (uintptr_t)(v & ~PTE_FLAGS);
@@ -291,6 +298,7 @@ static void pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
 		if (!v)
 			continue;
 		pte_store(pte, 0);
+		cleared++;
 		if (pool_contains(&b->pool, h) && pool_is_head(&b->pool, h)) {
 			if (copy_back > 0 || (copy_back < 0 && (v & PTE_WRITE)))
 				pool_bounce(b, &b->pool, (uint8_t *)h,
@@ -298,6 +306,7 @@ static void pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
 			pool_unmap(&b->pool, (uint8_t *)h);
 		}
 	});
+	return cleared;
 }
 
 /* ------------------------------------------------------------------ */
@@ -419,10 +428,13 @@ int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 void iommu_iova_destroy(struct dmasplit_bwin *w)
 {
 	struct dmasplit_bdev *b = w->b;
+	unsigned int flush;
 
-	pt_clear(b, w->addr, w->size >> b->pt.shift, -1);
-	invalidate();
-	iova_put(b, w->addr, w->size, 1);
+	/* An invalidation only if something was still linked. */
+	flush = pt_clear(b, w->addr, w->size >> b->pt.shift, -1) != 0;
+	if (flush)
+		invalidate();
+	iova_put(b, w->addr, w->size, flush);
 	free(w);
 }
 

@@ -191,10 +191,10 @@ static int sim_probe(const struct dmasplit_host *host,
 	return 0;
 }
 
+/* Also for a device whose open failed part way. */
 static void sim_close(struct dmasplit_bdev *b)
 {
-	if (b->o.iommu)
-		iommu_fini(b);
+	iommu_fini(b);
 	pool_fini(&b->pool);
 	pthread_mutex_destroy(&b->iova_lock);
 	free(b);

@@ -1,0 +1,1672 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * dmasplit bench - the measurements of the performance model.
+ *
+ * Every figure is a ratio of two things timed side by side in the same
+ * run: the two sides alternate sample by sample (and which goes first
+ * alternates too), and the medians are compared.  Absolute times on a
+ * shared machine move by tens of percent from one minute to the next; a
+ * ratio of interleaved medians barely does.
+ *
+ * Memory that is linked or mapped but never touched by the CPU comes from
+ * one large MAP_NORESERVE region: a simulated device behind its IOMMU only
+ * records host addresses, so a million pages cost address space, not RAM.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dmasplit/backend.h>
+
+#include "private.h"
+#include "tool.h"
+
+#define BENCH_SPEC "sim:bench"
+#define BOUNCE_SPEC "sim:bounce,iommu=off,bounce=force,pool=64M"
+
+#define MAX_SAMPLES 63
+#define KIB 1024ul
+#define MIB (1024ul * 1024ul)
+
+/* The most one mapping through a swiotlb pool can hold (128 slots of
+ * 2 KiB): larger buffers go through dmasplit_map_vec in pieces. */
+#define BOUNCE_PIECE (256 * KIB)
+#define BOUNCE_MAX (4 * MIB)
+
+/* Where a target is judged. */
+#define SPLIT_JUDGE_PAGES 65536ul
+#define LINK_PAGES 65536ul
+#define BOUNCE_JUDGE_FROM (64 * KIB)
+#define ALLOC_FEW 1000ul
+#define ALLOC_MANY 100000ul
+
+/* A pass of the store floor lasts tens of microseconds: repeated, a
+ * sample lasts about as long as one of the link side. */
+#define STORE_REPS 32
+
+enum measurement {
+	M_SPLIT,
+	M_LINK,
+	M_BOUNCE,
+	M_DISPATCH,
+	M_METADATA,
+	M_ALLOC,
+	M_THREADS,
+	M_COUNT
+};
+
+struct measure_def {
+	const char *key;	/* JSON member */
+	const char *title;
+	const char *unit;	/* of the figure */
+	const char *ratio_of;	/* what the figure divides */
+	bool at_most;		/* the target is an upper bound */
+	double target;
+};
+
+static const struct measure_def defs[M_COUNT] = {
+	[M_SPLIT] = {
+		"split_vs_per_page", "split path vs per-page path", "x",
+		"per-page path time / split path time", false, 4.0,
+	},
+	[M_LINK] = {
+		"link_vs_store", "link cost vs one 8-byte store per page", "x",
+		"ns per page of one dmasplit_iova_link per page / ns per 8-byte store",
+		true, 3.0,
+	},
+	[M_BOUNCE] = {
+		"bounce_vs_memcpy", "bounce sync bandwidth vs memcpy", "x",
+		"dmasplit_sync_for_device bandwidth / memcpy bandwidth", false,
+		0.9,
+	},
+	[M_DISPATCH] = {
+		"dispatch", "dispatch: library vs direct backend call", "x",
+		"dmasplit_map+dmasplit_unmap time / ops->map+ops->unmap time",
+		true, 1.10,
+	},
+	[M_METADATA] = {
+		"metadata_per_page", "heap metadata per linked page", "bytes/page",
+		"heap bytes (mallinfo2 uordblks + hblkhd) added by one window and its links / pages",
+		true, 16.0,
+	},
+	[M_ALLOC] = {
+		"iova_alloc_scaling", "iova_alloc with many vs few live windows",
+		"x", "iova_alloc+iova_destroy time with 100000 live windows / with 1000, the worse of 1- and 3-page windows",
+		true, 2.0,
+	},
+	[M_THREADS] = {
+		"threads", "map/unmap throughput, 2 threads vs 1, one device", "x",
+		"map+unmap pairs per second, 2 threads on one device / 1 thread",
+		false, 1.7,
+	},
+};
+
+struct result {
+	bool done;
+	double ratio;
+	bool met;
+	char judged_on[64];
+	int err;		/* why it could not run, with what */
+	char why[160];
+};
+
+static const unsigned long split_pages[] = {
+	1, 16, 256, 4096, 65536, 1048576,
+};
+
+struct split_row {
+	unsigned long pages;
+	unsigned int samples;
+	double split_ns, per_page_ns;	/* per page */
+	double ratio;
+	double calls_split, calls_per_page;	/* per pass */
+};
+
+static const size_t bounce_sizes[] = {
+	4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, 1 * MIB, 4 * MIB,
+};
+
+struct bounce_row {
+	size_t size;
+	unsigned int segs;
+	double sync_ns, memcpy_ns;	/* per pass over size bytes */
+	double ratio;
+	double bounced;			/* bytes_bounced per pass */
+};
+
+struct bench {
+	struct dmasplit_ctx *ctx;
+	const char *spec;
+	bool quick;
+	bool tty;		/* stderr: progress is rewritten in place */
+	unsigned int samples;	/* per side */
+	enum measurement cur;
+
+	struct dmasplit_dev *dev;
+	struct dmasplit_dev_info info;
+	uint64_t page;		/* the device granule */
+	unsigned long max_pages;
+	uint8_t *region;	/* max_pages pages, never touched */
+	size_t region_len;
+	uint64_t *dma;		/* max_pages entries, also the store floor */
+
+	struct result res[M_COUNT];
+
+	unsigned int nsplit;
+	struct split_row split[ARRAY_SIZE(split_pages)];
+
+	double link_ns, bulk_link_ns, store_ns;	/* per page */
+
+	unsigned int nbounce;
+	struct bounce_row bounce[ARRAY_SIZE(bounce_sizes)];
+
+	double lib_ns, direct_ns;	/* per map+unmap pair */
+	unsigned long dispatch_iters;
+
+	unsigned long meta_pages;
+	long long meta_bytes, meta_left;
+
+	double alloc_few_ns[2], alloc_many_ns[2];	/* per alloc_pages[] */
+
+	unsigned long thread_count;	/* pairs per thread and sample */
+	int cpus[2];			/* the workers' CPUs, or -1 */
+	double rate1, rate2_same, rate2_two;	/* pairs per second */
+};
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(const double *v, unsigned int n)
+{
+	double s[MAX_SAMPLES];
+
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* Keeps the compiler from dropping stores nobody reads. */
+static void clobber(const void *p)
+{
+	__asm__ __volatile__("" : : "r"(p) : "memory");
+}
+
+static int failed(struct bench *b, const char *what, int r)
+{
+	struct result *res = &b->res[b->cur];
+
+	if (!res->err) {
+		res->err = r;
+		snprintf(res->why, sizeof(res->why), "%s: %s", what,
+			 strerror(-r));
+	}
+	return r;
+}
+
+static int get_stats(struct dmasplit_dev *dev, struct dmasplit_dev_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+	return dmasplit_dev_get_stats(dev, s);
+}
+
+static void progress(struct bench *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void progress(struct bench *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!b->tty)
+		return;
+	fprintf(stderr, "\r\033[Kbench: [%d/%d] %s", (int)b->cur + 1, M_COUNT,
+		defs[b->cur].title);
+	if (fmt) {
+		fputs(": ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static void announce(struct bench *b, enum measurement m)
+{
+	b->cur = m;
+	if (b->tty)
+		progress(b, NULL);
+	else
+		fprintf(stderr, "bench: measuring %s...\n", defs[m].title);
+}
+
+/* One timed sample of one side: its time in ns (per whatever unit the
+ * side chooses), or a negative errno. */
+typedef int (*sample_fn)(struct bench *b, void *arg, double *ns);
+
+/*
+ * Medians of both sides over samples alternating pairs.  The order
+ * alternates too, so that neither side always runs in the other's wake
+ * (caches, the heap it left behind).  warm: one untimed run of each side
+ * first, for first-touch costs.
+ */
+static int compare(struct bench *b, unsigned int samples, bool warm,
+		   sample_fn fa, void *a, double *ma,
+		   sample_fn fb, void *bb, double *mb)
+{
+	double ta[MAX_SAMPLES], tb[MAX_SAMPLES], t;
+	unsigned int i;
+	int r;
+
+	if (warm) {
+		r = fa(b, a, &t);
+		if (r >= 0)
+			r = fb(b, bb, &t);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < samples; i++) {
+		if (i % 2) {
+			r = fb(b, bb, &tb[i]);
+			if (r >= 0)
+				r = fa(b, a, &ta[i]);
+		} else {
+			r = fa(b, a, &ta[i]);
+			if (r >= 0)
+				r = fb(b, bb, &tb[i]);
+		}
+		if (r < 0)
+			return r;
+	}
+	*ma = median(ta, samples);
+	*mb = median(tb, samples);
+	return 0;
+}
+
+static void judge(struct bench *b, enum measurement m, double ratio,
+		  const char *fmt, ...) PRINTF_LIKE(4, 5);
+static void judge(struct bench *b, enum measurement m, double ratio,
+		  const char *fmt, ...)
+{
+	struct result *res = &b->res[m];
+	va_list ap;
+
+	res->done = true;
+	res->ratio = ratio;
+	res->met = defs[m].at_most ? ratio <= defs[m].target :
+				     ratio >= defs[m].target;
+	va_start(ap, fmt);
+	vsnprintf(res->judged_on, sizeof(res->judged_on), fmt, ap);
+	va_end(ap);
+}
+
+static bool need_windows(struct bench *b)
+{
+	if (b->info.flags & DMASPLIT_DEV_WINDOWS)
+		return true;
+	failed(b, "the device has no windows", -EOPNOTSUPP);
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* 1. split path vs per-page path                                      */
+
+static void *page_at(struct bench *b, unsigned long i)
+{
+	return b->region + (size_t)i * b->page;
+}
+
+/* One window, one link per page, one sync, one unlink, destroy. */
+static int split_pass(struct bench *b, unsigned long n)
+{
+	size_t len = (size_t)n * b->page;
+	struct dmasplit_iova *iova;
+	unsigned long i;
+	int r;
+
+	r = dmasplit_iova_alloc(b->dev, len, 0, &iova);
+	if (r < 0)
+		return failed(b, "dmasplit_iova_alloc", r);
+	for (i = 0; i < n; i++) {
+		r = dmasplit_iova_link(iova, (size_t)i * b->page,
+				       page_at(b, i), b->page,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+		if (r < 0) {
+			dmasplit_iova_destroy(iova);
+			return failed(b, "dmasplit_iova_link", r);
+		}
+	}
+	r = dmasplit_iova_sync(iova, 0, len);
+	if (r < 0) {
+		dmasplit_iova_destroy(iova);
+		return failed(b, "dmasplit_iova_sync", r);
+	}
+	r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL, 0);
+	dmasplit_iova_destroy(iova);
+	return r < 0 ? failed(b, "dmasplit_iova_unlink", r) : 0;
+}
+
+/* One map per page, then one unmap per page. */
+static int per_page_pass(struct bench *b, unsigned long n)
+{
+	unsigned long i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		r = dmasplit_map(b->dev, page_at(b, i), b->page,
+				 DMASPLIT_BIDIRECTIONAL, 0, &b->dma[i]);
+		if (r < 0) {
+			while (i--)
+				dmasplit_unmap(b->dev, b->dma[i], b->page,
+					       DMASPLIT_BIDIRECTIONAL, 0);
+			return failed(b, "dmasplit_map", r);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		r = dmasplit_unmap(b->dev, b->dma[i], b->page,
+				   DMASPLIT_BIDIRECTIONAL, 0);
+		if (r < 0)
+			return failed(b, "dmasplit_unmap", r);
+	}
+	return 0;
+}
+
+struct pass_arg {
+	int (*pass)(struct bench *b, unsigned long n);
+	unsigned long pages;
+	unsigned int iters;	/* passes per sample */
+	double calls;		/* IOTLB invalidations per pass, last sample */
+};
+
+/* ns per page; the statistics are read outside the timed part. */
+static int pass_sample(struct bench *b, void *arg, double *ns)
+{
+	struct pass_arg *a = arg;
+	struct dmasplit_dev_stats s0, s1;
+	unsigned int k;
+	uint64_t t0;
+	int r;
+
+	r = get_stats(b->dev, &s0);
+	if (r < 0)
+		return failed(b, "dmasplit_dev_get_stats", r);
+	t0 = now_ns();
+	for (k = 0; k < a->iters; k++) {
+		r = a->pass(b, a->pages);
+		if (r < 0)
+			return r;
+	}
+	*ns = (double)(now_ns() - t0) / a->iters / a->pages;
+	r = get_stats(b->dev, &s1);
+	if (r < 0)
+		return failed(b, "dmasplit_dev_get_stats", r);
+	a->calls = (double)(s1.kernel_calls - s0.kernel_calls) / a->iters;
+	return 0;
+}
+
+static void measure_split(struct bench *b)
+{
+	/* Enough pages per sample that even N = 1 is not a clock tick. */
+	unsigned long budget = b->quick ? 8192 : 65536;
+	struct pass_arg split = { .pass = split_pass };
+	struct pass_arg per_page = { .pass = per_page_pass };
+	struct split_row *row;
+	unsigned int i;
+	int r;
+
+	if (!need_windows(b))
+		return;
+	for (i = 0; i < ARRAY_SIZE(split_pages); i++) {
+		if (split_pages[i] > b->max_pages)
+			break;
+		row = &b->split[b->nsplit];
+		row->pages = split_pages[i];
+		/* The million-page row costs the most: fewer samples. */
+		row->samples = row->pages > 65536 ? 5 : b->samples;
+		split.pages = per_page.pages = row->pages;
+		split.iters = per_page.iters =
+			row->pages < budget ? budget / row->pages : 1;
+		progress(b, "%lu page%s", row->pages,
+			 row->pages > 1 ? "s" : "");
+		r = compare(b, row->samples, true,
+			    pass_sample, &split, &row->split_ns,
+			    pass_sample, &per_page, &row->per_page_ns);
+		if (r < 0)
+			return;
+		row->ratio = row->per_page_ns / row->split_ns;
+		row->calls_split = split.calls;
+		row->calls_per_page = per_page.calls;
+		b->nsplit++;
+		if (row->pages == SPLIT_JUDGE_PAGES)
+			judge(b, M_SPLIT, row->ratio, "%lu pages",
+			      row->pages);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* 2. link cost vs the store floor                                     */
+
+struct link_arg {
+	unsigned long pages;
+	bool bulk;	/* one link of every page instead of one per page */
+};
+
+/* ns per page of linking alone: the window's setup and teardown are
+ * not timed. */
+static int link_sample(struct bench *b, void *arg, double *ns)
+{
+	struct link_arg *a = arg;
+	size_t len = (size_t)a->pages * b->page;
+	struct dmasplit_iova *iova;
+	unsigned long i;
+	uint64_t t0, t;
+	int r = 0;
+
+	r = dmasplit_iova_alloc(b->dev, len, 0, &iova);
+	if (r < 0)
+		return failed(b, "dmasplit_iova_alloc", r);
+	t0 = now_ns();
+	if (a->bulk)
+		r = dmasplit_iova_link(iova, 0, b->region, len,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	for (i = 0; i < a->pages && !a->bulk && r >= 0; i++)
+		r = dmasplit_iova_link(iova, (size_t)i * b->page,
+				       page_at(b, i), b->page,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	t = now_ns() - t0;
+	if (r >= 0)
+		r = dmasplit_iova_sync(iova, 0, len);
+	if (r >= 0)
+		r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL,
+					 0);
+	dmasplit_iova_destroy(iova);
+	if (r < 0)
+		return failed(b, "dmasplit_iova_link/sync/unlink", r);
+	*ns = (double)t / a->pages;
+	return 0;
+}
+
+/*
+ * The floor: what a page table must do at least per linked page, one
+ * 8-byte entry stored into a packed array of entries (b->dma, warm).
+ * volatile makes each a real scalar store, neither vectorised nor
+ * dropped.
+ */
+static int store_sample(struct bench *b, void *arg, double *ns)
+{
+	const struct link_arg *a = arg;
+	volatile uint64_t *pte = b->dma;
+	uintptr_t base = (uintptr_t)b->region;
+	unsigned long i;
+	unsigned int k;
+	uint64_t t0;
+
+	t0 = now_ns();
+	for (k = 0; k < STORE_REPS; k++)
+		for (i = 0; i < a->pages; i++)
+			pte[i] = (base + (uint64_t)i * b->page) | 3;
+	*ns = (double)(now_ns() - t0) / STORE_REPS / a->pages;
+	return 0;
+}
+
+static void measure_link(struct bench *b)
+{
+	struct link_arg per = { .pages = LINK_PAGES };
+	struct link_arg bulk = { .pages = LINK_PAGES, .bulk = true };
+	double store2;
+	int r;
+
+	if (!need_windows(b))
+		return;
+	memset(b->dma, 0, LINK_PAGES * sizeof(*b->dma));
+	progress(b, "one link per page");
+	r = compare(b, b->samples, true, link_sample, &per, &b->link_ns,
+		    store_sample, &per, &b->store_ns);
+	if (r < 0)
+		return;
+	progress(b, "one link for all pages");
+	r = compare(b, b->samples, true, link_sample, &bulk, &b->bulk_link_ns,
+		    store_sample, &bulk, &store2);
+	if (r < 0)
+		return;
+	/* Both store medians measure the same loop: pool them. */
+	b->store_ns = (b->store_ns + store2) / 2;
+	/* The cost a page adds to a link: what the window bookkeeping must
+	 * keep near the floor.  A call's own fixed cost (validation,
+	 * dispatch, a table walk) is the per-call figure shown beside it. */
+	judge(b, M_LINK, b->bulk_link_ns / b->store_ns,
+	      "per page of one link of %lu pages; one link per page: %.1fx",
+	      LINK_PAGES, b->link_ns / b->store_ns);
+}
+
+/* ------------------------------------------------------------------ */
+/* 3. bounce sync bandwidth vs memcpy                                  */
+
+struct bounce_arg {
+	struct dmasplit_dev *dev;
+	struct dmasplit_seg segs[BOUNCE_MAX / BOUNCE_PIECE];
+	unsigned int nsegs;
+	size_t size;
+	unsigned int iters;
+	uint8_t *src, *dst;
+	double bounced;		/* per pass, last sample */
+};
+
+/* ns per pass of copying the buffer into its bounce slots. */
+static int sync_sample(struct bench *b, void *arg, double *ns)
+{
+	struct bounce_arg *a = arg;
+	struct dmasplit_dev_stats s0, s1;
+	unsigned int k, i;
+	uint64_t t0;
+	int r;
+
+	r = get_stats(a->dev, &s0);
+	if (r < 0)
+		return failed(b, "dmasplit_dev_get_stats", r);
+	t0 = now_ns();
+	for (k = 0; k < a->iters; k++)
+		for (i = 0; i < a->nsegs; i++) {
+			r = dmasplit_sync_for_device(a->dev, a->segs[i].dma,
+						     a->segs[i].len,
+						     DMASPLIT_TO_DEVICE);
+			if (r < 0)
+				return failed(b, "dmasplit_sync_for_device", r);
+		}
+	*ns = (double)(now_ns() - t0) / a->iters;
+	r = get_stats(a->dev, &s1);
+	if (r < 0)
+		return failed(b, "dmasplit_dev_get_stats", r);
+	a->bounced = (double)(s1.bytes_bounced - s0.bytes_bounced) / a->iters;
+	return 0;
+}
+
+static int memcpy_sample(struct bench *b, void *arg, double *ns)
+{
+	struct bounce_arg *a = arg;
+	unsigned int k;
+	uint64_t t0;
+
+	t0 = now_ns();
+	for (k = 0; k < a->iters; k++) {
+		memcpy(a->dst, a->src, a->size);
+		clobber(a->dst);
+	}
+	*ns = (double)(now_ns() - t0) / a->iters;
+	return 0;
+}
+
+/* The buffer as the device sees it: one mapping, or 256 KiB pieces. */
+static int bounce_map(struct bench *b, struct bounce_arg *a)
+{
+	struct iovec iov[ARRAY_SIZE(a->segs)];
+	unsigned int i, n;
+	int r;
+
+	if (a->size <= BOUNCE_PIECE) {
+		r = dmasplit_map(a->dev, a->src, a->size, DMASPLIT_TO_DEVICE, 0,
+				 &a->segs[0].dma);
+		if (r < 0)
+			return failed(b, "dmasplit_map", r);
+		a->segs[0].len = a->size;
+		a->nsegs = 1;
+		return 0;
+	}
+	n = (unsigned int)(a->size / BOUNCE_PIECE);
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = a->src + (size_t)i * BOUNCE_PIECE;
+		iov[i].iov_len = BOUNCE_PIECE;
+	}
+	a->nsegs = n;
+	r = dmasplit_map_vec(a->dev, iov, n, DMASPLIT_TO_DEVICE, 0, a->segs,
+			     &a->nsegs);
+	return r < 0 ? failed(b, "dmasplit_map_vec", r) : 0;
+}
+
+static void bounce_unmap(struct bounce_arg *a)
+{
+	if (a->size <= BOUNCE_PIECE)
+		dmasplit_unmap(a->dev, a->segs[0].dma, a->size,
+			       DMASPLIT_TO_DEVICE, 0);
+	else
+		dmasplit_unmap_vec(a->dev, a->segs, a->nsegs,
+				   DMASPLIT_TO_DEVICE, 0);
+}
+
+static void measure_bounce(struct bench *b)
+{
+	size_t budget = b->quick ? 4 * MIB : 64 * MIB;
+	struct bounce_arg a = { 0 };
+	struct bounce_row *row;
+	double worst = 0;
+	unsigned int i;
+	int r;
+
+	r = dmasplit_dev_open(b->ctx, BOUNCE_SPEC, &a.dev);
+	if (r < 0) {
+		failed(b, "opening " BOUNCE_SPEC, r);
+		return;
+	}
+	a.src = aligned_alloc(4096, BOUNCE_MAX);
+	a.dst = aligned_alloc(4096, BOUNCE_MAX);
+	if (!a.src || !a.dst) {
+		failed(b, "allocating the buffers", -ENOMEM);
+		goto out;
+	}
+	memset(a.src, 0x5a, BOUNCE_MAX);
+	memset(a.dst, 0, BOUNCE_MAX);
+	for (i = 0; i < ARRAY_SIZE(bounce_sizes); i++) {
+		row = &b->bounce[i];
+		a.size = row->size = bounce_sizes[i];
+		a.iters = a.size < budget ? (unsigned int)(budget / a.size) : 1;
+		progress(b, "%zu KiB", a.size / KIB);
+		if (bounce_map(b, &a) < 0)
+			goto out;
+		r = compare(b, b->samples, true, sync_sample, &a, &row->sync_ns,
+			    memcpy_sample, &a, &row->memcpy_ns);
+		bounce_unmap(&a);
+		if (r < 0)
+			goto out;
+		row->segs = a.nsegs;
+		row->bounced = a.bounced;
+		row->ratio = row->memcpy_ns / row->sync_ns;
+		if (row->size >= BOUNCE_JUDGE_FROM &&
+		    (!worst || row->ratio < worst))
+			worst = row->ratio;
+		b->nbounce++;
+	}
+	judge(b, M_BOUNCE, worst, "the lowest from %lu KiB",
+	      BOUNCE_JUDGE_FROM / KIB);
+out:
+	free(a.src);
+	free(a.dst);
+	dmasplit_dev_close(a.dev);
+}
+
+/* ------------------------------------------------------------------ */
+/* 4. dispatch                                                         */
+
+struct dispatch_arg {
+	const struct dmasplit_backend_ops *ops;
+	struct dmasplit_bdev *bdev;
+	void *buf;
+	unsigned long iters;
+};
+
+static int library_sample(struct bench *b, void *arg, double *ns)
+{
+	struct dispatch_arg *a = arg;
+	unsigned long k;
+	uint64_t t0, dma;
+	int r;
+
+	t0 = now_ns();
+	for (k = 0; k < a->iters; k++) {
+		r = dmasplit_map(b->dev, a->buf, b->page,
+				 DMASPLIT_BIDIRECTIONAL, 0, &dma);
+		if (r < 0)
+			return failed(b, "dmasplit_map", r);
+		r = dmasplit_unmap(b->dev, dma, b->page,
+				   DMASPLIT_BIDIRECTIONAL, 0);
+		if (r < 0)
+			return failed(b, "dmasplit_unmap", r);
+	}
+	*ns = (double)(now_ns() - t0) / a->iters;
+	return 0;
+}
+
+static int direct_sample(struct bench *b, void *arg, double *ns)
+{
+	struct dispatch_arg *a = arg;
+	unsigned long k;
+	uint64_t t0, dma;
+	int r;
+
+	t0 = now_ns();
+	for (k = 0; k < a->iters; k++) {
+		r = a->ops->map(a->bdev, a->buf, b->page,
+				DMASPLIT_BIDIRECTIONAL, 0, &dma);
+		if (r < 0)
+			return failed(b, "ops->map", r);
+		r = a->ops->unmap(a->bdev, dma, b->page,
+				  DMASPLIT_BIDIRECTIONAL, 0);
+		if (r < 0)
+			return failed(b, "ops->unmap", r);
+	}
+	*ns = (double)(now_ns() - t0) / a->iters;
+	return 0;
+}
+
+static void measure_dispatch(struct bench *b)
+{
+	struct dispatch_arg a = { .iters = b->quick ? 20000 : 50000 };
+	int r;
+
+	r = dmasplit_private_dev_ops(b->dev, &a.ops, &a.bdev);
+	if (r < 0) {
+		failed(b, "dmasplit_private_dev_ops", r);
+		return;
+	}
+	if (!a.ops->map || !a.ops->unmap) {
+		failed(b, "the backend has no map operation", -EOPNOTSUPP);
+		return;
+	}
+	a.buf = aligned_alloc(b->page, b->page);
+	if (!a.buf) {
+		failed(b, "allocating a page", -ENOMEM);
+		return;
+	}
+	memset(a.buf, 0, b->page);
+	b->dispatch_iters = a.iters;
+	/* The closest of the figures: more samples than the others. */
+	r = compare(b, b->quick ? 7 : 51, true, library_sample, &a, &b->lib_ns,
+		    direct_sample, &a, &b->direct_ns);
+	free(a.buf);
+	if (r >= 0)
+		judge(b, M_DISPATCH, b->lib_ns / b->direct_ns,
+		      "one page, checker off");
+}
+
+/* ------------------------------------------------------------------ */
+/* 5. metadata per linked page                                         */
+
+/* mallinfo2() is glibc's since 2.33; the older mallinfo() wraps at
+ * 2 GiB, which a million linked pages can pass. */
+#if defined(__GLIBC__) && \
+	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#define HAVE_MALLINFO2 1
+static long long heap_bytes(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return (long long)(mi.uordblks + mi.hblkhd);
+}
+#else
+#define HAVE_MALLINFO2 0
+static long long heap_bytes(void)
+{
+	return 0;
+}
+#endif
+
+/* On a device of its own, so that tables a page table keeps after the
+ * other measurements unlinked their pages are not counted as free. */
+static void measure_metadata(struct bench *b)
+{
+	unsigned long n = b->max_pages, i;
+	size_t len = (size_t)n * b->page;
+	struct dmasplit_iova *iova = NULL;
+	struct dmasplit_dev *dev;
+	long long h0, h1;
+	int r;
+
+	if (!HAVE_MALLINFO2) {
+		failed(b, "mallinfo2() is not available", -ENOSYS);
+		return;
+	}
+	if (!need_windows(b))
+		return;
+	r = dmasplit_dev_open(b->ctx, b->spec, &dev);
+	if (r < 0) {
+		failed(b, "opening a second device", r);
+		return;
+	}
+	progress(b, "%lu pages", n);
+	/* From before the window: a backend may well allocate its per-page
+	 * state when the window is made rather than at each link. */
+	h0 = heap_bytes();
+	r = dmasplit_iova_alloc(dev, len, 0, &iova);
+	if (r < 0) {
+		failed(b, "dmasplit_iova_alloc", r);
+		goto out;
+	}
+	for (i = 0; i < n && r >= 0; i++)
+		r = dmasplit_iova_link(iova, (size_t)i * b->page, page_at(b, i),
+				       b->page, DMASPLIT_BIDIRECTIONAL, 0);
+	if (r >= 0)
+		r = dmasplit_iova_sync(iova, 0, len);
+	h1 = heap_bytes();
+	if (r < 0) {
+		failed(b, "dmasplit_iova_link/sync", r);
+		goto out;
+	}
+	r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL, 0);
+	if (r < 0) {
+		failed(b, "dmasplit_iova_unlink", r);
+		goto out;
+	}
+	dmasplit_iova_destroy(iova);
+	iova = NULL;
+	b->meta_pages = n;
+	b->meta_bytes = h1 - h0;
+	/* What the window's teardown did not give back (freed at close). */
+	b->meta_left = heap_bytes() - h0;
+	judge(b, M_METADATA, (double)b->meta_bytes / n, "%lu pages", n);
+	if (b->meta_bytes <= 0) {
+		/* A page table is never free: this malloc is not the one
+		 * mallinfo2() describes (a sanitizer's, valgrind's). */
+		b->res[M_METADATA].met = false;
+		snprintf(b->res[M_METADATA].judged_on,
+			 sizeof(b->res[M_METADATA].judged_on),
+			 "malloc does not report to mallinfo2");
+	}
+out:
+	dmasplit_iova_destroy(iova);
+	dmasplit_dev_close(dev);
+}
+
+/* ------------------------------------------------------------------ */
+/* 6. IOVA allocation with many live windows                           */
+
+/*
+ * The window timed is one page, and also three: IOVA caches in the
+ * kernel's manner hold power-of-two sizes only, so a one-page window may
+ * never reach the allocator whose scaling is measured here.
+ */
+static const unsigned int alloc_pages[] = { 1, 3 };
+
+struct alloc_arg {
+	struct dmasplit_dev *dev;
+	struct dmasplit_iova **live;
+	unsigned long nlive;
+	unsigned long iters;
+	uint64_t size;		/* of the window timed */
+};
+
+static int alloc_sample(struct bench *b, void *arg, double *ns)
+{
+	struct alloc_arg *a = arg;
+	struct dmasplit_iova *iova;
+	unsigned long k;
+	uint64_t t0;
+	int r;
+
+	t0 = now_ns();
+	for (k = 0; k < a->iters; k++) {
+		r = dmasplit_iova_alloc(a->dev, a->size, 0, &iova);
+		if (r < 0)
+			return failed(b, "dmasplit_iova_alloc", r);
+		dmasplit_iova_destroy(iova);
+	}
+	*ns = (double)(now_ns() - t0) / a->iters;
+	return 0;
+}
+
+/* Live one-page windows back to back from the bottom: a lowest-fit
+ * search that walks them is as slow as it can be. */
+static int alloc_setup(struct bench *b, struct alloc_arg *a,
+		       unsigned long nlive, unsigned long iters)
+{
+	int r;
+
+	a->iters = iters;
+	r = dmasplit_dev_open(b->ctx, b->spec, &a->dev);
+	if (r < 0)
+		return failed(b, "opening another device", r);
+	a->live = calloc(nlive, sizeof(*a->live));
+	if (!a->live)
+		return failed(b, "allocating the window list", -ENOMEM);
+	for (a->nlive = 0; a->nlive < nlive; a->nlive++) {
+		r = dmasplit_iova_alloc(a->dev, b->page, 0,
+					&a->live[a->nlive]);
+		if (r < 0)
+			return failed(b, "dmasplit_iova_alloc", r);
+	}
+	return 0;
+}
+
+static void alloc_teardown(struct alloc_arg *a)
+{
+	while (a->nlive)
+		dmasplit_iova_destroy(a->live[--a->nlive]);
+	free(a->live);
+	dmasplit_dev_close(a->dev);
+}
+
+static void measure_alloc(struct bench *b)
+{
+	unsigned long iters = b->quick ? 20000 : 200000;
+	struct alloc_arg few = { 0 }, many = { 0 };
+	double worst = 0, ratio;
+	unsigned int i;
+	int r;
+
+	if (!need_windows(b))
+		return;
+	progress(b, "%lu windows", ALLOC_MANY);
+	r = alloc_setup(b, &few, ALLOC_FEW, iters);
+	if (r >= 0)
+		r = alloc_setup(b, &many, ALLOC_MANY, iters);
+	for (i = 0; i < ARRAY_SIZE(alloc_pages) && r >= 0; i++) {
+		progress(b, "timing %u-page windows", alloc_pages[i]);
+		few.size = many.size = alloc_pages[i] * b->page;
+		r = compare(b, b->quick ? 5 : 11, true, alloc_sample, &many,
+			    &b->alloc_many_ns[i], alloc_sample, &few,
+			    &b->alloc_few_ns[i]);
+		ratio = b->alloc_many_ns[i] / b->alloc_few_ns[i];
+		if (ratio > worst)
+			worst = ratio;
+	}
+	if (r >= 0)
+		judge(b, M_ALLOC, worst,
+		      "the worse of 1- and 3-page windows");
+	if (many.dev)
+		alloc_teardown(&many);
+	if (few.dev)
+		alloc_teardown(&few);
+}
+
+/* ------------------------------------------------------------------ */
+/* 7. threads                                                          */
+
+/* Holds the workers until all exist, or sends them home if one could
+ * not be created (a barrier would keep the others waiting for ever). */
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int state;	/* 0: wait, 1: go, -1: give up */
+};
+
+static bool gate_wait(struct gate *g)
+{
+	int state;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->state)
+		pthread_cond_wait(&g->cond, &g->lock);
+	state = g->state;
+	pthread_mutex_unlock(&g->lock);
+	return state > 0;
+}
+
+static void gate_open(struct gate *g, int state)
+{
+	pthread_mutex_lock(&g->lock);
+	g->state = state;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+struct worker {
+	struct bench *b;
+	struct dmasplit_dev *dev;
+	void *buf;		/* its own page */
+	unsigned long count;
+	int cpu;		/* to run on, or -1 */
+	struct gate *gate;
+	uint64_t t0, t1;
+	int err;
+};
+
+/* A thread the scheduler moves between CPUs hands its per-CPU state in
+ * the library and the backend from one CPU to the other; pinned, each
+ * thread measures its own CPU's path, as in a pinned polling driver. */
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	unsigned long k;
+	uint64_t dma;
+	int r = 0;
+
+	pin_to(w->cpu);
+	if (!gate_wait(w->gate))
+		return NULL;
+	w->t0 = now_ns();
+	for (k = 0; k < w->count && r >= 0; k++) {
+		r = dmasplit_map(w->dev, w->buf, w->b->page,
+				 DMASPLIT_BIDIRECTIONAL, 0, &dma);
+		if (r >= 0)
+			r = dmasplit_unmap(w->dev, dma, w->b->page,
+					   DMASPLIT_BIDIRECTIONAL, 0);
+	}
+	w->t1 = now_ns();
+	w->err = r;
+	return NULL;
+}
+
+/* Pairs per second over the wall time from the first start to the last
+ * finish. */
+static int threads_sample(struct bench *b, struct dmasplit_dev **devs,
+			  unsigned int n, void **bufs, double *rate)
+{
+	struct gate gate = {
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0
+	};
+	pthread_t tid[2];
+	struct worker w[2];
+	uint64_t t0 = UINT64_MAX, t1 = 0;
+	unsigned int i, started;
+	int r = 0;
+
+	for (started = 0; started < n; started++) {
+		w[started] = (struct worker){
+			.b = b, .dev = devs[started], .buf = bufs[started],
+			.count = b->thread_count, .cpu = b->cpus[started],
+			.gate = &gate,
+		};
+		r = -pthread_create(&tid[started], NULL, worker_main,
+				    &w[started]);
+		if (r < 0)
+			break;
+	}
+	gate_open(&gate, r < 0 ? -1 : 1);
+	for (i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	pthread_cond_destroy(&gate.cond);
+	pthread_mutex_destroy(&gate.lock);
+	if (r < 0)
+		return failed(b, "pthread_create", r);
+	for (i = 0; i < n; i++) {
+		if (w[i].err < 0)
+			return failed(b, "dmasplit_map/unmap", w[i].err);
+		if (w[i].t0 < t0)
+			t0 = w[i].t0;
+		if (w[i].t1 > t1)
+			t1 = w[i].t1;
+	}
+	*rate = (double)n * b->thread_count * 1e9 / (double)(t1 - t0);
+	return 0;
+}
+
+/*
+ * Pairs per thread and sample, for a sample of about target_ns on one
+ * thread: the threads' start and finish are never quite together, and
+ * that skew must stay small beside the sample however fast the
+ * operations are.
+ */
+static int thread_count(struct bench *b, void *buf, uint64_t target_ns,
+			unsigned long *count)
+{
+	const unsigned long probe = 20000;
+	unsigned long k, n;
+	uint64_t t0, t, dma;
+	int r, pass;
+
+	for (pass = 0; pass < 2; pass++) {	/* the first one warms */
+		t0 = now_ns();
+		for (k = 0; k < probe; k++) {
+			r = dmasplit_map(b->dev, buf, b->page,
+					 DMASPLIT_BIDIRECTIONAL, 0, &dma);
+			if (r >= 0)
+				r = dmasplit_unmap(b->dev, dma, b->page,
+						   DMASPLIT_BIDIRECTIONAL, 0);
+			if (r < 0)
+				return failed(b, "dmasplit_map/unmap", r);
+		}
+		t = now_ns() - t0;
+	}
+	n = (unsigned long)((double)target_ns * probe / (double)(t ? t : 1));
+	*count = n < probe ? probe : n > 100 * probe ? 100 * probe : n;
+	return 0;
+}
+
+/* The first two CPUs this process may use; -1 where there is none. */
+static void pick_cpus(struct bench *b)
+{
+	cpu_set_t set;
+	int cpu, n = 0;
+
+	b->cpus[0] = b->cpus[1] = -1;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE && n < 2; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			b->cpus[n++] = cpu;
+	/* One CPU: pinning both threads to it would only serialise them
+	 * more surely than the scheduler does. */
+	if (n < 2)
+		b->cpus[0] = -1;
+}
+
+static void measure_threads(struct bench *b)
+{
+	unsigned int samples = b->quick ? 3 : 9, i, v, k;
+	double rates[3][MAX_SAMPLES];
+	struct dmasplit_dev *other = NULL;
+	struct dmasplit_dev *devs[3][2];
+	void *bufs[2] = { NULL, NULL };
+	static const unsigned int nthreads[3] = { 1, 2, 2 };
+	int r;
+
+	r = dmasplit_dev_open(b->ctx, b->spec, &other);
+	if (r < 0) {
+		failed(b, "opening a second device", r);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		bufs[i] = aligned_alloc(b->page, b->page);
+		if (!bufs[i]) {
+			failed(b, "allocating a page", -ENOMEM);
+			goto out;
+		}
+		memset(bufs[i], 0, b->page);
+	}
+	pick_cpus(b);
+	r = thread_count(b, bufs[0], b->quick ? 20000000 : 100000000,
+			 &b->thread_count);
+	if (r < 0)
+		goto out;
+	/* 0: one thread; 1: two threads, one device; 2: two devices. */
+	devs[0][0] = devs[1][0] = devs[1][1] = devs[2][0] = b->dev;
+	devs[0][1] = devs[2][1] = other;
+	for (i = 0; i < samples; i++) {
+		progress(b, "sample %u of %u", i + 1, samples);
+		/* Rotate the order, as compare() alternates it. */
+		for (k = 0; k < 3; k++) {
+			v = (i + k) % 3;
+			r = threads_sample(b, devs[v], nthreads[v], bufs,
+					   &rates[v][i]);
+			if (r < 0)
+				goto out;
+		}
+	}
+	b->rate1 = median(rates[0], samples);
+	b->rate2_same = median(rates[1], samples);
+	b->rate2_two = median(rates[2], samples);
+	judge(b, M_THREADS, b->rate2_same / b->rate1,
+	      "2 threads on one device");
+out:
+	free(bufs[0]);
+	free(bufs[1]);
+	dmasplit_dev_close(other);
+}
+
+/* ------------------------------------------------------------------ */
+/* Text output                                                         */
+
+static void text_target(const struct bench *b, enum measurement m)
+{
+	const struct measure_def *d = &defs[m];
+	const struct result *res = &b->res[m];
+	bool ratio = !strcmp(d->unit, "x");
+
+	printf("   target %s %g%s%s: ", d->at_most ? "<=" : ">=", d->target,
+	       ratio ? "x" : " ", ratio ? "" : d->unit);
+	if (!res->done) {
+		printf("not measured (%s)\n", res->why);
+		return;
+	}
+	printf("%.2f%s%s (%s)  %s\n", res->ratio, ratio ? "x" : " ",
+	       ratio ? "" : d->unit, res->judged_on,
+	       res->met ? "MET" : "MISSED");
+}
+
+static void text_head(enum measurement m, const char *what)
+{
+	printf("\n%d. %s\n", (int)m + 1, defs[m].title);
+	if (what)
+		printf("   %s\n", what);
+}
+
+static void text_split(const struct bench *b)
+{
+	const struct split_row *row;
+	unsigned int i;
+
+	text_head(M_SPLIT, "split: 1 iova_alloc, N one-page links, 1 sync, 1 unlink, destroy\n"
+		  "   per-page: N dmasplit_map of one page, N dmasplit_unmap");
+	if (b->nsplit)
+		printf("   %9s  %10s  %10s  %8s  %s\n"
+		       "   %9s  %10s  %10s  %8s  %s\n", "", "split",
+		       "per-page", "", "IOTLB invalidations", "pages",
+		       "ns/page", "ns/page", "ratio", "split / per-page");
+	for (i = 0; i < b->nsplit; i++) {
+		row = &b->split[i];
+		printf("   %9lu  %10.1f  %10.1f  %7.2fx  %.0f / %.0f\n",
+		       row->pages, row->split_ns, row->per_page_ns, row->ratio,
+		       row->calls_split, row->calls_per_page);
+	}
+	text_target(b, M_SPLIT);
+}
+
+static void text_link(const struct bench *b)
+{
+	text_head(M_LINK, "the floor: one volatile 8-byte store per page into a packed\n"
+		  "   array of uint64_t entries, as a page table's leaf entries are");
+	if (b->res[M_LINK].done) {
+		printf("   %-40s %8.2f ns/page  %7.2fx\n",
+		       "one dmasplit_iova_link per page", b->link_ns,
+		       b->link_ns / b->store_ns);
+		printf("   %-40s %8.2f ns/page  %7.2fx\n",
+		       "one dmasplit_iova_link for all pages", b->bulk_link_ns,
+		       b->bulk_link_ns / b->store_ns);
+		printf("   %-40s %8.2f ns/page\n", "one 8-byte store",
+		       b->store_ns);
+	}
+	text_target(b, M_LINK);
+}
+
+static void text_bounce(const struct bench *b)
+{
+	const struct bounce_row *row;
+	unsigned int i;
+
+	text_head(M_BOUNCE, "on " BOUNCE_SPEC ":\n"
+		  "   dmasplit_sync_for_device of a mapped buffer vs memcpy of as many bytes");
+	if (b->nbounce)
+		printf("   %9s  %4s  %12s  %12s  %8s  %s\n", "bytes", "segs",
+		       "sync MB/s", "memcpy MB/s", "ratio", "bounced/sync");
+	for (i = 0; i < b->nbounce; i++) {
+		row = &b->bounce[i];
+		printf("   %9zu  %4u  %12.0f  %12.0f  %7.2fx  %.0f\n", row->size,
+		       row->segs, row->size / row->sync_ns * 1e3,
+		       row->size / row->memcpy_ns * 1e3, row->ratio,
+		       row->bounced);
+	}
+	text_target(b, M_BOUNCE);
+}
+
+static void text_dispatch(const struct bench *b)
+{
+	text_head(M_DISPATCH, "map + unmap of one page, checker off");
+	if (b->res[M_DISPATCH].done) {
+		printf("   %-40s %8.1f ns\n", "through libdmasplit", b->lib_ns);
+		printf("   %-40s %8.1f ns\n", "backend operations called directly",
+		       b->direct_ns);
+	}
+	text_target(b, M_DISPATCH);
+}
+
+static void text_metadata(const struct bench *b)
+{
+	text_head(M_METADATA, "heap in use (mallinfo2 uordblks + hblkhd) before a window is\n"
+		  "   reserved and after every page of it is linked and synced");
+	if (b->res[M_METADATA].done) {
+		printf("   %lu pages linked: %lld bytes, %.2f bytes/page\n",
+		       b->meta_pages, b->meta_bytes,
+		       (double)b->meta_bytes / b->meta_pages);
+		printf("   still held after unlink and destroy: %lld bytes\n",
+		       b->meta_left);
+	}
+	text_target(b, M_METADATA);
+}
+
+static void text_alloc(const struct bench *b)
+{
+	unsigned int i;
+
+	text_head(M_ALLOC, "iova_alloc + iova_destroy of one more window, among one-page ones");
+	if (b->res[M_ALLOC].done) {
+		printf("   %-14s  %12s  %12s  %8s\n", "window", "1000 live",
+		       "100000 live", "ratio");
+		for (i = 0; i < ARRAY_SIZE(alloc_pages); i++)
+			printf("   %u page%-9s  %9.1f ns  %9.1f ns  %7.2fx\n",
+			       alloc_pages[i], alloc_pages[i] > 1 ? "s" : "",
+			       b->alloc_few_ns[i], b->alloc_many_ns[i],
+			       b->alloc_many_ns[i] / b->alloc_few_ns[i]);
+	}
+	text_target(b, M_ALLOC);
+}
+
+static void text_threads(const struct bench *b)
+{
+	text_head(M_THREADS, "each thread maps and unmaps its own page");
+	if (b->cpus[0] >= 0)
+		printf("   threads pinned to CPUs %d and %d\n", b->cpus[0],
+		       b->cpus[1]);
+	if (b->res[M_THREADS].done) {
+		printf("   %-28s %12.0f pairs/s\n", "1 thread", b->rate1);
+		printf("   %-28s %12.0f pairs/s  %5.2fx\n",
+		       "2 threads, one device", b->rate2_same,
+		       b->rate2_same / b->rate1);
+		printf("   %-28s %12.0f pairs/s  %5.2fx\n",
+		       "2 threads, two devices", b->rate2_two,
+		       b->rate2_two / b->rate1);
+		/* Two devices share nothing: if they do not scale, the
+		 * machine did not give the second thread a CPU. */
+		if (b->rate2_two / b->rate1 < defs[M_THREADS].target)
+			printf("   (two devices, which share nothing, did not scale either:\n"
+			       "   the second CPU was busy with other work)\n");
+	}
+	text_target(b, M_THREADS);
+}
+
+static void text_summary(const struct bench *b)
+{
+	const struct measure_def *d;
+	const struct result *res;
+	char figure[32], target[32];
+	unsigned int m;
+
+	printf("\n%-3s %-50s %13s %13s  %s\n", "", "summary", "figure",
+	       "target", "result");
+	for (m = 0; m < M_COUNT; m++) {
+		d = &defs[m];
+		res = &b->res[m];
+		snprintf(target, sizeof(target), "%s %g%s",
+			 d->at_most ? "<=" : ">=", d->target,
+			 strcmp(d->unit, "x") ? " B/page" : "x");
+		if (res->done)
+			snprintf(figure, sizeof(figure), "%.2f%s", res->ratio,
+				 strcmp(d->unit, "x") ? " B/page" : "x");
+		else
+			snprintf(figure, sizeof(figure), "-");
+		printf("%2u. %-50s %13s %13s  %s\n", m + 1, d->title, figure,
+		       target,
+		       !res->done ? "NOT RUN" : res->met ? "MET" : "MISSED");
+	}
+}
+
+static void bench_text(const struct bench *b)
+{
+	const char *name = dmasplit_dev_backend_name(b->dev);
+
+	printf("dmasplit bench on %s (backend ", b->spec);
+	put_safe(name ? name : "?");
+	printf(", granule %" PRIu64 "), checker off%s\n", b->page,
+	       b->quick ? ", quick" : "");
+	printf("each figure: medians of samples alternating between its two sides\n");
+	text_split(b);
+	text_link(b);
+	text_bounce(b);
+	text_dispatch(b);
+	text_metadata(b);
+	text_alloc(b);
+	text_threads(b);
+	text_summary(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON output                                                         */
+
+static void json_result(struct json *j, const struct bench *b,
+			enum measurement m)
+{
+	const struct measure_def *d = &defs[m];
+	const struct result *res = &b->res[m];
+
+	json_str(j, "title", d->title);
+	if (res->done)
+		json_double(j, "ratio", res->ratio);
+	else
+		json_null(j, "ratio");
+	json_str(j, "unit", d->unit);
+	json_str(j, "ratio_of", d->ratio_of);
+	json_open(j, "target", '{');
+	json_str(j, "op", d->at_most ? "<=" : ">=");
+	json_double(j, "value", d->target);
+	json_close(j, '}');
+	json_str(j, "judged_on", res->done ? res->judged_on : NULL);
+	json_bool(j, "met", res->done && res->met);
+	if (!res->done) {
+		json_errno(j, "error", res->err ? res->err : -ECANCELED);
+		json_str(j, "why", res->why);
+	}
+}
+
+static void json_split(struct json *j, const struct bench *b)
+{
+	const struct split_row *row;
+	unsigned int i;
+
+	json_open(j, "rows", '[');
+	for (i = 0; i < b->nsplit; i++) {
+		row = &b->split[i];
+		json_open(j, NULL, '{');
+		json_u64(j, "pages", row->pages);
+		json_int(j, "samples", row->samples);
+		json_double(j, "split_ns_per_page", row->split_ns);
+		json_double(j, "per_page_ns_per_page", row->per_page_ns);
+		json_double(j, "ratio", row->ratio);
+		json_double(j, "iotlb_invalidations_split", row->calls_split);
+		json_double(j, "iotlb_invalidations_per_page",
+			    row->calls_per_page);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+}
+
+static void json_link(struct json *j, const struct bench *b)
+{
+	json_u64(j, "pages", LINK_PAGES);
+	json_str(j, "floor", "one volatile 8-byte store per page into a packed array of uint64_t");
+	json_double(j, "link_ns_per_page", b->link_ns);
+	json_double(j, "bulk_link_ns_per_page", b->bulk_link_ns);
+	json_double(j, "bulk_ratio", b->bulk_link_ns / b->store_ns);
+	json_double(j, "store_ns_per_page", b->store_ns);
+}
+
+static void json_bounce(struct json *j, const struct bench *b)
+{
+	const struct bounce_row *row;
+	unsigned int i;
+
+	json_str(j, "spec", BOUNCE_SPEC);
+	json_open(j, "rows", '[');
+	for (i = 0; i < b->nbounce; i++) {
+		row = &b->bounce[i];
+		json_open(j, NULL, '{');
+		json_u64(j, "bytes", row->size);
+		json_int(j, "segments", row->segs);
+		json_double(j, "sync_ns", row->sync_ns);
+		json_double(j, "memcpy_ns", row->memcpy_ns);
+		json_double(j, "sync_bytes_per_s", row->size / row->sync_ns * 1e9);
+		json_double(j, "memcpy_bytes_per_s",
+			    row->size / row->memcpy_ns * 1e9);
+		json_double(j, "ratio", row->ratio);
+		json_double(j, "bytes_bounced_per_sync", row->bounced);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+}
+
+static void json_details(struct json *j, const struct bench *b,
+			 enum measurement m)
+{
+	unsigned int i;
+
+	switch (m) {
+	case M_SPLIT:
+		json_split(j, b);
+		break;
+	case M_LINK:
+		json_link(j, b);
+		break;
+	case M_BOUNCE:
+		json_bounce(j, b);
+		break;
+	case M_DISPATCH:
+		json_u64(j, "iterations", b->dispatch_iters);
+		json_double(j, "library_ns", b->lib_ns);
+		json_double(j, "direct_ns", b->direct_ns);
+		break;
+	case M_METADATA:
+		json_u64(j, "pages", b->meta_pages);
+		json_int(j, "bytes", b->meta_bytes);
+		json_int(j, "bytes_left_after_destroy", b->meta_left);
+		break;
+	case M_ALLOC:
+		json_u64(j, "live_few", ALLOC_FEW);
+		json_u64(j, "live_many", ALLOC_MANY);
+		json_open(j, "rows", '[');
+		for (i = 0; i < ARRAY_SIZE(alloc_pages); i++) {
+			json_open(j, NULL, '{');
+			json_int(j, "window_pages", alloc_pages[i]);
+			json_double(j, "ns_few", b->alloc_few_ns[i]);
+			json_double(j, "ns_many", b->alloc_many_ns[i]);
+			json_double(j, "ratio", b->alloc_many_ns[i] /
+						b->alloc_few_ns[i]);
+			json_close(j, '}');
+		}
+		json_close(j, ']');
+		break;
+	case M_THREADS:
+		json_u64(j, "pairs_per_thread", b->thread_count);
+		json_open(j, "pinned_cpus", '[');
+		for (i = 0; i < 2 && b->cpus[0] >= 0; i++)
+			json_int(j, NULL, b->cpus[i]);
+		json_close(j, ']');
+		json_double(j, "one_thread_pairs_per_s", b->rate1);
+		json_double(j, "two_threads_one_device_pairs_per_s",
+			    b->rate2_same);
+		json_double(j, "two_threads_two_devices_pairs_per_s",
+			    b->rate2_two);
+		json_double(j, "ratio_two_devices", b->rate2_two / b->rate1);
+		break;
+	case M_COUNT:
+		break;
+	}
+}
+
+static void bench_json(const struct bench *b)
+{
+	struct json j = { 0 };
+	unsigned int m;
+
+	json_open(&j, NULL, '{');
+	json_str(&j, "spec", b->spec);
+	json_str(&j, "backend", dmasplit_dev_backend_name(b->dev));
+	json_u64(&j, "granule", b->page);
+	json_bool(&j, "quick", b->quick);
+	json_bool(&j, "checker", false);
+	json_open(&j, "measurements", '{');
+	for (m = 0; m < M_COUNT; m++) {
+		json_open(&j, defs[m].key, '{');
+		json_result(&j, b, m);
+		if (b->res[m].done)
+			json_details(&j, b, m);
+		json_close(&j, '}');
+	}
+	json_close(&j, '}');
+	json_close(&j, '}');
+}
+
+/* ------------------------------------------------------------------ */
+/* bench                                                               */
+
+static void (*const measures[M_COUNT])(struct bench *b) = {
+	[M_SPLIT] = measure_split,
+	[M_LINK] = measure_link,
+	[M_BOUNCE] = measure_bounce,
+	[M_DISPATCH] = measure_dispatch,
+	/* Before the threads, whose arenas would blur the heap figures. */
+	[M_METADATA] = measure_metadata,
+	[M_ALLOC] = measure_alloc,
+	[M_THREADS] = measure_threads,
+};
+
+static int bench_setup(struct bench *b)
+{
+	int r;
+
+	r = dmasplit_dev_open(b->ctx, b->spec, &b->dev);
+	if (r < 0) {
+		fprintf(stderr, PROG ": %s: cannot open: %s\n", b->spec,
+			strerror(-r));
+		return r;
+	}
+	/* -v showed the selection; what follows is measured, not logged. */
+	dmasplit_ctx_set_log_priority(b->ctx, LOG_ERR);
+	b->info.size = sizeof(b->info);
+	r = dmasplit_dev_get_info(b->dev, &b->info);
+	if (r < 0) {
+		fail("reading device information", r);
+		return r;
+	}
+	b->page = b->info.granule ? b->info.granule : 4096;
+	/* A real device pins what it maps, which would fault the untouched
+	 * region in: keep it to 64K pages there. */
+	if (!(b->info.flags & DMASPLIT_DEV_DMA_RW) && b->max_pages > 65536)
+		b->max_pages = 65536;
+	b->region_len = (size_t)b->max_pages * b->page;
+	b->region = mmap(NULL, b->region_len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (b->region == MAP_FAILED) {
+		r = -errno;
+		b->region = NULL;
+		fail("reserving address space for the pages", r);
+		return r;
+	}
+	b->dma = calloc(b->max_pages, sizeof(*b->dma));
+	if (!b->dma) {
+		fail("allocating the address table", -ENOMEM);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
+	      char **args)
+{
+	struct bench *b;
+	unsigned int m, missing = 0;
+	int status = EXIT_FAILURE;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return fail("bench", -ENOMEM);
+	b->ctx = ctx;
+	b->spec = args[0] ? args[0] : BENCH_SPEC;
+	b->quick = opts->quick;
+	b->tty = isatty(STDERR_FILENO);
+	b->samples = b->quick ? 5 : 15;
+	b->max_pages = b->quick ? 65536 : 1048576;
+	/* Before the device opens: the checker is chosen per device then. */
+	dmasplit_ctx_set_check(ctx, 0);
+	if (bench_setup(b) < 0)
+		goto out;
+
+	for (m = 0; m < M_COUNT; m++) {
+		announce(b, m);
+		measures[m](b);
+		if (!b->res[m].done) {
+			missing++;
+			if (!b->res[m].err)
+				failed(b, "no figure", -ECANCELED);
+		}
+	}
+	if (b->tty)
+		fputs("\r\033[K", stderr);
+	if (opts->json)
+		bench_json(b);
+	else
+		bench_text(b);
+	status = EXIT_SUCCESS;
+	if (missing) {
+		fflush(stdout);
+		for (m = 0; m < M_COUNT; m++)
+			if (!b->res[m].done)
+				fprintf(stderr, PROG ": bench: %s: %s\n",
+					defs[m].title, b->res[m].why);
+		status = EXIT_FAILURE;
+	}
+out:
+	if (b->region)
+		munmap(b->region, b->region_len);
+	free(b->dma);
+	dmasplit_dev_close(b->dev);
+	free(b);
+	return status;
+}
