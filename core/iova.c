@@ -203,9 +203,11 @@ void iova_release(struct dmasplit_iova *iova)
 	struct dmasplit_dev *dev = iova->dev;
 
 	unlist(iova);
-	dev->ops->iova_destroy(iova->bwin);
+	/* The checker forgets the range first: once the backend frees it,
+	 * another thread's window may get it at once. */
 	if (dev->check)
 		check_window_del(iova);
+	dev->ops->iova_destroy(iova->bwin);
 	count_add(dev, C_WINDOWS_DESTROYED, 1);
 	free(iova);
 }
@@ -221,8 +223,8 @@ DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 		if (check_window_dead(iova))
 			return;
 		unlist(iova);
-		dev->ops->iova_destroy(iova->bwin);
 		check_window_del(iova);
+		dev->ops->iova_destroy(iova->bwin);
 		count_add(dev, C_WINDOWS_DESTROYED, 1);
 		check_quarantine(iova);
 		return;

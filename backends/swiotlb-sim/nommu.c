@@ -20,17 +20,37 @@
 /* Below this, mmap_min_addr and the program's own image live. */
 #define LOW_FLOOR (16ull << 20)
 #define LOW_STEP (1ull << 20)
-#define LOW_TRIES 4096
+#define LOW_TRIES 256
 
+static void *map_at(uint64_t hint, size_t len)
+{
+	void *p = mmap((void *)(uintptr_t)hint, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+		       MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == (void *)(uintptr_t)hint)
+		return p;
+	/* Kernels before 4.17 take the flag as a mere hint. */
+	if (p != MAP_FAILED)
+		munmap(p, len);
+	return NULL;
+}
+
+/*
+ * Anonymous memory wholly at or below limit.  The kernel's choice first;
+ * then the highest free spots under the limit (low addresses are where a
+ * program's image and heap tend to be); then ever lower halves of the
+ * space, which also finds the holes that sanitizers leave between their
+ * shadow regions.
+ */
 void *low_mmap(size_t len, uint64_t limit)
 {
-	int prot = PROT_READ | PROT_WRITE;
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-	uint64_t hint, step;
+	uint64_t hint, step, top;
 	void *p;
 	int i;
 
-	p = mmap(NULL, len, prot, flags, -1, 0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p != MAP_FAILED) {
 		if ((uintptr_t)p + (len - 1) <= limit)
 			return p;
@@ -38,20 +58,23 @@ void *low_mmap(size_t len, uint64_t limit)
 	}
 	if (len - 1 > limit || limit - (len - 1) < LOW_FLOOR)
 		return NULL;
-	/* Highest first: low addresses are where a program's own image and
-	 * heap tend to be. */
 	step = (len + LOW_STEP - 1) & ~(LOW_STEP - 1);
-	hint = (limit - (len - 1)) & ~(LOW_STEP - 1);
-	for (i = 0; i < LOW_TRIES && hint >= LOW_FLOOR; i++, hint -= step) {
-		p = mmap((void *)(uintptr_t)hint, len, prot,
-			 flags | MAP_FIXED_NOREPLACE, -1, 0);
-		if (p == (void *)(uintptr_t)hint)
+	top = (limit - (len - 1)) & ~(LOW_STEP - 1);
+	for (i = 0, hint = top; i < LOW_TRIES && hint >= LOW_FLOOR;
+	     i++, hint -= step) {
+		p = map_at(hint, len);
+		if (p)
 			return p;
-		/* Kernels before 4.17 take the flag as a mere hint. */
-		if (p != MAP_FAILED)
-			munmap(p, len);
 		if (hint < step)
 			break;
+	}
+	for (hint = top / 2; hint >= LOW_FLOOR; hint /= 2) {
+		hint &= ~(LOW_STEP - 1);
+		for (i = 0; i < 16 && hint + i * step <= top; i++) {
+			p = map_at(hint + i * step, len);
+			if (p)
+				return p;
+		}
 	}
 	return NULL;
 }
