@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * iommufd with the VFIO device cdev (/dev/iommu, /dev/vfio/devices/vfioN):
+ * the device is bound to an iommufd and attached to an IO address space
+ * of its own, whose usable ranges the kernel reports after the attach.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "uapi.h"
+#include "vfio.h"
+
+static int iommufd_map(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,
+		       uint64_t len, unsigned int prot)
+{
+	struct iommu_ioas_map map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+			 (prot & PROT_DEV_READ ? IOMMU_IOAS_MAP_READABLE : 0) |
+			 (prot & PROT_DEV_WRITE ? IOMMU_IOAS_MAP_WRITEABLE : 0),
+		.ioas_id = b->ioas_id,
+		.user_va = va,
+		.length = len,
+		.iova = iova,
+	};
+
+	if (ioctl(b->iommufd, IOMMU_IOAS_MAP, &map) < 0) {
+		int r = -errno;
+
+		vfio_err(b, "%s: IOMMU_IOAS_MAP iova 0x%" PRIx64 " length 0x%" PRIx64 " user_va 0x%" PRIxPTR ": %s",
+			 b->name, iova, len, va, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+static int iommufd_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
+{
+	struct iommu_ioas_unmap unmap = {
+		.size = sizeof(unmap),
+		.ioas_id = b->ioas_id,
+		.iova = iova,
+		.length = len,
+	};
+
+	if (ioctl(b->iommufd, IOMMU_IOAS_UNMAP, &unmap) < 0) {
+		int r = -errno;
+
+		vfio_err(b, "%s: IOMMU_IOAS_UNMAP iova 0x%" PRIx64 " length 0x%" PRIx64 ": %s",
+			 b->name, iova, len, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+static void iommufd_close(struct dmasplit_bdev *b)
+{
+	if (b->iommufd >= 0)
+		close(b->iommufd);
+}
+
+const struct kiface iommufd_iface = {
+	.name = "iommufd",
+	.map = iommufd_map,
+	.unmap = iommufd_unmap,
+	.close = iommufd_close,
+};
+
+static int read_ranges(struct dmasplit_bdev *b)
+{
+	struct iommu_iova_range ranges[MAX_RANGES];
+	struct iommu_ioas_iova_ranges q = {
+		.size = sizeof(q),
+		.ioas_id = b->ioas_id,
+		.num_iovas = MAX_RANGES,
+		.allowed_iovas = (uintptr_t)ranges,
+	};
+	uint32_t i;
+	int r;
+
+	if (ioctl(b->iommufd, IOMMU_IOAS_IOVA_RANGES, &q) < 0) {
+		r = -errno;
+		vfio_err(b, "%s: IOMMU_IOAS_IOVA_RANGES: %s%s", b->name,
+			 strerror(-r),
+			 r == -EMSGSIZE ? " (more ranges than this backend takes)" : "");
+		return r;
+	}
+	for (i = 0; i < q.num_iovas; i++) {
+		b->ranges[i].start = ranges[i].start;
+		b->ranges[i].last = ranges[i].last;
+	}
+	b->num_ranges = q.num_iovas;
+	b->granule = q.out_iova_alignment;
+	return 0;
+}
+
+int iommufd_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	char path[64];
+	int r;
+
+	b->k = &iommufd_iface;
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", desc->vfio_dev);
+	b->device_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (b->device_fd < 0) {
+		r = -errno;
+		vfio_err(b, "%s: open %s: %s", b->name, path, strerror(-r));
+		return r;
+	}
+	b->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (b->iommufd < 0) {
+		r = -errno;
+		vfio_err(b, "%s: open /dev/iommu: %s", b->name, strerror(-r));
+		return r;
+	}
+	bind.iommufd = b->iommufd;
+	if (ioctl(b->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) {
+		r = -errno;
+		vfio_err(b, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s%s", b->name,
+			 strerror(-r),
+			 r == -EBUSY ? " (the device is in use, e.g. through its group)" : "");
+		return r;
+	}
+	if (ioctl(b->iommufd, IOMMU_IOAS_ALLOC, &alloc) < 0) {
+		r = -errno;
+		vfio_err(b, "%s: IOMMU_IOAS_ALLOC: %s", b->name, strerror(-r));
+		return r;
+	}
+	b->ioas_id = alloc.out_ioas_id;
+	attach.pt_id = b->ioas_id;
+	if (ioctl(b->device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) < 0) {
+		r = -errno;
+		vfio_err(b, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", b->name,
+			 strerror(-r));
+		return r;
+	}
+	/* Ranges are known only once a device (its IOMMU) is attached. */
+	return read_ranges(b);
+}

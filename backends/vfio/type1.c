@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The type1 container (/dev/vfio/vfio and the device's group): the
+ * interface every VFIO kernel has.  Each VFIO_IOMMU_MAP_DMA is one entry
+ * of the container, which holds at most dma_entry_limit (65535 by
+ * default) of them; the limit comes from the DMA-available capability,
+ * and kmap() refuses the call that would exceed it before the kernel
+ * does.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "uapi.h"
+#include "vfio.h"
+
+static int type1_map(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,
+		     uint64_t len, unsigned int prot)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = (prot & PROT_DEV_READ ? VFIO_DMA_MAP_FLAG_READ : 0) |
+			 (prot & PROT_DEV_WRITE ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+		.vaddr = va,
+		.iova = iova,
+		.size = len,
+	};
+
+	if (ioctl(b->container_fd, VFIO_IOMMU_MAP_DMA, &map) < 0) {
+		int r = -errno;
+
+		vfio_err(b, "%s: VFIO_IOMMU_MAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 " vaddr 0x%" PRIxPTR ": %s",
+			 b->name, iova, len, va, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+static int type1_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.iova = iova,
+		.size = len,
+	};
+
+	if (ioctl(b->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0) {
+		int r = -errno;
+
+		vfio_err(b, "%s: VFIO_IOMMU_UNMAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 ": %s",
+			 b->name, iova, len, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+static void type1_close(struct dmasplit_bdev *b)
+{
+	if (b->group_fd >= 0)
+		close(b->group_fd);
+	if (b->container_fd >= 0)
+		close(b->container_fd);
+}
+
+const struct kiface type1_iface = {
+	.name = "type1",
+	.map = type1_map,
+	.unmap = type1_unmap,
+	.close = type1_close,
+};
+
+/* The IOVA ranges and DMA-available capabilities of VFIO_IOMMU_GET_INFO. */
+static int read_info(struct dmasplit_bdev *b)
+{
+	struct vfio_iommu_type1_info *info;
+	struct vfio_info_cap_header *cap;
+	uint32_t argsz = sizeof(*info), off;
+	uint64_t pgsizes;
+	int r = 0;
+
+	for (;;) {
+		info = calloc(1, argsz);
+		if (!info)
+			return -ENOMEM;
+		info->argsz = argsz;
+		if (ioctl(b->container_fd, VFIO_IOMMU_GET_INFO, info) < 0) {
+			r = -errno;
+			vfio_err(b, "%s: VFIO_IOMMU_GET_INFO: %s", b->name,
+				 strerror(-r));
+			free(info);
+			return r;
+		}
+		if (info->argsz <= argsz)
+			break;
+		argsz = info->argsz;	/* room for the capabilities */
+		free(info);
+	}
+	pgsizes = info->flags & VFIO_IOMMU_INFO_PGSIZES ? info->iova_pgsizes : 0;
+	b->granule = pgsizes ? pgsizes & -pgsizes : 4096;
+	b->dma_avail = 65535;	/* the default, for kernels without the cap */
+	for (off = info->flags & VFIO_IOMMU_INFO_CAPS ? info->cap_offset : 0;
+	     off && off + sizeof(*cap) <= argsz; off = cap->next) {
+		cap = (struct vfio_info_cap_header *)((char *)info + off);
+		if (cap->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+			struct vfio_iommu_type1_info_cap_iova_range *c =
+				(void *)cap;
+			uint32_t i;
+
+			for (i = 0; i < c->nr_iovas && i < MAX_RANGES; i++) {
+				b->ranges[i].start = c->iova_ranges[i].start;
+				b->ranges[i].last = c->iova_ranges[i].end;
+			}
+			b->num_ranges = i;
+		} else if (cap->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
+			b->dma_avail =
+				((struct vfio_iommu_type1_info_dma_avail *)cap)->avail;
+		}
+	}
+	free(info);
+	if (!b->num_ranges) {
+		/* Kernels before 5.4 report no ranges: all but the x86
+		 * interrupt window, which no IOMMU lets a device use. */
+		b->ranges[0].start = 0;
+		b->ranges[0].last = 0xfedfffff;
+		b->ranges[1].start = 0xfef00000;
+		b->ranges[1].last = UINT64_MAX;
+		b->num_ranges = 2;
+	}
+	return 0;
+}
+
+int type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	char path[64];
+	int r;
+
+	b->k = &type1_iface;
+	b->container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (b->container_fd < 0) {
+		r = -errno;
+		vfio_err(b, "%s: open /dev/vfio/vfio: %s", b->name, strerror(-r));
+		return r;
+	}
+	if (ioctl(b->container_fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
+	    ioctl(b->container_fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
+		vfio_err(b, "%s: the kernel's VFIO container has no type1v2 IOMMU",
+			 b->name);
+		return -EOPNOTSUPP;
+	}
+	snprintf(path, sizeof(path), "/dev/vfio/%d", desc->iommu_group);
+	b->group_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (b->group_fd < 0) {
+		r = -errno;
+		vfio_err(b, "%s: open %s: %s%s", b->name, path, strerror(-r),
+			 r == -EBUSY ? " (another process has the group open)" : "");
+		return r;
+	}
+	if (ioctl(b->group_fd, VFIO_GROUP_GET_STATUS, &status) < 0)
+		return -errno;
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		vfio_err(b, "%s: IOMMU group %d is not viable: bind every device in it to vfio-pci",
+			 b->name, desc->iommu_group);
+		return -EBUSY;
+	}
+	if (ioctl(b->group_fd, VFIO_GROUP_SET_CONTAINER, &b->container_fd) < 0 ||
+	    ioctl(b->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
+		r = -errno;
+		vfio_err(b, "%s: attaching group %d to a type1 container: %s",
+			 b->name, desc->iommu_group, strerror(-r));
+		return r;
+	}
+	r = read_info(b);
+	if (r < 0)
+		return r;
+	b->device_fd = ioctl(b->group_fd, VFIO_GROUP_GET_DEVICE_FD, b->name);
+	if (b->device_fd < 0) {
+		r = -errno;
+		vfio_err(b, "%s: VFIO_GROUP_GET_DEVICE_FD: %s", b->name,
+			 strerror(-r));
+		return r;
+	}
+	return 0;
+}

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Selection of the vfio backend from fake sysfs trees in the kernel's
+ * layout: a vfio-pci device in a translating group is taken, identity
+ * and blocked groups and other drivers are not, and the interface the
+ * backend would use is logged with the reason.  The kernel itself is
+ * exercised in the VM tests (tests/vm/).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static const char *const plugins[] = { "vfio", "swiotlb-sim", NULL };
+static struct dmasplit_ctx *ctx;
+static char *root;
+
+#define DEVDIR "devices/pci0000:00/0000:00:04.0"
+
+static void put(const char *rel, const char *content)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	tu_write_file(path, content);
+}
+
+static void link_to(const char *target, const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	tu_symlink(target, path);
+}
+
+/* The edu device as the VM shows it, with the driver, group type and
+ * cdev given. */
+static void fake_device(const char *driver, const char *group_type,
+			bool cdev)
+{
+	put(DEVDIR "/vendor", "0x1234\n");
+	put(DEVDIR "/device", "0x11e8\n");
+	put(DEVDIR "/class", "0x00ff00\n");
+	put(DEVDIR "/dma_mask_bits", "32\n");
+	if (driver) {
+		char target[96];
+
+		snprintf(target, sizeof(target), "../../../bus/pci/drivers/%s",
+			 driver);
+		put("bus/pci/drivers/placeholder", "");
+		link_to(target, DEVDIR "/driver");
+	}
+	if (group_type) {
+		put("kernel/iommu_groups/4/type", group_type);
+		put("kernel/iommu_groups/4/reserved_regions",
+		    "0x00000000fee00000 0x00000000feefffff msi\n");
+		link_to("../../../kernel/iommu_groups/4", DEVDIR "/iommu_group");
+	}
+	if (cdev)
+		put(DEVDIR "/vfio-dev/vfio0/dev", "511:0\n");
+	link_to("../../../" DEVDIR, "bus/pci/devices/0000:00:04.0");
+}
+
+static void setup(void)
+{
+	ctx = tu_ctx_with(plugins);
+	root = tu_mkdtemp();
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
+}
+
+static void teardown(void)
+{
+	tu_ctx_free(ctx);
+	tu_rm_rf(root);
+	free(root);
+}
+
+/* The vfio backend's probe of spec: its score, or the error. */
+static int probe(const char *spec)
+{
+	struct dmasplit_desc desc = { .size = sizeof(desc) };
+	struct dmasplit_backend *be;
+	int score = -1, r;
+
+	ck_assert_int_eq(dmasplit_backend_find(ctx, "vfio", &be), 0);
+	r = dmasplit_describe(ctx, spec, &desc);
+	ck_assert_msg(r == 0, "describe %s: %d, log:\n%s", spec, r, tu_log_text());
+	r = dmasplit_backend_probe(be, &desc, &score);
+	return r < 0 ? r : score;
+}
+
+static const char *selected(const char *spec)
+{
+	struct dmasplit_desc desc = { .size = sizeof(desc) };
+	struct dmasplit_backend *be;
+
+	ck_assert_int_eq(dmasplit_describe(ctx, spec, &desc), 0);
+	if (dmasplit_select(ctx, &desc, &be) < 0)
+		return "(none)";
+	return dmasplit_backend_get_name(be);
+}
+
+START_TEST(vfio_pci_in_a_dma_group_is_selected)
+{
+	fake_device("vfio-pci", "DMA\n", true);
+	ck_assert_int_gt(probe("0000:00:04.0"), 0);
+	ck_assert_str_eq(selected("0000:00:04.0"), "vfio");
+	ck_assert_str_eq(selected("00:04.0,mask=28"), "vfio");
+}
+END_TEST
+
+START_TEST(vfio_pci_in_a_dma_fq_group_is_selected)
+{
+	fake_device("vfio-pci", "DMA-FQ\n", true);
+	ck_assert_int_gt(probe("0000:00:04.0"), 0);
+}
+END_TEST
+
+START_TEST(identity_or_blocked_group_is_not_selected)
+{
+	static const char *const types[] = { "identity\n", "blocked\n", "unmanaged\n" };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		tu_rm_rf(root);
+		tu_mkdir_p(root);
+		fake_device("vfio-pci", types[i], true);
+		tu_log_clear();
+		ck_assert_int_eq(probe("0000:00:04.0"), -ENODEV);
+		ck_assert_msg(tu_log_has("does not translate"), "%s: log:\n%s",
+			      types[i], tu_log_text());
+		ck_assert_str_eq(selected("0000:00:04.0"), "(none)");
+	}
+}
+END_TEST
+
+START_TEST(other_drivers_and_no_group_are_not_selected)
+{
+	fake_device("nvme", "DMA\n", false);
+	ck_assert_int_eq(probe("0000:00:04.0"), -ENODEV);
+	tu_rm_rf(root);
+	tu_mkdir_p(root);
+	fake_device(NULL, NULL, false);
+	ck_assert_int_eq(probe("0000:00:04.0"), -ENODEV);
+	tu_rm_rf(root);
+	tu_mkdir_p(root);
+	fake_device("vfio-pci", NULL, false);
+	ck_assert_int_eq(probe("0000:00:04.0"), -ENODEV);
+	/* A simulated device is never vfio's. */
+	ck_assert_str_eq(selected("sim:nic0"), "swiotlb-sim");
+}
+END_TEST
+
+START_TEST(interface_choice_is_logged_with_its_reason)
+{
+	bool has_iommufd = access("/dev/iommu", F_OK) == 0 &&
+			   access("/dev/vfio/devices/vfio0", F_OK) == 0;
+
+	fake_device("vfio-pci", "DMA\n", false);
+	tu_log_clear();
+	ck_assert_int_gt(probe("0000:00:04.0"), 0);
+	ck_assert_msg(tu_log_has("would use type1: no vfio-dev entry in sysfs"),
+		      "log:\n%s", tu_log_text());
+
+	tu_rm_rf(root);
+	tu_mkdir_p(root);
+	fake_device("vfio-pci", "DMA\n", true);
+	tu_log_clear();
+	ck_assert_int_gt(probe("0000:00:04.0"), 0);
+	ck_assert_msg(tu_log_has(has_iommufd ? "would use iommufd"
+					     : "would use type1: no /dev/iommu"),
+		      "log:\n%s", tu_log_text());
+	tu_log_clear();
+	ck_assert_int_gt(probe("0000:00:04.0,vfio=type1"), 0);
+	ck_assert_msg(tu_log_has("would use type1: vfio=type1 in the spec"),
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
+START_TEST(open_without_the_kernel_interface_fails_cleanly)
+{
+	struct dmasplit_dev *dev = NULL;
+	int r;
+
+	if (access("/dev/vfio/vfio", F_OK) == 0)
+		return;	/* a real VFIO host: covered by the VM tests */
+	fake_device("vfio-pci", "DMA\n", true);
+	tu_log_clear();
+	r = dmasplit_dev_open(ctx, "0000:00:04.0", &dev);
+	ck_assert_int_eq(r, -ENOENT);
+	ck_assert_ptr_null(dev);
+	ck_assert_msg(tu_log_has("open /dev/vfio/vfio: No such file or directory"),
+		      "log:\n%s", tu_log_text());
+	tu_log_clear();
+	r = dmasplit_dev_open(ctx, "0000:00:04.0,vfio=iommufd", &dev);
+	ck_assert_int_eq(r, -EOPNOTSUPP);
+	ck_assert_msg(tu_log_has("vfio=iommufd asked, but"), "log:\n%s",
+		      tu_log_text());
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("vfio");
+	TCase *tc = tcase_create("select");
+	const char *dir = getenv("DMASPLIT_TEST_BACKENDS");
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/backend-vfio.so", dir ? dir : "");
+	if (!dir || access(path, R_OK) < 0)
+		tu_skip_all("the vfio backend is not built");
+	tu_plugin_dir();
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, vfio_pci_in_a_dma_group_is_selected);
+	tcase_add_test(tc, vfio_pci_in_a_dma_fq_group_is_selected);
+	tcase_add_test(tc, identity_or_blocked_group_is_not_selected);
+	tcase_add_test(tc, other_drivers_and_no_group_are_not_selected);
+	tcase_add_test(tc, interface_choice_is_logged_with_its_reason);
+	tcase_add_test(tc, open_without_the_kernel_interface_fails_cleanly);
+	suite_add_tcase(s, tc);
+	return tu_main(s);
+}
