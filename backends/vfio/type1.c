@@ -56,6 +56,12 @@ static int type1_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
 			 b->name, iova, len, strerror(-r));
 		return r;
 	}
+	/* The kernel answers success with nothing unmapped. */
+	if (!unmap.size) {
+		vfio_err(b, "%s: VFIO_IOMMU_UNMAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 ": nothing mapped there",
+			 b->name, iova, len);
+		return -ENOENT;
+	}
 	return 0;
 }
 
