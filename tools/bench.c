@@ -81,7 +81,7 @@ static const struct measure_def defs[M_COUNT] = {
 	},
 	[M_LINK] = {
 		"link_vs_store", "link cost vs one 8-byte store per page", "x",
-		"ns per page of one dmasplit_iova_link per page / ns per 8-byte store",
+		"ns per page of one dmasplit_iova_link of many pages / ns per 8-byte store",
 		true, 3.0,
 	},
 	[M_BOUNCE] = {
@@ -118,6 +118,7 @@ struct result {
 	char judged_on[64];
 	int err;		/* why it could not run, with what */
 	char why[160];
+	bool inapplicable;	/* not a figure of this kind of device */
 };
 
 static const unsigned long split_pages[] = {
@@ -1240,7 +1241,7 @@ static void text_split(const struct bench *b)
 	if (b->nsplit)
 		printf("   %9s  %10s  %10s  %8s  %s\n"
 		       "   %9s  %10s  %10s  %8s  %s\n", "", "split",
-		       "per-page", "", "IOTLB invalidations", "pages",
+		       "per-page", "", "kernel calls", "pages",
 		       "ns/page", "ns/page", "ratio", "split / per-page");
 	for (i = 0; i < b->nsplit; i++) {
 		row = &b->split[i];
@@ -1375,7 +1376,8 @@ static void text_summary(const struct bench *b)
 			snprintf(figure, sizeof(figure), "-");
 		printf("%2u. %-50s %13s %13s  %s\n", m + 1, d->title, figure,
 		       target,
-		       !res->done ? "NOT RUN" : res->met ? "MET" : "MISSED");
+		       res->inapplicable ? "N/A" : !res->done ? "NOT RUN" :
+		       res->met ? "MET" : "MISSED");
 	}
 }
 
@@ -1390,11 +1392,15 @@ static void bench_text(const struct bench *b)
 	printf("each figure: medians of samples alternating between its two sides\n");
 	text_split(b);
 	text_link(b);
-	text_bounce(b);
+	if (!b->res[M_BOUNCE].inapplicable)
+		text_bounce(b);
 	text_dispatch(b);
-	text_metadata(b);
-	text_alloc(b);
-	text_threads(b);
+	if (!b->res[M_METADATA].inapplicable)
+		text_metadata(b);
+	if (!b->res[M_ALLOC].inapplicable)
+		text_alloc(b);
+	if (!b->res[M_THREADS].inapplicable)
+		text_threads(b);
 	text_summary(b);
 }
 
@@ -1420,10 +1426,11 @@ static void json_result(struct json *j, const struct bench *b,
 	json_close(j, '}');
 	json_str(j, "judged_on", res->done ? res->judged_on : NULL);
 	json_bool(j, "met", res->done && res->met);
-	if (!res->done) {
+	json_bool(j, "applicable", !res->inapplicable);
+	if (!res->done && !res->inapplicable)
 		json_errno(j, "error", res->err ? res->err : -ECANCELED);
+	if (!res->done)
 		json_str(j, "why", res->why);
-	}
 }
 
 static void json_split(struct json *j, const struct bench *b)
@@ -1639,9 +1646,20 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 		goto out;
 
 	for (m = 0; m < M_COUNT; m++) {
+		/* A real device is opened once and has no DMA engine of the
+		 * library's: the figures that need a second device or the
+		 * simulated pool are the simulated device's to give. */
+		if (!(b->info.flags & DMASPLIT_DEV_DMA_RW) &&
+		    (m == M_BOUNCE || m == M_METADATA || m == M_ALLOC ||
+		     m == M_THREADS)) {
+			b->res[m].inapplicable = true;
+			snprintf(b->res[m].why, sizeof(b->res[m].why),
+				 "measured on the simulated device only");
+			continue;
+		}
 		announce(b, m);
 		measures[m](b);
-		if (!b->res[m].done) {
+		if (!b->res[m].done && !b->res[m].inapplicable) {
 			missing++;
 			if (!b->res[m].err)
 				failed(b, "no figure", -ECANCELED);
@@ -1657,7 +1675,7 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 	if (missing) {
 		fflush(stdout);
 		for (m = 0; m < M_COUNT; m++)
-			if (!b->res[m].done)
+			if (!b->res[m].done && !b->res[m].inapplicable)
 				fprintf(stderr, PROG ": bench: %s: %s\n",
 					defs[m].title, b->res[m].why);
 		status = EXIT_FAILURE;

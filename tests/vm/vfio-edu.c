@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The vfio backend against a real kernel, through libdmasplit only: the
+ * program drives QEMU's edu device (hw/misc/edu.c) through the device fd
+ * the library hands out, for each kernel interface in turn.  Run in the
+ * VM by tests/vm/run, which binds edu to vfio-pci and sets
+ * DMASPLIT_VM_EDU and DMASPLIT_VM_NVME.  Output is TAP.
+ *
+ * edu: BAR0 register 0x00 reads 0x010000ed (4-byte access); DMA registers
+ * (8-byte access) 0x80 source,
+ * 0x88 destination, 0x90 count, 0x98 command (bit 0 start and busy,
+ * bit 1 device to RAM); its buffer is at 0x40000, 4 KiB; it reaches 28 bits of
+ * address, hence mask=28.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/vfio.h>
+
+#include <dmasplit/dmasplit.h>
+
+#define PAGE 4096u
+#define EDU_BUF 0x40000u
+#define EDU_DMA_LEN 1024u	/* strictly inside the 4 KiB buffer */
+
+static unsigned int tests, failures;
+
+static void ok(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %u - ", cond ? "ok" : "not ok", ++tests);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	if (!cond)
+		failures++;
+}
+
+struct edu {
+	int fd;
+	volatile uint8_t *bar;
+	size_t bar_size;
+};
+
+/* Registers below 0x80 take 4-byte accesses only. */
+static uint32_t rd32(struct edu *e, unsigned int reg)
+{
+	return *(volatile uint32_t *)(e->bar + reg);
+}
+
+static uint64_t rd64(struct edu *e, unsigned int reg)
+{
+	return *(volatile uint64_t *)(e->bar + reg);
+}
+
+static void wr64(struct edu *e, unsigned int reg, uint64_t v)
+{
+	*(volatile uint64_t *)(e->bar + reg) = v;
+}
+
+static int region(int fd, unsigned int index, struct vfio_region_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->argsz = sizeof(*info);
+	info->index = index;
+	return ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, info);
+}
+
+/* BAR0 mapped, memory decoding and bus mastering on (edu does DMA only
+ * as a bus master). */
+static int edu_open(struct dmasplit_dev *dev, struct edu *e)
+{
+	struct vfio_region_info bar, cfg;
+	uint16_t cmd;
+
+	if (dmasplit_dev_get_fd(dev, &e->fd) < 0)
+		return -1;
+	if (region(e->fd, VFIO_PCI_BAR0_REGION_INDEX, &bar) < 0 ||
+	    region(e->fd, VFIO_PCI_CONFIG_REGION_INDEX, &cfg) < 0)
+		return -1;
+	e->bar_size = bar.size;
+	e->bar = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      e->fd, (off_t)bar.offset);
+	if (e->bar == MAP_FAILED)
+		return -1;
+	if (pread(e->fd, &cmd, 2, (off_t)cfg.offset + 4) != 2)
+		return -1;
+	cmd |= 0x6;
+	if (pwrite(e->fd, &cmd, 2, (off_t)cfg.offset + 4) != 2)
+		return -1;
+	return 0;
+}
+
+static void edu_close(struct edu *e)
+{
+	/* A BAR mapping left behind keeps the device busy for the next
+	 * interface's bind. */
+	if (e->bar && e->bar != MAP_FAILED)
+		munmap((void *)e->bar, e->bar_size);
+	e->bar = NULL;
+}
+
+/* One transfer; 0 when the device reports it done. */
+static int edu_dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t len,
+		   bool to_ram)
+{
+	int i;
+
+	wr64(e, 0x80, src);
+	wr64(e, 0x88, dst);
+	wr64(e, 0x90, len);
+	wr64(e, 0x98, 1 | (to_ram ? 2 : 0));
+	/* Each transfer completes on a 100 ms timer of the virtual clock. */
+	for (i = 0; i < 1000; i++) {
+		if (!(rd64(e, 0x98) & 1))
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+static uint64_t calls(struct dmasplit_dev *dev)
+{
+	struct dmasplit_dev_stats s = { .size = sizeof(s) };
+
+	dmasplit_dev_get_stats(dev, &s);
+	return s.kernel_calls;
+}
+
+/* True when the kernel logged a DMAR fault since kmsg's position. */
+static bool dmar_fault_logged(int kmsg)
+{
+	char line[1024];
+	bool seen = false;
+	ssize_t n;
+
+	while ((n = read(kmsg, line, sizeof(line) - 1)) > 0 ||
+	       (n < 0 && errno == EPIPE)) {
+		if (n <= 0)
+			continue;
+		line[n] = '\0';
+		if (strstr(line, "DMAR") && strstr(line, "fault"))
+			seen = true;
+	}
+	return seen;
+}
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
+		      const char *iface)
+{
+	struct dmasplit_dev *dev = NULL;
+	struct dmasplit_iova *iova = NULL;
+	struct edu e = { .fd = -1 };
+	uint8_t *buf;
+	uint64_t base, before;
+	char spec[96];
+	int kmsg, r, i;
+
+	snprintf(spec, sizeof(spec), "%s,mask=28,vfio=%s", bdf, iface);
+	r = dmasplit_dev_open(ctx, spec, &dev);
+	ok(r == 0 && !strcmp(dmasplit_dev_backend_name(dev), "vfio"),
+	   "%s: open %s with the vfio backend (%d)", iface, spec, r);
+	if (r < 0)
+		return;
+	r = edu_open(dev, &e);
+	ok(r == 0 && rd32(&e, 0) == 0x010000ed,
+	   "%s: the device fd maps BAR0 and edu answers 0x010000ed", iface);
+	if (r < 0)
+		goto out;
+	buf = aligned_alloc(PAGE, 2 * PAGE);
+	for (i = 0; i < (int)(2 * PAGE); i++)
+		buf[i] = (uint8_t)(i * 13 + 7);
+
+	/* Two VA-contiguous links: one map call at the sync. */
+	r = dmasplit_iova_alloc(dev, 2 * PAGE, 0, &iova);
+	ok(r == 0, "%s: iova_alloc of 2 pages (%d)", iface, r);
+	if (r < 0)
+		goto out_buf;
+	base = dmasplit_iova_addr(iova);
+	ok(base && base + 2 * PAGE - 1 < (1u << 28),
+	   "%s: the window 0x%" PRIx64 " lies below the 28-bit mask", iface, base);
+	before = calls(dev);
+	dmasplit_iova_link(iova, 0, buf, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
+	dmasplit_iova_link(iova, PAGE, buf + PAGE, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
+	ok(calls(dev) == before, "%s: links issue no kernel call", iface);
+	r = dmasplit_iova_sync(iova, 0, 2 * PAGE);
+	ok(r == 0 && calls(dev) == before + 1,
+	   "%s: one kernel map call for two contiguous links (%" PRIu64 ")",
+	   iface, calls(dev) - before);
+
+	/* RAM -> device -> RAM through the window. */
+	memset(buf + PAGE, 0, EDU_DMA_LEN);
+	r = edu_dma(&e, base, EDU_BUF, EDU_DMA_LEN, false);
+	if (r == 0)
+		r = edu_dma(&e, EDU_BUF, base + PAGE, EDU_DMA_LEN, true);
+	ok(r == 0 && !memcmp(buf, buf + PAGE, EDU_DMA_LEN),
+	   "%s: edu copies RAM -> device -> RAM through the window, bytes match",
+	   iface);
+
+	/* Unlinking the second page of the coalesced area: one unmap, one
+	 * map of the first page again. */
+	before = calls(dev);
+	r = dmasplit_iova_unlink(iova, PAGE, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
+	ok(r == 0 && calls(dev) == before + 2,
+	   "%s: partial unlink of a coalesced area costs an unmap and a map (%" PRIu64 " calls)",
+	   iface, calls(dev) - before);
+	memset(buf, 0, EDU_DMA_LEN);
+	r = edu_dma(&e, EDU_BUF, base, EDU_DMA_LEN, true);
+	ok(r == 0 && buf[1] == (uint8_t)(1 * 13 + 7),
+	   "%s: the rest of the area stays reachable", iface);
+
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (kmsg >= 0)
+		lseek(kmsg, 0, SEEK_END);
+	memset(buf + PAGE, 0x5a, PAGE);
+	r = edu_dma(&e, EDU_BUF, base + PAGE, EDU_DMA_LEN, true);
+	for (i = 0; i < (int)EDU_DMA_LEN && buf[PAGE + i] == 0x5a; i++)
+		;
+	ok(i == (int)EDU_DMA_LEN,
+	   "%s: after unlink the same DMA no longer reaches memory", iface);
+	usleep(200000);	/* the fault is reported by an interrupt */
+	ok(kmsg >= 0 && dmar_fault_logged(kmsg),
+	   "%s: and the kernel logs a DMAR fault", iface);
+	if (kmsg >= 0)
+		close(kmsg);
+	dmasplit_iova_destroy(iova);
+out_buf:
+	free(buf);
+out:
+	edu_close(&e);
+	dmasplit_dev_close(dev);
+}
+
+/* 64K separate page links coalesce into one mapping; the page API needs
+ * one per page and meets the type1 container's limit. */
+static void limit_tests(struct dmasplit_ctx *ctx, const char *bdf,
+			const char *iface)
+{
+	const size_t pages = 65536;
+	struct dmasplit_dev *dev = NULL;
+	struct dmasplit_iova *iova;
+	uint64_t *dma, before;
+	uint8_t *mem;
+	char spec[96];
+	size_t i, mapped;
+	int r;
+
+	snprintf(spec, sizeof(spec), "%s,vfio=%s", bdf, iface);
+	if (dmasplit_dev_open(ctx, spec, &dev) < 0) {
+		ok(false, "%s: open %s", iface, spec);
+		return;
+	}
+	mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	dma = calloc(pages, sizeof(*dma));
+	r = dmasplit_iova_alloc(dev, pages * PAGE, 0, &iova);
+	before = calls(dev);
+	for (i = 0; r == 0 && i < pages; i++)
+		r = dmasplit_iova_link(iova, i * PAGE, mem + i * PAGE, PAGE,
+				       DMASPLIT_TO_DEVICE, 0);
+	if (r == 0)
+		r = dmasplit_iova_sync(iova, 0, pages * PAGE);
+	ok(r == 0 && calls(dev) == before + 1,
+	   "%s: 65536 separate page links: one kernel map call (%d, %" PRIu64 " calls)",
+	   iface, r, calls(dev) - before);
+	if (r == 0)
+		dmasplit_iova_unlink(iova, 0, pages * PAGE, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_iova_destroy(iova);
+
+	if (!strcmp(iface, "type1")) {
+		for (i = 0, r = 0; i < pages && r == 0; i++)
+			r = dmasplit_map(dev, mem + i * PAGE, PAGE,
+					 DMASPLIT_TO_DEVICE, DMASPLIT_ATTR_NO_WARN,
+					 &dma[i]);
+		mapped = r == 0 ? i : i - 1;
+		ok(r == -ENOSPC && mapped == 65535,
+		   "%s: the page-by-page path stops with -ENOSPC at the container's limit (%zu mapped, %d)",
+		   iface, mapped, r);
+		for (i = 0; i < mapped; i++)
+			dmasplit_unmap(dev, dma[i], PAGE, DMASPLIT_TO_DEVICE, 0);
+	}
+	free(dma);
+	munmap(mem, pages * PAGE);
+	dmasplit_dev_close(dev);
+}
+
+/* Split path vs page-by-page map calls, side by side. */
+static void measure(struct dmasplit_ctx *ctx, const char *bdf, const char *iface)
+{
+	static const size_t counts[] = { 1024, 4096, 16384, 65535 };
+	struct dmasplit_dev *dev = NULL;
+	char spec[96];
+	uint8_t *mem;
+	size_t c, i;
+
+	snprintf(spec, sizeof(spec), "%s,vfio=%s", bdf, iface);
+	if (dmasplit_dev_open(ctx, spec, &dev) < 0)
+		return;
+	mem = mmap(NULL, 65536 * (size_t)PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	printf("# %s: pages  split ms (calls)  per-page ms (calls)  ratio\n", iface);
+	for (c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		size_t n = counts[c];
+		uint64_t *dma = calloc(n, sizeof(*dma)), k0, k1, k2;
+		struct dmasplit_iova *iova;
+		double t0, t1, t2;
+
+		k0 = calls(dev);
+		t0 = now();
+		dmasplit_iova_alloc(dev, n * PAGE, 0, &iova);
+		for (i = 0; i < n; i++)
+			dmasplit_iova_link(iova, i * PAGE, mem + i * PAGE, PAGE,
+					   DMASPLIT_TO_DEVICE, 0);
+		dmasplit_iova_sync(iova, 0, n * PAGE);
+		dmasplit_iova_unlink(iova, 0, n * PAGE, DMASPLIT_TO_DEVICE, 0);
+		dmasplit_iova_destroy(iova);
+		t1 = now();
+		k1 = calls(dev);
+		for (i = 0; i < n; i++)
+			dmasplit_map(dev, mem + i * PAGE, PAGE, DMASPLIT_TO_DEVICE,
+				     0, &dma[i]);
+		for (i = 0; i < n; i++)
+			dmasplit_unmap(dev, dma[i], PAGE, DMASPLIT_TO_DEVICE, 0);
+		t2 = now();
+		k2 = calls(dev);
+		printf("# %s: %6zu  %9.1f (%" PRIu64 ")  %9.1f (%" PRIu64 ")  %6.1fx\n",
+		       iface, n, (t1 - t0) * 1e3, k1 - k0, (t2 - t1) * 1e3,
+		       k2 - k1, (t2 - t1) / (t1 - t0));
+		free(dma);
+	}
+	munmap(mem, 65536 * (size_t)PAGE);
+	dmasplit_dev_close(dev);
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const ifaces[] = { "iommufd", "type1" };
+	const char *edu = getenv("DMASPLIT_VM_EDU");
+	const char *nvme = getenv("DMASPLIT_VM_NVME");
+	struct dmasplit_ctx *ctx;
+	struct dmasplit_dev *dev = NULL;
+	unsigned int i;
+	int r;
+
+	if (!edu) {
+		printf("1..0 # SKIP not in the VM (DMASPLIT_VM_EDU is not set)\n");
+		return 0;
+	}
+	if (dmasplit_ctx_new(&ctx) < 0)
+		return 1;
+	for (i = 0; i < 2; i++) {
+		edu_tests(ctx, edu, ifaces[i]);
+		limit_tests(ctx, edu, ifaces[i]);
+	}
+	if (nvme) {
+		r = dmasplit_dev_open(ctx, nvme, &dev);
+		ok(r == -ENODEV && !dev,
+		   "a device not bound to vfio-pci (%s, nvme) is not selected (%d)",
+		   nvme, r);
+	}
+	if (argc > 1 && !strcmp(argv[1], "--measure"))
+		for (i = 0; i < 2; i++)
+			measure(ctx, edu, ifaces[i]);
+	dmasplit_ctx_unref(ctx);
+	printf("1..%u\n", tests);
+	return failures ? 1 : 0;
+}
