@@ -244,6 +244,44 @@ static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
 	if (kmsg >= 0)
 		close(kmsg);
 	dmasplit_iova_destroy(iova);
+
+	/* The per-range path: coherent memory, and a vector map whose
+	 * memory-contiguous buffers share one kernel mapping and segment. */
+	{
+		struct dmasplit_seg segs[3];
+		unsigned int nsegs = 3;
+		uint8_t *cpu = NULL, *other = aligned_alloc(PAGE, PAGE);
+		struct iovec iov[3] = {
+			{ buf, PAGE }, { buf + PAGE, PAGE }, { other, 100 },
+		};
+		uint64_t dma;
+
+		r = dmasplit_alloc_coherent(dev, PAGE, 0, (void **)&cpu, &dma);
+		if (r == 0) {
+			memset(cpu, 0, EDU_DMA_LEN);
+			r = edu_dma(&e, EDU_BUF, dma, EDU_DMA_LEN, true);
+		}
+		ok(r == 0 && cpu[1] == (uint8_t)(1 * 13 + 7),
+		   "%s: coherent memory receives the device's DMA", iface);
+		if (cpu)
+			dmasplit_free_coherent(dev, PAGE, cpu, dma);
+		memset(other, 0, 100);
+		before = calls(dev);
+		r = dmasplit_map_vec(dev, iov, 3, DMASPLIT_BIDIRECTIONAL, 0,
+				     segs, &nsegs);
+		ok(r == 0 && nsegs == 2 && segs[0].len == 2 * PAGE &&
+		   calls(dev) == before + 2,
+		   "%s: map_vec of 3 buffers, 2 of them contiguous: 2 segments, 2 map calls (%d, %u, %" PRIu64 ")",
+		   iface, r, nsegs, calls(dev) - before);
+		if (r == 0) {
+			r = edu_dma(&e, EDU_BUF, segs[1].dma, 100, true);
+			ok(r == 0 && other[1] == (uint8_t)(1 * 13 + 7),
+			   "%s: the device reaches the last buffer through its segment",
+			   iface);
+			dmasplit_unmap_vec(dev, segs, nsegs, DMASPLIT_BIDIRECTIONAL, 0);
+		}
+		free(other);
+	}
 out_buf:
 	free(buf);
 out:
