@@ -217,11 +217,14 @@ static int vfio_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info
 	for (i = 0; i < b->num_ranges && n < DMASPLIT_MAX_RANGES; i++) {
 		if (b->ranges[i].start > b->limit)
 			continue;
-		info->ranges[n].start = b->ranges[i].start;
+		/* Address 0 is never handed out. */
+		info->ranges[n].start = b->ranges[i].start < b->granule
+						? b->granule : b->ranges[i].start;
 		info->ranges[n++].last = b->ranges[i].last < b->limit
 						 ? b->ranges[i].last : b->limit;
 	}
 	info->num_ranges = n;
+	snprintf(info->interface, sizeof(info->interface), "%s", b->k->name);
 	return 0;
 }
 

@@ -207,6 +207,9 @@ struct dmasplit_dev_info {
 	uint64_t granule;		/* bytes; link/window unit */
 	unsigned int num_ranges;	/* usable device-address ranges */
 	struct dmasplit_range ranges[DMASPLIT_MAX_RANGES];
+	/* The kernel interface the backend drives the device through
+	 * ("iommufd", "type1"), or "" where there is none. */
+	char interface[16];
 };
 
 int  dmasplit_dev_get_info(struct dmasplit_dev *dev,

@@ -182,6 +182,15 @@ static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
 	   "%s: open %s with the vfio backend (%d)", iface, spec, r);
 	if (r < 0)
 		return;
+	{
+		struct dmasplit_dev_info info = { .size = sizeof(info) };
+
+		dmasplit_dev_get_info(dev, &info);
+		ok(!strcmp(info.interface, iface) &&
+		   (info.flags & DMASPLIT_DEV_HAS_FD),
+		   "%s: dev_info names the interface ('%s') and has a device fd",
+		   iface, info.interface);
+	}
 	r = edu_open(dev, &e);
 	ok(r == 0 && rd32(&e, 0) == 0x010000ed,
 	   "%s: the device fd maps BAR0 and edu answers 0x010000ed", iface);
