@@ -267,6 +267,11 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 			 sizeof(desc->iommu_group_type));
 		if (r < 0 && r != -ENOENT)
 			return r;
+		/* Only named groups have the attribute (iommu_group_set_name). */
+		r = attr(&pr, "iommu_group/name", desc->iommu_group_name,
+			 sizeof(desc->iommu_group_name));
+		if (r < 0 && r != -ENOENT)
+			return r;
 	}
 	if ((r = read_vfio_dev(&pr, desc)) < 0)
 		return r;

@@ -193,6 +193,7 @@ START_TEST(pci_description_comes_from_sysfs)
 	ck_assert_str_eq(d.driver, "vfio-pci");
 	ck_assert_int_eq(d.iommu_group, 7);
 	ck_assert_str_eq(d.iommu_group_type, "DMA-FQ");
+	ck_assert_str_eq(d.iommu_group_name, "");
 	ck_assert_str_eq(d.vfio_dev, "vfio0");
 	ck_assert_uint_eq(d.dma_mask_bits, 28);
 	ck_assert_uint_eq(d.spec_mask_bits, 0);
@@ -227,10 +228,38 @@ START_TEST(unbound_device_without_group_has_empty_fields)
 	ck_assert_str_eq(d.driver, "");
 	ck_assert_int_eq(d.iommu_group, -1);
 	ck_assert_str_eq(d.iommu_group_type, "");
+	ck_assert_str_eq(d.iommu_group_name, "");
 	ck_assert_str_eq(d.vfio_dev, "");
 	ck_assert_uint_eq(d.dma_mask_bits, 0);
 	ck_assert_int_eq(d.has_p2pmem, 0);
 	ck_assert_uint_eq(d.num_resources, 0);
+}
+END_TEST
+
+/*
+ * VFIO in no-IOMMU mode (drivers/vfio/group.c): a group of its own, named
+ * "vfio-noiommu", without a default domain, and a device cdev named
+ * noiommu-vfioN.
+ */
+START_TEST(noiommu_group_name_comes_from_sysfs)
+{
+	struct dmasplit_desc d;
+
+	put(DEVDIR "/vendor", "0x8086\n");
+	put(DEVDIR "/device", "0x10d3\n");
+	put(DEVDIR "/class", "0x020000\n");
+	put(DEVDIR "/vfio-dev/noiommu-vfio0/dev", "511:0\n");
+	put("bus/pci/drivers/vfio-pci/bind", "");
+	put("kernel/iommu_groups/3/type", "unknown\n");
+	put("kernel/iommu_groups/3/name", "vfio-noiommu\n");
+	link_to("../../../../bus/pci/drivers/vfio-pci", DEVDIR "/driver");
+	link_to("../../../../kernel/iommu_groups/3", DEVDIR "/iommu_group");
+	link_to("../../../" DEVDIR, "bus/pci/devices/0000:01:00.0");
+	ck_assert_msg(describe("0000:01:00.0", &d) == 0, "log:\n%s", tu_log_text());
+	ck_assert_str_eq(d.driver, "vfio-pci");
+	ck_assert_int_eq(d.iommu_group, 3);
+	ck_assert_str_eq(d.iommu_group_type, "unknown");
+	ck_assert_str_eq(d.iommu_group_name, "vfio-noiommu");
 }
 END_TEST
 
@@ -310,6 +339,7 @@ int main(void)
 	tcase_add_test(tc, bad_pci_specs_are_refused_with_reason);
 	tcase_add_test(tc, pci_description_comes_from_sysfs);
 	tcase_add_test(tc, unbound_device_without_group_has_empty_fields);
+	tcase_add_test(tc, noiommu_group_name_comes_from_sysfs);
 	tcase_add_test(tc, missing_or_malformed_sysfs_is_an_error);
 	tcase_add_test(tc, sysfs_root_from_environment_and_setter);
 	tcase_add_test(tc, describe_fills_only_what_the_caller_has_room_for);

@@ -154,6 +154,9 @@ struct dmasplit_desc {
 	int p2pmem_published;
 	unsigned int num_resources;
 	struct dmasplit_pci_resource resource[DMASPLIT_PCI_NUM_RESOURCES];
+	/* The IOMMU group's name, "" when it has none: VFIO names the
+	 * group it makes in no-IOMMU mode "vfio-noiommu". */
+	char iommu_group_name[64];
 };
 
 int  dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec,
@@ -271,8 +274,10 @@ struct dmasplit_seg {
 
 /*
  * Map n buffers; the backend merges them into as few device segments as it
- * can.  *nsegs is the capacity of segs on entry (n always suffices) and the
- * number used on return.  Undo with dmasplit_unmap_vec() on those segments.
+ * can.  *nsegs is the capacity of segs on entry and the number used on
+ * return: n suffices, except without an IOMMU (direct), where memory that
+ * is not physically contiguous takes up to one segment per page.  Undo
+ * with dmasplit_unmap_vec() on those segments.
  */
 int  dmasplit_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
 		      unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
@@ -286,6 +291,35 @@ int  dmasplit_alloc_coherent(struct dmasplit_dev *dev, size_t size,
 			     uint32_t flags, void **cpu, uint64_t *dma);
 int  dmasplit_free_coherent(struct dmasplit_dev *dev, size_t size, void *cpu,
 			    uint64_t dma);
+
+/* ------------------------------------------------------------------ */
+/* Mapping batch: a window where the device has one, else per range    */
+
+struct dmasplit_batch;
+
+/*
+ * Buffers mapped together for one direction.  dmasplit_batch_map() links
+ * them into one window, synced once, where the device has windows, and
+ * maps them with dmasplit_map_vec() where it answers -EOPNOTSUPP; the
+ * caller gets device segments either way and undoes either with one call.
+ * Built only on the calls above.  Not thread-safe; free it before its
+ * device is closed.  See dmasplit_batch_new(3).
+ */
+int  dmasplit_batch_new(struct dmasplit_dev *dev, enum dmasplit_dir dir,
+			uint32_t attrs, struct dmasplit_batch **batch);
+int  dmasplit_batch_add(struct dmasplit_batch *batch, void *vaddr,
+			size_t len);
+/* The segments belong to the batch, valid until it is unmapped. */
+int  dmasplit_batch_map(struct dmasplit_batch *batch,
+			const struct dmasplit_seg **segs, unsigned int *nsegs);
+int  dmasplit_batch_sync_for_cpu(struct dmasplit_batch *batch);
+int  dmasplit_batch_sync_for_device(struct dmasplit_batch *batch);
+/* 1 if mapped through a window, 0 if per range or not mapped. */
+int  dmasplit_batch_uses_window(const struct dmasplit_batch *batch);
+/* Unmapped again, buffers kept: it can be mapped again, or grow. */
+int  dmasplit_batch_unmap(struct dmasplit_batch *batch);
+/* Unmaps if mapped, then frees. */
+void dmasplit_batch_free(struct dmasplit_batch *batch);
 
 /* device-side access; simulated devices only, else -EOPNOTSUPP;
  * an address the device cannot reach gives -EFAULT */
