@@ -626,8 +626,9 @@ static void text_pci_iommu(const struct dmasplit_desc *d)
 	if (d->iommu_group < 0)
 		field("IOMMU group:", "none");
 	else
-		field("IOMMU group:", "%d (%s)", d->iommu_group,
-		      or_dash(d->iommu_group_type));
+		field("IOMMU group:", "%d (%s%s%s)", d->iommu_group,
+		      or_dash(d->iommu_group_type),
+		      d->iommu_group_name[0] ? ", " : "", d->iommu_group_name);
 	field_str("vfio-dev:", d->vfio_dev);
 	if (d->spec_vfio != DMASPLIT_VFIO_AUTO)
 		field("kernel iface:", "%s (from spec)",
@@ -847,6 +848,7 @@ static void json_pci(struct json *j, const struct dmasplit_desc *d)
 	else
 		json_int(j, "iommu_group", d->iommu_group);
 	json_str_or_null(j, "iommu_group_type", d->iommu_group_type);
+	json_str_or_null(j, "iommu_group_name", d->iommu_group_name);
 	json_str_or_null(j, "vfio_dev", d->vfio_dev);
 	json_str(j, "spec_vfio", vfio_iface_name(d->spec_vfio));
 	json_int(j, "spec_mask_bits", d->spec_mask_bits);
