@@ -419,7 +419,7 @@ int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 
 	pt_clear(b, w->addr + first,
 		 (round_up(b, offset + len) - first) >> b->pt.shift,
-		 !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dir_from_device(dir));
+		 !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dmasplit_dir_device_writes(dir));
 	invalidate();
 	count_invalidation(b);
 	return 0;
@@ -505,7 +505,7 @@ int iommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	}
 	h = (uintptr_t)(v & ~PTE_FLAGS);
 	if (pool_contains(&b->pool, h) &&
-	    !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dir_from_device(dir))
+	    !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dmasplit_dir_device_writes(dir))
 		pool_bounce(b, &b->pool, (uint8_t *)h + (dma & b->gmask), len,
 			    true);
 	/* Entries go before the addresses: once freed, the range may be

@@ -109,7 +109,7 @@ int nommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		}
 		return 0;
 	}
-	if (!(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dir_from_device(dir))
+	if (!(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dmasplit_dir_device_writes(dir))
 		pool_bounce(b, &b->pool, (uint8_t *)(uintptr_t)dma, len, true);
 	pool_unmap(&b->pool, (uint8_t *)(uintptr_t)dma);
 	return 0;

@@ -344,7 +344,7 @@ static int sim_unmap_vec(struct dmasplit_bdev *b,
 static int sim_sync_for_cpu(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 			    enum dmasplit_dir dir)
 {
-	if (!dir_from_device(dir))
+	if (!dmasplit_dir_device_writes(dir))
 		return 0;
 	return b->o.iommu ? iommu_sync(b, dma, len, true)
 			  : nommu_sync(b, dma, len, true);
@@ -354,7 +354,7 @@ static int sim_sync_for_cpu(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 static int sim_sync_for_device(struct dmasplit_bdev *b, uint64_t dma,
 			       size_t len, enum dmasplit_dir dir)
 {
-	if (dir == DMASPLIT_FROM_DEVICE)
+	if (!dmasplit_dir_device_reads(dir))
 		return 0;
 	return b->o.iommu ? iommu_sync(b, dma, len, false)
 			  : nommu_sync(b, dma, len, false);

@@ -221,14 +221,8 @@ static inline void stat_add(uint64_t *counter, uint64_t n)
 
 static inline uint64_t dir_perms(enum dmasplit_dir dir)
 {
-	return dir == DMASPLIT_TO_DEVICE ? PTE_READ :
-	       dir == DMASPLIT_FROM_DEVICE ? PTE_WRITE : PTE_READ | PTE_WRITE;
-}
-
-/* The device may have written: copy back on unmap or sync for the CPU. */
-static inline bool dir_from_device(enum dmasplit_dir dir)
-{
-	return dir != DMASPLIT_TO_DEVICE;
+	return (dmasplit_dir_device_reads(dir) ? PTE_READ : 0) |
+	       (dmasplit_dir_device_writes(dir) ? PTE_WRITE : 0);
 }
 
 /* iommu.c: the translated device */

@@ -117,9 +117,8 @@ void win_destroy(struct dmasplit_bwin *w);
 
 static inline unsigned int dir_prot(enum dmasplit_dir dir)
 {
-	return dir == DMASPLIT_TO_DEVICE ? PROT_DEV_READ :
-	       dir == DMASPLIT_FROM_DEVICE ? PROT_DEV_WRITE :
-	       PROT_DEV_READ | PROT_DEV_WRITE;
+	return (dmasplit_dir_device_reads(dir) ? PROT_DEV_READ : 0) |
+	       (dmasplit_dir_device_writes(dir) ? PROT_DEV_WRITE : 0);
 }
 
 #endif

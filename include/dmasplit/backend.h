@@ -111,6 +111,19 @@ struct dmasplit_host {
 #define dmasplit_host_info(host, ...) dmasplit_host_log(host, LOG_INFO, __VA_ARGS__)
 #define dmasplit_host_dbg(host, ...) dmasplit_host_log(host, LOG_DEBUG, __VA_ARGS__)
 
+/* What a direction lets the device do, as in the kernel's DMA API: read
+ * the memory (TO_DEVICE, BIDIRECTIONAL), write it (FROM_DEVICE,
+ * BIDIRECTIONAL).  For page permissions and for copies back to the CPU. */
+static inline int dmasplit_dir_device_reads(enum dmasplit_dir dir)
+{
+	return dir != DMASPLIT_FROM_DEVICE;
+}
+
+static inline int dmasplit_dir_device_writes(enum dmasplit_dir dir)
+{
+	return dir != DMASPLIT_TO_DEVICE;
+}
+
 struct dmasplit_backend_ops {
 	uint32_t size;		/* sizeof(struct dmasplit_backend_ops) */
 	uint32_t abi_version;	/* DMASPLIT_BACKEND_ABI_VERSION */
