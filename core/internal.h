@@ -215,6 +215,7 @@ struct dmasplit_backend *loader_find(struct dmasplit_ctx *ctx,
 /* spec.c */
 int  spec_parse(struct dmasplit_ctx *ctx, const char *spec,
 		struct dmasplit_desc *desc);
+int  spec_number(const char *s, uint32_t flags, uint64_t *out);
 
 /* sysfs.c */
 int  sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -101,6 +102,7 @@ START_TEST(bad_sim_specs_are_refused_with_reason)
 {
 	static const char *const bad[] = {
 		"sim:", "sim:,iommu=on", "sim:a b", "sim:nic/0", "sim:n\xc3\xa9",
+		"sim:a,", "sim:a,,iommu=on", "sim:a,iommu=on,",
 	};
 	struct dmasplit_desc d;
 	char long_name[80], long_opts[300];
@@ -121,6 +123,106 @@ START_TEST(bad_sim_specs_are_refused_with_reason)
 	long_opts[sizeof(long_opts) - 1] = '\0';
 	ck_assert_int_eq(describe(long_opts, &d), -EINVAL);
 	ck_assert(tu_log_has("options too long"));
+}
+END_TEST
+
+START_TEST(empty_options_are_refused_alike_for_every_bus)
+{
+	static const char *const bad[] = { "sim:a,", "0000:01:00.0," };
+	struct dmasplit_desc d;
+	unsigned int i;
+
+	fake_device();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tu_log_clear();
+		ck_assert_msg(describe(bad[i], &d) == -EINVAL, "'%s' accepted",
+			      bad[i]);
+		ck_assert_msg(tu_log_count("\n") == 1 &&
+			      tu_log_has("empty option (a stray ',')"),
+			      "'%s': expected one line naming the empty option, log:\n%s",
+			      bad[i], tu_log_text());
+	}
+}
+END_TEST
+
+START_TEST(pci_mask_is_decimal)
+{
+	struct dmasplit_desc d;
+
+	fake_device();
+	ck_assert_int_eq(describe("0000:01:00.0,mask=040", &d), 0);
+	ck_assert_msg(d.spec_mask_bits == 40, "mask=040: expected 40 bits, got %u",
+		      d.spec_mask_bits);
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0,mask=0x20", &d), -EINVAL);
+	ck_assert(tu_log_has("mask=0x20: expected 1 to 64 bits"));
+}
+END_TEST
+
+START_TEST(control_characters_reach_the_log_escaped)
+{
+	struct dmasplit_desc d;
+
+	ck_assert_int_eq(describe("sim:a\x1b[2J\n", &d), -EINVAL);
+	ck_assert_msg(tu_log_has("'\\x1b'") && !strchr(tu_log_text(), '\x1b'),
+		      "expected the escape character as \\x1b, log:\n%s",
+		      tu_log_text());
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0,vfio=\x07\x7f", &d), -EINVAL);
+	ck_assert_msg(tu_log_has("vfio=\\x07\\x7f: expected") &&
+		      tu_log_count("\n") == 1,
+		      "expected one line with \\x07\\x7f, log:\n%s", tu_log_text());
+}
+END_TEST
+
+static bool sim_built(void)
+{
+	const char *dir = getenv("DMASPLIT_TEST_BACKENDS");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/backend-swiotlb-sim.so", dir ? dir : "");
+	return dir && access(path, R_OK) == 0;
+}
+
+/* The simulated device's options read numbers by the core's rule. */
+START_TEST(sim_numbers_follow_the_spec_rule)
+{
+	static const char *const sim[] = { "swiotlb-sim", NULL };
+	static const struct {
+		const char *spec;
+		const char *log;
+	} bad[] = {
+		{ "sim:a,pool=17179869185G", "pool=17179869185G: out of range" },
+		{ "sim:a,pool=99999999999999999999", "pool=99999999999999999999: out of range" },
+		{ "sim:a,mask=12", "mask=12: expected 13 to 64 bits" },
+		{ "sim:a,mask=0x20", "mask=0x20: expected 13 to 64 bits" },
+		{ "sim:a,mask=16,granule=65536", "mask=16: a translated device with granule=65536 needs at least 17 bits" },
+		{ "sim:a,iommu=off,mask=20", "mask=20: the bounce pool" },
+	};
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	struct dmasplit_ctx *c = tu_ctx_with(sim);
+	struct dmasplit_dev *dev;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tu_log_clear();
+		ck_assert_msg(dmasplit_dev_open(c, bad[i].spec, &dev) == -EINVAL,
+			      "'%s' accepted", bad[i].spec);
+		ck_assert_msg(tu_log_has(bad[i].log),
+			      "'%s': expected a line with '%s', log:\n%s",
+			      bad[i].spec, bad[i].log, tu_log_text());
+	}
+	/* Not octal: 040 is forty. */
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,mask=040", &dev), 0);
+	ck_assert_int_eq(dmasplit_dev_get_info(dev, &info), 0);
+	ck_assert_msg(info.dma_mask_bits == 40, "mask=040: expected 40 bits, got %u",
+		      info.dma_mask_bits);
+	dmasplit_dev_close(dev);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,mask=13", &dev), 0);
+	dmasplit_dev_close(dev);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,iommu=off,pool=0x40000", &dev), 0);
+	dmasplit_dev_close(dev);
+	tu_ctx_free(c);
 }
 END_TEST
 
@@ -163,7 +265,9 @@ START_TEST(bad_pci_specs_are_refused_with_reason)
 		{ "0000:01:00.0,speed=fast", "unknown option 'speed'" },
 		{ "0000:01:00.0,mask=32,mask=40", "repeated option 'mask'" },
 		{ "0000:01:00.0,mask", "valueless option 'mask'" },
-		{ "0000:01:00.0,", "(empty)" },
+		{ "0000:01:00.0,", "empty option (a stray ',')" },
+		{ "0000:01:00.0,,mask=32", "empty option (a stray ',')" },
+		{ "0000:01:00.0,mask=18446744073709551617", "expected 1 to 64 bits" },
 	};
 	struct dmasplit_desc d;
 	unsigned int i;
@@ -335,6 +439,11 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, sim_spec_keeps_name_and_options);
 	tcase_add_test(tc, bad_sim_specs_are_refused_with_reason);
+	tcase_add_test(tc, empty_options_are_refused_alike_for_every_bus);
+	tcase_add_test(tc, pci_mask_is_decimal);
+	tcase_add_test(tc, control_characters_reach_the_log_escaped);
+	tu_add_test_if(tc, sim_numbers_follow_the_spec_rule, sim_built(),
+		       "the swiotlb-sim backend is not built");
 	tcase_add_test(tc, pci_address_forms_are_canonicalised);
 	tcase_add_test(tc, bad_pci_specs_are_refused_with_reason);
 	tcase_add_test(tc, pci_description_comes_from_sysfs);
