@@ -189,11 +189,33 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_ref(struct dmasplit_ctx *ctx)
 	return ctx;
 }
 
+/*
+ * Each open device holds a reference: with devices still open, the
+ * caller's reference goes and the context stays for them, so that a
+ * device is never closed behind its owner's back.
+ */
 DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx)
 {
-	if (!ctx || __atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+	struct dmasplit_dev *dev;
+	unsigned int devs = 0;
+	int left;
+
+	if (!ctx)
 		return NULL;
-	dev_close_all(ctx);
+	/* Said before dropping the reference: after it, a device closed by
+	 * another thread may free the context. */
+	if (dmasplit_ctx_get_log_priority(ctx) >= LOG_INFO) {
+		pthread_mutex_lock(&ctx->lock);
+		for (dev = ctx->devs; dev; dev = dev->next)
+			devs++;
+		pthread_mutex_unlock(&ctx->lock);
+		left = __atomic_load_n(&ctx->refcount, __ATOMIC_RELAXED) - 1;
+		if (devs && left > 0 && (unsigned int)left <= devs)
+			log_info(ctx, "context %p stays for %u open devices: it goes when the last is closed",
+				 (void *)ctx, devs);
+	}
+	if (__atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
 	loader_unload(ctx);
 	pin_fini(&ctx->pins);
 	pthread_mutex_destroy(&ctx->lock);
