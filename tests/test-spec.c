@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -388,6 +389,93 @@ START_TEST(missing_or_malformed_sysfs_is_an_error)
 }
 END_TEST
 
+/* A FIFO where an attribute should be: refused at once, not waited on. */
+START_TEST(sysfs_fifo_is_refused_without_blocking)
+{
+	struct dmasplit_desc d;
+	char path[PATH_MAX];
+
+	fake_device();
+	snprintf(path, sizeof(path), "%s/" DEVDIR "/vendor", root);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -EINVAL);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("/vendor: not a regular file"),
+		      "expected one line naming the FIFO, log:\n%s", tu_log_text());
+}
+END_TEST
+
+START_TEST(sysfs_dma_mask_bits_is_not_truncated)
+{
+	struct dmasplit_desc d;
+
+	fake_device();
+	put(DEVDIR "/dma_mask_bits", "4294967308\n");
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("'4294967308' in") && tu_log_has("more than 64 bits"),
+		      "log:\n%s", tu_log_text());
+	put(DEVDIR "/dma_mask_bits", "64\n");
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_uint_eq(d.dma_mask_bits, 64);
+}
+END_TEST
+
+/* Every failure to read the tree says what and why, loops and names too
+ * long for a buffer included. */
+START_TEST(sysfs_loops_and_overlong_content_are_logged)
+{
+	struct dmasplit_desc d;
+	char long_type[200], path[PATH_MAX];
+
+	fake_device();
+	snprintf(path, sizeof(path), "%s/" DEVDIR "/numa_node", root);
+	ck_assert_int_eq(unlink(path), 0);
+	link_to("numa_b", DEVDIR "/numa_a");
+	link_to("numa_a", DEVDIR "/numa_b");
+	link_to("numa_a", DEVDIR "/numa_node");
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -ELOOP);
+	ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has("/numa_node:"),
+		      "ELOOP: expected one line, log:\n%s", tu_log_text());
+	tu_rm_rf(root);
+	fake_device();
+	memset(long_type, 'x', sizeof(long_type) - 2);
+	long_type[sizeof(long_type) - 2] = '\n';
+	long_type[sizeof(long_type) - 1] = '\0';
+	put("kernel/iommu_groups/7/type", long_type);
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -ENAMETOOLONG);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("iommu_group/type: content or path too long"),
+		      "ENAMETOOLONG: expected one line, log:\n%s", tu_log_text());
+}
+END_TEST
+
+/* A group link whose type cannot be read stays a group, with an empty
+ * type, so that no backend takes the device for untranslated. */
+START_TEST(iommu_group_without_type_is_described_as_such)
+{
+	struct dmasplit_desc d;
+	char path[PATH_MAX];
+
+	fake_device();
+	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/7/type", root);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_int_eq(d.iommu_group, 7);
+	ck_assert_str_eq(d.iommu_group_type, "");
+	tu_rm_rf(root);
+	fake_device();
+	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/7", root);
+	tu_rm_rf(path);
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_int_eq(d.iommu_group, 7);
+	ck_assert_str_eq(d.iommu_group_type, "");
+}
+END_TEST
+
 START_TEST(sysfs_root_from_environment_and_setter)
 {
 	struct dmasplit_ctx *other;
@@ -450,6 +538,10 @@ int main(void)
 	tcase_add_test(tc, unbound_device_without_group_has_empty_fields);
 	tcase_add_test(tc, noiommu_group_name_comes_from_sysfs);
 	tcase_add_test(tc, missing_or_malformed_sysfs_is_an_error);
+	tcase_add_test(tc, sysfs_fifo_is_refused_without_blocking);
+	tcase_add_test(tc, sysfs_dma_mask_bits_is_not_truncated);
+	tcase_add_test(tc, sysfs_loops_and_overlong_content_are_logged);
+	tcase_add_test(tc, iommu_group_without_type_is_described_as_such);
 	tcase_add_test(tc, sysfs_root_from_environment_and_setter);
 	tcase_add_test(tc, describe_fills_only_what_the_caller_has_room_for);
 	suite_add_tcase(s, tc);
