@@ -223,7 +223,7 @@ struct dmasplit_ctx *ctx_from_host(const struct dmasplit_host *host);
 int  loader_load(struct dmasplit_ctx *ctx) _must_check_;
 void loader_unload(struct dmasplit_ctx *ctx);
 struct dmasplit_backend *loader_find(struct dmasplit_ctx *ctx,
-				     const char *name_or_uuid);
+				     const char *name_or_uuid) _must_check_;
 
 /* spec.c */
 int  spec_parse(struct dmasplit_ctx *ctx, const char *spec,
@@ -234,11 +234,11 @@ int  spec_number(const char *s, uint32_t flags, uint64_t *out) _must_check_;
 int  sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 	_must_check_;
 int  sysfs_read(const struct dmasplit_host *host, const char *path, char *buf,
-		size_t len);
+		size_t len) _must_check_;
 int  sysfs_readlink(const struct dmasplit_host *host, const char *path,
-		    char *buf, size_t len);
+		    char *buf, size_t len) _must_check_;
 int  sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
-		int *fd);
+		int *fd) _must_check_;
 
 /* dev.c */
 void dev_get(struct dmasplit_dev *dev);
@@ -279,18 +279,21 @@ int  iovad_new(const struct dmasplit_host *host,
 	       uint64_t granule, struct dmasplit_iovad **iovad) _must_check_;
 void iovad_destroy(struct dmasplit_iovad *iovad);
 int  iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size, uint64_t limit,
-		 uint64_t *addr);
-int  iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size);
-int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size);
+		 uint64_t *addr) _must_check_;
+int  iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
+	_must_check_;
+int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
+	_must_check_;
 
 /* pin.c */
 void pin_init(struct pin_table *pins);
 void pin_fini(struct pin_table *pins);
-int  pin_pages(const struct dmasplit_host *host, const void *addr, size_t len);
+int  pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
+	_must_check_;
 int  unpin_pages(const struct dmasplit_host *host, const void *addr,
-		 size_t len);
+		 size_t len) _must_check_;
 int  virt_to_phys(const struct dmasplit_host *host, const void *addr,
-		  uint64_t *phys);
+		  uint64_t *phys) _must_check_;
 
 /* check.c: the API misuse checker (design section 8). */
 enum check_kind { CHECK_WINDOW, CHECK_MAP, CHECK_VEC, CHECK_COHERENT };
