@@ -236,8 +236,15 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx
 			log_info(ctx, "context %p stays for %u open devices: it goes when the last is closed",
 				 (void *)ctx, devs);
 	}
+	ctx_put(ctx);
+	return NULL;
+}
+
+/* A device's reference: no line, the application was told. */
+void ctx_put(struct dmasplit_ctx *ctx)
+{
 	if (__atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
-		return NULL;
+		return;
 	loader_unload(ctx);
 	pin_fini(&ctx->pins);
 	pthread_mutex_destroy(&ctx->lock);
@@ -245,7 +252,6 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx
 	free(ctx->forced_backend);
 	free(ctx->sysfs_root);
 	free(ctx);
-	return NULL;
 }
 
 DMASPLIT_EXPORT void dmasplit_ctx_set_log_fn(struct dmasplit_ctx *ctx,

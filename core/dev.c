@@ -290,7 +290,7 @@ static void release(struct dmasplit_dev *dev)
 	log_dbg(ctx, "closed %s", dev->name);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
-	dmasplit_ctx_unref(ctx);
+	ctx_put(ctx);
 }
 
 void dev_get(struct dmasplit_dev *dev)

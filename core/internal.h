@@ -218,6 +218,7 @@ static inline bool is_pow2(uint64_t x)
 
 /* ctx.c */
 struct dmasplit_ctx *ctx_from_host(const struct dmasplit_host *host);
+void ctx_put(struct dmasplit_ctx *ctx);
 
 /* loader.c */
 int  loader_load(struct dmasplit_ctx *ctx) _must_check_;
