@@ -175,8 +175,9 @@ static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 	if (dev->ops->get_fd)
 		dev->info.flags |= DMASPLIT_DEV_HAS_FD;
 	dev->granule = dev->info.granule;
-	dev->addr_last = dev->info.dma_mask_bits && dev->info.dma_mask_bits < 64 ?
-			 (1ull << dev->info.dma_mask_bits) - 1 : UINT64_MAX;
+	dev->addr_last = UINT64_MAX;
+	if (dev->info.dma_mask_bits && dev->info.dma_mask_bits < 64)
+		dev->addr_last = (1ull << dev->info.dma_mask_bits) - 1;
 	if (ctx->check) {
 		r = check_dev_new(dev);
 		if (r < 0)
