@@ -119,7 +119,8 @@ static void remove_at(struct held *h, size_t i)
 }
 
 /*
- * Take the entry of kind at dma with exactly len and dir.  -ENOENT when
+ * Take the entry of kind (with HELD_INVEC or without) at dma with
+ * exactly len and dir.  -ENOENT when
  * nothing of that kind starts at dma; -EINVAL when something does, but
  * with another length or direction (*e then describes it).
  */
@@ -134,7 +135,8 @@ int held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
 	     i = (i + 1) & (h->cap - 1)) {
 		const struct held_entry *t = &h->tab[i];
 
-		if (t->dma != dma || (t->flags & HELD_KIND) != kind)
+		if (t->dma != dma ||
+		    (t->flags & (HELD_KIND | HELD_INVEC)) != kind)
 			continue;
 		*e = *t;
 		if (t->len == len && held_dir(t) == dir) {

@@ -607,25 +607,6 @@ static bool rec_claim(uint64_t *rec, uint64_t w0)
 					   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static uint64_t vec_print(const struct dmasplit_seg *segs, unsigned int n)
-{
-	uint64_t h = n;
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		h = mix(mix(h ^ segs[i].dma) ^ segs[i].len);
-	return h;
-}
-
 /*
  * The mapping of kind that starts at dma with len and dir: 0 with its
  * record, or the refusal (logged): -ENOENT when no mapping starts in that

@@ -138,6 +138,7 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	pool->slots[first].off = (uint32_t)offset;
 	pool->slots[first].dir = (uint8_t)dir;
 	pool->slots[first].dying = false;
+	pool->slots[first].vec = false;
 	recount_before(pool, (uint32_t)first, 0);
 	pool->used += n;
 	pool->index = (uint32_t)first + n;
@@ -196,7 +197,7 @@ static uintptr_t head_addr(const struct pool *pool, const struct slot *head)
 }
 
 int pool_claim(struct pool *pool, uintptr_t tlb, size_t len,
-	       enum dmasplit_dir dir)
+	       enum dmasplit_dir dir, bool vec)
 {
 	struct slot *head;
 	int r = -ENOENT;
@@ -206,13 +207,22 @@ int pool_claim(struct pool *pool, uintptr_t tlb, size_t len,
 	if (head) {
 		r = -EINVAL;
 		if (head_addr(pool, head) == tlb && head->hi - head->lo == len &&
-		    head->dir == dir) {
+		    head->dir == dir && head->vec == vec) {
 			head->dying = true;
 			r = 0;
 		}
 	}
 	pthread_mutex_unlock(&pool->lock);
 	return r;
+}
+
+void pool_set_vec(struct pool *pool, uintptr_t tlb)
+{
+	uint32_t idx = (uint32_t)((tlb - (uintptr_t)pool->base) >> SLOT_SHIFT);
+
+	pthread_mutex_lock(&pool->lock);
+	pool->slots[pool->slots[idx].first].vec = true;
+	pthread_mutex_unlock(&pool->lock);
 }
 
 void pool_unclaim(struct pool *pool, uintptr_t tlb)

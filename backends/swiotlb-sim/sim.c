@@ -314,27 +314,8 @@ static int sim_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		       unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
 		       struct dmasplit_seg *segs, unsigned int *nsegs)
 {
-	unsigned int i;
-	int r;
-
-	if (b->o.iommu)
-		return iommu_map_vec(b, iov, n, dir, attrs, segs, nsegs);
-	/* dma-direct maps each buffer on its own. */
-	if (*nsegs < n)
-		return -ENOSPC;
-	for (i = 0; i < n; i++) {
-		r = nommu_map(b, iov[i].iov_base, iov[i].iov_len, dir, attrs,
-			      &segs[i].dma);
-		if (r < 0) {
-			while (i--)
-				nommu_unmap(b, segs[i].dma, segs[i].len, dir,
-					    DMASPLIT_ATTR_SKIP_CPU_SYNC);
-			return r;
-		}
-		segs[i].len = iov[i].iov_len;
-	}
-	*nsegs = n;
-	return 0;
+	return b->o.iommu ? iommu_map_vec(b, iov, n, dir, attrs, segs, nsegs)
+			  : nommu_map_vec(b, iov, n, dir, attrs, segs, nsegs);
 }
 
 static int sim_unmap_vec(struct dmasplit_bdev *b,

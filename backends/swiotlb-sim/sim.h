@@ -112,6 +112,8 @@ struct slot {
 				 * address lies in it */
 	uint8_t dir;		/* in the first slot: the mapping's direction */
 	bool dying;		/* in the first slot: an unmap has claimed it */
+	bool vec;		/* in the first slot: made by map_vec, so only
+				 * unmap_vec takes it */
 };
 
 struct pool {
@@ -150,7 +152,8 @@ void pool_unmap(struct pool *pool, const uint8_t *tlb);
  * allocation.
  */
 int  pool_claim(struct pool *pool, uintptr_t tlb, size_t len,
-		enum dmasplit_dir dir);
+		enum dmasplit_dir dir, bool vec);
+void pool_set_vec(struct pool *pool, uintptr_t tlb);
 void pool_unclaim(struct pool *pool, uintptr_t tlb);
 /* Whether [addr, addr + len) lies inside one live mapping made in dir
  * (or BIDIRECTIONAL): 0, -ENOENT or -EINVAL as for pool_claim(). */
@@ -179,8 +182,13 @@ static inline bool pool_contains(const struct pool *pool, uintptr_t addr)
 
 #define HELD_DIRECT	1u	/* a direct mapping of an untranslated device */
 #define HELD_COHERENT	2u	/* coherent memory, either device */
+#define HELD_VEC	3u	/* a map_vec's vector, at its first segment:
+				 * len is the number of segments, cpu the
+				 * vector's fingerprint */
 #define HELD_KIND	3u
 #define HELD_DIR_SHIFT	2
+#define HELD_INVEC	0x10u	/* a direct mapping made by map_vec: only
+				 * unmap_vec takes it */
 
 struct held_entry {
 	uint64_t dma;
@@ -280,6 +288,29 @@ struct dmasplit_bwin {
 	uint64_t size;
 };
 
+/* A fingerprint of a map_vec's segments in their order, kept instead of
+ * the segments so that unmap_vec is checked against them in O(n) and
+ * no memory per segment. */
+static inline uint64_t vec_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static inline uint64_t vec_print(const struct dmasplit_seg *segs,
+				 unsigned int n)
+{
+	uint64_t h = n;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		h = vec_mix(vec_mix(h ^ segs[i].dma) ^ segs[i].len);
+	return h;
+}
+
 static inline void stat_add(uint64_t *counter, uint64_t n)
 {
 	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
@@ -327,6 +358,9 @@ int  nommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		 enum dmasplit_dir dir, uint32_t attrs);
 int  nommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		enum dmasplit_dir dir, bool to_host);
+int  nommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
+		   unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
+		   struct dmasplit_seg *segs, unsigned int *nsegs);
 int  nommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 		     unsigned int nsegs, enum dmasplit_dir dir, uint32_t attrs);
 int  nommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
