@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sim.h"
 
@@ -940,8 +941,31 @@ int iommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 	return 0;
 }
 
-/* Coherent memory: whole granules, mapped both ways, recorded so that
- * only free_coherent takes it down and close releases what is left. */
+/* Zeroed pages aligned to the granule, trimmed from a larger mapping. */
+static void *granule_mmap(size_t len, uint64_t granule)
+{
+	size_t extra = granule > 4096 ? granule - 4096 : 0;
+	uintptr_t p, a;
+	void *m;
+
+	m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	p = (uintptr_t)m;
+	a = (p + granule - 1) & ~(uintptr_t)(granule - 1);
+	if (a > p)
+		munmap(m, a - p);
+	if (p + len + extra > a + len)
+		munmap((void *)(a + len), p + len + extra - (a + len));
+	return (void *)a;
+}
+
+/*
+ * Coherent memory: whole granules of their own pages, mapped both ways,
+ * recorded so that only free_coherent takes it down and close releases
+ * (unmaps) what is left.
+ */
 int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 			 uint64_t *dma)
 {
@@ -951,13 +975,12 @@ int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 	void *p;
 	int r;
 
-	p = aligned_alloc(b->o.granule, len);
+	p = granule_mmap(len, b->o.granule);
 	if (!p)
 		return -ENOMEM;
-	memset(p, 0, len);
 	r = map_one(b, p, len, DMASPLIT_BIDIRECTIONAL, REC_COH, dma);
 	if (r < 0) {
-		free(p);
+		munmap(p, len);
 		return r;
 	}
 	e.dma = *dma;
@@ -969,7 +992,7 @@ int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 		rec_claim(rec, w0);
 		unmap_claimed(b, *dma, len, DMASPLIT_BIDIRECTIONAL,
 			      DMASPLIT_ATTR_SKIP_CPU_SYNC);
-		free(p);
+		munmap(p, len);
 		sim_err(b, "%s: no memory to record %zu bytes of coherent memory",
 			b->name, len);
 		return r;
@@ -1005,7 +1028,7 @@ int iommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 	}
 	unmap_claimed(b, dma, len, DMASPLIT_BIDIRECTIONAL,
 		      DMASPLIT_ATTR_SKIP_CPU_SYNC);
-	free(cpu);
+	munmap(cpu, len);
 	return 0;
 }
 

@@ -194,20 +194,14 @@ static int sim_probe(const struct dmasplit_host *host,
 /* Coherent memory the application never freed goes with the device. */
 static void release_held(struct held_entry *e, void *arg)
 {
-	struct dmasplit_bdev *b = arg;
-
-	if ((e->flags & HELD_KIND) != HELD_COHERENT)
-		return;
-	if (b->o.iommu)
-		free(e->cpu);
-	else
+	if ((e->flags & HELD_KIND) == HELD_COHERENT)
 		munmap(e->cpu, e->len);
 }
 
 /* Also for a device whose open failed part way. */
 static void sim_close(struct dmasplit_bdev *b)
 {
-	held_fini(&b->held, release_held, b);
+	held_fini(&b->held, release_held, NULL);
 	iommu_fini(b);
 	pool_fini(&b->pool);
 	pthread_mutex_destroy(&b->iova_lock);
