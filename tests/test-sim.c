@@ -2710,10 +2710,19 @@ struct mdev {
 	struct mmapping m[M_MAPS];
 	struct dmasplit_range freed[M_FREED];	/* device addresses let go */
 	unsigned int nfreed;
+	/* Opened with the checker off: misuse reaches the device, which
+	 * must refuse it on its own. */
+	bool unchecked;
+	struct {
+		uint64_t dma;
+		size_t len;
+		enum dmasplit_dir dir;
+	} gone[M_FREED];		/* dmasplit_map mappings unmapped */
+	unsigned int ngone;
 	struct dmasplit_dev_stats st;	/* as last read */
 };
 
-#define M_DEVS 4
+#define M_DEVS 8
 #define M_REGIONS (2 + M_DEVS * M_COH)
 #define ARENA (128u * 1024u)
 #define M_STEPS 100000
@@ -2735,6 +2744,7 @@ static struct {
 	} dirty[M_DIRTY];
 	unsigned int ndirty;
 	unsigned int accesses, faulted, skipped;
+	unsigned int refused;	/* misuse the devices refused */
 	/* The log: DMAR lines counted, the last lines kept for messages. */
 	uint64_t dmar;
 	char last[4][200];
@@ -3646,6 +3656,9 @@ static void step_unmap(struct mdev *d)
 		 m->p[0].dma, m->p[0].len, dir_str(m->dir), attrs);
 	r = dmasplit_unmap(d->dev, m->p[0].dma, m->p[0].len, m->dir, attrs);
 	MASSERT(r == 0, "expected 0, got %d", r);
+	d->gone[d->ngone % M_FREED].dma = m->p[0].dma;
+	d->gone[d->ngone % M_FREED].len = m->p[0].len;
+	d->gone[d->ngone++ % M_FREED].dir = m->dir;
 	piece_release(d, &m->p[0], m->dir, attrs);
 	*m = d->m[--d->nm];
 	M.kcalls = d->iommu;
@@ -3877,6 +3890,164 @@ static void step_free_coherent(struct mdev *d)
 		}
 }
 
+/* -- misuse, on the devices opened with the checker off -- */
+
+/* Whether x lies in a live window of d. */
+static bool in_window(const struct mdev *d, uint64_t x)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nw; i++)
+		if (x >= d->w[i].base && x - d->w[i].base < d->w[i].size)
+			return true;
+	return false;
+}
+
+static struct mmapping *rand_mapping(struct mdev *d, enum mkind kind)
+{
+	unsigned int i, start = (unsigned int)below(d->nm + 1u);
+
+	for (i = 0; i < d->nm; i++)
+		if (d->m[(start + i) % d->nm].kind == kind)
+			return &d->m[(start + i) % d->nm];
+	return NULL;
+}
+
+/* The refusal of what step_misuse tried: an allowed errno, one log line,
+ * and (checked by the caller's step) no invalidation and no copy. */
+static void expect_misuse_refused(int r, unsigned int nlast, bool vec)
+{
+	/* A core that drops unmap_vec errors returns 0: the device's own
+	 * line says it refused. */
+	if (vec)
+		MASSERT((r == -EINVAL || r == 0) && strstr(M.last[(M.nlast - 1) % 4], "nothing unmapped"),
+			"expected -EINVAL and the device's refusal, got %d", r);
+	else
+		MASSERT(r == -ENOENT || r == -EINVAL, "expected -ENOENT or -EINVAL, got %d", r);
+	MASSERT(M.nlast - nlast == 1, "expected one log line, got %u", M.nlast - nlast);
+	M.refused++;
+}
+
+static void step_misuse(struct mdev *d)
+{
+	unsigned int nlast = M.nlast, i, n;
+	struct dmasplit_seg v[M_VEC + 1];
+	struct mmapping *m;
+	enum dmasplit_dir dir;
+	uint64_t dma;
+	size_t len;
+	int r;
+
+	if (!d->unchecked)
+		return;
+	switch (below(7)) {
+	case 0:	/* unmap again what was unmapped */
+		if (!d->ngone)
+			return;
+		i = (unsigned int)below(d->ngone < M_FREED ? d->ngone : M_FREED);
+		dma = d->gone[i].dma;
+		/* Unless the address went to a mapping or window since. */
+		if (in_footprint(d, dma) || in_window(d, dma))
+			return;
+		snprintf(M.what, sizeof(M.what), "%s: misuse: unmap again 0x%" PRIx64 "+0x%zx",
+			 d->spec, dma, d->gone[i].len);
+		r = dmasplit_unmap(d->dev, dma, d->gone[i].len, d->gone[i].dir, 0);
+		break;
+	case 1:	/* a wrong length, start or direction */
+		m = rand_mapping(d, MK_MAP);
+		if (!m)
+			return;
+		dma = m->p[0].dma;
+		len = m->p[0].len;
+		dir = m->dir;
+		switch (below(4)) {
+		case 0:
+			len++;
+			break;
+		case 1:
+			if (len == 1)
+				return;
+			len--;
+			break;
+		case 2:
+			if (align_down(dma, d->gran) + d->gran >= dma + len)
+				return;
+			/* A later granule of the mapping. */
+			dma = align_down(dma, d->gran) + d->gran;
+			len = d->gran;
+			break;
+		default:
+			dir = (enum dmasplit_dir)((dir + 1 + below(2)) % 3);
+			break;
+		}
+		snprintf(M.what, sizeof(M.what), "%s: misuse: unmap 0x%" PRIx64 "+0x%zx %s of 0x%" PRIx64 "+0x%zx %s",
+			 d->spec, dma, len, dir_str(dir), m->p[0].dma, m->p[0].len, dir_str(m->dir));
+		r = dmasplit_unmap(d->dev, dma, len, dir, 0);
+		break;
+	case 2:	/* a vector reordered, cut short or with a segment twice */
+		m = rand_mapping(d, MK_VEC);
+		if (!m)
+			return;
+		n = m->nsegs;
+		memcpy(v, m->segs, n * sizeof(v[0]));
+		i = (unsigned int)below(n);
+		if (n >= 2 && chance(40)) {
+			unsigned int j = (i + 1 + (unsigned int)below(n - 1)) % n;
+			struct dmasplit_seg t = v[i];
+
+			v[i] = v[j];
+			v[j] = t;
+		} else if (n >= 2 && chance(50)) {
+			n--;
+		} else {
+			v[n++] = v[i];
+		}
+		snprintf(M.what, sizeof(M.what), "%s: misuse: unmap_vec of %u segments for %u from 0x%" PRIx64,
+			 d->spec, n, m->nsegs, m->segs[0].dma);
+		r = dmasplit_unmap_vec(d->dev, v, n, m->dir, 0);
+		expect_misuse_refused(r, nlast, true);
+		return;
+	case 3:	/* a sync one granule longer than a mapping */
+		m = rand_mapping(d, MK_MAP);
+		if (!m)
+			return;
+		snprintf(M.what, sizeof(M.what), "%s: misuse: sync_for_device 0x%" PRIx64 "+0x%zx of 0x%zx bytes",
+			 d->spec, m->p[0].dma, m->p[0].len + d->gran, m->p[0].len);
+		r = dmasplit_sync_for_device(d->dev, m->p[0].dma, m->p[0].len + d->gran, m->dir);
+		break;
+	case 4:	/* a sync of an address let go */
+		if (!d->ngone || (!d->iommu && !d->force))
+			return;
+		i = (unsigned int)below(d->ngone < M_FREED ? d->ngone : M_FREED);
+		dma = d->gone[i].dma;
+		if (in_footprint(d, dma) || in_window(d, dma))
+			return;
+		snprintf(M.what, sizeof(M.what), "%s: misuse: sync_for_cpu of 0x%" PRIx64 " let go",
+			 d->spec, dma);
+		r = dmasplit_sync_for_cpu(d->dev, dma, d->gone[i].len, d->gone[i].dir);
+		break;
+	default: {	/* a window sync or unlink of a granule not linked */
+		bool sync = chance(50);
+		struct mwin *w;
+		size_t j;
+
+		if (!d->nw)
+			return;
+		w = &d->w[below(d->nw)];
+		j = below(w->size / d->gran);
+		if (w->g[j].state != GS_FREE)
+			return;
+		snprintf(M.what, sizeof(M.what), "%s: misuse: iova_%s of window 0x%" PRIx64 " granule %zu, not linked",
+			 d->spec, sync ? "sync" : "unlink", w->base, j);
+		r = sync ? dmasplit_iova_sync(w->iova, j * d->gran, d->gran)
+			    : dmasplit_iova_unlink(w->iova, j * d->gran, d->gran,
+						   DMASPLIT_BIDIRECTIONAL, 0);
+		break;
+	}
+	}
+	expect_misuse_refused(r, nlast, false);
+}
+
 static const struct {
 	void (*fn)(struct mdev *d);
 	unsigned int weight;
@@ -3899,6 +4070,7 @@ static const struct {
 	{ step_unmap_vec, 3, false },
 	{ step_alloc_coherent, 2, false },
 	{ step_free_coherent, 2, false },
+	{ step_misuse, 6, false },
 };
 
 /* The counters moved as predicted over the step just run. */
@@ -3926,11 +4098,13 @@ static void check_stats(struct mdev *d)
 
 static void model_open(struct mdev *d, const char *spec, bool iommu,
 		       bool untrusted, bool force, unsigned int mask,
-		       size_t gran)
+		       size_t gran, bool unchecked)
 {
 	int r;
 
 	memset(d, 0, sizeof(*d));
+	d->unchecked = unchecked;
+	dmasplit_ctx_set_check(ctx, !unchecked);
 	d->spec = spec;
 	d->iommu = iommu;
 	d->untrusted = untrusted;
@@ -4008,10 +4182,20 @@ START_TEST(random_sequences_match_the_reference_model)
 	}
 	dmasplit_ctx_set_log_fn(ctx, model_log, NULL);
 	snprintf(M.what, sizeof(M.what), "opening the devices");
-	model_open(&M.d[0], "sim:m1", true, false, false, 64, 4096);
-	model_open(&M.d[1], "sim:m2,iommu=off,bounce=force,pool=4M", false, false, true, 64, 4096);
-	model_open(&M.d[2], "sim:m3,untrusted=1,granule=16384", true, true, false, 64, 16384);
-	model_open(&M.d[3], "sim:m4,iommu=off,mask=32", false, false, false, 32, 4096);
+	for (i = 0; i < 2; i++) {
+		/* The same devices with the checker on, then off. */
+		bool off = i;
+
+		model_open(&M.d[4 * i], off ? "sim:n1" : "sim:m1", true, false, false, 64, 4096, off);
+		model_open(&M.d[4 * i + 1], off ? "sim:n2,iommu=off,bounce=force,pool=4M"
+						: "sim:m2,iommu=off,bounce=force,pool=4M",
+			   false, false, true, 64, 4096, off);
+		model_open(&M.d[4 * i + 2], off ? "sim:n3,untrusted=1,granule=16384"
+						: "sim:m3,untrusted=1,granule=16384",
+			   true, true, false, 64, 16384, off);
+		model_open(&M.d[4 * i + 3], off ? "sim:n4,iommu=off,mask=32" : "sim:m4,iommu=off,mask=32",
+			   false, false, false, 32, 4096, off);
+	}
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 		total += steps[i].weight;
 
@@ -4051,8 +4235,9 @@ START_TEST(random_sequences_match_the_reference_model)
 	verify_all();
 	MASSERT(M.skipped < M_STEPS / 4, "%u of %u steps were left open by the contract",
 		M.skipped, M_STEPS);
-	fprintf(stderr, "model: seed %" PRIu64 ", %u steps, %u device accesses checked (%u faults), %u accesses the contract leaves open\n",
-		M.seed, M_STEPS, M.accesses, M.faulted, M.skipped);
+	MASSERT(M.refused > M_STEPS / 200, "only %u misuses tried and refused", M.refused);
+	fprintf(stderr, "model: seed %" PRIu64 ", %u steps, %u device accesses checked (%u faults), %u accesses the contract leaves open, %u misuses refused\n",
+		M.seed, M_STEPS, M.accesses, M.faulted, M.skipped, M.refused);
 	for (i = 0; i < M_REGIONS; i++)
 		if (M.r[i].live)
 			sh_free(&M.r[i].s);
