@@ -35,8 +35,10 @@ int iommu_init(struct dmasplit_bdev *b)
 	r = pt_init(&b->pt, (unsigned int)__builtin_ctzll(b->o.granule), bits);
 	if (r < 0)
 		return r;
-	/* Keyed by twice the address: two words per granule. */
-	r = pt_init(&b->recs, b->pt.shift, bits + 1);
+	/* Two words per granule, in tables of two granules (keyed by four
+	 * times the address), so that the walk is no deeper than the page
+	 * table's. */
+	r = pt_init(&b->recs, b->pt.shift + 1, bits + 2);
 	if (r < 0)
 		goto fail;
 	r = b->host->iovad_new(b->host, &range, 1, b->o.granule, &b->iovad);
@@ -580,7 +582,7 @@ static uint64_t *rec_at(struct dmasplit_bdev *b, uint64_t iova, bool alloc)
 
 	if (iova > b->iommu_last)
 		return NULL;
-	return pt_leaf(&b->recs, iova << 1, alloc, &run);
+	return pt_leaf(&b->recs, iova << 2, alloc, &run);
 }
 
 static void rec_set(uint64_t *rec, uint64_t w0, uint64_t w1)
@@ -680,16 +682,20 @@ static void unmap_claimed(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 			  enum dmasplit_dir dir, uint32_t attrs)
 {
 	uint64_t base = dma & ~b->gmask, size = round_up(b, dma + len) - base;
-	uint64_t run, v = 0, *pte = pt_leaf(&b->pt, base, false, &run);
+	uint64_t run, v = 0, *pte;
 	uintptr_t h;
 
-	if (pte)
-		v = pte_load(pte);
-	h = (uintptr_t)(v & ~PTE_FLAGS);
-	if (v && pool_contains(&b->pool, h) &&
-	    !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dmasplit_dir_device_writes(dir))
-		pool_bounce(b, &b->pool, (uint8_t *)h + (dma & b->gmask), len,
-			    true);
+	/* Only a device with a pool has bounces to copy back. */
+	if (b->pool.base && !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) &&
+	    dmasplit_dir_device_writes(dir)) {
+		pte = pt_leaf(&b->pt, base, false, &run);
+		if (pte)
+			v = pte_load(pte);
+		h = (uintptr_t)(v & ~PTE_FLAGS);
+		if (v && pool_contains(&b->pool, h))
+			pool_bounce(b, &b->pool, (uint8_t *)h + (dma & b->gmask),
+				    len, true);
+	}
 	/* Entries go before the addresses: once freed, the range may be
 	 * handed out again at once. */
 	pt_clear(b, base, size >> b->pt.shift, 0);
