@@ -2370,9 +2370,9 @@ START_TEST(unmap_vec_refuses_vectors_it_did_not_return)
 			for (k = 0; k < bad[j].n; k++)
 				v[k] = s[bad[j].idx[k]];
 			r = dmasplit_unmap_vec(d, v, bad[j].n, DMASPLIT_TO_DEVICE, 0);
-			/* The device's refusal: its line says nothing was
-			 * unmapped (a core that drops the error returns 0). */
-			ck_assert_msg(r == -EINVAL || r == 0, "%s: unmap_vec, %s: expected -EINVAL, got %d",
+			/* The device's refusal, and its line saying
+			 * nothing was unmapped. */
+			ck_assert_msg(r == -EINVAL, "%s: unmap_vec, %s: expected -EINVAL, got %d",
 				      spec, bad[j].what, r);
 			ck_assert_msg(lines_with("nothing unmapped") == 1,
 				      "%s: unmap_vec, %s: expected the device's one refusal line; log:\n%s",
@@ -3932,10 +3932,8 @@ static struct mmapping *rand_mapping(struct mdev *d, enum mkind kind)
  * and (checked by the caller's step) no invalidation and no copy. */
 static void expect_misuse_refused(int r, unsigned int nlast, bool vec)
 {
-	/* A core that drops unmap_vec errors returns 0: the device's own
-	 * line says it refused. */
 	if (vec)
-		MASSERT((r == -EINVAL || r == 0) && strstr(M.last[(M.nlast - 1) % 4], "nothing unmapped"),
+		MASSERT(r == -EINVAL && strstr(M.last[(M.nlast - 1) % 4], "nothing unmapped"),
 			"expected -EINVAL and the device's refusal, got %d", r);
 	else
 		MASSERT(r == -ENOENT || r == -EINVAL, "expected -ENOENT or -EINVAL, got %d", r);
