@@ -474,6 +474,21 @@ START_TEST(strict_unlink_of_part_of_a_link_is_refused)
 }
 END_TEST
 
+START_TEST(strict_unlink_of_part_of_an_unsynced_link_trims_it)
+{
+	struct dmasplit_bwin *w = window();
+
+	ck_assert_int_eq(win_link(w, 0, mem, 3 * PG, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(win_unlink(w, PG, PG, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_uint_eq(fk.calls, 0);
+	ck_assert_int_eq(win_sync(w, 0, 3 * PG), 0);
+	ck_assert_msg(fk.calls == 2 && mapped(0) && !mapped(1) && mapped(2),
+		      "expected the two outer pages mapped in 2 calls, got %u calls",
+		      fk.calls);
+	win_destroy(w);
+}
+END_TEST
+
 START_TEST(lazy_partial_unlink_keeps_the_area_and_accounts_it)
 {
 	struct dmasplit_bwin *w;
@@ -750,6 +765,7 @@ int main(void)
 	tcase_add_test(tc, strict_sync_maps_each_link_alone);
 	tcase_add_test(tc, strict_partial_unlink_never_unmaps_a_linked_page);
 	tcase_add_test(tc, strict_unlink_of_part_of_a_link_is_refused);
+	tcase_add_test(tc, strict_unlink_of_part_of_an_unsynced_link_trims_it);
 	tcase_add_test(tc, lazy_partial_unlink_keeps_the_area_and_accounts_it);
 	tcase_add_test(tc, lazy_destroy_releases_what_unlink_kept);
 	tcase_add_test(tc, lazy_mode_maps_link_by_link_past_its_limit);
