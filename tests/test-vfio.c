@@ -532,6 +532,31 @@ START_TEST(lazy_partial_unlink_keeps_the_area_and_accounts_it)
 }
 END_TEST
 
+START_TEST(lazy_unlink_of_part_of_a_link_keeps_it_mapped)
+{
+	struct dmasplit_bwin *w;
+	unsigned int calls;
+
+	fb->lazy = true;
+	w = window();
+	ck_assert_int_eq(win_link(w, 0, mem, 3 * PG, DMASPLIT_TO_DEVICE, 0), 0);
+	fk.linked[0] = fk.linked[1] = fk.linked[2] = true;
+	ck_assert_int_eq(win_sync(w, 0, 3 * PG), 0);
+	ck_assert_int_eq(unlink_pages(w, 1, 1, &calls), 0);
+	ck_assert_msg(calls == 0 && mapped(1) && fb->stale_bytes == PG,
+		      "middle page: expected no call and 4096 kept, got %u, %" PRIu64,
+		      calls, fb->stale_bytes);
+	ck_assert_int_eq(unlink_pages(w, 0, 1, &calls), 0);
+	ck_assert_uint_eq(calls, 0);
+	ck_assert_int_eq(unlink_pages(w, 2, 1, &calls), 0);
+	ck_assert_msg(calls == 1 && !mapped(0) && !mapped(2) &&
+		      fb->stale_bytes == 0 && fk.linked_unmapped == 0,
+		      "last page: expected the mapping gone in 1 call, got %u",
+		      calls);
+	win_destroy(w);
+}
+END_TEST
+
 START_TEST(lazy_destroy_releases_what_unlink_kept)
 {
 	struct dmasplit_bwin *w;
@@ -767,6 +792,7 @@ int main(void)
 	tcase_add_test(tc, strict_unlink_of_part_of_a_link_is_refused);
 	tcase_add_test(tc, strict_unlink_of_part_of_an_unsynced_link_trims_it);
 	tcase_add_test(tc, lazy_partial_unlink_keeps_the_area_and_accounts_it);
+	tcase_add_test(tc, lazy_unlink_of_part_of_a_link_keeps_it_mapped);
 	tcase_add_test(tc, lazy_destroy_releases_what_unlink_kept);
 	tcase_add_test(tc, lazy_mode_maps_link_by_link_past_its_limit);
 	tcase_add_test(tc, failed_unmap_changes_nothing);

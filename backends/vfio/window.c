@@ -85,59 +85,31 @@ static void spans_merge(struct spans *s, const struct span *add, size_t n)
 	s->n += n;
 }
 
-/*
- * A copy of s without [lo, hi): a span across either bound keeps its
- * outer parts, in order.  *hit says whether anything was cut.
- */
-static int spans_cut(const struct spans *s, uint64_t lo, uint64_t hi,
-		     struct spans *out, bool *hit)
+/* The first span of sorted, disjoint s that ends after lo. */
+static size_t first_after(const struct spans *s, uint64_t lo)
 {
-	size_t i;
-	int r;
+	size_t a = 0, z = s->n;
 
-	*out = (struct spans){ 0 };
-	*hit = false;
-	r = spans_reserve(out, s->n + 1);
-	for (i = 0; i < s->n && r == 0; i++) {
-		struct span x = s->v[i], right = x;
+	while (a < z) {
+		size_t m = a + (z - a) / 2;
 
-		if (x.off >= hi || end_of(&x) <= lo) {
-			out->v[out->n++] = x;
-			continue;
-		}
-		*hit = true;
-		if (x.off < lo) {
-			x.len = lo - x.off;
-			r = spans_push(out, &x);
-		}
-		if (r == 0 && end_of(&right) > hi) {
-			right.va += hi - right.off;
-			right.len = end_of(&right) - hi;
-			right.off = hi;
-			r = spans_push(out, &right);
-		}
+		if (end_of(&s->v[m]) <= lo)
+			a = m + 1;
+		else
+			z = m;
 	}
-	if (r < 0)
-		free(out->v);
-	return r;
+	return a;
 }
 
 /* Bytes of synced links in [lo, hi). */
 static uint64_t linked_in(const struct dmasplit_bwin *w, uint64_t lo,
 			  uint64_t hi)
 {
-	size_t a = 0, z = w->linked.n, i;
 	uint64_t bytes = 0;
+	size_t i;
 
-	while (a < z) {		/* the first link ending after lo */
-		size_t m = a + (z - a) / 2;
-
-		if (end_of(&w->linked.v[m]) <= lo)
-			a = m + 1;
-		else
-			z = m;
-	}
-	for (i = a; i < w->linked.n && w->linked.v[i].off < hi; i++) {
+	for (i = first_after(&w->linked, lo);
+	     i < w->linked.n && w->linked.v[i].off < hi; i++) {
 		const struct span *x = &w->linked.v[i];
 		uint64_t from = x->off > lo ? x->off : lo;
 		uint64_t to = end_of(x) < hi ? end_of(x) : hi;
@@ -150,17 +122,67 @@ static uint64_t linked_in(const struct dmasplit_bwin *w, uint64_t lo,
 /* Lock held.  Whether a kernel mapping of the window meets [lo, hi). */
 static bool area_over(const struct dmasplit_bwin *w, uint64_t lo, uint64_t hi)
 {
-	size_t a = 0, z = w->areas.n;
+	size_t a = first_after(&w->areas, lo);
 
-	while (a < z) {		/* the first area ending after lo */
-		size_t m = a + (z - a) / 2;
-
-		if (end_of(&w->areas.v[m]) <= lo)
-			a = m + 1;
-		else
-			z = m;
-	}
 	return a < w->areas.n && w->areas.v[a].off < hi;
+}
+
+/* Keep the parts of sorted, disjoint s outside [lo, hi): the spans across
+ * it give way to at most two pieces, so one free slot is enough. */
+static void sorted_cut(struct spans *s, uint64_t lo, uint64_t hi)
+{
+	size_t i0 = first_after(s, lo), i1 = i0, k = 0;
+	struct span piece[2];
+
+	while (i1 < s->n && s->v[i1].off < hi)
+		i1++;
+	if (i0 == i1)
+		return;
+	if (s->v[i0].off < lo) {
+		piece[k] = s->v[i0];
+		piece[k++].len = lo - s->v[i0].off;
+	}
+	if (end_of(&s->v[i1 - 1]) > hi) {
+		piece[k] = s->v[i1 - 1];
+		piece[k].va += hi - piece[k].off;
+		piece[k].len = end_of(&s->v[i1 - 1]) - hi;
+		piece[k++].off = hi;
+	}
+	memmove(&s->v[i0 + k], &s->v[i1], (s->n - i1) * sizeof(s->v[0]));
+	memcpy(&s->v[i0], piece, k * sizeof(piece[0]));
+	s->n = s->n - (i1 - i0) + k;
+}
+
+/* Keep the parts of the pending links outside [lo, hi); each link across
+ * both ends takes one more slot, which the caller has reserved. */
+static void pending_cut(struct spans *p, uint64_t lo, uint64_t hi)
+{
+	size_t i, n = p->n;
+
+	for (i = 0; i < n; i++) {
+		struct span *x = &p->v[i], right = *x;
+
+		if (x->off >= hi || end_of(x) <= lo)
+			continue;
+		if (end_of(&right) > hi) {
+			right.va += hi - right.off;
+			right.len = end_of(&right) - hi;
+			right.off = hi;
+		} else {
+			right.len = 0;
+		}
+		if (x->off < lo) {
+			x->len = lo - x->off;
+			if (right.len)
+				p->v[p->n++] = right;
+		} else {
+			*x = right;	/* possibly empty, dropped below */
+		}
+	}
+	for (i = 0, n = 0; i < p->n; i++)
+		if (p->v[i].len)
+			p->v[n++] = p->v[i];
+	p->n = n;
 }
 
 int win_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
@@ -275,6 +297,8 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 			w->pending.v[keep++] = *s;
 	}
 	w->pending.n = keep;
+	if (!todo.n)
+		goto out;
 	qsort(todo.v, todo.n, sizeof(*todo.v), by_offset);
 	for (i = 0; i < todo.n; i = j) {
 		struct span area = todo.v[i];
@@ -308,34 +332,28 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	uint64_t g = b->granule, lo = offset & ~(g - 1);
 	uint64_t hi = (offset + len + g - 1) & ~(g - 1);
 	uint64_t gone_first = 0, gone_last = 0, kept = 0, bytes = 0;
-	struct spans pending, linked;
-	size_t first, last, d0, d1, i;
-	bool in_pending, in_linked;
-	int r;
+	size_t first, last, d0, d1, i, pending = 0, splits = 0;
+	int r = 0;
 
 	pthread_mutex_lock(&b->lock);
-	r = spans_cut(&w->pending, lo, hi, &pending, &in_pending);
-	if (r < 0)
-		goto out;
-	r = spans_cut(&w->linked, lo, hi, &linked, &in_linked);
-	if (r < 0) {
-		free(pending.v);
-		goto out;
+	for (i = 0; i < w->pending.n; i++) {
+		const struct span *x = &w->pending.v[i];
+
+		pending += x->off < hi && end_of(x) > lo;
+		splits += x->off < lo && end_of(x) > hi;
 	}
-	/* The areas the range touches: [first, last). */
-	for (first = 0; first < w->areas.n && end_of(&w->areas.v[first]) <= lo;
-	     first++)
-		;
-	for (last = first; last < w->areas.n && w->areas.v[last].off < hi;
-	     last++)
-		;
-	if (!in_pending && !in_linked) {
+	if (!pending && !linked_in(w, lo, hi)) {
 		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
 			vfio_err(b, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " length 0x%" PRIx64 ": nothing is linked there",
 				 b->name, w->addr, offset, len);
 		r = -ENOENT;
-		goto fail;
+		goto out;
 	}
+	/* The areas the range touches: [first, last). */
+	first = first_after(&w->areas, lo);
+	for (last = first; last < w->areas.n && w->areas.v[last].off < hi;
+	     last++)
+		;
 	d0 = first;
 	d1 = last;
 	if (first < last) {
@@ -346,9 +364,10 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 				vfio_err(b, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " length 0x%" PRIx64 ": part of a link, which in strict mode is unlinked whole (the kernel cannot unmap part of a mapping); unlink whole links, or open with unlink=lazy",
 					 b->name, w->addr, offset, len);
 			r = -EINVAL;
-			goto fail;
+			goto out;
 		}
-		/* Only the first and the last area can keep linked parts. */
+		/* Only the first and the last area can keep linked parts;
+		 * the others lie inside the range. */
 		gone_first = linked_in(w, a->off > lo ? a->off : lo,
 				       end_of(a) < hi ? end_of(a) : hi);
 		gone_last = linked_in(w, z->off > lo ? z->off : lo,
@@ -358,6 +377,12 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 		if (d1 > d0 && gone_last < z->live)
 			d1--;
 	}
+	/* Room for the pieces that stay, before the kernel is asked. */
+	if (spans_reserve(&w->pending, splits) < 0 ||
+	    spans_reserve(&w->linked, 1) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
 	if (d0 < d1) {
 		for (i = d0; i < d1; i++)
 			bytes += w->areas.v[i].len;
@@ -365,7 +390,7 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 			   end_of(&w->areas.v[d1 - 1]) - w->areas.v[d0].off,
 			   d1 - d0, bytes);
 		if (r < 0)
-			goto fail;
+			goto out;
 	}
 	/* Committed: nothing below fails. */
 	if (first < last && d0 > first) {
@@ -384,20 +409,16 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 			b->lazy_bytes -= a->len;
 	}
 	b->stale_bytes += kept;
-	memmove(&w->areas.v[d0], &w->areas.v[d1],
-		(w->areas.n - d1) * sizeof(w->areas.v[0]));
-	w->areas.n -= d1 - d0;
-	free(w->pending.v);
-	free(w->linked.v);
-	w->pending = pending;
-	w->linked = linked;
+	if (d1 > d0) {
+		memmove(&w->areas.v[d0], &w->areas.v[d1],
+			(w->areas.n - d1) * sizeof(w->areas.v[0]));
+		w->areas.n -= d1 - d0;
+	}
+	pending_cut(&w->pending, lo, hi);
+	sorted_cut(&w->linked, lo, hi);
 	if (kept)
 		vfio_dbg(b, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 ": %" PRIu64 " bytes stay mapped until the rest of their area is unlinked (%" PRIu64 " bytes so on the device)",
 			 b->name, w->addr, offset, kept, b->stale_bytes);
-	goto out;
-fail:
-	free(pending.v);
-	free(linked.v);
 out:
 	pthread_mutex_unlock(&b->lock);
 	return r;
