@@ -33,17 +33,19 @@
 
 static unsigned int tests, failures;
 
+/* A result marked "# TODO" (a known gap outside the backend) is
+ * reported and does not fail the program. */
 static void ok(bool cond, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	printf("%s %u - ", cond ? "ok" : "not ok", ++tests);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	putchar('\n');
+	printf("%s %u - %s\n", cond ? "ok" : "not ok", ++tests, msg);
 	fflush(stdout);
-	if (!cond)
+	if (!cond && !strstr(msg, "# TODO"))
 		failures++;
 }
 
