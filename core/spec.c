@@ -3,6 +3,7 @@
  * Device specs (design section 3):
  *   sim:NAME[,key=value...]                     options checked by backends
  *   [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1]
+ *                       [,unlink=strict|lazy]
  * PCI options are the core's: they describe the device (its real DMA
  * reach, which the kernel cannot know for a device driven from user space)
  * or force a kernel interface, whichever backend ends up driving it.
@@ -139,7 +140,7 @@ static int parse_pci_options(struct dmasplit_ctx *ctx, const char *spec,
 			     struct dmasplit_desc *desc)
 {
 	char *opts, *opt, *save = NULL;
-	bool seen_mask = false, seen_vfio = false;
+	bool seen_mask = false, seen_vfio = false, seen_unlink = false;
 	int r = 0;
 
 	opts = strdup(desc->options);
@@ -176,9 +177,22 @@ static int parse_pci_options(struct dmasplit_ctx *ctx, const char *spec,
 				r = -EINVAL;
 				break;
 			}
+		} else if (!strcmp(opt, "unlink") && value && !seen_unlink) {
+			seen_unlink = true;
+			if (!strcmp(value, "strict")) {
+				desc->spec_unlink = DMASPLIT_UNLINK_STRICT;
+			} else if (!strcmp(value, "lazy")) {
+				desc->spec_unlink = DMASPLIT_UNLINK_LAZY;
+			} else {
+				log_err(ctx, "device spec '%s': unlink=%s: expected strict or lazy",
+					spec, value);
+				r = -EINVAL;
+				break;
+			}
 		} else {
 			log_err(ctx, "device spec '%s': %s option '%s'", spec,
-				!strcmp(opt, "mask") || !strcmp(opt, "vfio") ?
+				!strcmp(opt, "mask") || !strcmp(opt, "vfio") ||
+				!strcmp(opt, "unlink") ?
 					(value ? "repeated" : "valueless") :
 					"unknown",
 				opt);

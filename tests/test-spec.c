@@ -263,6 +263,9 @@ START_TEST(bad_pci_specs_are_refused_with_reason)
 		{ "0000:01:00.0,mask=-1", "mask=-1: expected 1 to 64 bits" },
 		{ "0000:01:00.0,mask=32k", "mask=32k: expected 1 to 64 bits" },
 		{ "0000:01:00.0,vfio=legacy", "vfio=legacy: expected iommufd or type1" },
+		{ "0000:01:00.0,unlink=deferred", "unlink=deferred: expected strict or lazy" },
+		{ "0000:01:00.0,unlink=lazy,unlink=strict", "repeated option 'unlink'" },
+		{ "0000:01:00.0,unlink", "valueless option 'unlink'" },
 		{ "0000:01:00.0,speed=fast", "unknown option 'speed'" },
 		{ "0000:01:00.0,mask=32,mask=40", "repeated option 'mask'" },
 		{ "0000:01:00.0,mask", "valueless option 'mask'" },
@@ -318,6 +321,31 @@ START_TEST(pci_description_comes_from_sysfs)
 	ck_assert_uint_eq(d.dma_mask_bits, 40);
 	ck_assert_uint_eq(d.spec_mask_bits, 40);
 	ck_assert_int_eq(d.spec_vfio, DMASPLIT_VFIO_IOMMUFD);
+}
+END_TEST
+
+START_TEST(unlink_mode_comes_from_the_spec)
+{
+	static const struct {
+		const char *spec;
+		enum dmasplit_unlink_mode mode;
+	} cases[] = {
+		{ "0000:01:00.0", DMASPLIT_UNLINK_AUTO },
+		{ "0000:01:00.0,unlink=strict", DMASPLIT_UNLINK_STRICT },
+		{ "0000:01:00.0,mask=40,unlink=lazy,vfio=type1",
+		  DMASPLIT_UNLINK_LAZY },
+	};
+	struct dmasplit_desc d;
+	unsigned int i;
+
+	fake_device();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_msg(describe(cases[i].spec, &d) == 0, "%s: log:\n%s",
+			      cases[i].spec, tu_log_text());
+		ck_assert_msg(d.spec_unlink == cases[i].mode,
+			      "%s: expected unlink mode %d, got %d",
+			      cases[i].spec, cases[i].mode, d.spec_unlink);
+	}
 }
 END_TEST
 
@@ -535,6 +563,7 @@ int main(void)
 	tcase_add_test(tc, pci_address_forms_are_canonicalised);
 	tcase_add_test(tc, bad_pci_specs_are_refused_with_reason);
 	tcase_add_test(tc, pci_description_comes_from_sysfs);
+	tcase_add_test(tc, unlink_mode_comes_from_the_spec);
 	tcase_add_test(tc, unbound_device_without_group_has_empty_fields);
 	tcase_add_test(tc, noiommu_group_name_comes_from_sysfs);
 	tcase_add_test(tc, missing_or_malformed_sysfs_is_an_error);

@@ -184,9 +184,10 @@ grep -Eq '^ +testa +score 10$' "$out" && grep -Eq '^ +testb +score 5$' "$out"
 ok $? "info sim:nic0 shows both scores (testa 10, testb 5)"
 grep -Eq '^granule: +4096 bytes$' "$out" &&
 	grep -Eq '^flags: +windows( .*)? dma-rw( |$)' "$out" &&
+	grep -Eq '^unlink: +strict$' "$out" &&
 	grep -Eq '^DMA mask: +48 bits$' "$out" &&
 	grep -Eq '^ranges: +0x1000-0xffffffffffff$' "$out"
-ok $? "info sim:nic0 shows the opened device (flags, mask, granule, range)"
+ok $? "info sim:nic0 shows the opened device (flags, unlink mode, mask, granule, range)"
 
 run "$tool" info 'sim:nic0,testb.score=50'
 [ $rc -eq 0 ] && grep -Eq '^selected: +testb \(highest score, 50\)' "$out" &&
@@ -235,6 +236,7 @@ assert d['opened']['backend'] == 'testa', d
 assert d['opened']['granule'] == 65536, d
 assert {'windows', 'dma-rw'} <= set(d['opened']['flag_names']), d
 assert int(d['opened']['flags'], 16) & 0x21 == 0x21, d
+assert d['opened']['unlink'] == 'strict', d
 assert {p['backend']: p['score'] for p in d['probes']} == {'testa': 10, 'testb': 5}, d
 assert 'error' not in d, d"
 [ $rc -eq 0 ]

@@ -585,8 +585,16 @@ static const char *vfio_iface_name(enum dmasplit_vfio_iface iface)
 
 static const char *const dev_flag_names[] = {
 	"windows", "translated", "coherent", "bounce", "untrusted", "dma-rw",
-	"has-fd",
+	"has-fd", "lazy-unlink",
 };
+
+/* What an unlink leaves reachable, for devices with windows. */
+static const char *unlink_mode(uint32_t flags)
+{
+	if (!(flags & DMASPLIT_DEV_WINDOWS))
+		return NULL;
+	return flags & DMASPLIT_DEV_LAZY_UNLINK ? "lazy" : "strict";
+}
 
 /* From the kernel's include/linux/ioport.h, which is not a UAPI header;
  * sysfs "resource" shows these bits. */
@@ -772,6 +780,8 @@ static void text_dev_info(const struct dmasplit_dev_info *info)
 	field_str("opened with:", info->backend);
 	field_str("UUID:", info->backend_uuid);
 	text_flags(info->flags);
+	if (unlink_mode(info->flags))
+		field_str("unlink:", unlink_mode(info->flags));
 	if (info->interface[0])
 		field_str("interface:", info->interface);
 	field("DMA mask:", "%u bits", info->dma_mask_bits);
@@ -933,6 +943,7 @@ static void json_dev_info(struct json *j, const struct dmasplit_dev_info *info)
 	json_str(j, "backend", info->backend);
 	json_str(j, "uuid", info->backend_uuid);
 	json_dev_flags(j, info->flags);
+	json_str(j, "unlink", unlink_mode(info->flags));
 	json_str(j, "interface", info->interface[0] ? info->interface : NULL);
 	json_int(j, "dma_mask_bits", info->dma_mask_bits);
 	json_u64(j, "granule", info->granule);

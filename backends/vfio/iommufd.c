@@ -72,24 +72,41 @@ const struct kiface iommufd_iface = {
 	.close = iommufd_close,
 };
 
-static int read_ranges(struct dmasplit_bdev *b)
+int iommufd_read_ranges(struct dmasplit_bdev *b)
 {
-	struct iommu_iova_range ranges[MAX_RANGES];
 	struct iommu_ioas_iova_ranges q = {
 		.size = sizeof(q),
 		.ioas_id = b->ioas_id,
-		.num_iovas = MAX_RANGES,
-		.allowed_iovas = (uintptr_t)ranges,
 	};
-	uint32_t i;
+	struct iommu_iova_range *ranges = NULL;
+	uint32_t i, room = 0;
 	int r;
 
-	if (ioctl(b->iommufd, IOMMU_IOAS_IOVA_RANGES, &q) < 0) {
+	/* The kernel says how many there are when they do not fit: ask
+	 * again with that much room (more may appear in between). */
+	for (;;) {
+		q.num_iovas = room;
+		q.allowed_iovas = (uintptr_t)ranges;
+		if (ioctl(b->iommufd, IOMMU_IOAS_IOVA_RANGES, &q) == 0)
+			break;
 		r = -errno;
-		vfio_err(b, "%s: IOMMU_IOAS_IOVA_RANGES: %s%s", b->name,
-			 strerror(-r),
-			 r == -EMSGSIZE ? " (more ranges than this backend takes)" : "");
-		return r;
+		if (r != -EMSGSIZE || q.num_iovas <= room) {
+			vfio_err(b, "%s: IOMMU_IOAS_IOVA_RANGES: %s", b->name,
+				 strerror(-r));
+			free(ranges);
+			return r;
+		}
+		room = q.num_iovas;
+		free(ranges);
+		ranges = calloc(room, sizeof(*ranges));
+		if (!ranges)
+			return -ENOMEM;
+	}
+	free(b->ranges);
+	b->ranges = q.num_iovas ? calloc(q.num_iovas, sizeof(*b->ranges)) : NULL;
+	if (q.num_iovas && !b->ranges) {
+		free(ranges);
+		return -ENOMEM;
 	}
 	for (i = 0; i < q.num_iovas; i++) {
 		b->ranges[i].start = ranges[i].start;
@@ -97,6 +114,7 @@ static int read_ranges(struct dmasplit_bdev *b)
 	}
 	b->num_ranges = q.num_iovas;
 	b->granule = q.out_iova_alignment;
+	free(ranges);
 	return 0;
 }
 
@@ -144,5 +162,5 @@ int iommufd_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 		return r;
 	}
 	/* Ranges are known only once a device (its IOMMU) is attached. */
-	return read_ranges(b);
+	return iommufd_read_ranges(b);
 }

@@ -80,14 +80,70 @@ const struct kiface type1_iface = {
 	.close = type1_close,
 };
 
-/* The IOVA ranges and DMA-available capabilities of VFIO_IOMMU_GET_INFO. */
+int type1_parse_info(struct dmasplit_bdev *b, const void *buf, uint32_t argsz)
+{
+	const struct vfio_iommu_type1_info *info = buf;
+	const struct vfio_info_cap_header *cap;
+	struct dmasplit_range *ranges = NULL;
+	uint32_t off, nr = 0, i;
+	uint64_t pgsizes;
+
+	pgsizes = info->flags & VFIO_IOMMU_INFO_PGSIZES ? info->iova_pgsizes : 0;
+	b->granule = pgsizes ? pgsizes & -pgsizes : 4096;
+	b->map_limit = 65535;	/* the default, for kernels without the cap */
+	/* The kernel chains capabilities forward; anything else ends the
+	 * walk rather than looping. */
+	for (off = info->flags & VFIO_IOMMU_INFO_CAPS ? info->cap_offset : 0;
+	     off >= sizeof(*info) && argsz >= sizeof(*cap) &&
+	     off <= argsz - sizeof(*cap);
+	     off = cap->next > off ? cap->next : 0) {
+		cap = (const struct vfio_info_cap_header *)((const char *)buf + off);
+		if (cap->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE &&
+		    argsz - off >= sizeof(struct vfio_iommu_type1_info_cap_iova_range)) {
+			const struct vfio_iommu_type1_info_cap_iova_range *c =
+				(const void *)cap;
+			uint64_t room = (argsz - off - sizeof(*c)) /
+					sizeof(c->iova_ranges[0]);
+
+			nr = c->nr_iovas < room ? c->nr_iovas : (uint32_t)room;
+			free(ranges);
+			ranges = nr ? calloc(nr, sizeof(*ranges)) : NULL;
+			if (nr && !ranges)
+				return -ENOMEM;
+			for (i = 0; i < nr; i++) {
+				ranges[i].start = c->iova_ranges[i].start;
+				ranges[i].last = c->iova_ranges[i].end;
+			}
+		} else if (cap->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL &&
+			   argsz - off >= sizeof(struct vfio_iommu_type1_info_dma_avail)) {
+			b->map_limit =
+				((const struct vfio_iommu_type1_info_dma_avail *)cap)->avail;
+		}
+	}
+	if (!nr) {
+		/* Kernels before 5.4 report no ranges: all but the x86
+		 * interrupt window, which no IOMMU lets a device use. */
+		nr = 2;
+		ranges = calloc(nr, sizeof(*ranges));
+		if (!ranges)
+			return -ENOMEM;
+		ranges[0].start = 0;
+		ranges[0].last = 0xfedfffff;
+		ranges[1].start = 0xfef00000;
+		ranges[1].last = UINT64_MAX;
+	}
+	free(b->ranges);
+	b->ranges = ranges;
+	b->num_ranges = nr;
+	return 0;
+}
+
+/* VFIO_IOMMU_GET_INFO with room for all its capabilities. */
 static int read_info(struct dmasplit_bdev *b)
 {
 	struct vfio_iommu_type1_info *info;
-	struct vfio_info_cap_header *cap;
-	uint32_t argsz = sizeof(*info), off;
-	uint64_t pgsizes;
-	int r = 0;
+	uint32_t argsz = sizeof(*info);
+	int r;
 
 	for (;;) {
 		info = calloc(1, argsz);
@@ -106,38 +162,9 @@ static int read_info(struct dmasplit_bdev *b)
 		argsz = info->argsz;	/* room for the capabilities */
 		free(info);
 	}
-	pgsizes = info->flags & VFIO_IOMMU_INFO_PGSIZES ? info->iova_pgsizes : 0;
-	b->granule = pgsizes ? pgsizes & -pgsizes : 4096;
-	b->dma_avail = 65535;	/* the default, for kernels without the cap */
-	for (off = info->flags & VFIO_IOMMU_INFO_CAPS ? info->cap_offset : 0;
-	     off && off + sizeof(*cap) <= argsz; off = cap->next) {
-		cap = (struct vfio_info_cap_header *)((char *)info + off);
-		if (cap->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-			struct vfio_iommu_type1_info_cap_iova_range *c =
-				(void *)cap;
-			uint32_t i;
-
-			for (i = 0; i < c->nr_iovas && i < MAX_RANGES; i++) {
-				b->ranges[i].start = c->iova_ranges[i].start;
-				b->ranges[i].last = c->iova_ranges[i].end;
-			}
-			b->num_ranges = i;
-		} else if (cap->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
-			b->dma_avail =
-				((struct vfio_iommu_type1_info_dma_avail *)cap)->avail;
-		}
-	}
+	r = type1_parse_info(b, info, argsz);
 	free(info);
-	if (!b->num_ranges) {
-		/* Kernels before 5.4 report no ranges: all but the x86
-		 * interrupt window, which no IOMMU lets a device use. */
-		b->ranges[0].start = 0;
-		b->ranges[0].last = 0xfedfffff;
-		b->ranges[1].start = 0xfef00000;
-		b->ranges[1].last = UINT64_MAX;
-		b->num_ranges = 2;
-	}
-	return 0;
+	return r;
 }
 
 int type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
@@ -167,8 +194,12 @@ int type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 			 r == -EBUSY ? " (another process has the group open)" : "");
 		return r;
 	}
-	if (ioctl(b->group_fd, VFIO_GROUP_GET_STATUS, &status) < 0)
-		return -errno;
+	if (ioctl(b->group_fd, VFIO_GROUP_GET_STATUS, &status) < 0) {
+		r = -errno;
+		vfio_err(b, "%s: VFIO_GROUP_GET_STATUS: %s", b->name,
+			 strerror(-r));
+		return r;
+	}
 	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		vfio_err(b, "%s: IOMMU group %d is not viable: bind every device in it to vfio-pci",
 			 b->name, desc->iommu_group);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * vfio: selection, open and close, the per-range path and the kernel
- * call accounting shared by both interfaces.
+ * vfio: selection, open and close, and the per-range path.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,59 +14,6 @@
 
 #define VFIO_UUID "b3f1e0a4-6c2d-4d8e-9f57-0a1b2c3d4e5f"
 #define VFIO_SCORE 200
-
-/* ------------------------------------------------------------------ */
-/* Kernel calls                                                         */
-
-int kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
-	 unsigned int prot)
-{
-	int r;
-
-	/* type1 refuses the entry past its limit with a bare ENOSPC; say
-	 * what it is before the kernel has to. */
-	if (b->k == &type1_iface && b->kernel_maps >= b->dma_avail) {
-		vfio_err(b, "%s: the type1 container holds its limit of %" PRIu32 " mappings (vfio_iommu_type1 dma_entry_limit); link contiguous memory so that iova_sync coalesces it, or raise the limit",
-			 b->name, b->dma_avail);
-		return -ENOSPC;
-	}
-	b->kernel_calls++;
-	r = b->k->map(b, iova, va, len, prot);
-	if (r == 0) {
-		b->kernel_maps++;
-		b->bytes_mapped += len;
-	}
-	return r;
-}
-
-int kunmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len,
-	   uint64_t mappings, uint64_t bytes)
-{
-	int r;
-
-	b->kernel_calls++;
-	r = b->k->unmap(b, iova, len);
-	if (r == 0) {
-		b->kernel_maps -= mappings;
-		b->bytes_mapped -= bytes;
-	}
-	return r;
-}
-
-int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
-{
-	int r = b->host->iovad_alloc(b->iovad, size, b->limit, addr);
-
-	if (r == -ENOSPC)
-		vfio_err(b, "%s: no %" PRIu64 " bytes of usable IOVA space left below the DMA mask (%u bits)",
-			 b->name, size, b->mask_bits);
-	return r;
-}
-
-void iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size)
-{
-	b->host->iovad_free(b->iovad, addr, size);
-}
 
 /* ------------------------------------------------------------------ */
 /* Selection                                                            */
@@ -136,6 +82,7 @@ static void vfio_close(struct dmasplit_bdev *b)
 	if (b->k)
 		b->k->close(b);
 	pthread_mutex_destroy(&b->lock);
+	free(b->ranges);
 	free(b);
 }
 
@@ -158,6 +105,20 @@ static void reserve_regions(struct dmasplit_bdev *b,
 		    last >= start)
 			b->host->iovad_reserve(b->iovad, start, last - start + 1);
 	}
+}
+
+/* The kernel marks devices behind an external-facing port (Thunderbolt
+ * and the like) untrusted and removable alike, and gives untrusted ones
+ * strict invalidation whatever iommu.strict says; only "removable" is
+ * in sysfs. */
+static bool untrusted(const struct dmasplit_host *host,
+		      const struct dmasplit_desc *desc)
+{
+	char path[96], buf[32];
+
+	snprintf(path, sizeof(path), "bus/pci/devices/%s/removable", desc->name);
+	return host->sysfs_read(host, path, buf, sizeof(buf)) >= 0 &&
+	       !strcmp(buf, "removable");
 }
 
 static int vfio_open(const struct dmasplit_host *host,
@@ -196,9 +157,17 @@ static int vfio_open(const struct dmasplit_host *host,
 		goto fail;
 	}
 	reserve_regions(b, desc);
-	vfio_dbg(b, "%s: %s, granule %" PRIu64 ", %u IOVA ranges, DMA mask %u bits%s",
+	if (desc->spec_unlink == DMASPLIT_UNLINK_LAZY) {
+		if (untrusted(host, desc))
+			dmasplit_host_info(host, VFIO_NAME ": %s: unlink=lazy not taken: the device is removable, which the kernel treats as untrusted; unlinks stay strict",
+					   b->name);
+		else
+			b->lazy = true;
+	}
+	vfio_dbg(b, "%s: %s, granule %" PRIu64 ", %u IOVA ranges, DMA mask %u bits, %s unlink%s",
 		 b->name, b->k->name, b->granule, b->num_ranges, b->mask_bits,
-		 b->k == &type1_iface ? ", container limit known" : "");
+		 b->lazy ? "lazy" : "strict",
+		 b->map_limit ? ", container limit known" : "");
 	*out = b;
 	return 0;
 fail:
@@ -208,22 +177,20 @@ fail:
 
 static int vfio_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 {
-	unsigned int i, n = 0;
+	unsigned int total;
 
 	info->flags = DMASPLIT_DEV_WINDOWS | DMASPLIT_DEV_TRANSLATED |
-		      DMASPLIT_DEV_COHERENT;
+		      DMASPLIT_DEV_COHERENT |
+		      (b->lazy ? DMASPLIT_DEV_LAZY_UNLINK : 0);
 	info->dma_mask_bits = b->mask_bits;
 	info->granule = b->granule;
-	for (i = 0; i < b->num_ranges && n < DMASPLIT_MAX_RANGES; i++) {
-		if (b->ranges[i].start > b->limit)
-			continue;
-		/* Address 0 is never handed out. */
-		info->ranges[n].start = b->ranges[i].start < b->granule
-						? b->granule : b->ranges[i].start;
-		info->ranges[n++].last = b->ranges[i].last < b->limit
-						 ? b->ranges[i].last : b->limit;
-	}
-	info->num_ranges = n;
+	info->num_ranges = ranges_below(b->ranges, b->num_ranges, b->granule,
+					b->limit, info->ranges,
+					DMASPLIT_MAX_RANGES, &total);
+	/* Allocation uses them all; only the report is short. */
+	if (total > info->num_ranges)
+		vfio_dbg(b, "%s: %u usable IOVA ranges below the DMA mask; dev_info shows the first %u",
+			 b->name, total, info->num_ranges);
 	snprintf(info->interface, sizeof(info->interface), "%s", b->k->name);
 	return 0;
 }

@@ -3,10 +3,14 @@
  * vfio: PCI devices bound to vfio-pci behind a translating IOMMU, through
  * either kernel interface: iommufd with the VFIO device cdev (preferred)
  * or the type1 container.  Windows are carved from the IOVA ranges the
- * kernel reports as usable; links are recorded and issued at sync, one
- * kernel map call per run of links contiguous in both IOVA and user
- * address.  Neither interface can unmap part of a mapping, so unlinking
- * part of a coalesced area unmaps it and maps the rest again.
+ * kernel reports as usable; links are recorded and issued at sync.
+ * Neither interface can unmap part of a mapping, and re-mapping what an
+ * unlink did not cover would leave live addresses unmapped meanwhile, so
+ * an unlink never splits a kernel mapping: in strict mode (the default)
+ * each link is its own mapping, unmapped whole by the unlink that covers
+ * it; in lazy mode (unlink=lazy) runs of links contiguous in both IOVA
+ * and user address share one mapping, whose unlinked parts stay mapped
+ * until all of it is unlinked (window.c).
  *
  * Locking: one mutex per device around everything that touches the
  * kernel or the bookkeeping; the kernel serialises map calls on an
@@ -45,7 +49,14 @@ struct kiface {
 extern const struct kiface type1_iface;
 extern const struct kiface iommufd_iface;
 
-#define MAX_RANGES 16
+/*
+ * unlink=lazy keeps unlinked parts of a mapping mapped and pinned until
+ * the rest goes: at most this many bytes of a device's address space are
+ * mapped that way; past it, iova_sync maps each link on its own, as in
+ * strict mode.  The same size as the largest window a type1 container
+ * maps in one call in the VM tests (65536 pages).
+ */
+#define LAZY_LIMIT (256ull << 20)
 
 struct dmasplit_bdev {
 	const struct dmasplit_host *host;
@@ -56,13 +67,15 @@ struct dmasplit_bdev {
 	int device_fd;
 	/* type1 */
 	int container_fd, group_fd;
-	uint32_t dma_avail;		/* the container's mapping limit */
+	uint32_t map_limit;		/* the container's mapping limit; 0: none */
 	/* iommufd */
 	int iommufd;
 	uint32_t ioas_id;
 
+	/* All the usable ranges the kernel reports: an IOMMU may report
+	 * more than dev_info has room for. */
 	unsigned int num_ranges;
-	struct dmasplit_range ranges[MAX_RANGES];
+	struct dmasplit_range *ranges;
 	uint64_t granule;
 	uint64_t limit;			/* the device's DMA mask */
 	unsigned int mask_bits;
@@ -71,6 +84,9 @@ struct dmasplit_bdev {
 	uint64_t kernel_maps;		/* live kernel mappings */
 	uint64_t kernel_calls;		/* map and unmap calls issued */
 	uint64_t bytes_mapped;		/* pinned by the kernel for us */
+	bool lazy;			/* unlink=lazy */
+	uint64_t lazy_bytes;		/* in lazy areas, <= LAZY_LIMIT */
+	uint64_t stale_bytes;		/* unlinked, still mapped (lazy) */
 };
 
 /* A link as recorded, or an area as mapped in the kernel. */
@@ -79,6 +95,10 @@ struct span {
 	uint64_t len;
 	uintptr_t va;
 	unsigned int prot;
+	/* Areas only: bytes still linked, and whether unlinked parts may
+	 * stay mapped (else the area is one link, unlinked whole). */
+	bool lazy;
+	uint64_t live;
 };
 
 struct spans {
@@ -91,19 +111,31 @@ struct dmasplit_bwin {
 	uint64_t addr, size;
 	struct spans pending;	/* linked, not yet synced */
 	struct spans areas;	/* mapped in the kernel, sorted by off */
+	struct spans linked;	/* synced links still linked, sorted */
 };
 
-/* vfio.c */
+/* kcall.c */
 int  kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
 	  unsigned int prot);
 int  kunmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len,
 	    uint64_t mappings, uint64_t bytes);
 int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr);
 void iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size);
+/* The ranges below limit, address 0 left out, into out[max]: how many
+ * were written; *total says how many there are. */
+unsigned int ranges_below(const struct dmasplit_range *r, unsigned int n,
+			  uint64_t granule, uint64_t limit,
+			  struct dmasplit_range *out, unsigned int max,
+			  unsigned int *total);
 
 /* type1.c, iommufd.c: set the interface up; ranges and granule filled. */
 int  type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc);
 int  iommufd_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc);
+/* The IOVA-range and DMA-available capabilities of a VFIO_IOMMU_GET_INFO
+ * answer of argsz bytes. */
+int  type1_parse_info(struct dmasplit_bdev *b, const void *info,
+		      uint32_t argsz);
+int  iommufd_read_ranges(struct dmasplit_bdev *b);
 
 /* window.c */
 int  win_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,

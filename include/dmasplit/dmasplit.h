@@ -118,6 +118,13 @@ enum dmasplit_vfio_iface {
 	DMASPLIT_VFIO_TYPE1 = 2
 };
 
+/* unlink= of a PCI spec: what a translating backend may keep mapped. */
+enum dmasplit_unlink_mode {
+	DMASPLIT_UNLINK_AUTO = 0,	/* the backend's default: strict */
+	DMASPLIT_UNLINK_STRICT = 1,	/* unreachable when unlink returns */
+	DMASPLIT_UNLINK_LAZY = 2	/* may stay reachable a while */
+};
+
 #define DMASPLIT_PCI_NUM_RESOURCES 7	/* BARs 0-5 and the expansion ROM */
 
 struct dmasplit_pci_resource {
@@ -157,6 +164,8 @@ struct dmasplit_desc {
 	/* The IOMMU group's name, "" when it has none: VFIO names the
 	 * group it makes in no-IOMMU mode "vfio-noiommu". */
 	char iommu_group_name[64];
+	/* unlink= from the PCI spec; AUTO when not given. */
+	enum dmasplit_unlink_mode spec_unlink;
 };
 
 int  dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec,
@@ -197,7 +206,11 @@ enum dmasplit_dev_flag {
 	DMASPLIT_DEV_BOUNCE = 1u << 3,		/* may bounce through a pool */
 	DMASPLIT_DEV_UNTRUSTED = 1u << 4,	/* sub-granule buffers bounce */
 	DMASPLIT_DEV_DMA_RW = 1u << 5,		/* dmasplit_dev_dma_read works */
-	DMASPLIT_DEV_HAS_FD = 1u << 6		/* dmasplit_dev_get_fd works */
+	DMASPLIT_DEV_HAS_FD = 1u << 6,		/* dmasplit_dev_get_fd works */
+	/* Unlinked addresses may stay reachable by the device until their
+	 * window is destroyed (unlink=lazy); without it, an unlinked
+	 * address is unreachable when dmasplit_iova_unlink returns. */
+	DMASPLIT_DEV_LAZY_UNLINK = 1u << 7
 };
 
 /* Versioned: set .size = sizeof(struct dmasplit_dev_info) before the call. */

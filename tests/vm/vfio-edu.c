@@ -165,94 +165,190 @@ static double now(void)
 	return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+static struct dmasplit_dev_stats stats(struct dmasplit_dev *dev)
+{
+	struct dmasplit_dev_stats s = { .size = sizeof(s) };
+
+	dmasplit_dev_get_stats(dev, &s);
+	return s;
+}
+
+static int kmsg_open(void)
+{
+	int kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (kmsg >= 0)
+		lseek(kmsg, 0, SEEK_END);
+	return kmsg;
+}
+
+/* Whether a device -> RAM transfer to dma reaches buf (len bytes there):
+ * the buffer is filled with 0x5a first. */
+static bool dma_reaches(struct edu *e, uint64_t dma, uint8_t *buf)
+{
+	unsigned int i;
+
+	memset(buf, 0x5a, EDU_DMA_LEN);
+	if (edu_dma(e, EDU_BUF, dma, EDU_DMA_LEN, true) < 0)
+		return false;
+	for (i = 0; i < EDU_DMA_LEN && buf[i] == 0x5a; i++)
+		;
+	return i < EDU_DMA_LEN;
+}
+
+/*
+ * Pages A, B, C linked one link each, contiguous in the window and in
+ * memory, synced; B unlinked.  strict: each link is its own kernel
+ * mapping; the unlink of B unmaps B alone, in one call, and A and C stay
+ * reachable.  lazy: one mapping for the three; the unlink of B costs no
+ * call, B stays reachable and pinned until A and C go, in one call.
+ */
+static void partial_unlink(struct dmasplit_dev *dev, struct edu *e,
+			   const char *iface, bool lazy)
+{
+	const char *mode = lazy ? "lazy" : "strict";
+	struct dmasplit_iova *iova = NULL;
+	uint8_t *buf = aligned_alloc(PAGE, 3 * PAGE);
+	uint64_t base, before;
+	double t0, t1;
+	int r, kmsg, i;
+	bool b_reached;
+
+	for (i = 0; i < (int)(3 * PAGE); i++)
+		buf[i] = (uint8_t)(i * 13 + 7);
+	r = dmasplit_iova_alloc(dev, 3 * PAGE, 0, &iova);
+	ok(r == 0, "%s %s: iova_alloc of 3 pages (%d)", iface, mode, r);
+	if (r < 0)
+		goto out;
+	base = dmasplit_iova_addr(iova);
+	ok(base && base + 3 * PAGE - 1 < (1u << 28),
+	   "%s %s: the window 0x%" PRIx64 " lies below the 28-bit mask",
+	   iface, mode, base);
+	before = calls(dev);
+	for (i = 0; i < 3; i++)
+		dmasplit_iova_link(iova, i * PAGE, buf + i * PAGE, PAGE,
+				   DMASPLIT_BIDIRECTIONAL, 0);
+	ok(calls(dev) == before, "%s %s: links issue no kernel call", iface, mode);
+	t0 = now();
+	r = dmasplit_iova_sync(iova, 0, 3 * PAGE);
+	t1 = now();
+	ok(r == 0 && calls(dev) == before + (lazy ? 1 : 3),
+	   "%s %s: sync of 3 contiguous links: %d map calls (%" PRIu64 ")",
+	   iface, mode, lazy ? 1 : 3, calls(dev) - before);
+	printf("# %s %s: sync of 3 links: %" PRIu64 " kernel calls, %.0f us\n",
+	       iface, mode, calls(dev) - before, (t1 - t0) * 1e6);
+
+	/* RAM (A) -> device -> RAM (C) through the window. */
+	memset(buf + 2 * PAGE, 0, EDU_DMA_LEN);
+	r = edu_dma(e, base, EDU_BUF, EDU_DMA_LEN, false);
+	if (r == 0)
+		r = edu_dma(e, EDU_BUF, base + 2 * PAGE, EDU_DMA_LEN, true);
+	ok(r == 0 && !memcmp(buf, buf + 2 * PAGE, EDU_DMA_LEN),
+	   "%s %s: edu copies A -> device -> C through the window, bytes match",
+	   iface, mode);
+
+	before = calls(dev);
+	t0 = now();
+	r = dmasplit_iova_unlink(iova, PAGE, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
+	t1 = now();
+	ok(r == 0 && calls(dev) == before + (lazy ? 0 : 1),
+	   "%s %s: unlink of B: %d kernel calls, no map (%" PRIu64 ")",
+	   iface, mode, lazy ? 0 : 1, calls(dev) - before);
+	printf("# %s %s: partial unlink of B: %" PRIu64 " kernel calls, %.0f us\n",
+	       iface, mode, calls(dev) - before, (t1 - t0) * 1e6);
+	ok(stats(dev).bytes_pinned == (lazy ? 3 : 2) * PAGE,
+	   "%s %s: bytes pinned after the unlink: %u (%" PRIu64 ")", iface,
+	   mode, (lazy ? 3 : 2) * PAGE, stats(dev).bytes_pinned);
+
+	/* The neighbours, still linked, stay reachable. */
+	ok(dma_reaches(e, base, buf) && buf[1] == (uint8_t)(1 * 13 + 7),
+	   "%s %s: after the unlink of B, the device still writes A", iface, mode);
+	ok(dma_reaches(e, base + 2 * PAGE, buf + 2 * PAGE) &&
+	   buf[2 * PAGE + 1] == (uint8_t)(1 * 13 + 7),
+	   "%s %s: and C", iface, mode);
+
+	kmsg = kmsg_open();
+	b_reached = dma_reaches(e, base + PAGE, buf + PAGE);
+	if (lazy) {
+		ok(b_reached,
+		   "%s lazy: B stays reachable until the rest of its area goes",
+		   iface);
+	} else {
+		ok(!b_reached,
+		   "%s strict: after its unlink, a DMA to B no longer reaches memory",
+		   iface);
+		usleep(200000);	/* the fault is reported by an interrupt */
+		ok(kmsg >= 0 && dmar_fault_logged(kmsg),
+		   "%s strict: and the kernel logs a DMAR fault", iface);
+	}
+	if (kmsg >= 0)
+		close(kmsg);
+
+	/* A and C together: the rest goes in one call either way. */
+	before = calls(dev);
+	r = dmasplit_iova_unlink(iova, 0, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
+	if (r == 0)
+		r = dmasplit_iova_unlink(iova, 2 * PAGE, PAGE,
+					 DMASPLIT_BIDIRECTIONAL, 0);
+	ok(r == 0 && calls(dev) == before + (lazy ? 1 : 2) &&
+	   stats(dev).bytes_pinned == 0,
+	   "%s %s: unlink of A then C: %d unmap calls, nothing pinned (%" PRIu64 ", %" PRIu64 ")",
+	   iface, mode, lazy ? 1 : 2, calls(dev) - before,
+	   stats(dev).bytes_pinned);
+	if (lazy) {
+		kmsg = kmsg_open();
+		ok(!dma_reaches(e, base + PAGE, buf + PAGE),
+		   "%s lazy: once the area is gone, B no longer reaches memory",
+		   iface);
+		if (kmsg >= 0)
+			close(kmsg);
+	}
+	dmasplit_iova_destroy(iova);
+out:
+	free(buf);
+}
+
 static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
 		      const char *iface)
 {
 	struct dmasplit_dev *dev = NULL;
-	struct dmasplit_iova *iova = NULL;
 	struct edu e = { .fd = -1 };
 	uint8_t *buf;
-	uint64_t base, before;
+	uint64_t before;
 	char spec[96];
-	int kmsg, r, i;
+	int r, i, lazy;
 
-	snprintf(spec, sizeof(spec), "%s,mask=28,vfio=%s", bdf, iface);
-	r = dmasplit_dev_open(ctx, spec, &dev);
-	ok(r == 0 && !strcmp(dmasplit_dev_backend_name(dev), "vfio"),
-	   "%s: open %s with the vfio backend (%d)", iface, spec, r);
-	if (r < 0)
-		return;
-	{
+	for (lazy = 0; lazy < 2; lazy++) {
 		struct dmasplit_dev_info info = { .size = sizeof(info) };
 
+		snprintf(spec, sizeof(spec), "%s,mask=28,vfio=%s%s", bdf, iface,
+			 lazy ? ",unlink=lazy" : "");
+		r = dmasplit_dev_open(ctx, spec, &dev);
+		ok(r == 0 && !strcmp(dmasplit_dev_backend_name(dev), "vfio"),
+		   "%s: open %s with the vfio backend (%d)", iface, spec, r);
+		if (r < 0)
+			return;
 		dmasplit_dev_get_info(dev, &info);
 		ok(!strcmp(info.interface, iface) &&
-		   (info.flags & DMASPLIT_DEV_HAS_FD),
-		   "%s: dev_info names the interface ('%s') and has a device fd",
-		   iface, info.interface);
+		   (info.flags & DMASPLIT_DEV_HAS_FD) &&
+		   !(info.flags & DMASPLIT_DEV_LAZY_UNLINK) == !lazy,
+		   "%s: dev_info names the interface ('%s'), has a device fd and says %s unlink",
+		   iface, info.interface, lazy ? "lazy" : "strict");
+		r = edu_open(dev, &e);
+		ok(r == 0 && rd32(&e, 0) == 0x010000ed,
+		   "%s: the device fd maps BAR0 and edu answers 0x010000ed",
+		   iface);
+		if (r < 0)
+			goto out;
+		partial_unlink(dev, &e, iface, lazy);
+		if (!lazy) {
+			edu_close(&e);
+			dmasplit_dev_close(dev);
+		}
 	}
-	r = edu_open(dev, &e);
-	ok(r == 0 && rd32(&e, 0) == 0x010000ed,
-	   "%s: the device fd maps BAR0 and edu answers 0x010000ed", iface);
-	if (r < 0)
-		goto out;
 	buf = aligned_alloc(PAGE, 2 * PAGE);
 	for (i = 0; i < (int)(2 * PAGE); i++)
 		buf[i] = (uint8_t)(i * 13 + 7);
-
-	/* Two VA-contiguous links: one map call at the sync. */
-	r = dmasplit_iova_alloc(dev, 2 * PAGE, 0, &iova);
-	ok(r == 0, "%s: iova_alloc of 2 pages (%d)", iface, r);
-	if (r < 0)
-		goto out_buf;
-	base = dmasplit_iova_addr(iova);
-	ok(base && base + 2 * PAGE - 1 < (1u << 28),
-	   "%s: the window 0x%" PRIx64 " lies below the 28-bit mask", iface, base);
-	before = calls(dev);
-	dmasplit_iova_link(iova, 0, buf, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
-	dmasplit_iova_link(iova, PAGE, buf + PAGE, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
-	ok(calls(dev) == before, "%s: links issue no kernel call", iface);
-	r = dmasplit_iova_sync(iova, 0, 2 * PAGE);
-	ok(r == 0 && calls(dev) == before + 1,
-	   "%s: one kernel map call for two contiguous links (%" PRIu64 ")",
-	   iface, calls(dev) - before);
-
-	/* RAM -> device -> RAM through the window. */
-	memset(buf + PAGE, 0, EDU_DMA_LEN);
-	r = edu_dma(&e, base, EDU_BUF, EDU_DMA_LEN, false);
-	if (r == 0)
-		r = edu_dma(&e, EDU_BUF, base + PAGE, EDU_DMA_LEN, true);
-	ok(r == 0 && !memcmp(buf, buf + PAGE, EDU_DMA_LEN),
-	   "%s: edu copies RAM -> device -> RAM through the window, bytes match",
-	   iface);
-
-	/* Unlinking the second page of the coalesced area: one unmap, one
-	 * map of the first page again. */
-	before = calls(dev);
-	r = dmasplit_iova_unlink(iova, PAGE, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
-	ok(r == 0 && calls(dev) == before + 2,
-	   "%s: partial unlink of a coalesced area costs an unmap and a map (%" PRIu64 " calls)",
-	   iface, calls(dev) - before);
-	memset(buf, 0, EDU_DMA_LEN);
-	r = edu_dma(&e, EDU_BUF, base, EDU_DMA_LEN, true);
-	ok(r == 0 && buf[1] == (uint8_t)(1 * 13 + 7),
-	   "%s: the rest of the area stays reachable", iface);
-
-	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (kmsg >= 0)
-		lseek(kmsg, 0, SEEK_END);
-	memset(buf + PAGE, 0x5a, PAGE);
-	r = edu_dma(&e, EDU_BUF, base + PAGE, EDU_DMA_LEN, true);
-	for (i = 0; i < (int)EDU_DMA_LEN && buf[PAGE + i] == 0x5a; i++)
-		;
-	ok(i == (int)EDU_DMA_LEN,
-	   "%s: after unlink the same DMA no longer reaches memory", iface);
-	usleep(200000);	/* the fault is reported by an interrupt */
-	ok(kmsg >= 0 && dmar_fault_logged(kmsg),
-	   "%s: and the kernel logs a DMAR fault", iface);
-	if (kmsg >= 0)
-		close(kmsg);
-	dmasplit_iova_destroy(iova);
 
 	/* The per-range path: coherent memory, and a vector map whose
 	 * memory-contiguous buffers share one kernel mapping and segment. */
@@ -291,15 +387,15 @@ static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
 		}
 		free(other);
 	}
-out_buf:
 	free(buf);
 out:
 	edu_close(&e);
 	dmasplit_dev_close(dev);
 }
 
-/* 64K separate page links coalesce into one mapping; the page API needs
- * one per page and meets the type1 container's limit. */
+/* 64K separate page links coalesce into one mapping with unlink=lazy,
+ * one link of 64K pages into one in strict mode; the page API needs one
+ * mapping per page and meets the type1 container's limit. */
 static void limit_tests(struct dmasplit_ctx *ctx, const char *bdf,
 			const char *iface)
 {
@@ -312,7 +408,7 @@ static void limit_tests(struct dmasplit_ctx *ctx, const char *bdf,
 	size_t i, mapped;
 	int r;
 
-	snprintf(spec, sizeof(spec), "%s,vfio=%s", bdf, iface);
+	snprintf(spec, sizeof(spec), "%s,vfio=%s,unlink=lazy", bdf, iface);
 	if (dmasplit_dev_open(ctx, spec, &dev) < 0) {
 		ok(false, "%s: open %s", iface, spec);
 		return;
@@ -328,7 +424,27 @@ static void limit_tests(struct dmasplit_ctx *ctx, const char *bdf,
 	if (r == 0)
 		r = dmasplit_iova_sync(iova, 0, pages * PAGE);
 	ok(r == 0 && calls(dev) == before + 1,
-	   "%s: 65536 separate page links: one kernel map call (%d, %" PRIu64 " calls)",
+	   "%s lazy: 65536 separate page links: one kernel map call (%d, %" PRIu64 " calls)",
+	   iface, r, calls(dev) - before);
+	if (r == 0)
+		dmasplit_iova_unlink(iova, 0, pages * PAGE, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_iova_destroy(iova);
+	dmasplit_dev_close(dev);
+
+	snprintf(spec, sizeof(spec), "%s,vfio=%s", bdf, iface);
+	if (dmasplit_dev_open(ctx, spec, &dev) < 0) {
+		ok(false, "%s: open %s", iface, spec);
+		goto out;
+	}
+	r = dmasplit_iova_alloc(dev, pages * PAGE, 0, &iova);
+	before = calls(dev);
+	if (r == 0)
+		r = dmasplit_iova_link(iova, 0, mem, pages * PAGE,
+				       DMASPLIT_TO_DEVICE, 0);
+	if (r == 0)
+		r = dmasplit_iova_sync(iova, 0, pages * PAGE);
+	ok(r == 0 && calls(dev) == before + 1,
+	   "%s strict: one link of 65536 pages: one kernel map call (%d, %" PRIu64 " calls)",
 	   iface, r, calls(dev) - before);
 	if (r == 0)
 		dmasplit_iova_unlink(iova, 0, pages * PAGE, DMASPLIT_TO_DEVICE, 0);
@@ -346,9 +462,77 @@ static void limit_tests(struct dmasplit_ctx *ctx, const char *bdf,
 		for (i = 0; i < mapped; i++)
 			dmasplit_unmap(dev, dma[i], PAGE, DMASPLIT_TO_DEVICE, 0);
 	}
+	dmasplit_dev_close(dev);
+out:
 	free(dma);
 	munmap(mem, pages * PAGE);
-	dmasplit_dev_close(dev);
+}
+
+/* What each mode costs in kernel calls and time: 1024 page links synced,
+ * the middle page unlinked, then the rest. */
+static void unlink_cost(struct dmasplit_ctx *ctx, const char *bdf,
+			const char *iface)
+{
+	const size_t n = 1024;
+	uint8_t *mem = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	int lazy;
+
+	for (lazy = 0; lazy < 2; lazy++) {
+		const char *mode = lazy ? "lazy" : "strict";
+		struct dmasplit_dev *dev = NULL;
+		struct dmasplit_iova *iova = NULL;
+		uint64_t k0, k1, k2, k3;
+		double t0, t1, t2, t3;
+		char spec[96];
+		size_t i;
+		int r;
+
+		snprintf(spec, sizeof(spec), "%s,vfio=%s%s", bdf, iface,
+			 lazy ? ",unlink=lazy" : "");
+		r = dmasplit_dev_open(ctx, spec, &dev);
+		if (r == 0)
+			r = dmasplit_iova_alloc(dev, n * PAGE, 0, &iova);
+		for (i = 0; r == 0 && i < n; i++)
+			r = dmasplit_iova_link(iova, i * PAGE, mem + i * PAGE,
+					       PAGE, DMASPLIT_TO_DEVICE, 0);
+		if (r < 0) {
+			ok(false, "%s %s: 1024 page links (%d)", iface, mode, r);
+			dmasplit_iova_destroy(iova);
+			dmasplit_dev_close(dev);
+			continue;
+		}
+		k0 = calls(dev);
+		t0 = now();
+		r = dmasplit_iova_sync(iova, 0, n * PAGE);
+		t1 = now();
+		k1 = calls(dev);
+		if (r == 0)
+			r = dmasplit_iova_unlink(iova, n / 2 * PAGE, PAGE,
+						 DMASPLIT_TO_DEVICE, 0);
+		t2 = now();
+		k2 = calls(dev);
+		if (r == 0)
+			r = dmasplit_iova_unlink(iova, 0, n / 2 * PAGE,
+						 DMASPLIT_TO_DEVICE, 0);
+		if (r == 0)
+			r = dmasplit_iova_unlink(iova, (n / 2 + 1) * PAGE,
+						 (n / 2 - 1) * PAGE,
+						 DMASPLIT_TO_DEVICE, 0);
+		t3 = now();
+		k3 = calls(dev);
+		ok(r == 0 && k1 - k0 == (lazy ? 1 : n) && k2 - k1 == !lazy &&
+		   k3 - k2 == (lazy ? 1 : 2),
+		   "%s %s: 1024 page links: sync, unlink of the middle page, of the rest: %u, %u, %u kernel calls (%" PRIu64 ", %" PRIu64 ", %" PRIu64 ")",
+		   iface, mode, lazy ? 1 : 1024, !lazy, lazy ? 1 : 2,
+		   k1 - k0, k2 - k1, k3 - k2);
+		printf("# %s %s: 1024 page links: sync %" PRIu64 " calls %.1f ms; unlink middle page %" PRIu64 " calls %.0f us; unlink the rest %" PRIu64 " calls %.0f us\n",
+		       iface, mode, k1 - k0, (t1 - t0) * 1e3, k2 - k1,
+		       (t2 - t1) * 1e6, k3 - k2, (t3 - t2) * 1e6);
+		dmasplit_iova_destroy(iova);
+		dmasplit_dev_close(dev);
+	}
+	munmap(mem, n * PAGE);
 }
 
 /* Split path vs page-by-page map calls, side by side. */
@@ -360,12 +544,13 @@ static void measure(struct dmasplit_ctx *ctx, const char *bdf, const char *iface
 	uint8_t *mem;
 	size_t c, i;
 
-	snprintf(spec, sizeof(spec), "%s,vfio=%s", bdf, iface);
+	/* Page links coalesce only in lazy mode. */
+	snprintf(spec, sizeof(spec), "%s,vfio=%s,unlink=lazy", bdf, iface);
 	if (dmasplit_dev_open(ctx, spec, &dev) < 0)
 		return;
 	mem = mmap(NULL, 65536 * (size_t)PAGE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	printf("# %s: pages  split ms (calls)  per-page ms (calls)  ratio\n", iface);
+	printf("# %s: pages  split (lazy) ms (calls)  per-page ms (calls)  ratio\n", iface);
 	for (c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
 		size_t n = counts[c];
 		uint64_t *dma = calloc(n, sizeof(*dma)), k0, k1, k2;
@@ -417,6 +602,7 @@ int main(int argc, char **argv)
 		return 1;
 	for (i = 0; i < 2; i++) {
 		edu_tests(ctx, edu, ifaces[i]);
+		unlink_cost(ctx, edu, ifaces[i]);
 		limit_tests(ctx, edu, ifaces[i]);
 	}
 	if (nvme) {
