@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "testutil.h"
 #include "uapi.h"
 #include "vfio.h"
@@ -128,6 +129,35 @@ START_TEST(vfio_pci_in_a_dma_fq_group_is_selected)
 {
 	fake_device("vfio-pci", "DMA-FQ\n", true);
 	ck_assert_int_gt(probe("0000:00:04.0"), 0);
+}
+END_TEST
+
+/* The unlink mode the backend takes for spec, as vfio_open decides it. */
+static bool lazy_for(const char *spec)
+{
+	struct dmasplit_desc desc = { .size = sizeof(desc) };
+
+	ck_assert_int_eq(dmasplit_describe(ctx, spec, &desc), 0);
+	return win_unlink_lazy(&ctx->host, &desc);
+}
+
+START_TEST(unlink_mode_follows_the_group_unless_the_spec_says)
+{
+	fake_device("vfio-pci", "DMA\n", true);
+	ck_assert_msg(!lazy_for("0000:00:04.0"), "DMA group: expected strict");
+	ck_assert_msg(lazy_for("0000:00:04.0,unlink=lazy"),
+		      "DMA group, unlink=lazy: expected lazy");
+	put("kernel/iommu_groups/4/type", "DMA-FQ\n");
+	ck_assert_msg(lazy_for("0000:00:04.0"), "DMA-FQ group: expected lazy");
+	ck_assert_msg(!lazy_for("0000:00:04.0,unlink=strict"),
+		      "DMA-FQ group, unlink=strict: expected strict");
+	/* The kernel's untrusted devices are strict whatever is asked. */
+	put(DEVDIR "/removable", "removable\n");
+	tu_log_clear();
+	ck_assert_msg(!lazy_for("0000:00:04.0"),
+		      "removable device in a DMA-FQ group: expected strict");
+	ck_assert_msg(!lazy_for("0000:00:04.0,unlink=lazy"),
+		      "removable device, unlink=lazy: expected strict");
 }
 END_TEST
 
@@ -780,6 +810,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, vfio_pci_in_a_dma_group_is_selected);
 	tcase_add_test(tc, vfio_pci_in_a_dma_fq_group_is_selected);
+	tcase_add_test(tc, unlink_mode_follows_the_group_unless_the_spec_says);
 	tcase_add_test(tc, identity_or_blocked_group_is_not_selected);
 	tcase_add_test(tc, other_drivers_and_no_group_are_not_selected);
 	tcase_add_test(tc, interface_choice_is_logged_with_its_reason);

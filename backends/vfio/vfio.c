@@ -107,20 +107,6 @@ static void reserve_regions(struct dmasplit_bdev *b,
 	}
 }
 
-/* The kernel marks devices behind an external-facing port (Thunderbolt
- * and the like) untrusted and removable alike, and gives untrusted ones
- * strict invalidation whatever iommu.strict says; only "removable" is
- * in sysfs. */
-static bool untrusted(const struct dmasplit_host *host,
-		      const struct dmasplit_desc *desc)
-{
-	char path[96], buf[32];
-
-	snprintf(path, sizeof(path), "bus/pci/devices/%s/removable", desc->name);
-	return host->sysfs_read(host, path, buf, sizeof(buf)) >= 0 &&
-	       !strcmp(buf, "removable");
-}
-
 static int vfio_open(const struct dmasplit_host *host,
 		     const struct dmasplit_desc *desc,
 		     struct dmasplit_bdev **out)
@@ -157,13 +143,7 @@ static int vfio_open(const struct dmasplit_host *host,
 		goto fail;
 	}
 	reserve_regions(b, desc);
-	if (desc->spec_unlink == DMASPLIT_UNLINK_LAZY) {
-		if (untrusted(host, desc))
-			dmasplit_host_info(host, VFIO_NAME ": %s: unlink=lazy not taken: the device is removable, which the kernel treats as untrusted; unlinks stay strict",
-					   b->name);
-		else
-			b->lazy = true;
-	}
+	b->lazy = win_unlink_lazy(host, desc);
 	vfio_dbg(b, "%s: %s, granule %" PRIu64 ", %u IOVA ranges, DMA mask %u bits, %s unlink%s",
 		 b->name, b->k->name, b->granule, b->num_ranges, b->mask_bits,
 		 b->lazy ? "lazy" : "strict",

@@ -146,6 +146,8 @@ int  win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len);
 int  win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 		enum dmasplit_dir dir, uint32_t attrs);
 void win_destroy(struct dmasplit_bwin *w);
+bool win_unlink_lazy(const struct dmasplit_host *host,
+		     const struct dmasplit_desc *desc);
 
 static inline unsigned int dir_prot(enum dmasplit_dir dir)
 {

@@ -10,12 +10,14 @@
  * is never split, and the kernel's two invalidation modes give the two
  * ways to live with that:
  *
- * strict (the default, and always for untrusted devices): each link is an
+ * strict (the default in a DMA group, and always for untrusted devices):
+ * each link is an
  * area of its own.  An unlink covers whole areas and unmaps them in one
  * call however many they are; unlinking part of a synced link is refused
  * with -EINVAL.  A sync costs one map call per link.
  *
- * lazy (unlink=lazy, like the kernel's DMA-FQ): runs of links contiguous
+ * lazy (unlink=lazy, and the default in a DMA-FQ group, where the kernel
+ * defers its own invalidations to a flush queue): runs of links contiguous
  * in the window and in user memory, with one protection, share an area:
  * one map call per run.  An unlinked part of an area stays mapped and
  * pinned (stale_bytes) while any of the area is still linked, and the
@@ -31,6 +33,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -456,4 +459,39 @@ void win_destroy(struct dmasplit_bwin *w)
 	free(w->areas.v);
 	free(w->linked.v);
 	free(w);
+}
+
+/* The kernel marks devices behind an external-facing port (Thunderbolt
+ * and the like) untrusted and removable alike, and gives untrusted ones
+ * strict invalidation whatever iommu.strict says; only "removable" is
+ * in sysfs. */
+static bool untrusted(const struct dmasplit_host *host,
+		      const struct dmasplit_desc *desc)
+{
+	char path[96], buf[32];
+
+	snprintf(path, sizeof(path), "bus/pci/devices/%s/removable", desc->name);
+	return host->sysfs_read(host, path, buf, sizeof(buf)) >= 0 &&
+	       !strcmp(buf, "removable");
+}
+
+/*
+ * The unlink mode: unlink= if given; without it what the kernel does for
+ * the group's own domain, lazy under its flush queue (DMA-FQ,
+ * iommu.strict=0) and strict otherwise, so the application gets no
+ * weaker guarantee than the kernel gives its own drivers.
+ */
+bool win_unlink_lazy(const struct dmasplit_host *host,
+		     const struct dmasplit_desc *desc)
+{
+	bool lazy = desc->spec_unlink == DMASPLIT_UNLINK_LAZY ||
+		    (desc->spec_unlink == DMASPLIT_UNLINK_AUTO &&
+		     !strcmp(desc->iommu_group_type, "DMA-FQ"));
+
+	if (lazy && untrusted(host, desc)) {
+		dmasplit_host_info(host, VFIO_NAME ": %s: lazy unlink not taken: the device is removable, which the kernel treats as untrusted; unlinks stay strict",
+				   desc->name);
+		return false;
+	}
+	return lazy;
 }

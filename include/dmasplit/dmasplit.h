@@ -120,7 +120,7 @@ enum dmasplit_vfio_iface {
 
 /* unlink= of a PCI spec: what a translating backend may keep mapped. */
 enum dmasplit_unlink_mode {
-	DMASPLIT_UNLINK_AUTO = 0,	/* the backend's default: strict */
+	DMASPLIT_UNLINK_AUTO = 0,	/* the backend's default (vfio: the group's) */
 	DMASPLIT_UNLINK_STRICT = 1,	/* unreachable when unlink returns */
 	DMASPLIT_UNLINK_LAZY = 2	/* may stay reachable a while */
 };
