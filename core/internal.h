@@ -225,6 +225,11 @@ int  sysfs_readlink(const struct dmasplit_host *host, const char *path,
 int  sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 		int *fd);
 
+/* p2p.c: the verdict and, in why, what it rests on (one phrase). */
+int  p2p_calc(struct dmasplit_ctx *ctx, const char *provider,
+	      const char *client, int *dist, enum dmasplit_p2p_map *map,
+	      char *why, size_t why_len);
+
 /* dev.c */
 void dev_close_all(struct dmasplit_ctx *ctx);
 

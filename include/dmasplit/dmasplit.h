@@ -328,6 +328,28 @@ int  dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma,
 int  dmasplit_dev_dma_write(struct dmasplit_dev *dev, uint64_t dma,
 			    const void *buf, size_t len);
 
+/* ------------------------------------------------------------------ */
+/* PCI peer-to-peer                                                    */
+
+/* How a client device reaches a provider's memory (the kernel's
+ * enum pci_p2pdma_map_type). */
+enum dmasplit_p2p_map {
+	DMASPLIT_P2P_NOT_SUPPORTED = 0,
+	DMASPLIT_P2P_BUS_ADDR = 1,		/* below a common switch */
+	DMASPLIT_P2P_THRU_HOST_BRIDGE = 2	/* at the CPU physical address */
+};
+
+/*
+ * How client reaches provider's memory, from sysfs alone (the context's
+ * sysfs root is honoured), as the kernel's calc_map_type_and_dist()
+ * decides: the distance >= 0 with *map set; -EREMOTEIO with *map =
+ * NOT_SUPPORTED and one log line naming what blocks it; -ENODEV for an
+ * absent device; -EINVAL for a spec that is not PCI.  See
+ * dmasplit_p2p_distance(3).
+ */
+int  dmasplit_p2p_distance(struct dmasplit_ctx *ctx, const char *provider,
+			   const char *client, enum dmasplit_p2p_map *map);
+
 #ifdef __cplusplus
 }
 #endif

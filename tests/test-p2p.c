@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * dmasplit_p2p_distance() against the rules of Linux 6.12's
+ * drivers/pci/p2pdma.c, on fake sysfs trees in the kernel's layout:
+ * devices/pciDDDD:BB/<bridge>/.../<device>, each with vendor, device and a
+ * binary config (a PCIe capability with the port type, and an ACS
+ * extended capability where a test wants one), bus/pci/devices/ADDR links
+ * into devices/, and proc/cpuinfo beside the sysfs root.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* pci_regs.h */
+#define ACS_SV	0x0001
+#define ACS_RR	0x0004
+#define ACS_CR	0x0008
+#define ACS_EC	0x0020
+
+enum port { ENDPOINT = 0x0, ROOT_PORT = 0x4, UPSTREAM = 0x5,
+	    DOWNSTREAM = 0x6 };
+
+static struct dmasplit_ctx *ctx;
+static char *base;
+static char root[PATH_MAX];
+
+static void setup(void)
+{
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	tu_log_clear();
+	base = tu_mkdtemp();
+	snprintf(root, sizeof(root), "%s/sys", base);
+	tu_mkdir_p(root);
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
+}
+
+static void teardown(void)
+{
+	ctx = dmasplit_ctx_unref(ctx);
+	tu_rm_rf(base);
+	free(base);
+	base = NULL;
+}
+
+/* root/rel in path (PATH_MAX bytes). */
+static void at(char *path, const char *rel)
+{
+	int n = snprintf(path, PATH_MAX, "%s/%s", root, rel);
+
+	ck_assert_msg(n > 0 && n < PATH_MAX, "path too long: %s/%s", root, rel);
+}
+
+static void put(const char *rel, const char *content)
+{
+	char path[PATH_MAX];
+
+	at(path, rel);
+	tu_write_file(path, content);
+}
+
+static void put_bytes(const char *rel, const uint8_t *data, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	at(path, rel);
+	tu_write_file(path, "");
+	f = fopen(path, "w");
+	ck_assert_msg(f, "cannot write %s", path);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+static void cpu(const char *vendor, unsigned int family)
+{
+	char path[PATH_MAX], text[256];
+
+	snprintf(path, sizeof(path), "%s/proc/cpuinfo", base);
+	snprintf(text, sizeof(text),
+		 "processor\t: 0\nvendor_id\t: %s\ncpu family\t: %u\n"
+		 "model\t\t: 1\n\nprocessor\t: 1\nvendor_id\t: Other\n"
+		 "cpu family\t: 99\n", vendor, family);
+	tu_write_file(path, text);
+}
+
+static void put16(uint8_t *cfg, size_t off, unsigned int v)
+{
+	cfg[off] = (uint8_t)v;
+	cfg[off + 1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *cfg, size_t off, uint32_t v)
+{
+	put16(cfg, off, v & 0xffff);
+	put16(cfg, off + 2, v >> 16);
+}
+
+/*
+ * A PCIe function at devices/PATH (its last component is its address):
+ * 4 KiB of configuration space with a PCIe capability of the given port
+ * type, and, when acs_ctrl >= 0, an ACS capability with that control
+ * word, placed second in the extended list so that the walk is exercised.
+ */
+static void config(const char *path, unsigned int vendor,
+		   unsigned int device, enum port type, int acs_ctrl)
+{
+	uint8_t cfg[4096] = { 0 };
+	char rel[PATH_MAX];
+
+	put16(cfg, 0x00, vendor);
+	put16(cfg, 0x02, device);
+	put16(cfg, 0x06, 0x0010);		/* capability list */
+	cfg[0x34] = 0x40;
+	cfg[0x40] = 0x10;			/* PCI Express */
+	cfg[0x41] = 0x00;
+	put16(cfg, 0x42, 0x0002 | type << 4);
+	if (acs_ctrl >= 0) {
+		put32(cfg, 0x100, 0x0001 | 1u << 16 | 0x148u << 20); /* AER */
+		put32(cfg, 0x148, 0x000d | 1u << 16);		/* ACS */
+		put16(cfg, 0x14c, 0x005f);
+		put16(cfg, 0x14e, (unsigned int)acs_ctrl);
+	}
+	snprintf(rel, sizeof(rel), "devices/%s/config", path);
+	put_bytes(rel, cfg, sizeof(cfg));
+}
+
+static void pci_dev(const char *path, unsigned int vendor,
+		    unsigned int device, enum port type, int acs_ctrl)
+{
+	char rel[PATH_MAX], target[PATH_MAX], text[64];
+	const char *name = strrchr(path, '/') + 1;
+
+	config(path, vendor, device, type, acs_ctrl);
+	snprintf(rel, sizeof(rel), "devices/%s/vendor", path);
+	snprintf(text, sizeof(text), "0x%04x\n", vendor);
+	put(rel, text);
+	snprintf(rel, sizeof(rel), "devices/%s/device", path);
+	snprintf(text, sizeof(text), "0x%04x\n", device);
+	put(rel, text);
+
+	snprintf(target, sizeof(target), "../../../devices/%s", path);
+	snprintf(text, sizeof(text), "bus/pci/devices/%s", name);
+	at(rel, text);
+	tu_symlink(target, rel);
+}
+
+#define HOST "pci0000:00"
+#define RP1 HOST "/0000:00:01.0"
+#define USP RP1 "/0000:01:00.0"
+#define DSP1 USP "/0000:02:01.0"
+#define DSP2 USP "/0000:02:02.0"
+#define EP_A DSP1 "/0000:03:00.0"
+#define EP_B DSP2 "/0000:04:00.0"
+#define A "0000:03:00.0"
+#define B "0000:04:00.0"
+
+/* q35's host bridge, on no allow-list; a TCG CPU below family 17h. */
+static void switch_tree(int acs_usp, int acs_dsp1, int acs_dsp2)
+{
+	cpu("AuthenticAMD", 15);
+	pci_dev(HOST "/0000:00:00.0", 0x8086, 0x29c0, ENDPOINT, -1);
+	pci_dev(RP1, 0x1b36, 0x000c, ROOT_PORT, ACS_SV);
+	pci_dev(USP, 0x104c, 0x8232, UPSTREAM, acs_usp);
+	pci_dev(DSP1, 0x104c, 0x8233, DOWNSTREAM, acs_dsp1);
+	pci_dev(DSP2, 0x104c, 0x8233, DOWNSTREAM, acs_dsp2);
+	pci_dev(EP_A, 0x1b36, 0x0010, ENDPOINT, -1);
+	pci_dev(EP_B, 0x1234, 0x11e8, ENDPOINT, -1);
+}
+
+static void expect(const char *provider, const char *client, int want,
+		   enum dmasplit_p2p_map want_map)
+{
+	enum dmasplit_p2p_map map = (enum dmasplit_p2p_map)77;
+	int r = dmasplit_p2p_distance(ctx, provider, client, &map);
+
+	ck_assert_msg(r == want && map == want_map,
+		      "%s -> %s: expected %d map %d, got %d map %d; log:\n%s",
+		      provider, client, want, want_map, r, map,
+		      tu_log_text());
+}
+
+START_TEST(two_devices_below_one_switch_use_bus_addresses_at_distance_4)
+{
+	switch_tree(ACS_SV, ACS_SV, -1);
+	expect(A, B, 4, DMASPLIT_P2P_BUS_ADDR);
+	expect(B, A, 4, DMASPLIT_P2P_BUS_ADDR);
+	expect("pci:" A ",mask=40", B, 4, DMASPLIT_P2P_BUS_ADDR);
+	ck_assert_msg(!tu_log_count("cannot reach"), "unexpected refusal: %s",
+		      tu_log_text());
+}
+END_TEST
+
+START_TEST(a_device_and_a_sibling_function_are_near)
+{
+	switch_tree(-1, -1, -1);
+	pci_dev(DSP1 "/0000:03:00.1", 0x1b36, 0x0010, ENDPOINT, -1);
+	expect(A, A, 0, DMASPLIT_P2P_BUS_ADDR);
+	expect(A, "0000:03:00.1", 2, DMASPLIT_P2P_BUS_ADDR);
+	/* One level up: the downstream port is the provider's bridge. */
+	expect(A, "0000:02:01.0", 1, DMASPLIT_P2P_BUS_ADDR);
+}
+END_TEST
+
+START_TEST(acs_redirect_on_a_switch_port_blocks_an_unknown_host_bridge)
+{
+	static const int bits[] = { ACS_RR, ACS_CR, ACS_EC };
+	unsigned int i;
+
+	switch_tree(-1, -1, -1);
+	for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+		config(DSP2, 0x104c, 0x8233, DOWNSTREAM, ACS_SV | bits[i]);
+		tu_log_clear();
+		expect(A, B, -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
+		ck_assert_msg(tu_log_count("cannot reach") == 1 &&
+			      tu_log_has("ACS redirect on 0000:02:02.0") &&
+			      tu_log_has("0000:00:00.0 (8086:29c0)") &&
+			      tu_log_has("not known to route"),
+			      "ACS control %#x: expected one line naming the ACS bridge and the host bridge, got:\n%s",
+			      ACS_SV | bits[i], tu_log_text());
+	}
+}
+END_TEST
+
+START_TEST(acs_redirect_on_the_common_bridge_counts_too)
+{
+	switch_tree(ACS_RR, -1, -1);
+	expect(A, B, -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
+	ck_assert_msg(tu_log_has("ACS redirect on 0000:01:00.0"),
+		      "expected the upstream port named, got:\n%s",
+		      tu_log_text());
+}
+END_TEST
+
+START_TEST(acs_bits_that_do_not_redirect_peer_traffic_are_ignored)
+{
+	/* Source validation, translation blocking, upstream forwarding,
+	 * direct translated: none sends P2P requests upstream. */
+	switch_tree(0x0053, 0x0053, 0x0053);
+	expect(A, B, 4, DMASPLIT_P2P_BUS_ADDR);
+}
+END_TEST
+
+START_TEST(acs_redirect_with_an_allowed_host_bridge_goes_through_it)
+{
+	switch_tree(-1, ACS_RR | ACS_CR, -1);
+	put("devices/" HOST "/0000:00:00.0/device", "0x2020\n");
+	expect(A, B, 4, DMASPLIT_P2P_THRU_HOST_BRIDGE);
+	ck_assert_msg(!tu_log_count("cannot reach"), "unexpected refusal: %s",
+		      tu_log_text());
+}
+END_TEST
+
+START_TEST(devices_on_different_root_ports_need_the_host_bridge)
+{
+	switch_tree(-1, -1, -1);
+	pci_dev(HOST "/0000:00:02.0", 0x1b36, 0x000c, ROOT_PORT, ACS_RR);
+	pci_dev(HOST "/0000:00:02.0/0000:05:00.0", 0x1234, 0x11e8, ENDPOINT,
+		-1);
+	expect(A, "0000:05:00.0", -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
+	ck_assert_msg(tu_log_has("no common upstream bridge") &&
+		      tu_log_has("8086:29c0"),
+		      "expected the reason in the log, got:\n%s",
+		      tu_log_text());
+	/* Allowed: every level of both paths counts, 4 + 2. */
+	put("devices/" HOST "/0000:00:00.0/device", "0x2031\n");
+	expect(A, "0000:05:00.0", 6, DMASPLIT_P2P_THRU_HOST_BRIDGE);
+}
+END_TEST
+
+START_TEST(devices_on_the_root_bus_need_the_host_bridge)
+{
+	switch_tree(-1, -1, -1);
+	pci_dev(HOST "/0000:00:03.0", 0x1b36, 0x0010, ENDPOINT, -1);
+	pci_dev(HOST "/0000:00:04.0", 0x1234, 0x11e8, ENDPOINT, -1);
+	expect("0000:00:03.0", "0000:00:04.0", -EREMOTEIO,
+	       DMASPLIT_P2P_NOT_SUPPORTED);
+	put("devices/" HOST "/0000:00:00.0/device", "0x09a2\n");
+	expect("0000:00:03.0", "0000:00:04.0", 2,
+	       DMASPLIT_P2P_THRU_HOST_BRIDGE);
+	expect("0000:00:03.0", B, 5, DMASPLIT_P2P_THRU_HOST_BRIDGE);
+}
+END_TEST
+
+START_TEST(an_amd_zen_cpu_routes_through_any_host_bridge)
+{
+	switch_tree(-1, ACS_EC, -1);
+	pci_dev(HOST "/0000:00:04.0", 0x1234, 0x11e8, ENDPOINT, -1);
+	cpu("AuthenticAMD", 0x17);
+	expect(A, B, 4, DMASPLIT_P2P_THRU_HOST_BRIDGE);
+	expect(A, "0000:00:04.0", 5, DMASPLIT_P2P_THRU_HOST_BRIDGE);
+	cpu("AuthenticAMD", 0x16);
+	expect(A, "0000:00:04.0", -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
+	cpu("GenuineIntel", 0x19);
+	expect(A, "0000:00:04.0", -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
+}
+END_TEST
+
+START_TEST(some_host_bridges_are_allowed_only_within_themselves)
+{
+	/* Xeon E5 (8086:3c00) routes between its own root ports only. */
+	cpu("GenuineIntel", 6);
+	pci_dev(HOST "/0000:00:00.0", 0x8086, 0x3c00, ENDPOINT, -1);
+	pci_dev(HOST "/0000:00:01.0", 0x8086, 0x3c02, ROOT_PORT, -1);
+	pci_dev(HOST "/0000:00:01.0/0000:01:00.0", 0x1b36, 0x10, ENDPOINT,
+		-1);
+	pci_dev(HOST "/0000:00:02.0", 0x8086, 0x3c04, ROOT_PORT, -1);
+	pci_dev(HOST "/0000:00:02.0/0000:02:00.0", 0x1b36, 0x10, ENDPOINT,
+		-1);
+	pci_dev("pci0000:80/0000:80:00.0", 0x8086, 0x3c00, ENDPOINT, -1);
+	pci_dev("pci0000:80/0000:80:01.0", 0x8086, 0x3c02, ROOT_PORT, -1);
+	pci_dev("pci0000:80/0000:80:01.0/0000:81:00.0", 0x1b36, 0x10,
+		ENDPOINT, -1);
+	expect("0000:01:00.0", "0000:02:00.0", 4,
+	       DMASPLIT_P2P_THRU_HOST_BRIDGE);
+	expect("0000:01:00.0", "0000:81:00.0", -EREMOTEIO,
+	       DMASPLIT_P2P_NOT_SUPPORTED);
+	/* Skylake-E (8086:2030) routes between host bridges too. */
+	put("devices/" HOST "/0000:00:00.0/device", "0x2030\n");
+	put("devices/pci0000:80/0000:80:00.0/device", "0x2030\n");
+	expect("0000:01:00.0", "0000:81:00.0", 4,
+	       DMASPLIT_P2P_THRU_HOST_BRIDGE);
+}
+END_TEST
+
+START_TEST(a_root_port_first_on_the_root_bus_stands_for_the_host_bridge)
+{
+	/* Skylake has no 00.0: its first root port is what is matched. */
+	cpu("GenuineIntel", 6);
+	pci_dev(HOST "/0000:00:01.0", 0x8086, 0x2030, ROOT_PORT, -1);
+	pci_dev(HOST "/0000:00:01.0/0000:01:00.0", 0x1b36, 0x10, ENDPOINT,
+		-1);
+	pci_dev(HOST "/0000:00:02.0", 0x8086, 0x2031, ROOT_PORT, -1);
+	pci_dev(HOST "/0000:00:02.0/0000:02:00.0", 0x1b36, 0x10, ENDPOINT,
+		-1);
+	expect("0000:01:00.0", "0000:02:00.0", 4,
+	       DMASPLIT_P2P_THRU_HOST_BRIDGE);
+}
+END_TEST
+
+START_TEST(a_root_bus_without_a_host_bridge_device_routes_nothing)
+{
+	/* The first device is neither 00.0 nor a root port. */
+	cpu("GenuineIntel", 6);
+	pci_dev(HOST "/0000:00:01.0", 0x8086, 0x2030, ENDPOINT, -1);
+	pci_dev(HOST "/0000:00:02.0", 0x8086, 0x2030, ROOT_PORT, -1);
+	pci_dev(HOST "/0000:00:02.0/0000:02:00.0", 0x1b36, 0x10, ENDPOINT,
+		-1);
+	pci_dev(HOST "/0000:00:03.0", 0x1b36, 0x10, ENDPOINT, -1);
+	expect("0000:02:00.0", "0000:00:03.0", -EREMOTEIO,
+	       DMASPLIT_P2P_NOT_SUPPORTED);
+	ck_assert_msg(tu_log_has("none at 00.0 or a root port"),
+		      "expected the missing host bridge named, got:\n%s",
+		      tu_log_text());
+}
+END_TEST
+
+START_TEST(a_missing_config_is_an_error_not_a_guess)
+{
+	char path[PATH_MAX];
+
+	switch_tree(-1, -1, -1);
+	at(path, "devices/" DSP2 "/config");
+	ck_assert_int_eq(unlink(path), 0);
+	expect(A, B, -EIO, (enum dmasplit_p2p_map)77);
+	ck_assert_msg(tu_log_count("configuration space of 0000:02:02.0: ") == 1 &&
+		      tu_log_has("0000:02:02.0/config"),
+		      "expected one line naming the config file, got:\n%s",
+		      tu_log_text());
+}
+END_TEST
+
+START_TEST(a_malformed_config_is_an_error_not_a_guess)
+{
+	static const uint8_t shortcfg[10] = { 0x4c, 0x10 };
+
+	switch_tree(-1, -1, -1);
+	put_bytes("devices/" USP "/config", shortcfg, sizeof(shortcfg));
+	expect(A, B, -EIO, (enum dmasplit_p2p_map)77);
+	ck_assert_msg(tu_log_count("less than a configuration header") == 1 &&
+		      tu_log_has("0000:01:00.0/config has 10 bytes"),
+		      "expected one line about the short config, got:\n%s",
+		      tu_log_text());
+}
+END_TEST
+
+START_TEST(a_conventional_config_space_has_no_acs)
+{
+	uint8_t cfg[256] = { 0x4c, 0x10 };
+
+	switch_tree(-1, -1, -1);
+	put_bytes("devices/" USP "/config", cfg, sizeof(cfg));
+	expect(A, B, 4, DMASPLIT_P2P_BUS_ADDR);
+}
+END_TEST
+
+START_TEST(configs_off_the_path_are_not_read)
+{
+	char path[PATH_MAX];
+
+	/* The root port is above the common bridge: the kernel never
+	 * looks at it for this pair. */
+	switch_tree(-1, -1, -1);
+	at(path, "devices/" RP1 "/config");
+	ck_assert_int_eq(unlink(path), 0);
+	expect(A, B, 4, DMASPLIT_P2P_BUS_ADDR);
+}
+END_TEST
+
+START_TEST(absent_devices_are_enodev)
+{
+	switch_tree(-1, -1, -1);
+	expect(A, "0000:09:00.0", -ENODEV, (enum dmasplit_p2p_map)77);
+	expect("0000:09:00.0", B, -ENODEV, (enum dmasplit_p2p_map)77);
+	ck_assert_msg(tu_log_has("no PCI device 0000:09:00.0"),
+		      "expected the absent device named, got:\n%s",
+		      tu_log_text());
+}
+END_TEST
+
+START_TEST(specs_that_are_not_pci_are_einval)
+{
+	switch_tree(-1, -1, -1);
+	expect("sim:a", B, -EINVAL, (enum dmasplit_p2p_map)77);
+	expect(A, "sim:b", -EINVAL, (enum dmasplit_p2p_map)77);
+	expect(A, "nonsense", -EINVAL, (enum dmasplit_p2p_map)77);
+	ck_assert_msg(tu_log_has("needs PCI devices, not 'sim:a'"),
+		      "expected the sim spec named, got:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_p2p_distance(NULL, A, B, NULL), -EINVAL);
+	ck_assert_int_eq(dmasplit_p2p_distance(ctx, A, B, NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(the_context_sysfs_root_is_the_only_one_read)
+{
+	char other[PATH_MAX];
+
+	switch_tree(-1, -1, -1);
+	snprintf(other, sizeof(other), "%s/elsewhere", base);
+	tu_mkdir_p(other);
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, other), 0);
+	expect(A, B, -ENODEV, (enum dmasplit_p2p_map)77);
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
+	expect(A, B, 4, DMASPLIT_P2P_BUS_ADDR);
+}
+END_TEST
+
+static Suite *p2p_suite(void)
+{
+	Suite *s = suite_create("p2p");
+	TCase *tc = tcase_create("distance");
+	bool x86 = false;
+
+#if defined(__x86_64__) || defined(__i386__)
+	x86 = true;
+#endif
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, two_devices_below_one_switch_use_bus_addresses_at_distance_4);
+	tcase_add_test(tc, a_device_and_a_sibling_function_are_near);
+	tcase_add_test(tc, acs_redirect_on_a_switch_port_blocks_an_unknown_host_bridge);
+	tcase_add_test(tc, acs_redirect_on_the_common_bridge_counts_too);
+	tcase_add_test(tc, acs_bits_that_do_not_redirect_peer_traffic_are_ignored);
+	tcase_add_test(tc, acs_redirect_with_an_allowed_host_bridge_goes_through_it);
+	tcase_add_test(tc, devices_on_different_root_ports_need_the_host_bridge);
+	tcase_add_test(tc, devices_on_the_root_bus_need_the_host_bridge);
+	tu_add_test_if(tc, an_amd_zen_cpu_routes_through_any_host_bridge, x86,
+		       "the kernel's CPU rule exists on x86 only");
+	tcase_add_test(tc, some_host_bridges_are_allowed_only_within_themselves);
+	tcase_add_test(tc, a_root_port_first_on_the_root_bus_stands_for_the_host_bridge);
+	tcase_add_test(tc, a_root_bus_without_a_host_bridge_device_routes_nothing);
+	tcase_add_test(tc, a_missing_config_is_an_error_not_a_guess);
+	tcase_add_test(tc, a_malformed_config_is_an_error_not_a_guess);
+	tcase_add_test(tc, a_conventional_config_space_has_no_acs);
+	tcase_add_test(tc, configs_off_the_path_are_not_read);
+	tcase_add_test(tc, absent_devices_are_enodev);
+	tcase_add_test(tc, specs_that_are_not_pci_are_einval);
+	tcase_add_test(tc, the_context_sysfs_root_is_the_only_one_read);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_main(p2p_suite());
+}
