@@ -557,6 +557,46 @@ out:
 	return r;
 }
 
+int p2p_bar_bus(const struct dmasplit_host *host, const char *name,
+		unsigned int bar, uint64_t *bus)
+{
+	struct dmasplit_ctx *ctx = ctx_from_host(host);
+	uint8_t cfg[CFG_EXP_SIZE];
+	char dir[PATH_MAX];
+	size_t size = 0, off = 0x10 + 4 * (size_t)bar;
+	uint64_t v;
+	int n, r;
+
+	if (bar > 5)
+		return -EINVAL;
+	n = snprintf(dir, sizeof(dir), "%s/bus/pci/devices/%s",
+		     ctx->sysfs_root, name);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	/* The BARs are in the first 64 bytes, which anyone may read. */
+	r = read_config(ctx, dir, name, cfg, &size);
+	if (r < 0 && r != -EACCES)
+		return r;
+	if (r == -EACCES || size < 0x40) {
+		log_err(ctx, "%s: cannot read the BAR registers", name);
+		return -EIO;
+	}
+	v = cfg32(cfg, off);
+	if (v & 0x1) {
+		log_err(ctx, "%s: BAR %u is an I/O BAR, not memory", name, bar);
+		return -EINVAL;
+	}
+	if ((v & 0x6) == 0x4) {
+		if (bar == 5) {
+			log_err(ctx, "%s: BAR 5 claims 64 bits", name);
+			return -EIO;
+		}
+		v |= (uint64_t)cfg32(cfg, off + 4) << 32;
+	}
+	*bus = v & ~(uint64_t)0xf;
+	return 0;
+}
+
 static const char *map_name(enum dmasplit_p2p_map map)
 {
 	switch (map) {

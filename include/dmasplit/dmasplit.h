@@ -350,6 +350,20 @@ enum dmasplit_p2p_map {
 int  dmasplit_p2p_distance(struct dmasplit_ctx *ctx, const char *provider,
 			   const char *client, enum dmasplit_p2p_map *map);
 
+/*
+ * Register [cpu, cpu + len), a CPU mapping of BAR bar of the PCI device
+ * provider from offset on (as an application makes one through the
+ * device's VFIO file), as peer memory: devices of ctx then map it with
+ * the calls they map RAM with, at the address peer-to-peer DMA needs.
+ * Peer memory that a backend hands out (dmasplit_alloc_coherent on a
+ * p2pdma provider) is registered already.  Remove it before unmapping.
+ * See dmasplit_peer_add(3).
+ */
+int  dmasplit_peer_add(struct dmasplit_ctx *ctx, const char *provider,
+		       unsigned int bar, uint64_t offset, void *cpu,
+		       size_t len);
+int  dmasplit_peer_remove(struct dmasplit_ctx *ctx, void *cpu);
+
 #ifdef __cplusplus
 }
 #endif
