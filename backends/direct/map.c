@@ -41,9 +41,19 @@ static int to_bus(struct dmasplit_bdev *b, uint64_t phys, uint64_t *bus)
 static int translate(struct dmasplit_bdev *b, uintptr_t va, uint64_t *bus)
 {
 	uint64_t phys;
+	bool is_bus;
 	int r;
 
-	r = b->host->virt_to_phys(b->host, (const void *)va, &phys);
+	/* Peer memory first: pagemap knows nothing of bus addresses. */
+	r = direct_peer(b, va, &phys, &is_bus);
+	if (r < 0)
+		return r;
+	if (r > 0 && is_bus) {
+		*bus = phys;
+		return 0;
+	}
+	if (r == 0)
+		r = b->host->virt_to_phys(b->host, (const void *)va, &phys);
 	if (r == -ENOENT) {
 		direct_err(b, "%s: no page at %p although it is locked (is it mapped without access rights?)",
 			   b->name, (void *)va);
