@@ -465,7 +465,8 @@ END_TEST
 #define BUS_OFFSET 0x4000000000000000ull
 #define POOL (64 * 1024)
 
-static const char *const plugins[] = { "p2pdma", "direct", NULL };
+static const char *const plugins[] = { "p2pdma", "direct", "swiotlb-sim",
+				       NULL };
 
 static bool can_read_phys(void)
 {
@@ -752,6 +753,108 @@ START_TEST(a_vector_of_ram_and_peer_memory_maps_each_by_its_kind)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The registry, through dmasplit_peer_add                              */
+
+START_TEST(peer_add_checks_the_bar_and_refuses_overlaps)
+{
+	void *buf = aligned_alloc(4096, 3 * 4096);
+
+	ck_assert_ptr_nonnull(buf);
+	provider_and_client(-1, true);
+	ck_assert_int_eq(dmasplit_peer_add(ctx, A, 0, 0, buf, 4096), -EINVAL);
+	ck_assert_msg(tu_log_has("has no memory BAR 0"),
+		      "expected the missing BAR named, got:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_peer_add(ctx, "sim:x", 2, 0, buf, 4096),
+			 -EINVAL);
+	ck_assert_int_eq(dmasplit_peer_add(ctx, "0000:09:00.0", 2, 0, buf,
+					   4096), -ENODEV);
+	ck_assert_int_eq(dmasplit_peer_add(ctx, A, 2, 0x00ffffffffffff00ull,
+					   buf, 4096), -ERANGE);
+	ck_assert_int_eq(dmasplit_peer_add(ctx, A, 2, 0x10000, buf, 8192), 0);
+	ck_assert_int_eq(dmasplit_peer_add(ctx, A, 2, 0x20000,
+					   (char *)buf + 4096, 8192), -EEXIST);
+	ck_assert_int_eq(dmasplit_peer_remove(ctx, (char *)buf + 4096),
+			 -ENOENT);
+	ck_assert_int_eq(dmasplit_peer_remove(ctx, buf), 0);
+	ck_assert_int_eq(dmasplit_peer_remove(ctx, buf), -ENOENT);
+	free(buf);
+}
+END_TEST
+
+START_TEST(a_registered_bar_maps_at_its_bus_address_on_a_direct_client)
+{
+	struct dmasplit_dev *client = NULL;
+	void *buf = aligned_alloc(4096, 2 * 4096);
+	uint64_t dma = 0;
+	int r;
+
+	ck_assert_ptr_nonnull(buf);
+	provider_and_client(-1, true);
+	ck_assert_int_eq(dmasplit_peer_add(ctx, A, 2, 0x10000, buf, 8192), 0);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, B, &client), 0);
+	r = dmasplit_map(client, (char *)buf + 4096, 100, DMASPLIT_TO_DEVICE,
+			 0, &dma);
+	ck_assert_msg(r == 0 && dma == BUS_OFFSET + 0x11000,
+		      "expected 0 and 0x%llx, got %d and 0x%llx; log:\n%s",
+		      (unsigned long long)(BUS_OFFSET + 0x11000), r,
+		      (unsigned long long)dma, tu_log_text());
+	ck_assert_int_eq(dmasplit_unmap(client, dma, 100, DMASPLIT_TO_DEVICE,
+					0), 0);
+	dmasplit_dev_close(client);
+	ck_assert_int_eq(dmasplit_peer_remove(ctx, buf), 0);
+	free(buf);
+}
+END_TEST
+
+START_TEST(peer_memory_is_never_bounced)
+{
+	static const char *const specs[] = {
+		"sim:a,iommu=off,bounce=force",
+		"sim:b,iommu=on,untrusted=1",
+	};
+	void *buf = aligned_alloc(4096, 2 * 4096);
+	unsigned int i;
+
+	ck_assert_ptr_nonnull(buf);
+	provider_and_client(-1, true);
+	ck_assert_int_eq(dmasplit_peer_add(ctx, A, 2, 0, buf, 8192), 0);
+	for (i = 0; i < 2; i++) {
+		struct dmasplit_dev *dev = NULL;
+		struct dmasplit_seg seg[2];
+		struct iovec iov = { (char *)buf + 100, 200 };
+		unsigned int nsegs = 2;
+		uint64_t dma = 0x5a5a;
+		int r;
+
+		ck_assert_int_eq(dmasplit_dev_open(ctx, specs[i], &dev), 0);
+		tu_log_clear();
+		r = dmasplit_map(dev, (char *)buf + 100, 200,
+				 DMASPLIT_TO_DEVICE, 0, &dma);
+		ck_assert_msg(r == -EREMOTEIO && dma == 0x5a5a &&
+			      tu_log_count("never bounced") == 1,
+			      "%s: expected -EREMOTEIO and one line, got %d; log:\n%s",
+			      specs[i], r, tu_log_text());
+		r = dmasplit_map_vec(dev, &iov, 1, DMASPLIT_TO_DEVICE, 0, seg,
+				     &nsegs);
+		ck_assert_msg(r == -EREMOTEIO, "%s: map_vec: expected -EREMOTEIO, got %d",
+			      specs[i], r);
+		/* Whole pages need no bounce on the IOMMU: they map. */
+		if (i == 1) {
+			r = dmasplit_map(dev, buf, 8192, DMASPLIT_TO_DEVICE,
+					 0, &dma);
+			ck_assert_int_eq(r, 0);
+			ck_assert_int_eq(dmasplit_unmap(dev, dma, 8192,
+							DMASPLIT_TO_DEVICE, 0),
+					 0);
+		}
+		dmasplit_dev_close(dev);
+	}
+	ck_assert_int_eq(dmasplit_peer_remove(ctx, buf), 0);
+	free(buf);
+}
+END_TEST
+
 static Suite *p2p_suite(void)
 {
 	Suite *s = suite_create("p2p");
@@ -798,6 +901,10 @@ static Suite *p2p_suite(void)
 		       phys, why);
 	tu_add_test_if(tc, a_vector_of_ram_and_peer_memory_maps_each_by_its_kind,
 		       phys, why);
+	tcase_add_test(tc, peer_add_checks_the_bar_and_refuses_overlaps);
+	tu_add_test_if(tc, a_registered_bar_maps_at_its_bus_address_on_a_direct_client,
+		       phys, why);
+	tcase_add_test(tc, peer_memory_is_never_bounced);
 	suite_add_tcase(s, tc);
 	return s;
 }

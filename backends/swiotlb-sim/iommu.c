@@ -370,6 +370,11 @@ int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 			b->name, offset, vaddr, g);
 		return -EINVAL;
 	}
+	if (b->o.untrusted && ((va | end) & b->gmask)) {
+		r = sim_no_peer_bounce(b, vaddr, len, attrs);
+		if (r < 0)
+			return r;
+	}
 	if (b->o.untrusted && (va & b->gmask)) {
 		r = link_bounced(b, iova, va, end < host + g ? end : host + g,
 				 flags);
@@ -477,6 +482,9 @@ int iommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	int r;
 
 	if (must_bounce(b, va, len)) {
+		r = sim_no_peer_bounce(b, vaddr, len, attrs);
+		if (r < 0)
+			return r;
 		r = pool_map(b, &b->pool, va, len, b->o.granule, b->o.granule,
 			     va, va + len, &tlb);
 		if (r < 0)
