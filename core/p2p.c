@@ -142,9 +142,11 @@ static int resolve(struct dmasplit_ctx *ctx, const char *name,
 
 /* Reads a device's configuration space (up to 4 KiB) into cfg, *size
  * the bytes there are.  Unprivileged readers see only the first 64 bytes
- * of a longer file, which does not show the extended capabilities. */
+ * of a longer file, which hold the header (BARs included) but not the
+ * capabilities: header_only says whether that is enough. */
 static int read_config(struct dmasplit_ctx *ctx, const char *dir,
-		       const char *name, uint8_t *cfg, size_t *size)
+		       const char *name, uint8_t *cfg, size_t *size,
+		       bool header_only)
 {
 	char path[PATH_MAX + 8];
 	struct stat st;
@@ -163,6 +165,8 @@ static int read_config(struct dmasplit_ctx *ctx, const char *dir,
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		close(fd);
+		log_err(ctx, "cannot read the configuration space of %s: %s: %s",
+			name, path, strerror(-r));
 		return r;
 	}
 	while (got < CFG_EXP_SIZE) {
@@ -181,9 +185,13 @@ static int read_config(struct dmasplit_ctx *ctx, const char *dir,
 		got += (size_t)n;
 	}
 	close(fd);
+	if (header_only && got >= 0x40) {
+		*size = got;
+		return 0;
+	}
 	if (got < (size_t)st.st_size && got < CFG_EXP_SIZE) {
-		log_err(ctx, "%s: only %zu of %lld bytes of %s are readable: the ACS controls of %s need root",
-			name, got, (long long)st.st_size, path, name);
+		log_err(ctx, "%s: only %zu of %lld bytes of %s are readable: its capabilities (ACS, PCIe port type) are shown to root only",
+			name, got, (long long)st.st_size, path);
 		return -EACCES;
 	}
 	if (got < CFG_SIZE) {
@@ -256,7 +264,7 @@ static int acs_redirects(struct dmasplit_ctx *ctx, const struct chain *c,
 
 	memcpy(dir, c->path, c->len[i]);
 	dir[c->len[i]] = '\0';
-	r = read_config(ctx, dir, node_name(c, i, name), cfg, &size);
+	r = read_config(ctx, dir, node_name(c, i, name), cfg, &size, false);
 	if (r < 0)
 		return r;
 	pos = find_ext_cap(cfg, size, EXT_CAP_ID_ACS);
@@ -371,7 +379,7 @@ static int find_host_bridge(struct dmasplit_ctx *ctx, const struct chain *c,
 		uint8_t cfg[CFG_EXP_SIZE];
 		size_t size;
 
-		r = read_config(ctx, sub, first, cfg, &size);
+		r = read_config(ctx, sub, first, cfg, &size, false);
 		if (r < 0)
 			return r;
 		if (pcie_type(cfg) != EXP_TYPE_ROOT_PORT)
@@ -574,13 +582,9 @@ int p2p_bar_bus(const struct dmasplit_host *host, const char *name,
 	if (n < 0 || (size_t)n >= sizeof(dir))
 		return -ENAMETOOLONG;
 	/* The BARs are in the first 64 bytes, which anyone may read. */
-	r = read_config(ctx, dir, name, cfg, &size);
-	if (r < 0 && r != -EACCES)
+	r = read_config(ctx, dir, name, cfg, &size, true);
+	if (r < 0)
 		return r;
-	if (r == -EACCES || size < 0x40) {
-		log_err(ctx, "%s: cannot read the BAR registers", name);
-		return -EIO;
-	}
 	v = cfg32(cfg, off);
 	if (v & 0x1) {
 		log_err(ctx, "%s: BAR %u is an I/O BAR, not memory", name, bar);
