@@ -60,6 +60,12 @@ static void ok(bool cond, const char *fmt, ...)
 		failures++;
 }
 
+static void skip(const char *what, const char *why)
+{
+	printf("ok %u - %s # SKIP %s\n", ++tests, what, why);
+	fflush(stdout);
+}
+
 static void note(const char *fmt, ...)
 {
 	va_list ap;
@@ -163,6 +169,22 @@ static void set_command(const char *bdf, uint16_t bits)
 			     bdf);
 	}
 	close(fd);
+}
+
+/* Both in one IOMMU group: nothing isolates them (no ACS redirection
+ * between them), and VFIO takes a group whole or not at all. */
+static bool same_group(const char *a, const char *b)
+{
+	char la[128], lb[128], ta[256] = "", tb[256] = "";
+	ssize_t n;
+
+	snprintf(la, sizeof(la), "/sys/bus/pci/devices/%s/iommu_group", a);
+	snprintf(lb, sizeof(lb), "/sys/bus/pci/devices/%s/iommu_group", b);
+	n = readlink(la, ta, sizeof(ta) - 1);
+	ta[n > 0 ? n : 0] = '\0';
+	n = readlink(lb, tb, sizeof(tb) - 1);
+	tb[n > 0 ? n : 0] = '\0';
+	return ta[0] && !strcmp(ta, tb);
 }
 
 /* The ACS control word of a function, 0 without the capability. */
@@ -440,6 +462,70 @@ static void translated_p2pmem(struct state *s, void *peer)
 	}
 }
 
+/* The NVMe's driver publishes p2pmem once the controller is up, which is
+ * asynchronous to the bind. */
+static bool published(const char *bdf)
+{
+	char path[128], c = 0;
+	int i, fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/published",
+		 bdf);
+	for (i = 0; i < 200; i++) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (read(fd, &c, 1) != 1)
+				c = 0;
+			close(fd);
+			if (c == '1')
+				return true;
+		}
+		usleep(50000);
+	}
+	return false;
+}
+
+static int provide(struct state *s, struct dmasplit_dev **prov, void **peer,
+		   uint64_t *dma)
+{
+	int r;
+
+	*peer = NULL;
+	ok(published(s->nvme), "the NVMe driver has published its CMB as p2pmem");
+	r = dmasplit_dev_open(s->ctx, s->nvme, prov);
+	ok(r == 0 && !strcmp(dmasplit_dev_backend_name(*prov), "p2pdma"),
+	   "the NVMe opens with the p2pdma backend (%d)", r);
+	if (r < 0)
+		return r;
+	r = dmasplit_alloc_coherent(*prov, 4 * PAGE, 0, peer, dma);
+	ok(r == 0, "peer memory allocated: %p at bus 0x%" PRIx64 ", physical 0x%" PRIx64 " (%d)",
+	   *peer, *dma, r == 0 ? phys_of(*peer) : 0, r);
+	if (r < 0) {
+		dmasplit_dev_close(*prov);
+		*prov = NULL;
+	}
+	return r;
+}
+
+/* edu to uio_pci_generic in an identity group.  A group's type changes
+ * only while none of its devices has a driver: where the NVMe shares it,
+ * the NVMe leaves and comes back too. */
+static int untranslated_setup(struct state *s, bool shared)
+{
+	char path[128];
+	int r;
+
+	if (shared) {
+		snprintf(path, sizeof(path),
+			 "/sys/bus/pci/devices/%s/driver/unbind", s->nvme);
+		put(path, s->nvme);
+	}
+	r = bind(s->edu, "uio_pci_generic", "identity");
+	if (r == 0 && shared)
+		r = bind(s->nvme, "nvme", NULL);
+	return r;
+}
+
 static void untranslated(struct state *s, uint8_t *peer, uint64_t peer_dma)
 {
 	struct dmasplit_dev *dev = NULL;
@@ -449,10 +535,6 @@ static void untranslated(struct state *s, uint8_t *peer, uint64_t peer_dma)
 	char spec[96];
 	int r, i;
 
-	r = bind(s->edu, "uio_pci_generic", "identity");
-	ok(r == 0, "edu moved to uio_pci_generic in an identity group (%d)", r);
-	if (r < 0)
-		return;
 	snprintf(spec, sizeof(spec), "%s,mask=64", s->edu);
 	r = dmasplit_dev_open(s->ctx, spec, &dev);
 	ok(r == 0 && !strcmp(dmasplit_dev_backend_name(dev), "direct"),
@@ -630,6 +712,7 @@ int main(void)
 	void *peer = NULL;
 	uint64_t peer_dma = 0;
 	char drv[64];
+	bool shared;
 	int r, want_dist = -1;
 
 	if (!s.edu || !*s.edu || !s.nvme || !*s.nvme) {
@@ -652,22 +735,33 @@ int main(void)
 	   s.nvme, s.edu, map_name(s.map), r, map_name(want),
 	   want == DMASPLIT_P2P_NOT_SUPPORTED ? -EREMOTEIO : want_dist);
 
-	r = dmasplit_dev_open(s.ctx, s.nvme, &prov);
-	ok(r == 0 && !strcmp(dmasplit_dev_backend_name(prov), "p2pdma"),
-	   "the NVMe opens with the p2pdma backend (%d)", r);
-	if (r == 0) {
-		r = dmasplit_alloc_coherent(prov, 4 * PAGE, 0, &peer,
-					    &peer_dma);
-		ok(r == 0, "peer memory allocated: %p at bus 0x%" PRIx64 ", physical 0x%" PRIx64 " (%d)",
-		   peer, peer_dma, r == 0 ? phys_of(peer) : 0, r);
-	}
-	if (peer) {
+	shared = same_group(s.edu, s.nvme);
+	if (shared)
+		note("edu and the NVMe share an IOMMU group: VFIO cannot drive edu while the NVMe has its kernel driver, nor the two through separate containers");
+
+	if (shared) {
+		skip("p2pmem on a translated client",
+		     "edu and the NVMe share an IOMMU group");
+	} else if (provide(&s, &prov, &peer, &peer_dma) == 0) {
 		translated_p2pmem(&s, peer);
+		dmasplit_free_coherent(prov, 4 * PAGE, peer, peer_dma);
+		dmasplit_dev_close(prov);
+	}
+
+	r = untranslated_setup(&s, shared);
+	ok(r == 0, "edu on uio_pci_generic in an identity group%s (%d)",
+	   shared ? ", the NVMe back on its driver in it" : "", r);
+	if (r == 0 && provide(&s, &prov, &peer, &peer_dma) == 0) {
 		untranslated(&s, peer, peer_dma);
 		dmasplit_free_coherent(prov, 4 * PAGE, peer, peer_dma);
+		dmasplit_dev_close(prov);
 	}
-	dmasplit_dev_close(prov);
-	vfio_bar_peer(&s);
+
+	if (shared)
+		skip("a BAR mapped through VFIO on a translated client",
+		     "edu and the NVMe share an IOMMU group");
+	else
+		vfio_bar_peer(&s);
 	dmasplit_ctx_unref(s.ctx);
 	printf("1..%u\n", tests);
 	return failures ? 1 : 0;
