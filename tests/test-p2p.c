@@ -495,6 +495,21 @@ static uint64_t phys_of(const void *p)
 	return (e & ((1ull << 55) - 1)) * ps + (uintptr_t)p % ps;
 }
 
+/* kB of this process's mlocked memory (VmLck). */
+static long locked_kb(void)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 static void setup_backends(void)
 {
 	ctx = tu_ctx_with(plugins);
@@ -653,14 +668,21 @@ START_TEST(a_client_below_the_switch_maps_peer_memory_at_its_bus_address)
 	uint64_t dma = 0;
 	int r;
 
+	long locked;
+
 	provider_and_client(-1, true);
 	open_both(&f);
+	locked = locked_kb();
 	r = dmasplit_map(f.client, (char *)f.cpu + 4096, 4096,
 			 DMASPLIT_FROM_DEVICE, 0, &dma);
 	ck_assert_msg(r == 0 && dma == f.dma + 4096,
 		      "expected 0 and 0x%llx, got %d and 0x%llx; log:\n%s",
 		      (unsigned long long)(f.dma + 4096), r,
 		      (unsigned long long)dma, tu_log_text());
+	/* Device memory is not locked: the kernel refuses to, for p2pmem. */
+	ck_assert_msg(locked_kb() == locked,
+		      "expected VmLck %ld kB with peer memory mapped, got %ld",
+		      locked, locked_kb());
 	ck_assert_int_eq(dmasplit_unmap(f.client, dma, 4096,
 					DMASPLIT_FROM_DEVICE, 0), 0);
 	close_both(&f);

@@ -128,6 +128,10 @@ void direct_peers_free(struct dmasplit_bdev *b);
  * errno, logged, if this device cannot reach it (-EREMOTEIO). */
 int  direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint64_t *addr,
 		 bool *is_bus);
+/* The host's pin and unpin for the RAM of a range, not its peer memory;
+ * a failed pin leaves nothing pinned. */
+int  direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len);
+int  direct_unpin(struct dmasplit_bdev *b, const void *addr, size_t len);
 
 /* coherent.c */
 int  direct_alloc_coherent(struct dmasplit_bdev *b, size_t size,

@@ -224,8 +224,8 @@ void dmap_release(struct dmasplit_bdev *b, struct dmap *m)
 	unsigned int i;
 
 	for (i = 0; i < m->npieces; i++)
-		b->host->unpin(b->host, (const void *)m->pieces[i].va,
-			       m->pieces[i].len);
+		direct_unpin(b, (const void *)m->pieces[i].va,
+			     m->pieces[i].len);
 	if (m->cpu)
 		munmap(m->cpu, m->map_len);
 	free(m);
@@ -294,7 +294,7 @@ int direct_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 
 	/* Locked first: mlock faults the pages in (writably, breaking
 	 * copy-on-write), so the frames read next are the ones that stay. */
-	r = b->host->pin(b->host, vaddr, len);
+	r = direct_pin(b, vaddr, len);
 	if (r < 0)
 		return r;
 	r = direct_walk(b, (uintptr_t)vaddr, len, b->page_size, first_run, &o);
@@ -315,7 +315,7 @@ int direct_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 		}
 	}
 	if (r < 0) {
-		b->host->unpin(b->host, vaddr, len);
+		direct_unpin(b, vaddr, len);
 		return r;
 	}
 	*dma = o.bus;
@@ -438,8 +438,7 @@ int direct_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	if (!v.pieces)
 		return -ENOMEM;
 	for (pinned = 0; pinned < n; pinned++) {
-		r = b->host->pin(b->host, iov[pinned].iov_base,
-				 iov[pinned].iov_len);
+		r = direct_pin(b, iov[pinned].iov_base, iov[pinned].iov_len);
 		if (r < 0)
 			goto out;
 	}
@@ -464,8 +463,8 @@ int direct_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 out:
 	if (r < 0)
 		while (pinned--)
-			b->host->unpin(b->host, iov[pinned].iov_base,
-				       iov[pinned].iov_len);
+			direct_unpin(b, iov[pinned].iov_base,
+				     iov[pinned].iov_len);
 	free(v.pieces);
 	return r;
 }

@@ -105,3 +105,60 @@ int direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint64_t *addr,
 	*addr = (*is_bus ? p.bus : p.phys) + off;
 	return 1;
 }
+
+/*
+ * Pin or unpin the RAM of [addr, addr + len), leaving peer memory out:
+ * device memory is never swapped, and mlock() of p2pmem fails (the
+ * kernel's GUP refuses P2P pages to callers that do not ask for them,
+ * and mlock populates through GUP).
+ */
+static int ram_apply(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
+		     bool pin, size_t *done)
+{
+	uintptr_t start = addr, end = addr + len;
+	struct dmasplit_peer p;
+	int r;
+
+	while (addr < end) {
+		uintptr_t stop = end, next = end;
+
+		if (b->peers && b->host->peer_find(b->host, (const void *)addr,
+						   end - addr, &p) == 0) {
+			uintptr_t ps = (uintptr_t)p.cpu, pe = ps + p.len;
+
+			stop = ps > addr ? ps : addr;
+			next = pe < end ? pe : end;
+		}
+		if (stop > addr) {
+			r = pin ? b->host->pin(b->host, (const void *)addr,
+					       stop - addr)
+				: b->host->unpin(b->host, (const void *)addr,
+						 stop - addr);
+			if (r < 0) {
+				*done = addr - start;
+				return r;
+			}
+		}
+		addr = next;
+	}
+	*done = len;
+	return 0;
+}
+
+int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len)
+{
+	size_t done, undone;
+	int r;
+
+	r = ram_apply(b, (uintptr_t)addr, len, true, &done);
+	if (r < 0 && done)
+		ram_apply(b, (uintptr_t)addr, done, false, &undone);
+	return r;
+}
+
+int direct_unpin(struct dmasplit_bdev *b, const void *addr, size_t len)
+{
+	size_t done;
+
+	return ram_apply(b, (uintptr_t)addr, len, false, &done);
+}
