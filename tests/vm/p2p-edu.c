@@ -389,6 +389,10 @@ static enum dmasplit_p2p_map expected(const char *nvme, const char *edu,
 	uint8_t cfg[64];
 	uint16_t vendor, device;
 
+	for (i = 0; i < na; i++)
+		note("%s: ACS control 0x%04x", a[i], acs_ctrl(a[i]));
+	for (i = 0; i < nb; i++)
+		note("%s: ACS control 0x%04x", b[i], acs_ctrl(b[i]));
 	for (i = 0; i < na; i++) {
 		redirect |= (acs_ctrl(a[i]) & 0x2c) != 0;
 		for (j = 0; j < nb; j++) {
