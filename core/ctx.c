@@ -194,6 +194,7 @@ DMASPLIT_EXPORT int dmasplit_ctx_new(struct dmasplit_ctx **out)
 	pthread_mutex_init(&ctx->lock, NULL);
 	host_init(&ctx->host);
 	pin_init(&ctx->pins);
+	peer_init(&ctx->peers);
 	read_environment(ctx);
 	if (!ctx->sysfs_root && set_string(&ctx->sysfs_root, "/sys") < 0) {
 		dmasplit_ctx_unref(ctx);
@@ -247,6 +248,7 @@ void ctx_put(struct dmasplit_ctx *ctx)
 		return;
 	loader_unload(ctx);
 	pin_fini(&ctx->pins);
+	peer_fini(&ctx->peers);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx->backend_path);
 	free(ctx->forced_backend);

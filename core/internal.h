@@ -86,6 +86,12 @@ struct pin_table {
 	int pagemap_fd;		/* -1 until first use */
 };
 
+struct peer_table {
+	pthread_mutex_t lock;
+	struct dmasplit_peer *v;	/* sorted by cpu, disjoint */
+	size_t n, cap;			/* n is read without the lock */
+};
+
 struct dmasplit_ctx {
 	int refcount;
 	dmasplit_log_fn log_fn;
@@ -106,6 +112,7 @@ struct dmasplit_ctx {
 
 	struct dmasplit_host host;
 	struct pin_table pins;
+	struct peer_table peers;
 };
 
 struct dmasplit_backend {
@@ -240,6 +247,23 @@ int  sysfs_readlink(const struct dmasplit_host *host, const char *path,
 		    char *buf, size_t len) _must_check_;
 int  sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 		int *fd) _must_check_;
+
+/* p2p.c: the verdict and, in why, what it rests on (one phrase). */
+int  p2p_calc(struct dmasplit_ctx *ctx, const char *provider,
+	      const char *client, int *dist, enum dmasplit_p2p_map *map,
+	      char *why, size_t why_len);
+
+int  p2p_bar_bus(const struct dmasplit_host *host, const char *name,
+		 unsigned int bar, uint64_t *bus);
+
+/* peer.c */
+void peer_init(struct peer_table *t);
+void peer_fini(struct peer_table *t);
+void peer_host_init(struct dmasplit_host *host);
+int  peer_add(const struct dmasplit_host *host, const struct dmasplit_peer *p);
+int  peer_del(const struct dmasplit_host *host, const void *cpu);
+int  peer_find(const struct dmasplit_host *host, const void *addr,
+	       size_t len, struct dmasplit_peer *out);
 
 /* dev.c */
 void dev_get(struct dmasplit_dev *dev);

@@ -90,7 +90,7 @@ $2" <"$out" >/dev/null 2>>"$err"
 	ok $? "$1"
 }
 
-echo "1..38"
+echo "1..41"
 
 # --- usage ------------------------------------------------------------
 
@@ -294,6 +294,40 @@ assert p['numa_node'] == 1, p
 assert p['p2pmem'] == {'size': 1048576, 'available': 524288, 'published': True}, p
 assert [r['name'] for r in p['resources']] == ['BAR0', 'BAR2'], p
 assert d['error']['stage'] == 'select', d"
+
+# --- info --peer: the peer-to-peer verdict, from a fake sysfs tree ----
+# Two devices on the root bus of q35's host bridge, which is on no
+# allow-list, and a CPU the kernel does not route peer traffic through.
+
+p2p=$tmp/p2p/sys
+for dev in 0000:00:00.0:0x29c0 0000:00:03.0:0x0010 0000:00:04.0:0x11e8; do
+	addr=${dev%:*}
+	d=$p2p/devices/pci0000:00/$addr
+	mkdir -p "$d" "$p2p/bus/pci/devices"
+	echo 0x8086 >"$d/vendor"
+	echo "${dev##*:}" >"$d/device"
+	echo 0x010802 >"$d/class"
+	ln -s "../../../devices/pci0000:00/$addr" "$p2p/bus/pci/devices/$addr"
+done
+mkdir -p "$tmp/p2p/proc"
+printf 'processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 15\n' \
+	>"$tmp/p2p/proc/cpuinfo"
+
+run env DMASPLIT_SYSFS_ROOT="$p2p" "$tool" info 0000:00:03.0 --peer 00:04.0
+grep -Eq '^peer client: +00:04.0$' "$out" &&
+	grep -Eq '^peer map: +not-supported$' "$out" &&
+	grep -q 'cannot reach peer memory of 0000:00:03.0: no common upstream bridge, so through host bridge 0000:00:00.0 (8086:29c0), which is not known to route' "$err"
+ok $? "info --peer shows a refused pair and logs what blocks it"
+
+echo 0x2020 >"$p2p/devices/pci0000:00/0000:00:00.0/device"
+run env DMASPLIT_SYSFS_ROOT="$p2p" "$tool" --json info 0000:00:03.0 --peer 0000:00:04.0
+json_ok "info --json --peer through an allowed host bridge: distance 2" "
+assert d['peer'] == {'client': '0000:00:04.0', 'map': 'through-host-bridge',
+                     'distance': 2, 'error': None}, d['peer']"
+
+run "$tool" demo sim:x --peer 0000:00:04.0
+[ $rc -eq 2 ] && grep -q -- '--peer is for info only' "$err"
+ok $? "--peer with a command other than info: exit 2"
 
 # --- demo and bench on the simulated device ----------------------------
 

@@ -28,7 +28,8 @@
 /* The options a command takes besides the global ones. */
 enum {
 	TAKES_JSON = 1u << 0,
-	TAKES_QUICK = 1u << 1
+	TAKES_QUICK = 1u << 1,
+	TAKES_PEER = 1u << 2
 };
 
 struct command {
@@ -43,12 +44,13 @@ struct command {
 		   char **args);
 };
 
-enum { OPT_JSON = 0x100, OPT_QUICK };
+enum { OPT_JSON = 0x100, OPT_QUICK, OPT_PEER };
 
 static const struct option long_options[] = {
 	{ "backend", required_argument, NULL, 'b' },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quick", no_argument, NULL, OPT_QUICK },
+	{ "peer", required_argument, NULL, OPT_PEER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -474,6 +476,10 @@ struct report {
 	struct dmasplit_backend *selected;
 	struct dmasplit_dev *dev;
 	struct dmasplit_dev_info info;
+	/* info --peer: how the peer reaches this device's memory. */
+	const char *peer;
+	int peer_dist;		/* distance, or the negative errno */
+	enum dmasplit_p2p_map peer_map;
 };
 
 static int probe_all(struct dmasplit_ctx *ctx, struct report *rep)
@@ -795,15 +801,48 @@ static void text_dev_info(const struct dmasplit_dev_info *info)
 		field(label, "none");
 }
 
+static const char *p2p_map_name(enum dmasplit_p2p_map map)
+{
+	switch (map) {
+	case DMASPLIT_P2P_BUS_ADDR:
+		return "bus-address";
+	case DMASPLIT_P2P_THRU_HOST_BRIDGE:
+		return "through-host-bridge";
+	default:
+		return "not-supported";
+	}
+}
+
+/* A refusal is an answer: only other errors leave the map unknown. */
+static bool peer_answered(const struct report *rep)
+{
+	return rep->peer_dist >= 0 || rep->peer_dist == -EREMOTEIO;
+}
+
+static void text_peer(const struct report *rep)
+{
+	putchar('\n');
+	field_str("peer client:", rep->peer);
+	if (!peer_answered(rep)) {
+		field("peer map:", "unknown (%s)", errno_name(rep->peer_dist));
+		return;
+	}
+	field_str("peer map:", p2p_map_name(rep->peer_map));
+	if (rep->peer_dist >= 0)
+		field("peer distance:", "%d", rep->peer_dist);
+}
+
 static void info_text(const struct report *rep)
 {
-	if (rep->stage == STAGE_DESCRIBE)
-		return;
-	text_desc(rep);
-	text_probes(rep);
-	text_selected(rep);
-	if (rep->stage == STAGE_DONE)
-		text_dev_info(&rep->info);
+	if (rep->stage != STAGE_DESCRIBE) {
+		text_desc(rep);
+		text_probes(rep);
+		text_selected(rep);
+		if (rep->stage == STAGE_DONE)
+			text_dev_info(&rep->info);
+	}
+	if (rep->peer)
+		text_peer(rep);
 }
 
 /* ------------------------------------------------------------------ */
@@ -990,6 +1029,19 @@ static void info_json(const struct report *rep)
 		json_null(&j, "opened");
 	if (rep->stage != STAGE_DONE)
 		json_failure(&j, rep);
+	if (rep->peer) {
+		json_open(&j, "peer", '{');
+		json_str(&j, "client", rep->peer);
+		json_str(&j, "map", peer_answered(rep) ?
+			 p2p_map_name(rep->peer_map) : NULL);
+		if (rep->peer_dist >= 0)
+			json_int(&j, "distance", rep->peer_dist);
+		else
+			json_null(&j, "distance");
+		json_str(&j, "error", rep->peer_dist < 0 ?
+			 errno_name(rep->peer_dist) : NULL);
+		json_close(&j, '}');
+	}
 	json_close(&j, '}');
 }
 
@@ -1030,10 +1082,13 @@ static void info_fail_message(const struct report *rep)
 static int cmd_info(struct dmasplit_ctx *ctx, const struct options *opts,
 		    char **args)
 {
-	struct report rep = { .spec = args[0] };
+	struct report rep = { .spec = args[0], .peer = opts->peer };
 
 	find_forced(opts, &rep);
 	gather(ctx, &rep);
+	if (rep.peer)
+		rep.peer_dist = dmasplit_p2p_distance(ctx, rep.spec, rep.peer,
+						      &rep.peer_map);
 	if (opts->json)
 		info_json(&rep);
 	else
@@ -1041,11 +1096,15 @@ static int cmd_info(struct dmasplit_ctx *ctx, const struct options *opts,
 	/* The report names the backend through the device: print first. */
 	dmasplit_dev_close(rep.dev);
 	free(rep.probes);
-	if (rep.stage == STAGE_DONE)
+	if (rep.stage == STAGE_DONE && (!rep.peer || peer_answered(&rep)))
 		return EXIT_SUCCESS;
 	/* After stdout, so that the error is the last thing on a terminal. */
 	fflush(stdout);
-	info_fail_message(&rep);
+	if (rep.stage != STAGE_DONE)
+		info_fail_message(&rep);
+	if (rep.peer && !peer_answered(&rep))
+		fprintf(stderr, PROG ": %s --peer %s: %s\n", rep.spec, rep.peer,
+			strerror(-rep.peer_dist));
 	return EXIT_FAILURE;
 }
 
@@ -1076,11 +1135,16 @@ static const struct command commands[] = {
 			"reports: flags, DMA mask, granule and device-address ranges.\n"
 			"Exits 1 if the device cannot be described, selected or opened.\n"
 			"\n"
+			"With --peer CLIENT: also how the PCI device CLIENT reaches the peer\n"
+			"memory of SPEC, as the kernel decides it (bus-address,\n"
+			"through-host-bridge or not-supported, with the reason logged), and\n"
+			"the distance; exits 1 if the verdict cannot be reached.\n"
+			"\n"
 			"SPEC is sim:NAME[,key=value...] for a simulated device, or a\n"
 			"PCI address [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1].\n",
 		.min_args = 1,
 		.max_args = 1,
-		.takes = TAKES_JSON,
+		.takes = TAKES_JSON | TAKES_PEER,
 		.run = cmd_info,
 	},
 	{
@@ -1136,6 +1200,7 @@ static void print_options(void)
 	     "  -b, --backend=NAME|UUID  use this backend instead of the best-scoring one\n"
 	     "      --json               print list, info or bench as one JSON object\n"
 	     "      --quick              bench: fewer pages and samples\n"
+	     "      --peer=CLIENT        info: how CLIENT reaches the device's peer memory\n"
 	     "  -v, --verbose            log backend loading and selection on stderr\n"
 	     "  -h, --help               show this help and exit\n"
 	     "  -V, --version            show the version and exit");
@@ -1222,6 +1287,9 @@ static int parse_options(int argc, char **argv, const char *optstring,
 		case OPT_QUICK:
 			opts->quick = true;
 			break;
+		case OPT_PEER:
+			opts->peer = optarg;
+			break;
 		case 'v':
 			opts->verbose = true;
 			break;
@@ -1295,6 +1363,8 @@ static int dispatch(int argc, char **argv, struct options *opts)
 		return usage_error("%s: --json is not supported", cmd->name);
 	if (opts->quick && !(cmd->takes & TAKES_QUICK))
 		return usage_error("%s: --quick is for bench only", cmd->name);
+	if (opts->peer && !(cmd->takes & TAKES_PEER))
+		return usage_error("%s: --peer is for info only", cmd->name);
 	nargs = argc - optind;
 	if (nargs < cmd->min_args)
 		return usage_error("%s: missing%s", cmd->name, cmd->args);

@@ -25,6 +25,7 @@ struct options {
 	bool json;
 	bool quick;
 	bool verbose;
+	const char *peer;	/* info --peer CLIENT */
 };
 
 /* The commands with a file of their own; args[0] is the SPEC or NULL. */

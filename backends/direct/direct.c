@@ -139,6 +139,7 @@ static void check_compaction(struct dmasplit_bdev *b)
 static void direct_close(struct dmasplit_bdev *b)
 {
 	table_release_all(b);
+	direct_peers_free(b);
 	free(b->table);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
@@ -179,6 +180,11 @@ static int direct_open(const struct dmasplit_host *host,
 	r = check_privilege(b);
 	if (r < 0)
 		goto fail;
+	if (DMASPLIT_HOST_HAS(host, p2p_distance)) {
+		r = direct_peers_init(b);
+		if (r < 0)
+			goto fail;
+	}
 	check_compaction(b);
 	direct_dbg(b, "%s: driver %s, mask %u bits, %u DMA ranges", b->name,
 		   desc->driver, b->mask_bits, b->nranges);

@@ -80,6 +80,8 @@ struct dmasplit_bdev {
 	size_t cap;			/* a power of two, or 0 */
 	size_t used;
 	uint64_t bytes_pinned;
+
+	struct direct_peers *peers;	/* NULL: a core without peer memory */
 };
 
 /* ranges.c: the platform's DMA ranges from the device tree */
@@ -117,6 +119,19 @@ struct dmap *table_take(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 /* Unpin a mapping's memory and free it (coherent memory included). */
 void dmap_release(struct dmasplit_bdev *b, struct dmap *m);
 void table_release_all(struct dmasplit_bdev *b);
+
+/* peer.c: peer memory of other PCI devices */
+int  direct_peers_init(struct dmasplit_bdev *b);
+void direct_peers_free(struct dmasplit_bdev *b);
+/* 1 and the address to use for va (the bus address when is_bus, else
+ * the CPU physical one) if va is peer memory; 0 if it is not; a negative
+ * errno, logged, if this device cannot reach it (-EREMOTEIO). */
+int  direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint64_t *addr,
+		 bool *is_bus);
+/* The host's pin and unpin for the RAM of a range, not its peer memory;
+ * a failed pin leaves nothing pinned. */
+int  direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len);
+int  direct_unpin(struct dmasplit_bdev *b, const void *addr, size_t len);
 
 /* coherent.c */
 int  direct_alloc_coherent(struct dmasplit_bdev *b, size_t size,

@@ -41,9 +41,19 @@ static int to_bus(struct dmasplit_bdev *b, uint64_t phys, uint64_t *bus)
 static int translate(struct dmasplit_bdev *b, uintptr_t va, uint64_t *bus)
 {
 	uint64_t phys;
+	bool is_bus;
 	int r;
 
-	r = b->host->virt_to_phys(b->host, (const void *)va, &phys);
+	/* Peer memory first: pagemap knows nothing of bus addresses. */
+	r = direct_peer(b, va, &phys, &is_bus);
+	if (r < 0)
+		return r;
+	if (r > 0 && is_bus) {
+		*bus = phys;
+		return 0;
+	}
+	if (r == 0)
+		r = b->host->virt_to_phys(b->host, (const void *)va, &phys);
 	if (r == -ENOENT) {
 		direct_err(b, "%s: no page at %p although it is locked (is it mapped without access rights?)",
 			   b->name, (void *)va);
@@ -214,8 +224,8 @@ void dmap_release(struct dmasplit_bdev *b, struct dmap *m)
 	unsigned int i;
 
 	for (i = 0; i < m->npieces; i++)
-		b->host->unpin(b->host, (const void *)m->pieces[i].va,
-			       m->pieces[i].len);
+		direct_unpin(b, (const void *)m->pieces[i].va,
+			     m->pieces[i].len);
 	if (m->cpu)
 		munmap(m->cpu, m->map_len);
 	free(m);
@@ -284,7 +294,7 @@ int direct_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 
 	/* Locked first: mlock faults the pages in (writably, breaking
 	 * copy-on-write), so the frames read next are the ones that stay. */
-	r = b->host->pin(b->host, vaddr, len);
+	r = direct_pin(b, vaddr, len);
 	if (r < 0)
 		return r;
 	r = direct_walk(b, (uintptr_t)vaddr, len, b->page_size, first_run, &o);
@@ -305,7 +315,7 @@ int direct_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 		}
 	}
 	if (r < 0) {
-		b->host->unpin(b->host, vaddr, len);
+		direct_unpin(b, vaddr, len);
 		return r;
 	}
 	*dma = o.bus;
@@ -428,8 +438,7 @@ int direct_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	if (!v.pieces)
 		return -ENOMEM;
 	for (pinned = 0; pinned < n; pinned++) {
-		r = b->host->pin(b->host, iov[pinned].iov_base,
-				 iov[pinned].iov_len);
+		r = direct_pin(b, iov[pinned].iov_base, iov[pinned].iov_len);
 		if (r < 0)
 			goto out;
 	}
@@ -454,8 +463,8 @@ int direct_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 out:
 	if (r < 0)
 		while (pinned--)
-			b->host->unpin(b->host, iov[pinned].iov_base,
-				       iov[pinned].iov_len);
+			direct_unpin(b, iov[pinned].iov_base,
+				     iov[pinned].iov_len);
 	free(v.pieces);
 	return r;
 }

@@ -430,6 +430,11 @@ int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 			b->name, offset, vaddr, g);
 		return -EINVAL;
 	}
+	if (b->o.untrusted && ((va | end) & b->gmask)) {
+		r = sim_no_peer_bounce(b, vaddr, len, attrs);
+		if (r < 0)
+			return r;
+	}
 	if (b->o.untrusted && (va & b->gmask)) {
 		r = link_bounced(b, iova, va, end < host + g ? end : host + g,
 				 flags | head);
@@ -715,13 +720,17 @@ static bool must_bounce(const struct dmasplit_bdev *b, uintptr_t va,
 }
 
 static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
-		   enum dmasplit_dir dir, unsigned int kind, uint64_t *dma)
+		   enum dmasplit_dir dir, uint32_t attrs, unsigned int kind,
+		   uint64_t *dma)
 {
 	uintptr_t va = (uintptr_t)vaddr;
 	uint8_t *tlb = NULL;
 	int r;
 
 	if (must_bounce(b, va, len)) {
+		r = sim_no_peer_bounce(b, vaddr, len, attrs);
+		if (r < 0)
+			return r;
 		r = pool_map(b, &b->pool, va, len, b->o.granule, b->o.granule,
 			     va, va + len, dir, &tlb);
 		if (r < 0)
@@ -737,7 +746,7 @@ static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
 int iommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	      enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma)
 {
-	return map_one(b, vaddr, len, dir, REC_MAP, dma);
+	return map_one(b, vaddr, len, dir, attrs, REC_MAP, dma);
 }
 
 int iommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
@@ -760,7 +769,8 @@ int iommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
  * each bounced if it must be; the first segment records the vector. */
 static int map_vec_untrusted(struct dmasplit_bdev *b, const struct iovec *iov,
 			     unsigned int n, enum dmasplit_dir dir,
-			     struct dmasplit_seg *segs, unsigned int *nsegs)
+			     uint32_t attrs, struct dmasplit_seg *segs,
+			     unsigned int *nsegs)
 {
 	uint64_t *rec;
 	unsigned int i;
@@ -769,8 +779,8 @@ static int map_vec_untrusted(struct dmasplit_bdev *b, const struct iovec *iov,
 	if (*nsegs < n)
 		return -ENOSPC;
 	for (i = 0; i < n; i++) {
-		r = map_one(b, iov[i].iov_base, iov[i].iov_len, dir, REC_VSEG,
-			    &segs[i].dma);
+		r = map_one(b, iov[i].iov_base, iov[i].iov_len, dir, attrs,
+			    REC_VSEG, &segs[i].dma);
 		if (r < 0) {
 			while (i--) {
 				rec_set(rec_at(b, segs[i].dma & ~b->gmask,
@@ -798,7 +808,7 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	int r;
 
 	if (b->o.untrusted)
-		return map_vec_untrusted(b, iov, n, dir, segs, nsegs);
+		return map_vec_untrusted(b, iov, n, dir, attrs, segs, nsegs);
 	for (i = 0; i < n; i++) {
 		uintptr_t va = (uintptr_t)iov[i].iov_base;
 
@@ -987,7 +997,7 @@ int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 	p = granule_mmap(len, b->o.granule);
 	if (!p)
 		return -ENOMEM;
-	r = map_one(b, p, len, DMASPLIT_BIDIRECTIONAL, REC_COH, dma);
+	r = map_one(b, p, len, DMASPLIT_BIDIRECTIONAL, 0, REC_COH, dma);
 	if (r < 0) {
 		munmap(p, len);
 		return r;

@@ -102,6 +102,9 @@ static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
 		*dma = va;
 		return 0;
 	}
+	r = sim_no_peer_bounce(b, vaddr, len, attrs);
+	if (r < 0)
+		return r;
 	r = pool_map(b, &b->pool, va, len, SLOT_SIZE, 1, va, va + len, dir,
 		     &tlb);
 	if (r < 0)

@@ -383,4 +383,9 @@ void *low_mmap(size_t len, uint64_t limit);
 void sim_fault(struct dmasplit_bdev *b, uint64_t dma, bool write,
 	       const char *why);
 
+/* peer.c: -EREMOTEIO (logged) if [vaddr, vaddr + len) holds peer
+ * memory, which must not be bounced; else 0. */
+int  sim_no_peer_bounce(struct dmasplit_bdev *b, const void *vaddr,
+			size_t len, uint32_t attrs);
+
 #endif

@@ -232,6 +232,9 @@ static int vfio_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 {
 	int r;
 
+	r = vfio_peer_check(b, vaddr, len, attrs);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&b->lock);
 	r = map_locked(b, (uintptr_t)vaddr, len, dir_prot(dir), dma);
 	pthread_mutex_unlock(&b->lock);
@@ -265,6 +268,9 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	for (i = 0; i < n; i++) {
 		uintptr_t va = (uintptr_t)iov[i].iov_base;
 
+		r = vfio_peer_check(b, iov[i].iov_base, iov[i].iov_len, attrs);
+		if (r < 0)
+			return r;
 		size += ((va + iov[i].iov_len + g - 1) & ~(g - 1)) - (va & ~(g - 1));
 	}
 	pthread_mutex_lock(&b->lock);

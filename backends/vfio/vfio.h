@@ -114,6 +114,11 @@ struct dmasplit_bwin {
 	struct spans linked;	/* synced links still linked, sorted */
 };
 
+/* peer.c: 0, or -EREMOTEIO (logged) for peer memory this device's
+ * kernel interface cannot map */
+int  vfio_peer_check(struct dmasplit_bdev *b, const void *vaddr, size_t len,
+		     uint32_t attrs);
+
 /* kcall.c */
 int  kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
 	  unsigned int prot);

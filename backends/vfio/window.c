@@ -226,6 +226,9 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 			 b->name, offset, vaddr, g);
 		return -EINVAL;
 	}
+	r = vfio_peer_check(b, vaddr, len, attrs);
+	if (r < 0)
+		return r;
 	s.off = offset & ~(g - 1);
 	s.va = va & ~(g - 1);
 	s.len = ((offset + len + g - 1) & ~(g - 1)) - s.off;

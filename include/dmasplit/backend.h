@@ -45,6 +45,22 @@ struct dmasplit_bwin;	/* a window on it */
 /* The core's IOVA range allocator (opaque). */
 struct dmasplit_iovad;
 
+/* What peer memory is; see dmasplit_peer_add(3). */
+enum dmasplit_peer_kind {
+	DMASPLIT_PEER_P2PMEM = 1,	/* from p2pmem/allocate */
+	DMASPLIT_PEER_BAR = 2		/* a BAR mapped by its device's driver */
+};
+
+/* A registered CPU mapping of peer memory. */
+struct dmasplit_peer {
+	const void *cpu;	/* start of the mapping */
+	size_t len;
+	uint64_t phys;		/* CPU physical address of cpu */
+	uint64_t bus;		/* PCI bus address of cpu */
+	enum dmasplit_peer_kind kind;
+	char provider[64];	/* the device's PCI name */
+};
+
 /*
  * Services of the core, one table per context.  Pointers stay valid until
  * the backend's last device on that context is closed.
@@ -112,9 +128,46 @@ struct dmasplit_host {
 	 * size covers it.
 	 */
 	int (*spec_number)(const char *s, uint32_t flags, uint64_t *out);
+	/*
+	 * Peer memory: CPU mappings of a PCI device's memory (p2pmem, a
+	 * BAR) that other devices of the context may reach by peer-to-peer
+	 * DMA, registered by the backend that made them or by the
+	 * application (dmasplit_peer_add).  Check DMASPLIT_HOST_HAS(host,
+	 * peer_find) before use.
+	 *
+	 * peer_add: -EEXIST if the range overlaps registered memory.
+	 * peer_del: by the start of the mapping; -ENOENT if none starts there.
+	 * peer_find: the first registered range that overlaps [addr, addr +
+	 * len), or -ENOENT; costs one load while nothing is registered.
+	 */
+	int (*peer_add)(const struct dmasplit_host *host,
+			const struct dmasplit_peer *peer);
+	int (*peer_del)(const struct dmasplit_host *host, const void *cpu);
+	int (*peer_find)(const struct dmasplit_host *host, const void *addr,
+			 size_t len, struct dmasplit_peer *peer);
+	/*
+	 * dmasplit_p2p_distance() for PCI names (DDDD:BB:DD.F), without the
+	 * log line: the distance, or -EREMOTEIO with what blocks the pair in
+	 * why, for the backend's own line; other errors are logged.
+	 */
+	int (*p2p_distance)(const struct dmasplit_host *host,
+			    const char *provider, const char *client,
+			    enum dmasplit_p2p_map *map, char *why,
+			    size_t why_len);
+	/*
+	 * The PCI bus address of BAR bar of a device, from the BAR register
+	 * in its configuration space (sysfs "resource" shows CPU addresses;
+	 * host bridges may translate between the two).
+	 */
+	int (*pci_bar_bus)(const struct dmasplit_host *host, const char *name,
+			   unsigned int bar, uint64_t *bus);
 };
 
 #define DMASPLIT_SPEC_SIZE 0x1u	/* spec_number: a size (hex, suffixes) */
+/* The host table has the service: tables only grow at their end. */
+#define DMASPLIT_HOST_HAS(host, field) \
+	((host)->size >= offsetof(struct dmasplit_host, field) + \
+			 sizeof((host)->field))
 
 #define dmasplit_host_log(host, prio, ...) \
 	(host)->log((host), (prio), __FILE__, __LINE__, __func__, __VA_ARGS__)

@@ -341,6 +341,42 @@ int  dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma,
 int  dmasplit_dev_dma_write(struct dmasplit_dev *dev, uint64_t dma,
 			    const void *buf, size_t len);
 
+/* ------------------------------------------------------------------ */
+/* PCI peer-to-peer                                                    */
+
+/* How a client device reaches a provider's memory (the kernel's
+ * enum pci_p2pdma_map_type). */
+enum dmasplit_p2p_map {
+	DMASPLIT_P2P_NOT_SUPPORTED = 0,
+	DMASPLIT_P2P_BUS_ADDR = 1,		/* below a common switch */
+	DMASPLIT_P2P_THRU_HOST_BRIDGE = 2	/* at the CPU physical address */
+};
+
+/*
+ * How client reaches provider's memory, from sysfs alone (the context's
+ * sysfs root is honoured), as the kernel's calc_map_type_and_dist()
+ * decides: the distance >= 0 with *map set; -EREMOTEIO with *map =
+ * NOT_SUPPORTED and one log line naming what blocks it; -ENODEV for an
+ * absent device; -EINVAL for a spec that is not PCI.  See
+ * dmasplit_p2p_distance(3).
+ */
+int  dmasplit_p2p_distance(struct dmasplit_ctx *ctx, const char *provider,
+			   const char *client, enum dmasplit_p2p_map *map);
+
+/*
+ * Register [cpu, cpu + len), a CPU mapping of BAR bar of the PCI device
+ * provider from offset on (as an application makes one through the
+ * device's VFIO file), as peer memory: devices of ctx then map it with
+ * the calls they map RAM with, at the address peer-to-peer DMA needs.
+ * Peer memory that a backend hands out (dmasplit_alloc_coherent on a
+ * p2pdma provider) is registered already.  Remove it before unmapping.
+ * See dmasplit_peer_add(3).
+ */
+int  dmasplit_peer_add(struct dmasplit_ctx *ctx, const char *provider,
+		       unsigned int bar, uint64_t offset, void *cpu,
+		       size_t len);
+int  dmasplit_peer_remove(struct dmasplit_ctx *ctx, void *cpu);
+
 #ifdef __cplusplus
 }
 #endif

@@ -590,7 +590,6 @@ int main(int argc, char **argv)
 	const char *edu = getenv("DMASPLIT_VM_EDU");
 	const char *nvme = getenv("DMASPLIT_VM_NVME");
 	struct dmasplit_ctx *ctx;
-	struct dmasplit_dev *dev = NULL;
 	unsigned int i;
 	int r;
 
@@ -606,9 +605,19 @@ int main(int argc, char **argv)
 		limit_tests(ctx, edu, ifaces[i]);
 	}
 	if (nvme) {
-		r = dmasplit_dev_open(ctx, nvme, &dev);
-		ok(r == -ENODEV && !dev,
-		   "a device not bound to vfio-pci (%s, nvme) is not selected (%d)",
+		struct dmasplit_desc d = { .size = sizeof(d) };
+		struct dmasplit_backend *be = NULL;
+		int score = 0;
+
+		/* Asked of vfio alone: the NVMe's published peer memory
+		 * makes it the p2pdma backend's. */
+		r = dmasplit_backend_find(ctx, "vfio", &be);
+		if (r == 0)
+			r = dmasplit_describe(ctx, nvme, &d);
+		if (r == 0)
+			r = dmasplit_backend_probe(be, &d, &score);
+		ok(r == -ENODEV,
+		   "a device not bound to vfio-pci (%s, nvme) is declined by vfio (%d)",
 		   nvme, r);
 	}
 	if (argc > 1 && !strcmp(argv[1], "--measure"))

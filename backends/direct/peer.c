@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * direct: peer memory.  Another PCI device's memory (p2pmem, a BAR) is
+ * reached without an IOMMU at the address the PCI topology dictates, as
+ * the kernel's pci_p2pdma_map_type() decides for dma-direct: below a
+ * common switch without ACS redirection, the bus address (the switch
+ * routes the request by it and the host never sees it); through the host
+ * bridge, the CPU physical address, as for RAM; otherwise nothing, and
+ * the map fails rather than hand out an address that does not work.
+ * The core's registry says which memory is peer memory and at which
+ * addresses; the verdict per provider is computed once per device.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "direct.h"
+
+struct verdict {
+	char provider[64];
+	int err;		/* 0, or -EREMOTEIO and the like */
+	enum dmasplit_p2p_map map;
+	char why[256];
+};
+
+struct direct_peers {
+	pthread_mutex_t lock;
+	unsigned int n;
+	struct verdict v[8];	/* providers seen; few in any system */
+};
+
+void direct_peers_free(struct dmasplit_bdev *b)
+{
+	if (!b->peers)
+		return;
+	pthread_mutex_destroy(&b->peers->lock);
+	free(b->peers);
+	b->peers = NULL;
+}
+
+int direct_peers_init(struct dmasplit_bdev *b)
+{
+	b->peers = calloc(1, sizeof(*b->peers));
+	if (!b->peers)
+		return -ENOMEM;
+	pthread_mutex_init(&b->peers->lock, NULL);
+	return 0;
+}
+
+static int lookup(struct dmasplit_bdev *b, const char *provider,
+		  struct verdict *out)
+{
+	struct direct_peers *ps = b->peers;
+	struct verdict v = { .map = DMASPLIT_P2P_NOT_SUPPORTED };
+	unsigned int i;
+	int r;
+
+	pthread_mutex_lock(&ps->lock);
+	for (i = 0; i < ps->n; i++) {
+		if (!strcmp(ps->v[i].provider, provider)) {
+			*out = ps->v[i];
+			pthread_mutex_unlock(&ps->lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&ps->lock);
+
+	snprintf(v.provider, sizeof(v.provider), "%s", provider);
+	r = b->host->p2p_distance(b->host, provider, b->name, &v.map, v.why,
+				  sizeof(v.why));
+	if (r < 0 && r != -EREMOTEIO)
+		return r;	/* sysfs trouble: logged, and asked again */
+	v.err = r < 0 ? r : 0;
+	pthread_mutex_lock(&ps->lock);
+	if (ps->n < sizeof(ps->v) / sizeof(ps->v[0]))
+		ps->v[ps->n++] = v;
+	pthread_mutex_unlock(&ps->lock);
+	*out = v;
+	return 0;
+}
+
+int direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint64_t *addr,
+		bool *is_bus)
+{
+	struct dmasplit_peer p;
+	struct verdict v;
+	uint64_t off;
+	int r;
+
+	if (!b->peers ||
+	    b->host->peer_find(b->host, (const void *)va, 1, &p) < 0)
+		return 0;
+	r = lookup(b, p.provider, &v);
+	if (r < 0)
+		return r;
+	if (v.err) {
+		direct_err(b, "%s: %p is peer memory of %s, which this device cannot reach: %s",
+			   b->name, (void *)va, p.provider, v.why);
+		return v.err;
+	}
+	off = va - (uintptr_t)p.cpu;
+	*is_bus = v.map == DMASPLIT_P2P_BUS_ADDR;
+	*addr = (*is_bus ? p.bus : p.phys) + off;
+	return 1;
+}
+
+/*
+ * Pin or unpin the RAM of [addr, addr + len), leaving peer memory out:
+ * device memory is never swapped, and mlock() of p2pmem fails (the
+ * kernel's GUP refuses P2P pages to callers that do not ask for them,
+ * and mlock populates through GUP).
+ */
+static int ram_apply(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
+		     bool pin, size_t *done)
+{
+	uintptr_t start = addr, end = addr + len;
+	struct dmasplit_peer p;
+	int r;
+
+	while (addr < end) {
+		uintptr_t stop = end, next = end;
+
+		if (b->peers && b->host->peer_find(b->host, (const void *)addr,
+						   end - addr, &p) == 0) {
+			uintptr_t ps = (uintptr_t)p.cpu, pe = ps + p.len;
+
+			stop = ps > addr ? ps : addr;
+			next = pe < end ? pe : end;
+		}
+		if (stop > addr) {
+			r = pin ? b->host->pin(b->host, (const void *)addr,
+					       stop - addr)
+				: b->host->unpin(b->host, (const void *)addr,
+						 stop - addr);
+			if (r < 0) {
+				*done = addr - start;
+				return r;
+			}
+		}
+		addr = next;
+	}
+	*done = len;
+	return 0;
+}
+
+int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len)
+{
+	size_t done, undone;
+	int r;
+
+	r = ram_apply(b, (uintptr_t)addr, len, true, &done);
+	if (r < 0 && done)
+		ram_apply(b, (uintptr_t)addr, done, false, &undone);
+	return r;
+}
+
+int direct_unpin(struct dmasplit_bdev *b, const void *addr, size_t len)
+{
+	size_t done;
+
+	return ram_apply(b, (uintptr_t)addr, len, false, &done);
+}
