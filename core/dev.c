@@ -350,12 +350,15 @@ static bool errno_allowed(enum errset set, int e)
 		return set != ERRS_MAP;
 	case EFAULT:
 		return set == ERRS_MAP || set == ERRS_RW;
-	case ENOSPC:
+	case ENOSPC:	/* at a sync too: the kernel's mapping limit */
+		return set == ERRS_MAP || set == ERRS_SYNC;
 	case EEXIST:
 	case ERANGE:
 	case EXDEV:
 	case EPERM:
 	case EAGAIN:
+	case EBUSY:
+	case EREMOTEIO:
 		return set == ERRS_MAP;
 	case EOPNOTSUPP:
 		return set == ERRS_MAP || set == ERRS_RW;
