@@ -357,11 +357,23 @@ static int fk_iovad_free(struct dmasplit_iovad *iovad, uint64_t addr,
 	return 0;
 }
 
+/* No peer memory is registered. */
+static int fk_peer_find(const struct dmasplit_host *host, const void *addr,
+			size_t len, struct dmasplit_peer *peer)
+{
+	(void)host;
+	(void)addr;
+	(void)len;
+	(void)peer;
+	return -ENOENT;
+}
+
 static const struct dmasplit_host fake_host = {
 	.size = sizeof(fake_host),
 	.log = fk_log,
 	.iovad_alloc = fk_iovad_alloc,
 	.iovad_free = fk_iovad_free,
+	.peer_find = fk_peer_find,
 };
 
 static void fake_setup(void)
