@@ -39,4 +39,5 @@ void host_init(struct dmasplit_host *host)
 	host->unpin = unpin_pages;
 	host->virt_to_phys = virt_to_phys;
 	host->spec_number = spec_number;
+	host->iovad_last_used = iovad_last_used;
 }
