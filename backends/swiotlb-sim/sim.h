@@ -15,7 +15,7 @@
  * made each mapping (an owner number in its record).
  *
  * Locking: per space, no lock is shared between spaces.
- *   - space_lock (sim.c) guards the registry of named spaces and their
+ *   - space_lock (iommu.c) guards the registry of named spaces and their
  *     membership; it is taken at open and close only;
  *   - iova_lock guards the IOVA allocator and the space's limit;
  *   - the pool's lock guards its slots;
