@@ -3,7 +3,8 @@
  * The swiotlb-sim backend against its contract (design section 4.2): every
  * rule has a test named after the behaviour it proves, verified from the
  * device side with dmasplit_dev_dma_read/_write, and a seeded random run
- * compares long call sequences over several devices with a reference model
+ * compares long call sequences over several devices, four of them in one
+ * shared address space, with a reference model
  * of the software IOMMU and the bounce pool.
  */
 #include <errno.h>
@@ -3144,9 +3145,12 @@ struct mdev {
 	} gone[M_FREED];		/* dmasplit_map mappings unmapped */
 	unsigned int ngone;
 	struct dmasplit_dev_stats st;	/* as last read */
+	/* 0: an address space of its own; else the devices with this
+	 * number share one (as=), and reach one another's mappings. */
+	unsigned int space;
 };
 
-#define M_DEVS 8
+#define M_DEVS 10
 #define M_REGIONS (2 + M_DEVS * M_COH)
 #define ARENA (128u * 1024u)
 #define M_STEPS 100000
@@ -3162,6 +3166,9 @@ static struct {
 	/* Expected change of the counters over this step. */
 	uint64_t faults, bounced, kcalls;
 	bool bounced_known, kcalls_known;
+	/* A shared space's kernel_calls as last read: any member's step
+	 * moves every member's count. */
+	uint64_t space_kcalls[2];
 	struct {
 		uint8_t *p;
 		size_t len;
@@ -3169,6 +3176,7 @@ static struct {
 	unsigned int ndirty;
 	unsigned int accesses, faulted, skipped;
 	unsigned int refused;	/* misuse the devices refused */
+	unsigned int peer_hits;	/* predictions from another member's maps */
 	/* The log: DMAR lines counted, the last lines kept for messages. */
 	uint64_t dmar;
 	char last[4][200];
@@ -3424,7 +3432,25 @@ static void chunk_host(struct chunk *c, uint8_t *host)
 		c->st = C_AMBIG;
 }
 
-static void predict_on(const struct mdev *d, uint64_t x, uint64_t y,
+/* e and d translate through one page table: d itself, or a member of
+ * its space. */
+static bool peers(const struct mdev *d, const struct mdev *e)
+{
+	return e == d || (d->space && e->space == d->space && e->dev);
+}
+
+static bool peer_footprint(const struct mdev *d, uint64_t x)
+{
+	unsigned int i;
+
+	for (i = 0; i < M_DEVS; i++)
+		if (peers(d, &M.d[i]) && in_footprint(&M.d[i], x))
+			return true;
+	return false;
+}
+
+/* What a window or mapping of d holds at [x, y), if one does. */
+static bool predict_in(const struct mdev *d, uint64_t x, uint64_t y,
 		       bool write, struct chunk *c)
 {
 	const struct mmapping *m = NULL;
@@ -3449,7 +3475,7 @@ static void predict_on(const struct mdev *d, uint64_t x, uint64_t y,
 			c->s = sh_at(&g->slot, in);
 		else
 			chunk_host(c, g->host + in);
-		return;
+		return true;
 	}
 	p = piece_at(d, x, &m);
 	if (p) {
@@ -3461,9 +3487,23 @@ static void predict_on(const struct mdev *d, uint64_t x, uint64_t y,
 			c->s = sh_at(&p->slot, x - p->dma);
 		else
 			chunk_host(c, p->host + (x - p->dma));
-		return;
+		return true;
 	}
-	c->st = in_footprint(d, x) ? C_AMBIG : C_FAULT;
+	return false;
+}
+
+/* Every member of a space reaches what any member mapped. */
+static void predict_on(const struct mdev *d, uint64_t x, uint64_t y,
+		       bool write, struct chunk *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < M_DEVS; i++)
+		if (peers(d, &M.d[i]) && predict_in(&M.d[i], x, y, write, c)) {
+			M.peer_hits += &M.d[i] != d;
+			return;
+		}
+	c->st = peer_footprint(d, x) ? C_AMBIG : C_FAULT;
 }
 
 static void predict_off(const struct mdev *d, uint64_t x, uint64_t end,
@@ -3571,6 +3611,7 @@ static void step_host_write(struct mdev *d)
 
 static void step_access(struct mdev *d)
 {
+	const struct mdev *src = d;
 	struct chunk c[M_CHUNKS];
 	unsigned int nc, i, t = (unsigned int)below(100);
 	bool write = chance(45);
@@ -3578,13 +3619,21 @@ static void step_access(struct mdev *d)
 	size_t n = 0, pos;
 	int st, r;
 
-	if (t < 35 && d->nw) {
-		const struct mwin *w = &d->w[below(d->nw)];
+	/* A member of a space reaches for its peers' windows and maps as
+	 * often as for its own. */
+	if (d->space && chance(50)) {
+		const struct mdev *e = &M.d[below(M_DEVS)];
+
+		if (peers(d, e))
+			src = e;
+	}
+	if (t < 35 && src->nw) {
+		const struct mwin *w = &src->w[below(src->nw)];
 
 		a = w->base + below(w->size);
 		n = 1 + below(2 * d->gran);
-	} else if (t < 70 && d->nm) {
-		const struct mmapping *m = &d->m[below(d->nm)];
+	} else if (t < 70 && src->nm) {
+		const struct mmapping *m = &src->m[below(src->nm)];
 		const struct mpiece *p = &m->p[below(m->n)];
 		uint64_t in = below(p->len);
 
@@ -4327,6 +4376,16 @@ static bool in_window(const struct mdev *d, uint64_t x)
 	return false;
 }
 
+static bool peer_window(const struct mdev *d, uint64_t x)
+{
+	unsigned int i;
+
+	for (i = 0; i < M_DEVS; i++)
+		if (peers(d, &M.d[i]) && in_window(&M.d[i], x))
+			return true;
+	return false;
+}
+
 static struct mmapping *rand_mapping(struct mdev *d, enum mkind kind)
 {
 	unsigned int i, start = (unsigned int)below(d->nm + 1u);
@@ -4369,7 +4428,7 @@ static void step_misuse(struct mdev *d)
 		i = (unsigned int)below(d->ngone < M_FREED ? d->ngone : M_FREED);
 		dma = d->gone[i].dma;
 		/* Unless the address went to a mapping or window since. */
-		if (in_footprint(d, dma) || in_window(d, dma))
+		if (peer_footprint(d, dma) || peer_window(d, dma))
 			return;
 		snprintf(M.what, sizeof(M.what), "%s: misuse: unmap again 0x%" PRIx64 "+0x%zx",
 			 d->spec, dma, d->gone[i].len);
@@ -4442,7 +4501,7 @@ static void step_misuse(struct mdev *d)
 			return;
 		i = (unsigned int)below(d->ngone < M_FREED ? d->ngone : M_FREED);
 		dma = d->gone[i].dma;
-		if (in_footprint(d, dma) || in_window(d, dma))
+		if (peer_footprint(d, dma) || peer_window(d, dma))
 			return;
 		snprintf(M.what, sizeof(M.what), "%s: misuse: sync_for_cpu of 0x%" PRIx64 " let go",
 			 d->spec, dma);
@@ -4499,15 +4558,16 @@ static const struct {
 static void check_stats(struct mdev *d)
 {
 	struct dmasplit_dev_stats s = { .size = sizeof(s) };
+	uint64_t *kc = d->space ? &M.space_kcalls[d->space] : &d->st.kernel_calls;
 
 	ck_assert_int_eq(dmasplit_dev_get_stats(d->dev, &s), 0);
 	MASSERT(s.device_faults - d->st.device_faults == M.faults,
 		"device_faults went up by %" PRIu64 ", expected %" PRIu64,
 		s.device_faults - d->st.device_faults, M.faults);
 	if (M.kcalls_known)
-		MASSERT(s.kernel_calls - d->st.kernel_calls == M.kcalls,
+		MASSERT(s.kernel_calls - *kc == M.kcalls,
 			"kernel_calls went up by %" PRIu64 ", expected %" PRIu64,
-			s.kernel_calls - d->st.kernel_calls, M.kcalls);
+			s.kernel_calls - *kc, M.kcalls);
 	if (M.bounced_known)
 		MASSERT(s.bytes_bounced - d->st.bytes_bounced == M.bounced,
 			"bytes_bounced went up by %" PRIu64 ", expected %" PRIu64,
@@ -4516,6 +4576,7 @@ static void check_stats(struct mdev *d)
 	MASSERT(s.windows_live == d->nw, "%" PRIu64 " windows live, expected %u",
 		s.windows_live, d->nw);
 	d->st = s;
+	*kc = s.kernel_calls;
 }
 
 static void model_open(struct mdev *d, const char *spec, bool iommu,
@@ -4608,7 +4669,8 @@ START_TEST(random_sequences_match_the_reference_model)
 		/* The same devices with the checker on, then off. */
 		bool off = i;
 
-		model_open(&M.d[4 * i], off ? "sim:n1" : "sim:m1", true, false, false, 64, 4096, off);
+		model_open(&M.d[4 * i], off ? "sim:n1,as=s" : "sim:m1,as=s", true, false, false, 64, 4096, off);
+		M.d[4 * i].space = 1;
 		model_open(&M.d[4 * i + 1], off ? "sim:n2,iommu=off,bounce=force,pool=4M"
 						: "sim:m2,iommu=off,bounce=force,pool=4M",
 			   false, false, true, 64, 4096, off);
@@ -4618,6 +4680,14 @@ START_TEST(random_sequences_match_the_reference_model)
 		model_open(&M.d[4 * i + 3], off ? "sim:n4,iommu=off,mask=32" : "sim:m4,iommu=off,mask=32",
 			   false, false, false, 32, 4096, off);
 	}
+	/* One address space for four devices, checked and not, of three
+	 * reaches, one untrusted: the narrowest bounds every address. */
+	model_open(&M.d[8], "sim:m5,as=s,mask=40", true, false, false, 40, 4096, false);
+	model_open(&M.d[9], "sim:n5,as=s,untrusted=1,mask=36", true, true, false, 36, 4096, true);
+	M.d[8].space = M.d[9].space = 1;
+	for (i = 0; i < M_DEVS; i++)
+		if (M.d[i].space)
+			M.space_kcalls[M.d[i].space] = M.d[i].st.kernel_calls;
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 		total += steps[i].weight;
 
@@ -4658,8 +4728,10 @@ START_TEST(random_sequences_match_the_reference_model)
 	MASSERT(M.skipped < M_STEPS / 4, "%u of %u steps were left open by the contract",
 		M.skipped, M_STEPS);
 	MASSERT(M.refused > M_STEPS / 200, "only %u misuses tried and refused", M.refused);
-	fprintf(stderr, "model: seed %" PRIu64 ", %u steps, %u device accesses checked (%u faults), %u accesses the contract leaves open, %u misuses refused\n",
-		M.seed, M_STEPS, M.accesses, M.faulted, M.skipped, M.refused);
+	MASSERT(M.peer_hits > M_STEPS / 1000, "only %u accesses reached another member's mapping",
+		M.peer_hits);
+	fprintf(stderr, "model: seed %" PRIu64 ", %u steps, %u device accesses checked (%u faults), %u accesses the contract leaves open, %u misuses refused, %u predictions from another member's mapping\n",
+		M.seed, M_STEPS, M.accesses, M.faulted, M.skipped, M.refused, M.peer_hits);
 	for (i = 0; i < M_REGIONS; i++)
 		if (M.r[i].live)
 			sh_free(&M.r[i].s);
