@@ -59,6 +59,7 @@ static int full_desc(const struct dmasplit_desc *desc,
 	full->size = sizeof(*full);
 	full->name[sizeof(full->name) - 1] = '\0';
 	full->options[sizeof(full->options) - 1] = '\0';
+	full->address_space[sizeof(full->address_space) - 1] = '\0';
 	return 0;
 }
 
@@ -137,6 +138,35 @@ DMASPLIT_EXPORT int dmasplit_select(struct dmasplit_ctx *ctx,
 	return select_backend(ctx, &full, backend);
 }
 
+/*
+ * as= is refused before the backend touches the device: -EINVAL where
+ * there is no IOMMU to share (no group, an identity domain, VFIO's
+ * no-IOMMU mode), -EOPNOTSUPP from a backend that cannot share.  A sim
+ * device's own IOMMU (iommu=off) is the backend's to judge.
+ */
+static int check_as(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
+		    const struct dmasplit_desc *desc)
+{
+	if (!desc->address_space[0])
+		return 0;
+	if (desc->bus == DMASPLIT_BUS_PCI &&
+	    (desc->iommu_group < 0 ||
+	     !strcmp(desc->iommu_group_type, "identity") ||
+	     !strcmp(desc->iommu_group_name, "vfio-noiommu"))) {
+		log_err(ctx, "%s: as=%s: the device is not behind an IOMMU (group %d, type %s): it has no address space to share",
+			desc->name, desc->address_space, desc->iommu_group,
+			desc->iommu_group_type[0] ? desc->iommu_group_type
+						  : "none");
+		return -EINVAL;
+	}
+	if (!(be->ops.flags & DMASPLIT_BACKEND_SHARES_AS)) {
+		log_err(ctx, "%s: as=%s: backend %s cannot share an IOMMU address space between devices",
+			desc->name, desc->address_space, be->ops.name);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 		     const struct dmasplit_desc *desc,
 		     struct dmasplit_dev **out)
@@ -144,6 +174,9 @@ static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 	struct dmasplit_dev *dev;
 	int r;
 
+	r = check_as(ctx, be, desc);
+	if (r < 0)
+		return r;
 	dev = zalloc_cacheline(sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
@@ -172,6 +205,8 @@ static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 	dev->info.size = sizeof(dev->info);
 	dev->info.backend = be->ops.name;
 	memcpy(dev->info.backend_uuid, be->uuid, sizeof(be->uuid));
+	memcpy(dev->info.address_space, desc->address_space,
+	       sizeof(dev->info.address_space));
 	if (dev->ops->get_fd)
 		dev->info.flags |= DMASPLIT_DEV_HAS_FD;
 	dev->granule = dev->info.granule;

@@ -40,4 +40,5 @@ void host_init(struct dmasplit_host *host)
 	host->virt_to_phys = virt_to_phys;
 	host->spec_number = spec_number;
 	peer_host_init(host);
+	host->iovad_last_used = iovad_last_used;
 }

@@ -310,6 +310,7 @@ int  iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
 int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
+int  iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last);
 
 /* pin.c */
 void pin_init(struct pin_table *pins);

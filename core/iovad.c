@@ -228,3 +228,34 @@ int iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	}
 	return 0;
 }
+
+/* Free blocks are maximal (add_free coalesces): a range's top is free
+ * exactly as far down as the block holding its last address reaches. */
+int iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last)
+{
+	bool found = false;
+	uint64_t best = 0;
+	unsigned int i;
+
+	if (!iovad || !last)
+		return -EINVAL;
+	for (i = 0; i < iovad->num_ranges; i++) {
+		const struct dmasplit_range *r = &iovad->ranges[i];
+		struct itree_node *n = itree_find_le(&iovad->free, r->last);
+		uint64_t top;
+
+		if (!n || n->last < r->last)
+			top = r->last;
+		else if (n->start > r->start)
+			top = n->start - 1;
+		else
+			continue;
+		if (!found || top > best)
+			best = top;
+		found = true;
+	}
+	if (!found)
+		return -ENOENT;
+	*last = best;
+	return 0;
+}

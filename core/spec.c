@@ -4,9 +4,13 @@
  *   sim:NAME[,key=value...]                     options checked by backends
  *   [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1]
  *                       [,unlink=strict|lazy]
+ *   either, also [,as=NAME]
  * PCI options are the core's: they describe the device (its real DMA
  * reach, which the kernel cannot know for a device driven from user space)
  * or force a kernel interface, whichever backend ends up driving it.
+ * as= is the core's on every bus: which devices share an IOMMU address
+ * space is decided across backends, so the core takes it out of a sim
+ * spec's options and hands it over in desc->address_space.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -136,6 +140,55 @@ static int parse_pci_addr(const char *s, size_t len, char *canonical,
 	return 0;
 }
 
+/* as=NAME: the characters of a sim name, so that it prints anywhere. */
+static int parse_as(struct dmasplit_ctx *ctx, const char *spec,
+		    const char *value, struct dmasplit_desc *desc)
+{
+	size_t i, n = value ? strlen(value) : 0;
+
+	if (desc->address_space[0]) {
+		log_err(ctx, "device spec '%s': option 'as' repeated", spec);
+		return -EINVAL;
+	}
+	for (i = 0; i < n && sim_name_char(value[i]); i++)
+		;
+	if (!n || i < n || n >= sizeof(desc->address_space)) {
+		log_err(ctx, "device spec '%s': as=%s: expected a name of 1 to %zu letters, digits, '_', '.' or '-'",
+			spec, value ? value : "",
+			sizeof(desc->address_space) - 1);
+		return -EINVAL;
+	}
+	memcpy(desc->address_space, value, n + 1);
+	return 0;
+}
+
+/* A sim spec's as= goes to desc->address_space; the other options stay,
+ * in their order, for the backend. */
+static int take_sim_as(struct dmasplit_ctx *ctx, const char *spec,
+		       struct dmasplit_desc *desc)
+{
+	char *opts, *opt, *save;
+	size_t used = 0;
+	int r = 0;
+
+	opts = strdup(desc->options);
+	if (!opts)
+		return -ENOMEM;
+	desc->options[0] = '\0';
+	save = opts;
+	while (!r && (opt = strsep(&save, ","))) {
+		if (!strncmp(opt, "as=", 3) || !strcmp(opt, "as")) {
+			r = parse_as(ctx, spec, opt[2] ? opt + 3 : NULL, desc);
+			continue;
+		}
+		used += (size_t)snprintf(desc->options + used,
+					 sizeof(desc->options) - used, "%s%s",
+					 used ? "," : "", opt);
+	}
+	free(opts);
+	return r;
+}
+
 static int parse_pci_options(struct dmasplit_ctx *ctx, const char *spec,
 			     struct dmasplit_desc *desc)
 {
@@ -165,6 +218,10 @@ static int parse_pci_options(struct dmasplit_ctx *ctx, const char *spec,
 				break;
 			}
 			desc->spec_mask_bits = (unsigned int)bits;
+		} else if (!strcmp(opt, "as")) {
+			r = parse_as(ctx, spec, value, desc);
+			if (r < 0)
+				break;
 		} else if (!strcmp(opt, "vfio") && value && !seen_vfio) {
 			seen_vfio = true;
 			if (!strcmp(value, "iommufd")) {
@@ -251,7 +308,7 @@ int spec_parse(struct dmasplit_ctx *ctx, const char *spec,
 		}
 		memcpy(desc->name, name, name_len);
 		desc->bus = DMASPLIT_BUS_SIM;
-		return 0;
+		return comma ? take_sim_as(ctx, spec, desc) : 0;
 	}
 
 	name = !strncmp(spec, "pci:", 4) ? spec + 4 : spec;

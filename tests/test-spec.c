@@ -504,6 +504,85 @@ START_TEST(iommu_group_without_type_is_described_as_such)
 }
 END_TEST
 
+
+START_TEST(as_names_the_space_for_every_bus)
+{
+	struct dmasplit_desc d;
+
+	ck_assert_int_eq(describe("sim:a,mask=32,as=pool-0.x,iommu=on", &d), 0);
+	ck_assert_str_eq(d.address_space, "pool-0.x");
+	/* The core's option: the backend sees its own options only. */
+	ck_assert_str_eq(d.options, "mask=32,iommu=on");
+	ck_assert_int_eq(describe("sim:a,as=p", &d), 0);
+	ck_assert_str_eq(d.options, "");
+	ck_assert_int_eq(describe("sim:a,mask=32", &d), 0);
+	ck_assert_str_eq(d.address_space, "");
+	fake_device();
+	ck_assert_int_eq(describe("0000:01:00.0,as=pool0,mask=40", &d), 0);
+	ck_assert_str_eq(d.address_space, "pool0");
+	ck_assert_uint_eq(d.spec_mask_bits, 40);
+}
+END_TEST
+
+START_TEST(bad_as_is_refused_naming_the_key)
+{
+	static const char *const bad[] = {
+		"sim:a,as=", "sim:a,as", "sim:a,as=x,as=x", "sim:a,as=a:b",
+		"01:00.0,as=", "01:00.0,as", "01:00.0,as=p,as=q",
+		"01:00.0,as=p q",
+		"sim:a,as=0123456789012345678901234567890123456789012345678901234567890123",
+	};
+	struct dmasplit_desc d;
+	unsigned int i;
+
+	fake_device();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tu_log_clear();
+		ck_assert_msg(describe(bad[i], &d) == -EINVAL, "'%s' accepted", bad[i]);
+		ck_assert_msg(tu_log_count("device spec") == 1 &&
+			      (tu_log_has("as=") || tu_log_has("'as'")),
+			      "'%s': expected one line naming as; log:\n%s",
+			      bad[i], tu_log_text());
+	}
+}
+END_TEST
+
+static int open_with_backend(const char *spec, const char *backend)
+{
+	struct dmasplit_dev *dev = NULL;
+	int r;
+
+	tu_log_clear();
+	r = dmasplit_dev_open_backend(ctx, spec, backend, &dev);
+	ck_assert_ptr_null(dev);
+	return r;
+}
+
+START_TEST(pci_as_is_refused_where_it_cannot_be_shared_yet)
+{
+	int r;
+
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx,
+			 getenv("DMASPLIT_TEST_BACKENDS")), 0);
+	fake_device();
+	/* Behind an IOMMU, but the backend cannot share: refused before it
+	 * touches the device. */
+	r = open_with_backend("0000:01:00.0,as=pool0", "vfio");
+	ck_assert_msg(r == -EOPNOTSUPP, "vfio with as=: expected -EOPNOTSUPP, got %d; log:\n%s",
+		      r, tu_log_text());
+	ck_assert_msg(tu_log_count("as=pool0: backend vfio cannot share") == 1,
+		      "expected one line naming as= and vfio; log:\n%s",
+		      tu_log_text());
+	/* No IOMMU: nothing to share, whatever the backend. */
+	put("kernel/iommu_groups/7/type", "identity\n");
+	r = open_with_backend("0000:01:00.0,as=pool0", "direct");
+	ck_assert_msg(r == -EINVAL, "identity domain with as=: expected -EINVAL, got %d; log:\n%s",
+		      r, tu_log_text());
+	ck_assert_msg(tu_log_count("as=pool0: the device is not behind an IOMMU") == 1,
+		      "expected one line naming as=; log:\n%s", tu_log_text());
+}
+END_TEST
+
 START_TEST(sysfs_root_from_environment_and_setter)
 {
 	struct dmasplit_ctx *other;
@@ -572,6 +651,9 @@ int main(void)
 	tcase_add_test(tc, sysfs_loops_and_overlong_content_are_logged);
 	tcase_add_test(tc, iommu_group_without_type_is_described_as_such);
 	tcase_add_test(tc, sysfs_root_from_environment_and_setter);
+	tcase_add_test(tc, as_names_the_space_for_every_bus);
+	tcase_add_test(tc, bad_as_is_refused_naming_the_key);
+	tcase_add_test(tc, pci_as_is_refused_where_it_cannot_be_shared_yet);
 	tcase_add_test(tc, describe_fills_only_what_the_caller_has_room_for);
 	suite_add_tcase(s, tc);
 	return tu_main(s);

@@ -790,6 +790,8 @@ static void text_dev_info(const struct dmasplit_dev_info *info)
 		field_str("unlink:", unlink_mode(info->flags));
 	if (info->interface[0])
 		field_str("interface:", info->interface);
+	if (info->address_space[0])
+		field_str("address space:", info->address_space);
 	field("DMA mask:", "%u bits", info->dma_mask_bits);
 	field("granule:", "%" PRIu64 " bytes", info->granule);
 	for (i = 0; i < info->num_ranges && i < DMASPLIT_MAX_RANGES; i++) {
@@ -984,6 +986,8 @@ static void json_dev_info(struct json *j, const struct dmasplit_dev_info *info)
 	json_dev_flags(j, info->flags);
 	json_str(j, "unlink", unlink_mode(info->flags));
 	json_str(j, "interface", info->interface[0] ? info->interface : NULL);
+	json_str(j, "address_space",
+		 info->address_space[0] ? info->address_space : NULL);
 	json_int(j, "dma_mask_bits", info->dma_mask_bits);
 	json_u64(j, "granule", info->granule);
 	json_open(j, "ranges", '[');

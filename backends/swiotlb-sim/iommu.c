@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,67 +24,226 @@ static uint64_t round_up(const struct dmasplit_bdev *b, uint64_t x)
 	return (x + b->gmask) & ~b->gmask;
 }
 
-int iommu_init(struct dmasplit_bdev *b)
-{
-	unsigned int i, bits = b->o.mask_bits < IOMMU_ADDR_BITS ? b->o.mask_bits
-							     : IOMMU_ADDR_BITS;
-	struct dmasplit_range range;
-	int r;
-
-	b->iommu_last = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
-	range.start = b->o.granule;
-	range.last = b->iommu_last;
-	r = pt_init(&b->pt, (unsigned int)__builtin_ctzll(b->o.granule), bits);
-	if (r < 0)
-		return r;
-	/* Two words per granule, in tables of two granules (keyed by four
-	 * times the address), so that the walk is no deeper than the page
-	 * table's. */
-	r = pt_init(&b->recs, b->pt.shift + 1, bits + 2);
-	if (r < 0)
-		goto fail;
-	r = b->host->iovad_new(b->host, &range, 1, b->o.granule, &b->iovad);
-	if (r < 0)
-		goto fail;
-	b->caches = aligned_alloc(64, CPU_CACHES * sizeof(*b->caches));
-	if (!b->caches) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	memset(b->caches, 0, CPU_CACHES * sizeof(*b->caches));
-	for (i = 0; i < CPU_CACHES; i++)
-		pthread_mutex_init(&b->caches[i].lock, NULL);
-	return 0;
-fail:
-	iommu_fini(b);
-	return r;
-}
-
-/* Also after a failed or partial iommu_init(): what exists goes. */
-void iommu_fini(struct dmasplit_bdev *b)
+static void space_free(struct sim_space *sp)
 {
 	unsigned int i;
 
-	if (b->caches) {
+	if (sp->caches) {
 		for (i = 0; i < CPU_CACHES; i++)
-			pthread_mutex_destroy(&b->caches[i].lock);
-		free(b->caches);
-		b->caches = NULL;
+			pthread_mutex_destroy(&sp->caches[i].lock);
+		free(sp->caches);
 	}
-	if (b->iovad)
-		b->host->iovad_destroy(b->iovad);
-	b->iovad = NULL;
-	if (b->pt.root)
-		pt_fini(&b->pt);
-	if (b->recs.root)
-		pt_fini(&b->recs);
+	if (sp->iovad)
+		sp->host->iovad_destroy(sp->iovad);
+	if (sp->pt.root)
+		pt_fini(&sp->pt);
+	if (sp->recs.root)
+		pt_fini(&sp->recs);
+	pthread_mutex_destroy(&sp->iova_lock);
+	free(sp);
+}
+
+/* A space translating bits of address, for b first. */
+static int space_new(struct dmasplit_bdev *b, const char *name,
+		     unsigned int bits, struct sim_space **out)
+{
+	struct dmasplit_range range;
+	struct sim_space *sp;
+	unsigned int i;
+	int r;
+
+	sp = aligned_alloc(64, (sizeof(*sp) + 63) & ~(size_t)63);
+	if (!sp)
+		return -ENOMEM;
+	memset(sp, 0, sizeof(*sp));
+	sp->host = b->host;
+	snprintf(sp->name, sizeof(sp->name), "%s", name);
+	sp->granule = b->o.granule;
+	sp->top = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
+	sp->last = b->iommu_last;
+	pthread_mutex_init(&sp->iova_lock, NULL);
+	range.start = b->o.granule;
+	range.last = sp->top;
+	r = pt_init(&sp->pt, (unsigned int)__builtin_ctzll(b->o.granule), bits);
+	if (r < 0)
+		goto fail;
+	/* Two words per granule, in tables of two granules (keyed by four
+	 * times the address), so that the walk is no deeper than the page
+	 * table's. */
+	r = pt_init(&sp->recs, sp->pt.shift + 1, bits + 2);
+	if (r < 0)
+		goto fail;
+	r = b->host->iovad_new(b->host, &range, 1, b->o.granule, &sp->iovad);
+	if (r < 0)
+		goto fail;
+	sp->caches = aligned_alloc(64, CPU_CACHES * sizeof(*sp->caches));
+	if (!sp->caches) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	memset(sp->caches, 0, CPU_CACHES * sizeof(*sp->caches));
+	for (i = 0; i < CPU_CACHES; i++)
+		pthread_mutex_init(&sp->caches[i].lock, NULL);
+	*out = sp;
+	return 0;
+fail:
+	space_free(sp);
+	return r;
+}
+
+/* The context's named spaces: the backend's state is per process, the
+ * host table per context, so (host, name) is the key. */
+static pthread_mutex_t space_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sim_space *spaces;
+
+static void member_add(struct sim_space *sp, struct dmasplit_bdev *b)
+{
+	unsigned int i;
+
+	for (i = 0; sp->owners[i / 8] & (1u << (i % 8)); i++)
+		;
+	sp->owners[i / 8] |= (uint8_t)(1u << (i % 8));
+	b->owner = i;
+	b->sp_next = sp->members;
+	sp->members = b;
+	sp->nmembers++;
+	b->sp = sp;
+}
+
+static void drain_locked(struct sim_space *sp);
+
+/*
+ * b may join sp if it uses sp's granule and reaches everything mapped
+ * there now; from then on nothing is handed out beyond its reach.
+ * Under space_lock.
+ */
+static int space_join(struct dmasplit_bdev *b, struct sim_space *sp)
+{
+	uint64_t used;
+	int r = 0;
+
+	if (sp->granule != b->o.granule) {
+		sim_err(b, "%s: as=%s: granule=%" PRIu64 ", but address space %s has granule=%" PRIu64 ": one page table has one granule",
+			b->name, sp->name, b->o.granule, sp->name,
+			sp->granule);
+		return -EINVAL;
+	}
+	if (sp->nmembers == SPACE_MAX_MEMBERS) {
+		sim_err(b, "%s: as=%s: address space %s has %u members already, the most it takes",
+			b->name, sp->name, sp->name, sp->nmembers);
+		return -ENOSPC;
+	}
+	pthread_mutex_lock(&sp->iova_lock);
+	if (b->iommu_last < sp->last) {
+		/* Cached addresses are free, not mapped: back first, so
+		 * that only live windows and mappings count. */
+		drain_locked(sp);
+		if (sp->host->iovad_last_used(sp->iovad, &used) == 0 &&
+		    used > b->iommu_last) {
+			sim_err(b, "%s: as=%s: the device reaches 0x%" PRIx64 " (mask=%u), but address space %s has windows or mappings up to 0x%" PRIx64 ": refused, nothing changed",
+				b->name, sp->name, b->iommu_last,
+				b->o.mask_bits, sp->name, used);
+			r = -ERANGE;
+		} else {
+			sp->last = b->iommu_last;
+		}
+	}
+	pthread_mutex_unlock(&sp->iova_lock);
+	return r;
+}
+
+int iommu_init(struct dmasplit_bdev *b, const char *as)
+{
+	unsigned int bits = b->o.mask_bits < IOMMU_ADDR_BITS ? b->o.mask_bits
+							     : IOMMU_ADDR_BITS;
+	struct sim_space *sp;
+	int r;
+
+	b->iommu_last = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
+	if (!as || !as[0]) {
+		r = space_new(b, "", bits, &sp);
+		if (r == 0)
+			member_add(sp, b);
+		return r;
+	}
+	if (b->host->size < offsetof(struct dmasplit_host, iovad_last_used) +
+			    sizeof(b->host->iovad_last_used) ||
+	    !b->host->iovad_last_used) {
+		sim_err(b, "%s: as=%s: the library is too old to share address spaces",
+			b->name, as);
+		return -EOPNOTSUPP;
+	}
+	pthread_mutex_lock(&space_lock);
+	for (sp = spaces; sp; sp = sp->next)
+		if (sp->host == b->host && !strcmp(sp->name, as))
+			break;
+	if (sp) {
+		r = space_join(b, sp);
+	} else {
+		/* The whole IOMMU width: a later member may reach further
+		 * than the first. */
+		r = space_new(b, as, IOMMU_ADDR_BITS, &sp);
+		if (r == 0) {
+			sp->next = spaces;
+			spaces = sp;
+		}
+	}
+	if (r == 0) {
+		member_add(sp, b);
+		sim_dbg(b, "%s: member %u of address space %s (%u members, addresses up to 0x%" PRIx64 ")",
+			b->name, b->owner, sp->name, sp->nmembers, sp->last);
+	}
+	pthread_mutex_unlock(&space_lock);
+	return r;
+}
+
+static void release_owned(struct dmasplit_bdev *b);
+
+/* Also after a failed iommu_init(), which left no space. */
+void iommu_fini(struct dmasplit_bdev *b)
+{
+	struct sim_space *sp = b->sp, **p;
+	struct dmasplit_bdev **m;
+	uint64_t last;
+
+	if (!sp)
+		return;
+	b->sp = NULL;
+	if (!sp->name[0]) {
+		space_free(sp);
+		return;
+	}
+	pthread_mutex_lock(&space_lock);
+	b->sp = sp;
+	release_owned(b);
+	b->sp = NULL;
+	for (m = &sp->members; *m != b; m = &(*m)->sp_next)
+		;
+	*m = b->sp_next;
+	sp->owners[b->owner / 8] &= (uint8_t)~(1u << (b->owner % 8));
+	if (--sp->nmembers == 0) {
+		for (p = &spaces; *p != sp; p = &(*p)->next)
+			;
+		*p = sp->next;
+		space_free(sp);
+	} else {
+		/* The others may reach further now. */
+		last = sp->top;
+		for (b = sp->members; b; b = b->sp_next)
+			if (b->iommu_last < last)
+				last = b->iommu_last;
+		pthread_mutex_lock(&sp->iova_lock);
+		sp->last = last;
+		pthread_mutex_unlock(&sp->iova_lock);
+	}
+	pthread_mutex_unlock(&space_lock);
 }
 
 static struct iova_cache *my_cache(const struct dmasplit_bdev *b)
 {
 	int cpu = sched_getcpu();
 
-	return &b->caches[(unsigned int)(cpu < 0 ? 0 : cpu) % CPU_CACHES];
+	return &b->sp->caches[(unsigned int)(cpu < 0 ? 0 : cpu) % CPU_CACHES];
 }
 
 uint64_t iommu_invalidations(struct dmasplit_bdev *b)
@@ -90,10 +251,10 @@ uint64_t iommu_invalidations(struct dmasplit_bdev *b)
 	uint64_t sum = 0;
 	unsigned int i;
 
-	for (i = 0; b->caches && i < CPU_CACHES; i++) {
-		pthread_mutex_lock(&b->caches[i].lock);
-		sum += b->caches[i].invalidations;
-		pthread_mutex_unlock(&b->caches[i].lock);
+	for (i = 0; b->sp && i < CPU_CACHES; i++) {
+		pthread_mutex_lock(&b->sp->caches[i].lock);
+		sum += b->sp->caches[i].invalidations;
+		pthread_mutex_unlock(&b->sp->caches[i].lock);
 	}
 	return sum;
 }
@@ -127,7 +288,7 @@ static void count_invalidation(struct dmasplit_bdev *b)
 /* The cache order of size, or -1 when size is not cached. */
 static int cache_order(const struct dmasplit_bdev *b, uint64_t size)
 {
-	uint64_t pages = size >> b->pt.shift;
+	uint64_t pages = size >> b->sp->pt.shift;
 
 	return pages && !(pages & (pages - 1)) && pages < (1u << CACHE_ORDERS)
 		       ? __builtin_ctzll(pages) : -1;
@@ -138,40 +299,47 @@ static void global_free(struct dmasplit_bdev *b, const uint64_t *addr,
 {
 	unsigned int i;
 
-	pthread_mutex_lock(&b->iova_lock);
+	pthread_mutex_lock(&b->sp->iova_lock);
 	for (i = 0; i < n; i++)
-		b->host->iovad_free(b->iovad, addr[i], size);
-	pthread_mutex_unlock(&b->iova_lock);
+		b->host->iovad_free(b->sp->iovad, addr[i], size);
+	pthread_mutex_unlock(&b->sp->iova_lock);
 }
 
 /* Give every cached address back, so that a large allocation can use
- * the space (the kernel flushes its rcaches before failing too). */
-static void drain_caches(struct dmasplit_bdev *b)
+ * the space (the kernel flushes its rcaches before failing too).  Under
+ * iova_lock, which is taken before a cache's lock, never after. */
+static void drain_locked(struct sim_space *sp)
 {
-	uint64_t addr[CACHE_DEPTH];
-	unsigned int i, o, n;
+	unsigned int i, o, k;
 
 	for (i = 0; i < CPU_CACHES; i++) {
-		struct iova_cache *c = &b->caches[i];
+		struct iova_cache *c = &sp->caches[i];
 
+		pthread_mutex_lock(&c->lock);
 		for (o = 0; o < CACHE_ORDERS; o++) {
-			pthread_mutex_lock(&c->lock);
-			n = c->n[o];
-			memcpy(addr, c->addr[o], n * sizeof(addr[0]));
+			for (k = 0; k < c->n[o]; k++)
+				sp->host->iovad_free(sp->iovad, c->addr[o][k],
+						     sp->granule << o);
 			c->n[o] = 0;
-			pthread_mutex_unlock(&c->lock);
-			global_free(b, addr, n, b->o.granule << o);
 		}
+		pthread_mutex_unlock(&c->lock);
 	}
+}
+
+static void drain_caches(struct dmasplit_bdev *b)
+{
+	pthread_mutex_lock(&b->sp->iova_lock);
+	drain_locked(b->sp);
+	pthread_mutex_unlock(&b->sp->iova_lock);
 }
 
 static int global_alloc(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
 {
 	int r;
 
-	pthread_mutex_lock(&b->iova_lock);
-	r = b->host->iovad_alloc(b->iovad, size, b->iommu_last, addr);
-	pthread_mutex_unlock(&b->iova_lock);
+	pthread_mutex_lock(&b->sp->iova_lock);
+	r = b->host->iovad_alloc(b->sp->iovad, size, b->sp->last, addr);
+	pthread_mutex_unlock(&b->sp->iova_lock);
 	return r;
 }
 
@@ -241,9 +409,9 @@ static int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 	unsigned int n = 0;
 
 	if (order < 0) {
-		pthread_mutex_lock(&b->iova_lock);
-		r = b->host->iovad_free(b->iovad, addr, size);
-		pthread_mutex_unlock(&b->iova_lock);
+		pthread_mutex_lock(&b->sp->iova_lock);
+		r = b->host->iovad_free(b->sp->iovad, addr, size);
+		pthread_mutex_unlock(&b->sp->iova_lock);
 		if (flushes)
 			add_invalidations(b, flushes);
 		return r;
@@ -270,7 +438,7 @@ static void pt_zero(struct dmasplit_bdev *b, uint64_t iova, uint64_t n)
 	uint64_t run, i, *pte;
 
 	while (n) {
-		pte = pt_leaf(&b->pt, iova, false, &run);
+		pte = pt_leaf(&b->sp->pt, iova, false, &run);
 		if (run > n)
 			run = n;
 		for (i = 0; pte && i < run; i++)
@@ -294,7 +462,7 @@ static int pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
 	int r = 0;
 
 	while (done < n) {
-		pte = pt_leaf(&b->pt, a, true, &run);
+		pte = pt_leaf(&b->sp->pt, a, true, &run);
 		if (!pte) {
 			r = -ENOMEM;
 			break;
@@ -324,7 +492,7 @@ static int pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
 	do {                                                                 \
 		uint64_t a_ = (iova), left_ = (n), run_, i_;                 \
 		while (left_) {                                              \
-			uint64_t *t_ = pt_leaf(&(b)->pt, a_, false, &run_);  \
+			uint64_t *t_ = pt_leaf(&(b)->sp->pt, a_, false, &run_);  \
 			if (run_ > left_)                                    \
 				run_ = left_;                                \
 			for (i_ = 0; t_ && i_ < run_; i_++) {                \
@@ -398,7 +566,7 @@ static int link_bounced(struct dmasplit_bdev *b, uint64_t iova, uintptr_t lo,
 	uint8_t *tlb;
 	int r;
 
-	pte = pt_leaf(&b->pt, iova, true, &run);
+	pte = pt_leaf(&b->sp->pt, iova, true, &run);
 	if (!pte)
 		return -ENOMEM;
 	if (pte_load(pte))
@@ -477,7 +645,7 @@ int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	uint64_t first = offset & ~b->gmask, found = 0;
 
 	for_each_pte(b, w->addr + first,
-		     (round_up(b, offset + len) - first) >> b->pt.shift, pte, {
+		     (round_up(b, offset + len) - first) >> b->sp->pt.shift, pte, {
 		uint64_t v = pte_load(pte);
 
 		if (v & PTE_LINKED)
@@ -504,7 +672,7 @@ int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 
 	/* Nothing cleared is nothing changed: the refusal is free. */
 	if (!pt_clear(b, w->addr + first,
-		      (round_up(b, offset + len) - first) >> b->pt.shift,
+		      (round_up(b, offset + len) - first) >> b->sp->pt.shift,
 		      !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) &&
 		      dmasplit_dir_device_writes(dir)))
 		return sim_refuse(b, attrs, -ENOENT, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " (0x%" PRIx64 " bytes): nothing is linked there",
@@ -520,7 +688,7 @@ void iommu_iova_destroy(struct dmasplit_bwin *w)
 	unsigned int flush;
 
 	/* An invalidation only if something was still linked. */
-	flush = pt_clear(b, w->addr, w->size >> b->pt.shift, -1) != 0;
+	flush = pt_clear(b, w->addr, w->size >> b->sp->pt.shift, -1) != 0;
 	if (flush)
 		invalidate();
 	iova_put(b, w->addr, w->size, flush);
@@ -536,7 +704,9 @@ void iommu_iova_destroy(struct dmasplit_bwin *w)
  * compare-and-swap by the unmap that claims it, so that of two unmaps of
  * one mapping exactly one proceeds.
  *   w0: kind | direction << 3 | offset of the address in its granule << 8
- *       | number of segments << 32; 0 when nothing starts there
+ *       | owner << 24 | number of segments << 32; 0 when nothing starts
+ *       there.  The owner is the member of the space that mapped it:
+ *       only that device may unmap or sync it, and its close takes it.
  *   w1: the length (MAP, VSEG, COH); for VEC, a fingerprint of the
  *       segments, so that an unmap_vec is checked against the vector
  *       that map_vec returned in O(segments) and no space per segment.
@@ -556,10 +726,16 @@ static const char *const rec_what[] = {
 	[REC_COH] = "coherent allocation",
 };
 
-static uint64_t rec_w0(unsigned int kind, enum dmasplit_dir dir,
-		       uint64_t off, unsigned int nsegs)
+static uint64_t rec_w0(const struct dmasplit_bdev *b, unsigned int kind,
+		       enum dmasplit_dir dir, uint64_t off, unsigned int nsegs)
 {
-	return kind | (uint64_t)dir << 3 | off << 8 | (uint64_t)nsegs << 32;
+	return kind | (uint64_t)dir << 3 | off << 8 | (uint64_t)b->owner << 24 |
+	       (uint64_t)nsegs << 32;
+}
+
+static unsigned int rec_owner(uint64_t w0)
+{
+	return (unsigned int)((w0 >> 24) & 0xff);
 }
 
 static unsigned int rec_kind(uint64_t w0)
@@ -574,7 +750,7 @@ static enum dmasplit_dir rec_dir(uint64_t w0)
 
 static uint64_t rec_off(uint64_t w0)
 {
-	return (w0 >> 8) & 0xffffff;
+	return (w0 >> 8) & 0xffff;	/* granules are at most 64 KiB */
 }
 
 static unsigned int rec_nsegs(uint64_t w0)
@@ -587,9 +763,9 @@ static uint64_t *rec_at(struct dmasplit_bdev *b, uint64_t iova, bool alloc)
 {
 	uint64_t run;
 
-	if (iova > b->iommu_last)
+	if (iova > b->sp->top)
 		return NULL;
-	return pt_leaf(&b->recs, iova << 2, alloc, &run);
+	return pt_leaf(&b->sp->recs, iova << 2, alloc, &run);
 }
 
 static void rec_set(uint64_t *rec, uint64_t w0, uint64_t w1)
@@ -634,6 +810,9 @@ static int rec_find(struct dmasplit_bdev *b, const char *op, uint64_t dma,
 	if (!w0)
 		return sim_refuse(b, attrs, -ENOENT, "%s: %s of 0x%" PRIx64 ": no mapping starts there (never mapped, already unmapped, or inside one)",
 				  b->name, op, dma);
+	if (rec_owner(w0) != b->owner)
+		return sim_refuse(b, attrs, -EINVAL, "%s: %s of 0x%" PRIx64 ": another device of address space %s mapped it; only that one may %s it",
+				  b->name, op, dma, b->sp->name, op);
 	if (rec_kind(w0) != kind)
 		return sim_refuse(b, attrs, -EINVAL, "%s: %s of 0x%" PRIx64 ": that is a %s",
 				  b->name, op, dma, rec_what[rec_kind(w0)]);
@@ -662,7 +841,7 @@ static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
 	if (r < 0)
 		return r;
 	rec = rec_at(b, iova, true);
-	r = rec ? pt_set(b, iova, first, size >> b->pt.shift,
+	r = rec ? pt_set(b, iova, first, size >> b->sp->pt.shift,
 			 dir_perms(dir) | PTE_VALID, PTE_HEAD)
 		: -ENOMEM;
 	if (r < 0) {
@@ -677,7 +856,7 @@ static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
 		return r;
 	}
 	invalidate();
-	rec_set(rec, rec_w0(kind, dir, src & b->gmask, 1), len);
+	rec_set(rec, rec_w0(b, kind, dir, src & b->gmask, 1), len);
 	*dma = iova + (src & b->gmask);
 	return 0;
 }
@@ -696,7 +875,7 @@ static void unmap_claimed(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 	/* Only a device with a pool has bounces to copy back. */
 	if (b->pool.base && !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) &&
 	    dmasplit_dir_device_writes(dir)) {
-		pte = pt_leaf(&b->pt, base, false, &run);
+		pte = pt_leaf(&b->sp->pt, base, false, &run);
 		if (pte)
 			v = pte_load(pte);
 		h = (uintptr_t)(v & ~PTE_FLAGS);
@@ -706,7 +885,7 @@ static void unmap_claimed(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 	}
 	/* Entries go before the addresses: once freed, the range may be
 	 * handed out again at once. */
-	pt_clear(b, base, size >> b->pt.shift, 0);
+	pt_clear(b, base, size >> b->sp->pt.shift, 0);
 	invalidate();
 	if (iova_put(b, base, size, 1) < 0)
 		sim_err(b, "%s: unmap of 0x%" PRIx64 ": the allocator refused its addresses back",
@@ -793,7 +972,7 @@ static int map_vec_untrusted(struct dmasplit_bdev *b, const struct iovec *iov,
 		segs[i].len = iov[i].iov_len;
 	}
 	rec = rec_at(b, segs[0].dma & ~b->gmask, false);
-	rec_set(rec, rec_w0(REC_VEC, dir, segs[0].dma & b->gmask, n),
+	rec_set(rec, rec_w0(b, REC_VEC, dir, segs[0].dma & b->gmask, n),
 		vec_print(segs, n));
 	*nsegs = n;
 	return 0;
@@ -825,7 +1004,7 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	for (i = 0, at = iova; i < n; i++) {
 		uintptr_t va = (uintptr_t)iov[i].iov_base;
 		uint64_t pages = (round_up(b, va + iov[i].iov_len) -
-				  (va & ~b->gmask)) >> b->pt.shift;
+				  (va & ~b->gmask)) >> b->sp->pt.shift;
 		uint64_t dma = at + (va & b->gmask);
 
 		if (used && segs[used - 1].dma + segs[used - 1].len == dma) {
@@ -841,14 +1020,14 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 			   i ? 0 : PTE_HEAD);
 		if (r < 0)
 			goto undo;
-		at += pages << b->pt.shift;
+		at += pages << b->sp->pt.shift;
 	}
 	invalidate();
-	rec_set(rec, rec_w0(REC_VEC, dir, 0, used), vec_print(segs, used));
+	rec_set(rec, rec_w0(b, REC_VEC, dir, 0, used), vec_print(segs, used));
 	*nsegs = used;
 	return 0;
 undo:
-	pt_zero(b, iova, (at - iova) >> b->pt.shift);
+	pt_zero(b, iova, (at - iova) >> b->sp->pt.shift);
 put:
 	iova_put(b, iova, size, -1);
 	return r;
@@ -868,6 +1047,10 @@ static int vec_head(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 	uint64_t *rec = rec_at(b, segs[0].dma & ~b->gmask, false), w1;
 	uint64_t w0 = rec_load(rec, &w1);
 
+	if (w0 && rec_owner(w0) != b->owner)
+		return vec_refuse(b, attrs, segs, nsegs,
+				  "another device of address space %s mapped it",
+				  b->sp->name);
 	if (rec_kind(w0) != REC_VEC)
 		return vec_refuse(b, attrs, segs, nsegs,
 				  "its first segment does not start a dmasplit_map_vec vector%s",
@@ -914,7 +1097,7 @@ static int unmap_vec_untrusted(struct dmasplit_bdev *b,
 		rec_set(rec, w0, __atomic_load_n(&rec[1], __ATOMIC_RELAXED));
 		while (--i > 0)
 			rec_set(rec_at(b, segs[i].dma & ~b->gmask, false),
-				rec_w0(REC_VSEG, dir, segs[i].dma & b->gmask, 1),
+				rec_w0(b, REC_VSEG, dir, segs[i].dma & b->gmask, 1),
 				segs[i].len);
 		return vec_refuse(b, attrs, segs, nsegs,
 				  "segment %u is not live", i);
@@ -952,12 +1135,54 @@ int iommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 		return vec_refuse(b, attrs, segs, nsegs,
 				  "unmapped meanwhile by another thread");
 	end = round_up(b, segs[nsegs - 1].dma + segs[nsegs - 1].len);
-	pt_clear(b, base, (end - base) >> b->pt.shift, 0);
+	pt_clear(b, base, (end - base) >> b->sp->pt.shift, 0);
 	invalidate();
 	if (iova_put(b, base, end - base, 1) < 0)
 		sim_err(b, "%s: unmap_vec of 0x%" PRIx64 ": the allocator refused its addresses back",
 			b->name, base);
 	return 0;
+}
+
+/*
+ * A member leaves its space with per-range mappings still live (the
+ * library's checker, when on, has unmapped them already): they go, as
+ * they would with a page table of its own.  A vector's record does not
+ * keep its end; its granules run up to the next mapping's first granule
+ * or the first hole.
+ */
+static void release_leaf(uint64_t *leaf, uint64_t pfn, void *arg)
+{
+	struct dmasplit_bdev *b = arg;
+	uint64_t j, n = 1ull << b->sp->recs.bits;
+
+	for (j = 0; j < n; j += 2) {
+		uint64_t *rec = &leaf[j], w1, w0 = rec_load(rec, &w1);
+		uint64_t iova = ((pfn + j) >> 1) << b->sp->pt.shift, end, run;
+		uint64_t *pte, v;
+
+		if (!w0 || rec_owner(w0) != b->owner || !rec_claim(rec, w0))
+			continue;
+		if (rec_kind(w0) != REC_VEC) {
+			unmap_claimed(b, iova + rec_off(w0), w1, rec_dir(w0),
+				      DMASPLIT_ATTR_SKIP_CPU_SYNC);
+			continue;
+		}
+		for (end = iova + b->o.granule; end && end <= b->sp->top;
+		     end += b->o.granule) {
+			pte = pt_leaf(&b->sp->pt, end, false, &run);
+			v = pte ? pte_load(pte) : 0;
+			if (!v || (v & PTE_HEAD))
+				break;
+		}
+		pt_clear(b, iova, (end - iova) >> b->sp->pt.shift, 0);
+		invalidate();
+		iova_put(b, iova, end - iova, 1);
+	}
+}
+
+static void release_owned(struct dmasplit_bdev *b)
+{
+	pt_for_each_leaf(&b->sp->recs, release_leaf, b);
 }
 
 /* Zeroed pages aligned to the granule, trimmed from a larger mapping. */
@@ -1071,6 +1296,9 @@ static int sync_check(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		return sim_refuse(b, 0, -ENOENT, "%s: sync of 0x%" PRIx64 "+0x%zx: beyond the IOMMU's address width",
 				  b->name, dma, len);
 	w0 = rec_load(rec_at(b, first, false), &w1);
+	if (w0 && rec_owner(w0) != b->owner)
+		return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: another device of address space %s mapped it; only that one may sync it",
+				  b->name, dma, len, b->sp->name);
 	if (w0 && rec_kind(w0) != REC_VEC &&
 	    (dma < first + rec_off(w0) || len > w1 ||
 	     dma - first - rec_off(w0) > w1 - len))
@@ -1078,7 +1306,7 @@ static int sync_check(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 				  b->name, dma, len, rec_what[rec_kind(w0)],
 				  first + rec_off(w0), w1);
 	for (a = first; a - first < dma + len - first; ) {
-		uint64_t run, i, *pte = pt_leaf(&b->pt, a, false, &run);
+		uint64_t run, i, *pte = pt_leaf(&b->sp->pt, a, false, &run);
 
 		for (i = 0; i < run && a - first < dma + len - first;
 		     i++, a += b->o.granule) {
@@ -1110,7 +1338,7 @@ int iommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		return r;
 	while (len) {
 		uint64_t run, in = dma & b->gmask, chunk = b->o.granule - in;
-		uint64_t *pte = pt_leaf(&b->pt, dma, false, &run);
+		uint64_t *pte = pt_leaf(&b->sp->pt, dma, false, &run);
 		uint64_t v = pte ? pte_load(pte) : 0;
 		uintptr_t h = (uintptr_t)(v & ~PTE_FLAGS);
 
@@ -1145,7 +1373,7 @@ int iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 			sim_fault(b, dma, write, "beyond the IOMMU's address width");
 			return -EFAULT;
 		}
-		pte = pt_leaf(&b->pt, dma, false, &run);
+		pte = pt_leaf(&b->sp->pt, dma, false, &run);
 		if (pte)
 			v = pte_load(pte);
 		if (!(v & PTE_VALID)) {

@@ -138,3 +138,30 @@ uint64_t *pt_leaf(struct pagetable *pt, uint64_t iova, bool alloc,
 	}
 	return &table[pfn & mask];
 }
+
+static void walk(struct pagetable *pt, uint64_t *table, unsigned int level,
+		 uint64_t pfn, void (*fn)(uint64_t *leaf, uint64_t pfn,
+					  void *arg), void *arg)
+{
+	uint64_t i, n = 1ull << pt->bits;
+
+	if (level + 1 == pt->levels) {
+		fn(table, pfn, arg);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t cur = __atomic_load_n(&table[i], __ATOMIC_ACQUIRE);
+
+		if (cur)
+			walk(pt, (uint64_t *)(uintptr_t)cur, level + 1,
+			     (pfn + i) << pt->bits, fn, arg);
+	}
+}
+
+void pt_for_each_leaf(struct pagetable *pt,
+		      void (*fn)(uint64_t *leaf, uint64_t pfn, void *arg),
+		      void *arg)
+{
+	if (pt->root)
+		walk(pt, pt->root, 0, 0, fn, arg);
+}

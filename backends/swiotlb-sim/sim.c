@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,11 +230,21 @@ static void release_held(struct held_entry *e, void *arg)
 /* Also for a device whose open failed part way. */
 static void sim_close(struct dmasplit_bdev *b)
 {
-	held_fini(&b->held, release_held, NULL);
+	/* The space first: in a shared one, the entries of this device's
+	 * mappings must be gone before the memory behind them. */
 	iommu_fini(b);
+	held_fini(&b->held, release_held, NULL);
 	pool_fini(&b->pool);
-	pthread_mutex_destroy(&b->iova_lock);
 	free(b);
+}
+
+/* as=NAME, which the core hands over in the description. */
+static const char *desc_as(const struct dmasplit_desc *desc)
+{
+	if (desc->size < offsetof(struct dmasplit_desc, address_space) +
+			 sizeof(desc->address_space))
+		return "";
+	return desc->address_space;
 }
 
 static int sim_open(const struct dmasplit_host *host,
@@ -249,16 +260,21 @@ static int sim_open(const struct dmasplit_host *host,
 	memset(b, 0, sizeof(*b));
 	b->host = host;
 	snprintf(b->name, sizeof(b->name), "%s", desc->name);
-	pthread_mutex_init(&b->iova_lock, NULL);
 	held_init(&b->held);
 	r = parse_opts(host, desc, &b->o);
 	if (r < 0)
 		goto fail;
+	if (desc_as(desc)[0] && !b->o.iommu) {
+		sim_err(b, "sim:%s: as=%s: a device with iommu=off has no IOMMU address space to share",
+			b->name, desc_as(desc));
+		r = -EINVAL;
+		goto fail;
+	}
 	b->limit = b->o.mask_bits == 64 ? UINT64_MAX
 					: (1ull << b->o.mask_bits) - 1;
 	b->gmask = b->o.granule - 1;
 	if (b->o.iommu) {
-		r = iommu_init(b);
+		r = iommu_init(b, desc_as(desc));
 		if (r < 0)
 			goto fail;
 	}
@@ -300,6 +316,8 @@ static int sim_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 	return 0;
 }
 
+/* Invalidations are the space's: a map serves every member, so each
+ * member reports the space's count. */
 static int sim_get_stats(struct dmasplit_bdev *b, struct dmasplit_dev_stats *s)
 {
 	s->kernel_calls = iommu_invalidations(b);
@@ -421,6 +439,7 @@ static const struct dmasplit_backend_ops sim_ops = {
 	.free_coherent = sim_free_coherent,
 	.dma_read = sim_dma_read,
 	.dma_write = sim_dma_write,
+	.flags = DMASPLIT_BACKEND_SHARES_AS,
 };
 
 DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *

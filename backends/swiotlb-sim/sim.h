@@ -8,8 +8,16 @@
  * mapping shows as wrong bytes or a fault.  See dmasplit-backend(7) and
  * design section 4.2 for the contract.
  *
- * Locking: per device, no lock is shared between devices.
- *   - iova_lock guards the IOVA allocator;
+ * Devices given the same as=NAME in one context share one address space
+ * (struct sim_space): one page table, one IOVA allocator and its caches;
+ * a device without as= has a space of its own.  Each device keeps its
+ * bounce pool, its coherent memory and what it maps; the space keeps who
+ * made each mapping (an owner number in its record).
+ *
+ * Locking: per space, no lock is shared between spaces.
+ *   - space_lock (iommu.c) guards the registry of named spaces and their
+ *     membership; it is taken at open and close only;
+ *   - iova_lock guards the IOVA allocator and the space's limit;
  *   - the pool's lock guards its slots;
  *   - page-table entries are updated with atomic stores and tables are
  *     installed with compare-and-swap, so links and maps of disjoint
@@ -82,6 +90,12 @@ void pt_fini(struct pagetable *pt);
  */
 uint64_t *pt_leaf(struct pagetable *pt, uint64_t iova, bool alloc,
 		  uint64_t *run);
+
+/* fn for every leaf table, with the number of its first entry's granule
+ * (its address >> shift); tables must not go meanwhile. */
+void pt_for_each_leaf(struct pagetable *pt,
+		      void (*fn)(uint64_t *leaf, uint64_t pfn, void *arg),
+		      void *arg);
 
 static inline uint64_t pte_load(const uint64_t *pte)
 {
@@ -231,6 +245,41 @@ struct sim_opts {
 	uint64_t pool_size;
 };
 
+/* Owner numbers in a record's 8 bits: members of one space at most. */
+#define SPACE_MAX_MEMBERS 256
+
+/*
+ * What translates: the page table, the allocator of its addresses and
+ * the records of per-range mappings.  Private to one device, or shared
+ * by the devices of one context with one as=NAME.
+ */
+struct sim_space {
+	const struct dmasplit_host *host;	/* the context: part of the key */
+	char name[64];			/* as=NAME; "" when private */
+	struct sim_space *next;		/* in the registry (sim.c) */
+	struct dmasplit_bdev *members;	/* through bdev->sp_next */
+	unsigned int nmembers;
+	uint8_t owners[SPACE_MAX_MEMBERS / 8];	/* owner numbers in use */
+	uint64_t granule;
+	uint64_t top;			/* the last address the table holds */
+	/* The last address handed out: below every member's reach, so
+	 * that each can use every mapping.  Under iova_lock. */
+	uint64_t last;
+
+	struct dmasplit_iovad *iovad;
+	struct pagetable pt;
+	/* What each per-range mapping is, two words at its first granule
+	 * (see iommu.c), so that an unmap or sync is checked against it in
+	 * O(1) and without a heap node per mapping. */
+	struct pagetable recs;
+
+	struct iova_cache *caches;	/* CPU_CACHES of them */
+
+	/* Written on every call: on cache lines of its own, so that two
+	 * threads on two spaces share nothing. */
+	pthread_mutex_t iova_lock __attribute__((aligned(64)));
+};
+
 struct dmasplit_bdev {
 	const struct dmasplit_host *host;
 	char name[64];
@@ -239,18 +288,12 @@ struct dmasplit_bdev {
 	uint64_t iommu_last;		/* iommu=on: the last translated address */
 	uint64_t gmask;			/* granule - 1 */
 
-	struct dmasplit_iovad *iovad;	/* iommu=on */
-	struct pagetable pt;		/* iommu=on */
-	/* iommu=on: what each per-range mapping is, two words at its
-	 * first granule (see iommu.c), so that an unmap or sync is checked
-	 * against it in O(1) and without a heap node per mapping. */
-	struct pagetable recs;
-
-	struct iova_cache *caches;	/* iommu=on: CPU_CACHES of them */
+	struct sim_space *sp;		/* iommu=on */
+	struct dmasplit_bdev *sp_next;	/* the space's next member */
+	unsigned int owner;		/* in the records of its mappings */
 
 	/* Written on every call, so each on cache lines of its own: two
 	 * threads on two devices must share nothing. */
-	pthread_mutex_t iova_lock __attribute__((aligned(64)));
 	struct pool pool __attribute__((aligned(64)));	/* iommu=off, untrusted */
 	struct held held __attribute__((aligned(64)));
 	struct {
@@ -323,7 +366,11 @@ static inline uint64_t dir_perms(enum dmasplit_dir dir)
 }
 
 /* iommu.c: the translated device */
-int  iommu_init(struct dmasplit_bdev *b);
+/* The device joins its space: a new private one, or, with as=NAME, the
+ * context's space of that name, made for the first member. */
+int  iommu_init(struct dmasplit_bdev *b, const char *as);
+/* Leaves it: what the device still maps there goes; the space goes with
+ * its last member. */
 void iommu_fini(struct dmasplit_bdev *b);
 int  iommu_iova_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 		      struct dmasplit_bwin **win, uint64_t *addr);

@@ -161,6 +161,12 @@ struct dmasplit_host {
 	 */
 	int (*pci_bar_bus)(const struct dmasplit_host *host, const char *name,
 			   unsigned int bar, uint64_t *bus);
+	/*
+	 * The highest address iovad has handed out or reserved and not
+	 * taken back, in *last; -ENOENT when it holds none.  Present when
+	 * size covers it.
+	 */
+	int (*iovad_last_used)(struct dmasplit_iovad *iovad, uint64_t *last);
 };
 
 #define DMASPLIT_SPEC_SIZE 0x1u	/* spec_number: a size (hex, suffixes) */
@@ -261,7 +267,17 @@ struct dmasplit_backend_ops {
 			size_t len);
 	int (*dma_write)(struct dmasplit_bdev *bdev, uint64_t dma,
 			 const void *buf, size_t len);
+
+	/* DMASPLIT_BACKEND_* capabilities; 0 in tables too short for it. */
+	uint32_t flags;
 };
+
+/*
+ * The backend honours desc->address_space: devices of one context given
+ * the same name share one IOMMU address space.  Without it the core
+ * refuses as= for the backend's devices (-EOPNOTSUPP).
+ */
+#define DMASPLIT_BACKEND_SHARES_AS 0x1u
 
 /* The one symbol a backend exports. */
 DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *

@@ -166,6 +166,10 @@ struct dmasplit_desc {
 	char iommu_group_name[64];
 	/* unlink= from the PCI spec; AUTO when not given. */
 	enum dmasplit_unlink_mode spec_unlink;
+	/* as=NAME, for every bus: the IOMMU address space the device
+	 * shares with the other devices of its context given the same
+	 * name; "" for one of its own.  See dmasplit_dev_open(3). */
+	char address_space[64];
 };
 
 int  dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec,
@@ -226,6 +230,9 @@ struct dmasplit_dev_info {
 	/* The kernel interface the backend drives the device through
 	 * ("iommufd", "type1"), or "" where there is none. */
 	char interface[16];
+	/* The shared IOMMU address space the device is in (its spec's
+	 * as=NAME), or "" when it has one of its own. */
+	char address_space[64];
 };
 
 int  dmasplit_dev_get_info(struct dmasplit_dev *dev,
