@@ -58,6 +58,9 @@ DMASPLIT_EXPORT int dmasplit_batch_new(struct dmasplit_dev *dev,
 	batch = calloc(1, sizeof(*batch));
 	if (!batch)
 		return -ENOMEM;
+	/* The batch keeps its device, even past dmasplit_dev_close(). */
+	dev_get(dev);
+	__atomic_add_fetch(&dev->batches, 1, __ATOMIC_RELAXED);
 	batch->dev = dev;
 	batch->dir = dir;
 	batch->attrs = attrs;
@@ -351,11 +354,16 @@ DMASPLIT_EXPORT int dmasplit_batch_unmap(struct dmasplit_batch *batch)
 
 DMASPLIT_EXPORT void dmasplit_batch_free(struct dmasplit_batch *batch)
 {
+	struct dmasplit_dev *dev;
+
 	if (!batch)
 		return;
+	dev = batch->dev;
 	if (batch->mapped && dmasplit_batch_unmap(batch) < 0)
 		free(batch->segs);
 	free(batch->iov);
 	free(batch->offset);
 	free(batch);
+	__atomic_sub_fetch(&dev->batches, 1, __ATOMIC_RELAXED);
+	dev_put(dev);
 }

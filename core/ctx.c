@@ -20,12 +20,47 @@ static void log_stderr(void *data, int priority, const char *file, int line,
 	fputc('\n', stderr);
 }
 
+static void call_log_fn(struct dmasplit_ctx *ctx, int priority,
+			const char *file, int line, const char *fn,
+			const char *format, ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	ctx->log_fn(ctx->log_data, priority, file, line, fn, format, args);
+	va_end(args);
+}
+
+/*
+ * Messages quote device specs, sysfs contents and plugin strings, none of
+ * which the library controls: a control character in them could forge
+ * log lines or terminal escapes, so every one leaves as \xNN, in the one
+ * place all lines pass through.
+ */
 void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
 		   int line, const char *fn, const char *format, va_list args)
 {
-	if (ctx->log_fn)
-		ctx->log_fn(ctx->log_data, priority, file, line, fn, format,
-			    args);
+	static const char hex[] = "0123456789abcdef";
+	char msg[1024], out[sizeof(msg) * 4];
+	size_t i, o = 0;
+
+	if (!ctx->log_fn)
+		return;
+	vsnprintf(msg, sizeof(msg), format, args);
+	for (i = 0; msg[i]; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 0xf];
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	call_log_fn(ctx, priority, file, line, fn, "%s", out);
 }
 
 void dmasplit_log(struct dmasplit_ctx *ctx, int priority, const char *file,
@@ -154,11 +189,33 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_ref(struct dmasplit_ctx *ctx)
 	return ctx;
 }
 
+/*
+ * Each open device holds a reference: with devices still open, the
+ * caller's reference goes and the context stays for them, so that a
+ * device is never closed behind its owner's back.
+ */
 DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx)
 {
-	if (!ctx || __atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+	struct dmasplit_dev *dev;
+	unsigned int devs = 0;
+	int left;
+
+	if (!ctx)
 		return NULL;
-	dev_close_all(ctx);
+	/* Said before dropping the reference: after it, a device closed by
+	 * another thread may free the context. */
+	if (dmasplit_ctx_get_log_priority(ctx) >= LOG_INFO) {
+		pthread_mutex_lock(&ctx->lock);
+		for (dev = ctx->devs; dev; dev = dev->next)
+			devs++;
+		pthread_mutex_unlock(&ctx->lock);
+		left = __atomic_load_n(&ctx->refcount, __ATOMIC_RELAXED) - 1;
+		if (devs && left > 0 && (unsigned int)left <= devs)
+			log_info(ctx, "context %p stays for %u open devices: it goes when the last is closed",
+				 (void *)ctx, devs);
+	}
+	if (__atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
 	loader_unload(ctx);
 	pin_fini(&ctx->pins);
 	pthread_mutex_destroy(&ctx->lock);

@@ -148,6 +148,7 @@ static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 	if (!dev)
 		return -ENOMEM;
 	dev->ctx = ctx;
+	dev->refcount = 1;
 	dev->backend = be;
 	dev->ops = &be->ops;
 	pthread_mutex_init(&dev->lock, NULL);
@@ -174,12 +175,15 @@ static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 	if (dev->ops->get_fd)
 		dev->info.flags |= DMASPLIT_DEV_HAS_FD;
 	dev->granule = dev->info.granule;
+	dev->addr_last = dev->info.dma_mask_bits && dev->info.dma_mask_bits < 64 ?
+			 (1ull << dev->info.dma_mask_bits) - 1 : UINT64_MAX;
 	if (ctx->check) {
 		r = check_dev_new(dev);
 		if (r < 0)
 			goto fail_close;
 	}
 
+	dmasplit_ctx_ref(ctx);
 	pthread_mutex_lock(&ctx->lock);
 	dev->next = ctx->devs;
 	ctx->devs = dev;
@@ -242,60 +246,143 @@ DMASPLIT_EXPORT int dmasplit_dev_open_backend(struct dmasplit_ctx *ctx,
 	return open_spec(ctx, spec, name_or_uuid, dev);
 }
 
-static void release(struct dmasplit_dev *dev)
+/*
+ * A live count from two counters that only ever grow.  A backend that
+ * accepts what it does not hold (a double unmap) makes the second pass
+ * the first: the count is then 0, not 2^64 - 1, and the backend named.
+ */
+uint64_t dev_live(struct dmasplit_dev *dev, enum counter up,
+		  enum counter down, const char *what)
 {
-	struct dmasplit_iova *iova;
+	uint64_t a = count_read(dev, up), b = count_read(dev, down);
 
-	while ((iova = dev->windows)) {
-		log_err(dev->ctx, "%s: leaked window 0x%" PRIx64 " (%" PRIu64 " bytes) released at close",
-			dev->name, iova->addr, iova->size);
-		iova_release(iova);
-	}
-	if (dev->check) {
-		check_dev_release(dev);
-	} else {
-		/* Without the checker the core keeps no per-mapping state:
-		 * the backend releases them, the counters say how many. */
-		uint64_t live = count_read(dev, C_MAPS) -
-				count_read(dev, C_UNMAPS);
-
-		if (live)
-			log_err(dev->ctx, "%s: %" PRIu64 " mappings still live at close, released (DMASPLIT_CHECK=1 names them)",
-				dev->name, live);
-	}
-	dev->ops->close(dev->bdev);
-	log_dbg(dev->ctx, "closed %s", dev->name);
-	pthread_mutex_destroy(&dev->lock);
-	free(dev);
+	if (likely(a >= b))
+		return a - b;
+	log_err(dev->ctx, "%s: backend %s released %" PRIu64 " more %s than were made: it accepted an operation on something it did not hold",
+		dev->name, dev->backend->ops.name, b - a, what);
+	return 0;
 }
 
-DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
+/* The last reference: what is still live is reported and released. */
+static void release(struct dmasplit_dev *dev)
 {
+	struct dmasplit_ctx *ctx = dev->ctx;
 	struct dmasplit_dev **p;
-	struct dmasplit_ctx *ctx;
 
-	if (!dev)
-		return;
-	ctx = dev->ctx;
 	pthread_mutex_lock(&ctx->lock);
 	for (p = &ctx->devs; *p && *p != dev; p = &(*p)->next)
 		;
 	if (*p)
 		*p = dev->next;
 	pthread_mutex_unlock(&ctx->lock);
-	release(dev);
+	if (dev->check) {
+		check_dev_release(dev);
+	} else {
+		/* Without the checker the core keeps no per-mapping state:
+		 * the backend releases them, the counters say how many. */
+		uint64_t live = dev_live(dev, C_MAPS, C_UNMAPS, "mappings");
+
+		if (live)
+			log_err(ctx, "%s: %" PRIu64 " mappings still live at close, released (DMASPLIT_CHECK=1 names them)",
+				dev->name, live);
+	}
+	dev->ops->close(dev->bdev);
+	log_dbg(ctx, "closed %s", dev->name);
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+	dmasplit_ctx_unref(ctx);
 }
 
-void dev_close_all(struct dmasplit_ctx *ctx)
+void dev_get(struct dmasplit_dev *dev)
 {
-	struct dmasplit_dev *dev;
+	__atomic_add_fetch(&dev->refcount, 1, __ATOMIC_RELAXED);
+}
 
-	while ((dev = ctx->devs)) {
-		ctx->devs = dev->next;
-		log_err(ctx, "%s: device leaked: closed with its context",
-			dev->name);
+void dev_put(struct dmasplit_dev *dev)
+{
+	if (__atomic_sub_fetch(&dev->refcount, 1, __ATOMIC_ACQ_REL) == 0)
 		release(dev);
+}
+
+/*
+ * The application's reference.  Windows and batches still live keep the
+ * device (and its backend device) for themselves: their calls keep
+ * working and the last one to go releases it.  A live window is a leak
+ * all the same, so it is reported, each by the checker, counted without.
+ */
+DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
+{
+	struct dmasplit_iova *iova;
+	unsigned int windows = 0, batches;
+
+	if (!dev)
+		return;
+	if (__atomic_exchange_n(&dev->closed, true, __ATOMIC_ACQ_REL)) {
+		log_err(dev->ctx, "%s: dmasplit_dev_close of a device already closed (its windows or batches keep it): ignored",
+			dev->name);
+		return;
 	}
+	pthread_mutex_lock(&dev->lock);
+	for (iova = dev->windows; iova; iova = iova->next) {
+		windows++;
+		if (dev->check)
+			log_err(dev->ctx, "%s: leaked window 0x%" PRIx64 " (%" PRIu64 " bytes) still live at close: the device stays until it is destroyed",
+				dev->name, iova->addr, iova->size);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	batches = __atomic_load_n(&dev->batches, __ATOMIC_RELAXED);
+	if ((windows && !dev->check) || batches)
+		log_err(dev->ctx, "%s: closed with %u windows and %u batches live: the device stays until the last is destroyed or freed",
+			dev->name, windows, batches);
+	dev_put(dev);
+}
+
+static bool errno_allowed(enum errset set, int e)
+{
+	switch (e) {
+	case EINVAL:
+	case EIO:
+		return true;
+	case ENOMEM:
+		return set != ERRS_RW;
+	case ENOENT:
+		return set != ERRS_MAP;
+	case EFAULT:
+		return set == ERRS_MAP || set == ERRS_RW;
+	case ENOSPC:
+	case EEXIST:
+	case ERANGE:
+	case EXDEV:
+	case EPERM:
+	case EAGAIN:
+		return set == ERRS_MAP;
+	case EOPNOTSUPP:
+		return set == ERRS_MAP || set == ERRS_RW;
+	default:
+		return false;
+	}
+}
+
+int backend_error(struct dmasplit_dev *dev, int r, enum errset set,
+		  const char *op)
+{
+	if (likely(r < 0 && errno_allowed(set, -r)))
+		return r;
+	log_err(dev->ctx, "%s: backend %s returned %d (%s) from %s, which that call may not return: reported as EIO",
+		dev->name, dev->backend->ops.name, r,
+		r < 0 ? strerror(-r) : "not an error", op);
+	return -EIO;
+}
+
+int backend_bad_dma(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
+		    const char *op)
+{
+	log_err(dev->ctx, "%s: backend %s returned device address 0x%" PRIx64 "+0x%" PRIx64 " from %s, which the device cannot use (%s): refused",
+		dev->name, dev->backend->ops.name, dma, len, op,
+		dma == 0 ? "address 0" :
+		dma + (len - 1) < dma ? "it wraps past 2^64" :
+					"above its DMA mask");
+	return -EIO;
 }
 
 DMASPLIT_EXPORT const char *dmasplit_dev_backend_name(const struct dmasplit_dev *dev)
@@ -343,8 +430,12 @@ DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 	s.unlinks = count_read(dev, C_UNLINKS);
 	s.maps = count_read(dev, C_MAPS);
 	s.unmaps = count_read(dev, C_UNMAPS);
-	s.windows_live = s.windows_allocated - destroyed;
-	s.mappings_live = s.maps - s.unmaps;
+	s.windows_live = s.windows_allocated >= destroyed ?
+			 s.windows_allocated - destroyed :
+			 dev_live(dev, C_WINDOWS_ALLOCATED, C_WINDOWS_DESTROYED,
+				  "windows");
+	s.mappings_live = s.maps >= s.unmaps ? s.maps - s.unmaps :
+			  dev_live(dev, C_MAPS, C_UNMAPS, "mappings");
 	copy_versioned(stats, &s, sizeof(s));
 	return 0;
 }

@@ -38,4 +38,5 @@ void host_init(struct dmasplit_host *host)
 	host->pin = pin_pages;
 	host->unpin = unpin_pages;
 	host->virt_to_phys = virt_to_phys;
+	host->spec_number = spec_number;
 }

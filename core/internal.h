@@ -35,6 +35,10 @@ static inline void *zalloc_cacheline(size_t size)
 	return p;
 }
 
+/* On every internal function whose error a caller could drop: dropping
+ * it is a compile error with -Werror, as kmod's _must_check_. */
+#define _must_check_ __attribute__((warn_unused_result))
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -141,9 +145,19 @@ struct dev_counters {
 struct check_dev;
 struct check_entry;
 
+/*
+ * Lifetimes, as libkmod's: a device holds a reference on its context, a
+ * window and a batch each hold one on their device.  The application's
+ * reference goes with dmasplit_dev_close(); the device is released with
+ * the last one.
+ */
 struct dmasplit_dev {
 	struct dmasplit_dev *next;	/* ctx->devs */
 	struct dmasplit_ctx *ctx;
+	int refcount;			/* atomic */
+	bool closed;			/* the application's reference is gone */
+	unsigned int batches;		/* live batches (atomic) */
+	uint64_t addr_last;		/* highest device address, DMA mask */
 	struct dmasplit_backend *backend;
 	const struct dmasplit_backend_ops *ops;
 	struct dmasplit_bdev *bdev;
@@ -164,8 +178,7 @@ struct dmasplit_iova {
 	struct dmasplit_bwin *bwin;	/* NULL once destroyed */
 	uint64_t addr;
 	uint64_t size;
-	uint8_t *pages;			/* checker: per-granule state */
-	struct check_entry *check;	/* checker: its address range */
+	struct check_entry *check;	/* checker: its state */
 };
 
 /* count.c */
@@ -207,29 +220,55 @@ static inline bool is_pow2(uint64_t x)
 struct dmasplit_ctx *ctx_from_host(const struct dmasplit_host *host);
 
 /* loader.c */
-int  loader_load(struct dmasplit_ctx *ctx);
+int  loader_load(struct dmasplit_ctx *ctx) _must_check_;
 void loader_unload(struct dmasplit_ctx *ctx);
 struct dmasplit_backend *loader_find(struct dmasplit_ctx *ctx,
-				     const char *name_or_uuid);
+				     const char *name_or_uuid) _must_check_;
 
 /* spec.c */
 int  spec_parse(struct dmasplit_ctx *ctx, const char *spec,
-		struct dmasplit_desc *desc);
+		struct dmasplit_desc *desc) _must_check_;
+int  spec_number(const char *s, uint32_t flags, uint64_t *out) _must_check_;
 
 /* sysfs.c */
-int  sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc);
+int  sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
+	_must_check_;
 int  sysfs_read(const struct dmasplit_host *host, const char *path, char *buf,
-		size_t len);
+		size_t len) _must_check_;
 int  sysfs_readlink(const struct dmasplit_host *host, const char *path,
-		    char *buf, size_t len);
+		    char *buf, size_t len) _must_check_;
 int  sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
-		int *fd);
+		int *fd) _must_check_;
 
 /* dev.c */
-void dev_close_all(struct dmasplit_ctx *ctx);
+void dev_get(struct dmasplit_dev *dev);
+void dev_put(struct dmasplit_dev *dev);
+uint64_t dev_live(struct dmasplit_dev *dev, enum counter up,
+		  enum counter down, const char *what);
 
-/* iova.c */
-void iova_release(struct dmasplit_iova *iova);
+/*
+ * The error contract: what a backend operation may return is what the
+ * man pages document for the call.  Anything else becomes -EIO, logged
+ * with the backend's name and its original error.  Called only when r < 0.
+ */
+enum errset { ERRS_MAP, ERRS_UNMAP, ERRS_SYNC, ERRS_RW };
+int  backend_error(struct dmasplit_dev *dev, int r, enum errset set,
+		   const char *op) _must_check_;
+
+/* A device address range from a backend that the device cannot use: at
+ * 0, wrapping past 2^64, or above the DMA mask.  One branch when good. */
+static inline bool dma_bad(const struct dmasplit_dev *dev, uint64_t dma,
+			   uint64_t len)
+{
+	uint64_t end;
+
+	return unlikely((dma == 0) | __builtin_add_overflow(dma, len - 1, &end) |
+			(end > dev->addr_last));
+}
+int  backend_bad_dma(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
+		     const char *op) _must_check_;
+
+/* iova.c: nothing shared */
 
 /* host.c */
 void host_init(struct dmasplit_host *host);
@@ -237,46 +276,60 @@ void host_init(struct dmasplit_host *host);
 /* iovad.c */
 int  iovad_new(const struct dmasplit_host *host,
 	       const struct dmasplit_range *ranges, unsigned int n,
-	       uint64_t granule, struct dmasplit_iovad **iovad);
+	       uint64_t granule, struct dmasplit_iovad **iovad) _must_check_;
 void iovad_destroy(struct dmasplit_iovad *iovad);
 int  iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size, uint64_t limit,
-		 uint64_t *addr);
-int  iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size);
-int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size);
+		 uint64_t *addr) _must_check_;
+int  iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
+	_must_check_;
+int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
+	_must_check_;
 
 /* pin.c */
 void pin_init(struct pin_table *pins);
 void pin_fini(struct pin_table *pins);
-int  pin_pages(const struct dmasplit_host *host, const void *addr, size_t len);
+int  pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
+	_must_check_;
 int  unpin_pages(const struct dmasplit_host *host, const void *addr,
-		 size_t len);
+		 size_t len) _must_check_;
 int  virt_to_phys(const struct dmasplit_host *host, const void *addr,
-		  uint64_t *phys);
+		  uint64_t *phys) _must_check_;
 
 /* check.c: the API misuse checker (design section 8). */
 enum check_kind { CHECK_WINDOW, CHECK_MAP, CHECK_VEC, CHECK_COHERENT };
 
-int  check_dev_new(struct dmasplit_dev *dev);
+int  check_dev_new(struct dmasplit_dev *dev) _must_check_;
 void check_dev_release(struct dmasplit_dev *dev);
-int  check_window_add(struct dmasplit_iova *iova);
+int  check_window_add(struct dmasplit_iova *iova) _must_check_;
 void check_window_del(struct dmasplit_iova *iova);
 void check_quarantine(struct dmasplit_iova *iova);
 bool check_window_dead(const struct dmasplit_iova *iova);
 int  check_link(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
-		enum dmasplit_dir dir, uint32_t attrs);
+		enum dmasplit_dir dir, uint32_t attrs) _must_check_;
 void check_link_undo(struct dmasplit_iova *iova, uint64_t offset,
 		     uint64_t len);
-int  check_sync(struct dmasplit_iova *iova, uint64_t offset, uint64_t len);
+int  check_sync(struct dmasplit_iova *iova, uint64_t offset, uint64_t len)
+	_must_check_;
 int  check_unlink(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
-		  enum dmasplit_dir dir, uint32_t attrs);
+		  enum dmasplit_dir dir, uint32_t attrs) _must_check_;
+void check_unlink_done(struct dmasplit_iova *iova, uint64_t offset,
+		       uint64_t len, bool unlinked);
+/* host: the mapped buffer (CHECK_MAP), the CPU address (CHECK_COHERENT);
+ * iov: the buffers of a CHECK_VEC. */
 int  check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 		   const struct dmasplit_seg *segs, unsigned int nsegs,
-		   enum dmasplit_dir dir, bool grouped, void *cpu);
-int  check_map_del(struct dmasplit_dev *dev, enum check_kind kind,
-		   const struct dmasplit_seg *segs, unsigned int nsegs,
-		   enum dmasplit_dir dir, uint32_t attrs, void *cpu);
+		   enum dmasplit_dir dir, const void *host,
+		   const struct iovec *iov, unsigned int niov) _must_check_;
+/* Validate an unmap and hold its state aside; check_map_done() with how
+ * many segments the backend released puts back the rest. */
+int  check_map_take(struct dmasplit_dev *dev, enum check_kind kind,
+		    const struct dmasplit_seg *segs, unsigned int nsegs,
+		    enum dmasplit_dir dir, uint32_t attrs, void *cpu,
+		    struct check_entry **taken) _must_check_;
+void check_map_done(struct dmasplit_dev *dev, struct check_entry *taken,
+		    unsigned int done);
 int  check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
-		    enum dmasplit_dir dir, bool for_cpu);
+		    enum dmasplit_dir dir, bool for_cpu) _must_check_;
 void check_device_access(struct dmasplit_dev *dev, uint64_t dma,
 			 uint64_t len, bool write);
 

@@ -54,19 +54,23 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 	r = dev->ops->iova_alloc(dev->bdev, rounded, flags, &iova->bwin,
 				 &iova->addr);
 	if (r < 0) {
+		r = backend_error(dev, r, ERRS_MAP, "iova_alloc");
 		log_dbg(ctx, "%s: window of %" PRIu64 " bytes: %s", dev->name,
 			rounded, strerror(-r));
 		free(iova);
 		return r;
 	}
-	if (unlikely(dev->check)) {
+	if (dma_bad(dev, iova->addr, rounded))
+		r = backend_bad_dma(dev, iova->addr, rounded, "iova_alloc");
+	else if (unlikely(dev->check))
 		r = check_window_add(iova);
-		if (r < 0) {
-			dev->ops->iova_destroy(iova->bwin);
-			free(iova);
-			return r;
-		}
+	if (r < 0) {
+		dev->ops->iova_destroy(iova->bwin);
+		free(iova);
+		return r;
 	}
+	/* The window keeps its device, even past dmasplit_dev_close(). */
+	dev_get(dev);
 	pthread_mutex_lock(&dev->lock);
 	iova->next = dev->windows;
 	if (dev->windows)
@@ -116,7 +120,7 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 	if (unlikely(r < 0)) {
 		if (dev->check)
 			check_link_undo(iova, offset, len);
-		return r;
+		return backend_error(dev, r, ERRS_MAP, "iova_link");
 	}
 	count_add(dev, C_LINKS, 1);
 	return 0;
@@ -146,7 +150,7 @@ DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset
 	if (dev->ops->iova_sync) {
 		r = dev->ops->iova_sync(iova->bwin, offset, len);
 		if (r < 0)
-			return r;
+			return backend_error(dev, r, ERRS_SYNC, "iova_sync");
 	}
 	count_add(dev, C_SYNCS, 1);
 	return 0;
@@ -176,8 +180,10 @@ DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
 			return r;
 	}
 	r = dev->ops->iova_unlink(iova->bwin, offset, len, dir, attrs);
+	if (unlikely(dev->check))
+		check_unlink_done(iova, offset, len, r == 0);
 	if (r < 0)
-		return r;
+		return backend_error(dev, r, ERRS_UNMAP, "iova_unlink");
 	count_add(dev, C_UNLINKS, 1);
 	return 0;
 }
@@ -197,21 +203,10 @@ static void unlist(struct dmasplit_iova *iova)
 	pthread_mutex_unlock(&dev->lock);
 }
 
-/* Destroy without the use-after-destroy quarantine: device close. */
-void iova_release(struct dmasplit_iova *iova)
-{
-	struct dmasplit_dev *dev = iova->dev;
-
-	unlist(iova);
-	/* The checker forgets the range first: once the backend frees it,
-	 * another thread's window may get it at once. */
-	if (dev->check)
-		check_window_del(iova);
-	dev->ops->iova_destroy(iova->bwin);
-	count_add(dev, C_WINDOWS_DESTROYED, 1);
-	free(iova);
-}
-
+/*
+ * The window's reference on its device goes last: destroying the last
+ * window of a closed device releases the device.
+ */
 DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 {
 	struct dmasplit_dev *dev;
@@ -219,15 +214,18 @@ DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 	if (!iova)
 		return;
 	dev = iova->dev;
-	if (unlikely(dev->check)) {
-		if (check_window_dead(iova))
-			return;
-		unlist(iova);
-		check_window_del(iova);
-		dev->ops->iova_destroy(iova->bwin);
-		count_add(dev, C_WINDOWS_DESTROYED, 1);
-		check_quarantine(iova);
+	if (unlikely(dev->check) && check_window_dead(iova))
 		return;
-	}
-	iova_release(iova);
+	unlist(iova);
+	/* The checker forgets the range first: once the backend frees it,
+	 * another thread's window may get it at once. */
+	if (dev->check)
+		check_window_del(iova);
+	dev->ops->iova_destroy(iova->bwin);
+	count_add(dev, C_WINDOWS_DESTROYED, 1);
+	if (dev->check)
+		check_quarantine(iova);
+	else
+		free(iova);
+	dev_put(dev);
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "itree.h"
@@ -22,6 +23,17 @@ static void update(struct itree_node *n)
 	}
 }
 
+/*
+ * The order: by start, then by node address, so that ranges may share a
+ * start (the checker's mappings of the same bytes on a device without
+ * translation) and every node still has one place to be found at.
+ */
+static bool before(const struct itree_node *a, const struct itree_node *b)
+{
+	return a->start < b->start ||
+	       (a->start == b->start && (uintptr_t)a < (uintptr_t)b);
+}
+
 /* xorshift32: priorities need only be independent of the keys. */
 static uint32_t next_prio(struct itree *tree)
 {
@@ -40,7 +52,7 @@ static struct itree_node *insert(struct itree_node *root, struct itree_node *n)
 
 	if (!root)
 		return n;
-	if (n->start < root->start) {
+	if (before(n, root)) {
 		root->left = insert(root->left, n);
 		if (root->left->prio > root->prio) {
 			child = root->left;
@@ -94,7 +106,7 @@ static struct itree_node *remove_node(struct itree_node *root,
 		return NULL;
 	if (root == n)
 		return merge(n->left, n->right);
-	if (n->start < root->start)
+	if (before(n, root))
 		root->left = remove_node(root->left, n);
 	else
 		root->right = remove_node(root->right, n);
@@ -178,7 +190,22 @@ struct itree_node *itree_next(const struct itree *tree,
 	struct itree_node *n = tree->root, *best = NULL;
 
 	while (n) {
-		if (n->start > node->start) {
+		if (before(node, n)) {
+			best = n;
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	return best;
+}
+
+struct itree_node *itree_find_ge(const struct itree *tree, uint64_t addr)
+{
+	struct itree_node *n = tree->root, *best = NULL;
+
+	while (n) {
+		if (n->start >= addr) {
 			best = n;
 			n = n->left;
 		} else {

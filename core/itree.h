@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * An intrusive treap of disjoint address ranges, ordered by start.  Each
+ * An intrusive treap of address ranges, ordered by start (ties by node
+ * address; the allocator's ranges are disjoint, the checker's may share
+ * bytes on devices without translation).  Each
  * node carries two subtree aggregates, so one structure serves both users:
  * the largest range length (the IOVA allocator's lowest-fit search) and
  * the largest last address (the checker's overlap search).  Every
@@ -29,6 +31,8 @@ void itree_insert(struct itree *tree, struct itree_node *node);
 void itree_remove(struct itree *tree, struct itree_node *node);
 /* The node with the greatest start <= addr, or NULL. */
 struct itree_node *itree_find_le(const struct itree *tree, uint64_t addr);
+/* The lowest node with start >= addr, or NULL. */
+struct itree_node *itree_find_ge(const struct itree *tree, uint64_t addr);
 /* The lowest node overlapping [start, last], or NULL. */
 struct itree_node *itree_first_overlap(const struct itree *tree,
 				       uint64_t start, uint64_t last);

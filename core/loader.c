@@ -90,6 +90,14 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 		log_err(ctx, "refusing backend %s: no ops table", path);
 		return -EINVAL;
 	}
+	/* The size first: every other field is read only where it covers
+	 * it, a table smaller than its header included. */
+	if (ops->size < offsetof(struct dmasplit_backend_ops, abi_version) +
+			sizeof(ops->abi_version)) {
+		log_err(ctx, "refusing backend %s: ops table too small (%u bytes, need %zu)",
+			path, ops->size, OPS_REQUIRED_SIZE);
+		return -EINVAL;
+	}
 	if (ops->abi_version != DMASPLIT_BACKEND_ABI_VERSION) {
 		log_err(ctx, "refusing backend %s: ABI version %u, expected %d",
 			path, ops->abi_version, DMASPLIT_BACKEND_ABI_VERSION);

@@ -21,9 +21,10 @@ static bool args_bad(const void *vaddr, size_t len, enum dmasplit_dir dir,
 
 /*
  * The common case stays a few instructions around the backend call: the
- * rest (bad arguments, a missing operation, the checker) is out of line,
- * in the slow paths below.  This is what keeps the library's dispatch
- * within a few percent of calling the backend directly.
+ * rest (bad arguments, a missing operation, the checker, a backend's
+ * error or unusable address) is out of line, in the slow paths below.
+ * This is what keeps the library's dispatch within a few percent of
+ * calling the backend directly.
  */
 static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 					      void *vaddr, size_t len,
@@ -43,14 +44,17 @@ static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 		return -EOPNOTSUPP;
 	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &seg.dma);
 	if (r < 0)
-		return r;
-	if (dev->check) {
+		return backend_error(dev, r, ERRS_MAP, "map");
+	if (dma_bad(dev, seg.dma, len))
+		r = backend_bad_dma(dev, seg.dma, len, "map");
+	else if (dev->check) {
 		seg.len = len;
-		r = check_map_add(dev, CHECK_MAP, &seg, 1, dir, false, NULL);
-		if (r < 0) {
-			dev->ops->unmap(dev->bdev, seg.dma, len, dir, attrs);
-			return r;
-		}
+		r = check_map_add(dev, CHECK_MAP, &seg, 1, dir, vaddr, NULL, 0);
+	}
+	if (r < 0) {
+		dev->ops->unmap(dev->bdev, seg.dma, len, dir,
+				attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		return r;
 	}
 	count_add(dev, C_MAPS, 1);
 	*dma = seg.dma;
@@ -69,7 +73,12 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 		return map_slow(dev, vaddr, len, dir, attrs, dma);
 	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &addr);
 	if (unlikely(r < 0))
-		return r;
+		return backend_error(dev, r, ERRS_MAP, "map");
+	if (dma_bad(dev, addr, len)) {
+		dev->ops->unmap(dev->bdev, addr, len, dir,
+				attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		return backend_bad_dma(dev, addr, len, "map");
+	}
 	count_add(dev, C_MAPS, 1);
 	*dma = addr;
 	return 0;
@@ -81,6 +90,7 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 						uint32_t attrs)
 {
 	struct dmasplit_seg seg = { .dma = dma, .len = len };
+	struct check_entry *taken = NULL;
 	int r;
 
 	if (!dev)
@@ -93,16 +103,16 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 	if (!dev->ops->unmap)
 		return -EOPNOTSUPP;
 	if (dev->check) {
-		r = check_map_del(dev, CHECK_MAP, &seg, 1, dir, attrs, NULL);
+		r = check_map_take(dev, CHECK_MAP, &seg, 1, dir, attrs, NULL,
+				   &taken);
 		if (r < 0)
 			return r;
 	}
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
-	if (r < 0) {
-		if (dev->check)
-			check_map_add(dev, CHECK_MAP, &seg, 1, dir, false, NULL);
-		return r;
-	}
+	if (taken)
+		check_map_done(dev, taken, r == 0);
+	if (r < 0)
+		return backend_error(dev, r, ERRS_UNMAP, "unmap");
 	count_add(dev, C_UNMAPS, 1);
 	return 0;
 }
@@ -119,7 +129,7 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 		return unmap_slow(dev, dma, len, dir, attrs);
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
 	if (unlikely(r < 0))
-		return r;
+		return backend_error(dev, r, ERRS_UNMAP, "unmap");
 	count_add(dev, C_UNMAPS, 1);
 	return 0;
 }
@@ -143,7 +153,10 @@ static int sync_range(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 			return r;
 	}
 	/* No operation: nothing to copy or flush (coherent, translated). */
-	return op ? op(dev->bdev, dma, len, dir) : 0;
+	if (!op)
+		return 0;
+	r = op(dev->bdev, dma, len, dir);
+	return unlikely(r < 0) ? backend_error(dev, r, ERRS_SYNC, fn) : 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_sync_for_cpu(struct dmasplit_dev *dev, uint64_t dma,
@@ -179,26 +192,42 @@ static int map_each(struct dmasplit_dev *dev, const struct iovec *iov,
 				dev->ops->unmap(dev->bdev, segs[i].dma,
 						segs[i].len, dir,
 						attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC);
-			return r;
+			return backend_error(dev, r, ERRS_MAP, "map");
 		}
 		segs[i].len = iov[i].iov_len;
 	}
 	return 0;
 }
 
-static void unmap_segs(struct dmasplit_dev *dev,
-		       const struct dmasplit_seg *segs, unsigned int n,
-		       enum dmasplit_dir dir, uint32_t attrs)
+/*
+ * Unmap segments; *done says how many the backend released.  A vector
+ * operation is all or nothing; without one, the segments go one by one
+ * and the first failure stops the walk, leaving that segment and the
+ * ones after it mapped.  The first error is returned.
+ */
+static int unmap_segs(struct dmasplit_dev *dev,
+		      const struct dmasplit_seg *segs, unsigned int n,
+		      enum dmasplit_dir dir, uint32_t attrs, unsigned int *done)
 {
 	unsigned int i;
+	int r;
 
+	*done = 0;
 	if (dev->ops->unmap_vec) {
-		dev->ops->unmap_vec(dev->bdev, segs, n, dir, attrs);
-		return;
+		r = dev->ops->unmap_vec(dev->bdev, segs, n, dir, attrs);
+		if (r < 0)
+			return backend_error(dev, r, ERRS_UNMAP, "unmap_vec");
+		*done = n;
+		return 0;
 	}
-	for (i = 0; i < n; i++)
-		dev->ops->unmap(dev->bdev, segs[i].dma, segs[i].len, dir,
-				attrs);
+	for (i = 0; i < n; i++) {
+		r = dev->ops->unmap(dev->bdev, segs[i].dma, segs[i].len, dir,
+				    attrs);
+		if (r < 0)
+			return backend_error(dev, r, ERRS_UNMAP, "unmap");
+		(*done)++;
+	}
+	return 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
@@ -207,8 +236,8 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 				     struct dmasplit_seg *segs,
 				     unsigned int *nsegs)
 {
-	unsigned int i, used;
-	int r;
+	unsigned int i, used, done;
+	int r = 0;
 
 	if (!dev || !iov || !segs || !nsegs)
 		return -EINVAL;
@@ -228,7 +257,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 		r = dev->ops->map_vec(dev->bdev, iov, n, dir, attrs, segs,
 				      &used);
 		if (r < 0)
-			return r;
+			return backend_error(dev, r, ERRS_MAP, "map_vec");
 		if (used == 0 || used > *nsegs) {
 			log_err(dev->ctx, "%s: backend %s returned %u segments for %u",
 				dev->name, dev->backend->ops.name, used, *nsegs);
@@ -244,25 +273,36 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 			return r;
 		used = n;
 	}
-	if (unlikely(dev->check)) {
-		r = check_map_add(dev, CHECK_VEC, segs, used, dir,
-				  dev->ops->map_vec != NULL, NULL);
-		if (r < 0) {
-			unmap_segs(dev, segs, used, dir, attrs);
-			return r;
-		}
+	for (i = 0; i < used && !r; i++)
+		if (dma_bad(dev, segs[i].dma, segs[i].len))
+			r = backend_bad_dma(dev, segs[i].dma, segs[i].len,
+					    "map_vec");
+	if (!r && unlikely(dev->check))
+		r = check_map_add(dev, CHECK_VEC, segs, used, dir, NULL, iov, n);
+	if (r < 0) {
+		if (unmap_segs(dev, segs, used, dir,
+			       attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC, &done) < 0)
+			log_err(dev->ctx, "%s: backend %s failed to undo a refused vector: %u of %u segments stay mapped",
+				dev->name, dev->backend->ops.name,
+				used - done, used);
+		return r;
 	}
 	count_add(dev, C_MAPS, used);
 	*nsegs = used;
 	return 0;
 }
 
+/*
+ * Counts what the backend released, no more: an error leaves the
+ * counters and the checker's state matching what is still mapped.
+ */
 DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 				       const struct dmasplit_seg *segs,
 				       unsigned int nsegs,
 				       enum dmasplit_dir dir, uint32_t attrs)
 {
-	unsigned int i;
+	struct check_entry *taken = NULL;
+	unsigned int i, done;
 	int r;
 
 	if (!dev || !segs)
@@ -280,13 +320,17 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 	if (!dev->ops->unmap_vec && !dev->ops->unmap)
 		return -EOPNOTSUPP;
 	if (unlikely(dev->check)) {
-		r = check_map_del(dev, CHECK_VEC, segs, nsegs, dir, attrs, NULL);
+		r = check_map_take(dev, CHECK_VEC, segs, nsegs, dir, attrs,
+				   NULL, &taken);
 		if (r < 0)
 			return r;
 	}
-	unmap_segs(dev, segs, nsegs, dir, attrs);
-	count_add(dev, C_UNMAPS, nsegs);
-	return 0;
+	r = unmap_segs(dev, segs, nsegs, dir, attrs, &done);
+	if (taken)
+		check_map_done(dev, taken, done);
+	if (done)
+		count_add(dev, C_UNMAPS, done);
+	return r;
 }
 
 DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
@@ -307,15 +351,17 @@ DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
 		return -EOPNOTSUPP;
 	r = dev->ops->alloc_coherent(dev->bdev, size, flags, &p, &seg.dma);
 	if (r < 0)
-		return r;
-	if (unlikely(dev->check)) {
+		return backend_error(dev, r, ERRS_MAP, "alloc_coherent");
+	if (dma_bad(dev, seg.dma, size))
+		r = backend_bad_dma(dev, seg.dma, size, "alloc_coherent");
+	else if (unlikely(dev->check)) {
 		seg.len = size;
 		r = check_map_add(dev, CHECK_COHERENT, &seg, 1,
-				  DMASPLIT_BIDIRECTIONAL, false, p);
-		if (r < 0) {
-			dev->ops->free_coherent(dev->bdev, size, p, seg.dma);
-			return r;
-		}
+				  DMASPLIT_BIDIRECTIONAL, p, NULL, 0);
+	}
+	if (r < 0) {
+		dev->ops->free_coherent(dev->bdev, size, p, seg.dma);
+		return r;
 	}
 	*cpu = p;
 	*dma = seg.dma;
@@ -327,6 +373,7 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 					   uint64_t dma)
 {
 	struct dmasplit_seg seg = { .dma = dma, .len = size };
+	struct check_entry *taken = NULL;
 	int r;
 
 	if (!dev)
@@ -338,12 +385,15 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 	if (!dev->ops->free_coherent)
 		return -EOPNOTSUPP;
 	if (unlikely(dev->check)) {
-		r = check_map_del(dev, CHECK_COHERENT, &seg, 1,
-				  DMASPLIT_BIDIRECTIONAL, 0, cpu);
+		r = check_map_take(dev, CHECK_COHERENT, &seg, 1,
+				   DMASPLIT_BIDIRECTIONAL, 0, cpu, &taken);
 		if (r < 0)
 			return r;
 	}
-	return dev->ops->free_coherent(dev->bdev, size, cpu, dma);
+	r = dev->ops->free_coherent(dev->bdev, size, cpu, dma);
+	if (taken)
+		check_map_done(dev, taken, r == 0);
+	return r < 0 ? backend_error(dev, r, ERRS_UNMAP, "free_coherent") : 0;
 }
 
 static int dma_rw_args(struct dmasplit_dev *dev, uint64_t dma,
@@ -369,7 +419,8 @@ DMASPLIT_EXPORT int dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma
 		return -EOPNOTSUPP;
 	if (unlikely(dev->check))
 		check_device_access(dev, dma, len, false);
-	return dev->ops->dma_read(dev->bdev, dma, buf, len);
+	r = dev->ops->dma_read(dev->bdev, dma, buf, len);
+	return r < 0 ? backend_error(dev, r, ERRS_RW, "dma_read") : 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_dev_dma_write(struct dmasplit_dev *dev,
@@ -384,5 +435,6 @@ DMASPLIT_EXPORT int dmasplit_dev_dma_write(struct dmasplit_dev *dev,
 		return -EOPNOTSUPP;
 	if (unlikely(dev->check))
 		check_device_access(dev, dma, len, true);
-	return dev->ops->dma_write(dev->bdev, dma, buf, len);
+	r = dev->ops->dma_write(dev->bdev, dma, buf, len);
+	return r < 0 ? backend_error(dev, r, ERRS_RW, "dma_write") : 0;
 }

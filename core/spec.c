@@ -45,6 +45,65 @@ static const char *parse_hex(const char *s, unsigned int max_digits,
 	return s;
 }
 
+/*
+ * The one rule for numbers in specs, the core's options and the
+ * backends' alike (through the host table).  No base 0: a leading zero
+ * does not make a number octal, so mask=040 is 40.  Every step is checked
+ * for overflow, suffix shifts included, so a value is either what was
+ * written or refused.
+ */
+int spec_number(const char *s, uint32_t flags, uint64_t *out)
+{
+	bool size = flags & DMASPLIT_SPEC_SIZE;
+	unsigned int base = 10, shift = 0, n = 0;
+	uint64_t v = 0;
+
+	if (!s || !out || (flags & ~DMASPLIT_SPEC_SIZE))
+		return -EINVAL;
+	if (size && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	for (;; s++, n++) {
+		unsigned int d;
+
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (base == 16 && *s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (base == 16 && *s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			break;
+		if (v > (UINT64_MAX - d) / base)
+			return -ERANGE;
+		v = v * base + d;
+	}
+	if (!n)
+		return -EINVAL;
+	if (size && *s) {
+		switch (*s++) {
+		case 'K': case 'k':
+			shift = 10;
+			break;
+		case 'M': case 'm':
+			shift = 20;
+			break;
+		case 'G': case 'g':
+			shift = 30;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (*s)
+		return -EINVAL;
+	if (shift && v > UINT64_MAX >> shift)
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
 static int parse_pci_addr(const char *s, size_t len, char *canonical,
 			  size_t size)
 {
@@ -90,15 +149,14 @@ static int parse_pci_options(struct dmasplit_ctx *ctx, const char *spec,
 	save = opts;
 	while ((opt = strsep(&save, ","))) {
 		char *value = strchr(opt, '=');
-		char *end;
 
 		if (value)
 			*value++ = '\0';
 		if (!strcmp(opt, "mask") && value && !seen_mask) {
-			unsigned long bits = strtoul(value, &end, 10);
+			uint64_t bits;
 
 			seen_mask = true;
-			if (*value < '0' || *value > '9' || *end || bits < 1 ||
+			if (spec_number(value, 0, &bits) < 0 || bits < 1 ||
 			    bits > 64) {
 				log_err(ctx, "device spec '%s': mask=%s: expected 1 to 64 bits",
 					spec, value);
@@ -119,12 +177,11 @@ static int parse_pci_options(struct dmasplit_ctx *ctx, const char *spec,
 				break;
 			}
 		} else {
-			log_err(ctx, "device spec '%s': %s option '%s'%s", spec,
+			log_err(ctx, "device spec '%s': %s option '%s'", spec,
 				!strcmp(opt, "mask") || !strcmp(opt, "vfio") ?
 					(value ? "repeated" : "valueless") :
 					"unknown",
-				opt,
-				*opt ? "" : " (empty)");
+				opt);
 			r = -EINVAL;
 			break;
 		}
@@ -146,11 +203,21 @@ int spec_parse(struct dmasplit_ctx *ctx, const char *spec,
 
 	comma = strchr(spec, ',');
 	if (comma) {
-		if (strlen(comma + 1) >= sizeof(desc->options)) {
+		const char *o = comma + 1;
+
+		if (strlen(o) >= sizeof(desc->options)) {
 			log_err(ctx, "device spec '%s': options too long", spec);
 			return -EINVAL;
 		}
-		strcpy(desc->options, comma + 1);
+		/* Whoever reads the options, an empty one is a typo: refused
+		 * here once, for every bus. */
+		if (!*o || *o == ',' || o[strlen(o) - 1] == ',' ||
+		    strstr(o, ",,")) {
+			log_err(ctx, "device spec '%s': empty option (a stray ',')",
+				spec);
+			return -EINVAL;
+		}
+		strcpy(desc->options, o);
 	}
 
 	if (!strncmp(spec, "sim:", 4)) {

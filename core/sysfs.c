@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -30,10 +31,17 @@ static int full_path(const struct dmasplit_host *host, const char *path,
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * Every sysfs attribute is a regular file.  Anything else in a tree the
+ * library reads (a FIFO would block a read forever, a device node could
+ * do anything) is refused with -EINVAL, and the open never waits for it:
+ * O_NONBLOCK.  The caller logs, naming what it was reading.
+ */
 int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 	       int *fd)
 {
 	char full[PATH_MAX];
+	struct stat st;
 	int r, f;
 
 	if (!fd)
@@ -41,9 +49,13 @@ int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 	r = full_path(host, path, full, sizeof(full));
 	if (r < 0)
 		return r;
-	f = open(full, flags | O_CLOEXEC);
+	f = open(full, flags | O_CLOEXEC | O_NONBLOCK);
 	if (f < 0)
 		return -errno;
+	if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(f);
+		return -EINVAL;
+	}
 	*fd = f;
 	return 0;
 }
@@ -120,6 +132,17 @@ static int attr(struct pci_reader *pr, const char *name, char *buf,
 	return sysfs_read(pr->host, path, buf, len);
 }
 
+/* One line for a failed read, r returned as it is. */
+static int unreadable(struct pci_reader *pr, const char *name, int r)
+{
+	log_err(pr->ctx, "cannot read %s/%s/%s: %s", pr->ctx->sysfs_root,
+		pr->dir, name,
+		r == -EINVAL ? "not a regular file" :
+		r == -ENAMETOOLONG ? "content or path too long" :
+				     strerror(-r));
+	return r;
+}
+
 static int malformed(struct pci_reader *pr, const char *name,
 		     const char *value)
 {
@@ -139,8 +162,7 @@ static int attr_u64(struct pci_reader *pr, const char *name, int base,
 	if (r == -ENOENT && !required)
 		return 0;
 	if (r < 0) {
-		log_err(pr->ctx, "cannot read %s/%s/%s: %s", pr->ctx->sysfs_root,
-			pr->dir, name, strerror(-r));
+		unreadable(pr, name, r);
 		return r == -ENOENT ? -EIO : r;
 	}
 	errno = 0;
@@ -166,7 +188,7 @@ static int link_name(struct pci_reader *pr, const char *name, char *out,
 		return 0;
 	}
 	if (r < 0)
-		return r;
+		return unreadable(pr, name, r);
 	base = strrchr(target, '/');
 	base = base ? base + 1 : target;
 	if (strlen(base) >= len)
@@ -185,7 +207,7 @@ static int read_resources(struct pci_reader *pr, struct dmasplit_desc *desc)
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
-		return r;
+		return unreadable(pr, "resource", r);
 	for (line = strtok_r(buf, "\n", &save);
 	     line && n < DMASPLIT_PCI_NUM_RESOURCES;
 	     line = strtok_r(NULL, "\n", &save), n++) {
@@ -209,10 +231,10 @@ static int read_vfio_dev(struct pci_reader *pr, struct dmasplit_desc *desc)
 	n = snprintf(path, sizeof(path), "%s/%s/vfio-dev", pr->ctx->sysfs_root,
 		     pr->dir);
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return -ENAMETOOLONG;
+		return unreadable(pr, "vfio-dev", -ENAMETOOLONG);
 	dir = opendir(path);
 	if (!dir)
-		return errno == ENOENT ? 0 : -errno;
+		return errno == ENOENT ? 0 : unreadable(pr, "vfio-dev", -errno);
 	while ((d = readdir(dir))) {
 		if (!strncmp(d->d_name, "vfio", 4) &&
 		    strlen(d->d_name) < sizeof(desc->vfio_dev)) {
@@ -234,8 +256,10 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 	snprintf(pr.dir, sizeof(pr.dir), "bus/pci/devices/%s", desc->name);
 	r = full_path(&ctx->host, pr.dir, path, sizeof(path));
 	if (r < 0)
-		return r;
+		return unreadable(&pr, "", r);
 	if (access(path, F_OK) < 0) {
+		if (errno != ENOENT)
+			return unreadable(&pr, "", -errno);
 		log_err(ctx, "no PCI device %s under %s", desc->name,
 			ctx->sysfs_root);
 		return -ENODEV;
@@ -263,15 +287,28 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 		if (*end || g < 0 || g > INT32_MAX)
 			return malformed(&pr, "iommu_group", group);
 		desc->iommu_group = (int)g;
+		/* A group whose type cannot be read (a dangling link, a
+		 * kernel without the attribute) stays a group with an empty
+		 * type: whether its DMA is translated is unknown, and a
+		 * backend must not take it for untranslated. */
 		r = attr(&pr, "iommu_group/type", desc->iommu_group_type,
 			 sizeof(desc->iommu_group_type));
-		if (r < 0 && r != -ENOENT)
-			return r;
+		if (r == -ENOENT) {
+			char gpath[PATH_MAX + 16];
+
+			snprintf(gpath, sizeof(gpath), "%s/iommu_group", path);
+			log_dbg(ctx, "%s: IOMMU group %d has no readable type (%s)",
+				desc->name, desc->iommu_group,
+				access(gpath, F_OK) == 0 ? "no type attribute" :
+							   "dangling link");
+		}
+		else if (r < 0)
+			return unreadable(&pr, "iommu_group/type", r);
 		/* Only named groups have the attribute (iommu_group_set_name). */
 		r = attr(&pr, "iommu_group/name", desc->iommu_group_name,
 			 sizeof(desc->iommu_group_name));
 		if (r < 0 && r != -ENOENT)
-			return r;
+			return unreadable(&pr, "iommu_group/name", r);
 	}
 	if ((r = read_vfio_dev(&pr, desc)) < 0)
 		return r;
@@ -279,6 +316,11 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 	v = 0;
 	if ((r = attr_u64(&pr, "dma_mask_bits", 10, false, &v)) < 0)
 		return r;
+	if (v > 64) {
+		log_err(ctx, "unexpected content '%" PRIu64 "' in %s/%s/dma_mask_bits: more than 64 bits",
+			v, ctx->sysfs_root, pr.dir);
+		return -EIO;
+	}
 	desc->dma_mask_bits = desc->spec_mask_bits ? desc->spec_mask_bits
 						   : (unsigned int)v;
 
@@ -291,7 +333,7 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 			return malformed(&pr, "numa_node", buf);
 		desc->numa_node = (int)node;
 	} else if (r != -ENOENT) {
-		return r;
+		return unreadable(&pr, "numa_node", r);
 	}
 
 	r = attr(&pr, "p2pmem/size", buf, sizeof(buf));
@@ -307,7 +349,7 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 			return r;
 		desc->p2pmem_published = v != 0;
 	} else if (r != -ENOENT) {
-		return r;
+		return unreadable(&pr, "p2pmem/size", r);
 	}
 	return read_resources(&pr, desc);
 }

@@ -12,6 +12,18 @@
  *   granule=N      the device granule (default 4096)
  *   nowin          no windows: iova_alloc answers -EOPNOTSUPP
  *   NAME.overlap   a bug: each new window reuses the last one's addresses
+ *   NAME.fail=OP   the next call of OP (map, unmap, unmap_vec, link,
+ *                  unlink, sync, alloc) fails, once, after
+ *   NAME.failskip=N  N calls of it succeed (default 0), with
+ *   NAME.errno=N   that errno (default EIO), documented for OP or not
+ *   NAME.lax       a bug: an unmap of what is not mapped succeeds
+ *   NAME.badaddr=zero|wrap|mask  a bug: windows, mappings and coherent
+ *                  memory get device address 0, an address whose range
+ *                  wraps past 2^64, or one above the 48-bit mask
+ *   NAME.phys      a device without translation: mappings are at the host
+ *                  address, as physical addresses are for direct DMA
+ *   NAME.alias     with phys, a bug: every mapping gets the first one's
+ *                  address
  * where NAME is this backend's name; other keys belong to other backends.
  */
 #include <errno.h>
@@ -19,6 +31,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,6 +64,7 @@ struct dmasplit_bwin {
 	struct dmasplit_bwin *next;
 	struct dmasplit_bdev *bdev;
 	uint64_t addr, size;
+	uint64_t base;		/* the IOVA allocation (addr unless badaddr) */
 	bool borrowed;		/* addresses of another window (overlap bug) */
 	uint8_t **page;		/* host address of each granule, or NULL */
 	uint32_t *valid;	/* bytes of the granule that are linked */
@@ -64,6 +78,11 @@ struct dmasplit_bdev {
 	uint64_t granule;
 	bool nowin;
 	bool overlap;
+	bool lax, phys, alias;
+	enum { BAD_NONE, BAD_ZERO, BAD_WRAP, BAD_MASK } badaddr;
+	char fail_op[16];
+	int fail_skip;		/* calls of fail_op to let through; -1 done */
+	int fail_errno;
 	int fd;
 	struct dmasplit_bwin *wins;
 	struct tb_map *maps;
@@ -138,6 +157,19 @@ static int tb_open(const struct dmasplit_host *host,
 	b->nowin = option(desc->options, "nowin", buf, sizeof(buf)) != NULL;
 	b->overlap = option(desc->options, TB_NAME ".overlap", buf,
 			    sizeof(buf)) != NULL;
+	b->lax = option(desc->options, TB_NAME ".lax", buf, sizeof(buf)) != NULL;
+	b->phys = option(desc->options, TB_NAME ".phys", buf, sizeof(buf)) != NULL;
+	b->alias = option(desc->options, TB_NAME ".alias", buf, sizeof(buf)) != NULL;
+	v = option(desc->options, TB_NAME ".badaddr", buf, sizeof(buf));
+	b->badaddr = !v ? BAD_NONE : !strcmp(v, "zero") ? BAD_ZERO :
+		     !strcmp(v, "wrap") ? BAD_WRAP : BAD_MASK;
+	v = option(desc->options, TB_NAME ".fail", buf, sizeof(buf));
+	if (v)
+		snprintf(b->fail_op, sizeof(b->fail_op), "%s", v);
+	v = option(desc->options, TB_NAME ".failskip", buf, sizeof(buf));
+	b->fail_skip = v ? atoi(v) : 0;
+	v = option(desc->options, TB_NAME ".errno", buf, sizeof(buf));
+	b->fail_errno = v ? atoi(v) : EIO;
 	r = host->iovad_new(host, &range, 1, b->granule, &b->iovad);
 	if (r < 0) {
 		dmasplit_host_err(host, TB_NAME ": granule=%s: %s", v ? v : "",
@@ -159,10 +191,39 @@ static int tb_open(const struct dmasplit_host *host,
 	return 0;
 }
 
+/* The injected failure of this call of op, or 0. */
+static int injected(struct dmasplit_bdev *b, const char *op)
+{
+	int left;
+
+	if (strcmp(b->fail_op, op))
+		return 0;
+	left = __atomic_fetch_sub(&b->fail_skip, 1, __ATOMIC_RELAXED);
+	if (left != 0)
+		return 0;
+	tb_log(b->host, "%s: injected error %d", op, -b->fail_errno);
+	return -b->fail_errno;
+}
+
+/* What a buggy device reports instead of addr for size bytes. */
+static uint64_t bad_addr(struct dmasplit_bdev *b, uint64_t addr, uint64_t size)
+{
+	switch (b->badaddr) {
+	case BAD_ZERO:
+		return 0;
+	case BAD_WRAP:
+		return UINT64_MAX - size / 2;
+	case BAD_MASK:
+		return 1ull << TB_MASK_BITS;
+	default:
+		return addr;
+	}
+}
+
 static void win_free(struct dmasplit_bwin *w)
 {
 	if (!w->borrowed)
-		w->bdev->host->iovad_free(w->bdev->iovad, w->addr, w->size);
+		w->bdev->host->iovad_free(w->bdev->iovad, w->base, w->size);
 	free(w->page);
 	free(w->valid);
 	free(w->synced);
@@ -177,7 +238,7 @@ static void map_free(struct dmasplit_bdev *b, struct tb_map *m)
 					    m->region->size);
 			free(m->region);
 		}
-	} else {
+	} else if (m->size) {
 		b->host->iovad_free(b->iovad, m->base, m->size);
 	}
 	if (m->coherent)
@@ -209,8 +270,9 @@ static void tb_close(struct dmasplit_bdev *b)
 
 static int tb_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 {
-	info->flags = DMASPLIT_DEV_TRANSLATED | DMASPLIT_DEV_COHERENT |
-		      DMASPLIT_DEV_DMA_RW | (b->nowin ? 0 : DMASPLIT_DEV_WINDOWS);
+	info->flags = (b->phys ? 0 : DMASPLIT_DEV_TRANSLATED) |
+		      DMASPLIT_DEV_COHERENT | DMASPLIT_DEV_DMA_RW |
+		      (b->nowin ? 0 : DMASPLIT_DEV_WINDOWS);
 	info->dma_mask_bits = TB_MASK_BITS;
 	info->granule = b->granule;
 	info->num_ranges = 1;
@@ -250,6 +312,9 @@ static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
 	tb_log(b->host, "iova_alloc size=0x%" PRIx64, size);
 	if (b->nowin)
 		return -EOPNOTSUPP;
+	r = injected(b, "alloc");
+	if (r < 0)
+		return r;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
@@ -271,6 +336,7 @@ static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
 		r = b->host->iovad_alloc(b->iovad, size, UINT64_MAX, &w->addr);
 	}
 	if (r == 0) {
+		w->base = w->addr;
 		w->next = b->wins;
 		b->wins = w;
 	}
@@ -278,7 +344,7 @@ static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
 	if (r < 0)
 		goto fail;
 	*out = w;
-	*addr = w->addr;
+	*addr = bad_addr(b, w->addr, size);
 	return 0;
 fail:
 	free(w->page);
@@ -300,6 +366,8 @@ static int tb_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	/* This device links whole granules from a granule boundary. */
 	if (offset % g)
 		return -EINVAL;
+	if (injected(b, "link"))
+		return -b->fail_errno;
 	pthread_mutex_lock(&b->lock);
 	for (; done < len; done += g) {
 		uint64_t i = (offset + done) / g;
@@ -319,6 +387,8 @@ static int tb_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 
 	called(b);
 	tb_log(b->host, "iova_sync off=0x%" PRIx64 " len=0x%" PRIx64, offset, len);
+	if (injected(b, "sync"))
+		return -b->fail_errno;
 	pthread_mutex_lock(&b->lock);
 	for (i = offset / g; i <= (offset + len - 1) / g; i++)
 		w->synced[i] = w->page[i] != NULL;
@@ -337,6 +407,8 @@ static int tb_iova_unlink(struct dmasplit_bwin *w, uint64_t offset,
 	       offset, len, (int)dir);
 	if (offset % g)
 		return -EINVAL;
+	if (injected(b, "unlink"))
+		return -b->fail_errno;
 	pthread_mutex_lock(&b->lock);
 	for (i = offset / g; i <= (offset + len - 1) / g; i++) {
 		w->page[i] = NULL;
@@ -372,13 +444,19 @@ static int map_locked(struct dmasplit_bdev *b, uint8_t *cpu, size_t len,
 
 	if (!m)
 		return -ENOMEM;
+	if (b->phys) {
+		/* No address space: the device sees host addresses. */
+		m->dma = b->alias && b->maps ? b->maps->dma : (uintptr_t)cpu;
+		goto listed;
+	}
 	m->size = (head + len + g - 1) & ~(g - 1);
 	r = b->host->iovad_alloc(b->iovad, m->size, UINT64_MAX, &m->base);
 	if (r < 0) {
 		free(m);
 		return r;
 	}
-	m->dma = m->base + head;
+	m->dma = bad_addr(b, m->base + head, len);
+listed:
 	m->len = len;
 	m->cpu = cpu;
 	m->coherent = coherent;
@@ -404,6 +482,9 @@ static int tb_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	int r;
 
 	called(b);
+	r = injected(b, "map");
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&b->lock);
 	r = map_locked(b, vaddr, len, false, dma);
 	pthread_mutex_unlock(&b->lock);
@@ -421,9 +502,14 @@ static int tb_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	called(b);
 	tb_log(b->host, "unmap dma=0x%" PRIx64 " len=0x%zx dir=%d", dma, len,
 	       (int)dir);
+	r = injected(b, "unmap");
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&b->lock);
 	p = find_map(b, dma);
-	if (!p || (*p)->len != len || (*p)->coherent || (*p)->region) {
+	if (!p && b->lax) {
+		r = 0;
+	} else if (!p || (*p)->len != len || (*p)->coherent || (*p)->region) {
 		r = -ENOENT;
 	} else {
 		m = *p;
@@ -514,6 +600,8 @@ static int tb_unmap_vec(struct dmasplit_bdev *b,
 
 	called(b);
 	tb_log(b->host, "unmap_vec nsegs=%u dir=%d", nsegs, (int)dir);
+	if (injected(b, "unmap_vec"))
+		return -b->fail_errno;
 	pthread_mutex_lock(&b->lock);
 	for (i = 0; i < nsegs; i++) {
 		struct tb_map **p = &b->maps;

@@ -499,6 +499,72 @@ START_TEST(free_leaves_nothing_for_close_to_report)
 }
 END_TEST
 
+/* The man page allows any address, the same bytes twice included: on a
+ * device without translation both get the same device address, which
+ * the checker accepts as the same memory, not as a backend bug. */
+START_TEST(buffer_added_twice_maps_on_a_device_without_translation)
+{
+	const struct dmasplit_seg *segs = NULL;
+	struct dmasplit_batch *b;
+	unsigned int nsegs = 0;
+	int r;
+
+	make_bufs(4096);
+	dmasplit_ctx_set_check(ctx, 1);
+	open_dev("sim:n,iommu=off", "swiotlb-sim");
+	ck_assert_int_eq(dmasplit_batch_new(dev, DMASPLIT_TO_DEVICE, 0, &b), 0);
+	ck_assert_int_eq(dmasplit_batch_add(b, bs.iov[2].iov_base, bs.iov[2].iov_len), 0);
+	ck_assert_int_eq(dmasplit_batch_add(b, bs.iov[0].iov_base, bs.iov[0].iov_len), 0);
+	ck_assert_int_eq(dmasplit_batch_add(b, bs.iov[2].iov_base, bs.iov[2].iov_len), 0);
+	r = dmasplit_batch_map(b, &segs, &nsegs);
+	ck_assert_msg(r == 0, "batch with a buffer twice: %d, log:\n%s", r,
+		      tu_log_text());
+	ck_assert_uint_eq(nsegs, 3);
+	ck_assert_uint_eq(segs[0].dma, segs[2].dma);
+	{
+		uint8_t got[300];
+
+		ck_assert_int_eq(dmasplit_dev_dma_read(dev, segs[2].dma, got,
+						       sizeof(got)), 0);
+		ck_assert_mem_eq(got, bs.iov[2].iov_base, sizeof(got));
+	}
+	ck_assert_int_eq(dmasplit_batch_unmap(b), 0);
+	dmasplit_batch_free(b);
+	ck_assert_uint_eq(stats().mappings_live, 0);
+}
+END_TEST
+
+/* A batch holds its device: it works after dmasplit_dev_close(), and
+ * freeing it releases the device. */
+START_TEST(batch_keeps_its_device_after_close)
+{
+	static const char *const specs[] = { "sim:w", "sim:w,iommu=off" };
+	const struct dmasplit_seg *segs = NULL;
+	struct dmasplit_batch *b;
+	unsigned int nsegs = 0, i;
+
+	make_bufs(4096);
+	for (i = 0; i < 2; i++) {
+		open_dev(specs[i], "swiotlb-sim");
+		b = batch_of(DMASPLIT_BIDIRECTIONAL, 0);
+		dmasplit_dev_close(dev);
+		dev = NULL;
+		ck_assert_msg(tu_log_has("w: closed with 0 windows and 1 batches live") &&
+			      !tu_log_has("closed w\n"), "%s: log:\n%s", specs[i],
+			      tu_log_text());
+		ck_assert_int_eq(dmasplit_batch_map(b, &segs, &nsegs), 0);
+		ck_assert_int_eq(dmasplit_batch_sync_for_cpu(b), 0);
+		ck_assert_int_eq(dmasplit_batch_sync_for_device(b), 0);
+		tu_log_clear();
+		dmasplit_batch_free(b);
+		ck_assert_msg(tu_log_has("closed w\n") && !tu_log_has("leaked") &&
+			      !tu_log_has("still live"), "%s: log:\n%s",
+			      specs[i], tu_log_text());
+		tu_log_clear();
+	}
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* On direct: physical runs, as root                                    */
 
@@ -616,6 +682,8 @@ int main(void)
 	tcase_add_test(tc, many_buffers_grow_the_batch);
 	tcase_add_test(tc, bad_calls_are_refused);
 	tcase_add_test(tc, free_leaves_nothing_for_close_to_report);
+	tcase_add_test(tc, buffer_added_twice_maps_on_a_device_without_translation);
+	tcase_add_test(tc, batch_keeps_its_device_after_close);
 	tu_add_test_if(tc, direct_device_gets_physical_segments, can_read_phys(),
 		       "reading physical addresses needs CAP_SYS_ADMIN (run as root)");
 	suite_add_tcase(s, tc);

@@ -428,6 +428,29 @@ START_TEST(uio_device_behind_translating_iommu_is_refused)
 }
 END_TEST
 
+/* A group whose type cannot be read may translate: direct fails closed. */
+START_TEST(device_in_group_of_unknown_type_is_refused)
+{
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		tu_rm_rf(root);
+		fake("uio_pci_generic", 5, i ? "DMA\n" : NULL, NULL, "64\n");
+		if (i) {	/* dangling: the group is gone */
+			snprintf(path, sizeof(path), "%s/kernel/iommu_groups/5", root);
+			tu_rm_rf(path);
+		}
+		tu_log_clear();
+		ck_assert_msg(probe() == -ENODEV, "%s group accepted, log:\n%s",
+			      i ? "dangling" : "type-less", tu_log_text());
+		ck_assert_msg(tu_log_has("in IOMMU group 5, whose type cannot be read"),
+			      "log:\n%s", tu_log_text());
+		ck_assert_ptr_null(selected(ADDR));
+	}
+}
+END_TEST
+
 START_TEST(vfio_device_in_noiommu_mode_is_direct)
 {
 	/* What drivers/vfio/group.c makes: a group of its own, named
@@ -1052,6 +1075,38 @@ START_TEST(empty_or_malformed_dma_ranges)
 }
 END_TEST
 
+/* A dma-ranges entry whose bus or memory range wraps past 2^64 is left
+ * out, with a line; with no entry left the device is refused. */
+START_TEST(wrapping_dma_ranges_entry_is_left_out)
+{
+	static const uint64_t one[][3] = {
+		{ 0xffffffff00000000ull, 0, 0x200000000ull },
+	};
+	static const uint64_t two[][3] = {
+		{ 0xffffffff00000000ull, 0, 0x200000000ull },
+		{ 0, 0, 0x400000000000ull },
+	};
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	struct dmasplit_dev *dev = NULL;
+
+	fake_dt(one, 1);
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, ADDR, "direct", &dev), -EIO);
+	ck_assert_msg(tu_log_has("dma-ranges entry 0 of device-tree node " PCIE_NODE) &&
+		      tu_log_has("wraps past 2^64: ignored") &&
+		      tu_log_has("no usable entry in dma-ranges"),
+		      "log:\n%s", tu_log_text());
+	tu_rm_rf(root);
+	fake_dt(two, 2);
+	tu_log_clear();
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_dev_get_info(dev, &info), 0);
+	ck_assert_uint_eq(info.num_ranges, 1);
+	ck_assert_uint_eq(info.ranges[0].start, ps);
+	ck_assert_uint_eq(info.ranges[0].last, 0x400000000000ull - 1);
+	dmasplit_dev_close(dev);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("direct");
@@ -1064,6 +1119,7 @@ int main(void)
 	tcase_add_test(tc, uio_devices_without_iommu_are_direct);
 	tcase_add_test(tc, uio_device_in_passthrough_group_is_direct);
 	tcase_add_test(tc, uio_device_behind_translating_iommu_is_refused);
+	tcase_add_test(tc, device_in_group_of_unknown_type_is_refused);
 	tcase_add_test(tc, vfio_device_in_noiommu_mode_is_direct);
 	tcase_add_test(tc, vfio_device_with_iommu_is_refused);
 	tcase_add_test(tc, other_drivers_and_unbound_devices_are_refused);
@@ -1091,6 +1147,7 @@ int main(void)
 	tu_add_test_if(tc, device_tree_dma_offset_moves_bus_addresses, root_ok, no_phys);
 	tu_add_test_if(tc, memory_outside_the_dma_ranges_is_refused, root_ok, no_phys);
 	tu_add_test_if(tc, empty_or_malformed_dma_ranges, root_ok, no_phys);
+	tu_add_test_if(tc, wrapping_dma_ranges_entry_is_left_out, root_ok, no_phys);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -87,6 +87,7 @@ static const struct {
 	{ "noentry", "no symbol dmasplit_backend_v1 (it exports dmasplit_backend_v2: built for ABI 2)" },
 	{ "badabi", "ABI version 2, expected 1" },
 	{ "small", "ops table too small" },
+	{ "tiny", "ops table too small (4 bytes" },
 	{ "baduuid", "invalid UUID" },
 	{ "badname", "invalid name" },
 	{ "nulltable", "no ops table" },

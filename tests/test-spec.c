@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -101,6 +103,7 @@ START_TEST(bad_sim_specs_are_refused_with_reason)
 {
 	static const char *const bad[] = {
 		"sim:", "sim:,iommu=on", "sim:a b", "sim:nic/0", "sim:n\xc3\xa9",
+		"sim:a,", "sim:a,,iommu=on", "sim:a,iommu=on,",
 	};
 	struct dmasplit_desc d;
 	char long_name[80], long_opts[300];
@@ -121,6 +124,106 @@ START_TEST(bad_sim_specs_are_refused_with_reason)
 	long_opts[sizeof(long_opts) - 1] = '\0';
 	ck_assert_int_eq(describe(long_opts, &d), -EINVAL);
 	ck_assert(tu_log_has("options too long"));
+}
+END_TEST
+
+START_TEST(empty_options_are_refused_alike_for_every_bus)
+{
+	static const char *const bad[] = { "sim:a,", "0000:01:00.0," };
+	struct dmasplit_desc d;
+	unsigned int i;
+
+	fake_device();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tu_log_clear();
+		ck_assert_msg(describe(bad[i], &d) == -EINVAL, "'%s' accepted",
+			      bad[i]);
+		ck_assert_msg(tu_log_count("\n") == 1 &&
+			      tu_log_has("empty option (a stray ',')"),
+			      "'%s': expected one line naming the empty option, log:\n%s",
+			      bad[i], tu_log_text());
+	}
+}
+END_TEST
+
+START_TEST(pci_mask_is_decimal)
+{
+	struct dmasplit_desc d;
+
+	fake_device();
+	ck_assert_int_eq(describe("0000:01:00.0,mask=040", &d), 0);
+	ck_assert_msg(d.spec_mask_bits == 40, "mask=040: expected 40 bits, got %u",
+		      d.spec_mask_bits);
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0,mask=0x20", &d), -EINVAL);
+	ck_assert(tu_log_has("mask=0x20: expected 1 to 64 bits"));
+}
+END_TEST
+
+START_TEST(control_characters_reach_the_log_escaped)
+{
+	struct dmasplit_desc d;
+
+	ck_assert_int_eq(describe("sim:a\x1b[2J\n", &d), -EINVAL);
+	ck_assert_msg(tu_log_has("'\\x1b'") && !strchr(tu_log_text(), '\x1b'),
+		      "expected the escape character as \\x1b, log:\n%s",
+		      tu_log_text());
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0,vfio=\x07\x7f", &d), -EINVAL);
+	ck_assert_msg(tu_log_has("vfio=\\x07\\x7f: expected") &&
+		      tu_log_count("\n") == 1,
+		      "expected one line with \\x07\\x7f, log:\n%s", tu_log_text());
+}
+END_TEST
+
+static bool sim_built(void)
+{
+	const char *dir = getenv("DMASPLIT_TEST_BACKENDS");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/backend-swiotlb-sim.so", dir ? dir : "");
+	return dir && access(path, R_OK) == 0;
+}
+
+/* The simulated device's options read numbers by the core's rule. */
+START_TEST(sim_numbers_follow_the_spec_rule)
+{
+	static const char *const sim[] = { "swiotlb-sim", NULL };
+	static const struct {
+		const char *spec;
+		const char *log;
+	} bad[] = {
+		{ "sim:a,pool=17179869185G", "pool=17179869185G: out of range" },
+		{ "sim:a,pool=99999999999999999999", "pool=99999999999999999999: out of range" },
+		{ "sim:a,mask=12", "mask=12: expected 13 to 64 bits" },
+		{ "sim:a,mask=0x20", "mask=0x20: expected 13 to 64 bits" },
+		{ "sim:a,mask=16,granule=65536", "mask=16: a translated device with granule=65536 needs at least 17 bits" },
+		{ "sim:a,iommu=off,mask=20", "mask=20: the bounce pool" },
+	};
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	struct dmasplit_ctx *c = tu_ctx_with(sim);
+	struct dmasplit_dev *dev;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tu_log_clear();
+		ck_assert_msg(dmasplit_dev_open(c, bad[i].spec, &dev) == -EINVAL,
+			      "'%s' accepted", bad[i].spec);
+		ck_assert_msg(tu_log_has(bad[i].log),
+			      "'%s': expected a line with '%s', log:\n%s",
+			      bad[i].spec, bad[i].log, tu_log_text());
+	}
+	/* Not octal: 040 is forty. */
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,mask=040", &dev), 0);
+	ck_assert_int_eq(dmasplit_dev_get_info(dev, &info), 0);
+	ck_assert_msg(info.dma_mask_bits == 40, "mask=040: expected 40 bits, got %u",
+		      info.dma_mask_bits);
+	dmasplit_dev_close(dev);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,mask=13", &dev), 0);
+	dmasplit_dev_close(dev);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,iommu=off,pool=0x40000", &dev), 0);
+	dmasplit_dev_close(dev);
+	tu_ctx_free(c);
 }
 END_TEST
 
@@ -163,7 +266,9 @@ START_TEST(bad_pci_specs_are_refused_with_reason)
 		{ "0000:01:00.0,speed=fast", "unknown option 'speed'" },
 		{ "0000:01:00.0,mask=32,mask=40", "repeated option 'mask'" },
 		{ "0000:01:00.0,mask", "valueless option 'mask'" },
-		{ "0000:01:00.0,", "(empty)" },
+		{ "0000:01:00.0,", "empty option (a stray ',')" },
+		{ "0000:01:00.0,,mask=32", "empty option (a stray ',')" },
+		{ "0000:01:00.0,mask=18446744073709551617", "expected 1 to 64 bits" },
 	};
 	struct dmasplit_desc d;
 	unsigned int i;
@@ -284,6 +389,93 @@ START_TEST(missing_or_malformed_sysfs_is_an_error)
 }
 END_TEST
 
+/* A FIFO where an attribute should be: refused at once, not waited on. */
+START_TEST(sysfs_fifo_is_refused_without_blocking)
+{
+	struct dmasplit_desc d;
+	char path[PATH_MAX];
+
+	fake_device();
+	snprintf(path, sizeof(path), "%s/" DEVDIR "/vendor", root);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -EINVAL);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("/vendor: not a regular file"),
+		      "expected one line naming the FIFO, log:\n%s", tu_log_text());
+}
+END_TEST
+
+START_TEST(sysfs_dma_mask_bits_is_not_truncated)
+{
+	struct dmasplit_desc d;
+
+	fake_device();
+	put(DEVDIR "/dma_mask_bits", "4294967308\n");
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("'4294967308' in") && tu_log_has("more than 64 bits"),
+		      "log:\n%s", tu_log_text());
+	put(DEVDIR "/dma_mask_bits", "64\n");
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_uint_eq(d.dma_mask_bits, 64);
+}
+END_TEST
+
+/* Every failure to read the tree says what and why, loops and names too
+ * long for a buffer included. */
+START_TEST(sysfs_loops_and_overlong_content_are_logged)
+{
+	struct dmasplit_desc d;
+	char long_type[200], path[PATH_MAX];
+
+	fake_device();
+	snprintf(path, sizeof(path), "%s/" DEVDIR "/numa_node", root);
+	ck_assert_int_eq(unlink(path), 0);
+	link_to("numa_b", DEVDIR "/numa_a");
+	link_to("numa_a", DEVDIR "/numa_b");
+	link_to("numa_a", DEVDIR "/numa_node");
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -ELOOP);
+	ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has("/numa_node:"),
+		      "ELOOP: expected one line, log:\n%s", tu_log_text());
+	tu_rm_rf(root);
+	fake_device();
+	memset(long_type, 'x', sizeof(long_type) - 2);
+	long_type[sizeof(long_type) - 2] = '\n';
+	long_type[sizeof(long_type) - 1] = '\0';
+	put("kernel/iommu_groups/7/type", long_type);
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -ENAMETOOLONG);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("iommu_group/type: content or path too long"),
+		      "ENAMETOOLONG: expected one line, log:\n%s", tu_log_text());
+}
+END_TEST
+
+/* A group link whose type cannot be read stays a group, with an empty
+ * type, so that no backend takes the device for untranslated. */
+START_TEST(iommu_group_without_type_is_described_as_such)
+{
+	struct dmasplit_desc d;
+	char path[PATH_MAX];
+
+	fake_device();
+	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/7/type", root);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_int_eq(d.iommu_group, 7);
+	ck_assert_str_eq(d.iommu_group_type, "");
+	tu_rm_rf(root);
+	fake_device();
+	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/7", root);
+	tu_rm_rf(path);
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_int_eq(d.iommu_group, 7);
+	ck_assert_str_eq(d.iommu_group_type, "");
+}
+END_TEST
+
 START_TEST(sysfs_root_from_environment_and_setter)
 {
 	struct dmasplit_ctx *other;
@@ -335,12 +527,21 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, sim_spec_keeps_name_and_options);
 	tcase_add_test(tc, bad_sim_specs_are_refused_with_reason);
+	tcase_add_test(tc, empty_options_are_refused_alike_for_every_bus);
+	tcase_add_test(tc, pci_mask_is_decimal);
+	tcase_add_test(tc, control_characters_reach_the_log_escaped);
+	tu_add_test_if(tc, sim_numbers_follow_the_spec_rule, sim_built(),
+		       "the swiotlb-sim backend is not built");
 	tcase_add_test(tc, pci_address_forms_are_canonicalised);
 	tcase_add_test(tc, bad_pci_specs_are_refused_with_reason);
 	tcase_add_test(tc, pci_description_comes_from_sysfs);
 	tcase_add_test(tc, unbound_device_without_group_has_empty_fields);
 	tcase_add_test(tc, noiommu_group_name_comes_from_sysfs);
 	tcase_add_test(tc, missing_or_malformed_sysfs_is_an_error);
+	tcase_add_test(tc, sysfs_fifo_is_refused_without_blocking);
+	tcase_add_test(tc, sysfs_dma_mask_bits_is_not_truncated);
+	tcase_add_test(tc, sysfs_loops_and_overlong_content_are_logged);
+	tcase_add_test(tc, iommu_group_without_type_is_described_as_such);
 	tcase_add_test(tc, sysfs_root_from_environment_and_setter);
 	tcase_add_test(tc, describe_fills_only_what_the_caller_has_room_for);
 	suite_add_tcase(s, tc);

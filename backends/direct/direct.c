@@ -29,10 +29,13 @@
  * reaches physical memory unchanged: a passthrough domain, or no default
  * domain at all ("unknown", the group VFIO makes in no-IOMMU mode).  DMA
  * and DMA-FQ translate; "blocked" stops DMA; anything newer is not ours.
+ * A device in no group has no IOMMU.  A group whose type could not be read
+ * (empty: a dangling link, no attribute) may translate: not ours either,
+ * since physical addresses would then reach the wrong memory.
  */
 static bool untranslated(const struct dmasplit_desc *d)
 {
-	return d->iommu_group < 0 || !d->iommu_group_type[0] ||
+	return d->iommu_group < 0 ||
 	       !strcmp(d->iommu_group_type, "identity") ||
 	       !strcmp(d->iommu_group_type, "unknown");
 }
@@ -42,6 +45,11 @@ static int qualify(const struct dmasplit_desc *d, char *why, size_t len)
 {
 	if (d->bus != DMASPLIT_BUS_PCI) {
 		snprintf(why, len, "not a PCI device");
+		return -ENODEV;
+	}
+	if (d->iommu_group >= 0 && !d->iommu_group_type[0]) {
+		snprintf(why, len, "in IOMMU group %d, whose type cannot be read (dangling link or no type attribute): its DMA may be translated",
+			 d->iommu_group);
 		return -ENODEV;
 	}
 	if (!strcmp(d->driver, "uio_pci_generic") ||

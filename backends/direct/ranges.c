@@ -142,7 +142,7 @@ static uint64_t number(const uint8_t *p, unsigned int n)
 static int parse(struct dmasplit_bdev *b, const char *node, const uint8_t *prop,
 		 size_t len)
 {
-	unsigned int ac, pac, sc, entry, i;
+	unsigned int ac, pac, sc, entry, i, n;
 	char parent[PATH_MAX];
 	int r;
 
@@ -159,9 +159,9 @@ static int parse(struct dmasplit_bdev *b, const char *node, const uint8_t *prop,
 			   b->name, node, len, ac, pac, sc, MAX_BUS_RANGES);
 		return -EIO;
 	}
-	for (i = 0; i < len / entry; i++) {
+	for (i = 0, n = 0; i < len / entry; i++) {
 		const uint8_t *e = prop + (size_t)i * entry;
-		struct bus_range *br = &b->ranges[i];
+		struct bus_range *br = &b->ranges[n];
 
 		br->bus = number(e, ac);
 		br->cpu = number(e + 4 * ac, pac);
@@ -171,10 +171,25 @@ static int parse(struct dmasplit_bdev *b, const char *node, const uint8_t *prop,
 				   b->name, node);
 			return -EIO;
 		}
+		/* Wrapped device addresses would reach the wrong memory:
+		 * the entry is left out, so its memory is refused. */
+		if (br->bus + (br->size - 1) < br->bus ||
+		    br->cpu + (br->size - 1) < br->cpu) {
+			direct_err(b, "%s: dma-ranges entry %u of device-tree node %s (bus 0x%" PRIx64 ", memory 0x%" PRIx64 ", 0x%" PRIx64 " bytes) wraps past 2^64: ignored",
+				   b->name, i, node, br->bus, br->cpu, br->size);
+			continue;
+		}
 		direct_dbg(b, "%s: DMA range: memory 0x%" PRIx64 "+0x%" PRIx64 " at bus 0x%" PRIx64 " (%s)",
 			   b->name, br->cpu, br->size, br->bus, node);
+		n++;
 	}
-	b->nranges = i;
+	/* No entry left is not "no dma-ranges" (which means no offset). */
+	if (!n) {
+		direct_err(b, "%s: no usable entry in dma-ranges of device-tree node %s",
+			   b->name, node);
+		return -EIO;
+	}
+	b->nranges = n;
 	return 0;
 }
 

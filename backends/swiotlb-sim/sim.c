@@ -40,35 +40,22 @@ static int parse_bool(const char *v, const char *yes, const char *no,
 	return 0;
 }
 
-static int parse_u64(const char *v, uint64_t *out)
+/* Numbers follow the core's rule for every spec, through the host. */
+static int parse_u64(const struct dmasplit_host *host, const char *v,
+		     uint32_t flags, uint64_t *out)
 {
-	char *end;
-
-	if (*v < '0' || *v > '9')
+	if (host->size < offsetof(struct dmasplit_host, spec_number) +
+			 sizeof(host->spec_number) || !host->spec_number)
 		return -EINVAL;
-	errno = 0;
-	*out = strtoull(v, &end, 0);
-	if (errno)
-		return -EINVAL;
-	switch (*end) {
-	case 'K': case 'k':
-		*out <<= 10, end++;
-		break;
-	case 'M': case 'm':
-		*out <<= 20, end++;
-		break;
-	case 'G': case 'g':
-		*out <<= 30, end++;
-		break;
-	}
-	return *end ? -EINVAL : 0;
+	return host->spec_number(v, flags, out);
 }
 
 /* One option; the message says what the key accepts. */
-static int parse_opt(struct sim_opts *o, const char *key, const char *v,
-		     const char **expect)
+static int parse_opt(const struct dmasplit_host *host, struct sim_opts *o,
+		     const char *key, const char *v, const char **expect)
 {
 	uint64_t n;
+	int r;
 
 	if (!strcmp(key, "iommu")) {
 		*expect = "on or off";
@@ -87,23 +74,31 @@ static int parse_opt(struct sim_opts *o, const char *key, const char *v,
 		return parse_bool(v, "force", "auto", &o->force_bounce);
 	}
 	if (!strcmp(key, "mask")) {
-		*expect = "12 to 64 bits";
-		if (parse_u64(v, &n) < 0 || n < 12 || n > 64)
+		*expect = "13 to 64 bits";
+		r = parse_u64(host, v, 0, &n);
+		if (r < 0)
+			return r;
+		if (n < 13 || n > 64)
 			return -EINVAL;
 		o->mask_bits = (unsigned int)n;
 		return 0;
 	}
 	if (!strcmp(key, "granule")) {
 		*expect = "4096, 16384 or 65536";
-		if (parse_u64(v, &n) < 0 ||
-		    (n != 4096 && n != 16384 && n != 65536))
+		r = parse_u64(host, v, DMASPLIT_SPEC_SIZE, &n);
+		if (r < 0)
+			return r;
+		if (n != 4096 && n != 16384 && n != 65536)
 			return -EINVAL;
 		o->granule = n;
 		return 0;
 	}
 	if (!strcmp(key, "pool")) {
 		*expect = "a size from 256K to 4G";
-		if (parse_u64(v, &n) < 0 || n < SEG_SIZE || n > (4ull << 30))
+		r = parse_u64(host, v, DMASPLIT_SPEC_SIZE, &n);
+		if (r < 0)
+			return r;
+		if (n < SEG_SIZE || n > (4ull << 30))
 			return -EINVAL;
 		/* Whole segments, as the kernel sizes its pools. */
 		o->pool_size = (n + SEG_SIZE - 1) / SEG_SIZE * SEG_SIZE;
@@ -111,6 +106,33 @@ static int parse_opt(struct sim_opts *o, const char *key, const char *v,
 	}
 	*expect = NULL;
 	return -ENOENT;
+}
+
+/*
+ * What no single key can tell: the mask must leave the device room for
+ * what it needs below it, or the open would fail later without naming
+ * the key.  Address 0 is never handed out, so a translated device needs
+ * its second granule; a bouncing one needs its pool.
+ */
+static int check_opts(const struct dmasplit_host *host,
+		      const struct dmasplit_desc *desc,
+		      const struct sim_opts *o)
+{
+	uint64_t reach = o->mask_bits == 64 ? UINT64_MAX
+					    : (1ull << o->mask_bits) - 1;
+
+	if (o->iommu && reach < 2 * o->granule - 1) {
+		dmasplit_host_err(host, SIM_NAME ": sim:%s: mask=%u: a translated device with granule=%" PRIu64 " needs at least %u bits",
+				  desc->name, o->mask_bits, o->granule,
+				  (unsigned int)__builtin_ctzll(o->granule) + 1);
+		return -EINVAL;
+	}
+	if (!o->iommu && reach < o->pool_size - 1) {
+		dmasplit_host_err(host, SIM_NAME ": sim:%s: mask=%u: the bounce pool (pool=%" PRIu64 ") does not fit below it",
+				  desc->name, o->mask_bits, o->pool_size);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int parse_opts(const struct dmasplit_host *host,
@@ -153,10 +175,13 @@ static int parse_opts(const struct dmasplit_host *host,
 			break;
 		}
 		seen |= 1u << i;
-		r = parse_opt(o, opt, value, &expect);
+		r = parse_opt(host, o, opt, value, &expect);
 		if (r == -ENOENT)
 			dmasplit_host_err(host, SIM_NAME ": sim:%s: unknown option '%s' (known: iommu, mask, granule, coherent, untrusted, bounce, pool)",
 					  desc->name, opt);
+		else if (r == -ERANGE)
+			dmasplit_host_err(host, SIM_NAME ": sim:%s: %s=%s: out of range: expected %s",
+					  desc->name, opt, value, expect);
 		else if (r < 0)
 			dmasplit_host_err(host, SIM_NAME ": sim:%s: %s=%s: expected %s",
 					  desc->name, opt, value, expect);
@@ -164,6 +189,8 @@ static int parse_opts(const struct dmasplit_host *host,
 			r = -EINVAL;
 	}
 	free(copy);
+	if (!r)
+		r = check_opts(host, desc, o);
 	return r;
 }
 

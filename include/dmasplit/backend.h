@@ -103,7 +103,18 @@ struct dmasplit_host {
 	 * is not present. */
 	int (*virt_to_phys)(const struct dmasplit_host *host, const void *addr,
 			    uint64_t *phys);
+
+	/*
+	 * A number from a device spec, by the rule every spec option
+	 * follows: decimal digits; with DMASPLIT_SPEC_SIZE also 0x and hex
+	 * digits, then an optional K, M or G (2^10, 2^20, 2^30).  -EINVAL
+	 * if malformed, -ERANGE if it does not fit in 64 bits.  Present when
+	 * size covers it.
+	 */
+	int (*spec_number)(const char *s, uint32_t flags, uint64_t *out);
 };
+
+#define DMASPLIT_SPEC_SIZE 0x1u	/* spec_number: a size (hex, suffixes) */
 
 #define dmasplit_host_log(host, prio, ...) \
 	(host)->log((host), (prio), __FILE__, __LINE__, __func__, __VA_ARGS__)
