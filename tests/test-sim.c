@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -2115,6 +2116,532 @@ START_TEST(concurrent_windows_from_two_threads)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Misuse, refused by the device itself                                 */
+
+/*
+ * These devices are opened with the checker off: the device must refuse
+ * on its own what it does not hold, because that is how applications run.
+ */
+static struct dmasplit_dev *open_unchecked(const char *spec)
+{
+	dmasplit_ctx_set_check(ctx, 0);
+	return open_dev(spec);
+}
+
+static const char *const every_device[] = {
+	"sim:a", "sim:u,untrusted=1", "sim:d,iommu=off",
+	"sim:b,iommu=off,bounce=force",
+};
+
+#define N_DEVICES (sizeof(every_device) / sizeof(every_device[0]))
+
+/* A refused call: one of the errnos allowed, and one log line. */
+static void expect_refused(int r, int e1, int e2, const char *spec,
+			   const char *what)
+{
+	unsigned int lines = lines_with("");
+
+	ck_assert_msg(r == e1 || r == e2, "%s: %s: expected %d or %d, got %d; log:\n%s",
+		      spec, what, e1, e2, r, tu_log_text());
+	ck_assert_msg(lines == 1, "%s: %s: expected one log line, got %u; log:\n%s",
+		      spec, what, lines, tu_log_text());
+	tu_log_clear();
+}
+
+static bool dev_translated(struct dmasplit_dev *d)
+{
+	return info_of(d).flags & DMASPLIT_DEV_TRANSLATED;
+}
+
+START_TEST(double_unmap_on_a_bounce_device_is_refused_and_the_pool_stays_intact)
+{
+	const char *spec = "sim:b,iommu=off,bounce=force";
+	struct dmasplit_dev *d = open_unchecked(spec);
+	uint8_t *buf = buf_new(2 * G), *other = buf_new(2 * G);
+	uint8_t *src = buf_new(2 * G);
+	uint64_t dma, a, b;
+
+	dma = map_ok(d, buf, 2 * G, DMASPLIT_FROM_DEVICE, 0);
+	fill(src, 2 * G, 1);
+	expect_write(d, dma, src, 2 * G, "device write before unmap");
+	unmap_ok(d, dma, 2 * G, DMASPLIT_FROM_DEVICE, 0);
+	expect_pattern(buf, 2 * G, 1, "copied back at unmap");
+	tu_log_clear();
+	expect_refused(dmasplit_unmap(d, dma, 2 * G, DMASPLIT_FROM_DEVICE, 0),
+		       -ENOENT, -ENOENT, spec, "second unmap");
+	expect_refused(dmasplit_unmap(d, dma + G, G, DMASPLIT_FROM_DEVICE, 0),
+		       -ENOENT, -EINVAL, spec, "unmap of its second page");
+	expect_refused(dmasplit_unmap(d, dma + 2 * SEG, G, DMASPLIT_FROM_DEVICE, 0),
+		       -ENOENT, -ENOENT, spec, "unmap of a slot never mapped");
+	expect_refused(dmasplit_unmap(d, (uintptr_t)other, G, DMASPLIT_FROM_DEVICE, 0),
+		       -ENOENT, -ENOENT, spec, "unmap of a host address never mapped");
+
+	/* Had the slots been freed twice, two live mappings would share
+	 * them: each must read its own bytes, and no byte of the other's. */
+	fill(buf, 2 * G, 2);
+	fill(other, 2 * G, 3);
+	a = map_ok(d, buf, 2 * G, DMASPLIT_TO_DEVICE, 0);
+	b = map_ok(d, other, 2 * G, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_msg(a + 2 * G <= b || b + 2 * G <= a,
+		      "two live bounce mappings overlap: 0x%" PRIx64 " and 0x%" PRIx64, a, b);
+	expect_read(d, a, buf, 2 * G, "first new mapping");
+	expect_read(d, b, other, 2 * G, "second new mapping");
+	unmap_ok(d, a, 2 * G, DMASPLIT_TO_DEVICE, 0);
+	unmap_ok(d, b, 2 * G, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_msg(stats_of(d).mappings_live == 0, "%" PRIu64 " mappings live, expected 0",
+		      stats_of(d).mappings_live);
+	tu_log_clear();
+	dmasplit_dev_close(d);
+	ck_assert_msg(!tu_log_has("still live"), "close reports live mappings:\n%s",
+		      tu_log_text());
+	free(buf);
+	free(other);
+	free(src);
+}
+END_TEST
+
+START_TEST(double_unmap_is_refused_on_every_device)
+{
+	uint8_t *buf = buf_new(3 * G), *never = buf_new(G);
+	unsigned int i;
+
+	fill(buf, 3 * G, 4);
+	for (i = 0; i < N_DEVICES; i++) {
+		const char *spec = every_device[i];
+		struct dmasplit_dev *d = open_unchecked(spec);
+		uint64_t dma = map_ok(d, buf + 100, 5000, DMASPLIT_BIDIRECTIONAL, 0);
+
+		unmap_ok(d, dma, 5000, DMASPLIT_BIDIRECTIONAL, 0);
+		tu_log_clear();
+		expect_refused(dmasplit_unmap(d, dma, 5000, DMASPLIT_BIDIRECTIONAL, 0),
+			       -ENOENT, -ENOENT, spec, "second unmap");
+		expect_refused(dmasplit_unmap(d, dma - 100 + G, G, DMASPLIT_BIDIRECTIONAL, 0),
+			       -ENOENT, -EINVAL, spec, "unmap of its second page");
+		expect_refused(dmasplit_unmap(d, dev_translated(d) ? dma + 64 * G : (uintptr_t)never,
+					      G, DMASPLIT_BIDIRECTIONAL, 0),
+			       -ENOENT, -ENOENT, spec, "unmap of an address never mapped");
+		/* The device still maps and unmaps as before. */
+		dma = map_ok(d, buf + 100, 5000, DMASPLIT_TO_DEVICE, 0);
+		expect_read(d, dma, buf + 100, 5000, spec);
+		unmap_ok(d, dma, 5000, DMASPLIT_TO_DEVICE, 0);
+		tu_log_clear();
+		dmasplit_dev_close(d);
+		ck_assert_msg(!tu_log_has("still live"), "%s: close reports live mappings:\n%s",
+			      spec, tu_log_text());
+	}
+	free(buf);
+	free(never);
+}
+END_TEST
+
+START_TEST(unmap_with_a_wrong_length_or_direction_changes_nothing)
+{
+	const size_t len = 3 * G - 200;
+	uint8_t *buf = buf_new(4 * G);
+	unsigned int i;
+
+	fill(buf, 4 * G, 5);
+	for (i = 0; i < N_DEVICES; i++) {
+		const char *spec = every_device[i];
+		struct dmasplit_dev *d = open_unchecked(spec);
+		uint64_t dma = map_ok(d, buf + 100, len, DMASPLIT_TO_DEVICE, 0);
+		const struct {
+			uint64_t dma;
+			size_t len;
+			enum dmasplit_dir dir;
+			const char *what;
+		} bad[] = {
+			{ dma, len - 1, DMASPLIT_TO_DEVICE, "one byte shorter" },
+			{ dma, len + 1, DMASPLIT_TO_DEVICE, "one byte longer" },
+			{ dma, G, DMASPLIT_TO_DEVICE, "its first page only" },
+			{ dma + 1, len - 1, DMASPLIT_TO_DEVICE, "from its second byte" },
+			{ dma - 100 + G, G, DMASPLIT_TO_DEVICE, "its middle page" },
+			{ dma, len, DMASPLIT_FROM_DEVICE, "in another direction" },
+			{ dma, len, DMASPLIT_BIDIRECTIONAL, "bidirectional" },
+		};
+		unsigned int j;
+
+		tu_log_clear();
+		for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			expect_refused(dmasplit_unmap(d, bad[j].dma, bad[j].len, bad[j].dir, 0),
+				       -EINVAL, -ENOENT, spec, bad[j].what);
+			expect_read(d, dma, buf + 100, len, bad[j].what);
+		}
+		unmap_ok(d, dma, len, DMASPLIT_TO_DEVICE, 0);
+		if (dev_translated(d))
+			expect_fault(d, dma, 1, false, "after the right unmap");
+		dmasplit_dev_close(d);
+	}
+	free(buf);
+}
+END_TEST
+
+#define CACHE_PROBES 1500
+
+START_TEST(refused_partial_unmap_keeps_the_iova_cache_out_of_live_mappings)
+{
+	struct dmasplit_dev *d = open_unchecked("sim:a");
+	uint8_t *buf = buf_new(3 * G), *page = buf_new(G);
+	uint64_t *got = calloc(CACHE_PROBES, sizeof(*got));
+	uint64_t dma;
+	unsigned int i;
+
+	ck_assert_ptr_nonnull(got);
+	fill(buf, 3 * G, 6);
+	dma = map_ok(d, buf, 3 * G, DMASPLIT_TO_DEVICE, 0);
+	tu_log_clear();
+	expect_refused(dmasplit_unmap(d, dma + G, G, DMASPLIT_TO_DEVICE, 0),
+		       -ENOENT, -EINVAL, "sim:a", "unmap of the middle page");
+	/* Every address the per-CPU caches hold is handed out again. */
+	for (i = 0; i < CACHE_PROBES; i++) {
+		got[i] = map_ok(d, page, G, DMASPLIT_TO_DEVICE, 0);
+		FAIL_UNLESS(got[i] + G <= dma || got[i] >= dma + 3 * G,
+			    "map %u got 0x%" PRIx64 ", inside the live mapping 0x%" PRIx64 "+0x%x",
+			    i, got[i], dma, 3 * G);
+	}
+	expect_read(d, dma, buf, 3 * G, "the live mapping after the other maps");
+	for (i = 0; i < CACHE_PROBES; i++)
+		unmap_ok(d, got[i], G, DMASPLIT_TO_DEVICE, 0);
+	unmap_ok(d, dma, 3 * G, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_dev_close(d);
+	free(got);
+	free(buf);
+	free(page);
+}
+END_TEST
+
+/* Three buffers that no device merges into one segment. */
+static unsigned int map_three(struct dmasplit_dev *d, uint8_t *buf,
+			      struct dmasplit_seg *segs)
+{
+	struct iovec iov[3] = {
+		{ buf + 100, 300 }, { buf + 2 * G + 50, 3000 }, { buf + 5 * G, 2 * G },
+	};
+	unsigned int nsegs = 3;
+	int r = dmasplit_map_vec(d, iov, 3, DMASPLIT_TO_DEVICE, 0, segs, &nsegs);
+
+	ck_assert_msg(r == 0 && nsegs == 3, "map_vec of 3 buffers: expected 0 and 3 segments, got %d and %u; log:\n%s",
+		      r, nsegs, tu_log_text());
+	return nsegs;
+}
+
+static void expect_segs_read(struct dmasplit_dev *d, const struct dmasplit_seg *s,
+			     const uint8_t *buf, const char *what)
+{
+	static const size_t at[3] = { 100, 2 * G + 50, 5 * G };
+	unsigned int i;
+
+	for (i = 0; i < 3; i++)
+		expect_read(d, s[i].dma, buf + at[i], s[i].len, what);
+}
+
+START_TEST(unmap_vec_refuses_vectors_it_did_not_return)
+{
+	/* Segments by index: 0-2 of the vector, 3-5 of another one. */
+	static const struct {
+		unsigned int idx[3], n;
+		const char *what;
+	} bad[] = {
+		{ { 1, 0 }, 2, "two segments swapped" },
+		{ { 2, 1, 0 }, 3, "three segments reversed" },
+		{ { 0, 2, 1 }, 3, "the last two swapped" },
+		{ { 0, 1 }, 2, "the first two only" },
+		{ { 1, 2 }, 2, "the last two only" },
+		{ { 0, 0, 1 }, 3, "the first segment twice" },
+		{ { 0, 1, 1 }, 3, "the second segment twice" },
+		{ { 0, 1, 5 }, 3, "another vector's last segment" },
+		{ { 3, 1, 2 }, 3, "another vector's first segment" },
+	};
+	uint8_t *buf = buf_new(8 * G), *obuf = buf_new(8 * G);
+	unsigned int i, j, k;
+
+	fill(buf, 8 * G, 7);
+	fill(obuf, 8 * G, 8);
+	for (i = 0; i < N_DEVICES; i++) {
+		const char *spec = every_device[i];
+		struct dmasplit_dev *d = open_unchecked(spec);
+		struct dmasplit_seg s[6], v[3];
+		int r;
+
+		map_three(d, buf, s);
+		map_three(d, obuf, s + 3);
+		tu_log_clear();
+		for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			for (k = 0; k < bad[j].n; k++)
+				v[k] = s[bad[j].idx[k]];
+			r = dmasplit_unmap_vec(d, v, bad[j].n, DMASPLIT_TO_DEVICE, 0);
+			/* The device's refusal: its line says nothing was
+			 * unmapped (a core that drops the error returns 0). */
+			ck_assert_msg(r == -EINVAL || r == 0, "%s: unmap_vec, %s: expected -EINVAL, got %d",
+				      spec, bad[j].what, r);
+			ck_assert_msg(lines_with("nothing unmapped") == 1,
+				      "%s: unmap_vec, %s: expected the device's one refusal line; log:\n%s",
+				      spec, bad[j].what, tu_log_text());
+			tu_log_clear();
+			expect_segs_read(d, s, buf, bad[j].what);
+			expect_segs_read(d, s + 3, obuf, bad[j].what);
+		}
+		/* A vector's segment is not a dmasplit_map mapping. */
+		expect_refused(dmasplit_unmap(d, s[1].dma, s[1].len, DMASPLIT_TO_DEVICE, 0),
+			       -EINVAL, -ENOENT, spec, "unmap of a vector's segment");
+		expect_refused(dmasplit_unmap_vec(d, s, 3, DMASPLIT_FROM_DEVICE, 0),
+			       -EINVAL, 0, spec, "unmap_vec in another direction");
+		r = dmasplit_unmap_vec(d, s, 3, DMASPLIT_TO_DEVICE, 0);
+		ck_assert_msg(r == 0, "%s: the right unmap_vec: expected 0, got %d; log:\n%s",
+			      spec, r, tu_log_text());
+		if (dev_translated(d))
+			for (k = 0; k < 3; k++)
+				expect_fault(d, s[k].dma, 1, false, "after unmap_vec");
+		expect_segs_read(d, s + 3, obuf, "the other vector");
+		tu_log_clear();
+		r = dmasplit_unmap_vec(d, s, 3, DMASPLIT_TO_DEVICE, 0);
+		ck_assert_msg(lines_with("nothing unmapped") == 1,
+			      "%s: second unmap_vec (got %d): expected the device's one refusal line; log:\n%s",
+			      spec, r, tu_log_text());
+		r = dmasplit_unmap_vec(d, s + 3, 3, DMASPLIT_TO_DEVICE, 0);
+		ck_assert_msg(r == 0, "%s: the other unmap_vec: expected 0, got %d; log:\n%s",
+			      spec, r, tu_log_text());
+		dmasplit_dev_close(d);
+	}
+	free(buf);
+	free(obuf);
+}
+END_TEST
+
+/* Whether p lies in a mapping of this process (/proc/self/maps). */
+static bool in_process_maps(const void *p)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi;
+	char line[512];
+	bool found = false;
+
+	ck_assert_msg(f != NULL, "/proc/self/maps: %s", strerror(errno));
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+			(uintptr_t)p >= lo && (uintptr_t)p < hi;
+	fclose(f);
+	return found;
+}
+
+START_TEST(coherent_memory_left_at_close_is_released)
+{
+	static const char *const specs[] = {
+		"sim:a", "sim:g,granule=65536", "sim:d,iommu=off",
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		struct dmasplit_dev *d = open_unchecked(specs[i]);
+		void *cpu = NULL;
+		uint64_t dma = 0;
+		int r = dmasplit_alloc_coherent(d, 3 * G + 5, 0, &cpu, &dma);
+
+		ck_assert_msg(r == 0, "%s: alloc_coherent: expected 0, got %d; log:\n%s",
+			      specs[i], r, tu_log_text());
+		memset(cpu, 0x5a, 3 * G + 5);
+		dmasplit_dev_close(d);
+		/* The pages themselves are gone, not merely unmapped from
+		 * the device. */
+		ck_assert_msg(!in_process_maps(cpu),
+			      "%s: coherent memory at %p is still mapped after close",
+			      specs[i], cpu);
+	}
+}
+END_TEST
+
+/* Two threads syncing and mapping on one device: every invalidation
+ * each makes is counted, none lost. */
+#define COUNT_ITERS 20000
+
+struct counter_worker {
+	struct dmasplit_dev *dev;
+	char err[200];
+};
+
+static void *count_work(void *arg)
+{
+	struct counter_worker *w = arg;
+	uint8_t *buf = aligned_alloc(G, 2 * G);
+	struct dmasplit_iova *iova = NULL;
+	unsigned int i;
+	uint64_t dma;
+	int r;
+
+	if (!buf || dmasplit_iova_alloc(w->dev, 2 * G, 0, &iova)) {
+		snprintf(w->err, sizeof(w->err), "no buffer or window");
+		free(buf);
+		return NULL;
+	}
+	for (i = 0; i < COUNT_ITERS; i++) {
+		r = dmasplit_map(w->dev, buf, G, DMASPLIT_TO_DEVICE, 0, &dma);
+		if (!r)
+			r = dmasplit_unmap(w->dev, dma, G, DMASPLIT_TO_DEVICE, 0);
+		if (!r)
+			r = dmasplit_iova_link(iova, 0, buf, G, DMASPLIT_TO_DEVICE, 0);
+		if (!r)
+			r = dmasplit_iova_sync(iova, 0, G);
+		if (!r)
+			r = dmasplit_iova_unlink(iova, 0, G, DMASPLIT_TO_DEVICE, 0);
+		if (r) {
+			snprintf(w->err, sizeof(w->err), "iteration %u: got %d", i, r);
+			break;
+		}
+	}
+	dmasplit_iova_destroy(iova);
+	free(buf);
+	return NULL;
+}
+
+START_TEST(invalidation_count_is_exact_from_two_threads)
+{
+	struct dmasplit_dev *d = open_unchecked("sim:c");
+	uint64_t before = stats_of(d).kernel_calls, after;
+	struct counter_worker w[2] = { { .dev = d }, { .dev = d } };
+	pthread_t th[2];
+	unsigned int t;
+
+	for (t = 0; t < 2; t++)
+		ck_assert_int_eq(pthread_create(&th[t], NULL, count_work, &w[t]), 0);
+	for (t = 0; t < 2; t++)
+		ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+	for (t = 0; t < 2; t++)
+		ck_assert_msg(!w[t].err[0], "thread %u: %s; log:\n%s", t, w[t].err,
+			      tu_log_text());
+	after = stats_of(d).kernel_calls;
+	/* map, unmap, iova_sync and iova_unlink: one invalidation each. */
+	ck_assert_msg(after - before == 2ull * COUNT_ITERS * 4,
+		      "kernel_calls went up by %" PRIu64 ", expected %llu",
+		      after - before, 2ull * COUNT_ITERS * 4);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+START_TEST(sync_outside_one_mapping_is_refused_at_once)
+{
+	uint8_t *buf = buf_new(4 * G), *never = buf_new(G);
+	unsigned int i;
+
+	fill(buf, 4 * G, 9);
+	for (i = 0; i < N_DEVICES; i++) {
+		const char *spec = every_device[i];
+		struct dmasplit_dev *d = open_unchecked(spec);
+		bool direct = strstr(spec, "iommu=off") && !strstr(spec, "bounce");
+		uint64_t dma = map_ok(d, buf + 100, 2 * G, DMASPLIT_TO_DEVICE, 0);
+		double t0 = now_s(), took;
+
+		tu_log_clear();
+		expect_refused(dmasplit_sync_for_cpu(d, dma, 1ull << 40, DMASPLIT_TO_DEVICE),
+			       -ENOENT, -EINVAL, spec, "sync_for_cpu of 2^40 bytes");
+		took = now_s() - t0;
+		ck_assert_msg(took < 1.0, "%s: the refusal of a 2^40-byte sync took %.1f s",
+			      spec, took);
+		expect_refused(dmasplit_sync_for_device(d, dma, 2 * G + 1, DMASPLIT_TO_DEVICE),
+			       -EINVAL, -ENOENT, spec, "sync one byte longer than the mapping");
+		if (!direct) {
+			/* A direct mapping is known by its start only: the
+			 * rest of host memory is reachable anyway. */
+			expect_refused(dmasplit_sync_for_device(d, dev_translated(d) ? dma + 64 * G
+										   : dma + SEG,
+								G, DMASPLIT_TO_DEVICE),
+				       -ENOENT, -ENOENT, spec, "sync of an address never mapped");
+			expect_refused(dmasplit_sync_for_cpu(d, dma, 16, DMASPLIT_FROM_DEVICE),
+				       -EINVAL, -EINVAL, spec, "sync in another direction");
+		}
+		ck_assert_int_eq(dmasplit_sync_for_device(d, dma + 10, 2 * G - 10,
+							  DMASPLIT_TO_DEVICE), 0);
+		unmap_ok(d, dma, 2 * G, DMASPLIT_TO_DEVICE, 0);
+		tu_log_clear();
+		if (!direct)
+			expect_refused(dmasplit_sync_for_cpu(d, dma, 16, DMASPLIT_TO_DEVICE),
+				       -ENOENT, -EINVAL, spec, "sync after unmap");
+		dmasplit_dev_close(d);
+	}
+	free(buf);
+	free(never);
+}
+END_TEST
+
+START_TEST(window_sync_and_unlink_of_nothing_linked_are_refused)
+{
+	static const char *const specs[] = { "sim:a", "sim:u,untrusted=1" };
+	uint8_t *buf = buf_new(4 * G);
+	unsigned int i;
+
+	fill(buf, 4 * G, 10);
+	for (i = 0; i < 2; i++) {
+		struct dmasplit_dev *d = open_unchecked(specs[i]);
+		struct dmasplit_iova *w = window(d, 4 * G);
+		uint64_t base = dmasplit_iova_addr(w);
+
+		link_ok(w, G, buf + G, G, DMASPLIT_TO_DEVICE, 0);
+		tu_log_clear();
+		expect_refused(dmasplit_iova_sync(w, 2 * G, G), -ENOENT, -ENOENT,
+			       specs[i], "iova_sync of a page not linked");
+		expect_refused(dmasplit_iova_unlink(w, 3 * G, G, DMASPLIT_TO_DEVICE, 0),
+			       -ENOENT, -ENOENT, specs[i], "unlink of a page not linked");
+		/* Holes in a range are a batch's whole-window sync. */
+		sync_ok(w, 0, 4 * G);
+		expect_read(d, base + G, buf + G, G, specs[i]);
+		expect_refused(dmasplit_sync_for_cpu(d, base + 2 * G, 16, DMASPLIT_TO_DEVICE),
+			       -ENOENT, -ENOENT, specs[i], "sync_for_cpu of a window page not linked");
+		expect_refused(dmasplit_sync_for_cpu(d, base + G, 2 * G, DMASPLIT_TO_DEVICE),
+			       -ENOENT, -ENOENT, specs[i], "sync_for_cpu past the link");
+		unlink_ok(w, 0, 4 * G, DMASPLIT_TO_DEVICE, 0);
+		expect_refused(dmasplit_iova_unlink(w, G, G, DMASPLIT_TO_DEVICE, 0),
+			       -ENOENT, -ENOENT, specs[i], "second unlink");
+		dmasplit_iova_destroy(w);
+		dmasplit_dev_close(d);
+	}
+	free(buf);
+}
+END_TEST
+
+START_TEST(link_over_a_link_is_refused_and_changes_nothing)
+{
+	static const char *const specs[] = { "sim:a", "sim:u,untrusted=1" };
+	uint8_t *buf = buf_new(4 * G), *other = buf_new(4 * G);
+	unsigned int i;
+
+	fill(buf, 4 * G, 11);
+	fill(other, 4 * G, 12);
+	for (i = 0; i < 2; i++) {
+		struct dmasplit_dev *d = open_unchecked(specs[i]);
+		struct dmasplit_iova *w = window(d, 4 * G);
+		uint64_t base = dmasplit_iova_addr(w);
+
+		link_ok(w, 100, buf + 100, 2 * G - 200, DMASPLIT_TO_DEVICE, 0);
+		sync_ok(w, 0, 2 * G);
+		tu_log_clear();
+		expect_refused(dmasplit_iova_link(w, G, other + G, 2 * G, DMASPLIT_TO_DEVICE, 0),
+			       -EEXIST, -EEXIST, specs[i], "link over the second page");
+		expect_refused(dmasplit_iova_link(w, 2 * G - 50, other + 2 * G - 50, 10,
+						  DMASPLIT_TO_DEVICE, 0),
+			       -EEXIST, -EEXIST, specs[i], "link into the linked tail granule");
+		expect_read(d, base + 100, buf + 100, 2 * G - 200, specs[i]);
+		/* The page after the link was taken back with the refusal. */
+		expect_fault(d, base + 2 * G, 1, false, "the page the refused link began");
+		unlink_ok(w, 100, 2 * G - 200, DMASPLIT_TO_DEVICE, 0);
+		link_ok(w, G, other + G, 2 * G, DMASPLIT_TO_DEVICE, 0);
+		sync_ok(w, G, 2 * G);
+		expect_read(d, base + G, other + G, 2 * G, "after the link is free");
+		dmasplit_iova_destroy(w);
+		dmasplit_dev_close(d);
+	}
+	free(buf);
+	free(other);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* The reference model                                                  */
 
 /*
@@ -2198,10 +2725,19 @@ struct mdev {
 	struct mmapping m[M_MAPS];
 	struct dmasplit_range freed[M_FREED];	/* device addresses let go */
 	unsigned int nfreed;
+	/* Opened with the checker off: misuse reaches the device, which
+	 * must refuse it on its own. */
+	bool unchecked;
+	struct {
+		uint64_t dma;
+		size_t len;
+		enum dmasplit_dir dir;
+	} gone[M_FREED];		/* dmasplit_map mappings unmapped */
+	unsigned int ngone;
 	struct dmasplit_dev_stats st;	/* as last read */
 };
 
-#define M_DEVS 4
+#define M_DEVS 8
 #define M_REGIONS (2 + M_DEVS * M_COH)
 #define ARENA (128u * 1024u)
 #define M_STEPS 100000
@@ -2223,6 +2759,7 @@ static struct {
 	} dirty[M_DIRTY];
 	unsigned int ndirty;
 	unsigned int accesses, faulted, skipped;
+	unsigned int refused;	/* misuse the devices refused */
 	/* The log: DMAR lines counted, the last lines kept for messages. */
 	uint64_t dmar;
 	char last[4][200];
@@ -3134,6 +3671,9 @@ static void step_unmap(struct mdev *d)
 		 m->p[0].dma, m->p[0].len, dir_str(m->dir), attrs);
 	r = dmasplit_unmap(d->dev, m->p[0].dma, m->p[0].len, m->dir, attrs);
 	MASSERT(r == 0, "expected 0, got %d", r);
+	d->gone[d->ngone % M_FREED].dma = m->p[0].dma;
+	d->gone[d->ngone % M_FREED].len = m->p[0].len;
+	d->gone[d->ngone++ % M_FREED].dir = m->dir;
 	piece_release(d, &m->p[0], m->dir, attrs);
 	*m = d->m[--d->nm];
 	M.kcalls = d->iommu;
@@ -3365,6 +3905,164 @@ static void step_free_coherent(struct mdev *d)
 		}
 }
 
+/* -- misuse, on the devices opened with the checker off -- */
+
+/* Whether x lies in a live window of d. */
+static bool in_window(const struct mdev *d, uint64_t x)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nw; i++)
+		if (x >= d->w[i].base && x - d->w[i].base < d->w[i].size)
+			return true;
+	return false;
+}
+
+static struct mmapping *rand_mapping(struct mdev *d, enum mkind kind)
+{
+	unsigned int i, start = (unsigned int)below(d->nm + 1u);
+
+	for (i = 0; i < d->nm; i++)
+		if (d->m[(start + i) % d->nm].kind == kind)
+			return &d->m[(start + i) % d->nm];
+	return NULL;
+}
+
+/* The refusal of what step_misuse tried: an allowed errno, one log line,
+ * and (checked by the caller's step) no invalidation and no copy. */
+static void expect_misuse_refused(int r, unsigned int nlast, bool vec)
+{
+	/* A core that drops unmap_vec errors returns 0: the device's own
+	 * line says it refused. */
+	if (vec)
+		MASSERT((r == -EINVAL || r == 0) && strstr(M.last[(M.nlast - 1) % 4], "nothing unmapped"),
+			"expected -EINVAL and the device's refusal, got %d", r);
+	else
+		MASSERT(r == -ENOENT || r == -EINVAL, "expected -ENOENT or -EINVAL, got %d", r);
+	MASSERT(M.nlast - nlast == 1, "expected one log line, got %u", M.nlast - nlast);
+	M.refused++;
+}
+
+static void step_misuse(struct mdev *d)
+{
+	unsigned int nlast = M.nlast, i, n;
+	struct dmasplit_seg v[M_VEC + 1];
+	struct mmapping *m;
+	enum dmasplit_dir dir;
+	uint64_t dma;
+	size_t len;
+	int r;
+
+	if (!d->unchecked)
+		return;
+	switch (below(7)) {
+	case 0:	/* unmap again what was unmapped */
+		if (!d->ngone)
+			return;
+		i = (unsigned int)below(d->ngone < M_FREED ? d->ngone : M_FREED);
+		dma = d->gone[i].dma;
+		/* Unless the address went to a mapping or window since. */
+		if (in_footprint(d, dma) || in_window(d, dma))
+			return;
+		snprintf(M.what, sizeof(M.what), "%s: misuse: unmap again 0x%" PRIx64 "+0x%zx",
+			 d->spec, dma, d->gone[i].len);
+		r = dmasplit_unmap(d->dev, dma, d->gone[i].len, d->gone[i].dir, 0);
+		break;
+	case 1:	/* a wrong length, start or direction */
+		m = rand_mapping(d, MK_MAP);
+		if (!m)
+			return;
+		dma = m->p[0].dma;
+		len = m->p[0].len;
+		dir = m->dir;
+		switch (below(4)) {
+		case 0:
+			len++;
+			break;
+		case 1:
+			if (len == 1)
+				return;
+			len--;
+			break;
+		case 2:
+			if (align_down(dma, d->gran) + d->gran >= dma + len)
+				return;
+			/* A later granule of the mapping. */
+			dma = align_down(dma, d->gran) + d->gran;
+			len = d->gran;
+			break;
+		default:
+			dir = (enum dmasplit_dir)((dir + 1 + below(2)) % 3);
+			break;
+		}
+		snprintf(M.what, sizeof(M.what), "%s: misuse: unmap 0x%" PRIx64 "+0x%zx %s of 0x%" PRIx64 "+0x%zx %s",
+			 d->spec, dma, len, dir_str(dir), m->p[0].dma, m->p[0].len, dir_str(m->dir));
+		r = dmasplit_unmap(d->dev, dma, len, dir, 0);
+		break;
+	case 2:	/* a vector reordered, cut short or with a segment twice */
+		m = rand_mapping(d, MK_VEC);
+		if (!m)
+			return;
+		n = m->nsegs;
+		memcpy(v, m->segs, n * sizeof(v[0]));
+		i = (unsigned int)below(n);
+		if (n >= 2 && chance(40)) {
+			unsigned int j = (i + 1 + (unsigned int)below(n - 1)) % n;
+			struct dmasplit_seg t = v[i];
+
+			v[i] = v[j];
+			v[j] = t;
+		} else if (n >= 2 && chance(50)) {
+			n--;
+		} else {
+			v[n++] = v[i];
+		}
+		snprintf(M.what, sizeof(M.what), "%s: misuse: unmap_vec of %u segments for %u from 0x%" PRIx64,
+			 d->spec, n, m->nsegs, m->segs[0].dma);
+		r = dmasplit_unmap_vec(d->dev, v, n, m->dir, 0);
+		expect_misuse_refused(r, nlast, true);
+		return;
+	case 3:	/* a sync one granule longer than a mapping */
+		m = rand_mapping(d, MK_MAP);
+		if (!m)
+			return;
+		snprintf(M.what, sizeof(M.what), "%s: misuse: sync_for_device 0x%" PRIx64 "+0x%zx of 0x%zx bytes",
+			 d->spec, m->p[0].dma, m->p[0].len + d->gran, m->p[0].len);
+		r = dmasplit_sync_for_device(d->dev, m->p[0].dma, m->p[0].len + d->gran, m->dir);
+		break;
+	case 4:	/* a sync of an address let go */
+		if (!d->ngone || (!d->iommu && !d->force))
+			return;
+		i = (unsigned int)below(d->ngone < M_FREED ? d->ngone : M_FREED);
+		dma = d->gone[i].dma;
+		if (in_footprint(d, dma) || in_window(d, dma))
+			return;
+		snprintf(M.what, sizeof(M.what), "%s: misuse: sync_for_cpu of 0x%" PRIx64 " let go",
+			 d->spec, dma);
+		r = dmasplit_sync_for_cpu(d->dev, dma, d->gone[i].len, d->gone[i].dir);
+		break;
+	default: {	/* a window sync or unlink of a granule not linked */
+		bool sync = chance(50);
+		struct mwin *w;
+		size_t j;
+
+		if (!d->nw)
+			return;
+		w = &d->w[below(d->nw)];
+		j = below(w->size / d->gran);
+		if (w->g[j].state != GS_FREE)
+			return;
+		snprintf(M.what, sizeof(M.what), "%s: misuse: iova_%s of window 0x%" PRIx64 " granule %zu, not linked",
+			 d->spec, sync ? "sync" : "unlink", w->base, j);
+		r = sync ? dmasplit_iova_sync(w->iova, j * d->gran, d->gran)
+			    : dmasplit_iova_unlink(w->iova, j * d->gran, d->gran,
+						   DMASPLIT_BIDIRECTIONAL, 0);
+		break;
+	}
+	}
+	expect_misuse_refused(r, nlast, false);
+}
+
 static const struct {
 	void (*fn)(struct mdev *d);
 	unsigned int weight;
@@ -3387,6 +4085,7 @@ static const struct {
 	{ step_unmap_vec, 3, false },
 	{ step_alloc_coherent, 2, false },
 	{ step_free_coherent, 2, false },
+	{ step_misuse, 6, false },
 };
 
 /* The counters moved as predicted over the step just run. */
@@ -3414,11 +4113,13 @@ static void check_stats(struct mdev *d)
 
 static void model_open(struct mdev *d, const char *spec, bool iommu,
 		       bool untrusted, bool force, unsigned int mask,
-		       size_t gran)
+		       size_t gran, bool unchecked)
 {
 	int r;
 
 	memset(d, 0, sizeof(*d));
+	d->unchecked = unchecked;
+	dmasplit_ctx_set_check(ctx, !unchecked);
 	d->spec = spec;
 	d->iommu = iommu;
 	d->untrusted = untrusted;
@@ -3496,10 +4197,20 @@ START_TEST(random_sequences_match_the_reference_model)
 	}
 	dmasplit_ctx_set_log_fn(ctx, model_log, NULL);
 	snprintf(M.what, sizeof(M.what), "opening the devices");
-	model_open(&M.d[0], "sim:m1", true, false, false, 64, 4096);
-	model_open(&M.d[1], "sim:m2,iommu=off,bounce=force,pool=4M", false, false, true, 64, 4096);
-	model_open(&M.d[2], "sim:m3,untrusted=1,granule=16384", true, true, false, 64, 16384);
-	model_open(&M.d[3], "sim:m4,iommu=off,mask=32", false, false, false, 32, 4096);
+	for (i = 0; i < 2; i++) {
+		/* The same devices with the checker on, then off. */
+		bool off = i;
+
+		model_open(&M.d[4 * i], off ? "sim:n1" : "sim:m1", true, false, false, 64, 4096, off);
+		model_open(&M.d[4 * i + 1], off ? "sim:n2,iommu=off,bounce=force,pool=4M"
+						: "sim:m2,iommu=off,bounce=force,pool=4M",
+			   false, false, true, 64, 4096, off);
+		model_open(&M.d[4 * i + 2], off ? "sim:n3,untrusted=1,granule=16384"
+						: "sim:m3,untrusted=1,granule=16384",
+			   true, true, false, 64, 16384, off);
+		model_open(&M.d[4 * i + 3], off ? "sim:n4,iommu=off,mask=32" : "sim:m4,iommu=off,mask=32",
+			   false, false, false, 32, 4096, off);
+	}
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 		total += steps[i].weight;
 
@@ -3539,8 +4250,9 @@ START_TEST(random_sequences_match_the_reference_model)
 	verify_all();
 	MASSERT(M.skipped < M_STEPS / 4, "%u of %u steps were left open by the contract",
 		M.skipped, M_STEPS);
-	fprintf(stderr, "model: seed %" PRIu64 ", %u steps, %u device accesses checked (%u faults), %u accesses the contract leaves open\n",
-		M.seed, M_STEPS, M.accesses, M.faulted, M.skipped);
+	MASSERT(M.refused > M_STEPS / 200, "only %u misuses tried and refused", M.refused);
+	fprintf(stderr, "model: seed %" PRIu64 ", %u steps, %u device accesses checked (%u faults), %u accesses the contract leaves open, %u misuses refused\n",
+		M.seed, M_STEPS, M.accesses, M.faulted, M.skipped, M.refused);
 	for (i = 0; i < M_REGIONS; i++)
 		if (M.r[i].live)
 			sh_free(&M.r[i].s);
@@ -3616,12 +4328,26 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("misuse");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, double_unmap_on_a_bounce_device_is_refused_and_the_pool_stays_intact);
+	tcase_add_test(tc, double_unmap_is_refused_on_every_device);
+	tcase_add_test(tc, unmap_with_a_wrong_length_or_direction_changes_nothing);
+	tcase_add_test(tc, refused_partial_unmap_keeps_the_iova_cache_out_of_live_mappings);
+	tcase_add_test(tc, unmap_vec_refuses_vectors_it_did_not_return);
+	tcase_add_test(tc, coherent_memory_left_at_close_is_released);
+	tcase_add_test(tc, sync_outside_one_mapping_is_refused_at_once);
+	tcase_add_test(tc, window_sync_and_unlink_of_nothing_linked_are_refused);
+	tcase_add_test(tc, link_over_a_link_is_refused_and_changes_nothing);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("shared");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, coherent_memory_is_shared_without_syncs);
 	tcase_add_test(tc, concurrent_maps_from_two_threads);
 	tcase_add_test(tc, concurrent_windows_from_two_threads);
 	tcase_add_test(tc, random_sequences_match_the_reference_model);
+	tcase_add_test(tc, invalidation_count_is_exact_from_two_threads);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 

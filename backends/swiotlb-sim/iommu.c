@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sim.h"
 
@@ -34,6 +35,12 @@ int iommu_init(struct dmasplit_bdev *b)
 	r = pt_init(&b->pt, (unsigned int)__builtin_ctzll(b->o.granule), bits);
 	if (r < 0)
 		return r;
+	/* Two words per granule, in tables of two granules (keyed by four
+	 * times the address), so that the walk is no deeper than the page
+	 * table's. */
+	r = pt_init(&b->recs, b->pt.shift + 1, bits + 2);
+	if (r < 0)
+		goto fail;
 	r = b->host->iovad_new(b->host, &range, 1, b->o.granule, &b->iovad);
 	if (r < 0)
 		goto fail;
@@ -67,6 +74,8 @@ void iommu_fini(struct dmasplit_bdev *b)
 	b->iovad = NULL;
 	if (b->pt.root)
 		pt_fini(&b->pt);
+	if (b->recs.root)
+		pt_fini(&b->recs);
 }
 
 static struct iova_cache *my_cache(const struct dmasplit_bdev *b)
@@ -76,14 +85,16 @@ static struct iova_cache *my_cache(const struct dmasplit_bdev *b)
 	return &b->caches[(unsigned int)(cpu < 0 ? 0 : cpu) % CPU_CACHES];
 }
 
-uint64_t iommu_invalidations(const struct dmasplit_bdev *b)
+uint64_t iommu_invalidations(struct dmasplit_bdev *b)
 {
 	uint64_t sum = 0;
 	unsigned int i;
 
-	for (i = 0; b->caches && i < CPU_CACHES; i++)
-		sum += __atomic_load_n(&b->caches[i].invalidations,
-				       __ATOMIC_RELAXED);
+	for (i = 0; b->caches && i < CPU_CACHES; i++) {
+		pthread_mutex_lock(&b->caches[i].lock);
+		sum += b->caches[i].invalidations;
+		pthread_mutex_unlock(&b->caches[i].lock);
+	}
 	return sum;
 }
 
@@ -97,10 +108,20 @@ static void invalidate(void)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-/* Count an invalidation that comes with no IOVA allocation or free. */
+/* Count invalidations that come with no IOVA allocation or free from
+ * the per-CPU cache, whose lock would have counted them. */
+static void add_invalidations(struct dmasplit_bdev *b, unsigned int n)
+{
+	struct iova_cache *c = my_cache(b);
+
+	pthread_mutex_lock(&c->lock);
+	c->invalidations += n;
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void count_invalidation(struct dmasplit_bdev *b)
 {
-	stat_add(&my_cache(b)->invalidations, 1);
+	add_invalidations(b, 1);
 }
 
 /* The cache order of size, or -1 when size is not cached. */
@@ -205,7 +226,7 @@ static int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
 		sim_err(b, "%s: no %" PRIu64 " bytes of device address space left below the DMA mask",
 			b->name, size);
 	if (r == 0 && flushes)
-		stat_add(&my_cache(b)->invalidations, flushes);
+		add_invalidations(b, flushes);
 	return r;
 }
 
@@ -222,7 +243,7 @@ static int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 		r = b->host->iovad_free(b->iovad, addr, size);
 		pthread_mutex_unlock(&b->iova_lock);
 		if (flushes)
-			stat_add(&my_cache(b)->invalidations, flushes);
+			add_invalidations(b, flushes);
 		return r;
 	}
 	c = my_cache(b);
@@ -240,26 +261,60 @@ static int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 	return 0;
 }
 
-/* Entries for n granules from iova, pointing at consecutive host granules
- * from host. */
-static int pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
-		  uint64_t n, uint64_t flags)
+/* Zero n entries from iova that this caller wrote itself; what they
+ * point at is the caller's to release. */
+static void pt_zero(struct dmasplit_bdev *b, uint64_t iova, uint64_t n)
 {
-	uint64_t run, i, g = b->o.granule;
-	uint64_t *pte;
+	uint64_t run, i, *pte;
 
 	while (n) {
-		pte = pt_leaf(&b->pt, iova, true, &run);
-		if (!pte)
-			return -ENOMEM;
+		pte = pt_leaf(&b->pt, iova, false, &run);
 		if (run > n)
 			run = n;
-		for (i = 0; i < run; i++, host += g)
-			pte_store(&pte[i], host | flags);
+		for (i = 0; pte && i < run; i++)
+			pte_store(&pte[i], 0);
 		n -= run;
-		iova += run * g;
+		iova += run * b->o.granule;
 	}
-	return 0;
+}
+
+/*
+ * Entries for n granules from iova, pointing at consecutive host granules
+ * from host; the first also gets head.  An entry already there is a link
+ * over a link (-EEXIST): what this call wrote is taken back, so a failed
+ * call leaves the table as it found it.
+ */
+static int pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
+		  uint64_t n, uint64_t flags, uint64_t head)
+{
+	uint64_t run, i = 0, g = b->o.granule, done = 0, a = iova;
+	uint64_t *pte;
+	int r = 0;
+
+	while (done < n) {
+		pte = pt_leaf(&b->pt, a, true, &run);
+		if (!pte) {
+			r = -ENOMEM;
+			break;
+		}
+		if (run > n - done)
+			run = n - done;
+		for (i = 0; i < run; i++) {
+			if (pte_load(&pte[i])) {
+				r = -EEXIST;
+				break;
+			}
+			pte_store(&pte[i], (host + (done + i) * g) | flags |
+					   (done + i ? 0 : head));
+		}
+		done += i;
+		if (r)
+			break;
+		a += run * g;
+	}
+	if (r)
+		pt_zero(b, iova, done);
+	return r;
 }
 
 /* Visit the n entries from iova that exist. */
@@ -341,15 +396,15 @@ static int link_bounced(struct dmasplit_bdev *b, uint64_t iova, uintptr_t lo,
 	uint8_t *tlb;
 	int r;
 
+	pte = pt_leaf(&b->pt, iova, true, &run);
+	if (!pte)
+		return -ENOMEM;
+	if (pte_load(pte))
+		return -EEXIST;
 	r = pool_map(b, &b->pool, lo, hi - lo, b->o.granule, b->o.granule, lo,
-		     hi, &tlb);
+		     hi, DMASPLIT_BIDIRECTIONAL, &tlb);
 	if (r < 0)
 		return r;
-	pte = pt_leaf(&b->pt, iova, true, &run);
-	if (!pte) {
-		pool_unmap(&b->pool, tlb);
-		return -ENOMEM;
-	}
 	pte_store(pte, ((uintptr_t)tlb & ~b->gmask) | flags);
 	return 0;
 }
@@ -361,8 +416,11 @@ int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	uint64_t g = b->o.granule, flags = dir_perms(dir) | PTE_LINKED;
 	uintptr_t va = (uintptr_t)vaddr, end = va + len;
 	uintptr_t host = va & ~b->gmask;
-	uint64_t iova = w->addr + (offset & ~b->gmask), first = iova;
+	uint64_t iova = w->addr + (offset & ~b->gmask);
 	uint64_t n = (round_up(b, end) - host) / g;
+	/* A sync that runs into the window from below crosses into it. */
+	uint64_t head = offset < g ? PTE_HEAD : 0;
+	uint64_t bounced_head = 0, bounced_tail = 0;
 	int r = 0;
 
 	if ((offset ^ va) & b->gmask) {
@@ -372,32 +430,44 @@ int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	}
 	if (b->o.untrusted && (va & b->gmask)) {
 		r = link_bounced(b, iova, va, end < host + g ? end : host + g,
-				 flags);
+				 flags | head);
 		if (r < 0)
-			return r;
+			goto fail;
+		bounced_head = iova;
 		iova += g;
 		host += g;
 		n--;
+		head = 0;
 	}
 	if (b->o.untrusted && n && (end & b->gmask)) {
 		r = link_bounced(b, iova + (n - 1) * g, end & ~b->gmask, end,
-				 flags);
+				 flags | (n == 1 ? head : 0));
 		if (r < 0)
 			goto undo;
+		bounced_tail = iova + (n - 1) * g;
 		n--;
 	}
-	r = pt_set(b, iova, host, n, flags);
+	r = pt_set(b, iova, host, n, flags, head);
 	if (r == 0)
 		return 0;
 undo:
-	pt_clear(b, first, (round_up(b, end) - (va & ~b->gmask)) / g, 0);
+	/* Only what this call linked: its bounce granules go back to the
+	 * pool with their entries. */
+	if (bounced_tail)
+		pt_clear(b, bounced_tail, 1, 0);
+	if (bounced_head)
+		pt_clear(b, bounced_head, 1, 0);
+fail:
+	if (r == -EEXIST)
+		sim_err(b, "%s: link at window 0x%" PRIx64 " offset 0x%" PRIx64 " (%zu bytes): part of it is linked already",
+			b->name, w->addr, offset, len);
 	return r;
 }
 
 int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 {
 	struct dmasplit_bdev *b = w->b;
-	uint64_t first = offset & ~b->gmask;
+	uint64_t first = offset & ~b->gmask, found = 0;
 
 	for_each_pte(b, w->addr + first,
 		     (round_up(b, offset + len) - first) >> b->pt.shift, pte, {
@@ -405,7 +475,15 @@ int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 
 		if (v & PTE_LINKED)
 			pte_store(pte, (v & ~PTE_LINKED) | PTE_VALID);
+		found |= v;
 	});
+	/* Parts of the range may be holes (a batch syncs its whole window
+	 * at once); a range with nothing at all is a caller's mistake. */
+	if (!found) {
+		sim_err(b, "%s: sync of window 0x%" PRIx64 " offset 0x%" PRIx64 " (0x%" PRIx64 " bytes): nothing is linked there",
+			b->name, w->addr, offset, len);
+		return -ENOENT;
+	}
 	invalidate();
 	count_invalidation(b);
 	return 0;
@@ -417,9 +495,13 @@ int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	struct dmasplit_bdev *b = w->b;
 	uint64_t first = offset & ~b->gmask;
 
-	pt_clear(b, w->addr + first,
-		 (round_up(b, offset + len) - first) >> b->pt.shift,
-		 !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dmasplit_dir_device_writes(dir));
+	/* Nothing cleared is nothing changed: the refusal is free. */
+	if (!pt_clear(b, w->addr + first,
+		      (round_up(b, offset + len) - first) >> b->pt.shift,
+		      !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) &&
+		      dmasplit_dir_device_writes(dir)))
+		return sim_refuse(b, attrs, -ENOENT, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " (0x%" PRIx64 " bytes): nothing is linked there",
+				  b->name, w->addr, offset, len);
 	invalidate();
 	count_invalidation(b);
 	return 0;
@@ -441,26 +523,186 @@ void iommu_iova_destroy(struct dmasplit_bwin *w)
 /* ------------------------------------------------------------------ */
 /* Per-range mappings                                                   */
 
-/* [src, src + len) of host memory at a new device address. */
+/*
+ * The record of a per-range mapping: two words at its first granule in
+ * b->recs, written when the mapping is complete and cleared with one
+ * compare-and-swap by the unmap that claims it, so that of two unmaps of
+ * one mapping exactly one proceeds.
+ *   w0: kind | direction << 3 | offset of the address in its granule << 8
+ *       | number of segments << 32; 0 when nothing starts there
+ *   w1: the length (MAP, VSEG, COH); for VEC, a fingerprint of the
+ *       segments, so that an unmap_vec is checked against the vector
+ *       that map_vec returned in O(segments) and no space per segment.
+ */
+#define REC_MAP		1u	/* dmasplit_map */
+#define REC_VEC		2u	/* dmasplit_map_vec: the vector, at its first
+				 * segment */
+#define REC_VSEG	3u	/* the other segments of an untrusted device's
+				 * map_vec, each mapped on its own */
+#define REC_COH		4u	/* coherent memory */
+#define REC_KIND	7u
+
+static const char *const rec_what[] = {
+	[REC_MAP] = "dmasplit_map mapping",
+	[REC_VEC] = "dmasplit_map_vec vector",
+	[REC_VSEG] = "dmasplit_map_vec segment",
+	[REC_COH] = "coherent allocation",
+};
+
+static uint64_t rec_w0(unsigned int kind, enum dmasplit_dir dir,
+		       uint64_t off, unsigned int nsegs)
+{
+	return kind | (uint64_t)dir << 3 | off << 8 | (uint64_t)nsegs << 32;
+}
+
+static unsigned int rec_kind(uint64_t w0)
+{
+	return (unsigned int)(w0 & REC_KIND);
+}
+
+static enum dmasplit_dir rec_dir(uint64_t w0)
+{
+	return (enum dmasplit_dir)((w0 >> 3) & 3);
+}
+
+static uint64_t rec_off(uint64_t w0)
+{
+	return (w0 >> 8) & 0xffffff;
+}
+
+static unsigned int rec_nsegs(uint64_t w0)
+{
+	return (unsigned int)(w0 >> 32);
+}
+
+/* The two words at granule-aligned iova; NULL when none can exist. */
+static uint64_t *rec_at(struct dmasplit_bdev *b, uint64_t iova, bool alloc)
+{
+	uint64_t run;
+
+	if (iova > b->iommu_last)
+		return NULL;
+	return pt_leaf(&b->recs, iova << 2, alloc, &run);
+}
+
+static void rec_set(uint64_t *rec, uint64_t w0, uint64_t w1)
+{
+	__atomic_store_n(&rec[1], w1, __ATOMIC_RELAXED);
+	__atomic_store_n(&rec[0], w0, __ATOMIC_RELEASE);
+}
+
+static uint64_t rec_load(const uint64_t *rec, uint64_t *w1)
+{
+	uint64_t w0;
+
+	if (!rec) {
+		*w1 = 0;
+		return 0;
+	}
+	w0 = __atomic_load_n(&rec[0], __ATOMIC_ACQUIRE);
+	*w1 = __atomic_load_n(&rec[1], __ATOMIC_RELAXED);
+	return w0;
+}
+
+static bool rec_claim(uint64_t *rec, uint64_t w0)
+{
+	return __atomic_compare_exchange_n(&rec[0], &w0, 0, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/*
+ * The mapping of kind that starts at dma with len and dir: 0 with its
+ * record, or the refusal (logged): -ENOENT when no mapping starts in that
+ * granule (never mapped, already unmapped, or the middle of one), -EINVAL
+ * when one does but of another kind, address, length or direction.
+ */
+static int rec_find(struct dmasplit_bdev *b, const char *op, uint64_t dma,
+		    uint64_t len, enum dmasplit_dir dir, unsigned int kind,
+		    uint32_t attrs, uint64_t **recp, uint64_t *w0p)
+{
+	uint64_t *rec = rec_at(b, dma & ~b->gmask, false), w1;
+	uint64_t w0 = rec_load(rec, &w1);
+	uint64_t start = (dma & ~b->gmask) + rec_off(w0);
+
+	if (!w0)
+		return sim_refuse(b, attrs, -ENOENT, "%s: %s of 0x%" PRIx64 ": no mapping starts there (never mapped, already unmapped, or inside one)",
+				  b->name, op, dma);
+	if (rec_kind(w0) != kind)
+		return sim_refuse(b, attrs, -EINVAL, "%s: %s of 0x%" PRIx64 ": that is a %s",
+				  b->name, op, dma, rec_what[rec_kind(w0)]);
+	if (start != dma || w1 != len || rec_dir(w0) != dir)
+		return sim_refuse(b, attrs, -EINVAL, "%s: %s of 0x%" PRIx64 "+0x%" PRIx64 " dir %d: the mapping there is 0x%" PRIx64 "+0x%" PRIx64 " dir %d",
+				  b->name, op, dma, len, (int)dir, start, w1,
+				  (int)rec_dir(w0));
+	*recp = rec;
+	*w0p = w0;
+	return 0;
+}
+
+/*
+ * [src, src + len) of host memory at a new device address, recorded as
+ * kind.  The record's words are made before any entry, so that a failure
+ * leaves nothing to undo but the entries this call wrote.
+ */
 static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
-		    uint64_t flags, uint64_t *dma)
+		    enum dmasplit_dir dir, unsigned int kind, uint64_t *dma)
 {
 	uintptr_t first = src & ~b->gmask;
-	uint64_t size = round_up(b, src + len) - first, iova;
+	uint64_t size = round_up(b, src + len) - first, iova, *rec;
 	int r;
 
 	r = iova_get(b, size, &iova, 1);
 	if (r < 0)
 		return r;
-	r = pt_set(b, iova, first, size >> b->pt.shift, flags);
+	rec = rec_at(b, iova, true);
+	r = rec ? pt_set(b, iova, first, size >> b->pt.shift,
+			 dir_perms(dir) | PTE_VALID, PTE_HEAD)
+		: -ENOMEM;
 	if (r < 0) {
-		pt_clear(b, iova, size >> b->pt.shift, 0);
 		iova_put(b, iova, size, 0);
+		if (r == -EEXIST) {
+			/* A live entry at a free address: never lose it. */
+			sim_err(b, "%s: map: device address 0x%" PRIx64 " is free but mapped",
+				b->name, iova);
+			r = -EIO;
+		}
 		return r;
 	}
 	invalidate();
+	rec_set(rec, rec_w0(kind, dir, src & b->gmask, 1), len);
 	*dma = iova + (src & b->gmask);
 	return 0;
+}
+
+/*
+ * Take down a mapping whose record this caller has claimed: copy back
+ * what a bounce holds if asked, clear its entries, free its addresses.
+ */
+static void unmap_claimed(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
+			  enum dmasplit_dir dir, uint32_t attrs)
+{
+	uint64_t base = dma & ~b->gmask, size = round_up(b, dma + len) - base;
+	uint64_t run, v = 0, *pte;
+	uintptr_t h;
+
+	/* Only a device with a pool has bounces to copy back. */
+	if (b->pool.base && !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) &&
+	    dmasplit_dir_device_writes(dir)) {
+		pte = pt_leaf(&b->pt, base, false, &run);
+		if (pte)
+			v = pte_load(pte);
+		h = (uintptr_t)(v & ~PTE_FLAGS);
+		if (v && pool_contains(&b->pool, h))
+			pool_bounce(b, &b->pool, (uint8_t *)h + (dma & b->gmask),
+				    len, true);
+	}
+	/* Entries go before the addresses: once freed, the range may be
+	 * handed out again at once. */
+	pt_clear(b, base, size >> b->pt.shift, 0);
+	invalidate();
+	if (iova_put(b, base, size, 1) < 0)
+		sim_err(b, "%s: unmap of 0x%" PRIx64 ": the allocator refused its addresses back",
+			b->name, dma);
 }
 
 static bool must_bounce(const struct dmasplit_bdev *b, uintptr_t va,
@@ -469,8 +711,8 @@ static bool must_bounce(const struct dmasplit_bdev *b, uintptr_t va,
 	return b->o.untrusted && ((va | (va + len)) & b->gmask);
 }
 
-int iommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
-	      enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma)
+static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
+		   enum dmasplit_dir dir, unsigned int kind, uint64_t *dma)
 {
 	uintptr_t va = (uintptr_t)vaddr;
 	uint8_t *tlb = NULL;
@@ -478,45 +720,69 @@ int iommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 
 	if (must_bounce(b, va, len)) {
 		r = pool_map(b, &b->pool, va, len, b->o.granule, b->o.granule,
-			     va, va + len, &tlb);
+			     va, va + len, dir, &tlb);
 		if (r < 0)
 			return r;
 		va = (uintptr_t)tlb;
 	}
-	r = map_host(b, va, len, dir_perms(dir) | PTE_VALID, dma);
+	r = map_host(b, va, len, dir, kind, dma);
 	if (r < 0 && tlb)
 		pool_unmap(&b->pool, tlb);
 	return r;
 }
 
+int iommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
+	      enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma)
+{
+	return map_one(b, vaddr, len, dir, REC_MAP, dma);
+}
+
 int iommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		enum dmasplit_dir dir, uint32_t attrs)
 {
-	uint64_t base = dma & ~b->gmask, size = round_up(b, dma + len) - base;
-	uint64_t run, v = 0, *pte = pt_leaf(&b->pt, base, false, &run);
-	uintptr_t h;
+	uint64_t *rec, w0;
+	int r;
 
-	if (pte)
-		v = pte_load(pte);
-	if (!(v & PTE_VALID) || (v & PTE_LINKED)) {
-		sim_err(b, "%s: unmap of 0x%" PRIx64 ": nothing is mapped there",
-			b->name, dma);
-		return -ENOENT;
+	r = rec_find(b, "unmap", dma, len, dir, REC_MAP, attrs, &rec, &w0);
+	if (r < 0)
+		return r;
+	if (!rec_claim(rec, w0))
+		return sim_refuse(b, attrs, -ENOENT, "%s: unmap of 0x%" PRIx64 ": unmapped meanwhile by another thread",
+				  b->name, dma);
+	unmap_claimed(b, dma, len, dir, attrs);
+	return 0;
+}
+
+/* As the kernel's dma-iommu: buffers of untrusted devices go one by one,
+ * each bounced if it must be; the first segment records the vector. */
+static int map_vec_untrusted(struct dmasplit_bdev *b, const struct iovec *iov,
+			     unsigned int n, enum dmasplit_dir dir,
+			     struct dmasplit_seg *segs, unsigned int *nsegs)
+{
+	uint64_t *rec;
+	unsigned int i;
+	int r;
+
+	if (*nsegs < n)
+		return -ENOSPC;
+	for (i = 0; i < n; i++) {
+		r = map_one(b, iov[i].iov_base, iov[i].iov_len, dir, REC_VSEG,
+			    &segs[i].dma);
+		if (r < 0) {
+			while (i--) {
+				rec_set(rec_at(b, segs[i].dma & ~b->gmask,
+					       false), 0, 0);
+				unmap_claimed(b, segs[i].dma, segs[i].len, dir,
+					      DMASPLIT_ATTR_SKIP_CPU_SYNC);
+			}
+			return r;
+		}
+		segs[i].len = iov[i].iov_len;
 	}
-	h = (uintptr_t)(v & ~PTE_FLAGS);
-	if (pool_contains(&b->pool, h) &&
-	    !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dmasplit_dir_device_writes(dir))
-		pool_bounce(b, &b->pool, (uint8_t *)h + (dma & b->gmask), len,
-			    true);
-	/* Entries go before the addresses: once freed, the range may be
-	 * handed out again at once. */
-	pt_clear(b, base, size >> b->pt.shift, 0);
-	invalidate();
-	if (iova_put(b, base, size, 1) < 0) {
-		sim_err(b, "%s: unmap of 0x%" PRIx64 "+0x%zx: not one dmasplit_map mapping",
-			b->name, dma, len);
-		return -EINVAL;
-	}
+	rec = rec_at(b, segs[0].dma & ~b->gmask, false);
+	rec_set(rec, rec_w0(REC_VEC, dir, segs[0].dma & b->gmask, n),
+		vec_print(segs, n));
+	*nsegs = n;
 	return 0;
 }
 
@@ -524,29 +790,12 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		  unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
 		  struct dmasplit_seg *segs, unsigned int *nsegs)
 {
-	uint64_t flags = dir_perms(dir) | PTE_VALID, size = 0, iova, at;
+	uint64_t flags = dir_perms(dir) | PTE_VALID, size = 0, iova, at, *rec;
 	unsigned int i, used = 0;
 	int r;
 
-	if (b->o.untrusted) {
-		/* As the kernel's dma-iommu: buffers of untrusted devices go
-		 * one by one, each bounced if it must be. */
-		if (*nsegs < n)
-			return -ENOSPC;
-		for (i = 0; i < n; i++) {
-			r = iommu_map(b, iov[i].iov_base, iov[i].iov_len, dir,
-				      attrs, &segs[i].dma);
-			if (r < 0) {
-				while (i--)
-					iommu_unmap(b, segs[i].dma, segs[i].len,
-						    dir, DMASPLIT_ATTR_SKIP_CPU_SYNC);
-				return r;
-			}
-			segs[i].len = iov[i].iov_len;
-		}
-		*nsegs = n;
-		return 0;
-	}
+	if (b->o.untrusted)
+		return map_vec_untrusted(b, iov, n, dir, segs, nsegs);
 	for (i = 0; i < n; i++) {
 		uintptr_t va = (uintptr_t)iov[i].iov_base;
 
@@ -555,15 +804,17 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	r = iova_get(b, size, &iova, 1);
 	if (r < 0)
 		return r;
+	rec = rec_at(b, iova, true);
+	if (!rec) {
+		r = -ENOMEM;
+		goto put;
+	}
 	for (i = 0, at = iova; i < n; i++) {
 		uintptr_t va = (uintptr_t)iov[i].iov_base;
 		uint64_t pages = (round_up(b, va + iov[i].iov_len) -
 				  (va & ~b->gmask)) >> b->pt.shift;
 		uint64_t dma = at + (va & b->gmask);
 
-		r = pt_set(b, at, va & ~b->gmask, pages, flags);
-		if (r < 0)
-			goto undo;
 		if (used && segs[used - 1].dma + segs[used - 1].len == dma) {
 			segs[used - 1].len += iov[i].iov_len;
 		} else if (used == *nsegs) {
@@ -573,52 +824,277 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 			segs[used].dma = dma;
 			segs[used++].len = iov[i].iov_len;
 		}
+		r = pt_set(b, at, va & ~b->gmask, pages, flags,
+			   i ? 0 : PTE_HEAD);
+		if (r < 0)
+			goto undo;
 		at += pages << b->pt.shift;
 	}
 	invalidate();
+	rec_set(rec, rec_w0(REC_VEC, dir, 0, used), vec_print(segs, used));
 	*nsegs = used;
 	return 0;
 undo:
-	pt_clear(b, iova, size >> b->pt.shift, 0);
+	pt_zero(b, iova, (at - iova) >> b->pt.shift);
+put:
 	iova_put(b, iova, size, 0);
 	return r;
+}
+
+/* The refusal of an unmap_vec: one line, nothing changed. */
+#define vec_refuse(b, attrs, segs, nsegs, why, ...)                          \
+	sim_refuse(b, attrs, -EINVAL, "%s: unmap_vec of %u segments from 0x%" PRIx64 ": " why "; nothing unmapped", \
+		   (b)->name, nsegs, (segs)[0].dma, ##__VA_ARGS__)
+
+/* The vector's first segment must carry the record of the map_vec that
+ * returned exactly these segments, in this order. */
+static int vec_head(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
+		    unsigned int nsegs, enum dmasplit_dir dir, uint32_t attrs,
+		    uint64_t **recp, uint64_t *w0p)
+{
+	uint64_t *rec = rec_at(b, segs[0].dma & ~b->gmask, false), w1;
+	uint64_t w0 = rec_load(rec, &w1);
+
+	if (rec_kind(w0) != REC_VEC)
+		return vec_refuse(b, attrs, segs, nsegs,
+				  "its first segment does not start a dmasplit_map_vec vector%s",
+				  w0 ? "" : " (never mapped, or unmapped already)");
+	if (rec_nsegs(w0) != nsegs || rec_dir(w0) != dir)
+		return vec_refuse(b, attrs, segs, nsegs,
+				  "that vector has %u segments, direction %d",
+				  rec_nsegs(w0), (int)rec_dir(w0));
+	if (vec_print(segs, nsegs) != w1)
+		return vec_refuse(b, attrs, segs, nsegs,
+				  "not the segments map_vec returned, in its order");
+	*recp = rec;
+	*w0p = w0;
+	return 0;
+}
+
+static int unmap_vec_untrusted(struct dmasplit_bdev *b,
+			       const struct dmasplit_seg *segs,
+			       unsigned int nsegs, enum dmasplit_dir dir,
+			       uint32_t attrs)
+{
+	uint64_t *rec, w0;
+	unsigned int i;
+	int r;
+
+	r = vec_head(b, segs, nsegs, dir, attrs, &rec, &w0);
+	if (r < 0)
+		return r;
+	if (!rec_claim(rec, w0))
+		return vec_refuse(b, attrs, segs, nsegs,
+				  "unmapped meanwhile by another thread");
+	/* Claim every segment before unmapping any, so that a refusal
+	 * half way puts back what it took. */
+	for (i = 1; i < nsegs; i++) {
+		uint64_t *srec, sw0;
+
+		r = rec_find(b, "unmap_vec", segs[i].dma, segs[i].len, dir,
+			     REC_VSEG, attrs | DMASPLIT_ATTR_NO_WARN, &srec,
+			     &sw0);
+		if (r < 0 || !rec_claim(srec, sw0))
+			break;
+	}
+	if (i < nsegs) {
+		rec_set(rec, w0, __atomic_load_n(&rec[1], __ATOMIC_RELAXED));
+		while (--i > 0)
+			rec_set(rec_at(b, segs[i].dma & ~b->gmask, false),
+				rec_w0(REC_VSEG, dir, segs[i].dma & b->gmask, 1),
+				segs[i].len);
+		return vec_refuse(b, attrs, segs, nsegs,
+				  "segment %u is not live", i);
+	}
+	for (i = 0; i < nsegs; i++)
+		unmap_claimed(b, segs[i].dma, segs[i].len, dir, attrs);
+	return 0;
 }
 
 int iommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 		    unsigned int nsegs, enum dmasplit_dir dir, uint32_t attrs)
 {
-	uint64_t base, size;
+	uint64_t base = segs[0].dma & ~b->gmask, end, *rec, w0;
 	unsigned int i;
-	int r = 0;
+	int r;
 
-	if (b->o.untrusted) {
-		for (i = 0; i < nsegs; i++) {
-			int e = iommu_unmap(b, segs[i].dma, segs[i].len, dir,
-					    attrs);
+	if (b->o.untrusted)
+		return unmap_vec_untrusted(b, segs, nsegs, dir, attrs);
+	/* map_vec lays its segments out in order, each from the granule
+	 * after the previous one's end: any other vector is not one it
+	 * returned, and its span must never be walked. */
+	for (i = 1; i < nsegs; i++) {
+		uint64_t prev = segs[i - 1].dma + segs[i - 1].len;
 
-			if (e < 0 && !r)
-				r = e;
-		}
+		if (segs[i].dma == prev ||
+		    (segs[i].dma & ~b->gmask) != round_up(b, prev))
+			return vec_refuse(b, attrs, segs, nsegs,
+					  "segment %u is not where map_vec put it (out of order, repeated or foreign)",
+					  i);
+	}
+	r = vec_head(b, segs, nsegs, dir, attrs, &rec, &w0);
+	if (r < 0)
+		return r;
+	if (!rec_claim(rec, w0))
+		return vec_refuse(b, attrs, segs, nsegs,
+				  "unmapped meanwhile by another thread");
+	end = round_up(b, segs[nsegs - 1].dma + segs[nsegs - 1].len);
+	pt_clear(b, base, (end - base) >> b->pt.shift, 0);
+	invalidate();
+	if (iova_put(b, base, end - base, 1) < 0)
+		sim_err(b, "%s: unmap_vec of 0x%" PRIx64 ": the allocator refused its addresses back",
+			b->name, base);
+	return 0;
+}
+
+/* Zeroed pages aligned to the granule, trimmed from a larger mapping. */
+static void *granule_mmap(size_t len, uint64_t granule)
+{
+	size_t extra = granule > 4096 ? granule - 4096 : 0;
+	uintptr_t p, a;
+	void *m;
+
+	m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	p = (uintptr_t)m;
+	a = (p + granule - 1) & ~(uintptr_t)(granule - 1);
+	if (a > p)
+		munmap(m, a - p);
+	if (p + len + extra > a + len)
+		munmap((void *)(a + len), p + len + extra - (a + len));
+	return (void *)a;
+}
+
+/*
+ * Coherent memory: whole granules of their own pages, mapped both ways,
+ * recorded so that only free_coherent takes it down and close releases
+ * (unmaps) what is left.
+ */
+int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
+			 uint64_t *dma)
+{
+	size_t len = (size + b->gmask) & ~b->gmask;
+	struct held_entry e = { .len = len, .flags = HELD_COHERENT };
+	uint64_t *rec, w0;
+	void *p;
+	int r;
+
+	p = granule_mmap(len, b->o.granule);
+	if (!p)
+		return -ENOMEM;
+	r = map_one(b, p, len, DMASPLIT_BIDIRECTIONAL, REC_COH, dma);
+	if (r < 0) {
+		munmap(p, len);
 		return r;
 	}
-	/* The segments of one map_vec share one allocation, in order. */
-	base = segs[0].dma & ~b->gmask;
-	size = round_up(b, segs[nsegs - 1].dma + segs[nsegs - 1].len) - base;
-	pt_clear(b, base, size >> b->pt.shift, 0);
-	invalidate();
-	if (iova_put(b, base, size, 1) < 0) {
-		sim_err(b, "%s: unmap_vec of 0x%" PRIx64 "+0x%" PRIx64 ": not one dmasplit_map_vec mapping",
-			b->name, base, size);
-		return -EINVAL;
+	e.dma = *dma;
+	e.cpu = p;
+	r = held_add(&b->held, &e);
+	if (r < 0) {
+		rec_find(b, "free_coherent", *dma, len, DMASPLIT_BIDIRECTIONAL,
+			 REC_COH, 0, &rec, &w0);
+		rec_claim(rec, w0);
+		unmap_claimed(b, *dma, len, DMASPLIT_BIDIRECTIONAL,
+			      DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		munmap(p, len);
+		sim_err(b, "%s: no memory to record %zu bytes of coherent memory",
+			b->name, len);
+		return r;
 	}
+	*cpu = p;
+	return 0;
+}
+
+int iommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
+			uint64_t dma)
+{
+	size_t len = (size + b->gmask) & ~b->gmask;
+	struct held_entry e;
+	uint64_t *rec, w0;
+	int r;
+
+	r = held_take(&b->held, dma, len, HELD_COHERENT, DMASPLIT_BIDIRECTIONAL,
+		      &e);
+	if (r == 0 && e.cpu != cpu) {
+		held_add(&b->held, &e);
+		r = -EINVAL;
+	}
+	if (r < 0)
+		return sim_refuse(b, 0, r, "%s: free_coherent of %p at 0x%" PRIx64 " (%zu bytes): %s",
+				  b->name, cpu, dma, size,
+				  r == -ENOENT ? "no coherent memory there"
+					       : "allocated with another size or CPU address");
+	r = rec_find(b, "free_coherent", dma, len, DMASPLIT_BIDIRECTIONAL,
+		     REC_COH, 0, &rec, &w0);
+	if (r < 0 || !rec_claim(rec, w0)) {
+		held_add(&b->held, &e);
+		return r < 0 ? r : -ENOENT;
+	}
+	unmap_claimed(b, dma, len, DMASPLIT_BIDIRECTIONAL,
+		      DMASPLIT_ATTR_SKIP_CPU_SYNC);
+	munmap(cpu, len);
 	return 0;
 }
 
 /* ------------------------------------------------------------------ */
 /* CPU syncs and the DMA engine                                         */
 
-int iommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len, bool to_host)
+/*
+ * A sync must lie inside one mapping or one window's links: every
+ * granule mapped or linked, none the first of another mapping, the
+ * direction one the entries allow, and, from a mapping's first granule,
+ * no byte outside its buffer.  Checked before any copy, so a refused
+ * sync copies nothing, and it stops at the first granule that fails: a
+ * huge range costs no more than what is mapped of it.
+ */
+static int sync_check(struct dmasplit_bdev *b, uint64_t dma, size_t len,
+		      enum dmasplit_dir dir)
 {
+	uint64_t first = dma & ~b->gmask, a, w0, w1, perms = dir_perms(dir);
+
+	if (dma > b->iommu_last || len - 1 > b->iommu_last - dma)
+		return sim_refuse(b, 0, -ENOENT, "%s: sync of 0x%" PRIx64 "+0x%zx: beyond the IOMMU's address width",
+				  b->name, dma, len);
+	w0 = rec_load(rec_at(b, first, false), &w1);
+	if (w0 && rec_kind(w0) != REC_VEC &&
+	    (dma < first + rec_off(w0) || len > w1 ||
+	     dma - first - rec_off(w0) > w1 - len))
+		return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: not inside the %s at 0x%" PRIx64 "+0x%" PRIx64,
+				  b->name, dma, len, rec_what[rec_kind(w0)],
+				  first + rec_off(w0), w1);
+	for (a = first; a - first < dma + len - first; ) {
+		uint64_t run, i, *pte = pt_leaf(&b->pt, a, false, &run);
+
+		for (i = 0; i < run && a - first < dma + len - first;
+		     i++, a += b->o.granule) {
+			uint64_t v = pte ? pte_load(&pte[i]) : 0;
+
+			if (!v)
+				return sim_refuse(b, 0, -ENOENT, "%s: sync of 0x%" PRIx64 "+0x%zx: 0x%" PRIx64 " is neither mapped nor linked",
+						  b->name, dma, len, a);
+			if (a != first && (v & PTE_HEAD))
+				return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: runs into another mapping or window at 0x%" PRIx64,
+						  b->name, dma, len, a);
+			if ((v & PTE_PERMS) != perms &&
+			    (v & PTE_PERMS) != PTE_PERMS)
+				return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx direction %d: 0x%" PRIx64 " was mapped in another direction",
+						  b->name, dma, len, (int)dir, a);
+		}
+	}
+	return 0;
+}
+
+int iommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
+	       enum dmasplit_dir dir, bool to_host)
+{
+	int r = sync_check(b, dma, len, dir);
+
+	if (r < 0 || !b->pool.base ||
+	    !(to_host ? dmasplit_dir_device_writes(dir)
+		      : dmasplit_dir_device_reads(dir)))
+		return r;
 	while (len) {
 		uint64_t run, in = dma & b->gmask, chunk = b->o.granule - in;
 		uint64_t *pte = pt_leaf(&b->pt, dma, false, &run);

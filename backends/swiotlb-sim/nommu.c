@@ -79,48 +79,261 @@ void *low_mmap(size_t len, uint64_t limit)
 	return NULL;
 }
 
-int nommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
-	      enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma)
+/* One buffer; inv: made by map_vec, so only unmap_vec takes it. */
+static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
+		   enum dmasplit_dir dir, uint32_t attrs, bool inv,
+		   uint64_t *dma)
 {
 	uintptr_t va = (uintptr_t)vaddr;
 	uint8_t *tlb;
 	int r;
 
 	if (!b->o.force_bounce && va + (len - 1) <= b->limit) {
+		struct held_entry e = {
+			.dma = va, .len = len,
+			.flags = HELD_DIRECT | (inv ? HELD_INVEC : 0) |
+				 (uint32_t)dir << HELD_DIR_SHIFT,
+		};
+
+		r = held_add(&b->held, &e);
+		if (r < 0)
+			return sim_refuse(b, attrs, r, "%s: map of %p+0x%zx: no memory to record the mapping",
+					  b->name, vaddr, len);
 		*dma = va;
 		return 0;
 	}
-	r = pool_map(b, &b->pool, va, len, SLOT_SIZE, 1, va, va + len, &tlb);
+	r = pool_map(b, &b->pool, va, len, SLOT_SIZE, 1, va, va + len, dir,
+		     &tlb);
 	if (r < 0)
 		return r;
+	if (inv)
+		pool_set_vec(&b->pool, (uintptr_t)tlb);
 	*dma = (uintptr_t)tlb;
 	return 0;
+}
+
+int nommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
+	      enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma)
+{
+	return map_one(b, vaddr, len, dir, attrs, false, dma);
+}
+
+static const char *const why_not[] = {
+	[ENOENT] = "no live mapping starts there (never mapped, already unmapped, or inside another mapping)",
+	[EINVAL] = "the mapping there has another length or direction, starts elsewhere, or belongs to a vector",
+};
+
+/* Claim one mapping for an unmap: 0, -ENOENT or -EINVAL. */
+static int claim(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
+		 enum dmasplit_dir dir, bool inv)
+{
+	struct held_entry e;
+
+	if (pool_contains(&b->pool, dma))
+		return pool_claim(&b->pool, dma, (size_t)len, dir, inv);
+	return held_take(&b->held, dma, len,
+			 HELD_DIRECT | (inv ? HELD_INVEC : 0), dir, &e);
+}
+
+/* Put back a claim; the table never shrinks, so this cannot fail. */
+static void unclaim(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
+		    enum dmasplit_dir dir, bool inv)
+{
+	struct held_entry e = {
+		.dma = dma, .len = len,
+		.flags = HELD_DIRECT | (inv ? HELD_INVEC : 0) |
+			 (uint32_t)dir << HELD_DIR_SHIFT,
+	};
+
+	if (pool_contains(&b->pool, dma))
+		pool_unclaim(&b->pool, dma);
+	else
+		held_add(&b->held, &e);
+}
+
+/* Take down a claimed mapping: only a bounce has anything to undo. */
+static void unmap_claimed(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
+			  enum dmasplit_dir dir, uint32_t attrs)
+{
+	if (!pool_contains(&b->pool, dma))
+		return;
+	if (!(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dmasplit_dir_device_writes(dir))
+		pool_bounce(b, &b->pool, (uint8_t *)(uintptr_t)dma, len, true);
+	pool_unmap(&b->pool, (uint8_t *)(uintptr_t)dma);
 }
 
 int nommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		enum dmasplit_dir dir, uint32_t attrs)
 {
-	if (!pool_contains(&b->pool, dma)) {
-		/* A direct mapping: nothing to undo. */
-		if (dma + (len - 1) > b->limit) {
-			sim_err(b, "%s: unmap of 0x%" PRIx64 ": beyond the DMA mask, never mapped",
-				b->name, dma);
-			return -ENOENT;
-		}
-		return 0;
-	}
-	if (!(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) && dmasplit_dir_device_writes(dir))
-		pool_bounce(b, &b->pool, (uint8_t *)(uintptr_t)dma, len, true);
-	pool_unmap(&b->pool, (uint8_t *)(uintptr_t)dma);
+	int r = claim(b, dma, len, dir, false);
+
+	if (r < 0)
+		return sim_refuse(b, attrs, r, "%s: unmap of %s0x%" PRIx64 "+0x%zx: %s",
+				  b->name,
+				  pool_contains(&b->pool, dma) ? "bounce address " : "",
+				  dma, len, why_not[-r]);
+	unmap_claimed(b, dma, len, dir, attrs);
 	return 0;
 }
 
-int nommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
-	       bool to_host)
+/*
+ * dma-direct maps each buffer on its own; the vector is recorded at its
+ * first segment with a fingerprint, so that unmap_vec takes back exactly
+ * what map_vec returned, and each segment is marked as a vector's, so
+ * that no single unmap takes it.
+ */
+int nommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
+		  unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
+		  struct dmasplit_seg *segs, unsigned int *nsegs)
 {
-	if (pool_contains(&b->pool, dma))
-		pool_bounce(b, &b->pool, (uint8_t *)(uintptr_t)dma, len,
-			    to_host);
+	struct held_entry v = { .flags = HELD_VEC | (uint32_t)dir << HELD_DIR_SHIFT };
+	unsigned int i;
+	int r = 0;
+
+	if (*nsegs < n)
+		return -ENOSPC;
+	for (i = 0; i < n; i++) {
+		r = map_one(b, iov[i].iov_base, iov[i].iov_len, dir, attrs,
+			    true, &segs[i].dma);
+		if (r < 0)
+			break;
+		segs[i].len = iov[i].iov_len;
+	}
+	if (r == 0) {
+		v.dma = segs[0].dma;
+		v.len = n;
+		v.cpu = (void *)(uintptr_t)vec_print(segs, n);
+		r = held_add(&b->held, &v);
+		if (r < 0)
+			sim_refuse(b, attrs, r, "%s: map_vec: no memory to record the vector",
+				   b->name);
+	}
+	if (r < 0) {
+		while (i--) {
+			claim(b, segs[i].dma, segs[i].len, dir, true);
+			unmap_claimed(b, segs[i].dma, segs[i].len, dir,
+				      DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		}
+		return r;
+	}
+	*nsegs = n;
+	return 0;
+}
+
+/* Every segment is claimed before any is unmapped, so that a refused
+ * vector changes nothing. */
+int nommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
+		    unsigned int nsegs, enum dmasplit_dir dir, uint32_t attrs)
+{
+	struct held_entry v;
+	unsigned int i;
+	int r;
+
+	r = held_take(&b->held, segs[0].dma, nsegs, HELD_VEC, dir, &v);
+	if (r == 0 && (uintptr_t)v.cpu != (uintptr_t)vec_print(segs, nsegs)) {
+		held_add(&b->held, &v);
+		r = -EINVAL;
+	}
+	if (r < 0)
+		return sim_refuse(b, attrs, -EINVAL, "%s: unmap_vec of %u segments from 0x%" PRIx64 ": %s; nothing unmapped",
+				  b->name, nsegs, segs[0].dma,
+				  r == -ENOENT ? "its first segment does not start a dmasplit_map_vec vector"
+					       : "not the segments map_vec returned, in its order and direction");
+	for (i = 0; i < nsegs; i++)
+		if (claim(b, segs[i].dma, segs[i].len, dir, true) < 0)
+			break;
+	if (i < nsegs) {
+		while (i--)
+			unclaim(b, segs[i].dma, segs[i].len, dir, true);
+		held_add(&b->held, &v);
+		return sim_refuse(b, attrs, -EINVAL, "%s: unmap_vec of %u segments from 0x%" PRIx64 ": segment %u is not live; nothing unmapped",
+				  b->name, nsegs, segs[0].dma, i);
+	}
+	for (i = 0; i < nsegs; i++)
+		unmap_claimed(b, segs[i].dma, segs[i].len, dir, attrs);
+	return 0;
+}
+
+/*
+ * A sync must lie inside one live mapping.  A bounce slot knows its
+ * mapping; a direct mapping is known by its start only (an index of
+ * every byte would cost a node per mapping), so a sync that starts
+ * inside one is taken on trust: it copies nothing either way.
+ */
+int nommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
+	       enum dmasplit_dir dir, bool to_host)
+{
+	int r;
+
+	if (pool_contains(&b->pool, dma)) {
+		r = pool_covers(&b->pool, dma, len, dir);
+		if (r < 0)
+			return sim_refuse(b, 0, r, "%s: sync of bounce address 0x%" PRIx64 "+0x%zx: %s",
+					  b->name, dma, len,
+					  r == -ENOENT ? "no live mapping there"
+						       : "not inside one mapping made in that direction");
+		if (to_host ? dmasplit_dir_device_writes(dir)
+			    : dmasplit_dir_device_reads(dir))
+			pool_bounce(b, &b->pool, (uint8_t *)(uintptr_t)dma,
+				    len, to_host);
+		return 0;
+	}
+	if (dma > b->limit || len - 1 > b->limit - dma)
+		return sim_refuse(b, 0, -ENOENT, "%s: sync of 0x%" PRIx64 "+0x%zx: beyond the DMA mask, never mapped",
+				  b->name, dma, len);
+	r = held_covers(&b->held, dma, len);
+	if (r == -EINVAL)
+		return sim_refuse(b, 0, r, "%s: sync of 0x%" PRIx64 "+0x%zx: longer than the mapping there",
+				  b->name, dma, len);
+	return 0;
+}
+
+/* dma-direct: memory the device reaches untranslated. */
+int nommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
+			 uint64_t *dma)
+{
+	size_t len = (size + 4095) & ~(size_t)4095;
+	struct held_entry e = { .len = len, .flags = HELD_COHERENT };
+	void *p;
+
+	p = low_mmap(len, b->limit);
+	if (!p) {
+		sim_err(b, "%s: no %zu bytes of memory below the DMA mask",
+			b->name, len);
+		return -ENOMEM;
+	}
+	e.dma = (uintptr_t)p;
+	e.cpu = p;
+	if (held_add(&b->held, &e) < 0) {
+		munmap(p, len);
+		sim_err(b, "%s: no memory to record %zu bytes of coherent memory",
+			b->name, len);
+		return -ENOMEM;
+	}
+	*cpu = p;
+	*dma = (uintptr_t)p;
+	return 0;
+}
+
+int nommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
+			uint64_t dma)
+{
+	size_t len = (size + 4095) & ~(size_t)4095;
+	struct held_entry e;
+	int r;
+
+	r = held_take(&b->held, dma, len, HELD_COHERENT, DMASPLIT_BIDIRECTIONAL,
+		      &e);
+	if (r == 0 && e.cpu != cpu) {
+		held_add(&b->held, &e);
+		r = -EINVAL;
+	}
+	if (r < 0)
+		return sim_refuse(b, 0, r, "%s: free_coherent of %p at 0x%" PRIx64 " (%zu bytes): %s",
+				  b->name, cpu, dma, size,
+				  r == -ENOENT ? "no coherent memory there"
+					       : "allocated with another size or CPU address");
+	munmap(cpu, len);
 	return 0;
 }
 

@@ -96,15 +96,14 @@ void pt_fini(struct pagetable *pt)
 	memset(pt, 0, sizeof(*pt));
 }
 
-/* The child table behind *slot, created if asked and missing.  Two
- * threads may race to create it: the loser keeps its copy for later. */
-static uint64_t *child(struct pagetable *pt, uint64_t *slot, bool alloc)
+/* The child table behind *slot, which was empty when looked at: created
+ * here.  Two threads may race to create it: the loser keeps its copy
+ * for later. */
+static uint64_t *child_new(struct pagetable *pt, uint64_t *slot)
 {
-	uint64_t cur = __atomic_load_n(slot, __ATOMIC_ACQUIRE), fresh;
+	uint64_t cur = 0, fresh;
 	uint64_t *table;
 
-	if (cur || !alloc)
-		return (uint64_t *)(uintptr_t)cur;
 	table = table_alloc(pt);
 	if (!table)
 		return NULL;
@@ -116,23 +115,25 @@ static uint64_t *child(struct pagetable *pt, uint64_t *slot, bool alloc)
 	return (uint64_t *)(uintptr_t)cur;
 }
 
+/* Every map and unmap walks here several times: one load and one test
+ * a level, the slow path out of line. */
 uint64_t *pt_leaf(struct pagetable *pt, uint64_t iova, bool alloc,
 		  uint64_t *run)
 {
-	uint64_t mask = (1ull << pt->bits) - 1, pfn = iova >> pt->shift, idx;
-	uint64_t *table = pt->root;
-	unsigned int level;
+	uint64_t mask = (1ull << pt->bits) - 1, pfn = iova >> pt->shift;
+	uint64_t *table = pt->root, *slot, cur;
+	unsigned int sh;
 
 	/* Also when nothing is there: callers skip the whole leaf span. */
 	*run = (mask + 1) - (pfn & mask);
 	if (pt->levels * pt->bits < 64 && (pfn >> (pt->levels * pt->bits)))
 		return NULL;	/* beyond the IOMMU's address width */
-	for (level = 0; level + 1 < pt->levels; level++) {
-		unsigned int sh = pt->bits * (pt->levels - 1 - level);
-
-		idx = sh < 64 ? (pfn >> sh) & mask : 0;
-		table = child(pt, &table[idx], alloc);
-		if (!table)
+	for (sh = pt->bits * (pt->levels - 1); sh; sh -= pt->bits) {
+		slot = &table[(pfn >> sh) & mask];
+		cur = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		if (__builtin_expect(cur != 0, 1))
+			table = (uint64_t *)(uintptr_t)cur;
+		else if (!alloc || !(table = child_new(pt, slot)))
 			return NULL;
 	}
 	return &table[pfn & mask];

@@ -91,7 +91,7 @@ static void recount_before(struct pool *pool, uint32_t end, uint32_t count)
 
 int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	     size_t len, uint64_t align, uint64_t keep, uintptr_t lo,
-	     uintptr_t hi, uint8_t **tlb)
+	     uintptr_t hi, enum dmasplit_dir dir, uint8_t **tlb)
 {
 	uint64_t offset = orig & (keep - 1);
 	uint32_t n, stride, i;
@@ -135,6 +135,10 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	pool->slots[first].nslots = n;
 	pool->slots[first].lo = lo;
 	pool->slots[first].hi = hi;
+	pool->slots[first].off = (uint32_t)offset;
+	pool->slots[first].dir = (uint8_t)dir;
+	pool->slots[first].dying = false;
+	pool->slots[first].vec = false;
 	recount_before(pool, (uint32_t)first, 0);
 	pool->used += n;
 	pool->index = (uint32_t)first + n;
@@ -167,9 +171,87 @@ void pool_unmap(struct pool *pool, const uint8_t *tlb)
 		pool->slots[i].orig = 0;
 		pool->slots[i].nslots = 0;
 	}
+	pool->slots[first].dying = false;
 	recount_before(pool, first, count);
 	pool->used -= n;
 	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Lock held.  The first slot of the live allocation holding addr, or
+ * NULL: a free slot has a free run, an allocated one none. */
+static struct slot *live_head(struct pool *pool, uintptr_t addr)
+{
+	uint32_t idx = (uint32_t)((addr - (uintptr_t)pool->base) >> SLOT_SHIFT);
+	struct slot *head;
+
+	if (pool->slots[idx].free_run)
+		return NULL;
+	head = &pool->slots[pool->slots[idx].first];
+	return head->nslots && !head->dying ? head : NULL;
+}
+
+static uintptr_t head_addr(const struct pool *pool, const struct slot *head)
+{
+	return (uintptr_t)pool->base +
+	       ((uintptr_t)(head - pool->slots) << SLOT_SHIFT) + head->off;
+}
+
+int pool_claim(struct pool *pool, uintptr_t tlb, size_t len,
+	       enum dmasplit_dir dir, bool vec)
+{
+	struct slot *head;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&pool->lock);
+	head = live_head(pool, tlb);
+	if (head) {
+		r = -EINVAL;
+		if (head_addr(pool, head) == tlb && head->hi - head->lo == len &&
+		    head->dir == dir && head->vec == vec) {
+			head->dying = true;
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return r;
+}
+
+void pool_set_vec(struct pool *pool, uintptr_t tlb)
+{
+	uint32_t idx = (uint32_t)((tlb - (uintptr_t)pool->base) >> SLOT_SHIFT);
+
+	pthread_mutex_lock(&pool->lock);
+	pool->slots[pool->slots[idx].first].vec = true;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void pool_unclaim(struct pool *pool, uintptr_t tlb)
+{
+	uint32_t idx = (uint32_t)((tlb - (uintptr_t)pool->base) >> SLOT_SHIFT);
+
+	pthread_mutex_lock(&pool->lock);
+	pool->slots[pool->slots[idx].first].dying = false;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+int pool_covers(struct pool *pool, uintptr_t addr, size_t len,
+		enum dmasplit_dir dir)
+{
+	struct slot *head;
+	uintptr_t start;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&pool->lock);
+	head = live_head(pool, addr);
+	if (head) {
+		start = head_addr(pool, head);
+		r = addr >= start && len <= head->hi - head->lo &&
+		    addr - start <= head->hi - head->lo - len &&
+		    (head->dir == dir || head->dir == DMASPLIT_BIDIRECTIONAL)
+			    ? 0 : -EINVAL;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return r;
 }
 
 void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,

@@ -218,9 +218,17 @@ static int sim_probe(const struct dmasplit_host *host,
 	return 0;
 }
 
+/* Coherent memory the application never freed goes with the device. */
+static void release_held(struct held_entry *e, void *arg)
+{
+	if ((e->flags & HELD_KIND) == HELD_COHERENT)
+		munmap(e->cpu, e->len);
+}
+
 /* Also for a device whose open failed part way. */
 static void sim_close(struct dmasplit_bdev *b)
 {
+	held_fini(&b->held, release_held, NULL);
 	iommu_fini(b);
 	pool_fini(&b->pool);
 	pthread_mutex_destroy(&b->iova_lock);
@@ -241,6 +249,7 @@ static int sim_open(const struct dmasplit_host *host,
 	b->host = host;
 	snprintf(b->name, sizeof(b->name), "%s", desc->name);
 	pthread_mutex_init(&b->iova_lock, NULL);
+	held_init(&b->held);
 	r = parse_opts(host, desc, &b->o);
 	if (r < 0)
 		goto fail;
@@ -326,115 +335,48 @@ static int sim_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		       unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
 		       struct dmasplit_seg *segs, unsigned int *nsegs)
 {
-	unsigned int i;
-	int r;
-
-	if (b->o.iommu)
-		return iommu_map_vec(b, iov, n, dir, attrs, segs, nsegs);
-	/* dma-direct maps each buffer on its own. */
-	if (*nsegs < n)
-		return -ENOSPC;
-	for (i = 0; i < n; i++) {
-		r = nommu_map(b, iov[i].iov_base, iov[i].iov_len, dir, attrs,
-			      &segs[i].dma);
-		if (r < 0) {
-			while (i--)
-				nommu_unmap(b, segs[i].dma, segs[i].len, dir,
-					    DMASPLIT_ATTR_SKIP_CPU_SYNC);
-			return r;
-		}
-		segs[i].len = iov[i].iov_len;
-	}
-	*nsegs = n;
-	return 0;
+	return b->o.iommu ? iommu_map_vec(b, iov, n, dir, attrs, segs, nsegs)
+			  : nommu_map_vec(b, iov, n, dir, attrs, segs, nsegs);
 }
 
 static int sim_unmap_vec(struct dmasplit_bdev *b,
 			 const struct dmasplit_seg *segs, unsigned int nsegs,
 			 enum dmasplit_dir dir, uint32_t attrs)
 {
-	unsigned int i;
-	int r = 0;
-
-	if (b->o.iommu)
-		return iommu_unmap_vec(b, segs, nsegs, dir, attrs);
-	for (i = 0; i < nsegs; i++) {
-		int e = nommu_unmap(b, segs[i].dma, segs[i].len, dir, attrs);
-
-		if (e < 0 && !r)
-			r = e;
-	}
-	return r;
+	return b->o.iommu ? iommu_unmap_vec(b, segs, nsegs, dir, attrs)
+			  : nommu_unmap_vec(b, segs, nsegs, dir, attrs);
 }
 
-/* Ownership to the CPU: what the device wrote into bounce slots. */
+/* Ownership to the CPU: what the device wrote into bounce slots.  Checked
+ * in every direction: a sync of what the device does not hold is a bug
+ * even where it would copy nothing. */
 static int sim_sync_for_cpu(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 			    enum dmasplit_dir dir)
 {
-	if (!dmasplit_dir_device_writes(dir))
-		return 0;
-	return b->o.iommu ? iommu_sync(b, dma, len, true)
-			  : nommu_sync(b, dma, len, true);
+	return b->o.iommu ? iommu_sync(b, dma, len, dir, true)
+			  : nommu_sync(b, dma, len, dir, true);
 }
 
 /* Ownership to the device: what the CPU wrote, into bounce slots. */
 static int sim_sync_for_device(struct dmasplit_bdev *b, uint64_t dma,
 			       size_t len, enum dmasplit_dir dir)
 {
-	if (!dmasplit_dir_device_reads(dir))
-		return 0;
-	return b->o.iommu ? iommu_sync(b, dma, len, false)
-			  : nommu_sync(b, dma, len, false);
+	return b->o.iommu ? iommu_sync(b, dma, len, dir, false)
+			  : nommu_sync(b, dma, len, dir, false);
 }
 
 static int sim_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 			      uint32_t flags, void **cpu, uint64_t *dma)
 {
-	size_t len = (size + 4095) & ~(size_t)4095;
-	void *p;
-	int r;
-
-	if (!b->o.iommu) {
-		/* dma-direct: memory the device reaches untranslated. */
-		p = low_mmap(len, b->limit);
-		if (!p) {
-			sim_err(b, "%s: no %zu bytes of memory below the DMA mask",
-				b->name, len);
-			return -ENOMEM;
-		}
-		*cpu = p;
-		*dma = (uintptr_t)p;
-		return 0;
-	}
-	len = (size + b->gmask) & ~b->gmask;
-	p = aligned_alloc(b->o.granule, len);
-	if (!p)
-		return -ENOMEM;
-	memset(p, 0, len);
-	r = iommu_map(b, p, len, DMASPLIT_BIDIRECTIONAL, 0, dma);
-	if (r < 0) {
-		free(p);
-		return r;
-	}
-	*cpu = p;
-	return 0;
+	return b->o.iommu ? iommu_alloc_coherent(b, size, cpu, dma)
+			  : nommu_alloc_coherent(b, size, cpu, dma);
 }
 
 static int sim_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 			     uint64_t dma)
 {
-	int r;
-
-	if (!b->o.iommu) {
-		if (dma != (uintptr_t)cpu)
-			return -EINVAL;
-		return munmap(cpu, (size + 4095) & ~(size_t)4095) < 0 ? -errno : 0;
-	}
-	r = iommu_unmap(b, dma, (size + b->gmask) & ~b->gmask,
-			DMASPLIT_BIDIRECTIONAL, DMASPLIT_ATTR_SKIP_CPU_SYNC);
-	if (r == 0)
-		free(cpu);
-	return r;
+	return b->o.iommu ? iommu_free_coherent(b, size, cpu, dma)
+			  : nommu_free_coherent(b, size, cpu, dma);
 }
 
 static int sim_dma_read(struct dmasplit_bdev *b, uint64_t dma, void *buf,

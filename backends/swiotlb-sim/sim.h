@@ -48,6 +48,10 @@
 #define PTE_WRITE	(1ull << 1)	/* the device may write */
 #define PTE_VALID	(1ull << 2)	/* visible to the device */
 #define PTE_LINKED	(1ull << 3)	/* waiting for an IOTLB sync */
+#define PTE_HEAD	(1ull << 4)	/* the first granule of a mapping, or
+					 * of a window: a sync that reaches
+					 * it from below crosses into it */
+#define PTE_PERMS	(PTE_READ | PTE_WRITE)
 #define PTE_FLAGS	0xfffull
 
 struct pagetable {
@@ -104,6 +108,12 @@ struct slot {
 	uint32_t nslots;	/* in the first slot: the allocation's length */
 	uintptr_t lo, hi;	/* in the first slot: the bytes that are the
 				 * caller's buffer; copies never leave them */
+	uint32_t off;		/* in the first slot: where the mapping's
+				 * address lies in it */
+	uint8_t dir;		/* in the first slot: the mapping's direction */
+	bool dying;		/* in the first slot: an unmap has claimed it */
+	bool vec;		/* in the first slot: made by map_vec, so only
+				 * unmap_vec takes it */
 };
 
 struct pool {
@@ -132,8 +142,23 @@ void pool_fini(struct pool *pool);
  */
 int  pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	      size_t len, uint64_t align, uint64_t keep, uintptr_t lo,
-	      uintptr_t hi, uint8_t **tlb);
+	      uintptr_t hi, enum dmasplit_dir dir, uint8_t **tlb);
 void pool_unmap(struct pool *pool, const uint8_t *tlb);
+/*
+ * Claim the mapping that pool_map() returned as tlb with exactly len and
+ * dir for an unmap: 0, then only pool_unmap() (or pool_unclaim()) may
+ * follow; -ENOENT when no live mapping starts at tlb, -EINVAL when one
+ * does with another length or direction.  O(1): every slot knows its
+ * allocation.
+ */
+int  pool_claim(struct pool *pool, uintptr_t tlb, size_t len,
+		enum dmasplit_dir dir, bool vec);
+void pool_set_vec(struct pool *pool, uintptr_t tlb);
+void pool_unclaim(struct pool *pool, uintptr_t tlb);
+/* Whether [addr, addr + len) lies inside one live mapping made in dir
+ * (or BIDIRECTIONAL): 0, -ENOENT or -EINVAL as for pool_claim(). */
+int  pool_covers(struct pool *pool, uintptr_t addr, size_t len,
+		 enum dmasplit_dir dir);
 /* Copy [tlb, tlb + len) of the pool to (to_host) or from its buffer. */
 void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,
 		 const uint8_t *tlb, size_t len, bool to_host);
@@ -151,6 +176,47 @@ static inline bool pool_contains(const struct pool *pool, uintptr_t addr)
 	return pool->base && addr >= (uintptr_t)pool->base &&
 	       addr - (uintptr_t)pool->base < (uint64_t)pool->nslots << SLOT_SHIFT;
 }
+
+/* ------------------------------------------------------------------ */
+/* Direct mappings and coherent memory (held.c)                         */
+
+#define HELD_DIRECT	1u	/* a direct mapping of an untranslated device */
+#define HELD_COHERENT	2u	/* coherent memory, either device */
+#define HELD_VEC	3u	/* a map_vec's vector, at its first segment:
+				 * len is the number of segments, cpu the
+				 * vector's fingerprint */
+#define HELD_KIND	3u
+#define HELD_DIR_SHIFT	2
+#define HELD_INVEC	0x10u	/* a direct mapping made by map_vec: only
+				 * unmap_vec takes it */
+
+struct held_entry {
+	uint64_t dma;
+	uint64_t len;
+	void *cpu;		/* coherent memory: the CPU address */
+	uint32_t flags;		/* kind | dir << HELD_DIR_SHIFT; 0: free */
+};
+
+static inline enum dmasplit_dir held_dir(const struct held_entry *e)
+{
+	return (enum dmasplit_dir)((e->flags >> HELD_DIR_SHIFT) & 3);
+}
+
+struct held {
+	pthread_mutex_t lock;
+	struct held_entry *tab;
+	size_t cap, n;
+	unsigned int shift;	/* 64 - log2(cap) */
+};
+
+void held_init(struct held *h);
+/* release, if not NULL, is called for every entry still held. */
+void held_fini(struct held *h, void (*release)(struct held_entry *e,
+					       void *arg), void *arg);
+int  held_add(struct held *h, const struct held_entry *e);
+int  held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
+	       enum dmasplit_dir dir, struct held_entry *e);
+int  held_covers(struct held *h, uint64_t dma, uint64_t len);
 
 /* ------------------------------------------------------------------ */
 /* The device                                                           */
@@ -175,6 +241,10 @@ struct dmasplit_bdev {
 
 	struct dmasplit_iovad *iovad;	/* iommu=on */
 	struct pagetable pt;		/* iommu=on */
+	/* iommu=on: what each per-range mapping is, two words at its
+	 * first granule (see iommu.c), so that an unmap or sync is checked
+	 * against it in O(1) and without a heap node per mapping. */
+	struct pagetable recs;
 
 	struct iova_cache *caches;	/* iommu=on: CPU_CACHES of them */
 
@@ -182,6 +252,7 @@ struct dmasplit_bdev {
 	 * threads on two devices must share nothing. */
 	pthread_mutex_t iova_lock __attribute__((aligned(64)));
 	struct pool pool __attribute__((aligned(64)));	/* iommu=off, untrusted */
+	struct held held __attribute__((aligned(64)));
 	struct {
 		uint64_t bytes_bounced;
 		uint64_t faults;
@@ -203,16 +274,42 @@ struct iova_cache {
 	pthread_mutex_t lock;
 	uint32_t n[CACHE_ORDERS];
 	uint64_t addr[CACHE_ORDERS][CACHE_DEPTH];
-	uint64_t invalidations;	/* this CPU's share of the statistic */
+	/* This CPU's share of the statistic, only ever read or written
+	 * under lock: the hot path takes it anyway, and a reader sums the
+	 * shares under each lock, so no count is lost or torn. */
+	uint64_t invalidations;
 } __attribute__((aligned(64)));
 
-uint64_t iommu_invalidations(const struct dmasplit_bdev *b);
+uint64_t iommu_invalidations(struct dmasplit_bdev *b);
 
 struct dmasplit_bwin {
 	struct dmasplit_bdev *b;
 	uint64_t addr;
 	uint64_t size;
 };
+
+/* A fingerprint of a map_vec's segments in their order, kept instead of
+ * the segments so that unmap_vec is checked against them in O(n) and
+ * no memory per segment. */
+static inline uint64_t vec_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static inline uint64_t vec_print(const struct dmasplit_seg *segs,
+				 unsigned int n)
+{
+	uint64_t h = n;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		h = vec_mix(vec_mix(h ^ segs[i].dma) ^ segs[i].len);
+	return h;
+}
 
 static inline void stat_add(uint64_t *counter, uint64_t n)
 {
@@ -246,7 +343,11 @@ int  iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 int  iommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 		     unsigned int nsegs, enum dmasplit_dir dir, uint32_t attrs);
 int  iommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
-		bool to_host);
+		enum dmasplit_dir dir, bool to_host);
+int  iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
+			  uint64_t *dma);
+int  iommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
+			 uint64_t dma);
 int  iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		  size_t len, bool write);
 
@@ -256,13 +357,29 @@ int  nommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 int  nommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		 enum dmasplit_dir dir, uint32_t attrs);
 int  nommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
-		bool to_host);
+		enum dmasplit_dir dir, bool to_host);
+int  nommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
+		   unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
+		   struct dmasplit_seg *segs, unsigned int *nsegs);
+int  nommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
+		     unsigned int nsegs, enum dmasplit_dir dir, uint32_t attrs);
+int  nommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
+			  uint64_t *dma);
+int  nommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
+			 uint64_t dma);
 int  nommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		  size_t len, bool write);
 /* Anonymous memory placed at or below limit (the pool, coherent memory). */
 void *low_mmap(size_t len, uint64_t limit);
 
 /* sim.c */
+/* A refused call: its one log line, unless the caller asked for none. */
+#define sim_refuse(b, attrs, err, ...)                                 \
+	({                                                             \
+		if (!((attrs) & DMASPLIT_ATTR_NO_WARN))                \
+			sim_err(b, __VA_ARGS__);                       \
+		(err);                                                 \
+	})
 void sim_fault(struct dmasplit_bdev *b, uint64_t dma, bool write,
 	       const char *why);
 

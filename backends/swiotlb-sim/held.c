@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * What the device holds that no translation or bounce slot records: the
+ * direct mappings of an untranslated device (device address = host
+ * address) and coherent memory.  Without this set an unmap of an address
+ * never mapped, or unmapped twice, would look like any other; with it
+ * both are refused at O(1) cost.
+ *
+ * An open-addressed hash keyed by device address, with linear probing
+ * and backward-shift deletion (no tombstones, so lookups stay short).
+ * The same address may be held several times (a buffer mapped twice is
+ * legal without an IOMMU): each mapping is its own entry.  The table
+ * never shrinks, so putting back an entry just taken cannot fail, which
+ * is what lets vector unmaps undo a partial claim.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+#define HELD_MIN 64
+
+static size_t slot_of(const struct held *h, uint64_t dma)
+{
+	return (size_t)((dma * 0x9e3779b97f4a7c15ull) >> h->shift);
+}
+
+void held_init(struct held *h)
+{
+	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->lock, NULL);
+}
+
+void held_fini(struct held *h, void (*release)(struct held_entry *e,
+					       void *arg), void *arg)
+{
+	size_t i;
+
+	for (i = 0; release && i < h->cap; i++)
+		if (h->tab[i].flags)
+			release(&h->tab[i], arg);
+	free(h->tab);
+	h->tab = NULL;
+	h->cap = h->n = 0;
+	pthread_mutex_destroy(&h->lock);
+}
+
+/* Lock held; e is not in the table and there is room. */
+static void insert(struct held *h, const struct held_entry *e)
+{
+	size_t i = slot_of(h, e->dma);
+
+	while (h->tab[i].flags)
+		i = (i + 1) & (h->cap - 1);
+	h->tab[i] = *e;
+	h->n++;
+}
+
+/* Lock held.  Keep the load at most 3/4. */
+static int grow(struct held *h)
+{
+	struct held_entry *old = h->tab;
+	size_t i, cap = h->cap ? h->cap * 2 : HELD_MIN, oldcap = h->cap;
+
+	if ((h->n + 1) * 4 <= h->cap * 3)
+		return 0;
+	h->tab = calloc(cap, sizeof(*h->tab));
+	if (!h->tab) {
+		h->tab = old;
+		return -ENOMEM;
+	}
+	h->cap = cap;
+	h->shift = 64 - (unsigned int)__builtin_ctzll(cap);
+	h->n = 0;
+	for (i = 0; i < oldcap; i++)
+		if (old[i].flags)
+			insert(h, &old[i]);
+	free(old);
+	return 0;
+}
+
+int held_add(struct held *h, const struct held_entry *e)
+{
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	r = grow(h);
+	if (r == 0)
+		insert(h, e);
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+/* Lock held.  Remove slot i, moving later entries of its cluster back
+ * so that every entry stays reachable from its home slot. */
+static void remove_at(struct held *h, size_t i)
+{
+	size_t j = i, home, mask = h->cap - 1;
+
+	for (;;) {
+		h->tab[i].flags = 0;
+		for (;;) {
+			j = (j + 1) & mask;
+			if (!h->tab[j].flags) {
+				h->n--;
+				return;
+			}
+			home = slot_of(h, h->tab[j].dma);
+			/* j may move to i unless its home lies cyclically
+			 * in (i, j]. */
+			if (i <= j ? (home <= i || home > j)
+				   : (home <= i && home > j))
+				break;
+		}
+		h->tab[i] = h->tab[j];
+		i = j;
+	}
+}
+
+/*
+ * Take the entry of kind (with HELD_INVEC or without) at dma with
+ * exactly len and dir.  -ENOENT when
+ * nothing of that kind starts at dma; -EINVAL when something does, but
+ * with another length or direction (*e then describes it).
+ */
+int held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
+	      enum dmasplit_dir dir, struct held_entry *e)
+{
+	size_t i, found = SIZE_MAX;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&h->lock);
+	for (i = h->cap ? slot_of(h, dma) : 0; h->cap && h->tab[i].flags;
+	     i = (i + 1) & (h->cap - 1)) {
+		const struct held_entry *t = &h->tab[i];
+
+		if (t->dma != dma ||
+		    (t->flags & (HELD_KIND | HELD_INVEC)) != kind)
+			continue;
+		*e = *t;
+		if (t->len == len && held_dir(t) == dir) {
+			found = i;
+			break;
+		}
+		r = -EINVAL;
+	}
+	if (found != SIZE_MAX) {
+		remove_at(h, found);
+		r = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
+/*
+ * Whether [dma, dma + len) lies in a direct mapping that starts at dma:
+ * 0, -EINVAL when one starts there but is shorter, -ENOENT when none does.
+ */
+int held_covers(struct held *h, uint64_t dma, uint64_t len)
+{
+	size_t i;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&h->lock);
+	for (i = h->cap ? slot_of(h, dma) : 0; h->cap && h->tab[i].flags;
+	     i = (i + 1) & (h->cap - 1)) {
+		const struct held_entry *t = &h->tab[i];
+
+		if (t->dma != dma || (t->flags & HELD_KIND) != HELD_DIRECT)
+			continue;
+		if (t->len >= len) {
+			r = 0;
+			break;
+		}
+		r = -EINVAL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
