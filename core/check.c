@@ -49,7 +49,7 @@ struct check_entry {
 	struct itree links;		/* CHECK_WINDOW: struct check_link */
 	struct check_group *group;	/* CHECK_VEC */
 	void *cpu;			/* CHECK_COHERENT */
-	uintptr_t host;			/* host address of node.start, 0 unknown */
+	uintptr_t host;		/* host address at node.start, or 0 */
 	bool cpu_owned;			/* synced for the CPU, whole */
 };
 
@@ -610,7 +610,8 @@ static struct check_entry *find_mapping(struct dmasplit_dev *dev,
 		if (e->kind == CHECK_WINDOW)
 			continue;
 		if (e->kind == kind && n->last - n->start + 1 == len &&
-		    e->dir == dir && (kind != CHECK_VEC || e->group->segs[0].dma == dma))
+		    e->dir == dir &&
+		    (kind != CHECK_VEC || e->group->segs[0].dma == dma))
 			return e;
 		if (!any || (e->kind == kind && any->kind != kind))
 			any = e;
@@ -736,8 +737,10 @@ void check_map_done(struct dmasplit_dev *dev, struct check_entry *taken,
 			drop_entry(g->ent[i]);
 			g->live--;
 		}
-		memmove(g->segs, g->segs + done, (n - done) * sizeof(g->segs[0]));
-		memmove(g->ent, g->ent + done, (n - done) * sizeof(g->ent[0]));
+		memmove(g->segs, g->segs + done,
+			(n - done) * sizeof(g->segs[0]));
+		memmove(g->ent, g->ent + done,
+			(n - done) * sizeof(g->ent[0]));
 		g->n = n - done;
 	} else if (done) {
 		for (i = 0; i < n; i++)

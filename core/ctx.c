@@ -41,12 +41,30 @@ void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
 		   int line, const char *fn, const char *format, va_list args)
 {
 	static const char hex[] = "0123456789abcdef";
-	char msg[1024], out[sizeof(msg) * 4];
+	char small[512], small_out[sizeof(small) * 4];
+	char *msg = small, *out = small_out;
 	size_t i, o = 0;
+	va_list again;
+	int n;
 
 	if (!ctx->log_fn)
 		return;
-	vsnprintf(msg, sizeof(msg), format, args);
+	va_copy(again, args);
+	n = vsnprintf(small, sizeof(small), format, args);
+	/* A long line (paths can be) is formatted again, whole, on the
+	 * heap; without memory it goes out cut, not lost. */
+	if (n >= (int)sizeof(small)) {
+		msg = malloc((size_t)n + 1);
+		out = msg ? malloc((size_t)n * 4 + 1) : NULL;
+		if (out) {
+			vsnprintf(msg, (size_t)n + 1, format, again);
+		} else {
+			free(msg);
+			msg = small;
+			out = small_out;
+		}
+	}
+	va_end(again);
 	for (i = 0; msg[i]; i++) {
 		unsigned char c = (unsigned char)msg[i];
 
@@ -61,6 +79,10 @@ void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
 	}
 	out[o] = '\0';
 	call_log_fn(ctx, priority, file, line, fn, "%s", out);
+	if (msg != small) {
+		free(msg);
+		free(out);
+	}
 }
 
 void dmasplit_log(struct dmasplit_ctx *ctx, int priority, const char *file,
@@ -214,8 +236,15 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx
 			log_info(ctx, "context %p stays for %u open devices: it goes when the last is closed",
 				 (void *)ctx, devs);
 	}
+	ctx_put(ctx);
+	return NULL;
+}
+
+/* A device's reference: no line, the application was told. */
+void ctx_put(struct dmasplit_ctx *ctx)
+{
 	if (__atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
-		return NULL;
+		return;
 	loader_unload(ctx);
 	pin_fini(&ctx->pins);
 	pthread_mutex_destroy(&ctx->lock);
@@ -223,7 +252,6 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx
 	free(ctx->forced_backend);
 	free(ctx->sysfs_root);
 	free(ctx);
-	return NULL;
 }
 
 DMASPLIT_EXPORT void dmasplit_ctx_set_log_fn(struct dmasplit_ctx *ctx,

@@ -175,8 +175,9 @@ static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 	if (dev->ops->get_fd)
 		dev->info.flags |= DMASPLIT_DEV_HAS_FD;
 	dev->granule = dev->info.granule;
-	dev->addr_last = dev->info.dma_mask_bits && dev->info.dma_mask_bits < 64 ?
-			 (1ull << dev->info.dma_mask_bits) - 1 : UINT64_MAX;
+	dev->addr_last = UINT64_MAX;
+	if (dev->info.dma_mask_bits && dev->info.dma_mask_bits < 64)
+		dev->addr_last = (1ull << dev->info.dma_mask_bits) - 1;
 	if (ctx->check) {
 		r = check_dev_new(dev);
 		if (r < 0)
@@ -290,7 +291,7 @@ static void release(struct dmasplit_dev *dev)
 	log_dbg(ctx, "closed %s", dev->name);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
-	dmasplit_ctx_unref(ctx);
+	ctx_put(ctx);
 }
 
 void dev_get(struct dmasplit_dev *dev)

@@ -155,9 +155,9 @@ struct dmasplit_dev {
 	struct dmasplit_dev *next;	/* ctx->devs */
 	struct dmasplit_ctx *ctx;
 	int refcount;			/* atomic */
-	bool closed;			/* the application's reference is gone */
+	bool closed;		/* the application dropped its reference */
 	unsigned int batches;		/* live batches (atomic) */
-	uint64_t addr_last;		/* highest device address, DMA mask */
+	uint64_t addr_last;		/* the DMA mask: last address */
 	struct dmasplit_backend *backend;
 	const struct dmasplit_backend_ops *ops;
 	struct dmasplit_bdev *bdev;
@@ -218,6 +218,7 @@ static inline bool is_pow2(uint64_t x)
 
 /* ctx.c */
 struct dmasplit_ctx *ctx_from_host(const struct dmasplit_host *host);
+void ctx_put(struct dmasplit_ctx *ctx);
 
 /* loader.c */
 int  loader_load(struct dmasplit_ctx *ctx) _must_check_;
@@ -262,7 +263,8 @@ static inline bool dma_bad(const struct dmasplit_dev *dev, uint64_t dma,
 {
 	uint64_t end;
 
-	return unlikely((dma == 0) | __builtin_add_overflow(dma, len - 1, &end) |
+	return unlikely((dma == 0) |
+			__builtin_add_overflow(dma, len - 1, &end) |
 			(end > dev->addr_last));
 }
 int  backend_bad_dma(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,

@@ -278,7 +278,8 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 			r = backend_bad_dma(dev, segs[i].dma, segs[i].len,
 					    "map_vec");
 	if (!r && unlikely(dev->check))
-		r = check_map_add(dev, CHECK_VEC, segs, used, dir, NULL, iov, n);
+		r = check_map_add(dev, CHECK_VEC, segs, used, dir, NULL,
+				  iov, n);
 	if (r < 0) {
 		if (unmap_segs(dev, segs, used, dir,
 			       attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC, &done) < 0)

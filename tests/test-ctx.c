@@ -4,6 +4,7 @@
  * environment and from setters, and what the last unref releases.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +246,78 @@ START_TEST(unref_with_open_devices_keeps_the_context_for_them)
 }
 END_TEST
 
+#define WINDOW_THREADS 8
+
+struct window_thread {
+	struct dmasplit_iova *iova;
+	char buf[4096] __attribute__((aligned(4096)));
+	int failed;
+};
+
+/* Works on its window, then destroys it: whichever thread is last
+ * releases the device, and with it the context. */
+static void *window_thread(void *arg)
+{
+	struct window_thread *t = arg;
+	unsigned int i;
+
+	for (i = 0; i < 2000 && !t->failed; i++)
+		t->failed = dmasplit_iova_link(t->iova, 0, t->buf, sizeof(t->buf),
+					       DMASPLIT_TO_DEVICE, 0) ||
+			    dmasplit_iova_sync(t->iova, 0, sizeof(t->buf)) ||
+			    dmasplit_iova_unlink(t->iova, 0, sizeof(t->buf),
+						 DMASPLIT_TO_DEVICE, 0);
+	dmasplit_iova_destroy(t->iova);
+	return NULL;
+}
+
+/* The test capture is for one thread: these count under a lock. */
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned int closes, destroys;
+
+static void count_lines(void *data, int priority, const char *file, int line,
+			const char *fn, const char *format, va_list args)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), format, args);
+	pthread_mutex_lock(&count_lock);
+	closes += strstr(msg, "testa: close") != NULL;
+	destroys += strstr(msg, "testa: iova_destroy") != NULL;
+	pthread_mutex_unlock(&count_lock);
+}
+
+START_TEST(windows_release_their_device_from_any_thread)
+{
+	static struct window_thread t[WINDOW_THREADS];
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+	pthread_t tid[WINDOW_THREADS];
+	struct dmasplit_dev *dev;
+	unsigned int i;
+
+	dmasplit_ctx_set_check(ctx, 1);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:mt", &dev), 0);
+	for (i = 0; i < WINDOW_THREADS; i++) {
+		t[i].failed = 0;
+		ck_assert_int_eq(dmasplit_iova_alloc(dev, 4096, 0, &t[i].iova), 0);
+	}
+	/* Start the threads with only the windows' references left. */
+	closes = destroys = 0;
+	dmasplit_ctx_set_log_fn(ctx, count_lines, NULL);
+	dmasplit_dev_close(dev);
+	tu_ctx_free(ctx);
+	for (i = 0; i < WINDOW_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, window_thread, &t[i]), 0);
+	for (i = 0; i < WINDOW_THREADS; i++) {
+		pthread_join(tid[i], NULL);
+		ck_assert_msg(!t[i].failed, "thread %u: a call on its window failed", i);
+	}
+	ck_assert_msg(closes == 1 && destroys == WINDOW_THREADS,
+		      "expected %d destroys and one close, got %u and %u",
+		      WINDOW_THREADS, destroys, closes);
+}
+END_TEST
+
 START_TEST(setters_copy_their_strings)
 {
 	struct dmasplit_ctx *ctx;
@@ -274,11 +347,12 @@ int main(void)
 	tcase_add_test(tc, log_priority_from_environment);
 	tcase_add_test(tc, checker_from_environment_and_setter);
 	tcase_add_test(tc, setters_copy_their_strings);
-	if (getenv("DMASPLIT_TEST_PLUGINS"))
-		tcase_add_test(tc, unref_with_open_devices_keeps_the_context_for_them);
-	else
-		tu_add_test_if(tc, unref_with_open_devices_keeps_the_context_for_them, false,
-			       "test plugins not built");
+	tu_add_test_if(tc, unref_with_open_devices_keeps_the_context_for_them,
+		       getenv("DMASPLIT_TEST_PLUGINS") != NULL,
+		       "test plugins not built");
+	tu_add_test_if(tc, windows_release_their_device_from_any_thread,
+		       getenv("DMASPLIT_TEST_PLUGINS") != NULL,
+		       "test plugins not built");
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

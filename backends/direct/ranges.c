@@ -176,7 +176,8 @@ static int parse(struct dmasplit_bdev *b, const char *node, const uint8_t *prop,
 		if (br->bus + (br->size - 1) < br->bus ||
 		    br->cpu + (br->size - 1) < br->cpu) {
 			direct_err(b, "%s: dma-ranges entry %u of device-tree node %s (bus 0x%" PRIx64 ", memory 0x%" PRIx64 ", 0x%" PRIx64 " bytes) wraps past 2^64: ignored",
-				   b->name, i, node, br->bus, br->cpu, br->size);
+				   b->name, i, node, br->bus, br->cpu,
+				   br->size);
 			continue;
 		}
 		direct_dbg(b, "%s: DMA range: memory 0x%" PRIx64 "+0x%" PRIx64 " at bus 0x%" PRIx64 " (%s)",

@@ -124,7 +124,8 @@ static int check_opts(const struct dmasplit_host *host,
 	if (o->iommu && reach < 2 * o->granule - 1) {
 		dmasplit_host_err(host, SIM_NAME ": sim:%s: mask=%u: a translated device with granule=%" PRIu64 " needs at least %u bits",
 				  desc->name, o->mask_bits, o->granule,
-				  (unsigned int)__builtin_ctzll(o->granule) + 1);
+				  (unsigned int)__builtin_ctzll(o->granule) +
+					  1);
 		return -EINVAL;
 	}
 	if (!o->iommu && reach < o->pool_size - 1) {
