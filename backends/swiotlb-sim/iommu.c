@@ -110,12 +110,12 @@ static void invalidate(void)
 
 /* Count invalidations that come with no IOVA allocation or free from
  * the per-CPU cache, whose lock would have counted them. */
-static void add_invalidations(struct dmasplit_bdev *b, unsigned int n)
+static void add_invalidations(struct dmasplit_bdev *b, int n)
 {
 	struct iova_cache *c = my_cache(b);
 
 	pthread_mutex_lock(&c->lock);
-	c->invalidations += n;
+	c->invalidations += (uint64_t)(int64_t)n;
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -179,6 +179,8 @@ static int global_alloc(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
  * Allocate and free device addresses.  flushes is the number of IOTLB
  * invalidations the caller makes along with it: counting them here, under
  * the per-CPU lock taken anyway, spares the hot path an atomic operation.
+ * A map that fails after its iova_get() puts back with -1: the sum over
+ * the per-CPU shares stays exact, modulo 2^64 like any counter.
  */
 static int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
 		    unsigned int flushes)
@@ -231,7 +233,7 @@ static int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
 }
 
 static int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
-		    unsigned int flushes)
+		    int flushes)
 {
 	int order = cache_order(b, size), r;
 	uint64_t spill[CACHE_DEPTH / 2];
@@ -254,7 +256,7 @@ static int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 		memcpy(spill, &c->addr[order][c->n[order]], sizeof(spill));
 	}
 	c->addr[order][c->n[order]++] = addr;
-	c->invalidations += flushes;
+	c->invalidations += (uint64_t)(int64_t)flushes;
 	pthread_mutex_unlock(&c->lock);
 	if (n)
 		global_free(b, spill, n, size);
@@ -659,7 +661,8 @@ static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
 			 dir_perms(dir) | PTE_VALID, PTE_HEAD)
 		: -ENOMEM;
 	if (r < 0) {
-		iova_put(b, iova, size, 0);
+		/* Nor was there an invalidation: take back its count. */
+		iova_put(b, iova, size, -1);
 		if (r == -EEXIST) {
 			/* A live entry at a free address: never lose it. */
 			sim_err(b, "%s: map: device address 0x%" PRIx64 " is free but mapped",
@@ -837,7 +840,7 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 undo:
 	pt_zero(b, iova, (at - iova) >> b->pt.shift);
 put:
-	iova_put(b, iova, size, 0);
+	iova_put(b, iova, size, -1);
 	return r;
 }
 
