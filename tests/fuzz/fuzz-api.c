@@ -117,7 +117,8 @@ static uint64_t take(unsigned int bytes)
 	return v;
 }
 
-static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 static void fatal(const char *fmt, ...)
 {
 	va_list ap;
