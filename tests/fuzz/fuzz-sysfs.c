@@ -5,12 +5,12 @@
  * through dmasplit_describe(), every backend's probe, selection, and the
  * opens of the direct and vfio backends.  Whatever the tree holds, every
  * call returns 0 or a negative errno, a description is terminated and
- * within its ranges, and nothing leaks or crashes.  FIFOs are left out:
- * an attribute that blocks would stop the run, not fail it.
+ * within its ranges, and nothing leaks, crashes or blocks (a FIFO where
+ * an attribute should be).
  *
  * Input: records of (kind, place, length, bytes); kind 0 writes a file,
  * 1 a link to the bytes or (with an empty target) to the usual target of
- * that place, 2 a directory.
+ * that place, 2 a directory, 3 a FIFO.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -88,7 +88,7 @@ static void build(const uint8_t *p, size_t n)
 	char buf[256];
 
 	while (n >= 3) {
-		unsigned int kind = p[0] % 3, place = p[1] % NPLACES;
+		unsigned int kind = p[0] % 4, place = p[1] % NPLACES;
 		size_t len = p[2];
 
 		p += 3;
@@ -111,8 +111,11 @@ static void build(const uint8_t *p, size_t n)
 					  places[place].target);
 			}
 			break;
-		default:
+		case 2:
 			fuzz_mkdir(root, places[place].rel);
+			break;
+		default:
+			fuzz_fifo(root, places[place].rel);
 			break;
 		}
 		p += len;

@@ -120,6 +120,14 @@ bool fuzz_mkdir(const char *root, const char *rel)
 	return parents(path);
 }
 
+bool fuzz_fifo(const char *root, const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	return parents(path) && mkfifo(path, 0644) == 0;
+}
+
 #define DEV2 "devices/pci0000:00/0000:00:02.0/0000:02:00.0"
 
 const char *fuzz_fake_sysfs(void)

@@ -22,6 +22,7 @@ const char *fuzz_tmpdir(void);
 bool fuzz_put(const char *root, const char *rel, const void *data, size_t len);
 bool fuzz_link(const char *root, const char *rel, const char *target);
 bool fuzz_mkdir(const char *root, const char *rel);
+bool fuzz_fifo(const char *root, const char *rel);
 /* Empty root, keeping it. */
 void fuzz_clear(const char *root);
 
