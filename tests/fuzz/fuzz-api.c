@@ -123,11 +123,24 @@ static void fatal(const char *fmt, ...)
 {
 	va_list ap;
 
+	const char *keep = getenv("FUZZ_REPORT");
+	FILE *f = keep ? fopen(keep, "ae") : NULL;
+
+	/* Fork mode (-fork) drops a job's output: FUZZ_REPORT keeps the
+	 * finding's line. */
 	fprintf(stderr, "fuzz-api: %s: ", s.spec);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (f) {
+		fprintf(f, "fuzz-api: %s: ", s.spec);
+		va_start(ap, fmt);
+		vfprintf(f, fmt, ap);
+		va_end(ap);
+		fputc('\n', f);
+		fclose(f);
+	}
 	abort();
 }
 
