@@ -274,8 +274,9 @@ static void check_fresh(uint64_t dma, size_t len, bool is_bounce,
 	}
 }
 
-/* The CPU wrote [p, p + len): device views of those bytes are unknown. */
-static void cpu_wrote(const uint8_t *p, size_t len)
+/* The CPU wrote [p, p + len): device views of those bytes are unknown
+ * (except to one record, when it made the write). */
+static void host_changed(const uint8_t *p, size_t len, const struct rec *by)
 {
 	unsigned int i;
 	size_t k;
@@ -283,7 +284,7 @@ static void cpu_wrote(const uint8_t *p, size_t len)
 	for (i = 0; i < MAX_RECS; i++) {
 		struct rec *r = &s.r[i];
 
-		if (!r->used || r->kind == K_COH ||
+		if (!r->used || r->kind == K_COH || r == by ||
 		    !overlaps((uintptr_t)p, len, (uintptr_t)r->host, r->len))
 			continue;
 		for (k = 0; k < r->len; k++)
@@ -292,7 +293,14 @@ static void cpu_wrote(const uint8_t *p, size_t len)
 	}
 }
 
-/* After a copy back to the CPU: what the device wrote is in host memory. */
+static void cpu_wrote(const uint8_t *p, size_t len)
+{
+	host_changed(p, len, NULL);
+}
+
+/* After a copy back to the CPU: what the device wrote is in host memory.
+ * The copy may also have written the bytes another mapping of the same
+ * memory shows. */
 static void check_host(struct rec *r, size_t off, size_t len, const char *what)
 {
 	size_t k;
@@ -307,6 +315,8 @@ static void check_host(struct rec *r, size_t off, size_t len, const char *what)
 			      r->host[k]);
 		r->fl[k] &= (uint8_t)~B_WRITTEN;
 	}
+	if (bounced(r))
+		host_changed(r->host + off, len, r);
 }
 
 static bool host_shared(const struct rec *r)
