@@ -2336,6 +2336,45 @@ static void expect_segs_read(struct dmasplit_dev *d, const struct dmasplit_seg *
 		expect_read(d, s[i].dma, buf + at[i], s[i].len, what);
 }
 
+/* Without an IOMMU the same bytes are at the same device address in
+ * every mapping of them: two vectors of one buffer start at one address,
+ * and each must still unmap as itself, in either order. */
+START_TEST(vectors_of_the_same_bytes_unmap_each_as_itself)
+{
+	const char *const specs[] = { "sim:f,iommu=off,mask=48", "sim:a" };
+	uint8_t *buf = aligned_alloc(4096, 8192);
+	unsigned int i, order;
+
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < 2; i++) {
+		for (order = 0; order < 2; order++) {
+			struct dmasplit_dev *d = open_unchecked(specs[i]);
+			struct iovec big = { buf, 8192 }, small = { buf, 4096 };
+			struct dmasplit_seg vb, vs;
+			unsigned int nb = 1, ns = 1;
+			int r1, r2;
+
+			ck_assert_int_eq(dmasplit_map_vec(d, &big, 1, DMASPLIT_BIDIRECTIONAL, 0, &vb, &nb), 0);
+			ck_assert_int_eq(dmasplit_map_vec(d, &small, 1, DMASPLIT_BIDIRECTIONAL, 0, &vs, &ns), 0);
+			if (order) {
+				r1 = dmasplit_unmap_vec(d, &vb, 1, DMASPLIT_BIDIRECTIONAL, 0);
+				r2 = dmasplit_unmap_vec(d, &vs, 1, DMASPLIT_BIDIRECTIONAL, 0);
+			} else {
+				r1 = dmasplit_unmap_vec(d, &vs, 1, DMASPLIT_BIDIRECTIONAL, 0);
+				r2 = dmasplit_unmap_vec(d, &vb, 1, DMASPLIT_BIDIRECTIONAL, 0);
+			}
+			ck_assert_msg(r1 == 0 && r2 == 0,
+				      "%s, %s first: expected both unmap_vec to give 0, got %d and %d; log:\n%s",
+				      specs[i], order ? "the larger" : "the smaller",
+				      r1, r2, tu_log_text());
+			ck_assert_uint_eq(stats_of(d).mappings_live, 0);
+			dmasplit_dev_close(d);
+		}
+	}
+	free(buf);
+}
+END_TEST
+
 START_TEST(unmap_vec_refuses_vectors_it_did_not_return)
 {
 	/* Segments by index: 0-2 of the vector, 3-5 of another one. */
@@ -4817,6 +4856,7 @@ int main(void)
 	tcase_add_test(tc, unmap_with_a_wrong_length_or_direction_changes_nothing);
 	tcase_add_test(tc, refused_partial_unmap_keeps_the_iova_cache_out_of_live_mappings);
 	tcase_add_test(tc, unmap_vec_refuses_vectors_it_did_not_return);
+	tcase_add_test(tc, vectors_of_the_same_bytes_unmap_each_as_itself);
 	tcase_add_test(tc, coherent_memory_left_at_close_is_released);
 	tcase_add_test(tc, sync_outside_one_mapping_is_refused_at_once);
 	tcase_add_test(tc, window_sync_and_unlink_of_nothing_linked_are_refused);

@@ -120,12 +120,13 @@ static void remove_at(struct held *h, size_t i)
 
 /*
  * Take the entry of kind (with HELD_INVEC or without) at dma with
- * exactly len and dir.  -ENOENT when
- * nothing of that kind starts at dma; -EINVAL when something does, but
- * with another length or direction (*e then describes it).
+ * exactly len and dir, and cpu unless that is NULL (several entries may
+ * share an address: the same bytes mapped twice, two vectors of them).
+ * -ENOENT when nothing of that kind starts at dma; -EINVAL when
+ * something does, but differs (*e then describes it).
  */
 int held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
-	      enum dmasplit_dir dir, struct held_entry *e)
+	      enum dmasplit_dir dir, const void *cpu, struct held_entry *e)
 {
 	size_t i, found = SIZE_MAX;
 	int r = -ENOENT;
@@ -139,7 +140,8 @@ int held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
 		    (t->flags & (HELD_KIND | HELD_INVEC)) != kind)
 			continue;
 		*e = *t;
-		if (t->len == len && held_dir(t) == dir) {
+		if (t->len == len && held_dir(t) == dir &&
+		    (!cpu || t->cpu == cpu)) {
 			found = i;
 			break;
 		}

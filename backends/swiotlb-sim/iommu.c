@@ -1254,11 +1254,7 @@ int iommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 	int r;
 
 	r = held_take(&b->held, dma, len, HELD_COHERENT, DMASPLIT_BIDIRECTIONAL,
-		      &e);
-	if (r == 0 && e.cpu != cpu) {
-		held_add(&b->held, &e);
-		r = -EINVAL;
-	}
+		      cpu, &e);
 	if (r < 0)
 		return sim_refuse(b, 0, r, "%s: free_coherent of %p at 0x%" PRIx64 " (%zu bytes): %s",
 				  b->name, cpu, dma, size,

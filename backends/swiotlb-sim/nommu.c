@@ -135,7 +135,7 @@ static int claim(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 	if (pool_contains(&b->pool, dma))
 		return pool_claim(&b->pool, dma, (size_t)len, dir, inv);
 	return held_take(&b->held, dma, len,
-			 HELD_DIRECT | (inv ? HELD_INVEC : 0), dir, &e);
+			 HELD_DIRECT | (inv ? HELD_INVEC : 0), dir, NULL, &e);
 }
 
 /* Put back a claim; the table never shrinks, so this cannot fail. */
@@ -232,11 +232,8 @@ int nommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 	unsigned int i;
 	int r;
 
-	r = held_take(&b->held, segs[0].dma, nsegs, HELD_VEC, dir, &v);
-	if (r == 0 && (uintptr_t)v.cpu != (uintptr_t)vec_print(segs, nsegs)) {
-		held_add(&b->held, &v);
-		r = -EINVAL;
-	}
+	r = held_take(&b->held, segs[0].dma, nsegs, HELD_VEC, dir,
+		      (void *)(uintptr_t)vec_print(segs, nsegs), &v);
 	if (r < 0)
 		return sim_refuse(b, attrs, -EINVAL, "%s: unmap_vec of %u segments from 0x%" PRIx64 ": %s; nothing unmapped",
 				  b->name, nsegs, segs[0].dma,
@@ -326,11 +323,7 @@ int nommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 	int r;
 
 	r = held_take(&b->held, dma, len, HELD_COHERENT, DMASPLIT_BIDIRECTIONAL,
-		      &e);
-	if (r == 0 && e.cpu != cpu) {
-		held_add(&b->held, &e);
-		r = -EINVAL;
-	}
+		      cpu, &e);
 	if (r < 0)
 		return sim_refuse(b, 0, r, "%s: free_coherent of %p at 0x%" PRIx64 " (%zu bytes): %s",
 				  b->name, cpu, dma, size,

@@ -229,7 +229,7 @@ void held_fini(struct held *h, void (*release)(struct held_entry *e,
 					       void *arg), void *arg);
 int  held_add(struct held *h, const struct held_entry *e);
 int  held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
-	       enum dmasplit_dir dir, struct held_entry *e);
+	       enum dmasplit_dir dir, const void *cpu, struct held_entry *e);
 int  held_covers(struct held *h, uint64_t dma, uint64_t len);
 
 /* ------------------------------------------------------------------ */
