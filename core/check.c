@@ -756,18 +756,32 @@ void check_map_done(struct dmasplit_dev *dev, struct check_entry *taken,
  * device accesses on non-coherent devices can be checked.
  */
 /* Lock held.  A live mapping or window that holds [dma, dma + len). */
+/*
+ * Lock held.  The live mapping or window that holds all of [dma, dma +
+ * len), preferring one whose direction allows a sync in dir: without
+ * translation the same bytes mapped twice share device addresses, and a
+ * sync is right if it is right for any mapping of them.
+ */
 static struct check_entry *find_holder(struct dmasplit_dev *dev, uint64_t dma,
-				       uint64_t len)
+				       uint64_t len, enum dmasplit_dir dir)
 {
 	struct itree *t = &dev->check->ranges;
+	struct check_entry *e, *first = NULL;
 	uint64_t last = dma + len - 1;
 	struct itree_node *n;
 
 	for (n = itree_first_overlap(t, dma, last); n && n->start <= dma;
-	     n = itree_next(t, n))
-		if (n->last >= last)
-			return entry_of(n);
-	return NULL;
+	     n = itree_next(t, n)) {
+		if (n->last < last)
+			continue;
+		e = entry_of(n);
+		if (e->kind == CHECK_WINDOW || e->dir == DMASPLIT_BIDIRECTIONAL ||
+		    e->dir == dir)
+			return e;
+		if (!first)
+			first = e;
+	}
+	return first;
 }
 
 /* Lock held.  A sync of granules [first, last] of a window. */
@@ -823,7 +837,7 @@ int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 	if (!links_spare(spare))
 		return -ENOMEM;
 	pthread_mutex_lock(&dev->lock);
-	e = find_holder(dev, dma, len);
+	e = find_holder(dev, dma, len, dir);
 	if (!e) {
 		r = -ENOENT;
 		log_err(dev->ctx, "%s: sync of 0x%" PRIx64 "+0x%" PRIx64 ", which is not inside one live mapping or window",

@@ -1088,6 +1088,32 @@ START_TEST(checker_lets_untranslated_devices_map_the_same_bytes_twice)
 }
 END_TEST
 
+/* A sync is judged against a mapping whose direction allows it, when
+ * the same bytes are mapped twice at one address in different
+ * directions; a direction no mapping has is still refused. */
+START_TEST(checker_syncs_the_same_bytes_by_the_mapping_that_allows_it)
+{
+	struct dmasplit_dev *d = open_other("sim:p,testa.phys,testa.nowin", "testa");
+	uint64_t a, b;
+
+	ck_assert_int_eq(dmasplit_map(d, buf + 7, 37, DMASPLIT_FROM_DEVICE, 0, &a), 0);
+	ck_assert_int_eq(dmasplit_map(d, buf, 4 * G, DMASPLIT_TO_DEVICE, 0, &b), 0);
+	ck_assert_msg(dmasplit_sync_for_cpu(d, a, 37, DMASPLIT_FROM_DEVICE) == 0,
+		      "sync_for_cpu FROM_DEVICE of the FROM_DEVICE mapping refused, log:\n%s",
+		      tu_log_text());
+	ck_assert_msg(dmasplit_sync_for_device(d, a, 37, DMASPLIT_TO_DEVICE) == 0,
+		      "sync_for_device TO_DEVICE inside the TO_DEVICE mapping refused, log:\n%s",
+		      tu_log_text());
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, b + 2 * G, 8, DMASPLIT_FROM_DEVICE),
+			 -EINVAL);
+	ck_assert(tu_log_has("mapped TO_DEVICE"));
+	ck_assert_int_eq(dmasplit_unmap(d, a, 37, DMASPLIT_FROM_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_unmap(d, b, 4 * G, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 /* The checker's state for a window costs what is linked: a 2^46-byte
  * window with one link takes no more heap than a small one. */
 START_TEST(checker_state_follows_links_not_window_size)
@@ -1234,6 +1260,7 @@ int main(void)
 	tcase_add_test(tc, checker_unmaps_a_vector_only_as_mapped);
 	tcase_add_test(tc, checker_refuses_unusable_backend_addresses);
 	tcase_add_test(tc, checker_lets_untranslated_devices_map_the_same_bytes_twice);
+	tcase_add_test(tc, checker_syncs_the_same_bytes_by_the_mapping_that_allows_it);
 	tu_add_test_if(tc, checker_state_follows_links_not_window_size,
 		       sim_built(), "the swiotlb-sim backend is not built");
 	tcase_set_timeout(tc, 60);
