@@ -14,10 +14,36 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sim.h"
+
+/*
+ * A chunk of tables aligned to a table's size, from the kernel's zero
+ * pages: only the tables a walk reaches are ever touched, so a device
+ * that maps little costs little, and nothing has to be cleared.
+ */
+static void *chunk_map(size_t table, size_t len)
+{
+	size_t over = table > (size_t)4096 ? table : 0;
+	uintptr_t p, start;
+	void *m;
+
+	m = mmap(NULL, len + over, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	p = (uintptr_t)m;
+	start = (p + table - 1) & ~(uintptr_t)(table - 1);
+	if (start > p)
+		munmap(m, start - p);
+	if (p + over > start)
+		munmap((void *)(start + len), p + over - start);
+	return (void *)start;
+}
 
 /* A zeroed table; NULL on ENOMEM. */
 static uint64_t *table_alloc(struct pagetable *pt)
@@ -44,10 +70,9 @@ static uint64_t *table_alloc(struct pagetable *pt)
 			pt->chunks = c;
 			pt->chunk_cap = cap;
 		}
-		chunk = aligned_alloc(size, size * TABLES_PER_CHUNK);
+		chunk = chunk_map(size, size * TABLES_PER_CHUNK);
 		if (!chunk)
 			goto out;
-		memset(chunk, 0, size * TABLES_PER_CHUNK);
 		pt->chunks[pt->nchunks++] = chunk;
 		pt->next = chunk;
 		pt->left = TABLES_PER_CHUNK;
@@ -90,7 +115,7 @@ void pt_fini(struct pagetable *pt)
 	size_t i;
 
 	for (i = 0; i < pt->nchunks; i++)
-		free(pt->chunks[i]);
+		munmap(pt->chunks[i], ((size_t)1 << pt->shift) * TABLES_PER_CHUNK);
 	free(pt->chunks);
 	pthread_mutex_destroy(&pt->lock);
 	memset(pt, 0, sizeof(*pt));
