@@ -592,15 +592,37 @@ out:
 	return r;
 }
 
-/* Lock held.  The live entry of a kind starting exactly at dma that
- * matches best: same length and direction first; else any other at dma
- * (to report what differs); NULL when nothing but windows starts there. */
+/* Whether e is exactly what an unmap of segs (or a free of cpu) names. */
+static bool mapping_is(const struct check_entry *e,
+		       const struct dmasplit_seg *segs, unsigned int nsegs,
+		       void *cpu)
+{
+	const struct check_group *g = e->group;
+
+	if (e->kind == CHECK_COHERENT)
+		return e->cpu == cpu;
+	if (e->kind != CHECK_VEC)
+		return true;
+	return g->n == nsegs &&
+	       !memcmp(g->segs, segs, nsegs * sizeof(*segs));
+}
+
+/*
+ * Lock held.  The live entry of a kind starting exactly at segs[0].dma
+ * that matches best: exactly the mapping named (without translation the
+ * same bytes mapped twice start at one address); else one of the same
+ * length and direction; else any other there (to report what differs);
+ * NULL when nothing but windows starts there.
+ */
 static struct check_entry *find_mapping(struct dmasplit_dev *dev,
-					enum check_kind kind, uint64_t dma,
-					uint64_t len, enum dmasplit_dir dir)
+					enum check_kind kind,
+					const struct dmasplit_seg *segs,
+					unsigned int nsegs,
+					enum dmasplit_dir dir, void *cpu)
 {
 	struct itree *t = &dev->check->ranges;
-	struct check_entry *any = NULL;
+	struct check_entry *any = NULL, *near = NULL;
+	uint64_t dma = segs[0].dma, len = segs[0].len;
 	struct itree_node *n;
 
 	for (n = itree_find_ge(t, dma); n && n->start == dma;
@@ -611,12 +633,16 @@ static struct check_entry *find_mapping(struct dmasplit_dev *dev,
 			continue;
 		if (e->kind == kind && n->last - n->start + 1 == len &&
 		    e->dir == dir &&
-		    (kind != CHECK_VEC || e->group->segs[0].dma == dma))
-			return e;
+		    (kind != CHECK_VEC || e->group->segs[0].dma == dma)) {
+			if (mapping_is(e, segs, nsegs, cpu))
+				return e;
+			if (!near)
+				near = e;
+		}
 		if (!any || (e->kind == kind && any->kind != kind))
 			any = e;
 	}
-	return any;
+	return near ? near : any;
 }
 
 static const char *del_name(enum check_kind kind)
@@ -665,7 +691,7 @@ int check_map_take(struct dmasplit_dev *dev, enum check_kind kind,
 	int r = 0;
 
 	pthread_mutex_lock(&dev->lock);
-	e = find_mapping(dev, kind, segs[0].dma, segs[0].len, dir);
+	e = find_mapping(dev, kind, segs, nsegs, dir, cpu);
 	if (!e) {
 		r = refuse(dev->ctx, attrs, -ENOENT,
 			   "%s: %s: 0x%" PRIx64 " was never mapped (or already unmapped)",

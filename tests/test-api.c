@@ -1088,6 +1088,39 @@ START_TEST(checker_lets_untranslated_devices_map_the_same_bytes_twice)
 }
 END_TEST
 
+/* Two vectors of the same bytes start at one address without
+ * translation: each unmaps as itself, in either order. */
+START_TEST(checker_tells_vectors_of_the_same_bytes_apart)
+{
+	struct iovec two[2] = { { buf, G }, { buf + 2 * G, G } };
+	struct iovec one = { buf, G };
+	unsigned int order;
+
+	for (order = 0; order < 2; order++) {
+		struct dmasplit_dev *d = open_other("sim:p,testa.phys,testa.nowin", "testa");
+		struct dmasplit_seg s2[2], s1[1];
+		unsigned int n2 = 2, n1 = 1;
+		int r1, r2;
+
+		ck_assert_int_eq(dmasplit_map_vec(d, two, 2, DMASPLIT_TO_DEVICE, 0, s2, &n2), 0);
+		ck_assert_int_eq(dmasplit_map_vec(d, &one, 1, DMASPLIT_TO_DEVICE, 0, s1, &n1), 0);
+		ck_assert_uint_eq(s1[0].dma, s2[0].dma);
+		if (order) {
+			r1 = dmasplit_unmap_vec(d, s2, n2, DMASPLIT_TO_DEVICE, 0);
+			r2 = dmasplit_unmap_vec(d, s1, n1, DMASPLIT_TO_DEVICE, 0);
+		} else {
+			r1 = dmasplit_unmap_vec(d, s1, n1, DMASPLIT_TO_DEVICE, 0);
+			r2 = dmasplit_unmap_vec(d, s2, n2, DMASPLIT_TO_DEVICE, 0);
+		}
+		ck_assert_msg(r1 == 0 && r2 == 0,
+			      "%s vector first: expected 0 and 0, got %d and %d; log:\n%s",
+			      order ? "two-segment" : "one-segment", r1, r2,
+			      tu_log_text());
+		dmasplit_dev_close(d);
+	}
+}
+END_TEST
+
 /* A sync is judged against a mapping whose direction allows it, when
  * the same bytes are mapped twice at one address in different
  * directions; a direction no mapping has is still refused. */
@@ -1261,6 +1294,7 @@ int main(void)
 	tcase_add_test(tc, checker_refuses_unusable_backend_addresses);
 	tcase_add_test(tc, checker_lets_untranslated_devices_map_the_same_bytes_twice);
 	tcase_add_test(tc, checker_syncs_the_same_bytes_by_the_mapping_that_allows_it);
+	tcase_add_test(tc, checker_tells_vectors_of_the_same_bytes_apart);
 	tu_add_test_if(tc, checker_state_follows_links_not_window_size,
 		       sim_built(), "the swiotlb-sim backend is not built");
 	tcase_set_timeout(tc, 60);
