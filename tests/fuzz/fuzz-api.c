@@ -510,6 +510,8 @@ static void op_unmap_dead(void)
 		want_fail(ret, "unmap of an unmapped address");
 }
 
+/* A part of r, at most MAX_LEN bytes (the device-access buffers' size:
+ * coherent memory and windows may be larger). */
 static void sub_range(const struct rec *r, size_t *off, size_t *len)
 {
 	*off = take(2) % r->len;
@@ -518,6 +520,8 @@ static void sub_range(const struct rec *r, size_t *off, size_t *len)
 		*off = 0;
 		*len = r->len;
 	}
+	if (*len > MAX_LEN)
+		*len = MAX_LEN;
 }
 
 static void op_sync(bool for_cpu)

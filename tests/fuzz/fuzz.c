@@ -95,8 +95,10 @@ bool fuzz_put(const char *root, const char *rel, const void *data, size_t len)
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
 	if (!parents(path))
 		return false;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		  0644);
+	/* Without O_NONBLOCK a FIFO an earlier entry of the input made here
+	 * would block the harness itself (no reader); it fails with ENXIO. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC |
+		  O_NONBLOCK, 0644);
 	if (fd < 0)
 		return false;
 	ok = write(fd, data, len) == (ssize_t)len;
