@@ -129,15 +129,22 @@ static uint64_t calls(struct dmasplit_dev *dev)
 	return s.kernel_calls;
 }
 
+static int open_mask(struct dmasplit_ctx *ctx, const char *bdf,
+		     unsigned int mask, const char *iface, const char *as,
+		     struct dmasplit_dev **dev)
+{
+	char spec[128];
+
+	snprintf(spec, sizeof(spec), "%s,mask=%u,vfio=%s%s%s", bdf, mask,
+		 iface, as ? ",as=" : "", as ? as : "");
+	return dmasplit_dev_open(ctx, spec, dev);
+}
+
 static int open_edu(struct dmasplit_ctx *ctx, const char *bdf,
 		    const char *iface, const char *as,
 		    struct dmasplit_dev **dev)
 {
-	char spec[128];
-
-	snprintf(spec, sizeof(spec), "%s,mask=28,vfio=%s%s%s", bdf, iface,
-		 as ? ",as=" : "", as ? as : "");
-	return dmasplit_dev_open(ctx, spec, dev);
+	return open_mask(ctx, bdf, 28, iface, as, dev);
 }
 
 /* Whether edu e, asked to write its buffer to RAM at dma, changes buf
@@ -252,6 +259,15 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	/* b outside the space: the window is not in its own. */
 	edu_close(&eb);
 	dmasplit_dev_close(b);
+	b = NULL;
+	/* A late joiner that cannot reach the window: 13 bits end at
+	 * 0x1fff, the window's second page is above. */
+	r = open_mask(ctx, bdf_b, 13, iface, "pool0", &b);
+	ok(r == -ERANGE,
+	   "%s: %s with mask=13 joining a space mapped up to 0x%" PRIx64 " is refused: expected %d, got %d",
+	   iface, bdf_b, x + 2 * PAGE - 1, -ERANGE, r);
+	if (r == 0)
+		dmasplit_dev_close(b);
 	b = NULL;
 	r = open_edu(ctx, bdf_b, iface, NULL, &lone);
 	ok(r == 0, "%s: open %s without as= (%d)", iface, bdf_b, r);
