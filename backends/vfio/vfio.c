@@ -141,8 +141,13 @@ static void space_leave(struct dmasplit_bdev *b)
 	space_free(sp);
 }
 
+static void own_release(struct dmasplit_bdev *b);
+
 static void vfio_close(struct dmasplit_bdev *b)
 {
+	if (b->sp)
+		own_release(b);
+	free(b->owned);
 	if (b->device_fd >= 0)
 		close(b->device_fd);
 	if (b->group_fd >= 0)
@@ -396,6 +401,59 @@ static int vfio_get_fd(struct dmasplit_bdev *b, int *fd)
 /* ------------------------------------------------------------------ */
 /* Per-range path                                                       */
 
+/*
+ * A named space outlives its members: a per-range mapping is recorded
+ * with the device that made it, to be unmapped when that device closes.
+ * The device's own space goes whole at close instead.  Lock held.
+ */
+static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
+		   uint64_t maps)
+{
+	if (!b->sp->name[0])
+		return 0;
+	if (b->nowned == b->owned_cap) {
+		size_t cap = b->owned_cap ? 2 * b->owned_cap : 16;
+		struct owned *o = realloc(b->owned, cap * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		b->owned = o;
+		b->owned_cap = cap;
+	}
+	b->owned[b->nowned].iova = iova;
+	b->owned[b->nowned].size = size;
+	b->owned[b->nowned++].maps = maps;
+	return 0;
+}
+
+/* Newest first: mappings are mostly undone in reverse.  Lock held. */
+static void own_del(struct dmasplit_bdev *b, uint64_t iova)
+{
+	size_t i;
+
+	for (i = b->nowned; i-- > 0;)
+		if (b->owned[i].iova == iova) {
+			b->owned[i] = b->owned[--b->nowned];
+			return;
+		}
+}
+
+/* At close, what the device left mapped in a shared space. */
+static void own_release(struct dmasplit_bdev *b)
+{
+	size_t i;
+
+	pthread_mutex_lock(&b->sp->lock);
+	for (i = 0; i < b->nowned; i++) {
+		const struct owned *o = &b->owned[i];
+
+		if (kunmap(b, o->iova, o->size, o->maps, o->size) == 0)
+			iova_put(b, o->iova, o->size);
+	}
+	b->nowned = 0;
+	pthread_mutex_unlock(&b->sp->lock);
+}
+
 /* Lock held. */
 static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 		      unsigned int prot, uint64_t *dma)
@@ -412,6 +470,12 @@ static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 		iova_put(b, iova, size);
 		return r;
 	}
+	r = own_add(b, iova, size, 1);
+	if (r < 0) {
+		if (kunmap(b, iova, size, 1, size) == 0)
+			iova_put(b, iova, size);
+		return r;
+	}
 	*dma = iova + (va - va0);
 	return 0;
 }
@@ -425,8 +489,10 @@ static int unmap_locked(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	int r;
 
 	r = kunmap(b, base, size, mappings, size);
-	if (r == 0)
+	if (r == 0) {
 		iova_put(b, base, size);
+		own_del(b, base);
+	}
 	return r;
 }
 
@@ -513,6 +579,13 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		run_va = va;
 		run_len = len;
 	}
+	r = own_add(b, iova, size, used);
+	if (r < 0) {
+		/* Every run is mapped: all of them go. */
+		if (kunmap(b, iova, at - iova, used, at - iova) == 0)
+			iova_put(b, iova, size);
+		goto out;
+	}
 	*nsegs = used;
 	goto out;
 undo:
@@ -536,8 +609,10 @@ static int vfio_unmap_vec(struct dmasplit_bdev *b,
 	size = ((l->dma + l->len + g - 1) & ~(g - 1)) - base;
 	pthread_mutex_lock(&b->sp->lock);
 	r = kunmap(b, base, size, nsegs, size);
-	if (r == 0)
+	if (r == 0) {
 		iova_put(b, base, size);
+		own_del(b, base);
+	}
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }

@@ -107,6 +107,14 @@ struct dmasplit_bdev {
 	uint64_t limit;			/* the device's DMA mask */
 	unsigned int mask_bits;
 	bool lazy;			/* unlink=lazy */
+	/* In a named space, the device's per-range mappings, so that
+	 * those it leaves at close go with it and not with the space. */
+	struct owned *owned;
+	size_t nowned, owned_cap;
+};
+
+struct owned {
+	uint64_t iova, size, maps;
 };
 
 /* A link as recorded, or an area as mapped in the kernel. */

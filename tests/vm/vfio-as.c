@@ -129,6 +129,14 @@ static uint64_t calls(struct dmasplit_dev *dev)
 	return s.kernel_calls;
 }
 
+static struct dmasplit_dev_stats stats(struct dmasplit_dev *dev)
+{
+	struct dmasplit_dev_stats s = { .size = sizeof(s) };
+
+	dmasplit_dev_get_stats(dev, &s);
+	return s;
+}
+
 static int open_mask(struct dmasplit_ctx *ctx, const char *bdf,
 		     unsigned int mask, const char *iface, const char *as,
 		     struct dmasplit_dev **dev)
@@ -169,7 +177,7 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	struct dmasplit_dev_info ia = { .size = sizeof(ia) };
 	struct dmasplit_iova *win = NULL;
 	struct edu ea = { .fd = -1 }, eb = { .fd = -1 }, el = { .fd = -1 };
-	uint64_t x, a0, b0, a1, b1, mdma = 0;
+	uint64_t x, a0, b0, a1, b1, mdma = 0, pinned;
 	uint8_t *mem;
 	int r;
 
@@ -256,10 +264,21 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 		dmasplit_unmap(b, mdma, PAGE, DMASPLIT_FROM_DEVICE, 0);
 	}
 
-	/* b outside the space: the window is not in its own. */
+	/* A mapping b leaves behind goes with b, not with the space. */
+	r = dmasplit_map(b, mem + 2 * PAGE, PAGE, DMASPLIT_FROM_DEVICE, 0,
+			 &mdma);
+	pinned = stats(a).bytes_pinned;
 	edu_close(&eb);
 	dmasplit_dev_close(b);
 	b = NULL;
+	ok(r == 0 && stats(a).bytes_pinned == pinned - PAGE,
+	   "%s: closing %s with a live mapping (%d) unmaps it from the space: %s pinned %" PRIu64 " bytes before, expected %" PRIu64 " after, got %" PRIu64,
+	   iface, bdf_b, r, bdf_a, pinned, pinned - PAGE,
+	   stats(a).bytes_pinned);
+	if (r == 0)
+		ok(!reaches(&ea, mdma, mem + 2 * PAGE),
+		   "%s: %s no longer reaches 0x%" PRIx64 ", mapped by %s before it closed",
+		   iface, bdf_a, mdma, bdf_b);
 	/* A late joiner that cannot reach the window: 13 bits end at
 	 * 0x1fff, the window's second page is above. */
 	r = open_mask(ctx, bdf_b, 13, iface, "pool0", &b);
