@@ -105,7 +105,8 @@ int iommufd_read_ranges(struct dmasplit_bdev *b)
 			return -ENOMEM;
 	}
 	free(b->sp->ranges);
-	b->sp->ranges = q.num_iovas ? calloc(q.num_iovas, sizeof(*b->sp->ranges)) : NULL;
+	b->sp->ranges = q.num_iovas ? calloc(q.num_iovas,
+					     sizeof(*b->sp->ranges)) : NULL;
 	if (q.num_iovas && !b->sp->ranges) {
 		free(ranges);
 		return -ENOMEM;

@@ -90,7 +90,8 @@ int type1_parse_info(struct dmasplit_bdev *b, const void *buf, uint32_t argsz)
 
 	pgsizes = info->flags & VFIO_IOMMU_INFO_PGSIZES ? info->iova_pgsizes : 0;
 	b->sp->granule = pgsizes ? pgsizes & -pgsizes : 4096;
-	b->sp->map_limit = 65535;	/* the default, for kernels without the cap */
+	/* The default, for kernels without the capability. */
+	b->sp->map_limit = 65535;
 	/* The kernel chains capabilities forward; anything else ends the
 	 * walk rather than looping. */
 	for (off = info->flags & VFIO_IOMMU_INFO_CAPS ? info->cap_offset : 0;
@@ -184,8 +185,10 @@ int type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 				 strerror(-r));
 			return r;
 		}
-		if (ioctl(sp->container_fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
-		    ioctl(sp->container_fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
+		if (ioctl(sp->container_fd, VFIO_GET_API_VERSION) !=
+		    VFIO_API_VERSION ||
+		    ioctl(sp->container_fd, VFIO_CHECK_EXTENSION,
+			  VFIO_TYPE1v2_IOMMU) <= 0) {
 			vfio_err(b, "%s: the kernel's VFIO container has no type1v2 IOMMU",
 				 b->name);
 			return -EOPNOTSUPP;
@@ -210,7 +213,8 @@ int type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 			 b->name, desc->iommu_group);
 		return -EBUSY;
 	}
-	if (ioctl(b->group_fd, VFIO_GROUP_SET_CONTAINER, &sp->container_fd) < 0) {
+	if (ioctl(b->group_fd, VFIO_GROUP_SET_CONTAINER,
+		  &sp->container_fd) < 0) {
 		r = -errno;
 		if (!first && r == -EINVAL) {
 			/* The kernel refuses a group whose reserved regions
@@ -225,7 +229,8 @@ int type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 		return r;
 	}
 	/* The container has its IOMMU model once, set by the first group. */
-	if (first && ioctl(sp->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
+	if (first &&
+	    ioctl(sp->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
 		r = -errno;
 		vfio_err(b, "%s: VFIO_SET_IOMMU type1v2 for group %d: %s",
 			 b->name, desc->iommu_group, strerror(-r));

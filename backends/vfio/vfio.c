@@ -530,7 +530,8 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 			unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
 			struct dmasplit_seg *segs, unsigned int *nsegs)
 {
-	uint64_t g = b->sp->granule, size = 0, iova, at, run_va = 0, run_len = 0;
+	uint64_t g = b->sp->granule, size = 0, iova, at;
+	uint64_t run_va = 0, run_len = 0;
 	unsigned int i, used = 0, prot = dir_prot(dir);
 	int r;
 
