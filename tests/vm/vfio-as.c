@@ -264,6 +264,34 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 		dmasplit_unmap(b, mdma, PAGE, DMASPLIT_FROM_DEVICE, 0);
 	}
 
+	/* The vector path on a member: a writes into b's second segment. */
+	{
+		struct iovec iov[2] = {
+			{ mem + 2 * PAGE, 512 },
+			{ mem + 2 * PAGE + 2048, 512 },
+		};
+		struct dmasplit_seg segs[2];
+		unsigned int nsegs = 2;
+
+		memset(mem + 2 * PAGE, 0x5a, PAGE);
+		r = dmasplit_map_vec(b, iov, 2, DMASPLIT_FROM_DEVICE, 0, segs,
+				     &nsegs);
+		if (r == 0) {
+			r = edu_dma(&ea, EDU_BUF, segs[nsegs - 1].dma, 512,
+				    true);
+			ok(r == 0 && !memcmp(mem, mem + 2 * PAGE + 2048, 512) &&
+			   calls(a) == calls(b),
+			   "%s: %s writes into the second segment 0x%" PRIx64 " of a map_vec on %s: bytes %s (%d), kernel calls %" PRIu64 " and %" PRIu64,
+			   iface, bdf_a, segs[nsegs - 1].dma, bdf_b,
+			   !memcmp(mem, mem + 2 * PAGE + 2048, 512) ? "match" : "differ",
+			   r, calls(a), calls(b));
+			dmasplit_unmap_vec(b, segs, nsegs, DMASPLIT_FROM_DEVICE,
+					   0);
+		} else {
+			ok(false, "%s: map_vec on %s (%d)", iface, bdf_b, r);
+		}
+	}
+
 	/* A mapping b leaves behind goes with b, not with the space. */
 	r = dmasplit_map(b, mem + 2 * PAGE, PAGE, DMASPLIT_FROM_DEVICE, 0,
 			 &mdma);
