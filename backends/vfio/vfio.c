@@ -108,14 +108,27 @@ static struct vspace *space_new(const struct dmasplit_host *host,
 	return sp;
 }
 
+/* The smallest mask of the members.  Under space_lock. */
+static void space_limit(struct vspace *sp)
+{
+	struct dmasplit_bdev *o;
+	uint64_t limit = UINT64_MAX;
+
+	for (o = sp->members; o; o = o->sp_next)
+		if (o->limit < limit)
+			limit = o->limit;
+	pthread_mutex_lock(&sp->lock);
+	sp->limit = limit;
+	pthread_mutex_unlock(&sp->lock);
+}
+
 /* The device's fds go first: that detaches it from the container or
  * IOAS, which goes with the last member.  Under space_lock for a named
  * space. */
 static void space_leave(struct dmasplit_bdev *b)
 {
 	struct vspace *sp = b->sp, **p;
-	struct dmasplit_bdev **m, *o;
-	uint64_t limit = UINT64_MAX;
+	struct dmasplit_bdev **m;
 
 	for (m = &sp->members; *m && *m != b; m = &(*m)->sp_next)
 		;
@@ -126,12 +139,7 @@ static void space_leave(struct dmasplit_bdev *b)
 	b->sp = NULL;
 	if (sp->nmembers) {
 		/* The others may reach further now. */
-		for (o = sp->members; o; o = o->sp_next)
-			if (o->limit < limit)
-				limit = o->limit;
-		pthread_mutex_lock(&sp->lock);
-		sp->limit = limit;
-		pthread_mutex_unlock(&sp->lock);
+		space_limit(sp);
 		return;
 	}
 	for (p = &spaces; *p && *p != sp; p = &(*p)->next)
@@ -238,6 +246,10 @@ static int space_check_join(struct dmasplit_bdev *b, struct vspace *sp,
 			 b->name, sp->name, b->limit, b->mask_bits, sp->name,
 			 used);
 		r = -ERANGE;
+	} else if (b->limit < sp->limit) {
+		/* From now on, before the join completes: the members
+		 * allocate meanwhile. */
+		sp->limit = b->limit;
 	}
 	pthread_mutex_unlock(&sp->lock);
 	return r;
@@ -352,7 +364,9 @@ fail:
 	/* A first member's half-built space goes; a joiner left sp as
 	 * it was (its fds closing detached it). */
 	b->sp = NULL;
-	if (!join)
+	if (join)
+		space_limit(sp);
+	else
 		space_free(sp);
 	pthread_mutex_unlock(&space_lock);
 	free(b);
