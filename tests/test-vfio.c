@@ -263,6 +263,7 @@ static struct {
 } fk;
 
 static struct dmasplit_bdev *fb;
+static struct vspace *fs;	/* fb's address space */
 static uint8_t *mem;
 
 static unsigned int page_of(uint64_t iova)
@@ -318,7 +319,7 @@ static int fk_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
 	return any ? 0 : -ENOENT;
 }
 
-static void fk_close(struct dmasplit_bdev *b)
+static void fk_close(struct vspace *sp)
 {
 }
 
@@ -380,22 +381,26 @@ static void fake_setup(void)
 {
 	memset(&fk, 0, sizeof(fk));
 	fb = calloc(1, sizeof(*fb));
+	fs = calloc(1, sizeof(*fs));
 	ck_assert_ptr_nonnull(fb);
-	fb->host = &fake_host;
-	fb->k = &fake_iface;
-	fb->granule = PG;
-	fb->limit = UINT64_MAX;
-	fb->iommufd = FAKE_FD;
+	ck_assert_ptr_nonnull(fs);
+	fb->host = fs->host = &fake_host;
+	fb->sp = fs;
+	fs->k = &fake_iface;
+	fs->granule = PG;
+	fb->limit = fs->limit = UINT64_MAX;
+	fs->iommufd = FAKE_FD;
 	snprintf(fb->name, sizeof(fb->name), "0000:00:04.0");
-	pthread_mutex_init(&fb->lock, NULL);
+	pthread_mutex_init(&fs->lock, NULL);
 	mem = aligned_alloc(PG, 8 * PG);
 	ck_assert_ptr_nonnull(mem);
 }
 
 static void fake_teardown(void)
 {
-	pthread_mutex_destroy(&fb->lock);
-	free(fb->ranges);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs->ranges);
+	free(fs);
 	free(fb);
 	free(mem);
 }
@@ -453,12 +458,12 @@ START_TEST(strict_sync_maps_each_link_alone)
 	struct dmasplit_bwin *w = window();
 
 	link_pages(w, 0, 3);
-	ck_assert_msg(fk.calls == 3 && fb->kernel_calls == 3,
+	ck_assert_msg(fk.calls == 3 && fs->kernel_calls == 3,
 		      "expected 3 map calls for 3 links, got %u", fk.calls);
 	ck_assert_msg(fk.id[0] != fk.id[1] && fk.id[1] != fk.id[2],
 		      "expected one kernel mapping per link");
 	win_destroy(w);
-	ck_assert_uint_eq(fb->kernel_maps, 0);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
 }
 END_TEST
 
@@ -478,13 +483,13 @@ START_TEST(strict_partial_unlink_never_unmaps_a_linked_page)
 		      mapped(1), mapped(2));
 	ck_assert_msg(fk.linked_unmapped == 0,
 		      "%u linked pages were unmapped", fk.linked_unmapped);
-	ck_assert_uint_eq(fb->bytes_mapped, 2 * PG);
+	ck_assert_uint_eq(fs->bytes_mapped, 2 * PG);
 	/* Both sides, around the hole: still one call. */
 	r = unlink_pages(w, 0, 3, &calls);
 	ck_assert_msg(r == 0 && calls == 1 && !mapped(0) && !mapped(2),
 		      "unlink of A..C: expected 0, 1 call, nothing mapped; got %d, %u",
 		      r, calls);
-	ck_assert_uint_eq(fb->kernel_maps, 0);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
 	calls = fk.calls;
 	win_destroy(w);
 	ck_assert_msg(fk.calls == calls, "destroy of an empty window made %u calls",
@@ -542,33 +547,33 @@ START_TEST(lazy_partial_unlink_keeps_the_area_and_accounts_it)
 	link_pages(w, 0, 3);
 	ck_assert_msg(fk.calls == 1, "expected one map call for 3 contiguous links, got %u",
 		      fk.calls);
-	ck_assert_uint_eq(fb->lazy_bytes, 3 * PG);
+	ck_assert_uint_eq(fs->lazy_bytes, 3 * PG);
 	r = unlink_pages(w, 1, 1, &calls);
 	ck_assert_msg(r == 0 && calls == 0 && mapped(1),
 		      "unlink of B: expected 0, no call, B still mapped; got %d, %u",
 		      r, calls);
-	ck_assert_msg(fb->stale_bytes == PG && fb->bytes_mapped == 3 * PG,
+	ck_assert_msg(fs->stale_bytes == PG && fs->bytes_mapped == 3 * PG,
 		      "expected 4096 stale of 12288 mapped, got %" PRIu64 " of %" PRIu64,
-		      fb->stale_bytes, fb->bytes_mapped);
+		      fs->stale_bytes, fs->bytes_mapped);
 	/* The unlinked page cannot be linked again while it is mapped. */
 	ck_assert_int_eq(win_link(w, PG, mem + 5 * PG, PG, DMASPLIT_TO_DEVICE,
 				  DMASPLIT_ATTR_NO_WARN), -EBUSY);
 	/* Unlinking it again is refused: nothing is linked there. */
 	ck_assert_int_eq(win_unlink(w, PG, PG, DMASPLIT_BIDIRECTIONAL,
 				    DMASPLIT_ATTR_NO_WARN), -ENOENT);
-	ck_assert_uint_eq(fb->stale_bytes, PG);
+	ck_assert_uint_eq(fs->stale_bytes, PG);
 	r = unlink_pages(w, 0, 1, &calls);
-	ck_assert_msg(r == 0 && calls == 0 && fb->stale_bytes == 2 * PG,
+	ck_assert_msg(r == 0 && calls == 0 && fs->stale_bytes == 2 * PG,
 		      "unlink of A: expected 0, no call, 8192 stale; got %d, %u, %" PRIu64,
-		      r, calls, fb->stale_bytes);
+		      r, calls, fs->stale_bytes);
 	r = unlink_pages(w, 2, 1, &calls);
 	ck_assert_msg(r == 0 && calls == 1 && !mapped(0) && !mapped(1) &&
 		      !mapped(2),
 		      "unlink of the last link: expected the area unmapped in 1 call, got %d, %u",
 		      r, calls);
-	ck_assert_msg(fb->stale_bytes == 0 && fb->lazy_bytes == 0 &&
-		      fb->bytes_mapped == 0, "accounting left: %" PRIu64 " %" PRIu64 " %" PRIu64,
-		      fb->stale_bytes, fb->lazy_bytes, fb->bytes_mapped);
+	ck_assert_msg(fs->stale_bytes == 0 && fs->lazy_bytes == 0 &&
+		      fs->bytes_mapped == 0, "accounting left: %" PRIu64 " %" PRIu64 " %" PRIu64,
+		      fs->stale_bytes, fs->lazy_bytes, fs->bytes_mapped);
 	ck_assert_uint_eq(fk.linked_unmapped, 0);
 	win_destroy(w);
 }
@@ -585,14 +590,14 @@ START_TEST(lazy_unlink_of_part_of_a_link_keeps_it_mapped)
 	fk.linked[0] = fk.linked[1] = fk.linked[2] = true;
 	ck_assert_int_eq(win_sync(w, 0, 3 * PG), 0);
 	ck_assert_int_eq(unlink_pages(w, 1, 1, &calls), 0);
-	ck_assert_msg(calls == 0 && mapped(1) && fb->stale_bytes == PG,
+	ck_assert_msg(calls == 0 && mapped(1) && fs->stale_bytes == PG,
 		      "middle page: expected no call and 4096 kept, got %u, %" PRIu64,
-		      calls, fb->stale_bytes);
+		      calls, fs->stale_bytes);
 	ck_assert_int_eq(unlink_pages(w, 0, 1, &calls), 0);
 	ck_assert_uint_eq(calls, 0);
 	ck_assert_int_eq(unlink_pages(w, 2, 1, &calls), 0);
 	ck_assert_msg(calls == 1 && !mapped(0) && !mapped(2) &&
-		      fb->stale_bytes == 0 && fk.linked_unmapped == 0,
+		      fs->stale_bytes == 0 && fk.linked_unmapped == 0,
 		      "last page: expected the mapping gone in 1 call, got %u",
 		      calls);
 	win_destroy(w);
@@ -612,8 +617,8 @@ START_TEST(lazy_destroy_releases_what_unlink_kept)
 	win_destroy(w);
 	ck_assert_msg(fk.calls == calls + 1 && !mapped(0) && !mapped(1) &&
 		      !mapped(2), "destroy: expected 1 call and nothing mapped");
-	ck_assert_msg(fb->stale_bytes == 0 && fb->lazy_bytes == 0 &&
-		      fb->bytes_mapped == 0 && fb->kernel_maps == 0,
+	ck_assert_msg(fs->stale_bytes == 0 && fs->lazy_bytes == 0 &&
+		      fs->bytes_mapped == 0 && fs->kernel_maps == 0,
 		      "accounting left after destroy");
 }
 END_TEST
@@ -624,14 +629,14 @@ START_TEST(lazy_mode_maps_link_by_link_past_its_limit)
 	unsigned int calls;
 
 	fb->lazy = true;
-	fb->lazy_bytes = LAZY_LIMIT;	/* as if other windows held it all */
+	fs->lazy_bytes = LAZY_LIMIT;	/* as if other windows held it all */
 	w = window();
 	link_pages(w, 0, 3);
 	ck_assert_msg(fk.calls == 3, "over the limit: expected 3 map calls, got %u",
 		      fk.calls);
-	ck_assert_uint_eq(fb->lazy_bytes, LAZY_LIMIT);
+	ck_assert_uint_eq(fs->lazy_bytes, LAZY_LIMIT);
 	ck_assert_int_eq(unlink_pages(w, 1, 1, &calls), 0);
-	ck_assert_msg(calls == 1 && !mapped(1) && fb->stale_bytes == 0,
+	ck_assert_msg(calls == 1 && !mapped(1) && fs->stale_bytes == 0,
 		      "strict fallback: expected B unmapped in 1 call, nothing kept");
 	ck_assert_uint_eq(fk.linked_unmapped, 0);
 	win_destroy(w);
@@ -654,9 +659,9 @@ START_TEST(failed_unmap_changes_nothing)
 		fk.fail_at = fk.calls + 1;
 		ck_assert_msg(unlink_pages(w, 2, 1, &calls) == -EIO,
 			      "lazy=%d: expected the kernel's -EIO", lazy);
-		ck_assert_msg(mapped(2) && fb->kernel_maps == (lazy ? 1 : 3),
+		ck_assert_msg(mapped(2) && fs->kernel_maps == (lazy ? 1 : 3),
 			      "lazy=%d: a failed unlink changed the mappings", lazy);
-		ck_assert_uint_eq(fb->stale_bytes, lazy ? 2 * PG : 0);
+		ck_assert_uint_eq(fs->stale_bytes, lazy ? 2 * PG : 0);
 		fk.fail_at = 0;
 		ck_assert_msg(unlink_pages(w, 2, 1, &calls) == 0 && calls == 1 &&
 			      !mapped(2),
@@ -665,8 +670,8 @@ START_TEST(failed_unmap_changes_nothing)
 		ck_assert_uint_eq(fk.linked_unmapped, 0);
 		memset(fk.linked, 0, sizeof(fk.linked));	/* destroy unlinks */
 		win_destroy(w);
-		ck_assert_uint_eq(fb->bytes_mapped, 0);
-		ck_assert_uint_eq(fb->stale_bytes, 0);
+		ck_assert_uint_eq(fs->bytes_mapped, 0);
+		ck_assert_uint_eq(fs->stale_bytes, 0);
 		if (lazy)
 			break;
 	}
@@ -691,7 +696,7 @@ START_TEST(failed_map_at_sync_leaves_the_rest_for_another_sync)
 		      "expected the two others mapped by the second sync (4 calls), got %u",
 		      fk.calls);
 	win_destroy(w);
-	ck_assert_uint_eq(fb->kernel_maps, 0);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
 }
 END_TEST
 
@@ -751,15 +756,15 @@ START_TEST(iommufd_ranges_are_all_kept)
 
 	fake_ranges = 20;
 	ck_assert_int_eq(iommufd_read_ranges(fb), 0);
-	ck_assert_msg(fb->num_ranges == 20 && fb->ranges[19].start == 0x2700000,
+	ck_assert_msg(fs->num_ranges == 20 && fs->ranges[19].start == 0x2700000,
 		      "expected 20 ranges, the last at 0x2700000; got %u",
-		      fb->num_ranges);
-	n = ranges_below(fb->ranges, fb->num_ranges, PG, UINT64_MAX, info,
+		      fs->num_ranges);
+	n = ranges_below(fs->ranges, fs->num_ranges, PG, UINT64_MAX, info,
 			 DMASPLIT_MAX_RANGES, &total);
 	ck_assert_msg(n == DMASPLIT_MAX_RANGES && total == 20,
 		      "expected 8 of 20 in dev_info, got %u of %u", n, total);
 	/* Below a mask of 0x9fffff: ranges 1, 3, 5, 7 and part of 9 MiB. */
-	n = ranges_below(fb->ranges, fb->num_ranges, PG, 0x9fffff, info,
+	n = ranges_below(fs->ranges, fs->num_ranges, PG, 0x9fffff, info,
 			 DMASPLIT_MAX_RANGES, &total);
 	ck_assert_msg(n == 5 && total == 5 && info[4].last == 0x9fffff,
 		      "below the mask: expected 5, the last ending at the mask; got %u",
@@ -792,19 +797,19 @@ START_TEST(type1_ranges_are_all_kept)
 	buf.avail.header.id = VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL;
 	buf.avail.avail = 1000;
 	ck_assert_int_eq(type1_parse_info(fb, &buf, sizeof(buf)), 0);
-	ck_assert_msg(fb->num_ranges == 20 && fb->granule == PG &&
-		      fb->map_limit == 1000,
+	ck_assert_msg(fs->num_ranges == 20 && fs->granule == PG &&
+		      fs->map_limit == 1000,
 		      "expected 20 ranges, granule 4096, limit 1000; got %u, %" PRIu64 ", %u",
-		      fb->num_ranges, fb->granule, fb->map_limit);
+		      fs->num_ranges, fs->granule, fs->map_limit);
 	/* A capability that claims more ranges than the answer holds is
 	 * read as far as it goes, and a chain pointing back ends. */
 	buf.cap.nr_iovas = 1000;
 	buf.avail.header.next = buf.info.cap_offset;
 	ck_assert_int_eq(type1_parse_info(fb, &buf, offsetof(typeof(buf), r[3])), 0);
-	ck_assert_msg(fb->num_ranges == 3, "truncated answer: expected 3 ranges, got %u",
-		      fb->num_ranges);
+	ck_assert_msg(fs->num_ranges == 3, "truncated answer: expected 3 ranges, got %u",
+		      fs->num_ranges);
 	ck_assert_int_eq(type1_parse_info(fb, &buf, sizeof(buf)), 0);
-	ck_assert_uint_eq(fb->num_ranges, 20);
+	ck_assert_uint_eq(fs->num_ranges, 20);
 }
 END_TEST
 

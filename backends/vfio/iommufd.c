@@ -24,13 +24,13 @@ static int iommufd_map(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,
 		.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
 			 (prot & PROT_DEV_READ ? IOMMU_IOAS_MAP_READABLE : 0) |
 			 (prot & PROT_DEV_WRITE ? IOMMU_IOAS_MAP_WRITEABLE : 0),
-		.ioas_id = b->ioas_id,
+		.ioas_id = b->sp->ioas_id,
 		.user_va = va,
 		.length = len,
 		.iova = iova,
 	};
 
-	if (ioctl(b->iommufd, IOMMU_IOAS_MAP, &map) < 0) {
+	if (ioctl(b->sp->iommufd, IOMMU_IOAS_MAP, &map) < 0) {
 		int r = -errno;
 
 		vfio_err(b, "%s: IOMMU_IOAS_MAP iova 0x%" PRIx64 " length 0x%" PRIx64 " user_va 0x%" PRIxPTR ": %s",
@@ -44,12 +44,12 @@ static int iommufd_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
 {
 	struct iommu_ioas_unmap unmap = {
 		.size = sizeof(unmap),
-		.ioas_id = b->ioas_id,
+		.ioas_id = b->sp->ioas_id,
 		.iova = iova,
 		.length = len,
 	};
 
-	if (ioctl(b->iommufd, IOMMU_IOAS_UNMAP, &unmap) < 0) {
+	if (ioctl(b->sp->iommufd, IOMMU_IOAS_UNMAP, &unmap) < 0) {
 		int r = -errno;
 
 		vfio_err(b, "%s: IOMMU_IOAS_UNMAP iova 0x%" PRIx64 " length 0x%" PRIx64 ": %s",
@@ -59,10 +59,12 @@ static int iommufd_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
 	return 0;
 }
 
-static void iommufd_close(struct dmasplit_bdev *b)
+/* The space's last member is gone (its cdev closed first, which
+ * detaches and unbinds it). */
+static void iommufd_close(struct vspace *sp)
 {
-	if (b->iommufd >= 0)
-		close(b->iommufd);
+	if (sp->iommufd >= 0)
+		close(sp->iommufd);
 }
 
 const struct kiface iommufd_iface = {
@@ -76,7 +78,7 @@ int iommufd_read_ranges(struct dmasplit_bdev *b)
 {
 	struct iommu_ioas_iova_ranges q = {
 		.size = sizeof(q),
-		.ioas_id = b->ioas_id,
+		.ioas_id = b->sp->ioas_id,
 	};
 	struct iommu_iova_range *ranges = NULL;
 	uint32_t i, room = 0;
@@ -87,7 +89,7 @@ int iommufd_read_ranges(struct dmasplit_bdev *b)
 	for (;;) {
 		q.num_iovas = room;
 		q.allowed_iovas = (uintptr_t)ranges;
-		if (ioctl(b->iommufd, IOMMU_IOAS_IOVA_RANGES, &q) == 0)
+		if (ioctl(b->sp->iommufd, IOMMU_IOAS_IOVA_RANGES, &q) == 0)
 			break;
 		r = -errno;
 		if (r != -EMSGSIZE || q.num_iovas <= room) {
@@ -102,18 +104,19 @@ int iommufd_read_ranges(struct dmasplit_bdev *b)
 		if (!ranges)
 			return -ENOMEM;
 	}
-	free(b->ranges);
-	b->ranges = q.num_iovas ? calloc(q.num_iovas, sizeof(*b->ranges)) : NULL;
-	if (q.num_iovas && !b->ranges) {
+	free(b->sp->ranges);
+	b->sp->ranges = q.num_iovas ? calloc(q.num_iovas,
+					     sizeof(*b->sp->ranges)) : NULL;
+	if (q.num_iovas && !b->sp->ranges) {
 		free(ranges);
 		return -ENOMEM;
 	}
 	for (i = 0; i < q.num_iovas; i++) {
-		b->ranges[i].start = ranges[i].start;
-		b->ranges[i].last = ranges[i].last;
+		b->sp->ranges[i].start = ranges[i].start;
+		b->sp->ranges[i].last = ranges[i].last;
 	}
-	b->num_ranges = q.num_iovas;
-	b->granule = q.out_iova_alignment;
+	b->sp->num_ranges = q.num_iovas;
+	b->sp->granule = q.out_iova_alignment;
 	free(ranges);
 	return 0;
 }
@@ -123,10 +126,11 @@ int iommufd_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
 	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct vspace *sp = b->sp;
+	bool first = sp->iommufd < 0;
 	char path[64];
 	int r;
 
-	b->k = &iommufd_iface;
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", desc->vfio_dev);
 	b->device_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (b->device_fd < 0) {
@@ -134,13 +138,17 @@ int iommufd_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 		vfio_err(b, "%s: open %s: %s", b->name, path, strerror(-r));
 		return r;
 	}
-	b->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
-	if (b->iommufd < 0) {
-		r = -errno;
-		vfio_err(b, "%s: open /dev/iommu: %s", b->name, strerror(-r));
-		return r;
+	if (first) {
+		sp->k = &iommufd_iface;
+		sp->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+		if (sp->iommufd < 0) {
+			r = -errno;
+			vfio_err(b, "%s: open /dev/iommu: %s", b->name,
+				 strerror(-r));
+			return r;
+		}
 	}
-	bind.iommufd = b->iommufd;
+	bind.iommufd = sp->iommufd;
 	if (ioctl(b->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) {
 		r = -errno;
 		vfio_err(b, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s%s", b->name,
@@ -148,19 +156,31 @@ int iommufd_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 			 r == -EBUSY ? " (the device is in use, e.g. through its group)" : "");
 		return r;
 	}
-	if (ioctl(b->iommufd, IOMMU_IOAS_ALLOC, &alloc) < 0) {
-		r = -errno;
-		vfio_err(b, "%s: IOMMU_IOAS_ALLOC: %s", b->name, strerror(-r));
-		return r;
+	if (first) {
+		if (ioctl(sp->iommufd, IOMMU_IOAS_ALLOC, &alloc) < 0) {
+			r = -errno;
+			vfio_err(b, "%s: IOMMU_IOAS_ALLOC: %s", b->name,
+				 strerror(-r));
+			return r;
+		}
+		sp->ioas_id = alloc.out_ioas_id;
 	}
-	b->ioas_id = alloc.out_ioas_id;
-	attach.pt_id = b->ioas_id;
+	attach.pt_id = sp->ioas_id;
 	if (ioctl(b->device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) < 0) {
 		r = -errno;
+		if (!first && r == -EADDRINUSE) {
+			/* The kernel refuses a device whose reserved regions
+			 * cover a live mapping of the IOAS. */
+			vfio_err(b, "%s: as=%s: the kernel refused to attach the device: its reserved regions (kernel/iommu_groups/%d/reserved_regions) overlap mappings of address space %s: refused, nothing changed",
+				 b->name, sp->name, desc->iommu_group,
+				 sp->name);
+			return -ERANGE;
+		}
 		vfio_err(b, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", b->name,
 			 strerror(-r));
 		return r;
 	}
-	/* Ranges are known only once a device (its IOMMU) is attached. */
+	/* Ranges are known only once a device (its IOMMU) is attached;
+	 * after a join they are what all members allow. */
 	return iommufd_read_ranges(b);
 }

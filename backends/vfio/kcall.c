@@ -15,16 +15,16 @@ int kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
 
 	/* type1 refuses the entry past its limit with a bare ENOSPC; say
 	 * what it is before the kernel has to. */
-	if (b->map_limit && b->kernel_maps >= b->map_limit) {
+	if (b->sp->map_limit && b->sp->kernel_maps >= b->sp->map_limit) {
 		vfio_err(b, "%s: the type1 container holds its limit of %" PRIu32 " mappings (vfio_iommu_type1 dma_entry_limit); link contiguous memory in one link, use unlink=lazy so that iova_sync coalesces links, or raise the limit",
-			 b->name, b->map_limit);
+			 b->name, b->sp->map_limit);
 		return -ENOSPC;
 	}
-	b->kernel_calls++;
-	r = b->k->map(b, iova, va, len, prot);
+	b->sp->kernel_calls++;
+	r = b->sp->k->map(b, iova, va, len, prot);
 	if (r == 0) {
-		b->kernel_maps++;
-		b->bytes_mapped += len;
+		b->sp->kernel_maps++;
+		b->sp->bytes_mapped += len;
 	}
 	return r;
 }
@@ -34,28 +34,28 @@ int kunmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len,
 {
 	int r;
 
-	b->kernel_calls++;
-	r = b->k->unmap(b, iova, len);
+	b->sp->kernel_calls++;
+	r = b->sp->k->unmap(b, iova, len);
 	if (r == 0) {
-		b->kernel_maps -= mappings;
-		b->bytes_mapped -= bytes;
+		b->sp->kernel_maps -= mappings;
+		b->sp->bytes_mapped -= bytes;
 	}
 	return r;
 }
 
 int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
 {
-	int r = b->host->iovad_alloc(b->iovad, size, b->limit, addr);
+	int r = b->host->iovad_alloc(b->sp->iovad, size, b->sp->limit, addr);
 
 	if (r == -ENOSPC)
-		vfio_err(b, "%s: no %" PRIu64 " bytes of usable IOVA space left below the DMA mask (%u bits)",
-			 b->name, size, b->mask_bits);
+		vfio_err(b, "%s: no %" PRIu64 " bytes of usable IOVA space left below 0x%" PRIx64 " (the smallest DMA mask in the address space)",
+			 b->name, size, b->sp->limit);
 	return r;
 }
 
 void iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size)
 {
-	b->host->iovad_free(b->iovad, addr, size);
+	b->host->iovad_free(b->sp->iovad, addr, size);
 }
 
 unsigned int ranges_below(const struct dmasplit_range *r, unsigned int n,

@@ -27,7 +27,7 @@ int vfio_peer_check(struct dmasplit_bdev *b, const void *vaddr, size_t len,
 	if (!DMASPLIT_HOST_HAS(b->host, peer_find) ||
 	    b->host->peer_find(b->host, vaddr, len, &p) < 0)
 		return 0;
-	if (p.kind == DMASPLIT_PEER_BAR && b->k == &type1_iface)
+	if (p.kind == DMASPLIT_PEER_BAR && b->sp->k == &type1_iface)
 		return 0;
 	if (attrs & DMASPLIT_ATTR_NO_WARN)
 		return -EREMOTEIO;

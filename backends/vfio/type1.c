@@ -31,7 +31,7 @@ static int type1_map(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,
 		.size = len,
 	};
 
-	if (ioctl(b->container_fd, VFIO_IOMMU_MAP_DMA, &map) < 0) {
+	if (ioctl(b->sp->container_fd, VFIO_IOMMU_MAP_DMA, &map) < 0) {
 		int r = -errno;
 
 		vfio_err(b, "%s: VFIO_IOMMU_MAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 " vaddr 0x%" PRIxPTR ": %s",
@@ -49,7 +49,7 @@ static int type1_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
 		.size = len,
 	};
 
-	if (ioctl(b->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0) {
+	if (ioctl(b->sp->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0) {
 		int r = -errno;
 
 		vfio_err(b, "%s: VFIO_IOMMU_UNMAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 ": %s",
@@ -65,12 +65,12 @@ static int type1_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
 	return 0;
 }
 
-static void type1_close(struct dmasplit_bdev *b)
+/* The space's last member is gone (its group fd closed first, which
+ * takes the group out of the container). */
+static void type1_close(struct vspace *sp)
 {
-	if (b->group_fd >= 0)
-		close(b->group_fd);
-	if (b->container_fd >= 0)
-		close(b->container_fd);
+	if (sp->container_fd >= 0)
+		close(sp->container_fd);
 }
 
 const struct kiface type1_iface = {
@@ -89,8 +89,9 @@ int type1_parse_info(struct dmasplit_bdev *b, const void *buf, uint32_t argsz)
 	uint64_t pgsizes;
 
 	pgsizes = info->flags & VFIO_IOMMU_INFO_PGSIZES ? info->iova_pgsizes : 0;
-	b->granule = pgsizes ? pgsizes & -pgsizes : 4096;
-	b->map_limit = 65535;	/* the default, for kernels without the cap */
+	b->sp->granule = pgsizes ? pgsizes & -pgsizes : 4096;
+	/* The default, for kernels without the capability. */
+	b->sp->map_limit = 65535;
 	/* The kernel chains capabilities forward; anything else ends the
 	 * walk rather than looping. */
 	for (off = info->flags & VFIO_IOMMU_INFO_CAPS ? info->cap_offset : 0;
@@ -116,7 +117,7 @@ int type1_parse_info(struct dmasplit_bdev *b, const void *buf, uint32_t argsz)
 			}
 		} else if (cap->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL &&
 			   argsz - off >= sizeof(struct vfio_iommu_type1_info_dma_avail)) {
-			b->map_limit =
+			b->sp->map_limit =
 				((const struct vfio_iommu_type1_info_dma_avail *)cap)->avail;
 		}
 	}
@@ -132,9 +133,9 @@ int type1_parse_info(struct dmasplit_bdev *b, const void *buf, uint32_t argsz)
 		ranges[1].start = 0xfef00000;
 		ranges[1].last = UINT64_MAX;
 	}
-	free(b->ranges);
-	b->ranges = ranges;
-	b->num_ranges = nr;
+	free(b->sp->ranges);
+	b->sp->ranges = ranges;
+	b->sp->num_ranges = nr;
 	return 0;
 }
 
@@ -150,7 +151,7 @@ static int read_info(struct dmasplit_bdev *b)
 		if (!info)
 			return -ENOMEM;
 		info->argsz = argsz;
-		if (ioctl(b->container_fd, VFIO_IOMMU_GET_INFO, info) < 0) {
+		if (ioctl(b->sp->container_fd, VFIO_IOMMU_GET_INFO, info) < 0) {
 			r = -errno;
 			vfio_err(b, "%s: VFIO_IOMMU_GET_INFO: %s", b->name,
 				 strerror(-r));
@@ -170,28 +171,35 @@ static int read_info(struct dmasplit_bdev *b)
 int type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 {
 	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct vspace *sp = b->sp;
+	bool first = sp->container_fd < 0;
 	char path[64];
 	int r;
 
-	b->k = &type1_iface;
-	b->container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-	if (b->container_fd < 0) {
-		r = -errno;
-		vfio_err(b, "%s: open /dev/vfio/vfio: %s", b->name, strerror(-r));
-		return r;
-	}
-	if (ioctl(b->container_fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
-	    ioctl(b->container_fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
-		vfio_err(b, "%s: the kernel's VFIO container has no type1v2 IOMMU",
-			 b->name);
-		return -EOPNOTSUPP;
+	if (first) {
+		sp->k = &type1_iface;
+		sp->container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+		if (sp->container_fd < 0) {
+			r = -errno;
+			vfio_err(b, "%s: open /dev/vfio/vfio: %s", b->name,
+				 strerror(-r));
+			return r;
+		}
+		if (ioctl(sp->container_fd, VFIO_GET_API_VERSION) !=
+		    VFIO_API_VERSION ||
+		    ioctl(sp->container_fd, VFIO_CHECK_EXTENSION,
+			  VFIO_TYPE1v2_IOMMU) <= 0) {
+			vfio_err(b, "%s: the kernel's VFIO container has no type1v2 IOMMU",
+				 b->name);
+			return -EOPNOTSUPP;
+		}
 	}
 	snprintf(path, sizeof(path), "/dev/vfio/%d", desc->iommu_group);
 	b->group_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (b->group_fd < 0) {
 		r = -errno;
 		vfio_err(b, "%s: open %s: %s%s", b->name, path, strerror(-r),
-			 r == -EBUSY ? " (another process has the group open)" : "");
+			 r == -EBUSY ? " (another process or address space has the group open)" : "");
 		return r;
 	}
 	if (ioctl(b->group_fd, VFIO_GROUP_GET_STATUS, &status) < 0) {
@@ -205,13 +213,30 @@ int type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 			 b->name, desc->iommu_group);
 		return -EBUSY;
 	}
-	if (ioctl(b->group_fd, VFIO_GROUP_SET_CONTAINER, &b->container_fd) < 0 ||
-	    ioctl(b->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
+	if (ioctl(b->group_fd, VFIO_GROUP_SET_CONTAINER,
+		  &sp->container_fd) < 0) {
 		r = -errno;
+		if (!first && r == -EINVAL) {
+			/* The kernel refuses a group whose reserved regions
+			 * cover a live mapping of the container. */
+			vfio_err(b, "%s: as=%s: the kernel refused group %d into the container: its reserved regions (kernel/iommu_groups/%d/reserved_regions) overlap mappings of address space %s: refused, nothing changed",
+				 b->name, sp->name, desc->iommu_group,
+				 desc->iommu_group, sp->name);
+			return -ERANGE;
+		}
 		vfio_err(b, "%s: attaching group %d to a type1 container: %s",
 			 b->name, desc->iommu_group, strerror(-r));
 		return r;
 	}
+	/* The container has its IOMMU model once, set by the first group. */
+	if (first &&
+	    ioctl(sp->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
+		r = -errno;
+		vfio_err(b, "%s: VFIO_SET_IOMMU type1v2 for group %d: %s",
+			 b->name, desc->iommu_group, strerror(-r));
+		return r;
+	}
+	/* After a join the container reports what all its groups allow. */
 	r = read_info(b);
 	if (r < 0)
 		return r;

@@ -73,21 +73,103 @@ static int vfio_probe(const struct dmasplit_host *host,
 /* ------------------------------------------------------------------ */
 /* Open and close                                                       */
 
+/* The context's named spaces: the backend's state is per process, the
+ * host table per context, so (host, name) is the key. */
+static pthread_mutex_t space_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vspace *spaces;
+
+static void space_free(struct vspace *sp)
+{
+	if (sp->iovad)
+		sp->host->iovad_destroy(sp->iovad);
+	if (sp->k)
+		sp->k->close(sp);
+	else if (sp->container_fd >= 0)
+		close(sp->container_fd);
+	else if (sp->iommufd >= 0)
+		close(sp->iommufd);
+	pthread_mutex_destroy(&sp->lock);
+	free(sp->ranges);
+	free(sp);
+}
+
+static struct vspace *space_new(const struct dmasplit_host *host,
+				const char *name)
+{
+	struct vspace *sp = calloc(1, sizeof(*sp));
+
+	if (!sp)
+		return NULL;
+	sp->host = host;
+	snprintf(sp->name, sizeof(sp->name), "%s", name);
+	sp->container_fd = sp->iommufd = -1;
+	sp->limit = UINT64_MAX;
+	pthread_mutex_init(&sp->lock, NULL);
+	return sp;
+}
+
+/* The smallest mask of the members.  Under space_lock. */
+static void space_limit(struct vspace *sp)
+{
+	struct dmasplit_bdev *o;
+	uint64_t limit = UINT64_MAX;
+
+	for (o = sp->members; o; o = o->sp_next)
+		if (o->limit < limit)
+			limit = o->limit;
+	pthread_mutex_lock(&sp->lock);
+	sp->limit = limit;
+	pthread_mutex_unlock(&sp->lock);
+}
+
+/* The device's fds go first: that detaches it from the container or
+ * IOAS, which goes with the last member.  Under space_lock for a named
+ * space. */
+static void space_leave(struct dmasplit_bdev *b)
+{
+	struct vspace *sp = b->sp, **p;
+	struct dmasplit_bdev **m;
+
+	for (m = &sp->members; *m && *m != b; m = &(*m)->sp_next)
+		;
+	if (*m) {
+		*m = b->sp_next;
+		sp->nmembers--;
+	}
+	b->sp = NULL;
+	if (sp->nmembers) {
+		/* The others may reach further now. */
+		space_limit(sp);
+		return;
+	}
+	for (p = &spaces; *p && *p != sp; p = &(*p)->next)
+		;
+	if (*p)
+		*p = sp->next;
+	space_free(sp);
+}
+
+static void own_release(struct dmasplit_bdev *b);
+
 static void vfio_close(struct dmasplit_bdev *b)
 {
-	if (b->iovad)
-		b->host->iovad_destroy(b->iovad);
+	if (b->sp)
+		own_release(b);
+	free(b->owned);
 	if (b->device_fd >= 0)
 		close(b->device_fd);
-	if (b->k)
-		b->k->close(b);
-	pthread_mutex_destroy(&b->lock);
-	free(b->ranges);
+	if (b->group_fd >= 0)
+		close(b->group_fd);
+	if (b->sp) {
+		pthread_mutex_lock(&space_lock);
+		space_leave(b);
+		pthread_mutex_unlock(&space_lock);
+	}
 	free(b);
 }
 
 /* Reserved regions (MSI windows and the like) are never handed out,
- * whatever the kernel's usable ranges say. */
+ * whatever the kernel's usable ranges say, to any member of the space. */
 static void reserve_regions(struct dmasplit_bdev *b,
 			    const struct dmasplit_desc *desc)
 {
@@ -103,8 +185,74 @@ static void reserve_regions(struct dmasplit_bdev *b,
 
 		if (sscanf(line, "%" SCNx64 " %" SCNx64, &start, &last) == 2 &&
 		    last >= start)
-			b->host->iovad_reserve(b->iovad, start, last - start + 1);
+			b->host->iovad_reserve(b->sp->iovad, start,
+					       last - start + 1);
 	}
+}
+
+/* What the kernel no longer lets any member use after a join is taken
+ * out of the allocator: the gaps between the ranges it now reports. */
+static void reserve_gaps(struct vspace *sp)
+{
+	uint64_t from = 0;
+	unsigned int i;
+
+	for (i = 0; i < sp->num_ranges; i++) {
+		if (sp->ranges[i].start > from)
+			sp->host->iovad_reserve(sp->iovad, from,
+						sp->ranges[i].start - from);
+		if (sp->ranges[i].last == UINT64_MAX)
+			return;
+		from = sp->ranges[i].last + 1;
+	}
+	sp->host->iovad_reserve(sp->iovad, from, UINT64_MAX - from + 1);
+}
+
+static const char *spec_as(const struct dmasplit_desc *desc)
+{
+	if (desc->size < offsetof(struct dmasplit_desc, address_space) +
+			 sizeof(desc->address_space))
+		return "";
+	return desc->address_space;
+}
+
+/*
+ * b may join sp if it speaks sp's kernel interface and reaches
+ * everything mapped there now; from then on nothing is handed out beyond
+ * its reach.  Under space_lock.
+ */
+static int space_check_join(struct dmasplit_bdev *b, struct vspace *sp,
+			    const struct kiface *k)
+{
+	uint64_t used;
+	int r = 0;
+
+	if (sp->k != k) {
+		vfio_err(b, "%s: as=%s: the device would use %s, but address space %s is a%s %s one: one space has one kernel interface (vfio= in the spec chooses)",
+			 b->name, sp->name, k->name, sp->name,
+			 sp->k == &iommufd_iface ? "n" : "", sp->k->name);
+		return -EINVAL;
+	}
+	if (!DMASPLIT_HOST_HAS(b->host, iovad_last_used)) {
+		vfio_err(b, "%s: as=%s: the library is too old to share address spaces",
+			 b->name, sp->name);
+		return -EOPNOTSUPP;
+	}
+	pthread_mutex_lock(&sp->lock);
+	if (b->limit < sp->limit &&
+	    sp->host->iovad_last_used(sp->iovad, &used) == 0 &&
+	    used > b->limit) {
+		vfio_err(b, "%s: as=%s: the device reaches 0x%" PRIx64 " (DMA mask %u bits), but address space %s has windows or mappings up to 0x%" PRIx64 ": refused, nothing changed",
+			 b->name, sp->name, b->limit, b->mask_bits, sp->name,
+			 used);
+		r = -ERANGE;
+	} else if (b->limit < sp->limit) {
+		/* From now on, before the join completes: the members
+		 * allocate meanwhile. */
+		sp->limit = b->limit;
+	}
+	pthread_mutex_unlock(&sp->lock);
+	return r;
 }
 
 static int vfio_open(const struct dmasplit_host *host,
@@ -112,46 +260,116 @@ static int vfio_open(const struct dmasplit_host *host,
 		     struct dmasplit_bdev **out)
 {
 	struct dmasplit_bdev *b = calloc(1, sizeof(*b));
-	const char *why;
+	const char *why, *as = spec_as(desc);
+	const struct kiface *k;
+	struct vspace *sp = NULL;
+	uint64_t granule = 0;
+	uint32_t map_limit = 0;
+	bool join = false;
 	int r;
 
 	if (!b)
 		return -ENOMEM;
 	b->host = host;
-	b->device_fd = b->container_fd = b->group_fd = b->iommufd = -1;
-	pthread_mutex_init(&b->lock, NULL);
+	b->device_fd = b->group_fd = -1;
 	snprintf(b->name, sizeof(b->name), "%s", desc->name);
-	if (want_iommufd(desc, &why)) {
-		r = iommufd_open(b, desc);
-	} else if (desc->spec_vfio == DMASPLIT_VFIO_IOMMUFD) {
-		vfio_err(b, "%s: vfio=iommufd asked, but %s", b->name, why);
-		r = -EOPNOTSUPP;
-	} else {
-		r = type1_open(b, desc);
-	}
-	if (r < 0)
-		goto fail;
-	if (b->granule < (uint64_t)sysconf(_SC_PAGESIZE))
-		b->granule = (uint64_t)sysconf(_SC_PAGESIZE);
 	b->mask_bits = desc->dma_mask_bits ? desc->dma_mask_bits : 64;
 	b->limit = b->mask_bits >= 64 ? UINT64_MAX
 				      : (1ull << b->mask_bits) - 1;
-	r = host->iovad_new(host, b->ranges, b->num_ranges, b->granule,
-			    &b->iovad);
-	if (r < 0) {
-		vfio_err(b, "%s: the kernel reported no usable IOVA range", b->name);
-		goto fail;
+	if (want_iommufd(desc, &why)) {
+		k = &iommufd_iface;
+	} else if (desc->spec_vfio == DMASPLIT_VFIO_IOMMUFD) {
+		vfio_err(b, "%s: vfio=iommufd asked, but %s", b->name, why);
+		free(b);
+		return -EOPNOTSUPP;
+	} else {
+		k = &type1_iface;
 	}
+	pthread_mutex_lock(&space_lock);
+	if (as[0])
+		for (sp = spaces; sp; sp = sp->next)
+			if (sp->host == host && !strcmp(sp->name, as))
+				break;
+	if (sp) {
+		r = space_check_join(b, sp, k);
+		if (r < 0) {
+			pthread_mutex_unlock(&space_lock);
+			free(b);
+			return r;
+		}
+		join = true;
+		granule = sp->granule;
+		map_limit = sp->map_limit;
+	} else {
+		sp = space_new(host, as);
+		if (!sp) {
+			pthread_mutex_unlock(&space_lock);
+			free(b);
+			return -ENOMEM;
+		}
+	}
+	b->sp = sp;
+	/* A join re-reads the ranges: the space's lock keeps the members'
+	 * allocations off them meanwhile. */
+	pthread_mutex_lock(&sp->lock);
+	r = k == &iommufd_iface ? iommufd_open(b, desc) : type1_open(b, desc);
+	if (join) {
+		/* One allocator, one granule; the container's limit counts
+		 * what is mapped already. */
+		sp->granule = granule;
+		sp->map_limit = map_limit;
+		if (r == 0)
+			reserve_gaps(sp);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	if (r < 0)
+		goto fail;
+	if (!join) {
+		if (sp->granule < (uint64_t)sysconf(_SC_PAGESIZE))
+			sp->granule = (uint64_t)sysconf(_SC_PAGESIZE);
+		r = host->iovad_new(host, sp->ranges, sp->num_ranges,
+				    sp->granule, &sp->iovad);
+		if (r < 0) {
+			vfio_err(b, "%s: the kernel reported no usable IOVA range",
+				 b->name);
+			goto fail;
+		}
+		if (as[0]) {
+			sp->next = spaces;
+			spaces = sp;
+		}
+	}
+	pthread_mutex_lock(&sp->lock);
 	reserve_regions(b, desc);
+	if (b->limit < sp->limit)
+		sp->limit = b->limit;
+	pthread_mutex_unlock(&sp->lock);
+	b->sp_next = sp->members;
+	sp->members = b;
+	sp->nmembers++;
+	pthread_mutex_unlock(&space_lock);
 	b->lazy = win_unlink_lazy(host, desc);
-	vfio_dbg(b, "%s: %s, granule %" PRIu64 ", %u IOVA ranges, DMA mask %u bits, %s unlink%s",
-		 b->name, b->k->name, b->granule, b->num_ranges, b->mask_bits,
-		 b->lazy ? "lazy" : "strict",
-		 b->map_limit ? ", container limit known" : "");
+	vfio_dbg(b, "%s: %s, granule %" PRIu64 ", %u IOVA ranges, DMA mask %u bits, %s unlink%s%s%s (%u members)",
+		 b->name, sp->k->name, sp->granule, sp->num_ranges,
+		 b->mask_bits, b->lazy ? "lazy" : "strict",
+		 sp->map_limit ? ", container limit known" : "",
+		 as[0] ? ", address space " : "", as, sp->nmembers);
 	*out = b;
 	return 0;
 fail:
-	vfio_close(b);
+	if (b->device_fd >= 0)
+		close(b->device_fd);
+	if (b->group_fd >= 0)
+		close(b->group_fd);
+	/* A first member's half-built space goes; a joiner left sp as
+	 * it was (its fds closing detached it). */
+	b->sp = NULL;
+	if (join)
+		space_limit(sp);
+	else
+		space_free(sp);
+	pthread_mutex_unlock(&space_lock);
+	free(b);
 	return r;
 }
 
@@ -163,24 +381,28 @@ static int vfio_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info
 		      DMASPLIT_DEV_COHERENT |
 		      (b->lazy ? DMASPLIT_DEV_LAZY_UNLINK : 0);
 	info->dma_mask_bits = b->mask_bits;
-	info->granule = b->granule;
-	info->num_ranges = ranges_below(b->ranges, b->num_ranges, b->granule,
-					b->limit, info->ranges,
+	pthread_mutex_lock(&b->sp->lock);
+	info->granule = b->sp->granule;
+	info->num_ranges = ranges_below(b->sp->ranges, b->sp->num_ranges,
+					b->sp->granule, b->sp->limit,
+					info->ranges,
 					DMASPLIT_MAX_RANGES, &total);
+	pthread_mutex_unlock(&b->sp->lock);
 	/* Allocation uses them all; only the report is short. */
 	if (total > info->num_ranges)
 		vfio_dbg(b, "%s: %u usable IOVA ranges below the DMA mask; dev_info shows the first %u",
 			 b->name, total, info->num_ranges);
-	snprintf(info->interface, sizeof(info->interface), "%s", b->k->name);
+	snprintf(info->interface, sizeof(info->interface), "%s", b->sp->k->name);
 	return 0;
 }
 
 static int vfio_get_stats(struct dmasplit_bdev *b, struct dmasplit_dev_stats *s)
 {
-	pthread_mutex_lock(&b->lock);
-	s->kernel_calls = b->kernel_calls;
-	s->bytes_pinned = b->bytes_mapped;
-	pthread_mutex_unlock(&b->lock);
+	/* Per space: one kernel mapping serves every member. */
+	pthread_mutex_lock(&b->sp->lock);
+	s->kernel_calls = b->sp->kernel_calls;
+	s->bytes_pinned = b->sp->bytes_mapped;
+	pthread_mutex_unlock(&b->sp->lock);
 	return 0;
 }
 
@@ -193,11 +415,64 @@ static int vfio_get_fd(struct dmasplit_bdev *b, int *fd)
 /* ------------------------------------------------------------------ */
 /* Per-range path                                                       */
 
+/*
+ * A named space outlives its members: a per-range mapping is recorded
+ * with the device that made it, to be unmapped when that device closes.
+ * The device's own space goes whole at close instead.  Lock held.
+ */
+static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
+		   uint64_t maps)
+{
+	if (!b->sp->name[0])
+		return 0;
+	if (b->nowned == b->owned_cap) {
+		size_t cap = b->owned_cap ? 2 * b->owned_cap : 16;
+		struct owned *o = realloc(b->owned, cap * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		b->owned = o;
+		b->owned_cap = cap;
+	}
+	b->owned[b->nowned].iova = iova;
+	b->owned[b->nowned].size = size;
+	b->owned[b->nowned++].maps = maps;
+	return 0;
+}
+
+/* Newest first: mappings are mostly undone in reverse.  Lock held. */
+static void own_del(struct dmasplit_bdev *b, uint64_t iova)
+{
+	size_t i;
+
+	for (i = b->nowned; i-- > 0;)
+		if (b->owned[i].iova == iova) {
+			b->owned[i] = b->owned[--b->nowned];
+			return;
+		}
+}
+
+/* At close, what the device left mapped in a shared space. */
+static void own_release(struct dmasplit_bdev *b)
+{
+	size_t i;
+
+	pthread_mutex_lock(&b->sp->lock);
+	for (i = 0; i < b->nowned; i++) {
+		const struct owned *o = &b->owned[i];
+
+		if (kunmap(b, o->iova, o->size, o->maps, o->size) == 0)
+			iova_put(b, o->iova, o->size);
+	}
+	b->nowned = 0;
+	pthread_mutex_unlock(&b->sp->lock);
+}
+
 /* Lock held. */
 static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 		      unsigned int prot, uint64_t *dma)
 {
-	uint64_t g = b->granule, va0 = va & ~(g - 1);
+	uint64_t g = b->sp->granule, va0 = va & ~(g - 1);
 	uint64_t size = ((va + len + g - 1) & ~(g - 1)) - va0, iova;
 	int r;
 
@@ -209,6 +484,12 @@ static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 		iova_put(b, iova, size);
 		return r;
 	}
+	r = own_add(b, iova, size, 1);
+	if (r < 0) {
+		if (kunmap(b, iova, size, 1, size) == 0)
+			iova_put(b, iova, size);
+		return r;
+	}
 	*dma = iova + (va - va0);
 	return 0;
 }
@@ -217,13 +498,15 @@ static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 static int unmap_locked(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 			uint64_t mappings)
 {
-	uint64_t g = b->granule, base = dma & ~(g - 1);
+	uint64_t g = b->sp->granule, base = dma & ~(g - 1);
 	uint64_t size = ((dma + len + g - 1) & ~(g - 1)) - base;
 	int r;
 
 	r = kunmap(b, base, size, mappings, size);
-	if (r == 0)
+	if (r == 0) {
 		iova_put(b, base, size);
+		own_del(b, base);
+	}
 	return r;
 }
 
@@ -235,9 +518,9 @@ static int vfio_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	r = vfio_peer_check(b, vaddr, len, attrs);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	r = map_locked(b, (uintptr_t)vaddr, len, dir_prot(dir), dma);
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
 
@@ -246,9 +529,9 @@ static int vfio_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 {
 	int r;
 
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	r = unmap_locked(b, dma, len, 1);
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
 
@@ -261,7 +544,8 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 			unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
 			struct dmasplit_seg *segs, unsigned int *nsegs)
 {
-	uint64_t g = b->granule, size = 0, iova, at, run_va = 0, run_len = 0;
+	uint64_t g = b->sp->granule, size = 0, iova, at;
+	uint64_t run_va = 0, run_len = 0;
 	unsigned int i, used = 0, prot = dir_prot(dir);
 	int r;
 
@@ -273,7 +557,7 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 			return r;
 		size += ((va + iov[i].iov_len + g - 1) & ~(g - 1)) - (va & ~(g - 1));
 	}
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	r = iova_get(b, size, &iova);
 	if (r < 0)
 		goto out;
@@ -310,6 +594,13 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		run_va = va;
 		run_len = len;
 	}
+	r = own_add(b, iova, size, used);
+	if (r < 0) {
+		/* Every run is mapped: all of them go. */
+		if (kunmap(b, iova, at - iova, used, at - iova) == 0)
+			iova_put(b, iova, size);
+		goto out;
+	}
 	*nsegs = used;
 	goto out;
 undo:
@@ -318,7 +609,7 @@ undo:
 		       at - iova);
 	iova_put(b, iova, size);
 out:
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
 
@@ -326,33 +617,35 @@ static int vfio_unmap_vec(struct dmasplit_bdev *b,
 			  const struct dmasplit_seg *segs, unsigned int nsegs,
 			  enum dmasplit_dir dir, uint32_t attrs)
 {
-	uint64_t g = b->granule, base = segs[0].dma & ~(g - 1), size;
+	uint64_t g = b->sp->granule, base = segs[0].dma & ~(g - 1), size;
 	const struct dmasplit_seg *l = &segs[nsegs - 1];
 	int r;
 
 	size = ((l->dma + l->len + g - 1) & ~(g - 1)) - base;
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	r = kunmap(b, base, size, nsegs, size);
-	if (r == 0)
+	if (r == 0) {
 		iova_put(b, base, size);
-	pthread_mutex_unlock(&b->lock);
+		own_del(b, base);
+	}
+	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
 
 static int vfio_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 			       uint32_t flags, void **cpu, uint64_t *dma)
 {
-	size_t len = (size + b->granule - 1) & ~(b->granule - 1);
+	size_t len = (size + b->sp->granule - 1) & ~(b->sp->granule - 1);
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int r;
 
 	if (p == MAP_FAILED)
 		return -ENOMEM;
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	r = map_locked(b, (uintptr_t)p, len, PROT_DEV_READ | PROT_DEV_WRITE,
 		       dma);
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	if (r < 0) {
 		munmap(p, len);
 		return r;
@@ -364,12 +657,12 @@ static int vfio_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 static int vfio_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 			      uint64_t dma)
 {
-	size_t len = (size + b->granule - 1) & ~(b->granule - 1);
+	size_t len = (size + b->sp->granule - 1) & ~(b->sp->granule - 1);
 	int r;
 
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	r = unmap_locked(b, dma, len, 1);
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	if (r == 0)
 		munmap(cpu, len);
 	return r;
@@ -382,6 +675,7 @@ static const struct dmasplit_backend_ops vfio_ops = {
 	.uuid = VFIO_UUID,
 	.version = PACKAGE_VERSION,
 	.description = "PCI devices bound to vfio-pci behind an IOMMU (iommufd or type1)",
+	.flags = DMASPLIT_BACKEND_SHARES_AS,
 	.probe = vfio_probe,
 	.open = vfio_open,
 	.close = vfio_close,

@@ -12,9 +12,9 @@
  * and user address share one mapping, whose unlinked parts stay mapped
  * until all of it is unlinked (window.c).
  *
- * Locking: one mutex per device around everything that touches the
- * kernel or the bookkeeping; the kernel serialises map calls on an
- * address space anyway.
+ * Locking: one mutex per address space (struct vspace) around everything
+ * that touches the kernel or the bookkeeping; the kernel serialises map
+ * calls on an address space anyway.
  */
 #ifndef DMASPLIT_VFIO_H
 #define DMASPLIT_VFIO_H
@@ -34,6 +34,7 @@
 #define PROT_DEV_WRITE 2u	/* the device may write */
 
 struct dmasplit_bdev;
+struct vspace;
 
 /* One kernel interface: how to map and unmap in the device's address
  * space.  Both return 0 or a negative errno and log the failing call. */
@@ -43,7 +44,7 @@ struct kiface {
 		   uint64_t len, unsigned int prot);
 	/* Unmaps every kernel mapping wholly inside the range. */
 	int (*unmap)(struct dmasplit_bdev *b, uint64_t iova, uint64_t len);
-	void (*close)(struct dmasplit_bdev *b);
+	void (*close)(struct vspace *sp);
 };
 
 extern const struct kiface type1_iface;
@@ -58,35 +59,62 @@ extern const struct kiface iommufd_iface;
  */
 #define LAZY_LIMIT (256ull << 20)
 
-struct dmasplit_bdev {
+/*
+ * An IOMMU address space: one type1 container or one iommufd IOAS, its
+ * IOVA allocator and its kernel mappings.  A device opened without as=
+ * has one of its own; devices of one context given the same as=NAME
+ * share one, so that one kernel mapping serves them all at one address.
+ * Everything here is under lock, which serialises all members.
+ */
+struct vspace {
 	const struct dmasplit_host *host;
-	char name[64];			/* DDDD:BB:DD.F */
-	const struct kiface *k;
+	char name[64];			/* as=NAME; empty: the device's own */
+	struct vspace *next;		/* the named spaces */
+	struct dmasplit_bdev *members;
+	unsigned int nmembers;
 	pthread_mutex_t lock;
-
-	int device_fd;
+	const struct kiface *k;
 	/* type1 */
-	int container_fd, group_fd;
+	int container_fd;
 	uint32_t map_limit;		/* the container's mapping limit; 0: none */
 	/* iommufd */
 	int iommufd;
 	uint32_t ioas_id;
 
-	/* All the usable ranges the kernel reports: an IOMMU may report
-	 * more than dev_info has room for. */
+	/* All the usable ranges the kernel reports for all members: an
+	 * IOMMU may report more than dev_info has room for. */
 	unsigned int num_ranges;
 	struct dmasplit_range *ranges;
 	uint64_t granule;
-	uint64_t limit;			/* the device's DMA mask */
-	unsigned int mask_bits;
+	uint64_t limit;			/* the smallest member DMA mask */
 	struct dmasplit_iovad *iovad;
 
 	uint64_t kernel_maps;		/* live kernel mappings */
 	uint64_t kernel_calls;		/* map and unmap calls issued */
 	uint64_t bytes_mapped;		/* pinned by the kernel for us */
-	bool lazy;			/* unlink=lazy */
 	uint64_t lazy_bytes;		/* in lazy areas, <= LAZY_LIMIT */
 	uint64_t stale_bytes;		/* unlinked, still mapped (lazy) */
+};
+
+struct dmasplit_bdev {
+	const struct dmasplit_host *host;
+	char name[64];			/* DDDD:BB:DD.F */
+	struct vspace *sp;
+	struct dmasplit_bdev *sp_next;	/* the space's other members */
+
+	int device_fd;
+	int group_fd;			/* type1 */
+	uint64_t limit;			/* the device's DMA mask */
+	unsigned int mask_bits;
+	bool lazy;			/* unlink=lazy */
+	/* In a named space, the device's per-range mappings, so that
+	 * those it leaves at close go with it and not with the space. */
+	struct owned *owned;
+	size_t nowned, owned_cap;
+};
+
+struct owned {
+	uint64_t iova, size, maps;
 };
 
 /* A link as recorded, or an area as mapped in the kernel. */
@@ -133,7 +161,9 @@ unsigned int ranges_below(const struct dmasplit_range *r, unsigned int n,
 			  struct dmasplit_range *out, unsigned int max,
 			  unsigned int *total);
 
-/* type1.c, iommufd.c: set the interface up; ranges and granule filled. */
+/* type1.c, iommufd.c: open the device into b->sp, setting the space up
+ * (ranges and granule filled) when b is its first member, else joining
+ * it; ranges are re-read after a join. */
 int  type1_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc);
 int  iommufd_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc);
 /* The IOVA-range and DMA-available capabilities of a VFIO_IOMMU_GET_INFO

@@ -196,9 +196,9 @@ int win_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 
 	if (!w)
 		return -ENOMEM;
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	r = iova_get(b, size, &w->addr);
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	if (r < 0) {
 		free(w);
 		return r;
@@ -214,7 +214,7 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	     size_t len, enum dmasplit_dir dir, uint32_t attrs)
 {
 	struct dmasplit_bdev *b = w->b;
-	uint64_t g = b->granule, va = (uintptr_t)vaddr;
+	uint64_t g = b->sp->granule, va = (uintptr_t)vaddr;
 	struct span s = { 0 };
 	int r;
 
@@ -233,7 +233,7 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	s.va = va & ~(g - 1);
 	s.len = ((offset + len + g - 1) & ~(g - 1)) - s.off;
 	s.prot = dir_prot(dir);
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	if (area_over(w, s.off, end_of(&s))) {
 		/* The kernel would refuse the map at sync (EEXIST). */
 		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
@@ -243,7 +243,7 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	} else {
 		r = spans_push(&w->pending, &s);
 	}
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
 
@@ -264,7 +264,7 @@ static size_t run_end(const struct dmasplit_bwin *w, const struct span *todo,
 	       todo[j].va == todo[i].va + *len && todo[j].prot == todo[i].prot;
 	     j++)
 		*len += todo[j].len;
-	if (b->lazy_bytes + *len <= LAZY_LIMIT) {
+	if (b->sp->lazy_bytes + *len <= LAZY_LIMIT) {
 		*lazy = true;
 		return j;
 	}
@@ -279,7 +279,7 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	size_t i, j, n = 0, keep = 0;
 	int r = 0;
 
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	for (i = 0; i < w->pending.n; i++) {
 		const struct span *s = &w->pending.v[i];
 
@@ -315,7 +315,7 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 			break;
 		area.live = area.len;
 		if (area.lazy)
-			b->lazy_bytes += area.len;
+			b->sp->lazy_bytes += area.len;
 		added.v[added.n++] = area;
 	}
 	/* What got mapped is linked; the rest stays pending, for another
@@ -325,7 +325,7 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	for (; i < todo.n; i++)
 		w->pending.v[w->pending.n++] = todo.v[i];
 out:
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	free(todo.v);
 	free(added.v);
 	return r;
@@ -335,13 +335,13 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	       enum dmasplit_dir dir, uint32_t attrs)
 {
 	struct dmasplit_bdev *b = w->b;
-	uint64_t g = b->granule, lo = offset & ~(g - 1);
+	uint64_t g = b->sp->granule, lo = offset & ~(g - 1);
 	uint64_t hi = (offset + len + g - 1) & ~(g - 1);
 	uint64_t gone_first = 0, gone_last = 0, kept = 0, bytes = 0;
 	size_t first, last, d0, d1, i, pending = 0, splits = 0;
 	int r = 0;
 
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	for (i = 0; i < w->pending.n; i++) {
 		const struct span *x = &w->pending.v[i];
 
@@ -410,11 +410,11 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	for (i = d0; i < d1; i++) {
 		const struct span *a = &w->areas.v[i];
 
-		b->stale_bytes -= a->len - a->live;
+		b->sp->stale_bytes -= a->len - a->live;
 		if (a->lazy)
-			b->lazy_bytes -= a->len;
+			b->sp->lazy_bytes -= a->len;
 	}
-	b->stale_bytes += kept;
+	b->sp->stale_bytes += kept;
 	if (d1 > d0) {
 		memmove(&w->areas.v[d0], &w->areas.v[d1],
 			(w->areas.n - d1) * sizeof(w->areas.v[0]));
@@ -424,9 +424,9 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	sorted_cut(&w->linked, lo, hi);
 	if (kept)
 		vfio_dbg(b, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 ": %" PRIu64 " bytes stay mapped until the rest of their area is unlinked (%" PRIu64 " bytes so on the device)",
-			 b->name, w->addr, offset, kept, b->stale_bytes);
+			 b->name, w->addr, offset, kept, b->sp->stale_bytes);
 out:
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
 
@@ -437,7 +437,7 @@ void win_destroy(struct dmasplit_bwin *w)
 	size_t i;
 	int r = 0;
 
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->sp->lock);
 	for (i = 0; i < w->areas.n; i++) {
 		const struct span *a = &w->areas.v[i];
 
@@ -448,8 +448,8 @@ void win_destroy(struct dmasplit_bwin *w)
 	if (w->areas.n)
 		r = kunmap(b, w->addr, w->size, w->areas.n, bytes);
 	if (r == 0) {
-		b->stale_bytes -= stale;
-		b->lazy_bytes -= lazy;
+		b->sp->stale_bytes -= stale;
+		b->sp->lazy_bytes -= lazy;
 		iova_put(b, w->addr, w->size);
 	} else {
 		/* Handing the addresses out again would map over what the
@@ -457,7 +457,7 @@ void win_destroy(struct dmasplit_bwin *w)
 		vfio_err(b, "%s: window 0x%" PRIx64 " stays mapped; its %" PRIu64 " bytes of device addresses are not reused",
 			 b->name, w->addr, w->size);
 	}
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->sp->lock);
 	free(w->pending.v);
 	free(w->areas.v);
 	free(w->linked.v);

@@ -5,7 +5,9 @@
  * device open, the window life cycle and the per-range path.  Each
  * failure must come back as a negative errno, leave the device usable
  * (the same steps work right after), leave no kernel mapping behind and
- * no descriptor open.  Run in the VM by tests/vm/run (DMASPLIT_VM_EDU).
+ * no descriptor open.  A second edu (DMASPLIT_VM_EDU2), where there is
+ * one, joins a shared space the same way: the space is unharmed.  Run in
+ * the VM by tests/vm/run (DMASPLIT_VM_EDU).
  * Output is TAP.
  *
  * The program defines ioctl() and exports it (see Makefile.am), so the
@@ -363,6 +365,7 @@ int main(void)
 {
 	static const char *const ifaces[] = { "iommufd", "type1" };
 	const char *edu = getenv("DMASPLIT_VM_EDU");
+	const char *edu2 = getenv("DMASPLIT_VM_EDU2");
 	struct dmasplit_ctx *ctx;
 	uint8_t *mem;
 	unsigned int i;
@@ -426,6 +429,28 @@ int main(void)
 			}
 			dmasplit_dev_close(dev);
 		}
+	}
+	/* A device joining a shared space, each of its ioctls failing in
+	 * turn: the space and its member go on as before. */
+	for (i = 0; edu2 && edu2[0] && i < 2; i++) {
+		struct dmasplit_dev *dev = NULL;
+		char spec[96];
+		int r;
+
+		snprintf(spec, sizeof(spec), "%s,vfio=%s,as=pool0", edu,
+			 ifaces[i]);
+		r = dmasplit_dev_open(ctx, spec, &dev);
+		if (r < 0) {
+			ok(false, "open %s (%d)", spec, r);
+			continue;
+		}
+		snprintf(spec, sizeof(spec), "%s,vfio=%s,as=pool0", edu2,
+			 ifaces[i]);
+		open_walk(ctx, spec, ifaces[i]);
+		r = step_window(dev, mem);
+		ok(r == 0, "%s: the space's first member works after the failed joins (%d)",
+		   ifaces[i], r);
+		dmasplit_dev_close(dev);
 	}
 	ok(count_fds() == fds0, "every descriptor is closed at the end (%d, before %d)",
 	   count_fds(), fds0);

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Shared address spaces against a real kernel: two edu devices
+ * (DMASPLIT_VM_EDU, DMASPLIT_VM_EDU2, in different IOMMU groups) opened
+ * with one as=NAME share one type1 container or one iommufd IOAS, for
+ * each kernel interface in turn.  A window made on one is reached by the
+ * other at the same address, a mapping made on the other by the first,
+ * the kernel map calls are made once for both, and a device outside the
+ * space does not reach the window.  Run in the VM by tests/vm/run.
+ * Output is TAP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/vfio.h>
+
+#include <dmasplit/dmasplit.h>
+
+#define PAGE 4096u
+#define EDU_BUF 0x40000u
+#define EDU_DMA_LEN 1024u	/* strictly inside the 4 KiB buffer */
+
+static unsigned int tests, failures;
+
+static void ok(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %u - ", cond ? "ok" : "not ok", ++tests);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	if (!cond)
+		failures++;
+}
+
+struct edu {
+	int fd;
+	volatile uint8_t *bar;
+	size_t bar_size;
+};
+
+static uint64_t rd64(struct edu *e, unsigned int reg)
+{
+	return *(volatile uint64_t *)(e->bar + reg);
+}
+
+static void wr64(struct edu *e, unsigned int reg, uint64_t v)
+{
+	*(volatile uint64_t *)(e->bar + reg) = v;
+}
+
+static int region(int fd, unsigned int index, struct vfio_region_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->argsz = sizeof(*info);
+	info->index = index;
+	return ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, info);
+}
+
+/* BAR0 mapped, memory decoding and bus mastering on (edu does DMA only
+ * as a bus master). */
+static int edu_open(struct dmasplit_dev *dev, struct edu *e)
+{
+	struct vfio_region_info bar, cfg;
+	uint16_t cmd;
+
+	if (dmasplit_dev_get_fd(dev, &e->fd) < 0)
+		return -1;
+	if (region(e->fd, VFIO_PCI_BAR0_REGION_INDEX, &bar) < 0 ||
+	    region(e->fd, VFIO_PCI_CONFIG_REGION_INDEX, &cfg) < 0)
+		return -1;
+	e->bar_size = bar.size;
+	e->bar = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      e->fd, (off_t)bar.offset);
+	if (e->bar == MAP_FAILED)
+		return -1;
+	if (pread(e->fd, &cmd, 2, (off_t)cfg.offset + 4) != 2)
+		return -1;
+	cmd |= 0x6;
+	if (pwrite(e->fd, &cmd, 2, (off_t)cfg.offset + 4) != 2)
+		return -1;
+	return 0;
+}
+
+static void edu_close(struct edu *e)
+{
+	/* A BAR mapping left behind keeps the device busy for the next
+	 * interface's bind. */
+	if (e->bar && e->bar != MAP_FAILED)
+		munmap((void *)e->bar, e->bar_size);
+	e->bar = NULL;
+}
+
+/* One transfer; 0 when the device reports it done. */
+static int edu_dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t len,
+		   bool to_ram)
+{
+	int i;
+
+	wr64(e, 0x80, src);
+	wr64(e, 0x88, dst);
+	wr64(e, 0x90, len);
+	wr64(e, 0x98, 1 | (to_ram ? 2 : 0));
+	/* Each transfer completes on a 100 ms timer of the virtual clock. */
+	for (i = 0; i < 1000; i++) {
+		if (!(rd64(e, 0x98) & 1))
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+static uint64_t calls(struct dmasplit_dev *dev)
+{
+	struct dmasplit_dev_stats s = { .size = sizeof(s) };
+
+	dmasplit_dev_get_stats(dev, &s);
+	return s.kernel_calls;
+}
+
+static struct dmasplit_dev_stats stats(struct dmasplit_dev *dev)
+{
+	struct dmasplit_dev_stats s = { .size = sizeof(s) };
+
+	dmasplit_dev_get_stats(dev, &s);
+	return s;
+}
+
+static int open_mask(struct dmasplit_ctx *ctx, const char *bdf,
+		     unsigned int mask, const char *iface, const char *as,
+		     struct dmasplit_dev **dev)
+{
+	char spec[128];
+
+	snprintf(spec, sizeof(spec), "%s,mask=%u,vfio=%s%s%s", bdf, mask,
+		 iface, as ? ",as=" : "", as ? as : "");
+	return dmasplit_dev_open(ctx, spec, dev);
+}
+
+static int open_edu(struct dmasplit_ctx *ctx, const char *bdf,
+		    const char *iface, const char *as,
+		    struct dmasplit_dev **dev)
+{
+	return open_mask(ctx, bdf, 28, iface, as, dev);
+}
+
+/* Whether edu e, asked to write its buffer to RAM at dma, changes buf
+ * (filled with 0x5a first). */
+static bool reaches(struct edu *e, uint64_t dma, uint8_t *buf)
+{
+	unsigned int i;
+
+	memset(buf, 0x5a, EDU_DMA_LEN);
+	if (edu_dma(e, EDU_BUF, dma, EDU_DMA_LEN, true) < 0)
+		return false;
+	for (i = 0; i < EDU_DMA_LEN && buf[i] == 0x5a; i++)
+		;
+	return i < EDU_DMA_LEN;
+}
+
+static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
+			const char *bdf_b, const char *iface)
+{
+	const char *other = strcmp(iface, "type1") ? "type1" : "iommufd";
+	struct dmasplit_dev *a = NULL, *b = NULL, *lone = NULL;
+	struct dmasplit_dev_info ia = { .size = sizeof(ia) };
+	struct dmasplit_iova *win = NULL;
+	struct edu ea = { .fd = -1 }, eb = { .fd = -1 }, el = { .fd = -1 };
+	uint64_t x, a0, b0, a1, b1, mdma = 0, pinned;
+	uint8_t *mem;
+	int r;
+
+	mem = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return;
+	for (r = 0; r < (int)EDU_DMA_LEN; r++)
+		mem[r] = (uint8_t)(r * 7 + 3);
+
+	r = open_edu(ctx, bdf_a, iface, "pool0", &a);
+	ok(r == 0, "%s: open %s with as=pool0 (%d)", iface, bdf_a, r);
+	if (r < 0)
+		goto out;
+	dmasplit_dev_get_info(a, &ia);
+	ok(!strcmp(ia.address_space, "pool0"),
+	   "%s: dev_info names the space: expected pool0, got '%s'", iface,
+	   ia.address_space);
+	r = open_edu(ctx, bdf_b, other, "pool0", &b);
+	ok(r == -EINVAL, "%s: %s joining with vfio=%s is refused: expected %d, got %d",
+	   iface, bdf_b, other, -EINVAL, r);
+	if (r == 0)
+		dmasplit_dev_close(b);
+	b = NULL;
+	r = open_edu(ctx, bdf_b, iface, "pool0", &b);
+	ok(r == 0, "%s: open %s into as=pool0 (%d)", iface, bdf_b, r);
+	if (r < 0)
+		goto out;
+	if (edu_open(a, &ea) < 0 || edu_open(b, &eb) < 0) {
+		ok(false, "%s: edu BAR0 and bus mastering: %s", iface,
+		   strerror(errno));
+		goto out;
+	}
+
+	/* A window on a: page 0 the source, page 1 the destination. */
+	r = dmasplit_iova_alloc(a, 2 * PAGE, 0, &win);
+	if (r == 0)
+		r = dmasplit_iova_link(win, 0, mem, PAGE, DMASPLIT_TO_DEVICE, 0);
+	if (r == 0)
+		r = dmasplit_iova_link(win, PAGE, mem + PAGE, PAGE,
+				       DMASPLIT_FROM_DEVICE, 0);
+	a0 = calls(a);
+	b0 = calls(b);
+	if (r == 0)
+		r = dmasplit_iova_sync(win, 0, 2 * PAGE);
+	a1 = calls(a);
+	b1 = calls(b);
+	ok(r == 0, "%s: window allocated, linked and synced on %s (%d)",
+	   iface, bdf_a, r);
+	if (r < 0)
+		goto out;
+	x = dmasplit_iova_addr(win);
+	ok(a1 - a0 == 2 && a1 == b1 && b1 - b0 == 2,
+	   "%s: the sync's map calls counted once for the space: expected 2 on both members, got %" PRIu64 " on %s and %" PRIu64 " on %s (totals %" PRIu64 ", %" PRIu64 ")",
+	   iface, a1 - a0, bdf_a, b1 - b0, bdf_b, a1, b1);
+
+	/* b, which did not make the window, reads it and writes it back. */
+	memset(mem + PAGE, 0x5a, EDU_DMA_LEN);
+	r = edu_dma(&eb, x, EDU_BUF, EDU_DMA_LEN, false);
+	if (r == 0)
+		r = edu_dma(&eb, EDU_BUF, x + PAGE, EDU_DMA_LEN, true);
+	ok(r == 0 && !memcmp(mem, mem + PAGE, EDU_DMA_LEN),
+	   "%s: %s copies 0x%" PRIx64 " (window of %s) to 0x%" PRIx64 " through its memory: bytes %s (%d)",
+	   iface, bdf_b, x, bdf_a, x + PAGE,
+	   !memcmp(mem, mem + PAGE, EDU_DMA_LEN) ? "match" : "differ", r);
+
+	/* a writes into a mapping made on b. */
+	a0 = calls(a);
+	r = dmasplit_map(b, mem + 2 * PAGE, PAGE, DMASPLIT_FROM_DEVICE, 0,
+			 &mdma);
+	ok(r == 0 && calls(a) - a0 == 1 && calls(a) == calls(b),
+	   "%s: map on %s (%d) is one kernel call, seen by both members (%" PRIu64 " on %s)",
+	   iface, bdf_b, r, calls(a) - a0, bdf_a);
+	if (r == 0) {
+		memset(mem + 2 * PAGE, 0x5a, EDU_DMA_LEN);
+		r = edu_dma(&ea, x, EDU_BUF, EDU_DMA_LEN, false);
+		if (r == 0)
+			r = edu_dma(&ea, EDU_BUF, mdma, EDU_DMA_LEN, true);
+		ok(r == 0 && !memcmp(mem, mem + 2 * PAGE, EDU_DMA_LEN),
+		   "%s: %s copies its window 0x%" PRIx64 " into %s's mapping 0x%" PRIx64 ": bytes %s (%d)",
+		   iface, bdf_a, x, bdf_b, mdma,
+		   !memcmp(mem, mem + 2 * PAGE, EDU_DMA_LEN) ? "match" : "differ",
+		   r);
+		dmasplit_unmap(b, mdma, PAGE, DMASPLIT_FROM_DEVICE, 0);
+	}
+
+	/* The vector path on a member: a writes into b's second segment. */
+	{
+		struct iovec iov[2] = {
+			{ mem + 2 * PAGE, 512 },
+			{ mem + 2 * PAGE + 2048, 512 },
+		};
+		struct dmasplit_seg segs[2];
+		unsigned int nsegs = 2;
+
+		memset(mem + 2 * PAGE, 0x5a, PAGE);
+		r = dmasplit_map_vec(b, iov, 2, DMASPLIT_FROM_DEVICE, 0, segs,
+				     &nsegs);
+		if (r == 0) {
+			r = edu_dma(&ea, EDU_BUF, segs[nsegs - 1].dma, 512,
+				    true);
+			ok(r == 0 && !memcmp(mem, mem + 2 * PAGE + 2048, 512) &&
+			   calls(a) == calls(b),
+			   "%s: %s writes into the second segment 0x%" PRIx64 " of a map_vec on %s: bytes %s (%d), kernel calls %" PRIu64 " and %" PRIu64,
+			   iface, bdf_a, segs[nsegs - 1].dma, bdf_b,
+			   !memcmp(mem, mem + 2 * PAGE + 2048, 512) ? "match" : "differ",
+			   r, calls(a), calls(b));
+			dmasplit_unmap_vec(b, segs, nsegs, DMASPLIT_FROM_DEVICE,
+					   0);
+		} else {
+			ok(false, "%s: map_vec on %s (%d)", iface, bdf_b, r);
+		}
+	}
+
+	/* A mapping b leaves behind goes with b, not with the space. */
+	r = dmasplit_map(b, mem + 2 * PAGE, PAGE, DMASPLIT_FROM_DEVICE, 0,
+			 &mdma);
+	pinned = stats(a).bytes_pinned;
+	edu_close(&eb);
+	dmasplit_dev_close(b);
+	b = NULL;
+	ok(r == 0 && stats(a).bytes_pinned == pinned - PAGE,
+	   "%s: closing %s with a live mapping (%d) unmaps it from the space: %s pinned %" PRIu64 " bytes before, expected %" PRIu64 " after, got %" PRIu64,
+	   iface, bdf_b, r, bdf_a, pinned, pinned - PAGE,
+	   stats(a).bytes_pinned);
+	if (r == 0)
+		ok(!reaches(&ea, mdma, mem + 2 * PAGE),
+		   "%s: %s no longer reaches 0x%" PRIx64 ", mapped by %s before it closed",
+		   iface, bdf_a, mdma, bdf_b);
+	/* A late joiner that cannot reach the window: 13 bits end at
+	 * 0x1fff, the window's second page is above. */
+	r = open_mask(ctx, bdf_b, 13, iface, "pool0", &b);
+	ok(r == -ERANGE,
+	   "%s: %s with mask=13 joining a space mapped up to 0x%" PRIx64 " is refused: expected %d, got %d",
+	   iface, bdf_b, x + 2 * PAGE - 1, -ERANGE, r);
+	if (r == 0)
+		dmasplit_dev_close(b);
+	b = NULL;
+	r = open_edu(ctx, bdf_b, iface, NULL, &lone);
+	ok(r == 0, "%s: open %s without as= (%d)", iface, bdf_b, r);
+	if (r == 0 && edu_open(lone, &el) == 0) {
+		ok(!reaches(&el, x + PAGE, mem + PAGE),
+		   "%s: %s without as= does not reach the window at 0x%" PRIx64,
+		   iface, bdf_b, x + PAGE);
+		ok(reaches(&ea, x + PAGE, mem + PAGE),
+		   "%s: %s, the window's maker, still reaches 0x%" PRIx64,
+		   iface, bdf_a, x + PAGE);
+	}
+out:
+	if (win)
+		dmasplit_iova_destroy(win);
+	edu_close(&el);
+	edu_close(&eb);
+	edu_close(&ea);
+	if (lone)
+		dmasplit_dev_close(lone);
+	if (b)
+		dmasplit_dev_close(b);
+	if (a)
+		dmasplit_dev_close(a);
+	munmap(mem, 3 * PAGE);
+}
+
+int main(void)
+{
+	static const char *const ifaces[] = { "type1", "iommufd" };
+	const char *edu = getenv("DMASPLIT_VM_EDU");
+	const char *edu2 = getenv("DMASPLIT_VM_EDU2");
+	struct dmasplit_ctx *ctx;
+	unsigned int i;
+
+	if (!edu || !edu2 || !edu2[0]) {
+		printf("1..0 # SKIP needs two edu devices in the VM (DMASPLIT_VM_EDU, DMASPLIT_VM_EDU2)\n");
+		return 0;
+	}
+	if (dmasplit_ctx_new(&ctx) < 0)
+		return 1;
+	for (i = 0; i < 2; i++)
+		space_tests(ctx, edu, edu2, ifaces[i]);
+	dmasplit_ctx_unref(ctx);
+	printf("1..%u\n", tests);
+	return failures ? 1 : 0;
+}
