@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The mapping batch (design section 4): pre-allocating a window does not
+ * The mapping batch (dmasplit_batch_new(3)): pre-allocating a window does not
  * generalise (untranslated DMA has no address space to reserve, bounce
  * buffering is per range), so rather than have every caller write the
  * fallback, a batch tries the two-step path and falls back to the

@@ -322,7 +322,7 @@ int  unpin_pages(const struct dmasplit_host *host, const void *addr,
 int  virt_to_phys(const struct dmasplit_host *host, const void *addr,
 		  uint64_t *phys) _must_check_;
 
-/* check.c: the API misuse checker (design section 8). */
+/* check.c: the API misuse checker (libdmasplit(3), DMASPLIT_CHECK). */
 enum check_kind { CHECK_WINDOW, CHECK_MAP, CHECK_VEC, CHECK_COHERENT };
 
 int  check_dev_new(struct dmasplit_dev *dev) _must_check_;

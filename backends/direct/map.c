@@ -116,7 +116,7 @@ int direct_reachable(struct dmasplit_bdev *b, uint64_t bus, uint64_t len,
 				   b->limit);
 		return -ERANGE;
 	}
-	/* Device address 0 is never handed out (design section 4): many
+	/* Device address 0 is never handed out (dmasplit_iova_alloc(3)): many
 	 * devices read it as "no address".  Linux keeps page 0 from user
 	 * memory, so only a platform DMA offset could produce it. */
 	if (bus == 0) {

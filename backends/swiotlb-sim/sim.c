@@ -19,7 +19,7 @@
 #define SIM_SCORE 100
 
 /* ------------------------------------------------------------------ */
-/* Options (design section 4.2)                                         */
+/* Options (dmasplit_dev_open(3), "Simulated devices")                 */
 
 static const struct sim_opts defaults = {
 	.iommu = true,

@@ -6,7 +6,7 @@
  * the kernel swiotlb's slot rules.  Its DMA engine (dev_dma_read/_write)
  * goes through exactly the translation a device would use, so a wrong
  * mapping shows as wrong bytes or a fault.  See dmasplit-backend(7) and
- * design section 4.2 for the contract.
+ * dmasplit_dev_open(3), "Simulated devices", for the contract.
  *
  * Devices given the same as=NAME in one context share one address space
  * (struct sim_space): one page table, one IOVA allocator and its caches;
