@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Device specs (design section 3):
+ * Device specs (dmasplit_dev_open(3)):
  *   sim:NAME[,key=value...]                     options checked by backends
  *   [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1]
  *                       [,unlink=strict|lazy]

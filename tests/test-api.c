@@ -539,7 +539,7 @@ START_TEST(granule_comes_from_the_backend)
 END_TEST
 
 /* ------------------------------------------------------------------ */
-/* The checker (design section 8): each class of misuse                 */
+/* The checker (libdmasplit(3)): each class of misuse                  */
 
 static struct dmasplit_iova *window_with_link(enum dmasplit_dir dir)
 {
