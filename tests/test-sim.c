@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The swiotlb-sim backend against its contract (design section 4.2): every
+ * The swiotlb-sim backend against its contract (dmasplit_dev_open(3)): every
  * rule has a test named after the behaviour it proves, verified from the
  * device side with dmasplit_dev_dma_read/_write, and a seeded random run
  * compares long call sequences over several devices, four of them in one
