@@ -14,6 +14,7 @@
  * is what lets vector unmaps undo a partial claim.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,14 +81,27 @@ static int grow(struct held *h)
 	return 0;
 }
 
+/* Lock held.  Entries that stand for a range of bytes, by size. */
+static void count_range(struct held *h, const struct held_entry *e, int by)
+{
+	uint32_t kind = e->flags & HELD_KIND;
+
+	if (kind != HELD_DIRECT && kind != HELD_COHERENT)
+		return;
+	h->ranges += (size_t)by;
+	h->by_order[63 - __builtin_clzll(e->len)] += (size_t)by;
+}
+
 int held_add(struct held *h, const struct held_entry *e)
 {
 	int r;
 
 	pthread_mutex_lock(&h->lock);
 	r = grow(h);
-	if (r == 0)
+	if (r == 0) {
 		insert(h, e);
+		count_range(h, e, 1);
+	}
 	pthread_mutex_unlock(&h->lock);
 	return r;
 }
@@ -148,6 +162,7 @@ int held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
 		r = -EINVAL;
 	}
 	if (found != SIZE_MAX) {
+		count_range(h, &h->tab[found], -1);
 		remove_at(h, found);
 		r = 0;
 	}
@@ -156,27 +171,44 @@ int held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
 }
 
 /*
- * Whether [dma, dma + len) lies in a direct mapping that starts at dma:
- * 0, -EINVAL when one starts there but is shorter, -ENOENT when none does.
+ * Whether [dma, dma + len) may lie in a live direct mapping: 0, or
+ * -EINVAL when surely not (-ENOENT when nothing is held at all).  A direct mapping is found by its start only,
+ * and without an IOMMU the same bytes may be mapped several times, so a
+ * range that runs past the mapping starting at dma may still lie in one
+ * starting earlier.  Surely not is: longer than the longest mapping can
+ * be, or longer than the only mapping held, which starts at dma.
  */
 int held_covers(struct held *h, uint64_t dma, uint64_t len)
 {
+	bool short_here = false;
+	unsigned int order;
 	size_t i;
-	int r = -ENOENT;
+	int r = 0;
 
 	pthread_mutex_lock(&h->lock);
+	if (!h->ranges) {
+		r = -ENOENT;
+		goto out;
+	}
+	for (order = 63; !h->by_order[order]; order--)
+		;
+	if (order < 63 && len >= 2ull << order) {
+		r = -EINVAL;
+		goto out;
+	}
 	for (i = h->cap ? slot_of(h, dma) : 0; h->cap && h->tab[i].flags;
 	     i = (i + 1) & (h->cap - 1)) {
 		const struct held_entry *t = &h->tab[i];
 
 		if (t->dma != dma || (t->flags & HELD_KIND) != HELD_DIRECT)
 			continue;
-		if (t->len >= len) {
-			r = 0;
-			break;
-		}
-		r = -EINVAL;
+		if (t->len >= len)
+			goto out;
+		short_here = true;
 	}
+	if (short_here && h->ranges == 1)
+		r = -EINVAL;
+out:
 	pthread_mutex_unlock(&h->lock);
 	return r;
 }

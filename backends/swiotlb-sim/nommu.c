@@ -282,9 +282,11 @@ int nommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		return sim_refuse(b, 0, -ENOENT, "%s: sync of 0x%" PRIx64 "+0x%zx: beyond the DMA mask, never mapped",
 				  b->name, dma, len);
 	r = held_covers(&b->held, dma, len);
-	if (r == -EINVAL)
-		return sim_refuse(b, 0, r, "%s: sync of 0x%" PRIx64 "+0x%zx: longer than the mapping there",
-				  b->name, dma, len);
+	if (r < 0)
+		return sim_refuse(b, 0, r, "%s: sync of 0x%" PRIx64 "+0x%zx: %s",
+				  b->name, dma, len,
+				  r == -ENOENT ? "the device holds no mapping"
+					       : "longer than any mapping there can be");
 	return 0;
 }
 

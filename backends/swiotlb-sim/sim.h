@@ -221,6 +221,9 @@ struct held {
 	struct held_entry *tab;
 	size_t cap, n;
 	unsigned int shift;	/* 64 - log2(cap) */
+	/* Direct mappings and coherent memory by floor(log2(len)): what
+	 * the longest of them can cover, for held_covers. */
+	size_t ranges, by_order[64];
 };
 
 void held_init(struct held *h);
