@@ -736,8 +736,31 @@ static void op_map_vec(void)
 
 static void group_gone(int gi, bool copied)
 {
-	unsigned int i;
+	unsigned int i, j;
+	size_t k;
 
+	/* Segments of one vector over the same bytes: the copies back of
+	 * the bounced ones land in an order the model does not follow, so
+	 * what either segment shows there is not known. */
+	for (i = 0; copied && i < MAX_RECS; i++) {
+		struct rec *x = &s.r[i];
+
+		if (!x->used || x->kind != K_VEC || x->group != gi)
+			continue;
+		for (j = 0; j < MAX_RECS; j++) {
+			struct rec *y = &s.r[j];
+
+			if (j == i || !y->used || y->kind != K_VEC ||
+			    y->group != gi ||
+			    !overlaps((uintptr_t)x->host, x->len,
+				      (uintptr_t)y->host, y->len))
+				continue;
+			for (k = 0; k < y->len; k++)
+				if (y->host + k >= x->host &&
+				    y->host + k < x->host + x->len)
+					y->fl[k] = 0;
+		}
+	}
 	for (i = 0; i < MAX_RECS; i++) {
 		struct rec *r = &s.r[i];
 
