@@ -22,27 +22,11 @@
 
 #include <dmasplit/dmasplit.h>
 
-#define PAGE 4096u
+#include "vmtest.h"
+
 #define NPAGES 1024u	/* a chunk: 4 MiB */
 #define MAX_CHUNKS 128	/* 512 MiB of the guest's 1 GiB at most */
-#define EDU_BUF 0x40000u
 #define EDU_DMA_LEN 1024u
-
-static unsigned int tests, failures;
-
-static void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %u - ", cond ? "ok" : "not ok", ++tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!cond)
-		failures++;
-}
 
 static int put(const char *path, const char *value)
 {
@@ -91,74 +75,7 @@ static int rebind(const char *bdf, char *why, size_t len)
 	return r;
 }
 
-static volatile uint8_t *bar;
-
-static uint64_t rd64(unsigned int reg)
-{
-	return *(volatile uint64_t *)(bar + reg);
-}
-
-static void wr64(unsigned int reg, uint64_t v)
-{
-	*(volatile uint64_t *)(bar + reg) = v;
-}
-
-/* BAR0 and bus mastering through sysfs: uio gives the driver no more. */
-static int edu_open(const char *bdf)
-{
-	char path[128];
-	uint16_t cmd;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", bdf);
-	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	bar = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (bar == MAP_FAILED)
-		return -errno;
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (pread(fd, &cmd, 2, 4) == 2) {
-		cmd |= 0x6;
-		if (pwrite(fd, &cmd, 2, 4) != 2)
-			cmd = 0;
-	}
-	close(fd);
-	return 0;
-}
-
-static int edu_dma(uint64_t src, uint64_t dst, uint32_t len, bool to_ram)
-{
-	int i;
-
-	wr64(0x80, src);
-	wr64(0x88, dst);
-	wr64(0x90, len);
-	wr64(0x98, 1 | (to_ram ? 2 : 0));
-	for (i = 0; i < 1000; i++) {
-		if (!(rd64(0x98) & 1))
-			return 0;
-		usleep(10000);
-	}
-	return -ETIMEDOUT;
-}
-
-static uint64_t phys_of(const void *p)
-{
-	uint64_t entry = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &entry, 8, (off_t)((uintptr_t)p / PAGE * 8)) != 8)
-		entry = 0;
-	close(fd);
-	return (entry & ((1ull << 55) - 1)) * PAGE + (uintptr_t)p % PAGE;
-}
+static struct edu edu;
 
 int main(void)
 {
@@ -190,8 +107,8 @@ int main(void)
 	   "open %s: the direct backend is selected (%d)", spec, r);
 	if (r < 0)
 		goto out;
-	r = edu_open(bdf);
-	ok(r == 0 && (*(volatile uint32_t *)bar) == 0x010000ed,
+	r = edu_open_sysfs(bdf, &edu);
+	ok(r == 0 && edu_rd32(&edu, 0) == 0x010000ed,
 	   "BAR0 through sysfs: edu answers 0x010000ed");
 	if (r < 0)
 		goto out;
@@ -234,9 +151,9 @@ int main(void)
 	   dma[0]);
 	for (i = 0; i < EDU_DMA_LEN; i++)
 		lowp[0][i] = (uint8_t)(i * 7 + 3);
-	r = edu_dma(dma[0], EDU_BUF, EDU_DMA_LEN, false);
+	r = edu_dma(&edu, dma[0], EDU_BUF, EDU_DMA_LEN, false);
 	if (r == 0)
-		r = edu_dma(EDU_BUF, dma[1], EDU_DMA_LEN, true);
+		r = edu_dma(&edu, EDU_BUF, dma[1], EDU_DMA_LEN, true);
 	ok(r == 0 && !memcmp(lowp[0], lowp[1], EDU_DMA_LEN),
 	   "edu copies RAM -> device -> RAM at physical addresses, bytes match");
 	dmasplit_unmap(dev, dma[0], PAGE, DMASPLIT_BIDIRECTIONAL, 0);
@@ -253,7 +170,7 @@ int main(void)
 	ok(r == 0 && nsegs == 1 && !dmasplit_batch_uses_window(batch),
 	   "a batch on the direct device maps per range (%d)", r);
 	if (r == 0) {
-		r = edu_dma(EDU_BUF, segs[0].dma, EDU_DMA_LEN, true);
+		r = edu_dma(&edu, EDU_BUF, segs[0].dma, EDU_DMA_LEN, true);
 		ok(r == 0 && lowp[1][1] == 10,
 		   "the device writes through the batch's segment");
 	}
@@ -281,6 +198,5 @@ out:
 	dmasplit_dev_close(dev);
 	dmasplit_ctx_unref(ctx);
 done:
-	printf("1..%u\n", tests);
-	return failures ? 1 : 0;
+	return tap_end();
 }

@@ -38,44 +38,11 @@
 
 #include <dmasplit/dmasplit.h>
 
-#define PAGE 4096u
-#define EDU_BUF 0x40000u
+#include "vmtest.h"
+
 #define EDU_DMA_LEN 1024u	/* strictly inside edu's 4 KiB buffer */
 #define CMB_BAR 2
 #define BAR_MAP (1u << 20)
-
-static unsigned int tests, failures;
-
-static void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %u - ", cond ? "ok" : "not ok", ++tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!cond)
-		failures++;
-}
-
-static void skip(const char *what, const char *why)
-{
-	printf("ok %u - %s # SKIP %s\n", ++tests, what, why);
-	fflush(stdout);
-}
-
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("# ", stdout);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 /* ------------------------------------------------------------------ */
 /* sysfs                                                                */
@@ -228,66 +195,7 @@ static unsigned int path_up(const char *bdf, char names[][16], unsigned int max)
 }
 
 /* ------------------------------------------------------------------ */
-/* edu                                                                  */
-
-struct edu {
-	volatile uint8_t *bar;
-	size_t size;
-};
-
-static uint64_t rd64(struct edu *e, unsigned int reg)
-{
-	return *(volatile uint64_t *)(e->bar + reg);
-}
-
-static void wr64(struct edu *e, unsigned int reg, uint64_t v)
-{
-	*(volatile uint64_t *)(e->bar + reg) = v;
-}
-
-static int edu_dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t len,
-		   bool to_ram)
-{
-	int i;
-
-	wr64(e, 0x80, src);
-	wr64(e, 0x88, dst);
-	wr64(e, 0x90, len);
-	wr64(e, 0x98, 1 | (to_ram ? 2 : 0));
-	for (i = 0; i < 1000; i++) {
-		if (!(rd64(e, 0x98) & 1))
-			return 0;
-		usleep(10000);
-	}
-	return -ETIMEDOUT;
-}
-
-/* BAR0 through sysfs (uio), bus mastering on. */
-static int edu_open_sysfs(const char *bdf, struct edu *e)
-{
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", bdf);
-	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	e->size = 1 << 20;
-	e->bar = mmap(NULL, e->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (e->bar == MAP_FAILED)
-		return -errno;
-	set_command(bdf, 0x6);
-	return 0;
-}
-
-static int region(int fd, unsigned int index, struct vfio_region_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	info->argsz = sizeof(*info);
-	info->index = index;
-	return ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, info) < 0 ? -errno : 0;
-}
+/* Device memory                                                        */
 
 /* BAR index of a device the library opened through VFIO, mapped. */
 static int vfio_bar(struct dmasplit_dev *dev, unsigned int index,
@@ -299,7 +207,7 @@ static int vfio_bar(struct dmasplit_dev *dev, unsigned int index,
 
 	r = dmasplit_dev_get_fd(dev, &fd);
 	if (r == 0)
-		r = region(fd, index, &info);
+		r = vfio_region(fd, index, &info);
 	if (r < 0)
 		return r;
 	if (len > info.size)
@@ -310,25 +218,6 @@ static int vfio_bar(struct dmasplit_dev *dev, unsigned int index,
 		return -errno;
 	*bar = p;
 	return 0;
-}
-
-static int edu_open_vfio(struct dmasplit_dev *dev, const char *bdf,
-			 struct edu *e)
-{
-	int r;
-
-	e->size = 1 << 20;
-	r = vfio_bar(dev, VFIO_PCI_BAR0_REGION_INDEX, e->size, &e->bar);
-	if (r == 0)
-		set_command(bdf, 0x6);
-	return r;
-}
-
-static void edu_close(struct edu *e)
-{
-	if (e->bar && e->bar != MAP_FAILED)
-		munmap((void *)e->bar, e->size);
-	e->bar = NULL;
 }
 
 static void pattern(uint8_t *p, size_t len, unsigned int seed)
@@ -348,19 +237,6 @@ static bool same(const volatile uint8_t *dev, const uint8_t *ram, size_t len)
 		if (dev[i] != ram[i])
 			return false;
 	return true;
-}
-
-static uint64_t phys_of(const void *p)
-{
-	uint64_t entry = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &entry, 8, (off_t)((uintptr_t)p / PAGE * 8)) != 8)
-		entry = 0;
-	close(fd);
-	return (entry & ((1ull << 55) - 1)) * PAGE + (uintptr_t)p % PAGE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -565,7 +441,7 @@ static void untranslated(struct state *s, uint8_t *peer, uint64_t peer_dma)
 		   phys_of(peer), dma);
 
 	r = edu_open_sysfs(s->edu, &e);
-	ok(r == 0 && (*(volatile uint32_t *)e.bar) == 0x010000ed,
+	ok(r == 0 && edu_rd32(&e, 0) == 0x010000ed,
 	   "edu's BAR0 answers 0x010000ed");
 	if (r < 0)
 		goto unmap;
@@ -639,7 +515,7 @@ static void vfio_bar_peer(struct state *s)
 	snprintf(spec, sizeof(spec), "%s,mask=64,vfio=type1", s->edu);
 	r = dmasplit_dev_open(s->ctx, spec, &dev);
 	if (r == 0)
-		r = edu_open_vfio(dev, s->edu, &e);
+		r = edu_open_vfio(dev, &e);
 	ok(r == 0, "type1: edu opens (%d)", r);
 	if (r < 0)
 		goto remove;
@@ -767,6 +643,5 @@ int main(void)
 	else
 		vfio_bar_peer(&s);
 	dmasplit_ctx_unref(s.ctx);
-	printf("1..%u\n", tests);
-	return failures ? 1 : 0;
+	return tap_end();
 }

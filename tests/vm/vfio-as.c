@@ -24,118 +24,9 @@
 
 #include <dmasplit/dmasplit.h>
 
-#define PAGE 4096u
-#define EDU_BUF 0x40000u
+#include "vmtest.h"
+
 #define EDU_DMA_LEN 1024u	/* strictly inside the 4 KiB buffer */
-
-static unsigned int tests, failures;
-
-static void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %u - ", cond ? "ok" : "not ok", ++tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!cond)
-		failures++;
-}
-
-struct edu {
-	int fd;
-	volatile uint8_t *bar;
-	size_t bar_size;
-};
-
-static uint64_t rd64(struct edu *e, unsigned int reg)
-{
-	return *(volatile uint64_t *)(e->bar + reg);
-}
-
-static void wr64(struct edu *e, unsigned int reg, uint64_t v)
-{
-	*(volatile uint64_t *)(e->bar + reg) = v;
-}
-
-static int region(int fd, unsigned int index, struct vfio_region_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	info->argsz = sizeof(*info);
-	info->index = index;
-	return ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, info);
-}
-
-/* BAR0 mapped, memory decoding and bus mastering on (edu does DMA only
- * as a bus master). */
-static int edu_open(struct dmasplit_dev *dev, struct edu *e)
-{
-	struct vfio_region_info bar, cfg;
-	uint16_t cmd;
-
-	if (dmasplit_dev_get_fd(dev, &e->fd) < 0)
-		return -1;
-	if (region(e->fd, VFIO_PCI_BAR0_REGION_INDEX, &bar) < 0 ||
-	    region(e->fd, VFIO_PCI_CONFIG_REGION_INDEX, &cfg) < 0)
-		return -1;
-	e->bar_size = bar.size;
-	e->bar = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      e->fd, (off_t)bar.offset);
-	if (e->bar == MAP_FAILED)
-		return -1;
-	if (pread(e->fd, &cmd, 2, (off_t)cfg.offset + 4) != 2)
-		return -1;
-	cmd |= 0x6;
-	if (pwrite(e->fd, &cmd, 2, (off_t)cfg.offset + 4) != 2)
-		return -1;
-	return 0;
-}
-
-static void edu_close(struct edu *e)
-{
-	/* A BAR mapping left behind keeps the device busy for the next
-	 * interface's bind. */
-	if (e->bar && e->bar != MAP_FAILED)
-		munmap((void *)e->bar, e->bar_size);
-	e->bar = NULL;
-}
-
-/* One transfer; 0 when the device reports it done. */
-static int edu_dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t len,
-		   bool to_ram)
-{
-	int i;
-
-	wr64(e, 0x80, src);
-	wr64(e, 0x88, dst);
-	wr64(e, 0x90, len);
-	wr64(e, 0x98, 1 | (to_ram ? 2 : 0));
-	/* Each transfer completes on a 100 ms timer of the virtual clock. */
-	for (i = 0; i < 1000; i++) {
-		if (!(rd64(e, 0x98) & 1))
-			return 0;
-		usleep(10000);
-	}
-	return -ETIMEDOUT;
-}
-
-static uint64_t calls(struct dmasplit_dev *dev)
-{
-	struct dmasplit_dev_stats s = { .size = sizeof(s) };
-
-	dmasplit_dev_get_stats(dev, &s);
-	return s.kernel_calls;
-}
-
-static struct dmasplit_dev_stats stats(struct dmasplit_dev *dev)
-{
-	struct dmasplit_dev_stats s = { .size = sizeof(s) };
-
-	dmasplit_dev_get_stats(dev, &s);
-	return s;
-}
 
 static int open_mask(struct dmasplit_ctx *ctx, const char *bdf,
 		     unsigned int mask, const char *iface, const char *as,
@@ -176,7 +67,7 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	struct dmasplit_dev *a = NULL, *b = NULL, *lone = NULL;
 	struct dmasplit_dev_info ia = { .size = sizeof(ia) };
 	struct dmasplit_iova *win = NULL;
-	struct edu ea = { .fd = -1 }, eb = { .fd = -1 }, el = { .fd = -1 };
+	struct edu ea = { 0 }, eb = { 0 }, el = { 0 };
 	uint64_t x, a0, b0, a1, b1, mdma = 0, pinned;
 	uint8_t *mem;
 	int r;
@@ -206,7 +97,7 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	ok(r == 0, "%s: open %s into as=pool0 (%d)", iface, bdf_b, r);
 	if (r < 0)
 		goto out;
-	if (edu_open(a, &ea) < 0 || edu_open(b, &eb) < 0) {
+	if (edu_open_vfio(a, &ea) < 0 || edu_open_vfio(b, &eb) < 0) {
 		ok(false, "%s: edu BAR0 and bus mastering: %s", iface,
 		   strerror(errno));
 		goto out;
@@ -219,12 +110,12 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	if (r == 0)
 		r = dmasplit_iova_link(win, PAGE, mem + PAGE, PAGE,
 				       DMASPLIT_FROM_DEVICE, 0);
-	a0 = calls(a);
-	b0 = calls(b);
+	a0 = dev_stats(a).kernel_calls;
+	b0 = dev_stats(b).kernel_calls;
 	if (r == 0)
 		r = dmasplit_iova_sync(win, 0, 2 * PAGE);
-	a1 = calls(a);
-	b1 = calls(b);
+	a1 = dev_stats(a).kernel_calls;
+	b1 = dev_stats(b).kernel_calls;
 	ok(r == 0, "%s: window allocated, linked and synced on %s (%d)",
 	   iface, bdf_a, r);
 	if (r < 0)
@@ -245,12 +136,12 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	   !memcmp(mem, mem + PAGE, EDU_DMA_LEN) ? "match" : "differ", r);
 
 	/* a writes into a mapping made on b. */
-	a0 = calls(a);
+	a0 = dev_stats(a).kernel_calls;
 	r = dmasplit_map(b, mem + 2 * PAGE, PAGE, DMASPLIT_FROM_DEVICE, 0,
 			 &mdma);
-	ok(r == 0 && calls(a) - a0 == 1 && calls(a) == calls(b),
+	ok(r == 0 && dev_stats(a).kernel_calls - a0 == 1 && dev_stats(a).kernel_calls == dev_stats(b).kernel_calls,
 	   "%s: map on %s (%d) is one kernel call, seen by both members (%" PRIu64 " on %s)",
-	   iface, bdf_b, r, calls(a) - a0, bdf_a);
+	   iface, bdf_b, r, dev_stats(a).kernel_calls - a0, bdf_a);
 	if (r == 0) {
 		memset(mem + 2 * PAGE, 0x5a, EDU_DMA_LEN);
 		r = edu_dma(&ea, x, EDU_BUF, EDU_DMA_LEN, false);
@@ -280,11 +171,11 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 			r = edu_dma(&ea, EDU_BUF, segs[nsegs - 1].dma, 512,
 				    true);
 			ok(r == 0 && !memcmp(mem, mem + 2 * PAGE + 2048, 512) &&
-			   calls(a) == calls(b),
+			   dev_stats(a).kernel_calls == dev_stats(b).kernel_calls,
 			   "%s: %s writes into the second segment 0x%" PRIx64 " of a map_vec on %s: bytes %s (%d), kernel calls %" PRIu64 " and %" PRIu64,
 			   iface, bdf_a, segs[nsegs - 1].dma, bdf_b,
 			   !memcmp(mem, mem + 2 * PAGE + 2048, 512) ? "match" : "differ",
-			   r, calls(a), calls(b));
+			   r, dev_stats(a).kernel_calls, dev_stats(b).kernel_calls);
 			dmasplit_unmap_vec(b, segs, nsegs, DMASPLIT_FROM_DEVICE,
 					   0);
 		} else {
@@ -295,14 +186,14 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	/* A mapping b leaves behind goes with b, not with the space. */
 	r = dmasplit_map(b, mem + 2 * PAGE, PAGE, DMASPLIT_FROM_DEVICE, 0,
 			 &mdma);
-	pinned = stats(a).bytes_pinned;
+	pinned = dev_stats(a).bytes_pinned;
 	edu_close(&eb);
 	dmasplit_dev_close(b);
 	b = NULL;
-	ok(r == 0 && stats(a).bytes_pinned == pinned - PAGE,
+	ok(r == 0 && dev_stats(a).bytes_pinned == pinned - PAGE,
 	   "%s: closing %s with a live mapping (%d) unmaps it from the space: %s pinned %" PRIu64 " bytes before, expected %" PRIu64 " after, got %" PRIu64,
 	   iface, bdf_b, r, bdf_a, pinned, pinned - PAGE,
-	   stats(a).bytes_pinned);
+	   dev_stats(a).bytes_pinned);
 	if (r == 0)
 		ok(!reaches(&ea, mdma, mem + 2 * PAGE),
 		   "%s: %s no longer reaches 0x%" PRIx64 ", mapped by %s before it closed",
@@ -318,7 +209,7 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	b = NULL;
 	r = open_edu(ctx, bdf_b, iface, NULL, &lone);
 	ok(r == 0, "%s: open %s without as= (%d)", iface, bdf_b, r);
-	if (r == 0 && edu_open(lone, &el) == 0) {
+	if (r == 0 && edu_open_vfio(lone, &el) == 0) {
 		ok(!reaches(&el, x + PAGE, mem + PAGE),
 		   "%s: %s without as= does not reach the window at 0x%" PRIx64,
 		   iface, bdf_b, x + PAGE);
@@ -358,6 +249,5 @@ int main(void)
 	for (i = 0; i < 2; i++)
 		space_tests(ctx, edu, edu2, ifaces[i]);
 	dmasplit_ctx_unref(ctx);
-	printf("1..%u\n", tests);
-	return failures ? 1 : 0;
+	return tap_end();
 }

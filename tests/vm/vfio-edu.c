@@ -28,116 +28,9 @@
 
 #include <dmasplit/dmasplit.h>
 
-#define PAGE 4096u
-#define EDU_BUF 0x40000u
+#include "vmtest.h"
+
 #define EDU_DMA_LEN 1024u	/* strictly inside the 4 KiB buffer */
-
-static unsigned int tests, failures;
-
-static void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %u - ", cond ? "ok" : "not ok", ++tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!cond)
-		failures++;
-}
-
-struct edu {
-	int fd;
-	volatile uint8_t *bar;
-	size_t bar_size;
-};
-
-/* Registers below 0x80 take 4-byte accesses only. */
-static uint32_t rd32(struct edu *e, unsigned int reg)
-{
-	return *(volatile uint32_t *)(e->bar + reg);
-}
-
-static uint64_t rd64(struct edu *e, unsigned int reg)
-{
-	return *(volatile uint64_t *)(e->bar + reg);
-}
-
-static void wr64(struct edu *e, unsigned int reg, uint64_t v)
-{
-	*(volatile uint64_t *)(e->bar + reg) = v;
-}
-
-static int region(int fd, unsigned int index, struct vfio_region_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	info->argsz = sizeof(*info);
-	info->index = index;
-	return ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, info);
-}
-
-/* BAR0 mapped, memory decoding and bus mastering on (edu does DMA only
- * as a bus master). */
-static int edu_open(struct dmasplit_dev *dev, struct edu *e)
-{
-	struct vfio_region_info bar, cfg;
-	uint16_t cmd;
-
-	if (dmasplit_dev_get_fd(dev, &e->fd) < 0)
-		return -1;
-	if (region(e->fd, VFIO_PCI_BAR0_REGION_INDEX, &bar) < 0 ||
-	    region(e->fd, VFIO_PCI_CONFIG_REGION_INDEX, &cfg) < 0)
-		return -1;
-	e->bar_size = bar.size;
-	e->bar = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      e->fd, (off_t)bar.offset);
-	if (e->bar == MAP_FAILED)
-		return -1;
-	if (pread(e->fd, &cmd, 2, (off_t)cfg.offset + 4) != 2)
-		return -1;
-	cmd |= 0x6;
-	if (pwrite(e->fd, &cmd, 2, (off_t)cfg.offset + 4) != 2)
-		return -1;
-	return 0;
-}
-
-static void edu_close(struct edu *e)
-{
-	/* A BAR mapping left behind keeps the device busy for the next
-	 * interface's bind. */
-	if (e->bar && e->bar != MAP_FAILED)
-		munmap((void *)e->bar, e->bar_size);
-	e->bar = NULL;
-}
-
-/* One transfer; 0 when the device reports it done. */
-static int edu_dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t len,
-		   bool to_ram)
-{
-	int i;
-
-	wr64(e, 0x80, src);
-	wr64(e, 0x88, dst);
-	wr64(e, 0x90, len);
-	wr64(e, 0x98, 1 | (to_ram ? 2 : 0));
-	/* Each transfer completes on a 100 ms timer of the virtual clock. */
-	for (i = 0; i < 1000; i++) {
-		if (!(rd64(e, 0x98) & 1))
-			return 0;
-		usleep(10000);
-	}
-	return -ETIMEDOUT;
-}
-
-static uint64_t calls(struct dmasplit_dev *dev)
-{
-	struct dmasplit_dev_stats s = { .size = sizeof(s) };
-
-	dmasplit_dev_get_stats(dev, &s);
-	return s.kernel_calls;
-}
 
 /* True when the kernel logged a DMAR fault since kmsg's position. */
 static bool dmar_fault_logged(int kmsg)
@@ -163,14 +56,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static struct dmasplit_dev_stats stats(struct dmasplit_dev *dev)
-{
-	struct dmasplit_dev_stats s = { .size = sizeof(s) };
-
-	dmasplit_dev_get_stats(dev, &s);
-	return s;
 }
 
 static int kmsg_open(void)
@@ -224,19 +109,19 @@ static void partial_unlink(struct dmasplit_dev *dev, struct edu *e,
 	ok(base && base + 3 * PAGE - 1 < (1u << 28),
 	   "%s %s: the window 0x%" PRIx64 " lies below the 28-bit mask",
 	   iface, mode, base);
-	before = calls(dev);
+	before = dev_stats(dev).kernel_calls;
 	for (i = 0; i < 3; i++)
 		dmasplit_iova_link(iova, i * PAGE, buf + i * PAGE, PAGE,
 				   DMASPLIT_BIDIRECTIONAL, 0);
-	ok(calls(dev) == before, "%s %s: links issue no kernel call", iface, mode);
+	ok(dev_stats(dev).kernel_calls == before, "%s %s: links issue no kernel call", iface, mode);
 	t0 = now();
 	r = dmasplit_iova_sync(iova, 0, 3 * PAGE);
 	t1 = now();
-	ok(r == 0 && calls(dev) == before + (lazy ? 1 : 3),
+	ok(r == 0 && dev_stats(dev).kernel_calls == before + (lazy ? 1 : 3),
 	   "%s %s: sync of 3 contiguous links: %d map calls (%" PRIu64 ")",
-	   iface, mode, lazy ? 1 : 3, calls(dev) - before);
+	   iface, mode, lazy ? 1 : 3, dev_stats(dev).kernel_calls - before);
 	printf("# %s %s: sync of 3 links: %" PRIu64 " kernel calls, %.0f us\n",
-	       iface, mode, calls(dev) - before, (t1 - t0) * 1e6);
+	       iface, mode, dev_stats(dev).kernel_calls - before, (t1 - t0) * 1e6);
 
 	/* RAM (A) -> device -> RAM (C) through the window. */
 	memset(buf + 2 * PAGE, 0, EDU_DMA_LEN);
@@ -247,18 +132,18 @@ static void partial_unlink(struct dmasplit_dev *dev, struct edu *e,
 	   "%s %s: edu copies A -> device -> C through the window, bytes match",
 	   iface, mode);
 
-	before = calls(dev);
+	before = dev_stats(dev).kernel_calls;
 	t0 = now();
 	r = dmasplit_iova_unlink(iova, PAGE, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
 	t1 = now();
-	ok(r == 0 && calls(dev) == before + (lazy ? 0 : 1),
+	ok(r == 0 && dev_stats(dev).kernel_calls == before + (lazy ? 0 : 1),
 	   "%s %s: unlink of B: %d kernel calls, no map (%" PRIu64 ")",
-	   iface, mode, lazy ? 0 : 1, calls(dev) - before);
+	   iface, mode, lazy ? 0 : 1, dev_stats(dev).kernel_calls - before);
 	printf("# %s %s: partial unlink of B: %" PRIu64 " kernel calls, %.0f us\n",
-	       iface, mode, calls(dev) - before, (t1 - t0) * 1e6);
-	ok(stats(dev).bytes_pinned == (lazy ? 3 : 2) * PAGE,
+	       iface, mode, dev_stats(dev).kernel_calls - before, (t1 - t0) * 1e6);
+	ok(dev_stats(dev).bytes_pinned == (lazy ? 3 : 2) * PAGE,
 	   "%s %s: bytes pinned after the unlink: %u (%" PRIu64 ")", iface,
-	   mode, (lazy ? 3 : 2) * PAGE, stats(dev).bytes_pinned);
+	   mode, (lazy ? 3 : 2) * PAGE, dev_stats(dev).bytes_pinned);
 
 	/* The neighbours, still linked, stay reachable. */
 	ok(dma_reaches(e, base, buf) && buf[1] == (uint8_t)(1 * 13 + 7),
@@ -285,16 +170,16 @@ static void partial_unlink(struct dmasplit_dev *dev, struct edu *e,
 		close(kmsg);
 
 	/* A and C together: the rest goes in one call either way. */
-	before = calls(dev);
+	before = dev_stats(dev).kernel_calls;
 	r = dmasplit_iova_unlink(iova, 0, PAGE, DMASPLIT_BIDIRECTIONAL, 0);
 	if (r == 0)
 		r = dmasplit_iova_unlink(iova, 2 * PAGE, PAGE,
 					 DMASPLIT_BIDIRECTIONAL, 0);
-	ok(r == 0 && calls(dev) == before + (lazy ? 1 : 2) &&
-	   stats(dev).bytes_pinned == 0,
+	ok(r == 0 && dev_stats(dev).kernel_calls == before + (lazy ? 1 : 2) &&
+	   dev_stats(dev).bytes_pinned == 0,
 	   "%s %s: unlink of A then C: %d unmap calls, nothing pinned (%" PRIu64 ", %" PRIu64 ")",
-	   iface, mode, lazy ? 1 : 2, calls(dev) - before,
-	   stats(dev).bytes_pinned);
+	   iface, mode, lazy ? 1 : 2, dev_stats(dev).kernel_calls - before,
+	   dev_stats(dev).bytes_pinned);
 	if (lazy) {
 		kmsg = kmsg_open();
 		ok(!dma_reaches(e, base + PAGE, buf + PAGE),
@@ -312,7 +197,7 @@ static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
 		      const char *iface)
 {
 	struct dmasplit_dev *dev = NULL;
-	struct edu e = { .fd = -1 };
+	struct edu e = { 0 };
 	uint8_t *buf;
 	uint64_t before;
 	char spec[96];
@@ -334,8 +219,8 @@ static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
 		   !(info.flags & DMASPLIT_DEV_LAZY_UNLINK) == !lazy,
 		   "%s: dev_info names the interface ('%s'), has a device fd and says %s unlink",
 		   iface, info.interface, lazy ? "lazy" : "strict");
-		r = edu_open(dev, &e);
-		ok(r == 0 && rd32(&e, 0) == 0x010000ed,
+		r = edu_open_vfio(dev, &e);
+		ok(r == 0 && edu_rd32(&e, 0) == 0x010000ed,
 		   "%s: the device fd maps BAR0 and edu answers 0x010000ed",
 		   iface);
 		if (r < 0)
@@ -371,13 +256,13 @@ static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
 		if (cpu)
 			dmasplit_free_coherent(dev, PAGE, cpu, dma);
 		memset(other, 0, 100);
-		before = calls(dev);
+		before = dev_stats(dev).kernel_calls;
 		r = dmasplit_map_vec(dev, iov, 3, DMASPLIT_BIDIRECTIONAL, 0,
 				     segs, &nsegs);
 		ok(r == 0 && nsegs == 2 && segs[0].len == 2 * PAGE &&
-		   calls(dev) == before + 2,
+		   dev_stats(dev).kernel_calls == before + 2,
 		   "%s: map_vec of 3 buffers, 2 of them contiguous: 2 segments, 2 map calls (%d, %u, %" PRIu64 ")",
-		   iface, r, nsegs, calls(dev) - before);
+		   iface, r, nsegs, dev_stats(dev).kernel_calls - before);
 		if (r == 0) {
 			r = edu_dma(&e, EDU_BUF, segs[1].dma, 100, true);
 			ok(r == 0 && other[1] == (uint8_t)(1 * 13 + 7),
@@ -417,15 +302,15 @@ static void limit_tests(struct dmasplit_ctx *ctx, const char *bdf,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	dma = calloc(pages, sizeof(*dma));
 	r = dmasplit_iova_alloc(dev, pages * PAGE, 0, &iova);
-	before = calls(dev);
+	before = dev_stats(dev).kernel_calls;
 	for (i = 0; r == 0 && i < pages; i++)
 		r = dmasplit_iova_link(iova, i * PAGE, mem + i * PAGE, PAGE,
 				       DMASPLIT_TO_DEVICE, 0);
 	if (r == 0)
 		r = dmasplit_iova_sync(iova, 0, pages * PAGE);
-	ok(r == 0 && calls(dev) == before + 1,
+	ok(r == 0 && dev_stats(dev).kernel_calls == before + 1,
 	   "%s lazy: 65536 separate page links: one kernel map call (%d, %" PRIu64 " calls)",
-	   iface, r, calls(dev) - before);
+	   iface, r, dev_stats(dev).kernel_calls - before);
 	if (r == 0)
 		dmasplit_iova_unlink(iova, 0, pages * PAGE, DMASPLIT_TO_DEVICE, 0);
 	dmasplit_iova_destroy(iova);
@@ -437,15 +322,15 @@ static void limit_tests(struct dmasplit_ctx *ctx, const char *bdf,
 		goto out;
 	}
 	r = dmasplit_iova_alloc(dev, pages * PAGE, 0, &iova);
-	before = calls(dev);
+	before = dev_stats(dev).kernel_calls;
 	if (r == 0)
 		r = dmasplit_iova_link(iova, 0, mem, pages * PAGE,
 				       DMASPLIT_TO_DEVICE, 0);
 	if (r == 0)
 		r = dmasplit_iova_sync(iova, 0, pages * PAGE);
-	ok(r == 0 && calls(dev) == before + 1,
+	ok(r == 0 && dev_stats(dev).kernel_calls == before + 1,
 	   "%s strict: one link of 65536 pages: one kernel map call (%d, %" PRIu64 " calls)",
-	   iface, r, calls(dev) - before);
+	   iface, r, dev_stats(dev).kernel_calls - before);
 	if (r == 0)
 		dmasplit_iova_unlink(iova, 0, pages * PAGE, DMASPLIT_TO_DEVICE, 0);
 	dmasplit_iova_destroy(iova);
@@ -502,16 +387,16 @@ static void unlink_cost(struct dmasplit_ctx *ctx, const char *bdf,
 			dmasplit_dev_close(dev);
 			continue;
 		}
-		k0 = calls(dev);
+		k0 = dev_stats(dev).kernel_calls;
 		t0 = now();
 		r = dmasplit_iova_sync(iova, 0, n * PAGE);
 		t1 = now();
-		k1 = calls(dev);
+		k1 = dev_stats(dev).kernel_calls;
 		if (r == 0)
 			r = dmasplit_iova_unlink(iova, n / 2 * PAGE, PAGE,
 						 DMASPLIT_TO_DEVICE, 0);
 		t2 = now();
-		k2 = calls(dev);
+		k2 = dev_stats(dev).kernel_calls;
 		if (r == 0)
 			r = dmasplit_iova_unlink(iova, 0, n / 2 * PAGE,
 						 DMASPLIT_TO_DEVICE, 0);
@@ -520,7 +405,7 @@ static void unlink_cost(struct dmasplit_ctx *ctx, const char *bdf,
 						 (n / 2 - 1) * PAGE,
 						 DMASPLIT_TO_DEVICE, 0);
 		t3 = now();
-		k3 = calls(dev);
+		k3 = dev_stats(dev).kernel_calls;
 		ok(r == 0 && k1 - k0 == (lazy ? 1 : n) && k2 - k1 == !lazy &&
 		   k3 - k2 == (lazy ? 1 : 2),
 		   "%s %s: 1024 page links: sync, unlink of the middle page, of the rest: %u, %u, %u kernel calls (%" PRIu64 ", %" PRIu64 ", %" PRIu64 ")",
@@ -557,7 +442,7 @@ static void measure(struct dmasplit_ctx *ctx, const char *bdf, const char *iface
 		struct dmasplit_iova *iova;
 		double t0, t1, t2;
 
-		k0 = calls(dev);
+		k0 = dev_stats(dev).kernel_calls;
 		t0 = now();
 		dmasplit_iova_alloc(dev, n * PAGE, 0, &iova);
 		for (i = 0; i < n; i++)
@@ -567,14 +452,14 @@ static void measure(struct dmasplit_ctx *ctx, const char *bdf, const char *iface
 		dmasplit_iova_unlink(iova, 0, n * PAGE, DMASPLIT_TO_DEVICE, 0);
 		dmasplit_iova_destroy(iova);
 		t1 = now();
-		k1 = calls(dev);
+		k1 = dev_stats(dev).kernel_calls;
 		for (i = 0; i < n; i++)
 			dmasplit_map(dev, mem + i * PAGE, PAGE, DMASPLIT_TO_DEVICE,
 				     0, &dma[i]);
 		for (i = 0; i < n; i++)
 			dmasplit_unmap(dev, dma[i], PAGE, DMASPLIT_TO_DEVICE, 0);
 		t2 = now();
-		k2 = calls(dev);
+		k2 = dev_stats(dev).kernel_calls;
 		printf("# %s: %6zu  %9.1f (%" PRIu64 ")  %9.1f (%" PRIu64 ")  %6.1fx\n",
 		       iface, n, (t1 - t0) * 1e3, k1 - k0, (t2 - t1) * 1e3,
 		       k2 - k1, (t2 - t1) / (t1 - t0));
@@ -624,6 +509,5 @@ int main(int argc, char **argv)
 		for (i = 0; i < 2; i++)
 			measure(ctx, edu, ifaces[i]);
 	dmasplit_ctx_unref(ctx);
-	printf("1..%u\n", tests);
-	return failures ? 1 : 0;
+	return tap_end();
 }

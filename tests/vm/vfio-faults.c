@@ -31,23 +31,8 @@
 
 #include <dmasplit/dmasplit.h>
 
-#define PAGE 4096u
+#include "vmtest.h"
 
-static unsigned int tests, failures;
-
-static void ok(bool cond, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	printf("%s %u - %s\n", cond ? "ok" : "not ok", ++tests, msg);
-	fflush(stdout);
-	if (!cond)
-		failures++;
-}
 
 /* ------------------------------------------------------------------ */
 /* The interposer                                                       */
@@ -456,6 +441,5 @@ int main(void)
 	   count_fds(), fds0);
 	munmap(mem, 8 * PAGE);
 	dmasplit_ctx_unref(ctx);
-	printf("1..%u\n", tests);
-	return failures ? 1 : 0;
+	return tap_end();
 }
