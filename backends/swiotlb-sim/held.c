@@ -14,6 +14,7 @@
  * is what lets vector unmaps undo a partial claim.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,4 +212,21 @@ int held_covers(struct held *h, uint64_t dma, uint64_t len)
 out:
 	pthread_mutex_unlock(&h->lock);
 	return r;
+}
+
+/* The coherent memory a free_coherent names, taken out of h; its refusal
+ * logged.  len is size rounded as the allocation rounded it. */
+int held_take_coherent(struct dmasplit_bdev *b, size_t size, size_t len,
+		       void *cpu, uint64_t dma, struct held_entry *e)
+{
+	int r;
+
+	r = held_take(&b->held, dma, len, HELD_COHERENT, DMASPLIT_BIDIRECTIONAL,
+		      cpu, e);
+	if (r < 0)
+		return sim_refuse(b, 0, r, "%s: free_coherent of %p at 0x%" PRIx64 " (%zu bytes): %s",
+				  b->name, cpu, dma, size,
+				  r == -ENOENT ? "no coherent memory there"
+					       : "allocated with another size or CPU address");
+	return 0;
 }

@@ -1253,13 +1253,9 @@ int iommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 	uint64_t *rec, w0;
 	int r;
 
-	r = held_take(&b->held, dma, len, HELD_COHERENT, DMASPLIT_BIDIRECTIONAL,
-		      cpu, &e);
+	r = held_take_coherent(b, size, len, cpu, dma, &e);
 	if (r < 0)
-		return sim_refuse(b, 0, r, "%s: free_coherent of %p at 0x%" PRIx64 " (%zu bytes): %s",
-				  b->name, cpu, dma, size,
-				  r == -ENOENT ? "no coherent memory there"
-					       : "allocated with another size or CPU address");
+		return r;
 	r = rec_find(b, "free_coherent", dma, len, DMASPLIT_BIDIRECTIONAL,
 		     REC_COH, 0, &rec, &w0);
 	if (r < 0 || !rec_claim(rec, w0)) {

@@ -324,13 +324,9 @@ int nommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 	struct held_entry e;
 	int r;
 
-	r = held_take(&b->held, dma, len, HELD_COHERENT, DMASPLIT_BIDIRECTIONAL,
-		      cpu, &e);
+	r = held_take_coherent(b, size, len, cpu, dma, &e);
 	if (r < 0)
-		return sim_refuse(b, 0, r, "%s: free_coherent of %p at 0x%" PRIx64 " (%zu bytes): %s",
-				  b->name, cpu, dma, size,
-				  r == -ENOENT ? "no coherent memory there"
-					       : "allocated with another size or CPU address");
+		return r;
 	munmap(cpu, len);
 	return 0;
 }

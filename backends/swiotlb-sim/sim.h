@@ -234,6 +234,8 @@ int  held_add(struct held *h, const struct held_entry *e);
 int  held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
 	       enum dmasplit_dir dir, const void *cpu, struct held_entry *e);
 int  held_covers(struct held *h, uint64_t dma, uint64_t len);
+int  held_take_coherent(struct dmasplit_bdev *b, size_t size, size_t len,
+			void *cpu, uint64_t dma, struct held_entry *e);
 
 /* ------------------------------------------------------------------ */
 /* The device                                                           */
