@@ -26,7 +26,6 @@
 
 #define NPAGES 1024u	/* a chunk: 4 MiB */
 #define MAX_CHUNKS 128	/* 512 MiB of the guest's 1 GiB at most */
-#define EDU_DMA_LEN 1024u
 
 static int put(const char *path, const char *value)
 {

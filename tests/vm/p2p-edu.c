@@ -40,7 +40,6 @@
 
 #include "vmtest.h"
 
-#define EDU_DMA_LEN 1024u	/* strictly inside edu's 4 KiB buffer */
 #define CMB_BAR 2
 #define BAR_MAP (1u << 20)
 

@@ -26,7 +26,6 @@
 
 #include "vmtest.h"
 
-#define EDU_DMA_LEN 1024u	/* strictly inside the 4 KiB buffer */
 
 static int open_mask(struct dmasplit_ctx *ctx, const char *bdf,
 		     unsigned int mask, const char *iface, const char *as,
@@ -44,20 +43,6 @@ static int open_edu(struct dmasplit_ctx *ctx, const char *bdf,
 		    struct dmasplit_dev **dev)
 {
 	return open_mask(ctx, bdf, 28, iface, as, dev);
-}
-
-/* Whether edu e, asked to write its buffer to RAM at dma, changes buf
- * (filled with 0x5a first). */
-static bool reaches(struct edu *e, uint64_t dma, uint8_t *buf)
-{
-	unsigned int i;
-
-	memset(buf, 0x5a, EDU_DMA_LEN);
-	if (edu_dma(e, EDU_BUF, dma, EDU_DMA_LEN, true) < 0)
-		return false;
-	for (i = 0; i < EDU_DMA_LEN && buf[i] == 0x5a; i++)
-		;
-	return i < EDU_DMA_LEN;
 }
 
 static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
@@ -195,7 +180,7 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	   iface, bdf_b, r, bdf_a, pinned, pinned - PAGE,
 	   dev_stats(a).bytes_pinned);
 	if (r == 0)
-		ok(!reaches(&ea, mdma, mem + 2 * PAGE),
+		ok(!edu_reaches(&ea, mdma, mem + 2 * PAGE, EDU_DMA_LEN),
 		   "%s: %s no longer reaches 0x%" PRIx64 ", mapped by %s before it closed",
 		   iface, bdf_a, mdma, bdf_b);
 	/* A late joiner that cannot reach the window: 13 bits end at
@@ -210,10 +195,10 @@ static void space_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
 	r = open_edu(ctx, bdf_b, iface, NULL, &lone);
 	ok(r == 0, "%s: open %s without as= (%d)", iface, bdf_b, r);
 	if (r == 0 && edu_open_vfio(lone, &el) == 0) {
-		ok(!reaches(&el, x + PAGE, mem + PAGE),
+		ok(!edu_reaches(&el, x + PAGE, mem + PAGE, EDU_DMA_LEN),
 		   "%s: %s without as= does not reach the window at 0x%" PRIx64,
 		   iface, bdf_b, x + PAGE);
-		ok(reaches(&ea, x + PAGE, mem + PAGE),
+		ok(edu_reaches(&ea, x + PAGE, mem + PAGE, EDU_DMA_LEN),
 		   "%s: %s, the window's maker, still reaches 0x%" PRIx64,
 		   iface, bdf_a, x + PAGE);
 	}

@@ -30,7 +30,6 @@
 
 #include "vmtest.h"
 
-#define EDU_DMA_LEN 1024u	/* strictly inside the 4 KiB buffer */
 
 /* True when the kernel logged a DMAR fault since kmsg's position. */
 static bool dmar_fault_logged(int kmsg)
@@ -65,20 +64,6 @@ static int kmsg_open(void)
 	if (kmsg >= 0)
 		lseek(kmsg, 0, SEEK_END);
 	return kmsg;
-}
-
-/* Whether a device -> RAM transfer to dma reaches buf (len bytes there):
- * the buffer is filled with 0x5a first. */
-static bool dma_reaches(struct edu *e, uint64_t dma, uint8_t *buf)
-{
-	unsigned int i;
-
-	memset(buf, 0x5a, EDU_DMA_LEN);
-	if (edu_dma(e, EDU_BUF, dma, EDU_DMA_LEN, true) < 0)
-		return false;
-	for (i = 0; i < EDU_DMA_LEN && buf[i] == 0x5a; i++)
-		;
-	return i < EDU_DMA_LEN;
 }
 
 /*
@@ -146,14 +131,14 @@ static void partial_unlink(struct dmasplit_dev *dev, struct edu *e,
 	   mode, (lazy ? 3 : 2) * PAGE, dev_stats(dev).bytes_pinned);
 
 	/* The neighbours, still linked, stay reachable. */
-	ok(dma_reaches(e, base, buf) && buf[1] == (uint8_t)(1 * 13 + 7),
+	ok(edu_reaches(e, base, buf, EDU_DMA_LEN) && buf[1] == (uint8_t)(1 * 13 + 7),
 	   "%s %s: after the unlink of B, the device still writes A", iface, mode);
-	ok(dma_reaches(e, base + 2 * PAGE, buf + 2 * PAGE) &&
+	ok(edu_reaches(e, base + 2 * PAGE, buf + 2 * PAGE, EDU_DMA_LEN) &&
 	   buf[2 * PAGE + 1] == (uint8_t)(1 * 13 + 7),
 	   "%s %s: and C", iface, mode);
 
 	kmsg = kmsg_open();
-	b_reached = dma_reaches(e, base + PAGE, buf + PAGE);
+	b_reached = edu_reaches(e, base + PAGE, buf + PAGE, EDU_DMA_LEN);
 	if (lazy) {
 		ok(b_reached,
 		   "%s lazy: B stays reachable until the rest of its area goes",
@@ -182,7 +167,7 @@ static void partial_unlink(struct dmasplit_dev *dev, struct edu *e,
 	   dev_stats(dev).bytes_pinned);
 	if (lazy) {
 		kmsg = kmsg_open();
-		ok(!dma_reaches(e, base + PAGE, buf + PAGE),
+		ok(!edu_reaches(e, base + PAGE, buf + PAGE, EDU_DMA_LEN),
 		   "%s lazy: once the area is gone, B no longer reaches memory",
 		   iface);
 		if (kmsg >= 0)

@@ -176,3 +176,15 @@ int edu_dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t len,
 	}
 	return -ETIMEDOUT;
 }
+
+bool edu_reaches(struct edu *e, uint64_t dma, uint8_t *buf, uint32_t len)
+{
+	uint32_t i;
+
+	memset(buf, 0x5a, len);
+	if (edu_dma(e, EDU_BUF, dma, len, true) < 0)
+		return false;
+	for (i = 0; i < len && buf[i] == 0x5a; i++)
+		;
+	return i < len;
+}

@@ -31,6 +31,9 @@ struct dmasplit_dev_stats dev_stats(struct dmasplit_dev *dev);
 /* edu (QEMU hw/misc/edu.c): 1 MiB BAR0, a 4 KiB buffer at 0x40000. */
 #define EDU_BAR_SIZE (1u << 20)
 #define EDU_BUF 0x40000u
+/* Transfers stay strictly inside the 4 KiB buffer: QEMU 7.2's edu stops
+ * the machine on one that ends exactly at its end. */
+#define EDU_DMA_LEN 1024u
 
 struct edu {
 	volatile uint8_t *bar;
@@ -53,5 +56,8 @@ void edu_wr64(struct edu *e, unsigned int reg, uint64_t v);
  * the device reports it done, -ETIMEDOUT. */
 int  edu_dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t len,
 	     bool to_ram);
+/* Whether edu, asked to write len bytes of its buffer to RAM at dma,
+ * changes buf, filled with 0x5a first: does dma reach buf? */
+bool edu_reaches(struct edu *e, uint64_t dma, uint8_t *buf, uint32_t len);
 
 #endif
