@@ -1,0 +1,98 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The NVMe example (examples/nvme/nvme-rw) without a controller: its
+# usage and exit codes, and the refusal of a device that is not an NVMe
+# controller.  The driver itself runs against QEMU's NVMe controller in
+# make check-vm (tests/vm/nvme-rw.sh).
+set -u
+
+prog=${top_builddir:-.}/examples/nvme/nvme-rw
+sim=${DMASPLIT_TEST_BACKENDS:-}/backend-swiotlb-sim.so
+
+if [ ! -x "$prog" ]; then
+	echo "Bail out! $prog is not built"
+	exit 1
+fi
+unset DMASPLIT_BACKEND DMASPLIT_LOG DMASPLIT_SYSFS_ROOT
+LC_ALL=C
+export LC_ALL
+
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+out=$tmp/stdout
+err=$tmp/stderr
+n=0
+failed=0
+
+ok() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		sed 's/^/# /' "$out" "$err"
+		failed=1
+	fi
+}
+run() {
+	"$@" >"$out" 2>"$err"
+	rc=$?
+}
+# expect STATUS DESCRIPTION [STDERR-PATTERN]: the last run's status, and
+# one line on stderr matching the pattern.
+expect() {
+	r=0
+	[ "$rc" -eq "$1" ] || r=1
+	if [ -n "${3:-}" ]; then
+		grep -q -- "$3" "$err" || r=1
+	fi
+	ok $r "$2"
+}
+
+run "$prog" --help
+r=0
+grep -q -- '--strategy LIST' "$out" && grep -q 'registered' "$out" &&
+	grep -q 'Exit status' "$out" || r=1
+[ "$rc" -eq 0 ] && [ ! -s "$err" ] || r=1
+ok $r "--help describes the options on stdout, status 0"
+
+run "$prog" --version
+r=0
+[ "$rc" -eq 0 ] && grep -q 'libdmasplit [0-9]' "$out" || r=1
+ok $r "--version names the library version it was built with"
+
+run "$prog"
+expect 2 "a missing SPEC is a usage error" "missing SPEC"
+run "$prog" a b
+expect 2 "two SPECs are a usage error" "one SPEC, not more"
+run "$prog" --no-such-option x
+expect 2 "an unknown option is a usage error"
+run "$prog" --strategy map,bogus x
+expect 2 "an unknown strategy is named" "'map,bogus' is not map, window, registered or all"
+run "$prog" --io-size 4k,,x x
+expect 2 "a bad size list is named" "'4k,,x' is not a list of sizes"
+run "$prog" --total 0 x
+expect 2 "a zero total is refused" "--total: '0' is not a size"
+run "$prog" --timeout -5 x
+expect 2 "a negative timeout is refused" "--timeout"
+run "$prog" --nsid 0 x
+expect 2 "namespace 0 is refused" "--nsid"
+
+if [ -f "$sim" ]; then
+	mkdir "$tmp/backends"
+	cp "$sim" "$tmp/backends/"
+	chmod 755 "$tmp/backends"
+	chmod 644 "$tmp/backends/backend-swiotlb-sim.so"
+	DMASPLIT_BACKEND_PATH=$tmp/backends run "$prog" sim:disk0
+	expect 1 "a device that is not an NVMe controller is refused in one line" \
+		"not an NVMe controller"
+	[ "$(wc -l <"$err")" -eq 1 ] || ok 1 "... exactly one line"
+else
+	echo "ok $((n += 1)) # SKIP the swiotlb-sim backend is not built"
+fi
+DMASPLIT_SYSFS_ROOT=$tmp/nosys run "$prog" 0000:00:03.0
+expect 1 "an absent PCI device is refused" "0000:00:03.0"
+
+echo "1..$n"
+exit $failed
