@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fakesys.h"
 #include "testutil.h"
 
 #define ADDR "0000:01:00.0"
@@ -188,94 +189,35 @@ static void give_back_huge_pages(void)
 /* ------------------------------------------------------------------ */
 /* Fake sysfs                                                           */
 
-static void put(const char *rel, const char *content)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	tu_write_file(path, content);
-}
-
-static void put_bytes(const char *rel, const void *data, size_t len)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	tu_write_file(path, "");
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
-static void link_to(const char *target, const char *rel)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	tu_symlink(target, path);
-}
-
 /*
  * A PCI device at devdir (under devices/), bound to driver ("" for none),
  * in IOMMU group `group` (-1 for none) of the given type and name (NULL:
  * no such attribute), with dma_mask_bits (NULL: none).
  */
-static void fake_at(const char *devdir, const char *addr, const char *driver,
-		    int group, const char *type, const char *name,
-		    const char *mask)
+static void fake_at(const char *devdir, const char *driver, int group,
+		    const char *type, const char *name, const char *mask)
 {
-	char rel[512], target[512], back[128] = "";
-	const char *p;
+	char num[16];
+	struct fakesys_pci dev = {
+		.vendor = "0x8086\n",
+		.device = "0x10d3\n",
+		.class = "0x020000\n",
+		.dma_mask_bits = mask,
+		.driver = driver[0] ? driver : NULL,
+		.group = group >= 0 ? num : NULL,
+		.group_type = type,
+		.group_name = name,
+		.reserved_regions = "",
+	};
 
-	for (p = devdir; *p; p++)
-		if (*p == '/')
-			strcat(back, "../");
-	strcat(back, "../");
-	snprintf(rel, sizeof(rel), "%s/vendor", devdir);
-	put(rel, "0x8086\n");
-	snprintf(rel, sizeof(rel), "%s/device", devdir);
-	put(rel, "0x10d3\n");
-	snprintf(rel, sizeof(rel), "%s/class", devdir);
-	put(rel, "0x020000\n");
-	if (mask) {
-		snprintf(rel, sizeof(rel), "%s/dma_mask_bits", devdir);
-		put(rel, mask);
-	}
-	if (driver[0]) {
-		snprintf(rel, sizeof(rel), "bus/pci/drivers/%s/new_id", driver);
-		put(rel, "");
-		snprintf(rel, sizeof(rel), "%s/driver", devdir);
-		snprintf(target, sizeof(target), "%sbus/pci/drivers/%s", back,
-			 driver);
-		link_to(target, rel);
-	}
-	if (group >= 0) {
-		snprintf(rel, sizeof(rel), "kernel/iommu_groups/%d/reserved_regions", group);
-		put(rel, "");
-		if (type) {
-			snprintf(rel, sizeof(rel), "kernel/iommu_groups/%d/type", group);
-			put(rel, type);
-		}
-		if (name) {
-			snprintf(rel, sizeof(rel), "kernel/iommu_groups/%d/name", group);
-			put(rel, name);
-		}
-		snprintf(rel, sizeof(rel), "%s/iommu_group", devdir);
-		snprintf(target, sizeof(target), "%skernel/iommu_groups/%d",
-			 back, group);
-		link_to(target, rel);
-	}
-	snprintf(rel, sizeof(rel), "bus/pci/devices/%s", addr);
-	snprintf(target, sizeof(target), "../../../%s", devdir);
-	link_to(target, rel);
+	snprintf(num, sizeof(num), "%d", group);
+	fakesys_pci(devdir, &dev);
 }
 
 static void fake(const char *driver, int group, const char *type,
 		 const char *name, const char *mask)
 {
-	fake_at(DEVDIR, ADDR, driver, group, type, name, mask);
+	fake_at(DEVDIR, driver, group, type, name, mask);
 }
 
 /* The usual device for mapping tests: uio_pci_generic, no IOMMU. */
@@ -291,6 +233,7 @@ static void setup(void)
 	ps = (uint64_t)sysconf(_SC_PAGESIZE);
 	ctx = tu_ctx_with(plugins);
 	root = tu_mkdtemp();
+	fakesys_root(root);
 	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
 	pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	ck_assert_int_ge(pagemap, 0);
@@ -438,7 +381,7 @@ START_TEST(device_in_group_of_unknown_type_is_refused)
 		tu_rm_rf(root);
 		fake("uio_pci_generic", 5, i ? "DMA\n" : NULL, NULL, "64\n");
 		if (i) {	/* dangling: the group is gone */
-			snprintf(path, sizeof(path), "%s/kernel/iommu_groups/5", root);
+			fakesys_path(path, "kernel/iommu_groups/5");
 			tu_rm_rf(path);
 		}
 		tu_log_clear();
@@ -963,7 +906,7 @@ static void put_cells(const char *rel, const uint32_t *cells, size_t n)
 
 	for (i = 0; i < n; i++)
 		be32_put(buf + 4 * i, cells[i]);
-	put_bytes(rel, buf, 4 * n);
+	fakesys_put_bytes(rel, buf, 4 * n);
 }
 
 /*
@@ -978,7 +921,7 @@ static void fake_dt(const uint64_t (*ranges)[3], size_t n)
 	uint32_t cells[56];
 	size_t i;
 
-	fake_at(DT_DEVDIR, ADDR, "uio_pci_generic", -1, NULL, NULL, "64\n");
+	fake_at(DT_DEVDIR, "uio_pci_generic", -1, NULL, NULL, "64\n");
 	put_cells(DT "/soc/#address-cells", &two, 1);
 	put_cells(PCIE_NODE "/#address-cells", &three, 1);
 	put_cells(PCIE_NODE "/#size-cells", &two, 1);
@@ -994,7 +937,7 @@ static void fake_dt(const uint64_t (*ranges)[3], size_t n)
 		c[6] = (uint32_t)ranges[i][2];
 	}
 	put_cells(PCIE_NODE "/dma-ranges", cells, 7 * n);
-	link_to("../../../../" PCIE_NODE, PLATDIR "/of_node");
+	fakesys_link("../../../../" PCIE_NODE, PLATDIR "/of_node");
 }
 
 START_TEST(device_tree_dma_offset_moves_bus_addresses)
@@ -1066,7 +1009,7 @@ START_TEST(empty_or_malformed_dma_ranges)
 	ck_assert_int_eq(dmasplit_unmap(dev, dma, 10, DMASPLIT_TO_DEVICE, 0), 0);
 	dmasplit_dev_close(dev);
 	/* Not a whole number of entries. */
-	put_bytes(PCIE_NODE "/dma-ranges", "\0\0\0\1\0", 5);
+	fakesys_put_bytes(PCIE_NODE "/dma-ranges", "\0\0\0\1\0", 5);
 	tu_log_clear();
 	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, ADDR, "direct", &dev), -EIO);
 	ck_assert_msg(tu_log_has("cannot use dma-ranges of device-tree node " PCIE_NODE),

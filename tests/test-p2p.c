@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fakesys.h"
 #include "testutil.h"
 
 /* pci_regs.h */
@@ -39,6 +40,7 @@ static void setup(void)
 	base = tu_mkdtemp();
 	snprintf(root, sizeof(root), "%s/sys", base);
 	tu_mkdir_p(root);
+	fakesys_root(root);
 	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
 }
 
@@ -48,35 +50,6 @@ static void teardown(void)
 	tu_rm_rf(base);
 	free(base);
 	base = NULL;
-}
-
-/* root/rel in path (PATH_MAX bytes). */
-static void at(char *path, const char *rel)
-{
-	int n = snprintf(path, PATH_MAX, "%s/%s", root, rel);
-
-	ck_assert_msg(n > 0 && n < PATH_MAX, "path too long: %s/%s", root, rel);
-}
-
-static void put(const char *rel, const char *content)
-{
-	char path[PATH_MAX];
-
-	at(path, rel);
-	tu_write_file(path, content);
-}
-
-static void put_bytes(const char *rel, const uint8_t *data, size_t len)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	at(path, rel);
-	tu_write_file(path, "");
-	f = fopen(path, "w");
-	ck_assert_msg(f, "cannot write %s", path);
-	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-	fclose(f);
 }
 
 static void cpu(const char *vendor, unsigned int family)
@@ -129,27 +102,20 @@ static void config(const char *path, unsigned int vendor,
 		put16(cfg, 0x14e, (unsigned int)acs_ctrl);
 	}
 	snprintf(rel, sizeof(rel), "devices/%s/config", path);
-	put_bytes(rel, cfg, sizeof(cfg));
+	fakesys_put_bytes(rel, cfg, sizeof(cfg));
 }
 
 static void pci_dev(const char *path, unsigned int vendor,
 		    unsigned int device, enum port type, int acs_ctrl)
 {
-	char rel[PATH_MAX], target[PATH_MAX], text[64];
-	const char *name = strrchr(path, '/') + 1;
+	char devdir[PATH_MAX], ven[16], dev[16];
+	const struct fakesys_pci pci = { .vendor = ven, .device = dev };
 
 	config(path, vendor, device, type, acs_ctrl);
-	snprintf(rel, sizeof(rel), "devices/%s/vendor", path);
-	snprintf(text, sizeof(text), "0x%04x\n", vendor);
-	put(rel, text);
-	snprintf(rel, sizeof(rel), "devices/%s/device", path);
-	snprintf(text, sizeof(text), "0x%04x\n", device);
-	put(rel, text);
-
-	snprintf(target, sizeof(target), "../../../devices/%s", path);
-	snprintf(text, sizeof(text), "bus/pci/devices/%s", name);
-	at(rel, text);
-	tu_symlink(target, rel);
+	snprintf(ven, sizeof(ven), "0x%04x\n", vendor);
+	snprintf(dev, sizeof(dev), "0x%04x\n", device);
+	snprintf(devdir, sizeof(devdir), "devices/%s", path);
+	fakesys_pci(devdir, &pci);
 }
 
 #define HOST "pci0000:00"
@@ -251,7 +217,7 @@ END_TEST
 START_TEST(acs_redirect_with_an_allowed_host_bridge_goes_through_it)
 {
 	switch_tree(-1, ACS_RR | ACS_CR, -1);
-	put("devices/" HOST "/0000:00:00.0/device", "0x2020\n");
+	fakesys_put("devices/" HOST "/0000:00:00.0/device", "0x2020\n");
 	expect(A, B, 4, DMASPLIT_P2P_THRU_HOST_BRIDGE);
 	ck_assert_msg(!tu_log_count("cannot reach"), "unexpected refusal: %s",
 		      tu_log_text());
@@ -270,7 +236,7 @@ START_TEST(devices_on_different_root_ports_need_the_host_bridge)
 		      "expected the reason in the log, got:\n%s",
 		      tu_log_text());
 	/* Allowed: every level of both paths counts, 4 + 2. */
-	put("devices/" HOST "/0000:00:00.0/device", "0x2031\n");
+	fakesys_put("devices/" HOST "/0000:00:00.0/device", "0x2031\n");
 	expect(A, "0000:05:00.0", 6, DMASPLIT_P2P_THRU_HOST_BRIDGE);
 }
 END_TEST
@@ -282,7 +248,7 @@ START_TEST(devices_on_the_root_bus_need_the_host_bridge)
 	pci_dev(HOST "/0000:00:04.0", 0x1234, 0x11e8, ENDPOINT, -1);
 	expect("0000:00:03.0", "0000:00:04.0", -EREMOTEIO,
 	       DMASPLIT_P2P_NOT_SUPPORTED);
-	put("devices/" HOST "/0000:00:00.0/device", "0x09a2\n");
+	fakesys_put("devices/" HOST "/0000:00:00.0/device", "0x09a2\n");
 	expect("0000:00:03.0", "0000:00:04.0", 2,
 	       DMASPLIT_P2P_THRU_HOST_BRIDGE);
 	expect("0000:00:03.0", B, 5, DMASPLIT_P2P_THRU_HOST_BRIDGE);
@@ -323,8 +289,8 @@ START_TEST(some_host_bridges_are_allowed_only_within_themselves)
 	expect("0000:01:00.0", "0000:81:00.0", -EREMOTEIO,
 	       DMASPLIT_P2P_NOT_SUPPORTED);
 	/* Skylake-E (8086:2030) routes between host bridges too. */
-	put("devices/" HOST "/0000:00:00.0/device", "0x2030\n");
-	put("devices/pci0000:80/0000:80:00.0/device", "0x2030\n");
+	fakesys_put("devices/" HOST "/0000:00:00.0/device", "0x2030\n");
+	fakesys_put("devices/pci0000:80/0000:80:00.0/device", "0x2030\n");
 	expect("0000:01:00.0", "0000:81:00.0", 4,
 	       DMASPLIT_P2P_THRU_HOST_BRIDGE);
 }
@@ -367,7 +333,7 @@ START_TEST(a_missing_config_is_an_error_not_a_guess)
 	char path[PATH_MAX];
 
 	switch_tree(-1, -1, -1);
-	at(path, "devices/" DSP2 "/config");
+	fakesys_path(path, "devices/" DSP2 "/config");
 	ck_assert_int_eq(unlink(path), 0);
 	expect(A, B, -EIO, (enum dmasplit_p2p_map)77);
 	ck_assert_msg(tu_log_count("configuration space of 0000:02:02.0: ") == 1 &&
@@ -382,7 +348,7 @@ START_TEST(a_malformed_config_is_an_error_not_a_guess)
 	static const uint8_t shortcfg[10] = { 0x4c, 0x10 };
 
 	switch_tree(-1, -1, -1);
-	put_bytes("devices/" USP "/config", shortcfg, sizeof(shortcfg));
+	fakesys_put_bytes("devices/" USP "/config", shortcfg, sizeof(shortcfg));
 	expect(A, B, -EIO, (enum dmasplit_p2p_map)77);
 	ck_assert_msg(tu_log_count("less than a configuration header") == 1 &&
 		      tu_log_has("0000:01:00.0/config has 10 bytes"),
@@ -396,7 +362,7 @@ START_TEST(a_conventional_config_space_has_no_acs)
 	uint8_t cfg[256] = { 0x4c, 0x10 };
 
 	switch_tree(-1, -1, -1);
-	put_bytes("devices/" USP "/config", cfg, sizeof(cfg));
+	fakesys_put_bytes("devices/" USP "/config", cfg, sizeof(cfg));
 	expect(A, B, 4, DMASPLIT_P2P_BUS_ADDR);
 }
 END_TEST
@@ -408,7 +374,7 @@ START_TEST(configs_off_the_path_are_not_read)
 	/* The root port is above the common bridge: the kernel never
 	 * looks at it for this pair. */
 	switch_tree(-1, -1, -1);
-	at(path, "devices/" RP1 "/config");
+	fakesys_path(path, "devices/" RP1 "/config");
 	ck_assert_int_eq(unlink(path), 0);
 	expect(A, B, 4, DMASPLIT_P2P_BUS_ADDR);
 }
@@ -517,6 +483,7 @@ static void setup_backends(void)
 	base = tu_mkdtemp();
 	snprintf(root, sizeof(root), "%s/sys", base);
 	tu_mkdir_p(root);
+	fakesys_root(root);
 	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
 }
 
@@ -536,14 +503,14 @@ static void put_bar(const char *path, unsigned int bar, uint64_t value)
 	FILE *f;
 
 	snprintf(rel, sizeof(rel), "devices/%s/config", path);
-	at(full, rel);
+	fakesys_path(full, rel);
 	f = fopen(full, "r");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fread(cfg, 1, sizeof(cfg), f), sizeof(cfg));
 	fclose(f);
 	put32(cfg, 0x10 + 4 * bar, (uint32_t)value);
 	put32(cfg, 0x14 + 4 * bar, (uint32_t)(value >> 32));
-	put_bytes(rel, cfg, sizeof(cfg));
+	fakesys_put_bytes(rel, cfg, sizeof(cfg));
 }
 
 /* A (03:00.0) an NVMe drive with a published CMB in BAR2, B (04:00.0) a
@@ -551,26 +518,25 @@ static void put_bar(const char *path, unsigned int bar, uint64_t value)
 static void provider_and_client(int acs_dsp2, bool published)
 {
 	static uint8_t pool[POOL];
-	char rel[PATH_MAX];
 
 	switch_tree(-1, -1, acs_dsp2);
-	put("devices/" EP_A "/class", "0x010802\n");
-	put("devices/" EP_A "/resource",
-	    "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
-	    "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
-	    "0x0000000000000000 0x00ffffffffffffff 0x000000000014220c\n");
+	fakesys_put("devices/" EP_A "/class", "0x010802\n");
+	fakesys_put("devices/" EP_A "/resource",
+		    "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+		    "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+		    "0x0000000000000000 0x00ffffffffffffff 0x000000000014220c\n");
 	put_bar(EP_A, 2, BUS_OFFSET | 0xc);
-	put("devices/" EP_A "/p2pmem/size", "65536\n");
-	put("devices/" EP_A "/p2pmem/available", "65536\n");
-	put("devices/" EP_A "/p2pmem/published", published ? "1\n" : "0\n");
-	put_bytes("devices/" EP_A "/p2pmem/allocate", pool, sizeof(pool));
-	at(rel, "devices/" EP_A "/driver");
-	tu_symlink("../../../../../../bus/pci/drivers/nvme", rel);
+	fakesys_put("devices/" EP_A "/p2pmem/size", "65536\n");
+	fakesys_put("devices/" EP_A "/p2pmem/available", "65536\n");
+	fakesys_put("devices/" EP_A "/p2pmem/published", published ? "1\n" : "0\n");
+	fakesys_put_bytes("devices/" EP_A "/p2pmem/allocate", pool, sizeof(pool));
+	fakesys_link("../../../../../../bus/pci/drivers/nvme",
+		     "devices/" EP_A "/driver");
 
-	put("devices/" EP_B "/class", "0x00ff00\n");
-	put("devices/" EP_B "/dma_mask_bits", "64\n");
-	at(rel, "devices/" EP_B "/driver");
-	tu_symlink("../../../../../../bus/pci/drivers/uio_pci_generic", rel);
+	fakesys_put("devices/" EP_B "/class", "0x00ff00\n");
+	fakesys_put("devices/" EP_B "/dma_mask_bits", "64\n");
+	fakesys_link("../../../../../../bus/pci/drivers/uio_pci_generic",
+		     "devices/" EP_B "/driver");
 }
 
 static int probe(const char *backend, const char *spec)
@@ -592,7 +558,7 @@ START_TEST(p2pdma_takes_devices_with_published_peer_memory)
 	provider_and_client(-1, true);
 	ck_assert_int_eq(probe("p2pdma", A), 50);
 	ck_assert_int_eq(probe("p2pdma", B), -ENODEV);
-	put("devices/" EP_A "/p2pmem/published", "0\n");
+	fakesys_put("devices/" EP_A "/p2pmem/published", "0\n");
 	ck_assert_int_eq(probe("p2pdma", A), -ENODEV);
 }
 END_TEST
@@ -643,7 +609,7 @@ START_TEST(peer_memory_is_a_shared_mapping_at_its_bus_address)
 		      (unsigned long long)f.dma);
 	/* Shared: what the CPU writes is in the provider's memory. */
 	memcpy((char *)f.cpu + 100, "peer!", 6);
-	at(path, "devices/" EP_A "/p2pmem/allocate");
+	fakesys_path(path, "devices/" EP_A "/p2pmem/allocate");
 	fp = fopen(path, "r");
 	ck_assert_ptr_nonnull(fp);
 	ck_assert_int_eq(fseek(fp, 100, SEEK_SET), 0);
@@ -696,7 +662,7 @@ START_TEST(a_client_through_the_host_bridge_maps_the_physical_address)
 	int r;
 
 	provider_and_client(ACS_RR, true);
-	put("devices/" HOST "/0000:00:00.0/device", "0x2020\n");
+	fakesys_put("devices/" HOST "/0000:00:00.0/device", "0x2020\n");
 	open_both(&f);
 	r = dmasplit_map(f.client, f.cpu, 8192, DMASPLIT_TO_DEVICE, 0, &dma);
 	ck_assert_msg(r == 0 && dma == phys_of(f.cpu),

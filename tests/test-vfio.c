@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fakesys.h"
 #include "internal.h"
 #include "testutil.h"
 #include "uapi.h"
@@ -33,54 +34,31 @@ static char *root;
 
 #define DEVDIR "devices/pci0000:00/0000:00:04.0"
 
-static void put(const char *rel, const char *content)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	tu_write_file(path, content);
-}
-
-static void link_to(const char *target, const char *rel)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	tu_symlink(target, path);
-}
-
 /* The edu device as the VM shows it, with the driver, group type and
  * cdev given. */
 static void fake_device(const char *driver, const char *group_type,
 			bool cdev)
 {
-	put(DEVDIR "/vendor", "0x1234\n");
-	put(DEVDIR "/device", "0x11e8\n");
-	put(DEVDIR "/class", "0x00ff00\n");
-	put(DEVDIR "/dma_mask_bits", "32\n");
-	if (driver) {
-		char target[96];
+	struct fakesys_pci dev = {
+		.vendor = "0x1234\n",
+		.device = "0x11e8\n",
+		.class = "0x00ff00\n",
+		.dma_mask_bits = "32\n",
+		.driver = driver,
+		.group = group_type ? "4" : NULL,
+		.group_type = group_type,
+		.reserved_regions = "0x00000000fee00000 0x00000000feefffff msi\n",
+		.vfio_dev = cdev ? "511:0\n" : NULL,
+	};
 
-		snprintf(target, sizeof(target), "../../../bus/pci/drivers/%s",
-			 driver);
-		put("bus/pci/drivers/placeholder", "");
-		link_to(target, DEVDIR "/driver");
-	}
-	if (group_type) {
-		put("kernel/iommu_groups/4/type", group_type);
-		put("kernel/iommu_groups/4/reserved_regions",
-		    "0x00000000fee00000 0x00000000feefffff msi\n");
-		link_to("../../../kernel/iommu_groups/4", DEVDIR "/iommu_group");
-	}
-	if (cdev)
-		put(DEVDIR "/vfio-dev/vfio0/dev", "511:0\n");
-	link_to("../../../" DEVDIR, "bus/pci/devices/0000:00:04.0");
+	fakesys_pci(DEVDIR, &dev);
 }
 
 static void setup(void)
 {
 	ctx = tu_ctx_with(plugins);
 	root = tu_mkdtemp();
+	fakesys_root(root);
 	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
 }
 
@@ -147,12 +125,12 @@ START_TEST(unlink_mode_follows_the_group_unless_the_spec_says)
 	ck_assert_msg(!lazy_for("0000:00:04.0"), "DMA group: expected strict");
 	ck_assert_msg(lazy_for("0000:00:04.0,unlink=lazy"),
 		      "DMA group, unlink=lazy: expected lazy");
-	put("kernel/iommu_groups/4/type", "DMA-FQ\n");
+	fakesys_put("kernel/iommu_groups/4/type", "DMA-FQ\n");
 	ck_assert_msg(lazy_for("0000:00:04.0"), "DMA-FQ group: expected lazy");
 	ck_assert_msg(!lazy_for("0000:00:04.0,unlink=strict"),
 		      "DMA-FQ group, unlink=strict: expected strict");
 	/* The kernel's untrusted devices are strict whatever is asked. */
-	put(DEVDIR "/removable", "removable\n");
+	fakesys_put(DEVDIR "/removable", "removable\n");
 	tu_log_clear();
 	ck_assert_msg(!lazy_for("0000:00:04.0"),
 		      "removable device in a DMA-FQ group: expected strict");
