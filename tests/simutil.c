@@ -334,7 +334,6 @@ bool fits_mask(uint64_t start, uint64_t len, unsigned int mask)
 	return mask >= 64 || ((start + len - 1) >> mask) == 0;
 }
 
-
 static bool try_at(struct hostmem *m, uint64_t hint, size_t len, int flags)
 {
 	void *p = mmap((void *)(uintptr_t)hint, len, PROT_READ | PROT_WRITE,
@@ -393,7 +392,6 @@ void hostmem_free(struct hostmem *m)
 	m->raw = m->p = NULL;
 }
 
-
 bool high_memory_available(void)
 {
 	struct hostmem m = { 0 };
@@ -402,7 +400,6 @@ bool high_memory_available(void)
 	hostmem_free(&m);
 	return ok;
 }
-
 
 /*
  * These devices are opened with the checker off: the device must refuse

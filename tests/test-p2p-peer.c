@@ -19,7 +19,6 @@
 #include "p2ptree.h"
 #include "testutil.h"
 
-
 static struct dmasplit_ctx *ctx;
 
 /*

@@ -24,7 +24,6 @@
 #include "uapi.h"
 #include "vfio.h"
 
-
 #define PG 4096u
 #define FK_BASE 0x100000u
 #define FK_PAGES 64u

@@ -24,7 +24,6 @@
 #include "uapi.h"
 #include "vfio.h"
 
-
 static const char *const plugins[] = { "vfio", "swiotlb-sim", NULL };
 static struct dmasplit_ctx *ctx;
 static char *root;
