@@ -8,12 +8,9 @@
  * into devices/, and proc/cpuinfo beside the sysfs root.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "fakesys.h"
