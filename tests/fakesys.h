@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-/* The tree the calls below write into, until the next call; the caller
- * creates and removes the directory. */
+/* The tree the calls below write into, until the next call.  The caller
+ * creates and removes the directory, and keeps the string alive. */
 void fakesys_root(const char *root);
 
 /* root/rel in path (PATH_MAX bytes). */
