@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fakesys.h"
 #include "testutil.h"
 
 static const char *const plugins[] = { "swiotlb-sim", "testb", "direct", NULL };
@@ -596,22 +597,16 @@ static uint64_t phys_of(int pagemap, const void *p)
 
 static void fake_uio(const char *root)
 {
-	char path[PATH_MAX];
+	static const struct fakesys_pci uio = {
+		.vendor = "0x8086\n",
+		.device = "0x10d3\n",
+		.class = "0x020000\n",
+		.dma_mask_bits = "64\n",
+		.driver = "uio_pci_generic",
+	};
 
-	snprintf(path, sizeof(path), "%s/" DEVDIR "/vendor", root);
-	tu_write_file(path, "0x8086\n");
-	snprintf(path, sizeof(path), "%s/" DEVDIR "/device", root);
-	tu_write_file(path, "0x10d3\n");
-	snprintf(path, sizeof(path), "%s/" DEVDIR "/class", root);
-	tu_write_file(path, "0x020000\n");
-	snprintf(path, sizeof(path), "%s/" DEVDIR "/dma_mask_bits", root);
-	tu_write_file(path, "64\n");
-	snprintf(path, sizeof(path), "%s/bus/pci/drivers/uio_pci_generic/new_id", root);
-	tu_write_file(path, "");
-	snprintf(path, sizeof(path), "%s/" DEVDIR "/driver", root);
-	tu_symlink("../../../../bus/pci/drivers/uio_pci_generic", path);
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/" ADDR, root);
-	tu_symlink("../../../" DEVDIR, path);
+	fakesys_root(root);
+	fakesys_pci(DEVDIR, &uio);
 }
 
 START_TEST(direct_device_gets_physical_segments)

@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fakesys.h"
 #include "testutil.h"
 
 #define MAX_WALK 20000
@@ -451,41 +452,30 @@ END_TEST
  * vfio-pci in translating group 7 with a VFIO cdev entry. */
 static void fake_sysfs(void)
 {
-	static const char *const devs[] = {
-		"devices/pci0000:00/0000:00:01.0/0000:01:00.0",
-		"devices/pci0000:00/0000:00:02.0/0000:02:00.0",
+	static const struct fakesys_pci uio = {
+		.vendor = "0x8086\n",
+		.device = "0x10d3\n",
+		.class = "0x020000\n",
+		.dma_mask_bits = "64\n",
+		.driver = "uio_pci_generic",
 	};
-	char p[PATH_MAX], t[PATH_MAX];
-	unsigned int i;
+	static const struct fakesys_pci vfio = {
+		.vendor = "0x8086\n",
+		.device = "0x10d3\n",
+		.class = "0x020000\n",
+		.dma_mask_bits = "64\n",
+		.driver = "vfio-pci",
+		.group = "7",
+		.group_type = "DMA\n",
+	};
+	char path[PATH_MAX];
 
 	sysfs = tu_mkdtemp();
-	for (i = 0; i < 2; i++) {
-		snprintf(p, sizeof(p), "%s/%s/vendor", sysfs, devs[i]);
-		tu_write_file(p, "0x8086\n");
-		snprintf(p, sizeof(p), "%s/%s/device", sysfs, devs[i]);
-		tu_write_file(p, "0x10d3\n");
-		snprintf(p, sizeof(p), "%s/%s/class", sysfs, devs[i]);
-		tu_write_file(p, "0x020000\n");
-		snprintf(p, sizeof(p), "%s/%s/dma_mask_bits", sysfs, devs[i]);
-		tu_write_file(p, "64\n");
-		snprintf(p, sizeof(p), "%s/bus/pci/devices/%s", sysfs,
-			 strrchr(devs[i], '/') + 1);
-		snprintf(t, sizeof(t), "../../../%s", devs[i]);
-		tu_symlink(t, p);
-		snprintf(p, sizeof(p), "%s/%s/driver", sysfs, devs[i]);
-		tu_symlink(i ? "../../../../bus/pci/drivers/vfio-pci"
-			     : "../../../../bus/pci/drivers/uio_pci_generic", p);
-	}
-	snprintf(p, sizeof(p), "%s/bus/pci/drivers/uio_pci_generic/new_id", sysfs);
-	tu_write_file(p, "");
-	snprintf(p, sizeof(p), "%s/bus/pci/drivers/vfio-pci/new_id", sysfs);
-	tu_write_file(p, "");
-	snprintf(p, sizeof(p), "%s/kernel/iommu_groups/7/type", sysfs);
-	tu_write_file(p, "DMA\n");
-	snprintf(p, sizeof(p), "%s/%s/iommu_group", sysfs, devs[1]);
-	tu_symlink("../../../../kernel/iommu_groups/7", p);
-	snprintf(p, sizeof(p), "%s/%s/vfio-dev/vfio3", sysfs, devs[1]);
-	tu_mkdir_p(p);
+	fakesys_root(sysfs);
+	fakesys_pci("devices/pci0000:00/0000:00:01.0/0000:01:00.0", &uio);
+	fakesys_pci("devices/pci0000:00/0000:00:02.0/0000:02:00.0", &vfio);
+	fakesys_path(path, "devices/pci0000:00/0000:00:02.0/0000:02:00.0/vfio-dev/vfio3");
+	tu_mkdir_p(path);
 }
 
 static void remove_sysfs(void)

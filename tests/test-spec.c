@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fakesys.h"
 #include "testutil.h"
 
 static struct dmasplit_ctx *ctx;
@@ -23,6 +24,7 @@ static void setup(void)
 	tu_log_capture(ctx);
 	tu_log_clear();
 	root = tu_mkdtemp();
+	fakesys_root(root);
 	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, root), 0);
 }
 
@@ -34,45 +36,31 @@ static void teardown(void)
 	root = NULL;
 }
 
-static void put(const char *rel, const char *content)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	tu_write_file(path, content);
-}
-
-static void link_to(const char *target, const char *rel)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	tu_symlink(target, path);
-}
-
 #define DEVDIR "devices/pci0000:00/0000:00:01.0/0000:01:00.0"
 
 /* A device bound to vfio-pci in a DMA-translated group, with a CMB. */
 static void fake_device(void)
 {
-	put(DEVDIR "/vendor", "0x1234\n");
-	put(DEVDIR "/device", "0x11e8\n");
-	put(DEVDIR "/class", "0x00ff00\n");
-	put(DEVDIR "/dma_mask_bits", "28\n");
-	put(DEVDIR "/numa_node", "-1\n");
-	put(DEVDIR "/resource",
-	    "0x00000000fea00000 0x00000000feafffff 0x0000000000040200\n"
-	    "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
-	    "0x00000000fe000000 0x00000000fe3fffff 0x000000000014220c\n");
-	put(DEVDIR "/p2pmem/size", "4194304\n");
-	put(DEVDIR "/p2pmem/available", "1048576\n");
-	put(DEVDIR "/p2pmem/published", "1\n");
-	put(DEVDIR "/vfio-dev/vfio0/dev", "240:0\n");
-	put("bus/pci/drivers/vfio-pci/bind", "");
-	put("kernel/iommu_groups/7/type", "DMA-FQ\n");
-	link_to("../../../../bus/pci/drivers/vfio-pci", DEVDIR "/driver");
-	link_to("../../../../kernel/iommu_groups/7", DEVDIR "/iommu_group");
-	link_to("../../../" DEVDIR, "bus/pci/devices/0000:01:00.0");
+	static const struct fakesys_pci dev = {
+		.vendor = "0x1234\n",
+		.device = "0x11e8\n",
+		.class = "0x00ff00\n",
+		.dma_mask_bits = "28\n",
+		.numa_node = "-1\n",
+		.resource =
+		"0x00000000fea00000 0x00000000feafffff 0x0000000000040200\n"
+		"0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+		"0x00000000fe000000 0x00000000fe3fffff 0x000000000014220c\n",
+		.vfio_dev = "240:0\n",
+		.driver = "vfio-pci",
+		.group = "7",
+		.group_type = "DMA-FQ\n",
+	};
+
+	fakesys_pci(DEVDIR, &dev);
+	fakesys_put(DEVDIR "/p2pmem/size", "4194304\n");
+	fakesys_put(DEVDIR "/p2pmem/available", "1048576\n");
+	fakesys_put(DEVDIR "/p2pmem/published", "1\n");
 }
 
 static int describe(const char *spec, struct dmasplit_desc *desc)
@@ -351,12 +339,14 @@ END_TEST
 
 START_TEST(unbound_device_without_group_has_empty_fields)
 {
+	static const struct fakesys_pci dev = {
+		.vendor = "0x8086\n",
+		.device = "0x10d3\n",
+		.class = "0x020000\n",
+	};
 	struct dmasplit_desc d;
 
-	put(DEVDIR "/vendor", "0x8086\n");
-	put(DEVDIR "/device", "0x10d3\n");
-	put(DEVDIR "/class", "0x020000\n");
-	link_to("../../../" DEVDIR, "bus/pci/devices/0000:01:00.0");
+	fakesys_pci(DEVDIR, &dev);
 	ck_assert_int_eq(describe("01:00.0", &d), 0);
 	ck_assert_str_eq(d.driver, "");
 	ck_assert_int_eq(d.iommu_group, -1);
@@ -376,18 +366,19 @@ END_TEST
  */
 START_TEST(noiommu_group_name_comes_from_sysfs)
 {
+	static const struct fakesys_pci dev = {
+		.vendor = "0x8086\n",
+		.device = "0x10d3\n",
+		.class = "0x020000\n",
+		.driver = "vfio-pci",
+		.group = "3",
+		.group_type = "unknown\n",
+		.group_name = "vfio-noiommu\n",
+	};
 	struct dmasplit_desc d;
 
-	put(DEVDIR "/vendor", "0x8086\n");
-	put(DEVDIR "/device", "0x10d3\n");
-	put(DEVDIR "/class", "0x020000\n");
-	put(DEVDIR "/vfio-dev/noiommu-vfio0/dev", "511:0\n");
-	put("bus/pci/drivers/vfio-pci/bind", "");
-	put("kernel/iommu_groups/3/type", "unknown\n");
-	put("kernel/iommu_groups/3/name", "vfio-noiommu\n");
-	link_to("../../../../bus/pci/drivers/vfio-pci", DEVDIR "/driver");
-	link_to("../../../../kernel/iommu_groups/3", DEVDIR "/iommu_group");
-	link_to("../../../" DEVDIR, "bus/pci/devices/0000:01:00.0");
+	fakesys_pci(DEVDIR, &dev);
+	fakesys_put(DEVDIR "/vfio-dev/noiommu-vfio0/dev", "511:0\n");
 	ck_assert_msg(describe("0000:01:00.0", &d) == 0, "log:\n%s", tu_log_text());
 	ck_assert_str_eq(d.driver, "vfio-pci");
 	ck_assert_int_eq(d.iommu_group, 3);
@@ -403,16 +394,16 @@ START_TEST(missing_or_malformed_sysfs_is_an_error)
 	ck_assert_int_eq(describe("0000:02:00.0", &d), -ENODEV);
 	ck_assert(tu_log_has("no PCI device 0000:02:00.0 under"));
 	fake_device();
-	put(DEVDIR "/vendor", "banana\n");
+	fakesys_put(DEVDIR "/vendor", "banana\n");
 	tu_log_clear();
 	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
 	ck_assert_msg(tu_log_has("unexpected content 'banana'") &&
 		      tu_log_has("/vendor"), "log:\n%s", tu_log_text());
-	put(DEVDIR "/vendor", "0x1234\n");
-	put(DEVDIR "/numa_node", "x\n");
+	fakesys_put(DEVDIR "/vendor", "0x1234\n");
+	fakesys_put(DEVDIR "/numa_node", "x\n");
 	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
-	put(DEVDIR "/numa_node", "0\n");
-	put(DEVDIR "/resource", "garbage\n");
+	fakesys_put(DEVDIR "/numa_node", "0\n");
+	fakesys_put(DEVDIR "/resource", "garbage\n");
 	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
 }
 END_TEST
@@ -424,7 +415,7 @@ START_TEST(sysfs_fifo_is_refused_without_blocking)
 	char path[PATH_MAX];
 
 	fake_device();
-	snprintf(path, sizeof(path), "%s/" DEVDIR "/vendor", root);
+	fakesys_path(path, DEVDIR "/vendor");
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(mkfifo(path, 0644), 0);
 	ck_assert_int_eq(describe("0000:01:00.0", &d), -EINVAL);
@@ -439,12 +430,12 @@ START_TEST(sysfs_dma_mask_bits_is_not_truncated)
 	struct dmasplit_desc d;
 
 	fake_device();
-	put(DEVDIR "/dma_mask_bits", "4294967308\n");
+	fakesys_put(DEVDIR "/dma_mask_bits", "4294967308\n");
 	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
 	ck_assert_msg(tu_log_count("\n") == 1 &&
 		      tu_log_has("'4294967308' in") && tu_log_has("more than 64 bits"),
 		      "log:\n%s", tu_log_text());
-	put(DEVDIR "/dma_mask_bits", "64\n");
+	fakesys_put(DEVDIR "/dma_mask_bits", "64\n");
 	tu_log_clear();
 	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
 	ck_assert_uint_eq(d.dma_mask_bits, 64);
@@ -459,11 +450,11 @@ START_TEST(sysfs_loops_and_overlong_content_are_logged)
 	char long_type[200], path[PATH_MAX];
 
 	fake_device();
-	snprintf(path, sizeof(path), "%s/" DEVDIR "/numa_node", root);
+	fakesys_path(path, DEVDIR "/numa_node");
 	ck_assert_int_eq(unlink(path), 0);
-	link_to("numa_b", DEVDIR "/numa_a");
-	link_to("numa_a", DEVDIR "/numa_b");
-	link_to("numa_a", DEVDIR "/numa_node");
+	fakesys_link("numa_b", DEVDIR "/numa_a");
+	fakesys_link("numa_a", DEVDIR "/numa_b");
+	fakesys_link("numa_a", DEVDIR "/numa_node");
 	ck_assert_int_eq(describe("0000:01:00.0", &d), -ELOOP);
 	ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has("/numa_node:"),
 		      "ELOOP: expected one line, log:\n%s", tu_log_text());
@@ -472,7 +463,7 @@ START_TEST(sysfs_loops_and_overlong_content_are_logged)
 	memset(long_type, 'x', sizeof(long_type) - 2);
 	long_type[sizeof(long_type) - 2] = '\n';
 	long_type[sizeof(long_type) - 1] = '\0';
-	put("kernel/iommu_groups/7/type", long_type);
+	fakesys_put("kernel/iommu_groups/7/type", long_type);
 	tu_log_clear();
 	ck_assert_int_eq(describe("0000:01:00.0", &d), -ENAMETOOLONG);
 	ck_assert_msg(tu_log_count("\n") == 1 &&
@@ -489,14 +480,14 @@ START_TEST(iommu_group_without_type_is_described_as_such)
 	char path[PATH_MAX];
 
 	fake_device();
-	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/7/type", root);
+	fakesys_path(path, "kernel/iommu_groups/7/type");
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
 	ck_assert_int_eq(d.iommu_group, 7);
 	ck_assert_str_eq(d.iommu_group_type, "");
 	tu_rm_rf(root);
 	fake_device();
-	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/7", root);
+	fakesys_path(path, "kernel/iommu_groups/7");
 	tu_rm_rf(path);
 	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
 	ck_assert_int_eq(d.iommu_group, 7);
@@ -574,7 +565,7 @@ START_TEST(pci_as_reaches_vfio_and_is_refused_without_an_iommu)
 		      "vfio with as=: expected no refusal of as=; log:\n%s",
 		      tu_log_text());
 	/* No IOMMU: nothing to share, whatever the backend. */
-	put("kernel/iommu_groups/7/type", "identity\n");
+	fakesys_put("kernel/iommu_groups/7/type", "identity\n");
 	r = open_with_backend("0000:01:00.0,as=pool0", "direct");
 	ck_assert_msg(r == -EINVAL, "identity domain with as=: expected -EINVAL, got %d; log:\n%s",
 		      r, tu_log_text());

@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Backends that fail or misbehave, through the recording test backends,
+ * with the checker on and off: errors reach the caller with the counts
+ * right, addresses a device cannot use are refused, and the core without
+ * the checker still refuses what it knows.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "apiutil.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------------ */
+/* Backends that fail or misbehave                                      */
+
+static struct dmasplit_dev *open_other(const char *spec, const char *backend)
+{
+	struct dmasplit_dev *d;
+
+	ck_assert_msg(dmasplit_dev_open_backend(ctx, spec, backend, &d) == 0,
+		      "open %s: log:\n%s", spec, tu_log_text());
+	tu_log_clear();
+	return d;
+}
+
+/* Three buffers that no backend merges into fewer segments. */
+static void three_buffers(struct iovec *iov)
+{
+	iov[0].iov_base = buf;
+	iov[0].iov_len = 100;
+	iov[1].iov_base = buf + 2 * G;
+	iov[1].iov_len = 200;
+	iov[2].iov_base = buf + 4 * G;
+	iov[2].iov_len = 300;
+}
+
+START_TEST(unmap_vec_returns_the_backend_error_and_counts_what_went)
+{
+	struct iovec iov[3];
+	struct dmasplit_seg segs[3];
+	unsigned int nsegs = 3;
+	struct dmasplit_dev *d;
+	int r;
+
+	/* Per segment (no backend vector operation): the second fails. */
+	d = open_other("sim:v,testa.fail=unmap,testa.failskip=1", "testa");
+	three_buffers(iov);
+	ck_assert_int_eq(dmasplit_map_vec(d, iov, 3, DMASPLIT_TO_DEVICE, 0, segs, &nsegs), 0);
+	r = dmasplit_unmap_vec(d, segs, 3, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_msg(r == -EIO, "unmap_vec: expected -EIO from the backend, got %d", r);
+	ck_assert_msg(stats_of(d).unmaps == 1 && stats_of(d).mappings_live == 2,
+		      "expected 1 unmap counted and 2 live, got %llu and %llu",
+		      (unsigned long long)stats_of(d).unmaps,
+		      (unsigned long long)stats_of(d).mappings_live);
+	/* What stayed mapped is still a vector to unmap. */
+	ck_assert_int_eq(dmasplit_unmap_vec(d, segs + 1, 2, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_uint_eq(stats_of(d).mappings_live, 0);
+	dmasplit_dev_close(d);
+
+	/* A vector operation fails whole: nothing counted, all still mapped. */
+	d = open_other("sim:w,testb.fail=unmap_vec", "testb");
+	nsegs = 3;
+	ck_assert_int_eq(dmasplit_map_vec(d, iov, 3, DMASPLIT_TO_DEVICE, 0, segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 3);
+	ck_assert_int_eq(dmasplit_unmap_vec(d, segs, 3, DMASPLIT_TO_DEVICE, 0), -EIO);
+	ck_assert_msg(stats_of(d).unmaps == 0 && stats_of(d).mappings_live == 3,
+		      "expected nothing counted, got %llu unmaps",
+		      (unsigned long long)stats_of(d).unmaps);
+	ck_assert_int_eq(dmasplit_unmap_vec(d, segs, 3, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_uint_eq(stats_of(d).mappings_live, 0);
+	tu_log_clear();
+	dmasplit_dev_close(d);
+	ck_assert_msg(!tu_log_has("leaked") && !tu_log_has("still live"),
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
+START_TEST(failed_unlink_leaves_the_link_in_place)
+{
+	struct dmasplit_iova *iova;
+	struct dmasplit_dev *d = open_other("sim:u,testa.fail=unlink", "testa");
+
+	ck_assert_int_eq(dmasplit_iova_alloc(d, 4 * G, 0, &iova), 0);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, 2 * G, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_sync(iova, 0, 2 * G), 0);
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_TO_DEVICE, 0), -EIO);
+	/* Still linked, as the backend says: sync, then unlink, work. */
+	ck_assert_msg(dmasplit_iova_sync(iova, 0, 2 * G) == 0,
+		      "sync after a failed unlink refused, log:\n%s", tu_log_text());
+	ck_assert_msg(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_TO_DEVICE, 0) == 0,
+		      "unlink after a failed unlink refused, log:\n%s", tu_log_text());
+	ck_assert_uint_eq(stats_of(d).unlinks, 1);
+	dmasplit_iova_destroy(iova);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+START_TEST(checker_refuses_a_vector_with_a_segment_twice)
+{
+	struct iovec iov[3];
+	struct dmasplit_seg segs[3], twice[2];
+	unsigned int nsegs = 3;
+	struct dmasplit_dev *d = open_other("sim:t", "testb");
+
+	three_buffers(iov);
+	ck_assert_int_eq(dmasplit_map_vec(d, iov, 2, DMASPLIT_TO_DEVICE, 0, segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 2);
+	twice[0] = segs[0];
+	twice[1] = segs[0];
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_unmap_vec(d, twice, 2, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert_msg(tu_log_count("\n") == 1 && !tu_log_has("testb: unmap"),
+		      "expected one line and no backend call, log:\n%s", tu_log_text());
+	nsegs = 1;
+	ck_assert_int_eq(dmasplit_map_vec(d, iov + 2, 1, DMASPLIT_TO_DEVICE, 0,
+					  segs + 2, &nsegs), 0);
+	twice[0] = segs[2];
+	twice[1] = segs[2];
+	ck_assert_int_eq(dmasplit_unmap_vec(d, twice, 2, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert_int_eq(dmasplit_unmap_vec(d, segs, 2, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_unmap_vec(d, segs + 2, 1, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+START_TEST(checker_unmaps_a_vector_only_as_mapped)
+{
+	struct iovec iov[3];
+	struct dmasplit_seg segs[3], other[1], bad[3];
+	unsigned int nsegs = 3, one = 1;
+	struct dmasplit_dev *d = open_other("sim:o", "testb");
+
+	three_buffers(iov);
+	ck_assert_int_eq(dmasplit_map_vec(d, iov, 3, DMASPLIT_TO_DEVICE, 0, segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 3);
+	ck_assert_int_eq(dmasplit_map_vec(d, iov, 1, DMASPLIT_TO_DEVICE, 0, other, &one), 0);
+	/* Another order. */
+	bad[0] = segs[1];
+	bad[1] = segs[0];
+	refused(dmasplit_unmap_vec(d, bad, 2, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert(tu_log_has("unmap the vector as dmasplit_map_vec returned it"));
+	bad[0] = segs[0];
+	bad[1] = segs[2];
+	bad[2] = segs[1];
+	refused(dmasplit_unmap_vec(d, bad, 3, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	/* A subset, from the front or not. */
+	refused(dmasplit_unmap_vec(d, segs, 2, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert(tu_log_has("2 segments, but the vector mapped at"));
+	refused(dmasplit_unmap_vec(d, segs + 1, 2, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	/* Segments of two calls. */
+	bad[0] = segs[0];
+	bad[1] = segs[1];
+	bad[2] = other[0];
+	refused(dmasplit_unmap_vec(d, bad, 3, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert_uint_eq(stats_of(d).mappings_live, 4);
+	ck_assert_int_eq(dmasplit_unmap_vec(d, segs, 3, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_unmap_vec(d, other, 1, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* Every way a backend can hand out addresses the device cannot use is
+ * refused, undone and blamed on the backend, checker or not. */
+static void bad_addresses_refused(void)
+{
+	static const char *const modes[] = { "zero", "wrap", "mask" };
+	struct iovec iov[3];
+	struct dmasplit_seg segs[3];
+	unsigned int i, nsegs;
+	char spec[64];
+
+	three_buffers(iov);
+	for (i = 0; i < 3; i++) {
+		struct dmasplit_iova *iova = NULL;
+		struct dmasplit_dev *d;
+		uint64_t dma = 7;
+		void *cpu = NULL;
+
+		snprintf(spec, sizeof(spec), "sim:bad,testb.badaddr=%s", modes[i]);
+		d = open_other(spec, "testb");
+		ck_assert_int_eq(dmasplit_iova_alloc(d, 2 * G, 0, &iova), -EIO);
+		ck_assert_ptr_null(iova);
+		ck_assert_msg(tu_log_count("backend testb returned device address") == 1 &&
+			      tu_log_has("testb: iova_destroy"),
+			      "%s: window: log:\n%s", modes[i], tu_log_text());
+		tu_log_clear();
+		ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), -EIO);
+		ck_assert_uint_eq(dma, 7);
+		ck_assert_msg(tu_log_count("backend testb returned device address") == 1 &&
+			      tu_log_has("testb: unmap dma="),
+			      "%s: map: log:\n%s", modes[i], tu_log_text());
+		nsegs = 3;
+		ck_assert_int_eq(dmasplit_map_vec(d, iov, 3, DMASPLIT_TO_DEVICE, 0,
+						  segs, &nsegs), 0);
+		ck_assert_int_eq(dmasplit_unmap_vec(d, segs, nsegs, DMASPLIT_TO_DEVICE, 0), 0);
+		tu_log_clear();
+		ck_assert_int_eq(dmasplit_alloc_coherent(d, G, 0, &cpu, &dma), -EIO);
+		ck_assert_msg(tu_log_count("backend testb returned device address") == 1 &&
+			      tu_log_has("testb: free_coherent"),
+			      "%s: coherent: log:\n%s", modes[i], tu_log_text());
+		ck_assert_uint_eq(stats_of(d).windows_live, 0);
+		ck_assert_uint_eq(stats_of(d).mappings_live, 0);
+		tu_log_clear();
+		dmasplit_dev_close(d);
+		ck_assert_msg(!tu_log_has("leaked") && !tu_log_has("still live"),
+			      "%s: log:\n%s", modes[i], tu_log_text());
+	}
+}
+
+START_TEST(checker_refuses_unusable_backend_addresses)
+{
+	bad_addresses_refused();
+}
+END_TEST
+
+START_TEST(unchecked_refuses_unusable_backend_addresses)
+{
+	bad_addresses_refused();
+}
+END_TEST
+
+START_TEST(unchecked_live_counts_never_wrap)
+{
+	struct dmasplit_dev_stats st;
+	struct dmasplit_dev *d = open_other("sim:lax,testa.lax", "testa");
+	uint64_t dma;
+
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_FROM_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_FROM_DEVICE, 0), 0);
+	/* The backend wrongly accepts what it no longer holds. */
+	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_FROM_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_unmap(d, dma + G, G, DMASPLIT_FROM_DEVICE, 0), 0);
+	tu_log_clear();
+	st = stats_of(d);
+	ck_assert_msg(st.mappings_live == 0, "mappings_live: expected 0, got %llu",
+		      (unsigned long long)st.mappings_live);
+	ck_assert_msg(tu_log_has("backend testa released 2 more mappings than were made"),
+		      "log:\n%s", tu_log_text());
+	tu_log_clear();
+	dmasplit_dev_close(d);
+	ck_assert_msg(!tu_log_has("mappings still live"), "log:\n%s", tu_log_text());
+}
+END_TEST
+
+START_TEST(unchecked_backend_errors_outside_the_contract_become_eio)
+{
+	struct dmasplit_dev *d;
+	uint64_t dma = 7;
+	int r;
+
+	/* ECHILD means nothing for a map: the caller gets EIO and a line. */
+	d = open_other("sim:e,testa.fail=map,testa.errno=10", "testa");
+	r = dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma);
+	ck_assert_msg(r == -EIO, "expected -EIO, got %d", r);
+	ck_assert_msg(tu_log_count("\n") == 2 &&
+		      tu_log_has("backend testa returned -10 (No child processes) from map"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(stats_of(d).maps, 0);
+	dmasplit_dev_close(d);
+	/* A documented one passes as it is, without a line of the core's. */
+	d = open_other("sim:e,testa.fail=map,testa.errno=28", "testa");
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), -ENOSPC);
+	ck_assert(!tu_log_has("which that call may not return"));
+	dmasplit_dev_close(d);
+	/* The same for an unmap (ENOSPC is not an unmap's). */
+	d = open_other("sim:e,testa.fail=unmap,testa.errno=28", "testa");
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_TO_DEVICE, 0), -EIO);
+	ck_assert(tu_log_has("from unmap, which that call may not return"));
+	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+START_TEST(checker_lets_untranslated_devices_map_the_same_bytes_twice)
+{
+	struct iovec iov[2] = { { buf, G }, { buf, G } };
+	struct dmasplit_seg segs[2];
+	unsigned int nsegs = 2;
+	uint64_t a, b;
+	struct dmasplit_dev *d = open_other("sim:p,testa.phys,testa.nowin", "testa");
+
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &a), 0);
+	ck_assert_msg(dmasplit_map(d, buf + 100, 10, DMASPLIT_TO_DEVICE, 0, &b) == 0,
+		      "second mapping of the same bytes refused, log:\n%s",
+		      tu_log_text());
+	ck_assert_int_eq(dmasplit_map_vec(d, iov, 2, DMASPLIT_TO_DEVICE, 0, segs, &nsegs), 0);
+	ck_assert_int_eq(dmasplit_unmap(d, b, 10, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_unmap_vec(d, segs, 2, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_unmap(d, a, G, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(d);
+
+	/* Two different buffers at one address is still a backend bug. */
+	d = open_other("sim:q,testa.phys,testa.alias", "testa");
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &a), 0);
+	ck_assert_int_eq(dmasplit_map(d, buf + 4 * G, G, DMASPLIT_TO_DEVICE, 0, &b), -EIO);
+	ck_assert(tu_log_has("overlapping live range"));
+	ck_assert_int_eq(dmasplit_unmap(d, a, G, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* Two vectors of the same bytes start at one address without
+ * translation: each unmaps as itself, in either order. */
+START_TEST(checker_tells_vectors_of_the_same_bytes_apart)
+{
+	struct iovec two[2] = { { buf, G }, { buf + 2 * G, G } };
+	struct iovec one = { buf, G };
+	unsigned int order;
+
+	for (order = 0; order < 2; order++) {
+		struct dmasplit_dev *d = open_other("sim:p,testa.phys,testa.nowin", "testa");
+		struct dmasplit_seg s2[2], s1[1];
+		unsigned int n2 = 2, n1 = 1;
+		int r1, r2;
+
+		ck_assert_int_eq(dmasplit_map_vec(d, two, 2, DMASPLIT_TO_DEVICE, 0, s2, &n2), 0);
+		ck_assert_int_eq(dmasplit_map_vec(d, &one, 1, DMASPLIT_TO_DEVICE, 0, s1, &n1), 0);
+		ck_assert_uint_eq(s1[0].dma, s2[0].dma);
+		if (order) {
+			r1 = dmasplit_unmap_vec(d, s2, n2, DMASPLIT_TO_DEVICE, 0);
+			r2 = dmasplit_unmap_vec(d, s1, n1, DMASPLIT_TO_DEVICE, 0);
+		} else {
+			r1 = dmasplit_unmap_vec(d, s1, n1, DMASPLIT_TO_DEVICE, 0);
+			r2 = dmasplit_unmap_vec(d, s2, n2, DMASPLIT_TO_DEVICE, 0);
+		}
+		ck_assert_msg(r1 == 0 && r2 == 0,
+			      "%s vector first: expected 0 and 0, got %d and %d; log:\n%s",
+			      order ? "two-segment" : "one-segment", r1, r2,
+			      tu_log_text());
+		dmasplit_dev_close(d);
+	}
+}
+END_TEST
+
+/* A sync is judged against a mapping whose direction allows it, when
+ * the same bytes are mapped twice at one address in different
+ * directions; a direction no mapping has is still refused. */
+START_TEST(checker_syncs_the_same_bytes_by_the_mapping_that_allows_it)
+{
+	struct dmasplit_dev *d = open_other("sim:p,testa.phys,testa.nowin", "testa");
+	uint64_t a, b;
+
+	ck_assert_int_eq(dmasplit_map(d, buf + 7, 37, DMASPLIT_FROM_DEVICE, 0, &a), 0);
+	ck_assert_int_eq(dmasplit_map(d, buf, 4 * G, DMASPLIT_TO_DEVICE, 0, &b), 0);
+	ck_assert_msg(dmasplit_sync_for_cpu(d, a, 37, DMASPLIT_FROM_DEVICE) == 0,
+		      "sync_for_cpu FROM_DEVICE of the FROM_DEVICE mapping refused, log:\n%s",
+		      tu_log_text());
+	ck_assert_msg(dmasplit_sync_for_device(d, a, 37, DMASPLIT_TO_DEVICE) == 0,
+		      "sync_for_device TO_DEVICE inside the TO_DEVICE mapping refused, log:\n%s",
+		      tu_log_text());
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, b + 2 * G, 8, DMASPLIT_FROM_DEVICE),
+			 -EINVAL);
+	ck_assert(tu_log_has("mapped TO_DEVICE"));
+	ck_assert_int_eq(dmasplit_unmap(d, a, 37, DMASPLIT_FROM_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_unmap(d, b, 4 * G, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* The checker's state for a window costs what is linked: a 2^46-byte
+ * window with one link takes no more heap than a small one. */
+START_TEST(checker_state_follows_links_not_window_size)
+{
+	static const char *const sim[] = { "swiotlb-sim", NULL };
+	struct dmasplit_iova *iova;
+	struct dmasplit_ctx *c;
+	struct dmasplit_dev *d;
+	struct mallinfo2 before, after;
+	size_t grew;
+
+	tu_ctx_free(ctx);
+	ctx = c = tu_ctx_with(sim);
+	dmasplit_ctx_set_check(c, 1);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:huge", &d), 0);
+	before = mallinfo2();
+	ck_assert_int_eq(dmasplit_iova_alloc(d, (size_t)1 << 46, 0, &iova), 0);
+	ck_assert_int_eq(dmasplit_iova_link(iova, ((size_t)1 << 45), buf, 4 * G,
+					    DMASPLIT_BIDIRECTIONAL, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_sync(iova, ((size_t)1 << 45), 4 * G), 0);
+	after = mallinfo2();
+	grew = (after.uordblks + after.hblkhd) - (before.uordblks + before.hblkhd);
+	ck_assert_msg(grew < (1u << 20), "a window with one link cost %zu bytes of heap",
+		      grew);
+	/* Runs split where an unlink ends inside one. */
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, ((size_t)1 << 45) + G, 2 * G,
+					      DMASPLIT_BIDIRECTIONAL, 0), 0);
+	refused(dmasplit_iova_unlink(iova, ((size_t)1 << 45) + G, G,
+				     DMASPLIT_BIDIRECTIONAL, 0), -ENOENT);
+	refused(dmasplit_iova_sync(iova, ((size_t)1 << 45), 4 * G), -ENOENT);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, dmasplit_iova_addr(iova) + ((size_t)1 << 45),
+					       G, DMASPLIT_FROM_DEVICE), 0);
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, ((size_t)1 << 45) + 3 * G, G,
+					      DMASPLIT_BIDIRECTIONAL, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, ((size_t)1 << 45), G,
+					      DMASPLIT_BIDIRECTIONAL, 0), 0);
+	dmasplit_iova_destroy(iova);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Without the checker                                                  */
+
+START_TEST(unchecked_core_still_refuses_what_it_knows)
+{
+	struct dmasplit_iova *iova;
+
+	ck_assert_int_eq(dmasplit_ctx_get_check(ctx), 0);
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, 2 * G, 0, &iova), 0);
+	/* The window's bounds are the core's: outside is refused early. */
+	refused(dmasplit_iova_unlink(iova, G, 2 * G, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	refused(dmasplit_iova_sync(iova, 2 * G, 1), -EINVAL);
+	/* What only the checker tracks reaches the backend, which refuses. */
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_unmap(dev, 0x123000, G, DMASPLIT_TO_DEVICE, 0), -ENOENT);
+	ck_assert(tu_log_has("testa: unmap of 0x123000: no such mapping"));
+	dmasplit_iova_destroy(iova);
+}
+END_TEST
+
+START_TEST(unchecked_close_counts_windows_and_the_last_one_releases)
+{
+	struct dmasplit_iova *iova;
+	uint64_t dma;
+
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, 2 * G, 0, &iova), 0);
+	ck_assert_int_eq(dmasplit_map(dev, buf, 10, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_map(dev, buf, 20, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	tu_log_clear();
+	dmasplit_dev_close(dev);
+	dev = NULL;
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("nic0: closed with 1 windows and 0 batches live"),
+		      "expected one line counting the window, log:\n%s",
+		      tu_log_text());
+	/* The window still works, and its destruction releases the device. */
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, G, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, G, DMASPLIT_TO_DEVICE, 0), 0);
+	tu_log_clear();
+	dmasplit_iova_destroy(iova);
+	ck_assert_msg(tu_log_has("nic0: 2 mappings still live at close") &&
+		      tu_log_has("testa: iova_destroy") && tu_log_has("testa: close"),
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("api");
+	TCase *tc;
+
+	tu_plugin_dir();
+	tc = tcase_create("checker");
+	tcase_add_checked_fixture(tc, setup_checked, api_teardown);
+	tcase_add_test(tc, unmap_vec_returns_the_backend_error_and_counts_what_went);
+	tcase_add_test(tc, failed_unlink_leaves_the_link_in_place);
+	tcase_add_test(tc, checker_refuses_a_vector_with_a_segment_twice);
+	tcase_add_test(tc, checker_unmaps_a_vector_only_as_mapped);
+	tcase_add_test(tc, checker_refuses_unusable_backend_addresses);
+	tcase_add_test(tc, checker_lets_untranslated_devices_map_the_same_bytes_twice);
+	tcase_add_test(tc, checker_syncs_the_same_bytes_by_the_mapping_that_allows_it);
+	tcase_add_test(tc, checker_tells_vectors_of_the_same_bytes_apart);
+	tu_add_test_if(tc, checker_state_follows_links_not_window_size,
+		       sim_built(), "the swiotlb-sim backend is not built");
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("unchecked");
+	tcase_add_checked_fixture(tc, setup_unchecked, api_teardown);
+	tcase_add_test(tc, unchecked_core_still_refuses_what_it_knows);
+	tcase_add_test(tc, unchecked_refuses_unusable_backend_addresses);
+	tcase_add_test(tc, unchecked_live_counts_never_wrap);
+	tcase_add_test(tc, unchecked_backend_errors_outside_the_contract_become_eio);
+	tcase_add_test(tc, unmap_vec_returns_the_backend_error_and_counts_what_went);
+	tcase_add_test(tc, failed_unlink_leaves_the_link_in_place);
+	tcase_add_test(tc, unchecked_close_counts_windows_and_the_last_one_releases);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	return tu_main(s);
+}

@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The checker (libdmasplit(3)) through the recording test backends: each
+ * class of misuse is refused with one log line, leaks are reported at
+ * close, and device access to memory the CPU owns is caught.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "apiutil.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------------ */
+/* The checker (libdmasplit(3)): each class of misuse                  */
+
+static struct dmasplit_iova *window_with_link(enum dmasplit_dir dir)
+{
+	struct dmasplit_iova *iova;
+
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, 4 * G, 0, &iova), 0);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, 2 * G, dir, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_sync(iova, 0, 2 * G), 0);
+	tu_log_clear();
+	return iova;
+}
+
+START_TEST(checker_unlink_of_what_was_never_linked)
+{
+	struct dmasplit_iova *iova = window_with_link(DMASPLIT_TO_DEVICE);
+
+	refused(dmasplit_iova_unlink(iova, 2 * G, G, DMASPLIT_TO_DEVICE, 0), -ENOENT);
+	ck_assert(tu_log_has("is not linked (never linked, or double unlink)"));
+	/* Partly linked is not linked either. */
+	refused(dmasplit_iova_unlink(iova, G, 2 * G, DMASPLIT_TO_DEVICE, 0), -ENOENT);
+	dmasplit_iova_destroy(iova);
+}
+END_TEST
+
+START_TEST(checker_double_unlink)
+{
+	struct dmasplit_iova *iova = window_with_link(DMASPLIT_TO_DEVICE);
+
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_TO_DEVICE, 0), 0);
+	refused(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_TO_DEVICE, 0), -ENOENT);
+	dmasplit_iova_destroy(iova);
+}
+END_TEST
+
+START_TEST(checker_unlink_with_wrong_direction)
+{
+	struct dmasplit_iova *iova = window_with_link(DMASPLIT_FROM_DEVICE);
+
+	refused(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert(tu_log_has("direction TO_DEVICE, but offset 0x0 was linked FROM_DEVICE"));
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_FROM_DEVICE, 0), 0);
+	dmasplit_iova_destroy(iova);
+}
+END_TEST
+
+START_TEST(checker_sync_of_unlinked_range)
+{
+	struct dmasplit_iova *iova = window_with_link(DMASPLIT_TO_DEVICE);
+	uint64_t base = dmasplit_iova_addr(iova);
+
+	refused(dmasplit_iova_sync(iova, G, 2 * G), -ENOENT);
+	ck_assert(tu_log_has("offset 0x2000 of window"));
+	/* The per-range syncs see windows too. */
+	ck_assert_int_eq(dmasplit_sync_for_device(dev, base, G, DMASPLIT_TO_DEVICE), 0);
+	refused(dmasplit_sync_for_device(dev, base + 2 * G, G, DMASPLIT_TO_DEVICE), -ENOENT);
+	refused(dmasplit_sync_for_cpu(dev, base, G, DMASPLIT_FROM_DEVICE), -EINVAL);
+	refused(dmasplit_sync_for_cpu(dev, 0x7000000000ull, G, DMASPLIT_FROM_DEVICE), -ENOENT);
+	dmasplit_iova_destroy(iova);
+}
+END_TEST
+
+START_TEST(checker_link_over_link)
+{
+	struct dmasplit_iova *iova = window_with_link(DMASPLIT_TO_DEVICE);
+
+	refused(dmasplit_iova_link(iova, G, buf, 2 * G, DMASPLIT_TO_DEVICE, 0), -EEXIST);
+	ck_assert(tu_log_has("already linked (link over link)"));
+	/* The refused link left no state: the free granules still link. */
+	ck_assert_int_eq(dmasplit_iova_link(iova, 2 * G, buf, 2 * G, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_iova_destroy(iova);
+}
+END_TEST
+
+START_TEST(checker_use_after_destroy)
+{
+	struct dmasplit_iova *iova = window_with_link(DMASPLIT_TO_DEVICE);
+
+	dmasplit_iova_destroy(iova);
+	tu_log_clear();
+	refused(dmasplit_iova_link(iova, 2 * G, buf, G, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert(tu_log_has("used after dmasplit_iova_destroy"));
+	refused(dmasplit_iova_sync(iova, 0, G), -EINVAL);
+	refused(dmasplit_iova_unlink(iova, 0, G, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	tu_log_clear();
+	dmasplit_iova_destroy(iova);
+	ck_assert(tu_log_has("used after dmasplit_iova_destroy"));
+	ck_assert(!backend_called());
+}
+END_TEST
+
+START_TEST(checker_unmap_of_what_was_never_mapped)
+{
+	uint64_t dma;
+
+	refused(dmasplit_unmap(dev, 0x123000, G, DMASPLIT_TO_DEVICE, 0), -ENOENT);
+	ck_assert(tu_log_has("was never mapped (or already unmapped)"));
+	ck_assert_int_eq(dmasplit_map(dev, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), 0);
+	refused(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), -ENOENT);
+}
+END_TEST
+
+START_TEST(checker_unmap_with_wrong_length_direction_or_kind)
+{
+	struct dmasplit_seg seg;
+	uint64_t dma;
+
+	ck_assert_int_eq(dmasplit_map(dev, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	refused(dmasplit_unmap(dev, dma, G - 1, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert(tu_log_has("with length 0xfff, but mapped with 0x1000"));
+	refused(dmasplit_unmap(dev, dma, G, DMASPLIT_FROM_DEVICE, 0), -EINVAL);
+	ck_assert(tu_log_has("with direction FROM_DEVICE, but mapped TO_DEVICE"));
+	seg.dma = dma;
+	seg.len = G;
+	refused(dmasplit_unmap_vec(dev, &seg, 1, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert(tu_log_has("was mapped by dmasplit_map"));
+	/* A bidirectional mapping syncs either way, a one-way one does not. */
+	refused(dmasplit_sync_for_cpu(dev, dma, G, DMASPLIT_FROM_DEVICE), -EINVAL);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_map(dev, buf, G, DMASPLIT_BIDIRECTIONAL, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(dev, dma, 10, DMASPLIT_FROM_DEVICE), 0);
+	ck_assert_int_eq(dmasplit_sync_for_device(dev, dma + 10, 10, DMASPLIT_TO_DEVICE), 0);
+	refused(dmasplit_sync_for_cpu(dev, dma + G - 1, 2, DMASPLIT_FROM_DEVICE), -ENOENT);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_BIDIRECTIONAL, 0), 0);
+}
+END_TEST
+
+START_TEST(checker_free_coherent_with_wrong_address)
+{
+	void *cpu;
+	uint64_t dma;
+
+	ck_assert_int_eq(dmasplit_alloc_coherent(dev, G, 0, &cpu, &dma), 0);
+	refused(dmasplit_free_coherent(dev, G, buf, dma), -EINVAL);
+	ck_assert(tu_log_has("with CPU address"));
+	refused(dmasplit_unmap(dev, dma, G, DMASPLIT_BIDIRECTIONAL, 0), -EINVAL);
+	ck_assert_int_eq(dmasplit_free_coherent(dev, G, cpu, dma), 0);
+}
+END_TEST
+
+START_TEST(checker_catches_overlapping_windows_from_a_backend)
+{
+	struct dmasplit_iova *a, *b = NULL;
+	struct dmasplit_dev *d;
+
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:bug,testa.overlap", &d), 0);
+	ck_assert_int_eq(dmasplit_iova_alloc(d, G, 0, &a), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_iova_alloc(d, G, 0, &b), -EIO);
+	ck_assert_ptr_null(b);
+	ck_assert(tu_log_has("overlapping live range"));
+	dmasplit_iova_destroy(a);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+START_TEST(checker_reports_leaks_at_close_and_the_last_window_releases)
+{
+	struct iovec iov[2] = { { buf, G }, { buf + G, G } };
+	struct dmasplit_seg segs[2];
+	struct dmasplit_iova *iova;
+	struct dmasplit_dev *b;
+	unsigned int nsegs = 2;
+	uint64_t dma;
+	void *cpu;
+
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:leaky", "testb", &b), 0);
+	ck_assert_int_eq(dmasplit_iova_alloc(b, 2 * G, 0, &iova), 0);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, G, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_map(b, buf, 10, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_map_vec(b, iov, 2, DMASPLIT_TO_DEVICE, 0, segs, &nsegs), 0);
+	ck_assert_int_eq(dmasplit_alloc_coherent(b, G, 0, &cpu, &dma), 0);
+	tu_log_clear();
+	dmasplit_dev_close(b);
+	/* The window is reported, not freed: it keeps the device, whose
+	 * mappings wait for it. */
+	ck_assert_msg(tu_log_has("leaky: leaked window") &&
+		      tu_log_has("still live at close: the device stays") &&
+		      !tu_log_has("testb: iova_destroy") &&
+		      !tu_log_has("leaked dmasplit_map mapping") &&
+		      !tu_log_has("testb: close"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, G, DMASPLIT_TO_DEVICE, 0), 0);
+	tu_log_clear();
+	dmasplit_iova_destroy(iova);
+	ck_assert_msg(tu_log_has("leaky: leaked dmasplit_map mapping") &&
+		      tu_log_has("leaky: leaked dmasplit_map_vec mapping") &&
+		      tu_log_has("leaky: leaked dmasplit_alloc_coherent mapping") &&
+		      tu_log_has("testb: iova_destroy") &&
+		      tu_log_has("testb: unmap dma=") &&
+		      tu_log_has("testb: unmap_vec nsegs=1") &&
+		      tu_log_has("testb: free_coherent") &&
+		      tu_log_has("testb: close"),
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
+START_TEST(checker_reports_device_access_to_cpu_owned_memory)
+{
+	static const char *const sim[] = { "swiotlb-sim", NULL };
+	struct dmasplit_ctx *c;
+	struct dmasplit_dev *d;
+	struct dmasplit_iova *iova;
+	uint64_t dma, base;
+	uint8_t byte;
+
+	/* The fixture's context holds the scratch directory: replace it. */
+	dmasplit_dev_close(dev);
+	dev = NULL;
+	tu_ctx_free(ctx);
+	ctx = NULL;
+	c = tu_ctx_with(sim);
+	dmasplit_ctx_set_check(c, 1);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:nc,coherent=0", &d), 0);
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_BIDIRECTIONAL, 0, &dma), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma, &byte, 1), 0);
+	ck_assert(!tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, dma, G, DMASPLIT_BIDIRECTIONAL), 0);
+	/* Reported, not refused: the access itself is the device's. */
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, dma + 5, &byte, 1), 0);
+	ck_assert_msg(tu_log_has("device write at") &&
+		      tu_log_has("while the CPU owns that memory"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_sync_for_device(d, dma, G, DMASPLIT_BIDIRECTIONAL), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma, &byte, 1), 0);
+	ck_assert(!tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_BIDIRECTIONAL, 0), 0);
+
+	/* Windows, per granule. */
+	ck_assert_int_eq(dmasplit_iova_alloc(d, 2 * G, 0, &iova), 0);
+	base = dmasplit_iova_addr(iova);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, 2 * G, DMASPLIT_FROM_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_sync(iova, 0, 2 * G), 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, base + G, G, DMASPLIT_FROM_DEVICE), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, base, &byte, 1), 0);
+	ck_assert(!tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, base + G, &byte, 1), 0);
+	ck_assert(tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_FROM_DEVICE, 0), 0);
+	dmasplit_iova_destroy(iova);
+	dmasplit_dev_close(d);
+
+	/* A coherent device has no such rule. */
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:co", &d), 0);
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_BIDIRECTIONAL, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, dma, G, DMASPLIT_BIDIRECTIONAL), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, dma, &byte, 1), 0);
+	ck_assert(!tu_log_has("while the CPU owns"));
+	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_BIDIRECTIONAL, 0), 0);
+	dmasplit_dev_close(d);
+	tu_ctx_free(c);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("api");
+	TCase *tc;
+
+	tu_plugin_dir();
+	tc = tcase_create("checker");
+	tcase_add_checked_fixture(tc, setup_checked, api_teardown);
+	tcase_add_test(tc, checker_unlink_of_what_was_never_linked);
+	tcase_add_test(tc, checker_double_unlink);
+	tcase_add_test(tc, checker_unlink_with_wrong_direction);
+	tcase_add_test(tc, checker_sync_of_unlinked_range);
+	tcase_add_test(tc, checker_link_over_link);
+	tcase_add_test(tc, checker_use_after_destroy);
+	tcase_add_test(tc, checker_unmap_of_what_was_never_mapped);
+	tcase_add_test(tc, checker_unmap_with_wrong_length_direction_or_kind);
+	tcase_add_test(tc, checker_free_coherent_with_wrong_address);
+	tcase_add_test(tc, checker_catches_overlapping_windows_from_a_backend);
+	tcase_add_test(tc, checker_reports_leaks_at_close_and_the_last_window_releases);
+	tu_add_test_if(tc, checker_reports_device_access_to_cpu_owned_memory,
+		       sim_built(), "the swiotlb-sim backend is not built");
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	return tu_main(s);
+}

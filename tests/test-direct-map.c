@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The direct backend's mappings, where this process may read physical
+ * addresses (root), checked against the real /proc/self/pagemap:
+ * addresses, pinning, the DMA mask, contiguity, vectors, and coherent
+ * memory from huge pages.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "fakesys.h"
+#include "directutil.h"
+#include "testutil.h"
+
+
+/* ------------------------------------------------------------------ */
+/* Mappings against the real pagemap (root)                             */
+
+START_TEST(selection_opens_uio_device_with_direct)
+{
+	struct dmasplit_dev *dev = NULL;
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+
+	fake("uio_pci_generic", -1, NULL, NULL, NULL);
+	ck_assert_msg(dmasplit_dev_open(ctx, ADDR, &dev) == 0, "log:\n%s",
+		      tu_log_text());
+	ck_assert_str_eq(dmasplit_dev_backend_name(dev), "direct");
+	ck_assert_int_eq(dmasplit_dev_get_info(dev, &info), 0);
+	ck_assert_str_eq(info.backend, "direct");
+	/* No dma_mask_bits, no mask=: the PCI default. */
+	ck_assert_uint_eq(info.dma_mask_bits, 32);
+	ck_assert_uint_eq(info.granule, ps);
+	ck_assert_uint_eq(info.flags, DMASPLIT_DEV_COHERENT);
+	ck_assert_uint_eq(info.num_ranges, 1);
+	ck_assert_uint_eq(info.ranges[0].start, ps);
+	ck_assert_uint_eq(info.ranges[0].last, 0xffffffffu);
+	dmasplit_dev_close(dev);
+}
+END_TEST
+
+START_TEST(map_gives_physical_address_and_pins_until_unmap)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *buf = aligned_alloc(ps, 2 * ps);
+	uint64_t dma = 0;
+	long before;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 0xa5, 2 * ps);
+	fake_uio();
+	dev = open_direct(ADDR);
+	before = locked_kb();
+	ck_assert_int_eq(dmasplit_map(dev, buf + 100, 200, DMASPLIT_TO_DEVICE, 0,
+				      &dma), 0);
+	ck_assert_msg(dma == phys_of(buf + 100), "dma 0x%" PRIx64 ", physical 0x%" PRIx64,
+		      dma, phys_of(buf + 100));
+	expect_locked(eq, before + (long)(ps / 1024));
+	ck_assert_uint_eq(stats_of(dev).bytes_pinned, ps);
+	ck_assert_uint_eq(stats_of(dev).mappings_live, 1);
+	/* Coherent: the syncs are there and do nothing. */
+	ck_assert_int_eq(dmasplit_sync_for_cpu(dev, dma, 200, DMASPLIT_TO_DEVICE), 0);
+	ck_assert_int_eq(dmasplit_sync_for_device(dev, dma, 200, DMASPLIT_TO_DEVICE), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, 200, DMASPLIT_TO_DEVICE, 0), 0);
+	expect_locked(eq, before);
+	ck_assert_uint_eq(stats_of(dev).bytes_pinned, 0);
+	dmasplit_dev_close(dev);
+	free(buf);
+}
+END_TEST
+
+START_TEST(overlapping_mappings_unlock_with_the_last)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *buf = aligned_alloc(ps, ps);
+	uint64_t a = 0, b = 0;
+	long before;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 1, ps);
+	fake_uio();
+	/* The backend's own bookkeeping, without the checker before it. */
+	dmasplit_ctx_set_check(ctx, 0);
+	dev = open_direct(ADDR);
+	before = locked_kb();
+	ck_assert_int_eq(dmasplit_map(dev, buf, 64, DMASPLIT_TO_DEVICE, 0, &a), 0);
+	ck_assert_int_eq(dmasplit_map(dev, buf + 64, 64, DMASPLIT_FROM_DEVICE, 0, &b), 0);
+	ck_assert_uint_eq(b, a + 64);
+	ck_assert_int_eq(dmasplit_unmap(dev, a, 64, DMASPLIT_TO_DEVICE, 0), 0);
+	expect_locked(eq, before + (long)(ps / 1024));
+	ck_assert_int_eq(dmasplit_unmap(dev, b, 64, DMASPLIT_FROM_DEVICE, 0), 0);
+	expect_locked(eq, before);
+	/* Unmapped already: the backend says so. */
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_unmap(dev, b, 64, DMASPLIT_FROM_DEVICE, 0), -ENOENT);
+	ck_assert(tu_log_has("no mapping starts there"));
+	dmasplit_dev_close(dev);
+	free(buf);
+}
+END_TEST
+
+START_TEST(no_windows_no_device_access_no_fd)
+{
+	struct dmasplit_dev *dev;
+	struct dmasplit_iova *iova = NULL;
+	uint8_t byte;
+	int fd;
+
+	fake_uio();
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, ps, 0, &iova), -EOPNOTSUPP);
+	ck_assert_ptr_null(iova);
+	ck_assert_int_eq(dmasplit_dev_dma_read(dev, 0x100000, &byte, 1), -EOPNOTSUPP);
+	ck_assert_int_eq(dmasplit_dev_dma_write(dev, 0x100000, &byte, 1), -EOPNOTSUPP);
+	ck_assert_int_eq(dmasplit_dev_get_fd(dev, &fd), -EOPNOTSUPP);
+	dmasplit_dev_close(dev);
+}
+END_TEST
+
+START_TEST(mask_is_enforced_with_address_and_mask_in_log)
+{
+	struct dmasplit_dev *dev;
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	uint8_t *buf = aligned_alloc(ps, ps);
+	uint64_t dma = 0;
+	char want[64];
+	long before;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 1, ps);
+	fake_uio();
+	/* 1 MiB of reach: ordinary memory is above it. */
+	dev = open_direct(ADDR ",mask=20");
+	ck_assert_int_eq(dmasplit_dev_get_info(dev, &info), 0);
+	ck_assert_uint_eq(info.dma_mask_bits, 20);
+	ck_assert_uint_eq(info.ranges[0].last, 0xfffff);
+	before = locked_kb();
+	ck_assert_uint_gt(phys_of(buf), 0xfffff);
+	ck_assert_int_eq(dmasplit_map(dev, buf, 16, DMASPLIT_TO_DEVICE, 0, &dma), -ERANGE);
+	snprintf(want, sizeof(want), "is at 0x%" PRIx64 "-0x%" PRIx64,
+		 phys_of(buf), phys_of(buf) + 15);
+	ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has(want) &&
+		      tu_log_has("beyond the device's 20-bit DMA mask 0xfffff"),
+		      "expected one line with '%s' and the mask, log:\n%s", want,
+		      tu_log_text());
+	ck_assert_uint_eq(dma, 0);
+	/* Nothing stays pinned, nothing is live. */
+	expect_locked(eq, before);
+	ck_assert_uint_eq(stats_of(dev).mappings_live, 0);
+	/* Expected failures stay quiet. */
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_map(dev, buf, 16, DMASPLIT_TO_DEVICE,
+				      DMASPLIT_ATTR_NO_WARN, &dma), -ERANGE);
+	ck_assert_uint_eq(tu_log_count("\n"), 0);
+	dmasplit_dev_close(dev);
+	free(buf);
+}
+END_TEST
+
+START_TEST(mask_from_sysfs_is_the_default)
+{
+	struct dmasplit_dev *dev;
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+
+	fake("igb_uio", -1, NULL, NULL, "36\n");
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_dev_get_info(dev, &info), 0);
+	ck_assert_uint_eq(info.dma_mask_bits, 36);
+	ck_assert_uint_eq(info.ranges[0].last, (1ull << 36) - 1);
+	dmasplit_dev_close(dev);
+}
+END_TEST
+
+START_TEST(discontiguous_map_gives_exdev_and_points_to_map_vec)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *p = scattered_pages(64);
+	size_t i = find_break(p, 64);
+	uint64_t dma = 0;
+	long before;
+
+	fake_uio();
+	dev = open_direct(ADDR);
+	before = locked_kb();
+	ck_assert_int_eq(dmasplit_map(dev, p + i * ps + 8, ps, DMASPLIT_TO_DEVICE,
+				      0, &dma), -EXDEV);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("not physically contiguous") &&
+		      tu_log_has("dmasplit_map_vec"), "log:\n%s", tu_log_text());
+	expect_locked(eq, before);
+	/* One page is always contiguous. */
+	ck_assert_int_eq(dmasplit_map(dev, p + i * ps, ps, DMASPLIT_TO_DEVICE, 0,
+				      &dma), 0);
+	ck_assert_uint_eq(dma, phys_of(p + i * ps));
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, ps, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(dev);
+	munmap(p, 64 * ps);
+}
+END_TEST
+
+START_TEST(map_vec_splits_where_memory_breaks_and_merges_where_it_meets)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *p = scattered_pages(64);
+	size_t i = find_break(p, 64);
+	uint8_t *at = p + i * ps;
+	struct iovec iov[3] = {
+		{ at + 100, 2 * ps - 200 },	/* across the break */
+		{ at + 2 * ps + 10, 50 },	/* two buffers that meet */
+		{ at + 2 * ps + 60, 40 },
+	};
+	struct dmasplit_seg segs[8];
+	unsigned int nsegs = 1;
+	long before;
+
+	fake_uio();
+	dev = open_direct(ADDR);
+	before = locked_kb();
+	/* Room for one segment: it takes at least three. */
+	ck_assert_int_eq(dmasplit_map_vec(dev, iov, 3, DMASPLIT_BIDIRECTIONAL, 0,
+					  segs, &nsegs), -ENOSPC);
+	ck_assert_msg(tu_log_has("room for 1"), "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(nsegs, 1);
+	expect_locked(eq, before);
+
+	nsegs = 8;
+	ck_assert_int_eq(dmasplit_map_vec(dev, iov, 3, DMASPLIT_BIDIRECTIONAL, 0,
+					  segs, &nsegs), 0);
+	ck_assert_uint_ge(nsegs, 3);
+	ck_assert_uint_eq(segs[0].dma, phys_of(at + 100));
+	ck_assert_uint_eq(segs[0].len, ps - 100);
+	ck_assert_uint_eq(segs[1].dma, phys_of(at + ps));
+	/* The last segment: two buffers in one page, merged. */
+	ck_assert_uint_eq(segs[nsegs - 1].dma, phys_of(at + 2 * ps + 10));
+	ck_assert_uint_eq(segs[nsegs - 1].len, 90);
+	expect_locked(eq, before + 3 * (long)(ps / 1024));
+	ck_assert_int_eq(dmasplit_unmap_vec(dev, segs, nsegs, DMASPLIT_BIDIRECTIONAL, 0), 0);
+	expect_locked(eq, before);
+	ck_assert_uint_eq(stats_of(dev).mappings_live, 0);
+	dmasplit_dev_close(dev);
+	munmap(p, 64 * ps);
+}
+END_TEST
+
+START_TEST(huge_page_maps_as_one_range)
+{
+	uint64_t hp = (uint64_t)meminfo("Hugepagesize") << 10;
+	struct dmasplit_dev *dev;
+	struct iovec iov[2];
+	struct dmasplit_seg segs[2];
+	unsigned int nsegs = 2;
+	uint64_t dma = 0;
+	uint8_t *p;
+
+	want_huge_pages(1);
+	p = mmap(NULL, hp, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	ck_assert_msg(p != MAP_FAILED, "MAP_HUGETLB: %s", strerror(errno));
+	memset(p, 7, hp);
+	fake_uio();
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_map(dev, p, hp, DMASPLIT_FROM_DEVICE, 0, &dma), 0);
+	ck_assert_uint_eq(dma, phys_of(p));
+	ck_assert_uint_eq(dma + hp - ps, phys_of(p + hp - ps));
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, hp, DMASPLIT_FROM_DEVICE, 0), 0);
+	iov[0].iov_base = p;
+	iov[0].iov_len = hp / 2;
+	iov[1].iov_base = p + hp / 2;
+	iov[1].iov_len = hp / 2;
+	ck_assert_int_eq(dmasplit_map_vec(dev, iov, 2, DMASPLIT_TO_DEVICE, 0, segs,
+					  &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 1);
+	ck_assert_uint_eq(segs[0].dma, phys_of(p));
+	ck_assert_uint_eq(segs[0].len, hp);
+	ck_assert_int_eq(dmasplit_unmap_vec(dev, segs, 1, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(dev);
+	munmap(p, hp);
+}
+END_TEST
+
+START_TEST(coherent_memory_is_zeroed_contiguous_and_reachable)
+{
+	size_t big = 1u << 20;
+	struct dmasplit_dev *dev;
+	uint64_t small_dma = 0, big_dma = 0;
+	uint8_t *small = NULL, *cpu = NULL;
+	size_t i;
+
+	want_huge_pages(1);
+	fake_uio();
+	dev = open_direct(ADDR);
+	/* Up to a page: any page will do. */
+	ck_assert_int_eq(dmasplit_alloc_coherent(dev, 100, 0, (void **)&small,
+						 &small_dma), 0);
+	ck_assert_uint_eq(small_dma, phys_of(small));
+	for (i = 0; i < 100; i++)
+		ck_assert_uint_eq(small[i], 0);
+	/* More: from a huge page. */
+	ck_assert_msg(dmasplit_alloc_coherent(dev, big, 0, (void **)&cpu, &big_dma) == 0,
+		      "log:\n%s", tu_log_text());
+	for (i = 0; i < big; i += ps) {
+		if (cpu[i] || phys_of(cpu + i) != big_dma + i)
+			ck_abort_msg("byte 0x%zx: %u at 0x%" PRIx64 ", expected 0 at 0x%" PRIx64,
+				     i, cpu[i], phys_of(cpu + i), big_dma + i);
+	}
+	ck_assert_uint_ge(stats_of(dev).bytes_pinned, big + ps);
+	ck_assert_int_eq(dmasplit_free_coherent(dev, big, cpu, big_dma), 0);
+	ck_assert_int_eq(dmasplit_free_coherent(dev, 100, small, small_dma), 0);
+	ck_assert_uint_eq(stats_of(dev).bytes_pinned, 0);
+	dmasplit_dev_close(dev);
+}
+END_TEST
+
+START_TEST(coherent_memory_without_huge_pages_says_what_to_configure)
+{
+	struct dmasplit_dev *dev;
+	uint64_t dma = 0;
+	void *cpu = NULL;
+
+	fake_uio();
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_alloc_coherent(dev, 1u << 20, 0, &cpu, &dma),
+			 -ENOMEM);
+	ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has("physically contiguous") &&
+		      tu_log_has("vm.nr_hugepages"), "log:\n%s", tu_log_text());
+	ck_assert_ptr_null(cpu);
+	dmasplit_dev_close(dev);
+}
+END_TEST
+
+START_TEST(close_releases_what_is_still_mapped)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *buf = aligned_alloc(ps, 3 * ps);
+	struct iovec iov = { buf + ps, ps };
+	struct dmasplit_seg seg;
+	unsigned int nsegs = 1;
+	uint64_t dma;
+	void *cpu;
+	long before;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 3, 3 * ps);
+	fake_uio();
+	dmasplit_ctx_set_check(ctx, 0);
+	dev = open_direct(ADDR);
+	before = locked_kb();
+	ck_assert_int_eq(dmasplit_map(dev, buf, 10, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_map_vec(dev, &iov, 1, DMASPLIT_TO_DEVICE, 0, &seg,
+					  &nsegs), 0);
+	ck_assert_int_eq(dmasplit_alloc_coherent(dev, 64, 0, &cpu, &dma), 0);
+	expect_locked(gt, before);
+	dmasplit_dev_close(dev);
+	expect_locked(eq, before);
+	free(buf);
+}
+END_TEST
+
+START_TEST(free_coherent_must_match_the_allocation)
+{
+	struct dmasplit_dev *dev;
+	uint64_t dma = 0;
+	void *cpu = NULL;
+
+	fake_uio();
+	/* The backend's own check, without the checker before it. */
+	dmasplit_ctx_set_check(ctx, 0);
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_alloc_coherent(dev, 64, 0, &cpu, &dma), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_free_coherent(dev, 64, cpu, dma + 4096), -EINVAL);
+	ck_assert_int_eq(dmasplit_free_coherent(dev, 64, (char *)cpu + 1, dma), -EINVAL);
+	ck_assert_int_eq(dmasplit_free_coherent(dev, 128, cpu, dma), -EINVAL);
+	ck_assert_uint_eq(tu_log_count("not allocated so"), 3);
+	ck_assert_int_eq(dmasplit_free_coherent(dev, 64, cpu, dma), 0);
+	dmasplit_dev_close(dev);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("direct");
+	TCase *tc = tcase_create("direct");
+	bool root_ok = can_read_phys(), huge = can_reserve_huge_pages();
+	const char *no_phys = "reading physical addresses needs CAP_SYS_ADMIN (run as root)";
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, direct_setup, direct_teardown);
+	tu_add_test_if(tc, selection_opens_uio_device_with_direct, root_ok, no_phys);
+	tu_add_test_if(tc, map_gives_physical_address_and_pins_until_unmap, root_ok, no_phys);
+	tu_add_test_if(tc, overlapping_mappings_unlock_with_the_last, root_ok, no_phys);
+	tu_add_test_if(tc, no_windows_no_device_access_no_fd, root_ok, no_phys);
+	tu_add_test_if(tc, mask_is_enforced_with_address_and_mask_in_log, root_ok, no_phys);
+	tu_add_test_if(tc, mask_from_sysfs_is_the_default, root_ok, no_phys);
+	tu_add_test_if(tc, discontiguous_map_gives_exdev_and_points_to_map_vec, root_ok, no_phys);
+	tu_add_test_if(tc, map_vec_splits_where_memory_breaks_and_merges_where_it_meets,
+		       root_ok, no_phys);
+	tu_add_test_if(tc, huge_page_maps_as_one_range, root_ok && huge,
+		       root_ok ? "no huge pages can be reserved here (/proc/sys/vm/nr_hugepages)" : no_phys);
+	tu_add_test_if(tc, coherent_memory_is_zeroed_contiguous_and_reachable, root_ok && huge,
+		       root_ok ? "no huge pages can be reserved here (/proc/sys/vm/nr_hugepages)" : no_phys);
+	tu_add_test_if(tc, coherent_memory_without_huge_pages_says_what_to_configure,
+		       root_ok && meminfo("HugePages_Free") == 0,
+		       root_ok ? "this system has huge pages free" : no_phys);
+	tu_add_test_if(tc, close_releases_what_is_still_mapped, root_ok, no_phys);
+	tu_add_test_if(tc, free_coherent_must_match_the_allocation, root_ok, no_phys);
+	suite_add_tcase(s, tc);
+	return tu_main(s);
+}
+

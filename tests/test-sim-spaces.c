@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * swiotlb-sim devices sharing one IOMMU address space (as=NAME): what any
+ * member maps every member reaches at one address, below the narrowest
+ * mask, and only its creator takes it back.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simutil.h"
+
+/* ------------------------------------------------------------------ */
+/* Shared address spaces (as=NAME)                                      */
+
+static void expect_open_fails(const char *spec, int err, const char *needle)
+{
+	struct dmasplit_dev *d = NULL;
+	int r;
+
+	tu_log_clear();
+	r = dmasplit_dev_open(ctx, spec, &d);
+	ck_assert_msg(r == err, "open %s: expected %d, got %d; log:\n%s", spec,
+		      err, r, tu_log_text());
+	ck_assert_ptr_null(d);
+	ck_assert_msg(tu_log_count(needle) == 1,
+		      "open %s: expected one line naming '%s'; log:\n%s", spec,
+		      needle, tu_log_text());
+	tu_log_clear();
+}
+
+START_TEST(members_report_their_space_and_others_none)
+{
+	struct dmasplit_dev *a = open_dev("sim:a,as=pool0,mask=40");
+	struct dmasplit_dev *b = open_dev("sim:b,as=pool0");
+	struct dmasplit_dev *c = open_dev("sim:c,mask=40");
+
+	ck_assert_str_eq(info_of(a).address_space, "pool0");
+	ck_assert_str_eq(info_of(b).address_space, "pool0");
+	ck_assert_str_eq(info_of(c).address_space, "");
+	/* as= is the core's: the backend's own options stay as they were. */
+	ck_assert_uint_eq(info_of(a).dma_mask_bits, 40);
+	dmasplit_dev_close(c);
+	dmasplit_dev_close(b);
+	dmasplit_dev_close(a);
+}
+END_TEST
+
+START_TEST(window_linked_on_one_member_is_read_and_written_by_another)
+{
+	struct dmasplit_dev *a = open_dev("sim:a,as=pool0");
+	struct dmasplit_dev *b = open_dev("sim:b,as=pool0");
+	struct dmasplit_dev *out = open_dev("sim:out");
+	uint8_t *buf = buf_new(4 * G), *data = buf_new(G);
+	struct dmasplit_iova *w = window(a, 4 * G);
+	uint64_t addr = dmasplit_iova_addr(w);
+
+	fill(buf, 4 * G, 21);
+	link_ok(w, 0, buf, 4 * G, DMASPLIT_BIDIRECTIONAL, 0);
+	expect_fault(b, addr, 1, false, "linked on a, not synced yet");
+	sync_ok(w, 0, 4 * G);
+	expect_read(b, addr, buf, 4 * G, "member b reads a's window");
+	fill(data, G, 22);
+	expect_write(b, addr + G, data, G, "member b writes a's window");
+	expect_pattern(buf + G, G, 22, "host after b's write");
+	expect_read(a, addr + G, data, G, "a sees b's write");
+	/* One page table for the space, none for the device outside. */
+	expect_fault(out, addr, 1, false, "a device outside the space");
+	unlink_ok(w, 0, 4 * G, DMASPLIT_BIDIRECTIONAL, 0);
+	expect_fault(b, addr, 1, false, "after a's unlink");
+	dmasplit_iova_destroy(w);
+	dmasplit_dev_close(out);
+	dmasplit_dev_close(b);
+	dmasplit_dev_close(a);
+	free(data);
+	free(buf);
+}
+END_TEST
+
+START_TEST(three_members_reach_every_map_at_one_address)
+{
+	static const char *const specs[] = {
+		"sim:m0,as=tri", "sim:m1,as=tri,untrusted=1", "sim:m2,as=tri",
+	};
+	struct dmasplit_dev *d[3];
+	uint8_t *buf[3];
+	uint64_t dma[3];
+	unsigned int i, j;
+
+	for (i = 0; i < 3; i++)
+		d[i] = open_dev(specs[i]);
+	for (i = 0; i < 3; i++) {
+		buf[i] = buf_new(2 * G);
+		fill(buf[i], 2 * G, 30 + i);
+		dma[i] = map_ok(d[i], buf[i], 2 * G, DMASPLIT_BIDIRECTIONAL, 0);
+		for (j = 0; j < i; j++)
+			ck_assert_msg(dma[i] != dma[j], "members %u and %u got one address 0x%" PRIx64,
+				      i, j, dma[i]);
+	}
+	for (i = 0; i < 3; i++)
+		for (j = 0; j < 3; j++)
+			expect_read(d[j], dma[i], buf[i], 2 * G,
+				    "a member reads another's map");
+	/* A map_vec and coherent memory are the space's too. */
+	{
+		struct iovec iov[2] = { { buf[0], G }, { buf[1] + G, G } };
+		struct dmasplit_seg segs[2];
+		unsigned int n = 2;
+		void *cpu;
+		uint64_t cdma;
+
+		ck_assert_int_eq(dmasplit_map_vec(d[2], iov, 2,
+						  DMASPLIT_TO_DEVICE, 0, segs,
+						  &n), 0);
+		expect_read(d[0], segs[0].dma, buf[0], G, "vector seg 0 from m0");
+		expect_read(d[1], segs[n - 1].dma + segs[n - 1].len - G,
+			    buf[1] + G, G, "vector's last granule from m1");
+		ck_assert_int_eq(dmasplit_unmap_vec(d[2], segs, n,
+						    DMASPLIT_TO_DEVICE, 0), 0);
+		ck_assert_int_eq(dmasplit_alloc_coherent(d[1], G, 0, &cpu,
+							 &cdma), 0);
+		memset(cpu, 0x5c, G);
+		ck_assert_msg(read_byte(d[0], cdma + 7) == 0x5c,
+			      "m0 reads m1's coherent memory");
+		ck_assert_int_eq(dmasplit_free_coherent(d[1], G, cpu, cdma), 0);
+	}
+	for (i = 0; i < 3; i++) {
+		unmap_ok(d[i], dma[i], 2 * G, DMASPLIT_BIDIRECTIONAL, 0);
+		for (j = 0; j < 3; j++)
+			expect_fault(d[j], dma[i], 1, false, "after the unmap");
+	}
+	for (i = 0; i < 3; i++) {
+		dmasplit_dev_close(d[i]);
+		free(buf[i]);
+	}
+}
+END_TEST
+
+START_TEST(only_the_member_that_mapped_unmaps_or_syncs)
+{
+	struct dmasplit_dev *a, *b;
+	uint8_t *buf = buf_new(G);
+	uint64_t dma;
+	int r;
+
+	/* The library's checker would refuse first: the device must, on
+	 * its own. */
+	dmasplit_ctx_set_check(ctx, 0);
+	a = open_dev("sim:a,as=own");
+	b = open_dev("sim:b,as=own");
+	dma = map_ok(a, buf, G, DMASPLIT_TO_DEVICE, 0);
+	r = dmasplit_unmap(b, dma, G, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_msg(r == -EINVAL, "b unmaps a's map: expected -EINVAL, got %d", r);
+	ck_assert_msg(tu_log_count("another device of address space own mapped it") == 1,
+		      "expected one line naming the owner's space; log:\n%s",
+		      tu_log_text());
+	fill(buf, G, 40);
+	expect_read(b, dma, buf, G, "a's map after b's refused unmap");
+	tu_log_clear();
+	r = dmasplit_sync_for_cpu(b, dma, G, DMASPLIT_TO_DEVICE);
+	ck_assert_msg(r == -EINVAL, "b syncs a's map: expected -EINVAL, got %d", r);
+	ck_assert_msg(tu_log_count("another device of address space own mapped it") == 1,
+		      "expected one line naming the owner's space; log:\n%s",
+		      tu_log_text());
+	unmap_ok(a, dma, G, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_dev_close(b);
+	dmasplit_dev_close(a);
+	free(buf);
+}
+END_TEST
+
+START_TEST(addresses_fit_the_smallest_mask_of_the_members)
+{
+	struct dmasplit_dev *a = open_dev("sim:a,as=m");
+	struct dmasplit_dev *b = open_dev("sim:b,as=m,mask=24");
+	struct dmasplit_iova *w = NULL, *w2;
+	int r;
+
+	/* 16 MiB of addresses below b's mask, less the first granule. */
+	w2 = window(a, 8u << 20);
+	ck_assert_msg(dmasplit_iova_addr(w2) + (8u << 20) - 1 < (1u << 24),
+		      "window 0x%" PRIx64 " of a member beyond b's 24-bit mask",
+		      dmasplit_iova_addr(w2));
+	r = dmasplit_iova_alloc(a, 8u << 20, 0, &w);
+	ck_assert_msg(r == -ENOSPC, "a second 8 MiB window below 2^24: expected -ENOSPC, got %d", r);
+	dmasplit_dev_close(b);
+	/* The narrow member gone, a reaches its whole width again. */
+	w = window(a, 8u << 20);
+	ck_assert_msg(dmasplit_iova_addr(w) + (8u << 20) - 1 >= (1u << 24),
+		      "second window at 0x%" PRIx64 ", expected beyond 2^24",
+		      dmasplit_iova_addr(w));
+	dmasplit_iova_destroy(w);
+	dmasplit_iova_destroy(w2);
+	dmasplit_dev_close(a);
+}
+END_TEST
+
+START_TEST(late_joiner_that_cannot_reach_a_mapping_is_refused)
+{
+	struct dmasplit_dev *a = open_dev("sim:a,as=late");
+	struct dmasplit_dev *c;
+	uint8_t *buf = buf_new(G);
+	struct dmasplit_iova *w = window(a, 2u << 20);
+	uint64_t dma;
+
+	fill(buf, G, 50);
+	dma = map_ok(a, buf, G, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_msg(dma >= (1u << 20), "map at 0x%" PRIx64 ", above the window", dma);
+	expect_open_fails("sim:b,as=late,mask=20", -ERANGE,
+			  "as=late: the device reaches 0xfffff (mask=20), but address space late has windows or mappings up to 0x");
+	/* Nothing changed for the space. */
+	expect_read(a, dma, buf, G, "a's map after the refused join");
+	/* One that reaches everything mapped joins, and sees it. */
+	c = open_dev("sim:c,as=late,mask=32");
+	expect_read(c, dma, buf, G, "the later member reads the map");
+	unmap_ok(a, dma, G, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_iova_destroy(w);
+	/* Nothing is mapped now beyond 2^20: the narrow device may join. */
+	dmasplit_dev_close(open_dev("sim:b,as=late,mask=20"));
+	dmasplit_dev_close(c);
+	dmasplit_dev_close(a);
+	free(buf);
+}
+END_TEST
+
+START_TEST(as_is_refused_where_it_cannot_hold)
+{
+	struct dmasplit_dev *a = open_dev("sim:a,as=g,granule=16384");
+
+	expect_open_fails("sim:b,as=g", -EINVAL, "one page table has one granule");
+	expect_open_fails("sim:c,iommu=off,as=h", -EINVAL, "as=h");
+	expect_open_fails("sim:d,as=", -EINVAL, "as=: expected a name");
+	expect_open_fails("sim:e,as=x,as=y", -EINVAL, "'as' repeated");
+	expect_open_fails("sim:f,as=a/b", -EINVAL, "as=a/b: expected a name");
+	dmasplit_dev_close(a);
+}
+END_TEST
+
+START_TEST(closing_the_creator_removes_its_windows_and_maps_for_all)
+{
+	struct dmasplit_dev *a, *b;
+	uint8_t *buf = buf_new(2 * G);
+	struct dmasplit_iova *w;
+	uint64_t addr, dma;
+
+	/* Without the checker, so that the device itself must take what
+	 * a closing member left. */
+	dmasplit_ctx_set_check(ctx, 0);
+	a = open_dev("sim:a,as=cl");
+	b = open_dev("sim:b,as=cl");
+	fill(buf, 2 * G, 60);
+	w = window(a, G);
+	addr = dmasplit_iova_addr(w);
+	link_ok(w, 0, buf, G, DMASPLIT_TO_DEVICE, 0);
+	sync_ok(w, 0, G);
+	dma = map_ok(a, buf + G, G, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_dev_close(a);
+	/* The window keeps a: all of it stays until the window goes. */
+	expect_read(b, addr, buf, G, "a's window after a's close");
+	expect_read(b, dma, buf + G, G, "a's map while its window keeps a");
+	dmasplit_iova_destroy(w);
+	expect_fault(b, addr, 1, false, "a's window once destroyed");
+	expect_fault(b, dma, 1, false, "a's map, gone with a");
+	/* The space lives on with b: b maps and reads as before. */
+	dma = map_ok(b, buf, G, DMASPLIT_TO_DEVICE, 0);
+	expect_read(b, dma, buf, G, "b after a is gone");
+	unmap_ok(b, dma, G, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_dev_close(b);
+	free(buf);
+}
+END_TEST
+
+START_TEST(spaces_are_per_context_and_vanish_with_their_last_member)
+{
+	struct dmasplit_ctx *other = NULL;
+	struct dmasplit_dev *a = open_dev("sim:a,as=p"), *x = NULL, *a2;
+	uint8_t *buf = buf_new(G);
+	uint64_t dma;
+
+	ck_assert_int_eq(dmasplit_ctx_new(&other), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(other,
+			 getenv("DMASPLIT_TEST_BACKENDS")), 0);
+	ck_assert_int_eq(dmasplit_dev_open(other, "sim:x,as=p", &x), 0);
+	fill(buf, G, 70);
+	dma = map_ok(a, buf, G, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_int_eq(dmasplit_dev_dma_read(x, dma, &(uint8_t){ 0 }, 1),
+			 -EFAULT);
+	unmap_ok(a, dma, G, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_dev_close(a);
+	/* A new space of the same name: a granule the old one refused. */
+	a2 = open_dev("sim:a2,as=p,granule=65536");
+	dmasplit_dev_close(a2);
+	dmasplit_dev_close(x);
+	dmasplit_ctx_unref(other);
+	free(buf);
+}
+END_TEST
+
+START_TEST(stats_count_an_invalidation_once_for_the_space)
+{
+	struct dmasplit_dev *a = open_dev("sim:a,as=st");
+	struct dmasplit_dev *b = open_dev("sim:b,as=st");
+	uint8_t *buf = buf_new(G);
+	uint64_t before = stats_of(b).kernel_calls, dma;
+
+	dma = map_ok(a, buf, G, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_msg(stats_of(b).kernel_calls == before + 1,
+		      "b's space count after a's map: expected %" PRIu64 ", got %" PRIu64,
+		      before + 1, stats_of(b).kernel_calls);
+	ck_assert_uint_eq(stats_of(a).kernel_calls, stats_of(b).kernel_calls);
+	unmap_ok(a, dma, G, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_uint_eq(stats_of(b).kernel_calls, before + 2);
+	/* The library's own counts stay the device's. */
+	ck_assert_uint_eq(stats_of(b).maps, 0);
+	ck_assert_uint_eq(stats_of(a).maps, 1);
+	dmasplit_dev_close(b);
+	dmasplit_dev_close(a);
+	free(buf);
+}
+END_TEST
+
+START_TEST(batch_on_one_member_is_read_by_another)
+{
+	struct dmasplit_dev *a = open_dev("sim:a,as=bt");
+	struct dmasplit_dev *b = open_dev("sim:b,as=bt");
+	uint8_t *buf = buf_new(4 * G), *want = buf_new(3 * G);
+	const struct dmasplit_seg *segs;
+	struct dmasplit_batch *bt = NULL;
+	unsigned int n, i;
+	size_t off = 0;
+	uint64_t first;
+
+	fill(buf, 4 * G, 80);
+	ck_assert_int_eq(dmasplit_batch_new(a, DMASPLIT_TO_DEVICE, 0, &bt), 0);
+	ck_assert_int_eq(dmasplit_batch_add(bt, buf, G), 0);
+	ck_assert_int_eq(dmasplit_batch_add(bt, buf + 2 * G, 2 * G), 0);
+	ck_assert_int_eq(dmasplit_batch_map(bt, &segs, &n), 0);
+	ck_assert_int_eq(dmasplit_batch_uses_window(bt), 1);
+	/* The segments, in order, carry the buffers in order. */
+	memcpy(want, buf, G);
+	memcpy(want + G, buf + 2 * G, 2 * G);
+	for (i = 0; i < n; i++) {
+		expect_read(b, segs[i].dma, want + off, segs[i].len,
+			    "b reads a's batch");
+		off += segs[i].len;
+	}
+	ck_assert_uint_eq(off, 3 * G);
+	/* The segments are the batch's: gone with its unmap. */
+	first = segs[0].dma;
+	ck_assert_int_eq(dmasplit_batch_unmap(bt), 0);
+	expect_fault(b, first, 1, false, "after the batch's unmap");
+	dmasplit_batch_free(bt);
+	dmasplit_dev_close(b);
+	dmasplit_dev_close(a);
+	free(want);
+	free(buf);
+}
+END_TEST
+
+struct member_thread {
+	struct dmasplit_dev *self, *peer;
+	unsigned int seed;
+	int failures;
+};
+
+/* Each thread maps on its own member and reads through the other:
+ * one allocator, one table, two devices at once. */
+static void *member_thread(void *arg)
+{
+	struct member_thread *t = arg;
+	uint8_t *buf = aligned_alloc(G, 4 * G), got[64];
+	unsigned int i;
+
+	if (!buf)
+		return NULL;
+	for (i = 0; i < 2000; i++) {
+		size_t len = G * (1 + (i + t->seed) % 4);
+		uint64_t dma;
+
+		memset(buf, (int)(t->seed + i), len);
+		if (dmasplit_map(t->self, buf, len, DMASPLIT_TO_DEVICE, 0,
+				 &dma) < 0) {
+			t->failures++;
+			continue;
+		}
+		if (dmasplit_dev_dma_read(t->peer, dma + len - sizeof(got),
+					  got, sizeof(got)) < 0 ||
+		    got[0] != (uint8_t)(t->seed + i) ||
+		    got[sizeof(got) - 1] != (uint8_t)(t->seed + i))
+			t->failures++;
+		if (dmasplit_unmap(t->self, dma, len, DMASPLIT_TO_DEVICE,
+				   0) < 0)
+			t->failures++;
+	}
+	free(buf);
+	return NULL;
+}
+
+START_TEST(members_map_from_two_threads_at_once)
+{
+	struct dmasplit_dev *a = open_dev("sim:a,as=thr");
+	struct dmasplit_dev *b = open_dev("sim:b,as=thr,mask=32");
+	struct member_thread t[2] = {
+		{ .self = a, .peer = b, .seed = 1 },
+		{ .self = b, .peer = a, .seed = 101 },
+	};
+	pthread_t th[2];
+	unsigned int i;
+
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, member_thread,
+						&t[i]), 0);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 2; i++)
+		ck_assert_msg(t[i].failures == 0, "thread %u: %d failed steps; log:\n%s",
+			      i, t[i].failures, tu_log_text());
+	ck_assert_uint_eq(stats_of(a).mappings_live, 0);
+	dmasplit_dev_close(b);
+	dmasplit_dev_close(a);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sim");
+	TCase *tc;
+
+	tu_plugin_dir();
+	tc = tcase_create("address spaces");
+	tcase_add_checked_fixture(tc, sim_setup, sim_teardown);
+	tcase_add_test(tc, members_report_their_space_and_others_none);
+	tcase_add_test(tc, window_linked_on_one_member_is_read_and_written_by_another);
+	tcase_add_test(tc, three_members_reach_every_map_at_one_address);
+	tcase_add_test(tc, only_the_member_that_mapped_unmaps_or_syncs);
+	tcase_add_test(tc, addresses_fit_the_smallest_mask_of_the_members);
+	tcase_add_test(tc, late_joiner_that_cannot_reach_a_mapping_is_refused);
+	tcase_add_test(tc, as_is_refused_where_it_cannot_hold);
+	tcase_add_test(tc, closing_the_creator_removes_its_windows_and_maps_for_all);
+	tcase_add_test(tc, spaces_are_per_context_and_vanish_with_their_last_member);
+	tcase_add_test(tc, stats_count_an_invalidation_once_for_the_space);
+	tcase_add_test(tc, batch_on_one_member_is_read_by_another);
+	tcase_add_test(tc, members_map_from_two_threads_at_once);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	return tu_main(s);
+}
