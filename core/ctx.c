@@ -168,6 +168,15 @@ static void read_environment(struct dmasplit_ctx *ctx)
 		else
 			ctx->check = r;
 	}
+	v = secure_getenv("DMASPLIT_BUILTIN_BACKENDS");
+	if (v) {
+		r = parse_bool(v);
+		if (r < 0)
+			log_err(ctx, "ignoring DMASPLIT_BUILTIN_BACKENDS='%s': expected 1/on/yes or 0/off/no",
+				v);
+		else
+			ctx->no_builtin = !r;
+	}
 	v = secure_getenv("DMASPLIT_BACKEND");
 	if (v && *v && set_string(&ctx->forced_backend, v) < 0)
 		log_err(ctx, "ignoring DMASPLIT_BACKEND: out of memory");
@@ -304,6 +313,19 @@ DMASPLIT_EXPORT int dmasplit_ctx_set_backend_path(struct dmasplit_ctx *ctx,
 		return -EBUSY;
 	}
 	return set_string(&ctx->backend_path, path && *path ? path : NULL);
+}
+
+DMASPLIT_EXPORT int dmasplit_ctx_set_builtin_backends(struct dmasplit_ctx *ctx,
+						      int enable)
+{
+	if (!ctx)
+		return -EINVAL;
+	if (ctx->loaded) {
+		log_err(ctx, "cannot change the built-in backends: backends already loaded");
+		return -EBUSY;
+	}
+	ctx->no_builtin = !enable;
+	return 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_ctx_set_backend(struct dmasplit_ctx *ctx,

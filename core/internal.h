@@ -100,6 +100,7 @@ struct dmasplit_ctx {
 	void *userdata;
 
 	char *backend_path;	/* NULL: BACKENDDIR */
+	bool no_builtin;	/* DMASPLIT_BUILTIN_BACKENDS=0 */
 	char *forced_backend;	/* name or UUID, or NULL */
 	char *sysfs_root;
 	bool check;
@@ -228,6 +229,12 @@ struct dmasplit_ctx *ctx_from_host(const struct dmasplit_host *host);
 void ctx_put(struct dmasplit_ctx *ctx);
 
 /* loader.c */
+/* The path a built-in backend reports instead of a file. */
+#define BUILTIN_PATH "(built-in)"
+typedef const struct dmasplit_backend_ops *(*builtin_entry_fn)(void);
+/* NULL-terminated, in registration order (builtin.c). */
+extern const builtin_entry_fn builtin_backends[];
+
 int  loader_load(struct dmasplit_ctx *ctx) _must_check_;
 void loader_unload(struct dmasplit_ctx *ctx);
 struct dmasplit_backend *loader_find(struct dmasplit_ctx *ctx,

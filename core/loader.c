@@ -259,6 +259,50 @@ fail:
 	free(be);
 }
 
+/*
+ * A plugin on disk with the built-in backend's name or UUID replaces it:
+ * it was installed on purpose, most likely as a newer build of the same
+ * backend, and the built-in copy is only a fallback for when nothing is
+ * installed.  Built-in backends come after the directories so that a
+ * plugin is never refused for clashing with one.
+ */
+static void load_builtin(struct dmasplit_ctx *ctx, builtin_entry_fn entry,
+			 struct dmasplit_backend ***tail)
+{
+	const struct dmasplit_backend_ops *ops = entry();
+	const struct dmasplit_backend *other;
+	struct dmasplit_backend *be;
+	char uuid[37];
+
+	for (other = ctx->backends; ops && ops->name && other;
+	     other = other->next) {
+		if (strcmp(other->ops.name, ops->name) &&
+		    !(valid_uuid(ops->uuid, uuid) && !strcmp(other->uuid, uuid)))
+			continue;
+		log_info(ctx, "built-in backend %s is shadowed by backend %s from %s",
+			 ops->name, other->ops.name, other->path);
+		return;
+	}
+	be = calloc(1, sizeof(*be));
+	if (!be || !(be->path = strdup(BUILTIN_PATH))) {
+		log_err(ctx, "refusing built-in backend: out of memory");
+		free(be);
+		return;
+	}
+	be->ctx = ctx;
+	/* The same checks as for a plugin: the table is built from the
+	 * plugin's sources and must pass them the same way. */
+	if (check_ops(ctx, BUILTIN_PATH, ops, be) < 0) {
+		free(be->path);
+		free(be);
+		return;
+	}
+	log_dbg(ctx, "loaded backend %s %s (%s), built in", be->ops.name,
+		be->ops.version, be->uuid);
+	**tail = be;
+	*tail = &be->next;
+}
+
 static int only_plugins(const struct dirent *d)
 {
 	size_t n = strlen(d->d_name);
@@ -305,6 +349,7 @@ int loader_load(struct dmasplit_ctx *ctx)
 {
 	struct dmasplit_backend **tail = &ctx->backends;
 	char *dirs, *dir, *save = NULL;
+	const builtin_entry_fn *entry;
 	int r = 0;
 
 	/* Two threads opening their first devices must not both load. */
@@ -320,6 +365,8 @@ int loader_load(struct dmasplit_ctx *ctx)
 	     dir = strtok_r(NULL, ":", &save))
 		load_dir(ctx, dir, &tail);
 	free(dirs);
+	for (entry = builtin_backends; !ctx->no_builtin && *entry; entry++)
+		load_builtin(ctx, *entry, &tail);
 	ctx->loaded = true;
 out:
 	pthread_mutex_unlock(&ctx->lock);
@@ -332,7 +379,8 @@ void loader_unload(struct dmasplit_ctx *ctx)
 
 	while ((be = ctx->backends)) {
 		ctx->backends = be->next;
-		dlclose(be->dl);
+		if (be->dl)
+			dlclose(be->dl);
 		free(be->path);
 		free(be);
 	}

@@ -41,6 +41,7 @@ START_TEST(null_context_is_refused_everywhere)
 	ck_assert_int_eq(dmasplit_ctx_get_log_priority(NULL), -EINVAL);
 	ck_assert_int_eq(dmasplit_ctx_get_check(NULL), -EINVAL);
 	ck_assert_int_eq(dmasplit_ctx_set_backend_path(NULL, "/x"), -EINVAL);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(NULL, 1), -EINVAL);
 	ck_assert_int_eq(dmasplit_ctx_set_backend(NULL, "x"), -EINVAL);
 	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(NULL, "/x"), -EINVAL);
 	ck_assert_ptr_null(dmasplit_ctx_get_sysfs_root(NULL));
@@ -96,6 +97,7 @@ START_TEST(log_goes_to_callback_filtered_by_priority)
 	ck_assert_int_eq(dmasplit_ctx_get_log_priority(ctx), LOG_ERR);
 	dmasplit_ctx_set_log_fn(ctx, record, &seen);
 	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, "/nonexistent"), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(ctx, 0), 0);
 	/* Debug lines (the empty backend directory) are filtered out... */
 	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
 	ck_assert_uint_eq(seen.lines, 0);

@@ -37,6 +37,7 @@ static struct dmasplit_ctx *load_from(const char *path)
 	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
 	tu_log_capture(ctx);
 	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, path), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(ctx, 0), 0);
 	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
 	return ctx;
 }
@@ -132,6 +133,7 @@ START_TEST(refuses_duplicate_uuid_and_name)
 	tu_log_capture(ctx);
 	snprintf(path, sizeof(path), "%s:%s", first, second);
 	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, path), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(ctx, 0), 0);
 	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
 	ck_assert_msg(tu_log_has("backend-dupuuid.so: UUID " UUID_A " already used by backend testa"),
 		      "log:\n%s", tu_log_text());
@@ -201,6 +203,7 @@ START_TEST(refuses_link_into_a_directory_writable_by_others)
 	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
 	tu_log_capture(ctx);
 	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, safe), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(ctx, 0), 0);
 	ck_assert_uint_eq(count_backends(ctx), 1);
 	ck_assert_str_eq(dmasplit_backend_get_path(dmasplit_backend_next(ctx, NULL)),
 			 link);
@@ -242,6 +245,7 @@ START_TEST(ignores_missing_directories_and_other_files)
 	tu_log_capture(ctx);
 	snprintf(path, sizeof(path), "/nonexistent/dmasplit:%s", dir);
 	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, path), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(ctx, 0), 0);
 	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
 	ck_assert_uint_eq(count_backends(ctx), 1);
 	ck_assert_msg(!tu_log_has("refusing"), "log:\n%s", tu_log_text());
@@ -270,10 +274,169 @@ START_TEST(no_backend_means_enodev_with_reason)
 	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
 	tu_log_capture(ctx);
 	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(ctx, 0), 0);
 	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:nic0", &dev), -ENODEV);
 	ck_assert_ptr_null(dev);
 	ck_assert(tu_log_has("no backend accepts device nic0"));
 	dmasplit_ctx_unref(ctx);
+	remove_dir(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The built-in backend                                                 */
+
+#define SIM_UUID "5d0c7c2e-8a4b-4f3e-9c61-2b7e0d4a9f11"
+
+static const char *chosen(struct dmasplit_ctx *ctx, const char *spec);
+
+/* A context over dir with the built-in backends on, as by default. */
+static struct dmasplit_ctx *load_with_builtin(const char *dir)
+{
+	struct dmasplit_ctx *ctx;
+
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	dmasplit_ctx_set_log_priority(ctx, 7);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	return ctx;
+}
+
+START_TEST(builtin_sim_works_with_an_empty_backend_directory)
+{
+	char *dir = tu_mkdtemp();
+	struct dmasplit_ctx *ctx = load_with_builtin(dir);
+	struct dmasplit_backend *be;
+	struct dmasplit_iova *iova;
+	struct dmasplit_dev *dev;
+	static char buf[4096] __attribute__((aligned(4096)));
+	char got[6] = "";
+
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	be = dmasplit_backend_next(ctx, NULL);
+	ck_assert_str_eq(dmasplit_backend_get_name(be), "swiotlb-sim");
+	ck_assert_str_eq(dmasplit_backend_get_uuid(be), SIM_UUID);
+	ck_assert_str_eq(dmasplit_backend_get_path(be), "(built-in)");
+	ck_assert_int_eq(dmasplit_backend_find(ctx, SIM_UUID, &be), 0);
+	ck_assert_msg(!tu_log_has("refusing"), "log:\n%s", tu_log_text());
+
+	/* Not just listed: the device moves data. */
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:b0", &dev), 0);
+	ck_assert_str_eq(dmasplit_dev_backend_name(dev), "swiotlb-sim");
+	memcpy(buf, "hello", 6);
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, 4096, 0, &iova), 0);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, 4096,
+					    DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_sync(iova, 0, 4096), 0);
+	ck_assert_int_eq(dmasplit_dev_dma_read(dev, dmasplit_iova_addr(iova),
+					       got, sizeof(got)), 0);
+	ck_assert_str_eq(got, "hello");
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, 4096,
+					      DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_iova_destroy(iova);
+	dmasplit_dev_close(dev);
+	dmasplit_ctx_unref(ctx);
+	remove_dir(dir);
+}
+END_TEST
+
+START_TEST(plugin_with_the_builtin_name_shadows_it)
+{
+	char *dir = tu_mkdtemp(), path[PATH_MAX], line[PATH_MAX + 128];
+	struct dmasplit_ctx *ctx;
+	struct dmasplit_backend *be;
+
+	tu_copy_plugin(dir, "swiotlb-sim");
+	snprintf(path, sizeof(path), "%s/backend-swiotlb-sim.so", dir);
+	ctx = load_with_builtin(dir);
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	be = dmasplit_backend_next(ctx, NULL);
+	ck_assert_str_eq(dmasplit_backend_get_name(be), "swiotlb-sim");
+	ck_assert_str_eq(dmasplit_backend_get_path(be), path);
+	snprintf(line, sizeof(line),
+		 "built-in backend swiotlb-sim is shadowed by backend swiotlb-sim from %s",
+		 path);
+	ck_assert_msg(tu_log_has(line), "log:\n%s", tu_log_text());
+	ck_assert_msg(!tu_log_has("refusing"), "log:\n%s", tu_log_text());
+	ck_assert_str_eq(chosen(ctx, "sim:nic0"), "swiotlb-sim");
+	dmasplit_ctx_unref(ctx);
+	remove_dir(dir);
+}
+END_TEST
+
+START_TEST(plugin_with_the_builtin_uuid_shadows_it)
+{
+	char *dir = tu_mkdtemp();
+	struct dmasplit_ctx *ctx;
+	struct dmasplit_backend *be;
+
+	tu_copy_plugin(dir, "simclone");
+	ctx = load_with_builtin(dir);
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	ck_assert_int_eq(dmasplit_backend_find(ctx, SIM_UUID, &be), 0);
+	ck_assert_str_eq(dmasplit_backend_get_name(be), "simclone");
+	ck_assert_int_eq(dmasplit_backend_find(ctx, "swiotlb-sim", &be), -ENODEV);
+	ck_assert_msg(tu_log_has("built-in backend swiotlb-sim is shadowed by backend simclone from "),
+		      "log:\n%s", tu_log_text());
+	ck_assert_str_eq(chosen(ctx, "sim:nic0"), "simclone");
+	dmasplit_ctx_unref(ctx);
+	remove_dir(dir);
+}
+END_TEST
+
+/* Only a plugin that loads replaces the built-in one. */
+START_TEST(refused_plugin_leaves_the_builtin_in_place)
+{
+	char *dir = tu_mkdtemp(), path[PATH_MAX];
+	struct dmasplit_ctx *ctx;
+
+	tu_copy_plugin(dir, "swiotlb-sim");
+	snprintf(path, sizeof(path), "%s/backend-swiotlb-sim.so", dir);
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	ctx = load_with_builtin(dir);
+	ck_assert_msg(tu_log_has("backend-swiotlb-sim.so: writable by group or others"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	ck_assert_str_eq(dmasplit_backend_get_path(dmasplit_backend_next(ctx, NULL)),
+			 "(built-in)");
+	ck_assert(!tu_log_has("shadowed"));
+	dmasplit_ctx_unref(ctx);
+	remove_dir(dir);
+}
+END_TEST
+
+START_TEST(builtin_backends_can_be_turned_off)
+{
+	char *dir = tu_mkdtemp();
+	struct dmasplit_ctx *ctx;
+
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	tu_log_capture(ctx);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(ctx, 0), 0);
+	ck_assert_uint_eq(count_backends(ctx), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(ctx, 1), -EBUSY);
+	ck_assert(tu_log_has("backends already loaded"));
+	dmasplit_ctx_unref(ctx);
+
+	setenv("DMASPLIT_BUILTIN_BACKENDS", "off", 1);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	unsetenv("DMASPLIT_BUILTIN_BACKENDS");
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	ck_assert_uint_eq(count_backends(ctx), 0);
+	dmasplit_ctx_unref(ctx);
+
+	/* The setter wins over the environment, as every setter does. */
+	setenv("DMASPLIT_BUILTIN_BACKENDS", "0", 1);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	unsetenv("DMASPLIT_BUILTIN_BACKENDS");
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(ctx, 1), 0);
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	dmasplit_ctx_unref(ctx);
+
+	ck_assert_int_eq(dmasplit_ctx_set_builtin_backends(NULL, 0), -EINVAL);
 	remove_dir(dir);
 }
 END_TEST
@@ -355,8 +518,10 @@ START_TEST(backend_path_from_environment)
 
 	tu_copy_plugin(dir, "testb");
 	setenv("DMASPLIT_BACKEND_PATH", dir, 1);
+	setenv("DMASPLIT_BUILTIN_BACKENDS", "0", 1);
 	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
 	unsetenv("DMASPLIT_BACKEND_PATH");
+	unsetenv("DMASPLIT_BUILTIN_BACKENDS");
 	ck_assert_uint_eq(count_backends(ctx), 1);
 	ck_assert_str_eq(dmasplit_backend_get_name(dmasplit_backend_next(ctx, NULL)),
 			 "testb");
@@ -453,6 +618,14 @@ int main(void)
 	tcase_add_test(tc, backend_path_is_fixed_once_loaded);
 	tcase_add_test(tc, no_backend_means_enodev_with_reason);
 	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("builtin");
+	tcase_add_test(tc, builtin_sim_works_with_an_empty_backend_directory);
+	tcase_add_test(tc, plugin_with_the_builtin_name_shadows_it);
+	tcase_add_test(tc, plugin_with_the_builtin_uuid_shadows_it);
+	tcase_add_test(tc, refused_plugin_leaves_the_builtin_in_place);
+	tcase_add_test(tc, builtin_backends_can_be_turned_off);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("select");

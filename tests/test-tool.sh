@@ -3,8 +3,9 @@
 # The dmasplit command against the test plugins: usage and exit codes,
 # list, info (description, probes, selection, the opened device), --json
 # output that parses, and refused plugins reported without stopping list.
-# Then demo and bench against the project's simulated-device backend,
-# when it is built.
+# Then the built-in simulated device: found with an empty plugin
+# directory, replaced by a plugin of its name or UUID; and demo and bench
+# on it, built in and as a plugin.
 set -u
 
 tool=${top_builddir:-.}/tools/dmasplit
@@ -41,6 +42,10 @@ chmod 755 "$tmp/good" "$tmp/all" "$tmp/empty"
 chmod 644 "$tmp/good"/*.so "$tmp/all"/*.so
 DMASPLIT_BACKEND_PATH=$tmp/good
 export DMASPLIT_BACKEND_PATH
+# The built-in simulated device would outscore the test plugins on every
+# sim: device; the tests of it turn it back on.
+DMASPLIT_BUILTIN_BACKENDS=0
+export DMASPLIT_BUILTIN_BACKENDS
 
 out=$tmp/stdout
 err=$tmp/stderr
@@ -90,7 +95,7 @@ $2" <"$out" >/dev/null 2>>"$err"
 	ok $? "$1"
 }
 
-echo "1..41"
+echo "1..47"
 
 # --- usage ------------------------------------------------------------
 
@@ -329,11 +334,44 @@ run "$tool" demo sim:x --peer 0000:00:04.0
 [ $rc -eq 2 ] && grep -q -- '--peer is for info only' "$err"
 ok $? "--peer with a command other than info: exit 2"
 
-# --- demo and bench on the simulated device ----------------------------
+# --- the built-in simulated device -------------------------------------
+
+SIM_UUID=5d0c7c2e-8a4b-4f3e-9c61-2b7e0d4a9f11
+
+run env -u DMASPLIT_BUILTIN_BACKENDS DMASPLIT_BACKEND_PATH="$tmp/empty" "$tool" list
+[ $rc -eq 0 ] && grep -Eq "^swiotlb-sim +$SIM_UUID +[^ ]+ +\(built-in\) " "$out" &&
+	[ "$(grep -c . "$out")" -eq 2 ]
+ok $? "list with an empty plugin directory shows swiotlb-sim (built-in)"
+
+run env -u DMASPLIT_BUILTIN_BACKENDS DMASPLIT_BACKEND_PATH="$tmp/empty" "$tool" --json list
+json_ok "list --json gives the built-in backend the path (built-in)" "
+assert [(b['name'], b['path']) for b in d['backends']] == [('swiotlb-sim', '(built-in)')], d"
+
+run env -u DMASPLIT_BUILTIN_BACKENDS DMASPLIT_BACKEND_PATH="$tmp/empty" "$tool" demo
+[ $rc -eq 0 ] && grep -q '^Every check held' "$out" && ! grep -q 'FAILED' "$out"
+ok $? "demo runs on the built-in backend with no plugin installed"
+
+# Replaced by UUID: simclone, a test plugin with swiotlb-sim's UUID.
+if [ -f "$plugins/backend-simclone.so" ]; then
+	mkdir "$tmp/clone"
+	cp "$plugins/backend-simclone.so" "$tmp/clone/"
+	chmod 755 "$tmp/clone"
+	chmod 644 "$tmp/clone/backend-simclone.so"
+	run env -u DMASPLIT_BUILTIN_BACKENDS DMASPLIT_BACKEND_PATH="$tmp/clone" "$tool" -v list
+	[ $rc -eq 0 ] && grep -Eq "^simclone +$SIM_UUID +" "$out" &&
+		! grep -q 'built-in' "$out" &&
+		grep -q "built-in backend swiotlb-sim is shadowed by backend simclone from $tmp/clone/backend-simclone.so" "$err"
+	ok $? "a plugin with the built-in backend's UUID replaces it; -v says so"
+else
+	skip "a plugin with the built-in backend's UUID replaces it; -v says so" \
+		"backend-simclone.so is not built"
+fi
 
 sim=${DMASPLIT_TEST_BACKENDS:-}/backend-swiotlb-sim.so
 if [ -z "${DMASPLIT_TEST_BACKENDS:-}" ] || [ ! -f "$sim" ]; then
-	why="the swiotlb-sim backend is not built"
+	why="the swiotlb-sim plugin is not built"
+	skip "a plugin named swiotlb-sim replaces the built-in one" "$why"
+	skip "list -v says the built-in swiotlb-sim is shadowed" "$why"
 	skip "demo exits 0, shows the window address and the fallback" "$why"
 	skip "demo shows the device fault the library logs" "$why"
 	skip "demo on a device without windows: exit 1" "$why"
@@ -345,6 +383,18 @@ mkdir "$tmp/sim"
 cp "$sim" "$tmp/sim/"
 chmod 755 "$tmp/sim"
 chmod 644 "$tmp/sim/backend-swiotlb-sim.so"
+
+# From here on the plugin and the built-in copy are both there: the
+# plugin is the one used.
+unset DMASPLIT_BUILTIN_BACKENDS
+
+run env DMASPLIT_BACKEND_PATH="$tmp/sim" "$tool" -v list
+[ $rc -eq 0 ] && [ "$(grep -c '^swiotlb-sim ' "$out")" -eq 1 ] &&
+	grep -Eq "^swiotlb-sim +$SIM_UUID +.* $tmp/sim/backend-swiotlb-sim.so " "$out" &&
+	! grep -q '(built-in)' "$out"
+ok $? "a plugin named swiotlb-sim replaces the built-in one"
+grep -q "built-in backend swiotlb-sim is shadowed by backend swiotlb-sim from $tmp/sim/backend-swiotlb-sim.so" "$err"
+ok $? "list -v says the built-in swiotlb-sim is shadowed"
 
 run env DMASPLIT_BACKEND_PATH="$tmp/sim" "$tool" demo
 [ $rc -eq 0 ] &&

@@ -56,8 +56,8 @@ void tu_rm_rf(const char *path);
 
 /*
  * A context that loads only the plugins named (a NULL-terminated list,
- * copied into a scratch directory), with the log captured at debug
- * priority.  tu_ctx_free() removes the directory.
+ * copied into a scratch directory), no built-in backend, with the log
+ * captured at debug priority.  tu_ctx_free() removes the directory.
  */
 struct dmasplit_ctx *tu_ctx_with(const char *const *plugins);
 void tu_ctx_free(struct dmasplit_ctx *ctx);

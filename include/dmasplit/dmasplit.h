@@ -74,11 +74,13 @@ void *dmasplit_ctx_get_userdata(const struct dmasplit_ctx *ctx);
 
 /*
  * Equivalents of the environment variables (DMASPLIT_BACKEND_PATH,
- * DMASPLIT_BACKEND, DMASPLIT_CHECK, DMASPLIT_SYSFS_ROOT).  The path can be
+ * DMASPLIT_BUILTIN_BACKENDS, DMASPLIT_BACKEND, DMASPLIT_CHECK,
+ * DMASPLIT_SYSFS_ROOT).  The path and the built-in backends can be
  * changed only before the backends are loaded (-EBUSY after); a NULL
- * string restores the built-in default.
+ * path restores the installed directory.
  */
 int  dmasplit_ctx_set_backend_path(struct dmasplit_ctx *ctx, const char *path);
+int  dmasplit_ctx_set_builtin_backends(struct dmasplit_ctx *ctx, int enable);
 int  dmasplit_ctx_set_backend(struct dmasplit_ctx *ctx, const char *name_or_uuid);
 void dmasplit_ctx_set_check(struct dmasplit_ctx *ctx, int enable);
 int  dmasplit_ctx_get_check(const struct dmasplit_ctx *ctx);
