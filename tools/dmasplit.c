@@ -183,9 +183,10 @@ static void print_usage(void)
 	putchar('\n');
 	print_options();
 	puts("\n"
-	     "Environment: DMASPLIT_BACKEND_PATH, DMASPLIT_BACKEND, DMASPLIT_LOG,\n"
-	     "DMASPLIT_CHECK and DMASPLIT_SYSFS_ROOT, as in libdmasplit(3).\n"
-	     "The built-in backend directory is " BACKENDDIR ".");
+	     "Environment: DMASPLIT_BACKEND_PATH, DMASPLIT_BUILTIN_BACKENDS,\n"
+	     "DMASPLIT_BACKEND, DMASPLIT_LOG, DMASPLIT_CHECK and DMASPLIT_SYSFS_ROOT,\n"
+	     "as in libdmasplit(3).  The installed backend directory is\n"
+	     BACKENDDIR "; swiotlb-sim is also built into the library.");
 }
 
 static void print_command_usage(const struct command *cmd)

@@ -74,7 +74,7 @@ const char *or_dash(const char *s)
 /* Backend search path                                                 */
 
 /* Mirrors the library's choice, which it does not expose: the variable
- * replaces the built-in directory. */
+ * replaces the installed directory. */
 const char *backend_path(bool *from_env)
 {
 	const char *env = secure_getenv("DMASPLIT_BACKEND_PATH");
