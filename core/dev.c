@@ -479,9 +479,9 @@ DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 	return 0;
 }
 
-DMASPLIT_EXPORT int dmasplit_private_dev_ops(struct dmasplit_dev *dev,
-					     const struct dmasplit_backend_ops **ops,
-					     struct dmasplit_bdev **bdev)
+int dmasplit_private_dev_ops(struct dmasplit_dev *dev,
+			     const struct dmasplit_backend_ops **ops,
+			     struct dmasplit_bdev **bdev)
 {
 	if (!dev || !ops || !bdev)
 		return -EINVAL;

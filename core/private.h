@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Hooks for the project's own tools, never installed.  The symbols are in
- * their own version node (LIBDMASPLIT_PRIVATE) so that no application can
- * link against them by accident and they can change in any release.
+ * Hooks for the project's own tools, never installed and never exported:
+ * a tool that needs them links the core's convenience library
+ * (core/libdmasplit-core.la) statically instead of libdmasplit.so, so the
+ * shared library carries nothing an application could come to depend on.
  */
 #ifndef DMASPLIT_PRIVATE_H
 #define DMASPLIT_PRIVATE_H
