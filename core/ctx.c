@@ -95,6 +95,32 @@ void dmasplit_log(struct dmasplit_ctx *ctx, int priority, const char *file,
 	va_end(args);
 }
 
+void log_later_set(struct dmasplit_ctx *ctx, struct log_later *l,
+		   int priority, const char *file, int line, const char *fn,
+		   const char *format, ...)
+{
+	va_list args;
+
+	if (dmasplit_ctx_get_log_priority(ctx) < priority)
+		return;
+	l->due = true;
+	l->priority = priority;
+	l->file = file;
+	l->line = line;
+	l->fn = fn;
+	va_start(args, format);
+	vsnprintf(l->msg, sizeof(l->msg), format, args);
+	va_end(args);
+}
+
+void log_later_flush(struct dmasplit_ctx *ctx, struct log_later *l)
+{
+	if (!l->due)
+		return;
+	l->due = false;
+	dmasplit_log(ctx, l->priority, l->file, l->line, l->fn, "%s", l->msg);
+}
+
 static int parse_priority(const char *s)
 {
 	static const struct {

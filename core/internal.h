@@ -61,6 +61,35 @@ void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
 #define log_info(ctx, ...) log_cond(ctx, LOG_INFO, __VA_ARGS__)
 #define log_dbg(ctx, ...) log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
 
+/*
+ * The one rule of logging: the application's log function is never called
+ * with a lock of the library held (a device's, the pin or peer table's).
+ * The function is the application's code and may call back into the
+ * library, on the device the line is about even (an unmap, a window to
+ * look at what was mapped), and no lock here is recursive: a line logged
+ * under one would deadlock that call.  A line due while a lock is held is
+ * kept in a struct log_later and logged after the unlock; the checker's
+ * reports work the same way (struct check_report, checker.h).  Loading
+ * the plugins (loader.c) still logs under the context's lock, so a log
+ * function must not open devices while backends load.
+ */
+struct log_later {
+	bool due;
+	int priority;
+	const char *file;
+	int line;
+	const char *fn;
+	char msg[512];
+};
+
+void log_later_set(struct dmasplit_ctx *ctx, struct log_later *l,
+		   int priority, const char *file, int line, const char *fn,
+		   const char *format, ...) DMASPLIT_PRINTF(7, 8);
+/* No lock held. */
+void log_later_flush(struct dmasplit_ctx *ctx, struct log_later *l);
+#define log_later_err(ctx, l, ...) \
+	log_later_set(ctx, l, LOG_ERR, __FILE__, __LINE__, __func__, __VA_ARGS__)
+
 /* A refused call: one log line, unless the caller expects failures. */
 #define refuse(ctx, attrs, err, ...)                               \
 	({                                                         \
