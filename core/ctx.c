@@ -5,6 +5,7 @@
  * setgid program cannot be pointed at foreign plugins or sysfs trees.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,8 +271,14 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx
 /* A device's reference: no line, the application was told. */
 void ctx_put(struct dmasplit_ctx *ctx)
 {
+	uint64_t findings;
+
 	if (__atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	findings = __atomic_load_n(&ctx->check_findings, __ATOMIC_RELAXED);
+	if (findings)
+		log_err(ctx, CHECK_PREFIX "%" PRIu64 " finding%s in this context, each reported above",
+			findings, findings == 1 ? "" : "s");
 	loader_unload(ctx);
 	pin_fini(&ctx->pins);
 	peer_fini(&ctx->peers);
@@ -351,6 +358,11 @@ DMASPLIT_EXPORT void dmasplit_ctx_set_check(struct dmasplit_ctx *ctx,
 DMASPLIT_EXPORT int dmasplit_ctx_get_check(const struct dmasplit_ctx *ctx)
 {
 	return ctx ? ctx->check : -EINVAL;
+}
+
+DMASPLIT_EXPORT uint64_t dmasplit_ctx_get_check_findings(const struct dmasplit_ctx *ctx)
+{
+	return ctx ? __atomic_load_n(&ctx->check_findings, __ATOMIC_RELAXED) : 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_ctx_set_sysfs_root(struct dmasplit_ctx *ctx,
