@@ -5,6 +5,7 @@
  * setgid program cannot be pointed at foreign plugins or sysfs trees.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,32 @@ void dmasplit_log(struct dmasplit_ctx *ctx, int priority, const char *file,
 	va_start(args, format);
 	dmasplit_vlog(ctx, priority, file, line, fn, format, args);
 	va_end(args);
+}
+
+void log_later_set(struct dmasplit_ctx *ctx, struct log_later *l,
+		   int priority, const char *file, int line, const char *fn,
+		   const char *format, ...)
+{
+	va_list args;
+
+	if (dmasplit_ctx_get_log_priority(ctx) < priority)
+		return;
+	l->due = true;
+	l->priority = priority;
+	l->file = file;
+	l->line = line;
+	l->fn = fn;
+	va_start(args, format);
+	vsnprintf(l->msg, sizeof(l->msg), format, args);
+	va_end(args);
+}
+
+void log_later_flush(struct dmasplit_ctx *ctx, struct log_later *l)
+{
+	if (!l->due)
+		return;
+	l->due = false;
+	dmasplit_log(ctx, l->priority, l->file, l->line, l->fn, "%s", l->msg);
 }
 
 static int parse_priority(const char *s)
@@ -253,8 +280,14 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx
 /* A device's reference: no line, the application was told. */
 void ctx_put(struct dmasplit_ctx *ctx)
 {
+	uint64_t findings;
+
 	if (__atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	findings = __atomic_load_n(&ctx->check_findings, __ATOMIC_RELAXED);
+	if (findings)
+		log_err(ctx, CHECK_PREFIX "%" PRIu64 " finding%s in this context, each reported above",
+			findings, findings == 1 ? "" : "s");
 	loader_unload(ctx);
 	pin_fini(&ctx->pins);
 	peer_fini(&ctx->peers);
@@ -347,6 +380,11 @@ DMASPLIT_EXPORT void dmasplit_ctx_set_check(struct dmasplit_ctx *ctx,
 DMASPLIT_EXPORT int dmasplit_ctx_get_check(const struct dmasplit_ctx *ctx)
 {
 	return ctx ? ctx->check : -EINVAL;
+}
+
+DMASPLIT_EXPORT uint64_t dmasplit_ctx_get_check_findings(const struct dmasplit_ctx *ctx)
+{
+	return ctx ? __atomic_load_n(&ctx->check_findings, __ATOMIC_RELAXED) : 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_ctx_set_sysfs_root(struct dmasplit_ctx *ctx,

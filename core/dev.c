@@ -359,13 +359,11 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 		return;
 	}
 	pthread_mutex_lock(&dev->lock);
-	for (iova = dev->windows; iova; iova = iova->next) {
+	for (iova = dev->windows; iova; iova = iova->next)
 		windows++;
-		if (dev->check)
-			log_err(dev->ctx, "%s: leaked window 0x%" PRIx64 " (%" PRIu64 " bytes) still live at close: the device stays until it is destroyed",
-				dev->name, iova->addr, iova->size);
-	}
 	pthread_mutex_unlock(&dev->lock);
+	if (windows && dev->check)
+		check_dev_close(dev);
 	batches = __atomic_load_n(&dev->batches, __ATOMIC_RELAXED);
 	if ((windows && !dev->check) || batches)
 		log_err(dev->ctx, "%s: closed with %u windows and %u batches live: the device stays until the last is destroyed or freed",

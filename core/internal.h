@@ -61,6 +61,41 @@ void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
 #define log_info(ctx, ...) log_cond(ctx, LOG_INFO, __VA_ARGS__)
 #define log_dbg(ctx, ...) log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
 
+/*
+ * The one rule of logging: the application's log function is never called
+ * with a lock of the library held (a device's, the pin or peer table's).
+ * The function is the application's code and may call back into the
+ * library, on the device the line is about even (an unmap, a window to
+ * look at what was mapped), and no lock here is recursive: a line logged
+ * under one would deadlock that call.  A line due while a lock is held is
+ * kept in a struct log_later and logged after the unlock; the checker's
+ * reports work the same way (struct check_report, checker.h).  Loading
+ * the plugins (loader.c) still logs under the context's lock, so a log
+ * function must not open devices while backends load.
+ */
+struct log_later {
+	bool due;
+	int priority;
+	const char *file;
+	int line;
+	const char *fn;
+	char msg[512];
+};
+
+void log_later_set(struct dmasplit_ctx *ctx, struct log_later *l,
+		   int priority, const char *file, int line, const char *fn,
+		   const char *format, ...) DMASPLIT_PRINTF(7, 8);
+/* No lock held. */
+void log_later_flush(struct dmasplit_ctx *ctx, struct log_later *l);
+#define log_later_err(ctx, l, ...) \
+	log_later_set(ctx, l, LOG_ERR, __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+/*
+ * Every line of the checker starts so: a log can be searched for misuse
+ * apart from the errors a correct program meets too.
+ */
+#define CHECK_PREFIX "dmasplit-check: "
+
 /* A refused call: one log line, unless the caller expects failures. */
 #define refuse(ctx, attrs, err, ...)                               \
 	({                                                         \
@@ -104,6 +139,7 @@ struct dmasplit_ctx {
 	char *forced_backend;	/* name or UUID, or NULL */
 	char *sysfs_root;
 	bool check;
+	uint64_t check_findings;	/* atomic */
 
 	bool loaded;
 	struct dmasplit_backend *backends;	/* load order */
@@ -187,6 +223,10 @@ struct dmasplit_iova {
 	uint64_t addr;
 	uint64_t size;
 	struct check_entry *check;	/* checker: its state */
+	/* Checker: the callers of dmasplit_iova_alloc and of
+	 * dmasplit_iova_destroy, for its reports. */
+	const void *made_at;
+	const void *gone_at;
 };
 
 /* count.c */
@@ -329,23 +369,34 @@ int  unpin_pages(const struct dmasplit_host *host, const void *addr,
 int  virt_to_phys(const struct dmasplit_host *host, const void *addr,
 		  uint64_t *phys) _must_check_;
 
-/* check.c: the API misuse checker (libdmasplit(3), DMASPLIT_CHECK). */
+/*
+ * The API misuse checker (libdmasplit(3), DMASPLIT_CHECK): check.c keeps
+ * a device's records, check-window.c those of windows and their links,
+ * check-map.c those of per-range mappings, check-report.c says what it
+ * found.  caller: the return address of the application's call, to name
+ * in reports (where a window or mapping was made, or who made the call).
+ */
 enum check_kind { CHECK_WINDOW, CHECK_MAP, CHECK_VEC, CHECK_COHERENT };
 
 int  check_dev_new(struct dmasplit_dev *dev) _must_check_;
 void check_dev_release(struct dmasplit_dev *dev);
-int  check_window_add(struct dmasplit_iova *iova) _must_check_;
-void check_window_del(struct dmasplit_iova *iova);
+/* Windows still live when the application closes the device. */
+void check_dev_close(struct dmasplit_dev *dev);
+int  check_window_add(struct dmasplit_iova *iova, const void *caller)
+	_must_check_;
+void check_window_del(struct dmasplit_iova *iova, const void *caller);
 void check_quarantine(struct dmasplit_iova *iova);
-bool check_window_dead(const struct dmasplit_iova *iova);
+bool check_window_dead(struct dmasplit_iova *iova, const void *caller);
 int  check_link(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
-		enum dmasplit_dir dir, uint32_t attrs) _must_check_;
+		enum dmasplit_dir dir, uint32_t attrs, const void *caller)
+	_must_check_;
 void check_link_undo(struct dmasplit_iova *iova, uint64_t offset,
 		     uint64_t len);
-int  check_sync(struct dmasplit_iova *iova, uint64_t offset, uint64_t len)
-	_must_check_;
+int  check_sync(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
+		const void *caller) _must_check_;
 int  check_unlink(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
-		  enum dmasplit_dir dir, uint32_t attrs) _must_check_;
+		  enum dmasplit_dir dir, uint32_t attrs, const void *caller)
+	_must_check_;
 void check_unlink_done(struct dmasplit_iova *iova, uint64_t offset,
 		       uint64_t len, bool unlinked);
 /* host: the mapped buffer (CHECK_MAP), the CPU address (CHECK_COHERENT);
@@ -353,18 +404,21 @@ void check_unlink_done(struct dmasplit_iova *iova, uint64_t offset,
 int  check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 		   const struct dmasplit_seg *segs, unsigned int nsegs,
 		   enum dmasplit_dir dir, const void *host,
-		   const struct iovec *iov, unsigned int niov) _must_check_;
+		   const struct iovec *iov, unsigned int niov,
+		   const void *caller) _must_check_;
 /* Validate an unmap and hold its state aside; check_map_done() with how
  * many segments the backend released puts back the rest. */
 int  check_map_take(struct dmasplit_dev *dev, enum check_kind kind,
 		    const struct dmasplit_seg *segs, unsigned int nsegs,
 		    enum dmasplit_dir dir, uint32_t attrs, void *cpu,
-		    struct check_entry **taken) _must_check_;
+		    const void *caller, struct check_entry **taken)
+	_must_check_;
 void check_map_done(struct dmasplit_dev *dev, struct check_entry *taken,
 		    unsigned int done);
 int  check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
-		    enum dmasplit_dir dir, bool for_cpu) _must_check_;
+		    enum dmasplit_dir dir, bool for_cpu, const void *caller)
+	_must_check_;
 void check_device_access(struct dmasplit_dev *dev, uint64_t dma,
-			 uint64_t len, bool write);
+			 uint64_t len, bool write, const void *caller);
 
 #endif

@@ -63,7 +63,7 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 	if (dma_bad(dev, iova->addr, rounded))
 		r = backend_bad_dma(dev, iova->addr, rounded, "iova_alloc");
 	else if (unlikely(dev->check))
-		r = check_window_add(iova);
+		r = check_window_add(iova, __builtin_return_address(0));
 	if (r < 0) {
 		dev->ops->iova_destroy(iova->bwin);
 		free(iova);
@@ -102,7 +102,8 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 	if (!iova)
 		return -EINVAL;
 	dev = iova->dev;
-	if (unlikely(dev->check) && check_window_dead(iova))
+	if (unlikely(dev->check) &&
+	    check_window_dead(iova, __builtin_return_address(0)))
 		return -EINVAL;
 	if (unlikely(!vaddr || range_bad((uintptr_t)vaddr, len) ||
 		     outside(iova, offset, len) || dir_bad(dir) ||
@@ -112,7 +113,8 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 			      dev->name, __func__, offset, vaddr, len, (int)dir,
 			      attrs, iova->addr, iova->size);
 	if (unlikely(dev->check)) {
-		r = check_link(iova, offset, len, dir, attrs);
+		r = check_link(iova, offset, len, dir, attrs,
+			       __builtin_return_address(0));
 		if (r < 0)
 			return r;
 	}
@@ -135,7 +137,8 @@ DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset
 	if (!iova)
 		return -EINVAL;
 	dev = iova->dev;
-	if (unlikely(dev->check) && check_window_dead(iova))
+	if (unlikely(dev->check) &&
+	    check_window_dead(iova, __builtin_return_address(0)))
 		return -EINVAL;
 	if (unlikely(outside(iova, offset, len)))
 		return refuse(dev->ctx, 0, -EINVAL,
@@ -143,7 +146,7 @@ DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset
 			      dev->name, __func__, offset, len, iova->addr,
 			      iova->size);
 	if (unlikely(dev->check)) {
-		r = check_sync(iova, offset, len);
+		r = check_sync(iova, offset, len, __builtin_return_address(0));
 		if (r < 0)
 			return r;
 	}
@@ -166,7 +169,8 @@ DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
 	if (!iova)
 		return -EINVAL;
 	dev = iova->dev;
-	if (unlikely(dev->check) && check_window_dead(iova))
+	if (unlikely(dev->check) &&
+	    check_window_dead(iova, __builtin_return_address(0)))
 		return -EINVAL;
 	if (unlikely(outside(iova, offset, len) || dir_bad(dir) ||
 		     (attrs & ~DMASPLIT_ATTR_MASK)))
@@ -175,7 +179,8 @@ DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
 			      dev->name, __func__, offset, len, (int)dir, attrs,
 			      iova->addr, iova->size);
 	if (unlikely(dev->check)) {
-		r = check_unlink(iova, offset, len, dir, attrs);
+		r = check_unlink(iova, offset, len, dir, attrs,
+				 __builtin_return_address(0));
 		if (r < 0)
 			return r;
 	}
@@ -214,13 +219,14 @@ DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 	if (!iova)
 		return;
 	dev = iova->dev;
-	if (unlikely(dev->check) && check_window_dead(iova))
+	if (unlikely(dev->check) &&
+	    check_window_dead(iova, __builtin_return_address(0)))
 		return;
 	unlist(iova);
 	/* The checker forgets the range first: once the backend frees it,
 	 * another thread's window may get it at once. */
 	if (dev->check)
-		check_window_del(iova);
+		check_window_del(iova, __builtin_return_address(0));
 	dev->ops->iova_destroy(iova->bwin);
 	count_add(dev, C_WINDOWS_DESTROYED, 1);
 	if (dev->check)

@@ -29,7 +29,8 @@ static bool args_bad(const void *vaddr, size_t len, enum dmasplit_dir dir,
 static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 					      void *vaddr, size_t len,
 					      enum dmasplit_dir dir,
-					      uint32_t attrs, uint64_t *dma)
+					      uint32_t attrs, uint64_t *dma,
+					      const void *caller)
 {
 	struct dmasplit_seg seg;
 	int r;
@@ -49,7 +50,8 @@ static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 		r = backend_bad_dma(dev, seg.dma, len, "map");
 	else if (dev->check) {
 		seg.len = len;
-		r = check_map_add(dev, CHECK_MAP, &seg, 1, dir, vaddr, NULL, 0);
+		r = check_map_add(dev, CHECK_MAP, &seg, 1, dir, vaddr, NULL, 0,
+				  caller);
 	}
 	if (r < 0) {
 		dev->ops->unmap(dev->bdev, seg.dma, len, dir,
@@ -70,7 +72,8 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 
 	if (unlikely(!dev || !dma || dev->check || !dev->ops->map ||
 		     args_bad(vaddr, len, dir, attrs)))
-		return map_slow(dev, vaddr, len, dir, attrs, dma);
+		return map_slow(dev, vaddr, len, dir, attrs, dma,
+				__builtin_return_address(0));
 	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &addr);
 	if (unlikely(r < 0))
 		return backend_error(dev, r, ERRS_MAP, "map");
@@ -87,7 +90,8 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 						uint64_t dma, size_t len,
 						enum dmasplit_dir dir,
-						uint32_t attrs)
+						uint32_t attrs,
+						const void *caller)
 {
 	struct dmasplit_seg seg = { .dma = dma, .len = len };
 	struct check_entry *taken = NULL;
@@ -104,7 +108,7 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 		return -EOPNOTSUPP;
 	if (dev->check) {
 		r = check_map_take(dev, CHECK_MAP, &seg, 1, dir, attrs, NULL,
-				   &taken);
+				   caller, &taken);
 		if (r < 0)
 			return r;
 	}
@@ -126,7 +130,8 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 	if (unlikely(!dev || dev->check || !dev->ops->unmap ||
 		     range_bad(dma, len) || dir_bad(dir) ||
 		     (attrs & ~DMASPLIT_ATTR_MASK)))
-		return unmap_slow(dev, dma, len, dir, attrs);
+		return unmap_slow(dev, dma, len, dir, attrs,
+				  __builtin_return_address(0));
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
 	if (unlikely(r < 0))
 		return backend_error(dev, r, ERRS_UNMAP, "unmap");
@@ -137,7 +142,8 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 static int sync_range(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 		      enum dmasplit_dir dir, const char *fn, bool for_cpu,
 		      int (*op)(struct dmasplit_bdev *, uint64_t, size_t,
-				enum dmasplit_dir))
+				enum dmasplit_dir),
+		      const void *caller)
 {
 	int r;
 
@@ -148,7 +154,7 @@ static int sync_range(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d)",
 			      dev->name, fn, dma, len, (int)dir);
 	if (unlikely(dev->check)) {
-		r = check_map_sync(dev, dma, len, dir, for_cpu);
+		r = check_map_sync(dev, dma, len, dir, for_cpu, caller);
 		if (r < 0)
 			return r;
 	}
@@ -163,7 +169,8 @@ DMASPLIT_EXPORT int dmasplit_sync_for_cpu(struct dmasplit_dev *dev, uint64_t dma
 					  size_t len, enum dmasplit_dir dir)
 {
 	return sync_range(dev, dma, len, dir, __func__, true,
-			  dev ? dev->ops->sync_for_cpu : NULL);
+			  dev ? dev->ops->sync_for_cpu : NULL,
+			  __builtin_return_address(0));
 }
 
 DMASPLIT_EXPORT int dmasplit_sync_for_device(struct dmasplit_dev *dev,
@@ -171,7 +178,8 @@ DMASPLIT_EXPORT int dmasplit_sync_for_device(struct dmasplit_dev *dev,
 					     enum dmasplit_dir dir)
 {
 	return sync_range(dev, dma, len, dir, __func__, false,
-			  dev ? dev->ops->sync_for_device : NULL);
+			  dev ? dev->ops->sync_for_device : NULL,
+			  __builtin_return_address(0));
 }
 
 /* Without a backend map_vec: one map per buffer, all undone on failure. */
@@ -279,7 +287,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 					    "map_vec");
 	if (!r && unlikely(dev->check))
 		r = check_map_add(dev, CHECK_VEC, segs, used, dir, NULL,
-				  iov, n);
+				  iov, n, __builtin_return_address(0));
 	if (r < 0) {
 		if (unmap_segs(dev, segs, used, dir,
 			       attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC, &done) < 0)
@@ -322,7 +330,7 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 		return -EOPNOTSUPP;
 	if (unlikely(dev->check)) {
 		r = check_map_take(dev, CHECK_VEC, segs, nsegs, dir, attrs,
-				   NULL, &taken);
+				   NULL, __builtin_return_address(0), &taken);
 		if (r < 0)
 			return r;
 	}
@@ -358,7 +366,8 @@ DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
 	else if (unlikely(dev->check)) {
 		seg.len = size;
 		r = check_map_add(dev, CHECK_COHERENT, &seg, 1,
-				  DMASPLIT_BIDIRECTIONAL, p, NULL, 0);
+				  DMASPLIT_BIDIRECTIONAL, p, NULL, 0,
+				  __builtin_return_address(0));
 	}
 	if (r < 0) {
 		dev->ops->free_coherent(dev->bdev, size, p, seg.dma);
@@ -387,7 +396,8 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 		return -EOPNOTSUPP;
 	if (unlikely(dev->check)) {
 		r = check_map_take(dev, CHECK_COHERENT, &seg, 1,
-				   DMASPLIT_BIDIRECTIONAL, 0, cpu, &taken);
+				   DMASPLIT_BIDIRECTIONAL, 0, cpu,
+				   __builtin_return_address(0), &taken);
 		if (r < 0)
 			return r;
 	}
@@ -419,7 +429,8 @@ DMASPLIT_EXPORT int dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma
 	if (!dev->ops->dma_read)
 		return -EOPNOTSUPP;
 	if (unlikely(dev->check))
-		check_device_access(dev, dma, len, false);
+		check_device_access(dev, dma, len, false,
+				    __builtin_return_address(0));
 	r = dev->ops->dma_read(dev->bdev, dma, buf, len);
 	return r < 0 ? backend_error(dev, r, ERRS_RW, "dma_read") : 0;
 }
@@ -435,7 +446,8 @@ DMASPLIT_EXPORT int dmasplit_dev_dma_write(struct dmasplit_dev *dev,
 	if (!dev->ops->dma_write)
 		return -EOPNOTSUPP;
 	if (unlikely(dev->check))
-		check_device_access(dev, dma, len, true);
+		check_device_access(dev, dma, len, true,
+				    __builtin_return_address(0));
 	r = dev->ops->dma_write(dev->bdev, dma, buf, len);
 	return r < 0 ? backend_error(dev, r, ERRS_RW, "dma_write") : 0;
 }

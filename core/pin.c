@@ -143,6 +143,7 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 {
 	struct dmasplit_ctx *ctx = ctx_from_host(host);
 	struct pin_table *pins = &ctx->pins;
+	struct log_later why = { 0 };
 	uint64_t first, end, p;
 	int r = 0;
 
@@ -165,8 +166,9 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 
 			r = -errno;
 			getrlimit(RLIMIT_MEMLOCK, &rl);
-			log_err(ctx, "cannot pin page 0x%" PRIx64 ": %s (RLIMIT_MEMLOCK %llu bytes)",
-				p, strerror(-r), (unsigned long long)rl.rlim_cur);
+			log_later_err(ctx, &why, "cannot pin page 0x%" PRIx64 ": %s (RLIMIT_MEMLOCK %llu bytes)",
+				      p, strerror(-r),
+				      (unsigned long long)rl.rlim_cur);
 			break;
 		}
 		pins->pages[i] = p;
@@ -176,6 +178,7 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 	if (r < 0)
 		unpin_locked(pins, first, p);
 	pthread_mutex_unlock(&pins->lock);
+	log_later_flush(ctx, &why);
 	return r;
 }
 

@@ -5,7 +5,10 @@
  * close, and device access to memory the CPU owns is caught.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "apiutil.h"
 #include "testutil.h"
@@ -270,6 +273,256 @@ START_TEST(checker_reports_device_access_to_cpu_owned_memory)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Reports: who to blame, one prefix, counted                          */
+
+#define CHECK_PREFIX "dmasplit-check: "
+
+/*
+ * Not static, not hidden (the build's default) and not inlined, so that
+ * the program's dynamic symbols (it is linked with --export-dynamic) name
+ * them; the barrier keeps the call from becoming a tail call, which would
+ * return past them.
+ */
+#define NAMED __attribute__((noinline, visibility("default")))
+int checker_test_maps_here(void *p, size_t len, uint64_t *dma);
+int checker_test_unmaps_here(uint64_t dma, size_t len);
+
+NAMED int checker_test_maps_here(void *p, size_t len, uint64_t *dma)
+{
+	int r = dmasplit_map(dev, p, len, DMASPLIT_TO_DEVICE, 0, dma);
+
+	__asm__ volatile("" ::: "memory");
+	return r;
+}
+
+NAMED int checker_test_unmaps_here(uint64_t dma, size_t len)
+{
+	int r = dmasplit_unmap(dev, dma, len, DMASPLIT_TO_DEVICE, 0);
+
+	__asm__ volatile("" ::: "memory");
+	return r;
+}
+
+START_TEST(checker_a_double_unmap_names_where_it_was_mapped_and_unmapped)
+{
+	uint64_t dma;
+
+	ck_assert_int_eq(checker_test_maps_here(buf, G, &dma), 0);
+	ck_assert_int_eq(checker_test_unmaps_here(dma, G), 0);
+	refused(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), -ENOENT);
+	ck_assert_msg(tu_log_has("was already unmapped") &&
+		      tu_log_has("mapped at ") &&
+		      tu_log_has("(checker_test_maps_here+0x") &&
+		      tu_log_has("unmapped at ") &&
+		      tu_log_has("(checker_test_unmaps_here+0x"),
+		      "log:\n%s", tu_log_text());
+	/* A live mapping that is misused is named the same way. */
+	ck_assert_int_eq(checker_test_maps_here(buf, G, &dma), 0);
+	refused(dmasplit_unmap(dev, dma, G - 1, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert_msg(tu_log_has("mapped at ") &&
+		      tu_log_has("(checker_test_maps_here+0x"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), 0);
+}
+END_TEST
+
+START_TEST(checker_a_leak_names_where_it_was_mapped)
+{
+	uint64_t dma;
+
+	ck_assert_int_eq(checker_test_maps_here(buf, G, &dma), 0);
+	tu_log_clear();
+	dmasplit_dev_close(dev);
+	dev = NULL;
+	ck_assert_msg(tu_log_count("leaked dmasplit_map mapping") == 1 &&
+		      tu_log_has("(checker_test_maps_here+0x"),
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
+/* Each misuse: refused in one line, which is the checker's, and one more
+ * finding on the context. */
+#define misuse(expr, err, found)                                             \
+	do {                                                                 \
+		refused(expr, err);                                          \
+		ck_assert_msg(tu_log_count(CHECK_PREFIX) == 1,               \
+			      "%s: no \"" CHECK_PREFIX "\" line:\n%s", #expr,  \
+			      tu_log_text());                                \
+		ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx),      \
+				  ++(found));                                \
+	} while (0)
+
+START_TEST(checker_every_report_carries_the_prefix_and_counts_once)
+{
+	struct iovec iov[2] = { { buf, G }, { buf + 2 * G, G } };
+	struct dmasplit_seg segs[2], seg;
+	struct dmasplit_iova *iova;
+	unsigned int nsegs = 2;
+	uint64_t dma, found = 0;
+	void *cpu;
+
+	ck_assert_int_eq(dmasplit_map(dev, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	misuse(dmasplit_unmap(dev, dma, G - 1, DMASPLIT_TO_DEVICE, 0), -EINVAL, found);
+	misuse(dmasplit_unmap(dev, dma, G, DMASPLIT_FROM_DEVICE, 0), -EINVAL, found);
+	misuse(dmasplit_sync_for_cpu(dev, dma, G, DMASPLIT_FROM_DEVICE), -EINVAL, found);
+	misuse(dmasplit_sync_for_cpu(dev, dma + G - 1, 2, DMASPLIT_TO_DEVICE), -ENOENT, found);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), 0);
+	misuse(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), -ENOENT, found);
+	misuse(dmasplit_unmap(dev, 0x123000, G, DMASPLIT_TO_DEVICE, 0), -ENOENT, found);
+
+	ck_assert_int_eq(dmasplit_map_vec(dev, iov, 2, DMASPLIT_TO_DEVICE, 0, segs, &nsegs), 0);
+	misuse(dmasplit_unmap_vec(dev, segs, 1, DMASPLIT_TO_DEVICE, 0), -EINVAL, found);
+	ck_assert_int_eq(dmasplit_unmap_vec(dev, segs, nsegs, DMASPLIT_TO_DEVICE, 0), 0);
+
+	ck_assert_int_eq(dmasplit_alloc_coherent(dev, G, 0, &cpu, &dma), 0);
+	misuse(dmasplit_free_coherent(dev, G, buf, dma), -EINVAL, found);
+	seg.dma = dma;
+	seg.len = G;
+	misuse(dmasplit_unmap_vec(dev, &seg, 1, DMASPLIT_BIDIRECTIONAL, 0), -EINVAL, found);
+	ck_assert_int_eq(dmasplit_free_coherent(dev, G, cpu, dma), 0);
+
+	iova = window_with_link(DMASPLIT_TO_DEVICE);
+	misuse(dmasplit_iova_link(iova, G, buf, G, DMASPLIT_TO_DEVICE, 0), -EEXIST, found);
+	misuse(dmasplit_iova_sync(iova, 2 * G, G), -ENOENT, found);
+	misuse(dmasplit_iova_unlink(iova, 0, G, DMASPLIT_FROM_DEVICE, 0), -EINVAL, found);
+	misuse(dmasplit_iova_unlink(iova, 2 * G, G, DMASPLIT_TO_DEVICE, 0), -ENOENT, found);
+	misuse(dmasplit_sync_for_device(dev, dmasplit_iova_addr(iova) + 3 * G, G,
+					DMASPLIT_TO_DEVICE), -ENOENT, found);
+	dmasplit_iova_destroy(iova);
+	misuse(dmasplit_iova_sync(iova, 0, G), -EINVAL, found);
+
+	/* Quiet is not clean: counted without a line. */
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_unmap(dev, 0x123000, G, DMASPLIT_TO_DEVICE,
+					DMASPLIT_ATTR_NO_WARN), -ENOENT);
+	ck_assert_uint_eq(tu_log_count("\n"), 0);
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), ++found);
+
+	/* Leaks at close, one each, and the count once at teardown. */
+	ck_assert_int_eq(dmasplit_map(dev, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, G, 0, &iova), 0);
+	tu_log_clear();
+	dmasplit_dev_close(dev);
+	dev = NULL;
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), found + 1);
+	dmasplit_iova_destroy(iova);
+	found += 2;
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), found);
+	ck_assert_msg(tu_log_count(CHECK_PREFIX) == 2 &&
+		      tu_log_has(CHECK_PREFIX "nic0: leaked window") &&
+		      tu_log_has(CHECK_PREFIX "nic0: leaked dmasplit_map mapping"),
+		      "log:\n%s", tu_log_text());
+	tu_log_clear();
+	tu_ctx_free(ctx);
+	ctx = NULL;
+	ck_assert_msg(tu_log_count(CHECK_PREFIX) == 1 &&
+		      tu_log_has(CHECK_PREFIX "18 findings in this context"),
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
+START_TEST(checker_clean_use_has_no_findings)
+{
+	struct iovec iov[2] = { { buf, G }, { buf + 2 * G, G } };
+	struct dmasplit_seg segs[2];
+	struct dmasplit_iova *iova;
+	unsigned int nsegs = 2;
+	uint64_t dma;
+	void *cpu;
+
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), 0);
+	ck_assert_int_eq(dmasplit_map(dev, buf, G, DMASPLIT_BIDIRECTIONAL, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(dev, dma, G, DMASPLIT_FROM_DEVICE), 0);
+	ck_assert_int_eq(dmasplit_sync_for_device(dev, dma, G, DMASPLIT_TO_DEVICE), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_BIDIRECTIONAL, 0), 0);
+	ck_assert_int_eq(dmasplit_map_vec(dev, iov, 2, DMASPLIT_TO_DEVICE, 0, segs, &nsegs), 0);
+	ck_assert_int_eq(dmasplit_unmap_vec(dev, segs, nsegs, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_alloc_coherent(dev, G, 0, &cpu, &dma), 0);
+	ck_assert_int_eq(dmasplit_free_coherent(dev, G, cpu, dma), 0);
+	iova = window_with_link(DMASPLIT_TO_DEVICE);
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_iova_destroy(iova);
+	/* An invalid argument is an error, not the checker's finding. */
+	ck_assert_int_eq(dmasplit_map(dev, NULL, G, DMASPLIT_TO_DEVICE, 0, &dma), -EINVAL);
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), 0);
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(NULL), 0);
+	dmasplit_dev_close(dev);
+	dev = NULL;
+	tu_log_clear();
+	tu_ctx_free(ctx);
+	ctx = NULL;
+	ck_assert_msg(!tu_log_has(CHECK_PREFIX), "log:\n%s", tu_log_text());
+}
+END_TEST
+
+/*
+ * A log function that calls back into the library on the device it
+ * hears about, through calls that take the device's lock: the library
+ * must not call it with that lock held.
+ */
+static unsigned int reports_heard, calls_back;
+
+static void log_and_call_back(void *data, int priority, const char *file,
+			      int line, const char *fn, const char *format,
+			      va_list args)
+{
+	static bool inside;
+	struct dmasplit_dev_stats s = { .size = sizeof(s) };
+	struct dmasplit_iova *iova;
+	char msg[1024];
+	uint64_t dma;
+
+	vsnprintf(msg, sizeof(msg), format, args);
+	fprintf(stderr, "[log %d] %s\n", priority, msg);
+	if (inside || !strstr(msg, CHECK_PREFIX) || !dev)
+		return;
+	inside = true;
+	reports_heard++;
+	ck_assert_int_eq(dmasplit_dev_get_stats(dev, &s), 0);
+	ck_assert_int_eq(dmasplit_map(dev, buf + 8 * G, G, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, G, 0, &iova), 0);
+	dmasplit_iova_destroy(iova);
+	calls_back++;
+	inside = false;
+}
+
+START_TEST(checker_a_log_function_may_call_the_library_on_the_same_device)
+{
+	struct dmasplit_iova *iova, *leak;
+	struct dmasplit_dev *d;
+	uint64_t dma;
+	unsigned int want = 0;
+
+	dmasplit_ctx_set_log_fn(ctx, log_and_call_back, NULL);
+	ck_assert_int_eq(dmasplit_map(dev, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G - 1, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(dev, dma + G, G, DMASPLIT_FROM_DEVICE), -ENOENT);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), -ENOENT);
+	want += 3;
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, 4 * G, 0, &iova), 0);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, G, DMASPLIT_FROM_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, G, DMASPLIT_FROM_DEVICE, 0), -EEXIST);
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, G, DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, G, G, DMASPLIT_FROM_DEVICE, 0), -ENOENT);
+	want += 3;
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, G, DMASPLIT_FROM_DEVICE, 0), 0);
+	dmasplit_iova_destroy(iova);
+	/* A leaked window is reported as the application closes the device,
+	 * which stays open for it. */
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:other", &d), 0);
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, G, 0, &leak), 0);
+	dmasplit_dev_close(dev);
+	dev = d;
+	want++;
+	ck_assert_uint_eq(reports_heard, want);
+	ck_assert_uint_eq(calls_back, want);
+	dmasplit_iova_destroy(leak);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("api");
@@ -291,7 +544,18 @@ int main(void)
 	tcase_add_test(tc, checker_reports_leaks_at_close_and_the_last_window_releases);
 	tu_add_test_if(tc, checker_reports_device_access_to_cpu_owned_memory,
 		       sim_built(), "the swiotlb-sim backend is not built");
+	tcase_add_test(tc, checker_a_double_unmap_names_where_it_was_mapped_and_unmapped);
+	tcase_add_test(tc, checker_a_leak_names_where_it_was_mapped);
+	tcase_add_test(tc, checker_every_report_carries_the_prefix_and_counts_once);
+	tcase_add_test(tc, checker_clean_use_has_no_findings);
 	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	/* A deadlock shows as the timeout. */
+	tc = tcase_create("checker-reentry");
+	tcase_add_checked_fixture(tc, setup_checked, api_teardown);
+	tcase_add_test(tc, checker_a_log_function_may_call_the_library_on_the_same_device);
+	tcase_set_timeout(tc, 10);
 	suite_add_tcase(s, tc);
 
 	return tu_main(s);

@@ -84,6 +84,8 @@ int  dmasplit_ctx_set_builtin_backends(struct dmasplit_ctx *ctx, int enable);
 int  dmasplit_ctx_set_backend(struct dmasplit_ctx *ctx, const char *name_or_uuid);
 void dmasplit_ctx_set_check(struct dmasplit_ctx *ctx, int enable);
 int  dmasplit_ctx_get_check(const struct dmasplit_ctx *ctx);
+/* Misuse the checker found on the context's devices so far. */
+uint64_t dmasplit_ctx_get_check_findings(const struct dmasplit_ctx *ctx);
 int  dmasplit_ctx_set_sysfs_root(struct dmasplit_ctx *ctx, const char *root);
 const char *dmasplit_ctx_get_sysfs_root(const struct dmasplit_ctx *ctx);
 

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The checker's records of per-range mappings (dmasplit_map, the groups
+ * of dmasplit_map_vec, coherent memory): each live one, and the last ones
+ * unmapped, so that a second unmap can name the first.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checker.h"
+
+void check_group_put(struct check_group *g)
+{
+	if (g && --g->live == 0)
+		free(g);
+}
+
+void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e)
+{
+	uint64_t len = e->node.last - e->node.start + 1;
+	const struct dmasplit_backend_ops *ops = dev->ops;
+	struct check_group *g = e->group;
+	struct check_report rep = { 0 };
+	unsigned int i;
+
+	check_misuse(&rep, 0, "%s: leaked %s mapping 0x%" PRIx64 "+0x%" PRIx64 " released at close",
+		     dev->name, check_kind_name[e->kind], e->node.start, len);
+	check_culprit(&rep, e->kind == CHECK_WINDOW ? "allocated at" :
+			    "mapped at", e->made_at);
+	check_report(dev, &rep, 0);
+	switch (e->kind) {
+	case CHECK_MAP:
+		ops->unmap(dev->bdev, e->node.start, len, e->dir,
+			   DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		break;
+	case CHECK_VEC:
+		if (g->released)
+			break;
+		g->released = true;
+		if (ops->unmap_vec)
+			ops->unmap_vec(dev->bdev, g->segs, g->n, e->dir,
+				       DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		else
+			for (i = 0; i < g->n; i++)
+				ops->unmap(dev->bdev, g->segs[i].dma,
+					   g->segs[i].len, e->dir,
+					   DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		break;
+	case CHECK_COHERENT:
+		ops->free_coherent(dev->bdev, len, e->cpu, e->node.start);
+		break;
+	case CHECK_WINDOW:
+		break;
+	}
+}
+
+/*
+ * The host address of each segment of a vector: segments cover the
+ * buffers' bytes in order, so segment i starts where the bytes before it
+ * end.  0 (unknown) for a segment that spans buffers, or when the
+ * segments do not add up to the buffers (a backend that bounces).
+ */
+static void vec_hosts(const struct iovec *iov, unsigned int niov,
+		      const struct dmasplit_seg *segs, unsigned int nsegs,
+		      uintptr_t *host)
+{
+	uint64_t in = 0, total = 0;
+	unsigned int i, b = 0;
+
+	for (i = 0; i < niov; i++)
+		total += iov[i].iov_len;
+	for (i = 0; i < nsegs; i++)
+		total -= segs[i].len;
+	for (i = 0; i < nsegs; i++) {
+		host[i] = 0;
+		if (total || b >= niov)
+			continue;
+		if (segs[i].len <= iov[b].iov_len - in)
+			host[i] = (uintptr_t)iov[b].iov_base + in;
+		in += segs[i].len;
+		while (b < niov && in >= iov[b].iov_len) {
+			in -= iov[b].iov_len;
+			b++;
+		}
+	}
+}
+
+int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
+		  const struct dmasplit_seg *segs, unsigned int nsegs,
+		  enum dmasplit_dir dir, const void *host,
+		  const struct iovec *iov, unsigned int niov,
+		  const void *caller)
+{
+	struct check_entry **e, *one[1];
+	struct check_report rep = { 0 };
+	struct check_group *g = NULL;
+	uintptr_t *hosts = NULL, one_host[1];
+	unsigned int i, added = 0;
+	int r = 0;
+
+	if (kind == CHECK_VEC) {
+		g = calloc(1, sizeof(*g) + nsegs * (sizeof(g->segs[0]) +
+						    sizeof(g->ent[0]) +
+						    sizeof(*hosts)));
+		if (!g)
+			return -ENOMEM;
+		g->n = nsegs;
+		g->segs = (struct dmasplit_seg *)(g + 1);
+		g->ent = (struct check_entry **)(g->segs + nsegs);
+		hosts = (uintptr_t *)(g->ent + nsegs);
+		memcpy(g->segs, segs, nsegs * sizeof(segs[0]));
+		vec_hosts(iov, niov, segs, nsegs, hosts);
+		e = g->ent;
+	} else {
+		one_host[0] = (uintptr_t)host;
+		hosts = one_host;
+		e = one;
+		nsegs = 1;
+	}
+	for (i = 0; i < nsegs; i++) {
+		e[i] = check_entry_new(segs[i].dma, segs[i].len, kind, dir,
+				       caller);
+		if (!e[i]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		e[i]->cpu = kind == CHECK_COHERENT ? (void *)host : NULL;
+		e[i]->host = hosts[i];
+		e[i]->group = g;
+	}
+	pthread_mutex_lock(&dev->lock);
+	for (i = 0; i < nsegs; i++) {
+		r = check_overlap(dev, segs[i].dma, segs[i].len, hosts[i],
+				  &rep);
+		if (r < 0)
+			break;
+		itree_insert(&dev->check->ranges, &e[i]->node);
+		added++;
+	}
+	if (r < 0)
+		while (added--)
+			itree_remove(&dev->check->ranges, &e[added]->node);
+	else if (g)
+		g->live = nsegs;
+	pthread_mutex_unlock(&dev->lock);
+out:
+	if (r < 0) {
+		for (i = 0; i < nsegs; i++)
+			free(e[i]);
+		free(g);
+	}
+	check_culprit(&rep, "called from", caller);
+	return check_report(dev, &rep, r);
+}
+
+/* Whether e is exactly what an unmap of segs (or a free of cpu) names. */
+static bool mapping_is(const struct check_entry *e,
+		       const struct dmasplit_seg *segs, unsigned int nsegs,
+		       void *cpu)
+{
+	const struct check_group *g = e->group;
+
+	if (e->kind == CHECK_COHERENT)
+		return e->cpu == cpu;
+	if (e->kind != CHECK_VEC)
+		return true;
+	return g->n == nsegs &&
+	       !memcmp(g->segs, segs, nsegs * sizeof(*segs));
+}
+
+/*
+ * Lock held.  The live entry of a kind starting exactly at segs[0].dma
+ * that matches best: exactly the mapping named (without translation the
+ * same bytes mapped twice start at one address); else one of the same
+ * length and direction; else any other there (to report what differs);
+ * NULL when nothing but windows starts there.
+ */
+static struct check_entry *find_mapping(struct dmasplit_dev *dev,
+					enum check_kind kind,
+					const struct dmasplit_seg *segs,
+					unsigned int nsegs,
+					enum dmasplit_dir dir, void *cpu)
+{
+	struct itree *t = &dev->check->ranges;
+	struct check_entry *any = NULL, *near = NULL;
+	uint64_t dma = segs[0].dma, len = segs[0].len;
+	struct itree_node *n;
+
+	for (n = itree_find_ge(t, dma); n && n->start == dma;
+	     n = itree_next(t, n)) {
+		struct check_entry *e = entry_of(n);
+
+		if (e->kind == CHECK_WINDOW)
+			continue;
+		if (e->kind == kind && n->last - n->start + 1 == len &&
+		    e->dir == dir &&
+		    (kind != CHECK_VEC || e->group->segs[0].dma == dma)) {
+			if (mapping_is(e, segs, nsegs, cpu))
+				return e;
+			if (!near)
+				near = e;
+		}
+		if (!any || (e->kind == kind && any->kind != kind))
+			any = e;
+	}
+	return near ? near : any;
+}
+
+static const char *del_name(enum check_kind kind)
+{
+	return kind == CHECK_MAP ? "dmasplit_unmap" :
+	       kind == CHECK_VEC ? "dmasplit_unmap_vec" :
+				   "dmasplit_free_coherent";
+}
+
+/* Lock held.  Remember e, unmapped from dma on. */
+static void gone_add(struct check_dev *c, const struct check_entry *e,
+		     uint64_t dma, uint64_t len)
+{
+	struct check_gone *g = &c->gone[c->gone_next];
+
+	g->dma = dma;
+	g->len = len;
+	g->kind = e->kind;
+	g->made_at = e->made_at;
+	g->gone_at = e->gone_at;
+	c->gone_next = (c->gone_next + 1) % CHECK_GONE_MAX;
+}
+
+/* Lock held.  The mapping last unmapped that started at dma, or NULL;
+ * device addresses are never 0, so an unused slot ends the search. */
+static const struct check_gone *gone_find(struct check_dev *c, uint64_t dma)
+{
+	unsigned int i, at;
+
+	for (i = 1; i <= CHECK_GONE_MAX; i++) {
+		at = (c->gone_next + CHECK_GONE_MAX - i) % CHECK_GONE_MAX;
+		if (!c->gone[at].dma)
+			return NULL;
+		if (c->gone[at].dma == dma)
+			return &c->gone[at];
+	}
+	return NULL;
+}
+
+/* Lock held.  A vector is unmapped as the group it was mapped as. */
+static int vec_mismatch(struct dmasplit_dev *dev, struct check_entry *e,
+			const struct dmasplit_seg *segs, unsigned int nsegs,
+			uint32_t attrs, struct check_report *rep)
+{
+	struct check_group *g = e->group;
+	unsigned int i;
+
+	if (g->segs[0].dma != segs[0].dma) {
+		check_misuse(rep, attrs, "%s: dmasplit_unmap_vec: 0x%" PRIx64 " is not the first segment of the vector it was mapped in (which starts at 0x%" PRIx64 ", %u segments): unmap the vector as dmasplit_map_vec returned it",
+			     dev->name, segs[0].dma, g->segs[0].dma, g->n);
+		return -EINVAL;
+	}
+	for (i = 0; i < nsegs && i < g->n; i++)
+		if (segs[i].dma != g->segs[i].dma ||
+		    segs[i].len != g->segs[i].len) {
+			check_misuse(rep, attrs, "%s: dmasplit_unmap_vec: segment %u is 0x%" PRIx64 "+0x%" PRIx64 ", but the vector mapped at 0x%" PRIx64 " has 0x%" PRIx64 "+0x%" PRIx64 " there: unmap the vector as dmasplit_map_vec returned it",
+				     dev->name, i, segs[i].dma, segs[i].len,
+				     g->segs[0].dma, g->segs[i].dma,
+				     g->segs[i].len);
+			return -EINVAL;
+		}
+	if (nsegs != g->n) {
+		check_misuse(rep, attrs, "%s: dmasplit_unmap_vec: %u segments, but the vector mapped at 0x%" PRIx64 " has %u",
+			     dev->name, nsegs, g->segs[0].dma, g->n);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Lock held.  An unmap of what nothing live starts at. */
+static int not_mapped(struct dmasplit_dev *dev, enum check_kind kind,
+		      uint64_t dma, uint32_t attrs, struct check_report *rep)
+{
+	const struct check_gone *g = gone_find(dev->check, dma);
+
+	if (!g) {
+		check_misuse(rep, attrs, "%s: %s: 0x%" PRIx64 " was never mapped (or already unmapped)",
+			     dev->name, del_name(kind), dma);
+		return -ENOENT;
+	}
+	check_misuse(rep, attrs, "%s: %s: 0x%" PRIx64 " was already unmapped: %s mapping 0x%" PRIx64 "+0x%" PRIx64 ", gone with %s",
+		     dev->name, del_name(kind), dma, check_kind_name[g->kind],
+		     g->dma, g->len, del_name(g->kind));
+	check_culprit(rep, "mapped at", g->made_at);
+	check_culprit(rep, "unmapped at", g->gone_at);
+	return -ENOENT;
+}
+
+/* Lock held.  What differs between an unmap and live mapping e. */
+static int mismatch(struct dmasplit_dev *dev, struct check_entry *e,
+		    enum check_kind kind, const struct dmasplit_seg *segs,
+		    unsigned int nsegs, enum dmasplit_dir dir, uint32_t attrs,
+		    void *cpu, struct check_report *rep)
+{
+	const char *fn = del_name(kind);
+	uint64_t len = e->node.last - e->node.start + 1;
+	int r = 0;
+
+	if (e->kind != kind) {
+		check_misuse(rep, attrs, "%s: %s: 0x%" PRIx64 " was mapped by %s",
+			     dev->name, fn, segs[0].dma,
+			     check_kind_name[e->kind]);
+		r = -EINVAL;
+	} else if (kind == CHECK_VEC) {
+		r = vec_mismatch(dev, e, segs, nsegs, attrs, rep);
+	} else if (len != segs[0].len) {
+		check_misuse(rep, attrs, "%s: %s: 0x%" PRIx64 " with length 0x%" PRIx64 ", but mapped with 0x%" PRIx64,
+			     dev->name, fn, segs[0].dma, segs[0].len, len);
+		r = -EINVAL;
+	}
+	if (!r && e->dir != dir) {
+		check_misuse(rep, attrs, "%s: %s: 0x%" PRIx64 " with direction %s, but mapped %s",
+			     dev->name, fn, segs[0].dma, check_dir_name[dir],
+			     check_dir_name[e->dir]);
+		r = -EINVAL;
+	} else if (!r && kind == CHECK_COHERENT && e->cpu != cpu) {
+		check_misuse(rep, attrs, "%s: %s: 0x%" PRIx64 " with CPU address %p, but allocated at %p",
+			     dev->name, fn, segs[0].dma, cpu, e->cpu);
+		r = -EINVAL;
+	}
+	if (r)
+		check_culprit(rep, "mapped at", e->made_at);
+	return r;
+}
+
+int check_map_take(struct dmasplit_dev *dev, enum check_kind kind,
+		   const struct dmasplit_seg *segs, unsigned int nsegs,
+		   enum dmasplit_dir dir, uint32_t attrs, void *cpu,
+		   const void *caller, struct check_entry **taken)
+{
+	struct check_report rep = { 0 };
+	struct check_entry *e;
+	unsigned int i;
+	int r;
+
+	pthread_mutex_lock(&dev->lock);
+	e = find_mapping(dev, kind, segs, nsegs, dir, cpu);
+	if (!e)
+		r = not_mapped(dev, kind, segs[0].dma, attrs, &rep);
+	else
+		r = mismatch(dev, e, kind, segs, nsegs, dir, attrs, cpu, &rep);
+	if (r)
+		goto out;
+	/* Out of the tree while the backend works: a second unmap of the
+	 * same mapping meanwhile is refused, not raced. */
+	if (kind == CHECK_VEC)
+		for (i = 0; i < e->group->n; i++)
+			itree_remove(&dev->check->ranges,
+				     &e->group->ent[i]->node);
+	else
+		itree_remove(&dev->check->ranges, &e->node);
+	e->gone_at = caller;
+	*taken = e;
+out:
+	pthread_mutex_unlock(&dev->lock);
+	check_culprit(&rep, "called from", caller);
+	return check_report(dev, &rep, r);
+}
+
+/*
+ * After the backend's answer: the first done segments are gone, the rest
+ * (all of them when the backend failed) go back, as a vector of what is
+ * left for a partly unmapped one.
+ */
+void check_map_done(struct dmasplit_dev *dev, struct check_entry *taken,
+		    unsigned int done)
+{
+	struct check_group *g = taken->group;
+	unsigned int i, n = g ? g->n : 1;
+
+	pthread_mutex_lock(&dev->lock);
+	if (!g) {
+		if (done) {
+			gone_add(dev->check, taken, taken->node.start,
+				 taken->node.last - taken->node.start + 1);
+			check_entry_drop(taken);
+		} else {
+			itree_insert(&dev->check->ranges, &taken->node);
+		}
+		pthread_mutex_unlock(&dev->lock);
+		return;
+	}
+	if (done)
+		gone_add(dev->check, taken, g->segs[0].dma, g->segs[0].len);
+	for (i = done; i < n; i++)
+		itree_insert(&dev->check->ranges, &g->ent[i]->node);
+	if (done && done < n) {
+		/* The group lives on: shift what is left to its front. */
+		for (i = 0; i < done; i++) {
+			g->ent[i]->group = NULL;
+			check_entry_drop(g->ent[i]);
+			g->live--;
+		}
+		memmove(g->segs, g->segs + done,
+			(n - done) * sizeof(g->segs[0]));
+		memmove(g->ent, g->ent + done,
+			(n - done) * sizeof(g->ent[0]));
+		g->n = n - done;
+	} else if (done) {
+		for (i = 0; i < n; i++)
+			check_entry_drop(g->ent[i]);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
