@@ -32,6 +32,60 @@ static void call_log_fn(struct dmasplit_ctx *ctx, int priority,
 	va_end(args);
 }
 
+/* Lines this thread holds back while it holds a lock the application
+ * could need from its log function (log_queue_begin). */
+struct queued_line {
+	struct queued_line *next;
+	int priority;
+	const char *file;	/* __FILE__ and __func__: static */
+	int line;
+	const char *fn;
+	char text[];
+};
+
+static __thread struct log_queue *held_lines;
+
+void log_queue_begin(struct log_queue *q)
+{
+	q->head = NULL;
+	q->tail = &q->head;
+	q->lost = 0;
+	held_lines = q;
+}
+
+void log_queue_end(struct dmasplit_ctx *ctx, struct log_queue *q)
+{
+	struct queued_line *l;
+
+	held_lines = NULL;
+	while ((l = q->head)) {
+		q->head = l->next;
+		call_log_fn(ctx, l->priority, l->file, l->line, l->fn, "%s",
+			    l->text);
+		free(l);
+	}
+	if (q->lost)
+		call_log_fn(ctx, LOG_ERR, __FILE__, __LINE__, __func__,
+			    "%u log lines lost for want of memory", q->lost);
+}
+
+static void hold_line(struct log_queue *q, int priority, const char *file,
+		      int line, const char *fn, const char *text)
+{
+	size_t len = strlen(text) + 1;
+	struct queued_line *l = malloc(sizeof(*l) + len);
+
+	if (!l) {
+		q->lost++;
+		return;
+	}
+	*l = (struct queued_line){ .priority = priority, .file = file,
+				   .line = line, .fn = fn };
+	memcpy(l->text, text, len);
+	*q->tail = l;
+	q->tail = &l->next;
+}
+
 /*
  * Messages quote device specs, sysfs contents and plugin strings, none of
  * which the library controls: a control character in them could forge
@@ -79,7 +133,10 @@ void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
 		}
 	}
 	out[o] = '\0';
-	call_log_fn(ctx, priority, file, line, fn, "%s", out);
+	if (held_lines)
+		hold_line(held_lines, priority, file, line, fn, out);
+	else
+		call_log_fn(ctx, priority, file, line, fn, "%s", out);
 	if (msg != small) {
 		free(msg);
 		free(out);

@@ -69,9 +69,9 @@ void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
  * look at what was mapped), and no lock here is recursive: a line logged
  * under one would deadlock that call.  A line due while a lock is held is
  * kept in a struct log_later and logged after the unlock; the checker's
- * reports work the same way (struct check_report, checker.h).  Loading
- * the plugins (loader.c) still logs under the context's lock, so a log
- * function must not open devices while backends load.
+ * reports work the same way (struct check_report, checker.h).  Where a
+ * lock is held across many lines (loading the plugins, loader.c), the
+ * thread holds its lines back in a struct log_queue instead.
  */
 struct log_later {
 	bool due;
@@ -81,6 +81,16 @@ struct log_later {
 	const char *fn;
 	char msg[512];
 };
+
+struct log_queue {
+	struct queued_line *head, **tail;
+	unsigned int lost;
+};
+
+/* From begin to end, every line this thread logs is kept in q; end logs
+ * them, in order, and must be called with no lock held. */
+void log_queue_begin(struct log_queue *q);
+void log_queue_end(struct dmasplit_ctx *ctx, struct log_queue *q);
 
 void log_later_set(struct dmasplit_ctx *ctx, struct log_later *l,
 		   int priority, const char *file, int line, const char *fn,

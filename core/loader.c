@@ -350,9 +350,13 @@ int loader_load(struct dmasplit_ctx *ctx)
 	struct dmasplit_backend **tail = &ctx->backends;
 	char *dirs, *dir, *save = NULL;
 	const builtin_entry_fn *entry;
+	struct log_queue lines;
 	int r = 0;
 
-	/* Two threads opening their first devices must not both load. */
+	/* Two threads opening their first devices must not both load; the
+	 * refusals and choices it logs wait for the unlock, so a log
+	 * function may call the library. */
+	log_queue_begin(&lines);
 	pthread_mutex_lock(&ctx->lock);
 	if (ctx->loaded)
 		goto out;
@@ -370,6 +374,7 @@ int loader_load(struct dmasplit_ctx *ctx)
 	ctx->loaded = true;
 out:
 	pthread_mutex_unlock(&ctx->lock);
+	log_queue_end(ctx, &lines);
 	return r;
 }
 

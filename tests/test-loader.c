@@ -121,6 +121,43 @@ START_TEST(refuses_each_broken_plugin_and_keeps_the_rest)
 }
 END_TEST
 
+struct reentry {
+	struct dmasplit_ctx *ctx;
+	unsigned int lines, backends_seen;
+};
+
+static void log_and_list_backends(void *data, int priority, const char *file,
+				  int line, const char *fn, const char *format,
+				  va_list args)
+{
+	struct reentry *r = data;
+	struct dmasplit_backend *be;
+
+	(void)priority, (void)file, (void)line, (void)fn, (void)format,
+		(void)args;
+	r->lines++;
+	for (be = dmasplit_backend_next(r->ctx, NULL); be;
+	     be = dmasplit_backend_next(r->ctx, be))
+		r->backends_seen++;
+}
+
+/* Loading logs refusals and choices; the log function runs with no lock
+ * of the library held, so it may call back in. */
+START_TEST(a_log_function_may_call_the_library_while_backends_load)
+{
+	const char *const list[] = { "testa", "badabi", NULL };
+	struct dmasplit_ctx *ctx = tu_ctx_with(list);
+	struct reentry r = { .ctx = ctx };
+
+	dmasplit_ctx_set_log_fn(ctx, log_and_list_backends, &r);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_uint_ge(r.lines, 1);
+	ck_assert_uint_eq(r.backends_seen, r.lines * count_backends(ctx));
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	tu_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(refuses_duplicate_uuid_and_name)
 {
 	char *first = tu_mkdtemp(), *second = tu_mkdtemp(), path[PATH_MAX * 2];
@@ -608,6 +645,7 @@ int main(void)
 	tu_plugin_dir();
 	tcase_add_test(tc, loads_good_plugins_in_order);
 	tcase_add_test(tc, refuses_each_broken_plugin_and_keeps_the_rest);
+	tcase_add_test(tc, a_log_function_may_call_the_library_while_backends_load);
 	tcase_add_test(tc, refuses_duplicate_uuid_and_name);
 	tcase_add_test(tc, refuses_plugin_writable_by_others);
 	tcase_add_test(tc, refuses_directory_writable_by_others);
