@@ -60,6 +60,16 @@ static int full_desc(const struct dmasplit_desc *desc,
 	full->name[sizeof(full->name) - 1] = '\0';
 	full->options[sizeof(full->options) - 1] = '\0';
 	full->address_space[sizeof(full->address_space) - 1] = '\0';
+	/* A description from a caller built before the class (or one that
+	 * left it 0, or set a value this core does not know) would be
+	 * refused by every PCI backend: classify it as dmasplit_describe
+	 * would have, from its own strings. */
+	if (full->iommu_class == DMASPLIT_IOMMU_UNKNOWN ||
+	    (unsigned int)full->iommu_class > DMASPLIT_IOMMU_VFIO_NOIOMMU) {
+		full->iommu_group_type[sizeof(full->iommu_group_type) - 1] = '\0';
+		full->iommu_group_name[sizeof(full->iommu_group_name) - 1] = '\0';
+		full->iommu_class = iommu_classify(full);
+	}
 	return 0;
 }
 
@@ -149,10 +159,9 @@ static int check_as(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 {
 	if (!desc->address_space[0])
 		return 0;
-	if (desc->bus == DMASPLIT_BUS_PCI &&
-	    (desc->iommu_group < 0 ||
-	     !strcmp(desc->iommu_group_type, "identity") ||
-	     !strcmp(desc->iommu_group_name, "vfio-noiommu"))) {
+	if (desc->iommu_class == DMASPLIT_IOMMU_NONE ||
+	    desc->iommu_class == DMASPLIT_IOMMU_IDENTITY ||
+	    desc->iommu_class == DMASPLIT_IOMMU_VFIO_NOIOMMU) {
 		log_err(ctx, "%s: as=%s: the device is not behind an IOMMU (group %d, type %s): it has no address space to share",
 			desc->name, desc->address_space, desc->iommu_group,
 			desc->iommu_group_type[0] ? desc->iommu_group_type

@@ -247,6 +247,8 @@ int  sysfs_readlink(const struct dmasplit_host *host, const char *path,
 		    char *buf, size_t len) _must_check_;
 int  sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 		int *fd) _must_check_;
+/* From the strings of desc alone, for descriptions the core did not fill. */
+enum dmasplit_iommu_class iommu_classify(const struct dmasplit_desc *desc);
 
 /* p2p.c: the verdict and, in why, what it rests on (one phrase). */
 int  p2p_calc(struct dmasplit_ctx *ctx, const char *provider,

@@ -246,6 +246,37 @@ static int read_vfio_dev(struct pci_reader *pr, struct dmasplit_desc *desc)
 	return 0;
 }
 
+/*
+ * The one reading of /sys/kernel/iommu_groups/N/type and name
+ * (drivers/iommu/iommu.c, iommu_group_show_type).  The type decides: a
+ * group name can be set by any driver, so "vfio-noiommu" counts only for a
+ * group that does not translate anyway.  Types this code does not know and
+ * types it could not read stay UNKNOWN: whoever reads the class must not
+ * take such a group for untranslated.
+ */
+enum dmasplit_iommu_class iommu_classify(const struct dmasplit_desc *desc)
+{
+	const char *type = desc->iommu_group_type;
+	enum dmasplit_iommu_class c;
+
+	if (desc->bus != DMASPLIT_BUS_PCI)
+		return DMASPLIT_IOMMU_UNKNOWN;
+	if (desc->iommu_group < 0)
+		return DMASPLIT_IOMMU_NONE;
+	if (!strcmp(type, "DMA") || !strcmp(type, "DMA-FQ"))
+		return DMASPLIT_IOMMU_TRANSLATED;
+	if (!strcmp(type, "blocked"))
+		return DMASPLIT_IOMMU_BLOCKED;
+	if (!strcmp(type, "identity"))
+		c = DMASPLIT_IOMMU_IDENTITY;
+	else if (!strcmp(type, "unknown"))
+		c = DMASPLIT_IOMMU_NO_DOMAIN;
+	else
+		return DMASPLIT_IOMMU_UNKNOWN;
+	return strcmp(desc->iommu_group_name, "vfio-noiommu") ? c :
+		DMASPLIT_IOMMU_VFIO_NOIOMMU;
+}
+
 int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 {
 	struct pci_reader pr = { .ctx = ctx, .host = &ctx->host };
@@ -310,6 +341,7 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 		if (r < 0 && r != -ENOENT)
 			return unreadable(&pr, "iommu_group/name", r);
 	}
+	desc->iommu_class = iommu_classify(desc);
 	if ((r = read_vfio_dev(&pr, desc)) < 0)
 		return r;
 
