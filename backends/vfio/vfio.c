@@ -18,11 +18,6 @@
 /* ------------------------------------------------------------------ */
 /* Selection                                                            */
 
-static bool translating(const struct dmasplit_desc *desc)
-{
-	return !strcmp(desc->iommu_group_type, "DMA") ||
-	       !strcmp(desc->iommu_group_type, "DMA-FQ");
-}
 
 /* The device cdev with iommufd, unless the spec or the kernel says no. */
 static bool want_iommufd(const struct dmasplit_desc *desc, const char **why)
@@ -57,7 +52,12 @@ static int vfio_probe(const struct dmasplit_host *host,
 
 	if (desc->bus != DMASPLIT_BUS_PCI || strcmp(desc->driver, "vfio-pci"))
 		return -ENODEV;
-	if (desc->iommu_group < 0 || !translating(desc)) {
+	if (!DMASPLIT_DESC_HAS(desc, iommu_class)) {
+		dmasplit_host_dbg(host, VFIO_NAME ": %s: the library is older than this backend (no IOMMU class in the description)",
+				  desc->name);
+		return -ENODEV;
+	}
+	if (desc->iommu_class != DMASPLIT_IOMMU_TRANSLATED) {
 		dmasplit_host_dbg(host, VFIO_NAME ": %s: IOMMU group %d of type '%s' does not translate",
 				  desc->name, desc->iommu_group,
 				  desc->iommu_group_type);
@@ -210,10 +210,8 @@ static void reserve_gaps(struct vspace *sp)
 
 static const char *spec_as(const struct dmasplit_desc *desc)
 {
-	if (desc->size < offsetof(struct dmasplit_desc, address_space) +
-			 sizeof(desc->address_space))
-		return "";
-	return desc->address_space;
+	return DMASPLIT_DESC_HAS(desc, address_space) ? desc->address_space
+						       : "";
 }
 
 /*
