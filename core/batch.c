@@ -51,7 +51,7 @@ DMASPLIT_EXPORT int dmasplit_batch_new(struct dmasplit_dev *dev,
 
 	if (!dev || !out)
 		return -EINVAL;
-	if (dir_bad(dir) || (attrs & ~DMASPLIT_ATTR_MASK))
+	if (xfer_bad(dir, attrs))
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: %s: invalid arguments (dir %d, attrs 0x%x)",
 			      dev->name, __func__, (int)dir, attrs);

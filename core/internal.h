@@ -74,6 +74,13 @@ static inline bool dir_bad(enum dmasplit_dir dir)
 	return (unsigned int)dir > DMASPLIT_FROM_DEVICE;
 }
 
+/* Every call that moves data takes a direction and attributes; backends
+ * rely on both being ones the API defines. */
+static inline bool xfer_bad(enum dmasplit_dir dir, uint32_t attrs)
+{
+	return dir_bad(dir) || (attrs & ~DMASPLIT_ATTR_MASK);
+}
+
 /* ------------------------------------------------------------------ */
 /* Objects                                                              */
 

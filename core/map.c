@@ -15,8 +15,8 @@
 static bool args_bad(const void *vaddr, size_t len, enum dmasplit_dir dir,
 		     uint32_t attrs)
 {
-	return !vaddr || range_bad((uintptr_t)vaddr, len) || dir_bad(dir) ||
-	       (attrs & ~DMASPLIT_ATTR_MASK);
+	return !vaddr || range_bad((uintptr_t)vaddr, len) ||
+	       xfer_bad(dir, attrs);
 }
 
 /*
@@ -95,8 +95,7 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 
 	if (!dev)
 		return -EINVAL;
-	if (range_bad(dma, len) || dir_bad(dir) ||
-	    (attrs & ~DMASPLIT_ATTR_MASK))
+	if (range_bad(dma, len) || xfer_bad(dir, attrs))
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_unmap: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, dma, len, (int)dir, attrs);
@@ -124,8 +123,7 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 	int r;
 
 	if (unlikely(!dev || dev->check || !dev->ops->unmap ||
-		     range_bad(dma, len) || dir_bad(dir) ||
-		     (attrs & ~DMASPLIT_ATTR_MASK)))
+		     range_bad(dma, len) || xfer_bad(dir, attrs)))
 		return unmap_slow(dev, dma, len, dir, attrs);
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
 	if (unlikely(r < 0))
@@ -241,8 +239,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 
 	if (!dev || !iov || !segs || !nsegs)
 		return -EINVAL;
-	if (unlikely(!n || !*nsegs || dir_bad(dir) ||
-		     (attrs & ~DMASPLIT_ATTR_MASK)))
+	if (unlikely(!n || !*nsegs || xfer_bad(dir, attrs)))
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: %s: invalid arguments (n %u, nsegs %u, dir %d, attrs 0x%x)",
 			      dev->name, __func__, n, *nsegs, (int)dir, attrs);
@@ -308,7 +305,7 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 
 	if (!dev || !segs)
 		return -EINVAL;
-	if (unlikely(!nsegs || dir_bad(dir) || (attrs & ~DMASPLIT_ATTR_MASK)))
+	if (unlikely(!nsegs || xfer_bad(dir, attrs)))
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: %s: invalid arguments (nsegs %u, dir %d, attrs 0x%x)",
 			      dev->name, __func__, nsegs, (int)dir, attrs);
