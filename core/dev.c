@@ -48,8 +48,8 @@ DMASPLIT_EXPORT int dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec
 }
 
 /* Backends see a full-size description whatever the caller passed. */
-static int full_desc(const struct dmasplit_desc *desc,
-		     struct dmasplit_desc *full)
+static _must_check_ int full_desc(const struct dmasplit_desc *desc,
+				  struct dmasplit_desc *full)
 {
 	if (!desc || desc->size < offsetof(struct dmasplit_desc, options))
 		return -EINVAL;
@@ -91,9 +91,9 @@ DMASPLIT_EXPORT int dmasplit_backend_probe(struct dmasplit_backend *be,
 	return 0;
 }
 
-static int select_backend(struct dmasplit_ctx *ctx,
-			  const struct dmasplit_desc *desc,
-			  struct dmasplit_backend **out)
+static _must_check_ int select_backend(struct dmasplit_ctx *ctx,
+				       const struct dmasplit_desc *desc,
+				       struct dmasplit_backend **out)
 {
 	struct dmasplit_backend *be, *best = NULL;
 	int r, score, best_score = -1;
@@ -154,8 +154,9 @@ DMASPLIT_EXPORT int dmasplit_select(struct dmasplit_ctx *ctx,
  * no-IOMMU mode), -EOPNOTSUPP from a backend that cannot share.  A sim
  * device's own IOMMU (iommu=off) is the backend's to judge.
  */
-static int check_as(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
-		    const struct dmasplit_desc *desc)
+static _must_check_ int check_as(struct dmasplit_ctx *ctx,
+				 struct dmasplit_backend *be,
+				 const struct dmasplit_desc *desc)
 {
 	if (!desc->address_space[0])
 		return 0;
@@ -176,9 +177,10 @@ static int check_as(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 	return 0;
 }
 
-static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
-		     const struct dmasplit_desc *desc,
-		     struct dmasplit_dev **out)
+static _must_check_ int open_with(struct dmasplit_ctx *ctx,
+				  struct dmasplit_backend *be,
+				  const struct dmasplit_desc *desc,
+				  struct dmasplit_dev **out)
 {
 	struct dmasplit_dev *dev;
 	int r;
@@ -246,8 +248,9 @@ fail:
 	return r;
 }
 
-static int open_spec(struct dmasplit_ctx *ctx, const char *spec,
-		     const char *name_or_uuid, struct dmasplit_dev **dev)
+static _must_check_ int open_spec(struct dmasplit_ctx *ctx, const char *spec,
+				  const char *name_or_uuid,
+				  struct dmasplit_dev **dev)
 {
 	struct dmasplit_backend *be;
 	struct dmasplit_desc desc = { .size = sizeof(desc) };

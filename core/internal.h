@@ -260,19 +260,20 @@ enum dmasplit_iommu_class iommu_classify(const struct dmasplit_desc *desc);
 /* p2p.c: the verdict and, in why, what it rests on (one phrase). */
 int  p2p_calc(struct dmasplit_ctx *ctx, const char *provider,
 	      const char *client, int *dist, enum dmasplit_p2p_map *map,
-	      char *why, size_t why_len);
+	      char *why, size_t why_len) _must_check_;
 
 int  p2p_bar_bus(const struct dmasplit_host *host, const char *name,
-		 unsigned int bar, uint64_t *bus);
+		 unsigned int bar, uint64_t *bus) _must_check_;
 
 /* peer.c */
 void peer_init(struct peer_table *t);
 void peer_fini(struct peer_table *t);
 void peer_host_init(struct dmasplit_host *host);
-int  peer_add(const struct dmasplit_host *host, const struct dmasplit_peer *p);
-int  peer_del(const struct dmasplit_host *host, const void *cpu);
+int  peer_add(const struct dmasplit_host *host, const struct dmasplit_peer *p)
+	_must_check_;
+int  peer_del(const struct dmasplit_host *host, const void *cpu) _must_check_;
 int  peer_find(const struct dmasplit_host *host, const void *addr,
-	       size_t len, struct dmasplit_peer *out);
+	       size_t len, struct dmasplit_peer *out) _must_check_;
 
 /* dev.c */
 void dev_get(struct dmasplit_dev *dev);
@@ -319,7 +320,8 @@ int  iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
 int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
-int  iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last);
+int  iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last)
+	_must_check_;
 
 /* pin.c */
 void pin_init(struct pin_table *pins);

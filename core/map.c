@@ -132,10 +132,11 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 	return 0;
 }
 
-static int sync_range(struct dmasplit_dev *dev, uint64_t dma, size_t len,
-		      enum dmasplit_dir dir, const char *fn, bool for_cpu,
-		      int (*op)(struct dmasplit_bdev *, uint64_t, size_t,
-				enum dmasplit_dir))
+static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
+				   size_t len, enum dmasplit_dir dir,
+				   const char *fn, bool for_cpu,
+				   int (*op)(struct dmasplit_bdev *, uint64_t,
+					     size_t, enum dmasplit_dir))
 {
 	int r;
 
@@ -173,9 +174,10 @@ DMASPLIT_EXPORT int dmasplit_sync_for_device(struct dmasplit_dev *dev,
 }
 
 /* Without a backend map_vec: one map per buffer, all undone on failure. */
-static int map_each(struct dmasplit_dev *dev, const struct iovec *iov,
-		    unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
-		    struct dmasplit_seg *segs)
+static _must_check_ int map_each(struct dmasplit_dev *dev,
+				 const struct iovec *iov, unsigned int n,
+				 enum dmasplit_dir dir, uint32_t attrs,
+				 struct dmasplit_seg *segs)
 {
 	unsigned int i;
 	int r;
@@ -203,9 +205,10 @@ static int map_each(struct dmasplit_dev *dev, const struct iovec *iov,
  * and the first failure stops the walk, leaving that segment and the
  * ones after it mapped.  The first error is returned.
  */
-static int unmap_segs(struct dmasplit_dev *dev,
-		      const struct dmasplit_seg *segs, unsigned int n,
-		      enum dmasplit_dir dir, uint32_t attrs, unsigned int *done)
+static _must_check_ int unmap_segs(struct dmasplit_dev *dev,
+				   const struct dmasplit_seg *segs,
+				   unsigned int n, enum dmasplit_dir dir,
+				   uint32_t attrs, unsigned int *done)
 {
 	unsigned int i;
 	int r;
@@ -394,8 +397,8 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 	return r < 0 ? backend_error(dev, r, ERRS_UNMAP, "free_coherent") : 0;
 }
 
-static int dma_rw_args(struct dmasplit_dev *dev, uint64_t dma,
-		       const void *buf, size_t len, const char *fn)
+static _must_check_ int dma_rw_args(struct dmasplit_dev *dev, uint64_t dma,
+				    const void *buf, size_t len, const char *fn)
 {
 	if (!dev)
 		return -EINVAL;

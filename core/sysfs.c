@@ -17,8 +17,8 @@
 
 #include "internal.h"
 
-static int full_path(const struct dmasplit_host *host, const char *path,
-		     char *buf, size_t len)
+static _must_check_ int full_path(const struct dmasplit_host *host,
+				  const char *path, char *buf, size_t len)
 {
 	const char *root = ctx_from_host(host)->sysfs_root;
 	int n;
@@ -123,8 +123,8 @@ struct pci_reader {
 	char dir[96];		/* bus/pci/devices/ADDR */
 };
 
-static int attr(struct pci_reader *pr, const char *name, char *buf,
-		size_t len)
+static _must_check_ int attr(struct pci_reader *pr, const char *name, char *buf,
+			     size_t len)
 {
 	char path[160];
 
@@ -151,8 +151,8 @@ static int malformed(struct pci_reader *pr, const char *name,
 	return -EIO;
 }
 
-static int attr_u64(struct pci_reader *pr, const char *name, int base,
-		    bool required, uint64_t *out)
+static _must_check_ int attr_u64(struct pci_reader *pr, const char *name,
+				 int base, bool required, uint64_t *out)
 {
 	char buf[64], *end;
 	uint64_t v;
@@ -174,8 +174,8 @@ static int attr_u64(struct pci_reader *pr, const char *name, int base,
 }
 
 /* Basename of a link's target, "" when there is no link. */
-static int link_name(struct pci_reader *pr, const char *name, char *out,
-		     size_t len)
+static _must_check_ int link_name(struct pci_reader *pr, const char *name,
+				  char *out, size_t len)
 {
 	char path[160], target[PATH_MAX];
 	const char *base;
@@ -197,7 +197,8 @@ static int link_name(struct pci_reader *pr, const char *name, char *out,
 	return 0;
 }
 
-static int read_resources(struct pci_reader *pr, struct dmasplit_desc *desc)
+static _must_check_ int read_resources(struct pci_reader *pr,
+				       struct dmasplit_desc *desc)
 {
 	char buf[2048], *line, *save = NULL;
 	unsigned int n = 0;
@@ -221,7 +222,8 @@ static int read_resources(struct pci_reader *pr, struct dmasplit_desc *desc)
 	return 0;
 }
 
-static int read_vfio_dev(struct pci_reader *pr, struct dmasplit_desc *desc)
+static _must_check_ int read_vfio_dev(struct pci_reader *pr,
+				      struct dmasplit_desc *desc)
 {
 	char path[PATH_MAX];
 	struct dirent *d;
