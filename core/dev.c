@@ -60,16 +60,17 @@ static _must_check_ int full_desc(const struct dmasplit_desc *desc,
 	full->name[sizeof(full->name) - 1] = '\0';
 	full->options[sizeof(full->options) - 1] = '\0';
 	full->address_space[sizeof(full->address_space) - 1] = '\0';
+	full->driver[sizeof(full->driver) - 1] = '\0';
+	full->iommu_group_type[sizeof(full->iommu_group_type) - 1] = '\0';
+	full->vfio_dev[sizeof(full->vfio_dev) - 1] = '\0';
+	full->iommu_group_name[sizeof(full->iommu_group_name) - 1] = '\0';
 	/* A description from a caller built before the class (or one that
 	 * left it 0, or set a value this core does not know) would be
 	 * refused by every PCI backend: classify it as dmasplit_describe
 	 * would have, from its own strings. */
 	if (full->iommu_class == DMASPLIT_IOMMU_UNKNOWN ||
-	    (unsigned int)full->iommu_class > DMASPLIT_IOMMU_VFIO_NOIOMMU) {
-		full->iommu_group_type[sizeof(full->iommu_group_type) - 1] = '\0';
-		full->iommu_group_name[sizeof(full->iommu_group_name) - 1] = '\0';
+	    (unsigned int)full->iommu_class > DMASPLIT_IOMMU_VFIO_NOIOMMU)
 		full->iommu_class = iommu_classify(full);
-	}
 	return 0;
 }
 

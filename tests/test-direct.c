@@ -212,6 +212,28 @@ START_TEST(description_without_class_is_probed_as_before)
 }
 END_TEST
 
+/* Backends read the strings of a caller's description as strings. */
+START_TEST(caller_strings_reach_the_backend_terminated)
+{
+	struct dmasplit_desc d = { .size = sizeof(d) };
+	char expect[128];
+	int score = -1;
+
+	fake_uio();
+	ck_assert_int_eq(dmasplit_describe(ctx, ADDR, &d), 0);
+	memset(d.driver, 'x', sizeof(d.driver));
+	memset(d.iommu_group_type, 'x', sizeof(d.iommu_group_type));
+	memset(d.vfio_dev, 'x', sizeof(d.vfio_dev));
+	memset(d.iommu_group_name, 'x', sizeof(d.iommu_group_name));
+	snprintf(expect, sizeof(expect), "bound to %.*s, not to",
+		 (int)sizeof(d.driver) - 1,
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_backend_probe(direct(), &d, &score), -ENODEV);
+	ck_assert_msg(tu_log_has(expect), "log:\n%s", tu_log_text());
+}
+END_TEST
+
 /*
  * A core older than the class hands the plugin a description that ends
  * before it: the plugin refuses rather than guess, with a line that says
@@ -312,6 +334,7 @@ int main(void)
 	tcase_add_test(tc, opening_by_name_refuses_what_probe_refuses);
 	tcase_add_test(tc, description_without_class_is_probed_as_before);
 	tcase_add_test(tc, description_from_an_older_core_is_refused);
+	tcase_add_test(tc, caller_strings_reach_the_backend_terminated);
 	tcase_add_test(tc, open_without_cap_sys_admin_fails_with_eperm);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
