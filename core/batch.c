@@ -51,7 +51,7 @@ DMASPLIT_EXPORT int dmasplit_batch_new(struct dmasplit_dev *dev,
 
 	if (!dev || !out)
 		return -EINVAL;
-	if (dir_bad(dir) || (attrs & ~DMASPLIT_ATTR_MASK))
+	if (xfer_bad(dir, attrs))
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: %s: invalid arguments (dir %d, attrs 0x%x)",
 			      dev->name, __func__, (int)dir, attrs);
@@ -147,7 +147,7 @@ static void unlink_first(struct dmasplit_batch *batch, unsigned int linked)
  * the device cannot use it here (no windows, or its granule rules refuse
  * a link), so that the caller falls back; 0 when mapped.
  */
-static int map_window(struct dmasplit_batch *batch)
+static _must_check_ int map_window(struct dmasplit_batch *batch)
 {
 	struct dmasplit_dev *dev = batch->dev;
 	struct dmasplit_dev_info info = { .size = sizeof(info) };
@@ -222,7 +222,7 @@ fail:
  * device without one needs a segment per physically contiguous run, at
  * worst one per page: room for that.
  */
-static int map_ranges(struct dmasplit_batch *batch)
+static _must_check_ int map_ranges(struct dmasplit_batch *batch)
 {
 	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE), room = 0;
 	struct dmasplit_seg *segs, *fit;
@@ -283,9 +283,9 @@ DMASPLIT_EXPORT int dmasplit_batch_map(struct dmasplit_batch *batch,
 	return 0;
 }
 
-static int sync_all(struct dmasplit_batch *batch, const char *fn,
-		    int (*sync)(struct dmasplit_dev *, uint64_t, size_t,
-				enum dmasplit_dir))
+static _must_check_ int sync_all(struct dmasplit_batch *batch, const char *fn,
+				 int (*sync)(struct dmasplit_dev *, uint64_t,
+					     size_t, enum dmasplit_dir))
 {
 	unsigned int i;
 	int r;

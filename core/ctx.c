@@ -213,7 +213,7 @@ static int parse_bool(const char *s)
 	return -EINVAL;
 }
 
-static int set_string(char **field, const char *value)
+static _must_check_ int set_string(char **field, const char *value)
 {
 	char *copy = NULL;
 

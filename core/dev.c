@@ -48,8 +48,8 @@ DMASPLIT_EXPORT int dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec
 }
 
 /* Backends see a full-size description whatever the caller passed. */
-static int full_desc(const struct dmasplit_desc *desc,
-		     struct dmasplit_desc *full)
+static _must_check_ int full_desc(const struct dmasplit_desc *desc,
+				  struct dmasplit_desc *full)
 {
 	if (!desc || desc->size < offsetof(struct dmasplit_desc, options))
 		return -EINVAL;
@@ -60,6 +60,17 @@ static int full_desc(const struct dmasplit_desc *desc,
 	full->name[sizeof(full->name) - 1] = '\0';
 	full->options[sizeof(full->options) - 1] = '\0';
 	full->address_space[sizeof(full->address_space) - 1] = '\0';
+	full->driver[sizeof(full->driver) - 1] = '\0';
+	full->iommu_group_type[sizeof(full->iommu_group_type) - 1] = '\0';
+	full->vfio_dev[sizeof(full->vfio_dev) - 1] = '\0';
+	full->iommu_group_name[sizeof(full->iommu_group_name) - 1] = '\0';
+	/* A description from a caller built before the class (or one that
+	 * left it 0, or set a value this core does not know) would be
+	 * refused by every PCI backend: classify it as dmasplit_describe
+	 * would have, from its own strings. */
+	if (full->iommu_class == DMASPLIT_IOMMU_UNKNOWN ||
+	    (unsigned int)full->iommu_class > DMASPLIT_IOMMU_VFIO_NOIOMMU)
+		full->iommu_class = iommu_classify(full);
 	return 0;
 }
 
@@ -81,9 +92,9 @@ DMASPLIT_EXPORT int dmasplit_backend_probe(struct dmasplit_backend *be,
 	return 0;
 }
 
-static int select_backend(struct dmasplit_ctx *ctx,
-			  const struct dmasplit_desc *desc,
-			  struct dmasplit_backend **out)
+static _must_check_ int select_backend(struct dmasplit_ctx *ctx,
+				       const struct dmasplit_desc *desc,
+				       struct dmasplit_backend **out)
 {
 	struct dmasplit_backend *be, *best = NULL;
 	int r, score, best_score = -1;
@@ -144,15 +155,15 @@ DMASPLIT_EXPORT int dmasplit_select(struct dmasplit_ctx *ctx,
  * no-IOMMU mode), -EOPNOTSUPP from a backend that cannot share.  A sim
  * device's own IOMMU (iommu=off) is the backend's to judge.
  */
-static int check_as(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
-		    const struct dmasplit_desc *desc)
+static _must_check_ int check_as(struct dmasplit_ctx *ctx,
+				 struct dmasplit_backend *be,
+				 const struct dmasplit_desc *desc)
 {
 	if (!desc->address_space[0])
 		return 0;
-	if (desc->bus == DMASPLIT_BUS_PCI &&
-	    (desc->iommu_group < 0 ||
-	     !strcmp(desc->iommu_group_type, "identity") ||
-	     !strcmp(desc->iommu_group_name, "vfio-noiommu"))) {
+	if (desc->iommu_class == DMASPLIT_IOMMU_NONE ||
+	    desc->iommu_class == DMASPLIT_IOMMU_IDENTITY ||
+	    desc->iommu_class == DMASPLIT_IOMMU_VFIO_NOIOMMU) {
 		log_err(ctx, "%s: as=%s: the device is not behind an IOMMU (group %d, type %s): it has no address space to share",
 			desc->name, desc->address_space, desc->iommu_group,
 			desc->iommu_group_type[0] ? desc->iommu_group_type
@@ -167,9 +178,10 @@ static int check_as(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
 	return 0;
 }
 
-static int open_with(struct dmasplit_ctx *ctx, struct dmasplit_backend *be,
-		     const struct dmasplit_desc *desc,
-		     struct dmasplit_dev **out)
+static _must_check_ int open_with(struct dmasplit_ctx *ctx,
+				  struct dmasplit_backend *be,
+				  const struct dmasplit_desc *desc,
+				  struct dmasplit_dev **out)
 {
 	struct dmasplit_dev *dev;
 	int r;
@@ -237,8 +249,9 @@ fail:
 	return r;
 }
 
-static int open_spec(struct dmasplit_ctx *ctx, const char *spec,
-		     const char *name_or_uuid, struct dmasplit_dev **dev)
+static _must_check_ int open_spec(struct dmasplit_ctx *ctx, const char *spec,
+				  const char *name_or_uuid,
+				  struct dmasplit_dev **dev)
 {
 	struct dmasplit_backend *be;
 	struct dmasplit_desc desc = { .size = sizeof(desc) };

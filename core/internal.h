@@ -119,6 +119,13 @@ static inline bool dir_bad(enum dmasplit_dir dir)
 	return (unsigned int)dir > DMASPLIT_FROM_DEVICE;
 }
 
+/* Every call that moves data takes a direction and attributes; backends
+ * rely on both being ones the API defines. */
+static inline bool xfer_bad(enum dmasplit_dir dir, uint32_t attrs)
+{
+	return dir_bad(dir) || (attrs & ~DMASPLIT_ATTR_MASK);
+}
+
 /* ------------------------------------------------------------------ */
 /* Objects                                                              */
 
@@ -304,23 +311,26 @@ int  sysfs_readlink(const struct dmasplit_host *host, const char *path,
 		    char *buf, size_t len) _must_check_;
 int  sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 		int *fd) _must_check_;
+/* From the strings of desc alone, for descriptions the core did not fill. */
+enum dmasplit_iommu_class iommu_classify(const struct dmasplit_desc *desc);
 
 /* p2p.c: the verdict and, in why, what it rests on (one phrase). */
 int  p2p_calc(struct dmasplit_ctx *ctx, const char *provider,
 	      const char *client, int *dist, enum dmasplit_p2p_map *map,
-	      char *why, size_t why_len);
+	      char *why, size_t why_len) _must_check_;
 
 int  p2p_bar_bus(const struct dmasplit_host *host, const char *name,
-		 unsigned int bar, uint64_t *bus);
+		 unsigned int bar, uint64_t *bus) _must_check_;
 
 /* peer.c */
 void peer_init(struct peer_table *t);
 void peer_fini(struct peer_table *t);
 void peer_host_init(struct dmasplit_host *host);
-int  peer_add(const struct dmasplit_host *host, const struct dmasplit_peer *p);
-int  peer_del(const struct dmasplit_host *host, const void *cpu);
+int  peer_add(const struct dmasplit_host *host, const struct dmasplit_peer *p)
+	_must_check_;
+int  peer_del(const struct dmasplit_host *host, const void *cpu) _must_check_;
 int  peer_find(const struct dmasplit_host *host, const void *addr,
-	       size_t len, struct dmasplit_peer *out);
+	       size_t len, struct dmasplit_peer *out) _must_check_;
 
 /* dev.c */
 void dev_get(struct dmasplit_dev *dev);
@@ -367,7 +377,8 @@ int  iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
 int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
-int  iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last);
+int  iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last)
+	_must_check_;
 
 /* pin.c */
 void pin_init(struct pin_table *pins);

@@ -19,6 +19,37 @@ static bool outside(const struct dmasplit_iova *iova, uint64_t offset,
 	return len == 0 || offset > iova->size || len > iova->size - offset;
 }
 
+/*
+ * The device of a window an operation may use: NULL for no window, or
+ * for one the checker knows is destroyed already (it has logged that).
+ */
+static inline struct dmasplit_dev *window_dev(struct dmasplit_iova *iova,
+					     const void *caller)
+{
+	if (!iova)
+		return NULL;
+	if (unlikely(iova->dev->check) && check_window_dead(iova, caller))
+		return NULL;
+	return iova->dev;
+}
+
+/*
+ * What link and unlink both ask of their arguments, so that the backends'
+ * iova_link and iova_unlink see the same guarantees: a non-empty range
+ * inside the window, and a direction and attributes the API defines.
+ */
+static inline int window_xfer_args(const struct dmasplit_iova *iova,
+				   const char *fn, size_t offset, size_t len,
+				   enum dmasplit_dir dir, uint32_t attrs)
+{
+	if (likely(!outside(iova, offset, len) && !xfer_bad(dir, attrs)))
+		return 0;
+	return refuse(iova->dev->ctx, attrs, -EINVAL,
+		      "%s: %s: invalid arguments (offset 0x%zx, len 0x%zx, dir %d, attrs 0x%x) for window 0x%" PRIx64 "+0x%" PRIx64,
+		      iova->dev->name, fn, offset, len, (int)dir, attrs,
+		      iova->addr, iova->size);
+}
+
 DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 					uint32_t flags,
 					struct dmasplit_iova **out)
@@ -96,22 +127,18 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 				       void *vaddr, size_t len,
 				       enum dmasplit_dir dir, uint32_t attrs)
 {
-	struct dmasplit_dev *dev;
+	struct dmasplit_dev *dev = window_dev(iova, __builtin_return_address(0));
 	int r;
 
-	if (!iova)
+	if (!dev)
 		return -EINVAL;
-	dev = iova->dev;
-	if (unlikely(dev->check) &&
-	    check_window_dead(iova, __builtin_return_address(0)))
-		return -EINVAL;
-	if (unlikely(!vaddr || range_bad((uintptr_t)vaddr, len) ||
-		     outside(iova, offset, len) || dir_bad(dir) ||
-		     (attrs & ~DMASPLIT_ATTR_MASK)))
+	r = window_xfer_args(iova, __func__, offset, len, dir, attrs);
+	if (r < 0)
+		return r;
+	if (unlikely(!vaddr || range_bad((uintptr_t)vaddr, len)))
 		return refuse(dev->ctx, attrs, -EINVAL,
-			      "%s: %s: invalid arguments (offset 0x%zx, vaddr %p, len 0x%zx, dir %d, attrs 0x%x) for window 0x%" PRIx64 "+0x%" PRIx64,
-			      dev->name, __func__, offset, vaddr, len, (int)dir,
-			      attrs, iova->addr, iova->size);
+			      "%s: %s: invalid buffer (vaddr %p, len 0x%zx)",
+			      dev->name, __func__, vaddr, len);
 	if (unlikely(dev->check)) {
 		r = check_link(iova, offset, len, dir, attrs,
 			       __builtin_return_address(0));
@@ -131,14 +158,10 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset,
 				       size_t len)
 {
-	struct dmasplit_dev *dev;
+	struct dmasplit_dev *dev = window_dev(iova, __builtin_return_address(0));
 	int r;
 
-	if (!iova)
-		return -EINVAL;
-	dev = iova->dev;
-	if (unlikely(dev->check) &&
-	    check_window_dead(iova, __builtin_return_address(0)))
+	if (!dev)
 		return -EINVAL;
 	if (unlikely(outside(iova, offset, len)))
 		return refuse(dev->ctx, 0, -EINVAL,
@@ -163,21 +186,14 @@ DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
 					 size_t offset, size_t len,
 					 enum dmasplit_dir dir, uint32_t attrs)
 {
-	struct dmasplit_dev *dev;
+	struct dmasplit_dev *dev = window_dev(iova, __builtin_return_address(0));
 	int r;
 
-	if (!iova)
+	if (!dev)
 		return -EINVAL;
-	dev = iova->dev;
-	if (unlikely(dev->check) &&
-	    check_window_dead(iova, __builtin_return_address(0)))
-		return -EINVAL;
-	if (unlikely(outside(iova, offset, len) || dir_bad(dir) ||
-		     (attrs & ~DMASPLIT_ATTR_MASK)))
-		return refuse(dev->ctx, attrs, -EINVAL,
-			      "%s: %s: invalid arguments (offset 0x%zx, len 0x%zx, dir %d, attrs 0x%x) for window 0x%" PRIx64 "+0x%" PRIx64,
-			      dev->name, __func__, offset, len, (int)dir, attrs,
-			      iova->addr, iova->size);
+	r = window_xfer_args(iova, __func__, offset, len, dir, attrs);
+	if (r < 0)
+		return r;
 	if (unlikely(dev->check)) {
 		r = check_unlink(iova, offset, len, dir, attrs,
 				 __builtin_return_address(0));
@@ -214,13 +230,9 @@ static void unlist(struct dmasplit_iova *iova)
  */
 DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 {
-	struct dmasplit_dev *dev;
+	struct dmasplit_dev *dev = window_dev(iova, __builtin_return_address(0));
 
-	if (!iova)
-		return;
-	dev = iova->dev;
-	if (unlikely(dev->check) &&
-	    check_window_dead(iova, __builtin_return_address(0)))
+	if (!dev)
 		return;
 	unlist(iova);
 	/* The checker forgets the range first: once the backend frees it,

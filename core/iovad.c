@@ -27,8 +27,8 @@ struct dmasplit_iovad {
 	struct dmasplit_range *ranges;	/* usable, granule-aligned */
 };
 
-static int add_free(struct dmasplit_iovad *iovad, uint64_t start,
-		    uint64_t last)
+static _must_check_ int add_free(struct dmasplit_iovad *iovad, uint64_t start,
+				 uint64_t last)
 {
 	struct itree_node *prev, *next;
 	struct free_block *b;

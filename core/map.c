@@ -15,8 +15,8 @@
 static bool args_bad(const void *vaddr, size_t len, enum dmasplit_dir dir,
 		     uint32_t attrs)
 {
-	return !vaddr || range_bad((uintptr_t)vaddr, len) || dir_bad(dir) ||
-	       (attrs & ~DMASPLIT_ATTR_MASK);
+	return !vaddr || range_bad((uintptr_t)vaddr, len) ||
+	       xfer_bad(dir, attrs);
 }
 
 /*
@@ -99,8 +99,7 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 
 	if (!dev)
 		return -EINVAL;
-	if (range_bad(dma, len) || dir_bad(dir) ||
-	    (attrs & ~DMASPLIT_ATTR_MASK))
+	if (range_bad(dma, len) || xfer_bad(dir, attrs))
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_unmap: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, dma, len, (int)dir, attrs);
@@ -128,8 +127,7 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 	int r;
 
 	if (unlikely(!dev || dev->check || !dev->ops->unmap ||
-		     range_bad(dma, len) || dir_bad(dir) ||
-		     (attrs & ~DMASPLIT_ATTR_MASK)))
+		     range_bad(dma, len) || xfer_bad(dir, attrs)))
 		return unmap_slow(dev, dma, len, dir, attrs,
 				  __builtin_return_address(0));
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
@@ -139,11 +137,12 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 	return 0;
 }
 
-static int sync_range(struct dmasplit_dev *dev, uint64_t dma, size_t len,
-		      enum dmasplit_dir dir, const char *fn, bool for_cpu,
-		      int (*op)(struct dmasplit_bdev *, uint64_t, size_t,
-				enum dmasplit_dir),
-		      const void *caller)
+static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
+				   size_t len, enum dmasplit_dir dir,
+				   const char *fn, bool for_cpu,
+				   int (*op)(struct dmasplit_bdev *, uint64_t,
+					     size_t, enum dmasplit_dir),
+				   const void *caller)
 {
 	int r;
 
@@ -183,9 +182,10 @@ DMASPLIT_EXPORT int dmasplit_sync_for_device(struct dmasplit_dev *dev,
 }
 
 /* Without a backend map_vec: one map per buffer, all undone on failure. */
-static int map_each(struct dmasplit_dev *dev, const struct iovec *iov,
-		    unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
-		    struct dmasplit_seg *segs)
+static _must_check_ int map_each(struct dmasplit_dev *dev,
+				 const struct iovec *iov, unsigned int n,
+				 enum dmasplit_dir dir, uint32_t attrs,
+				 struct dmasplit_seg *segs)
 {
 	unsigned int i;
 	int r;
@@ -213,9 +213,10 @@ static int map_each(struct dmasplit_dev *dev, const struct iovec *iov,
  * and the first failure stops the walk, leaving that segment and the
  * ones after it mapped.  The first error is returned.
  */
-static int unmap_segs(struct dmasplit_dev *dev,
-		      const struct dmasplit_seg *segs, unsigned int n,
-		      enum dmasplit_dir dir, uint32_t attrs, unsigned int *done)
+static _must_check_ int unmap_segs(struct dmasplit_dev *dev,
+				   const struct dmasplit_seg *segs,
+				   unsigned int n, enum dmasplit_dir dir,
+				   uint32_t attrs, unsigned int *done)
 {
 	unsigned int i;
 	int r;
@@ -249,8 +250,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 
 	if (!dev || !iov || !segs || !nsegs)
 		return -EINVAL;
-	if (unlikely(!n || !*nsegs || dir_bad(dir) ||
-		     (attrs & ~DMASPLIT_ATTR_MASK)))
+	if (unlikely(!n || !*nsegs || xfer_bad(dir, attrs)))
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: %s: invalid arguments (n %u, nsegs %u, dir %d, attrs 0x%x)",
 			      dev->name, __func__, n, *nsegs, (int)dir, attrs);
@@ -316,7 +316,7 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 
 	if (!dev || !segs)
 		return -EINVAL;
-	if (unlikely(!nsegs || dir_bad(dir) || (attrs & ~DMASPLIT_ATTR_MASK)))
+	if (unlikely(!nsegs || xfer_bad(dir, attrs)))
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: %s: invalid arguments (nsegs %u, dir %d, attrs 0x%x)",
 			      dev->name, __func__, nsegs, (int)dir, attrs);
@@ -407,8 +407,8 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 	return r < 0 ? backend_error(dev, r, ERRS_UNMAP, "free_coherent") : 0;
 }
 
-static int dma_rw_args(struct dmasplit_dev *dev, uint64_t dma,
-		       const void *buf, size_t len, const char *fn)
+static _must_check_ int dma_rw_args(struct dmasplit_dev *dev, uint64_t dma,
+				    const void *buf, size_t len, const char *fn)
 {
 	if (!dev)
 		return -EINVAL;

@@ -89,8 +89,8 @@ static bool same_node(const struct chain *a, unsigned int i,
 	return a->len[i] == b->len[j] && !memcmp(a->path, b->path, a->len[i]);
 }
 
-static int resolve(struct dmasplit_ctx *ctx, const char *name,
-		   struct chain *c)
+static _must_check_ int resolve(struct dmasplit_ctx *ctx, const char *name,
+				struct chain *c)
 {
 	char link[PATH_MAX];
 	size_t end;
@@ -144,9 +144,9 @@ static int resolve(struct dmasplit_ctx *ctx, const char *name,
  * the bytes there are.  Unprivileged readers see only the first 64 bytes
  * of a longer file, which hold the header (BARs included) but not the
  * capabilities: header_only says whether that is enough. */
-static int read_config(struct dmasplit_ctx *ctx, const char *dir,
-		       const char *name, uint8_t *cfg, size_t *size,
-		       bool header_only)
+static _must_check_ int read_config(struct dmasplit_ctx *ctx, const char *dir,
+				    const char *name, uint8_t *cfg,
+				    size_t *size, bool header_only)
 {
 	char path[PATH_MAX + 8];
 	struct stat st;
@@ -254,8 +254,9 @@ static int pcie_type(const uint8_t *cfg)
 }
 
 /* The kernel's pci_bridge_has_acs_redir(), on any device of the path. */
-static int acs_redirects(struct dmasplit_ctx *ctx, const struct chain *c,
-			 unsigned int i, bool *redir)
+static _must_check_ int acs_redirects(struct dmasplit_ctx *ctx,
+				      const struct chain *c, unsigned int i,
+				      bool *redir)
 {
 	uint8_t cfg[CFG_EXP_SIZE];
 	char dir[PATH_MAX], name[16];
@@ -302,8 +303,8 @@ struct host_bridge {
 	uint16_t vendor, device;
 };
 
-static int read_hex_attr(struct dmasplit_ctx *ctx, const char *dir,
-			 const char *attr, uint16_t *out)
+static _must_check_ int read_hex_attr(struct dmasplit_ctx *ctx, const char *dir,
+				      const char *attr, uint16_t *out)
 {
 	char path[PATH_MAX + 16], buf[32], *end;
 	unsigned long v;
@@ -341,8 +342,9 @@ static int read_hex_attr(struct dmasplit_ctx *ctx, const char *dir,
  * it is function 00.0 or a PCIe root port.  Devices are enumerated in
  * devfn order, so the first is the one with the lowest devfn.
  */
-static int find_host_bridge(struct dmasplit_ctx *ctx, const struct chain *c,
-			    struct host_bridge *hb)
+static _must_check_ int find_host_bridge(struct dmasplit_ctx *ctx,
+					 const struct chain *c,
+					 struct host_bridge *hb)
 {
 	char dir[PATH_MAX], sub[PATH_MAX + 16], first[16] = "";
 	unsigned int best = UINT_MAX;
@@ -613,8 +615,8 @@ static const char *map_name(enum dmasplit_p2p_map map)
 	}
 }
 
-static int pci_spec(struct dmasplit_ctx *ctx, const char *spec,
-		    struct dmasplit_desc *desc)
+static _must_check_ int pci_spec(struct dmasplit_ctx *ctx, const char *spec,
+				 struct dmasplit_desc *desc)
 {
 	int r = spec_parse(ctx, spec, desc);
 

@@ -63,7 +63,7 @@ static size_t find(const struct pin_table *pins, uint64_t page)
 	return i;
 }
 
-static int grow(struct pin_table *pins)
+static _must_check_ int grow(struct pin_table *pins)
 {
 	size_t cap = pins->cap ? pins->cap * 2 : 1024, i;
 	struct pin_table bigger = { .cap = cap };

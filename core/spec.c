@@ -109,8 +109,8 @@ int spec_number(const char *s, uint32_t flags, uint64_t *out)
 	return 0;
 }
 
-static int parse_pci_addr(const char *s, size_t len, char *canonical,
-			  size_t size)
+static _must_check_ int parse_pci_addr(const char *s, size_t len,
+				       char *canonical, size_t size)
 {
 	unsigned int a, b, dev = 0, fn = 0, domain = 0, bus;
 	const char *p, *end = s + len;
@@ -141,8 +141,8 @@ static int parse_pci_addr(const char *s, size_t len, char *canonical,
 }
 
 /* as=NAME: the characters of a sim name, so that it prints anywhere. */
-static int parse_as(struct dmasplit_ctx *ctx, const char *spec,
-		    const char *value, struct dmasplit_desc *desc)
+static _must_check_ int parse_as(struct dmasplit_ctx *ctx, const char *spec,
+				 const char *value, struct dmasplit_desc *desc)
 {
 	size_t i, n = value ? strlen(value) : 0;
 
@@ -164,8 +164,8 @@ static int parse_as(struct dmasplit_ctx *ctx, const char *spec,
 
 /* A sim spec's as= goes to desc->address_space; the other options stay,
  * in their order, for the backend. */
-static int take_sim_as(struct dmasplit_ctx *ctx, const char *spec,
-		       struct dmasplit_desc *desc)
+static _must_check_ int take_sim_as(struct dmasplit_ctx *ctx, const char *spec,
+				    struct dmasplit_desc *desc)
 {
 	char *opts, *opt, *save;
 	size_t used = 0;
@@ -189,8 +189,9 @@ static int take_sim_as(struct dmasplit_ctx *ctx, const char *spec,
 	return r;
 }
 
-static int parse_pci_options(struct dmasplit_ctx *ctx, const char *spec,
-			     struct dmasplit_desc *desc)
+static _must_check_ int parse_pci_options(struct dmasplit_ctx *ctx,
+					  const char *spec,
+					  struct dmasplit_desc *desc)
 {
 	char *opts, *opt, *save = NULL;
 	bool seen_mask = false, seen_vfio = false, seen_unlink = false;

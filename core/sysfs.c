@@ -17,8 +17,8 @@
 
 #include "internal.h"
 
-static int full_path(const struct dmasplit_host *host, const char *path,
-		     char *buf, size_t len)
+static _must_check_ int full_path(const struct dmasplit_host *host,
+				  const char *path, char *buf, size_t len)
 {
 	const char *root = ctx_from_host(host)->sysfs_root;
 	int n;
@@ -123,8 +123,8 @@ struct pci_reader {
 	char dir[96];		/* bus/pci/devices/ADDR */
 };
 
-static int attr(struct pci_reader *pr, const char *name, char *buf,
-		size_t len)
+static _must_check_ int attr(struct pci_reader *pr, const char *name, char *buf,
+			     size_t len)
 {
 	char path[160];
 
@@ -151,8 +151,8 @@ static int malformed(struct pci_reader *pr, const char *name,
 	return -EIO;
 }
 
-static int attr_u64(struct pci_reader *pr, const char *name, int base,
-		    bool required, uint64_t *out)
+static _must_check_ int attr_u64(struct pci_reader *pr, const char *name,
+				 int base, bool required, uint64_t *out)
 {
 	char buf[64], *end;
 	uint64_t v;
@@ -174,8 +174,8 @@ static int attr_u64(struct pci_reader *pr, const char *name, int base,
 }
 
 /* Basename of a link's target, "" when there is no link. */
-static int link_name(struct pci_reader *pr, const char *name, char *out,
-		     size_t len)
+static _must_check_ int link_name(struct pci_reader *pr, const char *name,
+				  char *out, size_t len)
 {
 	char path[160], target[PATH_MAX];
 	const char *base;
@@ -197,7 +197,8 @@ static int link_name(struct pci_reader *pr, const char *name, char *out,
 	return 0;
 }
 
-static int read_resources(struct pci_reader *pr, struct dmasplit_desc *desc)
+static _must_check_ int read_resources(struct pci_reader *pr,
+				       struct dmasplit_desc *desc)
 {
 	char buf[2048], *line, *save = NULL;
 	unsigned int n = 0;
@@ -221,7 +222,8 @@ static int read_resources(struct pci_reader *pr, struct dmasplit_desc *desc)
 	return 0;
 }
 
-static int read_vfio_dev(struct pci_reader *pr, struct dmasplit_desc *desc)
+static _must_check_ int read_vfio_dev(struct pci_reader *pr,
+				      struct dmasplit_desc *desc)
 {
 	char path[PATH_MAX];
 	struct dirent *d;
@@ -244,6 +246,37 @@ static int read_vfio_dev(struct pci_reader *pr, struct dmasplit_desc *desc)
 	}
 	closedir(dir);
 	return 0;
+}
+
+/*
+ * The one reading of /sys/kernel/iommu_groups/N/type and name
+ * (drivers/iommu/iommu.c, iommu_group_show_type).  The type decides: a
+ * group name can be set by any driver, so "vfio-noiommu" counts only for a
+ * group that does not translate anyway.  Types this code does not know and
+ * types it could not read stay UNKNOWN: whoever reads the class must not
+ * take such a group for untranslated.
+ */
+enum dmasplit_iommu_class iommu_classify(const struct dmasplit_desc *desc)
+{
+	const char *type = desc->iommu_group_type;
+	enum dmasplit_iommu_class c;
+
+	if (desc->bus != DMASPLIT_BUS_PCI)
+		return DMASPLIT_IOMMU_UNKNOWN;
+	if (desc->iommu_group < 0)
+		return DMASPLIT_IOMMU_NONE;
+	if (!strcmp(type, "DMA") || !strcmp(type, "DMA-FQ"))
+		return DMASPLIT_IOMMU_TRANSLATED;
+	if (!strcmp(type, "blocked"))
+		return DMASPLIT_IOMMU_BLOCKED;
+	if (!strcmp(type, "identity"))
+		c = DMASPLIT_IOMMU_IDENTITY;
+	else if (!strcmp(type, "unknown"))
+		c = DMASPLIT_IOMMU_NO_DOMAIN;
+	else
+		return DMASPLIT_IOMMU_UNKNOWN;
+	return strcmp(desc->iommu_group_name, "vfio-noiommu") ? c :
+		DMASPLIT_IOMMU_VFIO_NOIOMMU;
 }
 
 int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
@@ -310,6 +343,7 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 		if (r < 0 && r != -ENOENT)
 			return unreadable(&pr, "iommu_group/name", r);
 	}
+	desc->iommu_class = iommu_classify(desc);
 	if ((r = read_vfio_dev(&pr, desc)) < 0)
 		return r;
 

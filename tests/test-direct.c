@@ -15,6 +15,7 @@
 
 #include "fakesys.h"
 #include "directutil.h"
+#include "internal.h"
 #include "testutil.h"
 
 
@@ -154,6 +155,110 @@ START_TEST(opening_by_name_refuses_what_probe_refuses)
 }
 END_TEST
 
+/*
+ * A description from a program built before iommu_class (a shorter
+ * size), or with the class left 0 or set to a value the library does not
+ * know: the core classifies it from the group's strings, so the backend
+ * decides as it did before the field.
+ */
+START_TEST(description_without_class_is_probed_as_before)
+{
+	static const struct {
+		const char *driver;
+		int group;
+		const char *type, *name;
+		int score;
+	} cases[] = {
+		{ "uio_pci_generic", -1, NULL, NULL, 100 },
+		{ "uio_pci_generic", 4, "identity\n", NULL, 100 },
+		{ "uio_pci_generic", 4, "unknown\n", NULL, 100 },
+		{ "vfio-pci", 12, "unknown\n", "vfio-noiommu\n", 100 },
+		{ "uio_pci_generic", 9, "DMA\n", NULL, -ENODEV },
+		{ "uio_pci_generic", 9, "blocked\n", NULL, -ENODEV },
+		{ "uio_pci_generic", 5, NULL, NULL, -ENODEV },
+		{ "vfio-pci", 7, "DMA\n", "vfio-noiommu\n", -ENODEV },
+	};
+	static const int classes[] = { DMASPLIT_IOMMU_UNKNOWN, 77, -1 };
+	struct dmasplit_backend *be;
+	unsigned int i, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tu_rm_rf(root);
+		fake(cases[i].driver, cases[i].group, cases[i].type,
+		     cases[i].name, NULL);
+		for (k = 0; k < 4; k++) {
+			struct dmasplit_desc d = { .size = sizeof(d) };
+			int r, score = -1;
+
+			ck_assert_int_eq(dmasplit_describe(ctx, ADDR, &d), 0);
+			if (k < 3)
+				d.iommu_class = (enum dmasplit_iommu_class)classes[k];
+			else	/* built before the field */
+				d.size = offsetof(struct dmasplit_desc,
+						  iommu_class);
+			r = dmasplit_backend_probe(direct(), &d, &score);
+			ck_assert_msg((r < 0 ? r : score) == cases[i].score,
+				      "%s, group %d, type %s, %s: probe %d, expected %d; log:\n%s",
+				      cases[i].driver, cases[i].group,
+				      cases[i].type ? cases[i].type : "(none)",
+				      k < 3 ? "class overwritten" : "short size",
+				      r < 0 ? r : score, cases[i].score,
+				      tu_log_text());
+			r = dmasplit_select(ctx, &d, &be);
+			ck_assert_int_eq(r == 0 && !strcmp(dmasplit_backend_get_name(be), "direct"),
+					 cases[i].score > 0);
+		}
+	}
+}
+END_TEST
+
+/* Backends read the strings of a caller's description as strings. */
+START_TEST(caller_strings_reach_the_backend_terminated)
+{
+	struct dmasplit_desc d = { .size = sizeof(d) };
+	char expect[128];
+	int score = -1;
+
+	fake_uio();
+	ck_assert_int_eq(dmasplit_describe(ctx, ADDR, &d), 0);
+	memset(d.driver, 'x', sizeof(d.driver));
+	memset(d.iommu_group_type, 'x', sizeof(d.iommu_group_type));
+	memset(d.vfio_dev, 'x', sizeof(d.vfio_dev));
+	memset(d.iommu_group_name, 'x', sizeof(d.iommu_group_name));
+	snprintf(expect, sizeof(expect), "bound to %.*s, not to",
+		 (int)sizeof(d.driver) - 1,
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_backend_probe(direct(), &d, &score), -ENODEV);
+	ck_assert_msg(tu_log_has(expect), "log:\n%s", tu_log_text());
+}
+END_TEST
+
+/*
+ * A core older than the class hands the plugin a description that ends
+ * before it: the plugin refuses rather than guess, with a line that says
+ * why, in probe and in open alike.
+ */
+START_TEST(description_from_an_older_core_is_refused)
+{
+	struct dmasplit_desc d = { .size = sizeof(d) };
+	struct dmasplit_backend *be = direct();
+	struct dmasplit_bdev *bdev = NULL;
+	int score = -1;
+
+	fake_uio();
+	ck_assert_int_eq(dmasplit_describe(ctx, ADDR, &d), 0);
+	d.size = offsetof(struct dmasplit_desc, iommu_class);
+	d.iommu_class = DMASPLIT_IOMMU_NONE;	/* past the size: unread */
+	tu_log_clear();
+	ck_assert_int_eq(be->ops.probe(&ctx->host, &d, &score), -ENODEV);
+	ck_assert_int_eq(be->ops.open(&ctx->host, &d, &bdev), -ENODEV);
+	ck_assert_ptr_null(bdev);
+	ck_assert_msg(tu_log_count("the library is older than this backend") == 2,
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Privilege                                                            */
 
@@ -227,6 +332,9 @@ int main(void)
 	tcase_add_test(tc, other_drivers_and_unbound_devices_are_refused);
 	tcase_add_test(tc, simulated_devices_are_not_direct);
 	tcase_add_test(tc, opening_by_name_refuses_what_probe_refuses);
+	tcase_add_test(tc, description_without_class_is_probed_as_before);
+	tcase_add_test(tc, description_from_an_older_core_is_refused);
+	tcase_add_test(tc, caller_strings_reach_the_backend_terminated);
 	tcase_add_test(tc, open_without_cap_sys_admin_fails_with_eperm);
 	suite_add_tcase(s, tc);
 	return tu_main(s);

@@ -387,6 +387,96 @@ START_TEST(noiommu_group_name_comes_from_sysfs)
 }
 END_TEST
 
+/* One case per kind of group the kernel shows, and the ones it cannot. */
+START_TEST(iommu_class_follows_the_group_type_and_name)
+{
+	static const struct {
+		const char *group, *type, *name;
+		enum dmasplit_iommu_class class;
+	} cases[] = {
+		{ "4", "DMA\n", NULL, DMASPLIT_IOMMU_TRANSLATED },
+		{ "4", "DMA-FQ\n", NULL, DMASPLIT_IOMMU_TRANSLATED },
+		{ "4", "identity\n", NULL, DMASPLIT_IOMMU_IDENTITY },
+		{ "4", "blocked\n", NULL, DMASPLIT_IOMMU_BLOCKED },
+		{ NULL, NULL, NULL, DMASPLIT_IOMMU_NONE },
+		{ "3", "unknown\n", "vfio-noiommu\n",
+		  DMASPLIT_IOMMU_VFIO_NOIOMMU },
+		{ "3", "identity\n", "vfio-noiommu\n",
+		  DMASPLIT_IOMMU_VFIO_NOIOMMU },
+		{ "3", "unknown\n", NULL, DMASPLIT_IOMMU_NO_DOMAIN },
+		/* A name does not make a translating group untranslated. */
+		{ "3", "DMA\n", "vfio-noiommu\n", DMASPLIT_IOMMU_TRANSLATED },
+		{ "3", "blocked\n", "vfio-noiommu\n", DMASPLIT_IOMMU_BLOCKED },
+		/* What the library cannot tell may translate. */
+		{ "4", NULL, NULL, DMASPLIT_IOMMU_UNKNOWN },
+		{ "4", NULL, "vfio-noiommu\n", DMASPLIT_IOMMU_UNKNOWN },
+		{ "4", "unmanaged\n", NULL, DMASPLIT_IOMMU_UNKNOWN },
+		{ "4", "DMA-XL\n", NULL, DMASPLIT_IOMMU_UNKNOWN },
+		{ "4", "dma\n", NULL, DMASPLIT_IOMMU_UNKNOWN },
+	};
+	struct dmasplit_desc d;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fakesys_pci dev = {
+			.vendor = "0x8086\n",
+			.device = "0x10d3\n",
+			.class = "0x020000\n",
+			.driver = "vfio-pci",
+			.group = cases[i].group,
+			.group_type = cases[i].type,
+			.group_name = cases[i].name,
+		};
+
+		tu_rm_rf(root);
+		fakesys_pci(DEVDIR, &dev);
+		ck_assert_msg(describe("0000:01:00.0", &d) == 0, "log:\n%s",
+			      tu_log_text());
+		ck_assert_msg(d.iommu_class == cases[i].class,
+			      "group %s, type '%s', name '%s': class %d, expected %d",
+			      cases[i].group ? cases[i].group : "none",
+			      cases[i].type ? cases[i].type : "(none)",
+			      cases[i].name ? cases[i].name : "(none)",
+			      (int)d.iommu_class, (int)cases[i].class);
+	}
+	/* The class is PCI's: a simulated device's stays 0. */
+	ck_assert_int_eq(describe("sim:x,iommu=off", &d), 0);
+	ck_assert_int_eq(d.iommu_class, DMASPLIT_IOMMU_UNKNOWN);
+}
+END_TEST
+
+/* The dangling link: the group's directory is gone, its number stays. */
+START_TEST(iommu_class_of_a_dangling_group_is_unknown)
+{
+	struct dmasplit_desc d;
+	char path[PATH_MAX];
+
+	fake_device();
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_int_eq(d.iommu_class, DMASPLIT_IOMMU_TRANSLATED);
+	fakesys_path(path, "kernel/iommu_groups/7");
+	tu_rm_rf(path);
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_int_eq(d.iommu_group, 7);
+	ck_assert_int_eq(d.iommu_class, DMASPLIT_IOMMU_UNKNOWN);
+}
+END_TEST
+
+/* A caller built before the field: nothing written past its size. */
+START_TEST(describe_leaves_the_class_to_callers_with_room_for_it)
+{
+	struct dmasplit_desc d;
+	size_t old_size = offsetof(struct dmasplit_desc, iommu_class);
+
+	fake_device();
+	memset(&d, 0x5a, sizeof(d));
+	d.size = old_size;
+	ck_assert_int_eq(dmasplit_describe(ctx, "0000:01:00.0", &d), 0);
+	ck_assert_str_eq(d.iommu_group_type, "DMA-FQ");
+	ck_assert_uint_eq(((unsigned char *)&d)[old_size], 0x5a);
+}
+END_TEST
+
 START_TEST(missing_or_malformed_sysfs_is_an_error)
 {
 	struct dmasplit_desc d;
@@ -574,6 +664,48 @@ START_TEST(pci_as_reaches_vfio_and_is_refused_without_an_iommu)
 }
 END_TEST
 
+/* as= is refused by the IOMMU class, the same one the backends read. */
+START_TEST(pci_as_is_refused_by_the_iommu_class)
+{
+	static const struct {
+		const char *group, *type, *name;
+		int r;
+	} cases[] = {
+		{ NULL, NULL, NULL, -EINVAL },
+		{ "3", "unknown\n", "vfio-noiommu\n", -EINVAL },
+		{ "3", "identity\n", "vfio-noiommu\n", -EINVAL },
+		/* The core lets these through; direct cannot share. */
+		{ "3", "unknown\n", NULL, -EOPNOTSUPP },
+		{ "3", "blocked\n", NULL, -EOPNOTSUPP },
+	};
+	unsigned int i;
+	int r;
+
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx,
+			 getenv("DMASPLIT_TEST_BACKENDS")), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fakesys_pci dev = {
+			.vendor = "0x8086\n",
+			.device = "0x10d3\n",
+			.class = "0x020000\n",
+			.driver = "uio_pci_generic",
+			.group = cases[i].group,
+			.group_type = cases[i].type,
+			.group_name = cases[i].name,
+		};
+
+		tu_rm_rf(root);
+		fakesys_pci(DEVDIR, &dev);
+		r = open_with_backend("0000:01:00.0,as=pool0", "direct");
+		ck_assert_msg(r == cases[i].r,
+			      "group %s, type %s: expected %d, got %d; log:\n%s",
+			      cases[i].group ? cases[i].group : "none",
+			      cases[i].type ? cases[i].type : "(none)",
+			      cases[i].r, r, tu_log_text());
+	}
+}
+END_TEST
+
 START_TEST(sysfs_root_from_environment_and_setter)
 {
 	struct dmasplit_ctx *other;
@@ -636,6 +768,9 @@ int main(void)
 	tcase_add_test(tc, unlink_mode_comes_from_the_spec);
 	tcase_add_test(tc, unbound_device_without_group_has_empty_fields);
 	tcase_add_test(tc, noiommu_group_name_comes_from_sysfs);
+	tcase_add_test(tc, iommu_class_follows_the_group_type_and_name);
+	tcase_add_test(tc, iommu_class_of_a_dangling_group_is_unknown);
+	tcase_add_test(tc, describe_leaves_the_class_to_callers_with_room_for_it);
 	tcase_add_test(tc, missing_or_malformed_sysfs_is_an_error);
 	tcase_add_test(tc, sysfs_fifo_is_refused_without_blocking);
 	tcase_add_test(tc, sysfs_dma_mask_bits_is_not_truncated);
@@ -645,6 +780,7 @@ int main(void)
 	tcase_add_test(tc, as_names_the_space_for_every_bus);
 	tcase_add_test(tc, bad_as_is_refused_naming_the_key);
 	tcase_add_test(tc, pci_as_reaches_vfio_and_is_refused_without_an_iommu);
+	tcase_add_test(tc, pci_as_is_refused_by_the_iommu_class);
 	tcase_add_test(tc, describe_fills_only_what_the_caller_has_room_for);
 	suite_add_tcase(s, tc);
 	return tu_main(s);

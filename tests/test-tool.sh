@@ -280,6 +280,7 @@ run env DMASPLIT_SYSFS_ROOT="$tmp/sys" "$tool" info 'pci:01:00.0,mask=40'
 [ $rc -eq 1 ] && grep -Eq '^vendor:device: +8086:10d3$' "$out" &&
 	grep -Eq '^driver: +vfio-pci$' "$out" &&
 	grep -Eq '^IOMMU group: +12 \(DMA-FQ\)$' "$out" &&
+	grep -Eq '^IOMMU class: +translated$' "$out" &&
 	grep -Eq '^vfio-dev: +vfio3$' "$out" &&
 	grep -Eq '^DMA mask: +40 bits \(from spec\)$' "$out" &&
 	grep -Eq '^p2pmem: +size 1048576, available 524288, published$' "$out" &&
@@ -294,6 +295,7 @@ p = d['device']
 assert p['bus'] == 'pci' and p['name'] == '0000:01:00.0', p
 assert p['id'] == '8086:10d3' and p['driver'] == 'vfio-pci', p
 assert p['iommu_group'] == 12 and p['iommu_group_type'] == 'DMA-FQ', p
+assert p['iommu_class'] == 'translated', p
 assert p['vfio_dev'] == 'vfio3' and p['dma_mask_bits'] == 64, p
 assert p['numa_node'] == 1, p
 assert p['p2pmem'] == {'size': 1048576, 'available': 524288, 'published': True}, p

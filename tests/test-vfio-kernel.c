@@ -34,6 +34,7 @@ static struct {
 	unsigned int next_id;
 	unsigned int calls;		/* map and unmap calls */
 	unsigned int fail_at;		/* the call that fails; 0: none */
+	int free_error;			/* what iovad_free answers */
 	bool linked[FK_PAGES];		/* what the test holds linked */
 	unsigned int linked_unmapped;	/* unmaps of such pages: never */
 	char log[4096];
@@ -132,7 +133,7 @@ static int fk_iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size,
 static int fk_iovad_free(struct dmasplit_iovad *iovad, uint64_t addr,
 			 uint64_t size)
 {
-	return 0;
+	return fk.free_error;
 }
 
 /* No peer memory is registered. */
@@ -590,6 +591,20 @@ START_TEST(type1_ranges_are_all_kept)
 }
 END_TEST
 
+/* Teardown cannot fail, but addresses the allocator refuses to take
+ * back are a bookkeeping error worth a line. */
+START_TEST(refused_iova_free_is_logged)
+{
+	struct dmasplit_bwin *w = window();
+
+	link_pages(w, 0, 1);
+	fk.free_error = -EINVAL;
+	win_destroy(w);
+	ck_assert_msg(strstr(fk.log, "not given back to the allocator"),
+		      "log:\n%s", fk.log);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vfio");
@@ -615,6 +630,7 @@ int main(void)
 	tcase_add_test(tc, unlink_of_nothing_linked_is_refused);
 	tcase_add_test(tc, iommufd_ranges_are_all_kept);
 	tcase_add_test(tc, type1_ranges_are_all_kept);
+	tcase_add_test(tc, refused_iova_free_is_logged);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

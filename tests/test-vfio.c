@@ -166,6 +166,73 @@ START_TEST(other_drivers_and_no_group_are_not_selected)
 }
 END_TEST
 
+/*
+ * A description from a program built before iommu_class, or with it left
+ * 0 or set to a value the library does not know: the core classifies it
+ * from the group's strings, and the backend decides as before the field.
+ */
+START_TEST(description_without_class_is_probed_as_before)
+{
+	static const struct {
+		const char *type;
+		bool taken;
+	} cases[] = {
+		{ "DMA\n", true }, { "DMA-FQ\n", true },
+		{ "identity\n", false }, { "blocked\n", false },
+		{ NULL, false },
+	};
+	static const int classes[] = { DMASPLIT_IOMMU_UNKNOWN, 77 };
+	struct dmasplit_backend *be;
+	unsigned int i, k;
+
+	ck_assert_int_eq(dmasplit_backend_find(ctx, "vfio", &be), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tu_rm_rf(root);
+		tu_mkdir_p(root);
+		fake_device("vfio-pci", cases[i].type, true);
+		for (k = 0; k < 3; k++) {
+			struct dmasplit_desc desc = { .size = sizeof(desc) };
+			int r, score = -1;
+
+			ck_assert_int_eq(dmasplit_describe(ctx, "0000:00:04.0",
+							   &desc), 0);
+			if (k < 2)
+				desc.iommu_class = (enum dmasplit_iommu_class)classes[k];
+			else	/* built before the field */
+				desc.size = offsetof(struct dmasplit_desc,
+						     iommu_class);
+			r = dmasplit_backend_probe(be, &desc, &score);
+			ck_assert_msg(cases[i].taken ? r == 0 && score > 0
+						     : r == -ENODEV,
+				      "type %s, case %u: probe %d; log:\n%s",
+				      cases[i].type ? cases[i].type : "(none)",
+				      k, r, tu_log_text());
+		}
+	}
+}
+END_TEST
+
+/* A core older than the class: the plugin refuses rather than guess. */
+START_TEST(description_from_an_older_core_is_refused)
+{
+	struct dmasplit_desc desc = { .size = sizeof(desc) };
+	struct dmasplit_backend *be;
+	int score = -1;
+
+	ck_assert_int_eq(dmasplit_backend_find(ctx, "vfio", &be), 0);
+	fake_device("vfio-pci", "DMA\n", true);
+	ck_assert_int_eq(dmasplit_describe(ctx, "0000:00:04.0", &desc), 0);
+	desc.size = offsetof(struct dmasplit_desc, iommu_class);
+	tu_log_clear();
+	ck_assert_int_eq(be->ops.probe(&ctx->host, &desc, &score), -ENODEV);
+	ck_assert_msg(tu_log_has("the library is older than this backend"),
+		      "log:\n%s", tu_log_text());
+	/* The class as the core fills it: taken. */
+	desc.size = sizeof(desc);
+	ck_assert_int_eq(be->ops.probe(&ctx->host, &desc, &score), 0);
+}
+END_TEST
+
 START_TEST(interface_choice_is_logged_with_its_reason)
 {
 	bool has_iommufd = access("/dev/iommu", F_OK) == 0 &&
@@ -231,6 +298,8 @@ int main(void)
 	tcase_add_test(tc, unlink_mode_follows_the_group_unless_the_spec_says);
 	tcase_add_test(tc, identity_or_blocked_group_is_not_selected);
 	tcase_add_test(tc, other_drivers_and_no_group_are_not_selected);
+	tcase_add_test(tc, description_without_class_is_probed_as_before);
+	tcase_add_test(tc, description_from_an_older_core_is_refused);
 	tcase_add_test(tc, interface_choice_is_logged_with_its_reason);
 	tcase_add_test(tc, open_without_the_kernel_interface_fails_cleanly);
 	suite_add_tcase(s, tc);

@@ -188,6 +188,27 @@ static const char *vfio_iface_name(enum dmasplit_vfio_iface iface)
 	return "unknown";
 }
 
+static const char *iommu_class_name(enum dmasplit_iommu_class c)
+{
+	switch (c) {
+	case DMASPLIT_IOMMU_UNKNOWN:
+		break;
+	case DMASPLIT_IOMMU_NONE:
+		return "none";
+	case DMASPLIT_IOMMU_TRANSLATED:
+		return "translated";
+	case DMASPLIT_IOMMU_IDENTITY:
+		return "identity";
+	case DMASPLIT_IOMMU_BLOCKED:
+		return "blocked";
+	case DMASPLIT_IOMMU_NO_DOMAIN:
+		return "no-domain";
+	case DMASPLIT_IOMMU_VFIO_NOIOMMU:
+		return "vfio-noiommu";
+	}
+	return "unknown";
+}
+
 static const char *const dev_flag_names[] = {
 	"windows", "translated", "coherent", "bounce", "untrusted", "dma-rw",
 	"has-fd", "lazy-unlink",
@@ -242,6 +263,7 @@ static void text_pci_iommu(const struct dmasplit_desc *d)
 		field("IOMMU group:", "%d (%s%s%s)", d->iommu_group,
 		      or_dash(d->iommu_group_type),
 		      d->iommu_group_name[0] ? ", " : "", d->iommu_group_name);
+	field("IOMMU class:", "%s", iommu_class_name(d->iommu_class));
 	field_str("vfio-dev:", d->vfio_dev);
 	if (d->spec_vfio != DMASPLIT_VFIO_AUTO)
 		field("kernel iface:", "%s (from spec)",
@@ -499,6 +521,7 @@ static void json_pci(struct json *j, const struct dmasplit_desc *d)
 		json_int(j, "iommu_group", d->iommu_group);
 	json_str_or_null(j, "iommu_group_type", d->iommu_group_type);
 	json_str_or_null(j, "iommu_group_name", d->iommu_group_name);
+	json_str(j, "iommu_class", iommu_class_name(d->iommu_class));
 	json_str_or_null(j, "vfio_dev", d->vfio_dev);
 	json_str(j, "spec_vfio", vfio_iface_name(d->spec_vfio));
 	json_int(j, "spec_mask_bits", d->spec_mask_bits);

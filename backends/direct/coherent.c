@@ -120,7 +120,7 @@ int direct_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 	return 0;
 
 fail_unpin:
-	b->host->unpin(b->host, p, len);
+	direct_unpin(b, p, len);
 fail_unmap:
 	munmap(p, len);
 	return r;

@@ -4,8 +4,8 @@
  * when nothing translates its DMA: it is bound to a user-space I/O driver
  * that does not program an IOMMU (uio_pci_generic, igb_uio), or to
  * vfio-pci in no-IOMMU mode, and no IOMMU group of it translates.  Only
- * standard sysfs attributes decide: the driver link, the IOMMU group's
- * type and name, and dma_mask_bits.
+ * standard sysfs attributes decide: the driver link, the IOMMU group (as
+ * the core classifies it from its type and name), and dma_mask_bits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,47 +25,49 @@
 #define DEFAULT_MASK_BITS 32
 
 /*
- * Types of /sys/kernel/iommu_groups/N/type under which a device's DMA
- * reaches physical memory unchanged: a passthrough domain, or no default
- * domain at all ("unknown", the group VFIO makes in no-IOMMU mode).  DMA
- * and DMA-FQ translate; "blocked" stops DMA; anything newer is not ours.
- * A device in no group has no IOMMU.  A group whose type could not be read
- * (empty: a dangling link, no attribute) may translate: not ours either,
- * since physical addresses would then reach the wrong memory.
+ * Classes under which a device's DMA reaches physical memory unchanged: no
+ * IOMMU, a passthrough domain, or no default domain at all (which VFIO's
+ * no-IOMMU group has).  TRANSLATED and BLOCKED are not ours, and neither
+ * is UNKNOWN: a group of unreadable or newer type may translate, and
+ * physical addresses would then reach the wrong memory.
  */
-static bool untranslated(const struct dmasplit_desc *d)
+static bool untranslated(enum dmasplit_iommu_class c)
 {
-	return d->iommu_group < 0 ||
-	       !strcmp(d->iommu_group_type, "identity") ||
-	       !strcmp(d->iommu_group_type, "unknown");
+	return c == DMASPLIT_IOMMU_NONE || c == DMASPLIT_IOMMU_IDENTITY ||
+	       c == DMASPLIT_IOMMU_NO_DOMAIN || c == DMASPLIT_IOMMU_VFIO_NOIOMMU;
 }
 
 /* 0 if direct can drive the device, else -ENODEV and why in buf. */
 static int qualify(const struct dmasplit_desc *d, char *why, size_t len)
 {
+	enum dmasplit_iommu_class c;
+
 	if (d->bus != DMASPLIT_BUS_PCI) {
 		snprintf(why, len, "not a PCI device");
 		return -ENODEV;
 	}
-	if (d->iommu_group >= 0 && !d->iommu_group_type[0]) {
+	if (!DMASPLIT_DESC_HAS(d, iommu_class)) {
+		snprintf(why, len, "the library is older than this backend (no IOMMU class in the description)");
+		return -ENODEV;
+	}
+	c = d->iommu_class;
+	if (c == DMASPLIT_IOMMU_UNKNOWN && !d->iommu_group_type[0]) {
 		snprintf(why, len, "in IOMMU group %d, whose type cannot be read (dangling link or no type attribute): its DMA may be translated",
 			 d->iommu_group);
 		return -ENODEV;
 	}
 	if (!strcmp(d->driver, "uio_pci_generic") ||
 	    !strcmp(d->driver, "igb_uio")) {
-		if (untranslated(d))
+		if (untranslated(c))
 			return 0;
 		snprintf(why, len, "bound to %s, but behind a translating IOMMU (group %d, type %s): its device addresses are not physical",
 			 d->driver, d->iommu_group, d->iommu_group_type);
 		return -ENODEV;
 	}
 	if (!strcmp(d->driver, "vfio-pci")) {
-		/* drivers/vfio/group.c names the group it makes for a device
-		 * without an IOMMU "vfio-noiommu" (/dev/vfio/noiommu-N). */
-		if (d->iommu_group >= 0 &&
-		    !strcmp(d->iommu_group_name, "vfio-noiommu") &&
-		    untranslated(d))
+		/* Behind an IOMMU, even a passthrough one, VFIO attaches
+		 * a domain of its own: the vfio backend's device. */
+		if (c == DMASPLIT_IOMMU_VFIO_NOIOMMU)
 			return 0;
 		snprintf(why, len, "bound to vfio-pci with an IOMMU (group %d, type %s)",
 			 d->iommu_group, d->iommu_group_type[0] ? d->iommu_group_type : "none");

@@ -156,9 +156,16 @@ int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len)
 	return r;
 }
 
+/* Callers are undoing or releasing and carry on whatever happens; a
+ * refusal means the pin counts are off, which is worth a line. */
 int direct_unpin(struct dmasplit_bdev *b, const void *addr, size_t len)
 {
 	size_t done;
+	int r = ram_apply(b, (uintptr_t)addr, len, false, &done);
 
-	return ram_apply(b, (uintptr_t)addr, len, false, &done);
+	if (r < 0)
+		direct_err(b, "%s: %zu bytes at %p stay pinned: %s", b->name,
+			   len - done, (const void *)((uintptr_t)addr + done),
+			   strerror(-r));
+	return r;
 }

@@ -102,7 +102,13 @@ static int p2p_probe(const struct dmasplit_host *host,
 
 static void release(struct dmasplit_bdev *b, struct alloc *a)
 {
-	b->host->peer_del(b->host, a->cpu);
+	int r = b->host->peer_del(b->host, a->cpu);
+
+	/* Only a registry that lost track of it refuses: worth a line,
+	 * not a reason to keep the memory. */
+	if (r < 0)
+		p2p_err(b, "%s: peer memory at %p was missing from the registry: %s",
+			b->name, a->cpu, strerror(-r));
 	munmap(a->cpu, a->len);
 	free(a);
 }

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include "vfio.h"
 
@@ -53,9 +54,15 @@ int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
 	return r;
 }
 
+/* Callers are undoing or tearing down and cannot fail; a refusal here
+ * means the backend's own bookkeeping is wrong, which is worth a line. */
 void iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size)
 {
-	b->host->iovad_free(b->sp->iovad, addr, size);
+	int r = b->host->iovad_free(b->sp->iovad, addr, size);
+
+	if (r < 0)
+		vfio_err(b, "%s: IOVA 0x%" PRIx64 "+0x%" PRIx64 " not given back to the allocator: %s",
+			 b->name, addr, size, strerror(-r));
 }
 
 unsigned int ranges_below(const struct dmasplit_range *r, unsigned int n,

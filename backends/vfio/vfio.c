@@ -18,11 +18,6 @@
 /* ------------------------------------------------------------------ */
 /* Selection                                                            */
 
-static bool translating(const struct dmasplit_desc *desc)
-{
-	return !strcmp(desc->iommu_group_type, "DMA") ||
-	       !strcmp(desc->iommu_group_type, "DMA-FQ");
-}
 
 /* The device cdev with iommufd, unless the spec or the kernel says no. */
 static bool want_iommufd(const struct dmasplit_desc *desc, const char **why)
@@ -57,7 +52,12 @@ static int vfio_probe(const struct dmasplit_host *host,
 
 	if (desc->bus != DMASPLIT_BUS_PCI || strcmp(desc->driver, "vfio-pci"))
 		return -ENODEV;
-	if (desc->iommu_group < 0 || !translating(desc)) {
+	if (!DMASPLIT_DESC_HAS(desc, iommu_class)) {
+		dmasplit_host_dbg(host, VFIO_NAME ": %s: the library is older than this backend (no IOMMU class in the description)",
+				  desc->name);
+		return -ENODEV;
+	}
+	if (desc->iommu_class != DMASPLIT_IOMMU_TRANSLATED) {
 		dmasplit_host_dbg(host, VFIO_NAME ": %s: IOMMU group %d of type '%s' does not translate",
 				  desc->name, desc->iommu_group,
 				  desc->iommu_group_type);
@@ -169,51 +169,68 @@ static void vfio_close(struct dmasplit_bdev *b)
 }
 
 /* Reserved regions (MSI windows and the like) are never handed out,
- * whatever the kernel's usable ranges say, to any member of the space. */
-static void reserve_regions(struct dmasplit_bdev *b,
-			    const struct dmasplit_desc *desc)
+ * whatever the kernel's usable ranges say, to any member of the space:
+ * a region that could not be reserved fails the open. */
+static int reserve_regions(struct dmasplit_bdev *b,
+			   const struct dmasplit_desc *desc)
 {
 	char path[96], buf[2048], *line, *save = NULL;
+	int r;
 
 	snprintf(path, sizeof(path), "kernel/iommu_groups/%d/reserved_regions",
 		 desc->iommu_group);
-	if (b->host->sysfs_read(b->host, path, buf, sizeof(buf)) < 0)
-		return;
+	r = b->host->sysfs_read(b->host, path, buf, sizeof(buf));
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		vfio_err(b, "%s: cannot read the IOMMU group's reserved regions (%s): %s",
+			 b->name, path, strerror(-r));
+		return r;
+	}
 	for (line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		uint64_t start, last;
 
-		if (sscanf(line, "%" SCNx64 " %" SCNx64, &start, &last) == 2 &&
-		    last >= start)
-			b->host->iovad_reserve(b->sp->iovad, start,
-					       last - start + 1);
+		if (sscanf(line, "%" SCNx64 " %" SCNx64, &start, &last) != 2 ||
+		    last < start)
+			continue;
+		r = b->host->iovad_reserve(b->sp->iovad, start,
+					   last - start + 1);
+		if (r < 0) {
+			vfio_err(b, "%s: cannot keep reserved region 0x%" PRIx64 "-0x%" PRIx64 " out of the IOVA allocator: %s",
+				 b->name, start, last, strerror(-r));
+			return r;
+		}
 	}
+	return 0;
 }
 
 /* What the kernel no longer lets any member use after a join is taken
  * out of the allocator: the gaps between the ranges it now reports. */
-static void reserve_gaps(struct vspace *sp)
+static int reserve_gaps(struct vspace *sp)
 {
 	uint64_t from = 0;
 	unsigned int i;
+	int r;
 
 	for (i = 0; i < sp->num_ranges; i++) {
-		if (sp->ranges[i].start > from)
-			sp->host->iovad_reserve(sp->iovad, from,
-						sp->ranges[i].start - from);
+		if (sp->ranges[i].start > from) {
+			r = sp->host->iovad_reserve(sp->iovad, from,
+						    sp->ranges[i].start - from);
+			if (r < 0)
+				return r;
+		}
 		if (sp->ranges[i].last == UINT64_MAX)
-			return;
+			return 0;
 		from = sp->ranges[i].last + 1;
 	}
-	sp->host->iovad_reserve(sp->iovad, from, UINT64_MAX - from + 1);
+	return sp->host->iovad_reserve(sp->iovad, from, UINT64_MAX - from + 1);
 }
 
 static const char *spec_as(const struct dmasplit_desc *desc)
 {
-	if (desc->size < offsetof(struct dmasplit_desc, address_space) +
-			 sizeof(desc->address_space))
-		return "";
-	return desc->address_space;
+	return DMASPLIT_DESC_HAS(desc, address_space) ? desc->address_space
+						       : "";
 }
 
 /*
@@ -318,8 +335,12 @@ static int vfio_open(const struct dmasplit_host *host,
 		 * what is mapped already. */
 		sp->granule = granule;
 		sp->map_limit = map_limit;
-		if (r == 0)
-			reserve_gaps(sp);
+		if (r == 0) {
+			r = reserve_gaps(sp);
+			if (r < 0)
+				vfio_err(b, "%s: as=%s: cannot keep the IOVA ranges the kernel no longer allows out of the allocator: %s",
+					 b->name, as, strerror(-r));
+		}
 	}
 	pthread_mutex_unlock(&sp->lock);
 	if (r < 0)
@@ -334,16 +355,20 @@ static int vfio_open(const struct dmasplit_host *host,
 				 b->name);
 			goto fail;
 		}
-		if (as[0]) {
-			sp->next = spaces;
-			spaces = sp;
-		}
 	}
 	pthread_mutex_lock(&sp->lock);
-	reserve_regions(b, desc);
-	if (b->limit < sp->limit)
+	r = reserve_regions(b, desc);
+	if (r == 0 && b->limit < sp->limit)
 		sp->limit = b->limit;
 	pthread_mutex_unlock(&sp->lock);
+	if (r < 0)
+		goto fail;
+	/* Listed only once complete: the failure path frees a first
+	 * member's space outright. */
+	if (!join && as[0]) {
+		sp->next = spaces;
+		spaces = sp;
+	}
 	b->sp_next = sp->members;
 	sp->members = b;
 	sp->nmembers++;

@@ -175,6 +175,12 @@ struct dmasplit_host {
 	((host)->size >= offsetof(struct dmasplit_host, field) + \
 			 sizeof((host)->field))
 
+/* The description has the field: an older core's ends before the
+ * fields added since. */
+#define DMASPLIT_DESC_HAS(desc, field) \
+	((desc)->size >= offsetof(struct dmasplit_desc, field) + \
+			 sizeof((desc)->field))
+
 #define dmasplit_host_log(host, prio, ...) \
 	(host)->log((host), (prio), __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define dmasplit_host_err(host, ...) dmasplit_host_log(host, LOG_ERR, __VA_ARGS__)

@@ -129,6 +129,27 @@ enum dmasplit_unlink_mode {
 	DMASPLIT_UNLINK_LAZY = 2	/* may stay reachable a while */
 };
 
+/*
+ * What a PCI device's IOMMU group does to its DMA, classified once by the
+ * core from the group's sysfs type and name.  UNKNOWN is 0, so that a
+ * description whose field was never filled (a caller's or a core's from
+ * before the field, zero-extended) is never taken for untranslated DMA.
+ */
+enum dmasplit_iommu_class {
+	/* Not filled in, not a PCI device, or a group whose type cannot be
+	 * read or is not one of those below: the DMA may be translated. */
+	DMASPLIT_IOMMU_UNKNOWN = 0,
+	DMASPLIT_IOMMU_NONE = 1,	/* in no group: no IOMMU */
+	DMASPLIT_IOMMU_TRANSLATED = 2,	/* type DMA or DMA-FQ */
+	DMASPLIT_IOMMU_IDENTITY = 3,	/* type identity: passthrough */
+	DMASPLIT_IOMMU_BLOCKED = 4,	/* type blocked: no DMA */
+	/* Type "unknown": a group without a default domain, for which the
+	 * kernel's own drivers would use physical addresses. */
+	DMASPLIT_IOMMU_NO_DOMAIN = 5,
+	/* VFIO's group for a device without an IOMMU (no-IOMMU mode). */
+	DMASPLIT_IOMMU_VFIO_NOIOMMU = 6
+};
+
 #define DMASPLIT_PCI_NUM_RESOURCES 7	/* BARs 0-5 and the expansion ROM */
 
 struct dmasplit_pci_resource {
@@ -174,6 +195,9 @@ struct dmasplit_desc {
 	 * shares with the other devices of its context given the same
 	 * name; "" for one of its own.  See dmasplit_dev_open(3). */
 	char address_space[64];
+	/* From iommu_group, type and name above; UNKNOWN for other buses.
+	 * The probes of the PCI backends decide by it. */
+	enum dmasplit_iommu_class iommu_class;
 };
 
 int  dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec,

@@ -149,6 +149,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    !memchr(desc.iommu_group_name, '\0',
 			    sizeof(desc.iommu_group_name)))
 			fail("describe: unterminated string", 0);
+		if ((unsigned int)desc.iommu_class >
+			    DMASPLIT_IOMMU_VFIO_NOIOMMU ||
+		    (desc.iommu_class == DMASPLIT_IOMMU_NONE) !=
+			    (desc.iommu_group < 0))
+			fail("describe: IOMMU class unlike the group",
+			     (int)desc.iommu_class);
 		if (desc.num_resources > DMASPLIT_PCI_NUM_RESOURCES)
 			fail("describe: too many resources",
 			     (int)desc.num_resources);
