@@ -194,6 +194,44 @@ static inline int dmasplit_dir_device_writes(enum dmasplit_dir dir)
 	return dir != DMASPLIT_TO_DEVICE;
 }
 
+/*
+ * The loop of a vector map that maps each buffer on its own, as the core
+ * does for a backend without map_vec: map each buffer into segs[i].dma in
+ * order, segs[i].len from its length, then commit (if not NULL) what was
+ * mapped; on the first failure undo each buffer mapped, newest first, and
+ * return that failure.  A backend whose map_vec must leave more behind
+ * (a record of the vector, marks on its segments) does it in its own
+ * map and commit.  Inline, so that each caller's calls are direct.
+ */
+static inline int dmasplit_map_each(const struct iovec *iov, unsigned int n,
+				    struct dmasplit_seg *segs,
+				    int (*map)(void *ctx,
+					       const struct iovec *buf,
+					       uint64_t *dma),
+				    int (*commit)(void *ctx,
+						  const struct dmasplit_seg *done,
+						  unsigned int count),
+				    void (*undo)(void *ctx,
+						 const struct dmasplit_seg *seg),
+				    void *ctx)
+{
+	unsigned int i;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		r = map(ctx, &iov[i], &segs[i].dma);
+		if (r < 0)
+			break;
+		segs[i].len = iov[i].iov_len;
+	}
+	if (r == 0 && commit)
+		r = commit(ctx, segs, n);
+	if (r < 0)
+		while (i--)
+			undo(ctx, &segs[i]);
+	return r;
+}
+
 struct dmasplit_backend_ops {
 	uint32_t size;		/* sizeof(struct dmasplit_backend_ops) */
 	uint32_t abi_version;	/* DMASPLIT_BACKEND_ABI_VERSION */
