@@ -262,6 +262,37 @@ int iommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	return 0;
 }
 
+static int vseg_map(void *ctx, const struct iovec *buf, uint64_t *dma)
+{
+	struct sim_vec *v = ctx;
+
+	return map_one(v->b, buf->iov_base, buf->iov_len, v->dir, v->attrs,
+		       REC_VSEG, dma);
+}
+
+/* The first segment's record becomes the vector's. */
+static int vseg_record(void *ctx, const struct dmasplit_seg *segs,
+		       unsigned int n)
+{
+	struct sim_vec *v = ctx;
+	struct dmasplit_bdev *b = v->b;
+
+	rec_set(rec_at(b, segs[0].dma & ~b->gmask, false),
+		rec_w0(b, REC_VEC, v->dir, segs[0].dma & b->gmask, n),
+		vec_print(segs, n));
+	return 0;
+}
+
+static void vseg_undo(void *ctx, const struct dmasplit_seg *seg)
+{
+	struct sim_vec *v = ctx;
+	struct dmasplit_bdev *b = v->b;
+
+	rec_set(rec_at(b, seg->dma & ~b->gmask, false), 0, 0);
+	unmap_claimed(b, seg->dma, seg->len, v->dir,
+		      DMASPLIT_ATTR_SKIP_CPU_SYNC);
+}
+
 /* As the kernel's dma-iommu: buffers of untrusted devices go one by one,
  * each bounced if it must be; the first segment records the vector. */
 static int map_vec_untrusted(struct dmasplit_bdev *b, const struct iovec *iov,
@@ -269,29 +300,15 @@ static int map_vec_untrusted(struct dmasplit_bdev *b, const struct iovec *iov,
 			     uint32_t attrs, struct dmasplit_seg *segs,
 			     unsigned int *nsegs)
 {
-	uint64_t *rec;
-	unsigned int i;
+	struct sim_vec v = { .b = b, .dir = dir, .attrs = attrs };
 	int r;
 
 	if (*nsegs < n)
 		return -ENOSPC;
-	for (i = 0; i < n; i++) {
-		r = map_one(b, iov[i].iov_base, iov[i].iov_len, dir, attrs,
-			    REC_VSEG, &segs[i].dma);
-		if (r < 0) {
-			while (i--) {
-				rec_set(rec_at(b, segs[i].dma & ~b->gmask,
-					       false), 0, 0);
-				unmap_claimed(b, segs[i].dma, segs[i].len, dir,
-					      DMASPLIT_ATTR_SKIP_CPU_SYNC);
-			}
-			return r;
-		}
-		segs[i].len = iov[i].iov_len;
-	}
-	rec = rec_at(b, segs[0].dma & ~b->gmask, false);
-	rec_set(rec, rec_w0(b, REC_VEC, dir, segs[0].dma & b->gmask, n),
-		vec_print(segs, n));
+	r = dmasplit_map_each(iov, n, segs, vseg_map, vseg_record, vseg_undo,
+			      &v);
+	if (r < 0)
+		return r;
 	*nsegs = n;
 	return 0;
 }

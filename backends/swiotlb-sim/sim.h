@@ -358,6 +358,13 @@ static inline uint64_t vec_print(const struct dmasplit_seg *segs,
 	return h;
 }
 
+/* A map_vec's call, for its per-buffer callbacks (dmasplit_map_each). */
+struct sim_vec {
+	struct dmasplit_bdev *b;
+	enum dmasplit_dir dir;
+	uint32_t attrs;
+};
+
 static inline void stat_add(uint64_t *counter, uint64_t n)
 {
 	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
