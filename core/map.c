@@ -181,30 +181,42 @@ DMASPLIT_EXPORT int dmasplit_sync_for_device(struct dmasplit_dev *dev,
 			  __builtin_return_address(0));
 }
 
-/* Without a backend map_vec: one map per buffer, all undone on failure. */
+struct each {
+	struct dmasplit_dev *dev;
+	enum dmasplit_dir dir;
+	uint32_t attrs;
+};
+
+static int each_map(void *ctx, const struct iovec *buf, uint64_t *dma)
+{
+	struct each *e = ctx;
+
+	return e->dev->ops->map(e->dev->bdev, buf->iov_base, buf->iov_len,
+				e->dir, e->attrs, dma);
+}
+
+static void each_unmap(void *ctx, const struct dmasplit_seg *seg)
+{
+	struct each *e = ctx;
+
+	e->dev->ops->unmap(e->dev->bdev, seg->dma, seg->len, e->dir,
+			   e->attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC);
+}
+
+/* Without a backend map_vec: one map per buffer, all undone on failure,
+ * by the loop backends that map buffer by buffer use too. */
 static _must_check_ int map_each(struct dmasplit_dev *dev,
 				 const struct iovec *iov, unsigned int n,
 				 enum dmasplit_dir dir, uint32_t attrs,
 				 struct dmasplit_seg *segs)
 {
-	unsigned int i;
+	struct each e = { .dev = dev, .dir = dir, .attrs = attrs };
 	int r;
 
 	if (!dev->ops->map)
 		return -EOPNOTSUPP;
-	for (i = 0; i < n; i++) {
-		r = dev->ops->map(dev->bdev, iov[i].iov_base, iov[i].iov_len,
-				  dir, attrs, &segs[i].dma);
-		if (r < 0) {
-			while (i--)
-				dev->ops->unmap(dev->bdev, segs[i].dma,
-						segs[i].len, dir,
-						attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC);
-			return backend_error(dev, r, ERRS_MAP, "map");
-		}
-		segs[i].len = iov[i].iov_len;
-	}
-	return 0;
+	r = dmasplit_map_each(iov, n, segs, each_map, NULL, each_unmap, &e);
+	return r < 0 ? backend_error(dev, r, ERRS_MAP, "map") : 0;
 }
 
 /*

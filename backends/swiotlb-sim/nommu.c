@@ -179,6 +179,40 @@ int nommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	return 0;
 }
 
+static int vec_map(void *ctx, const struct iovec *buf, uint64_t *dma)
+{
+	struct sim_vec *v = ctx;
+
+	return map_one(v->b, buf->iov_base, buf->iov_len, v->dir, v->attrs,
+		       true, dma);
+}
+
+static int vec_record(void *ctx, const struct dmasplit_seg *segs,
+		      unsigned int n)
+{
+	struct sim_vec *v = ctx;
+	struct held_entry e = {
+		.dma = segs[0].dma, .len = n,
+		.cpu = (void *)(uintptr_t)vec_print(segs, n),
+		.flags = HELD_VEC | (uint32_t)v->dir << HELD_DIR_SHIFT,
+	};
+	int r = held_add(&v->b->held, &e);
+
+	if (r < 0)
+		sim_refuse(v->b, v->attrs, r, "%s: map_vec: no memory to record the vector",
+			   v->b->name);
+	return r;
+}
+
+static void vec_undo(void *ctx, const struct dmasplit_seg *seg)
+{
+	struct sim_vec *v = ctx;
+
+	claim(v->b, seg->dma, seg->len, v->dir, true);
+	unmap_claimed(v->b, seg->dma, seg->len, v->dir,
+		      DMASPLIT_ATTR_SKIP_CPU_SYNC);
+}
+
 /*
  * dma-direct maps each buffer on its own; the vector is recorded at its
  * first segment with a fingerprint, so that unmap_vec takes back exactly
@@ -189,36 +223,14 @@ int nommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		  unsigned int n, enum dmasplit_dir dir, uint32_t attrs,
 		  struct dmasplit_seg *segs, unsigned int *nsegs)
 {
-	struct held_entry v = { .flags = HELD_VEC | (uint32_t)dir << HELD_DIR_SHIFT };
-	unsigned int i;
-	int r = 0;
+	struct sim_vec v = { .b = b, .dir = dir, .attrs = attrs };
+	int r;
 
 	if (*nsegs < n)
 		return -ENOSPC;
-	for (i = 0; i < n; i++) {
-		r = map_one(b, iov[i].iov_base, iov[i].iov_len, dir, attrs,
-			    true, &segs[i].dma);
-		if (r < 0)
-			break;
-		segs[i].len = iov[i].iov_len;
-	}
-	if (r == 0) {
-		v.dma = segs[0].dma;
-		v.len = n;
-		v.cpu = (void *)(uintptr_t)vec_print(segs, n);
-		r = held_add(&b->held, &v);
-		if (r < 0)
-			sim_refuse(b, attrs, r, "%s: map_vec: no memory to record the vector",
-				   b->name);
-	}
-	if (r < 0) {
-		while (i--) {
-			claim(b, segs[i].dma, segs[i].len, dir, true);
-			unmap_claimed(b, segs[i].dma, segs[i].len, dir,
-				      DMASPLIT_ATTR_SKIP_CPU_SYNC);
-		}
+	r = dmasplit_map_each(iov, n, segs, vec_map, vec_record, vec_undo, &v);
+	if (r < 0)
 		return r;
-	}
 	*nsegs = n;
 	return 0;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * swiotlb-sim: options, open and close, and dispatch to the translated
- * (iommu.c) or untranslated (nommu.c) device.  The simulated device is
+ * (iommu*.c) or untranslated (nommu.c) device.  The simulated device is
  * strict: it shows the worst behaviour the contract allows, so that
  * callers who rely on luck are caught in tests rather than on hardware.
  */

@@ -28,6 +28,7 @@
 #define DMASPLIT_SIM_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -261,7 +262,7 @@ struct sim_opts {
 struct sim_space {
 	const struct dmasplit_host *host;	/* the context: part of the key */
 	char name[64];			/* as=NAME; "" when private */
-	struct sim_space *next;		/* in the registry (sim.c) */
+	struct sim_space *next;		/* in the registry (iommu.c) */
 	struct dmasplit_bdev *members;	/* through bdev->sp_next */
 	unsigned int nmembers;
 	uint8_t owners[SPACE_MAX_MEMBERS / 8];	/* owner numbers in use */
@@ -274,7 +275,7 @@ struct sim_space {
 	struct dmasplit_iovad *iovad;
 	struct pagetable pt;
 	/* What each per-range mapping is, two words at its first granule
-	 * (see iommu.c), so that an unmap or sync is checked against it in
+	 * (see iommu-map.c), so that an unmap or sync is checked against it in
 	 * O(1) and without a heap node per mapping. */
 	struct pagetable recs;
 
@@ -328,8 +329,6 @@ struct iova_cache {
 	uint64_t invalidations;
 } __attribute__((aligned(64)));
 
-uint64_t iommu_invalidations(struct dmasplit_bdev *b);
-
 struct dmasplit_bwin {
 	struct dmasplit_bdev *b;
 	uint64_t addr;
@@ -359,6 +358,13 @@ static inline uint64_t vec_print(const struct dmasplit_seg *segs,
 	return h;
 }
 
+/* A map_vec's call, for its per-buffer callbacks (dmasplit_map_each). */
+struct sim_vec {
+	struct dmasplit_bdev *b;
+	enum dmasplit_dir dir;
+	uint32_t attrs;
+};
+
 static inline void stat_add(uint64_t *counter, uint64_t n)
 {
 	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
@@ -370,13 +376,103 @@ static inline uint64_t dir_perms(enum dmasplit_dir dir)
 	       (dmasplit_dir_device_writes(dir) ? PTE_WRITE : 0);
 }
 
-/* iommu.c: the translated device */
+/* ------------------------------------------------------------------ */
+/* The translated device (iommu*.c)                                     */
+
+/* iommu.c: address spaces, their entries and the DMA engine */
 /* The device joins its space: a new private one, or, with as=NAME, the
  * context's space of that name, made for the first member. */
 int  iommu_init(struct dmasplit_bdev *b, const char *as);
 /* Leaves it: what the device still maps there goes; the space goes with
  * its last member. */
 void iommu_fini(struct dmasplit_bdev *b);
+int  iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
+		  size_t len, bool write);
+/* Zero n entries from iova that this caller wrote itself; what they
+ * point at is the caller's to release. */
+void pt_zero(struct dmasplit_bdev *b, uint64_t iova, uint64_t n);
+/* Entries for n granules from iova to consecutive host granules; a
+ * failure (-ENOMEM, or -EEXIST over a live entry) leaves none of them. */
+int  pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
+	    uint64_t n, uint64_t flags, uint64_t head);
+/* Remove n entries from iova, bounced granules back to the pool; the
+ * number there was. */
+uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
+		  int copy_back);
+
+/* Visit the n entries from iova that exist. */
+#define for_each_pte(b, iova, n, pte, body)                                  \
+	do {                                                                 \
+		uint64_t a_ = (iova), left_ = (n), run_, i_;                 \
+		while (left_) {                                              \
+			uint64_t *t_ = pt_leaf(&(b)->sp->pt, a_, false, &run_);  \
+			if (run_ > left_)                                    \
+				run_ = left_;                                \
+			for (i_ = 0; t_ && i_ < run_; i_++) {                \
+				uint64_t *pte = &t_[i_];                     \
+				body                                         \
+			}                                                    \
+			left_ -= run_;                                       \
+			a_ += run_ * (b)->o.granule;                         \
+		}                                                            \
+	} while (0)
+
+static inline uint64_t round_up(const struct dmasplit_bdev *b, uint64_t x)
+{
+	return (x + b->gmask) & ~b->gmask;
+}
+
+/*
+ * The IOTLB invalidation.  The device reads the entries themselves, so a
+ * full barrier is all the hardware work there is; it is counted, because
+ * on a real IOMMU this is the cost the two-step API batches.
+ */
+static inline void invalidate(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* iommu-iotlb.c: device addresses and the invalidation count */
+/*
+ * Allocate and free device addresses.  flushes is the number of IOTLB
+ * invalidations the caller makes along with it, counted under the lock
+ * the per-CPU cache takes anyway; a map that fails after its iova_get()
+ * puts back with -1.
+ */
+int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
+	      unsigned int flushes);
+int  iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
+	      int flushes);
+/* Every cached address back to the allocator.  Under iova_lock. */
+void iova_drain_locked(struct sim_space *sp);
+uint64_t iommu_invalidations(struct dmasplit_bdev *b);
+
+static inline struct iova_cache *my_cache(const struct dmasplit_bdev *b)
+{
+	int cpu = sched_getcpu();
+
+	return &b->sp->caches[(unsigned int)(cpu < 0 ? 0 : cpu) % CPU_CACHES];
+}
+
+/* Count invalidations that come with no IOVA allocation or free from
+ * the per-CPU cache, whose lock would have counted them.  Inline: every
+ * window sync and unlink counts one, and a call would cost them more
+ * than the count itself. */
+static inline void add_invalidations(struct dmasplit_bdev *b, int n)
+{
+	struct iova_cache *c = my_cache(b);
+
+	pthread_mutex_lock(&c->lock);
+	c->invalidations += (uint64_t)(int64_t)n;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static inline void count_invalidation(struct dmasplit_bdev *b)
+{
+	add_invalidations(b, 1);
+}
+
+/* iommu-window.c */
 int  iommu_iova_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 		      struct dmasplit_bwin **win, uint64_t *addr);
 int  iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
@@ -385,6 +481,8 @@ int  iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len);
 int  iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 		       enum dmasplit_dir dir, uint32_t attrs);
 void iommu_iova_destroy(struct dmasplit_bwin *w);
+
+/* iommu-map.c: per-range mappings, coherent memory, CPU syncs */
 int  iommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	       enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma);
 int  iommu_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
@@ -400,8 +498,8 @@ int  iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 			  uint64_t *dma);
 int  iommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 			 uint64_t dma);
-int  iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
-		  size_t len, bool write);
+/* What a member leaving a shared space still maps there goes. */
+void iommu_release_owned(struct dmasplit_bdev *b);
 
 /* nommu.c: untranslated DMA, bouncing what the mask does not cover */
 int  nommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,

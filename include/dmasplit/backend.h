@@ -200,6 +200,47 @@ static inline int dmasplit_dir_device_writes(enum dmasplit_dir dir)
 	return dir != DMASPLIT_TO_DEVICE;
 }
 
+/*
+ * The loop of a vector map that maps each buffer on its own, as the core
+ * does for a backend without map_vec: map each buffer into segs[i].dma in
+ * order, segs[i].len from its length, then commit (if not NULL) what was
+ * mapped; on the first failure undo each buffer mapped, newest first, and
+ * return that failure.  A backend whose map_vec must leave more behind
+ * (a record of the vector, marks on its segments) does it in its own
+ * map and commit.  Inline, so that each caller's calls are direct.
+ */
+static inline int dmasplit_map_each(const struct iovec *ds_iov,
+				    unsigned int ds_n,
+				    struct dmasplit_seg *ds_segs,
+				    int (*ds_map)(void *,
+						  const struct iovec *,
+						  uint64_t *),
+				    int (*ds_commit)(void *,
+						     const struct dmasplit_seg *,
+						     unsigned int),
+				    void (*ds_undo)(void *,
+						    const struct dmasplit_seg *),
+				    void *ds_arg)
+{
+	/* Prefixed names: a header's inline code must not shadow the
+	 * includer's globals (-Wshadow). */
+	unsigned int ds_i;
+	int ds_r = 0;
+
+	for (ds_i = 0; ds_i < ds_n; ds_i++) {
+		ds_r = ds_map(ds_arg, &ds_iov[ds_i], &ds_segs[ds_i].dma);
+		if (ds_r < 0)
+			break;
+		ds_segs[ds_i].len = ds_iov[ds_i].iov_len;
+	}
+	if (ds_r == 0 && ds_commit)
+		ds_r = ds_commit(ds_arg, ds_segs, ds_n);
+	if (ds_r < 0)
+		while (ds_i--)
+			ds_undo(ds_arg, &ds_segs[ds_i]);
+	return ds_r;
+}
+
 struct dmasplit_backend_ops {
 	uint32_t size;		/* sizeof(struct dmasplit_backend_ops) */
 	uint32_t abi_version;	/* DMASPLIT_BACKEND_ABI_VERSION */

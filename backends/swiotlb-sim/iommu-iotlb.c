@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Device addresses for the translated device, and the count of IOTLB
+ * invalidations that goes with them.  Every per-range map and unmap
+ * allocates or frees addresses, so this is the hot path's lock: per-CPU
+ * caches of small ranges in front of the space's allocator (the core's,
+ * through the host table) keep threads off the allocator's lock, and the
+ * invalidations a call makes are counted under the cache lock it takes
+ * anyway, which spares it an atomic operation.  Kept apart from the
+ * entries so that the allocator's lock order (iova_lock, then a cache's
+ * lock) is visible in one place.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "sim.h"
+
+uint64_t iommu_invalidations(struct dmasplit_bdev *b)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; b->sp && i < CPU_CACHES; i++) {
+		pthread_mutex_lock(&b->sp->caches[i].lock);
+		sum += b->sp->caches[i].invalidations;
+		pthread_mutex_unlock(&b->sp->caches[i].lock);
+	}
+	return sum;
+}
+
+/* The cache order of size, or -1 when size is not cached. */
+static int cache_order(const struct dmasplit_bdev *b, uint64_t size)
+{
+	uint64_t pages = size >> b->sp->pt.shift;
+
+	return pages && !(pages & (pages - 1)) && pages < (1u << CACHE_ORDERS)
+		       ? __builtin_ctzll(pages) : -1;
+}
+
+static void global_free(struct dmasplit_bdev *b, const uint64_t *addr,
+			unsigned int n, uint64_t size)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&b->sp->iova_lock);
+	for (i = 0; i < n; i++)
+		b->host->iovad_free(b->sp->iovad, addr[i], size);
+	pthread_mutex_unlock(&b->sp->iova_lock);
+}
+
+/* Give every cached address back, so that a large allocation can use
+ * the space (the kernel flushes its rcaches before failing too).  Under
+ * iova_lock, which is taken before a cache's lock, never after. */
+void iova_drain_locked(struct sim_space *sp)
+{
+	unsigned int i, o, k;
+
+	for (i = 0; i < CPU_CACHES; i++) {
+		struct iova_cache *c = &sp->caches[i];
+
+		pthread_mutex_lock(&c->lock);
+		for (o = 0; o < CACHE_ORDERS; o++) {
+			for (k = 0; k < c->n[o]; k++)
+				sp->host->iovad_free(sp->iovad, c->addr[o][k],
+						     sp->granule << o);
+			c->n[o] = 0;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+static void drain_caches(struct dmasplit_bdev *b)
+{
+	pthread_mutex_lock(&b->sp->iova_lock);
+	iova_drain_locked(b->sp);
+	pthread_mutex_unlock(&b->sp->iova_lock);
+}
+
+static int global_alloc(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
+{
+	int r;
+
+	pthread_mutex_lock(&b->sp->iova_lock);
+	r = b->host->iovad_alloc(b->sp->iovad, size, b->sp->last, addr);
+	pthread_mutex_unlock(&b->sp->iova_lock);
+	return r;
+}
+
+/*
+ * Allocate and free device addresses.  flushes is the number of IOTLB
+ * invalidations the caller makes along with it: counting them here, under
+ * the per-CPU lock taken anyway, spares the hot path an atomic operation.
+ * A map that fails after its iova_get() puts back with -1: the sum over
+ * the per-CPU shares stays exact, modulo 2^64 like any counter.
+ */
+int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
+	     unsigned int flushes)
+{
+	int order = cache_order(b, size), r;
+	struct iova_cache *c;
+	uint64_t run;
+	unsigned int i;
+
+	if (order >= 0) {
+		c = my_cache(b);
+		pthread_mutex_lock(&c->lock);
+		if (c->n[order]) {
+			*addr = c->addr[order][--c->n[order]];
+			c->invalidations += flushes;
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&c->lock);
+		/* A run for this CPU: its entries share cache lines with no
+		 * other CPU's. */
+		if (global_alloc(b, size * CACHE_REFILL, &run) == 0) {
+			pthread_mutex_lock(&c->lock);
+			for (i = CACHE_REFILL - 1; i > 0; i--) {
+				if (c->n[order] == CACHE_DEPTH)
+					break;
+				c->addr[order][c->n[order]++] = run + i * size;
+			}
+			c->invalidations += flushes;
+			pthread_mutex_unlock(&c->lock);
+			if (i)	/* the cache filled up meanwhile */
+				for (; i > 0; i--)
+					global_free(b, &(uint64_t){ run + i * size },
+						    1, size);
+			*addr = run;
+			return 0;
+		}
+	}
+	r = global_alloc(b, size, addr);
+	if (r == -ENOSPC) {
+		drain_caches(b);
+		r = global_alloc(b, size, addr);
+	}
+	if (r == -ENOSPC)
+		sim_err(b, "%s: no %" PRIu64 " bytes of device address space left below the DMA mask",
+			b->name, size);
+	if (r == 0 && flushes)
+		add_invalidations(b, flushes);
+	return r;
+}
+
+int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
+	     int flushes)
+{
+	int order = cache_order(b, size), r;
+	uint64_t spill[CACHE_DEPTH / 2];
+	struct iova_cache *c;
+	unsigned int n = 0;
+
+	if (order < 0) {
+		pthread_mutex_lock(&b->sp->iova_lock);
+		r = b->host->iovad_free(b->sp->iovad, addr, size);
+		pthread_mutex_unlock(&b->sp->iova_lock);
+		if (flushes)
+			add_invalidations(b, flushes);
+		return r;
+	}
+	c = my_cache(b);
+	pthread_mutex_lock(&c->lock);
+	if (c->n[order] == CACHE_DEPTH) {
+		n = CACHE_DEPTH / 2;
+		c->n[order] -= n;
+		memcpy(spill, &c->addr[order][c->n[order]], sizeof(spill));
+	}
+	c->addr[order][c->n[order]++] = addr;
+	c->invalidations += (uint64_t)(int64_t)flushes;
+	pthread_mutex_unlock(&c->lock);
+	if (n)
+		global_free(b, spill, n, size);
+	return 0;
+}
