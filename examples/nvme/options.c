@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * nvme-rw: the command line, its help text and its numbers.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvme-rw.h"
+
+static int parse_size(const char *s, size_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	if (*end || !v || v > SIZE_MAX / 2)
+		return -EINVAL;
+	*out = (size_t)v;
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 0);
+	return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: %s [OPTIONS] SPEC\n"
+"\n"
+"Drive the NVMe controller SPEC (a PCI address with libdmasplit options,\n"
+"e.g. 0000:01:00.0,vfio=iommufd) from user space, with every byte of DMA\n"
+"mapped through libdmasplit.  The controller must be bound to vfio-pci\n"
+"(the vfio backend) or to uio_pci_generic in an identity IOMMU group (the\n"
+"direct backend).  Without --write: identify the controller and the\n"
+"namespace only.\n"
+"\n"
+"  -w, --write           write a pattern from LBA --lba on, read it back and\n"
+"                        compare, for each strategy and I/O size.  This\n"
+"                        DESTROYS the data in that range of the namespace.\n"
+"  -s, --strategy LIST   map, window, registered or all (default: all):\n"
+"                          map         dmasplit_map_vec + unmap_vec per I/O\n"
+"                          window      per I/O: a window, each chunk linked,\n"
+"                                      one sync, unlink after completion\n"
+"                          registered  both pools linked into one window once;\n"
+"                                      per I/O an address computation\n"
+"                        Where the device has no windows (direct), window and\n"
+"                        registered use the per-range path and say so.\n"
+"  -b, --io-size LIST    I/O sizes, e.g. 4k,64k,256k (default: 4k,16k,64k,256k)\n"
+"  -t, --total SIZE      bytes written and read back per run (default: 4M)\n"
+"  -c, --chunk SIZE      buffers are made of chunks of SIZE (pages, at least)\n"
+"                        from shuffled places in memory (default: 4k); a\n"
+"                        chunk as large as the I/O makes buffers contiguous\n"
+"  -l, --lba N           first LBA (default: 0)\n"
+"  -n, --nsid N          namespace (default: 1)\n"
+"      --bench           print I/Os per second, kernel and library calls per\n"
+"                        I/O and the throughput ratio to map, per run\n"
+"      --json            print the results as one JSON object\n"
+"      --unlinked-read   read into a buffer whose window was unlinked before\n"
+"                        the command (a use-after-unlink bug): succeeds when\n"
+"                        the buffer stays untouched; writes one I/O first\n"
+"      --timeout MS      time limit of each command (default: 10000)\n"
+"      --backend NAME    open SPEC with this backend instead of the selected one\n"
+"      --seed N          seed of the data pattern and layout (default: 1)\n"
+"  -q, --quiet           no output on success\n"
+"  -h, --help            this text\n"
+"  -V, --version         the version of libdmasplit it was built with\n"
+"\n"
+"Exit status: 0 on success; 1 on a mismatch, an NVMe error, a timeout or a\n"
+"library error, each reported in one line on stderr; 2 on a usage error.\n",
+		prog);
+}
+
+static int parse_strategies(const char *s, struct options *o)
+{
+	char buf[128], *tok, *save;
+	int i;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	memset(o->strategy, 0, sizeof(o->strategy));
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "all")) {
+			for (i = 0; i < NUM_STRATEGIES; i++)
+				o->strategy[i] = true;
+			continue;
+		}
+		for (i = 0; i < NUM_STRATEGIES; i++)
+			if (!strcmp(tok, strategy_names[i]))
+				break;
+		if (i == NUM_STRATEGIES)
+			return -EINVAL;
+		o->strategy[i] = true;
+	}
+	return 0;
+}
+
+static int parse_sizes(const char *s, struct options *o)
+{
+	char buf[256], *tok, *save;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	o->num_sizes = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (o->num_sizes == MAX_SIZES ||
+		    parse_size(tok, &o->io_size[o->num_sizes]) < 0)
+			return -EINVAL;
+		o->num_sizes++;
+	}
+	return o->num_sizes ? 0 : -EINVAL;
+}
+
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see --help)\n");
+	return 2;
+}
+
+int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_BENCH = 256, OPT_JSON, OPT_UNLINKED, OPT_TIMEOUT,
+	       OPT_BACKEND, OPT_SEED };
+	static const struct option longopts[] = {
+		{ "write", no_argument, NULL, 'w' },
+		{ "strategy", required_argument, NULL, 's' },
+		{ "io-size", required_argument, NULL, 'b' },
+		{ "total", required_argument, NULL, 't' },
+		{ "chunk", required_argument, NULL, 'c' },
+		{ "lba", required_argument, NULL, 'l' },
+		{ "nsid", required_argument, NULL, 'n' },
+		{ "bench", no_argument, NULL, OPT_BENCH },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "unlinked-read", no_argument, NULL, OPT_UNLINKED },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "backend", required_argument, NULL, OPT_BACKEND },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0, 0, 0, 0 }
+	};
+	uint64_t v;
+	int opt;
+
+	*o = (struct options){ .total = 4u << 20, .chunk = NVME_PAGE,
+			       .nsid = 1, .timeout_ms = 10000, .seed = 1 };
+	parse_strategies("all", o);
+	parse_sizes("4k,16k,64k,256k", o);
+	while ((opt = getopt_long(argc, argv, "ws:b:t:c:l:n:qhV", longopts,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'w': o->write = true; break;
+		case 's':
+			if (parse_strategies(optarg, o) < 0)
+				return bad_usage("--strategy: '%s' is not map, window, registered or all", optarg);
+			break;
+		case 'b':
+			if (parse_sizes(optarg, o) < 0)
+				return bad_usage("--io-size: '%s' is not a list of sizes", optarg);
+			break;
+		case 't':
+			if (parse_size(optarg, &o->total) < 0)
+				return bad_usage("--total: '%s' is not a size", optarg);
+			break;
+		case 'c':
+			if (parse_size(optarg, &o->chunk) < 0)
+				return bad_usage("--chunk: '%s' is not a size", optarg);
+			break;
+		case 'l':
+			if (parse_u64(optarg, &o->lba) < 0)
+				return bad_usage("--lba: '%s' is not a number", optarg);
+			break;
+		case 'n':
+			if (parse_u64(optarg, &v) < 0 || !v || v > UINT32_MAX)
+				return bad_usage("--nsid: '%s' is not a namespace ID", optarg);
+			o->nsid = (uint32_t)v;
+			break;
+		case OPT_BENCH: o->bench = true; break;
+		case OPT_JSON: o->json = true; break;
+		case OPT_UNLINKED: o->unlinked_read = true; break;
+		case OPT_TIMEOUT:
+			if (parse_u64(optarg, &v) < 0 || !v || v > 3600000)
+				return bad_usage("--timeout: '%s' is not a number of milliseconds", optarg);
+			o->timeout_ms = (unsigned int)v;
+			break;
+		case OPT_BACKEND: o->backend = optarg; break;
+		case OPT_SEED:
+			if (parse_u64(optarg, &o->seed) < 0)
+				return bad_usage("--seed: '%s' is not a number", optarg);
+			break;
+		case 'q': o->quiet = true; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V':
+			printf("%s (libdmasplit %d.%d)\n", prog,
+			       DMASPLIT_VERSION_MAJOR, DMASPLIT_VERSION_MINOR);
+			exit(0);
+		default: return 2;
+		}
+	}
+	if (optind + 1 != argc)
+		return bad_usage("%s", optind < argc ? "one SPEC, not more" :
+				 "missing SPEC");
+	o->spec = argv[optind];
+	return 0;
+}

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * nvme-rw: what it prints, as text or as one JSON object.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "nvme-rw.h"
+
+const char *human(size_t bytes, char *buf, size_t len)
+{
+	if (bytes >= (1u << 20) && !(bytes & ((1u << 20) - 1)))
+		snprintf(buf, len, "%zu MiB", bytes >> 20);
+	else if (bytes >= 1024 && !(bytes & 1023))
+		snprintf(buf, len, "%zu KiB", bytes >> 10);
+	else
+		snprintf(buf, len, "%zu bytes", bytes);
+	return buf;
+}
+
+static double iops(const struct figures *f)
+{
+	return f->seconds > 0 ? (double)f->ios / f->seconds : 0;
+}
+
+static double ratio_vs_map(const struct figures *all, unsigned int n,
+			   const struct figures *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (all[i].strategy == MAP && all[i].io_size == f->io_size &&
+		    iops(&all[i]) > 0)
+			return iops(f) / iops(&all[i]);
+	return 0;
+}
+
+void print_text(const struct run *r, const struct figures *all,
+		       unsigned int n)
+{
+	unsigned int i;
+	char sz[32], tot[32];
+
+	for (i = 0; i < n; i++) {
+		const struct figures *f = &all[i];
+		double ratio = ratio_vs_map(all, n, f);
+
+		printf("%-10s %7s I/Os: %5lu of %s written and read back, %s",
+		       strategy_names[f->strategy], human(f->io_size, sz, sizeof(sz)),
+		       f->ios, human(r->out.size, tot, sizeof(tot)),
+		       f->verified ? "bytes match" : "FAILED");
+		if (f->fallback)
+			printf(" (no windows: per-range path)");
+		printf("\n");
+		if (!r->o->bench)
+			continue;
+		printf("%-10s %7s %10.0f I/O/s  %6.2f kernel calls/I/O  %6.2f library calls/I/O  setup %" PRIu64 " kernel calls",
+		       "", "", iops(f),
+		       (double)f->kernel_calls / (double)f->ios,
+		       (double)f->library_calls / (double)f->ios,
+		       f->setup_kernel_calls);
+		if (ratio > 0)
+			printf("  %.2fx map", ratio);
+		printf("\n");
+	}
+}
+
+/* Identify strings are printable ASCII by the specification; anything
+ * else is escaped rather than trusted. */
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch > 0x7e)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+void print_json(const struct run *r, const struct figures *all,
+		       unsigned int n)
+{
+	const struct nvme_ctrl *c = r->c;
+	unsigned int i;
+
+	printf("{\"device\":");
+	json_string(c->name);
+	printf(",\"backend\":");
+	json_string(r->info.backend);
+	printf(",\"interface\":");
+	json_string(r->info.interface);
+	printf(",\"controller\":{\"model\":");
+	json_string(c->model);
+	printf(",\"serial\":");
+	json_string(c->serial);
+	printf(",\"firmware\":");
+	json_string(c->firmware);
+	printf(",\"vid\":%u,\"version\":\"%u.%u\",\"max_transfer\":%u}",
+	       c->vid, c->version >> 16, (c->version >> 8) & 0xff,
+	       c->max_transfer);
+	printf(",\"namespace\":{\"nsid\":%u,\"blocks\":%" PRIu64 ",\"lba_size\":%u,\"lba_format\":%u}",
+	       c->nsid, c->ns_blocks, c->lba_size, c->lba_format);
+	printf(",\"total\":%zu,\"chunk\":%zu,\"runs\":[", r->out.size,
+	       r->o->chunk);
+	for (i = 0; i < n; i++) {
+		const struct figures *f = &all[i];
+
+		printf("%s{\"strategy\":\"%s\",\"io_size\":%zu,\"ios\":%lu,\"seconds\":%.6f,\"iops\":%.1f,\"kernel_calls_per_io\":%.3f,\"library_calls_per_io\":%.3f,\"setup_kernel_calls\":%" PRIu64 ",\"per_range_fallback\":%s,\"verified\":%s,\"iops_vs_map\":%.3f}",
+		       i ? "," : "", strategy_names[f->strategy], f->io_size,
+		       f->ios, f->seconds, iops(f),
+		       (double)f->kernel_calls / (double)f->ios,
+		       (double)f->library_calls / (double)f->ios,
+		       f->setup_kernel_calls, f->fallback ? "true" : "false",
+		       f->verified ? "true" : "false",
+		       ratio_vs_map(all, n, f));
+	}
+	printf("]}\n");
+}
+
+void print_identify(const struct run *r)
+{
+	const struct nvme_ctrl *c = r->c;
+	char a[32], b[32];
+
+	printf("controller %s: %s, serial %s, firmware %s, NVMe %u.%u, max transfer %s\n",
+	       c->name, c->model, c->serial, c->firmware, c->version >> 16,
+	       (c->version >> 8) & 0xff, human(c->max_transfer, a, sizeof(a)));
+	printf("namespace %u: %" PRIu64 " blocks of %u bytes (%s), LBA format %u\n",
+	       c->nsid, c->ns_blocks, c->lba_size,
+	       human((size_t)(c->ns_blocks * c->lba_size), b, sizeof(b)),
+	       c->lba_format);
+	printf("mapped through %s%s%s\n", r->info.backend,
+	       *r->info.interface ? " on " : "", r->info.interface);
+}
