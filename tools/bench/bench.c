@@ -29,7 +29,7 @@
 #include <dmasplit/backend.h>
 
 #include "private.h"
-#include "tool.h"
+#include "../tool.h"
 
 #define BENCH_SPEC "sim:bench"
 #define BOUNCE_SPEC "sim:bounce,iommu=off,bounce=force,pool=64M"
