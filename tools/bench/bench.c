@@ -8,6 +8,11 @@
  * shared machine move by tens of percent from one minute to the next; a
  * ratio of interleaved medians barely does.
  *
+ * This file is the harness: the device and its page region, timing and
+ * the alternating samples, the verdicts, the table of figures and the
+ * text and JSON around them.  Each figure, with its baseline and its
+ * target, follows it here or is a file of its own beside it.
+ *
  * Memory that is linked or mapped but never touched by the CPU comes from
  * one large MAP_NORESERVE region: a simulated device behind its IOMMU only
  * records host addresses, so a million pages cost address space, not RAM.
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,165 +35,26 @@
 #include <dmasplit/backend.h>
 
 #include "private.h"
-#include "../tool.h"
+#include "bench.h"
 
 #define BENCH_SPEC "sim:bench"
-#define BOUNCE_SPEC "sim:bounce,iommu=off,bounce=force,pool=64M"
 
-#define MAX_SAMPLES 63
-#define KIB 1024ul
-#define MIB (1024ul * 1024ul)
-
-/* The most one mapping through a swiotlb pool can hold (128 slots of
- * 2 KiB): larger buffers go through dmasplit_map_vec in pieces. */
-#define BOUNCE_PIECE (256 * KIB)
-#define BOUNCE_MAX (4 * MIB)
-
-/* Where a target is judged. */
-#define SPLIT_JUDGE_PAGES 65536ul
-#define LINK_PAGES 65536ul
-#define BOUNCE_JUDGE_FROM (64 * KIB)
-#define ALLOC_FEW 1000ul
-#define ALLOC_MANY 100000ul
-
-/* A pass of the store floor lasts tens of microseconds: repeated, a
- * sample lasts about as long as one of the link side. */
-#define STORE_REPS 32
-
-enum measurement {
-	M_SPLIT,
-	M_LINK,
-	M_BOUNCE,
-	M_DISPATCH,
-	M_METADATA,
-	M_ALLOC,
-	M_THREADS,
-	M_COUNT
-};
-
-struct measure_def {
-	const char *key;	/* JSON member */
-	const char *title;
-	const char *unit;	/* of the figure */
-	const char *ratio_of;	/* what the figure divides */
-	bool at_most;		/* the target is an upper bound */
-	double target;
-};
-
-static const struct measure_def defs[M_COUNT] = {
-	[M_SPLIT] = {
-		"split_vs_per_page", "split path vs per-page path", "x",
-		"per-page path time / split path time", false, 4.0,
-	},
-	[M_LINK] = {
-		"link_vs_store", "link cost vs one 8-byte store per page", "x",
-		"ns per page of one dmasplit_iova_link of many pages / ns per 8-byte store",
-		true, 3.0,
-	},
-	[M_BOUNCE] = {
-		"bounce_vs_memcpy", "bounce sync bandwidth vs memcpy", "x",
-		"dmasplit_sync_for_device bandwidth / memcpy bandwidth", false,
-		0.9,
-	},
-	[M_DISPATCH] = {
-		"dispatch", "dispatch: library vs direct backend call", "x",
-		"dmasplit_map+dmasplit_unmap time / ops->map+ops->unmap time",
-		true, 1.10,
-	},
-	[M_METADATA] = {
-		"metadata_per_page", "memory metadata per linked page", "bytes/page",
-		"memory added by one window and its links (the larger of heap bytes from mallinfo2 and resident anonymous memory, RssAnon) / pages",
-		true, 16.0,
-	},
-	[M_ALLOC] = {
-		"iova_alloc_scaling", "iova_alloc with many vs few live windows",
-		"x", "iova_alloc+iova_destroy time with 100000 live windows / with 1000, the worse of 1- and 3-page windows",
-		true, 2.0,
-	},
-	[M_THREADS] = {
-		"threads", "map/unmap throughput, 2 threads vs 1, one device", "x",
-		"map+unmap pairs per second, 2 threads on one device / 1 thread",
-		false, 1.7,
-	},
-};
-
-struct result {
-	bool done;
-	double ratio;
-	bool met;
-	char judged_on[64];
-	int err;		/* why it could not run, with what */
-	char why[160];
-	bool inapplicable;	/* not a figure of this kind of device */
-};
-
-static const unsigned long split_pages[] = {
-	1, 16, 256, 4096, 65536, 1048576,
-};
-
-struct split_row {
-	unsigned long pages;
-	unsigned int samples;
-	double split_ns, per_page_ns;	/* per page */
-	double ratio;
-	double calls_split, calls_per_page;	/* per pass */
-};
-
-static const size_t bounce_sizes[] = {
-	4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, 1 * MIB, 4 * MIB,
-};
-
-struct bounce_row {
-	size_t size;
-	unsigned int segs;
-	double sync_ns, memcpy_ns;	/* per pass over size bytes */
-	double ratio;
-	double bounced;			/* bytes_bounced per pass */
-};
-
-struct bench {
-	struct dmasplit_ctx *ctx;
-	const char *spec;
-	bool quick;
-	bool tty;		/* stderr: progress is rewritten in place */
-	unsigned int samples;	/* per side */
-	enum measurement cur;
-
-	struct dmasplit_dev *dev;
-	struct dmasplit_dev_info info;
-	uint64_t page;		/* the device granule */
-	unsigned long max_pages;
-	uint8_t *region;	/* max_pages pages, never touched */
-	size_t region_len;
-	uint64_t *dma;		/* max_pages entries, also the store floor */
-
-	struct result res[M_COUNT];
-
-	unsigned int nsplit;
-	struct split_row split[ARRAY_SIZE(split_pages)];
-
-	double link_ns, bulk_link_ns, store_ns;	/* per page */
-
-	unsigned int nbounce;
-	struct bounce_row bounce[ARRAY_SIZE(bounce_sizes)];
-
-	double lib_ns, direct_ns;	/* per map+unmap pair */
-	unsigned long dispatch_iters;
-
-	unsigned long meta_pages;
-	long long meta_bytes, meta_left;
-
-	double alloc_few_ns[2], alloc_many_ns[2];	/* per alloc_pages[] */
-
-	unsigned long thread_count;	/* pairs per thread and sample */
-	int cpus[2];			/* the workers' CPUs, or -1 */
-	double rate1, rate2_same, rate2_two;	/* pairs per second */
+/* The order of the figures, in the output as in the runs. */
+static const struct figure *const figures[BENCH_FIGURES] = {
+	&fig_split,
+	&fig_link,
+	&fig_bounce,
+	&fig_dispatch,
+	/* Before the threads, whose arenas would blur the heap figures. */
+	&fig_metadata,
+	&fig_alloc,
+	&fig_threads,
 };
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-static uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -202,7 +69,7 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static double median(const double *v, unsigned int n)
+double median(const double *v, unsigned int n)
 {
 	double s[MAX_SAMPLES];
 
@@ -211,13 +78,7 @@ static double median(const double *v, unsigned int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-/* Keeps the compiler from dropping stores nobody reads. */
-static void clobber(const void *p)
-{
-	__asm__ __volatile__("" : : "r"(p) : "memory");
-}
-
-static int failed(struct bench *b, const char *what, int r)
+int failed(struct bench *b, const char *what, int r)
 {
 	struct result *res = &b->res[b->cur];
 
@@ -229,22 +90,29 @@ static int failed(struct bench *b, const char *what, int r)
 	return r;
 }
 
-static int get_stats(struct dmasplit_dev *dev, struct dmasplit_dev_stats *s)
+int get_stats(struct dmasplit_dev *dev, struct dmasplit_dev_stats *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->size = sizeof(*s);
 	return dmasplit_dev_get_stats(dev, s);
 }
 
-static void progress(struct bench *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
-static void progress(struct bench *b, const char *fmt, ...)
+bool need_windows(struct bench *b)
+{
+	if (b->info.flags & DMASPLIT_DEV_WINDOWS)
+		return true;
+	failed(b, "the device has no windows", -EOPNOTSUPP);
+	return false;
+}
+
+void progress(struct bench *b, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (!b->tty)
 		return;
-	fprintf(stderr, "\r\033[Kbench: [%d/%d] %s", (int)b->cur + 1, M_COUNT,
-		defs[b->cur].title);
+	fprintf(stderr, "\r\033[Kbench: [%d/%d] %s", (int)b->cur + 1,
+		BENCH_FIGURES, figures[b->cur]->title);
 	if (fmt) {
 		fputs(": ", stderr);
 		va_start(ap, fmt);
@@ -253,18 +121,14 @@ static void progress(struct bench *b, const char *fmt, ...)
 	}
 }
 
-static void announce(struct bench *b, enum measurement m)
+static void announce(struct bench *b, unsigned int m)
 {
 	b->cur = m;
 	if (b->tty)
 		progress(b, NULL);
 	else
-		fprintf(stderr, "bench: measuring %s...\n", defs[m].title);
+		fprintf(stderr, "bench: measuring %s...\n", figures[m]->title);
 }
-
-/* One timed sample of one side: its time in ns (per whatever unit the
- * side chooses), or a negative errno. */
-typedef int (*sample_fn)(struct bench *b, void *arg, double *ns);
 
 /*
  * Medians of both sides over samples alternating pairs.  The order
@@ -272,9 +136,9 @@ typedef int (*sample_fn)(struct bench *b, void *arg, double *ns);
  * (caches, the heap it left behind).  warm: one untimed run of each side
  * first, for first-touch costs.
  */
-static int compare(struct bench *b, unsigned int samples, bool warm,
-		   sample_fn fa, void *a, double *ma,
-		   sample_fn fb, void *bb, double *mb)
+int compare(struct bench *b, unsigned int samples, bool warm,
+	    sample_fn fa, void *a, double *ma,
+	    sample_fn fb, void *bb, double *mb)
 {
 	double ta[MAX_SAMPLES], tb[MAX_SAMPLES], t;
 	unsigned int i;
@@ -305,38 +169,303 @@ static int compare(struct bench *b, unsigned int samples, bool warm,
 	return 0;
 }
 
-static void judge(struct bench *b, enum measurement m, double ratio,
-		  const char *fmt, ...) PRINTF_LIKE(4, 5);
-static void judge(struct bench *b, enum measurement m, double ratio,
-		  const char *fmt, ...)
+void judge(struct bench *b, double ratio, const char *fmt, ...)
 {
-	struct result *res = &b->res[m];
+	const struct figure *f = figures[b->cur];
+	struct result *res = &b->res[b->cur];
 	va_list ap;
 
 	res->done = true;
 	res->ratio = ratio;
-	res->met = defs[m].at_most ? ratio <= defs[m].target :
-				     ratio >= defs[m].target;
+	res->met = f->at_most ? ratio <= f->target : ratio >= f->target;
 	va_start(ap, fmt);
 	vsnprintf(res->judged_on, sizeof(res->judged_on), fmt, ap);
 	va_end(ap);
 }
 
-static bool need_windows(struct bench *b)
+/* ------------------------------------------------------------------ */
+/* Text output                                                         */
+
+void text_target(const struct bench *b)
 {
-	if (b->info.flags & DMASPLIT_DEV_WINDOWS)
-		return true;
-	failed(b, "the device has no windows", -EOPNOTSUPP);
-	return false;
+	const struct figure *f = figures[b->cur];
+	const struct result *res = &b->res[b->cur];
+	bool ratio = !strcmp(f->unit, "x");
+
+	printf("   target %s %g%s%s: ", f->at_most ? "<=" : ">=", f->target,
+	       ratio ? "x" : " ", ratio ? "" : f->unit);
+	if (!res->done) {
+		printf("not measured (%s)\n", res->why);
+		return;
+	}
+	printf("%.2f%s%s (%s)  %s\n", res->ratio, ratio ? "x" : " ",
+	       ratio ? "" : f->unit, res->judged_on,
+	       res->met ? "MET" : "MISSED");
+}
+
+void text_head(const struct bench *b, const char *what)
+{
+	printf("\n%d. %s\n", (int)b->cur + 1, figures[b->cur]->title);
+	if (what)
+		printf("   %s\n", what);
+}
+
+static void text_summary(const struct bench *b)
+{
+	const struct figure *f;
+	const struct result *res;
+	char figure[32], target[32];
+	unsigned int m;
+
+	printf("\n%-3s %-50s %13s %13s  %s\n", "", "summary", "figure",
+	       "target", "result");
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		f = figures[m];
+		res = &b->res[m];
+		snprintf(target, sizeof(target), "%s %g%s",
+			 f->at_most ? "<=" : ">=", f->target,
+			 strcmp(f->unit, "x") ? " B/page" : "x");
+		if (res->done)
+			snprintf(figure, sizeof(figure), "%.2f%s", res->ratio,
+				 strcmp(f->unit, "x") ? " B/page" : "x");
+		else
+			snprintf(figure, sizeof(figure), "-");
+		printf("%2u. %-50s %13s %13s  %s\n", m + 1, f->title, figure,
+		       target,
+		       res->inapplicable ? "N/A" : !res->done ? "NOT RUN" :
+		       res->met ? "MET" : "MISSED");
+	}
+}
+
+static void bench_text(struct bench *b)
+{
+	const char *name = dmasplit_dev_backend_name(b->dev);
+	unsigned int m;
+
+	printf("dmasplit bench on %s (backend ", b->spec);
+	put_safe(name ? name : "?");
+	printf(", granule %" PRIu64 "), checker off%s\n", b->page,
+	       b->quick ? ", quick" : "");
+	printf("each figure: medians of samples alternating between its two sides\n");
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		if (b->res[m].inapplicable)
+			continue;
+		b->cur = m;
+		figures[m]->text(b, b->data[m]);
+	}
+	text_summary(b);
 }
 
 /* ------------------------------------------------------------------ */
-/* 1. split path vs per-page path                                      */
+/* JSON output                                                         */
 
-static void *page_at(struct bench *b, unsigned long i)
+static void json_result(struct json *j, const struct bench *b,
+			unsigned int m)
 {
-	return b->region + (size_t)i * b->page;
+	const struct figure *f = figures[m];
+	const struct result *res = &b->res[m];
+
+	json_str(j, "title", f->title);
+	if (res->done)
+		json_double(j, "ratio", res->ratio);
+	else
+		json_null(j, "ratio");
+	json_str(j, "unit", f->unit);
+	json_str(j, "ratio_of", f->ratio_of);
+	json_open(j, "target", '{');
+	json_str(j, "op", f->at_most ? "<=" : ">=");
+	json_double(j, "value", f->target);
+	json_close(j, '}');
+	json_str(j, "judged_on", res->done ? res->judged_on : NULL);
+	json_bool(j, "met", res->done && res->met);
+	json_bool(j, "applicable", !res->inapplicable);
+	if (!res->done && !res->inapplicable)
+		json_errno(j, "error", res->err ? res->err : -ECANCELED);
+	if (!res->done)
+		json_str(j, "why", res->why);
 }
+
+static void bench_json(struct bench *b)
+{
+	struct json j = { 0 };
+	unsigned int m;
+
+	json_open(&j, NULL, '{');
+	json_str(&j, "spec", b->spec);
+	json_str(&j, "backend", dmasplit_dev_backend_name(b->dev));
+	json_u64(&j, "granule", b->page);
+	json_bool(&j, "quick", b->quick);
+	json_bool(&j, "checker", false);
+	json_open(&j, "measurements", '{');
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		b->cur = m;
+		json_open(&j, figures[m]->key, '{');
+		json_result(&j, b, m);
+		if (b->res[m].done)
+			figures[m]->json(&j, b, b->data[m]);
+		json_close(&j, '}');
+	}
+	json_close(&j, '}');
+	json_close(&j, '}');
+}
+
+/* ------------------------------------------------------------------ */
+/* bench                                                               */
+
+static int bench_setup(struct bench *b)
+{
+	int r;
+
+	r = dmasplit_dev_open(b->ctx, b->spec, &b->dev);
+	if (r < 0) {
+		fprintf(stderr, PROG ": %s: cannot open: %s\n", b->spec,
+			strerror(-r));
+		return r;
+	}
+	/* -v showed the selection; what follows is measured, not logged. */
+	dmasplit_ctx_set_log_priority(b->ctx, LOG_ERR);
+	b->info.size = sizeof(b->info);
+	r = dmasplit_dev_get_info(b->dev, &b->info);
+	if (r < 0) {
+		fail("reading device information", r);
+		return r;
+	}
+	b->page = b->info.granule ? b->info.granule : 4096;
+	/* A real device pins what it maps, which would fault the untouched
+	 * region in: keep it to 64K pages there. */
+	if (!(b->info.flags & DMASPLIT_DEV_DMA_RW) && b->max_pages > 65536)
+		b->max_pages = 65536;
+	b->region_len = (size_t)b->max_pages * b->page;
+	b->region = mmap(NULL, b->region_len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (b->region == MAP_FAILED) {
+		r = -errno;
+		b->region = NULL;
+		fail("reserving address space for the pages", r);
+		return r;
+	}
+	b->dma = calloc(b->max_pages, sizeof(*b->dma));
+	if (!b->dma) {
+		fail("allocating the address table", -ENOMEM);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void bench_free(struct bench *b)
+{
+	unsigned int m;
+
+	if (b->region)
+		munmap(b->region, b->region_len);
+	free(b->dma);
+	dmasplit_dev_close(b->dev);
+	for (m = 0; m < BENCH_FIGURES; m++)
+		free(b->data[m]);
+	free(b);
+}
+
+int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
+	      char **args)
+{
+	struct bench *b;
+	unsigned int m, missing = 0;
+	int status = EXIT_FAILURE;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return fail("bench", -ENOMEM);
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		b->data[m] = calloc(1, figures[m]->size);
+		if (!b->data[m]) {
+			bench_free(b);
+			return fail("bench", -ENOMEM);
+		}
+	}
+	b->ctx = ctx;
+	b->spec = args[0] ? args[0] : BENCH_SPEC;
+	b->quick = opts->quick;
+	b->tty = isatty(STDERR_FILENO);
+	b->samples = b->quick ? 5 : 15;
+	b->max_pages = b->quick ? 65536 : 1048576;
+	/* Before the device opens: the checker is chosen per device then. */
+	dmasplit_ctx_set_check(ctx, 0);
+	if (bench_setup(b) < 0)
+		goto out;
+
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		/* A real device is opened once and has no DMA engine of the
+		 * library's: the figures that need a second device or the
+		 * simulated pool are the simulated device's to give. */
+		if (!(b->info.flags & DMASPLIT_DEV_DMA_RW) &&
+		    figures[m]->sim_only) {
+			b->res[m].inapplicable = true;
+			snprintf(b->res[m].why, sizeof(b->res[m].why),
+				 "measured on the simulated device only");
+			continue;
+		}
+		announce(b, m);
+		figures[m]->measure(b, b->data[m]);
+		if (!b->res[m].done && !b->res[m].inapplicable) {
+			missing++;
+			if (!b->res[m].err)
+				failed(b, "no figure", -ECANCELED);
+		}
+	}
+	if (b->tty)
+		fputs("\r\033[K", stderr);
+	if (opts->json)
+		bench_json(b);
+	else
+		bench_text(b);
+	status = EXIT_SUCCESS;
+	if (missing) {
+		fflush(stdout);
+		for (m = 0; m < BENCH_FIGURES; m++)
+			if (!b->res[m].done && !b->res[m].inapplicable)
+				fprintf(stderr, PROG ": bench: %s: %s\n",
+					figures[m]->title, b->res[m].why);
+		status = EXIT_FAILURE;
+	}
+out:
+	bench_free(b);
+	return status;
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * figure 1: the split path against the per-page path.
+ *
+ * Measured: the two-step API as a caller uses it for N pages - one
+ * window, one link per page, one sync, one unlink, destroy.
+ * Baseline: what a caller without it does - one dmasplit_map per page,
+ * then one dmasplit_unmap per page.  Each pass also counts the IOTLB
+ * invalidations (kernel calls) of each side: one per map and per unmap
+ * on the per-page path, a fixed few on the split path whatever N is.
+ * That difference is the reason the library exists.
+ * Target: the per-page path at least 4 times slower per page, judged at
+ * 65536 pages, where the window's own fixed cost is spread thin; the
+ * rows from 1 to 1048576 pages show where the split path starts to pay.
+ */
+
+#define SPLIT_JUDGE_PAGES 65536ul
+
+static const unsigned long split_pages[] = {
+	1, 16, 256, 4096, 65536, 1048576,
+};
+
+struct split_row {
+	unsigned long pages;
+	unsigned int samples;
+	double split_ns, per_page_ns;	/* per page */
+	double ratio;
+	double calls_split, calls_per_page;	/* per pass */
+};
+
+struct split_data {
+	unsigned int nrows;
+	struct split_row rows[ARRAY_SIZE(split_pages)];
+};
 
 /* One window, one link per page, one sync, one unlink, destroy. */
 static int split_pass(struct bench *b, unsigned long n)
@@ -426,12 +555,13 @@ static int pass_sample(struct bench *b, void *arg, double *ns)
 	return 0;
 }
 
-static void measure_split(struct bench *b)
+static void measure_split(struct bench *b, void *data)
 {
 	/* Enough pages per sample that even N = 1 is not a clock tick. */
 	unsigned long budget = b->quick ? 8192 : 65536;
 	struct pass_arg split = { .pass = split_pass };
 	struct pass_arg per_page = { .pass = per_page_pass };
+	struct split_data *d = data;
 	struct split_row *row;
 	unsigned int i;
 	int r;
@@ -441,7 +571,7 @@ static void measure_split(struct bench *b)
 	for (i = 0; i < ARRAY_SIZE(split_pages); i++) {
 		if (split_pages[i] > b->max_pages)
 			break;
-		row = &b->split[b->nsplit];
+		row = &d->rows[d->nrows];
 		row->pages = split_pages[i];
 		/* The million-page row costs the most: fewer samples. */
 		row->samples = row->pages > 65536 ? 5 : b->samples;
@@ -458,15 +588,96 @@ static void measure_split(struct bench *b)
 		row->ratio = row->per_page_ns / row->split_ns;
 		row->calls_split = split.calls;
 		row->calls_per_page = per_page.calls;
-		b->nsplit++;
+		d->nrows++;
 		if (row->pages == SPLIT_JUDGE_PAGES)
-			judge(b, M_SPLIT, row->ratio, "%lu pages",
-			      row->pages);
+			judge(b, row->ratio, "%lu pages", row->pages);
 	}
 }
 
+static void text_split(const struct bench *b, const void *data)
+{
+	const struct split_data *d = data;
+	const struct split_row *row;
+	unsigned int i;
+
+	text_head(b, "split: 1 iova_alloc, N one-page links, 1 sync, 1 unlink, destroy\n"
+		  "   per-page: N dmasplit_map of one page, N dmasplit_unmap");
+	if (d->nrows)
+		printf("   %9s  %10s  %10s  %8s  %s\n"
+		       "   %9s  %10s  %10s  %8s  %s\n", "", "split",
+		       "per-page", "", "kernel calls", "pages",
+		       "ns/page", "ns/page", "ratio", "split / per-page");
+	for (i = 0; i < d->nrows; i++) {
+		row = &d->rows[i];
+		printf("   %9lu  %10.1f  %10.1f  %7.2fx  %.0f / %.0f\n",
+		       row->pages, row->split_ns, row->per_page_ns, row->ratio,
+		       row->calls_split, row->calls_per_page);
+	}
+	text_target(b);
+}
+
+static void json_split(struct json *j, const struct bench *b,
+		       const void *data)
+{
+	const struct split_data *d = data;
+	const struct split_row *row;
+	unsigned int i;
+
+	json_open(j, "rows", '[');
+	for (i = 0; i < d->nrows; i++) {
+		row = &d->rows[i];
+		json_open(j, NULL, '{');
+		json_u64(j, "pages", row->pages);
+		json_int(j, "samples", row->samples);
+		json_double(j, "split_ns_per_page", row->split_ns);
+		json_double(j, "per_page_ns_per_page", row->per_page_ns);
+		json_double(j, "ratio", row->ratio);
+		json_double(j, "iotlb_invalidations_split", row->calls_split);
+		json_double(j, "iotlb_invalidations_per_page",
+			    row->calls_per_page);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+}
+
+const struct figure fig_split = {
+	.key = "split_vs_per_page",
+	.title = "split path vs per-page path",
+	.unit = "x",
+	.ratio_of = "per-page path time / split path time",
+	.at_most = false,
+	.target = 4.0,
+	.size = sizeof(struct split_data),
+	.measure = measure_split,
+	.text = text_split,
+	.json = json_split,
+};
+
 /* ------------------------------------------------------------------ */
-/* 2. link cost vs the store floor                                     */
+/*
+ * figure 2: what a linked page costs against the floor.
+ *
+ * Measured: the time per page of dmasplit_iova_link, as one link of all
+ * 65536 pages (the figure judged) and as one link per page (shown beside
+ * it: that adds each call's fixed cost of validation, dispatch and a
+ * table walk); the window's setup and teardown are not timed.
+ * Baseline: the least any page table must do per linked page, one
+ * 8-byte entry stored into a packed array of entries.
+ * Target: at most 3 times the store.  The design keeps window
+ * bookkeeping O(1) per linked page and small (no per-page heap node);
+ * a link that costs a few stores per page is that, one that allocates
+ * or searches per page is not.
+ */
+
+#define LINK_PAGES 65536ul
+
+/* A pass of the store floor lasts tens of microseconds: repeated, a
+ * sample lasts about as long as one of the link side. */
+#define STORE_REPS 32
+
+struct link_data {
+	double link_ns, bulk_link_ns, store_ns;	/* per page */
+};
 
 struct link_arg {
 	unsigned long pages;
@@ -531,10 +742,11 @@ static int store_sample(struct bench *b, void *arg, double *ns)
 	return 0;
 }
 
-static void measure_link(struct bench *b)
+static void measure_link(struct bench *b, void *data)
 {
 	struct link_arg per = { .pages = LINK_PAGES };
 	struct link_arg bulk = { .pages = LINK_PAGES, .bulk = true };
+	struct link_data *d = data;
 	double store2;
 	int r;
 
@@ -542,27 +754,109 @@ static void measure_link(struct bench *b)
 		return;
 	memset(b->dma, 0, LINK_PAGES * sizeof(*b->dma));
 	progress(b, "one link per page");
-	r = compare(b, b->samples, true, link_sample, &per, &b->link_ns,
-		    store_sample, &per, &b->store_ns);
+	r = compare(b, b->samples, true, link_sample, &per, &d->link_ns,
+		    store_sample, &per, &d->store_ns);
 	if (r < 0)
 		return;
 	progress(b, "one link for all pages");
-	r = compare(b, b->samples, true, link_sample, &bulk, &b->bulk_link_ns,
+	r = compare(b, b->samples, true, link_sample, &bulk, &d->bulk_link_ns,
 		    store_sample, &bulk, &store2);
 	if (r < 0)
 		return;
 	/* Both store medians measure the same loop: pool them. */
-	b->store_ns = (b->store_ns + store2) / 2;
+	d->store_ns = (d->store_ns + store2) / 2;
 	/* The cost a page adds to a link: what the window bookkeeping must
 	 * keep near the floor.  A call's own fixed cost (validation,
 	 * dispatch, a table walk) is the per-call figure shown beside it. */
-	judge(b, M_LINK, b->bulk_link_ns / b->store_ns,
+	judge(b, d->bulk_link_ns / d->store_ns,
 	      "per page of one link of %lu pages; one link per page: %.1fx",
-	      LINK_PAGES, b->link_ns / b->store_ns);
+	      LINK_PAGES, d->link_ns / d->store_ns);
 }
 
+static void text_link(const struct bench *b, const void *data)
+{
+	const struct link_data *d = data;
+
+	text_head(b, "the floor: one volatile 8-byte store per page into a packed\n"
+		  "   array of uint64_t entries, as a page table's leaf entries are");
+	if (b->res[b->cur].done) {
+		printf("   %-40s %8.2f ns/page  %7.2fx\n",
+		       "one dmasplit_iova_link per page", d->link_ns,
+		       d->link_ns / d->store_ns);
+		printf("   %-40s %8.2f ns/page  %7.2fx\n",
+		       "one dmasplit_iova_link for all pages", d->bulk_link_ns,
+		       d->bulk_link_ns / d->store_ns);
+		printf("   %-40s %8.2f ns/page\n", "one 8-byte store",
+		       d->store_ns);
+	}
+	text_target(b);
+}
+
+static void json_link(struct json *j, const struct bench *b,
+		      const void *data)
+{
+	const struct link_data *d = data;
+
+	json_u64(j, "pages", LINK_PAGES);
+	json_str(j, "floor", "one volatile 8-byte store per page into a packed array of uint64_t");
+	json_double(j, "link_ns_per_page", d->link_ns);
+	json_double(j, "bulk_link_ns_per_page", d->bulk_link_ns);
+	json_double(j, "bulk_ratio", d->bulk_link_ns / d->store_ns);
+	json_double(j, "store_ns_per_page", d->store_ns);
+}
+
+const struct figure fig_link = {
+	.key = "link_vs_store",
+	.title = "link cost vs one 8-byte store per page",
+	.unit = "x",
+	.ratio_of = "ns per page of one dmasplit_iova_link of many pages / ns per 8-byte store",
+	.at_most = true,
+	.target = 3.0,
+	.size = sizeof(struct link_data),
+	.measure = measure_link,
+	.text = text_link,
+	.json = json_link,
+};
+
 /* ------------------------------------------------------------------ */
-/* 3. bounce sync bandwidth vs memcpy                                  */
+/*
+ * figure 3: bounce buffering against memcpy.
+ *
+ * Measured: the bandwidth of dmasplit_sync_for_device on a mapping that
+ * bounces (a simulated device of its own, BOUNCE_SPEC: no IOMMU, every
+ * mapping through a swiotlb pool), from 4 KiB to 4 MiB; the bytes the
+ * device reports bounced are shown beside each size.
+ * Baseline: memcpy of as many bytes, the copy a bounce sync must make.
+ * Target: at least 0.9 of memcpy, the lowest of the sizes from 64 KiB:
+ * what a sync adds to its copy (finding the slots) must be small beside
+ * the copy, and below 64 KiB that fixed cost is a figure of its own.
+ */
+
+#define BOUNCE_SPEC "sim:bounce,iommu=off,bounce=force,pool=64M"
+
+/* The most one mapping through a swiotlb pool can hold (128 slots of
+ * 2 KiB): larger buffers go through dmasplit_map_vec in pieces. */
+#define BOUNCE_PIECE (256 * KIB)
+#define BOUNCE_MAX (4 * MIB)
+
+#define BOUNCE_JUDGE_FROM (64 * KIB)
+
+static const size_t bounce_sizes[] = {
+	4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, 1 * MIB, 4 * MIB,
+};
+
+struct bounce_row {
+	size_t size;
+	unsigned int segs;
+	double sync_ns, memcpy_ns;	/* per pass over size bytes */
+	double ratio;
+	double bounced;			/* bytes_bounced per pass */
+};
+
+struct bounce_data {
+	unsigned int nrows;
+	struct bounce_row rows[ARRAY_SIZE(bounce_sizes)];
+};
 
 struct bounce_arg {
 	struct dmasplit_dev *dev;
@@ -573,6 +867,12 @@ struct bounce_arg {
 	uint8_t *src, *dst;
 	double bounced;		/* per pass, last sample */
 };
+
+/* Keeps the compiler from dropping stores nobody reads. */
+static void clobber(const void *p)
+{
+	__asm__ __volatile__("" : : "r"(p) : "memory");
+}
 
 /* ns per pass of copying the buffer into its bounce slots. */
 static int sync_sample(struct bench *b, void *arg, double *ns)
@@ -655,9 +955,10 @@ static void bounce_unmap(struct bounce_arg *a)
 				   DMASPLIT_TO_DEVICE, 0);
 }
 
-static void measure_bounce(struct bench *b)
+static void measure_bounce(struct bench *b, void *data)
 {
 	size_t budget = b->quick ? 4 * MIB : 64 * MIB;
+	struct bounce_data *d = data;
 	struct bounce_arg a = { 0 };
 	struct bounce_row *row;
 	double worst = 0;
@@ -678,7 +979,7 @@ static void measure_bounce(struct bench *b)
 	memset(a.src, 0x5a, BOUNCE_MAX);
 	memset(a.dst, 0, BOUNCE_MAX);
 	for (i = 0; i < ARRAY_SIZE(bounce_sizes); i++) {
-		row = &b->bounce[i];
+		row = &d->rows[i];
 		a.size = row->size = bounce_sizes[i];
 		a.iters = a.size < budget ? (unsigned int)(budget / a.size) : 1;
 		progress(b, "%zu KiB", a.size / KIB);
@@ -695,18 +996,96 @@ static void measure_bounce(struct bench *b)
 		if (row->size >= BOUNCE_JUDGE_FROM &&
 		    (!worst || row->ratio < worst))
 			worst = row->ratio;
-		b->nbounce++;
+		d->nrows++;
 	}
-	judge(b, M_BOUNCE, worst, "the lowest from %lu KiB",
-	      BOUNCE_JUDGE_FROM / KIB);
+	judge(b, worst, "the lowest from %lu KiB", BOUNCE_JUDGE_FROM / KIB);
 out:
 	free(a.src);
 	free(a.dst);
 	dmasplit_dev_close(a.dev);
 }
 
+static void text_bounce(const struct bench *b, const void *data)
+{
+	const struct bounce_data *d = data;
+	const struct bounce_row *row;
+	unsigned int i;
+
+	text_head(b, "on " BOUNCE_SPEC ":\n"
+		  "   dmasplit_sync_for_device of a mapped buffer vs memcpy of as many bytes");
+	if (d->nrows)
+		printf("   %9s  %4s  %12s  %12s  %8s  %s\n", "bytes", "segs",
+		       "sync MB/s", "memcpy MB/s", "ratio", "bounced/sync");
+	for (i = 0; i < d->nrows; i++) {
+		row = &d->rows[i];
+		printf("   %9zu  %4u  %12.0f  %12.0f  %7.2fx  %.0f\n", row->size,
+		       row->segs, row->size / row->sync_ns * 1e3,
+		       row->size / row->memcpy_ns * 1e3, row->ratio,
+		       row->bounced);
+	}
+	text_target(b);
+}
+
+static void json_bounce(struct json *j, const struct bench *b,
+			const void *data)
+{
+	const struct bounce_data *d = data;
+	const struct bounce_row *row;
+	unsigned int i;
+
+	json_str(j, "spec", BOUNCE_SPEC);
+	json_open(j, "rows", '[');
+	for (i = 0; i < d->nrows; i++) {
+		row = &d->rows[i];
+		json_open(j, NULL, '{');
+		json_u64(j, "bytes", row->size);
+		json_int(j, "segments", row->segs);
+		json_double(j, "sync_ns", row->sync_ns);
+		json_double(j, "memcpy_ns", row->memcpy_ns);
+		json_double(j, "sync_bytes_per_s", row->size / row->sync_ns * 1e9);
+		json_double(j, "memcpy_bytes_per_s",
+			    row->size / row->memcpy_ns * 1e9);
+		json_double(j, "ratio", row->ratio);
+		json_double(j, "bytes_bounced_per_sync", row->bounced);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+}
+
+const struct figure fig_bounce = {
+	.key = "bounce_vs_memcpy",
+	.title = "bounce sync bandwidth vs memcpy",
+	.unit = "x",
+	.ratio_of = "dmasplit_sync_for_device bandwidth / memcpy bandwidth",
+	.at_most = false,
+	.target = 0.9,
+	.sim_only = true,
+	.size = sizeof(struct bounce_data),
+	.measure = measure_bounce,
+	.text = text_bounce,
+	.json = json_bounce,
+};
+
 /* ------------------------------------------------------------------ */
-/* 4. dispatch                                                         */
+/*
+ * figure 4: the library's dispatch against a direct call.
+ *
+ * Measured: dmasplit_map and dmasplit_unmap of one page, checker off.
+ * Baseline: the same backend's map and unmap operations called directly,
+ * the work itself without the library around it.  That needs the
+ * backend's ops table and its device, which only the core's private
+ * dmasplit_private_dev_ops() hands out: the reason the tool links the
+ * core itself rather than libdmasplit.so, which exports nothing private.
+ * Target: at most 1.10.  The common path of map and unmap is meant to be
+ * a few instructions around the backend call (bad arguments, missing
+ * operations and the checker are kept out of line); a tenth on the
+ * cheapest operation there is is what those few instructions may cost.
+ */
+
+struct dispatch_data {
+	double lib_ns, direct_ns;	/* per map+unmap pair */
+	unsigned long iters;
+};
 
 struct dispatch_arg {
 	const struct dmasplit_backend_ops *ops;
@@ -759,9 +1138,10 @@ static int direct_sample(struct bench *b, void *arg, double *ns)
 	return 0;
 }
 
-static void measure_dispatch(struct bench *b)
+static void measure_dispatch(struct bench *b, void *data)
 {
 	struct dispatch_arg a = { .iters = b->quick ? 20000 : 50000 };
+	struct dispatch_data *d = data;
 	int r;
 
 	r = dmasplit_private_dev_ops(b->dev, &a.ops, &a.bdev);
@@ -779,18 +1159,73 @@ static void measure_dispatch(struct bench *b)
 		return;
 	}
 	memset(a.buf, 0, b->page);
-	b->dispatch_iters = a.iters;
+	d->iters = a.iters;
 	/* The closest of the figures: more samples than the others. */
-	r = compare(b, b->quick ? 7 : 51, true, library_sample, &a, &b->lib_ns,
-		    direct_sample, &a, &b->direct_ns);
+	r = compare(b, b->quick ? 7 : 51, true, library_sample, &a, &d->lib_ns,
+		    direct_sample, &a, &d->direct_ns);
 	free(a.buf);
 	if (r >= 0)
-		judge(b, M_DISPATCH, b->lib_ns / b->direct_ns,
-		      "one page, checker off");
+		judge(b, d->lib_ns / d->direct_ns, "one page, checker off");
 }
 
+static void text_dispatch(const struct bench *b, const void *data)
+{
+	const struct dispatch_data *d = data;
+
+	text_head(b, "map + unmap of one page, checker off");
+	if (b->res[b->cur].done) {
+		printf("   %-40s %8.1f ns\n", "through libdmasplit", d->lib_ns);
+		printf("   %-40s %8.1f ns\n", "backend operations called directly",
+		       d->direct_ns);
+	}
+	text_target(b);
+}
+
+static void json_dispatch(struct json *j, const struct bench *b,
+			  const void *data)
+{
+	const struct dispatch_data *d = data;
+
+	json_u64(j, "iterations", d->iters);
+	json_double(j, "library_ns", d->lib_ns);
+	json_double(j, "direct_ns", d->direct_ns);
+}
+
+const struct figure fig_dispatch = {
+	.key = "dispatch",
+	.title = "dispatch: library vs direct backend call",
+	.unit = "x",
+	.ratio_of = "dmasplit_map+dmasplit_unmap time / ops->map+ops->unmap time",
+	.at_most = true,
+	.target = 1.10,
+	.size = sizeof(struct dispatch_data),
+	.measure = measure_dispatch,
+	.text = text_dispatch,
+	.json = json_dispatch,
+};
+
 /* ------------------------------------------------------------------ */
-/* 5. metadata per linked page                                         */
+/*
+ * figure 5: the memory a linked page costs.
+ *
+ * Measured: the memory one window of every page of the region (1048576,
+ * 65536 with --quick) adds once all its pages are linked one by one and
+ * synced, divided by the pages; what unlink and destroy leave behind is
+ * shown beside it.
+ * Baseline: the memory in use before the window is reserved: the larger
+ * of two views of it, the heap (mallinfo2) and resident anonymous memory
+ * (RssAnon), so that neither metadata from malloc nor a table a backend
+ * maps for itself goes unseen.
+ * Target: at most 16 bytes per page.  The design keeps window
+ * bookkeeping O(1) per linked page and small, with no per-page heap
+ * node: a leaf entry and little more per page fits, a node of
+ * malloc's per page does not.
+ */
+
+struct metadata_data {
+	unsigned long pages;
+	long long bytes, left;
+};
 
 /* mallinfo2() is glibc's since 2.33; the older mallinfo() wraps at
  * 2 GiB, which a million linked pages can pass. */
@@ -851,10 +1286,12 @@ static long long mem_added(struct mem_mark m)
 
 /* On a device of its own, so that tables a page table keeps after the
  * other measurements unlinked their pages are not counted as free. */
-static void measure_metadata(struct bench *b)
+static void measure_metadata(struct bench *b, void *data)
 {
 	unsigned long n = b->max_pages, i;
 	size_t len = (size_t)n * b->page;
+	struct metadata_data *d = data;
+	struct result *res = &b->res[b->cur];
 	struct dmasplit_iova *iova = NULL;
 	struct dmasplit_dev *dev;
 	struct mem_mark m0;
@@ -898,17 +1335,16 @@ static void measure_metadata(struct bench *b)
 	}
 	dmasplit_iova_destroy(iova);
 	iova = NULL;
-	b->meta_pages = n;
-	b->meta_bytes = added;
+	d->pages = n;
+	d->bytes = added;
 	/* What the window's teardown did not give back (freed at close). */
-	b->meta_left = mem_added(m0);
-	judge(b, M_METADATA, (double)b->meta_bytes / n, "%lu pages", n);
-	if (b->meta_bytes <= 0) {
+	d->left = mem_added(m0);
+	judge(b, (double)d->bytes / n, "%lu pages", n);
+	if (d->bytes <= 0) {
 		/* A page table is never free: this malloc is not the one
 		 * mallinfo2() describes (a sanitizer's, valgrind's). */
-		b->res[M_METADATA].met = false;
-		snprintf(b->res[M_METADATA].judged_on,
-			 sizeof(b->res[M_METADATA].judged_on),
+		res->met = false;
+		snprintf(res->judged_on, sizeof(res->judged_on),
 			 "malloc does not report to mallinfo2");
 	}
 out:
@@ -916,8 +1352,61 @@ out:
 	dmasplit_dev_close(dev);
 }
 
+static void text_metadata(const struct bench *b, const void *data)
+{
+	const struct metadata_data *d = data;
+
+	text_head(b, "memory in use (the larger of mallinfo2 heap and RssAnon) before a\n"
+		  "   window is reserved and after every page of it is linked and synced");
+	if (b->res[b->cur].done) {
+		printf("   %lu pages linked: %lld bytes, %.2f bytes/page\n",
+		       d->pages, d->bytes, (double)d->bytes / d->pages);
+		printf("   still held after unlink and destroy: %lld bytes\n",
+		       d->left);
+	}
+	text_target(b);
+}
+
+static void json_metadata(struct json *j, const struct bench *b,
+			  const void *data)
+{
+	const struct metadata_data *d = data;
+
+	json_u64(j, "pages", d->pages);
+	json_int(j, "bytes", d->bytes);
+	json_int(j, "bytes_left_after_destroy", d->left);
+}
+
+const struct figure fig_metadata = {
+	.key = "metadata_per_page",
+	.title = "memory metadata per linked page",
+	.unit = "bytes/page",
+	.ratio_of = "memory added by one window and its links (the larger of heap bytes from mallinfo2 and resident anonymous memory, RssAnon) / pages",
+	.at_most = true,
+	.target = 16.0,
+	.sim_only = true,
+	.size = sizeof(struct metadata_data),
+	.measure = measure_metadata,
+	.text = text_metadata,
+	.json = json_metadata,
+};
+
 /* ------------------------------------------------------------------ */
-/* 6. IOVA allocation with many live windows                           */
+/*
+ * figure 6: reserving a window among many.
+ *
+ * Measured: dmasplit_iova_alloc and dmasplit_iova_destroy of one more
+ * window on a device with 100000 live one-page windows.
+ * Baseline: the same on a device with 1000 of them.
+ * Target: at most 2 times slower, the worse of one-page and three-page
+ * windows.  The design wants the IOVA allocator O(log n) in live
+ * windows: a hundred times as many windows then cost log(100000) /
+ * log(1000), about 1.7 times as much, where a search that walks them
+ * costs about a hundred times.
+ */
+
+#define ALLOC_FEW 1000ul
+#define ALLOC_MANY 100000ul
 
 /*
  * The window timed is one page, and also three: IOVA caches in the
@@ -925,6 +1414,11 @@ out:
  * never reach the allocator whose scaling is measured here.
  */
 static const unsigned int alloc_pages[] = { 1, 3 };
+
+struct alloc_data {
+	double few_ns[ARRAY_SIZE(alloc_pages)];		/* per alloc_pages[] */
+	double many_ns[ARRAY_SIZE(alloc_pages)];
+};
 
 struct alloc_arg {
 	struct dmasplit_dev *dev;
@@ -984,10 +1478,11 @@ static void alloc_teardown(struct alloc_arg *a)
 	dmasplit_dev_close(a->dev);
 }
 
-static void measure_alloc(struct bench *b)
+static void measure_alloc(struct bench *b, void *data)
 {
 	unsigned long iters = b->quick ? 20000 : 200000;
 	struct alloc_arg few = { 0 }, many = { 0 };
+	struct alloc_data *d = data;
 	double worst = 0, ratio;
 	unsigned int i;
 	int r;
@@ -1002,23 +1497,93 @@ static void measure_alloc(struct bench *b)
 		progress(b, "timing %u-page windows", alloc_pages[i]);
 		few.size = many.size = alloc_pages[i] * b->page;
 		r = compare(b, b->quick ? 5 : 11, true, alloc_sample, &many,
-			    &b->alloc_many_ns[i], alloc_sample, &few,
-			    &b->alloc_few_ns[i]);
-		ratio = b->alloc_many_ns[i] / b->alloc_few_ns[i];
+			    &d->many_ns[i], alloc_sample, &few,
+			    &d->few_ns[i]);
+		ratio = d->many_ns[i] / d->few_ns[i];
 		if (ratio > worst)
 			worst = ratio;
 	}
 	if (r >= 0)
-		judge(b, M_ALLOC, worst,
-		      "the worse of 1- and 3-page windows");
+		judge(b, worst, "the worse of 1- and 3-page windows");
 	if (many.dev)
 		alloc_teardown(&many);
 	if (few.dev)
 		alloc_teardown(&few);
 }
 
+static void text_alloc(const struct bench *b, const void *data)
+{
+	const struct alloc_data *d = data;
+	unsigned int i;
+
+	text_head(b, "iova_alloc + iova_destroy of one more window, among one-page ones");
+	if (b->res[b->cur].done) {
+		printf("   %-14s  %12s  %12s  %8s\n", "window", "1000 live",
+		       "100000 live", "ratio");
+		for (i = 0; i < ARRAY_SIZE(alloc_pages); i++)
+			printf("   %u page%-9s  %9.1f ns  %9.1f ns  %7.2fx\n",
+			       alloc_pages[i], alloc_pages[i] > 1 ? "s" : "",
+			       d->few_ns[i], d->many_ns[i],
+			       d->many_ns[i] / d->few_ns[i]);
+	}
+	text_target(b);
+}
+
+static void json_alloc(struct json *j, const struct bench *b,
+		       const void *data)
+{
+	const struct alloc_data *d = data;
+	unsigned int i;
+
+	json_u64(j, "live_few", ALLOC_FEW);
+	json_u64(j, "live_many", ALLOC_MANY);
+	json_open(j, "rows", '[');
+	for (i = 0; i < ARRAY_SIZE(alloc_pages); i++) {
+		json_open(j, NULL, '{');
+		json_int(j, "window_pages", alloc_pages[i]);
+		json_double(j, "ns_few", d->few_ns[i]);
+		json_double(j, "ns_many", d->many_ns[i]);
+		json_double(j, "ratio", d->many_ns[i] / d->few_ns[i]);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+}
+
+const struct figure fig_alloc = {
+	.key = "iova_alloc_scaling",
+	.title = "iova_alloc with many vs few live windows",
+	.unit = "x",
+	.ratio_of = "iova_alloc+iova_destroy time with 100000 live windows / with 1000, the worse of 1- and 3-page windows",
+	.at_most = true,
+	.target = 2.0,
+	.sim_only = true,
+	.size = sizeof(struct alloc_data),
+	.measure = measure_alloc,
+	.text = text_alloc,
+	.json = json_alloc,
+};
+
 /* ------------------------------------------------------------------ */
-/* 7. threads                                                          */
+/*
+ * figure 7: map and unmap from two threads on one device.
+ *
+ * Measured: map+unmap pairs per second of two threads on one device,
+ * each mapping and unmapping a page of its own, pinned to CPUs of their
+ * own where there are two.
+ * Baseline: one thread doing the same.  Two threads on two devices,
+ * which share nothing, are measured too: the control that says whether
+ * the machine gave the second thread a CPU at all.
+ * Target: at least 1.7 times one thread's rate.  Threads that share a
+ * device share nothing else they need not share (per-CPU state in the
+ * library and the backend), so the pair should come close to twice one
+ * thread; a lock or a cache line they fight over shows as much less.
+ */
+
+struct threads_data {
+	unsigned long count;	/* pairs per thread and sample */
+	int cpus[2];		/* the workers' CPUs, or -1 */
+	double rate1, rate2_same, rate2_two;	/* pairs per second */
+};
 
 /* Holds the workers until all exist, or sends them home if one could
  * not be created (a barrier would keep the others waiting for ever). */
@@ -1098,8 +1663,9 @@ static void *worker_main(void *arg)
 
 /* Pairs per second over the wall time from the first start to the last
  * finish. */
-static int threads_sample(struct bench *b, struct dmasplit_dev **devs,
-			  unsigned int n, void **bufs, double *rate)
+static int threads_sample(struct bench *b, const struct threads_data *d,
+			  struct dmasplit_dev **devs, unsigned int n,
+			  void **bufs, double *rate)
 {
 	struct gate gate = {
 		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0
@@ -1113,7 +1679,7 @@ static int threads_sample(struct bench *b, struct dmasplit_dev **devs,
 	for (started = 0; started < n; started++) {
 		w[started] = (struct worker){
 			.b = b, .dev = devs[started], .buf = bufs[started],
-			.count = b->thread_count, .cpu = b->cpus[started],
+			.count = d->count, .cpu = d->cpus[started],
 			.gate = &gate,
 		};
 		r = -pthread_create(&tid[started], NULL, worker_main,
@@ -1136,7 +1702,7 @@ static int threads_sample(struct bench *b, struct dmasplit_dev **devs,
 		if (w[i].t1 > t1)
 			t1 = w[i].t1;
 	}
-	*rate = (double)n * b->thread_count * 1e9 / (double)(t1 - t0);
+	*rate = (double)n * d->count * 1e9 / (double)(t1 - t0);
 	return 0;
 }
 
@@ -1173,27 +1739,28 @@ static int thread_count(struct bench *b, void *buf, uint64_t target_ns,
 }
 
 /* The first two CPUs this process may use; -1 where there is none. */
-static void pick_cpus(struct bench *b)
+static void pick_cpus(struct threads_data *d)
 {
 	cpu_set_t set;
 	int cpu, n = 0;
 
-	b->cpus[0] = b->cpus[1] = -1;
+	d->cpus[0] = d->cpus[1] = -1;
 	if (sched_getaffinity(0, sizeof(set), &set))
 		return;
 	for (cpu = 0; cpu < CPU_SETSIZE && n < 2; cpu++)
 		if (CPU_ISSET(cpu, &set))
-			b->cpus[n++] = cpu;
+			d->cpus[n++] = cpu;
 	/* One CPU: pinning both threads to it would only serialise them
 	 * more surely than the scheduler does. */
 	if (n < 2)
-		b->cpus[0] = -1;
+		d->cpus[0] = -1;
 }
 
-static void measure_threads(struct bench *b)
+static void measure_threads(struct bench *b, void *data)
 {
 	unsigned int samples = b->quick ? 3 : 9, i, v, k;
 	double rates[3][MAX_SAMPLES];
+	struct threads_data *d = data;
 	struct dmasplit_dev *other = NULL;
 	struct dmasplit_dev *devs[3][2];
 	void *bufs[2] = { NULL, NULL };
@@ -1213,9 +1780,9 @@ static void measure_threads(struct bench *b)
 		}
 		memset(bufs[i], 0, b->page);
 	}
-	pick_cpus(b);
+	pick_cpus(d);
 	r = thread_count(b, bufs[0], b->quick ? 20000000 : 100000000,
-			 &b->thread_count);
+			 &d->count);
 	if (r < 0)
 		goto out;
 	/* 0: one thread; 1: two threads, one device; 2: two devices. */
@@ -1226,504 +1793,74 @@ static void measure_threads(struct bench *b)
 		/* Rotate the order, as compare() alternates it. */
 		for (k = 0; k < 3; k++) {
 			v = (i + k) % 3;
-			r = threads_sample(b, devs[v], nthreads[v], bufs,
+			r = threads_sample(b, d, devs[v], nthreads[v], bufs,
 					   &rates[v][i]);
 			if (r < 0)
 				goto out;
 		}
 	}
-	b->rate1 = median(rates[0], samples);
-	b->rate2_same = median(rates[1], samples);
-	b->rate2_two = median(rates[2], samples);
-	judge(b, M_THREADS, b->rate2_same / b->rate1,
-	      "2 threads on one device");
+	d->rate1 = median(rates[0], samples);
+	d->rate2_same = median(rates[1], samples);
+	d->rate2_two = median(rates[2], samples);
+	judge(b, d->rate2_same / d->rate1, "2 threads on one device");
 out:
 	free(bufs[0]);
 	free(bufs[1]);
 	dmasplit_dev_close(other);
 }
 
-/* ------------------------------------------------------------------ */
-/* Text output                                                         */
-
-static void text_target(const struct bench *b, enum measurement m)
+static void text_threads(const struct bench *b, const void *data)
 {
-	const struct measure_def *d = &defs[m];
-	const struct result *res = &b->res[m];
-	bool ratio = !strcmp(d->unit, "x");
+	const struct threads_data *d = data;
 
-	printf("   target %s %g%s%s: ", d->at_most ? "<=" : ">=", d->target,
-	       ratio ? "x" : " ", ratio ? "" : d->unit);
-	if (!res->done) {
-		printf("not measured (%s)\n", res->why);
-		return;
-	}
-	printf("%.2f%s%s (%s)  %s\n", res->ratio, ratio ? "x" : " ",
-	       ratio ? "" : d->unit, res->judged_on,
-	       res->met ? "MET" : "MISSED");
-}
-
-static void text_head(enum measurement m, const char *what)
-{
-	printf("\n%d. %s\n", (int)m + 1, defs[m].title);
-	if (what)
-		printf("   %s\n", what);
-}
-
-static void text_split(const struct bench *b)
-{
-	const struct split_row *row;
-	unsigned int i;
-
-	text_head(M_SPLIT, "split: 1 iova_alloc, N one-page links, 1 sync, 1 unlink, destroy\n"
-		  "   per-page: N dmasplit_map of one page, N dmasplit_unmap");
-	if (b->nsplit)
-		printf("   %9s  %10s  %10s  %8s  %s\n"
-		       "   %9s  %10s  %10s  %8s  %s\n", "", "split",
-		       "per-page", "", "kernel calls", "pages",
-		       "ns/page", "ns/page", "ratio", "split / per-page");
-	for (i = 0; i < b->nsplit; i++) {
-		row = &b->split[i];
-		printf("   %9lu  %10.1f  %10.1f  %7.2fx  %.0f / %.0f\n",
-		       row->pages, row->split_ns, row->per_page_ns, row->ratio,
-		       row->calls_split, row->calls_per_page);
-	}
-	text_target(b, M_SPLIT);
-}
-
-static void text_link(const struct bench *b)
-{
-	text_head(M_LINK, "the floor: one volatile 8-byte store per page into a packed\n"
-		  "   array of uint64_t entries, as a page table's leaf entries are");
-	if (b->res[M_LINK].done) {
-		printf("   %-40s %8.2f ns/page  %7.2fx\n",
-		       "one dmasplit_iova_link per page", b->link_ns,
-		       b->link_ns / b->store_ns);
-		printf("   %-40s %8.2f ns/page  %7.2fx\n",
-		       "one dmasplit_iova_link for all pages", b->bulk_link_ns,
-		       b->bulk_link_ns / b->store_ns);
-		printf("   %-40s %8.2f ns/page\n", "one 8-byte store",
-		       b->store_ns);
-	}
-	text_target(b, M_LINK);
-}
-
-static void text_bounce(const struct bench *b)
-{
-	const struct bounce_row *row;
-	unsigned int i;
-
-	text_head(M_BOUNCE, "on " BOUNCE_SPEC ":\n"
-		  "   dmasplit_sync_for_device of a mapped buffer vs memcpy of as many bytes");
-	if (b->nbounce)
-		printf("   %9s  %4s  %12s  %12s  %8s  %s\n", "bytes", "segs",
-		       "sync MB/s", "memcpy MB/s", "ratio", "bounced/sync");
-	for (i = 0; i < b->nbounce; i++) {
-		row = &b->bounce[i];
-		printf("   %9zu  %4u  %12.0f  %12.0f  %7.2fx  %.0f\n", row->size,
-		       row->segs, row->size / row->sync_ns * 1e3,
-		       row->size / row->memcpy_ns * 1e3, row->ratio,
-		       row->bounced);
-	}
-	text_target(b, M_BOUNCE);
-}
-
-static void text_dispatch(const struct bench *b)
-{
-	text_head(M_DISPATCH, "map + unmap of one page, checker off");
-	if (b->res[M_DISPATCH].done) {
-		printf("   %-40s %8.1f ns\n", "through libdmasplit", b->lib_ns);
-		printf("   %-40s %8.1f ns\n", "backend operations called directly",
-		       b->direct_ns);
-	}
-	text_target(b, M_DISPATCH);
-}
-
-static void text_metadata(const struct bench *b)
-{
-	text_head(M_METADATA, "memory in use (the larger of mallinfo2 heap and RssAnon) before a\n"
-		  "   window is reserved and after every page of it is linked and synced");
-	if (b->res[M_METADATA].done) {
-		printf("   %lu pages linked: %lld bytes, %.2f bytes/page\n",
-		       b->meta_pages, b->meta_bytes,
-		       (double)b->meta_bytes / b->meta_pages);
-		printf("   still held after unlink and destroy: %lld bytes\n",
-		       b->meta_left);
-	}
-	text_target(b, M_METADATA);
-}
-
-static void text_alloc(const struct bench *b)
-{
-	unsigned int i;
-
-	text_head(M_ALLOC, "iova_alloc + iova_destroy of one more window, among one-page ones");
-	if (b->res[M_ALLOC].done) {
-		printf("   %-14s  %12s  %12s  %8s\n", "window", "1000 live",
-		       "100000 live", "ratio");
-		for (i = 0; i < ARRAY_SIZE(alloc_pages); i++)
-			printf("   %u page%-9s  %9.1f ns  %9.1f ns  %7.2fx\n",
-			       alloc_pages[i], alloc_pages[i] > 1 ? "s" : "",
-			       b->alloc_few_ns[i], b->alloc_many_ns[i],
-			       b->alloc_many_ns[i] / b->alloc_few_ns[i]);
-	}
-	text_target(b, M_ALLOC);
-}
-
-static void text_threads(const struct bench *b)
-{
-	text_head(M_THREADS, "each thread maps and unmaps its own page");
-	if (b->cpus[0] >= 0)
-		printf("   threads pinned to CPUs %d and %d\n", b->cpus[0],
-		       b->cpus[1]);
-	if (b->res[M_THREADS].done) {
-		printf("   %-28s %12.0f pairs/s\n", "1 thread", b->rate1);
+	text_head(b, "each thread maps and unmaps its own page");
+	if (d->cpus[0] >= 0)
+		printf("   threads pinned to CPUs %d and %d\n", d->cpus[0],
+		       d->cpus[1]);
+	if (b->res[b->cur].done) {
+		printf("   %-28s %12.0f pairs/s\n", "1 thread", d->rate1);
 		printf("   %-28s %12.0f pairs/s  %5.2fx\n",
-		       "2 threads, one device", b->rate2_same,
-		       b->rate2_same / b->rate1);
+		       "2 threads, one device", d->rate2_same,
+		       d->rate2_same / d->rate1);
 		printf("   %-28s %12.0f pairs/s  %5.2fx\n",
-		       "2 threads, two devices", b->rate2_two,
-		       b->rate2_two / b->rate1);
+		       "2 threads, two devices", d->rate2_two,
+		       d->rate2_two / d->rate1);
 		/* Two devices share nothing: if they do not scale, the
 		 * machine did not give the second thread a CPU. */
-		if (b->rate2_two / b->rate1 < defs[M_THREADS].target)
+		if (d->rate2_two / d->rate1 < fig_threads.target)
 			printf("   (two devices, which share nothing, did not scale either:\n"
 			       "   the second CPU was busy with other work)\n");
 	}
-	text_target(b, M_THREADS);
+	text_target(b);
 }
 
-static void text_summary(const struct bench *b)
+static void json_threads(struct json *j, const struct bench *b,
+			 const void *data)
 {
-	const struct measure_def *d;
-	const struct result *res;
-	char figure[32], target[32];
-	unsigned int m;
-
-	printf("\n%-3s %-50s %13s %13s  %s\n", "", "summary", "figure",
-	       "target", "result");
-	for (m = 0; m < M_COUNT; m++) {
-		d = &defs[m];
-		res = &b->res[m];
-		snprintf(target, sizeof(target), "%s %g%s",
-			 d->at_most ? "<=" : ">=", d->target,
-			 strcmp(d->unit, "x") ? " B/page" : "x");
-		if (res->done)
-			snprintf(figure, sizeof(figure), "%.2f%s", res->ratio,
-				 strcmp(d->unit, "x") ? " B/page" : "x");
-		else
-			snprintf(figure, sizeof(figure), "-");
-		printf("%2u. %-50s %13s %13s  %s\n", m + 1, d->title, figure,
-		       target,
-		       res->inapplicable ? "N/A" : !res->done ? "NOT RUN" :
-		       res->met ? "MET" : "MISSED");
-	}
-}
-
-static void bench_text(const struct bench *b)
-{
-	const char *name = dmasplit_dev_backend_name(b->dev);
-
-	printf("dmasplit bench on %s (backend ", b->spec);
-	put_safe(name ? name : "?");
-	printf(", granule %" PRIu64 "), checker off%s\n", b->page,
-	       b->quick ? ", quick" : "");
-	printf("each figure: medians of samples alternating between its two sides\n");
-	text_split(b);
-	text_link(b);
-	if (!b->res[M_BOUNCE].inapplicable)
-		text_bounce(b);
-	text_dispatch(b);
-	if (!b->res[M_METADATA].inapplicable)
-		text_metadata(b);
-	if (!b->res[M_ALLOC].inapplicable)
-		text_alloc(b);
-	if (!b->res[M_THREADS].inapplicable)
-		text_threads(b);
-	text_summary(b);
-}
-
-/* ------------------------------------------------------------------ */
-/* JSON output                                                         */
-
-static void json_result(struct json *j, const struct bench *b,
-			enum measurement m)
-{
-	const struct measure_def *d = &defs[m];
-	const struct result *res = &b->res[m];
-
-	json_str(j, "title", d->title);
-	if (res->done)
-		json_double(j, "ratio", res->ratio);
-	else
-		json_null(j, "ratio");
-	json_str(j, "unit", d->unit);
-	json_str(j, "ratio_of", d->ratio_of);
-	json_open(j, "target", '{');
-	json_str(j, "op", d->at_most ? "<=" : ">=");
-	json_double(j, "value", d->target);
-	json_close(j, '}');
-	json_str(j, "judged_on", res->done ? res->judged_on : NULL);
-	json_bool(j, "met", res->done && res->met);
-	json_bool(j, "applicable", !res->inapplicable);
-	if (!res->done && !res->inapplicable)
-		json_errno(j, "error", res->err ? res->err : -ECANCELED);
-	if (!res->done)
-		json_str(j, "why", res->why);
-}
-
-static void json_split(struct json *j, const struct bench *b)
-{
-	const struct split_row *row;
+	const struct threads_data *d = data;
 	unsigned int i;
 
-	json_open(j, "rows", '[');
-	for (i = 0; i < b->nsplit; i++) {
-		row = &b->split[i];
-		json_open(j, NULL, '{');
-		json_u64(j, "pages", row->pages);
-		json_int(j, "samples", row->samples);
-		json_double(j, "split_ns_per_page", row->split_ns);
-		json_double(j, "per_page_ns_per_page", row->per_page_ns);
-		json_double(j, "ratio", row->ratio);
-		json_double(j, "iotlb_invalidations_split", row->calls_split);
-		json_double(j, "iotlb_invalidations_per_page",
-			    row->calls_per_page);
-		json_close(j, '}');
-	}
+	json_u64(j, "pairs_per_thread", d->count);
+	json_open(j, "pinned_cpus", '[');
+	for (i = 0; i < 2 && d->cpus[0] >= 0; i++)
+		json_int(j, NULL, d->cpus[i]);
 	json_close(j, ']');
+	json_double(j, "one_thread_pairs_per_s", d->rate1);
+	json_double(j, "two_threads_one_device_pairs_per_s", d->rate2_same);
+	json_double(j, "two_threads_two_devices_pairs_per_s", d->rate2_two);
+	json_double(j, "ratio_two_devices", d->rate2_two / d->rate1);
 }
 
-static void json_link(struct json *j, const struct bench *b)
-{
-	json_u64(j, "pages", LINK_PAGES);
-	json_str(j, "floor", "one volatile 8-byte store per page into a packed array of uint64_t");
-	json_double(j, "link_ns_per_page", b->link_ns);
-	json_double(j, "bulk_link_ns_per_page", b->bulk_link_ns);
-	json_double(j, "bulk_ratio", b->bulk_link_ns / b->store_ns);
-	json_double(j, "store_ns_per_page", b->store_ns);
-}
-
-static void json_bounce(struct json *j, const struct bench *b)
-{
-	const struct bounce_row *row;
-	unsigned int i;
-
-	json_str(j, "spec", BOUNCE_SPEC);
-	json_open(j, "rows", '[');
-	for (i = 0; i < b->nbounce; i++) {
-		row = &b->bounce[i];
-		json_open(j, NULL, '{');
-		json_u64(j, "bytes", row->size);
-		json_int(j, "segments", row->segs);
-		json_double(j, "sync_ns", row->sync_ns);
-		json_double(j, "memcpy_ns", row->memcpy_ns);
-		json_double(j, "sync_bytes_per_s", row->size / row->sync_ns * 1e9);
-		json_double(j, "memcpy_bytes_per_s",
-			    row->size / row->memcpy_ns * 1e9);
-		json_double(j, "ratio", row->ratio);
-		json_double(j, "bytes_bounced_per_sync", row->bounced);
-		json_close(j, '}');
-	}
-	json_close(j, ']');
-}
-
-static void json_details(struct json *j, const struct bench *b,
-			 enum measurement m)
-{
-	unsigned int i;
-
-	switch (m) {
-	case M_SPLIT:
-		json_split(j, b);
-		break;
-	case M_LINK:
-		json_link(j, b);
-		break;
-	case M_BOUNCE:
-		json_bounce(j, b);
-		break;
-	case M_DISPATCH:
-		json_u64(j, "iterations", b->dispatch_iters);
-		json_double(j, "library_ns", b->lib_ns);
-		json_double(j, "direct_ns", b->direct_ns);
-		break;
-	case M_METADATA:
-		json_u64(j, "pages", b->meta_pages);
-		json_int(j, "bytes", b->meta_bytes);
-		json_int(j, "bytes_left_after_destroy", b->meta_left);
-		break;
-	case M_ALLOC:
-		json_u64(j, "live_few", ALLOC_FEW);
-		json_u64(j, "live_many", ALLOC_MANY);
-		json_open(j, "rows", '[');
-		for (i = 0; i < ARRAY_SIZE(alloc_pages); i++) {
-			json_open(j, NULL, '{');
-			json_int(j, "window_pages", alloc_pages[i]);
-			json_double(j, "ns_few", b->alloc_few_ns[i]);
-			json_double(j, "ns_many", b->alloc_many_ns[i]);
-			json_double(j, "ratio", b->alloc_many_ns[i] /
-						b->alloc_few_ns[i]);
-			json_close(j, '}');
-		}
-		json_close(j, ']');
-		break;
-	case M_THREADS:
-		json_u64(j, "pairs_per_thread", b->thread_count);
-		json_open(j, "pinned_cpus", '[');
-		for (i = 0; i < 2 && b->cpus[0] >= 0; i++)
-			json_int(j, NULL, b->cpus[i]);
-		json_close(j, ']');
-		json_double(j, "one_thread_pairs_per_s", b->rate1);
-		json_double(j, "two_threads_one_device_pairs_per_s",
-			    b->rate2_same);
-		json_double(j, "two_threads_two_devices_pairs_per_s",
-			    b->rate2_two);
-		json_double(j, "ratio_two_devices", b->rate2_two / b->rate1);
-		break;
-	case M_COUNT:
-		break;
-	}
-}
-
-static void bench_json(const struct bench *b)
-{
-	struct json j = { 0 };
-	unsigned int m;
-
-	json_open(&j, NULL, '{');
-	json_str(&j, "spec", b->spec);
-	json_str(&j, "backend", dmasplit_dev_backend_name(b->dev));
-	json_u64(&j, "granule", b->page);
-	json_bool(&j, "quick", b->quick);
-	json_bool(&j, "checker", false);
-	json_open(&j, "measurements", '{');
-	for (m = 0; m < M_COUNT; m++) {
-		json_open(&j, defs[m].key, '{');
-		json_result(&j, b, m);
-		if (b->res[m].done)
-			json_details(&j, b, m);
-		json_close(&j, '}');
-	}
-	json_close(&j, '}');
-	json_close(&j, '}');
-}
-
-/* ------------------------------------------------------------------ */
-/* bench                                                               */
-
-static void (*const measures[M_COUNT])(struct bench *b) = {
-	[M_SPLIT] = measure_split,
-	[M_LINK] = measure_link,
-	[M_BOUNCE] = measure_bounce,
-	[M_DISPATCH] = measure_dispatch,
-	/* Before the threads, whose arenas would blur the heap figures. */
-	[M_METADATA] = measure_metadata,
-	[M_ALLOC] = measure_alloc,
-	[M_THREADS] = measure_threads,
+const struct figure fig_threads = {
+	.key = "threads",
+	.title = "map/unmap throughput, 2 threads vs 1, one device",
+	.unit = "x",
+	.ratio_of = "map+unmap pairs per second, 2 threads on one device / 1 thread",
+	.at_most = false,
+	.target = 1.7,
+	.sim_only = true,
+	.size = sizeof(struct threads_data),
+	.measure = measure_threads,
+	.text = text_threads,
+	.json = json_threads,
 };
-
-static int bench_setup(struct bench *b)
-{
-	int r;
-
-	r = dmasplit_dev_open(b->ctx, b->spec, &b->dev);
-	if (r < 0) {
-		fprintf(stderr, PROG ": %s: cannot open: %s\n", b->spec,
-			strerror(-r));
-		return r;
-	}
-	/* -v showed the selection; what follows is measured, not logged. */
-	dmasplit_ctx_set_log_priority(b->ctx, LOG_ERR);
-	b->info.size = sizeof(b->info);
-	r = dmasplit_dev_get_info(b->dev, &b->info);
-	if (r < 0) {
-		fail("reading device information", r);
-		return r;
-	}
-	b->page = b->info.granule ? b->info.granule : 4096;
-	/* A real device pins what it maps, which would fault the untouched
-	 * region in: keep it to 64K pages there. */
-	if (!(b->info.flags & DMASPLIT_DEV_DMA_RW) && b->max_pages > 65536)
-		b->max_pages = 65536;
-	b->region_len = (size_t)b->max_pages * b->page;
-	b->region = mmap(NULL, b->region_len, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (b->region == MAP_FAILED) {
-		r = -errno;
-		b->region = NULL;
-		fail("reserving address space for the pages", r);
-		return r;
-	}
-	b->dma = calloc(b->max_pages, sizeof(*b->dma));
-	if (!b->dma) {
-		fail("allocating the address table", -ENOMEM);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
-	      char **args)
-{
-	struct bench *b;
-	unsigned int m, missing = 0;
-	int status = EXIT_FAILURE;
-
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return fail("bench", -ENOMEM);
-	b->ctx = ctx;
-	b->spec = args[0] ? args[0] : BENCH_SPEC;
-	b->quick = opts->quick;
-	b->tty = isatty(STDERR_FILENO);
-	b->samples = b->quick ? 5 : 15;
-	b->max_pages = b->quick ? 65536 : 1048576;
-	/* Before the device opens: the checker is chosen per device then. */
-	dmasplit_ctx_set_check(ctx, 0);
-	if (bench_setup(b) < 0)
-		goto out;
-
-	for (m = 0; m < M_COUNT; m++) {
-		/* A real device is opened once and has no DMA engine of the
-		 * library's: the figures that need a second device or the
-		 * simulated pool are the simulated device's to give. */
-		if (!(b->info.flags & DMASPLIT_DEV_DMA_RW) &&
-		    (m == M_BOUNCE || m == M_METADATA || m == M_ALLOC ||
-		     m == M_THREADS)) {
-			b->res[m].inapplicable = true;
-			snprintf(b->res[m].why, sizeof(b->res[m].why),
-				 "measured on the simulated device only");
-			continue;
-		}
-		announce(b, m);
-		measures[m](b);
-		if (!b->res[m].done && !b->res[m].inapplicable) {
-			missing++;
-			if (!b->res[m].err)
-				failed(b, "no figure", -ECANCELED);
-		}
-	}
-	if (b->tty)
-		fputs("\r\033[K", stderr);
-	if (opts->json)
-		bench_json(b);
-	else
-		bench_text(b);
-	status = EXIT_SUCCESS;
-	if (missing) {
-		fflush(stdout);
-		for (m = 0; m < M_COUNT; m++)
-			if (!b->res[m].done && !b->res[m].inapplicable)
-				fprintf(stderr, PROG ": bench: %s: %s\n",
-					defs[m].title, b->res[m].why);
-		status = EXIT_FAILURE;
-	}
-out:
-	if (b->region)
-		munmap(b->region, b->region_len);
-	free(b->dma);
-	dmasplit_dev_close(b->dev);
-	free(b);
-	return status;
-}
