@@ -2,7 +2,7 @@
 /*
  * dmasplit - show which backends libdmasplit loads (list.c) and what it
  * makes of a device (info.c), walk through the two-step API (demo.c) and
- * measure it (bench.c).  This file holds the command table and the
+ * measure it (bench/).  This file holds the command table and the
  * command line.
  *
  * Only the public API is used, so what this prints is exactly what any

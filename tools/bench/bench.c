@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * dmasplit bench - the measurements of the performance model.
+ *
+ * Every figure is a ratio of two things timed side by side in the same
+ * run: the two sides alternate sample by sample (and which goes first
+ * alternates too), and the medians are compared.  Absolute times on a
+ * shared machine move by tens of percent from one minute to the next; a
+ * ratio of interleaved medians barely does.
+ *
+ * This file is the harness: the device and its page region, timing and
+ * the alternating samples, the verdicts, the table of figures and the
+ * text and JSON around them.  Each figure, with its baseline and its
+ * target, is a file of its own beside this one.
+ *
+ * Memory that is linked or mapped but never touched by the CPU comes from
+ * one large MAP_NORESERVE region: a simulated device behind its IOMMU only
+ * records host addresses, so a million pages cost address space, not RAM.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define BENCH_SPEC "sim:bench"
+
+/* The order of the figures, in the output as in the runs. */
+static const struct figure *const figures[BENCH_FIGURES] = {
+	&fig_split,
+	&fig_link,
+	&fig_bounce,
+	&fig_dispatch,
+	/* Before the threads, whose arenas would blur the heap figures. */
+	&fig_metadata,
+	&fig_alloc,
+	&fig_threads,
+};
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double median(const double *v, unsigned int n)
+{
+	double s[MAX_SAMPLES];
+
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+int failed(struct bench *b, const char *what, int r)
+{
+	struct result *res = &b->res[b->cur];
+
+	if (!res->err) {
+		res->err = r;
+		snprintf(res->why, sizeof(res->why), "%s: %s", what,
+			 strerror(-r));
+	}
+	return r;
+}
+
+int get_stats(struct dmasplit_dev *dev, struct dmasplit_dev_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+	return dmasplit_dev_get_stats(dev, s);
+}
+
+bool need_windows(struct bench *b)
+{
+	if (b->info.flags & DMASPLIT_DEV_WINDOWS)
+		return true;
+	failed(b, "the device has no windows", -EOPNOTSUPP);
+	return false;
+}
+
+void progress(struct bench *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!b->tty)
+		return;
+	fprintf(stderr, "\r\033[Kbench: [%d/%d] %s", (int)b->cur + 1,
+		BENCH_FIGURES, figures[b->cur]->title);
+	if (fmt) {
+		fputs(": ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static void announce(struct bench *b, unsigned int m)
+{
+	b->cur = m;
+	if (b->tty)
+		progress(b, NULL);
+	else
+		fprintf(stderr, "bench: measuring %s...\n", figures[m]->title);
+}
+
+/*
+ * Medians of both sides over samples alternating pairs.  The order
+ * alternates too, so that neither side always runs in the other's wake
+ * (caches, the heap it left behind).  warm: one untimed run of each side
+ * first, for first-touch costs.
+ */
+int compare(struct bench *b, unsigned int samples, bool warm,
+	    sample_fn fa, void *a, double *ma,
+	    sample_fn fb, void *bb, double *mb)
+{
+	double ta[MAX_SAMPLES], tb[MAX_SAMPLES], t;
+	unsigned int i;
+	int r;
+
+	if (warm) {
+		r = fa(b, a, &t);
+		if (r >= 0)
+			r = fb(b, bb, &t);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < samples; i++) {
+		if (i % 2) {
+			r = fb(b, bb, &tb[i]);
+			if (r >= 0)
+				r = fa(b, a, &ta[i]);
+		} else {
+			r = fa(b, a, &ta[i]);
+			if (r >= 0)
+				r = fb(b, bb, &tb[i]);
+		}
+		if (r < 0)
+			return r;
+	}
+	*ma = median(ta, samples);
+	*mb = median(tb, samples);
+	return 0;
+}
+
+void judge(struct bench *b, double ratio, const char *fmt, ...)
+{
+	const struct figure *f = figures[b->cur];
+	struct result *res = &b->res[b->cur];
+	va_list ap;
+
+	res->done = true;
+	res->ratio = ratio;
+	res->met = f->at_most ? ratio <= f->target : ratio >= f->target;
+	va_start(ap, fmt);
+	vsnprintf(res->judged_on, sizeof(res->judged_on), fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* Text output                                                         */
+
+void text_target(const struct bench *b)
+{
+	const struct figure *f = figures[b->cur];
+	const struct result *res = &b->res[b->cur];
+	bool ratio = !strcmp(f->unit, "x");
+
+	printf("   target %s %g%s%s: ", f->at_most ? "<=" : ">=", f->target,
+	       ratio ? "x" : " ", ratio ? "" : f->unit);
+	if (!res->done) {
+		printf("not measured (%s)\n", res->why);
+		return;
+	}
+	printf("%.2f%s%s (%s)  %s\n", res->ratio, ratio ? "x" : " ",
+	       ratio ? "" : f->unit, res->judged_on,
+	       res->met ? "MET" : "MISSED");
+}
+
+void text_head(const struct bench *b, const char *what)
+{
+	printf("\n%d. %s\n", (int)b->cur + 1, figures[b->cur]->title);
+	if (what)
+		printf("   %s\n", what);
+}
+
+static void text_summary(const struct bench *b)
+{
+	const struct figure *f;
+	const struct result *res;
+	char figure[32], target[32];
+	unsigned int m;
+
+	printf("\n%-3s %-50s %13s %13s  %s\n", "", "summary", "figure",
+	       "target", "result");
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		f = figures[m];
+		res = &b->res[m];
+		snprintf(target, sizeof(target), "%s %g%s",
+			 f->at_most ? "<=" : ">=", f->target,
+			 strcmp(f->unit, "x") ? " B/page" : "x");
+		if (res->done)
+			snprintf(figure, sizeof(figure), "%.2f%s", res->ratio,
+				 strcmp(f->unit, "x") ? " B/page" : "x");
+		else
+			snprintf(figure, sizeof(figure), "-");
+		printf("%2u. %-50s %13s %13s  %s\n", m + 1, f->title, figure,
+		       target,
+		       res->inapplicable ? "N/A" : !res->done ? "NOT RUN" :
+		       res->met ? "MET" : "MISSED");
+	}
+}
+
+static void bench_text(struct bench *b)
+{
+	const char *name = dmasplit_dev_backend_name(b->dev);
+	unsigned int m;
+
+	printf("dmasplit bench on %s (backend ", b->spec);
+	put_safe(name ? name : "?");
+	printf(", granule %" PRIu64 "), checker off%s\n", b->page,
+	       b->quick ? ", quick" : "");
+	printf("each figure: medians of samples alternating between its two sides\n");
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		if (b->res[m].inapplicable)
+			continue;
+		b->cur = m;
+		figures[m]->text(b, b->data[m]);
+	}
+	text_summary(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON output                                                         */
+
+static void json_result(struct json *j, const struct bench *b,
+			unsigned int m)
+{
+	const struct figure *f = figures[m];
+	const struct result *res = &b->res[m];
+
+	json_str(j, "title", f->title);
+	if (res->done)
+		json_double(j, "ratio", res->ratio);
+	else
+		json_null(j, "ratio");
+	json_str(j, "unit", f->unit);
+	json_str(j, "ratio_of", f->ratio_of);
+	json_open(j, "target", '{');
+	json_str(j, "op", f->at_most ? "<=" : ">=");
+	json_double(j, "value", f->target);
+	json_close(j, '}');
+	json_str(j, "judged_on", res->done ? res->judged_on : NULL);
+	json_bool(j, "met", res->done && res->met);
+	json_bool(j, "applicable", !res->inapplicable);
+	if (!res->done && !res->inapplicable)
+		json_errno(j, "error", res->err ? res->err : -ECANCELED);
+	if (!res->done)
+		json_str(j, "why", res->why);
+}
+
+static void bench_json(struct bench *b)
+{
+	struct json j = { 0 };
+	unsigned int m;
+
+	json_open(&j, NULL, '{');
+	json_str(&j, "spec", b->spec);
+	json_str(&j, "backend", dmasplit_dev_backend_name(b->dev));
+	json_u64(&j, "granule", b->page);
+	json_bool(&j, "quick", b->quick);
+	json_bool(&j, "checker", false);
+	json_open(&j, "measurements", '{');
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		b->cur = m;
+		json_open(&j, figures[m]->key, '{');
+		json_result(&j, b, m);
+		if (b->res[m].done)
+			figures[m]->json(&j, b, b->data[m]);
+		json_close(&j, '}');
+	}
+	json_close(&j, '}');
+	json_close(&j, '}');
+}
+
+/* ------------------------------------------------------------------ */
+/* bench                                                               */
+
+static int bench_setup(struct bench *b)
+{
+	int r;
+
+	r = dmasplit_dev_open(b->ctx, b->spec, &b->dev);
+	if (r < 0) {
+		fprintf(stderr, PROG ": %s: cannot open: %s\n", b->spec,
+			strerror(-r));
+		return r;
+	}
+	/* -v showed the selection; what follows is measured, not logged. */
+	dmasplit_ctx_set_log_priority(b->ctx, LOG_ERR);
+	b->info.size = sizeof(b->info);
+	r = dmasplit_dev_get_info(b->dev, &b->info);
+	if (r < 0) {
+		fail("reading device information", r);
+		return r;
+	}
+	b->page = b->info.granule ? b->info.granule : 4096;
+	/* A real device pins what it maps, which would fault the untouched
+	 * region in: keep it to 64K pages there. */
+	if (!(b->info.flags & DMASPLIT_DEV_DMA_RW) && b->max_pages > 65536)
+		b->max_pages = 65536;
+	b->region_len = (size_t)b->max_pages * b->page;
+	b->region = mmap(NULL, b->region_len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (b->region == MAP_FAILED) {
+		r = -errno;
+		b->region = NULL;
+		fail("reserving address space for the pages", r);
+		return r;
+	}
+	b->dma = calloc(b->max_pages, sizeof(*b->dma));
+	if (!b->dma) {
+		fail("allocating the address table", -ENOMEM);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void bench_free(struct bench *b)
+{
+	unsigned int m;
+
+	if (b->region)
+		munmap(b->region, b->region_len);
+	free(b->dma);
+	dmasplit_dev_close(b->dev);
+	for (m = 0; m < BENCH_FIGURES; m++)
+		free(b->data[m]);
+	free(b);
+}
+
+int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
+	      char **args)
+{
+	struct bench *b;
+	unsigned int m, missing = 0;
+	int status = EXIT_FAILURE;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return fail("bench", -ENOMEM);
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		b->data[m] = calloc(1, figures[m]->size);
+		if (!b->data[m]) {
+			bench_free(b);
+			return fail("bench", -ENOMEM);
+		}
+	}
+	b->ctx = ctx;
+	b->spec = args[0] ? args[0] : BENCH_SPEC;
+	b->quick = opts->quick;
+	b->tty = isatty(STDERR_FILENO);
+	b->samples = b->quick ? 5 : 15;
+	b->max_pages = b->quick ? 65536 : 1048576;
+	/* Before the device opens: the checker is chosen per device then. */
+	dmasplit_ctx_set_check(ctx, 0);
+	if (bench_setup(b) < 0)
+		goto out;
+
+	for (m = 0; m < BENCH_FIGURES; m++) {
+		/* A real device is opened once and has no DMA engine of the
+		 * library's: the figures that need a second device or the
+		 * simulated pool are the simulated device's to give. */
+		if (!(b->info.flags & DMASPLIT_DEV_DMA_RW) &&
+		    figures[m]->sim_only) {
+			b->res[m].inapplicable = true;
+			snprintf(b->res[m].why, sizeof(b->res[m].why),
+				 "measured on the simulated device only");
+			continue;
+		}
+		announce(b, m);
+		figures[m]->measure(b, b->data[m]);
+		if (!b->res[m].done && !b->res[m].inapplicable) {
+			missing++;
+			if (!b->res[m].err)
+				failed(b, "no figure", -ECANCELED);
+		}
+	}
+	if (b->tty)
+		fputs("\r\033[K", stderr);
+	if (opts->json)
+		bench_json(b);
+	else
+		bench_text(b);
+	status = EXIT_SUCCESS;
+	if (missing) {
+		fflush(stdout);
+		for (m = 0; m < BENCH_FIGURES; m++)
+			if (!b->res[m].done && !b->res[m].inapplicable)
+				fprintf(stderr, PROG ": bench: %s: %s\n",
+					figures[m]->title, b->res[m].why);
+		status = EXIT_FAILURE;
+	}
+out:
+	bench_free(b);
+	return status;
+}

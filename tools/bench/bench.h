@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * dmasplit bench - what the harness (bench.c) and the figures (one file
+ * each) share.
+ *
+ * A figure is described by a struct figure: its name, what it divides and
+ * its target, and three functions - measure it, print it as text, print
+ * its details as JSON.  The harness owns everything else: the device and
+ * the untouched page region, timing and the alternating samples,
+ * judging MET or MISSED, the order of the figures and the output around
+ * them.  A figure keeps what it measured in a block of its own (size
+ * bytes, zeroed, handed to each of its functions), so that no figure
+ * reaches into another's.
+ */
+#ifndef DMASPLIT_TOOL_BENCH_H
+#define DMASPLIT_TOOL_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../tool.h"
+
+#define MAX_SAMPLES 63
+#define KIB 1024ul
+#define MIB (1024ul * 1024ul)
+
+/* The figures, in the order of bench.c's table. */
+#define BENCH_FIGURES 7
+
+struct bench;
+
+struct figure {
+	const char *key;	/* JSON member */
+	const char *title;
+	const char *unit;	/* of the figure */
+	const char *ratio_of;	/* what the figure divides */
+	bool at_most;		/* the target is an upper bound */
+	double target;
+	/* Needs a second device or the simulated pool: a real device is
+	 * opened once and has no DMA engine of the library's. */
+	bool sim_only;
+	size_t size;		/* of the figure's data */
+
+	/* Sets the figure with judge() or says why not with failed(). */
+	void (*measure)(struct bench *b, void *data);
+	/* Called only when the figure applies to the device. */
+	void (*text)(const struct bench *b, const void *data);
+	/* The members after the verdict; called only when it was judged. */
+	void (*json)(struct json *j, const struct bench *b, const void *data);
+};
+
+extern const struct figure fig_split;
+extern const struct figure fig_link;
+extern const struct figure fig_bounce;
+extern const struct figure fig_dispatch;
+extern const struct figure fig_metadata;
+extern const struct figure fig_alloc;
+extern const struct figure fig_threads;
+
+struct result {
+	bool done;
+	double ratio;
+	bool met;
+	char judged_on[64];
+	int err;		/* why it could not run, with what */
+	char why[160];
+	bool inapplicable;	/* not a figure of this kind of device */
+};
+
+struct bench {
+	struct dmasplit_ctx *ctx;
+	const char *spec;
+	bool quick;
+	bool tty;		/* stderr: progress is rewritten in place */
+	unsigned int samples;	/* per side */
+	unsigned int cur;	/* the figure measured or printed */
+
+	struct dmasplit_dev *dev;
+	struct dmasplit_dev_info info;
+	uint64_t page;		/* the device granule */
+	unsigned long max_pages;
+	uint8_t *region;	/* max_pages pages, never touched */
+	size_t region_len;
+	uint64_t *dma;		/* max_pages entries, also the store floor */
+
+	struct result res[BENCH_FIGURES];
+	void *data[BENCH_FIGURES];
+};
+
+static inline void *page_at(const struct bench *b, unsigned long i)
+{
+	return b->region + (size_t)i * b->page;
+}
+
+uint64_t now_ns(void);
+double median(const double *v, unsigned int n);
+
+/* Records why the current figure could not be measured (the first
+ * reason only) and returns r. */
+int failed(struct bench *b, const char *what, int r);
+/* false, with the reason recorded, if the device has no windows. */
+bool need_windows(struct bench *b);
+int get_stats(struct dmasplit_dev *dev, struct dmasplit_dev_stats *s);
+
+/* The progress line on a terminal: the figure, then fmt. */
+void progress(struct bench *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* One timed sample of one side: its time in ns (per whatever unit the
+ * side chooses), or a negative errno. */
+typedef int (*sample_fn)(struct bench *b, void *arg, double *ns);
+
+int compare(struct bench *b, unsigned int samples, bool warm,
+	    sample_fn fa, void *a, double *ma,
+	    sample_fn fb, void *bb, double *mb);
+
+/* The current figure is ratio, judged on what fmt says. */
+void judge(struct bench *b, double ratio, const char *fmt, ...)
+	PRINTF_LIKE(3, 4);
+
+/* Text output of the current figure: its number and title, what is
+ * measured (what may be NULL), and its target with the verdict. */
+void text_head(const struct bench *b, const char *what);
+void text_target(const struct bench *b);
+
+#endif

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * dmasplit bench, figure 2: what a linked page costs against the floor.
+ *
+ * Measured: the time per page of dmasplit_iova_link, as one link of all
+ * 65536 pages (the figure judged) and as one link per page (shown beside
+ * it: that adds each call's fixed cost of validation, dispatch and a
+ * table walk); the window's setup and teardown are not timed.
+ * Baseline: the least any page table must do per linked page, one
+ * 8-byte entry stored into a packed array of entries.
+ * Target: at most 3 times the store.  The design keeps window
+ * bookkeeping O(1) per linked page and small (no per-page heap node);
+ * a link that costs a few stores per page is that, one that allocates
+ * or searches per page is not.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define LINK_PAGES 65536ul
+
+/* A pass of the store floor lasts tens of microseconds: repeated, a
+ * sample lasts about as long as one of the link side. */
+#define STORE_REPS 32
+
+struct link_data {
+	double link_ns, bulk_link_ns, store_ns;	/* per page */
+};
+
+struct link_arg {
+	unsigned long pages;
+	bool bulk;	/* one link of every page instead of one per page */
+};
+
+/* ns per page of linking alone: the window's setup and teardown are
+ * not timed. */
+static int link_sample(struct bench *b, void *arg, double *ns)
+{
+	struct link_arg *a = arg;
+	size_t len = (size_t)a->pages * b->page;
+	struct dmasplit_iova *iova;
+	unsigned long i;
+	uint64_t t0, t;
+	int r = 0;
+
+	r = dmasplit_iova_alloc(b->dev, len, 0, &iova);
+	if (r < 0)
+		return failed(b, "dmasplit_iova_alloc", r);
+	t0 = now_ns();
+	if (a->bulk)
+		r = dmasplit_iova_link(iova, 0, b->region, len,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	for (i = 0; i < a->pages && !a->bulk && r >= 0; i++)
+		r = dmasplit_iova_link(iova, (size_t)i * b->page,
+				       page_at(b, i), b->page,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	t = now_ns() - t0;
+	if (r >= 0)
+		r = dmasplit_iova_sync(iova, 0, len);
+	if (r >= 0)
+		r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL,
+					 0);
+	dmasplit_iova_destroy(iova);
+	if (r < 0)
+		return failed(b, "dmasplit_iova_link/sync/unlink", r);
+	*ns = (double)t / a->pages;
+	return 0;
+}
+
+/*
+ * The floor: what a page table must do at least per linked page, one
+ * 8-byte entry stored into a packed array of entries (b->dma, warm).
+ * volatile makes each a real scalar store, neither vectorised nor
+ * dropped.
+ */
+static int store_sample(struct bench *b, void *arg, double *ns)
+{
+	const struct link_arg *a = arg;
+	volatile uint64_t *pte = b->dma;
+	uintptr_t base = (uintptr_t)b->region;
+	unsigned long i;
+	unsigned int k;
+	uint64_t t0;
+
+	t0 = now_ns();
+	for (k = 0; k < STORE_REPS; k++)
+		for (i = 0; i < a->pages; i++)
+			pte[i] = (base + (uint64_t)i * b->page) | 3;
+	*ns = (double)(now_ns() - t0) / STORE_REPS / a->pages;
+	return 0;
+}
+
+static void measure_link(struct bench *b, void *data)
+{
+	struct link_arg per = { .pages = LINK_PAGES };
+	struct link_arg bulk = { .pages = LINK_PAGES, .bulk = true };
+	struct link_data *d = data;
+	double store2;
+	int r;
+
+	if (!need_windows(b))
+		return;
+	memset(b->dma, 0, LINK_PAGES * sizeof(*b->dma));
+	progress(b, "one link per page");
+	r = compare(b, b->samples, true, link_sample, &per, &d->link_ns,
+		    store_sample, &per, &d->store_ns);
+	if (r < 0)
+		return;
+	progress(b, "one link for all pages");
+	r = compare(b, b->samples, true, link_sample, &bulk, &d->bulk_link_ns,
+		    store_sample, &bulk, &store2);
+	if (r < 0)
+		return;
+	/* Both store medians measure the same loop: pool them. */
+	d->store_ns = (d->store_ns + store2) / 2;
+	/* The cost a page adds to a link: what the window bookkeeping must
+	 * keep near the floor.  A call's own fixed cost (validation,
+	 * dispatch, a table walk) is the per-call figure shown beside it. */
+	judge(b, d->bulk_link_ns / d->store_ns,
+	      "per page of one link of %lu pages; one link per page: %.1fx",
+	      LINK_PAGES, d->link_ns / d->store_ns);
+}
+
+static void text_link(const struct bench *b, const void *data)
+{
+	const struct link_data *d = data;
+
+	text_head(b, "the floor: one volatile 8-byte store per page into a packed\n"
+		  "   array of uint64_t entries, as a page table's leaf entries are");
+	if (b->res[b->cur].done) {
+		printf("   %-40s %8.2f ns/page  %7.2fx\n",
+		       "one dmasplit_iova_link per page", d->link_ns,
+		       d->link_ns / d->store_ns);
+		printf("   %-40s %8.2f ns/page  %7.2fx\n",
+		       "one dmasplit_iova_link for all pages", d->bulk_link_ns,
+		       d->bulk_link_ns / d->store_ns);
+		printf("   %-40s %8.2f ns/page\n", "one 8-byte store",
+		       d->store_ns);
+	}
+	text_target(b);
+}
+
+static void json_link(struct json *j, const struct bench *b,
+		      const void *data)
+{
+	const struct link_data *d = data;
+
+	json_u64(j, "pages", LINK_PAGES);
+	json_str(j, "floor", "one volatile 8-byte store per page into a packed array of uint64_t");
+	json_double(j, "link_ns_per_page", d->link_ns);
+	json_double(j, "bulk_link_ns_per_page", d->bulk_link_ns);
+	json_double(j, "bulk_ratio", d->bulk_link_ns / d->store_ns);
+	json_double(j, "store_ns_per_page", d->store_ns);
+}
+
+const struct figure fig_link = {
+	.key = "link_vs_store",
+	.title = "link cost vs one 8-byte store per page",
+	.unit = "x",
+	.ratio_of = "ns per page of one dmasplit_iova_link of many pages / ns per 8-byte store",
+	.at_most = true,
+	.target = 3.0,
+	.size = sizeof(struct link_data),
+	.measure = measure_link,
+	.text = text_link,
+	.json = json_link,
+};

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * dmasplit bench, figure 7: map and unmap from two threads on one device.
+ *
+ * Measured: map+unmap pairs per second of two threads on one device,
+ * each mapping and unmapping a page of its own, pinned to CPUs of their
+ * own where there are two.
+ * Baseline: one thread doing the same.  Two threads on two devices,
+ * which share nothing, are measured too: the control that says whether
+ * the machine gave the second thread a CPU at all.
+ * Target: at least 1.7 times one thread's rate.  Threads that share a
+ * device share nothing else they need not share (per-CPU state in the
+ * library and the backend), so the pair should come close to twice one
+ * thread; a lock or a cache line they fight over shows as much less.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+struct threads_data {
+	unsigned long count;	/* pairs per thread and sample */
+	int cpus[2];		/* the workers' CPUs, or -1 */
+	double rate1, rate2_same, rate2_two;	/* pairs per second */
+};
+
+/* Holds the workers until all exist, or sends them home if one could
+ * not be created (a barrier would keep the others waiting for ever). */
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int state;	/* 0: wait, 1: go, -1: give up */
+};
+
+static bool gate_wait(struct gate *g)
+{
+	int state;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->state)
+		pthread_cond_wait(&g->cond, &g->lock);
+	state = g->state;
+	pthread_mutex_unlock(&g->lock);
+	return state > 0;
+}
+
+static void gate_open(struct gate *g, int state)
+{
+	pthread_mutex_lock(&g->lock);
+	g->state = state;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+struct worker {
+	struct bench *b;
+	struct dmasplit_dev *dev;
+	void *buf;		/* its own page */
+	unsigned long count;
+	int cpu;		/* to run on, or -1 */
+	struct gate *gate;
+	uint64_t t0, t1;
+	int err;
+};
+
+/* A thread the scheduler moves between CPUs hands its per-CPU state in
+ * the library and the backend from one CPU to the other; pinned, each
+ * thread measures its own CPU's path, as in a pinned polling driver. */
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	unsigned long k;
+	uint64_t dma;
+	int r = 0;
+
+	pin_to(w->cpu);
+	if (!gate_wait(w->gate))
+		return NULL;
+	w->t0 = now_ns();
+	for (k = 0; k < w->count && r >= 0; k++) {
+		r = dmasplit_map(w->dev, w->buf, w->b->page,
+				 DMASPLIT_BIDIRECTIONAL, 0, &dma);
+		if (r >= 0)
+			r = dmasplit_unmap(w->dev, dma, w->b->page,
+					   DMASPLIT_BIDIRECTIONAL, 0);
+	}
+	w->t1 = now_ns();
+	w->err = r;
+	return NULL;
+}
+
+/* Pairs per second over the wall time from the first start to the last
+ * finish. */
+static int threads_sample(struct bench *b, const struct threads_data *d,
+			  struct dmasplit_dev **devs, unsigned int n,
+			  void **bufs, double *rate)
+{
+	struct gate gate = {
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0
+	};
+	pthread_t tid[2];
+	struct worker w[2];
+	uint64_t t0 = UINT64_MAX, t1 = 0;
+	unsigned int i, started;
+	int r = 0;
+
+	for (started = 0; started < n; started++) {
+		w[started] = (struct worker){
+			.b = b, .dev = devs[started], .buf = bufs[started],
+			.count = d->count, .cpu = d->cpus[started],
+			.gate = &gate,
+		};
+		r = -pthread_create(&tid[started], NULL, worker_main,
+				    &w[started]);
+		if (r < 0)
+			break;
+	}
+	gate_open(&gate, r < 0 ? -1 : 1);
+	for (i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	pthread_cond_destroy(&gate.cond);
+	pthread_mutex_destroy(&gate.lock);
+	if (r < 0)
+		return failed(b, "pthread_create", r);
+	for (i = 0; i < n; i++) {
+		if (w[i].err < 0)
+			return failed(b, "dmasplit_map/unmap", w[i].err);
+		if (w[i].t0 < t0)
+			t0 = w[i].t0;
+		if (w[i].t1 > t1)
+			t1 = w[i].t1;
+	}
+	*rate = (double)n * d->count * 1e9 / (double)(t1 - t0);
+	return 0;
+}
+
+/*
+ * Pairs per thread and sample, for a sample of about target_ns on one
+ * thread: the threads' start and finish are never quite together, and
+ * that skew must stay small beside the sample however fast the
+ * operations are.
+ */
+static int thread_count(struct bench *b, void *buf, uint64_t target_ns,
+			unsigned long *count)
+{
+	const unsigned long probe = 20000;
+	unsigned long k, n;
+	uint64_t t0, t, dma;
+	int r, pass;
+
+	for (pass = 0; pass < 2; pass++) {	/* the first one warms */
+		t0 = now_ns();
+		for (k = 0; k < probe; k++) {
+			r = dmasplit_map(b->dev, buf, b->page,
+					 DMASPLIT_BIDIRECTIONAL, 0, &dma);
+			if (r >= 0)
+				r = dmasplit_unmap(b->dev, dma, b->page,
+						   DMASPLIT_BIDIRECTIONAL, 0);
+			if (r < 0)
+				return failed(b, "dmasplit_map/unmap", r);
+		}
+		t = now_ns() - t0;
+	}
+	n = (unsigned long)((double)target_ns * probe / (double)(t ? t : 1));
+	*count = n < probe ? probe : n > 100 * probe ? 100 * probe : n;
+	return 0;
+}
+
+/* The first two CPUs this process may use; -1 where there is none. */
+static void pick_cpus(struct threads_data *d)
+{
+	cpu_set_t set;
+	int cpu, n = 0;
+
+	d->cpus[0] = d->cpus[1] = -1;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE && n < 2; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			d->cpus[n++] = cpu;
+	/* One CPU: pinning both threads to it would only serialise them
+	 * more surely than the scheduler does. */
+	if (n < 2)
+		d->cpus[0] = -1;
+}
+
+static void measure_threads(struct bench *b, void *data)
+{
+	unsigned int samples = b->quick ? 3 : 9, i, v, k;
+	double rates[3][MAX_SAMPLES];
+	struct threads_data *d = data;
+	struct dmasplit_dev *other = NULL;
+	struct dmasplit_dev *devs[3][2];
+	void *bufs[2] = { NULL, NULL };
+	static const unsigned int nthreads[3] = { 1, 2, 2 };
+	int r;
+
+	r = dmasplit_dev_open(b->ctx, b->spec, &other);
+	if (r < 0) {
+		failed(b, "opening a second device", r);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		bufs[i] = aligned_alloc(b->page, b->page);
+		if (!bufs[i]) {
+			failed(b, "allocating a page", -ENOMEM);
+			goto out;
+		}
+		memset(bufs[i], 0, b->page);
+	}
+	pick_cpus(d);
+	r = thread_count(b, bufs[0], b->quick ? 20000000 : 100000000,
+			 &d->count);
+	if (r < 0)
+		goto out;
+	/* 0: one thread; 1: two threads, one device; 2: two devices. */
+	devs[0][0] = devs[1][0] = devs[1][1] = devs[2][0] = b->dev;
+	devs[0][1] = devs[2][1] = other;
+	for (i = 0; i < samples; i++) {
+		progress(b, "sample %u of %u", i + 1, samples);
+		/* Rotate the order, as compare() alternates it. */
+		for (k = 0; k < 3; k++) {
+			v = (i + k) % 3;
+			r = threads_sample(b, d, devs[v], nthreads[v], bufs,
+					   &rates[v][i]);
+			if (r < 0)
+				goto out;
+		}
+	}
+	d->rate1 = median(rates[0], samples);
+	d->rate2_same = median(rates[1], samples);
+	d->rate2_two = median(rates[2], samples);
+	judge(b, d->rate2_same / d->rate1, "2 threads on one device");
+out:
+	free(bufs[0]);
+	free(bufs[1]);
+	dmasplit_dev_close(other);
+}
+
+static void text_threads(const struct bench *b, const void *data)
+{
+	const struct threads_data *d = data;
+
+	text_head(b, "each thread maps and unmaps its own page");
+	if (d->cpus[0] >= 0)
+		printf("   threads pinned to CPUs %d and %d\n", d->cpus[0],
+		       d->cpus[1]);
+	if (b->res[b->cur].done) {
+		printf("   %-28s %12.0f pairs/s\n", "1 thread", d->rate1);
+		printf("   %-28s %12.0f pairs/s  %5.2fx\n",
+		       "2 threads, one device", d->rate2_same,
+		       d->rate2_same / d->rate1);
+		printf("   %-28s %12.0f pairs/s  %5.2fx\n",
+		       "2 threads, two devices", d->rate2_two,
+		       d->rate2_two / d->rate1);
+		/* Two devices share nothing: if they do not scale, the
+		 * machine did not give the second thread a CPU. */
+		if (d->rate2_two / d->rate1 < fig_threads.target)
+			printf("   (two devices, which share nothing, did not scale either:\n"
+			       "   the second CPU was busy with other work)\n");
+	}
+	text_target(b);
+}
+
+static void json_threads(struct json *j, const struct bench *b,
+			 const void *data)
+{
+	const struct threads_data *d = data;
+	unsigned int i;
+
+	json_u64(j, "pairs_per_thread", d->count);
+	json_open(j, "pinned_cpus", '[');
+	for (i = 0; i < 2 && d->cpus[0] >= 0; i++)
+		json_int(j, NULL, d->cpus[i]);
+	json_close(j, ']');
+	json_double(j, "one_thread_pairs_per_s", d->rate1);
+	json_double(j, "two_threads_one_device_pairs_per_s", d->rate2_same);
+	json_double(j, "two_threads_two_devices_pairs_per_s", d->rate2_two);
+	json_double(j, "ratio_two_devices", d->rate2_two / d->rate1);
+}
+
+const struct figure fig_threads = {
+	.key = "threads",
+	.title = "map/unmap throughput, 2 threads vs 1, one device",
+	.unit = "x",
+	.ratio_of = "map+unmap pairs per second, 2 threads on one device / 1 thread",
+	.at_most = false,
+	.target = 1.7,
+	.sim_only = true,
+	.size = sizeof(struct threads_data),
+	.measure = measure_threads,
+	.text = text_threads,
+	.json = json_threads,
+};
