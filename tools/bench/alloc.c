@@ -6,7 +6,7 @@
  * window on a device with 100000 live one-page windows.
  * Baseline: the same on a device with 1000 of them.
  * Target: at most 2 times slower, the worse of one-page and three-page
- * windows.  The design wants the IOVA allocator O(log n) in live
+ * windows.  The IOVA allocator is meant to be O(log n) in live
  * windows: a hundred times as many windows then cost log(100000) /
  * log(1000), about 1.7 times as much, where a search that walks them
  * costs about a hundred times.

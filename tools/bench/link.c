@@ -8,8 +8,8 @@
  * table walk); the window's setup and teardown are not timed.
  * Baseline: the least any page table must do per linked page, one
  * 8-byte entry stored into a packed array of entries.
- * Target: at most 3 times the store.  The design keeps window
- * bookkeeping O(1) per linked page and small (no per-page heap node);
+ * Target: at most 3 times the store.  Window bookkeeping is meant to be
+ * O(1) per linked page and small (no per-page heap node);
  * a link that costs a few stores per page is that, one that allocates
  * or searches per page is not.
  */

@@ -10,8 +10,8 @@
  * of two views of it, the heap (mallinfo2) and resident anonymous memory
  * (RssAnon), so that neither metadata from malloc nor a table a backend
  * maps for itself goes unseen.
- * Target: at most 16 bytes per page.  The design keeps window
- * bookkeeping O(1) per linked page and small, with no per-page heap
+ * Target: at most 16 bytes per page.  Window bookkeeping is meant to be
+ * O(1) per linked page and small, with no per-page heap
  * node: a leaf entry and little more per page fits, a node of
  * malloc's per page does not.
  */
