@@ -60,6 +60,17 @@ exported=$(echo "$syms" | sed 's/@@.*//' | sort -u)
 [ -n "$declared" ] && [ "$declared" = "$exported" ]
 ok $? "exports match the functions declared in $hdr"
 
+# Each of them has a manual page, its own or an alias of the page that
+# documents it.
+mandir=${top_srcdir:-.}/man
+named=$( (for page in "$mandir"/*.3; do p=${page##*/}; echo "${p%.3}"; done
+	sh "$mandir/aliases.sh" "$mandir"/*.3 | cut -d' ' -f1) | sort -u)
+missing=$(echo "$declared" | while read -r f; do
+	echo "$named" | grep -qx "$f" || echo "$f"
+done)
+[ -z "$missing" ]
+ok $? "every public function has a man page or an alias${missing:+ (none: $(echo $missing))}"
+
 # Plugins: the installed backends and the well-formed test plugins.
 for dir in "${DMASPLIT_TEST_BACKENDS:-backends/.libs}" "${DMASPLIT_TEST_PLUGINS:-tests/.libs}"; do
 	for so in "$dir"/backend-*.so; do

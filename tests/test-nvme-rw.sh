@@ -20,6 +20,13 @@ export LC_ALL
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
+# make check-valgrind runs the program under memcheck through this
+# wrapper (DMASPLIT_TEST_WRAP: build-aux/valgrind-wrap).
+if [ -n "${DMASPLIT_TEST_WRAP:-}" ]; then
+	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$DMASPLIT_TEST_WRAP" "$prog" >"$tmp/wrapped"
+	chmod 755 "$tmp/wrapped"
+	prog=$tmp/wrapped
+fi
 out=$tmp/stdout
 err=$tmp/stderr
 n=0

@@ -47,6 +47,13 @@ export DMASPLIT_BACKEND_PATH
 DMASPLIT_BUILTIN_BACKENDS=0
 export DMASPLIT_BUILTIN_BACKENDS
 
+# make check-valgrind runs the program under memcheck through this
+# wrapper (DMASPLIT_TEST_WRAP: build-aux/valgrind-wrap).
+if [ -n "${DMASPLIT_TEST_WRAP:-}" ]; then
+	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$DMASPLIT_TEST_WRAP" "$tool" >"$tmp/wrapped"
+	chmod 755 "$tmp/wrapped"
+	tool=$tmp/wrapped
+fi
 out=$tmp/stdout
 err=$tmp/stderr
 rc=0
