@@ -27,99 +27,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/uio.h>
 
-#include <dmasplit/dmasplit.h>
-#include <dmasplit/backend.h>
-
 #include "fuzz.h"
+#include "fuzz-api.h"
 
-#define ARENA (256u * 1024u)	/* host memory the input maps, 64K-aligned */
-#define MAX_LEN (64u * 1024u)
-#define MAX_RECS 48
-#define MAX_WINS 4
-#define MAX_GROUPS 8
-#define MAX_DEAD 8
 #define MAX_OPS 96
 
-enum kind { K_MAP, K_VEC, K_LINK, K_COH };
-
-/* Per byte of a record. */
-#define B_KNOWN 1u	/* dv[] is what the device must read */
-#define B_WRITTEN 2u	/* the device wrote dv[]; the CPU must see it */
-
-struct rec {
-	bool used;
-	enum kind kind;
-	uint64_t dma;
-	uint8_t *host;
-	size_t len;
-	enum dmasplit_dir dir;
-	bool valid;		/* reachable by the device (links: synced) */
-	int win, group;		/* K_LINK: window; K_VEC: group */
-	size_t woff;		/* K_LINK: offset in the window */
-	uint8_t *dv, *fl;
-};
-
-struct win {
-	struct dmasplit_iova *iova;
-	uint64_t base;
-	size_t size;
-};
-
-struct group {
-	bool used;
-	struct dmasplit_seg segs[64];
-	unsigned int nsegs;
-	enum dmasplit_dir dir;
-};
-
-struct dead {
-	uint64_t dma;
-	size_t len;
-	enum dmasplit_dir dir;
-	bool known;	/* the backend held it */
-};
-
 static struct dmasplit_ctx *ctxs[2];	/* checker off, on */
-static uint8_t *arena, *pristine;
+uint8_t *arena;
+static uint8_t *pristine;
 
-static struct {
-	const uint8_t *p;
-	size_t n;
-} in;
+struct api_input in;
+struct api_state s;
 
-static struct {
-	struct dmasplit_dev *dev;
-	bool iommu, untrusted, force, coherent, check;
-	unsigned int mask_bits;
-	uint64_t granule, gmask, limit;
-	struct rec r[MAX_RECS];
-	struct win w[MAX_WINS];
-	struct group g[MAX_GROUPS];
-	struct dead d[MAX_DEAD];
-	unsigned int ndead;
-	char spec[160];
-} s;
-
-static uint64_t take(unsigned int bytes)
-{
-	uint64_t v = 0;
-
-	while (bytes--) {
-		v <<= 8;
-		if (in.n) {
-			v |= *in.p++;
-			in.n--;
-		}
-	}
-	return v;
-}
-
-static void fatal(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-static void fatal(const char *fmt, ...)
+void fatal(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -144,181 +66,6 @@ static void fatal(const char *fmt, ...)
 	abort();
 }
 
-/* A call the model considers valid: 0, or a shortage of a resource. */
-static void want_ok(int r, bool may_run_out, const char *what)
-{
-	if (r == 0 || (may_run_out && (r == -ENOMEM || r == -ENOSPC)))
-		return;
-	fatal("%s: expected 0%s, got %d", what,
-	      may_run_out ? " or -ENOMEM/-ENOSPC" : "", r);
-}
-
-static void want_fail(int r, const char *what)
-{
-	if (r >= 0 || r < -4095)
-		fatal("%s: expected a negative errno, got %d", what, r);
-}
-
-static uint64_t gdown(uint64_t x)
-{
-	return x & ~s.gmask;
-}
-
-static uint64_t gup(uint64_t x)
-{
-	return (x + s.gmask) & ~s.gmask;
-}
-
-static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
-/* Device addresses a record occupies: whole granules when translated. */
-static void dev_span(const struct rec *r, uint64_t *lo, uint64_t *hi)
-{
-	if (s.iommu) {
-		*lo = gdown(r->dma);
-		*hi = gup(r->dma + r->len);
-	} else {
-		*lo = r->dma;
-		*hi = r->dma + r->len;
-	}
-}
-
-static bool bounced(const struct rec *r)
-{
-	return r->kind != K_COH && r->dma != (uintptr_t)r->host;
-}
-
-static struct rec *rec_new(enum kind kind, uint64_t dma, uint8_t *host,
-			   size_t len, enum dmasplit_dir dir)
-{
-	struct rec *r = NULL;
-	unsigned int i;
-
-	for (i = 0; i < MAX_RECS; i++) {
-		if (!s.r[i].used) {
-			r = &s.r[i];
-			break;
-		}
-	}
-	if (!r)
-		fatal("model: out of records");
-	memset(r, 0, sizeof(*r));
-	r->used = true;
-	r->kind = kind;
-	r->dma = dma;
-	r->host = host;
-	r->len = len;
-	r->dir = dir;
-	r->valid = kind != K_LINK;
-	r->win = r->group = -1;
-	r->dv = malloc(len);
-	r->fl = malloc(len);
-	if (!r->dv || !r->fl)
-		abort();
-	memcpy(r->dv, host, len);
-	memset(r->fl, B_KNOWN, len);
-	return r;
-}
-
-static void rec_free(struct rec *r)
-{
-	free(r->dv);
-	free(r->fl);
-	memset(r, 0, sizeof(*r));
-}
-
-static unsigned int live_recs(void)
-{
-	unsigned int i, n = 0;
-
-	for (i = 0; i < MAX_RECS; i++)
-		n += s.r[i].used;
-	return n;
-}
-
-/* A new device range must not share an address with a live one: the
- * device would reach two buffers through one address. */
-static void check_fresh(uint64_t dma, size_t len, bool is_bounce,
-			const char *what)
-{
-	uint64_t lo = dma, hi = dma + len, a, b;
-	unsigned int i;
-
-	if (dma == 0)
-		fatal("%s: device address 0", what);
-	if (hi - 1 > s.limit || hi < lo)
-		fatal("%s: 0x%" PRIx64 "+0x%zx beyond the %u-bit mask", what,
-		      dma, len, s.mask_bits);
-	if (s.iommu) {
-		lo = gdown(lo);
-		hi = gup(hi);
-	} else if (!is_bounce) {
-		return;
-	}
-	for (i = 0; i < MAX_RECS; i++) {
-		if (!s.r[i].used || (!s.iommu && !bounced(&s.r[i])))
-			continue;
-		dev_span(&s.r[i], &a, &b);
-		if (overlaps(lo, hi - lo, a, b - a))
-			fatal("%s: 0x%" PRIx64 "+0x%zx overlaps live 0x%" PRIx64 "+0x%zx",
-			      what, dma, len, s.r[i].dma, s.r[i].len);
-	}
-	for (i = 0; s.iommu && i < MAX_WINS; i++) {
-		if (s.w[i].iova && s.w[i].base != dma &&
-		    overlaps(lo, hi - lo, s.w[i].base, s.w[i].size))
-			fatal("%s: 0x%" PRIx64 "+0x%zx inside window 0x%" PRIx64,
-			      what, dma, len, s.w[i].base);
-	}
-}
-
-/* The CPU wrote [p, p + len): device views of those bytes are unknown
- * (except to one record, when it made the write). */
-static void host_changed(const uint8_t *p, size_t len, const struct rec *by)
-{
-	unsigned int i;
-	size_t k;
-
-	for (i = 0; i < MAX_RECS; i++) {
-		struct rec *r = &s.r[i];
-
-		if (!r->used || r->kind == K_COH || r == by ||
-		    !overlaps((uintptr_t)p, len, (uintptr_t)r->host, r->len))
-			continue;
-		for (k = 0; k < r->len; k++)
-			if (r->host + k >= p && r->host + k < p + len)
-				r->fl[k] = 0;
-	}
-}
-
-static void cpu_wrote(const uint8_t *p, size_t len)
-{
-	host_changed(p, len, NULL);
-}
-
-/* After a copy back to the CPU: what the device wrote is in host memory.
- * The copy may also have written the bytes another mapping of the same
- * memory shows. */
-static void check_host(struct rec *r, size_t off, size_t len, const char *what)
-{
-	size_t k;
-
-	if (!dmasplit_dir_device_writes(r->dir))
-		return;
-	for (k = off; k < off + len; k++) {
-		if ((r->fl[k] & B_KNOWN) && r->host[k] != r->dv[k])
-			fatal("%s: host byte %zu of 0x%" PRIx64 "+0x%zx: expected 0x%02x (%s), got 0x%02x",
-			      what, k, r->dma, r->len, r->dv[k],
-			      r->fl[k] & B_WRITTEN ? "device wrote it" : "device view",
-			      r->host[k]);
-		r->fl[k] &= (uint8_t)~B_WRITTEN;
-	}
-	if (bounced(r))
-		host_changed(r->host + off, len, r);
-}
-
 static bool host_shared(const struct rec *r)
 {
 	unsigned int i;
@@ -329,31 +76,6 @@ static bool host_shared(const struct rec *r)
 			     (uintptr_t)r->host, r->len))
 			return true;
 	return false;
-}
-
-/* Translated: may the device reach [dma, dma + len) for this access? */
-static bool reachable(uint64_t dma, size_t len, bool write)
-{
-	uint64_t g = gdown(dma), a, b;
-	unsigned int i;
-
-	for (; g < dma + len; g += s.granule) {
-		bool ok = false;
-
-		for (i = 0; i < MAX_RECS && !ok; i++) {
-			const struct rec *r = &s.r[i];
-
-			if (!r->used || !r->valid)
-				continue;
-			dev_span(r, &a, &b);
-			if (g >= a && g < b)
-				ok = write ? dmasplit_dir_device_writes(r->dir)
-					   : dmasplit_dir_device_reads(r->dir);
-		}
-		if (!ok)
-			return false;
-	}
-	return true;
 }
 
 static struct rec *pick_rec(unsigned int sel, int kind)
@@ -369,9 +91,6 @@ static struct rec *pick_rec(unsigned int sel, int kind)
 	want = sel % n;
 	return cand[want];
 }
-
-/* ------------------------------------------------------------------ */
-/* Operations                                                           */
 
 static void pick_buf(uint8_t **p, size_t *len, size_t max)
 {
@@ -734,45 +453,6 @@ static void op_map_vec(void)
 	}
 }
 
-static void group_gone(int gi, bool copied)
-{
-	unsigned int i, j;
-	size_t k;
-
-	/* Segments of one vector over the same bytes: the copies back of
-	 * the bounced ones land in an order the model does not follow, so
-	 * what either segment shows there is not known. */
-	for (i = 0; copied && i < MAX_RECS; i++) {
-		struct rec *x = &s.r[i];
-
-		if (!x->used || x->kind != K_VEC || x->group != gi)
-			continue;
-		for (j = 0; j < MAX_RECS; j++) {
-			struct rec *y = &s.r[j];
-
-			if (j == i || !y->used || y->kind != K_VEC ||
-			    y->group != gi ||
-			    !overlaps((uintptr_t)x->host, x->len,
-				      (uintptr_t)y->host, y->len))
-				continue;
-			for (k = 0; k < y->len; k++)
-				if (y->host + k >= x->host &&
-				    y->host + k < x->host + x->len)
-					y->fl[k] = 0;
-		}
-	}
-	for (i = 0; i < MAX_RECS; i++) {
-		struct rec *r = &s.r[i];
-
-		if (r->used && r->kind == K_VEC && r->group == gi) {
-			if (copied)
-				check_host(r, 0, r->len, "unmap_vec");
-			rec_free(r);
-		}
-	}
-	s.g[gi].used = false;
-}
-
 static bool group_bounced(int gi)
 {
 	unsigned int i;
@@ -1035,16 +715,6 @@ static void op_unlink(void)
 	ret = dmasplit_iova_unlink(w->iova, r->woff, r->len, r->dir, 0);
 	rec_free(r);
 	want_fail(ret, "unlink of a range unlinked already");
-}
-
-static void win_gone(int wi)
-{
-	unsigned int i;
-
-	for (i = 0; i < MAX_RECS; i++)
-		if (s.r[i].used && s.r[i].kind == K_LINK && s.r[i].win == wi)
-			rec_free(&s.r[i]);
-	s.w[wi].iova = NULL;
 }
 
 static void op_destroy(void)
