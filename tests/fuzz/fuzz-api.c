@@ -78,45 +78,6 @@ static bool host_shared(const struct rec *r)
 	return false;
 }
 
-static struct rec *pick_rec(unsigned int sel, int kind)
-{
-	unsigned int i, n = 0, want;
-	struct rec *cand[MAX_RECS];
-
-	for (i = 0; i < MAX_RECS; i++)
-		if (s.r[i].used && (kind < 0 || s.r[i].kind == (enum kind)kind))
-			cand[n++] = &s.r[i];
-	if (!n)
-		return NULL;
-	want = sel % n;
-	return cand[want];
-}
-
-static void pick_buf(uint8_t **p, size_t *len, size_t max)
-{
-	size_t off = take(3) % ARENA, l;
-
-	/* Often granule-aligned, as drivers' buffers are. */
-	switch (take(1) % 4) {
-	case 0:
-		off = gdown(off);
-		l = (1 + take(1) % 4) * s.granule;
-		break;
-	case 1:
-		l = 1 + take(1) % 64;
-		break;
-	default:
-		l = 1 + take(2) % max;
-		break;
-	}
-	if (l > max)
-		l = max;
-	if (off + l > ARENA)
-		off = ARENA - l;
-	*p = arena + off;
-	*len = l;
-}
-
 static void op_map(void)
 {
 	enum dmasplit_dir dir = (enum dmasplit_dir)(take(1) % 3);
@@ -242,20 +203,6 @@ static void op_unmap_dead(void)
 	ret = dmasplit_unmap(s.dev, d->dma, d->len, d->dir, 0);
 	if (d->known)
 		want_fail(ret, "unmap of an unmapped address");
-}
-
-/* A part of r, at most MAX_LEN bytes (the device-access buffers' size:
- * coherent memory and windows may be larger). */
-static void sub_range(const struct rec *r, size_t *off, size_t *len)
-{
-	*off = take(2) % r->len;
-	*len = 1 + take(2) % (r->len - *off);
-	if (take(1) & 1) {
-		*off = 0;
-		*len = r->len;
-	}
-	if (*len > MAX_LEN)
-		*len = MAX_LEN;
 }
 
 static void op_sync(bool for_cpu)
@@ -564,16 +511,6 @@ static void op_alloc(void)
 		    overlaps(w->base, w->size, s.w[i].base, s.w[i].size))
 			fatal("iova_alloc: 0x%" PRIx64 " overlaps window 0x%" PRIx64,
 			      w->base, s.w[i].base);
-}
-
-static int pick_win(unsigned int sel)
-{
-	unsigned int i;
-
-	for (i = 0; i < MAX_WINS; i++)
-		if (s.w[(sel + i) % MAX_WINS].iova)
-			return (int)((sel + i) % MAX_WINS);
-	return -1;
 }
 
 static void op_link(void)

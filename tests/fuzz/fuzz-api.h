@@ -150,4 +150,10 @@ bool reachable(uint64_t dma, size_t len, bool write);
 void group_gone(int gi, bool copied);
 void win_gone(int wi);
 
+/* fuzz-api-input.c */
+struct rec *pick_rec(unsigned int sel, int kind);
+void pick_buf(uint8_t **p, size_t *len, size_t max);
+void sub_range(const struct rec *r, size_t *off, size_t *len);
+int pick_win(unsigned int sel);
+
 #endif
