@@ -156,4 +156,18 @@ void pick_buf(uint8_t **p, size_t *len, size_t max);
 void sub_range(const struct rec *r, size_t *off, size_t *len);
 int pick_win(unsigned int sel);
 
+/* fuzz-api-map.c */
+void op_map(void);
+void op_unmap(void);
+void op_unmap_dead(void);
+void op_sync(bool for_cpu);
+void op_map_vec(void);
+void op_unmap_vec(void);
+void op_coherent(void);
+
+/* fuzz-api-access.c */
+void op_cpu_write(void);
+void op_dev_read(void);
+void op_dev_write(void);
+
 #endif
