@@ -170,4 +170,14 @@ void op_cpu_write(void);
 void op_dev_read(void);
 void op_dev_write(void);
 
+/* fuzz-api-window.c */
+void op_alloc(void);
+void op_link(void);
+void op_iova_sync(void);
+void op_unlink(void);
+void op_destroy(void);
+
+/* fuzz-api-batch.c */
+void op_batch(void);
+
 #endif
