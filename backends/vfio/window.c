@@ -72,6 +72,31 @@ static int by_offset(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
+/* Put v[n] in offset order.  Links come in ascending order as a rule,
+ * and descending now and then (a ring filled from its end): both cost
+ * one pass; any other order a sort. */
+static void sort_links(struct span *v, size_t n)
+{
+	size_t i, up = 1, down = 1;
+
+	for (i = 1; i < n; i++) {
+		up += v[i].off >= v[i - 1].off;
+		down += v[i].off <= v[i - 1].off;
+	}
+	if (up == n || n < 2)
+		return;
+	if (down < n) {
+		qsort(v, n, sizeof(*v), by_offset);
+		return;
+	}
+	for (i = 0; i < n / 2; i++) {
+		struct span t = v[i];
+
+		v[i] = v[n - 1 - i];
+		v[n - 1 - i] = t;
+	}
+}
+
 static uint64_t end_of(const struct span *s)
 {
 	return s->off + s->len;
@@ -305,7 +330,7 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	w->pending.n = keep;
 	if (!todo.n)
 		goto out;
-	qsort(todo.v, todo.n, sizeof(*todo.v), by_offset);
+	sort_links(todo.v, todo.n);
 	for (i = 0; i < todo.n; i = j) {
 		struct span area = todo.v[i];
 
