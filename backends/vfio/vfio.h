@@ -117,16 +117,12 @@ struct owned {
 	uint64_t iova, size, maps;
 };
 
-/* A link as recorded, or an area as mapped in the kernel. */
+/* A link as recorded, until its sync. */
 struct span {
 	uint64_t off;		/* within the window */
 	uint64_t len;
 	uintptr_t va;
 	unsigned int prot;
-	/* Areas only: bytes still linked, and whether unlinked parts may
-	 * stay mapped (else the area is one link, unlinked whole). */
-	bool lazy;
-	uint64_t live;
 };
 
 struct spans {
@@ -134,12 +130,26 @@ struct spans {
 	size_t n, cap;
 };
 
+/* A kernel mapping of the window (an area), or a linked part of a lazy
+ * one: 16 bytes.  A strict area is one link, linked whole while it is
+ * mapped; a lazy one may keep unlinked parts mapped. */
+struct area {
+	uint64_t off;		/* within the window */
+	uint64_t len : 63;
+	uint64_t lazy : 1;
+};
+
+struct areas {
+	struct area *v;
+	size_t n, cap;
+};
+
 struct dmasplit_bwin {
 	struct dmasplit_bdev *b;
 	uint64_t addr, size;
 	struct spans pending;	/* linked, not yet synced */
-	struct spans areas;	/* mapped in the kernel, sorted by off */
-	struct spans linked;	/* synced links still linked, sorted */
+	struct areas areas;	/* mapped in the kernel, sorted by off */
+	struct areas linked;	/* what is linked of the lazy areas, sorted */
 };
 
 /* peer.c: 0, or -EREMOTEIO (logged) for peer memory this device's

@@ -29,7 +29,12 @@
  * the areas it empties are contiguous, since only the first and the last
  * area it touches can keep linked parts.  Everything an unlink or a sync
  * needs is allocated before the kernel call, so a failed call changes
- * nothing.  Bookkeeping is one record per link or area, never per page.
+ * nothing.  Bookkeeping is a 16-byte record per area -- a strict area is
+ * one link, and knowing where each begins and ends is what refuses an
+ * unlink of part of one -- and one per linked part of a lazy area;
+ * links wait for their sync in records of their own, freed by it.  A
+ * sync of links linked in ascending or descending order costs time
+ * linear in their number.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,21 +44,33 @@
 
 #include "vfio.h"
 
+/* Room for n + extra elements of size in *v, which holds n of cap. */
+static int vec_reserve(void **v, size_t *cap, size_t n, size_t extra,
+		       size_t size)
+{
+	size_t c = *cap ? *cap : 16;
+	void *nv;
+
+	if (n + extra <= *cap)
+		return 0;
+	while (c < n + extra)
+		c *= 2;
+	nv = realloc(*v, c * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = c;
+	return 0;
+}
+
 static int spans_reserve(struct spans *s, size_t extra)
 {
-	size_t cap = s->cap ? s->cap : 16;
-	struct span *v;
+	return vec_reserve((void **)&s->v, &s->cap, s->n, extra, sizeof(*s->v));
+}
 
-	if (s->n + extra <= s->cap)
-		return 0;
-	while (cap < s->n + extra)
-		cap *= 2;
-	v = realloc(s->v, cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	s->v = v;
-	s->cap = cap;
-	return 0;
+static int areas_reserve(struct areas *s, size_t extra)
+{
+	return vec_reserve((void **)&s->v, &s->cap, s->n, extra, sizeof(*s->v));
 }
 
 static int spans_push(struct spans *s, const struct span *x)
@@ -67,9 +84,52 @@ static int spans_push(struct spans *s, const struct span *x)
 
 static int by_offset(const void *a, const void *b)
 {
-	const struct span *x = a, *y = b;
+	const struct span *x = *(const struct span *const *)a;
+	const struct span *y = *(const struct span *const *)b;
 
 	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Put v[n] in offset order.  Links come in ascending order as a rule,
+ * and descending now and then (a ring filled from its end): both cost
+ * one pass; any other order a sort, of pointers rather than of links. */
+static int sort_links(struct span *v, size_t n)
+{
+	size_t i, up = 1, down = 1;
+	const struct span **key;
+	struct span *to;
+
+	for (i = 1; i < n; i++) {
+		up += v[i].off >= v[i - 1].off;
+		down += v[i].off <= v[i - 1].off;
+	}
+	if (up == n || n < 2)
+		return 0;
+	if (down == n) {
+		for (i = 0; i < n / 2; i++) {
+			struct span t = v[i];
+
+			v[i] = v[n - 1 - i];
+			v[n - 1 - i] = t;
+		}
+		return 0;
+	}
+	key = malloc(n * sizeof(*key));
+	to = malloc(n * sizeof(*to));
+	if (!key || !to) {
+		free(key);
+		free(to);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		key[i] = &v[i];
+	qsort(key, n, sizeof(*key), by_offset);
+	for (i = 0; i < n; i++)
+		to[i] = *key[i];
+	memcpy(v, to, n * sizeof(*v));
+	free(to);
+	free(key);
+	return 0;
 }
 
 static uint64_t end_of(const struct span *s)
@@ -77,26 +137,38 @@ static uint64_t end_of(const struct span *s)
 	return s->off + s->len;
 }
 
-/* Add n sorted spans to sorted s, whose room is reserved already. */
-static void spans_merge(struct spans *s, const struct span *add, size_t n)
+static uint64_t area_end(const struct area *a)
 {
-	size_t i = s->n, j = n, k = s->n + n;
-
-	while (j)
-		s->v[--k] = i && s->v[i - 1].off > add[j - 1].off ? s->v[--i]
-								 : add[--j];
-	s->n += n;
+	return a->off + a->len;
 }
 
-/* The first span of sorted, disjoint s that ends after lo. */
-static size_t first_after(const struct spans *s, uint64_t lo)
+/* Add the n sorted areas of add (only the lazy ones if lazy) to sorted
+ * s, whose room is reserved already. */
+static void areas_merge(struct areas *s, const struct area *add, size_t n,
+			size_t nadd, bool lazy)
+{
+	size_t i = s->n, j = n, k = s->n + nadd;
+
+	s->n += nadd;
+	while (j) {
+		if (lazy && !add[j - 1].lazy)
+			j--;
+		else if (i && s->v[i - 1].off > add[j - 1].off)
+			s->v[--k] = s->v[--i];
+		else
+			s->v[--k] = add[--j];
+	}
+}
+
+/* The first area of sorted, disjoint s that ends after lo. */
+static size_t first_after(const struct areas *s, uint64_t lo)
 {
 	size_t a = 0, z = s->n;
 
 	while (a < z) {
 		size_t m = a + (z - a) / 2;
 
-		if (end_of(&s->v[m]) <= lo)
+		if (area_end(&s->v[m]) <= lo)
 			a = m + 1;
 		else
 			z = m;
@@ -104,38 +176,72 @@ static size_t first_after(const struct spans *s, uint64_t lo)
 	return a;
 }
 
-/* Bytes of synced links in [lo, hi). */
-static uint64_t linked_in(const struct dmasplit_bwin *w, uint64_t lo,
-			  uint64_t hi)
+/* Whether sorted, disjoint s meets [lo, hi). */
+static bool areas_meet(const struct areas *s, uint64_t lo, uint64_t hi)
+{
+	size_t a = first_after(s, lo);
+
+	return lo < hi && a < s->n && s->v[a].off < hi;
+}
+
+/* Bytes of sorted, disjoint s in [lo, hi). */
+static uint64_t bytes_in(const struct areas *s, uint64_t lo, uint64_t hi)
 {
 	uint64_t bytes = 0;
 	size_t i;
 
-	for (i = first_after(&w->linked, lo);
-	     i < w->linked.n && w->linked.v[i].off < hi; i++) {
-		const struct span *x = &w->linked.v[i];
+	for (i = first_after(s, lo); i < s->n && s->v[i].off < hi; i++) {
+		const struct area *x = &s->v[i];
 		uint64_t from = x->off > lo ? x->off : lo;
-		uint64_t to = end_of(x) < hi ? end_of(x) : hi;
+		uint64_t to = area_end(x) < hi ? area_end(x) : hi;
 
 		bytes += to - from;
 	}
 	return bytes;
 }
 
-/* Lock held.  Whether a kernel mapping of the window meets [lo, hi). */
-static bool area_over(const struct dmasplit_bwin *w, uint64_t lo, uint64_t hi)
+/* Lock held.  Whether a synced link meets [lo, hi): a strict area does,
+ * a lazy one where its linked parts do.  An area with nothing linked is
+ * unmapped, so if no linked part meets the range only the first and the
+ * last area there can be lazy ones to pass. */
+static bool linked_over(const struct dmasplit_bwin *w, uint64_t lo,
+			uint64_t hi)
 {
-	size_t a = first_after(&w->areas, lo);
+	size_t i;
 
-	return a < w->areas.n && w->areas.v[a].off < hi;
+	if (areas_meet(&w->linked, lo, hi))
+		return true;
+	for (i = first_after(&w->areas, lo);
+	     i < w->areas.n && w->areas.v[i].off < hi; i++)
+		if (!w->areas.v[i].lazy)
+			return true;
+	return false;
 }
 
-/* Keep the parts of sorted, disjoint s outside [lo, hi): the spans across
+/* Lock held.  Whether area a keeps linked parts outside [lo, hi). */
+static bool keeps_linked(const struct dmasplit_bwin *w, const struct area *a,
+			 uint64_t lo, uint64_t hi)
+{
+	if (!a->lazy)
+		return a->off < lo || area_end(a) > hi;
+	return areas_meet(&w->linked, a->off, lo < area_end(a) ? lo : area_end(a)) ||
+	       areas_meet(&w->linked, hi > a->off ? hi : a->off, area_end(a));
+}
+
+/* Lock held.  Bytes linked of lazy area a within [lo, hi). */
+static uint64_t linked_within(const struct dmasplit_bwin *w,
+			      const struct area *a, uint64_t lo, uint64_t hi)
+{
+	return bytes_in(&w->linked, a->off > lo ? a->off : lo,
+			area_end(a) < hi ? area_end(a) : hi);
+}
+
+/* Keep the parts of sorted, disjoint s outside [lo, hi): the ones across
  * it give way to at most two pieces, so one free slot is enough. */
-static void sorted_cut(struct spans *s, uint64_t lo, uint64_t hi)
+static void sorted_cut(struct areas *s, uint64_t lo, uint64_t hi)
 {
 	size_t i0 = first_after(s, lo), i1 = i0, k = 0;
-	struct span piece[2];
+	struct area piece[2];
 
 	while (i1 < s->n && s->v[i1].off < hi)
 		i1++;
@@ -145,10 +251,9 @@ static void sorted_cut(struct spans *s, uint64_t lo, uint64_t hi)
 		piece[k] = s->v[i0];
 		piece[k++].len = lo - s->v[i0].off;
 	}
-	if (end_of(&s->v[i1 - 1]) > hi) {
+	if (area_end(&s->v[i1 - 1]) > hi) {
 		piece[k] = s->v[i1 - 1];
-		piece[k].va += hi - piece[k].off;
-		piece[k].len = end_of(&s->v[i1 - 1]) - hi;
+		piece[k].len = area_end(&s->v[i1 - 1]) - hi;
 		piece[k++].off = hi;
 	}
 	memmove(&s->v[i0 + k], &s->v[i1], (s->n - i1) * sizeof(s->v[0]));
@@ -234,7 +339,7 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	s.len = ((offset + len + g - 1) & ~(g - 1)) - s.off;
 	s.prot = dir_prot(dir);
 	pthread_mutex_lock(&b->sp->lock);
-	if (area_over(w, s.off, end_of(&s))) {
+	if (areas_meet(&w->areas, s.off, end_of(&s))) {
 		/* The kernel would refuse the map at sync (EEXIST). */
 		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
 			vfio_err(b, "%s: link at window offset 0x%" PRIx64 ": still mapped, by a link or by an area that keeps unlinked parts mapped until all of it is unlinked (unlink=lazy)",
@@ -249,9 +354,10 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 
 /* Lock held.  The links todo[i..) that one map call covers: in lazy mode
  * the run contiguous in window and memory with one protection, while the
- * lazy areas stay within LAZY_LIMIT; else one link. */
+ * lazy areas, lazy_bytes so far, stay within LAZY_LIMIT; else one link. */
 static size_t run_end(const struct dmasplit_bwin *w, const struct span *todo,
-		      size_t i, size_t n, uint64_t *len, bool *lazy)
+		      size_t i, size_t n, uint64_t lazy_bytes, uint64_t *len,
+		      bool *lazy)
 {
 	const struct dmasplit_bdev *b = w->b;
 	size_t j = i + 1;
@@ -264,7 +370,7 @@ static size_t run_end(const struct dmasplit_bwin *w, const struct span *todo,
 	       todo[j].va == todo[i].va + *len && todo[j].prot == todo[i].prot;
 	     j++)
 		*len += todo[j].len;
-	if (b->sp->lazy_bytes + *len <= LAZY_LIMIT) {
+	if (lazy_bytes + *len <= LAZY_LIMIT) {
 		*lazy = true;
 		return j;
 	}
@@ -275,8 +381,11 @@ static size_t run_end(const struct dmasplit_bwin *w, const struct span *todo,
 int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 {
 	struct dmasplit_bdev *b = w->b;
-	struct spans todo = { 0 }, added = { 0 };
-	size_t i, j, n = 0, keep = 0;
+	struct spans todo = { 0 };
+	struct areas added = { 0 };
+	size_t i, j, n = 0, keep = 0, nlazy = 0, nareas = 0;
+	uint64_t lazy_bytes, run;
+	bool lazy;
 	int r = 0;
 
 	pthread_mutex_lock(&b->sp->lock);
@@ -286,10 +395,35 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 		if (s->off < offset + len && end_of(s) > offset)
 			n++;
 	}
-	/* Room for every outcome, before any kernel call. */
-	if (spans_reserve(&todo, n) < 0 || spans_reserve(&added, n) < 0 ||
-	    spans_reserve(&w->areas, n) < 0 ||
-	    spans_reserve(&w->linked, n) < 0) {
+	if (!n)
+		goto out;
+	if (spans_reserve(&todo, n) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < w->pending.n; i++) {
+		struct span *s = &w->pending.v[i];
+
+		if (s->off < offset + len && end_of(s) > offset)
+			todo.v[todo.n++] = *s;
+	}
+	if (sort_links(todo.v, todo.n) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* The areas this sync maps, counted as the loop below makes them,
+	 * so that there is room for every outcome before any kernel call. */
+	lazy_bytes = b->sp->lazy_bytes;
+	for (i = 0; i < todo.n; i = j, nareas++) {
+		j = run_end(w, todo.v, i, todo.n, lazy_bytes, &run, &lazy);
+		if (lazy) {
+			lazy_bytes += run;
+			nlazy++;
+		}
+	}
+	if (areas_reserve(&added, nareas) < 0 ||
+	    areas_reserve(&w->areas, nareas) < 0 ||
+	    areas_reserve(&w->linked, nlazy) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -297,33 +431,37 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	for (i = 0; i < w->pending.n; i++) {
 		struct span *s = &w->pending.v[i];
 
-		if (s->off < offset + len && end_of(s) > offset)
-			todo.v[todo.n++] = *s;
-		else
+		if (!(s->off < offset + len && end_of(s) > offset))
 			w->pending.v[keep++] = *s;
 	}
 	w->pending.n = keep;
-	if (!todo.n)
-		goto out;
-	qsort(todo.v, todo.n, sizeof(*todo.v), by_offset);
+	nlazy = 0;
 	for (i = 0; i < todo.n; i = j) {
-		struct span area = todo.v[i];
+		const struct span *s = &todo.v[i];
 
-		j = run_end(w, todo.v, i, todo.n, &area.len, &area.lazy);
-		r = kmap(b, w->addr + area.off, area.va, area.len, area.prot);
+		j = run_end(w, todo.v, i, todo.n, b->sp->lazy_bytes, &run, &lazy);
+		r = kmap(b, w->addr + s->off, s->va, run, s->prot);
 		if (r < 0)
 			break;
-		area.live = area.len;
-		if (area.lazy)
-			b->sp->lazy_bytes += area.len;
-		added.v[added.n++] = area;
+		if (lazy) {
+			b->sp->lazy_bytes += run;
+			nlazy++;
+		}
+		added.v[added.n].off = s->off;
+		added.v[added.n].len = run;
+		added.v[added.n++].lazy = lazy;
 	}
-	/* What got mapped is linked; the rest stays pending, for another
-	 * try, in the room it had. */
-	spans_merge(&w->areas, added.v, added.n);
-	spans_merge(&w->linked, todo.v, i);
+	/* What got mapped is linked (a lazy area whole, at first); the rest
+	 * stays pending, for another try, in the room it had. */
+	areas_merge(&w->areas, added.v, added.n, added.n, false);
+	areas_merge(&w->linked, added.v, added.n, nlazy, true);
 	for (; i < todo.n; i++)
 		w->pending.v[w->pending.n++] = todo.v[i];
+	/* Everything linked is synced: the room goes with the records. */
+	if (!w->pending.n) {
+		free(w->pending.v);
+		memset(&w->pending, 0, sizeof(w->pending));
+	}
 out:
 	pthread_mutex_unlock(&b->sp->lock);
 	free(todo.v);
@@ -337,7 +475,7 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	struct dmasplit_bdev *b = w->b;
 	uint64_t g = b->sp->granule, lo = offset & ~(g - 1);
 	uint64_t hi = (offset + len + g - 1) & ~(g - 1);
-	uint64_t gone_first = 0, gone_last = 0, kept = 0, bytes = 0;
+	uint64_t kept = 0, bytes = 0, lazy = 0, live = 0;
 	size_t first, last, d0, d1, i, pending = 0, splits = 0;
 	int r = 0;
 
@@ -348,7 +486,7 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 		pending += x->off < hi && end_of(x) > lo;
 		splits += x->off < lo && end_of(x) > hi;
 	}
-	if (!pending && !linked_in(w, lo, hi)) {
+	if (!pending && !linked_over(w, lo, hi)) {
 		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
 			vfio_err(b, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " length 0x%" PRIx64 ": nothing is linked there",
 				 b->name, w->addr, offset, len);
@@ -363,57 +501,51 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	d0 = first;
 	d1 = last;
 	if (first < last) {
-		const struct span *a = &w->areas.v[first], *z = &w->areas.v[last - 1];
+		const struct area *a = &w->areas.v[first], *z = &w->areas.v[last - 1];
 
-		if ((!a->lazy && a->off < lo) || (!z->lazy && end_of(z) > hi)) {
+		if ((!a->lazy && a->off < lo) || (!z->lazy && area_end(z) > hi)) {
 			if (!(attrs & DMASPLIT_ATTR_NO_WARN))
 				vfio_err(b, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " length 0x%" PRIx64 ": part of a link, which in strict mode is unlinked whole (the kernel cannot unmap part of a mapping); unlink whole links, or open with unlink=lazy",
 					 b->name, w->addr, offset, len);
 			r = -EINVAL;
 			goto out;
 		}
-		/* Only the first and the last area can keep linked parts;
-		 * the others lie inside the range. */
-		gone_first = linked_in(w, a->off > lo ? a->off : lo,
-				       end_of(a) < hi ? end_of(a) : hi);
-		gone_last = linked_in(w, z->off > lo ? z->off : lo,
-				      end_of(z) < hi ? end_of(z) : hi);
-		if (gone_first < a->live)
+		/* Only the first and the last area can keep linked parts,
+		 * which keep them mapped; the others lie inside the range. */
+		if (keeps_linked(w, a, lo, hi)) {
+			kept += linked_within(w, a, lo, hi);
 			d0++;
-		if (d1 > d0 && gone_last < z->live)
+		}
+		if (d1 > d0 && keeps_linked(w, z, lo, hi)) {
+			kept += linked_within(w, z, lo, hi);
 			d1--;
+		}
 	}
 	/* Room for the pieces that stay, before the kernel is asked. */
 	if (spans_reserve(&w->pending, splits) < 0 ||
-	    spans_reserve(&w->linked, 1) < 0) {
+	    areas_reserve(&w->linked, 1) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
 	if (d0 < d1) {
-		for (i = d0; i < d1; i++)
+		for (i = d0; i < d1; i++) {
 			bytes += w->areas.v[i].len;
+			lazy += w->areas.v[i].lazy ? w->areas.v[i].len : 0;
+		}
 		r = kunmap(b, w->addr + w->areas.v[d0].off,
-			   end_of(&w->areas.v[d1 - 1]) - w->areas.v[d0].off,
+			   area_end(&w->areas.v[d1 - 1]) - w->areas.v[d0].off,
 			   d1 - d0, bytes);
 		if (r < 0)
 			goto out;
+		/* The linked parts of the lazy areas that go. */
+		live = bytes_in(&w->linked, w->areas.v[d0].off,
+				area_end(&w->areas.v[d1 - 1]));
 	}
-	/* Committed: nothing below fails. */
-	if (first < last && d0 > first) {
-		w->areas.v[first].live -= gone_first;
-		kept += gone_first;
-	}
-	if (last > first + 1 && d1 < last) {
-		w->areas.v[last - 1].live -= gone_last;
-		kept += gone_last;
-	}
-	for (i = d0; i < d1; i++) {
-		const struct span *a = &w->areas.v[i];
-
-		b->sp->stale_bytes -= a->len - a->live;
-		if (a->lazy)
-			b->sp->lazy_bytes -= a->len;
-	}
+	/* Committed: nothing below fails.  The lazy areas that go take
+	 * their unlinked parts off the device; those that stay keep what
+	 * this unlink leaves mapped. */
+	b->sp->stale_bytes -= lazy - live;
+	b->sp->lazy_bytes -= lazy;
 	b->sp->stale_bytes += kept;
 	if (d1 > d0) {
 		memmove(&w->areas.v[d0], &w->areas.v[d1],
@@ -433,22 +565,23 @@ out:
 void win_destroy(struct dmasplit_bwin *w)
 {
 	struct dmasplit_bdev *b = w->b;
-	uint64_t bytes = 0, stale = 0, lazy = 0;
+	uint64_t bytes = 0, live = 0, lazy = 0;
 	size_t i;
 	int r = 0;
 
 	pthread_mutex_lock(&b->sp->lock);
 	for (i = 0; i < w->areas.n; i++) {
-		const struct span *a = &w->areas.v[i];
+		const struct area *a = &w->areas.v[i];
 
 		bytes += a->len;
-		stale += a->len - a->live;
 		lazy += a->lazy ? a->len : 0;
 	}
+	for (i = 0; i < w->linked.n; i++)
+		live += w->linked.v[i].len;
 	if (w->areas.n)
 		r = kunmap(b, w->addr, w->size, w->areas.n, bytes);
 	if (r == 0) {
-		b->sp->stale_bytes -= stale;
+		b->sp->stale_bytes -= lazy - live;
 		b->sp->lazy_bytes -= lazy;
 		iova_put(b, w->addr, w->size);
 	} else {
