@@ -8,6 +8,11 @@
  * (iommu-map.c) because windows keep no records: the entries are the
  * whole state, and what an unlink or sync may touch is the caller's
  * range of the window.
+ *
+ * A window is contiguous, so consecutive links, and its sync, unlink and
+ * destroy, mostly use one leaf table: the window keeps the last one it
+ * used (w->leaf) and walks the table only when it moves on.  The tables
+ * under a live window are never freed, so the cached one stays valid.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,15 +62,76 @@ static int link_bounced(struct dmasplit_bdev *b, uint64_t iova, uintptr_t lo,
 	return 0;
 }
 
-int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
-		    size_t len, enum dmasplit_dir dir, uint32_t attrs)
+/* log2 of the address span of one leaf table: tables fill a granule
+ * with 8-byte entries. */
+static inline unsigned int leaf_shift(const struct dmasplit_bdev *b)
+{
+	return b->lshift;
+}
+
+/* Walk to the entry of iova (with alloc, making tables) and cache its
+ * leaf table in the window. */
+static __attribute__((noinline)) uint64_t *win_walk(struct dmasplit_bwin *w,
+						    uint64_t iova, bool alloc,
+						    uint64_t *run)
+{
+	struct dmasplit_bdev *b = w->b;
+	uint64_t nr = (iova >> leaf_shift(b)) - (w->addr >> leaf_shift(b));
+	uint64_t *pte = pt_leaf(&b->sp->pt, iova, alloc, run);
+	uint64_t idx = (iova >> b->gshift) & ((1ull << (b->gshift - 3)) - 1);
+
+	if (pte)
+		__atomic_store_n(&w->leaf, nr < WIN_NOLEAF ?
+				 (uintptr_t)(pte - idx) | nr : WIN_NOLEAF,
+				 __ATOMIC_RELEASE);
+	return pte;
+}
+
+/*
+ * The entry of iova (in the window) and in *run the entries from it in
+ * the same leaf table, from the window's cached table when it is that
+ * one; else walked (with alloc, made) and cached.  NULL as pt_leaf().
+ */
+static inline uint64_t *win_leaf(struct dmasplit_bwin *w, uint64_t iova,
+				 bool alloc, uint64_t *run)
+{
+	struct dmasplit_bdev *b = w->b;
+	uint64_t nr = (iova >> leaf_shift(b)) - (w->addr >> leaf_shift(b));
+	uint64_t c = __atomic_load_n(&w->leaf, __ATOMIC_ACQUIRE);
+	uint64_t per = 1ull << (b->gshift - 3);
+	uint64_t idx = (iova >> b->gshift) & (per - 1);
+
+	if (c > WIN_NOLEAF && (c & WIN_NOLEAF) == nr) {
+		*run = per - idx;
+		return (uint64_t *)(uintptr_t)(c & ~WIN_NOLEAF) + idx;
+	}
+	return win_walk(w, iova, alloc, run);
+}
+
+/* Something may be linked in the window: its destroy must look. */
+static void win_mark_linked(struct dmasplit_bwin *w)
+{
+	uint64_t zero = 0;
+
+	__atomic_compare_exchange_n(&w->leaf, &zero, WIN_NOLEAF, false,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/* What the fast path leaves out: a leaf table not cached, bounces, a
+ * misaligned buffer (refused), links over more than one leaf table and
+ * their errors. */
+static __attribute__((noinline)) int link_slow(struct dmasplit_bwin *w,
+					       uint64_t offset, void *vaddr,
+					       size_t len,
+					       enum dmasplit_dir dir,
+					       uint32_t attrs)
 {
 	struct dmasplit_bdev *b = w->b;
 	uint64_t g = b->o.granule, flags = dir_perms(dir) | PTE_LINKED;
 	uintptr_t va = (uintptr_t)vaddr, end = va + len;
 	uintptr_t host = va & ~b->gmask;
 	uint64_t iova = w->addr + (offset & ~b->gmask);
-	uint64_t n = (round_up(b, end) - host) / g;
+	uint64_t n = (round_up(b, end) - host) >> b->gshift;
 	/* A sync that runs into the window from below crosses into it. */
 	uint64_t head = offset < g ? PTE_HEAD : 0;
 	uint64_t bounced_head = 0, bounced_tail = 0;
@@ -75,6 +141,17 @@ int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 		sim_err(b, "%s: link at window offset 0x%" PRIx64 " of %p: offset and address differ within the %" PRIu64 "-byte granule",
 			b->name, offset, vaddr, g);
 		return -EINVAL;
+	}
+	if (!b->o.untrusted) {
+		uint64_t run, *pte = win_leaf(w, iova, true, &run);
+
+		/* In one leaf table: walked (and now cached) once. */
+		if (pte && run >= n) {
+			r = pte_set_run(pte, host, n, g, flags, head);
+			if (r == 0)
+				return 0;
+			goto fail;
+		}
 	}
 	if (b->o.untrusted && ((va | end) & b->gmask)) {
 		r = sim_no_peer_bounce(b, vaddr, len, attrs);
@@ -101,8 +178,10 @@ int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 		n--;
 	}
 	r = pt_set(b, iova, host, n, flags, head);
-	if (r == 0)
+	if (r == 0) {
+		win_mark_linked(w);
 		return 0;
+	}
 undo:
 	/* Only what this call linked: its bounce granules go back to the
 	 * pool with their entries. */
@@ -117,19 +196,78 @@ fail:
 	return r;
 }
 
+/* The entry bits of a link in each direction. */
+static const uint64_t link_perms[] = {
+	[DMASPLIT_BIDIRECTIONAL] = PTE_READ | PTE_WRITE | PTE_LINKED,
+	[DMASPLIT_TO_DEVICE] = PTE_READ | PTE_LINKED,
+	[DMASPLIT_FROM_DEVICE] = PTE_WRITE | PTE_LINKED,
+};
+
+/*
+ * The common link: whole granules of a trusted device's buffer into the
+ * leaf table the window used last, with no call and no walk; the rest
+ * (another table, a bounce, a refusal) in link_slow().
+ */
+int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
+		    size_t len, enum dmasplit_dir dir, uint32_t attrs)
+{
+	struct dmasplit_bdev *b = w->b;
+	uintptr_t va = (uintptr_t)vaddr;
+	/* The same offset in the granule as va: checked below. */
+	uint64_t iova = w->addr + offset, last = iova + len - 1, v, i = 0, *pte;
+	uint64_t c = __atomic_load_n(&w->leaf, __ATOMIC_ACQUIRE);
+	unsigned int ls = b->lshift;
+
+	if (unlikely(((offset ^ va) & b->gmask) || b->o.untrusted ||
+		     (unsigned int)dir > DMASPLIT_FROM_DEVICE ||
+		     (iova >> ls) != (last >> ls) || c <= WIN_NOLEAF ||
+		     (c & WIN_NOLEAF) != (iova >> ls) - (w->addr >> ls)))
+		return link_slow(w, offset, vaddr, len, dir, attrs);
+	pte = (uint64_t *)(uintptr_t)(c & ~WIN_NOLEAF) +
+	      ((iova & b->lmask) >> b->gshift);
+	/* A sync that runs into the window from below crosses into it. */
+	v = (va & ~b->gmask) | link_perms[dir] |
+	    (offset > b->gmask ? 0 : PTE_HEAD);
+	do {
+		if (unlikely(pte_load(&pte[i]))) {
+			while (i--)
+				pte_store(&pte[i], 0);
+			return link_slow(w, offset, vaddr, len, dir, attrs);
+		}
+		pte_store(&pte[i++], v);
+		v = (v & ~PTE_HEAD) + b->gmask + 1;
+	} while ((v & ~b->gmask) <= va + (len - 1));
+	return 0;
+}
+
+/* Every LINKED entry of n from pte on VALID; what they held, or'ed. */
+static uint64_t make_valid(uint64_t *pte, uint64_t n)
+{
+	uint64_t found = 0, i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t v = pte_load(&pte[i]);
+
+		if (v & PTE_LINKED)
+			pte_store(&pte[i], (v & ~PTE_LINKED) | PTE_VALID);
+		found |= v;
+	}
+	return found;
+}
+
 int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 {
 	struct dmasplit_bdev *b = w->b;
-	uint64_t first = offset & ~b->gmask, found = 0;
+	uint64_t first = offset & ~b->gmask, found = 0, run;
+	uint64_t n = (round_up(b, offset + len) - first) >> b->gshift;
+	uint64_t *pte = win_leaf(w, w->addr + first, false, &run);
 
-	for_each_pte(b, w->addr + first,
-		     (round_up(b, offset + len) - first) >> b->sp->pt.shift, pte, {
-		uint64_t v = pte_load(pte);
-
-		if (v & PTE_LINKED)
-			pte_store(pte, (v & ~PTE_LINKED) | PTE_VALID);
-		found |= v;
-	});
+	if (pte && run >= n)
+		found = make_valid(pte, n);
+	else
+		for_each_pte(b, w->addr + first, n, e, {
+			found |= make_valid(e, 1);
+		});
 	/* Parts of the range may be holes (a batch syncs its whole window
 	 * at once); a range with nothing at all is a caller's mistake. */
 	if (!found) {
@@ -142,19 +280,33 @@ int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	return 0;
 }
 
+/* Remove n entries of the window from iova; the number there was. */
+static uint64_t win_clear(struct dmasplit_bwin *w, uint64_t iova, uint64_t n,
+			  int copy_back)
+{
+	uint64_t run, *pte = win_leaf(w, iova, false, &run);
+
+	if (pte && run >= n)
+		return pte_clear_run(w->b, pte, n, copy_back);
+	return pt_clear(w->b, iova, n, copy_back);
+}
+
 int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 		      enum dmasplit_dir dir, uint32_t attrs)
 {
 	struct dmasplit_bdev *b = w->b;
 	uint64_t first = offset & ~b->gmask;
+	uint64_t n = (round_up(b, offset + len) - first) >> b->gshift;
 
 	/* Nothing cleared is nothing changed: the refusal is free. */
-	if (!pt_clear(b, w->addr + first,
-		      (round_up(b, offset + len) - first) >> b->sp->pt.shift,
-		      !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) &&
-		      dmasplit_dir_device_writes(dir)))
+	if (!win_clear(w, w->addr + first, n,
+		       !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) &&
+		       dmasplit_dir_device_writes(dir)))
 		return sim_refuse(b, attrs, -ENOENT, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " (0x%" PRIx64 " bytes): nothing is linked there",
 				  b->name, w->addr, offset, len);
+	/* All of it: its destroy has nothing left to clear. */
+	if (!first && n << b->gshift == w->size)
+		__atomic_store_n(&w->leaf, 0, __ATOMIC_RELAXED);
 	invalidate();
 	count_invalidation(b);
 	return 0;
@@ -166,7 +318,8 @@ void iommu_iova_destroy(struct dmasplit_bwin *w)
 	unsigned int flush;
 
 	/* An invalidation only if something was still linked. */
-	flush = pt_clear(b, w->addr, w->size >> b->sp->pt.shift, -1) != 0;
+	flush = __atomic_load_n(&w->leaf, __ATOMIC_RELAXED) &&
+		win_clear(w, w->addr, w->size >> b->gshift, -1) != 0;
 	if (flush)
 		invalidate();
 	iova_put(b, w->addr, w->size, flush);

@@ -256,6 +256,27 @@ void pt_zero(struct dmasplit_bdev *b, uint64_t iova, uint64_t n)
 }
 
 /*
+ * n entries from pte on, in one leaf table, pointing at consecutive host
+ * granules from host; the first also gets head.  0, or -EEXIST over a
+ * live entry with what this call stored zeroed again.
+ */
+int pte_set_run(uint64_t *pte, uintptr_t host, uint64_t n, uint64_t g,
+		uint64_t flags, uint64_t head)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		if (pte_load(&pte[i])) {
+			while (i--)
+				pte_store(&pte[i], 0);
+			return -EEXIST;
+		}
+		pte_store(&pte[i], (host + i * g) | flags | (i ? 0 : head));
+	}
+	return 0;
+}
+
+/*
  * Entries for n granules from iova, pointing at consecutive host granules
  * from host; the first also gets head.  An entry already there is a link
  * over a link (-EEXIST): what this call wrote is taken back, so a failed
@@ -264,7 +285,7 @@ void pt_zero(struct dmasplit_bdev *b, uint64_t iova, uint64_t n)
 int pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
 	   uint64_t n, uint64_t flags, uint64_t head)
 {
-	uint64_t run, i = 0, g = b->o.granule, done = 0, a = iova;
+	uint64_t run, g = b->o.granule, done = 0, a = iova;
 	uint64_t *pte;
 	int r = 0;
 
@@ -276,17 +297,11 @@ int pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
 		}
 		if (run > n - done)
 			run = n - done;
-		for (i = 0; i < run; i++) {
-			if (pte_load(&pte[i])) {
-				r = -EEXIST;
-				break;
-			}
-			pte_store(&pte[i], (host + (done + i) * g) | flags |
-					   (done + i ? 0 : head));
-		}
-		done += i;
+		r = pte_set_run(pte, host + done * g, run, g, flags,
+				done ? 0 : head);
 		if (r)
 			break;
+		done += run;
 		a += run * g;
 	}
 	if (r)
@@ -295,24 +310,25 @@ int pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
 }
 
 /*
- * Remove n entries from iova; the number there was.  Bounced granules are copied back when
- * copy_back says so (or, with copy_back < 0, when the device could write)
- * and return to the pool with the first granule of their allocation.
- * Copies are for window links, whose bounces are single granules;
- * callers copy multi-granule bounces themselves before.
+ * Remove n entries from pte on, in one leaf table; the number there was.
+ * Bounced granules are copied back when copy_back says so (or, with
+ * copy_back < 0, when the device could write) and return to the pool
+ * with the first granule of their allocation.  Copies are for window
+ * links, whose bounces are single granules; callers copy multi-granule
+ * bounces themselves before.
  */
-uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
-		  int copy_back)
+uint64_t pte_clear_run(struct dmasplit_bdev *b, uint64_t *pte, uint64_t n,
+		       int copy_back)
 {
-	uint64_t cleared = 0;
+	uint64_t cleared = 0, i;
 
-	for_each_pte(b, iova, n, pte, {
-		uint64_t v = pte_load(pte);
+	for (i = 0; i < n; i++) {
+		uint64_t v = pte_load(&pte[i]);
 		uintptr_t h = (uintptr_t)(v & ~PTE_FLAGS);
 
 		if (!v)
 			continue;
-		pte_store(pte, 0);
+		pte_store(&pte[i], 0);
 		cleared++;
 		if (pool_contains(&b->pool, h) && pool_is_head(&b->pool, h)) {
 			if (copy_back > 0 || (copy_back < 0 && (v & PTE_WRITE)))
@@ -320,7 +336,25 @@ uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
 					    b->o.granule, true);
 			pool_unmap(&b->pool, (uint8_t *)h);
 		}
-	});
+	}
+	return cleared;
+}
+
+/* Remove n entries from iova, as pte_clear_run(); the number there was. */
+uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
+		  int copy_back)
+{
+	uint64_t cleared = 0, run, *pte;
+
+	while (n) {
+		pte = pt_leaf(&b->sp->pt, iova, false, &run);
+		if (run > n)
+			run = n;
+		if (pte)
+			cleared += pte_clear_run(b, pte, run, copy_back);
+		n -= run;
+		iova += run << b->gshift;
+	}
 	return cleared;
 }
 

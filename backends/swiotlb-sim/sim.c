@@ -273,6 +273,9 @@ static int sim_open(const struct dmasplit_host *host,
 	b->limit = b->o.mask_bits == 64 ? UINT64_MAX
 					: (1ull << b->o.mask_bits) - 1;
 	b->gmask = b->o.granule - 1;
+	b->gshift = (unsigned int)__builtin_ctzll(b->o.granule);
+	b->lshift = 2 * b->gshift - 3;
+	b->lmask = (1ull << b->lshift) - 1;
 	if (b->o.iommu) {
 		r = iommu_init(b, desc_as(desc));
 		if (r < 0)

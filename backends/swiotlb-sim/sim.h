@@ -41,6 +41,10 @@
  * widen the IOMMU. */
 #define IOMMU_ADDR_BITS 48
 
+#ifndef unlikely
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#endif
+
 #define sim_err(b, ...) dmasplit_host_err((b)->host, SIM_NAME ": " __VA_ARGS__)
 #define sim_dbg(b, ...) dmasplit_host_dbg((b)->host, SIM_NAME ": " __VA_ARGS__)
 
@@ -293,6 +297,11 @@ struct dmasplit_bdev {
 	uint64_t limit;			/* the last address the device reaches */
 	uint64_t iommu_last;		/* iommu=on: the last translated address */
 	uint64_t gmask;			/* granule - 1 */
+	unsigned int gshift;		/* log2 of the granule */
+	/* The addresses one leaf table spans (tables fill a granule with
+	 * 8-byte entries): log2, and the span - 1. */
+	unsigned int lshift;
+	uint64_t lmask;
 
 	struct sim_space *sp;		/* iommu=on */
 	struct dmasplit_bdev *sp_next;	/* the space's next member */
@@ -333,7 +342,20 @@ struct dmasplit_bwin {
 	struct dmasplit_bdev *b;
 	uint64_t addr;
 	uint64_t size;
+	/*
+	 * The leaf table a link, sync or unlink last used (a window is
+	 * contiguous: the next one most often uses the same), or'ed with
+	 * its number among the window's leaf tables, which is below
+	 * WIN_NOLEAF (tables are aligned to at least 4 KiB); WIN_NOLEAF
+	 * alone when that number does not fit.  One word, so that threads
+	 * linking disjoint parts of the window each replace it whole.  0
+	 * also says that nothing has been linked since the window was made
+	 * or wholly unlinked, so that its destroy has nothing to clear.
+	 */
+	uint64_t leaf;
 };
+
+#define WIN_NOLEAF 0xfffull
 
 /* A fingerprint of a map_vec's segments in their order, kept instead of
  * the segments so that unmap_vec is checked against them in O(n) and
@@ -395,6 +417,12 @@ void pt_zero(struct dmasplit_bdev *b, uint64_t iova, uint64_t n);
  * failure (-ENOMEM, or -EEXIST over a live entry) leaves none of them. */
 int  pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
 	    uint64_t n, uint64_t flags, uint64_t head);
+/* The same for n entries from pte on, all in one leaf table: the stores
+ * alone, for callers that found the table themselves. */
+int  pte_set_run(uint64_t *pte, uintptr_t host, uint64_t n, uint64_t g,
+		 uint64_t flags, uint64_t head);
+uint64_t pte_clear_run(struct dmasplit_bdev *b, uint64_t *pte, uint64_t n,
+		       int copy_back);
 /* Remove n entries from iova, bounced granules back to the pool; the
  * number there was. */
 uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
