@@ -137,7 +137,7 @@ int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 			b->name, w->addr, offset, len);
 		return -ENOENT;
 	}
-	invalidate();
+	invalidate(b);
 	count_invalidation(b);
 	return 0;
 }
@@ -155,7 +155,7 @@ int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 		      dmasplit_dir_device_writes(dir)))
 		return sim_refuse(b, attrs, -ENOENT, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " (0x%" PRIx64 " bytes): nothing is linked there",
 				  b->name, w->addr, offset, len);
-	invalidate();
+	invalidate(b);
 	count_invalidation(b);
 	return 0;
 }
@@ -168,7 +168,7 @@ void iommu_iova_destroy(struct dmasplit_bwin *w)
 	/* An invalidation only if something was still linked. */
 	flush = pt_clear(b, w->addr, w->size >> b->sp->pt.shift, -1) != 0;
 	if (flush)
-		invalidate();
+		invalidate(b);
 	iova_put(b, w->addr, w->size, flush);
 	free(w);
 }
