@@ -420,9 +420,20 @@ want = {'split_vs_per_page', 'link_vs_store', 'bounce_vs_memcpy', 'dispatch',
         'metadata_per_page', 'iova_alloc_scaling', 'threads'}
 m = d['measurements']
 assert set(m) == want, sorted(m)
+verdicts = ('MET', 'MISSED', 'UNCERTAIN', 'NOT JUDGED')
 for k, v in m.items():
     assert type(v['ratio']) in (int, float), (k, v)
     assert type(v['met']) is bool and v['target']['op'] in ('<=', '>='), (k, v)
+    # The median of paired ratios, within its spread, and a verdict.
+    assert v['spread']['lo'] <= v['ratio'] <= v['spread']['hi'], (k, v)
+    assert v['verdict'] in verdicts, (k, v)
+    assert v['goals'] and v['goals'][0]['median'] == v['ratio'], (k, v)
+    for g in v['goals']:
+        assert g['verdict'] in verdicts and g['target']['op'] in ('<=', '>='), (k, g)
+        assert g['spread']['lo'] <= g['median'] <= g['spread']['hi'], (k, g)
+        if g['verdict'] == 'MET':
+            assert (g['spread']['hi'] <= g['target']['value'] if g['target']['op'] == '<='
+                    else g['spread']['lo'] >= g['target']['value']), (k, g)
 assert d['quick'] is True and d['backend'] == 'swiotlb-sim', d
 rows = m['split_vs_per_page']['rows']
 assert [r['pages'] for r in rows] == [1, 16, 256, 4096, 65536], rows

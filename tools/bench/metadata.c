@@ -90,7 +90,6 @@ static void measure_metadata(struct bench *b, void *data)
 	unsigned long n = b->max_pages, i;
 	size_t len = (size_t)n * b->page;
 	struct metadata_data *d = data;
-	struct result *res = &b->res[b->cur];
 	struct dmasplit_iova *iova = NULL;
 	struct dmasplit_dev *dev;
 	struct mem_mark m0;
@@ -138,13 +137,14 @@ static void measure_metadata(struct bench *b, void *data)
 	d->bytes = added;
 	/* What the window's teardown did not give back (freed at close). */
 	d->left = mem_added(m0);
-	judge(b, (double)d->bytes / n, "%lu pages", n);
 	if (d->bytes <= 0) {
 		/* A page table is never free: this malloc is not the one
 		 * mallinfo2() describes (a sanitizer's, valgrind's). */
-		res->met = false;
-		snprintf(res->judged_on, sizeof(res->judged_on),
-			 "malloc does not report to mallinfo2");
+		static const struct paired none;
+
+		not_judged(b, 0, &none, "malloc does not report to mallinfo2");
+	} else {
+		judge_value(b, 0, (double)d->bytes / n, "%lu pages", n);
 	}
 out:
 	dmasplit_iova_destroy(iova);
@@ -179,10 +179,9 @@ static void json_metadata(struct json *j, const struct bench *b,
 const struct figure fig_metadata = {
 	.key = "metadata_per_page",
 	.title = "memory metadata per linked page",
-	.unit = "bytes/page",
 	.ratio_of = "memory added by one window and its links (the larger of heap bytes from mallinfo2 and resident anonymous memory, RssAnon) / pages",
-	.at_most = true,
-	.target = 16.0,
+	.goals = { { "metadata per linked page", "B", true, 16.0 } },
+	.ngoals = 1,
 	.sim_only = true,
 	.size = sizeof(struct metadata_data),
 	.measure = measure_metadata,
