@@ -568,6 +568,8 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 	b->quick = opts->quick;
 	b->tty = isatty(STDERR_FILENO);
 	b->samples = b->quick ? 5 : 15;
+	b->inval_ns = opts->inval_ns >= 0 ? (uint64_t)opts->inval_ns
+					  : BENCH_INVAL_NS;
 	b->max_pages = b->quick ? 65536 : 1048576;
 	/* Before the device opens: the checker is chosen per device then. */
 	dmasplit_ctx_set_check(ctx, 0);

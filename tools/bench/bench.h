@@ -28,6 +28,14 @@
 /* The figures, in the order of bench.c's table. */
 #define BENCH_FIGURES 7
 
+/*
+ * The modelled cost of one IOTLB invalidation, ns (--inval-ns): Intel
+ * VT-d queued invalidation completes an IOTLB invalidation on the order
+ * of a microsecond (a wait descriptor polled by the CPU).  A model, not
+ * a measurement of this machine.
+ */
+#define BENCH_INVAL_NS 1000
+
 struct bench;
 
 /* A figure has one goal or a few (MAX_GOALS), each with its target. */
@@ -107,7 +115,8 @@ struct bench {
 	const char *spec;
 	bool quick;
 	bool tty;		/* stderr: progress is rewritten in place */
-	unsigned int samples;	/* per side */
+	unsigned int samples;	/* rounds of a figure */
+	uint64_t inval_ns;	/* the modelled IOTLB invalidation cost */
 	unsigned int cur;	/* the figure measured or printed */
 
 	struct dmasplit_dev *dev;
