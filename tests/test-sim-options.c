@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "simutil.h"
 
@@ -142,6 +143,10 @@ START_TEST(bad_options_are_refused_naming_the_key)
 		{ "pool=", "pool" },
 		{ "pool=-1M", "pool" },
 		{ "iommu=off,pool=0", "pool" },
+		{ "inval_ns=1000001", "inval_ns" },
+		{ "inval_ns=-1", "inval_ns" },
+		{ "inval_ns=1us", "inval_ns" },
+		{ "inval_ns=", "inval_ns" },
 		{ "mask=32,bogus=1", "bogus" },
 	};
 	char spec[128];
@@ -173,11 +178,42 @@ START_TEST(good_options_are_accepted)
 		"sim:g4,iommu=off,bounce=force,pool=4096K",
 		"sim:g5,coherent=1,untrusted=0,granule=16384,pool=262144",
 		"sim:g6,iommu=off,pool=2M,mask=40",
+		"sim:g7,inval_ns=0",
+		"sim:g8,inval_ns=1000,granule=16384",
+		"sim:g9,inval_ns=1000000,iommu=off",
 	};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
 		dmasplit_dev_close(open_dev(specs[i]));
+}
+END_TEST
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A map and an unmap invalidate the IOTLB once each: with inval_ns=,
+ * each waits at least that long (never less; more on a busy machine). */
+START_TEST(inval_ns_makes_each_invalidation_wait)
+{
+	struct dmasplit_dev *d = open_dev("sim:slow,inval_ns=200000");
+	static char buf[4096] __attribute__((aligned(4096)));
+	uint64_t t0, t, dma;
+
+	t0 = mono_ns();
+	ck_assert_int_eq(dmasplit_map(d, buf, sizeof(buf),
+				      DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_unmap(d, dma, sizeof(buf),
+					DMASPLIT_TO_DEVICE, 0), 0);
+	t = mono_ns() - t0;
+	ck_assert_msg(t >= 400000, "map + unmap took %" PRIu64 " ns, expected at least 400000",
+		      t);
+	dmasplit_dev_close(d);
 }
 END_TEST
 
@@ -193,6 +229,7 @@ int main(void)
 	tcase_add_test(tc, info_follows_the_options);
 	tcase_add_test(tc, bad_options_are_refused_naming_the_key);
 	tcase_add_test(tc, good_options_are_accepted);
+	tcase_add_test(tc, inval_ns_makes_each_invalidation_wait);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

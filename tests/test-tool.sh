@@ -102,7 +102,7 @@ $2" <"$out" >/dev/null 2>>"$err"
 	ok $? "$1"
 }
 
-echo "1..47"
+echo "1..49"
 
 # --- usage ------------------------------------------------------------
 
@@ -343,6 +343,13 @@ run "$tool" demo sim:x --peer 0000:00:04.0
 [ $rc -eq 2 ] && grep -q -- '--peer is for info only' "$err"
 ok $? "--peer with a command other than info: exit 2"
 
+run "$tool" demo --inval-ns 10
+[ $rc -eq 2 ] && grep -q -- '--inval-ns is for bench only' "$err"
+ok $? "--inval-ns with a command other than bench: exit 2"
+run "$tool" bench --inval-ns 1us
+[ $rc -eq 2 ] && grep -q -- '--inval-ns needs a number' "$err"
+ok $? "--inval-ns that is not a number of nanoseconds: exit 2"
+
 # --- the built-in simulated device -------------------------------------
 
 SIM_UUID=5d0c7c2e-8a4b-4f3e-9c61-2b7e0d4a9f11
@@ -427,15 +434,33 @@ want = {'split_vs_per_page', 'link_vs_store', 'bounce_vs_memcpy', 'dispatch',
         'metadata_per_page', 'iova_alloc_scaling', 'threads'}
 m = d['measurements']
 assert set(m) == want, sorted(m)
+verdicts = ('MET', 'MISSED', 'UNCERTAIN', 'NOT JUDGED')
 for k, v in m.items():
     assert type(v['ratio']) in (int, float), (k, v)
     assert type(v['met']) is bool and v['target']['op'] in ('<=', '>='), (k, v)
+    # The median of paired ratios, within its spread, and a verdict.
+    assert v['spread']['lo'] <= v['ratio'] <= v['spread']['hi'], (k, v)
+    assert v['verdict'] in verdicts, (k, v)
+    assert v['goals'] and v['goals'][0]['median'] == v['ratio'], (k, v)
+    for g in v['goals']:
+        assert g['verdict'] in verdicts and g['target']['op'] in ('<=', '>='), (k, g)
+        assert g['spread']['lo'] <= g['median'] <= g['spread']['hi'], (k, g)
+        if g['verdict'] == 'MET':
+            assert (g['spread']['hi'] <= g['target']['value'] if g['target']['op'] == '<='
+                    else g['spread']['lo'] >= g['target']['value']), (k, g)
 assert d['quick'] is True and d['backend'] == 'swiotlb-sim', d
 rows = m['split_vs_per_page']['rows']
 assert [r['pages'] for r in rows] == [1, 16, 256, 4096, 65536], rows
 # One IOTLB invalidation per map and per unmap; the split path's count
 # does not grow with the pages.
 assert all(r['iotlb_invalidations_per_page'] == 2 * r['pages'] for r in rows), rows
-assert len({r['iotlb_invalidations_split'] for r in rows}) == 1, rows"
+assert len({r['iotlb_invalidations_split'] for r in rows}) == 1, rows
+# The same with the modelled invalidation cost, named with its value.
+s = m['split_vs_per_page']
+assert s['inval_ns_modelled'] == 1000 and s['modelled_spec'] == 'sim:bench,inval_ns=1000', s
+assert [r['pages'] for r in s['rows_modelled']] == [1, 16, 256, 4096, 65536], s
+assert all(r['iotlb_invalidations_per_page'] == 2 * r['pages'] for r in s['rows_modelled']), s
+assert [g['target']['value'] for g in s['goals']] == [5, 1, 20], s
+assert s['break_even_pages'] is None or s['break_even_pages'] >= 1, s"
 
 exit $failed

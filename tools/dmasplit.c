@@ -25,7 +25,8 @@
 enum {
 	TAKES_JSON = 1u << 0,
 	TAKES_QUICK = 1u << 1,
-	TAKES_PEER = 1u << 2
+	TAKES_PEER = 1u << 2,
+	TAKES_BENCH = 1u << 3
 };
 
 struct command {
@@ -40,13 +41,14 @@ struct command {
 		   char **args);
 };
 
-enum { OPT_JSON = 0x100, OPT_QUICK, OPT_PEER };
+enum { OPT_JSON = 0x100, OPT_QUICK, OPT_PEER, OPT_INVAL_NS };
 
 static const struct option long_options[] = {
 	{ "backend", required_argument, NULL, 'b' },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quick", no_argument, NULL, OPT_QUICK },
 	{ "peer", required_argument, NULL, OPT_PEER },
+	{ "inval-ns", required_argument, NULL, OPT_INVAL_NS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -133,10 +135,11 @@ static const struct command commands[] = {
 			"figure is a ratio of two things timed side by side in alternating\n"
 			"samples, medians taken, shown beside its target.  Missed targets do\n"
 			"not change the exit status; a measurement that cannot run exits 1.\n"
-			"With --quick: at most 65536 pages and fewer samples, for tests.\n",
+			"With --quick: at most 65536 pages and fewer samples, for tests.\n"
+			"--inval-ns N: the modelled cost of an IOTLB invalidation (default 1000).\n",
 		.min_args = 0,
 		.max_args = 1,
-		.takes = TAKES_JSON | TAKES_QUICK,
+		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH,
 		.run = cmd_bench,
 	},
 	{
@@ -147,7 +150,7 @@ static const struct command commands[] = {
 		.min_args = 0,
 		.max_args = 0,
 		/* Accepts anything, as it always did: it only prints. */
-		.takes = TAKES_JSON | TAKES_QUICK,
+		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH,
 		.run = cmd_help,
 	},
 };
@@ -158,6 +161,7 @@ static void print_options(void)
 	     "  -b, --backend=NAME|UUID  use this backend instead of the best-scoring one\n"
 	     "      --json               print list, info or bench as one JSON object\n"
 	     "      --quick              bench: fewer pages and samples\n"
+	     "      --inval-ns=N         bench: modelled IOTLB invalidation cost, ns\n"
 	     "      --peer=CLIENT        info: how CLIENT reaches the device's peer memory\n"
 	     "  -v, --verbose            log backend loading and selection on stderr\n"
 	     "  -h, --help               show this help and exit\n"
@@ -249,6 +253,18 @@ static int parse_options(int argc, char **argv, const char *optstring,
 		case OPT_PEER:
 			opts->peer = optarg;
 			break;
+		case OPT_INVAL_NS: {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || errno || optarg[0] == '-' ||
+			    n > 1000000)
+				return usage_error("--inval-ns needs a number of nanoseconds from 0 to 1000000");
+			opts->inval_ns = (long)n;
+			break;
+		}
 		case 'v':
 			opts->verbose = true;
 			break;
@@ -324,6 +340,8 @@ static int dispatch(int argc, char **argv, struct options *opts)
 		return usage_error("%s: --quick is for bench only", cmd->name);
 	if (opts->peer && !(cmd->takes & TAKES_PEER))
 		return usage_error("%s: --peer is for info only", cmd->name);
+	if (opts->inval_ns >= 0 && !(cmd->takes & TAKES_BENCH))
+		return usage_error("%s: --inval-ns is for bench only", cmd->name);
 	nargs = argc - optind;
 	if (nargs < cmd->min_args)
 		return usage_error("%s: missing%s", cmd->name, cmd->args);
@@ -335,7 +353,7 @@ static int dispatch(int argc, char **argv, struct options *opts)
 
 int main(int argc, char **argv)
 {
-	struct options opts = { 0 };
+	struct options opts = { .inval_ns = -1 };
 	int r;
 
 	/* Messages name the command, not a libtool wrapper's lt-dmasplit. */

@@ -29,6 +29,7 @@ struct options {
 	bool quick;
 	bool verbose;
 	const char *peer;	/* info --peer CLIENT */
+	long inval_ns;		/* bench --inval-ns N; -1: the default */
 };
 
 /* The commands; args[0] is the SPEC or NULL. */

@@ -173,7 +173,7 @@ static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
 		}
 		return r;
 	}
-	invalidate();
+	invalidate(b);
 	rec_set(rec, rec_w0(b, kind, dir, src & b->gmask, 1), len);
 	*dma = iova + (src & b->gmask);
 	return 0;
@@ -204,7 +204,7 @@ static void unmap_claimed(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 	/* Entries go before the addresses: once freed, the range may be
 	 * handed out again at once. */
 	pt_clear(b, base, size >> b->sp->pt.shift, 0);
-	invalidate();
+	invalidate(b);
 	if (iova_put(b, base, size, 1) < 0)
 		sim_err(b, "%s: unmap of 0x%" PRIx64 ": the allocator refused its addresses back",
 			b->name, dma);
@@ -357,7 +357,7 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 			goto undo;
 		at += pages << b->sp->pt.shift;
 	}
-	invalidate();
+	invalidate(b);
 	rec_set(rec, rec_w0(b, REC_VEC, dir, 0, used), vec_print(segs, used));
 	*nsegs = used;
 	return 0;
@@ -471,7 +471,7 @@ int iommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 				  "unmapped meanwhile by another thread");
 	end = round_up(b, segs[nsegs - 1].dma + segs[nsegs - 1].len);
 	pt_clear(b, base, (end - base) >> b->sp->pt.shift, 0);
-	invalidate();
+	invalidate(b);
 	if (iova_put(b, base, end - base, 1) < 0)
 		sim_err(b, "%s: unmap_vec of 0x%" PRIx64 ": the allocator refused its addresses back",
 			b->name, base);
@@ -510,7 +510,7 @@ static void release_leaf(uint64_t *leaf, uint64_t pfn, void *arg)
 				break;
 		}
 		pt_clear(b, iova, (end - iova) >> b->sp->pt.shift, 0);
-		invalidate();
+		invalidate(b);
 		iova_put(b, iova, end - iova, 1);
 	}
 }

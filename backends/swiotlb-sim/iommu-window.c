@@ -275,7 +275,7 @@ int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 			b->name, w->addr, offset, len);
 		return -ENOENT;
 	}
-	invalidate();
+	invalidate(b);
 	count_invalidation(b);
 	return 0;
 }
@@ -307,7 +307,7 @@ int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	/* All of it: its destroy has nothing left to clear. */
 	if (!first && n << b->gshift == w->size)
 		__atomic_store_n(&w->leaf, 0, __ATOMIC_RELAXED);
-	invalidate();
+	invalidate(b);
 	count_invalidation(b);
 	return 0;
 }
@@ -321,7 +321,7 @@ void iommu_iova_destroy(struct dmasplit_bwin *w)
 	flush = __atomic_load_n(&w->leaf, __ATOMIC_RELAXED) &&
 		win_clear(w, w->addr, w->size >> b->gshift, -1) != 0;
 	if (flush)
-		invalidate();
+		invalidate(b);
 	iova_put(b, w->addr, w->size, flush);
 	free(w);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "sim.h"
 
@@ -105,6 +106,16 @@ static int parse_opt(const struct dmasplit_host *host, struct sim_opts *o,
 		o->pool_size = (n + SEG_SIZE - 1) / SEG_SIZE * SEG_SIZE;
 		return 0;
 	}
+	if (!strcmp(key, "inval_ns")) {
+		*expect = "0 to " SIM_INVAL_NS_MAX_STR " nanoseconds";
+		r = parse_u64(host, v, 0, &n);
+		if (r < 0)
+			return r;
+		if (n > SIM_INVAL_NS_MAX)
+			return -EINVAL;
+		o->inval_ns = n;
+		return 0;
+	}
 	*expect = NULL;
 	return -ENOENT;
 }
@@ -154,7 +165,7 @@ static int parse_opts(const struct dmasplit_host *host,
 	while (!r && (opt = strsep(&rest, ","))) {
 		static const char *const keys[] = {
 			"iommu", "coherent", "untrusted", "bounce", "mask",
-			"granule", "pool",
+			"granule", "pool", "inval_ns",
 		};
 		char *value = strchr(opt, '=');
 		const char *expect;
@@ -179,7 +190,7 @@ static int parse_opts(const struct dmasplit_host *host,
 		seen |= 1u << i;
 		r = parse_opt(host, o, opt, value, &expect);
 		if (r == -ENOENT)
-			dmasplit_host_err(host, SIM_NAME ": sim:%s: unknown option '%s' (known: iommu, mask, granule, coherent, untrusted, bounce, pool)",
+			dmasplit_host_err(host, SIM_NAME ": sim:%s: unknown option '%s' (known: iommu, mask, granule, coherent, untrusted, bounce, pool, inval_ns)",
 					  desc->name, opt);
 		else if (r == -ERANGE)
 			dmasplit_host_err(host, SIM_NAME ": sim:%s: %s=%s: out of range: expected %s",
@@ -194,6 +205,24 @@ static int parse_opts(const struct dmasplit_host *host,
 	if (!r)
 		r = check_opts(host, desc, o);
 	return r;
+}
+
+/*
+ * The modelled cost of an IOTLB invalidation (inval_ns=): a busy-wait on
+ * CLOCK_MONOTONIC, which calibrates itself.  Out of line: it is reached
+ * only when the option is set, and invalidate() stays one branch.
+ */
+void sim_spin(uint64_t ns)
+{
+	struct timespec ts;
+	uint64_t t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	} while (t - t0 < ns);
 }
 
 /* ------------------------------------------------------------------ */

@@ -253,7 +253,12 @@ struct sim_opts {
 	unsigned int mask_bits;
 	uint64_t granule;
 	uint64_t pool_size;
+	uint64_t inval_ns;	/* the modelled cost of an IOTLB invalidation */
 };
+
+/* inval_ns= at most 1 ms: a typo must not stall every map for seconds. */
+#define SIM_INVAL_NS_MAX 1000000u
+#define SIM_INVAL_NS_MAX_STR "1000000"
 
 /* Owner numbers in a record's 8 bits: members of one space at most. */
 #define SPACE_MAX_MEMBERS 256
@@ -450,14 +455,21 @@ static inline uint64_t round_up(const struct dmasplit_bdev *b, uint64_t x)
 	return (x + b->gmask) & ~b->gmask;
 }
 
+/* sim.c: busy-wait ns nanoseconds on CLOCK_MONOTONIC */
+void sim_spin(uint64_t ns);
+
 /*
  * The IOTLB invalidation.  The device reads the entries themselves, so a
  * full barrier is all the hardware work there is; it is counted, because
- * on a real IOMMU this is the cost the two-step API batches.
+ * on a real IOMMU this is the cost the two-step API batches.  inval_ns=
+ * models that cost: the device waits as long as a hardware invalidation
+ * would take.  Unset (0), it costs one predictable branch.
  */
-static inline void invalidate(void)
+static inline void invalidate(const struct dmasplit_bdev *b)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__builtin_expect(b->o.inval_ns != 0, 0))
+		sim_spin(b->o.inval_ns);
 }
 
 /* iommu-iotlb.c: device addresses and the invalidation count */

@@ -3,10 +3,13 @@
  * dmasplit bench - the measurements of the performance model.
  *
  * Every figure is a ratio of two things timed side by side in the same
- * run: the two sides alternate sample by sample (and which goes first
- * alternates too), and the medians are compared.  Absolute times on a
- * shared machine move by tens of percent from one minute to the next; a
- * ratio of interleaved medians barely does.
+ * run: each round times both sides, one right after the other (which
+ * goes first alternates), and divides them.  The figure is the median of
+ * those paired ratios, and its spread their interquartile range.
+ * Absolute times on a shared machine move by tens of percent from one
+ * minute to the next; a ratio taken within one round barely does, and
+ * the spread says how much it still did.  A target inside the spread is
+ * neither met nor missed: the verdict is UNCERTAIN.
  *
  * This file is the harness: the device and its page region, timing and
  * the alternating samples, the verdicts, the table of figures and the
@@ -71,6 +74,29 @@ double median(const double *v, unsigned int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* Linear interpolation between the order statistics of sorted s. */
+static double quantile(const double *s, unsigned int n, double q)
+{
+	double x = q * (n - 1);
+	unsigned int i = (unsigned int)x;
+
+	if (i + 1 >= n)
+		return s[n - 1];
+	return s[i] + (s[i + 1] - s[i]) * (x - i);
+}
+
+void spread_of(const double *ratios, unsigned int n, struct paired *p)
+{
+	double s[MAX_SAMPLES];
+
+	memcpy(s, ratios, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	p->ratio = quantile(s, n, 0.5);
+	p->lo = quantile(s, n, 0.25);
+	p->hi = quantile(s, n, 0.75);
+	p->rounds = n;
+}
+
 int failed(struct bench *b, const char *what, int r)
 {
 	struct result *res = &b->res[b->cur];
@@ -124,19 +150,22 @@ static void announce(struct bench *b, unsigned int m)
 }
 
 /*
- * Medians of both sides over samples alternating pairs.  The order
- * alternates too, so that neither side always runs in the other's wake
- * (caches, the heap it left behind).  warm: one untimed run of each side
- * first, for first-touch costs.
+ * Paired rounds: each times both sides, one right after the other, so
+ * that what the machine does meanwhile weighs on both alike, and divides
+ * them.  The order alternates too, so that neither side always runs in
+ * the other's wake (caches, the heap it left behind).  warm: one untimed
+ * run of each side first, for first-touch costs.
  */
-int compare(struct bench *b, unsigned int samples, bool warm,
-	    sample_fn fa, void *a, double *ma,
-	    sample_fn fb, void *bb, double *mb)
+int compare(struct bench *b, unsigned int rounds, bool warm,
+	    sample_fn fa, void *a, sample_fn fb, void *bb,
+	    struct paired *p)
 {
-	double ta[MAX_SAMPLES], tb[MAX_SAMPLES], t;
+	double ta[MAX_SAMPLES], tb[MAX_SAMPLES], ratios[MAX_SAMPLES], t;
 	unsigned int i;
 	int r;
 
+	if (rounds > MAX_SAMPLES)
+		rounds = MAX_SAMPLES;
 	if (warm) {
 		r = fa(b, a, &t);
 		if (r >= 0)
@@ -144,7 +173,7 @@ int compare(struct bench *b, unsigned int samples, bool warm,
 		if (r < 0)
 			return r;
 	}
-	for (i = 0; i < samples; i++) {
+	for (i = 0; i < rounds; i++) {
 		if (i % 2) {
 			r = fb(b, bb, &tb[i]);
 			if (r >= 0)
@@ -156,44 +185,141 @@ int compare(struct bench *b, unsigned int samples, bool warm,
 		}
 		if (r < 0)
 			return r;
+		ratios[i] = ta[i] / tb[i];
 	}
-	*ma = median(ta, samples);
-	*mb = median(tb, samples);
+	p->a = median(ta, rounds);
+	p->b = median(tb, rounds);
+	spread_of(ratios, rounds, p);
 	return 0;
 }
 
-void judge(struct bench *b, double ratio, const char *fmt, ...)
+static bool meets(const struct goal *g, double v)
 {
-	const struct figure *f = figures[b->cur];
+	return g->at_most ? v <= g->target : v >= g->target;
+}
+
+static struct check *check_of(struct bench *b, unsigned int g)
+{
 	struct result *res = &b->res[b->cur];
+	unsigned int i;
+
+	res->checks[g].done = true;
+	res->done = true;
+	for (i = 0; i < figures[b->cur]->ngoals; i++)
+		if (!res->checks[i].done)
+			res->done = false;
+	return &res->checks[g];
+}
+
+static void set_check(struct bench *b, unsigned int g, double v, double lo,
+		      double hi, unsigned int rounds, const char *fmt,
+		      va_list ap)
+{
+	const struct goal *goal = &figures[b->cur]->goals[g];
+	struct check *c = check_of(b, g);
+	bool lo_ok = meets(goal, lo), hi_ok = meets(goal, hi);
+
+	c->value = v;
+	c->lo = lo;
+	c->hi = hi;
+	c->rounds = rounds;
+	c->verdict = lo_ok && hi_ok ? MET : !lo_ok && !hi_ok ? MISSED
+							     : UNCERTAIN;
+	vsnprintf(c->judged_on, sizeof(c->judged_on), fmt, ap);
+}
+
+void judge(struct bench *b, unsigned int g, const struct paired *p,
+	   const char *fmt, ...)
+{
 	va_list ap;
 
-	res->done = true;
-	res->ratio = ratio;
-	res->met = f->at_most ? ratio <= f->target : ratio >= f->target;
 	va_start(ap, fmt);
-	vsnprintf(res->judged_on, sizeof(res->judged_on), fmt, ap);
+	set_check(b, g, p->ratio, p->lo, p->hi, p->rounds, fmt, ap);
 	va_end(ap);
+}
+
+void judge_value(struct bench *b, unsigned int g, double v,
+		 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_check(b, g, v, v, v, 0, fmt, ap);
+	va_end(ap);
+}
+
+void not_judged(struct bench *b, unsigned int g, const struct paired *p,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_check(b, g, p->ratio, p->lo, p->hi, p->rounds, fmt, ap);
+	va_end(ap);
+	b->res[b->cur].checks[g].verdict = NOT_JUDGED;
+}
+
+static const char *verdict_name(enum verdict v)
+{
+	switch (v) {
+	case MET:
+		return "MET";
+	case MISSED:
+		return "MISSED";
+	case UNCERTAIN:
+		return "UNCERTAIN";
+	default:
+		return "NOT JUDGED";
+	}
 }
 
 /* ------------------------------------------------------------------ */
 /* Text output                                                         */
 
+/* "5x", "64 B", "100 instructions" */
+static void fmt_value(char *buf, size_t size, const struct goal *g, double v)
+{
+	if (!strcmp(g->unit, "x"))
+		snprintf(buf, size, "%.2fx", v);
+	else
+		snprintf(buf, size, "%.*f %s", v == (long long)v ? 0 : 1, v,
+			 g->unit);
+}
+
+static void fmt_target(char *buf, size_t size, const struct goal *g)
+{
+	char v[24];
+
+	fmt_value(v, sizeof(v), g, g->target);
+	snprintf(buf, size, "%s %s", g->at_most ? "<=" : ">=", v);
+}
+
 void text_target(const struct bench *b)
 {
 	const struct figure *f = figures[b->cur];
 	const struct result *res = &b->res[b->cur];
-	bool ratio = !strcmp(f->unit, "x");
+	const struct check *c;
+	char target[48], v[32], lo[32], hi[32];
+	unsigned int g;
 
-	printf("   target %s %g%s%s: ", f->at_most ? "<=" : ">=", f->target,
-	       ratio ? "x" : " ", ratio ? "" : f->unit);
-	if (!res->done) {
-		printf("not measured (%s)\n", res->why);
-		return;
+	for (g = 0; g < f->ngoals; g++) {
+		c = &res->checks[g];
+		fmt_target(target, sizeof(target), &f->goals[g]);
+		printf("   target %s, %s: ", target, f->goals[g].name);
+		if (!c->done) {
+			printf("not measured (%s)\n",
+			       res->why[0] ? res->why : "not run");
+			continue;
+		}
+		fmt_value(v, sizeof(v), &f->goals[g], c->value);
+		printf("%s", v);
+		if (c->rounds) {
+			fmt_value(lo, sizeof(lo), &f->goals[g], c->lo);
+			fmt_value(hi, sizeof(hi), &f->goals[g], c->hi);
+			printf(" [IQR %s-%s, %u rounds]", lo, hi, c->rounds);
+		}
+		printf(" (%s)  %s\n", c->judged_on, verdict_name(c->verdict));
 	}
-	printf("%.2f%s%s (%s)  %s\n", res->ratio, ratio ? "x" : " ",
-	       ratio ? "" : f->unit, res->judged_on,
-	       res->met ? "MET" : "MISSED");
 }
 
 void text_head(const struct bench *b, const char *what)
@@ -207,26 +333,31 @@ static void text_summary(const struct bench *b)
 {
 	const struct figure *f;
 	const struct result *res;
+	const struct check *c;
 	char figure[32], target[32];
-	unsigned int m;
+	unsigned int m, g;
 
-	printf("\n%-3s %-50s %13s %13s  %s\n", "", "summary", "figure",
+	printf("\n%-3s %-52s %16s %18s  %s\n", "", "summary", "figure",
 	       "target", "result");
 	for (m = 0; m < BENCH_FIGURES; m++) {
 		f = figures[m];
 		res = &b->res[m];
-		snprintf(target, sizeof(target), "%s %g%s",
-			 f->at_most ? "<=" : ">=", f->target,
-			 strcmp(f->unit, "x") ? " B/page" : "x");
-		if (res->done)
-			snprintf(figure, sizeof(figure), "%.2f%s", res->ratio,
-				 strcmp(f->unit, "x") ? " B/page" : "x");
-		else
-			snprintf(figure, sizeof(figure), "-");
-		printf("%2u. %-50s %13s %13s  %s\n", m + 1, f->title, figure,
-		       target,
-		       res->inapplicable ? "N/A" : !res->done ? "NOT RUN" :
-		       res->met ? "MET" : "MISSED");
+		for (g = 0; g < f->ngoals; g++) {
+			c = &res->checks[g];
+			fmt_target(target, sizeof(target), &f->goals[g]);
+			if (c->done)
+				fmt_value(figure, sizeof(figure), &f->goals[g],
+					  c->value);
+			else
+				snprintf(figure, sizeof(figure), "-");
+			if (g)
+				printf("%-3s %-52s", "", f->goals[g].name);
+			else
+				printf("%2u. %-52s", m + 1, f->goals[g].name);
+			printf(" %16s %18s  %s\n", figure, target,
+			       res->inapplicable ? "N/A" :
+			       !c->done ? "NOT RUN" : verdict_name(c->verdict));
+		}
 	}
 }
 
@@ -239,7 +370,9 @@ static void bench_text(struct bench *b)
 	put_safe(name ? name : "?");
 	printf(", granule %" PRIu64 "), checker off%s\n", b->page,
 	       b->quick ? ", quick" : "");
-	printf("each figure: medians of samples alternating between its two sides\n");
+	printf("each figure: the median of paired ratios over rounds that time both sides\n"
+	       "side by side, with their interquartile range (IQR); a target inside\n"
+	       "the IQR is UNCERTAIN\n");
 	for (m = 0; m < BENCH_FIGURES; m++) {
 		if (b->res[m].inapplicable)
 			continue;
@@ -252,30 +385,85 @@ static void bench_text(struct bench *b)
 /* ------------------------------------------------------------------ */
 /* JSON output                                                         */
 
+static void json_goal(struct json *j, const struct goal *g,
+		      const struct check *c)
+{
+	json_str(j, "name", g->name);
+	json_str(j, "unit", g->unit);
+	json_open(j, "target", '{');
+	json_str(j, "op", g->at_most ? "<=" : ">=");
+	json_double(j, "value", g->target);
+	json_close(j, '}');
+	if (c->done)
+		json_double(j, "median", c->value);
+	else
+		json_null(j, "median");
+	json_open(j, "spread", '{');
+	json_str(j, "kind", c->rounds ? "interquartile range of paired ratios"
+				      : "none: a single value");
+	if (c->done) {
+		json_double(j, "lo", c->lo);
+		json_double(j, "hi", c->hi);
+	} else {
+		json_null(j, "lo");
+		json_null(j, "hi");
+	}
+	json_int(j, "rounds", c->rounds);
+	json_close(j, '}');
+	json_str(j, "verdict", c->done ? verdict_name(c->verdict) : "NOT RUN");
+	json_str(j, "judged_on", c->done ? c->judged_on : NULL);
+}
+
+/* The first goal is the figure's: its ratio, target, verdict and spread
+ * stand at the top; every goal is under goals. */
 static void json_result(struct json *j, const struct bench *b,
 			unsigned int m)
 {
 	const struct figure *f = figures[m];
 	const struct result *res = &b->res[m];
+	const struct check *c = &res->checks[0];
+	bool met = res->done;
+	unsigned int g;
 
+	for (g = 0; g < f->ngoals; g++)
+		if (res->checks[g].verdict != MET)
+			met = false;
 	json_str(j, "title", f->title);
-	if (res->done)
-		json_double(j, "ratio", res->ratio);
+	if (c->done)
+		json_double(j, "ratio", c->value);
 	else
 		json_null(j, "ratio");
-	json_str(j, "unit", f->unit);
+	json_str(j, "unit", f->goals[0].unit);
 	json_str(j, "ratio_of", f->ratio_of);
 	json_open(j, "target", '{');
-	json_str(j, "op", f->at_most ? "<=" : ">=");
-	json_double(j, "value", f->target);
+	json_str(j, "op", f->goals[0].at_most ? "<=" : ">=");
+	json_double(j, "value", f->goals[0].target);
 	json_close(j, '}');
-	json_str(j, "judged_on", res->done ? res->judged_on : NULL);
-	json_bool(j, "met", res->done && res->met);
+	json_open(j, "spread", '{');
+	if (c->done) {
+		json_double(j, "lo", c->lo);
+		json_double(j, "hi", c->hi);
+	} else {
+		json_null(j, "lo");
+		json_null(j, "hi");
+	}
+	json_close(j, '}');
+	json_str(j, "verdict", c->done ? verdict_name(c->verdict) : "NOT RUN");
+	json_str(j, "judged_on", c->done ? c->judged_on : NULL);
+	/* Every goal MET. */
+	json_bool(j, "met", met);
 	json_bool(j, "applicable", !res->inapplicable);
 	if (!res->done && !res->inapplicable)
 		json_errno(j, "error", res->err ? res->err : -ECANCELED);
 	if (!res->done)
 		json_str(j, "why", res->why);
+	json_open(j, "goals", '[');
+	for (g = 0; g < f->ngoals; g++) {
+		json_open(j, NULL, '{');
+		json_goal(j, &f->goals[g], &res->checks[g]);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
 }
 
 static void bench_json(struct bench *b)
@@ -294,7 +482,7 @@ static void bench_json(struct bench *b)
 		b->cur = m;
 		json_open(&j, figures[m]->key, '{');
 		json_result(&j, b, m);
-		if (b->res[m].done)
+		if (b->res[m].checks[0].done)
 			figures[m]->json(&j, b, b->data[m]);
 		json_close(&j, '}');
 	}
@@ -380,6 +568,8 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 	b->quick = opts->quick;
 	b->tty = isatty(STDERR_FILENO);
 	b->samples = b->quick ? 5 : 15;
+	b->inval_ns = opts->inval_ns >= 0 ? (uint64_t)opts->inval_ns
+					  : BENCH_INVAL_NS;
 	b->max_pages = b->quick ? 65536 : 1048576;
 	/* Before the device opens: the checker is chosen per device then. */
 	dmasplit_ctx_set_check(ctx, 0);

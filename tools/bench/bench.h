@@ -28,25 +28,42 @@
 /* The figures, in the order of bench.c's table. */
 #define BENCH_FIGURES 7
 
+/*
+ * The modelled cost of one IOTLB invalidation, ns (--inval-ns): Intel
+ * VT-d queued invalidation completes an IOTLB invalidation on the order
+ * of a microsecond (a wait descriptor polled by the CPU).  A model, not
+ * a measurement of this machine.
+ */
+#define BENCH_INVAL_NS 1000
+
 struct bench;
+
+/* A figure has one goal or a few (MAX_GOALS), each with its target. */
+#define MAX_GOALS 4
+
+struct goal {
+	const char *name;	/* what is judged */
+	const char *unit;	/* "x" for a ratio, else the unit */
+	bool at_most;		/* the target is an upper bound */
+	double target;
+};
 
 struct figure {
 	const char *key;	/* JSON member */
 	const char *title;
-	const char *unit;	/* of the figure */
-	const char *ratio_of;	/* what the figure divides */
-	bool at_most;		/* the target is an upper bound */
-	double target;
+	const char *ratio_of;	/* what the first goal divides */
+	struct goal goals[MAX_GOALS];
+	unsigned int ngoals;
 	/* Needs a second device or the simulated pool: a real device is
 	 * opened once and has no DMA engine of the library's. */
 	bool sim_only;
 	size_t size;		/* of the figure's data */
 
-	/* Sets the figure with judge() or says why not with failed(). */
+	/* Sets the goals with judge() or says why not with failed(). */
 	void (*measure)(struct bench *b, void *data);
 	/* Called only when the figure applies to the device. */
 	void (*text)(const struct bench *b, const void *data);
-	/* The members after the verdict; called only when it was judged. */
+	/* The members after the verdict; called only when it was measured. */
 	void (*json)(struct json *j, const struct bench *b, const void *data);
 };
 
@@ -58,11 +75,36 @@ extern const struct figure fig_metadata;
 extern const struct figure fig_alloc;
 extern const struct figure fig_threads;
 
-struct result {
+enum verdict {
+	MET,
+	MISSED,
+	UNCERTAIN,	/* the spread crosses the target */
+	NOT_JUDGED,	/* measured, but what it needs was not there */
+};
+
+/*
+ * A figure of paired rounds: each round measures both sides, one right
+ * after the other, and divides them.  The median of those ratios is the
+ * figure; their interquartile range is its spread.
+ */
+struct paired {
+	double a, b;		/* the medians of each side */
+	double ratio;		/* the median of a / b, round by round */
+	double lo, hi;		/* the interquartile range of those ratios */
+	unsigned int rounds;
+};
+
+struct check {
 	bool done;
-	double ratio;
-	bool met;
-	char judged_on[64];
+	double value, lo, hi;
+	unsigned int rounds;	/* 0: a single value, no spread */
+	enum verdict verdict;
+	char judged_on[112];
+};
+
+struct result {
+	bool done;		/* measured: every goal done */
+	struct check checks[MAX_GOALS];
 	int err;		/* why it could not run, with what */
 	char why[160];
 	bool inapplicable;	/* not a figure of this kind of device */
@@ -73,7 +115,8 @@ struct bench {
 	const char *spec;
 	bool quick;
 	bool tty;		/* stderr: progress is rewritten in place */
-	unsigned int samples;	/* per side */
+	unsigned int samples;	/* rounds of a figure */
+	uint64_t inval_ns;	/* the modelled IOTLB invalidation cost */
 	unsigned int cur;	/* the figure measured or printed */
 
 	struct dmasplit_dev *dev;
@@ -95,6 +138,8 @@ static inline void *page_at(const struct bench *b, unsigned long i)
 
 uint64_t now_ns(void);
 double median(const double *v, unsigned int n);
+/* p->ratio, lo and hi of n ratios (the sides' medians are left alone). */
+void spread_of(const double *ratios, unsigned int n, struct paired *p);
 
 /* Records why the current figure could not be measured (the first
  * reason only) and returns r. */
@@ -110,16 +155,25 @@ void progress(struct bench *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
  * side chooses), or a negative errno. */
 typedef int (*sample_fn)(struct bench *b, void *arg, double *ns);
 
-int compare(struct bench *b, unsigned int samples, bool warm,
-	    sample_fn fa, void *a, double *ma,
-	    sample_fn fb, void *bb, double *mb);
+/* rounds paired rounds of fa against fb: p->ratio is fa / fb. */
+int compare(struct bench *b, unsigned int rounds, bool warm,
+	    sample_fn fa, void *a, sample_fn fb, void *bb,
+	    struct paired *p);
 
-/* The current figure is ratio, judged on what fmt says. */
-void judge(struct bench *b, double ratio, const char *fmt, ...)
-	PRINTF_LIKE(3, 4);
+/* Goal g of the current figure is p, judged on what fmt says: MET or
+ * MISSED when the whole spread is on one side of the target, UNCERTAIN
+ * when it crosses it. */
+void judge(struct bench *b, unsigned int g, const struct paired *p,
+	   const char *fmt, ...) PRINTF_LIKE(4, 5);
+/* The same for a single value, with no spread (a count of bytes). */
+void judge_value(struct bench *b, unsigned int g, double v,
+		 const char *fmt, ...) PRINTF_LIKE(4, 5);
+/* Goal g was measured (p) but cannot be judged, for the reason fmt. */
+void not_judged(struct bench *b, unsigned int g, const struct paired *p,
+		const char *fmt, ...) PRINTF_LIKE(4, 5);
 
 /* Text output of the current figure: its number and title, what is
- * measured (what may be NULL), and its target with the verdict. */
+ * measured (what may be NULL), and its targets with the verdicts. */
 void text_head(const struct bench *b, const char *what);
 void text_target(const struct bench *b);
 
