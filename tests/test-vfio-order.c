@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The vfio backend's window sync against the fake kernel (vfio-fake.h):
+ * whatever order links arrive in, a sync makes the same kernel
+ * mappings, a failed call in its middle leaves the rest pending, and a
+ * strict unlink never cuts a link.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "testutil.h"
+#include "uapi.h"
+#include "vfio-fake.h"
+#include "vfio.h"
+
+/*
+ * Sixteen window pages linked one page a link, in the order asked: page
+ * 9 left out, page 5 from elsewhere in memory and pages 12..15 for the
+ * device to write only.  Lazy mode maps the runs 0-4, 5, 6-8, 10-11 and
+ * 12-15; strict mode each link alone.
+ */
+#define ORDER_PAGES 16u
+
+static const unsigned int order_asc[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 10,
+					  11, 12, 13, 14, 15 };
+static const unsigned int order_desc[] = { 15, 14, 13, 12, 11, 10, 8, 7,
+					   6, 5, 4, 3, 2, 1, 0 };
+static const unsigned int order_mixed[] = { 7, 12, 0, 15, 3, 10, 5, 1, 14,
+					    8, 2, 11, 6, 13, 4 };
+static const unsigned int *const orders[] = { order_asc, order_desc,
+					      order_mixed };
+#define ORDER_LINKS (sizeof(order_asc) / sizeof(order_asc[0]))
+
+static struct dmasplit_bwin *link_in_order(const unsigned int *order,
+					   uint8_t *buf)
+{
+	struct dmasplit_bwin *w;
+	uint64_t addr;
+	unsigned int i;
+
+	ck_assert_int_eq(win_alloc(fb, ORDER_PAGES * PG, 0, &w, &addr), 0);
+	for (i = 0; i < ORDER_LINKS; i++) {
+		unsigned int p = order[i];
+
+		ck_assert_int_eq(win_link(w, p * PG,
+					  buf + (p == 5 ? 20 : p) * PG, PG,
+					  p >= 12 ? DMASPLIT_FROM_DEVICE
+						  : DMASPLIT_BIDIRECTIONAL, 0),
+				 0);
+		fk.linked[p] = true;
+	}
+	return w;
+}
+
+/* Which pages share a kernel mapping with the page before them. */
+static unsigned int mapping_shape(void)
+{
+	unsigned int p, shape = 0;
+
+	for (p = 0; p < ORDER_PAGES; p++) {
+		ck_assert_msg(mapped(p) == (p != 9), "page %u: mapped %d", p,
+			      mapped(p));
+		if (p && mapped(p) && fk.id[p] == fk.id[p - 1])
+			shape |= 1u << p;
+	}
+	return shape;
+}
+
+START_TEST(sync_maps_the_same_whatever_the_link_order)
+{
+	uint8_t *buf = aligned_alloc(PG, 32 * PG);
+	unsigned int o, shape[3], calls = 0;
+	bool lazy;
+
+	ck_assert_ptr_nonnull(buf);
+	for (lazy = false; ; lazy = true) {
+		fb->lazy = lazy;
+		for (o = 0; o < 3; o++) {
+			struct dmasplit_bwin *w;
+
+			memset(&fk, 0, sizeof(fk));
+			w = link_in_order(orders[o], buf);
+			ck_assert_int_eq(win_sync(w, 0, ORDER_PAGES * PG), 0);
+			shape[o] = mapping_shape();
+			ck_assert_msg(fk.calls == (lazy ? 5 : ORDER_LINKS) &&
+				      fs->kernel_maps == fk.calls,
+				      "lazy=%d order %u: %u map calls", lazy, o,
+				      fk.calls);
+			ck_assert_msg(shape[o] == shape[0],
+				      "lazy=%d: order %u maps 0x%x, ascending 0x%x",
+				      lazy, o, shape[o], shape[0]);
+			calls = fk.calls;
+			memset(fk.linked, 0, sizeof(fk.linked));
+			win_destroy(w);
+			ck_assert_uint_eq(fk.calls, calls + 1);
+			ck_assert_uint_eq(fs->kernel_maps, 0);
+			ck_assert_uint_eq(fs->lazy_bytes, 0);
+		}
+		ck_assert_uint_eq(shape[0], (lazy ? 0xe99eu : 0));
+		if (lazy)
+			break;
+	}
+	free(buf);
+}
+END_TEST
+
+/* A map call failing in the middle of a sync: the runs before it are
+ * mapped and linked, the failed one and those after it stay pending, in
+ * any link order; another sync maps them as one sync would have. */
+START_TEST(failed_map_in_the_middle_of_a_sync_keeps_the_rest_pending)
+{
+	uint8_t *buf = aligned_alloc(PG, 32 * PG);
+	unsigned int o, p;
+	bool lazy;
+
+	ck_assert_ptr_nonnull(buf);
+	for (lazy = false; ; lazy = true) {
+		fb->lazy = lazy;
+		for (o = 0; o < 3; o++) {
+			struct dmasplit_bwin *w;
+			unsigned int calls;
+
+			memset(&fk, 0, sizeof(fk));
+			w = link_in_order(orders[o], buf);
+			fk.fail_at = 3;
+			ck_assert_int_eq(win_sync(w, 0, ORDER_PAGES * PG), -EIO);
+			/* Lazy: runs 0-4 and 5; strict: pages 0 and 1. */
+			for (p = 0; p < ORDER_PAGES; p++)
+				ck_assert_msg(mapped(p) == (p < (lazy ? 6 : 2)),
+					      "lazy=%d order %u: page %u mapped %d",
+					      lazy, o, p, mapped(p));
+			ck_assert_uint_eq(fs->kernel_maps, 2);
+			ck_assert_uint_eq(fs->bytes_mapped, (lazy ? 6 : 2) * PG);
+			ck_assert_uint_eq(fs->lazy_bytes, lazy ? 6 * PG : 0);
+			/* What is mapped cannot be linked again; what is
+			 * pending can be unlinked without a call. */
+			ck_assert_int_eq(win_link(w, PG, buf, PG,
+						  DMASPLIT_TO_DEVICE,
+						  DMASPLIT_ATTR_NO_WARN), -EBUSY);
+			fk.fail_at = 0;
+			ck_assert_int_eq(unlink_pages(w, 15, 1, &calls), 0);
+			ck_assert_uint_eq(calls, 0);
+			ck_assert_int_eq(win_sync(w, 0, ORDER_PAGES * PG), 0);
+			ck_assert_msg(fk.calls == (lazy ? 6 : ORDER_LINKS),
+				      "lazy=%d order %u: %u calls in all", lazy,
+				      o, fk.calls);
+			for (p = 0; p < ORDER_PAGES; p++)
+				ck_assert(mapped(p) == (p != 9 && p != 15));
+			ck_assert_uint_eq(fs->lazy_bytes, lazy ? 14 * PG : 0);
+			memset(fk.linked, 0, sizeof(fk.linked));
+			win_destroy(w);
+			ck_assert_uint_eq(fs->kernel_maps, 0);
+			ck_assert_uint_eq(fs->bytes_mapped, 0);
+			ck_assert_uint_eq(fs->lazy_bytes, 0);
+		}
+		if (lazy)
+			break;
+	}
+	free(buf);
+}
+END_TEST
+
+/* Strict mode, links of two pages side by side in window and memory:
+ * an unlink must cover whole links wherever it starts and ends. */
+START_TEST(strict_unlink_across_link_boundaries_is_refused_unless_whole)
+{
+	struct dmasplit_bwin *w = window();
+	unsigned int calls, i;
+
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(win_link(w, 2 * i * PG, mem + 2 * i * PG,
+					  2 * PG, DMASPLIT_TO_DEVICE, 0), 0);
+		fk.linked[2 * i] = fk.linked[2 * i + 1] = true;
+	}
+	ck_assert_int_eq(win_sync(w, 0, 8 * PG), 0);
+	ck_assert_uint_eq(fk.calls, 4);
+	/* Half of link 0 and half of link 1; half of link 3 alone. */
+	ck_assert_int_eq(unlink_pages(w, 1, 2, &calls), -EINVAL);
+	ck_assert_uint_eq(calls, 0);
+	ck_assert_int_eq(unlink_pages(w, 2, 3, &calls), -EINVAL);
+	ck_assert_uint_eq(calls, 0);
+	ck_assert_int_eq(unlink_pages(w, 7, 1, &calls), -EINVAL);
+	ck_assert_uint_eq(calls, 0);
+	ck_assert_uint_eq(fs->kernel_maps, 4);
+	/* Links 1 and 2 whole: one call. */
+	ck_assert_int_eq(unlink_pages(w, 2, 4, &calls), 0);
+	ck_assert_msg(calls == 1 && mapped(1) && !mapped(2) && !mapped(5) &&
+		      mapped(6) && fs->kernel_maps == 2,
+		      "links 1 and 2: expected one call, links 0 and 3 kept");
+	/* Over the hole, half of link 3: still refused. */
+	ck_assert_int_eq(unlink_pages(w, 2, 5, &calls), -EINVAL);
+	ck_assert_int_eq(unlink_pages(w, 0, 8, &calls), 0);
+	ck_assert_uint_eq(calls, 1);
+	ck_assert_uint_eq(fk.linked_unmapped, 0);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
+	win_destroy(w);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("vfio-order");
+	TCase *tc = tcase_create("fake-kernel");
+	const char *dir = getenv("DMASPLIT_TEST_BACKENDS");
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/backend-vfio.so", dir ? dir : "");
+	if (!dir || access(path, R_OK) < 0)
+		tu_skip_all("the vfio backend is not built");
+	tu_plugin_dir();
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
+	tcase_add_test(tc, sync_maps_the_same_whatever_the_link_order);
+	tcase_add_test(tc, failed_map_in_the_middle_of_a_sync_keeps_the_rest_pending);
+	tcase_add_test(tc, strict_unlink_across_link_boundaries_is_refused_unless_whole);
+	suite_add_tcase(s, tc);
+	return tu_main(s);
+}
