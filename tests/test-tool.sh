@@ -47,6 +47,9 @@ export DMASPLIT_BACKEND_PATH
 DMASPLIT_BUILTIN_BACKENDS=0
 export DMASPLIT_BUILTIN_BACKENDS
 
+# The program itself, never under memcheck: bench --callgrind is tested
+# outside valgrind and under callgrind.
+bare_tool=$tool
 # make check-valgrind runs the program under memcheck through this
 # wrapper (DMASPLIT_TEST_WRAP: build-aux/valgrind-wrap).
 if [ -n "${DMASPLIT_TEST_WRAP:-}" ]; then
@@ -102,7 +105,7 @@ $2" <"$out" >/dev/null 2>>"$err"
 	ok $? "$1"
 }
 
-echo "1..49"
+echo "1..53"
 
 # --- usage ------------------------------------------------------------
 
@@ -350,6 +353,15 @@ run "$tool" bench --inval-ns 1us
 [ $rc -eq 2 ] && grep -q -- '--inval-ns needs a number' "$err"
 ok $? "--inval-ns that is not a number of nanoseconds: exit 2"
 
+# Outside valgrind the counted loops would count nothing: one line, 2.
+run "$bare_tool" bench --callgrind
+[ $rc -eq 2 ] && [ ! -s "$out" ] && [ "$(wc -l <"$err")" -eq 1 ] &&
+	grep -Eq -- '^dmasplit: bench: --callgrind: unavailable' "$err"
+ok $? "bench --callgrind outside valgrind: unavailable, one line, exit 2"
+run "$bare_tool" bench --callgrind --json
+[ $rc -eq 2 ] && [ ! -s "$out" ] && grep -q -- 'callgrind.sh --json' "$err"
+ok $? "bench --callgrind --json: exit 2, callgrind.sh --json named"
+
 # --- the built-in simulated device -------------------------------------
 
 SIM_UUID=5d0c7c2e-8a4b-4f3e-9c61-2b7e0d4a9f11
@@ -393,6 +405,8 @@ if [ -z "${DMASPLIT_TEST_BACKENDS:-}" ] || [ ! -f "$sim" ]; then
 	skip "demo on a device without windows: exit 1" "$why"
 	skip "bench --quick --json exits 0" "$why"
 	skip "bench --json holds every measurement" "$why"
+	skip "callgrind.sh --quick: one positive count per figure" "$why"
+	skip "callgrind.sh --json: every figure counted, each verdict" "$why"
 	exit $failed
 fi
 mkdir "$tmp/sim"
@@ -462,5 +476,46 @@ assert [r['pages'] for r in s['rows_modelled']] == [1, 16, 256, 4096, 65536], s
 assert all(r['iotlb_invalidations_per_page'] == 2 * r['pages'] for r in s['rows_modelled']), s
 assert [g['target']['value'] for g in s['goals']] == [5, 1, 20], s
 assert s['break_even_pages'] is None or s['break_even_pages'] >= 1, s"
+
+# The per-call figures in instructions: callgrind.sh runs bench
+# --callgrind under callgrind (a few seconds with --quick; a minute at
+# most, then it is stopped).
+cgsh=${top_srcdir:-.}/tools/bench/callgrind.sh
+cg_figures=6
+if ! command -v "${VALGRIND:-valgrind}" >/dev/null 2>&1; then
+	why="valgrind not found"
+	skip "callgrind.sh --quick: one positive count per figure" "$why"
+	skip "callgrind.sh --json: every figure counted, each verdict" "$why"
+	exit $failed
+fi
+limit=
+command -v timeout >/dev/null 2>&1 && limit="timeout -k 5 60"
+run env DMASPLIT_BACKEND_PATH="$tmp/sim" DMASPLIT="$bare_tool" \
+	$limit sh "$cgsh" --quick
+# "N. title  VALUE Ir|VALUEx  target  MET|MISSED|SHOWN", VALUE > 0.
+cg_line='^ ?[0-9]+\. .* ([0-9]+\.[0-9]+)( Ir|x) +(-|[<>]= [0-9.]+( Ir|x)) +(MET|MISSED|SHOWN)$'
+[ $rc -eq 0 ] &&
+	[ "$(grep -Ec '^ ?[0-9]+\. ' "$out")" -eq $cg_figures ] &&
+	[ "$(sed -En "s/$cg_line/\\1/p" "$out" |
+	     awk '$1 + 0 > 0' | wc -l)" -eq $cg_figures ]
+ok $? "callgrind.sh --quick: one positive count per figure"
+run env DMASPLIT_BACKEND_PATH="$tmp/sim" DMASPLIT="$bare_tool" \
+	$limit sh "$cgsh" --quick --json
+[ $rc -eq 0 ]
+json_ok "callgrind.sh --json: every figure counted, each verdict" "
+f = d['figures']
+assert set(f) == {'link', 'link_bulk', 'map_unmap', 'window',
+                  'split_one_page', 'dispatch'}, sorted(f)
+assert d['calls_per_loop'] == 4096 and d['loop_overhead_per_iteration'] > 0, d
+for k, v in f.items():
+    assert v['value'] > 0, (k, v)
+    if v['target'] is None:
+        assert v['verdict'] == 'SHOWN', (k, v)
+    else:
+        t = v['target']
+        met = v['value'] <= t['value'] if t['op'] == '<=' else v['value'] >= t['value']
+        assert v['verdict'] == ('MET' if met else 'MISSED'), (k, v)
+assert f['link']['target'] == {'op': '<=', 'value': 100}, f['link']
+assert f['dispatch']['target'] == {'op': '<=', 'value': 1.05}, f['dispatch']"
 
 exit $failed

@@ -41,7 +41,7 @@ struct command {
 		   char **args);
 };
 
-enum { OPT_JSON = 0x100, OPT_QUICK, OPT_PEER, OPT_INVAL_NS };
+enum { OPT_JSON = 0x100, OPT_QUICK, OPT_PEER, OPT_INVAL_NS, OPT_CALLGRIND };
 
 static const struct option long_options[] = {
 	{ "backend", required_argument, NULL, 'b' },
@@ -49,6 +49,7 @@ static const struct option long_options[] = {
 	{ "quick", no_argument, NULL, OPT_QUICK },
 	{ "peer", required_argument, NULL, OPT_PEER },
 	{ "inval-ns", required_argument, NULL, OPT_INVAL_NS },
+	{ "callgrind", no_argument, NULL, OPT_CALLGRIND },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -136,7 +137,9 @@ static const struct command commands[] = {
 			"samples, medians taken, shown beside its target.  Missed targets do\n"
 			"not change the exit status; a measurement that cannot run exits 1.\n"
 			"With --quick: at most 65536 pages and fewer samples, for tests.\n"
-			"--inval-ns N: the modelled cost of an IOTLB invalidation (default 1000).\n",
+			"--inval-ns N: the modelled cost of an IOTLB invalidation (default 1000).\n"
+			"--callgrind: under valgrind --tool=callgrind, run the per-call figures\n"
+			"in loops whose instructions callgrind dumps (tools/bench/callgrind.sh).\n",
 		.min_args = 0,
 		.max_args = 1,
 		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH,
@@ -162,6 +165,7 @@ static void print_options(void)
 	     "      --json               print list, info or bench as one JSON object\n"
 	     "      --quick              bench: fewer pages and samples\n"
 	     "      --inval-ns=N         bench: modelled IOTLB invalidation cost, ns\n"
+	     "      --callgrind          bench: instruction counts, under callgrind\n"
 	     "      --peer=CLIENT        info: how CLIENT reaches the device's peer memory\n"
 	     "  -v, --verbose            log backend loading and selection on stderr\n"
 	     "  -h, --help               show this help and exit\n"
@@ -265,6 +269,9 @@ static int parse_options(int argc, char **argv, const char *optstring,
 			opts->inval_ns = (long)n;
 			break;
 		}
+		case OPT_CALLGRIND:
+			opts->callgrind = true;
+			break;
 		case 'v':
 			opts->verbose = true;
 			break;
@@ -342,6 +349,8 @@ static int dispatch(int argc, char **argv, struct options *opts)
 		return usage_error("%s: --peer is for info only", cmd->name);
 	if (opts->inval_ns >= 0 && !(cmd->takes & TAKES_BENCH))
 		return usage_error("%s: --inval-ns is for bench only", cmd->name);
+	if (opts->callgrind && !(cmd->takes & TAKES_BENCH))
+		return usage_error("%s: --callgrind is for bench only", cmd->name);
 	nargs = argc - optind;
 	if (nargs < cmd->min_args)
 		return usage_error("%s: missing%s", cmd->name, cmd->args);

@@ -30,6 +30,7 @@ struct options {
 	bool verbose;
 	const char *peer;	/* info --peer CLIENT */
 	long inval_ns;		/* bench --inval-ns N; -1: the default */
+	bool callgrind;		/* bench --callgrind */
 };
 
 /* The commands; args[0] is the SPEC or NULL. */

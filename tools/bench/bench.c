@@ -553,6 +553,18 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 	unsigned int m, missing = 0;
 	int status = EXIT_FAILURE;
 
+	if (opts->callgrind) {
+		const char *why;
+
+		if (opts->json) {
+			fprintf(stderr, PROG ": bench: --callgrind prints what callgrind dumps; tools/bench/callgrind.sh --json has the figures\n");
+			return EXIT_USAGE;
+		}
+		if (!bench_callgrind_available(&why)) {
+			fprintf(stderr, PROG ": bench: --callgrind: %s\n", why);
+			return EXIT_USAGE;
+		}
+	}
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return fail("bench", -ENOMEM);
@@ -571,10 +583,17 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 	b->inval_ns = opts->inval_ns >= 0 ? (uint64_t)opts->inval_ns
 					  : BENCH_INVAL_NS;
 	b->max_pages = b->quick ? 65536 : 1048576;
+	/* Under callgrind, the loops need no more than 65536 pages. */
+	if (opts->callgrind)
+		b->max_pages = 65536;
 	/* Before the device opens: the checker is chosen per device then. */
 	dmasplit_ctx_set_check(ctx, 0);
 	if (bench_setup(b) < 0)
 		goto out;
+	if (opts->callgrind) {
+		status = bench_callgrind(b);
+		goto out;
+	}
 
 	for (m = 0; m < BENCH_FIGURES; m++) {
 		/* A real device is opened once and has no DMA engine of the

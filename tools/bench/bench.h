@@ -177,4 +177,11 @@ void not_judged(struct bench *b, unsigned int g, const struct paired *p,
 void text_head(const struct bench *b, const char *what);
 void text_target(const struct bench *b);
 
+/* bench --callgrind (callgrind.c): false, with the reason, when the
+ * loops would count nothing (not under valgrind, or built without
+ * <valgrind/callgrind.h>). */
+bool bench_callgrind_available(const char **why);
+/* Runs the counted loops on the open device: an exit status. */
+int bench_callgrind(struct bench *b);
+
 #endif

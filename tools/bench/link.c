@@ -2,16 +2,22 @@
 /*
  * dmasplit bench, figure 2: what a linked page costs against the floor.
  *
- * Measured: the time per page of dmasplit_iova_link, as one link of all
- * 65536 pages (the figure judged) and as one link per page (shown beside
- * it: that adds each call's fixed cost of validation, dispatch and a
- * table walk); the window's setup and teardown are not timed.
+ * Measured: the time per page of dmasplit_iova_link as a caller of the
+ * split path uses it, one link of one page per page (the figure judged),
+ * and as one link of all 65536 pages (shown beside it, not judged: what a
+ * page adds to a link once the call's fixed cost of validation, dispatch
+ * and a table walk is shared); the window's setup and teardown are not
+ * timed.
  * Baseline: the least any page table must do per linked page, one
  * 8-byte entry stored into a packed array of entries.
- * Target: at most 3 times the store.  Window bookkeeping is meant to be
- * O(1) per linked page and small (no per-page heap node);
- * a link that costs a few stores per page is that, one that allocates
- * or searches per page is not.
+ * Target: at most 3 times the store, in time, for one link per page.
+ * Window bookkeeping is meant to be O(1) per linked page and small (no
+ * per-page heap node); a link that costs a few stores per page is that,
+ * one that allocates or searches per page is not.
+ * In instructions, one link of one page is meant to cost at most 100:
+ * judged by tools/bench/callgrind.sh (bench --callgrind under callgrind),
+ * which a noisy machine does not move.  The time figure here is judged
+ * too, against its own target; the two need not agree.
  */
 #include <stdio.h>
 #include <string.h>
@@ -116,12 +122,11 @@ static void measure_link(struct bench *b, void *data)
 	d->bulk_link_ns = d->bulk.a;
 	/* Both store medians measure the same loop: pool them. */
 	d->store_ns = (d->per.b + d->bulk.b) / 2;
-	/* The cost a page adds to a link: what the window bookkeeping must
-	 * keep near the floor.  A call's own fixed cost (validation,
-	 * dispatch, a table walk) is the per-call figure shown beside it. */
-	judge(b, 0, &d->bulk,
-	      "per page of one link of %lu pages; one link per page: %.1fx",
-	      LINK_PAGES, d->per.ratio);
+	/* One call per page, as the split path links: the call's fixed
+	 * cost is in it.  One link of them all is shown beside it. */
+	judge(b, 0, &d->per,
+	      "one link of one page per page, %lu pages; one link of all: %.1fx",
+	      LINK_PAGES, d->bulk.ratio);
 }
 
 static void text_link(const struct bench *b, const void *data)
@@ -135,7 +140,7 @@ static void text_link(const struct bench *b, const void *data)
 		       "one dmasplit_iova_link per page", d->link_ns,
 		       d->per.ratio);
 		printf("   %-40s %8.2f ns/page  %7.2fx\n",
-		       "one dmasplit_iova_link for all pages", d->bulk_link_ns,
+		       "one link for all pages (not judged)", d->bulk_link_ns,
 		       d->bulk.ratio);
 		printf("   %-40s %8.2f ns/page\n", "one 8-byte store",
 		       d->store_ns);
@@ -160,8 +165,8 @@ static void json_link(struct json *j, const struct bench *b,
 const struct figure fig_link = {
 	.key = "link_vs_store",
 	.title = "link cost vs one 8-byte store per page",
-	.ratio_of = "ns per page of one dmasplit_iova_link of many pages / ns per 8-byte store, paired rounds",
-	.goals = { { "one link of many pages vs a store per page", "x", true,
+	.ratio_of = "ns per page of one dmasplit_iova_link per page / ns per 8-byte store, paired rounds",
+	.goals = { { "one link per page vs a store per page", "x", true,
 		     3.0 } },
 	.ngoals = 1,
 	.size = sizeof(struct link_data),

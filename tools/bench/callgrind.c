@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * dmasplit bench --callgrind: the per-call figures in instructions.
+ *
+ * Time on a shared machine moves; the instructions a call executes do
+ * not.  Run under valgrind --tool=callgrind --collect-atstart=no (as
+ * tools/bench/callgrind.sh does), each measured loop of N calls is
+ * bracketed by CALLGRIND_ZERO_STATS, collection toggled on and off, and
+ * CALLGRIND_DUMP_STATS_AT(name): a dump holds that loop's instructions
+ * and nothing else.  Setup is outside the bracket (the window of the
+ * link loop is reserved before it, and synced, unlinked and destroyed
+ * after), and each loop runs once untimed first, so that first-touch
+ * costs (caches, the page table's first nodes) are not counted.
+ *
+ * The loops, each N iterations:
+ *   loop       the empty loop: its per-iteration instructions are what
+ *              callgrind.sh subtracts from every other loop
+ *   link       one dmasplit_iova_link of one page (judged: <= 100)
+ *   link_bulk  one dmasplit_iova_link of N pages, once (per page: shown)
+ *   map_unmap  dmasplit_map + dmasplit_unmap of one page
+ *   direct     the backend's map + unmap operations called directly
+ *              (dispatch: map_unmap / direct, judged: <= 1.05)
+ *   window     dmasplit_iova_alloc + link + sync + unlink +
+ *              dmasplit_iova_destroy of one page (against map_unmap:
+ *              figure 1's one-page target, at least 1)
+ *
+ * The program cannot read callgrind's counters: it prints one line per
+ * dump, "callgrind-dump NAME N", and callgrind.sh divides the dumps'
+ * totals.  Outside valgrind the loops would measure nothing: it says so
+ * and exits 2, as it does when built without <valgrind/callgrind.h>.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dmasplit/backend.h>
+
+#include "private.h"
+#include "bench.h"
+
+#ifdef HAVE_VALGRIND_CALLGRIND_H
+#include <valgrind/callgrind.h>
+
+/* Calls per loop: instructions do not vary from run to run, N only
+ * spreads what is amortised (a page table node per 512 pages). */
+#define CG_CALLS 65536ul
+#define CG_CALLS_QUICK 4096ul
+
+static unsigned long cg_calls(const struct bench *b)
+{
+	return b->quick ? CG_CALLS_QUICK : CG_CALLS;
+}
+
+static void cg_start(void)
+{
+	CALLGRIND_ZERO_STATS;
+	CALLGRIND_TOGGLE_COLLECT;
+}
+
+static void cg_stop(const char *name, unsigned long n)
+{
+	CALLGRIND_TOGGLE_COLLECT;
+	CALLGRIND_DUMP_STATS_AT(name);
+	printf("callgrind-dump %s %lu\n", name, n);
+}
+
+/* The bookkeeping of a loop of n iterations, with an argument that
+ * changes each time as the measured loops' do. */
+static void cg_empty(unsigned long n)
+{
+	unsigned long i;
+
+	cg_start();
+	for (i = 0; i < n; i++)
+		__asm__ volatile("" : : "r"(i) : "memory");
+	cg_stop("loop", n);
+}
+
+/* n pages linked one page a call (bulk: one call of all n), counted if
+ * name is set; the window's setup and teardown are not. */
+static int cg_link(struct bench *b, unsigned long n, bool bulk,
+		   const char *name)
+{
+	size_t len = (size_t)n * b->page;
+	struct dmasplit_iova *iova;
+	unsigned long i;
+	int r = 0;
+
+	r = dmasplit_iova_alloc(b->dev, len, 0, &iova);
+	if (r < 0)
+		return failed(b, "dmasplit_iova_alloc", r);
+	if (name)
+		cg_start();
+	if (bulk)
+		r = dmasplit_iova_link(iova, 0, b->region, len,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	for (i = 0; i < n && !bulk && r >= 0; i++)
+		r = dmasplit_iova_link(iova, (size_t)i * b->page,
+				       page_at(b, i), b->page,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	if (name)
+		cg_stop(name, n);
+	if (r >= 0)
+		r = dmasplit_iova_sync(iova, 0, len);
+	if (r >= 0)
+		r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL,
+					 0);
+	dmasplit_iova_destroy(iova);
+	return r < 0 ? failed(b, "dmasplit_iova_link/sync/unlink", r) : 0;
+}
+
+static int cg_map_unmap(struct bench *b, void *buf, unsigned long n,
+			const char *name)
+{
+	unsigned long i;
+	uint64_t dma;
+	int r = 0;
+
+	if (name)
+		cg_start();
+	for (i = 0; i < n && r >= 0; i++) {
+		r = dmasplit_map(b->dev, buf, b->page, DMASPLIT_BIDIRECTIONAL,
+				 0, &dma);
+		if (r >= 0)
+			r = dmasplit_unmap(b->dev, dma, b->page,
+					   DMASPLIT_BIDIRECTIONAL, 0);
+	}
+	if (name)
+		cg_stop(name, n);
+	return r < 0 ? failed(b, "dmasplit_map/unmap", r) : 0;
+}
+
+static int cg_direct(struct bench *b, const struct dmasplit_backend_ops *ops,
+		     struct dmasplit_bdev *bdev, void *buf, unsigned long n,
+		     const char *name)
+{
+	unsigned long i;
+	uint64_t dma;
+	int r = 0;
+
+	if (name)
+		cg_start();
+	for (i = 0; i < n && r >= 0; i++) {
+		r = ops->map(bdev, buf, b->page, DMASPLIT_BIDIRECTIONAL, 0,
+			     &dma);
+		if (r >= 0)
+			r = ops->unmap(bdev, dma, b->page,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	}
+	if (name)
+		cg_stop(name, n);
+	return r < 0 ? failed(b, "ops->map/unmap", r) : 0;
+}
+
+/* The split path of one page, n times over. */
+static int cg_window(struct bench *b, void *buf, unsigned long n,
+		     const char *name)
+{
+	struct dmasplit_iova *iova;
+	unsigned long i;
+	int r = 0;
+
+	if (name)
+		cg_start();
+	for (i = 0; i < n && r >= 0; i++) {
+		r = dmasplit_iova_alloc(b->dev, b->page, 0, &iova);
+		if (r < 0)
+			break;
+		r = dmasplit_iova_link(iova, 0, buf, b->page,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+		if (r >= 0)
+			r = dmasplit_iova_sync(iova, 0, b->page);
+		if (r >= 0)
+			r = dmasplit_iova_unlink(iova, 0, b->page,
+						 DMASPLIT_BIDIRECTIONAL, 0);
+		dmasplit_iova_destroy(iova);
+	}
+	if (name)
+		cg_stop(name, n);
+	return r < 0 ? failed(b, "the window of one page", r) : 0;
+}
+
+static int cg_run(struct bench *b)
+{
+	const struct dmasplit_backend_ops *ops;
+	struct dmasplit_bdev *bdev;
+	unsigned long n = cg_calls(b);
+	void *buf;
+	int r;
+
+	if (!need_windows(b))
+		return b->res[b->cur].err;
+	r = dmasplit_private_dev_ops(b->dev, &ops, &bdev);
+	if (r < 0)
+		return failed(b, "dmasplit_private_dev_ops", r);
+	if (!ops->map || !ops->unmap)
+		return failed(b, "the backend has no map operation",
+			      -EOPNOTSUPP);
+	buf = aligned_alloc(b->page, b->page);
+	if (!buf)
+		return failed(b, "allocating a page", -ENOMEM);
+	memset(buf, 0, b->page);
+
+	cg_empty(n);
+	/* Each loop once uncounted, then counted. */
+	r = cg_link(b, n, false, NULL);
+	if (r >= 0)
+		r = cg_link(b, n, false, "link");
+	if (r >= 0)
+		r = cg_link(b, n, true, NULL);
+	if (r >= 0)
+		r = cg_link(b, n, true, "link_bulk");
+	if (r >= 0)
+		r = cg_map_unmap(b, buf, n, NULL);
+	if (r >= 0)
+		r = cg_map_unmap(b, buf, n, "map_unmap");
+	if (r >= 0)
+		r = cg_direct(b, ops, bdev, buf, n, NULL);
+	if (r >= 0)
+		r = cg_direct(b, ops, bdev, buf, n, "direct");
+	if (r >= 0)
+		r = cg_window(b, buf, n, NULL);
+	if (r >= 0)
+		r = cg_window(b, buf, n, "window");
+	free(buf);
+	return r;
+}
+
+bool bench_callgrind_available(const char **why)
+{
+	if (RUNNING_ON_VALGRIND)
+		return true;
+	*why = "unavailable outside valgrind: run it under valgrind --tool=callgrind --collect-atstart=no, as tools/bench/callgrind.sh does";
+	return false;
+}
+
+int bench_callgrind(struct bench *b)
+{
+	const char *name = dmasplit_dev_backend_name(b->dev);
+	int r;
+
+	printf("# dmasplit bench --callgrind on %s (backend ", b->spec);
+	put_safe(name ? name : "?");
+	printf(", granule %" PRIu64 ")%s\n", b->page,
+	       b->quick ? ", quick" : "");
+	/* The figures' table is not used: the failure goes to the first. */
+	b->cur = 0;
+	r = cg_run(b);
+	fflush(stdout);
+	if (r < 0) {
+		fprintf(stderr, PROG ": bench --callgrind: %s\n",
+			b->res[0].why);
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
+}
+
+#else /* !HAVE_VALGRIND_CALLGRIND_H */
+
+bool bench_callgrind_available(const char **why)
+{
+	*why = "unavailable: built without <valgrind/callgrind.h>";
+	return false;
+}
+
+int bench_callgrind(struct bench *b)
+{
+	return EXIT_USAGE;
+}
+
+#endif
