@@ -1,11 +1,22 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Device-address allocator shared by backends (host->iovad_*).  Free space
- * is a treap of disjoint free blocks; allocation takes the lowest block that
- * fits, so addresses stay low and within narrow DMA masks (the edu device
- * reaches only 28 bits).  Because every block starts and ends on a granule
- * boundary and sizes are granule multiples, "the lowest block at least
- * size long" is exactly the lowest fit, found in one descent.
+ * is a treap of disjoint, maximal free blocks ordered by address, each
+ * node carrying one aggregate: the longest block in its subtree.
+ * Allocation takes the lowest block that fits, so addresses stay low and
+ * within narrow DMA masks (the edu device reaches only 28 bits).  Because
+ * every block starts and ends on a granule boundary and sizes are granule
+ * multiples, "the lowest block at least size long" is exactly the lowest
+ * fit, found in one descent that enters only subtrees holding a block
+ * long enough.
+ *
+ * Blocks never overlap, so carving an allocation off the front of a block,
+ * or growing a block by a neighbouring free range, leaves it where it is
+ * in the order: such changes are made in place, and only the aggregates
+ * on the way up to the root are recomputed, stopping where one no longer
+ * changes.  Nodes are taken out of and put into the tree only when a
+ * block is used up, appears, or two merge.  Nodes have parent pointers,
+ * so no operation needs a stack or recursion.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,54 +27,230 @@
  * lines of its own (zalloc_cacheline), so that the allocators of two
  * devices used by two threads do not share any. */
 struct free_block {
-	struct itree_node node;
+	struct free_block *left, *right, *parent;
+	uint64_t start;
+	uint64_t last;		/* inclusive */
+	uint64_t max_len;	/* the longest block in this subtree, less 1 */
+	uint32_t prio;
 };
+
+/* Nodes kept for reuse rather than freed: a free that makes a new block
+ * and an allocation that uses one up come in pairs. */
+#define SPARE_MAX 32
 
 struct dmasplit_iovad {
 	const struct dmasplit_host *host;
-	struct itree free;
+	struct free_block *root;
+	struct free_block *spare;	/* linked through ->right */
+	unsigned int nspare;
+	uint32_t seed;
 	uint64_t granule;
 	unsigned int num_ranges;
 	struct dmasplit_range *ranges;	/* usable, granule-aligned */
 };
 
+/* Lengths less one: last - start cannot overflow, whatever the block. */
+static uint64_t len1(const struct free_block *b)
+{
+	return b->last - b->start;
+}
+
+static uint64_t subtree_max(const struct free_block *b)
+{
+	uint64_t m = len1(b);
+
+	if (b->left && b->left->max_len > m)
+		m = b->left->max_len;
+	if (b->right && b->right->max_len > m)
+		m = b->right->max_len;
+	return m;
+}
+
+/* After b's own length or children changed: fix the aggregates from b up,
+ * as far as they change. */
+static void fix_up(struct free_block *b)
+{
+	while (b) {
+		uint64_t m = subtree_max(b);
+
+		if (m == b->max_len)
+			return;
+		b->max_len = m;
+		b = b->parent;
+	}
+}
+
+static void replace_child(struct dmasplit_iovad *iovad, struct free_block *p,
+			  struct free_block *old, struct free_block *new)
+{
+	if (!p)
+		iovad->root = new;
+	else if (p->left == old)
+		p->left = new;
+	else
+		p->right = new;
+	if (new)
+		new->parent = p;
+}
+
+/* Lift x above its parent.  The subtree keeps its blocks, so aggregates
+ * above it stay right. */
+static void rotate_up(struct dmasplit_iovad *iovad, struct free_block *x)
+{
+	struct free_block *p = x->parent, *mid;
+
+	replace_child(iovad, p->parent, p, x);
+	if (p->left == x) {
+		mid = x->right;
+		p->left = mid;
+		x->right = p;
+	} else {
+		mid = x->left;
+		p->right = mid;
+		x->left = p;
+	}
+	if (mid)
+		mid->parent = p;
+	p->parent = x;
+	p->max_len = subtree_max(p);
+	x->max_len = subtree_max(x);
+}
+
+/* xorshift32: priorities need only be independent of the keys. */
+static uint32_t next_prio(struct dmasplit_iovad *iovad)
+{
+	uint32_t x = iovad->seed ? iovad->seed : 0x9e3779b9u;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	iovad->seed = x;
+	return x;
+}
+
+/* b between neighbours prev and next (either may be NULL), found by the
+ * caller's descent: b goes where that descent ended, under whichever of
+ * them is the deeper, as the lower's right or the upper's left child. */
+static void insert_block(struct dmasplit_iovad *iovad, struct free_block *b,
+			 struct free_block *prev, struct free_block *next)
+{
+	b->left = b->right = NULL;
+	b->prio = next_prio(iovad);
+	b->max_len = len1(b);
+	if (prev && !prev->right) {
+		prev->right = b;
+		b->parent = prev;
+	} else if (next && !next->left) {
+		next->left = b;
+		b->parent = next;
+	} else {
+		b->parent = NULL;
+		iovad->root = b;
+	}
+	fix_up(b->parent);
+	while (b->parent && b->parent->prio < b->prio)
+		rotate_up(iovad, b);
+}
+
+static void remove_block(struct dmasplit_iovad *iovad, struct free_block *b)
+{
+	struct free_block *child, *p;
+
+	/* Rotate b down until it has at most one child, then splice. */
+	while (b->left && b->right)
+		rotate_up(iovad, b->left->prio > b->right->prio ? b->left
+								: b->right);
+	child = b->left ? b->left : b->right;
+	p = b->parent;
+	replace_child(iovad, p, b, child);
+	/* p's aggregate counted b: recompute from there. */
+	fix_up(p);
+}
+
+static struct free_block *new_block(struct dmasplit_iovad *iovad)
+{
+	struct free_block *b = iovad->spare;
+
+	if (b) {
+		iovad->spare = b->right;
+		iovad->nspare--;
+		return b;
+	}
+	return zalloc_cacheline(sizeof(*b));
+}
+
+static void drop_block(struct dmasplit_iovad *iovad, struct free_block *b)
+{
+	if (iovad->nspare < SPARE_MAX) {
+		b->right = iovad->spare;
+		iovad->spare = b;
+		iovad->nspare++;
+		return;
+	}
+	free(b);
+}
+
+/* The blocks around [start, last] in one descent: *prev the one with the
+ * greatest start <= last, *next the lowest with start > last. */
+static void neighbours(const struct dmasplit_iovad *iovad, uint64_t last,
+		       struct free_block **prev, struct free_block **next)
+{
+	struct free_block *n = iovad->root;
+
+	*prev = *next = NULL;
+	while (n) {
+		if (n->start <= last) {
+			*prev = n;
+			n = n->right;
+		} else {
+			*next = n;
+			n = n->left;
+		}
+	}
+}
+
 static _must_check_ int add_free(struct dmasplit_iovad *iovad, uint64_t start,
 				 uint64_t last)
 {
-	struct itree_node *prev, *next;
-	struct free_block *b;
+	struct free_block *below, *above, *prev, *next, *b;
 
-	if (itree_first_overlap(&iovad->free, start, last))
+	neighbours(iovad, last, &below, &above);
+	prev = below;
+	next = above;
+	/* Overlap with free space: a block starting at or below last that
+	 * reaches start.  Only the highest such start can (disjointness). */
+	if (prev && prev->last >= start)
 		return -EINVAL;
-
 	/* Coalesce with neighbours so the tree holds maximal blocks. */
-	prev = start ? itree_find_le(&iovad->free, start - 1) : NULL;
-	next = last < UINT64_MAX ? itree_find_le(&iovad->free, last + 1) : NULL;
+	if (prev && prev->last + 1 != start)
+		prev = NULL;
 	if (next && next->start != last + 1)
 		next = NULL;
-	if (prev && prev->last + 1 == start) {
-		itree_remove(&iovad->free, prev);
+	if (prev && next) {
+		uint64_t top = next->last;
+
+		remove_block(iovad, next);
+		drop_block(iovad, next);
+		prev->last = top;
+		fix_up(prev);
+		return 0;
+	}
+	if (prev) {
 		prev->last = last;
-		if (next) {
-			itree_remove(&iovad->free, next);
-			prev->last = next->last;
-			free(container_of(next, struct free_block, node));
-		}
-		itree_insert(&iovad->free, prev);
+		fix_up(prev);
 		return 0;
 	}
 	if (next) {
-		itree_remove(&iovad->free, next);
 		next->start = start;
-		itree_insert(&iovad->free, next);
+		fix_up(next);
 		return 0;
 	}
-	b = zalloc_cacheline(sizeof(*b));
+	b = new_block(iovad);
 	if (!b)
 		return -ENOMEM;
-	b->node.start = start;
-	b->node.last = last;
-	itree_insert(&iovad->free, &b->node);
+	b->start = start;
+	b->last = last;
+	insert_block(iovad, b, below, above);
 	return 0;
 }
 
@@ -119,7 +306,7 @@ int iovad_new(const struct dmasplit_host *host,
 		iovad->ranges[iovad->num_ranges].start = start;
 		iovad->ranges[iovad->num_ranges++].last = last;
 	}
-	if (!iovad->free.root) {
+	if (!iovad->root) {
 		r = -EINVAL;
 		goto fail;
 	}
@@ -132,35 +319,73 @@ fail:
 
 void iovad_destroy(struct dmasplit_iovad *iovad)
 {
-	struct itree_node *n;
+	struct free_block *n, *p;
 
 	if (!iovad)
 		return;
-	while ((n = iovad->free.root)) {
-		itree_remove(&iovad->free, n);
-		free(container_of(n, struct free_block, node));
+	/* Post-order, through the parent pointers. */
+	n = iovad->root;
+	while (n) {
+		if (n->left) {
+			n = n->left;
+		} else if (n->right) {
+			n = n->right;
+		} else {
+			p = n->parent;
+			if (p && p->left == n)
+				p->left = NULL;
+			else if (p)
+				p->right = NULL;
+			free(n);
+			n = p;
+		}
+	}
+	while ((n = iovad->spare)) {
+		iovad->spare = n->right;
+		free(n);
 	}
 	free(iovad->ranges);
 	free(iovad);
 }
 
+/* The lowest block at least len long (len less one: len1), or NULL.  The
+ * descent enters a subtree only if it holds such a block. */
+static struct free_block *first_fit(const struct dmasplit_iovad *iovad,
+				    uint64_t len1)
+{
+	struct free_block *n = iovad->root;
+
+	if (!n || n->max_len < len1)
+		return NULL;
+	for (;;) {
+		if (n->left && n->left->max_len >= len1)
+			n = n->left;
+		else if (n->last - n->start >= len1)
+			return n;
+		else
+			n = n->right;	/* holds it: the aggregate says so */
+	}
+}
+
 int iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size, uint64_t limit,
 		uint64_t *addr)
 {
-	struct itree_node *n;
+	struct free_block *n;
 
 	if (!iovad || !addr || !size || (size & (iovad->granule - 1)))
 		return -EINVAL;
-	n = itree_first_fit(&iovad->free, size);
+	/* The lowest fit overall: if it ends above limit, every other fit,
+	 * higher up, does too. */
+	n = first_fit(iovad, size - 1);
 	if (!n || n->start + (size - 1) > limit)
 		return -ENOSPC;
 	*addr = n->start;
-	itree_remove(&iovad->free, n);
-	if (n->last - n->start + 1 == size) {
-		free(container_of(n, struct free_block, node));
+	if (n->last - n->start == size - 1) {
+		remove_block(iovad, n);
+		drop_block(iovad, n);
 	} else {
-		n->start += size;
-		itree_insert(&iovad->free, n);
+		n->start += size;	/* still between its neighbours */
+		fix_up(n);
 	}
 	return 0;
 }
@@ -187,10 +412,27 @@ int iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	return add_free(iovad, addr, addr + size - 1);
 }
 
+/* The block with the greatest start <= addr, or NULL. */
+static struct free_block *find_le(const struct dmasplit_iovad *iovad,
+				  uint64_t addr)
+{
+	struct free_block *n = iovad->root, *best = NULL;
+
+	while (n) {
+		if (n->start <= addr) {
+			best = n;
+			n = n->right;
+		} else {
+			n = n->left;
+		}
+	}
+	return best;
+}
+
 int iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 {
+	struct free_block *n, *below, *above;
 	uint64_t last, g;
-	struct itree_node *n;
 
 	if (!iovad || range_bad(addr, size))
 		return -EINVAL;
@@ -200,30 +442,33 @@ int iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	last = addr + size - 1;
 	addr &= ~(g - 1);
 	last |= g - 1;
-	while ((n = itree_first_overlap(&iovad->free, addr, last))) {
-		itree_remove(&iovad->free, n);
+	/* From the top down: each step takes the highest block starting at
+	 * or below last, until none reaches addr. */
+	while ((n = find_le(iovad, last)) && n->last >= addr) {
 		if (n->start < addr && n->last > last) {
-			struct free_block *tail = zalloc_cacheline(sizeof(*tail));
+			struct free_block *tail = new_block(iovad);
 
-			if (!tail) {
-				itree_insert(&iovad->free, n);
+			if (!tail)
 				return -ENOMEM;
-			}
-			tail->node.start = last + 1;
-			tail->node.last = n->last;
+			tail->start = last + 1;
+			tail->last = n->last;
 			n->last = addr - 1;
-			itree_insert(&iovad->free, n);
-			itree_insert(&iovad->free, &tail->node);
+			fix_up(n);
+			neighbours(iovad, tail->last, &below, &above);
+			insert_block(iovad, tail, below, above);
 			break;
 		}
 		if (n->start < addr) {
 			n->last = addr - 1;
-			itree_insert(&iovad->free, n);
-		} else if (n->last > last) {
+			fix_up(n);
+			break;
+		}
+		if (n->last > last) {
 			n->start = last + 1;
-			itree_insert(&iovad->free, n);
+			fix_up(n);
 		} else {
-			free(container_of(n, struct free_block, node));
+			remove_block(iovad, n);
+			drop_block(iovad, n);
 		}
 	}
 	return 0;
@@ -241,7 +486,7 @@ int iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last)
 		return -EINVAL;
 	for (i = 0; i < iovad->num_ranges; i++) {
 		const struct dmasplit_range *r = &iovad->ranges[i];
-		struct itree_node *n = itree_find_le(&iovad->free, r->last);
+		struct free_block *n = find_le(iovad, r->last);
 		uint64_t top;
 
 		if (!n || n->last < r->last)

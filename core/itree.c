@@ -12,15 +12,10 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 static void update(struct itree_node *n)
 {
 	n->max_last = n->last;
-	n->max_len = n->last - n->start + 1;
-	if (n->left) {
+	if (n->left)
 		n->max_last = max_u64(n->max_last, n->left->max_last);
-		n->max_len = max_u64(n->max_len, n->left->max_len);
-	}
-	if (n->right) {
+	if (n->right)
 		n->max_last = max_u64(n->max_last, n->right->max_last);
-		n->max_len = max_u64(n->max_len, n->right->max_len);
-	}
 }
 
 /*
@@ -156,23 +151,6 @@ struct itree_node *itree_first_overlap(const struct itree *tree,
 				       uint64_t start, uint64_t last)
 {
 	return overlap(tree->root, start, last);
-}
-
-struct itree_node *itree_first_fit(const struct itree *tree, uint64_t len)
-{
-	struct itree_node *n = tree->root;
-
-	while (n) {
-		if (n->left && n->left->max_len >= len)
-			n = n->left;
-		else if (n->last - n->start + 1 >= len)
-			return n;
-		else if (n->right && n->right->max_len >= len)
-			n = n->right;
-		else
-			return NULL;
-	}
-	return NULL;
 }
 
 struct itree_node *itree_first(const struct itree *tree)

@@ -3,10 +3,10 @@
  * An intrusive treap of address ranges, ordered by start (ties by node
  * address; the allocator's ranges are disjoint, the checker's may share
  * bytes on devices without translation).  Each
- * node carries two subtree aggregates, so one structure serves both users:
- * the largest range length (the IOVA allocator's lowest-fit search) and
- * the largest last address (the checker's overlap search).  Every
- * operation is O(log n) expected; no parent pointers, no per-page nodes.
+ * node carries one subtree aggregate, the largest last address, for the
+ * checker's overlap search.  Every operation is O(log n) expected; no
+ * parent pointers, no per-page nodes.  (The IOVA allocator keeps a treap
+ * of its own, in core/iovad.c.)
  */
 #ifndef DMASPLIT_ITREE_H
 #define DMASPLIT_ITREE_H
@@ -18,7 +18,6 @@ struct itree_node {
 	uint64_t start;
 	uint64_t last;		/* inclusive */
 	uint64_t max_last;	/* over the subtree */
-	uint64_t max_len;	/* over the subtree; last - start + 1 */
 	uint32_t prio;
 };
 
@@ -36,8 +35,6 @@ struct itree_node *itree_find_ge(const struct itree *tree, uint64_t addr);
 /* The lowest node overlapping [start, last], or NULL. */
 struct itree_node *itree_first_overlap(const struct itree *tree,
 				       uint64_t start, uint64_t last);
-/* The lowest node at least len long, or NULL. */
-struct itree_node *itree_first_fit(const struct itree *tree, uint64_t len);
 /* Lowest first; the tree must not change during a walk. */
 struct itree_node *itree_first(const struct itree *tree);
 struct itree_node *itree_next(const struct itree *tree,

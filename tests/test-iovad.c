@@ -219,6 +219,180 @@ START_TEST(iovad_matches_model)
 }
 END_TEST
 
+/*
+ * A reference allocator for iovad_matches_reference: one byte per granule
+ * (1 used, also outside the ranges and at granule 0), lowest fit by a
+ * linear scan.
+ */
+struct ref {
+	unsigned int pages;
+	unsigned char *used;
+	unsigned char *usable;	/* in a range */
+	struct { uint64_t addr, pages; } *live;
+	unsigned int nlive;
+};
+
+/* The lowest free run of n granules, or 0 (granule 0 is never free). */
+static uint64_t ref_fit(const struct ref *m, uint64_t n)
+{
+	uint64_t p, run = 0;
+
+	for (p = 0; p < m->pages; p++) {
+		run = m->used[p] ? 0 : run + 1;
+		if (run == n)
+			return p + 1 - n;
+	}
+	return 0;
+}
+
+static void ref_take(struct ref *m, uint64_t first, uint64_t n)
+{
+	memset(m->used + first, 1, n);
+	m->live[m->nlive].addr = first;
+	m->live[m->nlive++].pages = n;
+}
+
+/* Two ranges with a hole between them, over pages granules. */
+static void run_reference(uint64_t seed, unsigned int pages,
+			  unsigned int steps)
+{
+	unsigned int gap = pages / 2 + pages / 8, gap_end = gap + pages / 16;
+	struct dmasplit_range r[2] = { { 0, gap * G - 1 },
+				       { gap_end * G, pages * G - 1 } };
+	struct dmasplit_iovad *iovad = NULL;
+	struct ref m = { .pages = pages };
+	unsigned int step, p;
+	uint64_t a, top;
+	int ret;
+
+	m.used = calloc(pages, 1);
+	m.usable = calloc(pages, 1);
+	m.live = calloc(pages, sizeof(*m.live));
+	ck_assert(m.used && m.usable && m.live);
+	for (p = 0; p < pages; p++) {
+		m.usable[p] = p && (p < gap || p >= gap_end);
+		m.used[p] = !m.usable[p];
+	}
+	ck_assert_int_eq(host->iovad_new(host, r, 2, G, &iovad), 0);
+
+	for (step = 0; step < steps; step++) {
+		unsigned int op = rnd(&seed) % 100;
+
+		if (op < 50) {
+			/* Mostly small sizes, some large; a limit half the
+			 * time, anywhere, aligned or not. */
+			uint64_t n = op < 40 ? 1 + rnd(&seed) % 8
+					     : 1 + rnd(&seed) % (pages / 8);
+			uint64_t limit = rnd(&seed) % 2
+						 ? UINT64_MAX
+						 : rnd(&seed) % (pages * G);
+			uint64_t want = ref_fit(&m, n);
+
+			ret = host->iovad_alloc(iovad, n * G, limit, &a);
+			if (!want || (want + n) * G - 1 > limit) {
+				ck_assert_msg(ret == -ENOSPC,
+					      "step %u: %llu granules below 0x%llx: got %d 0x%llx, want -ENOSPC",
+					      step, (unsigned long long)n,
+					      (unsigned long long)limit, ret,
+					      (unsigned long long)a);
+				continue;
+			}
+			ck_assert_msg(ret == 0 && a == want * G,
+				      "step %u: %llu granules below 0x%llx: got %d 0x%llx, want 0x%llx",
+				      step, (unsigned long long)n,
+				      (unsigned long long)limit, ret,
+				      (unsigned long long)a,
+				      (unsigned long long)(want * G));
+			ref_take(&m, want, n);
+		} else if (op < 88) {
+			unsigned int k;
+
+			if (!m.nlive)
+				continue;
+			k = rnd(&seed) % m.nlive;
+			ck_assert_int_eq(host->iovad_free(iovad,
+							  m.live[k].addr * G,
+							  m.live[k].pages * G),
+					 0);
+			memset(m.used + m.live[k].addr, 0, m.live[k].pages);
+			m.live[k] = m.live[--m.nlive];
+		} else if (op < 94) {
+			/* A range touching free space is never taken back. */
+			uint64_t first = rnd(&seed) % pages;
+			uint64_t n = 1 + rnd(&seed) % 4, q;
+			bool any_free = false;
+
+			if (first + n > pages)
+				n = pages - first;
+			for (q = first; q < first + n; q++)
+				any_free |= m.usable[q] && !m.used[q];
+			if (any_free)
+				ck_assert_int_eq(host->iovad_free(iovad,
+								  first * G,
+								  n * G),
+						 -EINVAL);
+		} else {
+			/* Reserve a few unaligned bytes; the free granules
+			 * they touch become single-granule allocations, so
+			 * that they can be freed again. */
+			uint64_t at = rnd(&seed) % (pages * G);
+			uint64_t len = 1 + rnd(&seed) % (3 * G);
+			uint64_t q;
+
+			if (at + len > pages * G)
+				len = pages * G - at;
+			ck_assert_int_eq(host->iovad_reserve(iovad, at, len), 0);
+			for (q = at / G; q <= (at + len - 1) / G; q++)
+				if (!m.used[q])
+					ref_take(&m, q, 1);
+		}
+
+		ret = host->iovad_last_used(iovad, &a);
+		for (top = pages; top > 0 && !(m.usable[top - 1] &&
+					       m.used[top - 1]); top--)
+			;
+		if (!top) {
+			ck_assert_int_eq(ret, -ENOENT);
+		} else {
+			ck_assert_int_eq(ret, 0);
+			ck_assert_uint_eq(a, top * G - 1);
+		}
+	}
+
+	/* Everything back: the free space is whole ranges again. */
+	while (m.nlive--)
+		ck_assert_int_eq(host->iovad_free(iovad,
+						  m.live[m.nlive].addr * G,
+						  m.live[m.nlive].pages * G), 0);
+	ck_assert_int_eq(host->iovad_last_used(iovad, &a), -ENOENT);
+	ck_assert_int_eq(host->iovad_alloc(iovad, (gap - 1) * G, UINT64_MAX,
+					   &a), 0);
+	ck_assert_uint_eq(a, G);
+	ck_assert_int_eq(host->iovad_alloc(iovad, (pages - gap_end) * G,
+					   UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, gap_end * G);
+	host->iovad_destroy(iovad);
+	free(m.used);
+	free(m.usable);
+	free(m.live);
+}
+
+/*
+ * Random allocations (mixed sizes, limits), frees, refused frees and
+ * reserves against the reference allocator, over many seeds: small
+ * spaces fragment and fill up, a larger one grows a deeper tree.
+ */
+START_TEST(iovad_matches_reference)
+{
+	uint64_t seed;
+
+	for (seed = 1; seed <= 48; seed++)
+		run_reference(seed * 0x9e3779b97f4a7c15ull, 512, 1500);
+	for (seed = 1; seed <= 3; seed++)
+		run_reference(seed * 0xbf58476d1ce4e5b9ull, 8192, 6000);
+}
+END_TEST
+
 START_TEST(itree_overlap_matches_brute_force)
 {
 	enum { N = 300 };
@@ -396,6 +570,7 @@ int main(void)
 	tcase_add_test(tc, iovad_refuses_double_and_foreign_free);
 	tcase_add_test(tc, iovad_reserve_carves_regions);
 	tcase_add_test(tc, iovad_matches_model);
+	tcase_add_test(tc, iovad_matches_reference);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
