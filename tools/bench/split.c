@@ -54,6 +54,7 @@ struct split_set {
 	unsigned int nrows;
 	struct split_row rows[ARRAY_SIZE(split_pages)];
 	unsigned long break_even;	/* 0: above SPLIT_BREAK_EVEN_MAX */
+	unsigned long mapping_limit;	/* first size refused, 0: none */
 	bool done;
 };
 
@@ -231,6 +232,15 @@ static int measure_set(struct bench *b, struct dmasplit_dev *dev,
 			 row->pages, row->pages > 1 ? "s" : "");
 		r = split_compare(b, dev, row->pages, row->samples, budget,
 				  &split, &per_page, &row->p);
+		if (r == -ENOSPC && set->nrows) {
+			/* The device holds fewer mappings than the per-page
+			 * path needs (type1 allows 65535 by default): the
+			 * rows end at the last size it holds. */
+			b->res[b->cur].err = 0;
+			b->res[b->cur].why[0] = '\0';
+			set->mapping_limit = row->pages;
+			break;
+		}
 		if (r < 0)
 			return r;
 		row->per_page_ns = row->p.a;
@@ -290,6 +300,9 @@ static void measure_split(struct bench *b, void *data)
 	row = row_at(&d->set[0], SPLIT_JUDGE_PAGES);
 	if (row)
 		judge(b, 0, &row->p, "%lu pages, inval_ns=0", row->pages);
+	else if (d->set[0].mapping_limit)
+		not_judged(b, 0, &none, "the device cannot hold %lu mappings",
+			   d->set[0].mapping_limit);
 	row = row_at(&d->set[0], 1);
 	judge(b, 1, &row->p, "1 page, inval_ns=0; break-even %lu pages",
 	      d->set[0].break_even);
@@ -334,6 +347,9 @@ static void text_set(const struct split_set *set)
 		       row->pages, row->split_ns, row->per_page_ns, row->p.ratio,
 		       row->calls_split, row->calls_per_page);
 	}
+	if (set->mapping_limit)
+		printf("   %9lu  the per-page path needs more mappings than the device holds\n",
+		       set->mapping_limit);
 	if (!set->done)
 		return;
 	if (set->break_even)
@@ -405,6 +421,11 @@ static void json_split(struct json *j, const struct bench *b,
 
 	json_rows(j, "rows", &d->set[0]);
 	json_break_even(j, "break_even_pages", &d->set[0]);
+	if (d->set[0].mapping_limit)
+		json_u64(j, "pages_beyond_the_mapping_limit",
+			 d->set[0].mapping_limit);
+	else
+		json_null(j, "pages_beyond_the_mapping_limit");
 	json_u64(j, "inval_ns_modelled", b->inval_ns);
 	json_str(j, "inval_ns_source", "modelled parameter: Intel VT-d queued invalidation of the IOTLB takes on the order of 1 us; --inval-ns overrides");
 	json_str(j, "modelled_spec", d->modelled_spec[0] ? d->modelled_spec : NULL);
