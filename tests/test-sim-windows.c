@@ -579,6 +579,63 @@ START_TEST(stats_count_one_invalidation_per_sync)
 }
 END_TEST
 
+/*
+ * A destroyed small window's addresses, object and leaf table are kept
+ * for the next window of its size: that window is the same addresses
+ * with nothing linked, reaches only what it links, and counts its
+ * invalidations as any other (destroy flushes only what is still linked).
+ */
+START_TEST(small_windows_made_again_from_destroyed_ones)
+{
+	struct dmasplit_dev *d = open_dev("sim:r");
+	struct dmasplit_dev_stats s0, s1;
+	uint8_t *buf = buf_new(4 * G);
+	struct dmasplit_iova *iova;
+	uint64_t base, again;
+	unsigned int round;
+
+	fill(buf, 4 * G, 7);
+	iova = window(d, 2 * G);
+	base = dmasplit_iova_addr(iova);
+	link_ok(iova, 0, buf, 2 * G, DMASPLIT_BIDIRECTIONAL, 0);
+	sync_ok(iova, 0, 2 * G);
+	expect_read(d, base, buf, 2 * G, "the first window");
+	/* Destroyed with its links: they go, with one invalidation. */
+	s0 = stats_of(d);
+	dmasplit_iova_destroy(iova);
+	s1 = stats_of(d);
+	ck_assert_uint_eq(s1.kernel_calls - s0.kernel_calls, 1);
+	expect_fault(d, base, 1, false, "read after destroy");
+
+	for (round = 0; round < 3; round++) {
+		iova = window(d, 2 * G);
+		again = dmasplit_iova_addr(iova);
+		expect_fault(d, again, 1, false, "read of a window made again, before any link");
+		expect_fault(d, again + G, 1, true, "write into a window made again, before any link");
+		/* Another buffer, at the second granule only. */
+		link_ok(iova, G, buf + 2 * G, G, DMASPLIT_TO_DEVICE, 0);
+		sync_ok(iova, G, G);
+		expect_read(d, again + G, buf + 2 * G, G, "the window made again");
+		expect_fault(d, again, 1, false, "its granule never linked");
+		s0 = stats_of(d);
+		unlink_ok(iova, G, G, DMASPLIT_TO_DEVICE, 0);
+		/* Nothing linked is left: the destroy has nothing to flush. */
+		dmasplit_iova_destroy(iova);
+		s1 = stats_of(d);
+		ck_assert_msg(s1.kernel_calls - s0.kernel_calls == 1,
+			      "unlink and destroy: %" PRIu64 " invalidations, expected 1",
+			      s1.kernel_calls - s0.kernel_calls);
+		expect_fault(d, again + G, 1, false, "read after its destroy");
+	}
+	s1 = stats_of(d);
+	ck_assert_uint_eq(s1.windows_live, 0);
+	ck_assert_uint_eq(s1.device_faults, 1 + 3 * 4);
+	expect_pattern(buf, 4 * G, 7, "after it all");
+	dmasplit_dev_close(d);
+	free(buf);
+}
+END_TEST
+
 START_TEST(coherent_zero_keeps_the_data_behaviour)
 {
 	struct dmasplit_dev *d = open_dev("sim:nc,coherent=0");
@@ -628,6 +685,7 @@ int main(void)
 	tcase_add_test(tc, windows_stay_below_mask);
 	tcase_add_test(tc, address_zero_never_handed_out);
 	tcase_add_test(tc, stats_count_one_invalidation_per_sync);
+	tcase_add_test(tc, small_windows_made_again_from_destroyed_ones);
 	tcase_add_test(tc, coherent_zero_keeps_the_data_behaviour);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
