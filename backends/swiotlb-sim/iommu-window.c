@@ -321,5 +321,7 @@ void iommu_iova_destroy(struct dmasplit_bwin *w)
 		win_clear(w, w->addr, w->size >> b->gshift, -1) != 0;
 	if (flush)
 		invalidate(b);
+	/* Tables that span only this window go before its addresses. */
+	pt_release(&b->sp->pt, w->addr, w->size >> b->gshift);
 	win_put(w, flush);
 }

@@ -67,6 +67,24 @@
 #define PTE_PERMS	(PTE_READ | PTE_WRITE)
 #define PTE_FLAGS	0xfffull
 
+/* TABLES_PER_CHUNK tables of one mmap(); which of them are free. */
+struct pt_chunk {
+	uint8_t *base;
+	uint32_t free;		/* a bit per table: free */
+	uint32_t dropped;	/* a bit per table: freed since its
+				 * memory last went back (pt_release) */
+};
+
+/*
+ * Freed tables kept for reuse, resident and zeroed, per page table: up to
+ * this many bytes of them (128 tables at 4 KiB, the leaf tables of a
+ * 256 MiB window).  What a device holds once every window and mapping is
+ * taken down is at most this, beyond the tables that also spanned
+ * addresses still in use; a window that needs no more tables than this
+ * is rebuilt without a page fault.
+ */
+#define PT_RESERVE_BYTES (512u << 10)
+
 struct pagetable {
 	unsigned int shift;	/* log2 of the granule */
 	unsigned int bits;	/* index bits per level: a table fills a granule */
@@ -74,13 +92,19 @@ struct pagetable {
 	uint64_t *root;
 
 	/* Tables come from chunks of TABLES_PER_CHUNK, so that a table
-	 * costs its granule and no allocator overhead beside it. */
+	 * costs its granule and no allocator overhead beside it; chunks
+	 * are kept in address order, and one whose tables are all free
+	 * goes back whole.  Under lock. */
 	pthread_mutex_t lock;
-	void **chunks;
+	struct pt_chunk *chunks;
 	size_t nchunks, chunk_cap;
-	uint8_t *next;		/* the next free table in the last chunk */
-	size_t left;		/* tables left after next */
-	uint64_t *spare;	/* tables that lost an install race */
+	size_t nfree;		/* free tables in the chunks */
+	size_t ntables;		/* tables in use, the reserve's included */
+	size_t ndropped;	/* freed since their memory last went back */
+	/* Freed tables, zero but for the link in their first entry: at
+	 * most reserve_max (PT_RESERVE_BYTES of them). */
+	uint64_t *reserve;
+	size_t nreserve, reserve_max;
 };
 
 #define TABLES_PER_CHUNK 16
@@ -95,6 +119,22 @@ void pt_fini(struct pagetable *pt);
  */
 uint64_t *pt_leaf(struct pagetable *pt, uint64_t iova, bool alloc,
 		  uint64_t *run);
+
+/*
+ * Free every table whose whole span lies in the n granules from iova,
+ * whose entries the caller has cleared: those addresses are the
+ * caller's alone (a window or mapping being taken down), so no one else
+ * can reach those tables; a table that also spans other addresses stays.
+ * They go to the reserve, and beyond it their memory to the system.
+ */
+void pt_release_tables(struct pagetable *pt, uint64_t iova, uint64_t n);
+
+/* Fewer granules than a leaf table spans cover no table: no call. */
+static inline void pt_release(struct pagetable *pt, uint64_t iova, uint64_t n)
+{
+	if (n >> pt->bits)
+		pt_release_tables(pt, iova, n);
+}
 
 /* fn for every leaf table, with the number of its first entry's granule
  * (its address >> shift); tables must not go meanwhile. */
