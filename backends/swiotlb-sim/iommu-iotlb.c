@@ -243,7 +243,6 @@ struct dmasplit_bwin *win_get(struct dmasplit_bdev *b, uint64_t size,
 		w->b = b;
 		w->cpu = cpu;
 		w->linked = 0;
-		w->next = NULL;
 		return w;
 	}
 	if (c->wins) {

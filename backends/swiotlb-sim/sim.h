@@ -399,7 +399,12 @@ struct iova_cache {
 } __attribute__((aligned(64)));
 
 struct dmasplit_bwin {
-	struct dmasplit_bdev *b;
+	union {
+		struct dmasplit_bdev *b;
+		/* In a per-CPU cache, once destroyed (b is set again
+		 * when the object is used again). */
+		struct dmasplit_bwin *next;
+	};
 	uint64_t addr;
 	uint64_t size;
 	/*
@@ -421,7 +426,6 @@ struct dmasplit_bwin {
 	/* The per-CPU cache the window was made from: its invalidations
 	 * count there, and its addresses and object go back there. */
 	unsigned int cpu;
-	struct dmasplit_bwin *next;	/* in that cache, once destroyed */
 };
 
 #define WIN_NOLEAF 0xfffull
