@@ -337,6 +337,7 @@ static void release(struct dmasplit_dev *dev)
 	}
 	dev->ops->close(dev->bdev);
 	log_dbg(ctx, "closed %s", dev->name);
+	iova_spares_free(dev);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 	ctx_put(ctx);
@@ -371,10 +372,15 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 			dev->name);
 		return;
 	}
-	pthread_mutex_lock(&dev->lock);
-	for (iova = dev->windows; iova; iova = iova->next)
-		windows++;
-	pthread_mutex_unlock(&dev->lock);
+	if (dev->check) {
+		pthread_mutex_lock(&dev->lock);
+		for (iova = dev->windows; iova; iova = iova->next)
+			windows++;
+		pthread_mutex_unlock(&dev->lock);
+	} else {
+		windows = (unsigned int)dev_live(dev, C_WINDOWS_ALLOCATED,
+						 C_WINDOWS_DESTROYED, "windows");
+	}
 	if (windows && dev->check)
 		check_dev_close(dev);
 	batches = __atomic_load_n(&dev->batches, __ATOMIC_RELAXED);

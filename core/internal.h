@@ -199,9 +199,19 @@ enum counter {
 
 #define COUNT_SLOTS 64
 
+/* A thread's slot of a device: its counters and, beside them on the same
+ * cache line, the window objects it destroyed lately, for its next
+ * windows (iova.c).  Only the slot's owner touches spare; slot 0, which
+ * threads share, keeps none. */
 struct dev_counters {
 	uint64_t v[C_NUM];
+	struct dmasplit_iova *spare;	/* through next; the first's addr
+					 * holds how many */
 } __attribute__((aligned(CACHELINE)));
+
+/* Window objects a slot keeps at most: a thread's windows in flight on
+ * one device, beyond which destroyed ones go back to malloc. */
+#define IOVA_SPARE_MAX 8
 
 struct check_dev;
 struct check_entry;
@@ -227,14 +237,18 @@ struct dmasplit_dev {
 	uint64_t granule;
 
 	pthread_mutex_t lock;		/* windows, checker state */
-	struct dmasplit_iova *windows;	/* live, doubly linked */
+	/* Live windows, doubly linked, for the checker's report of leaks
+	 * at close: kept only when it is on.  Without it, close counts
+	 * them (C_WINDOWS_ALLOCATED - C_WINDOWS_DESTROYED). */
+	struct dmasplit_iova *windows;
 	struct check_dev *check;	/* NULL: checker off */
 
 	struct dev_counters count[COUNT_SLOTS];
 };
 
 struct dmasplit_iova {
-	struct dmasplit_iova *prev, *next;	/* dev->windows */
+	/* dev->windows with the checker on; next also links spare ones */
+	struct dmasplit_iova *prev, *next;
 	struct dmasplit_dev *dev;
 	struct dmasplit_bwin *bwin;	/* NULL once destroyed */
 	uint64_t addr;
@@ -361,7 +375,8 @@ static inline bool dma_bad(const struct dmasplit_dev *dev, uint64_t dma,
 int  backend_bad_dma(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 		     const char *op) _must_check_;
 
-/* iova.c: nothing shared */
+/* iova.c: the spare window objects of every slot go (device release) */
+void iova_spares_free(struct dmasplit_dev *dev);
 
 /* host.c */
 void host_init(struct dmasplit_host *host);

@@ -50,6 +50,73 @@ static inline int window_xfer_args(const struct dmasplit_iova *iova,
 		      iova->addr, iova->size);
 }
 
+/*
+ * Window objects come from the calling thread's slot of the device
+ * (struct dev_counters), which only that thread touches: the one-page
+ * window that is made and destroyed per I/O costs no malloc and no lock.
+ * A slot's owner changes only through count.c's atomic bitmap, which
+ * orders the old owner's last use before the new owner's first.
+ */
+static struct dmasplit_iova *iova_obj_new(struct dmasplit_dev *dev)
+{
+	int slot = count_slot_tls;
+	struct dmasplit_iova *iova;
+
+	if (unlikely(slot < 0))
+		slot = count_slot_assign();
+	iova = slot ? dev->count[slot].spare : NULL;
+	if (!iova)
+		return calloc(1, sizeof(*iova));
+	dev->count[slot].spare = iova->next;
+	if (iova->next)
+		iova->next->addr = iova->addr - 1;
+	memset(iova, 0, sizeof(*iova));
+	return iova;
+}
+
+static void iova_obj_free(struct dmasplit_dev *dev, struct dmasplit_iova *iova)
+{
+	int slot = count_slot_tls;	/* assigned: this thread counted */
+	struct dmasplit_iova *head;
+	uint64_t n;
+
+	head = slot > 0 ? dev->count[slot].spare : NULL;
+	n = head ? head->addr : 0;
+	if (slot <= 0 || n == IOVA_SPARE_MAX) {
+		free(iova);
+		return;
+	}
+	iova->next = head;
+	iova->addr = n + 1;
+	dev->count[slot].spare = iova;
+}
+
+/* The device is going: no thread uses its slots any more. */
+void iova_spares_free(struct dmasplit_dev *dev)
+{
+	struct dmasplit_iova *iova;
+	int i;
+
+	for (i = 0; i < COUNT_SLOTS; i++)
+		while ((iova = dev->count[i].spare)) {
+			dev->count[i].spare = iova->next;
+			free(iova);
+		}
+}
+
+/* The checker names the windows still live at close: it lists them. */
+static void list_add(struct dmasplit_iova *iova)
+{
+	struct dmasplit_dev *dev = iova->dev;
+
+	pthread_mutex_lock(&dev->lock);
+	iova->next = dev->windows;
+	if (dev->windows)
+		dev->windows->prev = iova;
+	dev->windows = iova;
+	pthread_mutex_unlock(&dev->lock);
+}
+
 DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 					uint32_t flags,
 					struct dmasplit_iova **out)
@@ -77,7 +144,7 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 	}
 	rounded = ((uint64_t)size + dev->granule - 1) & ~(dev->granule - 1);
 
-	iova = calloc(1, sizeof(*iova));
+	iova = iova_obj_new(dev);
 	if (!iova)
 		return -ENOMEM;
 	iova->dev = dev;
@@ -88,7 +155,7 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		r = backend_error(dev, r, ERRS_MAP, "iova_alloc");
 		log_dbg(ctx, "%s: window of %" PRIu64 " bytes: %s", dev->name,
 			rounded, strerror(-r));
-		free(iova);
+		iova_obj_free(dev, iova);
 		return r;
 	}
 	if (dma_bad(dev, iova->addr, rounded))
@@ -97,17 +164,13 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		r = check_window_add(iova, __builtin_return_address(0));
 	if (r < 0) {
 		dev->ops->iova_destroy(iova->bwin);
-		free(iova);
+		iova_obj_free(dev, iova);
 		return r;
 	}
 	/* The window keeps its device, even past dmasplit_dev_close(). */
 	dev_get(dev);
-	pthread_mutex_lock(&dev->lock);
-	iova->next = dev->windows;
-	if (dev->windows)
-		dev->windows->prev = iova;
-	dev->windows = iova;
-	pthread_mutex_unlock(&dev->lock);
+	if (unlikely(dev->check))
+		list_add(iova);
 	count_add(dev, C_WINDOWS_ALLOCATED, 1);
 	*out = iova;
 	return 0;
@@ -234,7 +297,8 @@ DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 
 	if (!dev)
 		return;
-	unlist(iova);
+	if (dev->check)
+		unlist(iova);
 	/* The checker forgets the range first: once the backend frees it,
 	 * another thread's window may get it at once. */
 	if (dev->check)
@@ -244,6 +308,6 @@ DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 	if (dev->check)
 		check_quarantine(iova);
 	else
-		free(iova);
+		iova_obj_free(dev, iova);
 	dev_put(dev);
 }

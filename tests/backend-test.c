@@ -430,6 +430,11 @@ static void tb_iova_destroy(struct dmasplit_bwin *w)
 	for (p = &b->wins; *p != w; p = &(*p)->next)
 		;
 	*p = w->next;
+	/* The allocator is serialised by its caller: under the lock, as
+	 * its iova_alloc. */
+	if (!w->borrowed)
+		b->host->iovad_free(b->iovad, w->base, w->size);
+	w->borrowed = true;
 	pthread_mutex_unlock(&b->lock);
 	win_free(w);
 }

@@ -6,6 +6,7 @@
  * the checker still refuses what it knows.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -449,6 +450,64 @@ START_TEST(unchecked_close_counts_windows_and_the_last_one_releases)
 }
 END_TEST
 
+struct win_hop {
+	struct dmasplit_iova *in[4], *out[4];
+};
+
+/* Destroys the windows it was given and makes as many new ones. */
+static void *win_hop_thread(void *arg)
+{
+	struct win_hop *h = arg;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		dmasplit_iova_destroy(h->in[i]);
+		if (dmasplit_iova_alloc(dev, G, 0, &h->out[i]) < 0)
+			h->out[i] = NULL;
+	}
+	return NULL;
+}
+
+/* Window objects are kept per thread for reuse: windows made in one
+ * thread and destroyed in another, many times over, leave the count of
+ * live windows at close exact, and every one still releases. */
+START_TEST(unchecked_close_counts_windows_reused_across_threads)
+{
+	struct dmasplit_iova *keep[4];
+	struct win_hop h;
+	unsigned int i, round;
+	pthread_t t;
+
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(dmasplit_iova_alloc(dev, G, 0, &keep[i]), 0);
+	for (round = 0; round < 50; round++) {
+		for (i = 0; i < 4; i++)
+			ck_assert_int_eq(dmasplit_iova_alloc(dev, G, 0, &h.in[i]), 0);
+		ck_assert_int_eq(pthread_create(&t, NULL, win_hop_thread, &h), 0);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+		for (i = 0; i < 4; i++) {
+			ck_assert_ptr_nonnull(h.out[i]);
+			ck_assert_int_eq(dmasplit_iova_link(h.out[i], 0, buf, G, DMASPLIT_TO_DEVICE, 0), 0);
+			ck_assert_int_eq(dmasplit_iova_unlink(h.out[i], 0, G, DMASPLIT_TO_DEVICE, 0), 0);
+			dmasplit_iova_destroy(h.out[i]);
+		}
+	}
+	dmasplit_iova_destroy(keep[0]);
+	dmasplit_iova_destroy(keep[2]);
+	tu_log_clear();
+	dmasplit_dev_close(dev);
+	dev = NULL;
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("nic0: closed with 2 windows and 0 batches live"),
+		      "expected one line counting 2 windows, log:\n%s",
+		      tu_log_text());
+	dmasplit_iova_destroy(keep[1]);
+	ck_assert(!tu_log_has("testa: close"));
+	dmasplit_iova_destroy(keep[3]);
+	ck_assert_msg(tu_log_has("testa: close"), "log:\n%s", tu_log_text());
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("api");
@@ -479,6 +538,7 @@ int main(void)
 	tcase_add_test(tc, unmap_vec_returns_the_backend_error_and_counts_what_went);
 	tcase_add_test(tc, failed_unlink_leaves_the_link_in_place);
 	tcase_add_test(tc, unchecked_close_counts_windows_and_the_last_one_releases);
+	tcase_add_test(tc, unchecked_close_counts_windows_reused_across_threads);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

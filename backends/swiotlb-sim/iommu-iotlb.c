@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim.h"
@@ -21,11 +22,9 @@ uint64_t iommu_invalidations(struct dmasplit_bdev *b)
 	uint64_t sum = 0;
 	unsigned int i;
 
-	for (i = 0; b->sp && i < CPU_CACHES; i++) {
-		pthread_mutex_lock(&b->sp->caches[i].lock);
-		sum += b->sp->caches[i].invalidations;
-		pthread_mutex_unlock(&b->sp->caches[i].lock);
-	}
+	for (i = 0; b->sp && i < CPU_CACHES; i++)
+		sum += __atomic_load_n(&b->sp->caches[i].invalidations,
+				       __ATOMIC_RELAXED);
 	return sum;
 }
 
@@ -54,6 +53,7 @@ static void global_free(struct dmasplit_bdev *b, const uint64_t *addr,
  * iova_lock, which is taken before a cache's lock, never after. */
 void iova_drain_locked(struct sim_space *sp)
 {
+	struct dmasplit_bwin *w;
 	unsigned int i, o, k;
 
 	for (i = 0; i < CPU_CACHES; i++) {
@@ -65,6 +65,14 @@ void iova_drain_locked(struct sim_space *sp)
 				sp->host->iovad_free(sp->iovad, c->addr[o][k],
 						     sp->granule << o);
 			c->n[o] = 0;
+			/* Held windows' addresses too: bare objects now. */
+			while ((w = c->held[o])) {
+				c->held[o] = w->next;
+				sp->host->iovad_free(sp->iovad, w->addr,
+						     w->size);
+				w->next = c->wins;
+				c->wins = w;
+			}
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
@@ -89,47 +97,37 @@ static int global_alloc(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
 
 /*
  * Allocate and free device addresses.  flushes is the number of IOTLB
- * invalidations the caller makes along with it: counting them here, under
- * the per-CPU lock taken anyway, spares the hot path an atomic operation.
- * A map that fails after its iova_get() puts back with -1: the sum over
- * the per-CPU shares stays exact, modulo 2^64 like any counter.
+ * invalidations the caller makes along with it, counted in the share of
+ * the cache the addresses come from or go to.  A map that fails after
+ * its iova_get() puts back with -1: the sum over the per-CPU shares
+ * stays exact, modulo 2^64 like any counter.
  */
-int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
-	     unsigned int flushes)
+/* The allocator, after the cache had nothing: a run of this CPU's
+ * (entries of one run share cache lines with no other CPU's), or the
+ * addresses alone. */
+static __attribute__((noinline)) int iova_alloc_slow(struct dmasplit_bdev *b,
+						     struct iova_cache *c,
+						     int order, uint64_t size,
+						     uint64_t *addr)
 {
-	int order = cache_order(b, size), r;
-	struct iova_cache *c;
 	uint64_t run;
 	unsigned int i;
+	int r;
 
-	if (order >= 0) {
-		c = my_cache(b);
+	if (order >= 0 && global_alloc(b, size * CACHE_REFILL, &run) == 0) {
 		pthread_mutex_lock(&c->lock);
-		if (c->n[order]) {
-			*addr = c->addr[order][--c->n[order]];
-			c->invalidations += flushes;
-			pthread_mutex_unlock(&c->lock);
-			return 0;
+		for (i = CACHE_REFILL - 1; i > 0; i--) {
+			if (c->n[order] == CACHE_DEPTH)
+				break;
+			c->addr[order][c->n[order]++] = run + i * size;
 		}
 		pthread_mutex_unlock(&c->lock);
-		/* A run for this CPU: its entries share cache lines with no
-		 * other CPU's. */
-		if (global_alloc(b, size * CACHE_REFILL, &run) == 0) {
-			pthread_mutex_lock(&c->lock);
-			for (i = CACHE_REFILL - 1; i > 0; i--) {
-				if (c->n[order] == CACHE_DEPTH)
-					break;
-				c->addr[order][c->n[order]++] = run + i * size;
-			}
-			c->invalidations += flushes;
-			pthread_mutex_unlock(&c->lock);
-			if (i)	/* the cache filled up meanwhile */
-				for (; i > 0; i--)
-					global_free(b, &(uint64_t){ run + i * size },
-						    1, size);
-			*addr = run;
-			return 0;
-		}
+		if (i)	/* the cache filled up meanwhile */
+			for (; i > 0; i--)
+				global_free(b, &(uint64_t){ run + i * size },
+					    1, size);
+		*addr = run;
+		return 0;
 	}
 	r = global_alloc(b, size, addr);
 	if (r == -ENOSPC) {
@@ -139,38 +137,173 @@ int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
 	if (r == -ENOSPC)
 		sim_err(b, "%s: no %" PRIu64 " bytes of device address space left below the DMA mask",
 			b->name, size);
-	if (r == 0 && flushes)
-		add_invalidations(b, flushes);
 	return r;
+}
+
+#define hot_inline inline __attribute__((always_inline))
+
+static hot_inline int iova_alloc_on(struct dmasplit_bdev *b,
+				    struct iova_cache *c, uint64_t size,
+				    uint64_t *addr)
+{
+	int order = cache_order(b, size);
+
+	if (order >= 0) {
+		pthread_mutex_lock(&c->lock);
+		if (c->n[order]) {
+			*addr = c->addr[order][--c->n[order]];
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	return iova_alloc_slow(b, c, order, size, addr);
+}
+
+static hot_inline int iova_get_on(struct dmasplit_bdev *b, struct iova_cache *c,
+		       uint64_t size, uint64_t *addr, unsigned int flushes)
+{
+	int r = iova_alloc_on(b, c, size, addr);
+
+	if (r == 0 && flushes)
+		add_invalidations(c, (int)flushes);
+	return r;
+}
+
+int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
+	     unsigned int flushes)
+{
+	return iova_get_on(b, my_cache(b), size, addr, flushes);
+}
+
+/* addr to c's stack of its order, which is full when *spill gets half of
+ * it (their number returned) for global_free() after the unlock.  Under
+ * c's lock. */
+static hot_inline unsigned int cache_push(struct iova_cache *c, int order, uint64_t addr,
+			       uint64_t *spill)
+{
+	unsigned int n = 0;
+
+	if (c->n[order] == CACHE_DEPTH) {
+		n = CACHE_DEPTH / 2;
+		c->n[order] -= n;
+		memcpy(spill, &c->addr[order][c->n[order]],
+		       n * sizeof(*spill));
+	}
+	c->addr[order][c->n[order]++] = addr;
+	return n;
+}
+
+static hot_inline int iova_put_on(struct dmasplit_bdev *b, struct iova_cache *c,
+		       uint64_t addr, uint64_t size, int flushes)
+{
+	int order = cache_order(b, size), r;
+	uint64_t spill[CACHE_DEPTH / 2];
+	unsigned int n;
+
+	if (flushes)
+		add_invalidations(c, flushes);
+	if (order < 0) {
+		pthread_mutex_lock(&b->sp->iova_lock);
+		r = b->host->iovad_free(b->sp->iovad, addr, size);
+		pthread_mutex_unlock(&b->sp->iova_lock);
+		return r;
+	}
+	pthread_mutex_lock(&c->lock);
+	n = cache_push(c, order, addr, spill);
+	pthread_mutex_unlock(&c->lock);
+	if (n)
+		global_free(b, spill, n, size);
+	return 0;
 }
 
 int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 	     int flushes)
 {
-	int order = cache_order(b, size), r;
-	uint64_t spill[CACHE_DEPTH / 2];
-	struct iova_cache *c;
-	unsigned int n = 0;
+	return iova_put_on(b, my_cache(b), addr, size, flushes);
+}
 
-	if (order < 0) {
-		pthread_mutex_lock(&b->sp->iova_lock);
-		r = b->host->iovad_free(b->sp->iovad, addr, size);
-		pthread_mutex_unlock(&b->sp->iova_lock);
-		if (flushes)
-			add_invalidations(b, flushes);
-		return r;
-	}
-	c = my_cache(b);
+struct dmasplit_bwin *win_get(struct dmasplit_bdev *b, uint64_t size,
+			      int *err)
+{
+	unsigned int cpu = my_cpu();
+	struct iova_cache *c = &b->sp->caches[cpu];
+	int order = cache_order(b, size);
+	struct dmasplit_bwin *w = NULL;
+	uint64_t addr = 0;
+
 	pthread_mutex_lock(&c->lock);
-	if (c->n[order] == CACHE_DEPTH) {
-		n = CACHE_DEPTH / 2;
-		c->n[order] -= n;
-		memcpy(spill, &c->addr[order][c->n[order]], sizeof(spill));
+	if (order >= 0 && c->held[order]) {
+		w = c->held[order];
+		c->held[order] = w->next;
+		c->nwins--;
+		pthread_mutex_unlock(&c->lock);
+		/* Its addresses, and the leaf table it used, are still
+		 * there: only the device may differ, in a shared space. */
+		w->b = b;
+		w->cpu = cpu;
+		w->linked = 0;
+		return w;
 	}
-	c->addr[order][c->n[order]++] = addr;
-	c->invalidations += (uint64_t)(int64_t)flushes;
+	if (c->wins) {
+		w = c->wins;
+		c->wins = w->next;
+		c->nwins--;
+	}
+	if (order >= 0 && c->n[order])
+		addr = c->addr[order][--c->n[order]];
+	pthread_mutex_unlock(&c->lock);
+	if (!w && !(w = malloc(sizeof(*w)))) {
+		*err = -ENOMEM;
+		if (addr)
+			iova_put_on(b, c, addr, size, 0);
+		return NULL;
+	}
+	if (!addr) {
+		*err = iova_get_on(b, c, size, &addr, 0);
+		if (*err < 0) {
+			free(w);
+			return NULL;
+		}
+	}
+	*w = (struct dmasplit_bwin){ .b = b, .addr = addr, .size = size,
+				     .cpu = cpu };
+	return w;
+}
+
+void win_put(struct dmasplit_bwin *w, unsigned int flushes)
+{
+	struct dmasplit_bdev *b = w->b;
+	struct iova_cache *c = &b->sp->caches[w->cpu];
+	uint64_t size = w->size, spill[CACHE_DEPTH / 2];
+	int order = cache_order(b, size);
+	unsigned int n = 0;
+	bool keep;
+
+	if (flushes)
+		add_invalidations(c, (int)flushes);
+	if (order < 0)
+		iova_put_on(b, c, w->addr, size, 0);
+	/* Once in the cache, w is another thread's to take. */
+	pthread_mutex_lock(&c->lock);
+	keep = c->nwins < CACHE_WINDOWS;
+	if (keep && order >= 0) {
+		w->next = c->held[order];
+		c->held[order] = w;
+		c->nwins++;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if (order >= 0)
+		n = cache_push(c, order, w->addr, spill);
+	if (keep) {
+		w->next = c->wins;
+		c->wins = w;
+		c->nwins++;
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (n)
 		global_free(b, spill, n, size);
-	return 0;
+	if (!keep)
+		free(w);
 }

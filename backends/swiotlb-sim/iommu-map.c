@@ -205,6 +205,7 @@ static void unmap_claimed(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 	 * handed out again at once. */
 	pt_clear(b, base, size >> b->sp->pt.shift, 0);
 	invalidate(b);
+	pt_release(&b->sp->pt, base, size >> b->sp->pt.shift);
 	if (iova_put(b, base, size, 1) < 0)
 		sim_err(b, "%s: unmap of 0x%" PRIx64 ": the allocator refused its addresses back",
 			b->name, dma);
@@ -472,6 +473,7 @@ int iommu_unmap_vec(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 	end = round_up(b, segs[nsegs - 1].dma + segs[nsegs - 1].len);
 	pt_clear(b, base, (end - base) >> b->sp->pt.shift, 0);
 	invalidate(b);
+	pt_release(&b->sp->pt, base, (end - base) >> b->sp->pt.shift);
 	if (iova_put(b, base, end - base, 1) < 0)
 		sim_err(b, "%s: unmap_vec of 0x%" PRIx64 ": the allocator refused its addresses back",
 			b->name, base);

@@ -12,7 +12,10 @@
  * A window is contiguous, so consecutive links, and its sync, unlink and
  * destroy, mostly use one leaf table: the window keeps the last one it
  * used (w->leaf) and walks the table only when it moves on.  The tables
- * under a live window are never freed, so the cached one stays valid.
+ * under a live window are never freed, so the cached one stays valid;
+ * nor are those under a destroyed window its CPU's cache holds with its
+ * addresses (iommu-iotlb.c), so the next window made from it starts
+ * with its table cached: the one-page window of one I/O walks nothing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,18 +26,12 @@
 int iommu_iova_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 		     struct dmasplit_bwin **out, uint64_t *addr)
 {
-	struct dmasplit_bwin *w = calloc(1, sizeof(*w));
+	struct dmasplit_bwin *w;
 	int r;
 
+	w = win_get(b, size, &r);
 	if (!w)
-		return -ENOMEM;
-	r = iova_get(b, size, &w->addr, 0);
-	if (r < 0) {
-		free(w);
 		return r;
-	}
-	w->b = b;
-	w->size = size;
 	*out = w;
 	*addr = w->addr;
 	return 0;
@@ -108,13 +105,13 @@ static inline uint64_t *win_leaf(struct dmasplit_bwin *w, uint64_t iova,
 	return win_walk(w, iova, alloc, run);
 }
 
-/* Something may be linked in the window: its destroy must look. */
-static void win_mark_linked(struct dmasplit_bwin *w)
+/* Something may be linked in the window: its destroy must look.  A
+ * store only the first time, so that threads linking parts of one
+ * window share the line for reading. */
+static inline void win_mark_linked(struct dmasplit_bwin *w)
 {
-	uint64_t zero = 0;
-
-	__atomic_compare_exchange_n(&w->leaf, &zero, WIN_NOLEAF, false,
-				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&w->linked, __ATOMIC_RELAXED))
+		__atomic_store_n(&w->linked, 1, __ATOMIC_RELAXED);
 }
 
 /* What the fast path leaves out: a leaf table not cached, bounces, a
@@ -148,9 +145,10 @@ static __attribute__((noinline)) int link_slow(struct dmasplit_bwin *w,
 		/* In one leaf table: walked (and now cached) once. */
 		if (pte && run >= n) {
 			r = pte_set_run(pte, host, n, g, flags, head);
-			if (r == 0)
-				return 0;
-			goto fail;
+			if (r < 0)
+				goto fail;
+			win_mark_linked(w);
+			return 0;
 		}
 	}
 	if (b->o.untrusted && ((va | end) & b->gmask)) {
@@ -237,6 +235,7 @@ int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 		pte_store(&pte[i++], v);
 		v = (v & ~PTE_HEAD) + b->gmask + 1;
 	} while ((v & ~b->gmask) <= va + (len - 1));
+	win_mark_linked(w);
 	return 0;
 }
 
@@ -276,7 +275,7 @@ int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 		return -ENOENT;
 	}
 	invalidate(b);
-	count_invalidation(b);
+	count_invalidation(w);
 	return 0;
 }
 
@@ -306,9 +305,9 @@ int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 				  b->name, w->addr, offset, len);
 	/* All of it: its destroy has nothing left to clear. */
 	if (!first && n << b->gshift == w->size)
-		__atomic_store_n(&w->leaf, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&w->linked, 0, __ATOMIC_RELAXED);
 	invalidate(b);
-	count_invalidation(b);
+	count_invalidation(w);
 	return 0;
 }
 
@@ -318,10 +317,11 @@ void iommu_iova_destroy(struct dmasplit_bwin *w)
 	unsigned int flush;
 
 	/* An invalidation only if something was still linked. */
-	flush = __atomic_load_n(&w->leaf, __ATOMIC_RELAXED) &&
+	flush = __atomic_load_n(&w->linked, __ATOMIC_RELAXED) &&
 		win_clear(w, w->addr, w->size >> b->gshift, -1) != 0;
 	if (flush)
 		invalidate(b);
-	iova_put(b, w->addr, w->size, flush);
-	free(w);
+	/* Tables that span only this window go before its addresses. */
+	pt_release(&b->sp->pt, w->addr, w->size >> b->gshift);
+	win_put(w, flush);
 }

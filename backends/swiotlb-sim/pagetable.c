@@ -5,12 +5,20 @@
  * the DMA mask needs.  Per linked granule the cost is one 8-byte entry; a
  * walk is paid once per leaf table, not once per granule.
  *
- * Tables are never freed before the device closes: the IOVA allocator
- * hands out the lowest free addresses, so the tree stays as small as the
- * peak of live mappings, and freeing would need a count per table that
- * every link and unlink would pay for.  They come in chunks, so that a
- * table costs exactly its granule: the metadata of a linked granule is
- * its 8-byte entry plus 1/512 of the tables above it.
+ * Tables go when the window or mapping that spans all of their addresses
+ * is taken down (pt_release): then no one else can reach them, so no
+ * count per table, which every link and unlink would pay for, is needed.
+ * A table that also spans other addresses stays until the device
+ * closes; the IOVA allocator hands out the lowest free addresses, so
+ * those are few.  Tables come in chunks, so that a table costs exactly
+ * its granule: the metadata of a linked granule is its 8-byte entry plus
+ * 1/512 of the tables above it.
+ *
+ * Freed tables first fill a reserve of PT_RESERVE_BYTES, kept resident
+ * and zeroed for the next tables: a window of that many tables' span made
+ * and destroyed over and over rebuilds its tables without a page fault.
+ * Beyond the reserve their memory goes back to the system, so what a
+ * device holds once everything is taken down is the reserve at most.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,52 +53,172 @@ static void *chunk_map(size_t table, size_t len)
 	return (void *)start;
 }
 
-/* A zeroed table; NULL on ENOMEM. */
+/* The chunk holding table t, or the place for a new chunk at t. */
+static size_t chunk_find(const struct pagetable *pt, const void *t)
+{
+	size_t lo = 0, hi = pt->nchunks;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((const uint8_t *)t < pt->chunks[mid].base)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo ? lo - 1 : 0;
+}
+
+static size_t chunk_len(const struct pagetable *pt)
+{
+	return ((size_t)1 << pt->shift) * TABLES_PER_CHUNK;
+}
+
+#define CHUNK_ALL ((uint32_t)((1ull << TABLES_PER_CHUNK) - 1))
+
+/* A new chunk, all free, in its place.  Under lock. */
+static int chunk_add(struct pagetable *pt)
+{
+	size_t at;
+	void *chunk;
+
+	if (pt->nchunks == pt->chunk_cap) {
+		size_t cap = pt->chunk_cap ? pt->chunk_cap * 2 : 16;
+		struct pt_chunk *c = realloc(pt->chunks, cap * sizeof(*c));
+
+		if (!c)
+			return -ENOMEM;
+		pt->chunks = c;
+		pt->chunk_cap = cap;
+	}
+	chunk = chunk_map((size_t)1 << pt->shift, chunk_len(pt));
+	if (!chunk)
+		return -ENOMEM;
+	at = chunk_find(pt, chunk);
+	if (pt->nchunks && pt->chunks[at].base < (uint8_t *)chunk)
+		at++;
+	memmove(&pt->chunks[at + 1], &pt->chunks[at],
+		(pt->nchunks - at) * sizeof(*pt->chunks));
+	pt->chunks[at] = (struct pt_chunk){ .base = chunk, .free = CHUNK_ALL };
+	pt->nchunks++;
+	pt->nfree += TABLES_PER_CHUNK;
+	return 0;
+}
+
+/* A zeroed table; NULL on ENOMEM.  Free tables are zero: never touched,
+ * or given back (their pages read as zeros again). */
 static uint64_t *table_alloc(struct pagetable *pt)
 {
-	size_t size = (size_t)1 << pt->shift;
 	uint64_t *t = NULL;
+	unsigned int i;
+	size_t c;
 
 	pthread_mutex_lock(&pt->lock);
-	if (pt->spare) {
-		t = pt->spare;
-		pt->spare = (uint64_t *)(uintptr_t)t[0];
+	if (pt->reserve) {
+		t = pt->reserve;
+		pt->reserve = (uint64_t *)(uintptr_t)t[0];
 		t[0] = 0;
+		pt->nreserve--;
 		goto out;
 	}
-	if (!pt->left) {
-		void *chunk;
-
-		if (pt->nchunks == pt->chunk_cap) {
-			size_t cap = pt->chunk_cap ? pt->chunk_cap * 2 : 16;
-			void **c = realloc(pt->chunks, cap * sizeof(*c));
-
-			if (!c)
-				goto out;
-			pt->chunks = c;
-			pt->chunk_cap = cap;
-		}
-		chunk = chunk_map(size, size * TABLES_PER_CHUNK);
-		if (!chunk)
-			goto out;
-		pt->chunks[pt->nchunks++] = chunk;
-		pt->next = chunk;
-		pt->left = TABLES_PER_CHUNK;
-	}
-	t = (uint64_t *)pt->next;
-	pt->next += size;
-	pt->left--;
+	if (!pt->nfree && chunk_add(pt) < 0)
+		goto out;
+	/* The highest chunk with a free table: new chunks usually lie
+	 * there, and tables fill a chunk before the next. */
+	for (c = pt->nchunks; c-- > 0;)
+		if (pt->chunks[c].free)
+			break;
+	i = (unsigned int)__builtin_ctz(pt->chunks[c].free);
+	pt->chunks[c].free &= ~(1u << i);
+	pt->chunks[c].dropped &= ~(1u << i);
+	pt->nfree--;
+	pt->ntables++;
+	t = (uint64_t *)(pt->chunks[c].base + ((size_t)i << pt->shift));
 out:
 	pthread_mutex_unlock(&pt->lock);
 	return t;
 }
 
-/* A table that was never installed, cleared, for the next caller. */
+/* Table t is free again; its memory goes back at the next table_flush().
+ * Under lock. */
+static void table_drop(struct pagetable *pt, uint64_t *t)
+{
+	struct pt_chunk *c;
+	unsigned int i;
+
+	if (pt->nreserve < pt->reserve_max) {
+		/* Zero but for the link: kept, resident, for the next. */
+		t[0] = (uintptr_t)pt->reserve;
+		pt->reserve = t;
+		pt->nreserve++;
+		return;
+	}
+	c = &pt->chunks[chunk_find(pt, t)];
+	i = (unsigned int)(((uint8_t *)t - c->base) >> pt->shift);
+	c->free |= 1u << i;
+	c->dropped |= 1u << i;
+	pt->nfree++;
+	pt->ntables--;
+	pt->ndropped++;
+}
+
+/* The memory of the tables dropped since the last call back to the
+ * system: whole chunks unmapped, single tables' pages discarded (they
+ * read as zeros after).  Under lock. */
+static void table_flush(struct pagetable *pt)
+{
+	size_t c = 0, size = (size_t)1 << pt->shift;
+	unsigned int i;
+
+	if (!pt->ndropped)
+		return;
+	pt->ndropped = 0;
+	while (c < pt->nchunks) {
+		struct pt_chunk *k = &pt->chunks[c];
+
+		if (k->free == CHUNK_ALL) {
+			munmap(k->base, chunk_len(pt));
+			pt->nfree -= TABLES_PER_CHUNK;
+			memmove(k, k + 1, (--pt->nchunks - c) * sizeof(*k));
+			continue;
+		}
+		for (i = 0; k->dropped; i++)
+			if (k->dropped & (1u << i)) {
+				madvise(k->base + ((size_t)i << pt->shift),
+					size, MADV_DONTNEED);
+				k->dropped &= ~(1u << i);
+			}
+		c++;
+	}
+	if (pt->nchunks < pt->chunk_cap / 4 && pt->chunk_cap > 16) {
+		size_t cap = pt->chunk_cap / 2;
+		struct pt_chunk *n = realloc(pt->chunks, cap * sizeof(*n));
+
+		if (n) {
+			pt->chunks = n;
+			pt->chunk_cap = cap;
+		}
+	}
+}
+
+/* A table that was never installed, still zero, for the next caller:
+ * to the reserve, or free in its chunk (its pages were never written
+ * but for what a walk read, so nothing goes back). */
 static void table_free(struct pagetable *pt, uint64_t *t)
 {
+	struct pt_chunk *c;
+
 	pthread_mutex_lock(&pt->lock);
-	t[0] = (uintptr_t)pt->spare;
-	pt->spare = t;
+	if (pt->nreserve < pt->reserve_max) {
+		t[0] = (uintptr_t)pt->reserve;
+		pt->reserve = t;
+		pt->nreserve++;
+	} else {
+		c = &pt->chunks[chunk_find(pt, t)];
+		c->free |= 1u << (((uint8_t *)t - c->base) >> pt->shift);
+		pt->nfree++;
+		pt->ntables--;
+	}
 	pthread_mutex_unlock(&pt->lock);
 }
 
@@ -101,6 +229,7 @@ int pt_init(struct pagetable *pt, unsigned int shift, unsigned int va_bits)
 	pt->bits = shift - 3;
 	pt->levels = va_bits <= shift ? 1 :
 		     (va_bits - shift + pt->bits - 1) / pt->bits;
+	pt->reserve_max = PT_RESERVE_BYTES >> shift;
 	pthread_mutex_init(&pt->lock, NULL);
 	pt->root = table_alloc(pt);
 	if (!pt->root) {
@@ -115,7 +244,7 @@ void pt_fini(struct pagetable *pt)
 	size_t i;
 
 	for (i = 0; i < pt->nchunks; i++)
-		munmap(pt->chunks[i], ((size_t)1 << pt->shift) * TABLES_PER_CHUNK);
+		munmap(pt->chunks[i].base, chunk_len(pt));
 	free(pt->chunks);
 	pthread_mutex_destroy(&pt->lock);
 	memset(pt, 0, sizeof(*pt));
@@ -162,6 +291,72 @@ uint64_t *pt_leaf(struct pagetable *pt, uint64_t iova, bool alloc,
 			return NULL;
 	}
 	return &table[pfn & mask];
+}
+
+/* Every table below table (at level) goes; their entries are clear. */
+static void drop_tree(struct pagetable *pt, uint64_t *table,
+		      unsigned int level)
+{
+	uint64_t i, n = 1ull << pt->bits;
+
+	if (level + 1 < pt->levels)
+		for (i = 0; i < n; i++) {
+			uint64_t cur = __atomic_load_n(&table[i],
+						       __ATOMIC_ACQUIRE);
+
+			if (cur) {
+				/* A table kept in the reserve must be zero. */
+				__atomic_store_n(&table[i], 0,
+						 __ATOMIC_RELAXED);
+				drop_tree(pt, (uint64_t *)(uintptr_t)cur,
+					  level + 1);
+			}
+		}
+	table_drop(pt, table);
+}
+
+/*
+ * In table (at level, its first entry at granule pfn), the children
+ * spanning only granules in [lo, hi] go; the others are looked into.
+ */
+static void release(struct pagetable *pt, uint64_t *table, unsigned int level,
+		    uint64_t pfn, uint64_t lo, uint64_t hi)
+{
+	unsigned int sh = pt->bits * (pt->levels - 1 - level);
+	uint64_t span = 1ull << sh, i, first, last;
+
+	if (level + 1 == pt->levels)
+		return;		/* leaf entries: the caller's */
+	first = lo > pfn ? (lo - pfn) >> sh : 0;
+	last = (hi - pfn) >> sh;
+	if (last >= (1ull << pt->bits))
+		last = (1ull << pt->bits) - 1;
+	for (i = first; i <= last; i++) {
+		uint64_t start = pfn + (i << sh);
+		uint64_t cur = __atomic_load_n(&table[i], __ATOMIC_ACQUIRE);
+		uint64_t *child = (uint64_t *)(uintptr_t)cur;
+
+		if (!cur)
+			continue;
+		if (start >= lo && start + (span - 1) <= hi) {
+			__atomic_store_n(&table[i], 0, __ATOMIC_RELEASE);
+			drop_tree(pt, child, level + 1);
+		} else {
+			release(pt, child, level + 1, start, lo, hi);
+		}
+	}
+}
+
+void pt_release_tables(struct pagetable *pt, uint64_t iova, uint64_t n)
+{
+	uint64_t lo = iova >> pt->shift;
+
+	if (!pt->root)
+		return;
+	pthread_mutex_lock(&pt->lock);
+	release(pt, pt->root, 0, 0, lo, lo + n - 1);
+	table_flush(pt);
+	pthread_mutex_unlock(&pt->lock);
 }
 
 static void walk(struct pagetable *pt, uint64_t *table, unsigned int level,

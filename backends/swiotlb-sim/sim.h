@@ -67,6 +67,24 @@
 #define PTE_PERMS	(PTE_READ | PTE_WRITE)
 #define PTE_FLAGS	0xfffull
 
+/* TABLES_PER_CHUNK tables of one mmap(); which of them are free. */
+struct pt_chunk {
+	uint8_t *base;
+	uint32_t free;		/* a bit per table: free */
+	uint32_t dropped;	/* a bit per table: freed since its
+				 * memory last went back (pt_release) */
+};
+
+/*
+ * Freed tables kept for reuse, resident and zeroed, per page table: up to
+ * this many bytes of them (128 tables at 4 KiB, the leaf tables of a
+ * 256 MiB window).  What a device holds once every window and mapping is
+ * taken down is at most this, beyond the tables that also spanned
+ * addresses still in use; a window that needs no more tables than this
+ * is rebuilt without a page fault.
+ */
+#define PT_RESERVE_BYTES (512u << 10)
+
 struct pagetable {
 	unsigned int shift;	/* log2 of the granule */
 	unsigned int bits;	/* index bits per level: a table fills a granule */
@@ -74,13 +92,19 @@ struct pagetable {
 	uint64_t *root;
 
 	/* Tables come from chunks of TABLES_PER_CHUNK, so that a table
-	 * costs its granule and no allocator overhead beside it. */
+	 * costs its granule and no allocator overhead beside it; chunks
+	 * are kept in address order, and one whose tables are all free
+	 * goes back whole.  Under lock. */
 	pthread_mutex_t lock;
-	void **chunks;
+	struct pt_chunk *chunks;
 	size_t nchunks, chunk_cap;
-	uint8_t *next;		/* the next free table in the last chunk */
-	size_t left;		/* tables left after next */
-	uint64_t *spare;	/* tables that lost an install race */
+	size_t nfree;		/* free tables in the chunks */
+	size_t ntables;		/* tables in use, the reserve's included */
+	size_t ndropped;	/* freed since their memory last went back */
+	/* Freed tables, zero but for the link in their first entry: at
+	 * most reserve_max (PT_RESERVE_BYTES of them). */
+	uint64_t *reserve;
+	size_t nreserve, reserve_max;
 };
 
 #define TABLES_PER_CHUNK 16
@@ -95,6 +119,22 @@ void pt_fini(struct pagetable *pt);
  */
 uint64_t *pt_leaf(struct pagetable *pt, uint64_t iova, bool alloc,
 		  uint64_t *run);
+
+/*
+ * Free every table whose whole span lies in the n granules from iova,
+ * whose entries the caller has cleared: those addresses are the
+ * caller's alone (a window or mapping being taken down), so no one else
+ * can reach those tables; a table that also spans other addresses stays.
+ * They go to the reserve, and beyond it their memory to the system.
+ */
+void pt_release_tables(struct pagetable *pt, uint64_t iova, uint64_t n);
+
+/* Fewer granules than a leaf table spans cover no table: no call. */
+static inline void pt_release(struct pagetable *pt, uint64_t iova, uint64_t n)
+{
+	if (n >> pt->bits)
+		pt_release_tables(pt, iova, n);
+}
 
 /* fn for every leaf table, with the number of its first entry's granule
  * (its address >> shift); tables must not go meanwhile. */
@@ -333,18 +373,38 @@ struct dmasplit_bdev {
 #define CACHE_DEPTH 64
 #define CACHE_REFILL 8
 
+/* Destroyed window objects a CPU's cache keeps for the next windows:
+ * those of cached orders with their addresses (and the leaf table they
+ * used), the rest as bare objects. */
+#define CACHE_WINDOWS 8
+
 struct iova_cache {
 	pthread_mutex_t lock;
 	uint32_t n[CACHE_ORDERS];
 	uint64_t addr[CACHE_ORDERS][CACHE_DEPTH];
-	/* This CPU's share of the statistic, only ever read or written
-	 * under lock: the hot path takes it anyway, and a reader sums the
-	 * shares under each lock, so no count is lost or torn. */
+	/* Window objects, through their next; under lock, as the
+	 * addresses, so that a window's object and its addresses come
+	 * and go with one lock.  held[order]: destroyed windows that keep
+	 * their addresses, which are this cache's as those in addr are,
+	 * and their leaf table, so that the next window of that size
+	 * links without a walk; wins: bare objects.  nwins counts both. */
+	struct dmasplit_bwin *held[CACHE_ORDERS];
+	struct dmasplit_bwin *wins;
+	uint32_t nwins;
+	/* This CPU's share of the statistic: atomic adds, with no lock,
+	 * so that a window's sync and unlink count without one; a reader
+	 * sums the shares.  Only a thread on this CPU (or a window made
+	 * on it) adds here, so the line is rarely shared. */
 	uint64_t invalidations;
 } __attribute__((aligned(64)));
 
 struct dmasplit_bwin {
-	struct dmasplit_bdev *b;
+	union {
+		struct dmasplit_bdev *b;
+		/* In a per-CPU cache, once destroyed (b is set again
+		 * when the object is used again). */
+		struct dmasplit_bwin *next;
+	};
 	uint64_t addr;
 	uint64_t size;
 	/*
@@ -353,11 +413,19 @@ struct dmasplit_bwin {
 	 * its number among the window's leaf tables, which is below
 	 * WIN_NOLEAF (tables are aligned to at least 4 KiB); WIN_NOLEAF
 	 * alone when that number does not fit.  One word, so that threads
-	 * linking disjoint parts of the window each replace it whole.  0
-	 * also says that nothing has been linked since the window was made
-	 * or wholly unlinked, so that its destroy has nothing to clear.
+	 * linking disjoint parts of the window each replace it whole; 0
+	 * when none is known.  This hint outlives the window in its CPU's cache (held[]): the
+	 * addresses and the table stay, and a window made from it again
+	 * starts with it.
 	 */
 	uint64_t leaf;
+	/* Something may be linked: 0 when nothing has been since the
+	 * window was made or wholly unlinked, so that its destroy has
+	 * nothing to clear. */
+	unsigned int linked;
+	/* The per-CPU cache the window was made from: its invalidations
+	 * count there, and its addresses and object go back there. */
+	unsigned int cpu;
 };
 
 #define WIN_NOLEAF 0xfffull
@@ -475,41 +543,47 @@ static inline void invalidate(const struct dmasplit_bdev *b)
 /* iommu-iotlb.c: device addresses and the invalidation count */
 /*
  * Allocate and free device addresses.  flushes is the number of IOTLB
- * invalidations the caller makes along with it, counted under the lock
- * the per-CPU cache takes anyway; a map that fails after its iova_get()
- * puts back with -1.
+ * invalidations the caller makes along with it; a map that fails after
+ * its iova_get() puts back with -1.
  */
 int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
 	      unsigned int flushes);
 int  iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 	      int flushes);
+/* A window's object and its addresses, taken from (and given back to)
+ * one per-CPU cache under one lock; NULL on ENOMEM or ENOSPC (*err). */
+struct dmasplit_bwin *win_get(struct dmasplit_bdev *b, uint64_t size,
+			      int *err);
+void win_put(struct dmasplit_bwin *w, unsigned int flushes);
 /* Every cached address back to the allocator.  Under iova_lock. */
 void iova_drain_locked(struct sim_space *sp);
 uint64_t iommu_invalidations(struct dmasplit_bdev *b);
 
-static inline struct iova_cache *my_cache(const struct dmasplit_bdev *b)
+static inline unsigned int my_cpu(void)
 {
 	int cpu = sched_getcpu();
 
-	return &b->sp->caches[(unsigned int)(cpu < 0 ? 0 : cpu) % CPU_CACHES];
+	return (unsigned int)(cpu < 0 ? 0 : cpu) % CPU_CACHES;
 }
 
-/* Count invalidations that come with no IOVA allocation or free from
- * the per-CPU cache, whose lock would have counted them.  Inline: every
- * window sync and unlink counts one, and a call would cost them more
- * than the count itself. */
-static inline void add_invalidations(struct dmasplit_bdev *b, int n)
+static inline struct iova_cache *my_cache(const struct dmasplit_bdev *b)
 {
-	struct iova_cache *c = my_cache(b);
-
-	pthread_mutex_lock(&c->lock);
-	c->invalidations += (uint64_t)(int64_t)n;
-	pthread_mutex_unlock(&c->lock);
+	return &b->sp->caches[my_cpu()];
 }
 
-static inline void count_invalidation(struct dmasplit_bdev *b)
+/* Count invalidations that come with no IOVA allocation or free: one
+ * atomic add to a per-CPU share, no lock. */
+static inline void add_invalidations(struct iova_cache *c, int n)
 {
-	add_invalidations(b, 1);
+	__atomic_fetch_add(&c->invalidations, (uint64_t)(int64_t)n,
+			   __ATOMIC_RELAXED);
+}
+
+/* A window's sync or unlink: to the share of the CPU it was made on,
+ * which spares asking which CPU this is. */
+static inline void count_invalidation(const struct dmasplit_bwin *w)
+{
+	add_invalidations(&w->b->sp->caches[w->cpu], 1);
 }
 
 /* iommu-window.c */
