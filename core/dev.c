@@ -464,6 +464,44 @@ DMASPLIT_EXPORT int dmasplit_dev_get_info(struct dmasplit_dev *dev,
 	return 0;
 }
 
+DMASPLIT_EXPORT int dmasplit_dev_get_ranges(struct dmasplit_dev *dev,
+					    struct dmasplit_range *ranges,
+					    unsigned int *n)
+{
+	unsigned int have;
+	int r;
+
+	if (!dev || !n || (*n && !ranges))
+		return -EINVAL;
+	if (dev->ops->get_ranges) {
+		have = *n;
+		r = dev->ops->get_ranges(dev->bdev, ranges, &have);
+		if (r < 0 && r != -ENOSPC && r != -ENOMEM) {
+			log_err(dev->ctx, "%s: backend %s returned %d (%s) from get_ranges, which that call may not return: reported as EIO",
+				dev->name, dev->backend->ops.name, r,
+				strerror(-r));
+			return -EIO;
+		}
+		if (r == -ENOMEM)
+			return r;
+		if (r == -ENOSPC && have <= *n) {
+			log_err(dev->ctx, "%s: backend %s says %u ranges do not fit in %u",
+				dev->name, dev->backend->ops.name, have, *n);
+			return -EPROTO;
+		}
+		*n = have;
+		return r;
+	}
+	have = dev->info.num_ranges;
+	if (have > *n) {
+		*n = have;
+		return -ENOSPC;
+	}
+	memcpy(ranges, dev->info.ranges, have * sizeof(*ranges));
+	*n = have;
+	return 0;
+}
+
 DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 					   struct dmasplit_dev_stats *stats)
 {

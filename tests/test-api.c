@@ -189,6 +189,33 @@ START_TEST(device_arguments_are_validated)
 }
 END_TEST
 
+/* The ranges dev_info holds are all there are on a device whose backend
+ * has no get_ranges; the call answers with every one, or -ENOSPC and
+ * how many. */
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+START_TEST(ranges_are_reported_whole_or_counted)
+{
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	struct dmasplit_range r[DMASPLIT_MAX_RANGES + 4];
+	unsigned int n;
+
+	ck_assert_int_eq(dmasplit_dev_get_info(dev, &info), 0);
+	ck_assert_uint_ge(info.num_ranges, 1);
+	n = 0;
+	ck_assert_int_eq(dmasplit_dev_get_ranges(dev, NULL, &n), -ENOSPC);
+	ck_assert_uint_eq(n, info.num_ranges);
+	n = ARRAY_LEN(r);
+	ck_assert_int_eq(dmasplit_dev_get_ranges(dev, r, &n), 0);
+	ck_assert_uint_eq(n, info.num_ranges);
+	ck_assert_mem_eq(r, info.ranges, n * sizeof(r[0]));
+	ck_assert_int_eq(dmasplit_dev_get_ranges(NULL, r, &n), -EINVAL);
+	ck_assert_int_eq(dmasplit_dev_get_ranges(dev, r, NULL), -EINVAL);
+	n = 1;
+	ck_assert_int_eq(dmasplit_dev_get_ranges(dev, NULL, &n), -EINVAL);
+}
+END_TEST
+
 START_TEST(bad_device_options_fail_open_cleanly)
 {
 	struct dmasplit_dev *d = NULL;
@@ -473,6 +500,7 @@ int main(void)
 	tcase_add_test(tc, map_arguments_are_validated);
 	tcase_add_test(tc, vector_arguments_are_validated);
 	tcase_add_test(tc, device_arguments_are_validated);
+	tcase_add_test(tc, ranges_are_reported_whole_or_counted);
 	tcase_add_test(tc, bad_device_options_fail_open_cleanly);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

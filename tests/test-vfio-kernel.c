@@ -332,6 +332,18 @@ START_TEST(iommufd_ranges_are_all_kept)
 			 DMASPLIT_MAX_RANGES, &total);
 	ck_assert_msg(n == DMASPLIT_MAX_RANGES && total == 20,
 		      "expected 8 of 20 in dev_info, got %u of %u", n, total);
+	/* dmasplit_dev_get_ranges has them all, or says how many. */
+	{
+		struct dmasplit_range all[32];
+		unsigned int k = 8;
+
+		ck_assert_int_eq(vfio_get_ranges(fb, all, &k), -ENOSPC);
+		ck_assert_uint_eq(k, 20);
+		k = 32;
+		ck_assert_int_eq(vfio_get_ranges(fb, all, &k), 0);
+		ck_assert_uint_eq(k, 20);
+		ck_assert_uint_eq(all[19].start, 0x2700000);
+	}
 	/* Below a mask of 0x9fffff: ranges 1, 3, 5, 7 and part of 9 MiB. */
 	n = ranges_below(fs->ranges, fs->num_ranges, PG, 0x9fffff, info,
 			 DMASPLIT_MAX_RANGES, &total);

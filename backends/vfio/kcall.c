@@ -89,3 +89,20 @@ unsigned int ranges_below(const struct dmasplit_range *r, unsigned int n,
 	*total = all;
 	return k;
 }
+
+int vfio_get_ranges(struct dmasplit_bdev *b, struct dmasplit_range *ranges,
+		    unsigned int *n)
+{
+	unsigned int total;
+
+	pthread_mutex_lock(&b->sp->lock);
+	ranges_below(b->sp->ranges, b->sp->num_ranges, b->sp->granule,
+		     b->sp->limit, ranges, *n, &total);
+	pthread_mutex_unlock(&b->sp->lock);
+	if (total > *n) {
+		*n = total;
+		return -ENOSPC;
+	}
+	*n = total;
+	return 0;
+}

@@ -415,7 +415,7 @@ static int vfio_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info
 	pthread_mutex_unlock(&b->sp->lock);
 	/* Allocation uses them all; only the report is short. */
 	if (total > info->num_ranges)
-		vfio_dbg(b, "%s: %u usable IOVA ranges below the DMA mask; dev_info shows the first %u",
+		vfio_dbg(b, "%s: %u usable IOVA ranges below the DMA mask; dev_info shows the first %u, dmasplit_dev_get_ranges all",
 			 b->name, total, info->num_ranges);
 	snprintf(info->interface, sizeof(info->interface), "%s", b->sp->k->name);
 	return 0;
@@ -705,6 +705,7 @@ static const struct dmasplit_backend_ops vfio_ops = {
 	.open = vfio_open,
 	.close = vfio_close,
 	.get_info = vfio_get_info,
+	.get_ranges = vfio_get_ranges,
 	.get_stats = vfio_get_stats,
 	.get_fd = vfio_get_fd,
 	.iova_alloc = win_alloc,

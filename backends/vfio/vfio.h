@@ -166,6 +166,9 @@ int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr);
 void iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size);
 /* The ranges below limit, address 0 left out, into out[max]: how many
  * were written; *total says how many there are. */
+/* dmasplit_backend_ops.get_ranges: every usable range below the mask. */
+int vfio_get_ranges(struct dmasplit_bdev *b, struct dmasplit_range *ranges,
+		    unsigned int *n);
 unsigned int ranges_below(const struct dmasplit_range *r, unsigned int n,
 			  uint64_t granule, uint64_t limit,
 			  struct dmasplit_range *out, unsigned int max,

@@ -317,6 +317,13 @@ struct dmasplit_backend_ops {
 
 	/* DMASPLIT_BACKEND_* capabilities; 0 in tables too short for it. */
 	uint32_t flags;
+
+	/* Optional: every usable range, where get_info reports only the
+	 * first DMASPLIT_MAX_RANGES.  *n is the capacity on entry, the
+	 * number of ranges on return; -ENOSPC with *n set to the number
+	 * there are.  NULL: get_info's ranges are all there are. */
+	int (*get_ranges)(struct dmasplit_bdev *bdev,
+			  struct dmasplit_range *ranges, unsigned int *n);
 };
 
 /*

@@ -265,6 +265,14 @@ struct dmasplit_dev_info {
 
 int  dmasplit_dev_get_info(struct dmasplit_dev *dev,
 			   struct dmasplit_dev_info *info);
+/*
+ * Every usable device-address range, where dmasplit_dev_info holds the
+ * first DMASPLIT_MAX_RANGES only: *n is the capacity of ranges on entry
+ * and the number of ranges on return; -ENOSPC, with *n set to the number
+ * there are, when they do not fit.
+ */
+int  dmasplit_dev_get_ranges(struct dmasplit_dev *dev,
+			     struct dmasplit_range *ranges, unsigned int *n);
 
 /* Versioned: set .size = sizeof(struct dmasplit_dev_stats) before the call. */
 struct dmasplit_dev_stats {
