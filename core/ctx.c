@@ -444,6 +444,11 @@ DMASPLIT_EXPORT uint64_t dmasplit_ctx_get_check_findings(const struct dmasplit_c
 	return ctx ? __atomic_load_n(&ctx->check_findings, __ATOMIC_RELAXED) : 0;
 }
 
+DMASPLIT_EXPORT const char *dmasplit_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
 DMASPLIT_EXPORT int dmasplit_ctx_set_sysfs_root(struct dmasplit_ctx *ctx,
 						const char *root)
 {

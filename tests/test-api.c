@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -213,6 +214,18 @@ START_TEST(ranges_are_reported_whole_or_counted)
 	ck_assert_int_eq(dmasplit_dev_get_ranges(dev, r, NULL), -EINVAL);
 	n = 1;
 	ck_assert_int_eq(dmasplit_dev_get_ranges(dev, NULL, &n), -EINVAL);
+}
+END_TEST
+
+/* The version the library reports matches the header's major and minor
+ * it was built with here. */
+START_TEST(version_is_the_library_s)
+{
+	char want[32];
+
+	snprintf(want, sizeof(want), "%d.%d", DMASPLIT_VERSION_MAJOR,
+		 DMASPLIT_VERSION_MINOR);
+	ck_assert_str_eq(dmasplit_version(), want);
 }
 END_TEST
 
@@ -501,6 +514,7 @@ int main(void)
 	tcase_add_test(tc, vector_arguments_are_validated);
 	tcase_add_test(tc, device_arguments_are_validated);
 	tcase_add_test(tc, ranges_are_reported_whole_or_counted);
+	tcase_add_test(tc, version_is_the_library_s);
 	tcase_add_test(tc, bad_device_options_fail_open_cleanly);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

@@ -85,7 +85,7 @@ static void usage(FILE *f)
 "      --seed N          seed of the data pattern and layout (default: 1)\n"
 "  -q, --quiet           no output on success\n"
 "  -h, --help            this text\n"
-"  -V, --version         the version of libdmasplit it was built with\n"
+"  -V, --version         the libdmasplit it was built with and the one in use\n"
 "\n"
 "Exit status: 0 on success; 1 on a mismatch, an NVMe error, a timeout or a\n"
 "library error, each reported in one line on stderr; 2 on a usage error.\n",
@@ -219,8 +219,9 @@ int parse_options(int argc, char **argv, struct options *o)
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V':
-			printf("%s (libdmasplit %d.%d)\n", prog,
-			       DMASPLIT_VERSION_MAJOR, DMASPLIT_VERSION_MINOR);
+			printf("%s (built with libdmasplit %d.%d, running with %s)\n",
+			       prog, DMASPLIT_VERSION_MAJOR,
+			       DMASPLIT_VERSION_MINOR, dmasplit_version());
 			exit(0);
 		default: return 2;
 		}

@@ -56,6 +56,10 @@ enum dmasplit_attr {
 /* ------------------------------------------------------------------ */
 /* Context                                                             */
 
+/* The version of the library in use ("0.1"), which may be newer than
+ * the DMASPLIT_VERSION_* it was built against. */
+const char *dmasplit_version(void);
+
 int  dmasplit_ctx_new(struct dmasplit_ctx **ctx);
 struct dmasplit_ctx *dmasplit_ctx_ref(struct dmasplit_ctx *ctx);
 struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx); /* NULL */
@@ -342,7 +346,10 @@ int  dmasplit_unmap_vec(struct dmasplit_dev *dev,
 			const struct dmasplit_seg *segs, unsigned int nsegs,
 			enum dmasplit_dir dir, uint32_t attrs);
 
-/* Memory that device and CPU share without syncs.  flags: pass 0. */
+/* Flags of dmasplit_alloc_coherent(); none are defined yet, pass 0. */
+#define DMASPLIT_COHERENT_FLAGS_MASK 0u
+
+/* Memory that device and CPU share without syncs. */
 int  dmasplit_alloc_coherent(struct dmasplit_dev *dev, size_t size,
 			     uint32_t flags, void **cpu, uint64_t *dma);
 int  dmasplit_free_coherent(struct dmasplit_dev *dev, size_t size, void *cpu,
