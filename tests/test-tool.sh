@@ -482,8 +482,13 @@ assert s['break_even_pages'] is None or s['break_even_pages'] >= 1, s"
 # most, then it is stopped).
 cgsh=${top_srcdir:-.}/tools/bench/callgrind.sh
 cg_figures=6
-if ! command -v "${VALGRIND:-valgrind}" >/dev/null 2>&1; then
+why=
+if [ -n "${DMASPLIT_TEST_SANITIZED:-}" ]; then
+	why="built with a sanitizer, which valgrind cannot run"
+elif ! command -v "${VALGRIND:-valgrind}" >/dev/null 2>&1; then
 	why="valgrind not found"
+fi
+if [ -n "$why" ]; then
 	skip "callgrind.sh --quick: one positive count per figure" "$why"
 	skip "callgrind.sh --json: every figure counted, each verdict" "$why"
 	exit $failed
