@@ -54,11 +54,47 @@ struct report {
 	struct dmasplit_backend *selected;
 	struct dmasplit_dev *dev;
 	struct dmasplit_dev_info info;
+	/* Every usable range (dev_info holds the first few only). */
+	struct dmasplit_range *ranges;
+	unsigned int nranges;
 	/* info --peer: how the peer reaches this device's memory. */
 	const char *peer;
 	int peer_dist;		/* distance, or the negative errno */
 	enum dmasplit_p2p_map peer_map;
 };
+
+/* All the ranges: asked for their number first, then for them. */
+static int get_ranges(struct report *rep)
+{
+	unsigned int n = 0;
+	int r;
+
+	r = dmasplit_dev_get_ranges(rep->dev, NULL, &n);
+	if (r == 0 || r != -ENOSPC)
+		return r;
+	rep->ranges = calloc(n, sizeof(*rep->ranges));
+	if (!rep->ranges)
+		return -ENOMEM;
+	r = dmasplit_dev_get_ranges(rep->dev, rep->ranges, &n);
+	if (r == 0)
+		rep->nranges = n;
+	return r;
+}
+
+/* The ranges to show: all of them where there were more than dev_info
+ * holds, else dev_info's. */
+static const struct dmasplit_range *report_ranges(const struct report *rep)
+{
+	return rep->ranges ? rep->ranges : rep->info.ranges;
+}
+
+static unsigned int report_nranges(const struct report *rep)
+{
+	if (rep->ranges)
+		return rep->nranges;
+	return rep->info.num_ranges < DMASPLIT_MAX_RANGES ?
+	       rep->info.num_ranges : DMASPLIT_MAX_RANGES;
+}
 
 static int probe_all(struct dmasplit_ctx *ctx, struct report *rep)
 {
@@ -133,6 +169,9 @@ static void gather(struct dmasplit_ctx *ctx, struct report *rep)
 	rep->stage = STAGE_GET_INFO;
 	rep->info.size = sizeof(rep->info);
 	r = dmasplit_dev_get_info(rep->dev, &rep->info);
+	if (r < 0)
+		goto out;
+	r = get_ranges(rep);
 	if (r < 0)
 		goto out;
 	rep->stage = STAGE_DONE;
@@ -398,7 +437,9 @@ static void text_flags(uint32_t flags)
 	putchar('\n');
 }
 
-static void text_dev_info(const struct dmasplit_dev_info *info)
+static void text_dev_info(const struct dmasplit_dev_info *info,
+			  const struct dmasplit_range *ranges,
+			  unsigned int nranges)
 {
 	const char *label = "ranges:";
 	unsigned int i;
@@ -415,9 +456,9 @@ static void text_dev_info(const struct dmasplit_dev_info *info)
 		field_str("address space:", info->address_space);
 	field("DMA mask:", "%u bits", info->dma_mask_bits);
 	field("granule:", "%" PRIu64 " bytes", info->granule);
-	for (i = 0; i < info->num_ranges && i < DMASPLIT_MAX_RANGES; i++) {
-		field(label, "0x%" PRIx64 "-0x%" PRIx64, info->ranges[i].start,
-		      info->ranges[i].last);
+	for (i = 0; i < nranges; i++) {
+		field(label, "0x%" PRIx64 "-0x%" PRIx64, ranges[i].start,
+		      ranges[i].last);
 		label = "";
 	}
 	if (*label)
@@ -462,7 +503,8 @@ static void info_text(const struct report *rep)
 		text_probes(rep);
 		text_selected(rep);
 		if (rep->stage == STAGE_DONE)
-			text_dev_info(&rep->info);
+			text_dev_info(&rep->info, report_ranges(rep),
+				      report_nranges(rep));
 	}
 	if (rep->peer)
 		text_peer(rep);
@@ -598,7 +640,9 @@ static void json_dev_flags(struct json *j, uint32_t flags)
 	json_close(j, ']');
 }
 
-static void json_dev_info(struct json *j, const struct dmasplit_dev_info *info)
+static void json_dev_info(struct json *j, const struct dmasplit_dev_info *info,
+			  const struct dmasplit_range *ranges,
+			  unsigned int nranges)
 {
 	unsigned int i;
 
@@ -613,10 +657,10 @@ static void json_dev_info(struct json *j, const struct dmasplit_dev_info *info)
 	json_int(j, "dma_mask_bits", info->dma_mask_bits);
 	json_u64(j, "granule", info->granule);
 	json_open(j, "ranges", '[');
-	for (i = 0; i < info->num_ranges && i < DMASPLIT_MAX_RANGES; i++) {
+	for (i = 0; i < nranges; i++) {
 		json_open(j, NULL, '{');
-		json_hex(j, "start", info->ranges[i].start);
-		json_hex(j, "last", info->ranges[i].last);
+		json_hex(j, "start", ranges[i].start);
+		json_hex(j, "last", ranges[i].last);
 		json_close(j, '}');
 	}
 	json_close(j, ']');
@@ -650,7 +694,8 @@ static void info_json(const struct report *rep)
 	}
 	json_selected(&j, rep);
 	if (rep->stage == STAGE_DONE)
-		json_dev_info(&j, &rep->info);
+		json_dev_info(&j, &rep->info, report_ranges(rep),
+			      report_nranges(rep));
 	else
 		json_null(&j, "opened");
 	if (rep->stage != STAGE_DONE)
@@ -722,6 +767,7 @@ int cmd_info(struct dmasplit_ctx *ctx, const struct options *opts,
 	/* The report names the backend through the device: print first. */
 	dmasplit_dev_close(rep.dev);
 	free(rep.probes);
+	free(rep.ranges);
 	if (rep.stage == STAGE_DONE && (!rep.peer || peer_answered(&rep)))
 		return EXIT_SUCCESS;
 	/* After stdout, so that the error is the last thing on a terminal. */
