@@ -71,12 +71,4 @@ struct dmasplit_dev_stats stats_of(struct dmasplit_dev *d)
 	return s;
 }
 
-bool sim_built(void)
-{
-	const char *dir = getenv("DMASPLIT_TEST_BACKENDS");
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/backend-swiotlb-sim.so", dir ? dir : "");
-	return dir && access(path, R_OK) == 0;
-}
 

@@ -24,7 +24,6 @@ void setup_unchecked(void);
 void api_teardown(void);
 bool backend_called(void);
 struct dmasplit_dev_stats stats_of(struct dmasplit_dev *d);
-bool sim_built(void);
 
 /* Refused by the core with err, in exactly one log line, before any
  * backend operation ran. */

@@ -525,7 +525,8 @@ int main(void)
 	tcase_add_test(tc, checker_syncs_the_same_bytes_by_the_mapping_that_allows_it);
 	tcase_add_test(tc, checker_tells_vectors_of_the_same_bytes_apart);
 	tu_add_test_if(tc, checker_state_follows_links_not_window_size,
-		       sim_built(), "the swiotlb-sim backend is not built");
+		       tu_backend_built("swiotlb-sim"),
+		       "the swiotlb-sim backend is not built");
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

@@ -543,7 +543,8 @@ int main(void)
 	tcase_add_test(tc, checker_catches_overlapping_windows_from_a_backend);
 	tcase_add_test(tc, checker_reports_leaks_at_close_and_the_last_window_releases);
 	tu_add_test_if(tc, checker_reports_device_access_to_cpu_owned_memory,
-		       sim_built(), "the swiotlb-sim backend is not built");
+		       tu_backend_built("swiotlb-sim"),
+		       "the swiotlb-sim backend is not built");
 	tcase_add_test(tc, checker_a_double_unmap_names_where_it_was_mapped_and_unmapped);
 	tcase_add_test(tc, checker_a_leak_names_where_it_was_mapped);
 	tcase_add_test(tc, checker_every_report_carries_the_prefix_and_counts_once);

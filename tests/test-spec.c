@@ -164,15 +164,6 @@ START_TEST(control_characters_reach_the_log_escaped)
 }
 END_TEST
 
-static bool sim_built(void)
-{
-	const char *dir = getenv("DMASPLIT_TEST_BACKENDS");
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/backend-swiotlb-sim.so", dir ? dir : "");
-	return dir && access(path, R_OK) == 0;
-}
-
 /* The simulated device's options read numbers by the core's rule. */
 START_TEST(sim_numbers_follow_the_spec_rule)
 {
@@ -760,7 +751,8 @@ int main(void)
 	tcase_add_test(tc, empty_options_are_refused_alike_for_every_bus);
 	tcase_add_test(tc, pci_mask_is_decimal);
 	tcase_add_test(tc, control_characters_reach_the_log_escaped);
-	tu_add_test_if(tc, sim_numbers_follow_the_spec_rule, sim_built(),
+	tu_add_test_if(tc, sim_numbers_follow_the_spec_rule,
+		       tu_backend_built("swiotlb-sim"),
 		       "the swiotlb-sim backend is not built");
 	tcase_add_test(tc, pci_address_forms_are_canonicalised);
 	tcase_add_test(tc, bad_pci_specs_are_refused_with_reason);

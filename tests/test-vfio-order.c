@@ -211,11 +211,8 @@ int main(void)
 {
 	Suite *s = suite_create("vfio-order");
 	TCase *tc = tcase_create("fake-kernel");
-	const char *dir = getenv("DMASPLIT_TEST_BACKENDS");
-	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/backend-vfio.so", dir ? dir : "");
-	if (!dir || access(path, R_OK) < 0)
+	if (!tu_backend_built("vfio"))
 		tu_skip_all("the vfio backend is not built");
 	tu_plugin_dir();
 	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);

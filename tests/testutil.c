@@ -264,6 +264,15 @@ void tu_symlink(const char *target, const char *path)
 		      strerror(errno));
 }
 
+bool tu_backend_built(const char *name)
+{
+	const char *dir = getenv("DMASPLIT_TEST_BACKENDS");
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/backend-%s.so", dir ? dir : "", name);
+	return dir && access(path, R_OK) == 0;
+}
+
 void tu_copy_plugin(const char *dir, const char *name)
 {
 	char from[PATH_MAX], to[PATH_MAX], buf[65536];

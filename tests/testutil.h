@@ -40,6 +40,10 @@ bool tu_log_has(const char *needle);
 /* All captured lines, newline-separated, for failure messages. */
 const char *tu_log_text(void);
 
+/* Whether the project's backend NAME (backend-NAME.so) is built, in
+ * DMASPLIT_TEST_BACKENDS. */
+bool tu_backend_built(const char *name);
+
 /* The directory of the built test plugins, or a skip of the whole program. */
 const char *tu_plugin_dir(void);
 /* A new private directory (mode 0755) under $TMPDIR. */
