@@ -41,7 +41,7 @@ void op_dev_read(void)
 	static uint8_t buf[MAX_LEN];
 	unsigned int v = (unsigned int)take(1);
 	struct rec *r = pick_rec(v >> 2, -1);
-	size_t off, len, k;
+	size_t off, len;
 	int ret;
 
 	if (v % 4 == 0 && s.iommu) {
@@ -81,13 +81,7 @@ void op_dev_read(void)
 			      r->dma + off);
 		return;
 	}
-	for (k = 0; k < len; k++)
-		if ((r->fl[off + k] & B_KNOWN) && buf[k] != r->dv[off + k])
-			fatal("device read of byte %zu of 0x%" PRIx64 "+0x%zx (%s%s): expected 0x%02x, got 0x%02x",
-			      off + k, r->dma, r->len,
-			      r->dir == DMASPLIT_TO_DEVICE ? "TO_DEVICE" :
-			      r->dir == DMASPLIT_FROM_DEVICE ? "FROM_DEVICE" : "BIDIRECTIONAL",
-			      bounced(r) ? ", bounced" : "", r->dv[off + k], buf[k]);
+	check_dev_read(r, off, buf, len);
 }
 
 void op_dev_write(void)

@@ -144,7 +144,7 @@ void op_unmap_dead(void)
 void op_sync(bool for_cpu)
 {
 	struct rec *r = pick_rec((unsigned int)take(1), -1);
-	size_t off, len, k;
+	size_t off, len;
 	int ret;
 
 	if (!r || r->kind == K_COH || !r->valid)
@@ -158,15 +158,7 @@ void op_sync(bool for_cpu)
 	}
 	ret = dmasplit_sync_for_device(s.dev, r->dma + off, len, r->dir);
 	want_ok(ret, false, "sync_for_device");
-	for (k = off; k < off + len; k++) {
-		if (dmasplit_dir_device_reads(r->dir)) {
-			r->dv[k] = r->host[k];
-			r->fl[k] = B_KNOWN;
-		} else if (r->dv[k] != r->host[k]) {
-			/* Copied in or not: both are allowed. */
-			r->fl[k] = 0;
-		}
-	}
+	synced_for_device(r, off, len);
 }
 
 void op_map_vec(void)

@@ -115,22 +115,28 @@ void check_fresh(uint64_t dma, size_t len, bool is_bounce,
 	}
 }
 
+/* The device view of r's bytes inside [p, p + len) is no longer known. */
+static void forget(struct rec *r, const uint8_t *p, size_t len)
+{
+	const uint8_t *lo = p > r->host ? p : r->host;
+	const uint8_t *hi = p + len < r->host + r->len ? p + len
+						      : r->host + r->len;
+
+	if (lo < hi)
+		memset(r->fl + (lo - r->host), 0, (size_t)(hi - lo));
+}
+
 /* The CPU wrote [p, p + len): device views of those bytes are unknown
  * (except to one record, when it made the write). */
 static void host_changed(const uint8_t *p, size_t len, const struct rec *by)
 {
 	unsigned int i;
-	size_t k;
 
 	for (i = 0; i < MAX_RECS; i++) {
 		struct rec *r = &s.r[i];
 
-		if (!r->used || r->kind == K_COH || r == by ||
-		    !overlaps((uintptr_t)p, len, (uintptr_t)r->host, r->len))
-			continue;
-		for (k = 0; k < r->len; k++)
-			if (r->host + k >= p && r->host + k < p + len)
-				r->fl[k] = 0;
+		if (r->used && r->kind != K_COH && r != by)
+			forget(r, p, len);
 	}
 }
 
@@ -142,6 +148,7 @@ void cpu_wrote(const uint8_t *p, size_t len)
 /* After a copy back to the CPU: what the device wrote is in host memory.
  * The copy may also have written the bytes another mapping of the same
  * memory shows. */
+MODEL_BYTE_LOOP
 void check_host(struct rec *r, size_t off, size_t len, const char *what)
 {
 	size_t k;
@@ -158,6 +165,40 @@ void check_host(struct rec *r, size_t off, size_t len, const char *what)
 	}
 	if (bounced(r))
 		host_changed(r->host + off, len, r);
+}
+
+/* What the device read from [off, off + len) of r: every known byte. */
+MODEL_BYTE_LOOP
+void check_dev_read(const struct rec *r, size_t off, const uint8_t *buf,
+		    size_t len)
+{
+	size_t k;
+
+	for (k = 0; k < len; k++)
+		if ((r->fl[off + k] & B_KNOWN) && buf[k] != r->dv[off + k])
+			fatal("device read of byte %zu of 0x%" PRIx64 "+0x%zx (%s%s): expected 0x%02x, got 0x%02x",
+			      off + k, r->dma, r->len,
+			      r->dir == DMASPLIT_TO_DEVICE ? "TO_DEVICE" :
+			      r->dir == DMASPLIT_FROM_DEVICE ? "FROM_DEVICE" : "BIDIRECTIONAL",
+			      bounced(r) ? ", bounced" : "", r->dv[off + k], buf[k]);
+}
+
+/* After sync_for_device of [off, off + len): a device that reads sees the
+ * CPU's bytes; one that only writes may or may not have had them copied
+ * in, so where they differ nothing is known. */
+MODEL_BYTE_LOOP
+void synced_for_device(struct rec *r, size_t off, size_t len)
+{
+	size_t k;
+
+	if (dmasplit_dir_device_reads(r->dir)) {
+		memcpy(r->dv + off, r->host + off, len);
+		memset(r->fl + off, B_KNOWN, len);
+		return;
+	}
+	for (k = off; k < off + len; k++)
+		if (r->dv[k] != r->host[k])
+			r->fl[k] = 0;
 }
 
 /* Translated: may the device reach [dma, dma + len) for this access? */
@@ -188,7 +229,6 @@ bool reachable(uint64_t dma, size_t len, bool write)
 void group_gone(int gi, bool copied)
 {
 	unsigned int i, j;
-	size_t k;
 
 	/* Segments of one vector over the same bytes: the copies back of
 	 * the bounced ones land in an order the model does not follow, so
@@ -201,15 +241,9 @@ void group_gone(int gi, bool copied)
 		for (j = 0; j < MAX_RECS; j++) {
 			struct rec *y = &s.r[j];
 
-			if (j == i || !y->used || y->kind != K_VEC ||
-			    y->group != gi ||
-			    !overlaps((uintptr_t)x->host, x->len,
-				      (uintptr_t)y->host, y->len))
-				continue;
-			for (k = 0; k < y->len; k++)
-				if (y->host + k >= x->host &&
-				    y->host + k < x->host + x->len)
-					y->fl[k] = 0;
+			if (j != i && y->used && y->kind == K_VEC &&
+			    y->group == gi)
+				forget(y, x->host, x->len);
 		}
 	}
 	for (i = 0; i < MAX_RECS; i++) {

@@ -23,6 +23,10 @@
 #define MAX_GROUPS 8
 #define MAX_DEAD 8
 
+/* Per-byte loops of the model: coverage feedback from them only slows the
+ * fuzzer (the library's branches are what it explores). */
+#define MODEL_BYTE_LOOP __attribute__((no_sanitize("coverage")))
+
 enum kind { K_MAP, K_VEC, K_LINK, K_COH };
 
 /* Per byte of a record. */
@@ -138,6 +142,9 @@ static inline bool overlaps(uint64_t a, uint64_t alen, uint64_t b,
 /* fuzz-api-model.c */
 void dev_span(const struct rec *r, uint64_t *lo, uint64_t *hi);
 bool bounced(const struct rec *r);
+void check_dev_read(const struct rec *r, size_t off, const uint8_t *buf,
+		    size_t len);
+void synced_for_device(struct rec *r, size_t off, size_t len);
 struct rec *rec_new(enum kind kind, uint64_t dma, uint8_t *host,
 		    size_t len, enum dmasplit_dir dir);
 void rec_free(struct rec *r);
