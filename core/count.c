@@ -11,6 +11,8 @@
 #include "internal.h"
 
 __thread int count_slot_tls __attribute__((tls_model("initial-exec"))) = -1;
+__thread size_t count_own_slot_offset_tls
+	__attribute__((tls_model("initial-exec")));
 
 static uint64_t slots_taken = 1;	/* slot 0 is everyone's */
 static pthread_key_t slot_key;
@@ -21,6 +23,10 @@ static void give_back(void *value)
 {
 	int slot = (int)(uintptr_t)value - 1;
 
+	/* What the exiting thread still counts (a later destructor) goes
+	 * to the shared slot, not to the next owner's. */
+	count_slot_tls = 0;
+	count_own_slot_offset_tls = 0;
 	__atomic_fetch_and(&slots_taken, ~(1ull << slot), __ATOMIC_RELEASE);
 }
 
@@ -60,7 +66,21 @@ int count_slot_assign(void)
 		slot = 0;
 	}
 	count_slot_tls = slot;
+	count_own_slot_offset_tls = (size_t)slot * sizeof(struct dev_counters);
 	return slot;
+}
+
+void count_add_unowned(struct dmasplit_dev *dev, enum counter c, uint64_t n)
+{
+	int slot = count_slot_tls;
+
+	if (slot < 0)
+		slot = count_slot_assign();
+	if (slot) {
+		count_add(dev, c, n);
+		return;
+	}
+	__atomic_fetch_add(&dev->count[0].v[c], n, __ATOMIC_RELAXED);
 }
 
 uint64_t count_read(const struct dmasplit_dev *dev, enum counter c)

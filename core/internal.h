@@ -262,23 +262,29 @@ struct dmasplit_iova {
 
 /* count.c */
 extern __thread int count_slot_tls __attribute__((tls_model("initial-exec")));
+/* The byte offset of the thread's own slot in dev->count; 0 while it has
+ * none (slot 0 is shared, so no owned slot is at offset 0). */
+extern __thread size_t count_own_slot_offset_tls
+	__attribute__((tls_model("initial-exec")));
 int count_slot_assign(void);
+void count_add_unowned(struct dmasplit_dev *dev, enum counter c, uint64_t n);
 uint64_t count_read(const struct dmasplit_dev *dev, enum counter c);
 
+/* A thread that owns a slot adds to it with a plain store; the others
+ * (count.c) take one first or share slot 0. */
 static inline void count_add(struct dmasplit_dev *dev, enum counter c,
 			     uint64_t n)
 {
-	int slot = count_slot_tls;
+	size_t off = count_own_slot_offset_tls;
 	uint64_t *p;
 
-	if (unlikely(slot < 0))
-		slot = count_slot_assign();
-	p = &dev->count[slot].v[c];
-	if (likely(slot))	/* this thread's own: no other writer */
-		__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n,
-				 __ATOMIC_RELAXED);
-	else
-		__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
+	if (unlikely(!off)) {
+		count_add_unowned(dev, c, n);
+		return;
+	}
+	p = (uint64_t *)(void *)((char *)dev->count + off) + c;
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n,
+			 __ATOMIC_RELAXED);
 }
 
 /* [start, start + len) is empty or wraps around. */

@@ -202,39 +202,32 @@ static const uint64_t link_perms[] = {
 };
 
 /*
- * The common link: whole granules of a trusted device's buffer into the
- * leaf table the window used last, with no call and no walk; the rest
- * (another table, a bounce, a refusal) in link_slow().
+ * The common link, one granule of a trusted device's buffer into the leaf
+ * table the window used last: one entry written, no walk.  The rest
+ * (more granules, another table, a bounce, a refusal) in link_slow().
+ * The core has checked dir, attrs and that len is not 0.
  */
 int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 		    size_t len, enum dmasplit_dir dir, uint32_t attrs)
 {
 	struct dmasplit_bdev *b = w->b;
 	uintptr_t va = (uintptr_t)vaddr;
-	/* The same offset in the granule as va: checked below. */
-	uint64_t iova = w->addr + offset, last = iova + len - 1, v, i = 0, *pte;
 	uint64_t c = __atomic_load_n(&w->leaf, __ATOMIC_ACQUIRE);
-	unsigned int ls = b->lshift;
+	uint64_t gmask = b->gmask, lmask = b->lmask, rel, *pte;
 
-	if (unlikely(((offset ^ va) & b->gmask) || b->o.untrusted ||
-		     (unsigned int)dir > DMASPLIT_FROM_DEVICE ||
-		     (iova >> ls) != (last >> ls) || c <= WIN_NOLEAF ||
-		     (c & WIN_NOLEAF) != (iova >> ls) - (w->addr >> ls)))
+	/* Where the link starts in the span of the cached leaf table, the
+	 * window's (c & WIN_NOLEAF)th. */
+	rel = (w->addr & lmask) + offset - (c & WIN_NOLEAF) * (lmask + 1);
+	if (unlikely(c <= WIN_NOLEAF || ((offset ^ va) & gmask) ||
+		     (va & gmask) + (len - 1) > gmask || rel > lmask ||
+		     b->o.untrusted))
 		return link_slow(w, offset, vaddr, len, dir, attrs);
-	pte = (uint64_t *)(uintptr_t)(c & ~WIN_NOLEAF) +
-	      ((iova & b->lmask) >> b->gshift);
+	pte = (uint64_t *)(uintptr_t)(c & ~WIN_NOLEAF) + (rel >> b->gshift);
+	if (unlikely(pte_load(pte)))
+		return link_slow(w, offset, vaddr, len, dir, attrs);
 	/* A sync that runs into the window from below crosses into it. */
-	v = (va & ~b->gmask) | link_perms[dir] |
-	    (offset > b->gmask ? 0 : PTE_HEAD);
-	do {
-		if (unlikely(pte_load(&pte[i]))) {
-			while (i--)
-				pte_store(&pte[i], 0);
-			return link_slow(w, offset, vaddr, len, dir, attrs);
-		}
-		pte_store(&pte[i++], v);
-		v = (v & ~PTE_HEAD) + b->gmask + 1;
-	} while ((v & ~b->gmask) <= va + (len - 1));
+	pte_store(pte, (va & ~gmask) | link_perms[dir] |
+		       (offset > gmask ? 0 : PTE_HEAD));
 	win_mark_linked(w);
 	return 0;
 }
