@@ -197,6 +197,7 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 	dev->backend = be;
 	dev->ops = &be->ops;
 	pthread_mutex_init(&dev->lock, NULL);
+	pthread_rwlock_init(&dev->regions_lock, NULL);
 	snprintf(dev->name, sizeof(dev->name), "%s", desc->name);
 
 	r = be->ops.open(&ctx->host, desc, &dev->bdev);
@@ -244,6 +245,7 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 fail_close:
 	be->ops.close(dev->bdev);
 fail:
+	pthread_rwlock_destroy(&dev->regions_lock);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 	return r;
@@ -338,6 +340,8 @@ static void release(struct dmasplit_dev *dev)
 	dev->ops->close(dev->bdev);
 	log_dbg(ctx, "closed %s", dev->name);
 	iova_spares_free(dev);
+	free(dev->regions);
+	pthread_rwlock_destroy(&dev->regions_lock);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 	ctx_put(ctx);
@@ -363,7 +367,7 @@ void dev_put(struct dmasplit_dev *dev)
 DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 {
 	struct dmasplit_iova *iova;
-	unsigned int windows = 0, batches;
+	unsigned int windows = 0, batches, regions;
 
 	if (!dev)
 		return;
@@ -384,9 +388,13 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 	if (windows && dev->check)
 		check_dev_close(dev);
 	batches = __atomic_load_n(&dev->batches, __ATOMIC_RELAXED);
+	regions = regions_live(dev);
 	if ((windows && !dev->check) || batches)
 		log_err(dev->ctx, "%s: closed with %u windows and %u batches live: the device stays until the last is destroyed or freed",
 			dev->name, windows, batches);
+	if (regions)
+		log_err(dev->ctx, "%s: closed with %u registered regions live: the device stays until the last is freed",
+			dev->name, regions);
 	dev_put(dev);
 }
 

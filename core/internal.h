@@ -243,6 +243,12 @@ struct dmasplit_dev {
 	struct dmasplit_iova *windows;
 	struct check_dev *check;	/* NULL: checker off */
 
+	/* Registered regions (region.c): nregions is read without the lock
+	 * to skip them all when there are none. */
+	pthread_rwlock_t regions_lock;
+	struct dmasplit_region **regions;
+	unsigned int nregions;
+
 	struct dev_counters count[COUNT_SLOTS];
 };
 
@@ -380,6 +386,23 @@ static inline bool dma_bad(const struct dmasplit_dev *dev, uint64_t dma,
 }
 int  backend_bad_dma(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 		     const char *op) _must_check_;
+
+/* region.c: REGION_NONE when no region holds the range (the backend's
+ * then), else what a mapping through the region gives. */
+#define REGION_NONE 1
+int region_map(struct dmasplit_dev *dev, const void *vaddr, size_t len,
+	       enum dmasplit_dir dir, uint64_t *dma);
+int region_unmap(struct dmasplit_dev *dev, uint64_t dma, size_t len,
+		 enum dmasplit_dir dir, uint32_t attrs);
+int region_sync(struct dmasplit_dev *dev, uint64_t dma, size_t len,
+		enum dmasplit_dir dir);
+int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
+		   unsigned int n, enum dmasplit_dir dir,
+		   struct dmasplit_seg *segs, unsigned int *nsegs);
+int region_unmap_vec(struct dmasplit_dev *dev, const struct dmasplit_seg *segs,
+		     unsigned int nsegs, enum dmasplit_dir dir,
+		     uint32_t attrs);
+unsigned int regions_live(struct dmasplit_dev *dev);
 
 /* iova.c: the spare window objects of every slot go (device release) */
 void iova_spares_free(struct dmasplit_dev *dev);

@@ -41,6 +41,11 @@ static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_map: invalid arguments (vaddr %p, len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, vaddr, len, (int)dir, attrs);
+	if (dev->nregions) {
+		r = region_map(dev, vaddr, len, dir, dma);
+		if (r != REGION_NONE)
+			return r;
+	}
 	if (!dev->ops->map)
 		return -EOPNOTSUPP;
 	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &seg.dma);
@@ -70,8 +75,8 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 	uint64_t addr;
 	int r;
 
-	if (unlikely(!dev || !dma || dev->check || !dev->ops->map ||
-		     args_bad(vaddr, len, dir, attrs)))
+	if (unlikely(!dev || !dma || dev->check || dev->nregions ||
+		     !dev->ops->map || args_bad(vaddr, len, dir, attrs)))
 		return map_slow(dev, vaddr, len, dir, attrs, dma,
 				__builtin_return_address(0));
 	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &addr);
@@ -103,6 +108,11 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_unmap: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, dma, len, (int)dir, attrs);
+	if (dev->nregions) {
+		r = region_unmap(dev, dma, len, dir, attrs);
+		if (r != REGION_NONE)
+			return r;
+	}
 	if (!dev->ops->unmap)
 		return -EOPNOTSUPP;
 	if (dev->check) {
@@ -126,7 +136,7 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 {
 	int r;
 
-	if (unlikely(!dev || dev->check || !dev->ops->unmap ||
+	if (unlikely(!dev || dev->check || dev->nregions || !dev->ops->unmap ||
 		     range_bad(dma, len) || xfer_bad(dir, attrs)))
 		return unmap_slow(dev, dma, len, dir, attrs,
 				  __builtin_return_address(0));
@@ -152,6 +162,11 @@ static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
 		return refuse(dev->ctx, 0, -EINVAL,
 			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d)",
 			      dev->name, fn, dma, len, (int)dir);
+	if (unlikely(dev->nregions)) {
+		r = region_sync(dev, dma, len, dir);
+		if (r != REGION_NONE)
+			return r;
+	}
 	if (unlikely(dev->check)) {
 		r = check_map_sync(dev, dma, len, dir, for_cpu, caller);
 		if (r < 0)
@@ -272,6 +287,12 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 				      "%s: %s: invalid buffer %u (%p, len 0x%zx)",
 				      dev->name, __func__, i, iov[i].iov_base,
 				      iov[i].iov_len);
+	if (dev->nregions) {
+		r = region_map_vec(dev, iov, n, dir, segs, nsegs);
+		if (r != REGION_NONE)
+			return r;
+		r = 0;
+	}
 	if (dev->ops->map_vec) {
 		used = *nsegs;
 		r = dev->ops->map_vec(dev->bdev, iov, n, dir, attrs, segs,
@@ -338,6 +359,11 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 				      "%s: %s: invalid segment %u (0x%" PRIx64 ", len 0x%" PRIx64 ")",
 				      dev->name, __func__, i, segs[i].dma,
 				      segs[i].len);
+	if (dev->nregions) {
+		r = region_unmap_vec(dev, segs, nsegs, dir, attrs);
+		if (r != REGION_NONE)
+			return r;
+	}
 	if (!dev->ops->unmap_vec && !dev->ops->unmap)
 		return -EOPNOTSUPP;
 	if (unlikely(dev->check)) {

@@ -445,7 +445,7 @@ run env DMASPLIT_BACKEND_PATH="$tmp/sim" "$tool" bench --quick --json
 ok $? "bench --quick --json exits 0"
 json_ok "bench --json holds every measurement, each with a numeric ratio" "
 want = {'split_vs_per_page', 'link_vs_store', 'bounce_vs_memcpy', 'dispatch',
-        'metadata_per_page', 'iova_alloc_scaling', 'threads'}
+        'metadata_per_page', 'iova_alloc_scaling', 'threads', 'scattered'}
 m = d['measurements']
 assert set(m) == want, sorted(m)
 verdicts = ('MET', 'MISSED', 'UNCERTAIN', 'NOT JUDGED')
@@ -475,7 +475,15 @@ assert s['inval_ns_modelled'] == 1000 and s['modelled_spec'] == 'sim:bench,inval
 assert [r['pages'] for r in s['rows_modelled']] == [1, 16, 256, 4096, 65536], s
 assert all(r['iotlb_invalidations_per_page'] == 2 * r['pages'] for r in s['rows_modelled']), s
 assert [g['target']['value'] for g in s['goals']] == [5, 1, 20], s
-assert s['break_even_pages'] is None or s['break_even_pages'] >= 1, s"
+assert s['break_even_pages'] is None or s['break_even_pages'] >= 1, s
+# Scattered pages: no kernel call per I/O through the region, one per map
+# and per unmap per page without it, the region's own counted apart.
+c = m['scattered']
+assert c['pages'] == 1024 and c['calls_region'] == 0, c
+assert c['calls_per_page_path'] == 2 * 1024, c
+assert c['calls_region_new'] >= 1 and c['calls_region_free'] >= 1, c
+assert [g['target']['value'] for g in c['goals']] == [4, 4], c
+assert c['goals'][1]['median'] == c['calls_region_new'] + c['calls_region_free'], c"
 
 # The per-call figures in instructions: callgrind.sh runs bench
 # --callgrind under callgrind (a few seconds with --quick; a minute at

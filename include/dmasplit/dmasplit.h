@@ -384,6 +384,32 @@ int  dmasplit_batch_unmap(struct dmasplit_batch *batch);
 /* Unmaps if mapped, then frees. */
 void dmasplit_batch_free(struct dmasplit_batch *batch);
 
+/* ------------------------------------------------------------------ */
+/* Registered regions: mapped once, any buffer inside mapped for free   */
+
+struct dmasplit_region;
+
+/* Flags of dmasplit_region_new(); none are defined yet, pass 0. */
+#define DMASPLIT_REGION_FLAGS_MASK 0u
+
+/*
+ * Map [vaddr, vaddr + len) for the device once (whole granules; a window
+ * where the device has windows, one mapping where it has not).  Until
+ * dmasplit_region_free(), dmasplit_map() and dmasplit_map_vec() of any
+ * buffer inside it, for its direction (any, if BIDIRECTIONAL), return its
+ * device address with no backend call, and their unmaps and syncs only
+ * count: the memory stays reachable by the device as long as the region
+ * lives.  -EOPNOTSUPP where a mapping would need a copy or a cache flush
+ * (not coherent, or bouncing without windows); -EEXIST over another
+ * region.  See dmasplit_region_new(3).
+ */
+int  dmasplit_region_new(struct dmasplit_dev *dev, void *vaddr, size_t len,
+			 enum dmasplit_dir dir, uint32_t flags,
+			 struct dmasplit_region **region);
+/* -EBUSY while mappings made through the region are live. */
+int  dmasplit_region_free(struct dmasplit_region *region);
+uint64_t dmasplit_region_addr(const struct dmasplit_region *region);
+
 /* device-side access; simulated devices only, else -EOPNOTSUPP;
  * an address the device cannot reach gives -EFAULT */
 int  dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma,

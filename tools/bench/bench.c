@@ -41,6 +41,7 @@ static const struct figure *const figures[BENCH_FIGURES] = {
 	&fig_link,
 	&fig_bounce,
 	&fig_dispatch,
+	&fig_scattered,
 	/* Before the threads, whose arenas would blur the heap figures. */
 	&fig_metadata,
 	&fig_alloc,

@@ -26,7 +26,7 @@
 #define MIB (1024ul * 1024ul)
 
 /* The figures, in the order of bench.c's table. */
-#define BENCH_FIGURES 7
+#define BENCH_FIGURES 8
 
 /*
  * The modelled cost of one IOTLB invalidation, ns (--inval-ns): Intel
@@ -74,6 +74,7 @@ extern const struct figure fig_dispatch;
 extern const struct figure fig_metadata;
 extern const struct figure fig_alloc;
 extern const struct figure fig_threads;
+extern const struct figure fig_scattered;
 
 enum verdict {
 	MET,

@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Registered regions (dmasplit_region_new(3)): memory mapped for the
+ * device once, so that mapping any buffer inside it is an address
+ * computation.  A real kernel maps a window's links with one call per
+ * virtually contiguous run, so a buffer made of scattered pages costs one
+ * call per page at every I/O; a region of the pool those pages come from
+ * costs one call when it is made and none after (dmasplit_region_new(3)).
+ *
+ * A region is a window with one link and one sync where the device has
+ * windows, and one mapping of the per-range path where it has none.  It
+ * is only offered where a mapping through it needs no copy and no cache
+ * maintenance (coherent, no bounce pool in the way), so that unmap and
+ * sync of such a mapping have nothing to do but be checked and counted.
+ *
+ * The map, unmap and sync calls look here only while the device has a
+ * region (one predictable test of dev->nregions otherwise).  Regions are
+ * few and long-lived: a read lock and a linear search of a small array.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct dmasplit_region {
+	struct dmasplit_dev *dev;
+	struct dmasplit_iova *iova;	/* NULL: one mapping of the range */
+	uintptr_t va;
+	uint64_t len;
+	uint64_t dma;
+	enum dmasplit_dir dir;
+	uint64_t live;			/* mappings through it (atomic) */
+};
+
+/* dir may use a region mapped for rdir. */
+static bool dir_covered(enum dmasplit_dir rdir, enum dmasplit_dir dir)
+{
+	return rdir == DMASPLIT_BIDIRECTIONAL || rdir == dir;
+}
+
+/* Read lock held.  The region holding [va, va + len), or NULL. */
+static struct dmasplit_region *by_va(const struct dmasplit_dev *dev,
+				     uintptr_t va, uint64_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->nregions; i++) {
+		struct dmasplit_region *r = dev->regions[i];
+
+		if (va >= r->va && len <= r->len && va - r->va <= r->len - len)
+			return r;
+	}
+	return NULL;
+}
+
+/* Read lock held.  The region whose device addresses hold
+ * [dma, dma + len), or NULL. */
+static struct dmasplit_region *by_dma(const struct dmasplit_dev *dev,
+				      uint64_t dma, uint64_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->nregions; i++) {
+		struct dmasplit_region *r = dev->regions[i];
+
+		if (dma >= r->dma && len <= r->len &&
+		    dma - r->dma <= r->len - len)
+			return r;
+	}
+	return NULL;
+}
+
+int region_map(struct dmasplit_dev *dev, const void *vaddr, size_t len,
+	       enum dmasplit_dir dir, uint64_t *dma)
+{
+	struct dmasplit_region *r;
+
+	pthread_rwlock_rdlock(&dev->regions_lock);
+	r = by_va(dev, (uintptr_t)vaddr, len);
+	if (r && dir_covered(r->dir, dir)) {
+		__atomic_add_fetch(&r->live, 1, __ATOMIC_RELAXED);
+		*dma = r->dma + ((uintptr_t)vaddr - r->va);
+	} else {
+		r = NULL;
+	}
+	pthread_rwlock_unlock(&dev->regions_lock);
+	if (!r)
+		return REGION_NONE;
+	count_add(dev, C_MAPS, 1);
+	return 0;
+}
+
+/* One mapping fewer through r; never below none. */
+static bool region_put(struct dmasplit_region *r)
+{
+	uint64_t live = __atomic_load_n(&r->live, __ATOMIC_RELAXED);
+
+	do {
+		if (!live)
+			return false;
+	} while (!__atomic_compare_exchange_n(&r->live, &live, live - 1, true,
+					      __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+/* Read lock held.  0, or why the mapping [dma, dma + len) of r cannot be
+ * unmapped for dir. */
+static int unmap_in(struct dmasplit_region *r, enum dmasplit_dir dir)
+{
+	if (!dir_covered(r->dir, dir))
+		return -EINVAL;
+	return region_put(r) ? 0 : -ENOENT;
+}
+
+static int unmap_refused(struct dmasplit_dev *dev, int err, uint64_t dma,
+			 uint64_t len, uint32_t attrs)
+{
+	return refuse(dev->ctx, attrs, err,
+		      "%s: unmap of 0x%" PRIx64 "+0x%" PRIx64 " in a registered region %s",
+		      dev->name, dma, len,
+		      err == -ENOENT ? "with no mapping live through it"
+				     : "of another direction");
+}
+
+int region_unmap(struct dmasplit_dev *dev, uint64_t dma, size_t len,
+		 enum dmasplit_dir dir, uint32_t attrs)
+{
+	struct dmasplit_region *r;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&dev->regions_lock);
+	r = by_dma(dev, dma, len);
+	if (r)
+		ret = unmap_in(r, dir);
+	pthread_rwlock_unlock(&dev->regions_lock);
+	if (!r)
+		return REGION_NONE;
+	if (ret < 0)
+		return unmap_refused(dev, ret, dma, len, attrs);
+	count_add(dev, C_UNMAPS, 1);
+	return 0;
+}
+
+int region_sync(struct dmasplit_dev *dev, uint64_t dma, size_t len,
+		enum dmasplit_dir dir)
+{
+	struct dmasplit_region *r;
+	bool covered;
+
+	pthread_rwlock_rdlock(&dev->regions_lock);
+	r = by_dma(dev, dma, len);
+	covered = r && dir_covered(r->dir, dir);
+	pthread_rwlock_unlock(&dev->regions_lock);
+	if (!r)
+		return REGION_NONE;
+	/* Coherent and not bounced: nothing to copy or flush. */
+	return covered ? 0 : refuse(dev->ctx, 0, -EINVAL,
+				    "%s: sync of 0x%" PRIx64 "+0x%zx in a registered region of another direction",
+				    dev->name, dma, len);
+}
+
+/* Read lock held.  by_va(), trying first the region of the last buffer:
+ * the buffers of one vector mostly share one. */
+static struct dmasplit_region *by_va_near(const struct dmasplit_dev *dev,
+					  struct dmasplit_region *last,
+					  uintptr_t va, uint64_t len)
+{
+	if (last && va >= last->va && len <= last->len &&
+	    va - last->va <= last->len - len)
+		return last;
+	return by_va(dev, va, len);
+}
+
+int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
+		   unsigned int n, enum dmasplit_dir dir,
+		   struct dmasplit_seg *segs, unsigned int *nsegs)
+{
+	struct dmasplit_region *r = NULL, *prev = NULL;
+	unsigned int i, used = 0;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&dev->regions_lock);
+	for (i = 0; i < n && !ret; i++) {
+		r = by_va_near(dev, r, (uintptr_t)iov[i].iov_base,
+			       iov[i].iov_len);
+		if (!r || !dir_covered(r->dir, dir))
+			ret = REGION_NONE;
+	}
+	for (i = 0, r = NULL; i < n && !ret; i++) {
+		uintptr_t va = (uintptr_t)iov[i].iov_base;
+		uint64_t dma;
+
+		r = by_va_near(dev, r, va, iov[i].iov_len);
+		dma = r->dma + (va - r->va);
+		/* One segment never spans two regions: unmap finds each
+		 * segment's whole. */
+		if (r == prev && segs[used - 1].dma + segs[used - 1].len == dma) {
+			segs[used - 1].len += iov[i].iov_len;
+			continue;
+		}
+		if (used == *nsegs) {
+			ret = -ENOSPC;
+			break;
+		}
+		/* One live mapping per segment: unmap puts one back per
+		 * segment. */
+		__atomic_add_fetch(&r->live, 1, __ATOMIC_RELAXED);
+		segs[used].dma = dma;
+		segs[used++].len = iov[i].iov_len;
+		prev = r;
+	}
+	for (i = 0; ret == -ENOSPC && i < used; i++)
+		region_put(by_dma(dev, segs[i].dma, segs[i].len));
+	pthread_rwlock_unlock(&dev->regions_lock);
+	if (ret == -ENOSPC)
+		return refuse(dev->ctx, 0, -ENOSPC,
+			      "%s: dmasplit_map_vec: %u buffers in registered regions need more than %u segments",
+			      dev->name, n, *nsegs);
+	if (ret)
+		return ret;
+	count_add(dev, C_MAPS, used);
+	*nsegs = used;
+	return 0;
+}
+
+/*
+ * Segments that region_map_vec() made are each inside one region; a
+ * vector with none there is the backend's, one with some there and some
+ * not is refused whole.  A segment refused stops the walk: those before
+ * it are unmapped, as the backends' unmap_vec does.
+ */
+int region_unmap_vec(struct dmasplit_dev *dev, const struct dmasplit_seg *segs,
+		     unsigned int nsegs, enum dmasplit_dir dir,
+		     uint32_t attrs)
+{
+	struct dmasplit_region *r = NULL;
+	unsigned int i, in = 0, done = 0;
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&dev->regions_lock);
+	for (i = 0; i < nsegs; i++)
+		in += by_dma(dev, segs[i].dma, segs[i].len) != NULL;
+	for (i = 0; in == nsegs && i < nsegs && !ret; i++) {
+		r = by_dma(dev, segs[i].dma, segs[i].len);
+		ret = unmap_in(r, dir);
+		done += !ret;
+	}
+	pthread_rwlock_unlock(&dev->regions_lock);
+	if (!in)
+		return REGION_NONE;
+	if (in < nsegs)
+		return refuse(dev->ctx, attrs, -EINVAL,
+			      "%s: dmasplit_unmap_vec: %u of %u segments are in registered regions: not one vector of dmasplit_map_vec",
+			      dev->name, in, nsegs);
+	if (done)
+		count_add(dev, C_UNMAPS, done);
+	if (ret < 0)
+		return unmap_refused(dev, ret, segs[done].dma, segs[done].len,
+				     attrs);
+	return 0;
+}
+
+/* Lock held.  A region over any of [va, va + len)? */
+static bool overlaps_region(const struct dmasplit_dev *dev, uintptr_t va,
+			    uint64_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->nregions; i++) {
+		const struct dmasplit_region *r = dev->regions[i];
+
+		if (va < r->va + r->len && r->va < va + len)
+			return true;
+	}
+	return false;
+}
+
+/* The device addresses of a new region: a window's, or one mapping's. */
+static int region_map_range(struct dmasplit_region *r, void *vaddr)
+{
+	struct dmasplit_dev *dev = r->dev;
+	int ret;
+
+	if (!(dev->info.flags & DMASPLIT_DEV_WINDOWS))
+		return dmasplit_map(dev, vaddr, r->len, r->dir, 0, &r->dma);
+	ret = dmasplit_iova_alloc(dev, r->len, 0, &r->iova);
+	if (ret < 0)
+		return ret;
+	ret = dmasplit_iova_link(r->iova, 0, vaddr, r->len, r->dir, 0);
+	if (!ret) {
+		ret = dmasplit_iova_sync(r->iova, 0, r->len);
+		if (ret < 0)
+			dmasplit_iova_unlink(r->iova, 0, r->len, r->dir,
+					     DMASPLIT_ATTR_SKIP_CPU_SYNC);
+	}
+	if (ret < 0) {
+		dmasplit_iova_destroy(r->iova);
+		r->iova = NULL;
+		return ret;
+	}
+	r->dma = dmasplit_iova_addr(r->iova);
+	return 0;
+}
+
+static void region_unmap_range(struct dmasplit_region *r)
+{
+	if (!r->iova) {
+		(void)dmasplit_unmap(r->dev, r->dma, r->len, r->dir,
+				     DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		return;
+	}
+	/* Destroy takes down what an unlink that failed left. */
+	(void)dmasplit_iova_unlink(r->iova, 0, r->len, r->dir,
+				   DMASPLIT_ATTR_SKIP_CPU_SYNC);
+	dmasplit_iova_destroy(r->iova);
+}
+
+/* Where a mapping through a region would need a copy or a flush, the
+ * region could not keep its promise that unmap and sync do nothing. */
+static const char *region_unusable(const struct dmasplit_dev *dev)
+{
+	uint32_t f = dev->info.flags;
+
+	if (!(f & DMASPLIT_DEV_COHERENT))
+		return "the device is not coherent (syncs would flush)";
+	if (!(f & DMASPLIT_DEV_WINDOWS) && (f & DMASPLIT_DEV_BOUNCE))
+		return "the device has no windows and bounces";
+	return NULL;
+}
+
+DMASPLIT_EXPORT int dmasplit_region_new(struct dmasplit_dev *dev, void *vaddr,
+					size_t len, enum dmasplit_dir dir,
+					uint32_t flags,
+					struct dmasplit_region **out)
+{
+	struct dmasplit_region *r, **grown;
+	const char *why;
+	int ret;
+
+	if (!dev || !out)
+		return -EINVAL;
+	if (!vaddr || range_bad((uintptr_t)vaddr, len) || dir_bad(dir) ||
+	    (flags & ~DMASPLIT_REGION_FLAGS_MASK) ||
+	    (((uintptr_t)vaddr | len) & (dev->granule - 1)))
+		return refuse(dev->ctx, 0, -EINVAL,
+			      "%s: %s: invalid arguments (vaddr %p, len 0x%zx, dir %d, flags 0x%x; vaddr and len in whole %" PRIu64 "-byte granules)",
+			      dev->name, __func__, vaddr, len, (int)dir, flags,
+			      dev->granule);
+	why = region_unusable(dev);
+	if (why)
+		return refuse(dev->ctx, 0, -EOPNOTSUPP,
+			      "%s: %s: no registered regions: %s", dev->name,
+			      __func__, why);
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->dev = dev;
+	r->va = (uintptr_t)vaddr;
+	r->len = len;
+	r->dir = dir;
+
+	/* Checked before mapping, since a mapping of bytes a region holds
+	 * would come from that region, and again once it is made, for
+	 * another thread's region made meanwhile. */
+	pthread_rwlock_rdlock(&dev->regions_lock);
+	ret = overlaps_region(dev, r->va, len) ? -EEXIST : 0;
+	pthread_rwlock_unlock(&dev->regions_lock);
+	if (!ret)
+		ret = region_map_range(r, vaddr);
+	if (ret < 0)
+		goto fail;
+	pthread_rwlock_wrlock(&dev->regions_lock);
+	if (overlaps_region(dev, r->va, len)) {
+		ret = -EEXIST;
+		goto fail_unmap;
+	}
+	grown = realloc(dev->regions,
+			(dev->nregions + 1) * sizeof(*dev->regions));
+	if (!grown) {
+		ret = -ENOMEM;
+		goto fail_unmap;
+	}
+	dev->regions = grown;
+	dev->regions[dev->nregions] = r;
+	__atomic_store_n(&dev->nregions, dev->nregions + 1, __ATOMIC_RELEASE);
+	pthread_rwlock_unlock(&dev->regions_lock);
+	dev_get(dev);
+	log_dbg(dev->ctx, "%s: registered %p+0x%zx at 0x%" PRIx64 "%s",
+		dev->name, vaddr, len, r->dma,
+		r->iova ? "" : " (per-range mapping)");
+	*out = r;
+	return 0;
+fail_unmap:
+	pthread_rwlock_unlock(&dev->regions_lock);
+	region_unmap_range(r);
+fail:
+	free(r);
+	if (ret == -EEXIST)
+		return refuse(dev->ctx, 0, -EEXIST,
+			      "%s: dmasplit_region_new: %p+0x%zx overlaps a registered region",
+			      dev->name, vaddr, len);
+	return ret;
+}
+
+DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
+{
+	struct dmasplit_dev *dev;
+	uint64_t live;
+	unsigned int i;
+
+	if (!r)
+		return 0;
+	dev = r->dev;
+	pthread_rwlock_wrlock(&dev->regions_lock);
+	live = __atomic_load_n(&r->live, __ATOMIC_RELAXED);
+	if (live) {
+		pthread_rwlock_unlock(&dev->regions_lock);
+		return refuse(dev->ctx, 0, -EBUSY,
+			      "%s: %s: %" PRIu64 " mappings through region 0x%" PRIx64 "+0x%" PRIx64 " are live",
+			      dev->name, __func__, live, r->dma, r->len);
+	}
+	for (i = 0; i < dev->nregions && dev->regions[i] != r; i++)
+		;
+	if (i < dev->nregions) {
+		dev->regions[i] = dev->regions[dev->nregions - 1];
+		__atomic_store_n(&dev->nregions, dev->nregions - 1,
+				 __ATOMIC_RELEASE);
+	}
+	pthread_rwlock_unlock(&dev->regions_lock);
+	region_unmap_range(r);
+	free(r);
+	dev_put(dev);
+	return 0;
+}
+
+DMASPLIT_EXPORT uint64_t dmasplit_region_addr(const struct dmasplit_region *r)
+{
+	return r ? r->dma : 0;
+}
+
+unsigned int regions_live(struct dmasplit_dev *dev)
+{
+	return __atomic_load_n(&dev->nregions, __ATOMIC_RELAXED);
+}
