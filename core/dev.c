@@ -222,6 +222,15 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 	       sizeof(dev->info.address_space));
 	if (dev->ops->get_fd)
 		dev->info.flags |= DMASPLIT_DEV_HAS_FD;
+	if (dev->ops->get_ranges) {
+		unsigned int total = 0;
+
+		/* The fixed array is the first few: say when there are
+		 * more, so that a caller knows to ask for them. */
+		if (dev->ops->get_ranges(dev->bdev, NULL, &total) == -ENOSPC &&
+		    total > dev->info.num_ranges)
+			dev->info.flags |= DMASPLIT_DEV_MORE_RANGES;
+	}
 	dev->granule = dev->info.granule;
 	dev->addr_last = UINT64_MAX;
 	if (dev->info.dma_mask_bits && dev->info.dma_mask_bits < 64)

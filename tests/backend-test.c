@@ -24,6 +24,9 @@
  *                  address, as physical addresses are for direct DMA
  *   NAME.alias     with phys, a bug: every mapping gets the first one's
  *                  address
+ *   NAME.ranges=N  (testb) N usable ranges of 1 MiB each, dev_info holding
+ *                  the first DMASPLIT_MAX_RANGES (default: one range up
+ *                  to the mask)
  * where NAME is this backend's name; other keys belong to other backends.
  */
 #include <errno.h>
@@ -79,6 +82,7 @@ struct dmasplit_bdev {
 	bool nowin;
 	bool overlap;
 	bool lax, phys, alias;
+	unsigned int nranges;	/* NAME.ranges, 0 when not given */
 	enum { BAD_NONE, BAD_ZERO, BAD_WRAP, BAD_MASK } badaddr;
 	char fail_op[16];
 	int fail_skip;		/* calls of fail_op to let through; -1 done */
@@ -160,6 +164,8 @@ static int tb_open(const struct dmasplit_host *host,
 	b->lax = option(desc->options, TB_NAME ".lax", buf, sizeof(buf)) != NULL;
 	b->phys = option(desc->options, TB_NAME ".phys", buf, sizeof(buf)) != NULL;
 	b->alias = option(desc->options, TB_NAME ".alias", buf, sizeof(buf)) != NULL;
+	v = option(desc->options, TB_NAME ".ranges", buf, sizeof(buf));
+	b->nranges = v ? (unsigned int)atoi(v) : 0;
 	v = option(desc->options, TB_NAME ".badaddr", buf, sizeof(buf));
 	b->badaddr = !v ? BAD_NONE : !strcmp(v, "zero") ? BAD_ZERO :
 		     !strcmp(v, "wrap") ? BAD_WRAP : BAD_MASK;
@@ -268,6 +274,19 @@ static void tb_close(struct dmasplit_bdev *b)
 	free(b);
 }
 
+/* NAME.ranges: range i is the i-th MiB from 1 MiB on. */
+static void tb_ranges(const struct dmasplit_bdev *b,
+		      struct dmasplit_range *r, unsigned int n)
+{
+	unsigned int i;
+
+	(void)b;
+	for (i = 0; i < n; i++) {
+		r[i].start = (uint64_t)(i + 1) << 21;
+		r[i].last = r[i].start + (1u << 20) - 1;
+	}
+}
+
 static int tb_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 {
 	info->flags = (b->phys ? 0 : DMASPLIT_DEV_TRANSLATED) |
@@ -278,6 +297,13 @@ static int tb_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 	info->num_ranges = 1;
 	info->ranges[0].start = 0x1000;
 	info->ranges[0].last = (1ull << TB_MASK_BITS) - 1;
+	if (b->nranges) {
+		unsigned int n = b->nranges < DMASPLIT_MAX_RANGES ?
+				 b->nranges : DMASPLIT_MAX_RANGES;
+
+		info->num_ranges = n;
+		tb_ranges(b, info->ranges, n);
+	}
 	return 0;
 }
 
@@ -293,6 +319,25 @@ static void called(struct dmasplit_bdev *b)
 }
 
 #ifdef TB_RICH
+static int tb_get_ranges(struct dmasplit_bdev *b, struct dmasplit_range *r,
+			 unsigned int *n)
+{
+	unsigned int have = b->nranges ? b->nranges : 1;
+
+	if (*n < have) {
+		*n = have;
+		return -ENOSPC;
+	}
+	if (b->nranges) {
+		tb_ranges(b, r, have);
+	} else {
+		r[0].start = 0x1000;
+		r[0].last = (1ull << TB_MASK_BITS) - 1;
+	}
+	*n = have;
+	return 0;
+}
+
 static int tb_get_fd(struct dmasplit_bdev *b, int *fd)
 {
 	*fd = b->fd;
@@ -767,6 +812,7 @@ static const struct dmasplit_backend_ops tb_ops = {
 	.get_stats = tb_get_stats,
 #ifdef TB_RICH
 	.get_fd = tb_get_fd,
+	.get_ranges = tb_get_ranges,
 	.map_vec = tb_map_vec,
 	.unmap_vec = tb_unmap_vec,
 #endif

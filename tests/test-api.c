@@ -203,6 +203,7 @@ START_TEST(ranges_are_reported_whole_or_counted)
 
 	ck_assert_int_eq(dmasplit_dev_get_info(dev, &info), 0);
 	ck_assert_uint_ge(info.num_ranges, 1);
+	ck_assert(!(info.flags & DMASPLIT_DEV_MORE_RANGES));
 	n = 0;
 	ck_assert_int_eq(dmasplit_dev_get_ranges(dev, NULL, &n), -ENOSPC);
 	ck_assert_uint_eq(n, info.num_ranges);
@@ -214,6 +215,34 @@ START_TEST(ranges_are_reported_whole_or_counted)
 	ck_assert_int_eq(dmasplit_dev_get_ranges(dev, r, NULL), -EINVAL);
 	n = 1;
 	ck_assert_int_eq(dmasplit_dev_get_ranges(dev, NULL, &n), -EINVAL);
+}
+END_TEST
+
+/* More ranges than dev_info holds: flagged, and all of them from
+ * dmasplit_dev_get_ranges; as many as it holds: not flagged. */
+START_TEST(more_ranges_than_dev_info_holds_are_flagged)
+{
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	struct dmasplit_range r[16];
+	struct dmasplit_dev *d = NULL;
+	unsigned int n = 16;
+
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:many,testb.ranges=12",
+						   "testb", &d), 0);
+	ck_assert_int_eq(dmasplit_dev_get_info(d, &info), 0);
+	ck_assert_uint_eq(info.num_ranges, DMASPLIT_MAX_RANGES);
+	ck_assert(info.flags & DMASPLIT_DEV_MORE_RANGES);
+	ck_assert_int_eq(dmasplit_dev_get_ranges(d, r, &n), 0);
+	ck_assert_uint_eq(n, 12);
+	ck_assert_mem_eq(r, info.ranges, DMASPLIT_MAX_RANGES * sizeof(r[0]));
+	ck_assert_uint_eq(r[11].start, 12ull << 21);
+	dmasplit_dev_close(d);
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:few,testb.ranges=8",
+						   "testb", &d), 0);
+	ck_assert_int_eq(dmasplit_dev_get_info(d, &info), 0);
+	ck_assert_uint_eq(info.num_ranges, 8);
+	ck_assert(!(info.flags & DMASPLIT_DEV_MORE_RANGES));
+	dmasplit_dev_close(d);
 }
 END_TEST
 
@@ -514,6 +543,7 @@ int main(void)
 	tcase_add_test(tc, vector_arguments_are_validated);
 	tcase_add_test(tc, device_arguments_are_validated);
 	tcase_add_test(tc, ranges_are_reported_whole_or_counted);
+	tcase_add_test(tc, more_ranges_than_dev_info_holds_are_flagged);
 	tcase_add_test(tc, version_is_the_library_s);
 	tcase_add_test(tc, bad_device_options_fail_open_cleanly);
 	tcase_set_timeout(tc, 60);

@@ -246,7 +246,10 @@ enum dmasplit_dev_flag {
 	/* Unlinked addresses may stay reachable by the device until their
 	 * window is destroyed (unlink=lazy); without it, an unlinked
 	 * address is unreachable when dmasplit_iova_unlink returns. */
-	DMASPLIT_DEV_LAZY_UNLINK = 1u << 7
+	DMASPLIT_DEV_LAZY_UNLINK = 1u << 7,
+	/* The device has more usable ranges than dmasplit_dev_info holds:
+	 * dmasplit_dev_get_ranges() gives them all. */
+	DMASPLIT_DEV_MORE_RANGES = 1u << 8
 };
 
 /* Versioned: set .size = sizeof(struct dmasplit_dev_info) before the call. */
