@@ -67,7 +67,7 @@ void op_dev_read(void)
 		return;
 	sub_range(r, &off, &len);
 	ret = dmasplit_dev_dma_read(s.dev, r->dma + off, buf, len);
-	if (s.iommu && (!r->valid || !dmasplit_dir_device_reads(r->dir))) {
+	if (s.iommu && (!r->valid || !dmasplit_dir_device_reads(dev_dir(r)))) {
 		if (ret != -EFAULT)
 			fatal("device read of %s 0x%" PRIx64 ": expected -EFAULT, got %d",
 			      r->valid ? "a FROM_DEVICE mapping" : "an unsynced link",
@@ -95,7 +95,7 @@ void op_dev_write(void)
 		return;
 	sub_range(r, &off, &len);
 	memset(buf, (int)take(1), len);
-	if (s.iommu && (!r->valid || !dmasplit_dir_device_writes(r->dir))) {
+	if (s.iommu && (!r->valid || !dmasplit_dir_device_writes(dev_dir(r)))) {
 		ret = dmasplit_dev_dma_write(s.dev, r->dma + off, buf, len);
 		if (ret != -EFAULT)
 			fatal("device write to %s 0x%" PRIx64 ": expected -EFAULT, got %d",

@@ -21,13 +21,26 @@ void op_map(void)
 	size_t len;
 	uint64_t dma = 0;
 	struct rec *r;
-	int ret;
+	int ri, ret;
 
 	/* The model keeps MAX_RECS records: past them, no more mappings. */
 	if (live_recs() >= MAX_RECS)
 		return;
 	pick_buf(&p, &len, MAX_LEN);
+	ri = region_of(p, len, dir);
 	ret = dmasplit_map(s.dev, p, len, dir, 0, &dma);
+	if (ri >= 0) {
+		const struct region *g = &s.g_reg[ri];
+
+		want_ok(ret, false, "map inside a region");
+		if (dma != g->dma + (uint64_t)(p - g->host))
+			fatal("map inside region 0x%" PRIx64 ": got 0x%" PRIx64 ", expected 0x%" PRIx64,
+			      g->dma, dma, g->dma + (uint64_t)(p - g->host));
+		r = rec_new(K_MAP, dma, p, len, dir);
+		r->region = ri;
+		s.g_reg[ri].live++;
+		return;
+	}
 	want_ok(ret, true, "map");
 	if (ret)
 		return;
@@ -72,6 +85,10 @@ static bool dev_range_live(uint64_t dma, size_t len)
 	for (i = 0; i < MAX_WINS; i++)
 		if (s.w[i].iova && overlaps(lo, hi - lo, s.w[i].base, s.w[i].size))
 			return true;
+	for (i = 0; i < MAX_REGIONS; i++)
+		if (s.g_reg[i].reg &&
+		    overlaps(lo, hi - lo, s.g_reg[i].dma, s.g_reg[i].len))
+			return true;
 	return false;
 }
 
@@ -98,6 +115,10 @@ void op_unmap(void)
 
 	if (!r)
 		return;
+	/* A region cannot tell a wrong range of one mapping through it from
+	 * another mapping: only exact unmaps there. */
+	if (r->region >= 0 && (v % 8 == 5 || v % 8 == 6))
+		return;
 	switch (v % 8) {
 	case 5:	/* a wrong length */
 	case 6:	/* a part: the second granule (or the second half) */
@@ -123,6 +144,8 @@ void op_unmap(void)
 	ret = dmasplit_unmap(s.dev, r->dma, r->len, r->dir, 0);
 	want_ok(ret, false, "unmap");
 	check_host(r, 0, r->len, "unmap");
+	if (r->region >= 0)
+		s.g_reg[r->region].live--;
 gone:
 	remember_dead(r);
 	rec_free(r);
@@ -169,7 +192,7 @@ void op_map_vec(void)
 	struct iovec iov[4];
 	struct group *g = NULL;
 	enum dmasplit_dir dir = (enum dmasplit_dir)(take(1) % 3);
-	unsigned int n = 1 + (unsigned int)take(1) % 4, i, gi, sj;
+	unsigned int n = 1 + (unsigned int)take(1) % 4, i, gi, sj, inside = 0;
 	uint64_t total = 0, segtotal = 0, pos;
 	int ret;
 
@@ -188,7 +211,12 @@ void op_map_vec(void)
 		iov[i].iov_base = p;
 		iov[i].iov_len = len;
 		total += len;
+		inside += region_of(p, len, dir) >= 0;
 	}
+	/* All of them inside regions: test-region checks those vectors,
+	 * whose segments this model does not follow. */
+	if (inside == n)
+		return;
 	g->nsegs = 64;
 	ret = dmasplit_map_vec(s.dev, iov, n, dir, 0, g->segs, &g->nsegs);
 	want_ok(ret, true, "map_vec");

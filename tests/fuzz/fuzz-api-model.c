@@ -27,6 +27,13 @@ void dev_span(const struct rec *r, uint64_t *lo, uint64_t *hi)
 	}
 }
 
+/* The direction the device may use r in: its region's, when mapped
+ * through one (the whole region is reachable so). */
+enum dmasplit_dir dev_dir(const struct rec *r)
+{
+	return r->region >= 0 ? s.g_reg[r->region].dir : r->dir;
+}
+
 bool bounced(const struct rec *r)
 {
 	return r->kind != K_COH && r->dma != (uintptr_t)r->host;
@@ -54,7 +61,7 @@ struct rec *rec_new(enum kind kind, uint64_t dma, uint8_t *host,
 	r->len = len;
 	r->dir = dir;
 	r->valid = kind != K_LINK;
-	r->win = r->group = -1;
+	r->win = r->group = r->region = -1;
 	r->dv = malloc(len);
 	r->fl = malloc(len);
 	if (!r->dv || !r->fl)
@@ -107,6 +114,11 @@ void check_fresh(uint64_t dma, size_t len, bool is_bounce,
 			fatal("%s: 0x%" PRIx64 "+0x%zx overlaps live 0x%" PRIx64 "+0x%zx",
 			      what, dma, len, s.r[i].dma, s.r[i].len);
 	}
+	for (i = 0; s.iommu && i < MAX_REGIONS; i++)
+		if (s.g_reg[i].reg && s.g_reg[i].dma != dma &&
+		    overlaps(lo, hi - lo, s.g_reg[i].dma, s.g_reg[i].len))
+			fatal("%s: 0x%" PRIx64 "+0x%zx inside region 0x%" PRIx64,
+			      what, dma, len, s.g_reg[i].dma);
 	for (i = 0; s.iommu && i < MAX_WINS; i++) {
 		if (s.w[i].iova && s.w[i].base != dma &&
 		    overlaps(lo, hi - lo, s.w[i].base, s.w[i].size))
@@ -208,7 +220,7 @@ bool reachable(uint64_t dma, size_t len, bool write)
 	unsigned int i;
 
 	for (; g < dma + len; g += s.granule) {
-		bool ok = false;
+		bool ok = in_region(g, s.granule, write, false);
 
 		for (i = 0; i < MAX_RECS && !ok; i++) {
 			const struct rec *r = &s.r[i];

@@ -23,7 +23,8 @@
  * dispatch of its operations and the report of a mismatch.  The model is
  * in fuzz-api-model.c, the input decoding in fuzz-api-input.c, and the
  * operations by family in fuzz-api-map.c, fuzz-api-access.c,
- * fuzz-api-window.c and fuzz-api-batch.c; fuzz-api.h is what they share.
+ * fuzz-api-window.c, fuzz-api-batch.c and fuzz-api-region.c; fuzz-api.h
+ * is what they share.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -164,6 +165,8 @@ static void close_dev(void)
 			ret = dmasplit_unmap(s.dev, r->dma, r->len, r->dir, 0);
 			want_ok(ret, false, "unmap at the end");
 			check_host(r, 0, r->len, "unmap at the end");
+			if (r->region >= 0)
+				s.g_reg[r->region].live--;
 			rec_free(r);
 		} else if (r->kind == K_COH) {
 			ret = dmasplit_free_coherent(s.dev, r->len, r->host,
@@ -177,6 +180,7 @@ static void close_dev(void)
 			dmasplit_iova_destroy(s.w[i].iova);
 			win_gone((int)i);
 		}
+	regions_gone();
 	/* Every refused call changed nothing: the counters are back at 0. */
 	ret = dmasplit_dev_get_stats(s.dev, &st);
 	want_ok(ret, false, "dev_get_stats");
@@ -232,7 +236,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 13: op_link(); break;
 		case 14: op_iova_sync(); break;
 		case 15: op_unlink(); break;
-		case 16: if (take(1) & 1) op_destroy(); else op_coherent(); break;
+		case 16:
+			switch (take(1) % 3) {
+			case 0: op_destroy(); break;
+			case 1: op_coherent(); break;
+			default: op_region(); break;
+			}
+			break;
 		case 17: op_batch(); break;
 		}
 	}

@@ -22,6 +22,7 @@
 #define MAX_WINS 4
 #define MAX_GROUPS 8
 #define MAX_DEAD 8
+#define MAX_REGIONS 2
 
 /* Per-byte loops of the model: coverage feedback from them only slows the
  * fuzzer (the library's branches are what it explores). */
@@ -42,6 +43,7 @@ struct rec {
 	enum dmasplit_dir dir;
 	bool valid;		/* reachable by the device (links: synced) */
 	int win, group;		/* K_LINK: window; K_VEC: group */
+	int region;		/* K_MAP through a region: which, else -1 */
 	size_t woff;		/* K_LINK: offset in the window */
 	uint8_t *dv, *fl;
 };
@@ -57,6 +59,16 @@ struct group {
 	struct dmasplit_seg segs[64];
 	unsigned int nsegs;
 	enum dmasplit_dir dir;
+};
+
+/* A registered region: its mappings are at reg->dma + their offset. */
+struct region {
+	struct dmasplit_region *reg;
+	uint8_t *host;
+	size_t len;
+	uint64_t dma;
+	enum dmasplit_dir dir;
+	unsigned int live;	/* mappings made through it, not unmapped */
 };
 
 struct dead {
@@ -85,6 +97,7 @@ struct api_state {
 	struct rec r[MAX_RECS];
 	struct win w[MAX_WINS];
 	struct group g[MAX_GROUPS];
+	struct region g_reg[MAX_REGIONS];
 	struct dead d[MAX_DEAD];
 	unsigned int ndead;
 	char spec[160];
@@ -142,6 +155,7 @@ static inline bool overlaps(uint64_t a, uint64_t alen, uint64_t b,
 /* fuzz-api-model.c */
 void dev_span(const struct rec *r, uint64_t *lo, uint64_t *hi);
 bool bounced(const struct rec *r);
+enum dmasplit_dir dev_dir(const struct rec *r);
 void check_dev_read(const struct rec *r, size_t off, const uint8_t *buf,
 		    size_t len);
 void synced_for_device(struct rec *r, size_t off, size_t len);
@@ -186,5 +200,11 @@ void op_destroy(void);
 
 /* fuzz-api-batch.c */
 void op_batch(void);
+
+/* fuzz-api-region.c */
+int region_of(const uint8_t *p, size_t len, enum dmasplit_dir dir);
+bool in_region(uint64_t dma, size_t len, bool write, bool any);
+void op_region(void);
+void regions_gone(void);
 
 #endif
