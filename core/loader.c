@@ -303,12 +303,17 @@ static void load_builtin(struct dmasplit_ctx *ctx, builtin_entry_fn entry,
 	*tail = &be->next;
 }
 
-static int only_plugins(const struct dirent *d)
+static bool plugin_name(const char *name)
 {
-	size_t n = strlen(d->d_name);
+	size_t n = strlen(name);
 
-	return n > strlen("backend-.so") && !strncmp(d->d_name, "backend-", 8) &&
-	       !strcmp(d->d_name + n - 3, ".so");
+	return n > strlen("backend-.so") && !strncmp(name, "backend-", 8) &&
+	       !strcmp(name + n - 3, ".so");
+}
+
+static int not_dot(const struct dirent *d)
+{
+	return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
 }
 
 static void load_dir(struct dmasplit_ctx *ctx, const char *dir,
@@ -329,14 +334,19 @@ static void load_dir(struct dmasplit_ctx *ctx, const char *dir,
 		log_err(ctx, "refusing backend directory %s: %s", dir, why);
 		return;
 	}
-	n = scandir(dir, &names, only_plugins, alphasort);
+	n = scandir(dir, &names, not_dot, alphasort);
 	if (n < 0) {
 		log_err(ctx, "cannot read backend directory %s: %s", dir,
 			strerror(errno));
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		if (asprintf(&path, "%s/%s", dir, names[i]->d_name) >= 0) {
+		/* A plugin installed as libfoo.so or backend-foo.so.1 would
+		 * otherwise vanish without a word. */
+		if (!plugin_name(names[i]->d_name))
+			log_dbg(ctx, "backend directory %s: ignoring %s: not named backend-*.so",
+				dir, names[i]->d_name);
+		else if (asprintf(&path, "%s/%s", dir, names[i]->d_name) >= 0) {
 			load_file(ctx, path, tail);
 			free(path);
 		}

@@ -1,8 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The dmasplit command against the test plugins: usage and exit codes,
-# list, info (description, probes, selection, the opened device), --json
-# output that parses, and refused plugins reported without stopping list.
+# The dmasplit command against the test plugins: usage, per-command help
+# and exit codes, list (80 columns unless -w, refused plugins reported
+# without stopping it, exit 1 when every directory is refused), info
+# (description, probes, selection, the opened device, a forced backend
+# whose probe refuses), --json output that parses.
 # Then the built-in simulated device: found with an empty plugin
 # directory, replaced by a plugin of its name or UUID; and demo and bench
 # on it, built in and as a plugin.
@@ -105,7 +107,7 @@ $2" <"$out" >/dev/null 2>>"$err"
 	ok $? "$1"
 }
 
-echo "1..53"
+echo "1..73"
 
 # --- usage ------------------------------------------------------------
 
@@ -118,6 +120,40 @@ ok $? "--help exits 0 and names list, info, demo and bench"
 run "$tool" info --help
 [ $rc -eq 0 ] && grep -q '^Usage: dmasplit .*info SPEC' "$out"
 ok $? "info --help exits 0 with the usage of info"
+cp "$out" "$tmp/info-help"
+grep -q -- '--peer' "$out" && grep -q -- '--backend' "$out" &&
+	grep -q -- '--json' "$out" && ! grep -q -- '--quick' "$out" &&
+	! grep -q -- '--callgrind' "$out" && ! grep -q -- '--wide' "$out"
+ok $? "info --help shows the options of info alone"
+
+run "$tool" help info
+[ $rc -eq 0 ] && cmp -s "$out" "$tmp/info-help"
+ok $? "help info prints what info --help does"
+
+run "$tool" list --help
+[ $rc -eq 0 ] && grep -q -- '--wide' "$out" && grep -q -- '--json' "$out" &&
+	! grep -q -- '--peer' "$out" && ! grep -q -- '--backend' "$out" &&
+	! grep -q -- '--quick' "$out"
+ok $? "list --help shows -w and --json, not --peer, --backend or --quick"
+
+run "$tool" demo --help
+[ $rc -eq 0 ] && grep -q -- '--backend' "$out" && ! grep -q -- '--json' "$out"
+ok $? "demo --help does not offer --json, which demo refuses"
+
+run "$tool" --help
+cp "$out" "$tmp/help"
+run "$tool" help
+[ $rc -eq 0 ] && cmp -s "$out" "$tmp/help" && grep -q 'devices' "$out"
+ok $? "help alone prints the general help, devices among the commands"
+
+run "$tool" help frobnicate
+[ $rc -eq 2 ] && [ ! -s "$out" ] && grep -q "unknown command 'frobnicate'" "$err" &&
+	grep -q "Try 'dmasplit --help'" "$err"
+ok $? "help with an unknown command: exit 2"
+
+run "$tool" info -w sim:nic0
+[ $rc -eq 2 ] && grep -q -- '--wide is for list and devices only' "$err"
+ok $? "-w with info: exit 2"
 
 v=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' \
 	"${top_builddir:-.}/config.h" 2>/dev/null)
@@ -156,12 +192,40 @@ ok $? "--quick with a command other than bench: exit 2"
 
 # --- list -------------------------------------------------------------
 
-run "$tool" list
+run "$tool" list -w
 [ $rc -eq 0 ] && grep -Eq "^testa +$UUID_A " "$out"
-ok $? "list shows testa with its UUID"
+ok $? "list -w shows testa with its UUID"
 [ $rc -eq 0 ] && grep -Eq "^testb +$UUID_B " "$out" &&
 	grep -q "$tmp/good/backend-testb.so" "$out"
-ok $? "list shows testb with its UUID and file"
+ok $? "list -w shows testb with its UUID and file"
+
+# Lines of at most $1 characters (80 by default) in the last stdout.
+fits() {
+	awk -v max="${1:-80}" 'length($0) > max { bad = 1 } END { exit bad }' "$out"
+}
+
+# A directory path long enough to push list's lines past 80 columns.
+deep=$tmp/a-directory-whose-name-is-long/and-another-one-below-it
+mkdir -p "$deep"
+cp "$tmp/good"/*.so "$deep/"
+chmod 755 "$tmp/a-directory-whose-name-is-long" "$deep"
+run env -u COLUMNS DMASPLIT_BACKEND_PATH="$deep" "$tool" list
+[ $rc -eq 0 ] && fits && ! grep -q "$UUID_A" "$out" &&
+	grep -Eq '^testa +[^ ]+ +\.\.\.[^ ]*/backend-testa\.so +test backend testa' "$out" &&
+	grep -Eq '^testa .*\.\.\.$' "$out"
+ok $? "list: 80 columns, no UUID, the path's start and the description's end cut with '...'"
+run env -u COLUMNS DMASPLIT_BACKEND_PATH="$deep" "$tool" --wide list
+[ $rc -eq 0 ] && ! fits && grep -q " $deep/backend-testa.so " "$out" &&
+	grep -Eq "^testa +$UUID_A " "$out" && ! grep -q '\.\.\.' "$out"
+ok $? "list --wide: whole lines, with the UUID"
+run env COLUMNS=60 DMASPLIT_BACKEND_PATH="$deep" "$tool" list
+[ $rc -eq 0 ] && fits 60 && grep -q '/backend-testb\.so ' "$out"
+ok $? "list: COLUMNS=60, lines of 60 columns that still end the path with its file"
+run env -u COLUMNS DMASPLIT_BACKEND_PATH="$deep" "$tool" --json list
+json_ok "list --json is never cut" "
+b = {x['name']: x for x in d['backends']}
+assert b['testa']['path'] == '$deep/backend-testa.so', b
+assert '...' not in b['testa']['description'], b"
 
 run "$tool" --json list
 json_ok "list --json parses and holds both backends" "
@@ -188,6 +252,37 @@ done
 ok $? "each broken plugin gets a 'refusing backend' line${missing:+ (missing:$missing)}"
 grep -Eq 'refusing backend .*(UUID|name) .* already used' "$err"
 ok $? "a plugin reusing a loaded backend's UUID or name is refused"
+
+# The loader refuses a directory others can write to.
+mkdir "$tmp/shared"
+cp "$tmp/good"/*.so "$tmp/shared/"
+chmod 775 "$tmp/shared"
+run env DMASPLIT_BACKEND_PATH="$tmp/shared" "$tool" list
+[ $rc -eq 1 ] && grep -q "refusing backend directory $tmp/shared: writable by group or others" "$err" &&
+	[ "$(grep -c '^dmasplit: ' "$err")" -eq 1 ] &&
+	grep -q "^dmasplit: list: every backend directory searched was refused ($tmp/shared)$" "$err"
+ok $? "list where the one backend directory is refused: exit 1, one line says so"
+run env -u DMASPLIT_BUILTIN_BACKENDS DMASPLIT_BACKEND_PATH="$tmp/shared:$tmp/missing" "$tool" list
+[ $rc -eq 1 ] && grep -Eq '^swiotlb-sim +.*\(built-in\)' "$out" &&
+	grep -q '^dmasplit: list: every backend directory searched was refused' "$err"
+ok $? "list: exit 1 when every directory that exists is refused, built-in or not"
+run env DMASPLIT_BACKEND_PATH="$tmp/shared:$tmp/good" "$tool" list
+[ $rc -eq 0 ] && grep -Eq '^testa ' "$out" &&
+	grep -q "refusing backend directory $tmp/shared" "$err" &&
+	! grep -q '^dmasplit: ' "$err"
+ok $? "list where another directory is accepted: exit 0, the refusal logged"
+
+# Files that are not named backend-*.so are left alone, noted at debug.
+touch "$tmp/good/README" "$tmp/good/libdmasplit-extra.so"
+run "$tool" -v list
+[ $rc -eq 0 ] && grep -q "backend directory $tmp/good: ignoring README: not named backend-\*\.so" "$err" &&
+	grep -q "ignoring libdmasplit-extra.so: not named backend-" "$err" &&
+	! grep -q 'ignoring backend-' "$err"
+ok $? "-v list notes each file not named backend-*.so"
+run "$tool" list
+[ $rc -eq 0 ] && ! grep -q 'ignoring' "$err"
+ok $? "list without -v does not"
+rm "$tmp/good/README" "$tmp/good/libdmasplit-extra.so"
 
 # --- info -------------------------------------------------------------
 
@@ -225,6 +320,26 @@ ok $? "DMASPLIT_BACKEND=testb forces testb and info says so"
 run "$tool" -b nosuch info sim:nic0
 [ $rc -eq 1 ] && grep -q "^dmasplit: sim:nic0: backend 'nosuch' .*not loaded" "$err"
 ok $? "-b with a backend that is not loaded: exit 1 with a message"
+
+# The loader's refusals of the broken plugins come first on stderr; the
+# reason the forced backend is not used must be the last line.
+run env DMASPLIT_BACKEND_PATH="$tmp/all" "$tool" -b testb info 'sim:x,testb.reject'
+[ $rc -eq 1 ] && [ "$(tail -n 1 "$err")" = \
+	"dmasplit: backend testb does not handle sim:x,testb.reject: No such device (ENODEV)" ] &&
+	! grep -q 'opened with' "$out"
+ok $? "-b with a backend whose probe refuses the spec: exit 1, saying so"
+run "$tool" --json -b testb info 'sim:x,testb.reject'
+json_ok "info --json with a forced backend that refuses: the error at select" "
+assert d['selected']['backend'] == 'testb' and d['selected']['forced_by'] == '--backend', d
+assert d['opened'] is None, d
+assert d['error']['stage'] == 'select' and d['error']['name'] == 'ENODEV', d"
+run "$tool" -b testb demo 'sim:x,testb.reject'
+[ $rc -eq 1 ] && grep -q "^dmasplit: backend testb does not handle sim:x,testb.reject: No such device (ENODEV)$" "$err"
+ok $? "demo with a forced backend that refuses: exit 1, saying so"
+run "$tool" -b testb bench --quick 'sim:x,testb.reject'
+[ $rc -eq 1 ] && [ ! -s "$out" ] &&
+	[ "$(cat "$err")" = "dmasplit: backend testb does not handle sim:x,testb.reject: No such device (ENODEV)" ]
+ok $? "bench with a forced backend that refuses: exit 1, one line, nothing measured"
 
 run "$tool" info 'sim:x,testa.reject,testb.reject'
 [ $rc -eq 1 ] && grep -q '^dmasplit: sim:x,testa.reject,testb.reject: ' "$err" &&
@@ -366,7 +481,7 @@ ok $? "bench --callgrind --json: exit 2, callgrind.sh --json named"
 
 SIM_UUID=5d0c7c2e-8a4b-4f3e-9c61-2b7e0d4a9f11
 
-run env -u DMASPLIT_BUILTIN_BACKENDS DMASPLIT_BACKEND_PATH="$tmp/empty" "$tool" list
+run env -u DMASPLIT_BUILTIN_BACKENDS DMASPLIT_BACKEND_PATH="$tmp/empty" "$tool" list -w
 [ $rc -eq 0 ] && grep -Eq "^swiotlb-sim +$SIM_UUID +[^ ]+ +\(built-in\) " "$out" &&
 	[ "$(grep -c . "$out")" -eq 2 ]
 ok $? "list with an empty plugin directory shows swiotlb-sim (built-in)"
@@ -385,7 +500,7 @@ if [ -f "$plugins/backend-simclone.so" ]; then
 	cp "$plugins/backend-simclone.so" "$tmp/clone/"
 	chmod 755 "$tmp/clone"
 	chmod 644 "$tmp/clone/backend-simclone.so"
-	run env -u DMASPLIT_BUILTIN_BACKENDS DMASPLIT_BACKEND_PATH="$tmp/clone" "$tool" -v list
+	run env -u DMASPLIT_BUILTIN_BACKENDS DMASPLIT_BACKEND_PATH="$tmp/clone" "$tool" -v list -w
 	[ $rc -eq 0 ] && grep -Eq "^simclone +$SIM_UUID +" "$out" &&
 		! grep -q 'built-in' "$out" &&
 		grep -q "built-in backend swiotlb-sim is shadowed by backend simclone from $tmp/clone/backend-simclone.so" "$err"
@@ -418,7 +533,7 @@ chmod 644 "$tmp/sim/backend-swiotlb-sim.so"
 # plugin is the one used.
 unset DMASPLIT_BUILTIN_BACKENDS
 
-run env DMASPLIT_BACKEND_PATH="$tmp/sim" "$tool" -v list
+run env DMASPLIT_BACKEND_PATH="$tmp/sim" "$tool" -v -w list
 [ $rc -eq 0 ] && [ "$(grep -c '^swiotlb-sim ' "$out")" -eq 1 ] &&
 	grep -Eq "^swiotlb-sim +$SIM_UUID +.* $tmp/sim/backend-swiotlb-sim.so " "$out" &&
 	! grep -q '(built-in)' "$out"

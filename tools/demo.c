@@ -29,6 +29,7 @@
 #define INDENT "   "
 
 struct demo {
+	const struct options *opts;
 	int step;
 	int failed_step;	/* the first with a failed check, 0: none */
 	char failed[160];	/* that check */
@@ -171,6 +172,11 @@ static int open_device(struct demo *d, struct dmasplit_ctx *ctx,
 {
 	int r;
 
+	r = check_forced_backend(ctx, d->opts, spec);
+	if (r < 0) {
+		check(d, false, "the forced backend does not handle %s", spec);
+		return r;
+	}
 	call_begin("dmasplit_dev_open(ctx, \"%s\", &dev)", spec);
 	r = call_end(dmasplit_dev_open(ctx, spec, dev));
 	if (!call_ok(d, r, "opening the device"))
@@ -426,11 +432,11 @@ out:
 	dmasplit_dev_close(dev);
 }
 
-int cmd_demo(struct dmasplit_ctx *ctx, const struct options *opts UNUSED,
+int cmd_demo(struct dmasplit_ctx *ctx, const struct options *opts,
 	     char **args)
 {
 	const char *spec = args[0] ? args[0] : DEMO_SPEC;
-	struct demo d = { 0 };
+	struct demo d = { .opts = opts };
 
 	dmasplit_ctx_set_log_fn(ctx, demo_log, NULL);
 	printf("The two-step DMA API on %s: reserve, link, sync, unlink;\n"

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * dmasplit - show which backends libdmasplit loads (list.c) and what it
- * makes of a device (info.c), walk through the two-step API (demo.c) and
- * measure it (bench/).  This file holds the command table and the
- * command line.
+ * dmasplit - show which backends libdmasplit loads (list.c), the PCI
+ * devices and the backend each would get (devices.c) and what it makes of
+ * a device (info.c), walk through the two-step API (demo.c) and measure it
+ * (bench/).  This file holds the command table and the command line.
  *
  * Only the public API is used, so what this prints is exactly what any
  * application linked against the library would get; the benchmark alone
@@ -26,7 +26,11 @@ enum {
 	TAKES_JSON = 1u << 0,
 	TAKES_QUICK = 1u << 1,
 	TAKES_PEER = 1u << 2,
-	TAKES_BENCH = 1u << 3
+	TAKES_BENCH = 1u << 3,
+	TAKES_WIDE = 1u << 4,
+	/* -b: accepted by every command, as it always was, but shown only
+	 * where it changes something. */
+	TAKES_BACKEND = 1u << 5
 };
 
 struct command {
@@ -37,6 +41,9 @@ struct command {
 	int min_args;
 	int max_args;
 	unsigned int takes;
+	/* For a command that opens SPEC, this one when given none, without
+	 * checking a forced backend's probe itself (bench): run() checks. */
+	const char *check_spec_default;
 	int (*run)(struct dmasplit_ctx *ctx, const struct options *opts,
 		   char **args);
 };
@@ -45,6 +52,7 @@ enum { OPT_JSON = 0x100, OPT_QUICK, OPT_PEER, OPT_INVAL_NS, OPT_CALLGRIND };
 
 static const struct option long_options[] = {
 	{ "backend", required_argument, NULL, 'b' },
+	{ "wide", no_argument, NULL, 'w' },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quick", no_argument, NULL, OPT_QUICK },
 	{ "peer", required_argument, NULL, OPT_PEER },
@@ -80,12 +88,30 @@ static const struct command commands[] = {
 		.name = "list",
 		.args = "",
 		.summary = "show the backends that load, and from where",
-		.help = "Show every backend that loads: name, UUID, version, file and\n"
-			"description.  Plugins that are refused are logged on stderr.\n",
+		.help = "Show every backend that loads: name, version, file and description,\n"
+			"squeezed to the terminal's width (80 columns off a terminal); with\n"
+			"-w, whole lines and the UUID.  Plugins that are refused are logged on\n"
+			"stderr.  Exits 1 when every backend directory searched was refused.\n",
 		.min_args = 0,
 		.max_args = 0,
-		.takes = TAKES_JSON,
+		.takes = TAKES_JSON | TAKES_WIDE,
 		.run = cmd_list,
+	},
+	{
+		.name = "devices",
+		.args = "",
+		.summary = "list PCI devices and the backend each would get",
+		.help = "List every PCI device under the sysfs root, by address: vendor and\n"
+			"device ID, driver, IOMMU group and its type (DMA, DMA-FQ, identity,\n"
+			"blocked, or none without a group), DMA mask in bits, peer memory\n"
+			"(size in bytes / published: yes or no), and the backend that would\n"
+			"open it (- when none would).  Lines fit the terminal (80 columns off\n"
+			"one) unless -w.  Exits 1 if the sysfs directory cannot be read or a\n"
+			"device cannot be described.\n",
+		.min_args = 0,
+		.max_args = 0,
+		.takes = TAKES_JSON | TAKES_WIDE | TAKES_BACKEND,
+		.run = cmd_devices,
 	},
 	{
 		.name = "info",
@@ -105,7 +131,7 @@ static const struct command commands[] = {
 			"PCI address [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1].\n",
 		.min_args = 1,
 		.max_args = 1,
-		.takes = TAKES_JSON | TAKES_PEER,
+		.takes = TAKES_JSON | TAKES_PEER | TAKES_BACKEND,
 		.run = cmd_info,
 	},
 	{
@@ -124,7 +150,7 @@ static const struct command commands[] = {
 			"it needs windows and device-side access.\n",
 		.min_args = 0,
 		.max_args = 1,
-		.takes = 0,
+		.takes = TAKES_BACKEND,
 		.run = cmd_demo,
 	},
 	{
@@ -142,34 +168,53 @@ static const struct command commands[] = {
 			"in loops whose instructions callgrind dumps (tools/bench/callgrind.sh).\n",
 		.min_args = 0,
 		.max_args = 1,
-		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH,
+		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH | TAKES_BACKEND,
+		/* bench's own default, which it does not export */
+		.check_spec_default = "sim:bench",
 		.run = cmd_bench,
 	},
 	{
 		.name = "help",
-		.args = "",
-		.summary = "show this help",
-		.help = "Show the usage of dmasplit.\n",
+		.args = " [COMMAND]",
+		.summary = "show this help, or the help of COMMAND",
+		.help = "Show the usage of dmasplit, or of COMMAND as COMMAND --help does.\n",
 		.min_args = 0,
-		.max_args = 0,
+		.max_args = 1,
 		/* Accepts anything, as it always did: it only prints. */
-		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH,
+		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH | TAKES_WIDE,
 		.run = cmd_help,
 	},
 };
 
-static void print_options(void)
+/* Global options apply to every command (takes 0); the others to the
+ * commands whose takes has their bit. */
+static const struct option_help {
+	unsigned int takes;
+	const char *text;
+} option_help[] = {
+	{ TAKES_BACKEND, "  -b, --backend=NAME|UUID  use this backend instead of the best-scoring one" },
+	{ TAKES_WIDE, "  -w, --wide               whole lines, wider than the terminal if need be" },
+	{ TAKES_JSON, "      --json               print one JSON object" },
+	{ TAKES_QUICK, "      --quick              bench: fewer pages and samples" },
+	{ TAKES_BENCH, "      --inval-ns=N         bench: modelled IOTLB invalidation cost, ns" },
+	{ TAKES_BENCH, "      --callgrind          bench: instruction counts, under callgrind" },
+	{ TAKES_PEER, "      --peer=CLIENT        info: how CLIENT reaches the device's peer memory" },
+	{ 0, "  -v, --verbose            log backend loading and selection on stderr" },
+	{ 0, "  -h, --help               show this help and exit" },
+};
+
+/* Every option, or those of one command (cmd->takes). */
+static void print_options(const struct command *cmd)
 {
-	puts("Options:\n"
-	     "  -b, --backend=NAME|UUID  use this backend instead of the best-scoring one\n"
-	     "      --json               print list, info or bench as one JSON object\n"
-	     "      --quick              bench: fewer pages and samples\n"
-	     "      --inval-ns=N         bench: modelled IOTLB invalidation cost, ns\n"
-	     "      --callgrind          bench: instruction counts, under callgrind\n"
-	     "      --peer=CLIENT        info: how CLIENT reaches the device's peer memory\n"
-	     "  -v, --verbose            log backend loading and selection on stderr\n"
-	     "  -h, --help               show this help and exit\n"
-	     "  -V, --version            show the version and exit");
+	size_t i;
+
+	puts("Options:");
+	for (i = 0; i < ARRAY_SIZE(option_help); i++)
+		if (!cmd || !option_help[i].takes ||
+		    (cmd->takes & option_help[i].takes))
+			puts(option_help[i].text);
+	if (!cmd)
+		puts("  -V, --version            show the version and exit");
 }
 
 static void print_usage(void)
@@ -179,17 +224,18 @@ static void print_usage(void)
 
 	puts("Usage: " PROG " [OPTIONS] COMMAND [ARGS]\n"
 	     "\n"
-	     "Show the DMA backends libdmasplit loads and what it makes of a device,\n"
-	     "demonstrate the two-step API, and measure it.\n"
+	     "Show the DMA backends libdmasplit loads, the PCI devices and the backend\n"
+	     "each would get, and what it makes of a device; demonstrate the two-step\n"
+	     "API, and measure it.\n"
 	     "\n"
 	     "Commands:");
 	for (i = 0; i < ARRAY_SIZE(commands); i++) {
 		snprintf(left, sizeof(left), "%s%s", commands[i].name,
 			 commands[i].args);
-		printf("  %-12s %s\n", left, commands[i].summary);
+		printf("  %-15s %s\n", left, commands[i].summary);
 	}
 	putchar('\n');
-	print_options();
+	print_options(NULL);
 	puts("\n"
 	     "Environment: DMASPLIT_BACKEND_PATH, DMASPLIT_BUILTIN_BACKENDS,\n"
 	     "DMASPLIT_BACKEND, DMASPLIT_LOG, DMASPLIT_CHECK and DMASPLIT_SYSFS_ROOT,\n"
@@ -201,14 +247,7 @@ static void print_command_usage(const struct command *cmd)
 {
 	printf("Usage: " PROG " [OPTIONS] %s%s\n\n%s\n", cmd->name, cmd->args,
 	       cmd->help);
-	print_options();
-}
-
-static int cmd_help(struct dmasplit_ctx *ctx UNUSED,
-		    const struct options *opts UNUSED, char **args UNUSED)
-{
-	print_usage();
-	return EXIT_SUCCESS;
+	print_options(cmd);
 }
 
 static const struct command *find_command(const char *name)
@@ -219,6 +258,22 @@ static const struct command *find_command(const char *name)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
 	return NULL;
+}
+
+static int cmd_help(struct dmasplit_ctx *ctx UNUSED,
+		    const struct options *opts UNUSED, char **args)
+{
+	const struct command *cmd;
+
+	if (!args[0]) {
+		print_usage();
+		return EXIT_SUCCESS;
+	}
+	cmd = find_command(args[0]);
+	if (!cmd)
+		return usage_error("help: unknown command '%s'", args[0]);
+	print_command_usage(cmd);
+	return EXIT_SUCCESS;
 }
 
 static int bad_option(char **argv, int c)
@@ -272,6 +327,9 @@ static int parse_options(int argc, char **argv, const char *optstring,
 		case OPT_CALLGRIND:
 			opts->callgrind = true;
 			break;
+		case 'w':
+			opts->wide = true;
+			break;
 		case 'v':
 			opts->verbose = true;
 			break;
@@ -295,6 +353,7 @@ static int run(const struct command *cmd, const struct options *opts,
 	       char **args)
 {
 	struct dmasplit_ctx *ctx;
+	const char *spec;
 	int r, status;
 
 	r = dmasplit_ctx_new(&ctx);
@@ -309,7 +368,11 @@ static int run(const struct command *cmd, const struct options *opts,
 			return fail(opts->backend, r);
 		}
 	}
-	status = cmd->run(ctx, opts, args);
+	spec = args[0] ? args[0] : cmd->check_spec_default;
+	if (cmd->check_spec_default && check_forced_backend(ctx, opts, spec) < 0)
+		status = EXIT_FAILURE;
+	else
+		status = cmd->run(ctx, opts, args);
 	dmasplit_ctx_unref(ctx);
 	return status;
 }
@@ -337,7 +400,7 @@ static int dispatch(int argc, char **argv, struct options *opts)
 	argc -= optind;
 	argv += optind;
 	optind = 0;	/* glibc: restart with fresh state on the new vector */
-	r = parse_options(argc, argv, ":hVvb:", cmd, opts);
+	r = parse_options(argc, argv, ":hVvwb:", cmd, opts);
 	if (r >= 0)
 		return r;
 
@@ -351,6 +414,9 @@ static int dispatch(int argc, char **argv, struct options *opts)
 		return usage_error("%s: --inval-ns is for bench only", cmd->name);
 	if (opts->callgrind && !(cmd->takes & TAKES_BENCH))
 		return usage_error("%s: --callgrind is for bench only", cmd->name);
+	if (opts->wide && !(cmd->takes & TAKES_WIDE))
+		return usage_error("%s: --wide is for list and devices only",
+				   cmd->name);
 	nargs = argc - optind;
 	if (nargs < cmd->min_args)
 		return usage_error("%s: missing%s", cmd->name, cmd->args);
@@ -368,7 +434,7 @@ int main(int argc, char **argv)
 	/* Messages name the command, not a libtool wrapper's lt-dmasplit. */
 	opterr = 0;
 	/* '+': stop at the command; its own options are parsed after it. */
-	r = parse_options(argc, argv, "+:hVvb:", NULL, &opts);
+	r = parse_options(argc, argv, "+:hVvwb:", NULL, &opts);
 	if (r < 0)
 		r = dispatch(argc, argv, &opts);
 	return flush_stdout(r);

@@ -126,23 +126,11 @@ static const struct probe_result *probe_of(const struct report *rep,
 	return NULL;
 }
 
-static void find_forced(const struct options *opts, struct report *rep)
-{
-	const char *env = secure_getenv("DMASPLIT_BACKEND");
-
-	if (opts->backend) {
-		rep->forced = opts->backend;
-		rep->forced_by = "--backend";
-	} else if (env && *env) {
-		rep->forced = env;
-		rep->forced_by = "DMASPLIT_BACKEND";
-	}
-}
-
 /* Each step runs only if the one before it worked; the report keeps
  * where it stopped, so that everything learnt so far is still shown. */
 static void gather(struct dmasplit_ctx *ctx, struct report *rep)
 {
+	const struct probe_result *forced_probe;
 	int r;
 
 	rep->stage = STAGE_DESCRIBE;
@@ -158,6 +146,13 @@ static void gather(struct dmasplit_ctx *ctx, struct report *rep)
 	r = dmasplit_select(ctx, &rep->desc, &rep->selected);
 	if (r < 0)
 		goto out;
+	/* The library opens with a forced backend whatever its probe says,
+	 * and the open's error would hide that the probe said no. */
+	forced_probe = rep->forced ? probe_of(rep, rep->selected) : NULL;
+	if (forced_probe && forced_probe->err) {
+		r = forced_probe->err;
+		goto out;
+	}
 
 	/* Opened the way applications open it, selection included, rather
 	 * than with the backend found above. */
@@ -534,7 +529,7 @@ static void json_pci_resources(struct json *j, const struct dmasplit_desc *d)
 	json_close(j, ']');
 }
 
-static void json_pci_p2pmem(struct json *j, const struct dmasplit_desc *d)
+void json_p2pmem(struct json *j, const struct dmasplit_desc *d)
 {
 	if (!d->has_p2pmem) {
 		json_null(j, "p2pmem");
@@ -549,13 +544,15 @@ static void json_pci_p2pmem(struct json *j, const struct dmasplit_desc *d)
 
 static void json_pci(struct json *j, const struct dmasplit_desc *d)
 {
-	char id[16];
+	char id[16], class[16];
 
 	snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
 	json_str(j, "id", id);
 	json_hex(j, "vendor", d->vendor);
 	json_hex(j, "device", d->device);
-	json_hex(j, "class", d->pci_class);
+	/* Six digits, as the text and sysfs show it. */
+	snprintf(class, sizeof(class), "0x%06" PRIx32, d->pci_class);
+	json_str(j, "class", class);
 	json_str_or_null(j, "driver", d->driver);
 	if (d->iommu_group < 0)
 		json_null(j, "iommu_group");
@@ -572,7 +569,7 @@ static void json_pci(struct json *j, const struct dmasplit_desc *d)
 		json_null(j, "numa_node");
 	else
 		json_int(j, "numa_node", d->numa_node);
-	json_pci_p2pmem(j, d);
+	json_p2pmem(j, d);
 	json_pci_resources(j, d);
 }
 
@@ -726,7 +723,10 @@ static void info_fail_message(const struct report *rep)
 
 	switch (rep->stage) {
 	case STAGE_SELECT:
-		if (rep->err == -ENODEV && rep->forced)
+		if (rep->selected)
+			say_not_handled(dmasplit_backend_get_name(rep->selected),
+					spec, rep->err);
+		else if (rep->err == -ENODEV && rep->forced)
 			fprintf(stderr, PROG ": %s: backend '%s' (forced by %s) is not loaded\n",
 				spec, rep->forced, rep->forced_by);
 		else if (rep->err == -ENODEV)
@@ -755,7 +755,7 @@ int cmd_info(struct dmasplit_ctx *ctx, const struct options *opts,
 {
 	struct report rep = { .spec = args[0], .peer = opts->peer };
 
-	find_forced(opts, &rep);
+	rep.forced = forced_backend(opts, &rep.forced_by);
 	gather(ctx, &rep);
 	if (rep.peer)
 		rep.peer_dist = dmasplit_p2p_distance(ctx, rep.spec, rep.peer,

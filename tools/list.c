@@ -2,22 +2,18 @@
 /*
  * dmasplit list - the backends that load, and the directories searched.
  */
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <dmasplit/dmasplit.h>
 
 #include "json.h"
+#include "table.h"
 #include "tool.h"
-
-static int width_of(const char *s, int min)
-{
-	int n = (int)strlen(or_dash(s));
-
-	return n > min ? n : min;
-}
 
 static void list_text_none(void)
 {
@@ -31,30 +27,51 @@ static void list_text_none(void)
 		puts(" (set DMASPLIT_BACKEND_PATH to search elsewhere).");
 }
 
-static void list_text(struct dmasplit_ctx *ctx)
+enum list_col { COL_NAME, COL_UUID, COL_VERSION, COL_PATH, COL_DESCRIPTION,
+		NUM_LIST_COLS };
+
+static void backend_cells(const struct dmasplit_backend *be,
+			  const char *cells[NUM_LIST_COLS])
 {
+	cells[COL_NAME] = dmasplit_backend_get_name(be);
+	cells[COL_UUID] = dmasplit_backend_get_uuid(be);
+	cells[COL_VERSION] = or_dash(dmasplit_backend_get_version(be));
+	cells[COL_PATH] = or_dash(dmasplit_backend_get_path(be));
+	cells[COL_DESCRIPTION] = or_dash(dmasplit_backend_get_description(be));
+}
+
+static void list_text(struct dmasplit_ctx *ctx, bool wide)
+{
+	/* The UUID takes 36 of 80 columns and matters only to tell two
+	 * builds of one backend apart: wide lines alone show it. */
+	struct table_col cols[NUM_LIST_COLS] = {
+		[COL_NAME] = { .title = "NAME" },
+		[COL_UUID] = { .title = "UUID", .hidden = !wide },
+		[COL_VERSION] = { .title = "VERSION" },
+		[COL_PATH] = { .title = "PATH", .squeeze = SQUEEZE_START,
+			       .min = 16 },
+		[COL_DESCRIPTION] = { .title = "DESCRIPTION",
+				      .squeeze = SQUEEZE_END, .min = 11 },
+	};
 	const struct dmasplit_backend *be;
-	int wname = 4, wversion = 7, wpath = 4;
+	const char *cells[NUM_LIST_COLS];
+	size_t i;
 
 	if (!dmasplit_backend_next(ctx, NULL)) {
 		list_text_none();
 		return;
 	}
 	for (be = NULL; (be = dmasplit_backend_next(ctx, be));) {
-		wname = width_of(dmasplit_backend_get_name(be), wname);
-		wversion = width_of(dmasplit_backend_get_version(be), wversion);
-		wpath = width_of(dmasplit_backend_get_path(be), wpath);
+		backend_cells(be, cells);
+		for (i = 0; i < NUM_LIST_COLS; i++)
+			table_measure(&cols[i], cells[i]);
 	}
-	printf("%-*s  %-36s  %-*s  %-*s  %s\n", wname, "NAME", "UUID",
-	       wversion, "VERSION", wpath, "PATH", "DESCRIPTION");
+	table_fit(cols, NUM_LIST_COLS, table_line_limit(wide));
+	table_put_header(cols, NUM_LIST_COLS);
 	for (be = NULL; (be = dmasplit_backend_next(ctx, be));) {
-		put_padded(dmasplit_backend_get_name(be), wname + 2);
-		put_padded(dmasplit_backend_get_uuid(be), 36 + 2);
-		put_padded(or_dash(dmasplit_backend_get_version(be)),
-			   wversion + 2);
-		put_padded(or_dash(dmasplit_backend_get_path(be)), wpath + 2);
-		put_safe(or_dash(dmasplit_backend_get_description(be)));
-		putchar('\n');
+		backend_cells(be, cells);
+		for (i = 0; i < NUM_LIST_COLS; i++)
+			table_put(&cols[i], cells[i], i + 1 == NUM_LIST_COLS);
 	}
 }
 
@@ -101,11 +118,70 @@ static void list_json(struct dmasplit_ctx *ctx)
 	json_close(&j, '}');
 }
 
+/* ------------------------------------------------------------------ */
+/* Refused directories                                                 */
+
+/*
+ * The library says which backend directories it refuses only in its log,
+ * and its messages are the one place that tells a refused directory from
+ * an empty one: list counts them on their way to stderr.
+ */
+static const char *const dir_refusals[] = {
+	"refusing backend directory ",
+	"cannot read backend directory ",
+};
+
+/* Static: the context, and its log function, outlive cmd_list. */
+static unsigned int refused_dirs;
+
+static void count_refusals(void *data UNUSED, int priority UNUSED,
+			   const char *file UNUSED, int line UNUSED,
+			   const char *fn UNUSED, const char *format,
+			   va_list args)
+{
+	char *msg;
+	size_t i;
+
+	if (vasprintf(&msg, format, args) < 0) {
+		fputs("libdmasplit: (a log line lost for want of memory)\n",
+		      stderr);
+		return;
+	}
+	for (i = 0; i < ARRAY_SIZE(dir_refusals); i++)
+		if (!strncmp(msg, dir_refusals[i], strlen(dir_refusals[i])))
+			refused_dirs++;
+	/* As the library's own log function writes it. */
+	fprintf(stderr, "libdmasplit: %s\n", msg);
+	free(msg);
+}
+
+/* Directories of the search path that exist: a missing one is searched
+ * and found empty, not refused. */
+static unsigned int existing_dirs(const char *path)
+{
+	char *dirs = strdup(path), *dir, *save = NULL;
+	unsigned int n = 0;
+	struct stat st;
+
+	if (!dirs)
+		return 0;
+	for (dir = strtok_r(dirs, ":", &save); dir;
+	     dir = strtok_r(NULL, ":", &save))
+		if (stat(dir, &st) == 0)
+			n++;
+	free(dirs);
+	return n;
+}
+
 int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 	     char **args UNUSED)
 {
+	unsigned int searched;
+	bool from_env;
 	int r;
 
+	searched = existing_dirs(backend_path(&from_env));
+	dmasplit_ctx_set_log_fn(ctx, count_refusals, NULL);
 	/* Refused plugins are only logged; finding none is not an error. */
 	r = dmasplit_ctx_load_backends(ctx);
 	if (r < 0)
@@ -113,6 +189,14 @@ int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 	if (opts->json)
 		list_json(ctx);
 	else
-		list_text(ctx);
+		list_text(ctx, opts->wide);
+	/* Every directory refused is a setup to fix, even where the
+	 * built-in backend still loads. */
+	if (searched && refused_dirs >= searched) {
+		fflush(stdout);
+		fprintf(stderr, PROG ": list: every backend directory searched was refused (%s)\n",
+			backend_path(&from_env));
+		return EXIT_FAILURE;
+	}
 	return EXIT_SUCCESS;
 }

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * dmasplit - what the commands share: error names and messages, text
- * output that keeps plugin strings off the terminal's control codes, and
- * the backend search path.
+ * output that keeps plugin strings off the terminal's control codes, the
+ * backend search path and the forced backend.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "tool.h"
 
@@ -81,4 +82,70 @@ const char *backend_path(bool *from_env)
 
 	*from_env = env && *env;
 	return *from_env ? env : BACKENDDIR;
+}
+
+const char *forced_backend(const struct options *opts, const char **by)
+{
+	const char *env = secure_getenv("DMASPLIT_BACKEND");
+	const char *unused;
+
+	if (!by)
+		by = &unused;
+	if (opts->backend) {
+		*by = "--backend";
+		return opts->backend;
+	}
+	if (env && *env) {
+		*by = "DMASPLIT_BACKEND";
+		return env;
+	}
+	*by = NULL;
+	return NULL;
+}
+
+void say_not_handled(const char *backend, const char *spec, int err)
+{
+	fprintf(stderr, PROG ": backend %s does not handle %s: %s (%s)\n",
+		backend, spec, strerror(-err), errno_name(err));
+}
+
+int check_forced_backend(struct dmasplit_ctx *ctx, const struct options *opts,
+			 const char *spec)
+{
+	struct dmasplit_desc desc = { .size = sizeof(desc) };
+	struct dmasplit_backend *be;
+	int r, score, saved;
+
+	if (!forced_backend(opts, NULL))
+		return 0;
+	/* A spec that cannot be described, or a forced backend that is not
+	 * loaded, fails the open the same way with its own log line. */
+	saved = log_quiet_begin(ctx);
+	r = dmasplit_describe(ctx, spec, &desc);
+	if (r == 0)
+		r = dmasplit_select(ctx, &desc, &be);
+	log_quiet_end(ctx, saved);
+	if (r < 0)
+		return 0;
+	r = dmasplit_backend_probe(be, &desc, &score);
+	if (r < 0)
+		say_not_handled(dmasplit_backend_get_name(be), spec, r);
+	return r < 0 ? r : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Log                                                                 */
+
+int log_quiet_begin(struct dmasplit_ctx *ctx)
+{
+	int saved = dmasplit_ctx_get_log_priority(ctx);
+
+	if (saved < LOG_DEBUG)
+		dmasplit_ctx_set_log_priority(ctx, LOG_CRIT);
+	return saved;
+}
+
+void log_quiet_end(struct dmasplit_ctx *ctx, int saved_priority)
+{
+	dmasplit_ctx_set_log_priority(ctx, saved_priority);
 }

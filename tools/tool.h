@@ -31,11 +31,14 @@ struct options {
 	const char *peer;	/* info --peer CLIENT */
 	long inval_ns;		/* bench --inval-ns N; -1: the default */
 	bool callgrind;		/* bench --callgrind */
+	bool wide;		/* list, devices -w: lines as long as they are */
 };
 
 /* The commands; args[0] is the SPEC or NULL. */
 int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 	     char **args);
+int cmd_devices(struct dmasplit_ctx *ctx, const struct options *opts,
+		char **args);
 int cmd_info(struct dmasplit_ctx *ctx, const struct options *opts,
 	     char **args);
 int cmd_demo(struct dmasplit_ctx *ctx, const struct options *opts,
@@ -45,6 +48,20 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 
 /* Backends */
 const char *backend_path(bool *from_env);
+/* The backend --backend or else DMASPLIT_BACKEND forces, NULL when none;
+ * *by names which of the two, if by is not NULL. */
+const char *forced_backend(const struct options *opts, const char **by);
+/* 0, or the error of a forced backend's probe that refuses spec, said in
+ * one line: the library would open the device with it all the same. */
+int check_forced_backend(struct dmasplit_ctx *ctx, const struct options *opts,
+			 const char *spec);
+void say_not_handled(const char *backend, const char *spec, int err);
+
+/* Log */
+/* Hides the library's errors until log_quiet_end, for calls whose failure
+ * the caller reports itself or expects; -v still shows everything. */
+int log_quiet_begin(struct dmasplit_ctx *ctx);
+void log_quiet_end(struct dmasplit_ctx *ctx, int saved_priority);
 
 /* Errors */
 const char *errno_name(int err);
@@ -57,5 +74,9 @@ const char *or_dash(const char *s);
 /* The names of the enum dmasplit_dev_flag bits set in flags, space
  * separated, "-" for none. */
 void put_dev_flags(uint32_t flags);
+
+/* JSON output */
+/* A PCI device's peer memory, null when it has none. */
+void json_p2pmem(struct json *j, const struct dmasplit_desc *d);
 
 #endif
