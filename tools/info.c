@@ -245,7 +245,7 @@ static const char *iommu_class_name(enum dmasplit_iommu_class c)
 
 static const char *const dev_flag_names[] = {
 	"windows", "translated", "coherent", "bounce", "untrusted", "dma-rw",
-	"has-fd", "lazy-unlink",
+	"has-fd", "lazy-unlink", "more-ranges",
 };
 
 /* What an unlink leaves reachable, for devices with windows. */
