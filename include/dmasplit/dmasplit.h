@@ -25,8 +25,8 @@
 extern "C" {
 #endif
 
-#define DMASPLIT_VERSION_MAJOR 0
-#define DMASPLIT_VERSION_MINOR 1
+#define DMASPLIT_VERSION_MAJOR 1
+#define DMASPLIT_VERSION_MINOR 0
 
 struct dmasplit_ctx;
 struct dmasplit_dev;
@@ -56,7 +56,7 @@ enum dmasplit_attr {
 /* ------------------------------------------------------------------ */
 /* Context                                                             */
 
-/* The version of the library in use ("0.1"), which may be newer than
+/* The version of the library in use ("1.0"), which may be newer than
  * the DMASPLIT_VERSION_* it was built against. */
 const char *dmasplit_version(void);
 
