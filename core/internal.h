@@ -402,7 +402,13 @@ int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
 int region_unmap_vec(struct dmasplit_dev *dev, const struct dmasplit_seg *segs,
 		     unsigned int nsegs, enum dmasplit_dir dir,
 		     uint32_t attrs);
-unsigned int regions_live(struct dmasplit_dev *dev);
+/* Read without the lock, by every map, unmap and sync: 0 skips the
+ * regions (a region made meanwhile is not missed by anything that needed
+ * it, since its maker had not returned yet). */
+static inline unsigned int regions_live(const struct dmasplit_dev *dev)
+{
+	return __atomic_load_n(&dev->nregions, __ATOMIC_RELAXED);
+}
 
 /* iova.c: the spare window objects of every slot go (device release) */
 void iova_spares_free(struct dmasplit_dev *dev);

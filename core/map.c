@@ -41,7 +41,7 @@ static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_map: invalid arguments (vaddr %p, len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, vaddr, len, (int)dir, attrs);
-	if (dev->nregions) {
+	if (regions_live(dev)) {
 		r = region_map(dev, vaddr, len, dir, dma);
 		if (r != REGION_NONE)
 			return r;
@@ -75,7 +75,7 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 	uint64_t addr;
 	int r;
 
-	if (unlikely(!dev || !dma || dev->check || dev->nregions ||
+	if (unlikely(!dev || !dma || dev->check || regions_live(dev) ||
 		     !dev->ops->map || args_bad(vaddr, len, dir, attrs)))
 		return map_slow(dev, vaddr, len, dir, attrs, dma,
 				__builtin_return_address(0));
@@ -108,7 +108,7 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_unmap: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, dma, len, (int)dir, attrs);
-	if (dev->nregions) {
+	if (regions_live(dev)) {
 		r = region_unmap(dev, dma, len, dir, attrs);
 		if (r != REGION_NONE)
 			return r;
@@ -136,7 +136,7 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 {
 	int r;
 
-	if (unlikely(!dev || dev->check || dev->nregions || !dev->ops->unmap ||
+	if (unlikely(!dev || dev->check || regions_live(dev) || !dev->ops->unmap ||
 		     range_bad(dma, len) || xfer_bad(dir, attrs)))
 		return unmap_slow(dev, dma, len, dir, attrs,
 				  __builtin_return_address(0));
@@ -162,7 +162,7 @@ static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
 		return refuse(dev->ctx, 0, -EINVAL,
 			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d)",
 			      dev->name, fn, dma, len, (int)dir);
-	if (unlikely(dev->nregions)) {
+	if (unlikely(regions_live(dev))) {
 		r = region_sync(dev, dma, len, dir);
 		if (r != REGION_NONE)
 			return r;
@@ -287,7 +287,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 				      "%s: %s: invalid buffer %u (%p, len 0x%zx)",
 				      dev->name, __func__, i, iov[i].iov_base,
 				      iov[i].iov_len);
-	if (dev->nregions) {
+	if (regions_live(dev)) {
 		r = region_map_vec(dev, iov, n, dir, segs, nsegs);
 		if (r != REGION_NONE)
 			return r;
@@ -359,7 +359,7 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 				      "%s: %s: invalid segment %u (0x%" PRIx64 ", len 0x%" PRIx64 ")",
 				      dev->name, __func__, i, segs[i].dma,
 				      segs[i].len);
-	if (dev->nregions) {
+	if (regions_live(dev)) {
 		r = region_unmap_vec(dev, segs, nsegs, dir, attrs);
 		if (r != REGION_NONE)
 			return r;

@@ -441,7 +441,3 @@ DMASPLIT_EXPORT uint64_t dmasplit_region_addr(const struct dmasplit_region *r)
 	return r ? r->dma : 0;
 }
 
-unsigned int regions_live(struct dmasplit_dev *dev)
-{
-	return __atomic_load_n(&dev->nregions, __ATOMIC_RELAXED);
-}

@@ -245,6 +245,41 @@ static bool one_window(struct worker *w, struct dmasplit_dev *d)
 	return true;
 }
 
+/* A region over a part of the thread's memory, made and freed while the
+ * other threads map on the same device (their maps then look at its
+ * regions); a buffer inside mapped at the region's address of it. */
+static bool one_region(struct worker *w, struct dmasplit_dev *d)
+{
+	struct dmasplit_region *reg;
+	size_t off = (rnd(w) % (BUF / G - 8)) * G, len = G * (1 + rnd(w) % 8);
+	size_t in = rnd(w) % len, l = 1 + rnd(w) % (len - in);
+	uint64_t dma;
+	int r;
+
+	r = dmasplit_region_new(d, w->buf + off, len, DMASPLIT_BIDIRECTIONAL, 0,
+				&reg);
+	if (r == -ENOMEM || r == -ENOSPC)
+		return true;
+	if (r)
+		FAIL(w, "region_new of %zu bytes: expected 0, got %d", len, r);
+	r = dmasplit_map(d, w->buf + off + in, l, DMASPLIT_BIDIRECTIONAL, 0,
+			 &dma);
+	if (r)
+		FAIL(w, "map inside a region: expected 0, got %d", r);
+	if (dma != dmasplit_region_addr(reg) + in)
+		FAIL(w, "map inside a region: 0x%" PRIx64 ", expected 0x%" PRIx64,
+		     dma, dmasplit_region_addr(reg) + in);
+	if (!prove(w, d, dma, w->buf + off + in, l, "region"))
+		return false;
+	r = dmasplit_unmap(d, dma, l, DMASPLIT_BIDIRECTIONAL, 0);
+	if (r)
+		FAIL(w, "unmap inside a region: expected 0, got %d", r);
+	r = dmasplit_region_free(reg);
+	if (r)
+		FAIL(w, "region_free: expected 0, got %d", r);
+	return true;
+}
+
 static void *work(void *arg)
 {
 	struct worker *w = arg;
@@ -252,13 +287,14 @@ static void *work(void *arg)
 	bool ok = true;
 
 	while (ok && now() < end) {
-		switch (rnd(w) % 6) {
+		switch (rnd(w) % 7) {
 		case 0: ok = one_map(w, shared_iommu); break;
 		case 1: ok = one_map(w, shared_bounce); break;
 		case 2: ok = one_map(w, w->own); break;
 		case 3: ok = one_vec(w, rnd(w) & 1 ? shared_iommu : shared_bounce); break;
 		case 4: ok = one_window(w, shared_iommu); break;
 		case 5: ok = one_window(w, w->own); break;
+		case 6: ok = one_region(w, shared_iommu); break;
 		}
 		w->ops++;
 	}
