@@ -89,9 +89,10 @@ static const struct command commands[] = {
 		.args = "",
 		.summary = "show the backends that load, and from where",
 		.help = "Show every backend that loads: name, version, file and description,\n"
-			"squeezed to the terminal's width (80 columns off a terminal); with\n"
-			"-w, whole lines and the UUID.  Plugins that are refused are logged on\n"
-			"stderr.  Exits 1 when every backend directory searched was refused.\n",
+			"squeezed to the terminal's width ($COLUMNS, or 80 when the output\n"
+			"is not a terminal); with -w, whole lines and the UUID.  Plugins that\n"
+			"are refused are logged on stderr.  Exits 1 when every backend\n"
+			"directory searched was refused.\n",
 		.min_args = 0,
 		.max_args = 0,
 		.takes = TAKES_JSON | TAKES_WIDE,
@@ -105,9 +106,9 @@ static const struct command commands[] = {
 			"device ID, driver, IOMMU group and its type (DMA, DMA-FQ, identity,\n"
 			"blocked, or none without a group), DMA mask in bits, peer memory\n"
 			"(size in bytes / published: yes or no), and the backend that would\n"
-			"open it (- when none would).  Lines fit the terminal (80 columns off\n"
-			"one) unless -w.  Exits 1 if the sysfs directory cannot be read or a\n"
-			"device cannot be described.\n",
+			"open it (- when none would).  Lines fit the terminal, as for list,\n"
+			"unless -w.  Exits 1 if the sysfs directory cannot be read or a device\n"
+			"cannot be described.\n",
 		.min_args = 0,
 		.max_args = 0,
 		.takes = TAKES_JSON | TAKES_WIDE | TAKES_BACKEND,
