@@ -257,6 +257,55 @@ static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
 		}
 		free(other);
 	}
+
+	/* A registered region: one kernel call to make it, none to map a
+	 * buffer inside it, the device's DMA lands in the buffer, and once
+	 * freed (one call) the device reaches it no more. */
+	{
+		struct dmasplit_region *reg = NULL;
+		uint8_t *pool = aligned_alloc(PAGE, 4 * PAGE);
+		uint8_t *in = pool + 2 * PAGE + 64;
+		uint64_t dma = 0;
+
+		memset(pool, 0, 4 * PAGE);
+		before = dev_stats(dev).kernel_calls;
+		r = dmasplit_region_new(dev, pool, 4 * PAGE,
+					DMASPLIT_BIDIRECTIONAL, 0, &reg);
+		ok(r == 0 && dev_stats(dev).kernel_calls == before + 1,
+		   "%s: a region of 4 pages: one kernel call (%d, %" PRIu64 ")",
+		   iface, r, dev_stats(dev).kernel_calls - before);
+		if (r == 0) {
+			before = dev_stats(dev).kernel_calls;
+			r = dmasplit_map(dev, in, 100, DMASPLIT_FROM_DEVICE, 0,
+					 &dma);
+			ok(r == 0 &&
+			   dma == dmasplit_region_addr(reg) + 2 * PAGE + 64 &&
+			   dev_stats(dev).kernel_calls == before,
+			   "%s: a map inside the region is its address, no kernel call (%d)",
+			   iface, r);
+			if (r == 0) {
+				r = edu_dma(&e, EDU_BUF, dma, 100, true);
+				if (r == 0)
+					r = dmasplit_sync_for_cpu(dev, dma, 100,
+								  DMASPLIT_FROM_DEVICE);
+				ok(r == 0 && in[1] == (uint8_t)(1 * 13 + 7) &&
+				   in[100] == 0,
+				   "%s: the device's DMA reaches the buffer through the region",
+				   iface);
+				r = dmasplit_unmap(dev, dma, 100,
+						   DMASPLIT_FROM_DEVICE, 0);
+				ok(r == 0 && dev_stats(dev).kernel_calls == before,
+				   "%s: its unmap makes no kernel call (%d)", iface, r);
+			}
+			before = dev_stats(dev).kernel_calls;
+			r = dmasplit_region_free(reg);
+			ok(r == 0 && dev_stats(dev).kernel_calls == before + 1,
+			   "%s: the region freed with one kernel call (%d)", iface, r);
+			ok(!edu_reaches(&e, dma, in, 100),
+			   "%s: the device no longer reaches the freed region", iface);
+		}
+		free(pool);
+	}
 	free(buf);
 out:
 	edu_close(&e);
