@@ -254,8 +254,11 @@ static bool one_region(struct worker *w, struct dmasplit_dev *d)
 	size_t off = (rnd(w) % (BUF / G - 8)) * G, len = G * (1 + rnd(w) % 8);
 	size_t in = rnd(w) % len, l = 1 + rnd(w) % (len - in);
 	uint64_t dma;
+	size_t i;
 	int r;
 
+	for (i = 0; i < l; i++)
+		w->buf[off + in + i] = (uint8_t)rnd(w);
 	r = dmasplit_region_new(d, w->buf + off, len, DMASPLIT_BIDIRECTIONAL, 0,
 				&reg);
 	if (r == -ENOMEM || r == -ENOSPC)
