@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "direct.h"
 
@@ -145,11 +146,31 @@ static int ram_apply(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
 	return 0;
 }
 
+/*
+ * A device without an IOMMU holds the frames read at map time.  With
+ * transparent huge pages, khugepaged may later collapse the pages of a
+ * mapped buffer into a huge page of other frames, and the device would
+ * write to the old ones: the range is marked never to be collapsed
+ * (MADV_NOHUGEPAGE; a huge page already there stays).  The mark stays on
+ * the caller's memory after unmap (dmasplit_dev_open(3)).  Failure (no
+ * THP in the kernel, peer memory) changes nothing that matters.
+ */
+static void keep_frames(const struct dmasplit_bdev *b, uintptr_t addr,
+			size_t len)
+{
+	uintptr_t start = addr & ~(uintptr_t)(b->page_size - 1);
+	uintptr_t end = (addr + len + b->page_size - 1) &
+			~(uintptr_t)(b->page_size - 1);
+
+	(void)madvise((void *)start, end - start, MADV_NOHUGEPAGE);
+}
+
 int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len)
 {
 	size_t done, undone;
 	int r;
 
+	keep_frames(b, (uintptr_t)addr, len);
 	r = ram_apply(b, (uintptr_t)addr, len, true, &done);
 	if (r < 0 && done)
 		ram_apply(b, (uintptr_t)addr, done, false, &undone);
