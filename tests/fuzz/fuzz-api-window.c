@@ -153,6 +153,18 @@ void op_iova_sync(void)
 	}
 }
 
+/*
+ * An unlink copies a bounced link's bytes back to the CPU (for a
+ * direction the device writes in) whether or not the link was synced or
+ * checked: what the other mappings of those bytes show is not known
+ * after it.
+ */
+static void unlinked_copy_back(const struct rec *r, size_t len)
+{
+	if (dmasplit_dir_device_writes(r->dir))
+		cpu_wrote(r->host, len);
+}
+
 void op_unlink(void)
 {
 	unsigned int v = (unsigned int)take(1);
@@ -172,6 +184,7 @@ void op_unlink(void)
 		ret = dmasplit_iova_unlink(w->iova, r->woff, cut, r->dir, 0);
 		if (ret)
 			return;
+		unlinked_copy_back(r, cut);
 		/* What stays linked stays reachable: later accesses prove it. */
 		rest = rec_new(K_LINK, r->dma + cut, r->host + cut,
 			       r->len - cut, r->dir);
@@ -189,6 +202,8 @@ void op_unlink(void)
 	want_ok(ret, false, "unlink");
 	if (r->valid)
 		check_host(r, 0, r->len, "unlink");
+	else
+		unlinked_copy_back(r, r->len);
 	ret = dmasplit_iova_unlink(w->iova, r->woff, r->len, r->dir, 0);
 	rec_free(r);
 	want_fail(ret, "unlink of a range unlinked already");
