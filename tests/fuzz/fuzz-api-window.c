@@ -154,10 +154,10 @@ void op_iova_sync(void)
 }
 
 /*
- * An unlink copies a bounced link's bytes back to the CPU (for a
- * direction the device writes in) whether or not the link was synced or
- * checked: what the other mappings of those bytes show is not known
- * after it.
+ * An unlink (or a destroy) copies a bounced link's bytes back to the CPU
+ * (for a direction the device writes in) whether or not the link was
+ * synced or checked: what the other mappings of those bytes show is not
+ * known after it.
  */
 static void unlinked_copy_back(const struct rec *r, size_t len)
 {
@@ -212,9 +212,14 @@ void op_unlink(void)
 void op_destroy(void)
 {
 	int wi = pick_win((unsigned int)take(1));
+	unsigned int i;
 
 	if (wi < 0)
 		return;
+	/* Destroy unlinks what is still linked, copies back included. */
+	for (i = 0; i < MAX_RECS; i++)
+		if (s.r[i].used && s.r[i].kind == K_LINK && s.r[i].win == wi)
+			unlinked_copy_back(&s.r[i], s.r[i].len);
 	dmasplit_iova_destroy(s.w[wi].iova);
 	win_gone(wi);
 }
