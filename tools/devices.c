@@ -163,7 +163,6 @@ static void devices_text(const struct device_row *rows, size_t n, bool wide)
 static void json_device(struct json *j, const struct device_row *row)
 {
 	const struct dmasplit_desc *d = &row->desc;
-	char id[16], class[16];
 
 	json_open(j, NULL, '{');
 	json_str(j, "address", row->address);
@@ -172,17 +171,7 @@ static void json_device(struct json *j, const struct device_row *row)
 		json_close(j, '}');
 		return;
 	}
-	snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
-	json_str(j, "id", id);
-	json_hex(j, "vendor", d->vendor);
-	json_hex(j, "device", d->device);
-	snprintf(class, sizeof(class), "0x%06" PRIx32, d->pci_class);
-	json_str(j, "class", class);
-	json_str_or_null(j, "driver", d->driver);
-	if (d->iommu_group < 0)
-		json_null(j, "iommu_group");
-	else
-		json_int(j, "iommu_group", d->iommu_group);
+	json_pci_id(j, d);
 	json_str(j, "iommu_group_type", group_type(d));
 	if (d->dma_mask_bits)
 		json_int(j, "dma_mask_bits", d->dma_mask_bits);

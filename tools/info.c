@@ -542,7 +542,7 @@ void json_p2pmem(struct json *j, const struct dmasplit_desc *d)
 	json_close(j, '}');
 }
 
-static void json_pci(struct json *j, const struct dmasplit_desc *d)
+void json_pci_id(struct json *j, const struct dmasplit_desc *d)
 {
 	char id[16], class[16];
 
@@ -558,6 +558,11 @@ static void json_pci(struct json *j, const struct dmasplit_desc *d)
 		json_null(j, "iommu_group");
 	else
 		json_int(j, "iommu_group", d->iommu_group);
+}
+
+static void json_pci(struct json *j, const struct dmasplit_desc *d)
+{
+	json_pci_id(j, d);
 	json_str_or_null(j, "iommu_group_type", d->iommu_group_type);
 	json_str_or_null(j, "iommu_group_name", d->iommu_group_name);
 	json_str(j, "iommu_class", iommu_class_name(d->iommu_class));

@@ -78,5 +78,8 @@ void put_dev_flags(uint32_t flags);
 /* JSON output */
 /* A PCI device's peer memory, null when it has none. */
 void json_p2pmem(struct json *j, const struct dmasplit_desc *d);
+/* A PCI device's identity as info and devices show it: ID, vendor,
+ * device, class, driver and IOMMU group. */
+void json_pci_id(struct json *j, const struct dmasplit_desc *d);
 
 #endif
