@@ -40,44 +40,7 @@ DMASPLIT_BACKEND_PATH=$tmp/be
 DMASPLIT_BUILTIN_BACKENDS=0
 export DMASPLIT_BACKEND_PATH DMASPLIT_BUILTIN_BACKENDS
 
-if [ -n "${DMASPLIT_TEST_WRAP:-}" ]; then
-	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$DMASPLIT_TEST_WRAP" "$tool" >"$tmp/wrapped"
-	chmod 755 "$tmp/wrapped"
-	tool=$tmp/wrapped
-fi
-out=$tmp/stdout
-err=$tmp/stderr
-rc=0
-
-run() {
-	"$@" >"$out" 2>"$err"
-	rc=$?
-}
-
-n=0
-failed=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-		return
-	fi
-	echo "not ok $n - $2"
-	failed=1
-	echo "# exit status $rc; stdout:"
-	sed 's/^/#   /' "$out"
-	echo "# stderr:"
-	sed 's/^/#   /' "$err"
-}
-
-skip() {
-	n=$((n + 1))
-	echo "ok $n - $1 # SKIP $2"
-}
-
-have_python=false
-command -v python3 >/dev/null 2>&1 && have_python=true
+. "$(dirname "$0")/tap.sh"
 
 # json_ok DESCRIPTION PYTHON: as in test-tool.sh; the text output of the
 # same command is in $tmp/text for PYTHON to compare with.

@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sourced by the shell tests of the dmasplit command (test-tool.sh,
+# test-tool-devices.sh): TAP results, and each run of the program under
+# test captured.  Needs $tmp (a scratch directory) and $tool (the program)
+# set; make check-valgrind runs the program under memcheck through
+# DMASPLIT_TEST_WRAP (build-aux/valgrind-wrap).
+
+if [ -n "${DMASPLIT_TEST_WRAP:-}" ]; then
+	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$DMASPLIT_TEST_WRAP" "$tool" >"$tmp/wrapped"
+	chmod 755 "$tmp/wrapped"
+	tool=$tmp/wrapped
+fi
+out=$tmp/stdout
+err=$tmp/stderr
+rc=0
+
+# run COMMAND...: the output lands in $out and $err, the status in $rc.
+run() {
+	"$@" >"$out" 2>"$err"
+	rc=$?
+}
+
+n=0
+failed=0
+
+ok() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+		return
+	fi
+	echo "not ok $n - $2"
+	failed=1
+	echo "# exit status $rc; stdout:"
+	sed 's/^/#   /' "$out"
+	echo "# stderr:"
+	sed 's/^/#   /' "$err"
+}
+
+skip() {
+	n=$((n + 1))
+	echo "ok $n - $1 # SKIP $2"
+}
+
+have_python=false
+command -v python3 >/dev/null 2>&1 && have_python=true
