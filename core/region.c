@@ -40,6 +40,12 @@ static bool dir_covered(enum dmasplit_dir rdir, enum dmasplit_dir dir)
 	return rdir == DMASPLIT_BIDIRECTIONAL || rdir == dir;
 }
 
+/* [x, x + len) inside [start, start + size), with no overflow. */
+static bool holds(uint64_t start, uint64_t size, uint64_t x, uint64_t len)
+{
+	return x >= start && len <= size && x - start <= size - len;
+}
+
 /* Read lock held.  The region holding [va, va + len), or NULL. */
 static struct dmasplit_region *by_va(const struct dmasplit_dev *dev,
 				     uintptr_t va, uint64_t len)
@@ -49,7 +55,7 @@ static struct dmasplit_region *by_va(const struct dmasplit_dev *dev,
 	for (i = 0; i < dev->nregions; i++) {
 		struct dmasplit_region *r = dev->regions[i];
 
-		if (va >= r->va && len <= r->len && va - r->va <= r->len - len)
+		if (holds(r->va, r->len, va, len))
 			return r;
 	}
 	return NULL;
@@ -65,8 +71,7 @@ static struct dmasplit_region *by_dma(const struct dmasplit_dev *dev,
 	for (i = 0; i < dev->nregions; i++) {
 		struct dmasplit_region *r = dev->regions[i];
 
-		if (dma >= r->dma && len <= r->len &&
-		    dma - r->dma <= r->len - len)
+		if (holds(r->dma, r->len, dma, len))
 			return r;
 	}
 	return NULL;
@@ -168,8 +173,7 @@ static struct dmasplit_region *by_va_near(const struct dmasplit_dev *dev,
 					  struct dmasplit_region *last,
 					  uintptr_t va, uint64_t len)
 {
-	if (last && va >= last->va && len <= last->len &&
-	    va - last->va <= last->len - len)
+	if (last && holds(last->va, last->len, va, len))
 		return last;
 	return by_va(dev, va, len);
 }
