@@ -10,6 +10,14 @@
  * fit, found in one descent that enters only subtrees holding a block
  * long enough.
  *
+ * The highest free block, most often the untouched rest of the space, is
+ * kept out of the tree (top): every block in the tree lies below it, so
+ * when no block in the tree fits (the root's aggregate says so in one
+ * test) top is the lowest fit, and carving from it or giving back the
+ * range just below it changes no aggregate.  Among many small holes an
+ * allocation larger than any of them so costs the same whatever their
+ * number; one that fits a hole takes the descent.
+ *
  * Blocks never overlap, so carving an allocation off the front of a block,
  * or growing a block by a neighbouring free range, leaves it where it is
  * in the order: such changes are made in place, and only the aggregates
@@ -41,6 +49,8 @@ struct free_block {
 struct dmasplit_iovad {
 	const struct dmasplit_host *host;
 	struct free_block *root;
+	struct free_block *top;		/* above every block in the tree */
+	struct free_block *tree_max;	/* the highest block in the tree */
 	struct free_block *spare;	/* linked through ->right */
 	unsigned int nspare;
 	uint32_t seed;
@@ -137,6 +147,8 @@ static void insert_block(struct dmasplit_iovad *iovad, struct free_block *b,
 	b->left = b->right = NULL;
 	b->prio = next_prio(iovad);
 	b->max_len = len1(b);
+	if (!iovad->tree_max || b->start > iovad->tree_max->start)
+		iovad->tree_max = b;
 	if (prev && !prev->right) {
 		prev->right = b;
 		b->parent = prev;
@@ -156,6 +168,17 @@ static void remove_block(struct dmasplit_iovad *iovad, struct free_block *b)
 {
 	struct free_block *child, *p;
 
+	if (b == iovad->tree_max) {
+		/* The highest has no right child: the next highest is the
+		 * greatest in its left subtree, or else its parent. */
+		p = b->left;
+		if (p)
+			while (p->right)
+				p = p->right;
+		else
+			p = b->parent;
+		iovad->tree_max = p;
+	}
 	/* Rotate b down until it has at most one child, then splice. */
 	while (b->left && b->right)
 		rotate_up(iovad, b->left->prio > b->right->prio ? b->left
@@ -209,8 +232,9 @@ static void neighbours(const struct dmasplit_iovad *iovad, uint64_t last,
 	}
 }
 
-static _must_check_ int add_free(struct dmasplit_iovad *iovad, uint64_t start,
-				 uint64_t last)
+/* [start, last] into the tree, which holds no block above it. */
+static _must_check_ int tree_add_free(struct dmasplit_iovad *iovad,
+				      uint64_t start, uint64_t last)
 {
 	struct free_block *below, *above, *prev, *next, *b;
 
@@ -252,6 +276,55 @@ static _must_check_ int add_free(struct dmasplit_iovad *iovad, uint64_t start,
 	b->last = last;
 	insert_block(iovad, b, below, above);
 	return 0;
+}
+
+/* The old top, if any, goes into the tree below the new one. */
+static void top_replace(struct dmasplit_iovad *iovad, struct free_block *b)
+{
+	struct free_block *old = iovad->top, *below, *above;
+
+	iovad->top = b;
+	if (!old)
+		return;
+	neighbours(iovad, old->last, &below, &above);
+	insert_block(iovad, old, below, above);
+}
+
+/* Free space is maximal blocks: [start, last] joins what it touches. */
+static _must_check_ int add_free(struct dmasplit_iovad *iovad, uint64_t start,
+				 uint64_t last)
+{
+	struct free_block *top = iovad->top, *below = iovad->tree_max, *b;
+
+	if (top && last >= top->start && start <= top->last)
+		return -EINVAL;		/* overlaps top */
+	if (top && last + 1 == top->start) {
+		if (below && below->last >= start)
+			return -EINVAL;
+		top->start = start;
+		if (below && below->last + 1 == start) {
+			top->start = below->start;
+			remove_block(iovad, below);
+			drop_block(iovad, below);
+		}
+		return 0;
+	}
+	if (top && start == top->last + 1) {
+		top->last = last;
+		return 0;
+	}
+	/* Above everything free, apart from it: the new top. */
+	if ((top && start > top->last) ||
+	    (!top && (!below || start > below->last + 1))) {
+		b = new_block(iovad);
+		if (!b)
+			return -ENOMEM;
+		b->start = start;
+		b->last = last;
+		top_replace(iovad, b);
+		return 0;
+	}
+	return tree_add_free(iovad, start, last);
 }
 
 int iovad_new(const struct dmasplit_host *host,
@@ -306,7 +379,7 @@ int iovad_new(const struct dmasplit_host *host,
 		iovad->ranges[iovad->num_ranges].start = start;
 		iovad->ranges[iovad->num_ranges++].last = last;
 	}
-	if (!iovad->root) {
+	if (!iovad->top) {
 		r = -EINVAL;
 		goto fail;
 	}
@@ -340,6 +413,7 @@ void iovad_destroy(struct dmasplit_iovad *iovad)
 			n = p;
 		}
 	}
+	free(iovad->top);
 	while ((n = iovad->spare)) {
 		iovad->spare = n->right;
 		free(n);
@@ -349,14 +423,17 @@ void iovad_destroy(struct dmasplit_iovad *iovad)
 }
 
 /* The lowest block at least len long (len less one: len1), or NULL.  The
- * descent enters a subtree only if it holds such a block. */
+ * descent enters a subtree only if it holds such a block; top is above
+ * every block of the tree. */
 static struct free_block *first_fit(const struct dmasplit_iovad *iovad,
 				    uint64_t len1)
 {
 	struct free_block *n = iovad->root;
 
-	if (!n || n->max_len < len1)
-		return NULL;
+	if (!n || n->max_len < len1) {
+		n = iovad->top;
+		return n && n->last - n->start >= len1 ? n : NULL;
+	}
 	for (;;) {
 		if (n->left && n->left->max_len >= len1)
 			n = n->left;
@@ -380,7 +457,14 @@ int iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size, uint64_t limit,
 	if (!n || n->start + (size - 1) > limit)
 		return -ENOSPC;
 	*addr = n->start;
-	if (n->last - n->start == size - 1) {
+	if (n == iovad->top) {
+		if (n->last - n->start == size - 1) {
+			iovad->top = NULL;
+			drop_block(iovad, n);
+		} else {
+			n->start += size;
+		}
+	} else if (n->last - n->start == size - 1) {
 		remove_block(iovad, n);
 		drop_block(iovad, n);
 	} else {
@@ -418,6 +502,9 @@ static struct free_block *find_le(const struct dmasplit_iovad *iovad,
 {
 	struct free_block *n = iovad->root, *best = NULL;
 
+	if (iovad->top && iovad->top->start <= addr)
+		return iovad->top;
+
 	while (n) {
 		if (n->start <= addr) {
 			best = n;
@@ -429,19 +516,12 @@ static struct free_block *find_le(const struct dmasplit_iovad *iovad,
 	return best;
 }
 
-int iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
+/* [addr, last] out of the tree's blocks, with top in the tree. */
+static int tree_reserve(struct dmasplit_iovad *iovad, uint64_t addr,
+			uint64_t last)
 {
 	struct free_block *n, *below, *above;
-	uint64_t last, g;
 
-	if (!iovad || range_bad(addr, size))
-		return -EINVAL;
-	/* Reserve whole granules covering the range, whatever part of it is
-	 * free: reserved regions (MSI windows) need not be aligned. */
-	g = iovad->granule;
-	last = addr + size - 1;
-	addr &= ~(g - 1);
-	last |= g - 1;
 	/* From the top down: each step takes the highest block starting at
 	 * or below last, until none reaches addr. */
 	while ((n = find_le(iovad, last)) && n->last >= addr) {
@@ -472,6 +552,33 @@ int iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 		}
 	}
 	return 0;
+}
+
+int iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
+{
+	struct free_block *n;
+	uint64_t last, g;
+	int r;
+
+	if (!iovad || range_bad(addr, size))
+		return -EINVAL;
+	/* Reserve whole granules covering the range, whatever part of it is
+	 * free: reserved regions (MSI windows) need not be aligned. */
+	g = iovad->granule;
+	last = addr + size - 1;
+	addr &= ~(g - 1);
+	last |= g - 1;
+	/* Reserving is rare (a device's reserved regions, once): it works
+	 * on the tree alone, top included, and then takes the highest block
+	 * out of it again as top. */
+	top_replace(iovad, NULL);
+	r = tree_reserve(iovad, addr, last);
+	n = iovad->tree_max;
+	if (n) {
+		remove_block(iovad, n);
+		iovad->top = n;
+	}
+	return r;
 }
 
 /* Free blocks are maximal (add_free coalesces): a range's top is free

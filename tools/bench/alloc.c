@@ -3,21 +3,26 @@
  * dmasplit bench, figure 6: reserving a window among many.
  *
  * Measured: dmasplit_iova_alloc and dmasplit_iova_destroy of one more
- * window on a device where 100000 one-page windows were reserved and
- * every other one destroyed again: 50000 live windows with a one-page
- * hole between each two, the free space as fragmented as it gets.
+ * window on a device where 100000 windows were reserved and every other
+ * one destroyed again, in two layouts:
+ *  - uniform: one-page windows, so 50000 live windows with a one-page
+ *    hole between each two, the free space as fragmented as it gets,
+ *    and no hole that a window of more than one page fits;
+ *  - mixed: windows of 1 to 17 pages in a pseudo-random order, so holes
+ *    of every size from 1 to 17 pages: a 3-page window fits one low
+ *    down, and so does a 17-page one, in a tree of 50000 free blocks.
  * Baseline: the same on a device fragmented from 1000 windows.
- * Target: at most 1.3 times slower, the worst of 1-, 3- and 17-page
- * windows.  IOVA caches in the kernel's manner hold power-of-two sizes
- * only, and a one-page window may never leave its per-CPU cache: 3 and
- * 17 pages reach the allocator, and fit none of the holes.  An
- * allocator that finds a fitting free range in O(log n) costs about as
- * much among 50000 holes as among 500; one that walks the holes does
- * not.
+ * Target: at most 1.3 times slower, the worst of every layout and size.
+ * IOVA caches in the kernel's manner hold power-of-two sizes only, and a
+ * one-page window may never leave its per-CPU cache: 3 and 17 pages
+ * reach the allocator.  One that finds a fitting free range in
+ * O(log n) costs little more among 50000 holes than among 500; one that
+ * walks the holes costs a hundred times more.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 
@@ -25,14 +30,20 @@
 #define ALLOC_MANY 100000ul
 
 /*
- * The window timed is one page, and also three: IOVA caches in the
- * kernel's manner hold power-of-two sizes only, so a one-page window may
- * never reach the allocator whose scaling is measured here.
+ * The windows timed: IOVA caches in the kernel's manner hold
+ * power-of-two sizes only, so a one-page window may never reach the
+ * allocator whose scaling is measured here; 3 and 17 pages do.
  */
-static const unsigned int alloc_pages[] = { 1, 3, 17 };
+static const struct alloc_row {
+	bool mixed;		/* the layout: holes of 1 to 17 pages */
+	unsigned int pages;	/* of the window timed */
+} alloc_rows[] = {
+	{ false, 1 }, { false, 3 }, { false, 17 },
+	{ true, 3 }, { true, 17 },
+};
 
 struct alloc_data {
-	struct paired p[ARRAY_SIZE(alloc_pages)];	/* many / few */
+	struct paired p[ARRAY_SIZE(alloc_rows)];	/* many / few */
 };
 
 struct alloc_arg {
@@ -62,12 +73,14 @@ static int alloc_sample(struct bench *b, void *arg, double *ns)
 	return 0;
 }
 
-/* One-page windows back to back from the bottom, then every other one
- * destroyed: holes a lowest-fit search that walks them must step over,
- * none large enough for a window of more than one page. */
-static int alloc_setup(struct bench *b, struct alloc_arg *a,
+/* Windows back to back from the bottom, then every other one destroyed:
+ * holes a lowest-fit search that walks them must step over.  One page
+ * each, or (mixed) 1 to 17 pages in an order that repeats in no short
+ * period, the same for both devices. */
+static int alloc_setup(struct bench *b, struct alloc_arg *a, bool mixed,
 		       unsigned long nlive, unsigned long iters)
 {
+	uint32_t x = 0x9e3779b9u;
 	unsigned long i;
 	int r;
 
@@ -79,7 +92,15 @@ static int alloc_setup(struct bench *b, struct alloc_arg *a,
 	if (!a->live)
 		return failed(b, "allocating the window list", -ENOMEM);
 	for (a->nlive = 0; a->nlive < nlive; a->nlive++) {
-		r = dmasplit_iova_alloc(a->dev, b->page, 0,
+		unsigned int pages = 1;
+
+		if (mixed) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			pages = 1 + x % 17;
+		}
+		r = dmasplit_iova_alloc(a->dev, pages * b->page, 0,
 					&a->live[a->nlive]);
 		if (r < 0)
 			return failed(b, "dmasplit_iova_alloc", r);
@@ -108,25 +129,40 @@ static void measure_alloc(struct bench *b, void *data)
 	struct alloc_arg few = { 0 }, many = { 0 };
 	struct alloc_data *d = data;
 	unsigned int i, worst = 0;
-	int r;
+	int r = 0;
 
 	if (!need_windows(b))
 		return;
-	progress(b, "%lu windows", ALLOC_MANY);
-	r = alloc_setup(b, &few, ALLOC_FEW, iters);
-	if (r >= 0)
-		r = alloc_setup(b, &many, ALLOC_MANY, iters);
-	for (i = 0; i < ARRAY_SIZE(alloc_pages) && r >= 0; i++) {
-		progress(b, "timing %u-page windows", alloc_pages[i]);
-		few.size = many.size = alloc_pages[i] * b->page;
+	for (i = 0; i < ARRAY_SIZE(alloc_rows) && r >= 0; i++) {
+		const struct alloc_row *row = &alloc_rows[i];
+
+		if (!i || row->mixed != alloc_rows[i - 1].mixed) {
+			if (many.dev)
+				alloc_teardown(&many);
+			if (few.dev)
+				alloc_teardown(&few);
+			memset(&few, 0, sizeof(few));
+			memset(&many, 0, sizeof(many));
+			progress(b, "%lu windows, %s", ALLOC_MANY,
+				 row->mixed ? "mixed" : "uniform");
+			r = alloc_setup(b, &few, row->mixed, ALLOC_FEW, iters);
+			if (r >= 0)
+				r = alloc_setup(b, &many, row->mixed,
+						ALLOC_MANY, iters);
+			if (r < 0)
+				break;
+		}
+		progress(b, "timing %u-page windows", row->pages);
+		few.size = many.size = row->pages * b->page;
 		r = compare(b, b->quick ? 5 : 11, true, alloc_sample, &many,
 			    alloc_sample, &few, &d->p[i]);
 		if (r >= 0 && d->p[i].ratio > d->p[worst].ratio)
 			worst = i;
 	}
 	if (r >= 0)
-		judge(b, 0, &d->p[worst], "the worst size: %u-page windows",
-		      alloc_pages[worst]);
+		judge(b, 0, &d->p[worst], "the worst: %u-page windows, %s",
+		      alloc_rows[worst].pages,
+		      alloc_rows[worst].mixed ? "mixed" : "uniform");
 	if (many.dev)
 		alloc_teardown(&many);
 	if (few.dev)
@@ -138,14 +174,17 @@ static void text_alloc(const struct bench *b, const void *data)
 	const struct alloc_data *d = data;
 	unsigned int i;
 
-	text_head(b, "iova_alloc + iova_destroy of one more window, where N one-page windows\n"
-		  "   were reserved and every other one destroyed (N/2 live, N/2 holes)");
+	text_head(b, "iova_alloc + iova_destroy of one more window, where N windows were\n"
+		  "   reserved and every other one destroyed (N/2 live, N/2 holes); the\n"
+		  "   windows of one page (uniform) or of 1 to 17 pages (mixed)");
 	if (b->res[b->cur].done) {
-		printf("   %-14s  %12s  %12s  %8s\n", "window", "N = 1000",
-		       "N = 100000", "ratio");
-		for (i = 0; i < ARRAY_SIZE(alloc_pages); i++)
-			printf("   %2u page%-7s  %9.1f ns  %9.1f ns  %7.2fx\n",
-			       alloc_pages[i], alloc_pages[i] > 1 ? "s" : "",
+		printf("   %-8s %-10s  %12s  %12s  %8s\n", "layout", "window",
+		       "N = 1000", "N = 100000", "ratio");
+		for (i = 0; i < ARRAY_SIZE(alloc_rows); i++)
+			printf("   %-8s %2u page%-3s  %9.1f ns  %9.1f ns  %7.2fx\n",
+			       alloc_rows[i].mixed ? "mixed" : "uniform",
+			       alloc_rows[i].pages,
+			       alloc_rows[i].pages > 1 ? "s" : "",
 			       d->p[i].b, d->p[i].a, d->p[i].ratio);
 	}
 	text_target(b);
@@ -161,9 +200,10 @@ static void json_alloc(struct json *j, const struct bench *b,
 	json_u64(j, "live_many", ALLOC_MANY);
 	json_str(j, "fragmented", "every other window destroyed before timing");
 	json_open(j, "rows", '[');
-	for (i = 0; i < ARRAY_SIZE(alloc_pages); i++) {
+	for (i = 0; i < ARRAY_SIZE(alloc_rows); i++) {
 		json_open(j, NULL, '{');
-		json_int(j, "window_pages", alloc_pages[i]);
+		json_str(j, "layout", alloc_rows[i].mixed ? "mixed" : "uniform");
+		json_int(j, "window_pages", alloc_rows[i].pages);
 		json_double(j, "ns_few", d->p[i].b);
 		json_double(j, "ns_many", d->p[i].a);
 		json_double(j, "ratio", d->p[i].ratio);
@@ -177,7 +217,7 @@ static void json_alloc(struct json *j, const struct bench *b,
 const struct figure fig_alloc = {
 	.key = "iova_alloc_scaling",
 	.title = "iova_alloc among many vs few fragmented windows",
-	.ratio_of = "iova_alloc+iova_destroy time among 100000 fragmented one-page windows / among 1000, the worst of 1, 3 and 17 pages, paired rounds",
+	.ratio_of = "iova_alloc+iova_destroy time among 100000 fragmented windows / among 1000, the worst of one-page windows with 1, 3 and 17 pages timed and of 1- to 17-page windows with 3 and 17 timed, paired rounds",
 	.goals = { { "iova_alloc, 100K vs 1K windows, fragmented", "x",
 		     true, 1.3 } },
 	.ngoals = 1,
