@@ -76,7 +76,7 @@ DMASPLIT_EXPORT int dmasplit_batch_add(struct dmasplit_batch *batch,
 	if (!batch)
 		return -EINVAL;
 	dev = batch->dev;
-	if (!vaddr || range_bad((uintptr_t)vaddr, len))
+	if (buf_bad(vaddr, len))
 		return refuse(dev->ctx, batch->attrs, -EINVAL,
 			      "%s: %s: invalid buffer (%p, len 0x%zx)",
 			      dev->name, __func__, vaddr, len);

@@ -16,7 +16,8 @@
 static bool outside(const struct dmasplit_iova *iova, uint64_t offset,
 		    uint64_t len)
 {
-	return len == 0 || offset > iova->size || len > iova->size - offset;
+	/* len - 1 wraps when len is 0 */
+	return offset > iova->size || len - 1 >= iova->size - offset;
 }
 
 /*
@@ -204,7 +205,7 @@ link_full(struct dmasplit_iova *iova, size_t offset, void *vaddr, size_t len,
 			     attrs);
 	if (r < 0)
 		return r;
-	if (unlikely(!vaddr || range_bad((uintptr_t)vaddr, len)))
+	if (unlikely(buf_bad(vaddr, len)))
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_iova_link: invalid buffer (vaddr %p, len 0x%zx)",
 			      dev->name, vaddr, len);
@@ -233,8 +234,7 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 	int r;
 
 	if (unlikely(!iova || iova->dev->check || outside(iova, offset, len) ||
-		     xfer_bad(dir, attrs) || !vaddr ||
-		     range_bad((uintptr_t)vaddr, len)))
+		     xfer_bad(dir, attrs) || buf_bad(vaddr, len)))
 		return link_full(iova, offset, vaddr, len, dir, attrs,
 				 __builtin_return_address(0));
 	dev = iova->dev;

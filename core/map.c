@@ -15,7 +15,7 @@
 static bool args_bad(const void *vaddr, size_t len, enum dmasplit_dir dir,
 		     uint32_t attrs)
 {
-	return !vaddr || range_bad((uintptr_t)vaddr, len) ||
+	return buf_bad(vaddr, len) ||
 	       xfer_bad(dir, attrs);
 }
 

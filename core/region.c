@@ -346,7 +346,7 @@ DMASPLIT_EXPORT int dmasplit_region_new(struct dmasplit_dev *dev, void *vaddr,
 
 	if (!dev || !out)
 		return -EINVAL;
-	if (!vaddr || range_bad((uintptr_t)vaddr, len) || dir_bad(dir) ||
+	if (buf_bad(vaddr, len) || dir_bad(dir) ||
 	    (flags & ~DMASPLIT_REGION_FLAGS_MASK) ||
 	    (((uintptr_t)vaddr | len) & (dev->granule - 1)))
 		return refuse(dev->ctx, 0, -EINVAL,

@@ -305,6 +305,7 @@ static int sim_open(const struct dmasplit_host *host,
 	b->gshift = (unsigned int)__builtin_ctzll(b->o.granule);
 	b->lshift = 2 * b->gshift - 3;
 	b->lmask = (1ull << b->lshift) - 1;
+	b->link_4k = b->gshift == 12 && !b->o.untrusted;
 	if (b->o.iommu) {
 		r = iommu_init(b, desc_as(desc));
 		if (r < 0)

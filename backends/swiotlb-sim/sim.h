@@ -43,6 +43,7 @@
 
 #ifndef unlikely
 #define unlikely(x) __builtin_expect(!!(x), 0)
+#define likely(x) __builtin_expect(!!(x), 1)
 #endif
 
 #define sim_err(b, ...) dmasplit_host_err((b)->host, SIM_NAME ": " __VA_ARGS__)
@@ -347,6 +348,9 @@ struct dmasplit_bdev {
 	 * 8-byte entries): log2, and the span - 1. */
 	unsigned int lshift;
 	uint64_t lmask;
+	/* Trusted, with a 4 KiB granule: iommu_iova_link's fast path with
+	 * its shifts known at compile time. */
+	bool link_4k;
 
 	struct sim_space *sp;		/* iommu=on */
 	struct dmasplit_bdev *sp_next;	/* the space's next member */
