@@ -32,7 +32,7 @@ int check_window_add(struct dmasplit_iova *iova, const void *caller)
 	if (!e)
 		return -ENOMEM;
 	e->iova = iova;
-	iova->made_at = caller;
+	checked(iova)->made_at = caller;
 	pthread_mutex_lock(&dev->lock);
 	r = check_overlap(dev, iova->addr, iova->size, 0, &rep);
 	if (!r) {
@@ -57,23 +57,23 @@ void check_window_del(struct dmasplit_iova *iova, const void *caller)
 	}
 	pthread_mutex_unlock(&dev->lock);
 	iova->check = NULL;
-	iova->gone_at = caller;
+	checked(iova)->gone_at = caller;
 }
 
 void check_quarantine(struct dmasplit_iova *iova)
 {
 	struct dmasplit_dev *dev = iova->dev;
 	struct check_dev *c = dev->check;
-	struct dmasplit_iova *old = NULL;
+	struct checked_iova *w = checked(iova), *old = NULL;
 
 	iova->bwin = NULL;	/* marks it destroyed */
-	iova->next = NULL;
+	w->next = NULL;
 	pthread_mutex_lock(&dev->lock);
 	if (c->quarantine_tail)
-		c->quarantine_tail->next = iova;
+		c->quarantine_tail->next = w;
 	else
-		c->quarantine = iova;
-	c->quarantine_tail = iova;
+		c->quarantine = w;
+	c->quarantine_tail = w;
 	if (++c->quarantined > CHECK_QUARANTINE_MAX) {
 		old = c->quarantine;
 		c->quarantine = old->next;
@@ -91,8 +91,8 @@ bool check_window_dead(struct dmasplit_iova *iova, const void *caller)
 		return false;
 	check_misuse(&rep, 0, "%s: window 0x%" PRIx64 "+0x%" PRIx64 " used after dmasplit_iova_destroy",
 		     iova->dev->name, iova->addr, iova->size);
-	check_culprit(&rep, "allocated at", iova->made_at);
-	check_culprit(&rep, "destroyed at", iova->gone_at);
+	check_culprit(&rep, "allocated at", checked(iova)->made_at);
+	check_culprit(&rep, "destroyed at", checked(iova)->gone_at);
 	check_culprit(&rep, "called from", caller);
 	check_report(iova->dev, &rep, 0);
 	return true;
@@ -101,10 +101,10 @@ bool check_window_dead(struct dmasplit_iova *iova, const void *caller)
 /* Lock held. */
 static unsigned int live_windows(struct dmasplit_dev *dev)
 {
-	struct dmasplit_iova *iova;
+	struct checked_iova *w;
 	unsigned int n = 0;
 
-	for (iova = dev->windows; iova; iova = iova->next)
+	for (w = dev->windows; w; w = w->next)
 		n++;
 	return n;
 }
@@ -114,7 +114,7 @@ static unsigned int live_windows(struct dmasplit_dev *dev)
 void check_dev_close(struct dmasplit_dev *dev)
 {
 	struct check_report rep = { 0 };
-	struct dmasplit_iova *iova;
+	struct checked_iova *iova;
 	struct {
 		uint64_t addr, size;
 		const void *made_at;
@@ -139,8 +139,8 @@ void check_dev_close(struct dmasplit_dev *dev)
 	}
 	for (i = 0, iova = dev->windows; iova && i < want;
 	     iova = iova->next, i++) {
-		w[i].addr = iova->addr;
-		w[i].size = iova->size;
+		w[i].addr = iova->iova.addr;
+		w[i].size = iova->iova.size;
 		w[i].made_at = iova->made_at;
 	}
 	pthread_mutex_unlock(&dev->lock);
@@ -285,7 +285,7 @@ int check_sync(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
 		return 0;
 	check_misuse(&rep, 0, "%s: dmasplit_iova_sync: offset 0x%" PRIx64 " of window 0x%" PRIx64 " is not linked",
 		     dev->name, hole * dev->granule, iova->addr);
-	check_culprit(&rep, "allocated at", iova->made_at);
+	check_culprit(&rep, "allocated at", checked(iova)->made_at);
 	check_culprit(&rep, "called from", caller);
 	return check_report(dev, &rep, -ENOENT);
 }
@@ -352,7 +352,7 @@ int check_unlink(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
 		r = -ENOENT;
 		check_misuse(&rep, attrs, "%s: dmasplit_iova_unlink: offset 0x%" PRIx64 " of window 0x%" PRIx64 " is not linked (never linked, or double unlink)",
 			     dev->name, hole * dev->granule, iova->addr);
-		check_culprit(&rep, "allocated at", iova->made_at);
+		check_culprit(&rep, "allocated at", checked(iova)->made_at);
 	} else if (l) {
 		uint64_t at = l->node.start > first ? l->node.start : first;
 
@@ -404,7 +404,7 @@ int check_window_sync(struct dmasplit_dev *dev, struct check_entry *e,
 	if (hole <= last) {
 		check_misuse(rep, 0, "%s: sync of 0x%" PRIx64 ", which is not linked",
 			     dev->name, iova->addr + hole * dev->granule);
-		check_culprit(rep, "allocated at", iova->made_at);
+		check_culprit(rep, "allocated at", checked(iova)->made_at);
 		return -ENOENT;
 	}
 	l = wrong_dir(&e->links, first, last, dir, true);

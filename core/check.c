@@ -57,7 +57,7 @@ void check_entry_drop(struct check_entry *e)
 void check_dev_release(struct dmasplit_dev *dev)
 {
 	struct check_dev *c = dev->check;
-	struct dmasplit_iova *q;
+	struct checked_iova *q;
 	struct itree_node *n;
 
 	while ((n = itree_first(&c->ranges))) {

@@ -61,7 +61,7 @@ struct check_gone {
 
 struct check_dev {
 	struct itree ranges;
-	struct dmasplit_iova *quarantine, *quarantine_tail;
+	struct checked_iova *quarantine, *quarantine_tail;
 	unsigned int quarantined;
 	struct check_gone *gone;	/* a ring of CHECK_GONE_MAX */
 	unsigned int gone_next;

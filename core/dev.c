@@ -375,7 +375,7 @@ void dev_put(struct dmasplit_dev *dev)
  */
 DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 {
-	struct dmasplit_iova *iova;
+	struct checked_iova *w;
 	unsigned int windows = 0, batches, regions;
 
 	if (!dev)
@@ -387,7 +387,7 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 	}
 	if (dev->check) {
 		pthread_mutex_lock(&dev->lock);
-		for (iova = dev->windows; iova; iova = iova->next)
+		for (w = dev->windows; w; w = w->next)
 			windows++;
 		pthread_mutex_unlock(&dev->lock);
 	} else {

@@ -240,7 +240,7 @@ struct dmasplit_dev {
 	/* Live windows, doubly linked, for the checker's report of leaks
 	 * at close: kept only when it is on.  Without it, close counts
 	 * them (C_WINDOWS_ALLOCATED - C_WINDOWS_DESTROYED). */
-	struct dmasplit_iova *windows;
+	struct checked_iova *windows;
 	struct check_dev *check;	/* NULL: checker off */
 
 	/* Registered regions (region.c): nregions is read without the lock
@@ -252,19 +252,34 @@ struct dmasplit_dev {
 	struct dev_counters count[COUNT_SLOTS];
 };
 
+/* A window: what every link and sync reads, and no more, as a program
+ * may hold many small ones (the checker's part is struct checked_iova). */
 struct dmasplit_iova {
-	/* dev->windows with the checker on; next also links spare ones */
-	struct dmasplit_iova *prev, *next;
 	struct dmasplit_dev *dev;
-	struct dmasplit_bwin *bwin;	/* NULL once destroyed */
+	union {
+		struct dmasplit_bwin *bwin;	/* NULL once destroyed */
+		struct dmasplit_iova *spare_next;	/* iova.c's spares */
+	};
 	uint64_t addr;
 	uint64_t size;
 	struct check_entry *check;	/* checker: its state */
-	/* Checker: the callers of dmasplit_iova_alloc and of
-	 * dmasplit_iova_destroy, for its reports. */
+};
+
+/* A window of a device with the checker on. */
+struct checked_iova {
+	struct dmasplit_iova iova;	/* first: the two convert */
+	/* dev->windows while live, then the device's quarantine */
+	struct checked_iova *prev, *next;
+	/* The callers of dmasplit_iova_alloc and of dmasplit_iova_destroy,
+	 * for its reports. */
 	const void *made_at;
 	const void *gone_at;
 };
+
+static inline struct checked_iova *checked(struct dmasplit_iova *iova)
+{
+	return (struct checked_iova *)(void *)iova;
+}
 
 /* count.c */
 extern __thread int count_slot_tls __attribute__((tls_model("initial-exec")));

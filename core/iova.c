@@ -63,18 +63,21 @@ static struct dmasplit_iova *iova_obj_new(struct dmasplit_dev *dev)
 	int slot = count_slot_tls;
 	struct dmasplit_iova *iova;
 
+	if (unlikely(dev->check))
+		return calloc(1, sizeof(struct checked_iova));
 	if (unlikely(slot < 0))
 		slot = count_slot_assign();
 	iova = slot ? dev->count[slot].spare : NULL;
 	if (!iova)
 		return calloc(1, sizeof(*iova));
-	dev->count[slot].spare = iova->next;
-	if (iova->next)
-		iova->next->addr = iova->addr - 1;
+	dev->count[slot].spare = iova->spare_next;
+	if (iova->spare_next)
+		iova->spare_next->addr = iova->addr - 1;
 	memset(iova, 0, sizeof(*iova));
 	return iova;
 }
 
+/* Not for a window of the checker's: check_quarantine() keeps those. */
 static void iova_obj_free(struct dmasplit_dev *dev, struct dmasplit_iova *iova)
 {
 	int slot = count_slot_tls;	/* assigned: this thread counted */
@@ -83,11 +86,11 @@ static void iova_obj_free(struct dmasplit_dev *dev, struct dmasplit_iova *iova)
 
 	head = slot > 0 ? dev->count[slot].spare : NULL;
 	n = head ? head->addr : 0;
-	if (slot <= 0 || n == IOVA_SPARE_MAX) {
+	if (dev->check || slot <= 0 || n == IOVA_SPARE_MAX) {
 		free(iova);
 		return;
 	}
-	iova->next = head;
+	iova->spare_next = head;
 	iova->addr = n + 1;
 	dev->count[slot].spare = iova;
 }
@@ -100,7 +103,7 @@ void iova_spares_free(struct dmasplit_dev *dev)
 
 	for (i = 0; i < COUNT_SLOTS; i++)
 		while ((iova = dev->count[i].spare)) {
-			dev->count[i].spare = iova->next;
+			dev->count[i].spare = iova->spare_next;
 			free(iova);
 		}
 }
@@ -109,12 +112,13 @@ void iova_spares_free(struct dmasplit_dev *dev)
 static void list_add(struct dmasplit_iova *iova)
 {
 	struct dmasplit_dev *dev = iova->dev;
+	struct checked_iova *w = checked(iova);
 
 	pthread_mutex_lock(&dev->lock);
-	iova->next = dev->windows;
+	w->next = dev->windows;
 	if (dev->windows)
-		dev->windows->prev = iova;
-	dev->windows = iova;
+		dev->windows->prev = w;
+	dev->windows = w;
 	pthread_mutex_unlock(&dev->lock);
 }
 
@@ -302,15 +306,16 @@ DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
 static void unlist(struct dmasplit_iova *iova)
 {
 	struct dmasplit_dev *dev = iova->dev;
+	struct checked_iova *w = checked(iova);
 
 	pthread_mutex_lock(&dev->lock);
-	if (iova->prev)
-		iova->prev->next = iova->next;
+	if (w->prev)
+		w->prev->next = w->next;
 	else
-		dev->windows = iova->next;
-	if (iova->next)
-		iova->next->prev = iova->prev;
-	iova->prev = iova->next = NULL;
+		dev->windows = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
 	pthread_mutex_unlock(&dev->lock);
 }
 
