@@ -220,6 +220,67 @@ START_TEST(iovad_matches_model)
 END_TEST
 
 /*
+ * The highest free block lives outside the tree: every way into and out
+ * of it, checked by what the allocator hands out afterwards.
+ */
+START_TEST(iovad_top_block_joins_and_splits)
+{
+	struct dmasplit_iovad *iovad = iovad_over(0, 64 * G - 1);
+	uint64_t a, b, c;
+
+	/* Two windows carved off the top, given back out of order: the
+	 * lower goes to the tree, the upper joins the top and takes the
+	 * lower with it, so the whole space is one block again. */
+	ck_assert_int_eq(host->iovad_alloc(iovad, 8 * G, UINT64_MAX, &a), 0);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 8 * G, UINT64_MAX, &b), 0);
+	ck_assert_uint_eq(a, G);
+	ck_assert_uint_eq(b, 9 * G);
+	ck_assert_int_eq(host->iovad_free(iovad, a, 8 * G), 0);
+	ck_assert_int_eq(host->iovad_free(iovad, b, 8 * G), 0);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 63 * G, UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, G);
+
+	/* Everything used: no top.  A range given back becomes the top, one
+	 * below it goes to the tree and is the lower fit, one just above
+	 * the top extends it. */
+	ck_assert_int_eq(host->iovad_free(iovad, 40 * G, 10 * G), 0);
+	ck_assert_int_eq(host->iovad_free(iovad, 10 * G, 10 * G), 0);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 10 * G, UINT64_MAX, &c), 0);
+	ck_assert_uint_eq(c, 10 * G);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 11 * G, UINT64_MAX, &c),
+			 -ENOSPC);
+	ck_assert_int_eq(host->iovad_free(iovad, 50 * G, 14 * G), 0);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 24 * G, UINT64_MAX, &c), 0);
+	ck_assert_uint_eq(c, 40 * G);
+
+	/* A range above a top that does not touch it: the old top goes to
+	 * the tree and, being lower, is the fit that comes first. */
+	ck_assert_int_eq(host->iovad_free(iovad, 40 * G, 4 * G), 0);
+	ck_assert_int_eq(host->iovad_free(iovad, 60 * G, 4 * G), 0);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 4 * G, UINT64_MAX, &c), 0);
+	ck_assert_uint_eq(c, 40 * G);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 4 * G, UINT64_MAX, &c), 0);
+	ck_assert_uint_eq(c, 60 * G);
+
+	/* Giving back what overlaps the top or the block below it. */
+	ck_assert_int_eq(host->iovad_free(iovad, 60 * G, 2 * G), 0);
+	ck_assert_int_eq(host->iovad_free(iovad, 61 * G, 2 * G), -EINVAL);
+	ck_assert_int_eq(host->iovad_free(iovad, 58 * G, 3 * G), -EINVAL);
+	ck_assert_int_eq(host->iovad_free(iovad, 30 * G, 2 * G), 0);
+	ck_assert_int_eq(host->iovad_free(iovad, 31 * G, 2 * G), -EINVAL);
+
+	/* Used up exactly, the top is gone; what is left is found. */
+	ck_assert_int_eq(host->iovad_alloc(iovad, 2 * G, UINT64_MAX, &c), 0);
+	ck_assert_uint_eq(c, 30 * G);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 2 * G, UINT64_MAX, &c), 0);
+	ck_assert_uint_eq(c, 60 * G);
+	ck_assert_int_eq(host->iovad_alloc(iovad, G, UINT64_MAX, &c),
+			 -ENOSPC);
+	host->iovad_destroy(iovad);
+}
+END_TEST
+
+/*
  * A reference allocator for iovad_matches_reference: one byte per granule
  * (1 used, also outside the ranges and at granule 0), lowest fit by a
  * linear scan.
@@ -569,6 +630,7 @@ int main(void)
 	tcase_add_test(tc, iovad_respects_limit_and_reports_full);
 	tcase_add_test(tc, iovad_refuses_double_and_foreign_free);
 	tcase_add_test(tc, iovad_reserve_carves_regions);
+	tcase_add_test(tc, iovad_top_block_joins_and_splits);
 	tcase_add_test(tc, iovad_matches_model);
 	tcase_add_test(tc, iovad_matches_reference);
 	tcase_set_timeout(tc, 60);
