@@ -207,6 +207,81 @@ START_TEST(strict_unlink_across_link_boundaries_is_refused_unless_whole)
 }
 END_TEST
 
+static int by_off(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/*
+ * The sort a sync puts pending links in: against qsort, for sizes on both
+ * sides of the insertion-sort limit, offsets of whole pages and of odd
+ * granules, windows small and large (one to four radix passes), orders
+ * random, ascending, descending and ascending but for one link.
+ */
+START_TEST(link_sort_matches_qsort)
+{
+	static const size_t sizes[] = { 2, 3, 31, 32, 33, 1000, 20000 };
+	static const unsigned int shifts[] = { 12, 16, 0 };
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	unsigned int si, hi, order;
+
+	for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
+	for (hi = 0; hi < sizeof(shifts) / sizeof(shifts[0]); hi++)
+	for (order = 0; order < 4; order++) {
+		size_t n = sizes[si], i;
+		struct span *v = calloc(n, sizeof(*v)), *ref = calloc(n, sizeof(*ref));
+		/* Distinct offsets: slots of a window spread over up to
+		 * 2^30 granules. */
+		uint64_t stride = 1 + (seed >> 40) % 1024;
+
+		ck_assert(v && ref);
+		for (i = 0; i < n; i++) {
+			v[i].off = (i * stride) << shifts[hi];
+			v[i].len = i;
+			v[i].va = i * 3;
+		}
+		if (order == 0) {		/* random: Fisher-Yates */
+			for (i = n - 1; i > 0; i--) {
+				size_t j;
+				struct span t;
+
+				seed = seed * 6364136223846793005ull +
+				       1442695040888963407ull;
+				j = (size_t)((seed >> 33) % (i + 1));
+				t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+			}
+		} else if (order == 1) {	/* descending */
+			for (i = 0; i < n / 2; i++) {
+				struct span t = v[i];
+
+				v[i] = v[n - 1 - i];
+				v[n - 1 - i] = t;
+			}
+		} else if (order == 3) {	/* one out of place */
+			struct span t = v[0];
+
+			v[0] = v[n / 2];
+			v[n / 2] = t;
+		}
+		memcpy(ref, v, n * sizeof(*v));
+		qsort(ref, n, sizeof(*ref), by_off);
+		ck_assert_int_eq(vfio_sort_links(v, n), 0);
+		for (i = 0; i < n; i++)
+			ck_assert_msg(v[i].off == ref[i].off &&
+				      v[i].len == ref[i].len &&
+				      v[i].va == ref[i].va,
+				      "n %zu shift %u order %u: element %zu",
+				      n, shifts[hi], order, i);
+		free(v);
+		free(ref);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vfio-order");
@@ -219,6 +294,7 @@ int main(void)
 	tcase_add_test(tc, sync_maps_the_same_whatever_the_link_order);
 	tcase_add_test(tc, failed_map_in_the_middle_of_a_sync_keeps_the_rest_pending);
 	tcase_add_test(tc, strict_unlink_across_link_boundaries_is_refused_unless_whole);
+	tcase_add_test(tc, link_sort_matches_qsort);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

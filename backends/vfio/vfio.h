@@ -186,6 +186,7 @@ int  type1_parse_info(struct dmasplit_bdev *b, const void *info,
 int  iommufd_read_ranges(struct dmasplit_bdev *b);
 
 /* window.c */
+int  vfio_sort_links(struct span *v, size_t n);
 int  win_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 	       struct dmasplit_bwin **win, uint64_t *addr);
 int  win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,

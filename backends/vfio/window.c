@@ -33,8 +33,8 @@
  * one link, and knowing where each begins and ends is what refuses an
  * unlink of part of one -- and one per linked part of a lazy area;
  * links wait for their sync in records of their own, freed by it.  A
- * sync of links linked in ascending or descending order costs time
- * linear in their number.
+ * sync costs time linear in the number of links, in any order
+ * (vfio_sort_links).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -82,22 +82,24 @@ static int spans_push(struct spans *s, const struct span *x)
 	return r;
 }
 
-static int by_offset(const void *a, const void *b)
-{
-	const struct span *x = *(const struct span *const *)a;
-	const struct span *y = *(const struct span *const *)b;
+/* Below this many, insertion sort: a radix pass costs its 256 counts. */
+#define SORT_SMALL 32
 
-	return x->off < y->off ? -1 : x->off > y->off;
-}
-
-/* Put v[n] in offset order.  Links come in ascending order as a rule,
- * and descending now and then (a ring filled from its end): both cost
- * one pass; any other order a sort, of pointers rather than of links. */
-static int sort_links(struct span *v, size_t n)
+/*
+ * Put v[n] in offset order, in time linear in n.  Links come in ascending
+ * order as a rule, and descending now and then (a ring filled from its
+ * end): both cost one pass.  Any other order a least-significant-digit
+ * radix sort on the offsets, a byte a pass, from the lowest bit any
+ * offset has set to the highest: two passes for a window of up to 65536
+ * pages, three up to 2^24.  Offsets are distinct (links do not overlap),
+ * so stability is not needed, but LSD radix gives it anyway.
+ */
+int vfio_sort_links(struct span *v, size_t n)
 {
-	size_t i, up = 1, down = 1;
-	const struct span **key;
-	struct span *to;
+	size_t i, up = 1, down = 1, count[256];
+	uint64_t any = 0, high = 0;
+	struct span *tmp, *from, *to;
+	unsigned int shift, last;
 
 	for (i = 1; i < n; i++) {
 		up += v[i].off >= v[i - 1].off;
@@ -114,21 +116,50 @@ static int sort_links(struct span *v, size_t n)
 		}
 		return 0;
 	}
-	key = malloc(n * sizeof(*key));
-	to = malloc(n * sizeof(*to));
-	if (!key || !to) {
-		free(key);
-		free(to);
-		return -ENOMEM;
+	if (n < SORT_SMALL) {
+		for (i = 1; i < n; i++) {
+			struct span t = v[i];
+			size_t j = i;
+
+			for (; j && v[j - 1].off > t.off; j--)
+				v[j] = v[j - 1];
+			v[j] = t;
+		}
+		return 0;
 	}
-	for (i = 0; i < n; i++)
-		key[i] = &v[i];
-	qsort(key, n, sizeof(*key), by_offset);
-	for (i = 0; i < n; i++)
-		to[i] = *key[i];
-	memcpy(v, to, n * sizeof(*v));
-	free(to);
-	free(key);
+	for (i = 0; i < n; i++) {
+		any |= v[i].off;
+		high = v[i].off > high ? v[i].off : high;
+	}
+	tmp = malloc(n * sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	from = v;
+	to = tmp;
+	last = 63 - (unsigned int)__builtin_clzll(high);	/* high > 0 */
+	for (shift = any ? (unsigned int)__builtin_ctzll(any) : 0;
+	     shift <= last; shift += 8) {
+		struct span *swap;
+		size_t sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[(from[i].off >> shift) & 0xff]++;
+		for (i = 0; i < 256; i++) {
+			size_t c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			to[count[(from[i].off >> shift) & 0xff]++] = from[i];
+		swap = from;
+		from = to;
+		to = swap;
+	}
+	if (from != v)
+		memcpy(v, from, n * sizeof(*v));
+	free(tmp);
 	return 0;
 }
 
@@ -407,7 +438,7 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 		if (s->off < offset + len && end_of(s) > offset)
 			todo.v[todo.n++] = *s;
 	}
-	if (sort_links(todo.v, todo.n) < 0) {
+	if (vfio_sort_links(todo.v, todo.n) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
