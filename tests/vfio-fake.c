@@ -157,6 +157,7 @@ void fake_setup(void)
 
 void fake_teardown(void)
 {
+	win_spares_free(fs);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs->ranges);
 	free(fs);

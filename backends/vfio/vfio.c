@@ -80,6 +80,7 @@ static struct vspace *spaces;
 
 static void space_free(struct vspace *sp)
 {
+	win_spares_free(sp);
 	if (sp->iovad)
 		sp->host->iovad_destroy(sp->iovad);
 	if (sp->k)

@@ -94,6 +94,11 @@ struct vspace {
 	uint64_t bytes_mapped;		/* pinned by the kernel for us */
 	uint64_t lazy_bytes;		/* in lazy areas, <= LAZY_LIMIT */
 	uint64_t stale_bytes;		/* unlinked, still mapped (lazy) */
+
+	/* Destroyed windows kept, with their small records' room, for the
+	 * next ones: a window per I/O then costs no malloc (window.c). */
+	struct dmasplit_bwin *spare;
+	unsigned int nspare;
 };
 
 struct dmasplit_bdev {
@@ -145,7 +150,10 @@ struct areas {
 };
 
 struct dmasplit_bwin {
-	struct dmasplit_bdev *b;
+	union {
+		struct dmasplit_bdev *b;
+		struct dmasplit_bwin *next_spare;	/* in vspace.spare */
+	};
 	uint64_t addr, size;
 	struct spans pending;	/* linked, not yet synced */
 	struct areas areas;	/* mapped in the kernel, sorted by off */
@@ -187,6 +195,7 @@ int  iommufd_read_ranges(struct dmasplit_bdev *b);
 
 /* window.c */
 int  vfio_sort_links(struct span *v, size_t n);
+void win_spares_free(struct vspace *sp);
 int  win_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 	       struct dmasplit_bwin **win, uint64_t *addr);
 int  win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,

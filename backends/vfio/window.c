@@ -44,11 +44,18 @@
 
 #include "vfio.h"
 
-/* Room for n + extra elements of size in *v, which holds n of cap. */
+/*
+ * Room for n + extra elements of size in *v, which holds n of cap.  Rooms
+ * start at VEC_MIN elements and at most that much of each is kept once
+ * empty: a window of a few links keeps its records' room through its
+ * syncs and, as a spare, for the next window.
+ */
+#define VEC_MIN 4
+
 static int vec_reserve(void **v, size_t *cap, size_t n, size_t extra,
 		       size_t size)
 {
-	size_t c = *cap ? *cap : 16;
+	size_t c = *cap ? *cap : VEC_MIN;
 	void *nv;
 
 	if (n + extra <= *cap)
@@ -324,25 +331,71 @@ static void pending_cut(struct spans *p, uint64_t lo, uint64_t hi)
 	p->n = n;
 }
 
+/* Spares are kept under the space's lock; their rooms are empty. */
+#define WIN_SPARE_MAX 8
+
+/* An empty room larger than VEC_MIN goes: what a window keeps after
+ * its records are gone stays small. */
+static void vec_trim(void **v, size_t *cap)
+{
+	if (*cap > VEC_MIN) {
+		free(*v);
+		*v = NULL;
+		*cap = 0;
+	}
+}
+
+static void vec_free(void **v, size_t *cap)
+{
+	free(*v);
+	*v = NULL;
+	*cap = 0;
+}
+
+void win_spares_free(struct vspace *sp)
+{
+	struct dmasplit_bwin *w;
+
+	while ((w = sp->spare)) {
+		sp->spare = w->next_spare;
+		free(w->pending.v);
+		free(w->areas.v);
+		free(w->linked.v);
+		free(w);
+	}
+	sp->nspare = 0;
+}
+
 int win_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 	      struct dmasplit_bwin **out, uint64_t *addr)
 {
-	struct dmasplit_bwin *w = calloc(1, sizeof(*w));
+	struct vspace *sp = b->sp;
+	struct dmasplit_bwin *w;
+	uint64_t a;
 	int r;
 
-	if (!w)
-		return -ENOMEM;
-	pthread_mutex_lock(&b->sp->lock);
-	r = iova_get(b, size, &w->addr);
-	pthread_mutex_unlock(&b->sp->lock);
-	if (r < 0) {
-		free(w);
-		return r;
+	pthread_mutex_lock(&sp->lock);
+	r = iova_get(b, size, &a);
+	w = r == 0 ? sp->spare : NULL;
+	if (w) {
+		sp->spare = w->next_spare;
+		sp->nspare--;
 	}
+	if (r == 0 && !w) {
+		w = calloc(1, sizeof(*w));
+		if (!w) {
+			iova_put(b, a, size);
+			r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&sp->lock);
+	if (r < 0)
+		return r;
 	w->b = b;
+	w->addr = a;
 	w->size = size;
 	*out = w;
-	*addr = w->addr;
+	*addr = a;
 	return 0;
 }
 
@@ -409,11 +462,16 @@ static size_t run_end(const struct dmasplit_bwin *w, const struct span *todo,
 	return i + 1;
 }
 
+/* A sync of this many links or fewer takes its scratch from the stack. */
+#define SYNC_ROOM 8
+
 int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 {
 	struct dmasplit_bdev *b = w->b;
-	struct spans todo = { 0 };
-	struct areas added = { 0 };
+	struct span todo_room[SYNC_ROOM];
+	struct area added_room[SYNC_ROOM];
+	struct spans todo = { .v = todo_room, .cap = SYNC_ROOM };
+	struct areas added = { .v = added_room, .cap = SYNC_ROOM };
 	size_t i, j, n = 0, keep = 0, nlazy = 0, nareas = 0;
 	uint64_t lazy_bytes, run;
 	bool lazy;
@@ -428,6 +486,8 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	}
 	if (!n)
 		goto out;
+	if (n > SYNC_ROOM)
+		todo = (struct spans){ 0 };	/* a room of its own */
 	if (spans_reserve(&todo, n) < 0) {
 		r = -ENOMEM;
 		goto out;
@@ -452,6 +512,8 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 			nlazy++;
 		}
 	}
+	if (nareas > SYNC_ROOM)
+		added = (struct areas){ 0 };
 	if (areas_reserve(&added, nareas) < 0 ||
 	    areas_reserve(&w->areas, nareas) < 0 ||
 	    areas_reserve(&w->linked, nlazy) < 0) {
@@ -488,15 +550,16 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	areas_merge(&w->linked, added.v, added.n, nlazy, true);
 	for (; i < todo.n; i++)
 		w->pending.v[w->pending.n++] = todo.v[i];
-	/* Everything linked is synced: the room goes with the records. */
-	if (!w->pending.n) {
-		free(w->pending.v);
-		memset(&w->pending, 0, sizeof(w->pending));
-	}
+	/* Everything linked is synced: the room goes with the records,
+	 * but for a little. */
+	if (!w->pending.n)
+		vec_trim((void **)&w->pending.v, &w->pending.cap);
 out:
 	pthread_mutex_unlock(&b->sp->lock);
-	free(todo.v);
-	free(added.v);
+	if (todo.v != todo_room)
+		free(todo.v);
+	if (added.v != added_room)
+		free(added.v);
 	return r;
 }
 
@@ -621,11 +684,23 @@ void win_destroy(struct dmasplit_bwin *w)
 		vfio_err(b, "%s: window 0x%" PRIx64 " stays mapped; its %" PRIu64 " bytes of device addresses are not reused",
 			 b->name, w->addr, w->size);
 	}
+	w->pending.n = w->areas.n = w->linked.n = 0;
+	vec_trim((void **)&w->pending.v, &w->pending.cap);
+	vec_trim((void **)&w->areas.v, &w->areas.cap);
+	vec_trim((void **)&w->linked.v, &w->linked.cap);
+	if (b->sp->nspare < WIN_SPARE_MAX) {
+		w->next_spare = b->sp->spare;
+		b->sp->spare = w;
+		b->sp->nspare++;
+		w = NULL;
+	}
 	pthread_mutex_unlock(&b->sp->lock);
-	free(w->pending.v);
-	free(w->areas.v);
-	free(w->linked.v);
-	free(w);
+	if (w) {
+		vec_free((void **)&w->pending.v, &w->pending.cap);
+		vec_free((void **)&w->areas.v, &w->areas.cap);
+		vec_free((void **)&w->linked.v, &w->linked.cap);
+		free(w);
+	}
 }
 
 /* The kernel marks devices behind an external-facing port (Thunderbolt
