@@ -91,8 +91,9 @@ struct dmasplit_host {
 	 * Device-address allocator over a set of usable ranges, in units of
 	 * granule (a power of two).  Address 0 is never handed out.  Allocation
 	 * is lowest-fit below limit (an inclusive last address, such as the
-	 * DMA mask) and costs O(log n) in live allocations.  Not thread-safe:
-	 * the caller serialises per allocator.
+	 * DMA mask) and costs O(log n) in free blocks; O(1) where no hole
+	 * below the highest free block fits, and for a free just below it.
+	 * Not thread-safe: the caller serialises per allocator.
 	 */
 	int (*iovad_new)(const struct dmasplit_host *host,
 			 const struct dmasplit_range *ranges, unsigned int n,
