@@ -207,6 +207,69 @@ START_TEST(strict_unlink_across_link_boundaries_is_refused_unless_whole)
 }
 END_TEST
 
+/*
+ * A destroyed window is kept for the next one, with its records' room:
+ * the next window must see none of its records, whatever it was
+ * destroyed with (links pending, areas mapped, lazy parts linked), and
+ * a room grown large is not what is kept.
+ */
+START_TEST(a_window_made_from_a_destroyed_one_starts_empty)
+{
+	uint8_t *buf = aligned_alloc(PG, 32 * PG);
+	unsigned int p, round;
+	bool lazy;
+
+	ck_assert_ptr_nonnull(buf);
+	for (lazy = false; ; lazy = true) {
+		fb->lazy = lazy;
+		for (round = 0; round < 3; round++) {
+			struct dmasplit_bwin *w;
+			unsigned int calls;
+
+			memset(&fk, 0, sizeof(fk));
+			w = link_in_order(order_mixed, buf);
+			/* Half synced, half pending, at destroy. */
+			ck_assert_int_eq(win_sync(w, 0, 8 * PG), 0);
+			calls = fk.calls;
+			memset(fk.linked, 0, sizeof(fk.linked));
+			win_destroy(w);
+			ck_assert_uint_eq(fk.calls, calls + 1);
+			ck_assert_uint_eq(fs->kernel_maps, 0);
+			ck_assert_uint_eq(fs->lazy_bytes, 0);
+			ck_assert_uint_eq(fs->stale_bytes, 0);
+			ck_assert_uint_ge(fs->nspare, 1);
+
+			w = window();
+			ck_assert_uint_eq(w->pending.n + w->areas.n +
+					  w->linked.n, 0);
+			ck_assert_uint_le(w->pending.cap, 4);
+			ck_assert_uint_le(w->areas.cap, 4);
+			ck_assert_uint_le(w->linked.cap, 4);
+			calls = fk.calls;
+			ck_assert_int_eq(win_sync(w, 0, 8 * PG), 0);
+			ck_assert_int_eq(win_unlink(w, 0, PG,
+						    DMASPLIT_BIDIRECTIONAL,
+						    DMASPLIT_ATTR_NO_WARN),
+					 -ENOENT);
+			ck_assert_uint_eq(fk.calls, calls);
+			/* Every page the last window had is free to link. */
+			for (p = 0; p < 8; p++)
+				ck_assert_int_eq(win_link(w, p * PG,
+							  buf + p * PG, PG,
+							  DMASPLIT_TO_DEVICE,
+							  0), 0);
+			ck_assert_int_eq(win_sync(w, 0, 8 * PG), 0);
+			ck_assert_uint_eq(fk.calls, calls + (lazy ? 1 : 8));
+			win_destroy(w);
+			ck_assert_uint_eq(fs->kernel_maps, 0);
+		}
+		if (lazy)
+			break;
+	}
+	free(buf);
+}
+END_TEST
+
 static int by_off(const void *a, const void *b)
 {
 	const struct span *x = a, *y = b;
@@ -294,6 +357,7 @@ int main(void)
 	tcase_add_test(tc, sync_maps_the_same_whatever_the_link_order);
 	tcase_add_test(tc, failed_map_in_the_middle_of_a_sync_keeps_the_rest_pending);
 	tcase_add_test(tc, strict_unlink_across_link_boundaries_is_refused_unless_whole);
+	tcase_add_test(tc, a_window_made_from_a_destroyed_one_starts_empty);
 	tcase_add_test(tc, link_sort_matches_qsort);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
