@@ -1,17 +1,17 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Sourced by the shell tests of the dmasplit command (test-tool.sh,
-# test-tool-devices.sh): TAP results, and each run of the program under
-# test captured.  Needs $tmp (a scratch directory) and $tool (the program)
-# set; make check-valgrind runs the program under memcheck through
-# DMASPLIT_TEST_WRAP (build-aux/valgrind-wrap).
+# Sourced by the shell tests (tests/*.sh): TAP results (ok, skip) and,
+# where $tmp (a scratch directory) and $tool (the program under test)
+# are set, each run of the program captured (run), a failed check
+# printing the last run's output.  make check-valgrind runs the program
+# under memcheck through DMASPLIT_TEST_WRAP (build-aux/valgrind-wrap).
 
-if [ -n "${DMASPLIT_TEST_WRAP:-}" ]; then
+if [ -n "${tool:-}" ] && [ -n "${DMASPLIT_TEST_WRAP:-}" ]; then
 	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$DMASPLIT_TEST_WRAP" "$tool" >"$tmp/wrapped"
 	chmod 755 "$tmp/wrapped"
 	tool=$tmp/wrapped
 fi
-out=$tmp/stdout
-err=$tmp/stderr
+out=${tmp:+$tmp/stdout}
+err=${tmp:+$tmp/stderr}
 rc=0
 
 # run COMMAND...: the output lands in $out and $err, the status in $rc.
@@ -31,6 +31,7 @@ ok() {
 	fi
 	echo "not ok $n - $2"
 	failed=1
+	[ -n "$out" ] && [ -e "$out" ] || return
 	echo "# exit status $rc; stdout:"
 	sed 's/^/#   /' "$out"
 	echo "# stderr:"

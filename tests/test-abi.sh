@@ -9,18 +9,7 @@ set -u
 top=${top_srcdir:-.}
 check="$top/abi/check"
 CC=${CC:-cc}
-n=0
-failed=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=1
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 
 for tool in abidw abidiff readelf; do
 	if ! command -v "$tool" >/dev/null 2>&1; then

@@ -6,18 +6,7 @@ set -u
 
 lib=${DMASPLIT_TEST_LIB:-core/.libs}/libdmasplit.so.0
 NM=${NM:-nm}
-n=0
-failed=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=1
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 
 if [ ! -e "$lib" ]; then
 	echo "1..0 # SKIP $lib is not built"

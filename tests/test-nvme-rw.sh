@@ -20,32 +20,9 @@ export LC_ALL
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
-# make check-valgrind runs the program under memcheck through this
-# wrapper (DMASPLIT_TEST_WRAP: build-aux/valgrind-wrap).
-if [ -n "${DMASPLIT_TEST_WRAP:-}" ]; then
-	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$DMASPLIT_TEST_WRAP" "$prog" >"$tmp/wrapped"
-	chmod 755 "$tmp/wrapped"
-	prog=$tmp/wrapped
-fi
-out=$tmp/stdout
-err=$tmp/stderr
-n=0
-failed=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		sed 's/^/# /' "$out" "$err"
-		failed=1
-	fi
-}
-run() {
-	"$@" >"$out" 2>"$err"
-	rc=$?
-}
+tool=$prog
+. "$(dirname "$0")/tap.sh"
+prog=$tool
 # expect STATUS DESCRIPTION [STDERR-PATTERN]: the last run's status, and
 # one line on stderr matching the pattern.
 expect() {
