@@ -345,11 +345,12 @@ static void vec_trim(void **v, size_t *cap)
 	}
 }
 
-static void vec_free(void **v, size_t *cap)
+static void win_free(struct dmasplit_bwin *w)
 {
-	free(*v);
-	*v = NULL;
-	*cap = 0;
+	free(w->pending.v);
+	free(w->areas.v);
+	free(w->linked.v);
+	free(w);
 }
 
 void win_spares_free(struct vspace *sp)
@@ -358,10 +359,7 @@ void win_spares_free(struct vspace *sp)
 
 	while ((w = sp->spare)) {
 		sp->spare = w->next_spare;
-		free(w->pending.v);
-		free(w->areas.v);
-		free(w->linked.v);
-		free(w);
+		win_free(w);
 	}
 	sp->nspare = 0;
 }
@@ -381,16 +379,17 @@ int win_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 		sp->spare = w->next_spare;
 		sp->nspare--;
 	}
-	if (r == 0 && !w) {
-		w = calloc(1, sizeof(*w));
-		if (!w) {
-			iova_put(b, a, size);
-			r = -ENOMEM;
-		}
-	}
 	pthread_mutex_unlock(&sp->lock);
 	if (r < 0)
 		return r;
+	/* No spare: allocated outside the lock, the addresses given back
+	 * under it again should that fail. */
+	if (!w && !(w = calloc(1, sizeof(*w)))) {
+		pthread_mutex_lock(&sp->lock);
+		iova_put(b, a, size);
+		pthread_mutex_unlock(&sp->lock);
+		return -ENOMEM;
+	}
 	w->b = b;
 	w->addr = a;
 	w->size = size;
@@ -695,12 +694,8 @@ void win_destroy(struct dmasplit_bwin *w)
 		w = NULL;
 	}
 	pthread_mutex_unlock(&b->sp->lock);
-	if (w) {
-		vec_free((void **)&w->pending.v, &w->pending.cap);
-		vec_free((void **)&w->areas.v, &w->areas.cap);
-		vec_free((void **)&w->linked.v, &w->linked.cap);
-		free(w);
-	}
+	if (w)
+		win_free(w);
 }
 
 /* The kernel marks devices behind an external-facing port (Thunderbolt
