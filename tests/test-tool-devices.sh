@@ -42,20 +42,6 @@ export DMASPLIT_BACKEND_PATH DMASPLIT_BUILTIN_BACKENDS
 
 . "$(dirname "$0")/tap.sh"
 
-# json_ok DESCRIPTION PYTHON: as in test-tool.sh; the text output of the
-# same command is in $tmp/text for PYTHON to compare with.
-json_ok() {
-	if ! $have_python; then
-		skip "$1" "python3 not found"
-		return
-	fi
-	python3 -c "import json, sys
-d = json.load(sys.stdin)
-text = open('$tmp/text').read().splitlines()
-$2" <"$out" >/dev/null 2>>"$err"
-	ok $? "$1"
-}
-
 # Lines of at most $1 characters (80 by default) in the last stdout.
 fits() {
 	awk -v max="${1:-80}" 'length($0) > max { bad = 1 } END { exit bad }' "$out"

@@ -54,19 +54,6 @@ export DMASPLIT_BUILTIN_BACKENDS
 bare_tool=$tool
 . "$(dirname "$0")/tap.sh"
 
-# json_ok DESCRIPTION PYTHON: the stdout of the last run parses as JSON
-# and PYTHON, run with it as d, raises nothing.
-json_ok() {
-	if ! $have_python; then
-		skip "$1" "python3 not found"
-		return
-	fi
-	python3 -c "import json, sys
-d = json.load(sys.stdin)
-$2" <"$out" >/dev/null 2>>"$err"
-	ok $? "$1"
-}
-
 echo "1..73"
 
 # --- usage ------------------------------------------------------------
