@@ -125,6 +125,34 @@ bool need_windows(struct bench *b)
 	return false;
 }
 
+int link_pages(struct bench *b, struct dmasplit_iova *iova, unsigned long n,
+	       bool bulk)
+{
+	unsigned long i;
+	int r = 0;
+
+	if (bulk)
+		return dmasplit_iova_link(iova, 0, b->region,
+					  (size_t)n * b->page,
+					  DMASPLIT_BIDIRECTIONAL, 0);
+	for (i = 0; i < n && r >= 0; i++)
+		r = dmasplit_iova_link(iova, (size_t)i * b->page,
+				       page_at(b, i), b->page,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	return r;
+}
+
+int window_end(struct dmasplit_iova *iova, size_t len, int r)
+{
+	if (r >= 0)
+		r = dmasplit_iova_sync(iova, 0, len);
+	if (r >= 0)
+		r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL,
+					 0);
+	dmasplit_iova_destroy(iova);
+	return r;
+}
+
 void progress(struct bench *b, const char *fmt, ...)
 {
 	va_list ap;

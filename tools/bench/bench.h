@@ -147,6 +147,14 @@ void spread_of(const double *ratios, unsigned int n, struct paired *p);
 int failed(struct bench *b, const char *what, int r);
 /* false, with the reason recorded, if the device has no windows. */
 bool need_windows(struct bench *b);
+/* The first n pages of the region linked BIDIRECTIONAL at their offsets
+ * in iova: one link per page, or (bulk) one link of them all. */
+int link_pages(struct bench *b, struct dmasplit_iova *iova, unsigned long n,
+	       bool bulk);
+/* A window's end after r, the result of its links: if they went well, a
+ * sync and an unlink of its first len bytes; then its destroy.  The
+ * first error, or 0. */
+int window_end(struct dmasplit_iova *iova, size_t len, int r);
 int get_stats(struct dmasplit_dev *dev, struct dmasplit_dev_stats *s);
 
 /* The progress line on a terminal: the figure, then fmt. */

@@ -85,29 +85,17 @@ static int cg_link(struct bench *b, unsigned long n, bool bulk,
 {
 	size_t len = (size_t)n * b->page;
 	struct dmasplit_iova *iova;
-	unsigned long i;
-	int r = 0;
+	int r;
 
 	r = dmasplit_iova_alloc(b->dev, len, 0, &iova);
 	if (r < 0)
 		return failed(b, "dmasplit_iova_alloc", r);
 	if (name)
 		cg_start();
-	if (bulk)
-		r = dmasplit_iova_link(iova, 0, b->region, len,
-				       DMASPLIT_BIDIRECTIONAL, 0);
-	for (i = 0; i < n && !bulk && r >= 0; i++)
-		r = dmasplit_iova_link(iova, (size_t)i * b->page,
-				       page_at(b, i), b->page,
-				       DMASPLIT_BIDIRECTIONAL, 0);
+	r = link_pages(b, iova, n, bulk);
 	if (name)
 		cg_stop(name, n);
-	if (r >= 0)
-		r = dmasplit_iova_sync(iova, 0, len);
-	if (r >= 0)
-		r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL,
-					 0);
-	dmasplit_iova_destroy(iova);
+	r = window_end(iova, len, r);
 	return r < 0 ? failed(b, "dmasplit_iova_link/sync/unlink", r) : 0;
 }
 

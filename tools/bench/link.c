@@ -50,28 +50,16 @@ static int link_sample(struct bench *b, void *arg, double *ns)
 	struct link_arg *a = arg;
 	size_t len = (size_t)a->pages * b->page;
 	struct dmasplit_iova *iova;
-	unsigned long i;
 	uint64_t t0, t;
-	int r = 0;
+	int r;
 
 	r = dmasplit_iova_alloc(b->dev, len, 0, &iova);
 	if (r < 0)
 		return failed(b, "dmasplit_iova_alloc", r);
 	t0 = now_ns();
-	if (a->bulk)
-		r = dmasplit_iova_link(iova, 0, b->region, len,
-				       DMASPLIT_BIDIRECTIONAL, 0);
-	for (i = 0; i < a->pages && !a->bulk && r >= 0; i++)
-		r = dmasplit_iova_link(iova, (size_t)i * b->page,
-				       page_at(b, i), b->page,
-				       DMASPLIT_BIDIRECTIONAL, 0);
+	r = link_pages(b, iova, a->pages, a->bulk);
 	t = now_ns() - t0;
-	if (r >= 0)
-		r = dmasplit_iova_sync(iova, 0, len);
-	if (r >= 0)
-		r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL,
-					 0);
-	dmasplit_iova_destroy(iova);
+	r = window_end(iova, len, r);
 	if (r < 0)
 		return failed(b, "dmasplit_iova_link/sync/unlink", r);
 	*ns = (double)t / a->pages;

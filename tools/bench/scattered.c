@@ -122,12 +122,7 @@ static int window_sample(struct bench *b, void *arg, double *ns)
 	for (i = 0; i < SCATTER_PAGES && r >= 0; i++)
 		r = dmasplit_iova_link(iova, i * b->page, io_page(b, 1, i),
 				       b->page, DMASPLIT_BIDIRECTIONAL, 0);
-	if (r >= 0)
-		r = dmasplit_iova_sync(iova, 0, len);
-	if (r >= 0)
-		r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL,
-					 0);
-	dmasplit_iova_destroy(iova);
+	r = window_end(iova, len, r);
 	*ns = (double)(now_ns() - t0);
 	return r < 0 ? failed(b, "window of scattered pages", r) : 0;
 }
