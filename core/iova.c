@@ -77,7 +77,8 @@ static struct dmasplit_iova *iova_obj_new(struct dmasplit_dev *dev)
 	return iova;
 }
 
-/* Not for a window of the checker's: check_quarantine() keeps those. */
+/* A window of the checker's comes here only when its alloc fails (it is
+ * freed at once); a destroyed one check_quarantine() keeps. */
 static void iova_obj_free(struct dmasplit_dev *dev, struct dmasplit_iova *iova)
 {
 	int slot = count_slot_tls;	/* assigned: this thread counted */

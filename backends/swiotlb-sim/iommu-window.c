@@ -252,9 +252,10 @@ link_other(struct dmasplit_bwin *w, uint64_t offset, void *vaddr, size_t len,
 int iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 		    size_t len, enum dmasplit_dir dir, uint32_t attrs)
 {
+	/* lshift as sim_open() derives it: 2 * gshift - 3 */
 	if (likely(w->b->link_4k))
 		return link_fast(w, offset, (uintptr_t)vaddr, len, dir, attrs,
-				 12, 21);
+				 12, 2 * 12 - 3);
 	return link_other(w, offset, vaddr, len, dir, attrs);
 }
 
