@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "bench.h"
 
@@ -115,12 +114,14 @@ static int alloc_setup(struct bench *b, struct alloc_arg *a, bool mixed,
 	return 0;
 }
 
+/* Whatever alloc_setup made of a, if anything; a is empty again. */
 static void alloc_teardown(struct alloc_arg *a)
 {
 	while (a->nlive)
 		dmasplit_iova_destroy(a->live[--a->nlive]);
 	free(a->live);
 	dmasplit_dev_close(a->dev);
+	*a = (struct alloc_arg){ 0 };
 }
 
 static void measure_alloc(struct bench *b, void *data)
@@ -137,12 +138,8 @@ static void measure_alloc(struct bench *b, void *data)
 		const struct alloc_row *row = &alloc_rows[i];
 
 		if (!i || row->mixed != alloc_rows[i - 1].mixed) {
-			if (many.dev)
-				alloc_teardown(&many);
-			if (few.dev)
-				alloc_teardown(&few);
-			memset(&few, 0, sizeof(few));
-			memset(&many, 0, sizeof(many));
+			alloc_teardown(&many);
+			alloc_teardown(&few);
 			progress(b, "%lu windows, %s", ALLOC_MANY,
 				 row->mixed ? "mixed" : "uniform");
 			r = alloc_setup(b, &few, row->mixed, ALLOC_FEW, iters);
@@ -163,10 +160,8 @@ static void measure_alloc(struct bench *b, void *data)
 		judge(b, 0, &d->p[worst], "the worst: %u-page windows, %s",
 		      alloc_rows[worst].pages,
 		      alloc_rows[worst].mixed ? "mixed" : "uniform");
-	if (many.dev)
-		alloc_teardown(&many);
-	if (few.dev)
-		alloc_teardown(&few);
+	alloc_teardown(&many);
+	alloc_teardown(&few);
 }
 
 static void text_alloc(const struct bench *b, const void *data)
