@@ -37,7 +37,7 @@ int check_window_add(struct dmasplit_iova *iova, const void *caller)
 	r = check_overlap(dev, iova->addr, iova->size, 0, &rep);
 	if (!r) {
 		itree_insert(&dev->check->ranges, &e->node);
-		iova->check = e;
+		checked(iova)->check = e;
 	}
 	pthread_mutex_unlock(&dev->lock);
 	if (r < 0)
@@ -49,15 +49,16 @@ int check_window_add(struct dmasplit_iova *iova, const void *caller)
 void check_window_del(struct dmasplit_iova *iova, const void *caller)
 {
 	struct dmasplit_dev *dev = iova->dev;
+	struct checked_iova *w = checked(iova);
 
 	pthread_mutex_lock(&dev->lock);
-	if (iova->check) {
-		itree_remove(&dev->check->ranges, &iova->check->node);
-		check_entry_drop(iova->check);
+	if (w->check) {
+		itree_remove(&dev->check->ranges, &w->check->node);
+		check_entry_drop(w->check);
 	}
 	pthread_mutex_unlock(&dev->lock);
-	iova->check = NULL;
-	checked(iova)->gone_at = caller;
+	w->check = NULL;
+	w->gone_at = caller;
 }
 
 void check_quarantine(struct dmasplit_iova *iova)
@@ -66,7 +67,7 @@ void check_quarantine(struct dmasplit_iova *iova)
 	struct check_dev *c = dev->check;
 	struct checked_iova *w = checked(iova), *old = NULL;
 
-	iova->bwin = NULL;	/* marks it destroyed */
+	w->gone = true;
 	w->next = NULL;
 	pthread_mutex_lock(&dev->lock);
 	if (c->quarantine_tail)
@@ -87,7 +88,7 @@ bool check_window_dead(struct dmasplit_iova *iova, const void *caller)
 {
 	struct check_report rep = { 0 };
 
-	if (iova->bwin)
+	if (!checked(iova)->gone)
 		return false;
 	check_misuse(&rep, 0, "%s: window 0x%" PRIx64 "+0x%" PRIx64 " used after dmasplit_iova_destroy",
 		     iova->dev->name, iova->addr, iova->size);
@@ -217,7 +218,7 @@ int check_link(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
 	       enum dmasplit_dir dir, uint32_t attrs, const void *caller)
 {
 	struct dmasplit_dev *dev = iova->dev;
-	struct itree *links = &iova->check->links;
+	struct itree *links = &checked(iova)->check->links;
 	struct check_link *l = calloc(1, sizeof(*l));
 	struct check_report rep = { 0 };
 	struct itree_node *n;
@@ -266,7 +267,7 @@ void check_link_undo(struct dmasplit_iova *iova, uint64_t offset,
 
 	granules(iova, offset, len, &first, &last);
 	pthread_mutex_lock(&iova->dev->lock);
-	drop_links(&iova->check->links, first, last);
+	drop_links(&checked(iova)->check->links, first, last);
 	pthread_mutex_unlock(&iova->dev->lock);
 }
 
@@ -279,7 +280,7 @@ int check_sync(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
 
 	granules(iova, offset, len, &first, &last);
 	pthread_mutex_lock(&dev->lock);
-	hole = first_hole(&iova->check->links, first, last, false);
+	hole = first_hole(&checked(iova)->check->links, first, last, false);
 	pthread_mutex_unlock(&dev->lock);
 	if (hole > last)
 		return 0;
@@ -336,7 +337,7 @@ int check_unlink(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
 		 enum dmasplit_dir dir, uint32_t attrs, const void *caller)
 {
 	struct dmasplit_dev *dev = iova->dev;
-	struct itree *links = &iova->check->links;
+	struct itree *links = &checked(iova)->check->links;
 	struct check_report rep = { 0 };
 	struct check_link *spare[2], *l;
 	uint64_t first, last, hole;
@@ -374,7 +375,7 @@ int check_unlink(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
 void check_unlink_done(struct dmasplit_iova *iova, uint64_t offset,
 		       uint64_t len, bool unlinked)
 {
-	struct itree *links = &iova->check->links;
+	struct itree *links = &checked(iova)->check->links;
 	struct itree_node *n;
 	uint64_t first, last;
 

@@ -240,6 +240,12 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 		if (r < 0)
 			goto fail_close;
 	}
+	dev->bwin_inline = dev->ops->iova_init != NULL;
+	dev->link_slow = dev->check || !dev->bwin_inline;
+	dev->win_bytes = sizeof(struct dmasplit_iova) +
+			 (dev->bwin_inline ? dev->ops->iova_win_size
+					   : sizeof(struct dmasplit_bwin *));
+	slab_init(&dev->win_slab, dev->win_bytes);
 
 	dmasplit_ctx_ref(ctx);
 	pthread_mutex_lock(&ctx->lock);
@@ -349,6 +355,7 @@ static void release(struct dmasplit_dev *dev)
 	dev->ops->close(dev->bdev);
 	log_dbg(ctx, "closed %s", dev->name);
 	iova_spares_free(dev);
+	slab_fini(&dev->win_slab);
 	free(dev->regions);
 	pthread_rwlock_destroy(&dev->regions_lock);
 	pthread_mutex_destroy(&dev->lock);

@@ -15,6 +15,7 @@
 #include <dmasplit/dmasplit.h>
 
 #include "itree.h"
+#include "slab.h"
 
 #define DMASPLIT_EXPORT __attribute__((visibility("default")))
 
@@ -242,6 +243,16 @@ struct dmasplit_dev {
 	 * them (C_WINDOWS_ALLOCATED - C_WINDOWS_DESTROYED). */
 	struct checked_iova *windows;
 	struct check_dev *check;	/* NULL: checker off */
+	/* The backend's window state lies in the window object (iova_init)
+	 * rather than behind a pointer in it (iova_alloc). */
+	bool bwin_inline;
+	/* A link must take the full path: the checker is on, or the
+	 * backend's window is behind a pointer.  One test for the common
+	 * link. */
+	bool link_slow;
+	size_t win_bytes;		/* a window object, the backend's part
+					 * included */
+	struct slab win_slab;		/* window objects, checker off */
 
 	/* Registered regions (region.c): nregions is read without the lock
 	 * to skip them all when there are none. */
@@ -252,33 +263,49 @@ struct dmasplit_dev {
 	struct dev_counters count[COUNT_SLOTS];
 };
 
-/* A window: what every link and sync reads, and no more, as a program
- * may hold many small ones (the checker's part is struct checked_iova). */
+/*
+ * A window: what every link and sync reads, and no more, as a program
+ * may hold many small ones (the checker's part is struct checked_iova).
+ * The backend's bytes follow it (iova_bwin()): its window state itself
+ * when it has iova_init, else the pointer iova_alloc returned.  addr
+ * and size are the struct dmasplit_bwin_head such a backend reads.
+ */
 struct dmasplit_iova {
-	struct dmasplit_dev *dev;
 	union {
-		struct dmasplit_bwin *bwin;	/* NULL once destroyed */
+		struct dmasplit_dev *dev;
 		struct dmasplit_iova *spare_next;	/* iova.c's spares */
 	};
 	uint64_t addr;
 	uint64_t size;
-	struct check_entry *check;	/* checker: its state */
 };
 
 /* A window of a device with the checker on. */
 struct checked_iova {
-	struct dmasplit_iova iova;	/* first: the two convert */
 	/* dev->windows while live, then the device's quarantine */
 	struct checked_iova *prev, *next;
 	/* The callers of dmasplit_iova_alloc and of dmasplit_iova_destroy,
 	 * for its reports. */
 	const void *made_at;
 	const void *gone_at;
+	struct check_entry *check;	/* its state */
+	bool gone;			/* destroyed: in quarantine */
+	struct dmasplit_iova iova;	/* last: the backend's bytes follow */
 };
 
 static inline struct checked_iova *checked(struct dmasplit_iova *iova)
 {
-	return (struct checked_iova *)(void *)iova;
+	return (struct checked_iova *)(void *)((char *)iova -
+					       offsetof(struct checked_iova,
+							iova));
+}
+
+/* The backend's window. */
+static inline struct dmasplit_bwin *iova_bwin(struct dmasplit_iova *iova)
+{
+	void *area = iova + 1;
+
+	return likely(iova->dev->bwin_inline) ? (struct dmasplit_bwin *)area
+					      : *(struct dmasplit_bwin **)area;
 }
 
 /* count.c */

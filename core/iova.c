@@ -54,26 +54,33 @@ static inline int window_xfer_args(const struct dmasplit_iova *iova,
 /*
  * Window objects come from the calling thread's slot of the device
  * (struct dev_counters), which only that thread touches: the one-page
- * window that is made and destroyed per I/O costs no malloc and no lock.
- * A slot's owner changes only through count.c's atomic bitmap, which
- * orders the old owner's last use before the new owner's first.
+ * window that is made and destroyed per I/O costs no allocation and no
+ * lock.  A slot's owner changes only through count.c's atomic bitmap,
+ * which orders the old owner's last use before the new owner's first.
+ * Behind the slots, the device's slab (slab.c): no malloc header per
+ * window.  A checked window is larger and comes from calloc.
  */
 static struct dmasplit_iova *iova_obj_new(struct dmasplit_dev *dev)
 {
 	int slot = count_slot_tls;
 	struct dmasplit_iova *iova;
+	struct checked_iova *w;
 
-	if (unlikely(dev->check))
-		return calloc(1, sizeof(struct checked_iova));
+	if (unlikely(dev->check)) {
+		w = calloc(1, sizeof(*w) + dev->win_bytes -
+				      sizeof(struct dmasplit_iova));
+		return w ? &w->iova : NULL;
+	}
 	if (unlikely(slot < 0))
 		slot = count_slot_assign();
 	iova = slot ? dev->count[slot].spare : NULL;
 	if (!iova)
-		return calloc(1, sizeof(*iova));
+		return slab_alloc(&dev->win_slab);
 	dev->count[slot].spare = iova->spare_next;
 	if (iova->spare_next)
 		iova->spare_next->addr = iova->addr - 1;
-	memset(iova, 0, sizeof(*iova));
+	/* Not cleared: the caller sets the core's part, and iova_init or
+	 * iova_alloc the backend's. */
 	return iova;
 }
 
@@ -85,10 +92,14 @@ static void iova_obj_free(struct dmasplit_dev *dev, struct dmasplit_iova *iova)
 	struct dmasplit_iova *head;
 	uint64_t n;
 
+	if (dev->check) {
+		free(checked(iova));
+		return;
+	}
 	head = slot > 0 ? dev->count[slot].spare : NULL;
 	n = head ? head->addr : 0;
-	if (dev->check || slot <= 0 || n == IOVA_SPARE_MAX) {
-		free(iova);
+	if (slot <= 0 || n == IOVA_SPARE_MAX) {
+		slab_free(&dev->win_slab, iova);
 		return;
 	}
 	iova->spare_next = head;
@@ -105,7 +116,7 @@ void iova_spares_free(struct dmasplit_dev *dev)
 	for (i = 0; i < COUNT_SLOTS; i++)
 		while ((iova = dev->count[i].spare)) {
 			dev->count[i].spare = iova->spare_next;
-			free(iova);
+			slab_free(&dev->win_slab, iova);
 		}
 }
 
@@ -121,6 +132,16 @@ static void list_add(struct dmasplit_iova *iova)
 		dev->windows->prev = w;
 	dev->windows = w;
 	pthread_mutex_unlock(&dev->lock);
+}
+
+/* The backend's part of the window goes; the object stays. */
+static inline void window_release(struct dmasplit_dev *dev,
+				  struct dmasplit_iova *iova)
+{
+	if (likely(dev->bwin_inline))
+		dev->ops->iova_fini((struct dmasplit_bwin *)(iova + 1));
+	else
+		dev->ops->iova_destroy(*(struct dmasplit_bwin **)(iova + 1));
 }
 
 DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
@@ -141,7 +162,7 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 	if (flags & ~DMASPLIT_IOVA_FLAGS_MASK)
 		return refuse(ctx, 0, -EINVAL, "%s: %s: unknown flags 0x%x",
 			      dev->name, __func__, flags);
-	if (!dev->ops->iova_alloc) {
+	if (!dev->ops->iova_alloc && !dev->bwin_inline) {
 		/* Expected on direct and bounce-only devices: the caller
 		 * falls back to the per-range path. */
 		log_dbg(ctx, "%s: backend %s has no windows", dev->name,
@@ -155,21 +176,29 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		return -ENOMEM;
 	iova->dev = dev;
 	iova->size = rounded;
-	r = dev->ops->iova_alloc(dev->bdev, rounded, flags, &iova->bwin,
-				 &iova->addr);
+	if (dev->bwin_inline)
+		r = dev->ops->iova_init(dev->bdev, rounded, flags,
+					(struct dmasplit_bwin *)(iova + 1),
+					&iova->addr);
+	else
+		r = dev->ops->iova_alloc(dev->bdev, rounded, flags,
+					 (struct dmasplit_bwin **)(iova + 1),
+					 &iova->addr);
 	if (r < 0) {
-		r = backend_error(dev, r, ERRS_MAP, "iova_alloc");
+		r = backend_error(dev, r, ERRS_MAP, dev->bwin_inline ?
+				  "iova_init" : "iova_alloc");
 		log_dbg(ctx, "%s: window of %" PRIu64 " bytes: %s", dev->name,
 			rounded, strerror(-r));
 		iova_obj_free(dev, iova);
 		return r;
 	}
 	if (dma_bad(dev, iova->addr, rounded))
-		r = backend_bad_dma(dev, iova->addr, rounded, "iova_alloc");
+		r = backend_bad_dma(dev, iova->addr, rounded,
+				    dev->bwin_inline ? "iova_init" : "iova_alloc");
 	else if (unlikely(dev->check))
 		r = check_window_add(iova, __builtin_return_address(0));
 	if (r < 0) {
-		dev->ops->iova_destroy(iova->bwin);
+		window_release(dev, iova);
 		iova_obj_free(dev, iova);
 		return r;
 	}
@@ -219,7 +248,8 @@ link_full(struct dmasplit_iova *iova, size_t offset, void *vaddr, size_t len,
 		if (r < 0)
 			return r;
 	}
-	r = dev->ops->iova_link(iova->bwin, offset, vaddr, len, dir, attrs);
+	r = dev->ops->iova_link(iova_bwin(iova), offset, vaddr, len, dir,
+				 attrs);
 	if (unlikely(r < 0)) {
 		if (dev->check)
 			check_link_undo(iova, offset, len);
@@ -229,8 +259,9 @@ link_full(struct dmasplit_iova *iova, size_t offset, void *vaddr, size_t len,
 	return 0;
 }
 
-/* The same tests as link_full()'s, without the checker and the logging:
- * one link per page is the path the split API is judged by. */
+/* The same tests as link_full()'s, without the checker and the logging,
+ * for a backend whose window is in the object: one link per page is the
+ * path the split API is judged by. */
 DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset,
 				       void *vaddr, size_t len,
 				       enum dmasplit_dir dir, uint32_t attrs)
@@ -238,12 +269,14 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 	struct dmasplit_dev *dev;
 	int r;
 
-	if (unlikely(!iova || iova->dev->check || outside(iova, offset, len) ||
-		     xfer_bad(dir, attrs) || buf_bad(vaddr, len)))
+	if (unlikely(!iova || iova->dev->link_slow ||
+		     outside(iova, offset, len) || xfer_bad(dir, attrs) ||
+		     buf_bad(vaddr, len)))
 		return link_full(iova, offset, vaddr, len, dir, attrs,
 				 __builtin_return_address(0));
 	dev = iova->dev;
-	r = dev->ops->iova_link(iova->bwin, offset, vaddr, len, dir, attrs);
+	r = dev->ops->iova_link((struct dmasplit_bwin *)(iova + 1), offset,
+				vaddr, len, dir, attrs);
 	if (unlikely(r < 0))
 		return backend_error(dev, r, ERRS_MAP, "iova_link");
 	count_add(dev, C_LINKS, 1);
@@ -269,7 +302,7 @@ DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset
 			return r;
 	}
 	if (dev->ops->iova_sync) {
-		r = dev->ops->iova_sync(iova->bwin, offset, len);
+		r = dev->ops->iova_sync(iova_bwin(iova), offset, len);
 		if (r < 0)
 			return backend_error(dev, r, ERRS_SYNC, "iova_sync");
 	}
@@ -295,7 +328,8 @@ DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
 		if (r < 0)
 			return r;
 	}
-	r = dev->ops->iova_unlink(iova->bwin, offset, len, dir, attrs);
+	r = dev->ops->iova_unlink(iova_bwin(iova), offset, len, dir,
+				  attrs);
 	if (unlikely(dev->check))
 		check_unlink_done(iova, offset, len, r == 0);
 	if (r < 0)
@@ -336,7 +370,7 @@ DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 	 * another thread's window may get it at once. */
 	if (dev->check)
 		check_window_del(iova, __builtin_return_address(0));
-	dev->ops->iova_destroy(iova->bwin);
+	window_release(dev, iova);
 	count_add(dev, C_WINDOWS_DESTROYED, 1);
 	if (dev->check)
 		check_quarantine(iova);

@@ -85,6 +85,7 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 {
 	const struct dmasplit_backend *other;
 	const char *missing;
+	bool windows;
 
 	if (!ops) {
 		log_err(ctx, "refusing backend %s: no ops table", path);
@@ -124,9 +125,11 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 		return -EINVAL;
 	}
 	/* Optional operations come in sets the core calls together. */
-	missing = be->ops.iova_alloc && !be->ops.iova_link ? "iova_link" :
-		  be->ops.iova_alloc && !be->ops.iova_unlink ? "iova_unlink" :
+	windows = be->ops.iova_alloc || be->ops.iova_init;
+	missing = windows && !be->ops.iova_link ? "iova_link" :
+		  windows && !be->ops.iova_unlink ? "iova_unlink" :
 		  be->ops.iova_alloc && !be->ops.iova_destroy ? "iova_destroy" :
+		  be->ops.iova_init && !be->ops.iova_fini ? "iova_fini" :
 		  be->ops.map && !be->ops.unmap ? "unmap" :
 		  be->ops.map_vec && !be->ops.unmap_vec ? "unmap_vec" :
 		  be->ops.alloc_coherent && !be->ops.free_coherent ?
@@ -134,6 +137,12 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 	if (missing) {
 		log_err(ctx, "refusing backend %s: operation %s missing from a set it belongs to",
 			path, missing);
+		return -EINVAL;
+	}
+	if (be->ops.iova_init && (!be->ops.iova_win_size ||
+				  be->ops.iova_win_size > DMASPLIT_BWIN_SIZE_MAX)) {
+		log_err(ctx, "refusing backend %s: iova_win_size %u (want 1 to %u with iova_init)",
+			path, be->ops.iova_win_size, DMASPLIT_BWIN_SIZE_MAX);
 		return -EINVAL;
 	}
 	if (!valid_name(be->ops.name)) {

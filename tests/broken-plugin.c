@@ -33,6 +33,32 @@ static int get_info(struct dmasplit_bdev *bdev, struct dmasplit_dev_info *info)
 	return -EIO;
 }
 
+#if defined(BROKEN_NOFINI) || defined(BROKEN_WINSIZE)
+static int iova_init(struct dmasplit_bdev *bdev, uint64_t size,
+		     uint32_t flags, struct dmasplit_bwin *win, uint64_t *addr)
+{
+	return -EIO;
+}
+
+static int iova_link(struct dmasplit_bwin *win, uint64_t offset, void *vaddr,
+		     size_t len, enum dmasplit_dir dir, uint32_t attrs)
+{
+	return -EIO;
+}
+
+static int iova_unlink(struct dmasplit_bwin *win, uint64_t offset,
+		       uint64_t len, enum dmasplit_dir dir, uint32_t attrs)
+{
+	return -EIO;
+}
+#endif
+
+#if defined(BROKEN_WINSIZE)
+static void iova_fini(struct dmasplit_bwin *win)
+{
+}
+#endif
+
 #if defined(BROKEN_HALFSET)
 static int iova_alloc(struct dmasplit_bdev *bdev, uint64_t size,
 		      uint32_t flags, struct dmasplit_bwin **win,
@@ -75,6 +101,20 @@ static const struct dmasplit_backend_ops ops = {
 #if defined(BROKEN_HALFSET)
 	/* Windows without links: a set the core cannot use. */
 	.iova_alloc = iova_alloc,
+#endif
+#if defined(BROKEN_NOFINI) || defined(BROKEN_WINSIZE)
+	/* Windows in the core's objects: without their teardown, or
+	 * asking for more of each object than the core gives. */
+	.iova_link = iova_link,
+	.iova_unlink = iova_unlink,
+	.iova_init = iova_init,
+#endif
+#if defined(BROKEN_NOFINI)
+	.iova_win_size = 16,
+#endif
+#if defined(BROKEN_WINSIZE)
+	.iova_win_size = DMASPLIT_BWIN_SIZE_MAX + 1,
+	.iova_fini = iova_fini,
 #endif
 };
 

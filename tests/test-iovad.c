@@ -619,6 +619,61 @@ START_TEST(virt_to_phys_needs_privilege)
 }
 END_TEST
 
+/*
+ * Objects of a size that does not divide a page, over several pages:
+ * each one zeroed, none overlapping another (each holds its own pattern
+ * until freed), a freed one handed out again, and every page unmapped
+ * once its last object goes, whatever the order of the frees.
+ */
+START_TEST(slab_objects_are_disjoint_and_pages_go_when_empty)
+{
+	enum { N = 5000, OBJ = 44 };	/* rounded to 48 */
+	static unsigned char *obj[N];
+	struct slab s;
+	unsigned int i, j, seed = 7;
+
+	slab_init(&s, OBJ);
+	for (i = 0; i < N; i++) {
+		obj[i] = slab_alloc(&s);
+		ck_assert_ptr_nonnull(obj[i]);
+		for (j = 0; j < 48; j++)
+			ck_assert_uint_eq(obj[i][j], 0);
+		memset(obj[i], (int)(i & 0xff) | 1, 48);
+	}
+	ck_assert_uint_ge(s.pages, 3);
+	for (i = 0; i < N; i++)
+		for (j = 0; j < 48; j++)
+			ck_assert_uint_eq(obj[i][j], (i & 0xff) | 1);
+	/* A random half freed, then taken again: no page is added. */
+	for (i = 0; i < N; i++) {
+		unsigned int k = (seed = seed * 1103515245u + 12345u) % N;
+
+		if (obj[k]) {
+			slab_free(&s, obj[k]);
+			obj[k] = NULL;
+		}
+	}
+	j = s.pages;
+	for (i = 0; i < N; i++)
+		if (!obj[i]) {
+			obj[i] = slab_alloc(&s);
+			ck_assert_ptr_nonnull(obj[i]);
+			ck_assert_uint_eq(obj[i][47], 0);
+			memset(obj[i], (int)(i & 0xff) | 1, 48);
+		}
+	ck_assert_uint_eq(s.pages, j);
+	for (i = 0; i < N; i++)
+		ck_assert_uint_eq(obj[i][0], (i & 0xff) | 1);
+	/* Freed from the middle outwards: pages go as they empty. */
+	for (i = 0; i < N / 2; i++) {
+		slab_free(&s, obj[N / 2 + i]);
+		slab_free(&s, obj[N / 2 - 1 - i]);
+	}
+	ck_assert_uint_eq(s.pages, 0);
+	slab_fini(&s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("services");
@@ -638,6 +693,10 @@ int main(void)
 
 	tc = tcase_create("itree");
 	tcase_add_test(tc, itree_overlap_matches_brute_force);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("slab");
+	tcase_add_test(tc, slab_objects_are_disjoint_and_pages_go_when_empty);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pin");

@@ -95,6 +95,8 @@ static const struct {
 	{ "undef", "dlopen failed" },
 	{ "noprobe", "required operation probe missing" },
 	{ "halfset", "operation iova_link missing from a set" },
+	{ "nofini", "operation iova_fini missing from a set" },
+	{ "winsize", "iova_win_size 257 (want 1 to 256 with iova_init)" },
 };
 
 START_TEST(refuses_each_broken_plugin_and_keeps_the_rest)

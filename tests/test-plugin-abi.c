@@ -92,6 +92,13 @@ static const struct row rows[] = {
 	M(dmasplit_backend_ops, dma_write),
 	M(dmasplit_backend_ops, flags),
 	M(dmasplit_backend_ops, get_ranges),
+	M(dmasplit_backend_ops, iova_win_size),
+	M(dmasplit_backend_ops, iova_init),
+	M(dmasplit_backend_ops, iova_fini),
+
+	S(dmasplit_bwin_head),
+	M(dmasplit_bwin_head, addr),
+	M(dmasplit_bwin_head, size),
 
 	S(dmasplit_host),
 	M(dmasplit_host, size),

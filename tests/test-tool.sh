@@ -25,7 +25,7 @@ fi
 
 UUID_A=6f1d2c3a-7b54-4e0e-9a43-1b9d2c7e5a01
 UUID_B=0c9b8a7d-6e5f-4a3b-8c2d-1e0f9a8b7c02
-BROKEN="noentry badabi small baduuid badname nulltable undef noprobe halfset"
+BROKEN="noentry badabi small baduuid badname nulltable undef noprobe halfset nofini winsize"
 
 # Nothing from the caller's environment may choose for the tool.
 unset DMASPLIT_BACKEND DMASPLIT_LOG DMASPLIT_SYSFS_ROOT

@@ -53,7 +53,6 @@ static void global_free(struct dmasplit_bdev *b, const uint64_t *addr,
  * iova_lock, which is taken before a cache's lock, never after. */
 void iova_drain_locked(struct sim_space *sp)
 {
-	struct dmasplit_bwin *w;
 	unsigned int i, o, k;
 
 	for (i = 0; i < CPU_CACHES; i++) {
@@ -65,15 +64,12 @@ void iova_drain_locked(struct sim_space *sp)
 				sp->host->iovad_free(sp->iovad, c->addr[o][k],
 						     sp->granule << o);
 			c->n[o] = 0;
-			/* Held windows' addresses too: bare objects now. */
-			while ((w = c->held[o])) {
-				c->held[o] = w->next;
-				sp->host->iovad_free(sp->iovad, w->addr,
-						     w->size);
-				w->next = c->wins;
-				c->wins = w;
-			}
 		}
+		/* Held windows' addresses too. */
+		for (k = 0; k < c->nheld; k++)
+			sp->host->iovad_free(sp->iovad, c->held[k].addr,
+					     sp->granule << c->held_order[k]);
+		c->nheld = 0;
 		pthread_mutex_unlock(&c->lock);
 	}
 }
@@ -223,87 +219,62 @@ int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 	return iova_put_on(b, my_cache(b), addr, size, flushes);
 }
 
-struct dmasplit_bwin *win_get(struct dmasplit_bdev *b, uint64_t size,
-			      int *err)
+int win_get(struct dmasplit_bdev *b, struct dmasplit_bwin *w, uint64_t size,
+	    uint64_t *addr)
 {
-	unsigned int cpu = my_cpu();
+	unsigned int cpu = my_cpu(), i;
 	struct iova_cache *c = &b->sp->caches[cpu];
 	int order = cache_order(b, size);
-	struct dmasplit_bwin *w = NULL;
-	uint64_t addr = 0;
 
+	*w = (struct dmasplit_bwin){ .b = b, .cpu = cpu };
+	if (order < 0)
+		return iova_get_on(b, c, size, addr, 0);
 	pthread_mutex_lock(&c->lock);
-	if (order >= 0 && c->held[order]) {
-		w = c->held[order];
-		c->held[order] = w->next;
-		c->nwins--;
-		pthread_mutex_unlock(&c->lock);
-		/* Its addresses, and the leaf table it used, are still
-		 * there: only the device may differ, in a shared space. */
-		w->b = b;
-		w->cpu = cpu;
-		w->linked = 0;
-		return w;
-	}
-	if (c->wins) {
-		w = c->wins;
-		c->wins = w->next;
-		c->nwins--;
-	}
-	if (order >= 0 && c->n[order])
-		addr = c->addr[order][--c->n[order]];
-	pthread_mutex_unlock(&c->lock);
-	if (!w && !(w = malloc(sizeof(*w)))) {
-		*err = -ENOMEM;
-		if (addr)
-			iova_put_on(b, c, addr, size, 0);
-		return NULL;
-	}
-	if (!addr) {
-		*err = iova_get_on(b, c, size, &addr, 0);
-		if (*err < 0) {
-			free(w);
-			return NULL;
+	for (i = c->nheld; i-- > 0;)
+		if (c->held_order[i] == order) {
+			/* Its addresses, and the leaf table it used, are
+			 * still there. */
+			*addr = c->held[i].addr;
+			w->leaf = c->held[i].leaf;
+			c->nheld--;
+			c->held[i] = c->held[c->nheld];
+			c->held_order[i] = c->held_order[c->nheld];
+			pthread_mutex_unlock(&c->lock);
+			return 0;
 		}
+	if (c->n[order]) {
+		*addr = c->addr[order][--c->n[order]];
+		pthread_mutex_unlock(&c->lock);
+		return 0;
 	}
-	*w = (struct dmasplit_bwin){ .b = b, .addr = addr, .size = size,
-				     .cpu = cpu };
-	return w;
+	pthread_mutex_unlock(&c->lock);
+	return iova_alloc_slow(b, c, order, size, addr);
 }
 
 void win_put(struct dmasplit_bwin *w, unsigned int flushes)
 {
 	struct dmasplit_bdev *b = w->b;
 	struct iova_cache *c = &b->sp->caches[w->cpu];
-	uint64_t size = w->size, spill[CACHE_DEPTH / 2];
+	uint64_t size = win_size(w), addr = win_addr(w);
+	uint64_t spill[CACHE_DEPTH / 2];
 	int order = cache_order(b, size);
-	unsigned int n = 0;
-	bool keep;
+	unsigned int n;
 
 	if (flushes)
 		add_invalidations(c, (int)flushes);
-	if (order < 0)
-		iova_put_on(b, c, w->addr, size, 0);
-	/* Once in the cache, w is another thread's to take. */
+	if (order < 0) {
+		iova_put_on(b, c, addr, size, 0);
+		return;
+	}
 	pthread_mutex_lock(&c->lock);
-	keep = c->nwins < CACHE_WINDOWS;
-	if (keep && order >= 0) {
-		w->next = c->held[order];
-		c->held[order] = w;
-		c->nwins++;
+	if (c->nheld < CACHE_WINDOWS) {
+		c->held[c->nheld] = (struct held_window){ addr, w->leaf };
+		c->held_order[c->nheld++] = (uint8_t)order;
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
-	if (order >= 0)
-		n = cache_push(c, order, w->addr, spill);
-	if (keep) {
-		w->next = c->wins;
-		c->wins = w;
-		c->nwins++;
-	}
+	n = cache_push(c, order, addr, spill);
 	pthread_mutex_unlock(&c->lock);
 	if (n)
 		global_free(b, spill, n, size);
-	if (!keep)
-		free(w);
 }

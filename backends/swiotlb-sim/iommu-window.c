@@ -23,18 +23,11 @@
 
 #include "sim.h"
 
-int iommu_iova_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
-		     struct dmasplit_bwin **out, uint64_t *addr)
+int iommu_iova_init(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
+		    struct dmasplit_bwin *w, uint64_t *addr)
 {
-	struct dmasplit_bwin *w;
-	int r;
-
-	w = win_get(b, size, &r);
-	if (!w)
-		return r;
-	*out = w;
-	*addr = w->addr;
-	return 0;
+	(void)flags;
+	return win_get(b, w, size, addr);
 }
 
 /* A granule only partly covered by [lo, hi): its own pool granule, so
@@ -73,7 +66,7 @@ static __attribute__((noinline)) uint64_t *win_walk(struct dmasplit_bwin *w,
 						    uint64_t *run)
 {
 	struct dmasplit_bdev *b = w->b;
-	uint64_t nr = (iova >> leaf_shift(b)) - (w->addr >> leaf_shift(b));
+	uint64_t nr = (iova >> leaf_shift(b)) - (win_addr(w) >> leaf_shift(b));
 	uint64_t *pte = pt_leaf(&b->sp->pt, iova, alloc, run);
 	uint64_t idx = (iova >> b->gshift) & ((1ull << (b->gshift - 3)) - 1);
 
@@ -93,7 +86,7 @@ static inline uint64_t *win_leaf(struct dmasplit_bwin *w, uint64_t iova,
 				 bool alloc, uint64_t *run)
 {
 	struct dmasplit_bdev *b = w->b;
-	uint64_t nr = (iova >> leaf_shift(b)) - (w->addr >> leaf_shift(b));
+	uint64_t nr = (iova >> leaf_shift(b)) - (win_addr(w) >> leaf_shift(b));
 	uint64_t c = __atomic_load_n(&w->leaf, __ATOMIC_ACQUIRE);
 	uint64_t per = 1ull << (b->gshift - 3);
 	uint64_t idx = (iova >> b->gshift) & (per - 1);
@@ -127,7 +120,7 @@ static __attribute__((noinline)) int link_slow(struct dmasplit_bwin *w,
 	uint64_t g = b->o.granule, flags = dir_perms(dir) | PTE_LINKED;
 	uintptr_t va = (uintptr_t)vaddr, end = va + len;
 	uintptr_t host = va & ~b->gmask;
-	uint64_t iova = w->addr + (offset & ~b->gmask);
+	uint64_t iova = win_addr(w) + (offset & ~b->gmask);
 	uint64_t n = (round_up(b, end) - host) >> b->gshift;
 	/* A sync that runs into the window from below crosses into it. */
 	uint64_t head = offset < g ? PTE_HEAD : 0;
@@ -190,7 +183,7 @@ undo:
 fail:
 	if (r == -EEXIST)
 		sim_err(b, "%s: link at window 0x%" PRIx64 " offset 0x%" PRIx64 " (%zu bytes): part of it is linked already",
-			b->name, w->addr, offset, len);
+			b->name, win_addr(w), offset, len);
 	return r;
 }
 
@@ -218,7 +211,7 @@ link_fast(struct dmasplit_bwin *w, uint64_t offset, uintptr_t va, size_t len,
 
 	/* Where the link starts in the span of the cached leaf table, the
 	 * window's (c & WIN_NOLEAF)th. */
-	rel = (w->addr & lmask) + offset -
+	rel = (win_addr(w) & lmask) + offset -
 	      ((uint64_t)((uint32_t)c & WIN_NOLEAF) << lshift);
 	if (unlikely(c <= WIN_NOLEAF || ((offset ^ va) & gmask) ||
 		     (va & gmask) + (len - 1) > gmask || rel > lmask))
@@ -279,19 +272,19 @@ int iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	struct dmasplit_bdev *b = w->b;
 	uint64_t first = offset & ~b->gmask, found = 0, run;
 	uint64_t n = (round_up(b, offset + len) - first) >> b->gshift;
-	uint64_t *pte = win_leaf(w, w->addr + first, false, &run);
+	uint64_t *pte = win_leaf(w, win_addr(w) + first, false, &run);
 
 	if (pte && run >= n)
 		found = make_valid(pte, n);
 	else
-		for_each_pte(b, w->addr + first, n, e, {
+		for_each_pte(b, win_addr(w) + first, n, e, {
 			found |= make_valid(e, 1);
 		});
 	/* Parts of the range may be holes (a batch syncs its whole window
 	 * at once); a range with nothing at all is a caller's mistake. */
 	if (!found) {
 		sim_err(b, "%s: sync of window 0x%" PRIx64 " offset 0x%" PRIx64 " (0x%" PRIx64 " bytes): nothing is linked there",
-			b->name, w->addr, offset, len);
+			b->name, win_addr(w), offset, len);
 		return -ENOENT;
 	}
 	invalidate(b);
@@ -318,30 +311,30 @@ int iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	uint64_t n = (round_up(b, offset + len) - first) >> b->gshift;
 
 	/* Nothing cleared is nothing changed: the refusal is free. */
-	if (!win_clear(w, w->addr + first, n,
+	if (!win_clear(w, win_addr(w) + first, n,
 		       !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) &&
 		       dmasplit_dir_device_writes(dir)))
 		return sim_refuse(b, attrs, -ENOENT, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " (0x%" PRIx64 " bytes): nothing is linked there",
-				  b->name, w->addr, offset, len);
+				  b->name, win_addr(w), offset, len);
 	/* All of it: its destroy has nothing left to clear. */
-	if (!first && n << b->gshift == w->size)
+	if (!first && n << b->gshift == win_size(w))
 		__atomic_store_n(&w->linked, 0, __ATOMIC_RELAXED);
 	invalidate(b);
 	count_invalidation(w);
 	return 0;
 }
 
-void iommu_iova_destroy(struct dmasplit_bwin *w)
+void iommu_iova_fini(struct dmasplit_bwin *w)
 {
 	struct dmasplit_bdev *b = w->b;
 	unsigned int flush;
 
 	/* An invalidation only if something was still linked. */
 	flush = __atomic_load_n(&w->linked, __ATOMIC_RELAXED) &&
-		win_clear(w, w->addr, w->size >> b->gshift, -1) != 0;
+		win_clear(w, win_addr(w), win_size(w) >> b->gshift, -1) != 0;
 	if (flush)
 		invalidate(b);
 	/* Tables that span only this window go before its addresses. */
-	pt_release(&b->sp->pt, w->addr, w->size >> b->gshift);
+	pt_release(&b->sp->pt, win_addr(w), win_size(w) >> b->gshift);
 	win_put(w, flush);
 }

@@ -29,22 +29,9 @@ static void space_free(struct sim_space *sp)
 	unsigned int i;
 
 	if (sp->caches) {
-		for (i = 0; i < CPU_CACHES; i++) {
-			struct dmasplit_bwin *w;
-			unsigned int o;
-
-			/* Held windows' addresses go with the allocator. */
-			for (o = 0; o < CACHE_ORDERS; o++)
-				while ((w = sp->caches[i].held[o])) {
-					sp->caches[i].held[o] = w->next;
-					free(w);
-				}
-			while ((w = sp->caches[i].wins)) {
-				sp->caches[i].wins = w->next;
-				free(w);
-			}
+		/* Cached addresses go with the allocator. */
+		for (i = 0; i < CPU_CACHES; i++)
 			pthread_mutex_destroy(&sp->caches[i].lock);
-		}
 		free(sp->caches);
 	}
 	if (sp->iovad)

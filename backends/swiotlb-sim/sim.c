@@ -359,14 +359,14 @@ static int sim_get_stats(struct dmasplit_bdev *b, struct dmasplit_dev_stats *s)
 	return 0;
 }
 
-static int sim_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
-			  uint32_t flags, struct dmasplit_bwin **win,
-			  uint64_t *addr)
+static int sim_iova_init(struct dmasplit_bdev *b, uint64_t size,
+			 uint32_t flags, struct dmasplit_bwin *win,
+			 uint64_t *addr)
 {
 	/* Like dma-direct: no address space to reserve without an IOMMU. */
 	if (!b->o.iommu)
 		return -EOPNOTSUPP;
-	return iommu_iova_alloc(b, size, flags, win, addr);
+	return iommu_iova_init(b, size, flags, win, addr);
 }
 
 static int sim_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
@@ -457,11 +457,9 @@ static const struct dmasplit_backend_ops sim_ops = {
 	.close = sim_close,
 	.get_info = sim_get_info,
 	.get_stats = sim_get_stats,
-	.iova_alloc = sim_iova_alloc,
 	.iova_link = iommu_iova_link,
 	.iova_sync = iommu_iova_sync,
 	.iova_unlink = iommu_iova_unlink,
-	.iova_destroy = iommu_iova_destroy,
 	.map = sim_map,
 	.unmap = sim_unmap,
 	.map_vec = sim_map_vec,
@@ -473,6 +471,9 @@ static const struct dmasplit_backend_ops sim_ops = {
 	.dma_read = sim_dma_read,
 	.dma_write = sim_dma_write,
 	.flags = DMASPLIT_BACKEND_SHARES_AS,
+	.iova_win_size = sizeof(struct dmasplit_bwin),
+	.iova_init = sim_iova_init,
+	.iova_fini = iommu_iova_fini,
 };
 
 DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *

@@ -379,24 +379,26 @@ struct dmasplit_bdev {
 #define CACHE_DEPTH 64
 #define CACHE_REFILL 8
 
-/* Destroyed window objects a CPU's cache keeps for the next windows:
- * those of cached orders with their addresses (and the leaf table they
- * used), the rest as bare objects. */
+/* Destroyed windows a CPU's cache keeps the addresses of, with the leaf
+ * table they used, for the next windows of their size. */
 #define CACHE_WINDOWS 8
+
+struct held_window {
+	uint64_t addr;
+	uint64_t leaf;		/* struct dmasplit_bwin's */
+};
 
 struct iova_cache {
 	pthread_mutex_t lock;
 	uint32_t n[CACHE_ORDERS];
 	uint64_t addr[CACHE_ORDERS][CACHE_DEPTH];
-	/* Window objects, through their next; under lock, as the
-	 * addresses, so that a window's object and its addresses come
-	 * and go with one lock.  held[order]: destroyed windows that keep
-	 * their addresses, which are this cache's as those in addr are,
-	 * and their leaf table, so that the next window of that size
-	 * links without a walk; wins: bare objects.  nwins counts both. */
-	struct dmasplit_bwin *held[CACHE_ORDERS];
-	struct dmasplit_bwin *wins;
-	uint32_t nwins;
+	/* Destroyed windows of cached orders, newest last, under lock as
+	 * the addresses are: their addresses are this cache's as those in
+	 * addr are, and their leaf table is still there, so that the next
+	 * window of that size links without a walk. */
+	struct held_window held[CACHE_WINDOWS];
+	uint8_t held_order[CACHE_WINDOWS];
+	uint32_t nheld;
 	/* This CPU's share of the statistic: atomic adds, with no lock,
 	 * so that a window's sync and unlink count without one; a reader
 	 * sums the shares.  Only a thread on this CPU (or a window made
@@ -404,15 +406,12 @@ struct iova_cache {
 	uint64_t invalidations;
 } __attribute__((aligned(64)));
 
+/*
+ * A window's state, in the object the core allocates for it (iova_init):
+ * its address and size are the core's (win_addr(), win_size()).
+ */
 struct dmasplit_bwin {
-	union {
-		struct dmasplit_bdev *b;
-		/* In a per-CPU cache, once destroyed (b is set again
-		 * when the object is used again). */
-		struct dmasplit_bwin *next;
-	};
-	uint64_t addr;
-	uint64_t size;
+	struct dmasplit_bdev *b;
 	/*
 	 * The leaf table a link, sync or unlink last used (a window is
 	 * contiguous: the next one most often uses the same), or'ed with
@@ -420,9 +419,9 @@ struct dmasplit_bwin {
 	 * WIN_NOLEAF (tables are aligned to at least 4 KiB); WIN_NOLEAF
 	 * alone when that number does not fit.  One word, so that threads
 	 * linking disjoint parts of the window each replace it whole; 0
-	 * when none is known.  This hint outlives the window in its CPU's cache (held[]): the
-	 * addresses and the table stay, and a window made from it again
-	 * starts with it.
+	 * when none is known.  This hint outlives the window in its CPU's
+	 * cache (held[]): the addresses and the table stay, and a window
+	 * made from them again starts with it.
 	 */
 	uint64_t leaf;
 	/* Something may be linked: 0 when nothing has been since the
@@ -430,9 +429,19 @@ struct dmasplit_bwin {
 	 * nothing to clear. */
 	unsigned int linked;
 	/* The per-CPU cache the window was made from: its invalidations
-	 * count there, and its addresses and object go back there. */
+	 * count there, and its addresses go back there. */
 	unsigned int cpu;
 };
+
+static inline uint64_t win_addr(const struct dmasplit_bwin *w)
+{
+	return dmasplit_bwin_head(w)->addr;
+}
+
+static inline uint64_t win_size(const struct dmasplit_bwin *w)
+{
+	return dmasplit_bwin_head(w)->size;
+}
 
 #define WIN_NOLEAF 0xfffull
 
@@ -556,10 +565,11 @@ int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
 	      unsigned int flushes);
 int  iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 	      int flushes);
-/* A window's object and its addresses, taken from (and given back to)
- * one per-CPU cache under one lock; NULL on ENOMEM or ENOSPC (*err). */
-struct dmasplit_bwin *win_get(struct dmasplit_bdev *b, uint64_t size,
-			      int *err);
+/* A window's addresses (and the leaf table its predecessor there used),
+ * taken from (and given back to) one per-CPU cache under one lock;
+ * -ENOSPC when there are none. */
+int  win_get(struct dmasplit_bdev *b, struct dmasplit_bwin *w, uint64_t size,
+	     uint64_t *addr);
 void win_put(struct dmasplit_bwin *w, unsigned int flushes);
 /* Every cached address back to the allocator.  Under iova_lock. */
 void iova_drain_locked(struct sim_space *sp);
@@ -593,14 +603,14 @@ static inline void count_invalidation(const struct dmasplit_bwin *w)
 }
 
 /* iommu-window.c */
-int  iommu_iova_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
-		      struct dmasplit_bwin **win, uint64_t *addr);
+int  iommu_iova_init(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
+		     struct dmasplit_bwin *win, uint64_t *addr);
 int  iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 		     size_t len, enum dmasplit_dir dir, uint32_t attrs);
 int  iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len);
 int  iommu_iova_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 		       enum dmasplit_dir dir, uint32_t attrs);
-void iommu_iova_destroy(struct dmasplit_bwin *w);
+void iommu_iova_fini(struct dmasplit_bwin *w);
 
 /* iommu-map.c: per-range mappings, coherent memory, CPU syncs */
 int  iommu_map(struct dmasplit_bdev *b, void *vaddr, size_t len,

@@ -325,7 +325,46 @@ struct dmasplit_backend_ops {
 	 * there are.  NULL: get_info's ranges are all there are. */
 	int (*get_ranges)(struct dmasplit_bdev *bdev,
 			  struct dmasplit_range *ranges, unsigned int *n);
+
+	/*
+	 * Optional, in place of iova_alloc and iova_destroy: windows whose
+	 * memory the core allocates.  One object holds the core's state
+	 * and iova_win_size bytes for the backend (aligned to 8 bytes, not
+	 * cleared: iova_init sets what it reads later), so the backend
+	 * allocates nothing and no address or size is kept twice:
+	 * dmasplit_bwin_head() reads them.  A small window then costs one
+	 * object of the core's slab, not two malloc chunks.  iova_init: as
+	 * iova_alloc, in the memory at win.  iova_fini: as iova_destroy,
+	 * but the memory stays the core's.  A core older than these fields
+	 * uses iova_alloc and iova_destroy, so a backend may set both sets;
+	 * with iova_init set, iova_win_size is 1 to DMASPLIT_BWIN_SIZE_MAX.
+	 */
+	uint32_t iova_win_size;
+	int (*iova_init)(struct dmasplit_bdev *bdev, uint64_t size,
+			 uint32_t flags, struct dmasplit_bwin *win,
+			 uint64_t *addr);
+	void (*iova_fini)(struct dmasplit_bwin *win);
 };
+
+/* The most a backend may ask for in iova_win_size. */
+#define DMASPLIT_BWIN_SIZE_MAX 256u
+
+/*
+ * Where a window made by iova_init starts: its device address and size
+ * (a multiple of the granule), which the core keeps just before the
+ * backend's bytes.  Read-only to the backend; valid from iova_init's
+ * return to iova_fini's.
+ */
+struct dmasplit_bwin_head {
+	uint64_t addr;
+	uint64_t size;
+};
+
+static inline const struct dmasplit_bwin_head *
+dmasplit_bwin_head(const struct dmasplit_bwin *win)
+{
+	return (const struct dmasplit_bwin_head *)(const void *)win - 1;
+}
 
 /*
  * The backend honours desc->address_space: devices of one context given

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Window objects without malloc's header.  malloc gives a 48-byte
+ * window object a 64-byte chunk; a program holding many small windows
+ * pays that per window (dmasplit bench, figure 5).  Here objects lie
+ * end to end in pages of SLAB_PAGE bytes aligned to their size, so an
+ * object's page is its address rounded down, and the page's first bytes
+ * say what in it is free.
+ *
+ * A page is mapped once; objects never handed out are taken in order
+ * from its untouched end, so the memory a page costs is what was
+ * used.  A page whose last object is freed is unmapped at once: with
+ * every window gone, the memory is back to what it was before.  The
+ * per-thread spares in front (iova.c) keep a window made and destroyed
+ * per I/O off this lock and off the system.
+ */
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "slab.h"
+
+#define SLAB_PAGE ((size_t)64 << 10)
+
+struct slab_page {
+	struct slab_page *prev, *next;	/* in partial, while in it */
+	void *free;			/* freed objects, through their
+					 * first word */
+	uint32_t used;			/* objects handed out */
+	uint32_t fresh;			/* objects never handed out start
+					 * at this index */
+};
+
+/* The first object lies past the page's header, 8-byte aligned. */
+static size_t first_offset(void)
+{
+	return (sizeof(struct slab_page) + 7) & ~(size_t)7;
+}
+
+void slab_init(struct slab *s, size_t obj)
+{
+	obj = (obj + 7) & ~(size_t)7;
+	pthread_mutex_init(&s->lock, NULL);
+	s->obj = (uint32_t)obj;
+	s->per_page = (uint32_t)((SLAB_PAGE - first_offset()) / obj);
+	s->partial = NULL;
+	s->pages = 0;
+}
+
+/* A page aligned to its size: mapped twice as large, the rest unmapped. */
+static struct slab_page *page_map(void)
+{
+	uintptr_t p, start;
+	void *m;
+
+	m = mmap(NULL, 2 * SLAB_PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	p = (uintptr_t)m;
+	start = (p + SLAB_PAGE - 1) & ~(uintptr_t)(SLAB_PAGE - 1);
+	if (start > p)
+		munmap(m, start - p);
+	if (p + SLAB_PAGE > start)
+		munmap((void *)(start + SLAB_PAGE), p + SLAB_PAGE - start);
+	return (struct slab_page *)start;
+}
+
+static void partial_add(struct slab *s, struct slab_page *pg)
+{
+	pg->prev = NULL;
+	pg->next = s->partial;
+	if (s->partial)
+		s->partial->prev = pg;
+	s->partial = pg;
+}
+
+static void partial_del(struct slab *s, struct slab_page *pg)
+{
+	if (pg->prev)
+		pg->prev->next = pg->next;
+	else
+		s->partial = pg->next;
+	if (pg->next)
+		pg->next->prev = pg->prev;
+}
+
+void *slab_alloc(struct slab *s)
+{
+	struct slab_page *pg;
+	void *p;
+
+	pthread_mutex_lock(&s->lock);
+	pg = s->partial;
+	if (!pg) {
+		pg = page_map();
+		if (!pg) {
+			pthread_mutex_unlock(&s->lock);
+			return NULL;
+		}
+		/* A new mapping reads as zeros. */
+		partial_add(s, pg);
+		s->pages++;
+	}
+	if (pg->free) {
+		p = pg->free;
+		pg->free = *(void **)p;
+	} else {
+		p = (char *)pg + first_offset() + (size_t)pg->fresh++ * s->obj;
+	}
+	if (++pg->used == s->per_page)
+		partial_del(s, pg);
+	pthread_mutex_unlock(&s->lock);
+	memset(p, 0, s->obj);
+	return p;
+}
+
+void slab_free(struct slab *s, void *p)
+{
+	struct slab_page *pg;
+	bool was_full, empty;
+
+	if (!p)
+		return;
+	pg = (struct slab_page *)((uintptr_t)p & ~(uintptr_t)(SLAB_PAGE - 1));
+	pthread_mutex_lock(&s->lock);
+	was_full = pg->used == s->per_page;
+	empty = --pg->used == 0;
+	if (empty) {
+		if (!was_full)
+			partial_del(s, pg);
+		s->pages--;
+	} else {
+		*(void **)p = pg->free;
+		pg->free = p;
+		if (was_full)
+			partial_add(s, pg);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (empty)
+		munmap(pg, SLAB_PAGE);
+}
+
+void slab_fini(struct slab *s)
+{
+	struct slab_page *pg;
+
+	/* Only a page with an object still out is left, and on partial
+	 * unless full; the owner frees every object first (a window holds
+	 * a reference on its device), so this is belt and braces. */
+	while ((pg = s->partial)) {
+		s->partial = pg->next;
+		munmap(pg, SLAB_PAGE);
+		s->pages--;
+	}
+	pthread_mutex_destroy(&s->lock);
+}
