@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * dmasplit bench, figure 6: reserving a window among many.
+ * dmasplit bench, figure 7: reserving a window among many.
  *
  * Measured: dmasplit_iova_alloc and dmasplit_iova_destroy of one more
  * window on a device where 100000 windows were reserved and every other

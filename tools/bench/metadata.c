@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * dmasplit bench, figure 5: the memory a linked page costs.
+ * dmasplit bench, figure 6: the memory windows cost.
  *
- * Measured: the memory one window of every page of the region (1048576,
- * 65536 with --quick) adds once all its pages are linked one by one and
- * synced, divided by the pages; what unlink and destroy leave behind is
- * shown beside it.
- * Baseline: the memory in use before the window is reserved: the larger
- * of two views of it, the heap (mallinfo2) and resident anonymous memory
- * (RssAnon), so that neither metadata from malloc nor a table a backend
- * maps for itself goes unseen.
- * Target: at most 16 bytes per page.  Window bookkeeping is meant to be
- * O(1) per linked page and small, with no per-page heap
- * node: a leaf entry and little more per page fits, a node of
- * malloc's per page does not.
+ * Measured: the memory many one-page windows (100000, 10000 with
+ * --quick) add once each is linked and synced, per window; beside it,
+ * the memory one window of every page of the region (1048576, 65536)
+ * adds, per page.  Then what is still held once every window is
+ * unlinked and destroyed.
+ * Baseline: the memory in use before the windows are reserved: the
+ * larger of two views of it, the heap (mallinfo2) and resident anonymous
+ * memory (RssAnon), so that neither metadata from malloc nor what a
+ * library or backend maps for itself (slabs, page tables) goes unseen.
+ * Targets: a one-page window at most 64 bytes, its window object and its
+ * page-table entry with no malloc header between them; and the memory
+ * held after every window is destroyed back to the level before.
  */
 #include <errno.h>
 #include <malloc.h>

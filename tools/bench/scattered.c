@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * dmasplit bench, figure 8: an I/O of scattered pages.
+ * dmasplit bench, figure 5: an I/O of scattered pages.
  *
  * Real I/O buffers are pages taken from a pool in any order, not
  * virtually contiguous ones.  A window of such pages gains little on a

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * dmasplit bench, figure 7: map and unmap from two threads.
+ * dmasplit bench, figure 8: map and unmap from two threads.
  *
  * Measured: map+unmap pairs per second of two threads, each on a device
  * of its own, mapping and unmapping a page of its own, pinned to CPUs of
