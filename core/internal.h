@@ -299,13 +299,19 @@ static inline struct checked_iova *checked(struct dmasplit_iova *iova)
 							iova));
 }
 
+/* The backend's bytes of a window: its state (iova_init), or where
+ * iova_alloc put the pointer to it. */
+static inline void *iova_area(struct dmasplit_iova *iova)
+{
+	return iova + 1;
+}
+
 /* The backend's window. */
 static inline struct dmasplit_bwin *iova_bwin(struct dmasplit_iova *iova)
 {
-	void *area = iova + 1;
-
-	return likely(iova->dev->bwin_inline) ? (struct dmasplit_bwin *)area
-					      : *(struct dmasplit_bwin **)area;
+	return likely(iova->dev->bwin_inline)
+		       ? (struct dmasplit_bwin *)iova_area(iova)
+		       : *(struct dmasplit_bwin **)iova_area(iova);
 }
 
 /* count.c */

@@ -138,10 +138,11 @@ static void list_add(struct dmasplit_iova *iova)
 static inline void window_release(struct dmasplit_dev *dev,
 				  struct dmasplit_iova *iova)
 {
+	/* Not iova_bwin(): one test of bwin_inline, not two. */
 	if (likely(dev->bwin_inline))
-		dev->ops->iova_fini((struct dmasplit_bwin *)(iova + 1));
+		dev->ops->iova_fini(iova_area(iova));
 	else
-		dev->ops->iova_destroy(*(struct dmasplit_bwin **)(iova + 1));
+		dev->ops->iova_destroy(*(struct dmasplit_bwin **)iova_area(iova));
 }
 
 DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
@@ -150,12 +151,14 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 {
 	struct dmasplit_iova *iova;
 	struct dmasplit_ctx *ctx;
+	const char *op;
 	uint64_t rounded;
 	int r;
 
 	if (!dev || !out)
 		return -EINVAL;
 	ctx = dev->ctx;
+	op = dev->bwin_inline ? "iova_init" : "iova_alloc";
 	if (!size || size > UINT64_MAX - (dev->granule - 1))
 		return refuse(ctx, 0, -EINVAL, "%s: %s: invalid size %zu",
 			      dev->name, __func__, size);
@@ -178,23 +181,19 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 	iova->size = rounded;
 	if (dev->bwin_inline)
 		r = dev->ops->iova_init(dev->bdev, rounded, flags,
-					(struct dmasplit_bwin *)(iova + 1),
-					&iova->addr);
+					iova_area(iova), &iova->addr);
 	else
 		r = dev->ops->iova_alloc(dev->bdev, rounded, flags,
-					 (struct dmasplit_bwin **)(iova + 1),
-					 &iova->addr);
+					 iova_area(iova), &iova->addr);
 	if (r < 0) {
-		r = backend_error(dev, r, ERRS_MAP, dev->bwin_inline ?
-				  "iova_init" : "iova_alloc");
+		r = backend_error(dev, r, ERRS_MAP, op);
 		log_dbg(ctx, "%s: window of %" PRIu64 " bytes: %s", dev->name,
 			rounded, strerror(-r));
 		iova_obj_free(dev, iova);
 		return r;
 	}
 	if (dma_bad(dev, iova->addr, rounded))
-		r = backend_bad_dma(dev, iova->addr, rounded,
-				    dev->bwin_inline ? "iova_init" : "iova_alloc");
+		r = backend_bad_dma(dev, iova->addr, rounded, op);
 	else if (unlikely(dev->check))
 		r = check_window_add(iova, __builtin_return_address(0));
 	if (r < 0) {
@@ -275,8 +274,8 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 		return link_full(iova, offset, vaddr, len, dir, attrs,
 				 __builtin_return_address(0));
 	dev = iova->dev;
-	r = dev->ops->iova_link((struct dmasplit_bwin *)(iova + 1), offset,
-				vaddr, len, dir, attrs);
+	r = dev->ops->iova_link(iova_area(iova), offset, vaddr, len, dir,
+				attrs);
 	if (unlikely(r < 0))
 		return backend_error(dev, r, ERRS_MAP, "iova_link");
 	count_add(dev, C_LINKS, 1);
