@@ -145,20 +145,24 @@ static inline void window_release(struct dmasplit_dev *dev,
 		dev->ops->iova_destroy(*(struct dmasplit_bwin **)iova_area(iova));
 }
 
+/* The backend operation that makes a window, for error lines. */
+static const char *alloc_op(const struct dmasplit_dev *dev)
+{
+	return dev->bwin_inline ? "iova_init" : "iova_alloc";
+}
+
 DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 					uint32_t flags,
 					struct dmasplit_iova **out)
 {
 	struct dmasplit_iova *iova;
 	struct dmasplit_ctx *ctx;
-	const char *op;
 	uint64_t rounded;
 	int r;
 
 	if (!dev || !out)
 		return -EINVAL;
 	ctx = dev->ctx;
-	op = dev->bwin_inline ? "iova_init" : "iova_alloc";
 	if (!size || size > UINT64_MAX - (dev->granule - 1))
 		return refuse(ctx, 0, -EINVAL, "%s: %s: invalid size %zu",
 			      dev->name, __func__, size);
@@ -186,14 +190,14 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		r = dev->ops->iova_alloc(dev->bdev, rounded, flags,
 					 iova_area(iova), &iova->addr);
 	if (r < 0) {
-		r = backend_error(dev, r, ERRS_MAP, op);
+		r = backend_error(dev, r, ERRS_MAP, alloc_op(dev));
 		log_dbg(ctx, "%s: window of %" PRIu64 " bytes: %s", dev->name,
 			rounded, strerror(-r));
 		iova_obj_free(dev, iova);
 		return r;
 	}
 	if (dma_bad(dev, iova->addr, rounded))
-		r = backend_bad_dma(dev, iova->addr, rounded, op);
+		r = backend_bad_dma(dev, iova->addr, rounded, alloc_op(dev));
 	else if (unlikely(dev->check))
 		r = check_window_add(iova, __builtin_return_address(0));
 	if (r < 0) {
