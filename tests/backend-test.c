@@ -664,7 +664,13 @@ static int tb_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 }
 
 static const struct dmasplit_backend_ops tb_ops = {
+#ifdef TB_OPS_1_0
+	/* The table as libdmasplit 1.0's header defined it: it ends with
+	 * get_ranges, before the windows the core allocates. */
+	.size = offsetof(struct dmasplit_backend_ops, iova_win_size),
+#else
 	.size = sizeof(struct dmasplit_backend_ops),
+#endif
 	.abi_version = DMASPLIT_BACKEND_ABI_VERSION,
 	.name = TB_NAME,
 	.uuid = TB_UUID,

@@ -380,6 +380,54 @@ START_TEST(builtin_sim_works_with_an_empty_backend_directory)
 }
 END_TEST
 
+/*
+ * A plugin built against the 1.0 header: its ops table ends before
+ * iova_win_size, so its windows are its own (iova_alloc) while the
+ * built-in backend's live in the library's objects.  Its windows still
+ * work, with the checker off and on.
+ */
+START_TEST(a_plugin_with_the_1_0_ops_table_keeps_its_windows)
+{
+	static const char *const list[] = { "testv10", NULL };
+	static char buf[2 * 4096] __attribute__((aligned(4096)));
+	unsigned int check;
+
+	for (check = 0; check < 2; check++) {
+		struct dmasplit_ctx *ctx = tu_ctx_with(list);
+		struct dmasplit_iova *iova;
+		struct dmasplit_dev *dev;
+		char got[6] = "";
+
+		dmasplit_ctx_set_check(ctx, (int)check);
+		ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+		ck_assert_uint_eq(count_backends(ctx), 1);
+		ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:v0", &dev), 0);
+		memcpy(buf + 4096, "hello", 6);
+		ck_assert_int_eq(dmasplit_iova_alloc(dev, sizeof(buf), 0, &iova),
+				 0);
+		ck_assert_uint_eq(dmasplit_iova_size(iova), sizeof(buf));
+		ck_assert_int_eq(dmasplit_iova_link(iova, 4096, buf + 4096, 4096,
+						    DMASPLIT_TO_DEVICE, 0), 0);
+		ck_assert_int_eq(dmasplit_iova_sync(iova, 4096, 4096), 0);
+		ck_assert_int_eq(dmasplit_dev_dma_read(dev,
+						       dmasplit_iova_addr(iova) + 4096,
+						       got, sizeof(got)), 0);
+		ck_assert_str_eq(got, "hello");
+		/* Out of the window: refused before the plugin sees it. */
+		ck_assert_int_eq(dmasplit_iova_link(iova, sizeof(buf), buf, 4096,
+						    DMASPLIT_TO_DEVICE, 0),
+				 -EINVAL);
+		ck_assert_int_eq(dmasplit_iova_unlink(iova, 4096, 4096,
+						      DMASPLIT_TO_DEVICE, 0), 0);
+		dmasplit_iova_destroy(iova);
+		dmasplit_dev_close(dev);
+		ck_assert_msg(!tu_log_has("refusing") && !tu_log_has("leak"),
+			      "log:\n%s", tu_log_text());
+		tu_ctx_free(ctx);
+	}
+}
+END_TEST
+
 START_TEST(plugin_with_the_builtin_name_shadows_it)
 {
 	char *dir = tu_mkdtemp(), path[PATH_MAX], line[PATH_MAX + 128];
@@ -662,6 +710,7 @@ int main(void)
 
 	tc = tcase_create("builtin");
 	tcase_add_test(tc, builtin_sim_works_with_an_empty_backend_directory);
+	tcase_add_test(tc, a_plugin_with_the_1_0_ops_table_keeps_its_windows);
 	tcase_add_test(tc, plugin_with_the_builtin_name_shadows_it);
 	tcase_add_test(tc, plugin_with_the_builtin_uuid_shadows_it);
 	tcase_add_test(tc, refused_plugin_leaves_the_builtin_in_place);
