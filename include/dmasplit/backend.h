@@ -352,8 +352,8 @@ struct dmasplit_backend_ops {
 /*
  * Where a window made by iova_init starts: its device address and size
  * (a multiple of the granule), which the core keeps just before the
- * backend's bytes.  Read-only to the backend; valid from iova_init's
- * return to iova_fini's.
+ * backend's bytes.  Read-only to the backend; valid once iova_init has
+ * returned, until iova_fini returns.
  */
 struct dmasplit_bwin_head {
 	uint64_t addr;
