@@ -23,13 +23,6 @@
 
 #include "sim.h"
 
-int iommu_iova_init(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
-		    struct dmasplit_bwin *w, uint64_t *addr)
-{
-	(void)flags;
-	return win_get(b, w, size, addr);
-}
-
 /* A granule only partly covered by [lo, hi): its own pool granule, so
  * that an untrusted device cannot reach the bytes around the buffer. */
 static int link_bounced(struct dmasplit_bdev *b, uint64_t iova, uintptr_t lo,

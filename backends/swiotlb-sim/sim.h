@@ -603,8 +603,6 @@ static inline void count_invalidation(const struct dmasplit_bwin *w)
 }
 
 /* iommu-window.c */
-int  iommu_iova_init(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
-		     struct dmasplit_bwin *win, uint64_t *addr);
 int  iommu_iova_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 		     size_t len, enum dmasplit_dir dir, uint32_t attrs);
 int  iommu_iova_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len);
