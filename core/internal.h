@@ -211,7 +211,7 @@ struct dev_counters {
 } __attribute__((aligned(CACHELINE)));
 
 /* Window objects a slot keeps at most: a thread's windows in flight on
- * one device, beyond which destroyed ones go back to malloc. */
+ * one device, beyond which destroyed ones go back to the device's slab. */
 #define IOVA_SPARE_MAX 8
 
 struct check_dev;
