@@ -522,26 +522,6 @@ void iommu_release_owned(struct dmasplit_bdev *b)
 	pt_for_each_leaf(&b->sp->recs, release_leaf, b);
 }
 
-/* Zeroed pages aligned to the granule, trimmed from a larger mapping. */
-static void *granule_mmap(size_t len, uint64_t granule)
-{
-	size_t extra = granule > 4096 ? granule - 4096 : 0;
-	uintptr_t p, a;
-	void *m;
-
-	m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	p = (uintptr_t)m;
-	a = (p + granule - 1) & ~(uintptr_t)(granule - 1);
-	if (a > p)
-		munmap(m, a - p);
-	if (p + len + extra > a + len)
-		munmap((void *)(a + len), p + len + extra - (a + len));
-	return (void *)a;
-}
-
 /*
  * Coherent memory: whole granules of their own pages, mapped both ways,
  * recorded so that only free_coherent takes it down and close releases
@@ -556,7 +536,7 @@ int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 	void *p;
 	int r;
 
-	p = granule_mmap(len, b->o.granule);
+	p = sim_mmap_aligned(len, b->o.granule);
 	if (!p)
 		return -ENOMEM;
 	r = map_one(b, p, len, DMASPLIT_BIDIRECTIONAL, 0, REC_COH, dma);

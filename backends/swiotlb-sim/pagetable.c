@@ -29,30 +29,6 @@
 
 #include "sim.h"
 
-/*
- * A chunk of tables aligned to a table's size, from the kernel's zero
- * pages: only the tables a walk reaches are ever touched, so a device
- * that maps little costs little, and nothing has to be cleared.
- */
-static void *chunk_map(size_t table, size_t len)
-{
-	size_t over = table > (size_t)4096 ? table : 0;
-	uintptr_t p, start;
-	void *m;
-
-	m = mmap(NULL, len + over, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	p = (uintptr_t)m;
-	start = (p + table - 1) & ~(uintptr_t)(table - 1);
-	if (start > p)
-		munmap(m, start - p);
-	if (p + over > start)
-		munmap((void *)(start + len), p + over - start);
-	return (void *)start;
-}
-
 /* The chunk holding table t, or the place for a new chunk at t. */
 static size_t chunk_find(const struct pagetable *pt, const void *t)
 {
@@ -91,7 +67,10 @@ static int chunk_add(struct pagetable *pt)
 		pt->chunks = c;
 		pt->chunk_cap = cap;
 	}
-	chunk = chunk_map((size_t)1 << pt->shift, chunk_len(pt));
+	/* Aligned to a table's size, from the kernel's zero pages: only
+	 * the tables a walk reaches are ever touched, so a device that maps
+	 * little costs little, and nothing has to be cleared. */
+	chunk = sim_mmap_aligned(chunk_len(pt), (size_t)1 << pt->shift);
 	if (!chunk)
 		return -ENOMEM;
 	at = chunk_find(pt, chunk);

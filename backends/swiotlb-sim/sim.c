@@ -22,6 +22,28 @@
 /* ------------------------------------------------------------------ */
 /* Options (dmasplit_dev_open(3), "Simulated devices")                 */
 
+
+/* Zeroed anonymous pages aligned to align (a power of two), trimmed
+ * from a larger mapping; NULL when mmap fails. */
+void *sim_mmap_aligned(size_t len, size_t align)
+{
+	size_t extra = align > 4096 ? align - 4096 : 0;
+	uintptr_t p, a;
+	void *m;
+
+	m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	p = (uintptr_t)m;
+	a = (p + align - 1) & ~(uintptr_t)(align - 1);
+	if (a > p)
+		munmap(m, a - p);
+	if (p + len + extra > a + len)
+		munmap((void *)(a + len), p + len + extra - (a + len));
+	return (void *)a;
+}
+
 static const struct sim_opts defaults = {
 	.iommu = true,
 	.coherent = true,

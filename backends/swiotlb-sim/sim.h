@@ -112,6 +112,9 @@ struct pagetable {
 
 #define TABLES_PER_CHUNK 16
 
+/* sim.c: zeroed anonymous pages aligned to align, a power of two. */
+void *sim_mmap_aligned(size_t len, size_t align);
+
 int  pt_init(struct pagetable *pt, unsigned int shift, unsigned int va_bits);
 void pt_fini(struct pagetable *pt);
 /*
