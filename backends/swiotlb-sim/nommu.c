@@ -278,16 +278,12 @@ int nommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	int r;
 
 	if (pool_contains(&b->pool, dma)) {
-		r = pool_covers(&b->pool, dma, len, dir);
-		if (r < 0)
+		r = pool_sync(b, &b->pool, dma, len, dir, to_host);
+		if (unlikely(r < 0))
 			return sim_refuse(b, 0, r, "%s: sync of bounce address 0x%" PRIx64 "+0x%zx: %s",
 					  b->name, dma, len,
 					  r == -ENOENT ? "no live mapping there"
 						       : "not inside one mapping made in that direction");
-		if (to_host ? dmasplit_dir_device_writes(dir)
-			    : dmasplit_dir_device_reads(dir))
-			pool_bounce(b, &b->pool, (uint8_t *)(uintptr_t)dma,
-				    len, to_host);
 		return 0;
 	}
 	if (dma > b->limit || len - 1 > b->limit - dma)

@@ -234,43 +234,71 @@ void pool_unclaim(struct pool *pool, uintptr_t tlb)
 	pthread_mutex_unlock(&pool->lock);
 }
 
-int pool_covers(struct pool *pool, uintptr_t addr, size_t len,
-		enum dmasplit_dir dir)
+/* The copy of [tlb, tlb + len), which lies in head's mapping, to or from
+ * the caller's buffer, clipped to the bytes that are the caller's. */
+static void copy_slots(struct dmasplit_bdev *b, struct pool *pool,
+		       const struct slot *head, const uint8_t *tlb, size_t len,
+		       bool to_host)
 {
-	struct slot *head;
-	uintptr_t start;
-	int r = -ENOENT;
+	const uint8_t *slot0 = pool->base +
+			       ((uint64_t)(head - pool->slots) << SLOT_SHIFT);
+	uintptr_t host = head->orig + (uintptr_t)(tlb - slot0);
+	uintptr_t start = host < head->lo ? head->lo : host;
+	uintptr_t end = host + len > head->hi ? head->hi : host + len;
+	uint8_t *bounce;
 
-	pthread_mutex_lock(&pool->lock);
-	head = live_head(pool, addr);
-	if (head) {
-		start = head_addr(pool, head);
-		r = addr >= start && len <= head->hi - head->lo &&
-		    addr - start <= head->hi - head->lo - len &&
-		    (head->dir == dir || head->dir == DMASPLIT_BIDIRECTIONAL)
-			    ? 0 : -EINVAL;
-	}
-	pthread_mutex_unlock(&pool->lock);
-	return r;
+	if (start >= end)
+		return;
+	stat_add(&b->stats.bytes_bounced, end - start);
+	bounce = (uint8_t *)tlb + (start - host);
+	if (to_host)
+		memcpy((void *)start, bounce, end - start);
+	else
+		memcpy(bounce, (const void *)start, end - start);
 }
 
 void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,
 		 const uint8_t *tlb, size_t len, bool to_host)
 {
 	uint32_t idx = (uint32_t)((uintptr_t)(tlb - pool->base) >> SLOT_SHIFT);
-	const struct slot *s = &pool->slots[pool->slots[idx].first];
-	uint8_t *slot0 = pool->base + ((uint64_t)pool->slots[idx].first << SLOT_SHIFT);
-	uintptr_t host = s->orig + (uintptr_t)(tlb - slot0);
-	uintptr_t start = host < s->lo ? s->lo : host;
-	uintptr_t end = host + len > s->hi ? s->hi : host + len;
-	uint8_t *bounce;
 
-	if (start >= end)
-		return;
-	bounce = (uint8_t *)tlb + (start - host);
-	if (to_host)
-		memcpy((void *)start, bounce, end - start);
-	else
-		memcpy(bounce, (const void *)start, end - start);
-	stat_add(&b->stats.bytes_bounced, end - start);
+	copy_slots(b, pool, &pool->slots[pool->slots[idx].first], tlb, len,
+		   to_host);
+}
+
+/*
+ * Without the pool's lock: a sync reads only its own mapping's slots,
+ * which no map or unmap of another mapping writes.  Only a caller that
+ * syncs a mapping while unmapping it races, as it would with the kernel's
+ * swiotlb (kernel/dma/swiotlb.c takes no lock to sync either); the loads
+ * are atomic so that the race gives a wrong answer, not a torn value, and
+ * the copy stays inside the pool and the caller's buffer of the mapping
+ * that was read.
+ */
+int pool_sync(struct dmasplit_bdev *b, struct pool *pool, uintptr_t addr,
+	      size_t len, enum dmasplit_dir dir, bool to_host)
+{
+	uint32_t idx = (uint32_t)((addr - (uintptr_t)pool->base) >> SLOT_SHIFT);
+	const struct slot *head;
+	uintptr_t start, mapped;
+	uint8_t head_dir;
+
+	if (__atomic_load_n(&pool->slots[idx].free_run, __ATOMIC_RELAXED))
+		return -ENOENT;
+	head = &pool->slots[__atomic_load_n(&pool->slots[idx].first,
+					    __ATOMIC_RELAXED)];
+	if (!__atomic_load_n(&head->nslots, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&head->dying, __ATOMIC_RELAXED))
+		return -ENOENT;
+	start = head_addr(pool, head);
+	mapped = __atomic_load_n(&head->hi, __ATOMIC_RELAXED) -
+		 __atomic_load_n(&head->lo, __ATOMIC_RELAXED);
+	head_dir = __atomic_load_n(&head->dir, __ATOMIC_RELAXED);
+	if (addr < start || len > mapped || addr - start > mapped - len ||
+	    (head_dir != dir && head_dir != DMASPLIT_BIDIRECTIONAL))
+		return -EINVAL;
+	if (to_host ? dmasplit_dir_device_writes(dir)
+		    : dmasplit_dir_device_reads(dir))
+		copy_slots(b, pool, head, (const uint8_t *)addr, len, to_host);
+	return 0;
 }

@@ -220,10 +220,11 @@ int  pool_claim(struct pool *pool, uintptr_t tlb, size_t len,
 		enum dmasplit_dir dir, bool vec);
 void pool_set_vec(struct pool *pool, uintptr_t tlb);
 void pool_unclaim(struct pool *pool, uintptr_t tlb);
-/* Whether [addr, addr + len) lies inside one live mapping made in dir
- * (or BIDIRECTIONAL): 0, -ENOENT or -EINVAL as for pool_claim(). */
-int  pool_covers(struct pool *pool, uintptr_t addr, size_t len,
-		 enum dmasplit_dir dir);
+/* Sync [addr, addr + len), which must lie inside one live mapping made
+ * in dir (or BIDIRECTIONAL): copied to the host (to_host) or to the pool
+ * as dir asks, 0; else -ENOENT or -EINVAL as for pool_claim(). */
+int  pool_sync(struct dmasplit_bdev *b, struct pool *pool, uintptr_t addr,
+	       size_t len, enum dmasplit_dir dir, bool to_host);
 /* Copy [tlb, tlb + len) of the pool to (to_host) or from its buffer. */
 void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,
 		 const uint8_t *tlb, size_t len, bool to_host);
