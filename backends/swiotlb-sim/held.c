@@ -151,11 +151,12 @@ int held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
 	     i = (i + 1) & (h->cap - 1)) {
 		const struct held_entry *t = &h->tab[i];
 
-		if (t->dma != dma ||
-		    (t->flags & (HELD_KIND | HELD_INVEC)) != kind)
+		if (t->dma != dma || (t->flags & HELD_KIND) != (kind & HELD_KIND))
 			continue;
 		*e = *t;
-		if (t->len == len && held_dir(t) == dir &&
+		/* A vector's segment is there, but only unmap_vec takes it. */
+		if ((t->flags & HELD_INVEC) == (kind & HELD_INVEC) &&
+		    t->len == len && held_dir(t) == dir &&
 		    (!cpu || t->cpu == cpu)) {
 			found = i;
 			break;

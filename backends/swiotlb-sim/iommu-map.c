@@ -230,7 +230,7 @@ static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
 		if (r < 0)
 			return r;
 		r = pool_map(b, &b->pool, va, len, b->o.granule, b->o.granule,
-			     va, va + len, dir, &tlb);
+			     va, va + len, dir, attrs, &tlb);
 		if (r < 0)
 			return r;
 		va = (uintptr_t)tlb;
@@ -305,7 +305,8 @@ static int map_vec_untrusted(struct dmasplit_bdev *b, const struct iovec *iov,
 	int r;
 
 	if (*nsegs < n)
-		return -ENOSPC;
+		return sim_refuse(b, attrs, -ENOSPC, "%s: map_vec of %u buffers: room for %u segments",
+				  b->name, n, *nsegs);
 	r = dmasplit_map_each(iov, n, segs, vseg_map, vseg_record, vseg_undo,
 			      &v);
 	if (r < 0)

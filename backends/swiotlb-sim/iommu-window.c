@@ -26,7 +26,7 @@
 /* A granule only partly covered by [lo, hi): its own pool granule, so
  * that an untrusted device cannot reach the bytes around the buffer. */
 static int link_bounced(struct dmasplit_bdev *b, uint64_t iova, uintptr_t lo,
-			uintptr_t hi, uint64_t flags)
+			uintptr_t hi, uint64_t flags, uint32_t attrs)
 {
 	uint64_t run, *pte;
 	uint8_t *tlb;
@@ -38,7 +38,7 @@ static int link_bounced(struct dmasplit_bdev *b, uint64_t iova, uintptr_t lo,
 	if (pte_load(pte))
 		return -EEXIST;
 	r = pool_map(b, &b->pool, lo, hi - lo, b->o.granule, b->o.granule, lo,
-		     hi, DMASPLIT_BIDIRECTIONAL, &tlb);
+		     hi, DMASPLIT_BIDIRECTIONAL, attrs, &tlb);
 	if (r < 0)
 		return r;
 	pte_store(pte, ((uintptr_t)tlb & ~b->gmask) | flags);
@@ -121,9 +121,8 @@ static __attribute__((noinline)) int link_slow(struct dmasplit_bwin *w,
 	int r = 0;
 
 	if ((offset ^ va) & b->gmask) {
-		sim_err(b, "%s: link at window offset 0x%" PRIx64 " of %p: offset and address differ within the %" PRIu64 "-byte granule",
-			b->name, offset, vaddr, g);
-		return -EINVAL;
+		return sim_refuse(b, attrs, -EINVAL, "%s: link at window offset 0x%" PRIx64 " of %p: offset and address differ within the %" PRIu64 "-byte granule",
+				  b->name, offset, vaddr, g);
 	}
 	if (!b->o.untrusted) {
 		uint64_t run, *pte = win_leaf(w, iova, true, &run);
@@ -144,7 +143,7 @@ static __attribute__((noinline)) int link_slow(struct dmasplit_bwin *w,
 	}
 	if (b->o.untrusted && (va & b->gmask)) {
 		r = link_bounced(b, iova, va, end < host + g ? end : host + g,
-				 flags | head);
+				 flags | head, attrs);
 		if (r < 0)
 			goto fail;
 		bounced_head = iova;
@@ -155,7 +154,7 @@ static __attribute__((noinline)) int link_slow(struct dmasplit_bwin *w,
 	}
 	if (b->o.untrusted && n && (end & b->gmask)) {
 		r = link_bounced(b, iova + (n - 1) * g, end & ~b->gmask, end,
-				 flags | (n == 1 ? head : 0));
+				 flags | (n == 1 ? head : 0), attrs);
 		if (r < 0)
 			goto undo;
 		bounced_tail = iova + (n - 1) * g;
@@ -175,8 +174,8 @@ undo:
 		pt_clear(b, bounced_head, 1, 0);
 fail:
 	if (r == -EEXIST)
-		sim_err(b, "%s: link at window 0x%" PRIx64 " offset 0x%" PRIx64 " (%zu bytes): part of it is linked already",
-			b->name, win_addr(w), offset, len);
+		sim_refuse(b, attrs, r, "%s: link at window 0x%" PRIx64 " offset 0x%" PRIx64 " (%zu bytes): part of it is linked already",
+			   b->name, win_addr(w), offset, len);
 	return r;
 }
 

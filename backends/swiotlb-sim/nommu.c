@@ -106,7 +106,7 @@ static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	if (r < 0)
 		return r;
 	r = pool_map(b, &b->pool, va, len, SLOT_SIZE, 1, va, va + len, dir,
-		     &tlb);
+		     attrs, &tlb);
 	if (r < 0)
 		return r;
 	if (inv)
@@ -227,7 +227,8 @@ int nommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	int r;
 
 	if (*nsegs < n)
-		return -ENOSPC;
+		return sim_refuse(b, attrs, -ENOSPC, "%s: map_vec of %u buffers: room for %u segments",
+				  b->name, n, *nsegs);
 	r = dmasplit_map_each(iov, n, segs, vec_map, vec_record, vec_undo, &v);
 	if (r < 0)
 		return r;

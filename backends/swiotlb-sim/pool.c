@@ -19,6 +19,9 @@
  * alignment within the pool is address alignment. */
 #define POOL_ALIGN (64u * 1024)
 
+/* Mappings of a page or more start on a page boundary. */
+#define POOL_PAGE_SHIFT 12
+
 int pool_init(struct dmasplit_bdev *b, struct pool *pool, uint64_t size,
 	      uint64_t limit)
 {
@@ -91,14 +94,14 @@ static void recount_before(struct pool *pool, uint32_t end, uint32_t count)
 
 int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	     size_t len, uint64_t align, uint64_t keep, uintptr_t lo,
-	     uintptr_t hi, enum dmasplit_dir dir, uint8_t **tlb)
+	     uintptr_t hi, enum dmasplit_dir dir, uint32_t attrs, uint8_t **tlb)
 {
 	uint64_t offset = orig & (keep - 1);
 	uint32_t n, stride, i;
 	int64_t first;
 
-	if (len >= 4096 && align < 4096)
-		align = 4096;
+	if (len >= (1u << POOL_PAGE_SHIFT) && align < (1u << POOL_PAGE_SHIFT))
+		align = 1u << POOL_PAGE_SHIFT;
 	if (align < SLOT_SIZE)
 		align = SLOT_SIZE;
 	/* A translated device maps whole granules of the pool: they must
@@ -110,9 +113,8 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 		n = (n + per - 1) / per * per;
 	}
 	if (len > SEG_SIZE || n > SEG_SLOTS) {
-		sim_err(b, "%s: bounce of %zu bytes exceeds the %u-byte limit of one swiotlb mapping",
-			b->name, len, SEG_SIZE);
-		return -EINVAL;
+		return sim_refuse(b, attrs, -EINVAL, "%s: bounce of %zu bytes exceeds the %u-byte limit of one swiotlb mapping",
+				  b->name, len, SEG_SIZE);
 	}
 	stride = (uint32_t)(align >> SLOT_SHIFT);
 
@@ -122,9 +124,8 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 		uint32_t used = pool->used;
 
 		pthread_mutex_unlock(&pool->lock);
-		sim_err(b, "%s: swiotlb buffer is full (sz: %zu bytes), total %u (slots), used %u (slots)",
-			b->name, len, pool->nslots, used);
-		return -ENOMEM;
+		return sim_refuse(b, attrs, -ENOMEM, "%s: swiotlb buffer is full (sz: %zu bytes), total %u (slots), used %u (slots)",
+				  b->name, len, pool->nslots, used);
 	}
 	for (i = (uint32_t)first; i < first + n; i++) {
 		pool->slots[i].free_run = 0;
@@ -205,8 +206,11 @@ int pool_claim(struct pool *pool, uintptr_t tlb, size_t len,
 	pthread_mutex_lock(&pool->lock);
 	head = live_head(pool, tlb);
 	if (head) {
-		r = -EINVAL;
-		if (head_addr(pool, head) == tlb && head->hi - head->lo == len &&
+		uintptr_t start = head_addr(pool, head);
+
+		/* A later page of a mapping is where none starts. */
+		r = (tlb ^ start) >> POOL_PAGE_SHIFT ? -ENOENT : -EINVAL;
+		if (start == tlb && head->hi - head->lo == len &&
 		    head->dir == dir && head->vec == vec) {
 			head->dying = true;
 			r = 0;

@@ -201,13 +201,16 @@ void pool_fini(struct pool *pool);
  * Bounce [orig, orig + len): slots aligned to align (a power of two, at
  * least a slot); the bounce address keeps orig's offset within keep (a
  * power of two: a granule for a translated device, which then gets whole
- * granules of the pool, or 1).  The buffer is copied in, always: stale pool contents must never
- * reach the device (the kernel's DMA_FROM_DEVICE information-leak fix).
- * [lo, hi) bounds what later copies may touch on the host side.
+ * granules of the pool, or 1).  The buffer is copied in, always, even
+ * with DMASPLIT_ATTR_SKIP_CPU_SYNC: stale pool contents must never reach
+ * the device (the kernel's DMA_FROM_DEVICE information-leak fix).
+ * [lo, hi) bounds what later copies may touch on the host side.  A
+ * refusal is logged unless attrs has DMASPLIT_ATTR_NO_WARN.
  */
 int  pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	      size_t len, uint64_t align, uint64_t keep, uintptr_t lo,
-	      uintptr_t hi, enum dmasplit_dir dir, uint8_t **tlb);
+	      uintptr_t hi, enum dmasplit_dir dir, uint32_t attrs,
+	      uint8_t **tlb);
 void pool_unmap(struct pool *pool, const uint8_t *tlb);
 /*
  * Claim the mapping that pool_map() returned as tlb with exactly len and

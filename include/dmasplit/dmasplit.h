@@ -42,7 +42,8 @@ enum dmasplit_dir {
 
 /* Attributes of a link or mapping (the kernel's DMA_ATTR_*). */
 enum dmasplit_attr {
-	/* The caller syncs explicitly; map/unmap/link/unlink do no copies. */
+	/* The caller syncs explicitly: unmap/unlink copy nothing back (a
+	 * bounced map or link still copies the buffer in). */
 	DMASPLIT_ATTR_SKIP_CPU_SYNC = 1u << 0,
 	/* Expected failures: do not log them. */
 	DMASPLIT_ATTR_NO_WARN = 1u << 1
