@@ -253,7 +253,7 @@ static void read_environment(struct dmasplit_ctx *ctx)
 			ctx->check = r;
 	}
 	v = secure_getenv("DMASPLIT_BUILTIN_BACKENDS");
-	if (v) {
+	if (v && *v) {
 		r = parse_bool(v);
 		if (r < 0)
 			log_err(ctx, "ignoring DMASPLIT_BUILTIN_BACKENDS='%s': expected 1/on/yes or 0/off/no",

@@ -390,7 +390,10 @@ DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
 
 	if (!dev || !cpu || !dma)
 		return -EINVAL;
-	if (!size || flags & ~DMASPLIT_COHERENT_FLAGS_MASK)
+	/* Backends allocate whole granules: a size that cannot be rounded
+	 * up to one would wrap to a small allocation. */
+	if (!size || size > SIZE_MAX - (dev->granule - 1) ||
+	    flags & ~DMASPLIT_COHERENT_FLAGS_MASK)
 		return refuse(dev->ctx, 0, -EINVAL,
 			      "%s: %s: invalid arguments (size 0x%zx, flags 0x%x)",
 			      dev->name, __func__, size, flags);

@@ -169,8 +169,12 @@ DMASPLIT_EXPORT int dmasplit_peer_add(struct dmasplit_ctx *ctx,
 	uint64_t size, bus;
 	int r;
 
-	if (!ctx || !provider || !cpu || range_bad((uintptr_t)cpu, len))
+	if (!ctx)
 		return -EINVAL;
+	if (!provider || !cpu || range_bad((uintptr_t)cpu, len))
+		return refuse(ctx, 0, -EINVAL,
+			      "dmasplit_peer_add: invalid arguments (provider %s, cpu %p, len 0x%zx)",
+			      provider ? provider : "NULL", cpu, len);
 	d.size = sizeof(d);
 	r = dmasplit_describe(ctx, provider, &d);
 	if (r < 0)
@@ -206,8 +210,11 @@ DMASPLIT_EXPORT int dmasplit_peer_remove(struct dmasplit_ctx *ctx, void *cpu)
 {
 	int r;
 
-	if (!ctx || !cpu)
+	if (!ctx)
 		return -EINVAL;
+	if (!cpu)
+		return refuse(ctx, 0, -EINVAL,
+			      "dmasplit_peer_remove: no memory given (cpu NULL)");
 	r = peer_del(&ctx->host, cpu);
 	if (r < 0)
 		log_err(ctx, "dmasplit_peer_remove: no peer memory starts at %p",

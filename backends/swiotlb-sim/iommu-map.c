@@ -538,8 +538,11 @@ int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 	int r;
 
 	p = sim_mmap_aligned(len, b->o.granule);
-	if (!p)
+	if (!p) {
+		sim_err(b, "%s: no %zu bytes of memory for coherent memory",
+			b->name, len);
 		return -ENOMEM;
+	}
 	r = map_one(b, p, len, DMASPLIT_BIDIRECTIONAL, 0, REC_COH, dma);
 	if (r < 0) {
 		munmap(p, len);
