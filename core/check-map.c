@@ -91,7 +91,7 @@ int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 		  const struct dmasplit_seg *segs, unsigned int nsegs,
 		  enum dmasplit_dir dir, const void *host,
 		  const struct iovec *iov, unsigned int niov,
-		  const void *caller)
+		  const void *caller, bool in_region)
 {
 	struct check_entry **e, *one[1];
 	struct check_report rep = { 0 };
@@ -132,8 +132,9 @@ int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 	}
 	pthread_mutex_lock(&dev->lock);
 	for (i = 0; i < nsegs; i++) {
-		r = check_overlap(dev, segs[i].dma, segs[i].len, hosts[i],
-				  &rep);
+		if (!in_region)
+			r = check_overlap(dev, segs[i].dma, segs[i].len,
+					  hosts[i], &rep);
 		if (r < 0)
 			break;
 		itree_insert(&dev->check->ranges, &e[i]->node);

@@ -99,15 +99,32 @@ bool check_window_dead(struct dmasplit_iova *iova, const void *caller)
 	return true;
 }
 
-/* Lock held. */
+/* Lock held.  The application's live windows: not the regions'. */
 static unsigned int live_windows(struct dmasplit_dev *dev)
 {
 	struct checked_iova *w;
 	unsigned int n = 0;
 
 	for (w = dev->windows; w; w = w->next)
-		n++;
+		n += !w->in_region;
 	return n;
+}
+
+unsigned int check_app_windows(struct dmasplit_dev *dev)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&dev->lock);
+	n = live_windows(dev);
+	pthread_mutex_unlock(&dev->lock);
+	return n;
+}
+
+void check_window_in_region(struct dmasplit_iova *iova)
+{
+	pthread_mutex_lock(&iova->dev->lock);
+	checked(iova)->in_region = true;
+	pthread_mutex_unlock(&iova->dev->lock);
 }
 
 /* Reported one by one, from a copy: the log function may not be called
@@ -139,10 +156,13 @@ void check_dev_close(struct dmasplit_dev *dev)
 		}
 	}
 	for (i = 0, iova = dev->windows; iova && i < want;
-	     iova = iova->next, i++) {
+	     iova = iova->next) {
+		if (iova->in_region)
+			continue;
 		w[i].addr = iova->iova.addr;
 		w[i].size = iova->iova.size;
 		w[i].made_at = iova->made_at;
+		i++;
 	}
 	pthread_mutex_unlock(&dev->lock);
 	for (i = 0; i < n; i++) {

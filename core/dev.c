@@ -347,10 +347,12 @@ static void release(struct dmasplit_dev *dev)
 		/* Without the checker the core keeps no per-mapping state:
 		 * the backend releases them, the counters say how many. */
 		uint64_t live = dev_live(dev, C_MAPS, C_UNMAPS, "mappings");
+		uint64_t coherent = __atomic_load_n(&dev->coherent_live,
+						    __ATOMIC_RELAXED);
 
-		if (live)
-			log_err(ctx, "%s: %" PRIu64 " mappings still live at close, released (DMASPLIT_CHECK=1 names them)",
-				dev->name, live);
+		if (live || coherent)
+			log_err(ctx, "%s: %" PRIu64 " mappings and %" PRIu64 " coherent allocations still live at close, released (DMASPLIT_CHECK=1 names them)",
+				dev->name, live, coherent);
 	}
 	dev->ops->close(dev->bdev);
 	log_dbg(ctx, "closed %s", dev->name);
@@ -382,8 +384,7 @@ void dev_put(struct dmasplit_dev *dev)
  */
 DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 {
-	struct checked_iova *w;
-	unsigned int windows = 0, batches, regions;
+	unsigned int windows, batches, regions;
 
 	if (!dev)
 		return;
@@ -392,14 +393,16 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 			dev->name);
 		return;
 	}
+	/* Regions hold windows of their own: they are reported as
+	 * regions. */
 	if (dev->check) {
-		pthread_mutex_lock(&dev->lock);
-		for (w = dev->windows; w; w = w->next)
-			windows++;
-		pthread_mutex_unlock(&dev->lock);
+		windows = check_app_windows(dev);
 	} else {
 		windows = (unsigned int)dev_live(dev, C_WINDOWS_ALLOCATED,
 						 C_WINDOWS_DESTROYED, "windows");
+		unsigned int held = region_windows(dev);
+
+		windows = windows > held ? windows - held : 0;
 	}
 	if (windows && dev->check)
 		check_dev_close(dev);

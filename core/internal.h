@@ -260,6 +260,10 @@ struct dmasplit_dev {
 	struct dmasplit_region **regions;
 	unsigned int nregions;
 
+	/* Coherent allocations live, for the leak report at release: few
+	 * and slow, so one shared counter. */
+	uint64_t coherent_live;
+
 	struct dev_counters count[COUNT_SLOTS];
 };
 
@@ -289,6 +293,8 @@ struct checked_iova {
 	const void *gone_at;
 	struct check_entry *check;	/* its state */
 	bool gone;			/* destroyed: in quarantine */
+	bool in_region;			/* a registered region's own, which
+					 * the region reports, not a leak */
 	struct dmasplit_iova iova;	/* last: the backend's bytes follow */
 };
 
@@ -466,6 +472,8 @@ int region_sync(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
 		   unsigned int n, enum dmasplit_dir dir,
 		   struct dmasplit_seg *segs, unsigned int *nsegs);
+/* The windows that live regions hold (dmasplit_dev_close's count). */
+unsigned int region_windows(struct dmasplit_dev *dev);
 int region_unmap_vec(struct dmasplit_dev *dev, const struct dmasplit_seg *segs,
 		     unsigned int nsegs, enum dmasplit_dir dir,
 		     uint32_t attrs);
@@ -518,8 +526,11 @@ enum check_kind { CHECK_WINDOW, CHECK_MAP, CHECK_VEC, CHECK_COHERENT };
 
 int  check_dev_new(struct dmasplit_dev *dev) _must_check_;
 void check_dev_release(struct dmasplit_dev *dev);
-/* Windows still live when the application closes the device. */
+/* Windows still live when the application closes the device, but for
+ * those of registered regions; check_app_windows() counts them. */
 void check_dev_close(struct dmasplit_dev *dev);
+unsigned int check_app_windows(struct dmasplit_dev *dev);
+void check_window_in_region(struct dmasplit_iova *iova);
 int  check_window_add(struct dmasplit_iova *iova, const void *caller)
 	_must_check_;
 void check_window_del(struct dmasplit_iova *iova, const void *caller);
@@ -538,12 +549,15 @@ int  check_unlink(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
 void check_unlink_done(struct dmasplit_iova *iova, uint64_t offset,
 		       uint64_t len, bool unlinked);
 /* host: the mapped buffer (CHECK_MAP), the CPU address (CHECK_COHERENT);
- * iov: the buffers of a CHECK_VEC. */
+ * iov: the buffers of a CHECK_VEC.  in_region: made through a registered
+ * region, inside its window, where mappings of the same bytes share
+ * addresses: the core computed them, so no backend can have given out
+ * an address twice. */
 int  check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 		   const struct dmasplit_seg *segs, unsigned int nsegs,
 		   enum dmasplit_dir dir, const void *host,
 		   const struct iovec *iov, unsigned int niov,
-		   const void *caller) _must_check_;
+		   const void *caller, bool in_region) _must_check_;
 /* Validate an unmap and hold its state aside; check_map_done() with how
  * many segments the backend released puts back the rest. */
 int  check_map_take(struct dmasplit_dev *dev, enum check_kind kind,

@@ -42,7 +42,17 @@ static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 			      "%s: dmasplit_map: invalid arguments (vaddr %p, len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, vaddr, len, (int)dir, attrs);
 	if (regions_live(dev)) {
-		r = region_map(dev, vaddr, len, dir, dma);
+		r = region_map(dev, vaddr, len, dir, &seg.dma);
+		if (r == 0 && dev->check) {
+			seg.len = len;
+			r = check_map_add(dev, CHECK_MAP, &seg, 1, dir, vaddr,
+					  NULL, 0, caller, true);
+			if (r < 0)
+				(void)region_unmap(dev, seg.dma, len, dir,
+						   DMASPLIT_ATTR_NO_WARN);
+		}
+		if (r == 0)
+			*dma = seg.dma;
 		if (r != REGION_NONE)
 			return r;
 	}
@@ -56,7 +66,7 @@ static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 	else if (dev->check) {
 		seg.len = len;
 		r = check_map_add(dev, CHECK_MAP, &seg, 1, dir, vaddr, NULL, 0,
-				  caller);
+				  caller, false);
 	}
 	if (r < 0) {
 		dev->ops->unmap(dev->bdev, seg.dma, len, dir,
@@ -108,18 +118,26 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_unmap: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, dma, len, (int)dir, attrs);
-	if (regions_live(dev)) {
-		r = region_unmap(dev, dma, len, dir, attrs);
-		if (r != REGION_NONE)
-			return r;
-	}
-	if (!dev->ops->unmap)
-		return -EOPNOTSUPP;
+	/* The checker first: it knows the mappings made through regions
+	 * too, each by its start, length and direction. */
 	if (dev->check) {
 		r = check_map_take(dev, CHECK_MAP, &seg, 1, dir, attrs, NULL,
 				   caller, &taken);
 		if (r < 0)
 			return r;
+	}
+	if (regions_live(dev)) {
+		r = region_unmap(dev, dma, len, dir, attrs);
+		if (r != REGION_NONE) {
+			if (taken)
+				check_map_done(dev, taken, r == 0);
+			return r;
+		}
+	}
+	if (!dev->ops->unmap) {
+		if (taken)
+			check_map_done(dev, taken, 0);
+		return -EOPNOTSUPP;
 	}
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
 	if (taken)
@@ -289,6 +307,14 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 				      iov[i].iov_len);
 	if (regions_live(dev)) {
 		r = region_map_vec(dev, iov, n, dir, segs, nsegs);
+		if (r == 0 && unlikely(dev->check)) {
+			r = check_map_add(dev, CHECK_VEC, segs, *nsegs, dir, NULL,
+					  iov, n, __builtin_return_address(0),
+					  true);
+			if (r < 0)
+				(void)region_unmap_vec(dev, segs, *nsegs, dir,
+						       DMASPLIT_ATTR_NO_WARN);
+		}
 		if (r != REGION_NONE)
 			return r;
 		r = 0;
@@ -320,7 +346,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 					    "map_vec");
 	if (!r && unlikely(dev->check))
 		r = check_map_add(dev, CHECK_VEC, segs, used, dir, NULL,
-				  iov, n, __builtin_return_address(0));
+				  iov, n, __builtin_return_address(0), false);
 	if (r < 0) {
 		if (unmap_segs(dev, segs, used, dir,
 			       attrs | DMASPLIT_ATTR_SKIP_CPU_SYNC, &done) < 0)
@@ -359,18 +385,24 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 				      "%s: %s: invalid segment %u (0x%" PRIx64 ", len 0x%" PRIx64 ")",
 				      dev->name, __func__, i, segs[i].dma,
 				      segs[i].len);
-	if (regions_live(dev)) {
-		r = region_unmap_vec(dev, segs, nsegs, dir, attrs);
-		if (r != REGION_NONE)
-			return r;
-	}
-	if (!dev->ops->unmap_vec && !dev->ops->unmap)
-		return -EOPNOTSUPP;
 	if (unlikely(dev->check)) {
 		r = check_map_take(dev, CHECK_VEC, segs, nsegs, dir, attrs,
 				   NULL, __builtin_return_address(0), &taken);
 		if (r < 0)
 			return r;
+	}
+	if (regions_live(dev)) {
+		r = region_unmap_vec(dev, segs, nsegs, dir, attrs);
+		if (r != REGION_NONE) {
+			if (taken)
+				check_map_done(dev, taken, r == 0 ? nsegs : 0);
+			return r;
+		}
+	}
+	if (!dev->ops->unmap_vec && !dev->ops->unmap) {
+		if (taken)
+			check_map_done(dev, taken, 0);
+		return -EOPNOTSUPP;
 	}
 	r = unmap_segs(dev, segs, nsegs, dir, attrs, &done);
 	if (taken)
@@ -408,12 +440,13 @@ DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
 		seg.len = size;
 		r = check_map_add(dev, CHECK_COHERENT, &seg, 1,
 				  DMASPLIT_BIDIRECTIONAL, p, NULL, 0,
-				  __builtin_return_address(0));
+				  __builtin_return_address(0), false);
 	}
 	if (r < 0) {
 		dev->ops->free_coherent(dev->bdev, size, p, seg.dma);
 		return r;
 	}
+	__atomic_add_fetch(&dev->coherent_live, 1, __ATOMIC_RELAXED);
 	*cpu = p;
 	*dma = seg.dma;
 	return 0;
@@ -445,7 +478,10 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 	r = dev->ops->free_coherent(dev->bdev, size, cpu, dma);
 	if (taken)
 		check_map_done(dev, taken, r == 0);
-	return r < 0 ? backend_error(dev, r, ERRS_UNMAP, "free_coherent") : 0;
+	if (r < 0)
+		return backend_error(dev, r, ERRS_UNMAP, "free_coherent");
+	__atomic_sub_fetch(&dev->coherent_live, 1, __ATOMIC_RELAXED);
+	return 0;
 }
 
 static _must_check_ int dma_rw_args(struct dmasplit_dev *dev, uint64_t dma,

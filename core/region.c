@@ -16,6 +16,12 @@
  * The map, unmap and sync calls look here only while the device has a
  * region (one predictable test of dev->nregions otherwise).  Regions are
  * few and long-lived: a read lock and a linear search of a small array.
+ *
+ * With the checker off the core keeps no record per mapping; a region
+ * keeps a count per granule of the mappings that start there, which a
+ * map or unmap changes with one atomic operation, so that an unmap of
+ * what was not mapped through it, or a second unmap, is refused, and
+ * dmasplit_region_free() knows whether any mapping is live.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,7 +37,9 @@ struct dmasplit_region {
 	uint64_t len;
 	uint64_t dma;
 	enum dmasplit_dir dir;
-	uint64_t live;			/* mappings through it (atomic) */
+	unsigned int gshift;		/* log2 of the device's granule */
+	uint32_t *starts;		/* per granule: live mappings that
+					 * start in it (atomic) */
 };
 
 /* dir may use a region mapped for rdir. */
@@ -77,47 +85,81 @@ static struct dmasplit_region *by_dma(const struct dmasplit_dev *dev,
 	return NULL;
 }
 
+/* The count of the mappings that start at device address dma of r. */
+static uint32_t *starts_at(const struct dmasplit_region *r, uint64_t dma)
+{
+	return &r->starts[(dma - r->dma) >> r->gshift];
+}
+
+/* One mapping more starting at *c; false when the count is full, which
+ * no program that unmaps what it maps reaches. */
+static bool start_get(uint32_t *c)
+{
+	uint32_t n = __atomic_load_n(c, __ATOMIC_RELAXED);
+
+	do {
+		if (n == UINT32_MAX)
+			return false;
+	} while (!__atomic_compare_exchange_n(c, &n, n + 1, true,
+					      __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+/* One mapping fewer starting at *c; never below none. */
+static bool start_put(uint32_t *c)
+{
+	uint32_t n = __atomic_load_n(c, __ATOMIC_RELAXED);
+
+	do {
+		if (!n)
+			return false;
+	} while (!__atomic_compare_exchange_n(c, &n, n - 1, true,
+					      __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+static int map_refused(struct dmasplit_dev *dev, uint64_t dma)
+{
+	return refuse(dev->ctx, 0, -ENOMEM,
+		      "%s: map in a registered region at 0x%" PRIx64 ": %" PRIu32 " mappings from that granule are live already",
+		      dev->name, dma, UINT32_MAX);
+}
+
 int region_map(struct dmasplit_dev *dev, const void *vaddr, size_t len,
 	       enum dmasplit_dir dir, uint64_t *dma)
 {
 	struct dmasplit_region *r;
+	uint64_t addr = 0;
+	bool full = false;
 
 	pthread_rwlock_rdlock(&dev->regions_lock);
 	r = by_va(dev, (uintptr_t)vaddr, len);
 	if (r && dir_covered(r->dir, dir)) {
-		__atomic_add_fetch(&r->live, 1, __ATOMIC_RELAXED);
-		*dma = r->dma + ((uintptr_t)vaddr - r->va);
+		addr = r->dma + ((uintptr_t)vaddr - r->va);
+		full = !start_get(starts_at(r, addr));
 	} else {
 		r = NULL;
 	}
 	pthread_rwlock_unlock(&dev->regions_lock);
 	if (!r)
 		return REGION_NONE;
+	if (full)
+		return map_refused(dev, addr);
 	count_add(dev, C_MAPS, 1);
+	*dma = addr;
 	return 0;
 }
 
-/* One mapping fewer through r; never below none. */
-static bool region_put(struct dmasplit_region *r)
-{
-	uint64_t live = __atomic_load_n(&r->live, __ATOMIC_RELAXED);
-
-	do {
-		if (!live)
-			return false;
-	} while (!__atomic_compare_exchange_n(&r->live, &live, live - 1, true,
-					      __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
-	return true;
-}
-
-/* Read lock held.  0, or why the mapping [dma, dma + len) of r cannot be
- * unmapped for dir. */
-static int unmap_in(struct dmasplit_region *r, enum dmasplit_dir dir)
+/* Read lock held.  0, or why the mapping at dma of r cannot be unmapped
+ * for dir. */
+static int unmap_in(struct dmasplit_region *r, uint64_t dma,
+		    enum dmasplit_dir dir)
 {
 	if (!dir_covered(r->dir, dir))
 		return -EINVAL;
-	return region_put(r) ? 0 : -ENOENT;
+	return start_put(starts_at(r, dma)) ? 0 : -ENOENT;
 }
 
 static int unmap_refused(struct dmasplit_dev *dev, int err, uint64_t dma,
@@ -126,7 +168,7 @@ static int unmap_refused(struct dmasplit_dev *dev, int err, uint64_t dma,
 	return refuse(dev->ctx, attrs, err,
 		      "%s: unmap of 0x%" PRIx64 "+0x%" PRIx64 " in a registered region %s",
 		      dev->name, dma, len,
-		      err == -ENOENT ? "with no mapping live through it"
+		      err == -ENOENT ? "where no mapping through it starts (never mapped, or unmapped already)"
 				     : "of another direction");
 }
 
@@ -139,7 +181,7 @@ int region_unmap(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 	pthread_rwlock_rdlock(&dev->regions_lock);
 	r = by_dma(dev, dma, len);
 	if (r)
-		ret = unmap_in(r, dir);
+		ret = unmap_in(r, dma, dir);
 	pthread_rwlock_unlock(&dev->regions_lock);
 	if (!r)
 		return REGION_NONE;
@@ -184,6 +226,7 @@ int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
 {
 	struct dmasplit_region *r = NULL, *prev = NULL;
 	unsigned int i, used = 0;
+	uint64_t full_at = 0;
 	int ret = 0;
 
 	pthread_rwlock_rdlock(&dev->regions_lock);
@@ -211,14 +254,21 @@ int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
 		}
 		/* One live mapping per segment: unmap puts one back per
 		 * segment. */
-		__atomic_add_fetch(&r->live, 1, __ATOMIC_RELAXED);
+		if (!start_get(starts_at(r, dma))) {
+			full_at = dma;
+			ret = -ENOMEM;
+			break;
+		}
 		segs[used].dma = dma;
 		segs[used++].len = iov[i].iov_len;
 		prev = r;
 	}
-	for (i = 0; ret == -ENOSPC && i < used; i++)
-		region_put(by_dma(dev, segs[i].dma, segs[i].len));
+	for (i = 0; ret < 0 && i < used; i++)
+		start_put(starts_at(by_dma(dev, segs[i].dma, segs[i].len),
+				    segs[i].dma));
 	pthread_rwlock_unlock(&dev->regions_lock);
+	if (ret == -ENOMEM)
+		return map_refused(dev, full_at);
 	if (ret == -ENOSPC)
 		return refuse(dev->ctx, 0, -ENOSPC,
 			      "%s: dmasplit_map_vec: %u buffers in registered regions need more than %u segments",
@@ -249,7 +299,7 @@ int region_unmap_vec(struct dmasplit_dev *dev, const struct dmasplit_seg *segs,
 		in += by_dma(dev, segs[i].dma, segs[i].len) != NULL;
 	for (i = 0; in == nsegs && i < nsegs && !ret; i++) {
 		r = by_dma(dev, segs[i].dma, segs[i].len);
-		ret = unmap_in(r, dir);
+		ret = unmap_in(r, segs[i].dma, dir);
 		done += !ret;
 	}
 	pthread_rwlock_unlock(&dev->regions_lock);
@@ -293,6 +343,8 @@ static int region_map_range(struct dmasplit_region *r, void *vaddr)
 	ret = dmasplit_iova_alloc(dev, r->len, 0, &r->iova);
 	if (ret < 0)
 		return ret;
+	if (dev->check)
+		check_window_in_region(r->iova);
 	ret = dmasplit_iova_link(r->iova, 0, vaddr, r->len, r->dir, 0);
 	if (!ret) {
 		ret = dmasplit_iova_sync(r->iova, 0, r->len);
@@ -365,6 +417,15 @@ DMASPLIT_EXPORT int dmasplit_region_new(struct dmasplit_dev *dev, void *vaddr,
 	r->va = (uintptr_t)vaddr;
 	r->len = len;
 	r->dir = dir;
+	r->gshift = (unsigned int)__builtin_ctzll(dev->granule);
+	r->starts = calloc(len >> r->gshift, sizeof(*r->starts));
+	if (!r->starts) {
+		free(r);
+		return refuse(dev->ctx, 0, -ENOMEM,
+			      "%s: %s: no memory to count the mappings of %" PRIu64 " granules",
+			      dev->name, __func__,
+			      (uint64_t)len >> __builtin_ctzll(dev->granule));
+	}
 
 	/* Checked before mapping, since a mapping of bytes a region holds
 	 * would come from that region, and again once it is made, for
@@ -401,12 +462,23 @@ fail_unmap:
 	pthread_rwlock_unlock(&dev->regions_lock);
 	region_unmap_range(r);
 fail:
+	free(r->starts);
 	free(r);
 	if (ret == -EEXIST)
 		return refuse(dev->ctx, 0, -EEXIST,
 			      "%s: dmasplit_region_new: %p+0x%zx overlaps a registered region",
 			      dev->name, vaddr, len);
 	return ret;
+}
+
+/* Write lock held: no mapping through r comes or goes. */
+static uint64_t region_live(const struct dmasplit_region *r)
+{
+	uint64_t i, live = 0;
+
+	for (i = 0; i < r->len >> r->gshift; i++)
+		live += r->starts[i];
+	return live;
 }
 
 DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
@@ -419,7 +491,7 @@ DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
 		return 0;
 	dev = r->dev;
 	pthread_rwlock_wrlock(&dev->regions_lock);
-	live = __atomic_load_n(&r->live, __ATOMIC_RELAXED);
+	live = region_live(r);
 	if (live) {
 		pthread_rwlock_unlock(&dev->regions_lock);
 		return refuse(dev->ctx, 0, -EBUSY,
@@ -435,9 +507,21 @@ DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
 	}
 	pthread_rwlock_unlock(&dev->regions_lock);
 	region_unmap_range(r);
+	free(r->starts);
 	free(r);
 	dev_put(dev);
 	return 0;
+}
+
+unsigned int region_windows(struct dmasplit_dev *dev)
+{
+	unsigned int i, n = 0;
+
+	pthread_rwlock_rdlock(&dev->regions_lock);
+	for (i = 0; i < dev->nregions; i++)
+		n += dev->regions[i]->iova != NULL;
+	pthread_rwlock_unlock(&dev->regions_lock);
+	return n;
 }
 
 DMASPLIT_EXPORT uint64_t dmasplit_region_addr(const struct dmasplit_region *r)

@@ -20,6 +20,7 @@
 struct tu_entry {
 	const char *name;
 	const char *skip;	/* NULL: run */
+	int iter;		/* of a loop test, or -1 */
 };
 
 static struct tu_entry entries[TU_MAX_TESTS];
@@ -33,6 +34,7 @@ static void record(const char *name, const char *skip)
 	}
 	entries[num_entries].name = name;
 	entries[num_entries].skip = skip;
+	entries[num_entries].iter = -1;
 	num_entries++;
 }
 
@@ -40,6 +42,19 @@ void tu_add_test(TCase *tc, const TTest *test)
 {
 	record(test->name, NULL);
 	_tcase_add_test(tc, test, 0, 0, 0, 1);
+}
+
+/* Check runs a loop test's iterations one after the other: one TAP line
+ * each, named NAME/i. */
+void tu_add_loop_test(TCase *tc, const TTest *test, int start, int end)
+{
+	int i;
+
+	for (i = start; i < end; i++) {
+		record(test->name, NULL);
+		entries[num_entries - 1].iter = i;
+	}
+	_tcase_add_test(tc, test, 0, 0, start, end);
 }
 
 void tu_add_test_if(TCase *tc, const TTest *test, bool cond, const char *why)
@@ -76,20 +91,26 @@ int tu_main(Suite *s)
 	for (i = 0; i < num_entries; i++) {
 		const struct tu_entry *e = &entries[i];
 
+		char name[256];
+
+		if (e->iter >= 0)
+			snprintf(name, sizeof(name), "%s/%d", e->name, e->iter);
+		else
+			snprintf(name, sizeof(name), "%s", e->name);
 		if (e->skip) {
-			printf("ok %u - %s # SKIP %s\n", i + 1, e->name, e->skip);
+			printf("ok %u - %s # SKIP %s\n", i + 1, name, e->skip);
 			continue;
 		}
 		if (run >= n) {
 			printf("not ok %u - %s: no result (the runner stopped)\n",
-			       i + 1, e->name);
+			       i + 1, name);
 			failed++;
 			continue;
 		}
 		if (tr_rtype(results[run]) == CK_PASS) {
-			printf("ok %u - %s\n", i + 1, e->name);
+			printf("ok %u - %s\n", i + 1, name);
 		} else {
-			printf("not ok %u - %s: %s:%d: ", i + 1, e->name,
+			printf("not ok %u - %s: %s:%d: ", i + 1, name,
 			       tr_lfile(results[run]), tr_lno(results[run]));
 			print_one_line(tr_msg(results[run]));
 			failed++;

@@ -17,6 +17,11 @@
 void tu_add_test(TCase *tc, const TTest *test);
 #undef tcase_add_test
 #define tcase_add_test(tc, tf) tu_add_test((tc), (tf))
+/* A loop test: one TAP line per iteration i, named NAME/i. */
+void tu_add_loop_test(TCase *tc, const TTest *test, int start, int end);
+#undef tcase_add_loop_test
+#define tcase_add_loop_test(tc, tf, s, e) \
+	tu_add_loop_test((tc), (tf), (s), (e))
 
 /* Add test only when cond holds; otherwise report it as skipped, with why. */
 void tu_add_test_if(TCase *tc, const TTest *test, bool cond,
