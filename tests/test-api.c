@@ -159,6 +159,10 @@ START_TEST(device_arguments_are_validated)
 	refused_silently(dmasplit_alloc_coherent(dev, G, 0, &cpu, NULL), -EINVAL);
 	refused(dmasplit_alloc_coherent(dev, 0, 0, &cpu, &dma), -EINVAL);
 	refused(dmasplit_alloc_coherent(dev, G, 1, &cpu, &dma), -EINVAL);
+	/* Rounded up to a granule it would wrap to a small size. */
+	refused(dmasplit_alloc_coherent(dev, SIZE_MAX, 0, &cpu, &dma), -EINVAL);
+	refused(dmasplit_alloc_coherent(dev, SIZE_MAX - G + 2, 0, &cpu, &dma),
+		-EINVAL);
 	ck_assert_ptr_null(cpu);
 	refused_silently(dmasplit_free_coherent(NULL, G, buf, 0x1000), -EINVAL);
 	refused(dmasplit_free_coherent(dev, G, NULL, 0x1000), -EINVAL);

@@ -493,6 +493,56 @@ START_TEST(refused_plugin_leaves_the_builtin_in_place)
 }
 END_TEST
 
+/* A context made with DMASPLIT_BUILTIN_BACKENDS=value: what it logged on
+ * stderr (the log function before the application sets one), in log,
+ * and how many backends it loads from dir. */
+static unsigned int builtin_from_env(const char *value, const char *dir,
+				     char *log, size_t size)
+{
+	struct dmasplit_ctx *ctx;
+	FILE *err = tmpfile();
+	int saved = dup(2);
+	unsigned int n;
+	size_t got;
+
+	ck_assert_ptr_nonnull(err);
+	ck_assert_int_ge(saved, 0);
+	fflush(stderr);
+	ck_assert_int_ge(dup2(fileno(err), 2), 0);
+	setenv("DMASPLIT_BUILTIN_BACKENDS", value, 1);
+	ck_assert_int_eq(dmasplit_ctx_new(&ctx), 0);
+	unsetenv("DMASPLIT_BUILTIN_BACKENDS");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(err);
+	got = fread(log, 1, size - 1, err);
+	log[got] = '\0';
+	fclose(err);
+	ck_assert_int_eq(dmasplit_ctx_set_backend_path(ctx, dir), 0);
+	n = count_backends(ctx);
+	dmasplit_ctx_unref(ctx);
+	return n;
+}
+
+/* An empty value is ignored, as that of the other variables; one that
+ * means nothing is logged and ignored. */
+START_TEST(builtin_backends_variable_empty_or_invalid)
+{
+	char *dir = tu_mkdtemp();
+	char log[512];
+
+	ck_assert_uint_eq(builtin_from_env("", dir, log, sizeof(log)), 1);
+	ck_assert_msg(!log[0], "an empty value was logged: %s", log);
+	ck_assert_uint_eq(builtin_from_env("maybe", dir, log, sizeof(log)), 1);
+	ck_assert_msg(strstr(log, "ignoring DMASPLIT_BUILTIN_BACKENDS='maybe'"),
+		      "an invalid value was not logged: '%s'", log);
+	ck_assert_uint_eq(builtin_from_env("no", dir, log, sizeof(log)), 0);
+	ck_assert_msg(!log[0], "a valid value was logged: %s", log);
+	remove_dir(dir);
+}
+END_TEST
+
 START_TEST(builtin_backends_can_be_turned_off)
 {
 	char *dir = tu_mkdtemp();
@@ -715,6 +765,7 @@ int main(void)
 	tcase_add_test(tc, plugin_with_the_builtin_uuid_shadows_it);
 	tcase_add_test(tc, refused_plugin_leaves_the_builtin_in_place);
 	tcase_add_test(tc, builtin_backends_can_be_turned_off);
+	tcase_add_test(tc, builtin_backends_variable_empty_or_invalid);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("select");

@@ -361,6 +361,17 @@ START_TEST(peer_add_checks_the_bar_and_refuses_overlaps)
 			 -ENOENT);
 	ck_assert_int_eq(dmasplit_peer_remove(ctx, buf), 0);
 	ck_assert_int_eq(dmasplit_peer_remove(ctx, buf), -ENOENT);
+	/* Bad arguments: refused in one line each; a NULL context has
+	 * nowhere to log. */
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_peer_add(ctx, NULL, 2, 0, buf, 4096), -EINVAL);
+	ck_assert_int_eq(dmasplit_peer_add(ctx, A, 2, 0, NULL, 4096), -EINVAL);
+	ck_assert_int_eq(dmasplit_peer_add(ctx, A, 2, 0, buf, 0), -EINVAL);
+	ck_assert_int_eq(dmasplit_peer_remove(ctx, NULL), -EINVAL);
+	ck_assert_msg(tu_log_count("\n") == 4, "expected 4 lines, got:\n%s",
+		      tu_log_text());
+	ck_assert_int_eq(dmasplit_peer_add(NULL, A, 2, 0, buf, 4096), -EINVAL);
+	ck_assert_int_eq(dmasplit_peer_remove(NULL, buf), -EINVAL);
 	free(buf);
 }
 END_TEST
