@@ -238,7 +238,9 @@ static _must_check_ int map_ranges(struct dmasplit_batch *batch)
 	nsegs = room > UINT_MAX ? UINT_MAX : (unsigned int)room;
 	segs = calloc(nsegs, sizeof(*segs));
 	if (!segs)
-		return -ENOMEM;
+		return refuse(batch->dev->ctx, batch->attrs, -ENOMEM,
+			      "%s: dmasplit_batch_map: no memory for the %u segments %u buffers may need",
+			      batch->dev->name, nsegs, batch->n);
 	r = dmasplit_map_vec(batch->dev, batch->iov, batch->n, batch->dir,
 			     batch->attrs, segs, &nsegs);
 	if (r < 0) {
