@@ -188,17 +188,23 @@ static int parse_priority(const char *s)
 		{ "err", LOG_ERR }, { "error", LOG_ERR },
 		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
 	};
-	char *end;
-	long v;
+	unsigned int v = 0;
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcasecmp(s, names[i].name))
 			return names[i].priority;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 0 || v > LOG_DEBUG)
+	/* Digits and nothing else: strtol() would also take blanks and a
+	 * sign. */
+	if (!*s)
 		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned int)(*s - '0');
+		if (v > LOG_DEBUG)
+			return -EINVAL;
+	}
 	return (int)v;
 }
 
@@ -238,7 +244,7 @@ static void read_environment(struct dmasplit_ctx *ctx)
 	if (v) {
 		r = parse_priority(v);
 		if (r < 0)
-			log_err(ctx, "ignoring DMASPLIT_LOG='%s': expected err, info, debug or 0-7",
+			log_err(ctx, "ignoring DMASPLIT_LOG='%s': expected err (or error), info, debug or 0-7",
 				v);
 		else
 			ctx->log_priority = r;
@@ -247,7 +253,7 @@ static void read_environment(struct dmasplit_ctx *ctx)
 	if (v) {
 		r = parse_bool(v);
 		if (r < 0)
-			log_err(ctx, "ignoring DMASPLIT_CHECK='%s': expected 1/on/yes or 0/off/no",
+			log_err(ctx, "ignoring DMASPLIT_CHECK='%s': expected 1/on/yes/true or 0/off/no/false",
 				v);
 		else
 			ctx->check = r;
@@ -256,7 +262,7 @@ static void read_environment(struct dmasplit_ctx *ctx)
 	if (v && *v) {
 		r = parse_bool(v);
 		if (r < 0)
-			log_err(ctx, "ignoring DMASPLIT_BUILTIN_BACKENDS='%s': expected 1/on/yes or 0/off/no",
+			log_err(ctx, "ignoring DMASPLIT_BUILTIN_BACKENDS='%s': expected 1/on/yes/true or 0/off/no/false",
 				v);
 		else
 			ctx->no_builtin = !r;

@@ -155,6 +155,12 @@ START_TEST(log_priority_from_environment)
 	ck_assert_int_eq(priority_from_env("8"), LOG_ERR);
 	ck_assert_int_eq(priority_from_env("-1"), LOG_ERR);
 	ck_assert_int_eq(priority_from_env(""), LOG_ERR);
+	/* Digits only: no blanks, no sign. */
+	ck_assert_int_eq(priority_from_env(" 7"), LOG_ERR);
+	ck_assert_int_eq(priority_from_env("+7"), LOG_ERR);
+	ck_assert_int_eq(priority_from_env("7 "), LOG_ERR);
+	ck_assert_int_eq(priority_from_env("07"), LOG_DEBUG);
+	ck_assert_int_eq(priority_from_env("error"), LOG_ERR);
 }
 END_TEST
 
