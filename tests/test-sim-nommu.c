@@ -486,6 +486,37 @@ START_TEST(mapping_never_crosses_a_segment)
 }
 END_TEST
 
+/* untrusted=1 without an IOMMU: a buffer that does not fill whole
+ * granules is bounced, so that the device reaches none of the bytes
+ * around it; whole granules are reached at their own address. */
+START_TEST(untrusted_without_iommu_bounces_partial_granules)
+{
+	struct dmasplit_dev *d = open_dev("sim:u,iommu=off,untrusted=1");
+	uint8_t *buf = buf_new(3 * G), before;
+	struct dmasplit_dev_stats s;
+	uint64_t dma;
+
+	fill(buf, 3 * G, 41);
+	dma = map_ok(d, buf + 0x100, 0x200, DMASPLIT_BIDIRECTIONAL, 0);
+	ck_assert_msg(dma != (uintptr_t)(buf + 0x100),
+		      "a partial granule of an untrusted device was not bounced");
+	expect_read(d, dma, buf + 0x100, 0x200, "the bounced buffer");
+	before = buf[0xff];
+	write_byte(d, dma - 1, (uint8_t)~before);
+	ck_assert_msg(buf[0xff] == before,
+		      "the device wrote the byte before the buffer in its granule");
+	unmap_ok(d, dma, 0x200, DMASPLIT_BIDIRECTIONAL, 0);
+	s = stats_of(d);
+	ck_assert_uint_ge(s.bytes_bounced, 0x200);
+	dma = map_ok(d, buf + G, G, DMASPLIT_BIDIRECTIONAL, 0);
+	ck_assert_msg(dma == (uintptr_t)(buf + G),
+		      "a whole granule was bounced: 0x%" PRIx64, dma);
+	unmap_ok(d, dma, G, DMASPLIT_BIDIRECTIONAL, 0);
+	dmasplit_dev_close(d);
+	free(buf);
+}
+END_TEST
+
 START_TEST(mapping_larger_than_a_segment_is_refused)
 {
 	struct dmasplit_dev *d = open_dev("sim:p,iommu=off,bounce=force,pool=1M");
@@ -575,6 +606,7 @@ int main(void)
 	tcase_add_test(tc, pool_size_rounds_up_to_whole_segments);
 	tcase_add_test(tc, mapping_never_crosses_a_segment);
 	tcase_add_test(tc, mapping_larger_than_a_segment_is_refused);
+	tcase_add_test(tc, untrusted_without_iommu_bounces_partial_granules);
 	tcase_add_test(tc, map_vec_on_iommu_off_maps_each_buffer);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

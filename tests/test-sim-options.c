@@ -148,6 +148,11 @@ START_TEST(bad_options_are_refused_naming_the_key)
 		{ "inval_ns=1us", "inval_ns" },
 		{ "inval_ns=", "inval_ns" },
 		{ "mask=32,bogus=1", "bogus" },
+		/* The pool goes above the lowest 16 MiB, with 64 KiB to
+		 * align it. */
+		{ "iommu=off,mask=26", "mask" },
+		{ "iommu=off,mask=19,pool=256K", "mask" },
+		{ "iommu=off,mask=24,pool=256K", "mask" },
 	};
 	char spec[128];
 	unsigned int i;
@@ -181,6 +186,8 @@ START_TEST(good_options_are_accepted)
 		"sim:g7,inval_ns=0",
 		"sim:g8,inval_ns=1000,granule=16384",
 		"sim:g9,inval_ns=1000000,iommu=off",
+		"sim:g10,iommu=off,mask=27",
+		"sim:g11,iommu=off,mask=25,pool=256K",
 	};
 	unsigned int i;
 

@@ -17,8 +17,6 @@
 
 #include "sim.h"
 
-/* Below this, mmap_min_addr and the program's own image live. */
-#define LOW_FLOOR (16ull << 20)
 #define LOW_STEP (1ull << 20)
 #define LOW_TRIES 256
 
@@ -79,6 +77,17 @@ void *low_mmap(size_t len, uint64_t limit)
 	return NULL;
 }
 
+/* Reached at its own address: below the mask, not forced through the
+ * pool, and for an untrusted device whole granules (the kernel bounces
+ * the rest for such devices, so that the device reaches no neighbour's
+ * bytes through them). */
+static bool direct_ok(const struct dmasplit_bdev *b, uintptr_t va, size_t len)
+{
+	if (b->o.force_bounce || va + (len - 1) > b->limit)
+		return false;
+	return !b->o.untrusted || !((va | len) & (b->o.granule - 1));
+}
+
 /* One buffer; inv: made by map_vec, so only unmap_vec takes it. */
 static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
 		   enum dmasplit_dir dir, uint32_t attrs, bool inv,
@@ -88,7 +97,7 @@ static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	uint8_t *tlb;
 	int r;
 
-	if (!b->o.force_bounce && va + (len - 1) <= b->limit) {
+	if (direct_ok(b, va, len)) {
 		struct held_entry e = {
 			.dma = va, .len = len,
 			.flags = HELD_DIRECT | (inv ? HELD_INVEC : 0) |

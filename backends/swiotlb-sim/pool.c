@@ -15,9 +15,6 @@
 
 #include "sim.h"
 
-/* The pool's base is aligned to the largest granule, so that slot
- * alignment within the pool is address alignment. */
-#define POOL_ALIGN (64u * 1024)
 
 /* Mappings of a page or more start on a page boundary. */
 #define POOL_PAGE_SHIFT 12
@@ -28,7 +25,7 @@ int pool_init(struct dmasplit_bdev *b, struct pool *pool, uint64_t size,
 	uint32_t i;
 
 	memset(pool, 0, sizeof(*pool));
-	pool->map_len = size + POOL_ALIGN;
+	pool->map_len = pool_map_len(size);
 	pool->map = low_mmap(pool->map_len, limit);
 	if (!pool->map) {
 		sim_err(b, "%s: cannot place a bounce pool of %llu bytes below the DMA mask (last address 0x%llx)",

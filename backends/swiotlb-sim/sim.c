@@ -162,9 +162,11 @@ static int check_opts(const struct dmasplit_host *host,
 					  1);
 		return -EINVAL;
 	}
-	if (!o->iommu && reach < o->pool_size - 1) {
-		dmasplit_host_err(host, SIM_NAME ": sim:%s: mask=%u: the bounce pool (pool=%" PRIu64 ") does not fit below it",
-				  desc->name, o->mask_bits, o->pool_size);
+	if (!o->iommu && (reach < LOW_FLOOR ||
+			  reach - LOW_FLOOR < pool_map_len(o->pool_size) - 1)) {
+		dmasplit_host_err(host, SIM_NAME ": sim:%s: mask=%u: the bounce pool (pool=%" PRIu64 ") does not fit below it, above the lowest %llu MiB",
+				  desc->name, o->mask_bits, o->pool_size,
+				  LOW_FLOOR >> 20);
 		return -EINVAL;
 	}
 	return 0;

@@ -194,6 +194,16 @@ struct pool {
 
 struct dmasplit_bdev;
 
+/* The pool's base is aligned to the largest granule, so that slot
+ * alignment within the pool is address alignment. */
+#define POOL_ALIGN (64u * 1024)
+
+/* The memory a pool of size bytes takes, its alignment included. */
+static inline uint64_t pool_map_len(uint64_t size)
+{
+	return size + POOL_ALIGN;
+}
+
 int  pool_init(struct dmasplit_bdev *b, struct pool *pool, uint64_t size,
 	       uint64_t limit);
 void pool_fini(struct pool *pool);
@@ -654,7 +664,10 @@ int  nommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 			 uint64_t dma);
 int  nommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		  size_t len, bool write);
-/* Anonymous memory placed at or below limit (the pool, coherent memory). */
+/* Anonymous memory placed at or below limit (the pool, coherent memory),
+ * never below LOW_FLOOR, where mmap_min_addr and the program's own image
+ * live. */
+#define LOW_FLOOR (16ull << 20)
 void *low_mmap(size_t len, uint64_t limit);
 
 /* sim.c */
