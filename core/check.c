@@ -48,6 +48,7 @@ struct check_entry *check_entry_new(uint64_t start, uint64_t len,
 
 void check_entry_drop(struct check_entry *e)
 {
+	free(e->owned);
 	check_links_free(&e->links);
 	check_group_put(e->group);
 	free(e);
@@ -146,11 +147,98 @@ static struct check_entry *find_holder(struct dmasplit_dev *dev, uint64_t dma,
 	return first;
 }
 
+/* Lock held.  The first owned range of e that ends at or after first. */
+static unsigned int owned_from(const struct check_entry *e, uint64_t first)
+{
+	unsigned int i = 0;
+
+	while (i < e->nowned && e->owned[i].last < first)
+		i++;
+	return i;
+}
+
+/* Lock held.  The CPU owns [first, last] of e too: merged with what it
+ * owns that overlaps or touches it.  -ENOMEM leaves e as it was. */
+static int owned_take(struct check_entry *e, uint64_t first, uint64_t last)
+{
+	unsigned int i = owned_from(e, first ? first - 1 : 0), j = i;
+	struct check_owned *grown;
+
+	while (j < e->nowned && e->owned[j].first <= last + 1) {
+		if (e->owned[j].first < first)
+			first = e->owned[j].first;
+		if (e->owned[j].last > last)
+			last = e->owned[j].last;
+		j++;
+	}
+	if (j == i) {
+		grown = realloc(e->owned, (e->nowned + 1) * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		e->owned = grown;
+		memmove(&e->owned[i + 1], &e->owned[i],
+			(e->nowned - i) * sizeof(*grown));
+		e->nowned++;
+		j = i + 1;
+	}
+	e->owned[i] = (struct check_owned){ first, last };
+	memmove(&e->owned[i + 1], &e->owned[j],
+		(e->nowned - j) * sizeof(*e->owned));
+	e->nowned -= j - i - 1;
+	return 0;
+}
+
+/* Lock held.  [first, last] of e is the device's again: a range that
+ * holds it whole is cut in two.  -ENOMEM leaves e as it was. */
+static int owned_give(struct check_entry *e, uint64_t first, uint64_t last)
+{
+	unsigned int i = owned_from(e, first);
+	struct check_owned *grown;
+
+	if (i < e->nowned && e->owned[i].first < first &&
+	    e->owned[i].last > last) {
+		grown = realloc(e->owned, (e->nowned + 1) * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		e->owned = grown;
+		memmove(&e->owned[i + 1], &e->owned[i],
+			(e->nowned - i) * sizeof(*grown));
+		e->nowned++;
+		e->owned[i].last = first - 1;
+		e->owned[i + 1].first = last + 1;
+		return 0;
+	}
+	while (i < e->nowned && e->owned[i].first <= last) {
+		if (e->owned[i].first < first) {
+			e->owned[i++].last = first - 1;
+		} else if (e->owned[i].last > last) {
+			e->owned[i].first = last + 1;
+			break;
+		} else {
+			memmove(&e->owned[i], &e->owned[i + 1],
+				(e->nowned - i - 1) * sizeof(*e->owned));
+			e->nowned--;
+		}
+	}
+	return 0;
+}
+
+/* Lock held.  Whether the CPU owns any byte of [first, last] of e. */
+static bool owned_any(const struct check_entry *e, uint64_t first,
+		      uint64_t last)
+{
+	unsigned int i = owned_from(e, first);
+
+	return i < e->nowned && e->owned[i].first <= last;
+}
+
 /*
  * Ownership, as the kernel's DMA API defines it: after a sync for the CPU
- * the CPU owns the memory until a sync for the device.  Tracked per
- * mapping (when a sync covers it whole) and per linked run of a window,
- * so that device accesses on non-coherent devices can be checked.
+ * the CPU owns the memory until a sync for the device.  Tracked per byte
+ * range of a mapping and per granule of a linked run of a window, so
+ * that device accesses on non-coherent devices can be checked.  Without
+ * memory to record a change, the change is not recorded: the checker
+ * may then miss an access, never report one that is right.
  */
 int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 		   enum dmasplit_dir dir, bool for_cpu, const void *caller)
@@ -179,9 +267,10 @@ int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 			     check_dir_name[e->dir]);
 		check_culprit(&rep, "mapped at", e->made_at);
 	} else if (!for_cpu) {
-		e->cpu_owned = false;
-	} else if (dma == e->node.start && dma + len - 1 == e->node.last) {
-		e->cpu_owned = true;
+		if (owned_give(e, dma, dma + len - 1) < 0)
+			e->nowned = 0;
+	} else {
+		(void)owned_take(e, dma, dma + len - 1);
 	}
 	pthread_mutex_unlock(&dev->lock);
 	free(spare[0]);
@@ -212,7 +301,7 @@ void check_device_access(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 	if (e && e->kind == CHECK_WINDOW)
 		owned = check_window_cpu_owned(e, dma, len);
 	else if (e && e->kind != CHECK_COHERENT)
-		owned = e->cpu_owned;
+		owned = owned_any(e, dma, dma + len - 1);
 	if (owned) {
 		check_misuse(&rep, 0, "%s: device %s at 0x%" PRIx64 " while the CPU owns that memory (dmasplit_sync_for_cpu without dmasplit_sync_for_device since): a non-coherent device would %s",
 			     dev->name, write ? "write" : "read", dma,

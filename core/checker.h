@@ -36,6 +36,10 @@ struct check_group {
 	struct check_entry **ent;
 };
 
+struct check_owned {
+	uint64_t first, last;
+};
+
 struct check_entry {
 	struct itree_node node;
 	enum check_kind kind;
@@ -45,7 +49,10 @@ struct check_entry {
 	struct check_group *group;	/* CHECK_VEC */
 	void *cpu;			/* CHECK_COHERENT */
 	uintptr_t host;		/* host address at node.start, or 0 */
-	bool cpu_owned;			/* synced for the CPU, whole */
+	/* Mappings: the byte ranges the CPU owns (synced for the CPU and
+	 * not yet for the device), disjoint, in order, none adjacent. */
+	struct check_owned *owned;
+	unsigned int nowned;
 	const void *made_at;		/* caller of the call that made it */
 	const void *gone_at;		/* caller of the unmap that took it */
 };

@@ -243,6 +243,34 @@ START_TEST(checker_reports_device_access_to_cpu_owned_memory)
 	tu_log_clear();
 	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma, &byte, 1), 0);
 	ck_assert(!tu_log_has("while the CPU owns"));
+
+	/* Part of a mapping, to the byte: [100, 300) and [1000, 1100) are
+	 * the CPU's, then [200, 1050) goes back to the device. */
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, dma + 100, 200, DMASPLIT_BIDIRECTIONAL), 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, dma + 1000, 100, DMASPLIT_BIDIRECTIONAL), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 99, &byte, 1), 0);
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 300, &byte, 1), 0);
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 500, &byte, 1), 0);
+	ck_assert_msg(!tu_log_has("while the CPU owns"), "log:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 299, &byte, 1), 0);
+	ck_assert_uint_eq(tu_log_count("while the CPU owns"), 1);
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 1000, &byte, 1), 0);
+	ck_assert_uint_eq(tu_log_count("while the CPU owns"), 2);
+	ck_assert_int_eq(dmasplit_sync_for_device(d, dma + 200, 850, DMASPLIT_BIDIRECTIONAL), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 200, &byte, 1), 0);
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 1049, &byte, 1), 0);
+	ck_assert_msg(!tu_log_has("while the CPU owns"), "log:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 199, &byte, 1), 0);
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 1050, &byte, 1), 0);
+	ck_assert_uint_eq(tu_log_count("while the CPU owns"), 2);
+	/* The whole mapping back, from inside the owned ranges too. */
+	ck_assert_int_eq(dmasplit_sync_for_device(d, dma, G, DMASPLIT_BIDIRECTIONAL), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 150, &byte, 1), 0);
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, dma + 1060, &byte, 1), 0);
+	ck_assert(!tu_log_has("while the CPU owns"));
 	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_BIDIRECTIONAL, 0), 0);
 
 	/* Windows, per granule. */
