@@ -164,7 +164,7 @@ static _must_check_ int map_window(struct dmasplit_batch *batch)
 		return refuse(dev->ctx, batch->attrs, -EOVERFLOW,
 			      "%s: dmasplit_batch_map: %u buffers do not fit in one address space",
 			      dev->name, batch->n);
-	r = dmasplit_iova_alloc(dev, size, 0, &batch->iova);
+	r = internal_window_alloc(dev, size, &batch->iova);
 	if (r == -EOPNOTSUPP)
 		return 1;
 	if (r < 0)
@@ -212,7 +212,7 @@ static _must_check_ int map_window(struct dmasplit_batch *batch)
 
 fail:
 	free(segs);
-	dmasplit_iova_destroy(batch->iova);
+	internal_window_destroy(batch->iova);
 	batch->iova = NULL;
 	return r == -EINVAL ? 1 : r;
 }
@@ -337,7 +337,7 @@ DMASPLIT_EXPORT int dmasplit_batch_unmap(struct dmasplit_batch *batch)
 		 * one unlink, one invalidation. */
 		r = dmasplit_iova_unlink(batch->iova, 0, batch->window_size,
 					 batch->dir, batch->attrs);
-		dmasplit_iova_destroy(batch->iova);
+		internal_window_destroy(batch->iova);
 		batch->iova = NULL;
 	} else {
 		r = dmasplit_unmap_vec(batch->dev, batch->segs, batch->nsegs,

@@ -99,14 +99,15 @@ bool check_window_dead(struct dmasplit_iova *iova, const void *caller)
 	return true;
 }
 
-/* Lock held.  The application's live windows: not the regions'. */
+/* Lock held.  The application's live windows: not those of batches and
+ * regions. */
 static unsigned int live_windows(struct dmasplit_dev *dev)
 {
 	struct checked_iova *w;
 	unsigned int n = 0;
 
 	for (w = dev->windows; w; w = w->next)
-		n += !w->in_region;
+		n += !w->internal;
 	return n;
 }
 
@@ -120,10 +121,10 @@ unsigned int check_app_windows(struct dmasplit_dev *dev)
 	return n;
 }
 
-void check_window_in_region(struct dmasplit_iova *iova)
+void check_window_internal(struct dmasplit_iova *iova)
 {
 	pthread_mutex_lock(&iova->dev->lock);
-	checked(iova)->in_region = true;
+	checked(iova)->internal = true;
 	pthread_mutex_unlock(&iova->dev->lock);
 }
 
@@ -157,7 +158,7 @@ void check_dev_close(struct dmasplit_dev *dev)
 	}
 	for (i = 0, iova = dev->windows; iova && i < want;
 	     iova = iova->next) {
-		if (iova->in_region)
+		if (iova->internal)
 			continue;
 		w[i].addr = iova->iova.addr;
 		w[i].size = iova->iova.size;

@@ -393,24 +393,29 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 			dev->name);
 		return;
 	}
-	/* Regions hold windows of their own: they are reported as
-	 * regions. */
+	/* Batches and regions hold windows of their own: they are
+	 * reported as batches and regions. */
 	if (dev->check) {
 		windows = check_app_windows(dev);
 	} else {
+		uint64_t held = __atomic_load_n(&dev->internal_windows,
+						__ATOMIC_RELAXED);
+
 		windows = (unsigned int)dev_live(dev, C_WINDOWS_ALLOCATED,
 						 C_WINDOWS_DESTROYED, "windows");
-		unsigned int held = region_windows(dev);
-
-		windows = windows > held ? windows - held : 0;
+		windows = windows > held ? windows - (unsigned int)held : 0;
 	}
-	if (windows && dev->check)
-		check_dev_close(dev);
 	batches = __atomic_load_n(&dev->batches, __ATOMIC_RELAXED);
 	regions = regions_live(dev);
-	if ((windows && !dev->check) || batches)
+	/* With the checker, each window is a report of its own. */
+	if (windows && dev->check)
+		check_dev_close(dev);
+	else if (windows)
 		log_err(dev->ctx, "%s: closed with %u windows and %u batches live: the device stays until the last is destroyed or freed",
 			dev->name, windows, batches);
+	if (batches && (dev->check || !windows))
+		log_err(dev->ctx, "%s: closed with %u batches live: the device stays until the last is freed",
+			dev->name, batches);
 	if (regions)
 		log_err(dev->ctx, "%s: closed with %u registered regions live: the device stays until the last is freed",
 			dev->name, regions);

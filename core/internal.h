@@ -260,9 +260,11 @@ struct dmasplit_dev {
 	struct dmasplit_region **regions;
 	unsigned int nregions;
 
-	/* Coherent allocations live, for the leak report at release: few
-	 * and slow, so one shared counter. */
+	/* Coherent allocations live, for the leak report at release, and
+	 * the windows batches and regions hold, which dmasplit_dev_close()
+	 * reports as those: few and slow, so shared counters. */
 	uint64_t coherent_live;
+	uint64_t internal_windows;
 
 	struct dev_counters count[COUNT_SLOTS];
 };
@@ -293,8 +295,8 @@ struct checked_iova {
 	const void *gone_at;
 	struct check_entry *check;	/* its state */
 	bool gone;			/* destroyed: in quarantine */
-	bool in_region;			/* a registered region's own, which
-					 * the region reports, not a leak */
+	bool internal;			/* a batch's or a region's, which
+					 * reports itself: not a leak */
 	struct dmasplit_iova iova;	/* last: the backend's bytes follow */
 };
 
@@ -472,8 +474,6 @@ int region_sync(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
 		   unsigned int n, enum dmasplit_dir dir,
 		   struct dmasplit_seg *segs, unsigned int *nsegs);
-/* The windows that live regions hold (dmasplit_dev_close's count). */
-unsigned int region_windows(struct dmasplit_dev *dev);
 int region_unmap_vec(struct dmasplit_dev *dev, const struct dmasplit_seg *segs,
 		     unsigned int nsegs, enum dmasplit_dir dir,
 		     uint32_t attrs);
@@ -485,6 +485,12 @@ static inline unsigned int regions_live(const struct dmasplit_dev *dev)
 	return __atomic_load_n(&dev->nregions, __ATOMIC_RELAXED);
 }
 
+/* iova.c: a window for a batch or a region, which reports itself when
+ * its device is closed (dmasplit_dev_close() leaves it out of the leaked
+ * windows), and its destruction. */
+int  internal_window_alloc(struct dmasplit_dev *dev, size_t size,
+			   struct dmasplit_iova **iova) _must_check_;
+void internal_window_destroy(struct dmasplit_iova *iova);
 /* iova.c: the spare window objects of every slot go (device release) */
 void iova_spares_free(struct dmasplit_dev *dev);
 
@@ -527,10 +533,10 @@ enum check_kind { CHECK_WINDOW, CHECK_MAP, CHECK_VEC, CHECK_COHERENT };
 int  check_dev_new(struct dmasplit_dev *dev) _must_check_;
 void check_dev_release(struct dmasplit_dev *dev);
 /* Windows still live when the application closes the device, but for
- * those of registered regions; check_app_windows() counts them. */
+ * those of batches and regions; check_app_windows() counts them. */
 void check_dev_close(struct dmasplit_dev *dev);
 unsigned int check_app_windows(struct dmasplit_dev *dev);
-void check_window_in_region(struct dmasplit_iova *iova);
+void check_window_internal(struct dmasplit_iova *iova);
 int  check_window_add(struct dmasplit_iova *iova, const void *caller)
 	_must_check_;
 void check_window_del(struct dmasplit_iova *iova, const void *caller);

@@ -381,3 +381,27 @@ DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 		iova_obj_free(dev, iova);
 	dev_put(dev);
 }
+
+int internal_window_alloc(struct dmasplit_dev *dev, size_t size,
+			  struct dmasplit_iova **iova)
+{
+	int r = dmasplit_iova_alloc(dev, size, 0, iova);
+
+	if (r < 0)
+		return r;
+	if (dev->check)
+		check_window_internal(*iova);
+	__atomic_add_fetch(&dev->internal_windows, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void internal_window_destroy(struct dmasplit_iova *iova)
+{
+	struct dmasplit_dev *dev;
+
+	if (!iova)
+		return;
+	dev = iova->dev;
+	__atomic_sub_fetch(&dev->internal_windows, 1, __ATOMIC_RELAXED);
+	dmasplit_iova_destroy(iova);
+}

@@ -340,11 +340,9 @@ static int region_map_range(struct dmasplit_region *r, void *vaddr)
 
 	if (!(dev->info.flags & DMASPLIT_DEV_WINDOWS))
 		return dmasplit_map(dev, vaddr, r->len, r->dir, 0, &r->dma);
-	ret = dmasplit_iova_alloc(dev, r->len, 0, &r->iova);
+	ret = internal_window_alloc(dev, r->len, &r->iova);
 	if (ret < 0)
 		return ret;
-	if (dev->check)
-		check_window_in_region(r->iova);
 	ret = dmasplit_iova_link(r->iova, 0, vaddr, r->len, r->dir, 0);
 	if (!ret) {
 		ret = dmasplit_iova_sync(r->iova, 0, r->len);
@@ -353,7 +351,7 @@ static int region_map_range(struct dmasplit_region *r, void *vaddr)
 					     DMASPLIT_ATTR_SKIP_CPU_SYNC);
 	}
 	if (ret < 0) {
-		dmasplit_iova_destroy(r->iova);
+		internal_window_destroy(r->iova);
 		r->iova = NULL;
 		return ret;
 	}
@@ -371,7 +369,7 @@ static void region_unmap_range(struct dmasplit_region *r)
 	/* Destroy takes down what an unlink that failed left. */
 	(void)dmasplit_iova_unlink(r->iova, 0, r->len, r->dir,
 				   DMASPLIT_ATTR_SKIP_CPU_SYNC);
-	dmasplit_iova_destroy(r->iova);
+	internal_window_destroy(r->iova);
 }
 
 /* Where a mapping through a region would need a copy or a flush, the
@@ -511,17 +509,6 @@ DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
 	free(r);
 	dev_put(dev);
 	return 0;
-}
-
-unsigned int region_windows(struct dmasplit_dev *dev)
-{
-	unsigned int i, n = 0;
-
-	pthread_rwlock_rdlock(&dev->regions_lock);
-	for (i = 0; i < dev->nregions; i++)
-		n += dev->regions[i]->iova != NULL;
-	pthread_rwlock_unlock(&dev->regions_lock);
-	return n;
 }
 
 DMASPLIT_EXPORT uint64_t dmasplit_region_addr(const struct dmasplit_region *r)
