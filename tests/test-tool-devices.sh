@@ -74,7 +74,7 @@ p2pmem() {
 	echo "$3" >"$sys/bus/pci/devices/$1/p2pmem/published"
 }
 
-echo "1..16"
+echo "1..20"
 
 # Made out of order: the listing sorts them.
 long_driver=a_driver_name_long_enough_to_be_cut_short
@@ -122,6 +122,13 @@ run "$tool" devices
 [ $rc -eq 0 ] && fits &&
 	row 0000:0a:00.0 | grep -Eq '^0000:0a:00\.0 1b36:0010 a_driver[a-z_]*\.\.\. 15 identity - - -$'
 ok $? "devices: lines fit 80 columns, a long driver name cut with '...'"
+
+# Narrower than the columns can be: header and rows cut at the width.
+run env COLUMNS=60 "$tool" devices
+[ $rc -eq 0 ] && fits 60 && [ "$(wc -l <"$out")" -eq 6 ] &&
+	grep -Eq '^ADDRESS +ID +DRIVER' "$out" &&
+	row 0000:01:00.0 | grep -q '^0000:01:00\.0 8086:10d3 vfi\.\.\. 12 DMA-FQ 64'
+ok $? "devices: COLUMNS=60 cuts the header and every row at 60 columns"
 
 run env COLUMNS=120 "$tool" devices
 [ $rc -eq 0 ] && grep -q " $long_driver " "$out" && fits 120
@@ -195,6 +202,22 @@ json_ok "devices --json: the device that cannot be described has an error" "
 b = {x['address']: x for x in d['devices']}
 assert b['0000:03:00.0']['error']['name'] == 'EIO', b
 assert b['0000:01:00.0']['backend'] == 'vfio', b"
+
+# --- peer memory that sysfs tells only in part ------------------------
+
+sys=$tmp/half
+pci 0000:05:00.0 0x1b36 0x0010
+mkdir "$sys/bus/pci/devices/0000:05:00.0/p2pmem"
+echo 123 >"$sys/bus/pci/devices/0000:05:00.0/p2pmem/size"
+run env DMASPLIT_SYSFS_ROOT="$sys" "$tool" devices
+[ $rc -eq 0 ] && row 0000:05:00.0 | grep -q ' 123/- '
+ok $? "devices: peer memory without 'published' shows SIZE/-"
+run env DMASPLIT_SYSFS_ROOT="$sys" "$tool" devices --json
+json_ok "devices --json: peer memory without 'available' and 'published' has them null" "
+assert d['devices'][0]['p2pmem'] == {'size': 123, 'available': None, 'published': None}, d"
+run env DMASPLIT_SYSFS_ROOT="$sys" "$tool" --json info 0000:05:00.0
+json_ok "info --json: the same nulls" "
+assert d['device']['p2pmem'] == {'size': 123, 'available': None, 'published': None}, d"
 
 # --- the options of devices ----------------------------------------------
 

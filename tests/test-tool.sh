@@ -54,7 +54,7 @@ export DMASPLIT_BUILTIN_BACKENDS
 bare_tool=$tool
 . "$(dirname "$0")/tap.sh"
 
-echo "1..73"
+echo "1..83"
 
 # --- usage ------------------------------------------------------------
 
@@ -77,11 +77,43 @@ run "$tool" help info
 [ $rc -eq 0 ] && cmp -s "$out" "$tmp/info-help"
 ok $? "help info prints what info --help does"
 
+grep -qF '[pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1]' "$out" &&
+	grep -qF '[,unlink=strict|lazy][,as=NAME]' "$out"
+ok $? "info --help gives the whole PCI spec, unlink= and as= with it"
+
 run "$tool" list --help
 [ $rc -eq 0 ] && grep -q -- '--wide' "$out" && grep -q -- '--json' "$out" &&
-	! grep -q -- '--peer' "$out" && ! grep -q -- '--backend' "$out" &&
-	! grep -q -- '--quick' "$out"
-ok $? "list --help shows -w and --json, not --peer, --backend or --quick"
+	grep -q -- '--backend' "$out" &&
+	! grep -q -- '--peer' "$out" && ! grep -q -- '--quick' "$out"
+ok $? "list --help shows -w, --json and -b, which every command takes, not --peer or --quick"
+
+run "$tool" help help
+[ $rc -eq 0 ] && grep -q -- '--backend' "$out" && grep -q -- '--verbose' "$out" &&
+	! grep -Eq -- '--(wide|json|quick|inval-ns|callgrind|peer)' "$out"
+ok $? "help help lists -b, -v and -h, no option of another command"
+
+bad=
+for o in '--quick list' '-w' '--json' '--inval-ns 5' '--callgrind'; do
+	run "$tool" help $o
+	[ $rc -eq 2 ] && [ ! -s "$out" ] && grep -q "Try 'dmasplit --help'" "$err" ||
+		bad="$bad, $o"
+done
+[ -z "$bad" ]
+ok $? "help with an option it does not take: exit 2${bad:+ (not for${bad#,})}"
+
+# getopt leaves such an option's value, not a character, in optopt.
+bad=
+for args in '--json=1 list' 'list --quick=1' '--callgrind=x bench' \
+	    '--wide=3 list' 'devices --verbose=1' '--help=x'; do
+	run "$tool" $args
+	name=${args#*--}
+	name=${name%%=*}
+	[ $rc -eq 2 ] && [ ! -s "$out" ] &&
+		grep -q "^dmasplit: option '--$name' takes no value$" "$err" ||
+		bad="$bad, $args"
+done
+[ -z "$bad" ]
+ok $? "a long option given a value it does not take: exit 2, named${bad:+ (not for${bad#,})}"
 
 run "$tool" demo --help
 [ $rc -eq 0 ] && grep -q -- '--backend' "$out" && ! grep -q -- '--json' "$out"
@@ -168,6 +200,10 @@ ok $? "list --wide: whole lines, with the UUID"
 run env COLUMNS=60 DMASPLIT_BACKEND_PATH="$deep" "$tool" list
 [ $rc -eq 0 ] && fits 60 && grep -q '/backend-testb\.so ' "$out"
 ok $? "list: COLUMNS=60, lines of 60 columns that still end the path with its file"
+run env COLUMNS=30 DMASPLIT_BACKEND_PATH="$deep" "$tool" list
+[ $rc -eq 0 ] && fits 30 && grep -Eq '^NAME +VERSION' "$out" &&
+	grep -Eq '^testa +[^ ]+ ' "$out" && [ "$(wc -l <"$out")" -eq 3 ]
+ok $? "list: COLUMNS=30, narrower than the columns can be, cuts every line there"
 run env -u COLUMNS DMASPLIT_BACKEND_PATH="$deep" "$tool" --json list
 json_ok "list --json is never cut" "
 b = {x['name']: x for x in d['backends']}
@@ -281,12 +317,26 @@ assert d['selected']['backend'] == 'testb' and d['selected']['forced_by'] == '--
 assert d['opened'] is None, d
 assert d['error']['stage'] == 'select' and d['error']['name'] == 'ENODEV', d"
 run "$tool" -b testb demo 'sim:x,testb.reject'
-[ $rc -eq 1 ] && grep -q "^dmasplit: backend testb does not handle sim:x,testb.reject: No such device (ENODEV)$" "$err"
-ok $? "demo with a forced backend that refuses: exit 1, saying so"
+[ $rc -eq 1 ] && [ ! -s "$out" ] &&
+	[ "$(cat "$err")" = "dmasplit: backend testb does not handle sim:x,testb.reject: No such device (ENODEV)" ]
+ok $? "demo with a forced backend that refuses: exit 1, that one line and no step"
 run "$tool" -b testb bench --quick 'sim:x,testb.reject'
 [ $rc -eq 1 ] && [ ! -s "$out" ] &&
 	[ "$(cat "$err")" = "dmasplit: backend testb does not handle sim:x,testb.reject: No such device (ENODEV)" ]
 ok $? "bench with a forced backend that refuses: exit 1, one line, nothing measured"
+run "$tool" --json -b testb bench --quick 'sim:x,testb.reject'
+[ $rc -eq 1 ] &&
+	[ "$(cat "$err")" = "dmasplit: backend testb does not handle sim:x,testb.reject: No such device (ENODEV)" ]
+ok $? "bench --json with a forced backend that refuses: exit 1, the one line on stderr"
+json_ok "bench --json with a forced backend that refuses: one object, the error at select" "
+assert d['spec'] == 'sim:x,testb.reject' and d['measurements'] is None, d
+assert d['backend'] is None, d
+assert d['error']['stage'] == 'select' and d['error']['name'] == 'ENODEV', d"
+run "$tool" --json bench --quick bogus
+json_ok "bench --json on a malformed spec: one object, the error at describe" "
+assert $rc == 1
+assert d['spec'] == 'bogus' and d['measurements'] is None, d
+assert d['error']['stage'] == 'describe' and d['error']['name'] == 'EINVAL', d"
 
 run "$tool" info 'sim:x,testa.reject,testb.reject'
 [ $rc -eq 1 ] && grep -q '^dmasplit: sim:x,testa.reject,testb.reject: ' "$err" &&
@@ -397,6 +447,19 @@ grep -Eq '^peer client: +00:04.0$' "$out" &&
 	grep -Eq '^peer map: +not-supported$' "$out" &&
 	grep -q 'cannot reach peer memory of 0000:00:03.0: no common upstream bridge, so through host bridge 0000:00:00.0 (8086:29c0), which is not known to route' "$err"
 ok $? "info --peer shows a refused pair and logs what blocks it"
+run env DMASPLIT_SYSFS_ROOT="$p2p" "$tool" --json info 0000:00:03.0 --peer 00:04.0
+json_ok "info --json --peer, a refused pair: not-supported, EREMOTEIO by name" "
+assert d['peer'] == {'client': '00:04.0', 'map': 'not-supported',
+                     'distance': None, 'error': 'EREMOTEIO'}, d['peer']"
+
+# The device opens; only the peer's verdict fails.
+run env DMASPLIT_SYSFS_ROOT="$p2p" "$tool" --json info sim:nic0 --peer 0000:00:04.0
+json_ok "info --json --peer without a verdict: exit 1, the error at stage peer" "
+assert $rc == 1
+assert d['opened']['backend'] == 'testa', d
+e = d['error']
+assert e['stage'] == 'peer' and e['name'] == d['peer']['error'], d
+assert e['errno'] > 0 and e['name'].startswith('E'), d"
 
 echo 0x2020 >"$p2p/devices/pci0000:00/0000:00:00.0/device"
 run env DMASPLIT_SYSFS_ROOT="$p2p" "$tool" --json info 0000:00:03.0 --peer 0000:00:04.0

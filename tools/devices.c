@@ -25,6 +25,7 @@ struct device_row {
 	const char *address;	/* the sysfs entry's name */
 	int err;		/* dmasplit_describe's, 0 when described */
 	struct dmasplit_desc desc;
+	unsigned int p2pmem_attrs;	/* p2pmem_attrs' for desc */
 	const struct dmasplit_backend *backend;	/* NULL: none takes it */
 };
 
@@ -56,7 +57,8 @@ static int not_dot(const struct dirent *d)
 }
 
 /* The backend dmasplit_dev_open would use, when its probe accepts the
- * device: a forced backend is chosen without a probe. */
+ * device: dmasplit_select does not probe a forced backend, which the open
+ * would use whatever its probe says. */
 static const struct dmasplit_backend *serving_backend(struct dmasplit_ctx *ctx,
 						      const struct dmasplit_desc *d)
 {
@@ -76,8 +78,10 @@ static void describe_row(struct dmasplit_ctx *ctx, struct device_row *row)
 {
 	row->desc.size = sizeof(row->desc);
 	row->err = dmasplit_describe(ctx, row->address, &row->desc);
-	if (!row->err)
-		row->backend = serving_backend(ctx, &row->desc);
+	if (row->err)
+		return;
+	row->p2pmem_attrs = p2pmem_attrs(ctx, &row->desc);
+	row->backend = serving_backend(ctx, &row->desc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -119,7 +123,9 @@ static void device_cells(const struct device_row *row,
 	snprintf(c->dma, sizeof(c->dma), "%u", d->dma_mask_bits);
 	c->text[COL_DMA] = d->dma_mask_bits ? c->dma : "-";
 	snprintf(c->p2pmem, sizeof(c->p2pmem), "%" PRIu64 "/%s",
-		 d->p2pmem_size, d->p2pmem_published ? "yes" : "no");
+		 d->p2pmem_size,
+		 !(row->p2pmem_attrs & P2PMEM_HAS_PUBLISHED) ? "-" :
+		 d->p2pmem_published ? "yes" : "no");
 	c->text[COL_P2PMEM] = d->has_p2pmem ? c->p2pmem : "-";
 	c->text[COL_BACKEND] = row->backend ?
 		dmasplit_backend_get_name(row->backend) : "-";
@@ -139,6 +145,7 @@ static void devices_text(const struct device_row *rows, size_t n, bool wide)
 		[COL_BACKEND] = { .title = "BACKEND", .squeeze = SQUEEZE_END,
 				  .min = 7 },
 	};
+	struct table t = { .cols = cols, .ncols = NUM_DEVICE_COLS };
 	struct device_cells c;
 	size_t i, k;
 
@@ -147,13 +154,12 @@ static void devices_text(const struct device_row *rows, size_t n, bool wide)
 		for (k = 0; k < NUM_DEVICE_COLS; k++)
 			table_measure(&cols[k], c.text[k]);
 	}
-	table_fit(cols, NUM_DEVICE_COLS, table_line_limit(wide));
-	table_put_header(cols, NUM_DEVICE_COLS);
+	table_fit(&t, table_line_limit(wide));
+	table_put_header(&t);
 	for (i = 0; i < n; i++) {
 		device_cells(&rows[i], &c);
 		for (k = 0; k < NUM_DEVICE_COLS; k++)
-			table_put(&cols[k], c.text[k],
-				  k + 1 == NUM_DEVICE_COLS);
+			table_put(&t, k, c.text[k]);
 	}
 }
 
@@ -177,7 +183,7 @@ static void json_device(struct json *j, const struct device_row *row)
 		json_int(j, "dma_mask_bits", d->dma_mask_bits);
 	else
 		json_null(j, "dma_mask_bits");
-	json_p2pmem(j, d);
+	json_p2pmem(j, d, row->p2pmem_attrs);
 	json_str(j, "backend", row->backend ?
 		 dmasplit_backend_get_name(row->backend) : NULL);
 	json_close(j, '}');

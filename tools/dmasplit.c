@@ -27,10 +27,7 @@ enum {
 	TAKES_QUICK = 1u << 1,
 	TAKES_PEER = 1u << 2,
 	TAKES_BENCH = 1u << 3,
-	TAKES_WIDE = 1u << 4,
-	/* -b: accepted by every command, as it always was, but shown only
-	 * where it changes something. */
-	TAKES_BACKEND = 1u << 5
+	TAKES_WIDE = 1u << 4
 };
 
 struct command {
@@ -42,7 +39,8 @@ struct command {
 	int max_args;
 	unsigned int takes;
 	/* For a command that opens SPEC, this one when given none, without
-	 * checking a forced backend's probe itself (bench): run() checks. */
+	 * checking a forced backend's probe itself (bench): run() checks,
+	 * and with --json that the device opens. */
 	const char *check_spec_default;
 	int (*run)(struct dmasplit_ctx *ctx, const struct options *opts,
 		   char **args);
@@ -90,9 +88,9 @@ static const struct command commands[] = {
 		.summary = "show the backends that load, and from where",
 		.help = "Show every backend that loads: name, version, file and description,\n"
 			"squeezed to the terminal's width ($COLUMNS, or 80 when the output\n"
-			"is not a terminal); with -w, whole lines and the UUID.  Plugins that\n"
-			"are refused are logged on stderr.  Exits 1 when every backend\n"
-			"directory searched was refused.\n",
+			"is not a terminal), and cut there when too narrow even so; with -w,\n"
+			"whole lines and the UUID.  Plugins that are refused are logged on\n"
+			"stderr.  Exits 1 when every backend directory searched was refused.\n",
 		.min_args = 0,
 		.max_args = 0,
 		.takes = TAKES_JSON | TAKES_WIDE,
@@ -105,13 +103,13 @@ static const struct command commands[] = {
 		.help = "List every PCI device under the sysfs root, by address: vendor and\n"
 			"device ID, driver, IOMMU group and its type (DMA, DMA-FQ, identity,\n"
 			"blocked, or none without a group), DMA mask in bits, peer memory\n"
-			"(size in bytes / published: yes or no), and the backend that would\n"
-			"open it (- when none would).  Lines fit the terminal, as for list,\n"
-			"unless -w.  Exits 1 if the sysfs directory cannot be read or a device\n"
-			"cannot be described.\n",
+			"(size in bytes / published: yes, no, or - when sysfs does not say),\n"
+			"and the backend that would open it (- when none would).  Lines fit\n"
+			"the terminal, as for list, unless -w.  Exits 1 if the sysfs\n"
+			"directory cannot be read or a device cannot be described.\n",
 		.min_args = 0,
 		.max_args = 0,
-		.takes = TAKES_JSON | TAKES_WIDE | TAKES_BACKEND,
+		.takes = TAKES_JSON | TAKES_WIDE,
 		.run = cmd_devices,
 	},
 	{
@@ -128,11 +126,14 @@ static const struct command commands[] = {
 			"through-host-bridge or not-supported, with the reason logged), and\n"
 			"the distance; exits 1 if the verdict cannot be reached.\n"
 			"\n"
-			"SPEC is sim:NAME[,key=value...] for a simulated device, or a\n"
-			"PCI address [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1].\n",
+			"SPEC is sim:NAME[,key=value...] for a simulated device, or a PCI\n"
+			"address [pci:][DDDD:]BB:DD.F[,mask=BITS][,vfio=iommufd|type1]\n"
+			"[,unlink=strict|lazy][,as=NAME].  as=NAME, on either bus, puts the\n"
+			"device in the IOMMU address space NAME, shared by the devices that\n"
+			"name it in one context; see dmasplit_dev_open(3).\n",
 		.min_args = 1,
 		.max_args = 1,
-		.takes = TAKES_JSON | TAKES_PEER | TAKES_BACKEND,
+		.takes = TAKES_JSON | TAKES_PEER,
 		.run = cmd_info,
 	},
 	{
@@ -151,7 +152,7 @@ static const struct command commands[] = {
 			"it needs windows and device-side access.\n",
 		.min_args = 0,
 		.max_args = 1,
-		.takes = TAKES_BACKEND,
+		.takes = 0,
 		.run = cmd_demo,
 	},
 	{
@@ -169,7 +170,7 @@ static const struct command commands[] = {
 			"in loops whose instructions callgrind dumps (tools/bench/callgrind.sh).\n",
 		.min_args = 0,
 		.max_args = 1,
-		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH | TAKES_BACKEND,
+		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH,
 		/* bench's own default, which it does not export */
 		.check_spec_default = "sim:bench",
 		.run = cmd_bench,
@@ -181,19 +182,19 @@ static const struct command commands[] = {
 		.help = "Show the usage of dmasplit, or of COMMAND as COMMAND --help does.\n",
 		.min_args = 0,
 		.max_args = 1,
-		/* Accepts anything, as it always did: it only prints. */
-		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH | TAKES_WIDE,
+		.takes = 0,
 		.run = cmd_help,
 	},
 };
 
-/* Global options apply to every command (takes 0); the others to the
- * commands whose takes has their bit. */
+/* Global options apply to every command (takes 0), -b among them, even
+ * where no device is opened; the others to the commands whose takes has
+ * their bit. */
 static const struct option_help {
 	unsigned int takes;
 	const char *text;
 } option_help[] = {
-	{ TAKES_BACKEND, "  -b, --backend=NAME|UUID  use this backend instead of the best-scoring one" },
+	{ 0, "  -b, --backend=NAME|UUID  use this backend instead of the best-scoring one" },
 	{ TAKES_WIDE, "  -w, --wide               whole lines, wider than the terminal if need be" },
 	{ TAKES_JSON, "      --json               print one JSON object" },
 	{ TAKES_QUICK, "      --quick              bench: fewer pages and samples" },
@@ -279,9 +280,18 @@ static int cmd_help(struct dmasplit_ctx *ctx UNUSED,
 
 static int bad_option(char **argv, int c)
 {
+	const struct option *o;
+
 	if (c == ':')
 		return usage_error("option '%s' needs an argument",
 				   argv[optind - 1]);
+	/* A long option given a value it does not take leaves its val in
+	 * optopt, which is no character for those without a short form;
+	 * the short forms themselves never fail, so the val names it. */
+	for (o = long_options; optopt && o->name; o++)
+		if (o->val == optopt && o->has_arg == no_argument)
+			return usage_error("option '--%s' takes no value",
+					   o->name);
 	if (optopt)
 		return usage_error("invalid option '-%c'", optopt);
 	return usage_error("unrecognized option '%s'", argv[optind - 1]);
@@ -370,10 +380,16 @@ static int run(const struct command *cmd, const struct options *opts,
 		}
 	}
 	spec = args[0] ? args[0] : cmd->check_spec_default;
-	if (cmd->check_spec_default && check_forced_backend(ctx, opts, spec) < 0)
-		status = EXIT_FAILURE;
+	/* bench prints its object only once it has measured: a device it
+	 * cannot open is reported here, as info reports it, so that --json
+	 * still gives one object.  --callgrind --json is bench's to refuse. */
+	if (cmd->check_spec_default && opts->json && !opts->callgrind)
+		r = json_check_open(ctx, opts, spec);
+	else if (cmd->check_spec_default)
+		r = check_forced_backend(ctx, opts, spec);
 	else
-		status = cmd->run(ctx, opts, args);
+		r = 0;
+	status = r < 0 ? EXIT_FAILURE : cmd->run(ctx, opts, args);
 	dmasplit_ctx_unref(ctx);
 	return status;
 }

@@ -2,7 +2,8 @@
 /*
  * dmasplit info - what the library makes of a device: the description,
  * every backend's probe, the choice, and the device as the chosen backend
- * opens it, as text or JSON.
+ * opens it, as text or JSON.  bench --json reports a device it cannot
+ * open through the same stages.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -49,6 +50,7 @@ struct report {
 	enum info_stage stage;	/* the one that failed, or STAGE_DONE */
 	int err;
 	struct dmasplit_desc desc;
+	unsigned int p2pmem_attrs;	/* p2pmem_attrs' for desc */
 	struct probe_result *probes;
 	size_t nprobes;
 	struct dmasplit_backend *selected;
@@ -138,6 +140,7 @@ static void gather(struct dmasplit_ctx *ctx, struct report *rep)
 	r = dmasplit_describe(ctx, rep->spec, &rep->desc);
 	if (r < 0)
 		goto out;
+	rep->p2pmem_attrs = p2pmem_attrs(ctx, &rep->desc);
 	r = probe_all(ctx, rep);
 	if (r < 0)
 		goto out;
@@ -304,14 +307,21 @@ static void text_pci_iommu(const struct dmasplit_desc *d)
 		      vfio_iface_name(d->spec_vfio));
 }
 
-static void text_pci_p2pmem(const struct dmasplit_desc *d)
+static void text_pci_p2pmem(const struct dmasplit_desc *d,
+			    unsigned int attrs)
 {
+	char available[24];
+
 	if (!d->has_p2pmem) {
 		field("p2pmem:", "none");
 		return;
 	}
-	field("p2pmem:", "size %" PRIu64 ", available %" PRIu64 ", %s",
-	      d->p2pmem_size, d->p2pmem_available,
+	snprintf(available, sizeof(available), "%" PRIu64,
+		 d->p2pmem_available);
+	field("p2pmem:", "size %" PRIu64 ", available %s, %s",
+	      d->p2pmem_size,
+	      attrs & P2PMEM_HAS_AVAILABLE ? available : "-",
+	      !(attrs & P2PMEM_HAS_PUBLISHED) ? "published -" :
 	      d->p2pmem_published ? "published" : "not published");
 }
 
@@ -331,7 +341,7 @@ static void text_pci_resources(const struct dmasplit_desc *d)
 		field("resources:", "none");
 }
 
-static void text_pci(const struct dmasplit_desc *d)
+static void text_pci(const struct dmasplit_desc *d, unsigned int p2pmem_attrs)
 {
 	field("vendor:device:", "%04x:%04x", d->vendor, d->device);
 	field("class:", "0x%06" PRIx32, d->pci_class);
@@ -346,7 +356,7 @@ static void text_pci(const struct dmasplit_desc *d)
 		field("NUMA node:", "unknown");
 	else
 		field("NUMA node:", "%d", d->numa_node);
-	text_pci_p2pmem(d);
+	text_pci_p2pmem(d, p2pmem_attrs);
 	text_pci_resources(d);
 }
 
@@ -359,7 +369,7 @@ static void text_desc(const struct report *rep)
 	field_str("name:", d->name);
 	field_str("options:", d->options);
 	if (d->bus == DMASPLIT_BUS_PCI)
-		text_pci(d);
+		text_pci(d, rep->p2pmem_attrs);
 }
 
 static void text_probes(const struct report *rep)
@@ -529,7 +539,8 @@ static void json_pci_resources(struct json *j, const struct dmasplit_desc *d)
 	json_close(j, ']');
 }
 
-void json_p2pmem(struct json *j, const struct dmasplit_desc *d)
+void json_p2pmem(struct json *j, const struct dmasplit_desc *d,
+		 unsigned int attrs)
 {
 	if (!d->has_p2pmem) {
 		json_null(j, "p2pmem");
@@ -537,8 +548,14 @@ void json_p2pmem(struct json *j, const struct dmasplit_desc *d)
 	}
 	json_open(j, "p2pmem", '{');
 	json_u64(j, "size", d->p2pmem_size);
-	json_u64(j, "available", d->p2pmem_available);
-	json_bool(j, "published", d->p2pmem_published);
+	if (attrs & P2PMEM_HAS_AVAILABLE)
+		json_u64(j, "available", d->p2pmem_available);
+	else
+		json_null(j, "available");
+	if (attrs & P2PMEM_HAS_PUBLISHED)
+		json_bool(j, "published", d->p2pmem_published);
+	else
+		json_null(j, "published");
 	json_close(j, '}');
 }
 
@@ -560,7 +577,8 @@ void json_pci_id(struct json *j, const struct dmasplit_desc *d)
 		json_int(j, "iommu_group", d->iommu_group);
 }
 
-static void json_pci(struct json *j, const struct dmasplit_desc *d)
+static void json_pci(struct json *j, const struct dmasplit_desc *d,
+		     unsigned int p2pmem_attrs)
 {
 	json_pci_id(j, d);
 	json_str_or_null(j, "iommu_group_type", d->iommu_group_type);
@@ -574,18 +592,20 @@ static void json_pci(struct json *j, const struct dmasplit_desc *d)
 		json_null(j, "numa_node");
 	else
 		json_int(j, "numa_node", d->numa_node);
-	json_p2pmem(j, d);
+	json_p2pmem(j, d, p2pmem_attrs);
 	json_pci_resources(j, d);
 }
 
-static void json_desc(struct json *j, const struct dmasplit_desc *d)
+static void json_desc(struct json *j, const struct report *rep)
 {
+	const struct dmasplit_desc *d = &rep->desc;
+
 	json_open(j, "device", '{');
 	json_str(j, "bus", bus_name(d->bus));
 	json_str(j, "name", d->name);
 	json_str(j, "options", d->options);
 	if (d->bus == DMASPLIT_BUS_PCI)
-		json_pci(j, d);
+		json_pci(j, d, rep->p2pmem_attrs);
 	json_close(j, '}');
 }
 
@@ -669,13 +689,13 @@ static void json_dev_info(struct json *j, const struct dmasplit_dev_info *info,
 	json_close(j, '}');
 }
 
-static void json_failure(struct json *j, const struct report *rep)
+static void json_failure(struct json *j, const char *stage, int err)
 {
 	json_open(j, "error", '{');
-	json_str(j, "stage", stage_names[rep->stage]);
-	json_int(j, "errno", -rep->err);
-	json_str(j, "name", errno_name(rep->err));
-	json_str(j, "message", strerror(-rep->err));
+	json_str(j, "stage", stage);
+	json_int(j, "errno", -err);
+	json_str(j, "name", errno_name(err));
+	json_str(j, "message", strerror(-err));
 	json_close(j, '}');
 }
 
@@ -688,7 +708,7 @@ static void info_json(const struct report *rep)
 	json_open(&j, NULL, '{');
 	json_str(&j, "spec", rep->spec);
 	if (rep->stage > STAGE_DESCRIBE) {
-		json_desc(&j, &rep->desc);
+		json_desc(&j, rep);
 		json_probes(&j, rep);
 	} else {
 		json_null(&j, "device");
@@ -700,8 +720,12 @@ static void info_json(const struct report *rep)
 			      report_nranges(rep));
 	else
 		json_null(&j, "opened");
+	/* The device's own stages first: the peer's verdict is asked
+	 * whatever became of them, and has its error in its member too. */
 	if (rep->stage != STAGE_DONE)
-		json_failure(&j, rep);
+		json_failure(&j, stage_names[rep->stage], rep->err);
+	else if (rep->peer && !peer_answered(rep))
+		json_failure(&j, "peer", rep->peer_dist);
 	if (rep->peer) {
 		json_open(&j, "peer", '{');
 		json_str(&j, "client", rep->peer);
@@ -783,4 +807,43 @@ int cmd_info(struct dmasplit_ctx *ctx, const struct options *opts,
 		fprintf(stderr, PROG ": %s --peer %s: %s\n", rep.spec, rep.peer,
 			strerror(-rep.peer_dist));
 	return EXIT_FAILURE;
+}
+
+/* ------------------------------------------------------------------ */
+/* bench --json                                                        */
+
+/*
+ * bench prints its object only once it has measured, so a device it
+ * cannot open would leave stdout empty.  The stages of info, then, before
+ * bench opens the device for itself; on failure, bench's members, null
+ * where nothing was measured, and info's error member.
+ */
+int json_check_open(struct dmasplit_ctx *ctx, const struct options *opts,
+		    const char *spec)
+{
+	struct report rep = { .spec = spec };
+	struct json j = { 0 };
+
+	rep.forced = forced_backend(opts, &rep.forced_by);
+	gather(ctx, &rep);
+	dmasplit_dev_close(rep.dev);
+	free(rep.probes);
+	free(rep.ranges);
+	if (rep.stage == STAGE_DONE)
+		return 0;
+	json_open(&j, NULL, '{');
+	json_str(&j, "spec", spec);
+	/* The backend the open was tried with; a forced one whose probe
+	 * refused the device was not. */
+	json_str(&j, "backend", rep.stage >= STAGE_OPEN ?
+		 dmasplit_backend_get_name(rep.selected) : NULL);
+	json_null(&j, "granule");
+	json_bool(&j, "quick", opts->quick);
+	json_bool(&j, "checker", false);
+	json_null(&j, "measurements");
+	json_failure(&j, stage_names[rep.stage], rep.err);
+	json_close(&j, '}');
+	fflush(stdout);
+	info_fail_message(&rep);
+	return rep.err;
 }

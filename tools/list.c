@@ -53,6 +53,7 @@ static void list_text(struct dmasplit_ctx *ctx, bool wide)
 		[COL_DESCRIPTION] = { .title = "DESCRIPTION",
 				      .squeeze = SQUEEZE_END, .min = 11 },
 	};
+	struct table t = { .cols = cols, .ncols = NUM_LIST_COLS };
 	const struct dmasplit_backend *be;
 	const char *cells[NUM_LIST_COLS];
 	size_t i;
@@ -66,12 +67,12 @@ static void list_text(struct dmasplit_ctx *ctx, bool wide)
 		for (i = 0; i < NUM_LIST_COLS; i++)
 			table_measure(&cols[i], cells[i]);
 	}
-	table_fit(cols, NUM_LIST_COLS, table_line_limit(wide));
-	table_put_header(cols, NUM_LIST_COLS);
+	table_fit(&t, table_line_limit(wide));
+	table_put_header(&t);
 	for (be = NULL; (be = dmasplit_backend_next(ctx, be));) {
 		backend_cells(be, cells);
 		for (i = 0; i < NUM_LIST_COLS; i++)
-			table_put(&cols[i], cells[i], i + 1 == NUM_LIST_COLS);
+			table_put(&t, i, cells[i]);
 	}
 }
 

@@ -2,8 +2,9 @@
 /*
  * dmasplit - text tables that fit the terminal: a cell too long for its
  * column loses its end or its start to "...", never its neighbours'
- * alignment.
+ * alignment; columns that cannot narrow further lose the end of the line.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,13 +86,17 @@ static int squeeze_room(const struct table_col *col)
 	return col->width - col->min;
 }
 
-void table_fit(struct table_col *cols, size_t ncols, int limit)
+void table_fit(struct table *t, int limit)
 {
+	struct table_col *cols = t->cols;
 	int total = 0, excess, room = 0, take;
 	size_t i, shown = 0;
 
+	t->limit = limit;
+	t->room = limit ? limit : INT_MAX;
+	t->spaces = 0;
 	/* A table without rows still shows whole titles. */
-	for (i = 0; i < ncols; i++) {
+	for (i = 0; i < t->ncols; i++) {
 		if (cols[i].hidden)
 			continue;
 		if (cols[i].width < table_text_width(cols[i].title))
@@ -107,12 +112,12 @@ void table_fit(struct table_col *cols, size_t ncols, int limit)
 	 * over comes from the rightmost. */
 	if (excess > room)
 		excess = room;
-	for (i = 0; i < ncols; i++) {
+	for (i = 0; i < t->ncols; i++) {
 		take = (int)((long long)excess * squeeze_room(&cols[i]) / room);
 		cols[i].width -= take;
 		total -= take;
 	}
-	for (i = ncols; i-- > 0 && total > limit;) {
+	for (i = t->ncols; i-- > 0 && total > limit;) {
 		take = squeeze_room(&cols[i]);
 		if (take > total - limit)
 			take = total - limit;
@@ -138,49 +143,85 @@ static void put_part(const char *s, size_t len)
 	}
 }
 
-static void put_squeezed(const struct table_col *col, const char *cell,
-			 int chars)
+/* Spaces are owed rather than printed, so that a line cut at the limit,
+ * or one whose last cells are blank, ends on its last character. */
+static void put_spaces(struct table *t, int n)
+{
+	t->spaces += n;
+}
+
+/* The first len bytes of s, as much of them as the line has room for. */
+static void put_text(struct table *t, const char *s, size_t len)
+{
+	size_t cut;
+	int chars;
+
+	if (!len)
+		return;
+	if (t->spaces >= t->room) {
+		t->room = 0;
+		return;
+	}
+	printf("%*s", t->spaces, "");
+	t->room -= t->spaces;
+	t->spaces = 0;
+	cut = char_offset(s, t->room);
+	if (cut > len)
+		cut = len;
+	put_part(s, cut);
+	for (chars = 0; cut; cut--)
+		chars += !utf8_continuation(s[cut - 1]);
+	t->room -= chars;
+}
+
+static void put_squeezed(struct table *t, const struct table_col *col,
+			 const char *cell, int chars)
 {
 	int keep = col->width - ELLIPSIS_WIDTH;
+	const char *tail;
 
 	if (keep < 1) {
 		/* Too narrow for an ellipsis: cut. */
-		put_part(cell, char_offset(cell, col->width));
+		put_text(t, cell, char_offset(cell, col->width));
 		return;
 	}
 	if (col->squeeze == SQUEEZE_START) {
-		fputs(ELLIPSIS, stdout);
-		put_safe(cell + char_offset(cell, chars - keep));
+		tail = cell + char_offset(cell, chars - keep);
+		put_text(t, ELLIPSIS, ELLIPSIS_WIDTH);
+		put_text(t, tail, strlen(tail));
 	} else {
-		put_part(cell, char_offset(cell, keep));
-		fputs(ELLIPSIS, stdout);
+		put_text(t, cell, char_offset(cell, keep));
+		put_text(t, ELLIPSIS, ELLIPSIS_WIDTH);
 	}
 }
 
-void table_put(const struct table_col *col, const char *cell, bool last)
+void table_put(struct table *t, size_t i, const char *cell)
 {
+	const struct table_col *col = &t->cols[i];
 	int n = table_text_width(cell);
 	int pad = col->width > n ? col->width - n : 0;
 
 	if (col->hidden)
 		return;
 	if (col->right)
-		printf("%*s", pad, "");
+		put_spaces(t, pad);
 	if (n > col->width)
-		put_squeezed(col, cell, n);
+		put_squeezed(t, col, cell, n);
 	else
-		put_safe(cell);
-	if (last) {
+		put_text(t, cell, strlen(cell));
+	if (i + 1 == t->ncols) {
 		putchar('\n');
+		t->room = t->limit ? t->limit : INT_MAX;
+		t->spaces = 0;
 		return;
 	}
-	printf("%*s", (col->right ? 0 : pad) + TABLE_GAP, "");
+	put_spaces(t, (col->right ? 0 : pad) + TABLE_GAP);
 }
 
-void table_put_header(const struct table_col *cols, size_t ncols)
+void table_put_header(struct table *t)
 {
 	size_t i;
 
-	for (i = 0; i < ncols; i++)
-		table_put(&cols[i], cols[i].title, i + 1 == ncols);
+	for (i = 0; i < t->ncols; i++)
+		table_put(t, i, t->cols[i].title);
 }

@@ -5,28 +5,49 @@
  * backend search path and the forced backend.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "tool.h"
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 
+/* Every name Linux has, aliases aside (EWOULDBLOCK, EDEADLOCK, ENOTSUP):
+ * the library passes on what the kernel and the backends return. */
 #define E(x) [x] = #x
 static const char *const errno_names[] = {
 	E(EPERM), E(ENOENT), E(ESRCH), E(EINTR), E(EIO), E(ENXIO), E(E2BIG),
-	E(ENOEXEC), E(EBADF), E(EAGAIN), E(ENOMEM), E(EACCES), E(EFAULT),
-	E(EBUSY), E(EEXIST), E(EXDEV), E(ENODEV), E(ENOTDIR), E(EISDIR),
-	E(EINVAL), E(ENFILE), E(EMFILE), E(ENOTTY), E(EFBIG), E(ENOSPC),
-	E(EROFS), E(ERANGE), E(EDEADLK), E(ENAMETOOLONG), E(ENOSYS),
-	E(ELOOP), E(ENODATA), E(EPROTO), E(EBADMSG), E(EOVERFLOW),
-	E(EILSEQ), E(ENOBUFS), E(EOPNOTSUPP), E(EADDRINUSE),
-	E(EADDRNOTAVAIL), E(ETIMEDOUT), E(EALREADY), E(EINPROGRESS),
-	E(ECANCELED), E(ENOMEDIUM), E(EHWPOISON),
+	E(ENOEXEC), E(EBADF), E(ECHILD), E(EAGAIN), E(ENOMEM), E(EACCES),
+	E(EFAULT), E(ENOTBLK), E(EBUSY), E(EEXIST), E(EXDEV), E(ENODEV),
+	E(ENOTDIR), E(EISDIR), E(EINVAL), E(ENFILE), E(EMFILE), E(ENOTTY),
+	E(ETXTBSY), E(EFBIG), E(ENOSPC), E(ESPIPE), E(EROFS), E(EMLINK),
+	E(EPIPE), E(EDOM), E(ERANGE), E(EDEADLK), E(ENAMETOOLONG), E(ENOLCK),
+	E(ENOSYS), E(ENOTEMPTY), E(ELOOP), E(ENOMSG), E(EIDRM), E(ECHRNG),
+	E(EL2NSYNC), E(EL3HLT), E(EL3RST), E(ELNRNG), E(EUNATCH), E(ENOCSI),
+	E(EL2HLT), E(EBADE), E(EBADR), E(EXFULL), E(ENOANO), E(EBADRQC),
+	E(EBADSLT), E(EBFONT), E(ENOSTR), E(ENODATA), E(ETIME), E(ENOSR),
+	E(ENONET), E(ENOPKG), E(EREMOTE), E(ENOLINK), E(EADV), E(ESRMNT),
+	E(ECOMM), E(EPROTO), E(EMULTIHOP), E(EDOTDOT), E(EBADMSG),
+	E(EOVERFLOW), E(ENOTUNIQ), E(EBADFD), E(EREMCHG), E(ELIBACC),
+	E(ELIBBAD), E(ELIBSCN), E(ELIBMAX), E(ELIBEXEC), E(EILSEQ),
+	E(ERESTART), E(ESTRPIPE), E(EUSERS), E(ENOTSOCK), E(EDESTADDRREQ),
+	E(EMSGSIZE), E(EPROTOTYPE), E(ENOPROTOOPT), E(EPROTONOSUPPORT),
+	E(ESOCKTNOSUPPORT), E(EOPNOTSUPP), E(EPFNOSUPPORT), E(EAFNOSUPPORT),
+	E(EADDRINUSE), E(EADDRNOTAVAIL), E(ENETDOWN), E(ENETUNREACH),
+	E(ENETRESET), E(ECONNABORTED), E(ECONNRESET), E(ENOBUFS), E(EISCONN),
+	E(ENOTCONN), E(ESHUTDOWN), E(ETOOMANYREFS), E(ETIMEDOUT),
+	E(ECONNREFUSED), E(EHOSTDOWN), E(EHOSTUNREACH), E(EALREADY),
+	E(EINPROGRESS), E(ESTALE), E(EUCLEAN), E(ENOTNAM), E(ENAVAIL),
+	E(EISNAM), E(EREMOTEIO), E(EDQUOT), E(ENOMEDIUM), E(EMEDIUMTYPE),
+	E(ECANCELED), E(ENOKEY), E(EKEYEXPIRED), E(EKEYREVOKED),
+	E(EKEYREJECTED), E(EOWNERDEAD), E(ENOTRECOVERABLE), E(ERFKILL),
+	E(EHWPOISON),
 };
 #undef E
 
@@ -69,6 +90,34 @@ void put_padded(const char *s, int width)
 const char *or_dash(const char *s)
 {
 	return s && *s ? s : "-";
+}
+
+/* ------------------------------------------------------------------ */
+/* Sysfs                                                               */
+
+unsigned int p2pmem_attrs(struct dmasplit_ctx *ctx,
+			  const struct dmasplit_desc *d)
+{
+	/* In the order of the P2PMEM_HAS_ bits. */
+	static const char *const names[] = { "available", "published" };
+	unsigned int i, attrs = 0;
+	char path[PATH_MAX];
+	int n;
+
+	if (d->bus != DMASPLIT_BUS_PCI || !d->has_p2pmem)
+		return 0;
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		n = snprintf(path, sizeof(path),
+			     "%s/bus/pci/devices/%s/p2pmem/%s",
+			     dmasplit_ctx_get_sysfs_root(ctx), d->name,
+			     names[i]);
+		/* Only a sure absence makes a value unknown: the library
+		 * read whatever else is there. */
+		if (n < 0 || (size_t)n >= sizeof(path) ||
+		    access(path, F_OK) == 0 || errno != ENOENT)
+			attrs |= 1u << i;
+	}
+	return attrs;
 }
 
 /* ------------------------------------------------------------------ */

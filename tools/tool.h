@@ -45,6 +45,11 @@ int cmd_demo(struct dmasplit_ctx *ctx, const struct options *opts,
 	     char **args);
 int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 	      char **args);
+/* For bench --json: opens and closes spec as info does, and when that
+ * fails prints bench's object with what info's error member holds and
+ * says why on stderr, as info does; 0 when the device opens. */
+int json_check_open(struct dmasplit_ctx *ctx, const struct options *opts,
+		    const char *spec);
 
 /* Backends */
 const char *backend_path(bool *from_env);
@@ -75,9 +80,17 @@ const char *or_dash(const char *s);
  * separated, "-" for none. */
 void put_dev_flags(uint32_t flags);
 
+/* PCI peer memory: the attributes besides size that sysfs has, which
+ * the description cannot tell from 0 and false when absent. */
+enum { P2PMEM_HAS_AVAILABLE = 1u << 0, P2PMEM_HAS_PUBLISHED = 1u << 1 };
+unsigned int p2pmem_attrs(struct dmasplit_ctx *ctx,
+			  const struct dmasplit_desc *d);
+
 /* JSON output */
-/* A PCI device's peer memory, null when it has none. */
-void json_p2pmem(struct json *j, const struct dmasplit_desc *d);
+/* A PCI device's peer memory, null when it has none; attrs from
+ * p2pmem_attrs, what is absent null. */
+void json_p2pmem(struct json *j, const struct dmasplit_desc *d,
+		 unsigned int attrs);
 /* A PCI device's identity as info and devices show it: ID, vendor,
  * device, class, driver and IOMMU group. */
 void json_pci_id(struct json *j, const struct dmasplit_desc *d);
