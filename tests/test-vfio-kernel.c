@@ -269,6 +269,49 @@ START_TEST(failed_map_at_sync_leaves_the_rest_for_another_sync)
 }
 END_TEST
 
+/* A window of one link, the common I/O, in strict mode: a failed map
+ * leaves the link for another sync, a failed unmap leaves it mapped and
+ * linked; a sync of another range and an unlink of part of it change
+ * nothing. */
+START_TEST(one_link_window_failures_change_nothing)
+{
+	struct dmasplit_bwin *w = window();
+	unsigned int calls;
+
+	ck_assert_int_eq(win_link(w, PG, mem + PG, PG, DMASPLIT_TO_DEVICE, 0),
+			 0);
+	ck_assert_int_eq(win_sync(w, 2 * PG, PG), 0);
+	ck_assert_msg(!mapped(1) && fk.calls == 0,
+		      "a sync of another range mapped the link");
+	fk.fail_at = 1;
+	ck_assert_int_eq(win_sync(w, 0, 4 * PG), -EIO);
+	ck_assert(!mapped(1));
+	fk.fail_at = 0;
+	ck_assert_int_eq(win_sync(w, 0, 4 * PG), 0);
+	ck_assert_msg(mapped(1) && fs->kernel_maps == 1,
+		      "the second sync did not map the link");
+	ck_assert_int_eq(win_unlink(w, PG, PG / 2, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_msg(!mapped(1),
+		      "an unlink inside the granule of a link takes it whole");
+	ck_assert_int_eq(win_link(w, PG, mem + PG, PG, DMASPLIT_TO_DEVICE, 0),
+			 0);
+	ck_assert_int_eq(win_sync(w, PG, PG), 0);
+	fk.linked[1] = true;
+	fk.fail_at = fk.calls + 1;
+	ck_assert_int_eq(unlink_pages(w, 1, 1, &calls), -EIO);
+	ck_assert_msg(mapped(1) && fs->kernel_maps == 1,
+		      "a failed unlink changed the mapping");
+	fk.fail_at = 0;
+	ck_assert_msg(unlink_pages(w, 1, 1, &calls) == 0 && calls == 1 &&
+		      !mapped(1), "the same unlink again: expected one call");
+	ck_assert_uint_eq(fk.linked_unmapped, 0);
+	ck_assert_int_eq(unlink_pages(w, 1, 1, &calls), -ENOENT);
+	win_destroy(w);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
+	ck_assert_uint_eq(fs->bytes_mapped, 0);
+}
+END_TEST
+
 START_TEST(unlink_of_nothing_linked_is_refused)
 {
 	struct dmasplit_bwin *w = window();
@@ -427,6 +470,7 @@ int main(void)
 	tcase_add_test(tc, lazy_mode_maps_link_by_link_past_its_limit);
 	tcase_add_test(tc, failed_unmap_changes_nothing);
 	tcase_add_test(tc, failed_map_at_sync_leaves_the_rest_for_another_sync);
+	tcase_add_test(tc, one_link_window_failures_change_nothing);
 	tcase_add_test(tc, unlink_of_nothing_linked_is_refused);
 	tcase_add_test(tc, iommufd_ranges_are_all_kept);
 	tcase_add_test(tc, type1_ranges_are_all_kept);

@@ -421,18 +421,16 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	s.va = va & ~(g - 1);
 	s.len = ((offset + len + g - 1) & ~(g - 1)) - s.off;
 	s.prot = dir_prot(dir);
-	pthread_mutex_lock(&b->sp->lock);
+	/* The window's records alone, which only calls on this window
+	 * touch, and those the caller serialises: no lock. */
 	if (areas_meet(&w->areas, s.off, end_of(&s))) {
 		/* The kernel would refuse the map at sync (EEXIST). */
 		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
 			vfio_err(b, "%s: link at window offset 0x%" PRIx64 ": still mapped, by a link or by an area that keeps unlinked parts mapped until all of it is unlinked (unlink=lazy)",
 				 b->name, offset);
-		r = -EBUSY;
-	} else {
-		r = spans_push(&w->pending, &s);
+		return -EBUSY;
 	}
-	pthread_mutex_unlock(&b->sp->lock);
-	return r;
+	return spans_push(&w->pending, &s);
 }
 
 /* Lock held.  The links todo[i..) that one map call covers: in lazy mode
@@ -477,6 +475,26 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	int r = 0;
 
 	pthread_mutex_lock(&b->sp->lock);
+	/* The window of one link, in strict mode: its area is that link,
+	 * as the general way below would make it, without its passes. */
+	if (!b->lazy && w->pending.n == 1) {
+		const struct span *s = &w->pending.v[0];
+		struct area a = { .off = s->off, .len = s->len };
+
+		if (s->off >= offset + len || end_of(s) <= offset)
+			goto out;
+		if (areas_reserve(&w->areas, 1) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = kmap(b, w->addr + s->off, s->va, s->len, s->prot);
+		if (r == 0) {
+			areas_merge(&w->areas, &a, 1, 1, false);
+			w->pending.n = 0;
+			vec_trim((void **)&w->pending.v, &w->pending.cap);
+		}
+		goto out;
+	}
 	for (i = 0; i < w->pending.n; i++) {
 		const struct span *s = &w->pending.v[i];
 
@@ -573,6 +591,15 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	int r = 0;
 
 	pthread_mutex_lock(&b->sp->lock);
+	/* The unlink of a window's one synced strict area, whole: what the
+	 * general way below comes to, without its passes. */
+	if (!b->lazy && !w->pending.n && w->areas.n == 1 &&
+	    w->areas.v[0].off == lo && area_end(&w->areas.v[0]) == hi) {
+		r = kunmap(b, w->addr + lo, hi - lo, 1, hi - lo);
+		if (r == 0)
+			w->areas.n = 0;
+		goto out;
+	}
 	for (i = 0; i < w->pending.n; i++) {
 		const struct span *x = &w->pending.v[i];
 
