@@ -186,6 +186,8 @@ static int check_file(struct dmasplit_ctx *ctx, const char *path,
 	struct stat st;
 
 	*real = realpath(path, NULL);
+	if (!*real && errno == ENOMEM)
+		return -ENOMEM;
 	if (!*real || stat(*real, &st) < 0) {
 		log_err(ctx, "refusing backend %s: %s", path, strerror(errno));
 		goto fail;
@@ -217,22 +219,24 @@ fail:
 	return -EPERM;
 }
 
-static void load_file(struct dmasplit_ctx *ctx, const char *path,
-		      struct dmasplit_backend ***tail)
+/* 0 when loaded or refused for good (logged), -ENOMEM when it may load
+ * at the next try. */
+static int load_file(struct dmasplit_ctx *ctx, const char *path,
+		     struct dmasplit_backend ***tail)
 {
 	const struct dmasplit_backend_ops *(*entry)(void);
 	struct dmasplit_backend *be;
 	char *real;
-	int v;
+	int v, r;
 
-	if (check_file(ctx, path, &real) < 0)
-		return;
+	r = check_file(ctx, path, &real);
+	if (r < 0)
+		return r == -ENOMEM ? r : 0;
 	be = calloc(1, sizeof(*be));
 	if (!be || !(be->path = strdup(path))) {
-		log_err(ctx, "refusing backend %s: out of memory", path);
 		free(be);
 		free(real);
-		return;
+		return -ENOMEM;
 	}
 	be->ctx = ctx;
 	/* The checked file, not whatever the link points to by now. */
@@ -260,12 +264,13 @@ static void load_file(struct dmasplit_ctx *ctx, const char *path,
 		be->ops.version, be->uuid, path);
 	**tail = be;
 	*tail = &be->next;
-	return;
+	return 0;
 fail:
 	if (be->dl)
 		dlclose(be->dl);
 	free(be->path);
 	free(be);
+	return 0;
 }
 
 /*
@@ -275,8 +280,9 @@ fail:
  * installed.  Built-in backends come after the directories so that a
  * plugin is never refused for clashing with one.
  */
-static void load_builtin(struct dmasplit_ctx *ctx, builtin_entry_fn entry,
-			 struct dmasplit_backend ***tail)
+/* 0 when loaded, shadowed or refused (logged); -ENOMEM as load_file(). */
+static int load_builtin(struct dmasplit_ctx *ctx, builtin_entry_fn entry,
+			struct dmasplit_backend ***tail)
 {
 	const struct dmasplit_backend_ops *ops = entry();
 	const struct dmasplit_backend *other;
@@ -290,13 +296,12 @@ static void load_builtin(struct dmasplit_ctx *ctx, builtin_entry_fn entry,
 			continue;
 		log_info(ctx, "built-in backend %s is shadowed by backend %s from %s",
 			 ops->name, other->ops.name, other->path);
-		return;
+		return 0;
 	}
 	be = calloc(1, sizeof(*be));
 	if (!be || !(be->path = strdup(BUILTIN_PATH))) {
-		log_err(ctx, "refusing built-in backend: out of memory");
 		free(be);
-		return;
+		return -ENOMEM;
 	}
 	be->ctx = ctx;
 	/* The same checks as for a plugin: the table is built from the
@@ -304,12 +309,13 @@ static void load_builtin(struct dmasplit_ctx *ctx, builtin_entry_fn entry,
 	if (check_ops(ctx, BUILTIN_PATH, ops, be) < 0) {
 		free(be->path);
 		free(be);
-		return;
+		return 0;
 	}
 	log_dbg(ctx, "loaded backend %s %s (%s), built in", be->ops.name,
 		be->ops.version, be->uuid);
 	**tail = be;
 	*tail = &be->next;
+	return 0;
 }
 
 static bool plugin_name(const char *name)
@@ -325,43 +331,53 @@ static int not_dot(const struct dirent *d)
 	return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
 }
 
-static void load_dir(struct dmasplit_ctx *ctx, const char *dir,
-		     struct dmasplit_backend ***tail)
+/* 0, or -ENOMEM as load_file(). */
+static int load_dir(struct dmasplit_ctx *ctx, const char *dir,
+		    struct dmasplit_backend ***tail)
 {
 	struct dirent **names;
 	char reason[64], *path;
 	const char *why;
 	struct stat st;
-	int i, n;
+	int i, n, r = 0;
 
 	if (stat(dir, &st) < 0) {
 		log_dbg(ctx, "backend directory %s: %s", dir, strerror(errno));
-		return;
+		return 0;
 	}
 	why = unsafe_reason(&st, reason, sizeof(reason));
 	if (why) {
 		log_err(ctx, "refusing backend directory %s: %s", dir, why);
-		return;
+		return 0;
 	}
 	n = scandir(dir, &names, not_dot, alphasort);
+	if (n < 0 && errno == ENOMEM)
+		return -ENOMEM;
 	if (n < 0) {
 		log_err(ctx, "cannot read backend directory %s: %s", dir,
 			strerror(errno));
-		return;
+		return 0;
 	}
 	for (i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
+
 		/* A plugin installed as libfoo.so or backend-foo.so.1 would
 		 * otherwise vanish without a word. */
-		if (!plugin_name(names[i]->d_name))
+		if (r == 0 && !plugin_name(name)) {
 			log_dbg(ctx, "backend directory %s: ignoring %s: not named backend-*.so",
-				dir, names[i]->d_name);
-		else if (asprintf(&path, "%s/%s", dir, names[i]->d_name) >= 0) {
-			load_file(ctx, path, tail);
-			free(path);
+				dir, name);
+		} else if (r == 0) {
+			if (asprintf(&path, "%s/%s", dir, name) < 0) {
+				r = -ENOMEM;
+			} else {
+				r = load_file(ctx, path, tail);
+				free(path);
+			}
 		}
 		free(names[i]);
 	}
 	free(names);
+	return r;
 }
 
 int loader_load(struct dmasplit_ctx *ctx)
@@ -384,12 +400,21 @@ int loader_load(struct dmasplit_ctx *ctx)
 		r = -ENOMEM;
 		goto out;
 	}
-	for (dir = strtok_r(dirs, ":", &save); dir;
+	for (dir = strtok_r(dirs, ":", &save); dir && r == 0;
 	     dir = strtok_r(NULL, ":", &save))
-		load_dir(ctx, dir, &tail);
+		r = load_dir(ctx, dir, &tail);
 	free(dirs);
-	for (entry = builtin_backends; !ctx->no_builtin && *entry; entry++)
-		load_builtin(ctx, *entry, &tail);
+	for (entry = builtin_backends; !ctx->no_builtin && *entry && r == 0;
+	     entry++)
+		r = load_builtin(ctx, *entry, &tail);
+	/* Out of memory is no verdict on a backend: none stays loaded, and
+	 * the next call that needs them loads them all again. */
+	if (r < 0) {
+		loader_unload(ctx);
+		log_err(ctx, "cannot load the backends: %s (loaded again at the next call that needs them)",
+			strerror(-r));
+		goto out;
+	}
 	ctx->loaded = true;
 out:
 	pthread_mutex_unlock(&ctx->lock);
