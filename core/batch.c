@@ -334,9 +334,12 @@ DMASPLIT_EXPORT int dmasplit_batch_unmap(struct dmasplit_batch *batch)
 			      batch->dev->name, __func__);
 	if (batch->iova) {
 		/* Every granule of the window is linked, in one direction:
-		 * one unlink, one invalidation. */
+		 * one unlink, one invalidation.  Refused: still mapped, as
+		 * the window says, for another try. */
 		r = dmasplit_iova_unlink(batch->iova, 0, batch->window_size,
 					 batch->dir, batch->attrs);
+		if (r < 0)
+			return r;
 		internal_window_destroy(batch->iova);
 		batch->iova = NULL;
 	} else {
@@ -361,8 +364,13 @@ DMASPLIT_EXPORT void dmasplit_batch_free(struct dmasplit_batch *batch)
 	if (!batch)
 		return;
 	dev = batch->dev;
-	if (batch->mapped && dmasplit_batch_unmap(batch) < 0)
+	/* An unmap refused all the same: the window goes with its links
+	 * (destroy unlinks them); what the per-range path mapped is the
+	 * device's to release. */
+	if (batch->mapped && dmasplit_batch_unmap(batch) < 0) {
+		internal_window_destroy(batch->iova);
 		free(batch->segs);
+	}
 	free(batch->iov);
 	free(batch->offset);
 	free(batch);
