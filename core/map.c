@@ -306,14 +306,18 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 				      dev->name, __func__, i, iov[i].iov_base,
 				      iov[i].iov_len);
 	if (regions_live(dev)) {
+		unsigned int room = *nsegs;
+
 		r = region_map_vec(dev, iov, n, dir, segs, nsegs);
 		if (r == 0 && unlikely(dev->check)) {
 			r = check_map_add(dev, CHECK_VEC, segs, *nsegs, dir, NULL,
 					  iov, n, __builtin_return_address(0),
 					  true);
-			if (r < 0)
+			if (r < 0) {
 				(void)region_unmap_vec(dev, segs, *nsegs, dir,
 						       DMASPLIT_ATTR_NO_WARN);
+				*nsegs = room;
+			}
 		}
 		if (r != REGION_NONE)
 			return r;
