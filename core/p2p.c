@@ -195,8 +195,8 @@ static _must_check_ int read_config(struct dmasplit_ctx *ctx, const char *dir,
 		return -EACCES;
 	}
 	if (got < CFG_SIZE) {
-		log_err(ctx, "%s: %s has %zu bytes, less than a configuration header",
-			name, path, got);
+		log_err(ctx, "%s: %s has %zu bytes, less than the %d of a PCI configuration space",
+			name, path, got, CFG_SIZE);
 		return -EIO;
 	}
 	*size = got;
@@ -559,7 +559,10 @@ int p2p_calc(struct dmasplit_ctx *ctx, const char *provider,
 	snprintf(why, why_len, "%s%s, so through host bridge %s%s%s, which %s peer traffic (%s)",
 		 acs[0] ? "ACS redirect on " : "no common upstream bridge",
 		 acs, hbt_a, same_host ? "" : " and ", same_host ? "" : hbt_b,
-		 ok ? "is known to route" : "is not known to route", cpu);
+		 ok ? "is known to route" :
+		 same_host ? "is not known to route" :
+			     "are not known to route between them",
+		 cpu);
 	r = 0;
 out:
 	free(a);

@@ -243,7 +243,7 @@ START_TEST(a_malformed_config_is_an_error_not_a_guess)
 	switch_tree(-1, -1, -1);
 	fakesys_put_bytes("devices/" USP "/config", shortcfg, sizeof(shortcfg));
 	expect(A, B, -EIO, (enum dmasplit_p2p_map)77);
-	ck_assert_msg(tu_log_count("less than a configuration header") == 1 &&
+	ck_assert_msg(tu_log_count("less than the 256 of a PCI configuration space") == 1 &&
 		      tu_log_has("0000:01:00.0/config has 10 bytes"),
 		      "expected one line about the short config, got:\n%s",
 		      tu_log_text());
