@@ -190,8 +190,6 @@ START_TEST(good_options_are_accepted)
 		"sim:g7,inval_ns=0",
 		"sim:g8,inval_ns=1000,granule=16384",
 		"sim:g9,inval_ns=1000000,iommu=off",
-		"sim:g10,iommu=off,mask=27",
-		"sim:g11,iommu=off,mask=25,pool=256K",
 	};
 	unsigned int i;
 
