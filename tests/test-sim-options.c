@@ -78,10 +78,6 @@ START_TEST(info_follows_the_options)
 		  DMASPLIT_DEV_COHERENT | DMASPLIT_DEV_BOUNCE |
 		  DMASPLIT_DEV_DMA_RW,
 		  65536, 64, 0x1000, UINT64_MAX },
-		/* Nothing to bounce: every buffer is below a 64-bit mask. */
-		{ "sim:f,iommu=off",
-		  DMASPLIT_DEV_COHERENT | DMASPLIT_DEV_DMA_RW,
-		  4096, 64, 0x1000, UINT64_MAX },
 		{ "sim:e,coherent=0,mask=33",
 		  DMASPLIT_DEV_WINDOWS | DMASPLIT_DEV_TRANSLATED |
 		  DMASPLIT_DEV_DMA_RW,

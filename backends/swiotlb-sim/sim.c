@@ -361,9 +361,7 @@ static int sim_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 		info->flags |= DMASPLIT_DEV_WINDOWS | DMASPLIT_DEV_TRANSLATED;
 	if (b->o.coherent)
 		info->flags |= DMASPLIT_DEV_COHERENT;
-	/* May bounce: a 64-bit mask reaches every buffer. */
-	if (b->o.untrusted ||
-	    (!b->o.iommu && (b->o.force_bounce || b->o.mask_bits < 64)))
+	if (!b->o.iommu || b->o.untrusted)
 		info->flags |= DMASPLIT_DEV_BOUNCE;
 	if (b->o.untrusted)
 		info->flags |= DMASPLIT_DEV_UNTRUSTED;
