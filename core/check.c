@@ -157,12 +157,27 @@ static unsigned int owned_from(const struct check_entry *e, uint64_t first)
 	return i;
 }
 
+/* Lock held.  One more range at i, the ones from i on moved up (the one
+ * at i is then in both places); -ENOMEM leaves e as it was. */
+static int owned_open(struct check_entry *e, unsigned int i)
+{
+	struct check_owned *grown;
+
+	grown = realloc(e->owned, (e->nowned + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	e->owned = grown;
+	memmove(&e->owned[i + 1], &e->owned[i],
+		(e->nowned - i) * sizeof(*grown));
+	e->nowned++;
+	return 0;
+}
+
 /* Lock held.  The CPU owns [first, last] of e too: merged with what it
  * owns that overlaps or touches it.  -ENOMEM leaves e as it was. */
 static int owned_take(struct check_entry *e, uint64_t first, uint64_t last)
 {
 	unsigned int i = owned_from(e, first ? first - 1 : 0), j = i;
-	struct check_owned *grown;
 
 	while (j < e->nowned && e->owned[j].first <= last + 1) {
 		if (e->owned[j].first < first)
@@ -172,13 +187,8 @@ static int owned_take(struct check_entry *e, uint64_t first, uint64_t last)
 		j++;
 	}
 	if (j == i) {
-		grown = realloc(e->owned, (e->nowned + 1) * sizeof(*grown));
-		if (!grown)
+		if (owned_open(e, i) < 0)
 			return -ENOMEM;
-		e->owned = grown;
-		memmove(&e->owned[i + 1], &e->owned[i],
-			(e->nowned - i) * sizeof(*grown));
-		e->nowned++;
 		j = i + 1;
 	}
 	e->owned[i] = (struct check_owned){ first, last };
@@ -193,17 +203,11 @@ static int owned_take(struct check_entry *e, uint64_t first, uint64_t last)
 static int owned_give(struct check_entry *e, uint64_t first, uint64_t last)
 {
 	unsigned int i = owned_from(e, first);
-	struct check_owned *grown;
 
 	if (i < e->nowned && e->owned[i].first < first &&
 	    e->owned[i].last > last) {
-		grown = realloc(e->owned, (e->nowned + 1) * sizeof(*grown));
-		if (!grown)
+		if (owned_open(e, i) < 0)
 			return -ENOMEM;
-		e->owned = grown;
-		memmove(&e->owned[i + 1], &e->owned[i],
-			(e->nowned - i) * sizeof(*grown));
-		e->nowned++;
 		e->owned[i].last = first - 1;
 		e->owned[i + 1].first = last + 1;
 		return 0;
