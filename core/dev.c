@@ -84,10 +84,14 @@ DMASPLIT_EXPORT int dmasplit_backend_probe(struct dmasplit_backend *be,
 	if (!be || !score || full_desc(desc, &full) < 0)
 		return -EINVAL;
 	r = be->ops.probe(&be->ctx->host, &full, &s);
-	if (r < 0)
+	if (r < 0 && is_errno(r))
 		return r;
-	if (r > 0 || s < 0)
-		return -EPROTO;	/* a broken probe must not win */
+	if (r != 0 || s < 0) {
+		/* A broken probe must not win. */
+		log_err(be->ctx, "backend %s: probe for %s returned %d with score %d: a broken probe, not used",
+			be->ops.name, full.name, r, s);
+		return -EPROTO;
+	}
 	*score = s;
 	return 0;
 }
@@ -178,12 +182,30 @@ static _must_check_ int check_as(struct dmasplit_ctx *ctx,
 	return 0;
 }
 
+/* What is wrong with a backend's answer to get_info, or NULL. */
+static const char *info_bad(const struct dmasplit_dev_info *info)
+{
+	unsigned int i;
+
+	if (!is_pow2(info->granule))
+		return "a granule that is not a power of two";
+	if (!info->dma_mask_bits || info->dma_mask_bits > 64)
+		return "a DMA mask not of 1 to 64 bits";
+	if (info->num_ranges > DMASPLIT_MAX_RANGES)
+		return "more than DMASPLIT_MAX_RANGES ranges";
+	for (i = 0; i < info->num_ranges; i++)
+		if (info->ranges[i].last < info->ranges[i].start)
+			return "a range that ends before it starts";
+	return NULL;
+}
+
 static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 				  struct dmasplit_backend *be,
 				  const struct dmasplit_desc *desc,
 				  struct dmasplit_dev **out)
 {
 	struct dmasplit_dev *dev;
+	const char *why;
 	int r;
 
 	r = check_as(ctx, be, desc);
@@ -201,20 +223,42 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 	snprintf(dev->name, sizeof(dev->name), "%s", desc->name);
 
 	r = be->ops.open(&ctx->host, desc, &dev->bdev);
-	if (r < 0) {
+	if (r < 0 && is_errno(r)) {
 		log_err(ctx, "backend %s cannot open %s: %s", be->ops.name,
 			desc->name, strerror(-r));
 		goto fail;
 	}
+	if (r != 0 || !dev->bdev) {
+		log_err(ctx, "backend %s returned %d from open of %s%s: a broken backend, refused",
+			be->ops.name, r, desc->name,
+			dev->bdev ? "" : " and no device");
+		/* What it opened, it can still release; a failure says
+		 * nothing was. */
+		if (r > 0 && dev->bdev)
+			be->ops.close(dev->bdev);
+		r = -EPROTO;
+		goto fail;
+	}
 	dev->info.size = sizeof(dev->info);
 	r = be->ops.get_info(dev->bdev, &dev->info);
-	if (r < 0 || !is_pow2(dev->info.granule) ||
-	    dev->info.num_ranges > DMASPLIT_MAX_RANGES) {
-		log_err(ctx, "backend %s gave invalid device information for %s",
-			be->ops.name, desc->name);
-		r = r < 0 ? r : -EPROTO;
+	if (r < 0 && is_errno(r)) {
+		log_err(ctx, "backend %s gave no device information for %s: %s",
+			be->ops.name, desc->name, strerror(-r));
 		goto fail_close;
 	}
+	why = r ? "a return that is not 0 or an errno" : info_bad(&dev->info);
+	if (why) {
+		log_err(ctx, "backend %s gave invalid device information for %s: %s",
+			be->ops.name, desc->name, why);
+		r = -EPROTO;
+		goto fail_close;
+	}
+	/* What the application may call on the device follows from the
+	 * operations the backend has, whatever it says. */
+	if (!dev->ops->iova_alloc && !dev->ops->iova_init)
+		dev->info.flags &= ~(uint32_t)DMASPLIT_DEV_WINDOWS;
+	if (!dev->ops->dma_read || !dev->ops->dma_write)
+		dev->info.flags &= ~(uint32_t)DMASPLIT_DEV_DMA_RW;
 	dev->info.size = sizeof(dev->info);
 	dev->info.backend = be->ops.name;
 	memcpy(dev->info.backend_uuid, be->uuid, sizeof(be->uuid));
@@ -427,11 +471,10 @@ static bool errno_allowed(enum errset set, int e)
 	switch (e) {
 	case EINVAL:
 	case EIO:
-		return true;
 	case ENOMEM:
-		return set != ERRS_RW;
+		return true;
 	case ENOENT:
-		return set != ERRS_MAP;
+		return set == ERRS_UNMAP || set == ERRS_SYNC;
 	case EFAULT:
 		return set == ERRS_MAP || set == ERRS_RW;
 	case ENOSPC:	/* at a sync too: the kernel's mapping limit */
@@ -454,11 +497,11 @@ static bool errno_allowed(enum errset set, int e)
 int backend_error(struct dmasplit_dev *dev, int r, enum errset set,
 		  const char *op)
 {
-	if (likely(r < 0 && errno_allowed(set, -r)))
+	if (likely(r < 0 && is_errno(r) && errno_allowed(set, -r)))
 		return r;
 	log_err(dev->ctx, "%s: backend %s returned %d (%s) from %s, which that call may not return: reported as EIO",
 		dev->name, dev->backend->ops.name, r,
-		r < 0 ? strerror(-r) : "not an error", op);
+		is_errno(r) ? strerror(-r) : "not an errno", op);
 	return -EIO;
 }
 
@@ -480,11 +523,24 @@ DMASPLIT_EXPORT const char *dmasplit_dev_backend_name(const struct dmasplit_dev 
 
 DMASPLIT_EXPORT int dmasplit_dev_get_fd(struct dmasplit_dev *dev, int *fd)
 {
+	int r, got = -1;
+
 	if (!dev || !fd)
 		return -EINVAL;
 	if (!dev->ops->get_fd)
 		return -EOPNOTSUPP;
-	return dev->ops->get_fd(dev->bdev, fd);
+	r = dev->ops->get_fd(dev->bdev, &got);
+	if (r == -EOPNOTSUPP)
+		return r;
+	if (r != 0)
+		return backend_error(dev, r, ERRS_QUERY, "get_fd");
+	if (got < 0) {
+		log_err(dev->ctx, "%s: backend %s returned file descriptor %d from get_fd: reported as EIO",
+			dev->name, dev->backend->ops.name, got);
+		return -EIO;
+	}
+	*fd = got;
+	return 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_dev_get_info(struct dmasplit_dev *dev,
@@ -508,14 +564,8 @@ DMASPLIT_EXPORT int dmasplit_dev_get_ranges(struct dmasplit_dev *dev,
 	if (dev->ops->get_ranges) {
 		have = *n;
 		r = dev->ops->get_ranges(dev->bdev, ranges, &have);
-		if (r < 0 && r != -ENOSPC && r != -ENOMEM) {
-			log_err(dev->ctx, "%s: backend %s returned %d (%s) from get_ranges, which that call may not return: reported as EIO",
-				dev->name, dev->backend->ops.name, r,
-				strerror(-r));
-			return -EIO;
-		}
-		if (r == -ENOMEM)
-			return r;
+		if (r != 0 && r != -ENOSPC)
+			return backend_error(dev, r, ERRS_QUERY, "get_ranges");
 		if (r == -ENOSPC && have <= *n) {
 			log_err(dev->ctx, "%s: backend %s says %u ranges do not fit in %u",
 				dev->name, dev->backend->ops.name, have, *n);
@@ -545,8 +595,8 @@ DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 		return -EINVAL;
 	if (dev->ops->get_stats) {
 		r = dev->ops->get_stats(dev->bdev, &s);
-		if (r < 0)
-			return r;
+		if (r != 0)
+			return backend_error(dev, r, ERRS_QUERY, "get_stats");
 	}
 	s.size = sizeof(s);
 	s.windows_allocated = count_read(dev, C_WINDOWS_ALLOCATED);

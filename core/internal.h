@@ -374,6 +374,14 @@ static inline bool buf_bad(const void *vaddr, size_t len)
 	return before + len <= before;
 }
 
+/* A negative errno, as a backend's operations return on failure: the
+ * kernel's range, so that no other value is taken for one (or negated
+ * past INT_MAX). */
+static inline bool is_errno(int r)
+{
+	return r < 0 && r >= -4095;
+}
+
 static inline bool is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));
@@ -442,9 +450,11 @@ uint64_t dev_live(struct dmasplit_dev *dev, enum counter up,
 /*
  * The error contract: what a backend operation may return is what the
  * man pages document for the call.  Anything else becomes -EIO, logged
- * with the backend's name and its original error.  Called only when r < 0.
+ * with the backend's name and its original error; so does a positive
+ * return, which no operation has.  Called only when r != 0.  ERRS_QUERY
+ * is get_stats, get_fd and get_ranges (-EOPNOTSUPP is get_fd's own).
  */
-enum errset { ERRS_MAP, ERRS_UNMAP, ERRS_SYNC, ERRS_RW };
+enum errset { ERRS_MAP, ERRS_UNMAP, ERRS_SYNC, ERRS_RW, ERRS_QUERY };
 int  backend_error(struct dmasplit_dev *dev, int r, enum errset set,
 		   const char *op) _must_check_;
 

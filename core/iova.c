@@ -189,7 +189,7 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 	else
 		r = dev->ops->iova_alloc(dev->bdev, rounded, flags,
 					 iova_area(iova), &iova->addr);
-	if (r < 0) {
+	if (r != 0) {
 		r = backend_error(dev, r, ERRS_MAP, alloc_op(dev));
 		log_dbg(ctx, "%s: window of %" PRIu64 " bytes: %s", dev->name,
 			rounded, strerror(-r));
@@ -253,7 +253,7 @@ link_full(struct dmasplit_iova *iova, size_t offset, void *vaddr, size_t len,
 	}
 	r = dev->ops->iova_link(iova_bwin(iova), offset, vaddr, len, dir,
 				 attrs);
-	if (unlikely(r < 0)) {
+	if (unlikely(r != 0)) {
 		if (dev->check)
 			check_link_undo(iova, offset, len);
 		return backend_error(dev, r, ERRS_MAP, "iova_link");
@@ -280,7 +280,7 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 	dev = iova->dev;
 	r = dev->ops->iova_link(iova_area(iova), offset, vaddr, len, dir,
 				attrs);
-	if (unlikely(r < 0))
+	if (unlikely(r != 0))
 		return backend_error(dev, r, ERRS_MAP, "iova_link");
 	count_add(dev, C_LINKS, 1);
 	return 0;
@@ -306,7 +306,7 @@ DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset
 	}
 	if (dev->ops->iova_sync) {
 		r = dev->ops->iova_sync(iova_bwin(iova), offset, len);
-		if (r < 0)
+		if (r != 0)
 			return backend_error(dev, r, ERRS_SYNC, "iova_sync");
 	}
 	count_add(dev, C_SYNCS, 1);
@@ -335,7 +335,7 @@ DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
 				  attrs);
 	if (unlikely(dev->check))
 		check_unlink_done(iova, offset, len, r == 0);
-	if (r < 0)
+	if (r != 0)
 		return backend_error(dev, r, ERRS_UNMAP, "iova_unlink");
 	count_add(dev, C_UNLINKS, 1);
 	return 0;

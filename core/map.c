@@ -59,7 +59,7 @@ static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 	if (!dev->ops->map)
 		return -EOPNOTSUPP;
 	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &seg.dma);
-	if (r < 0)
+	if (r != 0)
 		return backend_error(dev, r, ERRS_MAP, "map");
 	if (dma_bad(dev, seg.dma, len))
 		r = backend_bad_dma(dev, seg.dma, len, "map");
@@ -90,7 +90,7 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 		return map_slow(dev, vaddr, len, dir, attrs, dma,
 				__builtin_return_address(0));
 	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &addr);
-	if (unlikely(r < 0))
+	if (unlikely(r != 0))
 		return backend_error(dev, r, ERRS_MAP, "map");
 	if (dma_bad(dev, addr, len)) {
 		dev->ops->unmap(dev->bdev, addr, len, dir,
@@ -142,7 +142,7 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
 	if (taken)
 		check_map_done(dev, taken, r == 0);
-	if (r < 0)
+	if (r != 0)
 		return backend_error(dev, r, ERRS_UNMAP, "unmap");
 	count_add(dev, C_UNMAPS, 1);
 	return 0;
@@ -159,7 +159,7 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 		return unmap_slow(dev, dma, len, dir, attrs,
 				  __builtin_return_address(0));
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
-	if (unlikely(r < 0))
+	if (unlikely(r != 0))
 		return backend_error(dev, r, ERRS_UNMAP, "unmap");
 	count_add(dev, C_UNMAPS, 1);
 	return 0;
@@ -194,7 +194,7 @@ static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
 	if (!op)
 		return 0;
 	r = op(dev->bdev, dma, len, dir);
-	return unlikely(r < 0) ? backend_error(dev, r, ERRS_SYNC, fn) : 0;
+	return unlikely(r != 0) ? backend_error(dev, r, ERRS_SYNC, fn) : 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_sync_for_cpu(struct dmasplit_dev *dev, uint64_t dma,
@@ -223,9 +223,11 @@ struct each {
 static int each_map(void *ctx, const struct iovec *buf, uint64_t *dma)
 {
 	struct each *e = ctx;
+	int r = e->dev->ops->map(e->dev->bdev, buf->iov_base, buf->iov_len,
+				 e->dir, e->attrs, dma);
 
-	return e->dev->ops->map(e->dev->bdev, buf->iov_base, buf->iov_len,
-				e->dir, e->attrs, dma);
+	/* The loop takes anything but a negative return for a mapping. */
+	return r > 0 ? backend_error(e->dev, r, ERRS_MAP, "map") : r;
 }
 
 static void each_unmap(void *ctx, const struct dmasplit_seg *seg)
@@ -269,7 +271,7 @@ static _must_check_ int unmap_segs(struct dmasplit_dev *dev,
 	*done = 0;
 	if (dev->ops->unmap_vec) {
 		r = dev->ops->unmap_vec(dev->bdev, segs, n, dir, attrs);
-		if (r < 0)
+		if (r != 0)
 			return backend_error(dev, r, ERRS_UNMAP, "unmap_vec");
 		*done = n;
 		return 0;
@@ -277,7 +279,7 @@ static _must_check_ int unmap_segs(struct dmasplit_dev *dev,
 	for (i = 0; i < n; i++) {
 		r = dev->ops->unmap(dev->bdev, segs[i].dma, segs[i].len, dir,
 				    attrs);
-		if (r < 0)
+		if (r != 0)
 			return backend_error(dev, r, ERRS_UNMAP, "unmap");
 		(*done)++;
 	}
@@ -327,7 +329,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 		used = *nsegs;
 		r = dev->ops->map_vec(dev->bdev, iov, n, dir, attrs, segs,
 				      &used);
-		if (r < 0)
+		if (r != 0)
 			return backend_error(dev, r, ERRS_MAP, "map_vec");
 		if (used == 0 || used > *nsegs) {
 			log_err(dev->ctx, "%s: backend %s returned %u segments for %u",
@@ -436,7 +438,7 @@ DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
 	if (!dev->ops->alloc_coherent || !dev->ops->free_coherent)
 		return -EOPNOTSUPP;
 	r = dev->ops->alloc_coherent(dev->bdev, size, flags, &p, &seg.dma);
-	if (r < 0)
+	if (r != 0)
 		return backend_error(dev, r, ERRS_MAP, "alloc_coherent");
 	if (dma_bad(dev, seg.dma, size))
 		r = backend_bad_dma(dev, seg.dma, size, "alloc_coherent");
@@ -482,7 +484,7 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 	r = dev->ops->free_coherent(dev->bdev, size, cpu, dma);
 	if (taken)
 		check_map_done(dev, taken, r == 0);
-	if (r < 0)
+	if (r != 0)
 		return backend_error(dev, r, ERRS_UNMAP, "free_coherent");
 	__atomic_sub_fetch(&dev->coherent_live, 1, __ATOMIC_RELAXED);
 	return 0;
@@ -513,7 +515,7 @@ DMASPLIT_EXPORT int dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma
 		check_device_access(dev, dma, len, false,
 				    __builtin_return_address(0));
 	r = dev->ops->dma_read(dev->bdev, dma, buf, len);
-	return r < 0 ? backend_error(dev, r, ERRS_RW, "dma_read") : 0;
+	return r != 0 ? backend_error(dev, r, ERRS_RW, "dma_read") : 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_dev_dma_write(struct dmasplit_dev *dev,
@@ -530,5 +532,5 @@ DMASPLIT_EXPORT int dmasplit_dev_dma_write(struct dmasplit_dev *dev,
 		check_device_access(dev, dma, len, true,
 				    __builtin_return_address(0));
 	r = dev->ops->dma_write(dev->bdev, dma, buf, len);
-	return r < 0 ? backend_error(dev, r, ERRS_RW, "dma_write") : 0;
+	return r != 0 ? backend_error(dev, r, ERRS_RW, "dma_write") : 0;
 }

@@ -73,13 +73,16 @@ static int tb_probe(const struct dmasplit_host *host,
 	return 0;
 }
 
+static void tb_close(struct dmasplit_bdev *b);
+static int injected(struct dmasplit_bdev *b, const char *op);
+
 static int tb_open(const struct dmasplit_host *host,
 		   const struct dmasplit_desc *desc, struct dmasplit_bdev **out)
 {
 	struct dmasplit_range range = { 0x1000, (1ull << TB_MASK_BITS) - 1 };
 	struct dmasplit_bdev *b;
 	char buf[32];
-	const char *v;
+	const char *v, *nodev;
 	int r;
 
 	tb_log(host, "open %s", desc->name);
@@ -112,6 +115,9 @@ static int tb_open(const struct dmasplit_host *host,
 	b->fail_skip = v ? atoi(v) : 0;
 	v = option(desc->options, TB_NAME ".errno", buf, sizeof(buf));
 	b->fail_errno = v ? atoi(v) : EIO;
+	v = option(desc->options, TB_NAME ".badinfo", buf, sizeof(buf));
+	b->bad_info = !v ? BADINFO_NONE : !strcmp(v, "mask0") ? BADINFO_MASK0 :
+		      !strcmp(v, "mask65") ? BADINFO_MASK65 : BADINFO_RANGE;
 	r = host->iovad_new(host, &range, 1, b->granule, &b->iovad);
 	if (r < 0) {
 		dmasplit_host_err(host, TB_NAME ": granule=%s: %s", v ? v : "",
@@ -129,8 +135,17 @@ static int tb_open(const struct dmasplit_host *host,
 	}
 #endif
 	pthread_mutex_init(&b->lock, NULL);
+	/* A broken open: any return but 0 or an errno, or 0 and no
+	 * device; with a positive return the device is handed out all the
+	 * same, for the core to close. */
+	r = injected(b, "open");
+	nodev = option(desc->options, TB_NAME ".nodev", buf, sizeof(buf));
+	if (r < 0 || nodev) {
+		tb_close(b);
+		return nodev ? 0 : r;
+	}
 	*out = b;
-	return 0;
+	return r;
 }
 
 /* The injected failure of this call of op, or 0. */
@@ -225,6 +240,10 @@ static void tb_ranges(const struct dmasplit_bdev *b,
 
 static int tb_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 {
+	int r = injected(b, "info");
+
+	if (r)
+		return r;
 	info->flags = (b->phys ? 0 : DMASPLIT_DEV_TRANSLATED) |
 		      DMASPLIT_DEV_COHERENT | DMASPLIT_DEV_DMA_RW |
 		      (b->nowin ? 0 : DMASPLIT_DEV_WINDOWS);
@@ -240,11 +259,21 @@ static int tb_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 		info->num_ranges = n;
 		tb_ranges(b, info->ranges, n);
 	}
+	if (b->bad_info == BADINFO_MASK0)
+		info->dma_mask_bits = 0;
+	else if (b->bad_info == BADINFO_MASK65)
+		info->dma_mask_bits = 65;
+	else if (b->bad_info == BADINFO_RANGE)
+		info->ranges[0].last = info->ranges[0].start - 1;
 	return 0;
 }
 
 static int tb_get_stats(struct dmasplit_bdev *b, struct dmasplit_dev_stats *s)
 {
+	int r = injected(b, "stats");
+
+	if (r)
+		return r;
 	s->kernel_calls = __atomic_load_n(&b->calls, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -276,6 +305,10 @@ static int tb_get_ranges(struct dmasplit_bdev *b, struct dmasplit_range *r,
 
 static int tb_get_fd(struct dmasplit_bdev *b, int *fd)
 {
+	int r = injected(b, "fd");
+
+	if (r)
+		return r;
 	*fd = b->fd;
 	return 0;
 }
@@ -294,7 +327,7 @@ static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
 	if (b->nowin)
 		return -EOPNOTSUPP;
 	r = injected(b, "alloc");
-	if (r < 0)
+	if (r)
 		return r;
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -469,7 +502,7 @@ static int tb_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 
 	called(b);
 	r = injected(b, "map");
-	if (r < 0)
+	if (r)
 		return r;
 	pthread_mutex_lock(&b->lock);
 	r = map_locked(b, vaddr, len, false, dma);
@@ -489,7 +522,7 @@ static int tb_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	tb_log(b->host, "unmap dma=0x%" PRIx64 " len=0x%zx dir=%d", dma, len,
 	       (int)dir);
 	r = injected(b, "unmap");
-	if (r < 0)
+	if (r)
 		return r;
 	pthread_mutex_lock(&b->lock);
 	p = find_map(b, dma);
@@ -702,8 +735,22 @@ static const struct dmasplit_backend_ops tb_ops = {
 	.dma_write = tb_dma_write,
 };
 
+#ifdef TB_OPS_1_0
+static struct dmasplit_backend_ops tb_cut;
+#endif
+
 DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
 DMASPLIT_BACKEND_ENTRY(void)
 {
+#ifdef TB_OPS_1_0
+	/* A size that ends inside get_stats: the loader must leave that
+	 * field out, not take half a pointer for the operation. */
+	if (getenv("TB_SIZE_INSIDE_GET_STATS")) {
+		tb_cut = tb_ops;
+		tb_cut.size = offsetof(struct dmasplit_backend_ops, get_stats) +
+			      sizeof(uint32_t);
+		return &tb_cut;
+	}
+#endif
 	return &tb_ops;
 }

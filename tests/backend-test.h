@@ -62,6 +62,9 @@ struct dmasplit_bdev {
 	bool lax, phys, alias;
 	unsigned int nranges;	/* NAME.ranges, 0 when not given */
 	enum { BAD_NONE, BAD_ZERO, BAD_WRAP, BAD_MASK } badaddr;
+	/* A wrong answer from get_info (NAME.badinfo=mask0|mask65|range). */
+	enum { BADINFO_NONE, BADINFO_MASK0, BADINFO_MASK65,
+	       BADINFO_RANGE } bad_info;
 	char fail_op[16];
 	int fail_skip;		/* calls of fail_op to let through; -1 done */
 	int fail_errno;

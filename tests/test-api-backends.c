@@ -276,6 +276,94 @@ START_TEST(unchecked_backend_errors_outside_the_contract_become_eio)
 }
 END_TEST
 
+/* No operation returns a positive value, and an errno is -1 to -4095:
+ * anything else is a broken backend, never a success to act on. */
+START_TEST(backend_returns_neither_0_nor_an_errno_are_eio)
+{
+	struct dmasplit_dev_stats st = { .size = sizeof(st) };
+	struct dmasplit_iova *iova = NULL;
+	struct dmasplit_dev *d;
+	uint64_t dma = 7;
+	int fd = -1;
+
+	d = open_other("sim:e,testa.fail=map,testa.errno=-7", "testa");
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), -EIO);
+	ck_assert_msg(tu_log_has("backend testa returned 7 (not an errno) from map"),
+		      "log:\n%s", tu_log_text());
+	/* Nothing to undo: the backend's unmap is not called for it. */
+	ck_assert_msg(!tu_log_has("testa: unmap"), "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(dma, 7);
+	ck_assert_uint_eq(stats_of(d).maps, 0);
+	dmasplit_dev_close(d);
+
+	d = open_other("sim:e,testa.fail=map,testa.errno=5000", "testa");
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), -EIO);
+	ck_assert_msg(tu_log_has("returned -5000 (not an errno) from map"),
+		      "log:\n%s", tu_log_text());
+	dmasplit_dev_close(d);
+
+	d = open_other("sim:e,testa.fail=alloc,testa.errno=-4", "testa");
+	ck_assert_int_eq(dmasplit_iova_alloc(d, G, 0, &iova), -EIO);
+	ck_assert_ptr_null(iova);
+	ck_assert_uint_eq(stats_of(d).windows_live, 0);
+	dmasplit_dev_close(d);
+
+	/* The queries are held to their lists as well. */
+	d = open_other("sim:e,testb.fail=stats,testb.errno=8", "testb");
+	ck_assert_int_eq(dmasplit_dev_get_stats(d, &st), -EIO);
+	ck_assert_msg(tu_log_has("backend testb returned -8 (Exec format error) from get_stats"),
+		      "log:\n%s", tu_log_text());
+	dmasplit_dev_close(d);
+	d = open_other("sim:e,testb.fail=stats,testb.errno=12", "testb");
+	ck_assert_int_eq(dmasplit_dev_get_stats(d, &st), -ENOMEM);
+	dmasplit_dev_close(d);
+	d = open_other("sim:e,testb.fail=fd,testb.errno=-3", "testb");
+	ck_assert_int_eq(dmasplit_dev_get_fd(d, &fd), -EIO);
+	ck_assert_int_eq(fd, -1);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* What open and get_info answer is checked before the device is used. */
+START_TEST(broken_open_and_device_information_are_eproto)
+{
+	static const struct {
+		const char *spec, *line;
+		int err;
+	} cases[] = {
+		{ "sim:o,testa.fail=open,testa.errno=-5",
+		  "backend testa returned 5 from open of o: a broken backend", -EPROTO },
+		{ "sim:o,testa.fail=open,testa.errno=5000",
+		  "backend testa returned -5000 from open of o", -EPROTO },
+		{ "sim:o,testa.nodev",
+		  "backend testa returned 0 from open of o and no device", -EPROTO },
+		{ "sim:o,testa.fail=info,testa.errno=5",
+		  "backend testa gave no device information for o: Input/output error", -EIO },
+		{ "sim:o,testa.fail=info,testa.errno=-2",
+		  "invalid device information for o: a return that is not 0 or an errno", -EPROTO },
+		{ "sim:o,testa.badinfo=mask0",
+		  "invalid device information for o: a DMA mask not of 1 to 64 bits", -EPROTO },
+		{ "sim:o,testa.badinfo=mask65",
+		  "invalid device information for o: a DMA mask not of 1 to 64 bits", -EPROTO },
+		{ "sim:o,testa.badinfo=range",
+		  "invalid device information for o: a range that ends before it starts", -EPROTO },
+	};
+	struct dmasplit_dev *d = NULL;
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tu_log_clear();
+		r = dmasplit_dev_open_backend(ctx, cases[i].spec, "testa", &d);
+		ck_assert_msg(r == cases[i].err, "%s: expected %d, got %d",
+			      cases[i].spec, cases[i].err, r);
+		ck_assert_ptr_null(d);
+		ck_assert_msg(tu_log_has(cases[i].line), "%s: log:\n%s",
+			      cases[i].spec, tu_log_text());
+	}
+}
+END_TEST
+
 START_TEST(checker_lets_untranslated_devices_map_the_same_bytes_twice)
 {
 	struct iovec iov[2] = { { buf, G }, { buf, G } };
@@ -536,6 +624,8 @@ int main(void)
 	tcase_add_test(tc, unchecked_refuses_unusable_backend_addresses);
 	tcase_add_test(tc, unchecked_live_counts_never_wrap);
 	tcase_add_test(tc, unchecked_backend_errors_outside_the_contract_become_eio);
+	tcase_add_test(tc, backend_returns_neither_0_nor_an_errno_are_eio);
+	tcase_add_test(tc, broken_open_and_device_information_are_eproto);
 	tcase_add_test(tc, unmap_vec_returns_the_backend_error_and_counts_what_went);
 	tcase_add_test(tc, failed_unlink_leaves_the_link_in_place);
 	tcase_add_test(tc, unchecked_close_counts_windows_and_the_last_one_releases);

@@ -428,6 +428,40 @@ START_TEST(a_plugin_with_the_1_0_ops_table_keeps_its_windows)
 }
 END_TEST
 
+/*
+ * A table whose size ends inside a field (here half of get_stats) is
+ * read up to the last whole field: the cut one counts as missing, as do
+ * all after it, and the device's flags claim none of what went.
+ */
+START_TEST(a_table_size_inside_a_field_leaves_that_field_out)
+{
+	static const char *const list[] = { "testv10", NULL };
+	struct dmasplit_dev_stats st = { .size = sizeof(st) };
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	struct dmasplit_iova *iova = NULL;
+	struct dmasplit_ctx *ctx;
+	struct dmasplit_dev *dev;
+	char got[4];
+
+	ck_assert_int_eq(setenv("TB_SIZE_INSIDE_GET_STATS", "1", 1), 0);
+	ctx = tu_ctx_with(list);
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_uint_eq(count_backends(ctx), 1);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:h0", &dev), 0);
+	/* Half a pointer taken for get_stats would be called here. */
+	ck_assert_int_eq(dmasplit_dev_get_stats(dev, &st), 0);
+	ck_assert_int_eq(dmasplit_dev_get_info(dev, &info), 0);
+	ck_assert_msg(!(info.flags & (DMASPLIT_DEV_WINDOWS | DMASPLIT_DEV_DMA_RW)),
+		      "flags 0x%x claim operations the table lacks", info.flags);
+	ck_assert_int_eq(dmasplit_iova_alloc(dev, 4096, 0, &iova), -EOPNOTSUPP);
+	ck_assert_int_eq(dmasplit_dev_dma_read(dev, 0x1000, got, sizeof(got)),
+			 -EOPNOTSUPP);
+	dmasplit_dev_close(dev);
+	tu_ctx_free(ctx);
+	unsetenv("TB_SIZE_INSIDE_GET_STATS");
+}
+END_TEST
+
 START_TEST(plugin_with_the_builtin_name_shadows_it)
 {
 	char *dir = tu_mkdtemp(), path[PATH_MAX], line[PATH_MAX + 128];
@@ -761,6 +795,7 @@ int main(void)
 	tc = tcase_create("builtin");
 	tcase_add_test(tc, builtin_sim_works_with_an_empty_backend_directory);
 	tcase_add_test(tc, a_plugin_with_the_1_0_ops_table_keeps_its_windows);
+	tcase_add_test(tc, a_table_size_inside_a_field_leaves_that_field_out);
 	tcase_add_test(tc, plugin_with_the_builtin_name_shadows_it);
 	tcase_add_test(tc, plugin_with_the_builtin_uuid_shadows_it);
 	tcase_add_test(tc, refused_plugin_leaves_the_builtin_in_place);
