@@ -30,6 +30,10 @@ void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e)
 	check_culprit(&rep, e->kind == CHECK_WINDOW ? "allocated at" :
 			    "mapped at", e->made_at);
 	check_report(dev, &rep, 0);
+	/* Through a region, the backend never saw it: the region's own
+	 * mapping went with the region. */
+	if (e->in_region)
+		return;
 	switch (e->kind) {
 	case CHECK_MAP:
 		ops->unmap(dev->bdev, e->node.start, len, e->dir,
@@ -127,6 +131,7 @@ int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 			goto out;
 		}
 		e[i]->cpu = kind == CHECK_COHERENT ? (void *)host : NULL;
+		e[i]->in_region = in_region;
 		e[i]->host = hosts[i];
 		e[i]->group = g;
 	}

@@ -126,7 +126,8 @@ int check_overlap(struct dmasplit_dev *dev, uint64_t start, uint64_t len,
  * sync is right if it is right for any mapping of them.
  */
 static struct check_entry *find_holder(struct dmasplit_dev *dev, uint64_t dma,
-				       uint64_t len, enum dmasplit_dir dir)
+				       uint64_t len, enum dmasplit_dir dir,
+				       bool in_region)
 {
 	struct itree *t = &dev->check->ranges;
 	struct check_entry *e, *first = NULL;
@@ -138,6 +139,8 @@ static struct check_entry *find_holder(struct dmasplit_dev *dev, uint64_t dma,
 		if (n->last < last)
 			continue;
 		e = entry_of(n);
+		if (in_region && !e->in_region)
+			continue;
 		if (e->kind == CHECK_WINDOW || e->dir == DMASPLIT_BIDIRECTIONAL ||
 		    e->dir == dir)
 			return e;
@@ -245,7 +248,8 @@ static bool owned_any(const struct check_entry *e, uint64_t first,
  * may then miss an access, never report one that is right.
  */
 int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
-		   enum dmasplit_dir dir, bool for_cpu, const void *caller)
+		   enum dmasplit_dir dir, bool for_cpu, bool in_region,
+		   const void *caller)
 {
 	struct check_report rep = { 0 };
 	struct check_link *spare[2];
@@ -255,7 +259,7 @@ int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 	if (!check_links_spare(spare))
 		return -ENOMEM;
 	pthread_mutex_lock(&dev->lock);
-	e = find_holder(dev, dma, len, dir);
+	e = find_holder(dev, dma, len, dir, in_region);
 	if (!e) {
 		r = -ENOENT;
 		check_misuse(&rep, 0, "%s: sync of 0x%" PRIx64 "+0x%" PRIx64 ", which is not inside one live mapping or window",

@@ -49,6 +49,7 @@ struct check_entry {
 	struct check_group *group;	/* CHECK_VEC */
 	void *cpu;			/* CHECK_COHERENT */
 	uintptr_t host;		/* host address at node.start, or 0 */
+	bool in_region;			/* made through a registered region */
 	/* Mappings: the byte ranges the CPU owns (synced for the CPU and
 	 * not yet for the device), disjoint, in order, none adjacent. */
 	struct check_owned *owned;

@@ -481,6 +481,8 @@ int region_unmap(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 		 enum dmasplit_dir dir, uint32_t attrs);
 int region_sync(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 		enum dmasplit_dir dir);
+/* Whether a region holds [dma, dma + len). */
+bool region_holds(struct dmasplit_dev *dev, uint64_t dma, size_t len);
 int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
 		   unsigned int n, enum dmasplit_dir dir,
 		   struct dmasplit_seg *segs, unsigned int *nsegs);
@@ -583,9 +585,11 @@ int  check_map_take(struct dmasplit_dev *dev, enum check_kind kind,
 	_must_check_;
 void check_map_done(struct dmasplit_dev *dev, struct check_entry *taken,
 		    unsigned int done);
+/* in_region: the range lies in a registered region, where only the
+ * mappings made through it count, not the region's own window. */
 int  check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
-		    enum dmasplit_dir dir, bool for_cpu, const void *caller)
-	_must_check_;
+		    enum dmasplit_dir dir, bool for_cpu, bool in_region,
+		    const void *caller) _must_check_;
 void check_device_access(struct dmasplit_dev *dev, uint64_t dma,
 			 uint64_t len, bool write, const void *caller);
 

@@ -180,14 +180,18 @@ static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
 		return refuse(dev->ctx, 0, -EINVAL,
 			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d)",
 			      dev->name, fn, dma, len, (int)dir);
+	/* The checker first: it records the mappings made through
+	 * regions too, each with its length and direction. */
+	if (unlikely(dev->check)) {
+		r = check_map_sync(dev, dma, len, dir, for_cpu,
+				   regions_live(dev) &&
+				   region_holds(dev, dma, len), caller);
+		if (r < 0)
+			return r;
+	}
 	if (unlikely(regions_live(dev))) {
 		r = region_sync(dev, dma, len, dir);
 		if (r != REGION_NONE)
-			return r;
-	}
-	if (unlikely(dev->check)) {
-		r = check_map_sync(dev, dma, len, dir, for_cpu, caller);
-		if (r < 0)
 			return r;
 	}
 	/* No operation: nothing to copy or flush (coherent, translated). */

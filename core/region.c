@@ -209,6 +209,16 @@ int region_sync(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 				    dev->name, dma, len);
 }
 
+bool region_holds(struct dmasplit_dev *dev, uint64_t dma, size_t len)
+{
+	bool held;
+
+	pthread_rwlock_rdlock(&dev->regions_lock);
+	held = by_dma(dev, dma, len) != NULL;
+	pthread_rwlock_unlock(&dev->regions_lock);
+	return held;
+}
+
 /* Read lock held.  by_va(), trying first the region of the last buffer:
  * the buffers of one vector mostly share one. */
 static struct dmasplit_region *by_va_near(const struct dmasplit_dev *dev,
@@ -490,12 +500,18 @@ DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
 	dev = r->dev;
 	pthread_rwlock_wrlock(&dev->regions_lock);
 	live = region_live(r);
-	if (live) {
+	if (live && !__atomic_load_n(&dev->closed, __ATOMIC_ACQUIRE)) {
 		pthread_rwlock_unlock(&dev->regions_lock);
 		return refuse(dev->ctx, 0, -EBUSY,
 			      "%s: %s: %" PRIu64 " mappings through region 0x%" PRIx64 "+0x%" PRIx64 " are live",
 			      dev->name, __func__, live, r->dma, r->len);
 	}
+	/* Closed, the device is the application's no more: what is still
+	 * mapped through the region can never be unmapped, so it goes with
+	 * the region, a leak reported with the device's others. */
+	if (live)
+		log_err(dev->ctx, "%s: %s: %" PRIu64 " mappings through region 0x%" PRIx64 "+0x%" PRIx64 " still live after the device was closed: released with the region",
+			dev->name, __func__, live, r->dma, r->len);
 	for (i = 0; i < dev->nregions && dev->regions[i] != r; i++)
 		;
 	if (i < dev->nregions) {

@@ -364,6 +364,70 @@ START_TEST(region_keeps_its_device_after_close)
 }
 END_TEST
 
+/* With the checker, a sync through a region is checked against the
+ * mapping, as any other: its direction and its bytes, not the region's. */
+START_TEST(checker_checks_syncs_of_mappings_through_a_region)
+{
+	struct dmasplit_region *reg;
+	uint64_t dma = 0;
+
+	dmasplit_ctx_set_check(ctx, 1);
+	open_dev("sim:c");
+	reg = region_of(0, 4, DMASPLIT_BIDIRECTIONAL);
+	ck_assert_int_eq(dmasplit_map(dev, mem + 100, 1000, DMASPLIT_FROM_DEVICE,
+				      0, &dma), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_sync_for_device(dev, dma, 1000,
+						  DMASPLIT_TO_DEVICE), -EINVAL);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(dev, dma, 2000,
+					       DMASPLIT_FROM_DEVICE), -ENOENT);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(dev, dma + 2000, 8,
+					       DMASPLIT_FROM_DEVICE), -ENOENT);
+	ck_assert_msg(tu_log_count("dmasplit-check: ") == 3, "log:\n%s",
+		      tu_log_text());
+	ck_assert_int_eq(dmasplit_sync_for_cpu(dev, dma, 1000,
+					       DMASPLIT_FROM_DEVICE), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, 1000, DMASPLIT_FROM_DEVICE, 0),
+			 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(dev, dma, 1000,
+					       DMASPLIT_FROM_DEVICE), -ENOENT);
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), 4);
+	ck_assert_int_eq(dmasplit_region_free(reg), 0);
+}
+END_TEST
+
+/* A mapping through a region left live when its device is closed can no
+ * longer be unmapped: freeing the region releases it, as a leak, and the
+ * device goes with the region. */
+START_TEST(region_free_after_close_releases_its_live_mappings)
+{
+	struct dmasplit_region *reg;
+	uint64_t dma = 0;
+
+	dmasplit_ctx_set_check(ctx, _i);
+	open_dev("sim:w");
+	reg = region_of(0, 2, DMASPLIT_BIDIRECTIONAL);
+	ck_assert_int_eq(dmasplit_map(dev, mem + 8, 16, DMASPLIT_TO_DEVICE, 0,
+				      &dma), 0);
+	/* Open, the device's application may still unmap it. */
+	ck_assert_int_eq(dmasplit_region_free(reg), -EBUSY);
+	dmasplit_dev_close(dev);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_region_free(reg), 0);
+	ck_assert_msg(tu_log_has("1 mappings through region") &&
+		      tu_log_has("still live after the device was closed") &&
+		      tu_log_has("closed w\n"), "log:\n%s", tu_log_text());
+	if (_i)
+		ck_assert_msg(tu_log_has("dmasplit-check: w: leaked dmasplit_map mapping"),
+			      "log:\n%s", tu_log_text());
+	else
+		ck_assert_msg(tu_log_has("1 mappings and 0 coherent allocations still live"),
+			      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), (unsigned int)_i);
+	dev = NULL;
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("region");
@@ -379,6 +443,9 @@ int main(void)
 	tcase_add_loop_test(tc, devices_that_copy_or_flush_have_no_regions, 0,
 			    3);
 	tcase_add_loop_test(tc, region_keeps_its_device_after_close, 0, 2);
+	tcase_add_test(tc, checker_checks_syncs_of_mappings_through_a_region);
+	tcase_add_loop_test(tc, region_free_after_close_releases_its_live_mappings,
+			    0, 2);
 	tcase_add_loop_test(tc, a_second_unmap_in_a_region_is_refused, 0, 4);
 	tcase_add_loop_test(tc, a_second_unmap_vec_in_a_region_is_refused, 0,
 			    4);
