@@ -16,9 +16,12 @@
 static void log_stderr(void *data, int priority, const char *file, int line,
 		       const char *fn, const char *format, va_list args)
 {
+	/* Threads log at once: one line, whole, under stderr's lock. */
+	flockfile(stderr);
 	fputs("libdmasplit: ", stderr);
 	vfprintf(stderr, format, args);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 static void call_log_fn(struct dmasplit_ctx *ctx, int priority,
@@ -349,7 +352,7 @@ void ctx_put(struct dmasplit_ctx *ctx)
 		return;
 	findings = __atomic_load_n(&ctx->check_findings, __ATOMIC_RELAXED);
 	if (findings)
-		log_err(ctx, CHECK_PREFIX "%" PRIu64 " finding%s in this context, each reported above",
+		log_err(ctx, CHECK_PREFIX "%" PRIu64 " finding%s in this context, reported above but for those made with DMASPLIT_ATTR_NO_WARN",
 			findings, findings == 1 ? "" : "s");
 	loader_unload(ctx);
 	pin_fini(&ctx->pins);

@@ -369,8 +369,9 @@ struct dmasplit_batch;
  * them into one window, synced once, where the device has windows, and
  * maps them with dmasplit_map_vec() where it answers -EOPNOTSUPP; the
  * caller gets device segments either way and undoes either with one call.
- * Built only on the calls above.  Not thread-safe; free it before its
- * device is closed.  See dmasplit_batch_new(3).
+ * Built only on the calls above.  Calls on one batch are serialised by
+ * the caller.  It holds its device: one still live at dmasplit_dev_close()
+ * keeps working and is logged as a leak.  See dmasplit_batch_new(3).
  */
 int  dmasplit_batch_new(struct dmasplit_dev *dev, enum dmasplit_dir dir,
 			uint32_t attrs, struct dmasplit_batch **batch);
