@@ -55,8 +55,21 @@ static int skel_open(const struct dmasplit_host *host,
 		     const struct dmasplit_desc *desc,
 		     struct dmasplit_bdev **out)
 {
-	struct dmasplit_bdev *b = calloc(1, sizeof(*b));
+	struct dmasplit_bdev *b;
 
+	/* Open is also called unprobed, when the backend is forced or
+	 * named: it checks the device and its options itself. */
+	if (desc->bus != DMASPLIT_BUS_SIM) {
+		dmasplit_host_err(host, "%s: %s drives simulated devices (sim:NAME) only",
+				  desc->name, SKEL_NAME);
+		return -ENODEV;
+	}
+	if (desc->options[0]) {
+		dmasplit_host_err(host, "%s: %s: unknown options '%s' (it takes none)",
+				  desc->name, SKEL_NAME, desc->options);
+		return -EINVAL;
+	}
+	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	b->host = host;

@@ -63,6 +63,12 @@ int main(void)
 	}
 
 	dmasplit_dev_close(dev);
+	/* Named, the backend is opened without a probe: it refuses what is
+	 * not its own itself. */
+	dev = NULL;
+	expect(dmasplit_dev_open_backend(ctx, "sim:skel1,foo=1", "skel",
+					 &dev) == -EINVAL && !dev,
+	       "an option it does not know is refused");
 	dmasplit_ctx_unref(ctx);
 	if (!failures)
 		printf("try-skel: map, device access and unmap through skel: ok\n");
