@@ -368,7 +368,7 @@ static int load_dir(struct dmasplit_ctx *ctx, const char *dir,
 		/* A plugin installed as libfoo.so or backend-foo.so.1 would
 		 * otherwise vanish without a word. */
 		if (r == 0 && !plugin_name(name)) {
-			log_dbg(ctx, "backend directory %s: ignoring %s: not named backend-*.so",
+			log_dbg(ctx, "backend directory %s: ignoring %s: not named backend-NAME.so",
 				dir, name);
 		} else if (r == 0) {
 			if (asprintf(&path, "%s/%s", dir, name) < 0) {
