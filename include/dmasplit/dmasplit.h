@@ -337,8 +337,8 @@ struct dmasplit_seg {
 };
 
 /*
- * Map n buffers; the backend merges them into as few device segments as it
- * can.  *nsegs is the capacity of segs on entry and the number used on
+ * Map n buffers; a backend may merge them into fewer device segments
+ * (behind an IOMMU).  *nsegs is the capacity of segs on entry and the number used on
  * return: n suffices, except without an IOMMU (direct), where memory that
  * is not physically contiguous takes up to one segment per page.  Undo
  * with dmasplit_unmap_vec() on those segments.
