@@ -382,6 +382,41 @@ START_TEST(coherent_memory_left_at_close_is_released)
 }
 END_TEST
 
+/* The pages are the same, the size is not: a free must name the size
+ * the allocation asked for, as the kernel's dma_free_coherent does. */
+START_TEST(free_coherent_with_another_size_of_the_same_pages_is_refused)
+{
+	static const char *const specs[] = {
+		"sim:a", "sim:g,granule=65536", "sim:d,iommu=off",
+	};
+	static const size_t wrong[] = { 2, G, 0 };
+	unsigned int i, j;
+
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		struct dmasplit_dev *d = open_unchecked(specs[i]);
+		uint8_t *cpu = NULL;
+		uint64_t dma = 0;
+
+		ck_assert_int_eq(dmasplit_alloc_coherent(d, 1, 0, (void **)&cpu, &dma), 0);
+		for (j = 0; wrong[j]; j++) {
+			tu_log_clear();
+			expect_refused(dmasplit_free_coherent(d, wrong[j], cpu, dma),
+				       -EINVAL, -EINVAL, specs[i],
+				       "free_coherent of 1 byte with another size");
+		}
+		/* Still allocated, and still the device's. */
+		ck_assert_msg(in_process_maps(cpu), "%s: refused free unmapped %p",
+			      specs[i], cpu);
+		cpu[0] = 0x5a;
+		ck_assert_int_eq(read_byte(d, dma), 0x5a);
+		ck_assert_int_eq(dmasplit_free_coherent(d, 1, cpu, dma), 0);
+		ck_assert_msg(!in_process_maps(cpu), "%s: %p still mapped after its free",
+			      specs[i], cpu);
+		dmasplit_dev_close(d);
+	}
+}
+END_TEST
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -642,6 +677,7 @@ int main(void)
 	tcase_add_test(tc, unmap_vec_refuses_vectors_it_did_not_return);
 	tcase_add_test(tc, vectors_of_the_same_bytes_unmap_each_as_itself);
 	tcase_add_test(tc, coherent_memory_left_at_close_is_released);
+	tcase_add_test(tc, free_coherent_with_another_size_of_the_same_pages_is_refused);
 	tcase_add_test(tc, sync_outside_one_mapping_is_refused_at_once);
 	tcase_add_test(tc, sync_inside_a_longer_mapping_of_the_same_bytes_is_not_refused);
 	tcase_add_test(tc, window_sync_and_unlink_of_nothing_linked_are_refused);

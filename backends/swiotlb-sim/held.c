@@ -216,13 +216,14 @@ out:
 }
 
 /* The coherent memory a free_coherent names, taken out of h; its refusal
- * logged.  len is size rounded as the allocation rounded it. */
-int held_take_coherent(struct dmasplit_bdev *b, size_t size, size_t len,
-		       void *cpu, uint64_t dma, struct held_entry *e)
+ * logged.  The entry holds the size asked for, not the pages it took, so
+ * a size that rounds to the same pages is still another size. */
+int held_take_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
+		       uint64_t dma, struct held_entry *e)
 {
 	int r;
 
-	r = held_take(&b->held, dma, len, HELD_COHERENT, DMASPLIT_BIDIRECTIONAL,
+	r = held_take(&b->held, dma, size, HELD_COHERENT, DMASPLIT_BIDIRECTIONAL,
 		      cpu, e);
 	if (r < 0)
 		return sim_refuse(b, 0, r, "%s: free_coherent of %p at 0x%" PRIx64 " (%zu bytes): %s",

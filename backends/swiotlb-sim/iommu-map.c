@@ -531,8 +531,8 @@ void iommu_release_owned(struct dmasplit_bdev *b)
 int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 			 uint64_t *dma)
 {
-	size_t len = (size + b->gmask) & ~b->gmask;
-	struct held_entry e = { .len = len, .flags = HELD_COHERENT };
+	size_t len = coh_len(b, size);
+	struct held_entry e = { .len = size, .flags = HELD_COHERENT };
 	uint64_t *rec, w0;
 	void *p;
 	int r;
@@ -569,12 +569,12 @@ int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 int iommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 			uint64_t dma)
 {
-	size_t len = (size + b->gmask) & ~b->gmask;
+	size_t len = coh_len(b, size);
 	struct held_entry e;
 	uint64_t *rec, w0;
 	int r;
 
-	r = held_take_coherent(b, size, len, cpu, dma, &e);
+	r = held_take_coherent(b, size, cpu, dma, &e);
 	if (r < 0)
 		return r;
 	r = rec_find(b, "free_coherent", dma, len, DMASPLIT_BIDIRECTIONAL,

@@ -312,8 +312,8 @@ int nommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 int nommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 			 uint64_t *dma)
 {
-	size_t len = (size + 4095) & ~(size_t)4095;
-	struct held_entry e = { .len = len, .flags = HELD_COHERENT };
+	size_t len = coh_len(b, size);
+	struct held_entry e = { .len = size, .flags = HELD_COHERENT };
 	void *p;
 
 	p = low_mmap(len, b->limit);
@@ -338,11 +338,11 @@ int nommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 int nommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 			uint64_t dma)
 {
-	size_t len = (size + 4095) & ~(size_t)4095;
+	size_t len = coh_len(b, size);
 	struct held_entry e;
 	int r;
 
-	r = held_take_coherent(b, size, len, cpu, dma, &e);
+	r = held_take_coherent(b, size, cpu, dma, &e);
 	if (r < 0)
 		return r;
 	munmap(cpu, len);

@@ -277,7 +277,7 @@ static int sim_probe(const struct dmasplit_host *host,
 static void release_held(struct held_entry *e, void *arg)
 {
 	if ((e->flags & HELD_KIND) == HELD_COHERENT)
-		munmap(e->cpu, e->len);
+		munmap(e->cpu, coh_len(arg, e->len));
 }
 
 /* Also for a device whose open failed part way. */
@@ -286,7 +286,7 @@ static void sim_close(struct dmasplit_bdev *b)
 	/* The space first: in a shared one, the entries of this device's
 	 * mappings must be gone before the memory behind them. */
 	iommu_fini(b);
-	held_fini(&b->held, release_held, NULL);
+	held_fini(&b->held, release_held, b);
 	pool_fini(&b->pool);
 	free(b);
 }

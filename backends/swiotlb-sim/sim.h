@@ -271,7 +271,7 @@ static inline bool pool_contains(const struct pool *pool, uintptr_t addr)
 
 struct held_entry {
 	uint64_t dma;
-	uint64_t len;
+	uint64_t len;		/* coherent memory: the size asked for */
 	void *cpu;		/* coherent memory: the CPU address */
 	uint32_t flags;		/* kind | dir << HELD_DIR_SHIFT; 0: free */
 };
@@ -299,8 +299,8 @@ int  held_add(struct held *h, const struct held_entry *e);
 int  held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
 	       enum dmasplit_dir dir, const void *cpu, struct held_entry *e);
 int  held_covers(struct held *h, uint64_t dma, uint64_t len);
-int  held_take_coherent(struct dmasplit_bdev *b, size_t size, size_t len,
-			void *cpu, uint64_t dma, struct held_entry *e);
+int  held_take_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
+			uint64_t dma, struct held_entry *e);
 
 /* ------------------------------------------------------------------ */
 /* The device                                                           */
@@ -553,6 +553,15 @@ uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
 static inline uint64_t round_up(const struct dmasplit_bdev *b, uint64_t x)
 {
 	return (x + b->gmask) & ~b->gmask;
+}
+
+/* The memory coherent memory of size bytes takes: whole granules behind
+ * the IOMMU, whole pages without one. */
+static inline size_t coh_len(const struct dmasplit_bdev *b, size_t size)
+{
+	size_t m = b->o.iommu ? (size_t)b->gmask : 4095;
+
+	return (size + m) & ~m;
 }
 
 /* sim.c: busy-wait ns nanoseconds on CLOCK_MONOTONIC */
