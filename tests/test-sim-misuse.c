@@ -495,6 +495,73 @@ START_TEST(sync_outside_one_mapping_is_refused_at_once)
 }
 END_TEST
 
+/* The last page of a mapping holds bytes that are not its buffer's: a
+ * sync into them runs past the mapping, wherever the sync starts. */
+START_TEST(sync_past_the_end_inside_the_last_page_is_refused)
+{
+	static const char *const specs[] = {
+		"sim:a", "sim:u,untrusted=1", "sim:b,iommu=off,bounce=force",
+	};
+	/* 601 pages: a sync from the second to the last crosses a leaf
+	 * of the records. */
+	const size_t big = 600 * G + 5;
+	uint8_t *buf = buf_new(big + 2 * G);
+	unsigned int i;
+
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		const char *spec = specs[i];
+		struct dmasplit_dev *d = open_unchecked(spec);
+		enum dmasplit_dir dir = DMASPLIT_BIDIRECTIONAL;
+		uint64_t dma, again;
+
+		/* Two pages, the sync in the second. */
+		dma = map_ok(d, buf + 100, 5000, dir, 0);
+		tu_log_clear();
+		ck_assert_int_eq(dmasplit_sync_for_device(d, dma + 4990, 10, dir), 0);
+		expect_refused(dmasplit_sync_for_device(d, dma + 4990, 11, dir),
+			       -EINVAL, -EINVAL, spec, "sync 1 byte past the end");
+		expect_refused(dmasplit_sync_for_device(d, dma + 5000, 1, dir),
+			       -EINVAL, -EINVAL, spec, "sync of the byte after the end");
+		expect_refused(dmasplit_sync_for_cpu(d, dma + 5000, 1, dir),
+			       -EINVAL, -EINVAL, spec, "sync_for_cpu of the byte after the end");
+		expect_refused(dmasplit_unmap(d, dma + 4990, 10, dir, 0),
+			       -ENOENT, -ENOENT, spec, "unmap inside the last page");
+		unmap_ok(d, dma, 5000, dir, 0);
+
+		/* Three pages, the sync from the second into the third. */
+		dma = map_ok(d, buf + 100, 9000, dir, 0);
+		tu_log_clear();
+		ck_assert_int_eq(dmasplit_sync_for_cpu(d, dma + 5000, 4000, dir), 0);
+		expect_refused(dmasplit_sync_for_cpu(d, dma + 5000, 4001, dir),
+			       -EINVAL, -EINVAL, spec, "sync from the middle 1 byte past the end");
+		expect_refused(dmasplit_sync_for_cpu(d, dma + 8990, 20, dir),
+			       -EINVAL, -EINVAL, spec, "sync across the end");
+		unmap_ok(d, dma, 9000, dir, 0);
+
+		/* The addresses again, for whole pages: nothing of where
+		 * the last mapping ended stays. */
+		again = map_ok(d, buf, 2 * G, dir, 0);
+		tu_log_clear();
+		ck_assert_msg(dmasplit_sync_for_device(d, again + G + 1000, G - 1000, dir) == 0,
+			      "%s: sync to the end of a new mapping: log:\n%s",
+			      spec, tu_log_text());
+		unmap_ok(d, again, 2 * G, dir, 0);
+
+		/* Not bounced: one swiotlb mapping holds less. */
+		if (i == 0) {
+			dma = map_ok(d, buf + 100, big, dir, 0);
+			tu_log_clear();
+			ck_assert_int_eq(dmasplit_sync_for_device(d, dma + G, big - G, dir), 0);
+			expect_refused(dmasplit_sync_for_device(d, dma + G, big - G + 1, dir),
+				       -EINVAL, -EINVAL, spec, "long sync 1 byte past the end");
+			unmap_ok(d, dma, big, dir, 0);
+		}
+		dmasplit_dev_close(d);
+	}
+	free(buf);
+}
+END_TEST
+
 START_TEST(window_sync_and_unlink_of_nothing_linked_are_refused)
 {
 	static const char *const specs[] = { "sim:a", "sim:u,untrusted=1" };
@@ -680,6 +747,7 @@ int main(void)
 	tcase_add_test(tc, free_coherent_with_another_size_of_the_same_pages_is_refused);
 	tcase_add_test(tc, sync_outside_one_mapping_is_refused_at_once);
 	tcase_add_test(tc, sync_inside_a_longer_mapping_of_the_same_bytes_is_not_refused);
+	tcase_add_test(tc, sync_past_the_end_inside_the_last_page_is_refused);
 	tcase_add_test(tc, window_sync_and_unlink_of_nothing_linked_are_refused);
 	tcase_add_test(tc, link_over_a_link_is_refused_and_changes_nothing);
 	suite_add_tcase(s, tc);

@@ -28,6 +28,14 @@
  *   w1: the length (MAP, VSEG, COH); for VEC, a fingerprint of the
  *       segments, so that an unmap_vec is checked against the vector
  *       that map_vec returned in O(segments) and no space per segment.
+ * A mapping of MAP or VSEG that ends inside a granule other than its
+ * first also has a TAIL record at that granule, so that a sync that
+ * starts past the first granule finds where the mapping ends without
+ * walking back to its start:
+ *   w0: TAIL | direction << 3 | offset of the end in its granule << 8
+ *       | owner << 24 | kind of the mapping << 32;
+ *   w1: the mapping's address.
+ * Nothing starts at a TAIL record: unmaps see none there.
  */
 #define REC_MAP		1u	/* dmasplit_map */
 #define REC_VEC		2u	/* dmasplit_map_vec: the vector, at its first
@@ -35,6 +43,7 @@
 #define REC_VSEG	3u	/* the other segments of an untrusted device's
 				 * map_vec, each mapped on its own */
 #define REC_COH		4u	/* coherent memory */
+#define REC_TAIL	5u	/* where a mapping ends, at its last granule */
 #define REC_KIND	7u
 
 static const char *const rec_what[] = {
@@ -42,6 +51,7 @@ static const char *const rec_what[] = {
 	[REC_VEC] = "dmasplit_map_vec vector",
 	[REC_VSEG] = "dmasplit_map_vec segment",
 	[REC_COH] = "coherent allocation",
+	[REC_TAIL] = "mapping's last granule",
 };
 
 static uint64_t rec_w0(const struct dmasplit_bdev *b, unsigned int kind,
@@ -76,14 +86,48 @@ static unsigned int rec_nsegs(uint64_t w0)
 	return (unsigned int)(w0 >> 32);
 }
 
-/* The two words at granule-aligned iova; NULL when none can exist. */
+/* The two words at granule-aligned iova; NULL when none can exist.  In
+ * *run, how many words from them lie in the same leaf, also when NULL. */
+static uint64_t *rec_at_run(struct dmasplit_bdev *b, uint64_t iova,
+			    bool alloc, uint64_t *run)
+{
+	*run = 0;
+	if (iova > b->sp->top)
+		return NULL;
+	return pt_leaf(&b->sp->recs, iova << 2, alloc, run);
+}
+
 static uint64_t *rec_at(struct dmasplit_bdev *b, uint64_t iova, bool alloc)
 {
 	uint64_t run;
 
-	if (iova > b->sp->top)
-		return NULL;
-	return pt_leaf(&b->sp->recs, iova << 2, alloc, &run);
+	return rec_at_run(b, iova, alloc, &run);
+}
+
+/* The words at at, a granule after iova, whose words (rec, run) are
+ * known: in the same leaf without a walk. */
+static uint64_t *rec_after(struct dmasplit_bdev *b, uint64_t *rec,
+			   uint64_t run, uint64_t iova, uint64_t at, bool alloc)
+{
+	uint64_t k = ((at - iova) >> b->gshift) * 2;
+
+	if (k < run)
+		return rec ? rec + k : NULL;
+	return rec_at(b, at, alloc);
+}
+
+/* The granule of a mapping of len bytes at dma that gets a TAIL record,
+ * or 0: one that ends in its first granule or at a granule's end needs
+ * none, as the walk of a sync past it meets another mapping's first
+ * granule or nothing. */
+static uint64_t tail_of(const struct dmasplit_bdev *b, uint64_t dma,
+			uint64_t len)
+{
+	uint64_t end = dma + len;
+
+	if (!(end & b->gmask) || (end & ~b->gmask) == (dma & ~b->gmask))
+		return 0;
+	return end & ~b->gmask;
 }
 
 static void rec_set(uint64_t *rec, uint64_t w0, uint64_t w1)
@@ -125,7 +169,7 @@ static int rec_find(struct dmasplit_bdev *b, const char *op, uint64_t dma,
 	uint64_t w0 = rec_load(rec, &w1);
 	uint64_t start = (dma & ~b->gmask) + rec_off(w0);
 
-	if (!w0)
+	if (!w0 || rec_kind(w0) == REC_TAIL)
 		return sim_refuse(b, attrs, -ENOENT, "%s: %s of 0x%" PRIx64 ": no mapping starts there (never mapped, already unmapped, or inside one)",
 				  b->name, op, dma);
 	if (rec_owner(w0) != b->owner)
@@ -152,13 +196,20 @@ static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
 		    enum dmasplit_dir dir, unsigned int kind, uint64_t *dma)
 {
 	uintptr_t first = src & ~b->gmask;
-	uint64_t size = round_up(b, src + len) - first, iova, *rec;
+	uint64_t size = round_up(b, src + len) - first, iova, *rec, run;
+	uint64_t *tail = NULL, t;
 	int r;
 
 	r = iova_get(b, size, &iova, 1);
 	if (r < 0)
 		return r;
-	rec = rec_at(b, iova, true);
+	rec = rec_at_run(b, iova, true, &run);
+	t = tail_of(b, iova + (src & b->gmask), len);
+	if (rec && t) {
+		tail = rec_after(b, rec, run, iova, t, true);
+		if (!tail)
+			rec = NULL;
+	}
 	r = rec ? pt_set(b, iova, first, size >> b->sp->pt.shift,
 			 dir_perms(dir) | PTE_VALID, PTE_HEAD)
 		: -ENOMEM;
@@ -174,8 +225,11 @@ static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
 		return r;
 	}
 	invalidate(b);
-	rec_set(rec, rec_w0(b, kind, dir, src & b->gmask, 1), len);
 	*dma = iova + (src & b->gmask);
+	if (tail)
+		rec_set(tail, rec_w0(b, REC_TAIL, dir, (*dma + len) & b->gmask,
+				     kind), *dma);
+	rec_set(rec, rec_w0(b, kind, dir, src & b->gmask, 1), len);
 	return 0;
 }
 
@@ -187,8 +241,16 @@ static void unmap_claimed(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 			  enum dmasplit_dir dir, uint32_t attrs)
 {
 	uint64_t base = dma & ~b->gmask, size = round_up(b, dma + len) - base;
-	uint64_t run, v = 0, *pte;
+	uint64_t run, v = 0, *pte, *tail, t = tail_of(b, dma, len);
 	uintptr_t h;
+
+	/* Before the addresses are freed, or their next mapping would
+	 * inherit where this one ended. */
+	if (t) {
+		tail = rec_at(b, t, false);
+		if (tail)
+			rec_set(tail, 0, 0);
+	}
 
 	/* Only a device with a pool has bounces to copy back. */
 	if (b->pool.base && !(attrs & DMASPLIT_ATTR_SKIP_CPU_SYNC) &&
@@ -384,6 +446,8 @@ static int vec_head(struct dmasplit_bdev *b, const struct dmasplit_seg *segs,
 	uint64_t *rec = rec_at(b, segs[0].dma & ~b->gmask, false), w1;
 	uint64_t w0 = rec_load(rec, &w1);
 
+	if (rec_kind(w0) == REC_TAIL)
+		w0 = 0;
 	if (w0 && rec_owner(w0) != b->owner)
 		return vec_refuse(b, attrs, segs, nsegs,
 				  "another device of address space %s mapped it",
@@ -498,7 +562,9 @@ static void release_leaf(uint64_t *leaf, uint64_t pfn, void *arg)
 		uint64_t iova = ((pfn + j) >> 1) << b->sp->pt.shift, end, run;
 		uint64_t *pte, v;
 
-		if (!w0 || rec_owner(w0) != b->owner || !rec_claim(rec, w0))
+		/* A tail goes with its mapping. */
+		if (!w0 || rec_kind(w0) == REC_TAIL ||
+		    rec_owner(w0) != b->owner || !rec_claim(rec, w0))
 			continue;
 		if (rec_kind(w0) != REC_VEC) {
 			unmap_claimed(b, iova + rec_off(w0), w1, rec_dir(w0),
@@ -603,16 +669,37 @@ int iommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 static int sync_check(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		      enum dmasplit_dir dir)
 {
-	uint64_t first = dma & ~b->gmask, a, w0, w1, perms = dir_perms(dir);
+	uint64_t first = dma & ~b->gmask, last, tg, a, w0, w1, tw0, tw1, rrun;
+	uint64_t perms = dir_perms(dir), *rec;
 
 	if (dma > b->iommu_last || len - 1 > b->iommu_last - dma)
 		return sim_refuse(b, 0, -ENOENT, "%s: sync of 0x%" PRIx64 "+0x%zx: beyond the IOMMU's address width",
 				  b->name, dma, len);
-	w0 = rec_load(rec_at(b, first, false), &w1);
+	rec = rec_at_run(b, first, false, &rrun);
+	w0 = rec_load(rec, &w1);
 	if (w0 && rec_owner(w0) != b->owner)
 		return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: another device of address space %s mapped it; only that one may sync it",
 				  b->name, dma, len, b->sp->name);
-	if (w0 && rec_kind(w0) != REC_VEC &&
+	/* A sync that starts past a mapping's first granule learns where
+	 * the mapping ends from the TAIL record of its last: at the sync's
+	 * first granule, or at its last, found in the leaf of records the
+	 * first was found in unless the sync runs on into the next leaf. */
+	last = (dma + len - 1) & ~b->gmask;
+	tg = first;
+	if (!w0 && last != first) {
+		tw0 = rec_load(rec_after(b, rec, rrun, first, last, false),
+			       &tw1);
+		if (rec_kind(tw0) == REC_TAIL) {
+			w0 = tw0;
+			w1 = tw1;
+			tg = last;
+		}
+	}
+	if (rec_kind(w0) == REC_TAIL && dma + len > tg + rec_off(w0))
+		return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: runs past the end of the %s at 0x%" PRIx64 "+0x%" PRIx64,
+				  b->name, dma, len, rec_what[rec_nsegs(w0)], w1,
+				  tg + rec_off(w0) - w1);
+	if (w0 && rec_kind(w0) != REC_VEC && rec_kind(w0) != REC_TAIL &&
 	    (dma < first + rec_off(w0) || len > w1 ||
 	     dma - first - rec_off(w0) > w1 - len))
 		return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: not inside the %s at 0x%" PRIx64 "+0x%" PRIx64,
