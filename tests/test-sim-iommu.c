@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "simutil.h"
 
@@ -212,6 +213,59 @@ START_TEST(bounce_force_needs_iommu_off)
 }
 END_TEST
 
+/* Host memory that went from under a live mapping, or a mapping longer
+ * than its buffer: the device faults where the memory ends, as an IOMMU
+ * fault would stop it, and the process goes on. */
+START_TEST(device_access_where_host_memory_is_gone_faults)
+{
+	static const char *const specs[] = {
+		"sim:a", "sim:u,untrusted=1", "sim:d,iommu=off",
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		struct dmasplit_dev *d = open_dev(specs[i]);
+		struct dmasplit_iova *w = NULL;
+		uint8_t *m, tmp[16] = { 0 };
+		uint64_t dma;
+
+		/* Two pages of memory and two of nothing after them. */
+		m = mmap(NULL, 4 * G, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ck_assert_ptr_ne(m, MAP_FAILED);
+		ck_assert_int_eq(mprotect(m + 2 * G, 2 * G, PROT_NONE), 0);
+		fill(m, 2 * G, 4);
+		dma = map_ok(d, m, 4 * G, DMASPLIT_BIDIRECTIONAL, 0);
+		expect_read(d, dma, m, 2 * G, "the memory there is");
+		expect_fault(d, dma + 2 * G - 8, 16, false, "read across its end");
+		expect_fault(d, dma + 3 * G, 8, true, "write past its end");
+		if (dmasplit_iova_alloc(d, 4 * G, 0, &w) == 0) {
+			link_ok(w, 0, m, 4 * G, DMASPLIT_BIDIRECTIONAL, 0);
+			sync_ok(w, 0, 4 * G);
+			expect_read(d, dmasplit_iova_addr(w), m, 2 * G,
+				    "the memory there is, in a window");
+			expect_fault(d, dmasplit_iova_addr(w) + 3 * G, 8, false,
+				     "read past it in a window");
+			unlink_ok(w, 0, 4 * G, DMASPLIT_BIDIRECTIONAL, 0);
+			dmasplit_iova_destroy(w);
+		}
+		unmap_ok(d, dma, 4 * G, DMASPLIT_BIDIRECTIONAL, 0);
+		munmap(m, 4 * G);
+
+		/* Unmapped by the program while the device still maps it. */
+		m = mmap(NULL, 2 * G, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ck_assert_ptr_ne(m, MAP_FAILED);
+		dma = map_ok(d, m, 2 * G, DMASPLIT_BIDIRECTIONAL, 0);
+		munmap(m, 2 * G);
+		expect_fault(d, dma, sizeof(tmp), false, "read of memory unmapped");
+		expect_fault(d, dma + G, sizeof(tmp), true, "write to memory unmapped");
+		unmap_ok(d, dma, 2 * G, DMASPLIT_BIDIRECTIONAL, 0);
+		dmasplit_dev_close(d);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sim");
@@ -226,6 +280,7 @@ int main(void)
 	tcase_add_test(tc, maps_stay_below_mask);
 	tcase_add_test(tc, map_vec_merges_aligned_buffers);
 	tcase_add_test(tc, bounce_force_needs_iommu_off);
+	tcase_add_test(tc, device_access_where_host_memory_is_gone_faults);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "sim.h"
 
@@ -362,49 +363,81 @@ uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
 /* ------------------------------------------------------------------ */
 /* The DMA engine                                                       */
 
+/* Granules of host memory one call copies: the device's access pays a
+ * system call per this many, not per granule. */
+#define RW_BATCH 64
+
+/* Copy what was gathered from at on: 0, or the fault where host memory
+ * ends. */
+static int rw_flush(struct dmasplit_bdev *b, uint64_t at, uint8_t *buf,
+		    const struct iovec *host, unsigned int n, size_t len,
+		    bool write)
+{
+	size_t done = n ? sim_host_rw(buf, host, n, len, write) : 0;
+
+	if (done < len) {
+		sim_fault(b, at + done, write, "no memory at this address");
+		return -EFAULT;
+	}
+	return 0;
+}
+
 int iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		 size_t len, bool write)
 {
-	uint64_t need = write ? PTE_WRITE : PTE_READ;
+	uint64_t need = write ? PTE_WRITE : PTE_READ, at = dma;
+	struct iovec host[RW_BATCH];
+	const char *why = NULL;
+	size_t gathered = 0;
+	unsigned int n = 0;
+	int r;
 
 	while (len) {
 		uint64_t run, in = dma & b->gmask, chunk = b->o.granule - in;
 		uint64_t *pte, v = 0;
-		uint8_t *host;
 
 		if (dma > b->limit) {
-			sim_fault(b, dma, write, "beyond the device's DMA mask");
-			return -EFAULT;
+			why = "beyond the device's DMA mask";
+			break;
 		}
 		if (dma > b->iommu_last) {
-			sim_fault(b, dma, write, "beyond the IOMMU's address width");
-			return -EFAULT;
+			why = "beyond the IOMMU's address width";
+			break;
 		}
 		pte = pt_leaf(&b->sp->pt, dma, false, &run);
 		if (pte)
 			v = pte_load(pte);
 		if (!(v & PTE_VALID)) {
-			sim_fault(b, dma, write,
-				  v & PTE_LINKED ? "linked, but not synced (no dmasplit_iova_sync yet)"
-						 : "not mapped");
-			return -EFAULT;
+			why = v & PTE_LINKED ? "linked, but not synced (no dmasplit_iova_sync yet)"
+					     : "not mapped";
+			break;
 		}
 		if (!(v & need)) {
-			sim_fault(b, dma, write,
-				  write ? "PTE Write access is not set"
-					: "PTE Read access is not set");
-			return -EFAULT;
+			why = write ? "PTE Write access is not set"
+				    : "PTE Read access is not set";
+			break;
 		}
 		if (chunk > len)
 			chunk = len;
-		host = (uint8_t *)(uintptr_t)(v & ~PTE_FLAGS) + in;
-		if (write)
-			memcpy(host, buf, chunk);
-		else
-			memcpy(buf, host, chunk);
+		host[n].iov_base = (uint8_t *)(uintptr_t)(v & ~PTE_FLAGS) + in;
+		host[n++].iov_len = chunk;
+		gathered += chunk;
 		dma += chunk;
-		buf += chunk;
 		len -= chunk;
+		if (n == RW_BATCH) {
+			r = rw_flush(b, at, buf, host, n, gathered, write);
+			if (r < 0)
+				return r;
+			buf += gathered;
+			at = dma;
+			gathered = 0;
+			n = 0;
+		}
 	}
-	return 0;
+	/* A device that faults has done what came before. */
+	r = rw_flush(b, at, buf, host, n, gathered, write);
+	if (r < 0 || !why)
+		return r;
+	sim_fault(b, dma, write, why);
+	return -EFAULT;
 }

@@ -5,15 +5,14 @@
  * it, and a bounce slot below the mask when it does not (or always, with
  * bounce=force).  Nothing stands between such a device and memory, so its
  * DMA engine reaches any mapped host address under the mask: accesses go
- * through process_vm_readv/writev, which report an unmapped address as
- * EFAULT instead of crashing the process.
+ * through sim_host_rw(), which reports an unmapped address as EFAULT
+ * instead of crashing the process.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "sim.h"
 
@@ -352,18 +351,16 @@ int nommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 int nommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		 size_t len, bool write)
 {
-	struct iovec local = { buf, len };
-	struct iovec remote = { (void *)(uintptr_t)dma, len };
-	ssize_t n;
+	struct iovec host = { (void *)(uintptr_t)dma, len };
+	size_t done;
 
 	if (dma > b->limit || len - 1 > b->limit - dma) {
 		sim_fault(b, dma, write, "beyond the device's DMA mask");
 		return -EFAULT;
 	}
-	n = write ? process_vm_writev(getpid(), &local, 1, &remote, 1, 0)
-		  : process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-	if (n != (ssize_t)len) {
-		sim_fault(b, dma, write, "no memory at this address");
+	done = sim_host_rw(buf, &host, 1, len, write);
+	if (done < len) {
+		sim_fault(b, dma + done, write, "no memory at this address");
 		return -EFAULT;
 	}
 	return 0;

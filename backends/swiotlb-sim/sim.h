@@ -689,6 +689,19 @@ void *low_mmap(size_t len, uint64_t limit);
 	})
 void sim_fault(struct dmasplit_bdev *b, uint64_t dma, bool write,
 	       const char *why);
+/*
+ * The device's side of an access: len bytes between buf and the host
+ * memory of host[0..n), in order.  The number of bytes copied, fewer
+ * where host memory ends (a buffer unmapped under a live mapping, a
+ * mapping longer than its buffer): process_vm_readv/writev on this very
+ * process report that as EFAULT where a copy would take the process
+ * down.  Where they are missing or forbidden (ENOSYS, or EPERM from a
+ * seccomp filter) a plain copy is all there is, from then on.  Only for
+ * the device: the CPU's copies run in the caller's context, where a bad
+ * buffer is the caller's bug, as in the kernel.
+ */
+size_t sim_host_rw(uint8_t *buf, const struct iovec *host, unsigned int n,
+		   size_t len, bool write);
 
 /* peer.c: -EREMOTEIO (logged) if [vaddr, vaddr + len) holds peer
  * memory, which must not be bounced; else 0. */
