@@ -266,6 +266,52 @@ START_TEST(device_access_where_host_memory_is_gone_faults)
 }
 END_TEST
 
+/* Coherent memory is aligned, at its CPU and its device address, to the
+ * smallest power-of-two number of pages that holds it, as the kernel's
+ * dma_alloc_coherent is; a page mapped before each keeps the addresses
+ * from lining up by luck. */
+START_TEST(coherent_memory_is_aligned_to_its_size_order)
+{
+	static const char *const specs[] = {
+		"sim:a", "sim:g,granule=65536", "sim:u,untrusted=1",
+		"sim:d,iommu=off", "sim:m,iommu=off,mask=40",
+	};
+	static const size_t sizes[] = {
+		1, 4096, 4097, 10000, 65536, 65537, 1 << 20,
+	};
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+	uint8_t *buf = buf_new(NSIZES * G);
+	unsigned int i, j;
+
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		struct dmasplit_dev *d = open_dev(specs[i]);
+		uint64_t dma[NSIZES], mdma[NSIZES], align;
+		void *cpu[NSIZES];
+
+		for (j = 0; j < NSIZES; j++) {
+			mdma[j] = map_ok(d, buf + j * G, G, DMASPLIT_TO_DEVICE, 0);
+			ck_assert_int_eq(dmasplit_alloc_coherent(d, sizes[j], 0, &cpu[j],
+								 &dma[j]), 0);
+			for (align = G; align < sizes[j]; align *= 2)
+				;
+			ck_assert_msg(!(dma[j] & (align - 1)) &&
+				      !((uintptr_t)cpu[j] & (align - 1)),
+				      "%s: %zu bytes of coherent memory at dma 0x%" PRIx64 ", cpu %p: not aligned to 0x%" PRIx64,
+				      specs[i], sizes[j], dma[j], cpu[j], align);
+			memset(cpu[j], 0x33, sizes[j]);
+			ck_assert_int_eq(read_byte(d, dma[j] + sizes[j] - 1), 0x33);
+		}
+		for (j = 0; j < NSIZES; j++) {
+			ck_assert_int_eq(dmasplit_free_coherent(d, sizes[j], cpu[j], dma[j]), 0);
+			unmap_ok(d, mdma[j], G, DMASPLIT_TO_DEVICE, 0);
+		}
+		dmasplit_dev_close(d);
+	}
+	free(buf);
+#undef NSIZES
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sim");
@@ -281,6 +327,7 @@ int main(void)
 	tcase_add_test(tc, map_vec_merges_aligned_buffers);
 	tcase_add_test(tc, bounce_force_needs_iommu_off);
 	tcase_add_test(tc, device_access_where_host_memory_is_gone_faults);
+	tcase_add_test(tc, coherent_memory_is_aligned_to_its_size_order);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

@@ -219,6 +219,56 @@ int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 	return iova_put_on(b, my_cache(b), addr, size, flushes);
 }
 
+/*
+ * The allocator has no alignment: take align - granule more and give
+ * back what lies before and after the aligned part.  The tail first: it
+ * meets the free block the allocation was cut from, or takes the node
+ * that block left spare if it was used up, so it needs no memory.  The
+ * head may; without it, the head goes back with the aligned part, which
+ * then meets the tail, and the call fails.  Under iova_lock.
+ */
+static int alloc_aligned_locked(struct sim_space *sp, uint64_t size,
+				uint64_t align, uint64_t *addr)
+{
+	uint64_t over = size + align - sp->granule, at, a;
+	int r;
+
+	if (over < size)
+		return -ENOSPC;
+	r = sp->host->iovad_alloc(sp->iovad, over, sp->last, &at);
+	if (r < 0)
+		return r;
+	a = (at + align - 1) & ~(align - 1);
+	if (a + size < at + over)
+		sp->host->iovad_free(sp->iovad, a + size, at + over - (a + size));
+	if (a > at && sp->host->iovad_free(sp->iovad, at, a - at) < 0) {
+		sp->host->iovad_free(sp->iovad, at, a + size - at);
+		return -ENOMEM;
+	}
+	*addr = a;
+	return 0;
+}
+
+int iova_get_aligned(struct dmasplit_bdev *b, uint64_t size, uint64_t align,
+		     uint64_t *addr)
+{
+	int r;
+
+	pthread_mutex_lock(&b->sp->iova_lock);
+	r = alloc_aligned_locked(b->sp, size, align, addr);
+	if (r == -ENOSPC) {
+		iova_drain_locked(b->sp);
+		r = alloc_aligned_locked(b->sp, size, align, addr);
+	}
+	pthread_mutex_unlock(&b->sp->iova_lock);
+	if (r == 0)
+		add_invalidations(my_cache(b), 1);
+	else if (r == -ENOSPC)
+		sim_err(b, "%s: no %" PRIu64 " bytes of device address space aligned to 0x%" PRIx64 " left below the DMA mask",
+			b->name, size, align);
+	return r;
+}
+
 int win_get(struct dmasplit_bdev *b, struct dmasplit_bwin *w, uint64_t size,
 	    uint64_t *addr)
 {

@@ -193,14 +193,16 @@ static int rec_find(struct dmasplit_bdev *b, const char *op, uint64_t dma,
  * leaves nothing to undo but the entries this call wrote.
  */
 static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
-		    enum dmasplit_dir dir, unsigned int kind, uint64_t *dma)
+		    enum dmasplit_dir dir, unsigned int kind, uint64_t align,
+		    uint64_t *dma)
 {
 	uintptr_t first = src & ~b->gmask;
 	uint64_t size = round_up(b, src + len) - first, iova, *rec, run;
 	uint64_t *tail = NULL, t;
 	int r;
 
-	r = iova_get(b, size, &iova, 1);
+	r = align > b->o.granule ? iova_get_aligned(b, size, align, &iova)
+				 : iova_get(b, size, &iova, 1);
 	if (r < 0)
 		return r;
 	rec = rec_at_run(b, iova, true, &run);
@@ -297,7 +299,7 @@ static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
 			return r;
 		va = (uintptr_t)tlb;
 	}
-	r = map_host(b, va, len, dir, kind, dma);
+	r = map_host(b, va, len, dir, kind, 0, dma);
 	if (r < 0 && tlb)
 		pool_unmap(&b->pool, tlb);
 	return r;
@@ -592,24 +594,29 @@ void iommu_release_owned(struct dmasplit_bdev *b)
 /*
  * Coherent memory: whole granules of their own pages, mapped both ways,
  * recorded so that only free_coherent takes it down and close releases
- * (unmaps) what is left.
+ * (unmaps) what is left.  Both addresses are aligned as coh_align()
+ * says; whole granules, so never bounced.
  */
 int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 			 uint64_t *dma)
 {
 	size_t len = coh_len(b, size);
+	uint64_t *rec, w0, align = coh_align(size);
 	struct held_entry e = { .len = size, .flags = HELD_COHERENT };
-	uint64_t *rec, w0;
-	void *p;
+	void *p = NULL;
 	int r;
 
-	p = sim_mmap_aligned(len, b->o.granule);
+	if (align && align < b->o.granule)
+		align = b->o.granule;
+	if (align)
+		p = sim_mmap_aligned(len, align);
 	if (!p) {
 		sim_err(b, "%s: no %zu bytes of memory for coherent memory",
 			b->name, len);
 		return -ENOMEM;
 	}
-	r = map_one(b, p, len, DMASPLIT_BIDIRECTIONAL, 0, REC_COH, dma);
+	r = map_host(b, (uintptr_t)p, len, DMASPLIT_BIDIRECTIONAL, REC_COH,
+		     align, dma);
 	if (r < 0) {
 		munmap(p, len);
 		return r;

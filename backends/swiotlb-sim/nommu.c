@@ -307,15 +307,19 @@ int nommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	return 0;
 }
 
-/* dma-direct: memory the device reaches untranslated. */
+/* dma-direct: memory the device reaches untranslated, at an address
+ * aligned as coh_align() says. */
 int nommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 			 uint64_t *dma)
 {
-	size_t len = coh_len(b, size);
+	size_t len = coh_len(b, size), align = coh_align(size);
 	struct held_entry e = { .len = size, .flags = HELD_COHERENT };
-	void *p;
+	void *p = NULL;
 
-	p = low_mmap(len, b->limit);
+	if (align && len + sim_align_extra(align) >= len)
+		p = low_mmap(len + sim_align_extra(align), b->limit);
+	if (p)
+		p = sim_align_trim(p, len, align);
 	if (!p) {
 		sim_err(b, "%s: no %zu bytes of memory below the DMA mask",
 			b->name, len);

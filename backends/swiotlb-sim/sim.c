@@ -27,23 +27,30 @@
 
 /* Zeroed anonymous pages aligned to align (a power of two), trimmed
  * from a larger mapping; NULL when mmap fails. */
-void *sim_mmap_aligned(size_t len, size_t align)
+void *sim_align_trim(void *m, size_t len, size_t align)
 {
-	size_t extra = align > 4096 ? align - 4096 : 0;
-	uintptr_t p, a;
-	void *m;
+	size_t extra = sim_align_extra(align);
+	uintptr_t p = (uintptr_t)m, a;
 
-	m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	p = (uintptr_t)m;
 	a = (p + align - 1) & ~(uintptr_t)(align - 1);
 	if (a > p)
 		munmap(m, a - p);
 	if (p + len + extra > a + len)
 		munmap((void *)(a + len), p + len + extra - (a + len));
 	return (void *)a;
+}
+
+void *sim_mmap_aligned(size_t len, size_t align)
+{
+	void *m;
+
+	if (len + sim_align_extra(align) < len)
+		return NULL;
+	m = mmap(NULL, len + sim_align_extra(align), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	return sim_align_trim(m, len, align);
 }
 
 static const struct sim_opts defaults = {

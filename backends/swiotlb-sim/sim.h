@@ -114,6 +114,28 @@ struct pagetable {
 
 /* sim.c: zeroed anonymous pages aligned to align, a power of two. */
 void *sim_mmap_aligned(size_t len, size_t align);
+/* sim.c: the len bytes aligned to align inside m, a mapping of
+ * sim_align_extra(align) more; the rest of it unmapped. */
+void *sim_align_trim(void *m, size_t len, size_t align);
+
+static inline size_t sim_align_extra(size_t align)
+{
+	return align > 4096 ? align - 4096 : 0;
+}
+
+/*
+ * The alignment of coherent memory of size bytes, at both its addresses:
+ * the smallest power-of-two number of pages that holds it, as the
+ * kernel's dma_alloc_coherent promises.  0 when there is none.
+ */
+static inline uint64_t coh_align(size_t size)
+{
+	if (size <= 4096)
+		return 4096;
+	if (size > 1ull << 62)
+		return 0;
+	return 1ull << (64 - __builtin_clzll((uint64_t)size - 1));
+}
 
 int  pt_init(struct pagetable *pt, unsigned int shift, unsigned int va_bits);
 void pt_fini(struct pagetable *pt);
@@ -591,6 +613,11 @@ int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
 	      unsigned int flushes);
 int  iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 	      int flushes);
+/* size bytes aligned to align, a power of two above the granule, for
+ * coherent memory: from the allocator itself, whose free blocks hold no
+ * alignment, never from the per-CPU caches. */
+int  iova_get_aligned(struct dmasplit_bdev *b, uint64_t size, uint64_t align,
+		      uint64_t *addr);
 /* A window's addresses (and the leaf table its predecessor there used),
  * taken from (and given back to) one per-CPU cache under one lock;
  * -ENOSPC when there are none. */
