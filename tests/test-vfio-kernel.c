@@ -451,6 +451,40 @@ START_TEST(refused_iova_free_is_logged)
 }
 END_TEST
 
+/* Coherent memory is aligned, at its CPU and its device address, to the
+ * smallest power-of-two number of pages that holds it, as the kernel's
+ * dma_alloc_coherent is, from an allocator that hands out an address
+ * one page past an aligned one; what the alignment took beyond the
+ * mapping goes back at once, and the rest at the free. */
+START_TEST(coherent_memory_is_aligned_to_its_size_order)
+{
+	static const size_t sizes[] = {
+		1, 4096, 4097, 10000, 65536, 65537, 1 << 20,
+	};
+	const struct dmasplit_backend_ops *ops = DMASPLIT_BACKEND_ENTRY();
+	unsigned int j;
+
+	for (j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+		uint64_t dma, align, len = (sizes[j] + PG - 1) & ~(uint64_t)(PG - 1);
+		void *cpu;
+
+		for (align = PG; align < sizes[j]; align *= 2)
+			;
+		fk.alloc_at = FK_BASE + PG;
+		fk.freed = 0;
+		ck_assert_int_eq(ops->alloc_coherent(fb, sizes[j], 0,
+								      &cpu, &dma), 0);
+		ck_assert_msg(!(dma & (align - 1)) && !((uintptr_t)cpu & (align - 1)),
+			      "%zu bytes of coherent memory at dma 0x%" PRIx64 ", cpu %p: not aligned to 0x%" PRIx64,
+			      sizes[j], dma, cpu, align);
+		ck_assert_uint_eq(fk.freed, align - PG);
+		memset(cpu, 0x44, sizes[j]);
+		ck_assert_int_eq(ops->free_coherent(fb, sizes[j], cpu, dma), 0);
+		ck_assert_uint_eq(fk.freed, align - PG + len);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vfio");
@@ -475,6 +509,7 @@ int main(void)
 	tcase_add_test(tc, iommufd_ranges_are_all_kept);
 	tcase_add_test(tc, type1_ranges_are_all_kept);
 	tcase_add_test(tc, refused_iova_free_is_logged);
+	tcase_add_test(tc, coherent_memory_is_aligned_to_its_size_order);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

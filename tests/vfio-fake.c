@@ -107,13 +107,15 @@ static void fk_log(const struct dmasplit_host *host, int priority,
 static int fk_iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size,
 			  uint64_t limit, uint64_t *addr)
 {
-	*addr = FK_BASE;
+	*addr = fk.alloc_at ? fk.alloc_at : FK_BASE;
 	return 0;
 }
 
 static int fk_iovad_free(struct dmasplit_iovad *iovad, uint64_t addr,
 			 uint64_t size)
 {
+	if (!fk.free_error)
+		fk.freed += size;
 	return fk.free_error;
 }
 

@@ -17,7 +17,7 @@
 
 #define PG 4096u
 #define FK_BASE 0x100000u
-#define FK_PAGES 64u
+#define FK_PAGES 512u
 #define FAKE_FD 1000
 
 struct fake_kernel {
@@ -26,6 +26,8 @@ struct fake_kernel {
 	unsigned int calls;		/* map and unmap calls */
 	unsigned int fail_at;		/* the call that fails; 0: none */
 	int free_error;			/* what iovad_free answers */
+	uint64_t alloc_at;		/* what iovad_alloc gives; 0: FK_BASE */
+	uint64_t freed;			/* bytes iovad_free took back */
 	bool linked[FK_PAGES];		/* what the test holds linked */
 	unsigned int linked_unmapped;	/* unmaps of such pages: never */
 	char log[4096];

@@ -54,6 +54,36 @@ int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
 	return r;
 }
 
+/*
+ * The allocator has no alignment: take align - granule more and give
+ * back what lies before and after the aligned part.  The tail first: it
+ * meets the free block the allocation was cut from, or takes the node
+ * that block left spare if it was used up, so it needs no memory.  The
+ * head may; without it, the head goes back with the aligned part, which
+ * then meets the tail, and the call fails.
+ */
+int iova_get_aligned(struct dmasplit_bdev *b, uint64_t size, uint64_t align,
+		     uint64_t *addr)
+{
+	uint64_t over = size + align - b->sp->granule, at, a;
+	int r;
+
+	if (over < size)
+		return -ENOSPC;
+	r = iova_get(b, over, &at);
+	if (r < 0)
+		return r;
+	a = (at + align - 1) & ~(align - 1);
+	if (a + size < at + over)
+		iova_put(b, a + size, at + over - (a + size));
+	if (a > at && b->host->iovad_free(b->sp->iovad, at, a - at) < 0) {
+		iova_put(b, at, a + size - at);
+		return -ENOMEM;
+	}
+	*addr = a;
+	return 0;
+}
+
 /* Callers are undoing or tearing down and cannot fail; a refusal here
  * means the backend's own bookkeeping is wrong, which is worth a line. */
 void iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size)

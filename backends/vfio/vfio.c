@@ -496,13 +496,14 @@ static void own_release(struct dmasplit_bdev *b)
 
 /* Lock held. */
 static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
-		      unsigned int prot, uint64_t *dma)
+		      unsigned int prot, uint64_t align, uint64_t *dma)
 {
 	uint64_t g = b->sp->granule, va0 = va & ~(g - 1);
 	uint64_t size = ((va + len + g - 1) & ~(g - 1)) - va0, iova;
 	int r;
 
-	r = iova_get(b, size, &iova);
+	r = align > g ? iova_get_aligned(b, size, align, &iova)
+		      : iova_get(b, size, &iova);
 	if (r < 0)
 		return r;
 	r = kmap(b, iova, va0, size, prot);
@@ -545,7 +546,7 @@ static int vfio_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&b->sp->lock);
-	r = map_locked(b, (uintptr_t)vaddr, len, dir_prot(dir), dma);
+	r = map_locked(b, (uintptr_t)vaddr, len, dir_prot(dir), 0, dma);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
@@ -658,25 +659,46 @@ static int vfio_unmap_vec(struct dmasplit_bdev *b,
 	return r;
 }
 
+/*
+ * Both addresses aligned to the smallest power-of-two number of pages
+ * that holds size, as the kernel's dma_alloc_coherent promises: the CPU
+ * pages trimmed from a larger mapping, the IOVA from a larger range.
+ */
 static int vfio_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 			       uint32_t flags, void **cpu, uint64_t *dma)
 {
 	size_t len = (size + b->sp->granule - 1) & ~(b->sp->granule - 1);
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t align = 4096, extra;
+	uintptr_t m, p;
 	int r;
 
-	if (p == MAP_FAILED)
+	while (align < size && align <= SIZE_MAX / 4)
+		align *= 2;
+	if (align < size)
 		return -ENOMEM;
+	if (align < b->sp->granule)
+		align = b->sp->granule;
+	extra = align - 4096;
+	if (len + extra < len)
+		return -ENOMEM;
+	m = (uintptr_t)mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == (uintptr_t)MAP_FAILED)
+		return -ENOMEM;
+	p = (m + align - 1) & ~(uintptr_t)(align - 1);
+	if (p > m)
+		munmap((void *)m, p - m);
+	if (m + len + extra > p + len)
+		munmap((void *)(p + len), m + len + extra - (p + len));
 	pthread_mutex_lock(&b->sp->lock);
-	r = map_locked(b, (uintptr_t)p, len, PROT_DEV_READ | PROT_DEV_WRITE,
+	r = map_locked(b, p, len, PROT_DEV_READ | PROT_DEV_WRITE, align,
 		       dma);
 	pthread_mutex_unlock(&b->sp->lock);
 	if (r < 0) {
-		munmap(p, len);
+		munmap((void *)p, len);
 		return r;
 	}
-	*cpu = p;
+	*cpu = (void *)p;
 	return 0;
 }
 

@@ -171,6 +171,10 @@ int  kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
 int  kunmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len,
 	    uint64_t mappings, uint64_t bytes);
 int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr);
+/* size bytes at an address aligned to align, a power of two above the
+ * granule. */
+int  iova_get_aligned(struct dmasplit_bdev *b, uint64_t size, uint64_t align,
+		      uint64_t *addr);
 void iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size);
 /* The ranges below limit, address 0 left out, into out[max]: how many
  * were written; *total says how many there are. */
