@@ -471,7 +471,18 @@ START_TEST(sync_outside_one_mapping_is_refused_at_once)
 			      spec, took);
 		expect_refused(dmasplit_sync_for_device(d, dma, 2 * G + 1, DMASPLIT_TO_DEVICE),
 			       -EINVAL, -ENOENT, spec, "sync one byte longer than the mapping");
-		if (!direct) {
+		if (direct) {
+			/* The only mapping the device holds: known whole,
+			 * wherever in it a sync starts. */
+			expect_refused(dmasplit_sync_for_device(d, dma + G, G + 1,
+								DMASPLIT_TO_DEVICE),
+				       -EINVAL, -EINVAL, spec,
+				       "sync from inside past the end of the only mapping");
+			expect_refused(dmasplit_sync_for_device(d, dma - G, 2 * G,
+								DMASPLIT_TO_DEVICE),
+				       -ENOENT, -ENOENT, spec,
+				       "sync from before the only mapping");
+		} else {
 			/* A direct mapping is known by its start only: the
 			 * rest of host memory is reachable anyway. */
 			expect_refused(dmasplit_sync_for_device(d, dev_translated(d) ? dma + 64 * G

@@ -91,6 +91,8 @@ static void count_range(struct held *h, const struct held_entry *e, int by)
 		return;
 	h->ranges += (size_t)by;
 	h->by_order[63 - __builtin_clzll(e->len)] += (size_t)by;
+	h->dma_sum += (uint64_t)(int64_t)by * e->dma;
+	h->len_sum += (uint64_t)(int64_t)by * e->len;
 }
 
 int held_add(struct held *h, const struct held_entry *e)
@@ -208,8 +210,13 @@ int held_covers(struct held *h, uint64_t dma, uint64_t len)
 			goto out;
 		short_here = true;
 	}
-	if (short_here && h->ranges == 1)
-		r = -EINVAL;
+	/* The only range there is, wherever in it the sync starts. */
+	if (h->ranges == 1 &&
+	    (dma < h->dma_sum || len > h->len_sum ||
+	     dma - h->dma_sum > h->len_sum - len))
+		r = short_here || (dma >= h->dma_sum &&
+				   dma - h->dma_sum < h->len_sum) ?
+		    -EINVAL : -ENOENT;
 out:
 	pthread_mutex_unlock(&h->lock);
 	return r;

@@ -302,8 +302,8 @@ int nommu_sync(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	if (r < 0)
 		return sim_refuse(b, 0, r, "%s: sync of 0x%" PRIx64 "+0x%zx: %s",
 				  b->name, dma, len,
-				  r == -ENOENT ? "the device holds no mapping"
-					       : "longer than any mapping there can be");
+				  r == -ENOENT ? "no live mapping there"
+					       : "not inside one mapping (longer than any the device holds, or past the end of the only one)");
 	return 0;
 }
 

@@ -311,6 +311,8 @@ struct held {
 	/* Direct mappings and coherent memory by floor(log2(len)): what
 	 * the longest of them can cover, for held_covers. */
 	size_t ranges, by_order[64];
+	/* Their starts and lengths summed: while there is one, its own. */
+	uint64_t dma_sum, len_sum;
 };
 
 void held_init(struct held *h);
