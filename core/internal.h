@@ -420,6 +420,9 @@ int  sysfs_readlink(const struct dmasplit_host *host, const char *path,
 		    char *buf, size_t len) _must_check_;
 int  sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 		int *fd) _must_check_;
+/* The same for a full path: -EINVAL for anything but a regular file,
+ * without waiting on it (a FIFO would block a read forever). */
+int  sysfs_open_file(const char *full, int flags, int *fd) _must_check_;
 /* From the strings of desc alone, for descriptions the core did not fill. */
 enum dmasplit_iommu_class iommu_classify(const struct dmasplit_desc *desc);
 

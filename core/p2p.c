@@ -89,6 +89,23 @@ static bool same_node(const struct chain *a, unsigned int i,
 	return a->len[i] == b->len[j] && !memcmp(a->path, b->path, a->len[i]);
 }
 
+/* Whether the directory path[0..end) is a root bus's: pciDDDD:BB, the
+ * domain of four hexadecimal digits or more (VMD's have five). */
+static bool is_root_bus_dir(const char *path, size_t end)
+{
+	const char *p = path + end, *e = path + end;
+	size_t digits = 0;
+
+	while (p > path && p[-1] != '/')
+		p--;
+	if (e - p < 10 || strncmp(p, "pci", 3))
+		return false;
+	for (p += 3; p < e && isxdigit((unsigned char)*p); p++)
+		digits++;
+	return digits >= 4 && e - p == 3 && p[0] == ':' &&
+	       isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]);
+}
+
 static _must_check_ int resolve(struct dmasplit_ctx *ctx, const char *name,
 				struct chain *c)
 {
@@ -136,6 +153,17 @@ static _must_check_ int resolve(struct dmasplit_ctx *ctx, const char *name,
 			name, c->path);
 		return -EIO;
 	}
+	/* The kernel names the link after the device it leads to, and
+	 * puts every PCI device below a root bus directory, pciDDDD:BB:
+	 * anything else would answer for another device. */
+	if (strlen(name) >= c->len[0] ||
+	    strcasecmp(c->path + c->len[0] - strlen(name), name) ||
+	    c->path[c->len[0] - strlen(name) - 1] != '/' ||
+	    !is_root_bus_dir(c->path, end)) {
+		log_err(ctx, "%s resolves to %s, which is not where the kernel puts it",
+			name, c->path);
+		return -EIO;
+	}
 	c->host = end;
 	return 0;
 }
@@ -155,12 +183,12 @@ static _must_check_ int read_config(struct dmasplit_ctx *ctx, const char *dir,
 	int fd, r;
 
 	snprintf(path, sizeof(path), "%s/config", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
+	r = sysfs_open_file(path, O_RDONLY, &fd);
+	if (r < 0) {
 		log_err(ctx, "cannot read the configuration space of %s: %s: %s",
-			name, path, strerror(-r));
-		return r == -ENOENT ? -EIO : r;
+			name, path, r == -EINVAL ? "not a regular file"
+						 : strerror(-r));
+		return r == -ENOENT || r == -EINVAL ? -EIO : r;
 	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
@@ -312,11 +340,11 @@ static _must_check_ int read_hex_attr(struct dmasplit_ctx *ctx, const char *dir,
 	int fd, r;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, attr);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		log_err(ctx, "cannot read %s: %s", path, strerror(-r));
-		return r == -ENOENT ? -EIO : r;
+	r = sysfs_open_file(path, O_RDONLY, &fd);
+	if (r < 0) {
+		log_err(ctx, "cannot read %s: %s", path,
+			r == -EINVAL ? "not a regular file" : strerror(-r));
+		return r == -ENOENT || r == -EINVAL ? -EIO : r;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	r = n < 0 ? -errno : 0;
@@ -416,18 +444,41 @@ static bool host_bridge_allowed(const struct host_bridge *hb, bool same)
  * beside the sysfs root (/proc/cpuinfo for /sys), so that a fake tree can
  * carry its own.  An unreadable cpuinfo counts as a CPU without support.
  */
+#if defined(__x86_64__) || defined(__i386__)
+/* A decimal family number, or -1: one that does not fit is no family,
+ * not the largest. */
+static long cpu_family(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || v < 0 || (*end && *end != '\n'))
+		return -1;
+	return v;
+}
+#endif
+
 static bool cpu_supports_p2pdma(struct dmasplit_ctx *ctx, char *what,
 				size_t len)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	char path[PATH_MAX], line[256], vendor[64] = "";
 	long family = -1;
-	FILE *f;
+	FILE *f = NULL;
+	int fd, r;
 
 	snprintf(path, sizeof(path), "%s/../proc/cpuinfo", ctx->sysfs_root);
-	f = fopen(path, "re");
-	if (!f) {
-		snprintf(what, len, "CPU unknown: %s", strerror(errno));
+	r = sysfs_open_file(path, O_RDONLY, &fd);
+	if (r == 0 && !(f = fdopen(fd, "r"))) {
+		r = -errno;
+		close(fd);
+	}
+	if (r < 0) {
+		snprintf(what, len, "CPU unknown: %s",
+			 r == -EINVAL ? "cpuinfo is not a regular file"
+				      : strerror(-r));
 		return false;
 	}
 	while (fgets(line, sizeof(line), f)) {
@@ -440,7 +491,7 @@ static bool cpu_supports_p2pdma(struct dmasplit_ctx *ctx, char *what,
 		if (!strncmp(line, "vendor_id", 9))
 			sscanf(colon + 1, " %63s", vendor);
 		else if (!strncmp(line, "cpu family", 10))
-			family = strtol(colon + 1, NULL, 10);
+			family = cpu_family(colon + 1);
 	}
 	fclose(f);
 	snprintf(what, len, "CPU %s family %#lx", vendor[0] ? vendor : "?",

@@ -37,18 +37,11 @@ static _must_check_ int full_path(const struct dmasplit_host *host,
  * do anything) is refused with -EINVAL, and the open never waits for it:
  * O_NONBLOCK.  The caller logs, naming what it was reading.
  */
-int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
-	       int *fd)
+int sysfs_open_file(const char *full, int flags, int *fd)
 {
-	char full[PATH_MAX];
 	struct stat st;
-	int r, f;
+	int f;
 
-	if (!fd)
-		return -EINVAL;
-	r = full_path(host, path, full, sizeof(full));
-	if (r < 0)
-		return r;
 	f = open(full, flags | O_CLOEXEC | O_NONBLOCK);
 	if (f < 0)
 		return -errno;
@@ -58,6 +51,20 @@ int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 	}
 	*fd = f;
 	return 0;
+}
+
+int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
+	       int *fd)
+{
+	char full[PATH_MAX];
+	int r;
+
+	if (!fd)
+		return -EINVAL;
+	r = full_path(host, path, full, sizeof(full));
+	if (r < 0)
+		return r;
+	return sysfs_open_file(full, flags, fd);
 }
 
 int sysfs_read(const struct dmasplit_host *host, const char *path, char *buf,

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fakesys.h"
@@ -250,6 +251,76 @@ START_TEST(a_malformed_config_is_an_error_not_a_guess)
 }
 END_TEST
 
+/* A FIFO where a file should be: refused at once, never waited on. */
+START_TEST(a_fifo_for_a_file_is_an_error_not_a_wait)
+{
+	char path[PATH_MAX];
+
+	switch_tree(-1, ACS_EC, -1);
+	fakesys_path(path, "devices/" DSP2 "/config");
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	expect(A, B, -EIO, (enum dmasplit_p2p_map)77);
+	ck_assert_msg(tu_log_has("0000:02:02.0/config: not a regular file"),
+		      "log:\n%s", tu_log_text());
+	/* The host bridge's vendor, and the CPU's description. */
+	ck_assert_int_eq(unlink(path), 0);
+	config(DSP2, 0x104c, 0x8233, DOWNSTREAM, -1);
+	fakesys_path(path, "devices/" HOST "/0000:00:00.0/vendor");
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	tu_log_clear();
+	expect(A, B, -EIO, (enum dmasplit_p2p_map)77);
+	ck_assert_msg(tu_log_has("vendor: not a regular file"), "log:\n%s",
+		      tu_log_text());
+	ck_assert_int_eq(unlink(path), 0);
+	fakesys_put("devices/" HOST "/0000:00:00.0/vendor", "0x8086\n");
+	snprintf(path, sizeof(path), "%s/proc/cpuinfo", tree_base);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	tu_log_clear();
+	expect(A, B, -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
+	ck_assert_msg(tu_log_has("cpuinfo is not a regular file"), "log:\n%s",
+		      tu_log_text());
+}
+END_TEST
+
+/* A family number too large for a long is no family, not family 17h or
+ * above. */
+START_TEST(a_cpu_family_that_does_not_fit_is_no_zen)
+{
+	char path[PATH_MAX];
+
+	switch_tree(-1, ACS_EC, -1);
+	snprintf(path, sizeof(path), "%s/proc/cpuinfo", tree_base);
+	tu_write_file(path, "processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+			    "cpu family\t: 99999999999999999999999\n");
+	expect(A, B, -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
+}
+END_TEST
+
+/* bus/pci/devices/ADDR leads to the device of that address, below a root
+ * bus: a link to another device, or to a directory that is not under
+ * one, would answer for something else. */
+START_TEST(a_device_link_that_leads_elsewhere_is_an_error)
+{
+	char path[PATH_MAX];
+
+	switch_tree(-1, -1, -1);
+	fakesys_path(path, "bus/pci/devices/" B);
+	ck_assert_int_eq(unlink(path), 0);
+	fakesys_link("../../../devices/" EP_A, "bus/pci/devices/" B);
+	expect(A, B, -EIO, (enum dmasplit_p2p_map)77);
+	ck_assert_msg(tu_log_has("which is not where the kernel puts it"),
+		      "log:\n%s", tu_log_text());
+	tu_log_clear();
+	pci_dev(DSP2 "/extra/0000:05:00.0", 0x1234, 0x11e8, ENDPOINT, -1);
+	expect(A, "0000:05:00.0", -EIO, (enum dmasplit_p2p_map)77);
+	ck_assert_msg(tu_log_has("which is not where the kernel puts it"),
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
 START_TEST(a_conventional_config_space_has_no_acs)
 {
 	uint8_t cfg[256] = { 0x4c, 0x10 };
@@ -341,6 +412,9 @@ int main(void)
 	tcase_add_test(tc, absent_devices_are_enodev);
 	tcase_add_test(tc, specs_that_are_not_pci_are_einval);
 	tcase_add_test(tc, the_context_sysfs_root_is_the_only_one_read);
+	tcase_add_test(tc, a_fifo_for_a_file_is_an_error_not_a_wait);
+	tcase_add_test(tc, a_cpu_family_that_does_not_fit_is_no_zen);
+	tcase_add_test(tc, a_device_link_that_leads_elsewhere_is_an_error);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
