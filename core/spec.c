@@ -162,9 +162,9 @@ static _must_check_ int parse_as(struct dmasplit_ctx *ctx, const char *spec,
 	return 0;
 }
 
-/* A sim spec's as= goes to desc->address_space; the other options stay,
- * in their order, for the backend. */
-static _must_check_ int take_sim_as(struct dmasplit_ctx *ctx, const char *spec,
+/* as= goes to desc->address_space, on every bus; the other options
+ * stay, in their order, for the backend. */
+static _must_check_ int take_as(struct dmasplit_ctx *ctx, const char *spec,
 				    struct dmasplit_desc *desc)
 {
 	char *opts, *opt, *save;
@@ -219,10 +219,6 @@ static _must_check_ int parse_pci_options(struct dmasplit_ctx *ctx,
 				break;
 			}
 			desc->spec_mask_bits = (unsigned int)bits;
-		} else if (!strcmp(opt, "as")) {
-			r = parse_as(ctx, spec, value, desc);
-			if (r < 0)
-				break;
 		} else if (!strcmp(opt, "vfio") && value && !seen_vfio) {
 			seen_vfio = true;
 			if (!strcmp(value, "iommufd")) {
@@ -267,6 +263,7 @@ int spec_parse(struct dmasplit_ctx *ctx, const char *spec,
 {
 	const char *comma, *name;
 	size_t name_len, i;
+	int r;
 
 	memset(desc, 0, sizeof(*desc));
 	desc->size = sizeof(*desc);
@@ -309,7 +306,7 @@ int spec_parse(struct dmasplit_ctx *ctx, const char *spec,
 		}
 		memcpy(desc->name, name, name_len);
 		desc->bus = DMASPLIT_BUS_SIM;
-		return comma ? take_sim_as(ctx, spec, desc) : 0;
+		return comma ? take_as(ctx, spec, desc) : 0;
 	}
 
 	name = !strncmp(spec, "pci:", 4) ? spec + 4 : spec;
@@ -320,7 +317,10 @@ int spec_parse(struct dmasplit_ctx *ctx, const char *spec,
 		return -EINVAL;
 	}
 	desc->bus = DMASPLIT_BUS_PCI;
-	if (comma)
-		return parse_pci_options(ctx, spec, desc);
-	return 0;
+	if (!comma)
+		return 0;
+	r = take_as(ctx, spec, desc);
+	if (r == 0 && desc->options[0])
+		r = parse_pci_options(ctx, spec, desc);
+	return r;
 }

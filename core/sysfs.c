@@ -5,6 +5,7 @@
  * standard attributes of /sys/bus/pci/devices/ADDR.
  */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -204,6 +205,22 @@ static _must_check_ int link_name(struct pci_reader *pr, const char *name,
 	return 0;
 }
 
+/* One field of a resource line: hexadecimal, unsigned, in 64 bits. */
+static bool hex_field(const char **s, uint64_t *v)
+{
+	const char *p = *s + strspn(*s, " \t");
+	char *end;
+
+	if (!isxdigit((unsigned char)*p))
+		return false;
+	errno = 0;
+	*v = strtoull(p, &end, 16);
+	if (errno || end == p)
+		return false;
+	*s = end;
+	return true;
+}
+
 static _must_check_ int read_resources(struct pci_reader *pr,
 				       struct dmasplit_desc *desc)
 {
@@ -220,9 +237,15 @@ static _must_check_ int read_resources(struct pci_reader *pr,
 	     line && n < DMASPLIT_PCI_NUM_RESOURCES;
 	     line = strtok_r(NULL, "\n", &save), n++) {
 		struct dmasplit_pci_resource *res = &desc->resource[n];
+		const char *p = line;
 
-		if (sscanf(line, "%" SCNx64 " %" SCNx64 " %" SCNx64,
-			   &res->start, &res->end, &res->flags) != 3)
+		/* The kernel's "0x%016llx 0x%016llx 0x%016llx": three
+		 * fields that fit, the end not below the start (all 0 for
+		 * a BAR the device does not have), nothing after. */
+		if (!hex_field(&p, &res->start) || !hex_field(&p, &res->end) ||
+		    !hex_field(&p, &res->flags) ||
+		    p[strspn(p, " \t")] != '\0' ||
+		    (res->end < res->start && (res->start || res->end)))
 			return malformed(pr, "resource", line);
 	}
 	desc->num_resources = n;
@@ -388,6 +411,8 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 		v = 0;
 		if ((r = attr_u64(&pr, "p2pmem/published", 10, false, &v)) < 0)
 			return r;
+		if (v > 1)	/* the kernel prints a bool */
+			return malformed(&pr, "p2pmem/published", "not 0 or 1");
 		desc->p2pmem_published = v != 0;
 	} else if (r != -ENOENT) {
 		return unreadable(&pr, "p2pmem/size", r);

@@ -489,6 +489,42 @@ START_TEST(missing_or_malformed_sysfs_is_an_error)
 }
 END_TEST
 
+/* A resource line is the kernel's three fields of 64 bits, its end not
+ * below its start; p2pmem/published a bool.  Anything else would hand a
+ * backend addresses that mean nothing. */
+START_TEST(resource_lines_are_read_exactly)
+{
+	static const char *const bad[] = {
+		"0x100000000fe000000 0x00000000fe0fffff 0x0000000000040200\n",
+		"-0x1000 0x0000000000001fff 0x0000000000040200\n",
+		"0x00000000fe100000 0x00000000fe0fffff 0x0000000000040200\n",
+		"0x00000000fe000000 0x00000000fe0fffff 0x0000000000040200 0x1\n",
+		"0x00000000fe000000 0x00000000fe0fffff\n",
+	};
+	struct dmasplit_desc d;
+	unsigned int i;
+
+	fake_device();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fakesys_put(DEVDIR "/resource", bad[i]);
+		tu_log_clear();
+		ck_assert_msg(describe("0000:01:00.0", &d) == -EIO,
+			      "accepted resource line %s", bad[i]);
+		ck_assert_msg(tu_log_count("\n") == 1 &&
+			      tu_log_has("/resource"), "log:\n%s", tu_log_text());
+	}
+	/* A BAR the device does not have is all zeros. */
+	fakesys_put(DEVDIR "/resource",
+		    "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+		    "0x00000000fe000000 0x00000000fe0fffff 0x0000000000040200\n");
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_uint_eq(d.num_resources, 2);
+	ck_assert_uint_eq(d.resource[1].end, 0xfe0fffff);
+	fakesys_put(DEVDIR "/p2pmem/published", "2\n");
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
+}
+END_TEST
+
 /* A FIFO where an attribute should be: refused at once, not waited on. */
 START_TEST(sysfs_fifo_is_refused_without_blocking)
 {
@@ -593,6 +629,9 @@ START_TEST(as_names_the_space_for_every_bus)
 	ck_assert_int_eq(describe("0000:01:00.0,as=pool0,mask=40", &d), 0);
 	ck_assert_str_eq(d.address_space, "pool0");
 	ck_assert_uint_eq(d.spec_mask_bits, 40);
+	ck_assert_str_eq(d.options, "mask=40");
+	ck_assert_int_eq(describe("0000:01:00.0,as=pool0", &d), 0);
+	ck_assert_str_eq(d.options, "");
 }
 END_TEST
 
@@ -774,6 +813,7 @@ int main(void)
 	tcase_add_test(tc, pci_as_reaches_vfio_and_is_refused_without_an_iommu);
 	tcase_add_test(tc, pci_as_is_refused_by_the_iommu_class);
 	tcase_add_test(tc, describe_fills_only_what_the_caller_has_room_for);
+	tcase_add_test(tc, resource_lines_are_read_exactly);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
