@@ -182,10 +182,20 @@ static _must_check_ int map_window(struct dmasplit_batch *batch)
 				       batch->iov[i].iov_base,
 				       batch->iov[i].iov_len, batch->dir,
 				       batch->attrs | DMASPLIT_ATTR_NO_WARN);
-		if (r < 0) {
+		if (r == -EINVAL) {
 			log_dbg(dev->ctx, "%s: dmasplit_batch_map: linking buffer %u (%p, len 0x%zx): %s",
 				dev->name, i, batch->iov[i].iov_base,
 				batch->iov[i].iov_len, strerror(-r));
+			unlink_first(batch, i);
+			goto fail;
+		}
+		/* Not a refusal the per-range path answers: the batch's
+		 * own error, said here, as the link was told not to. */
+		if (r < 0) {
+			r = refuse(dev->ctx, batch->attrs, r,
+				   "%s: dmasplit_batch_map: buffer %u (%p, len 0x%zx) cannot be linked: %s",
+				   dev->name, i, batch->iov[i].iov_base,
+				   batch->iov[i].iov_len, strerror(-r));
 			unlink_first(batch, i);
 			goto fail;
 		}

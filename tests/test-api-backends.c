@@ -324,6 +324,29 @@ START_TEST(backend_returns_neither_0_nor_an_errno_are_eio)
 }
 END_TEST
 
+/* A batch links quietly, so that a link refused for its granule rules
+ * falls back per range; any other failure is the batch's, and said. */
+START_TEST(batch_says_why_a_link_failed_unless_told_not_to)
+{
+	const struct dmasplit_seg *segs;
+	struct dmasplit_batch *batch;
+	unsigned int nsegs = 0;
+	struct dmasplit_dev *d;
+
+	d = open_other("sim:e,testa.fail=link,testa.errno=121", "testa");
+	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
+	ck_assert_int_eq(dmasplit_batch_add(batch, buf, G), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), -EREMOTEIO);
+	ck_assert_msg(tu_log_count("dmasplit_batch_map: buffer 0") == 1 &&
+		      tu_log_has("cannot be linked: Remote I/O error"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(stats_of(d).windows_live, 0);
+	dmasplit_batch_free(batch);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 /* What open and get_info answer is checked before the device is used. */
 START_TEST(broken_open_and_device_information_are_eproto)
 {
@@ -626,6 +649,7 @@ int main(void)
 	tcase_add_test(tc, unchecked_backend_errors_outside_the_contract_become_eio);
 	tcase_add_test(tc, backend_returns_neither_0_nor_an_errno_are_eio);
 	tcase_add_test(tc, broken_open_and_device_information_are_eproto);
+	tcase_add_test(tc, batch_says_why_a_link_failed_unless_told_not_to);
 	tcase_add_test(tc, unmap_vec_returns_the_backend_error_and_counts_what_went);
 	tcase_add_test(tc, failed_unlink_leaves_the_link_in_place);
 	tcase_add_test(tc, unchecked_close_counts_windows_and_the_last_one_releases);

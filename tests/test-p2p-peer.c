@@ -223,6 +223,25 @@ START_TEST(peer_memory_is_a_shared_mapping_at_its_bus_address)
 }
 END_TEST
 
+/* More than p2pmem/allocate holds (the kernel's is 1 TiB; a tree's file
+ * may be short): -ENOMEM, not a mapping whose pages fault when zeroed. */
+START_TEST(peer_memory_beyond_the_allocate_file_is_enomem)
+{
+	struct peer_fixture f;
+	void *cpu = NULL;
+	uint64_t dma = 0;
+
+	provider_and_client(-1, true);
+	open_both(&f);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_alloc_coherent(f.prov, 2 * POOL, 0, &cpu, &dma),
+			 -ENOMEM);
+	ck_assert_ptr_null(cpu);
+	ck_assert_msg(tu_log_has("the file has 65536"), "log:\n%s", tu_log_text());
+	close_both(&f);
+}
+END_TEST
+
 START_TEST(a_client_below_the_switch_maps_peer_memory_at_its_bus_address)
 {
 	struct peer_fixture f;
@@ -473,6 +492,8 @@ int main(void)
 	tu_add_test_if(tc, a_registered_bar_maps_at_its_bus_address_on_a_direct_client,
 		       phys, why);
 	tcase_add_test(tc, peer_memory_is_never_bounced);
+	tu_add_test_if(tc, peer_memory_beyond_the_allocate_file_is_enomem,
+		       phys, why);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <dmasplit/backend.h>
@@ -240,6 +241,7 @@ static int p2p_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 	struct dmasplit_peer peer = { .kind = DMASPLIT_PEER_P2PMEM };
 	char path[128];
 	struct alloc *a;
+	struct stat st;
 	size_t len;
 	void *p;
 	int fd, r;
@@ -254,6 +256,14 @@ static int p2p_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 		p2p_err(b, "%s: cannot open %s: %s", b->name, path,
 			strerror(-r));
 		return r;
+	}
+	/* The kernel's attribute is 1 TiB long; a shorter file (a tree
+	 * not the kernel's) would map pages that fault when touched. */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < len) {
+		close(fd);
+		p2p_err(b, "%s: no %zu bytes of peer memory from %s: the file has %lld",
+			b->name, len, path, (long long)st.st_size);
+		return -ENOMEM;
 	}
 	/* Shared: the kernel refuses private mappings of peer memory. */
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
