@@ -192,9 +192,10 @@ static int rec_find(struct dmasplit_bdev *b, const char *op, uint64_t dma,
  * kind.  The record's words are made before any entry, so that a failure
  * leaves nothing to undo but the entries this call wrote.
  */
-static int map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
-		    enum dmasplit_dir dir, unsigned int kind, uint64_t align,
-		    uint64_t *dma)
+static inline __attribute__((always_inline)) int
+map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
+	 enum dmasplit_dir dir, unsigned int kind, uint64_t align,
+	 uint64_t *dma)
 {
 	uintptr_t first = src & ~b->gmask;
 	uint64_t size = round_up(b, src + len) - first, iova, *rec, run;
