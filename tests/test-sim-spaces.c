@@ -172,6 +172,42 @@ START_TEST(only_the_member_that_mapped_unmaps_or_syncs)
 }
 END_TEST
 
+/* A window keeps no record per link: another member's sync by address
+ * of a bounced link is known by its slot, in the linking device's pool,
+ * and refused, since the data would not move; the owner's goes through. */
+START_TEST(another_member_cannot_sync_a_bounced_window_link)
+{
+	struct dmasplit_dev *a, *b;
+	struct dmasplit_iova *w;
+	uint8_t *buf = buf_new(2 * G);
+	uint64_t at;
+	int r;
+
+	dmasplit_ctx_set_check(ctx, 0);
+	a = open_dev("sim:a,as=bw,untrusted=1");
+	b = open_dev("sim:b,as=bw,untrusted=1");
+	w = window(a, 2 * G);
+	memset(buf, '.', 2 * G);
+	link_ok(w, 100, buf + 100, 200, DMASPLIT_FROM_DEVICE, 0);
+	sync_ok(w, 0, 2 * G);
+	at = dmasplit_iova_addr(w) + 100;
+	ck_assert_int_eq(dmasplit_dev_dma_write(a, at, "WINW", 4), 0);
+	tu_log_clear();
+	r = dmasplit_sync_for_cpu(b, at, 200, DMASPLIT_FROM_DEVICE);
+	ck_assert_msg(r == -EINVAL, "b syncs a's bounced link: expected -EINVAL, got %d", r);
+	ck_assert_msg(tu_log_count("another device of address space bw linked") == 1,
+		      "log:\n%s", tu_log_text());
+	ck_assert_mem_eq(buf + 100, "....", 4);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(a, at, 200, DMASPLIT_FROM_DEVICE), 0);
+	ck_assert_mem_eq(buf + 100, "WINW", 4);
+	unlink_ok(w, 100, 200, DMASPLIT_FROM_DEVICE, 0);
+	dmasplit_iova_destroy(w);
+	dmasplit_dev_close(b);
+	dmasplit_dev_close(a);
+	free(buf);
+}
+END_TEST
+
 START_TEST(addresses_fit_the_smallest_mask_of_the_members)
 {
 	struct dmasplit_dev *a = open_dev("sim:a,as=m");
@@ -436,6 +472,7 @@ int main(void)
 	tcase_add_test(tc, window_linked_on_one_member_is_read_and_written_by_another);
 	tcase_add_test(tc, three_members_reach_every_map_at_one_address);
 	tcase_add_test(tc, only_the_member_that_mapped_unmaps_or_syncs);
+	tcase_add_test(tc, another_member_cannot_sync_a_bounced_window_link);
 	tcase_add_test(tc, addresses_fit_the_smallest_mask_of_the_members);
 	tcase_add_test(tc, late_joiner_that_cannot_reach_a_mapping_is_refused);
 	tcase_add_test(tc, as_is_refused_where_it_cannot_hold);

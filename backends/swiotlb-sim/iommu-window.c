@@ -41,7 +41,7 @@ static int link_bounced(struct dmasplit_bdev *b, uint64_t iova, uintptr_t lo,
 		     hi, DMASPLIT_BIDIRECTIONAL, attrs, &tlb);
 	if (r < 0)
 		return r;
-	pte_store(pte, ((uintptr_t)tlb & ~b->gmask) | flags);
+	pte_store(pte, ((uintptr_t)tlb & ~b->gmask) | flags | PTE_BOUNCED);
 	return 0;
 }
 

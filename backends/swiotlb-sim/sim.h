@@ -67,6 +67,9 @@
 #define PTE_HEAD	(1ull << 4)	/* the first granule of a mapping, or
 					 * of a window: a sync that reaches
 					 * it from below crosses into it */
+#define PTE_BOUNCED	(1ull << 5)	/* a window's granule in its device's
+					 * bounce pool: in a shared space, only
+					 * that device holds the slot */
 #define PTE_PERMS	(PTE_READ | PTE_WRITE)
 #define PTE_FLAGS	0xfffull
 
