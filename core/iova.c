@@ -296,8 +296,9 @@ DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset
 		return -EINVAL;
 	if (unlikely(outside(iova, offset, len)))
 		return refuse(dev->ctx, 0, -EINVAL,
-			      "%s: %s: range 0x%zx+0x%zx outside window 0x%" PRIx64 "+0x%" PRIx64,
-			      dev->name, __func__, offset, len, iova->addr,
+			      "%s: %s: range 0x%zx+0x%zx %s window 0x%" PRIx64 "+0x%" PRIx64,
+			      dev->name, __func__, offset, len,
+			      len ? "outside" : "empty, in", iova->addr,
 			      iova->size);
 	if (unlikely(dev->check)) {
 		r = check_sync(iova, offset, len, __builtin_return_address(0));

@@ -376,7 +376,9 @@ static int rw_flush(struct dmasplit_bdev *b, uint64_t at, uint8_t *buf,
 	size_t done = n ? sim_host_rw(buf, host, n, len, write) : 0;
 
 	if (done < len) {
-		sim_fault(b, at + done, write, "no memory at this address");
+		sim_fault(b, at + done, write,
+			  write ? "no writable memory at this address"
+				: "no memory at this address");
 		return -EFAULT;
 	}
 	return 0;

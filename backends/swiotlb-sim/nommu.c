@@ -364,7 +364,9 @@ int nommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 	}
 	done = sim_host_rw(buf, &host, 1, len, write);
 	if (done < len) {
-		sim_fault(b, dma + done, write, "no memory at this address");
+		sim_fault(b, dma + done, write,
+			  write ? "no writable memory at this address"
+				: "no memory at this address");
 		return -EFAULT;
 	}
 	return 0;
