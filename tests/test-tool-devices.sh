@@ -74,7 +74,7 @@ p2pmem() {
 	echo "$3" >"$sys/bus/pci/devices/$1/p2pmem/published"
 }
 
-echo "1..20"
+echo "1..21"
 
 # Made out of order: the listing sorts them.
 long_driver=a_driver_name_long_enough_to_be_cut_short
@@ -188,6 +188,10 @@ run env DMASPLIT_SYSFS_ROOT="$tmp/nothing" "$tool" devices
 [ $rc -eq 1 ] && [ ! -s "$out" ] && [ "$(wc -l <"$err")" -eq 1 ] &&
 	grep -q "^dmasplit: devices: cannot read $tmp/nothing/bus/pci/devices: " "$err"
 ok $? "devices without a sysfs tree: exit 1, one line naming the directory"
+run env DMASPLIT_SYSFS_ROOT="$tmp/nothing" "$tool" devices --json
+json_ok "devices --json without a sysfs tree: exit 1, one object with the error" "
+assert $rc == 1
+assert d['devices'] is None and d['error']['name'] == 'ENOENT', d"
 
 rm "$sys/bus/pci/devices/0000:03:00.0/vendor"
 run "$tool" devices

@@ -221,9 +221,21 @@ int cmd_devices(struct dmasplit_ctx *ctx, const struct options *opts,
 		return fail("devices", -ENOMEM);
 	n = scandir(dir, &names, not_dot, by_address);
 	if (n < 0) {
+		r = -errno;
 		fprintf(stderr, PROG ": devices: cannot read %s: %s\n", dir,
-			strerror(errno));
+			strerror(-r));
 		free(dir);
+		/* An object all the same, as info and bench give one. */
+		if (opts->json) {
+			struct json j = { 0 };
+
+			json_open(&j, NULL, '{');
+			json_str(&j, "sysfs_root",
+				 dmasplit_ctx_get_sysfs_root(ctx));
+			json_null(&j, "devices");
+			json_errno(&j, "error", r);
+			json_close(&j, '}');
+		}
 		return EXIT_FAILURE;
 	}
 	free(dir);

@@ -167,7 +167,7 @@ static const struct command commands[] = {
 			"With --quick: at most 65536 pages and fewer samples, for tests.\n"
 			"--inval-ns N: the modelled cost of an IOTLB invalidation (default 1000).\n"
 			"--callgrind: under valgrind --tool=callgrind, run the per-call figures\n"
-			"in loops whose instructions callgrind dumps (tools/bench/callgrind.sh).\n",
+			"in loops whose instructions callgrind dumps (" CALLGRIND_SH ").\n",
 		.min_args = 0,
 		.max_args = 1,
 		.takes = TAKES_JSON | TAKES_QUICK | TAKES_BENCH,

@@ -735,8 +735,10 @@ static void info_json(const struct report *rep)
 			json_int(&j, "distance", rep->peer_dist);
 		else
 			json_null(&j, "distance");
-		json_str(&j, "error", rep->peer_dist < 0 ?
-			 errno_name(rep->peer_dist) : NULL);
+		if (rep->peer_dist < 0)
+			json_errno(&j, "error", rep->peer_dist);
+		else
+			json_null(&j, "error");
 		json_close(&j, '}');
 	}
 	json_close(&j, '}');

@@ -16,6 +16,12 @@
 #include "json.h"
 
 #define PROG "dmasplit"
+/* The instruction counts' script, where it is installed (Makefile.am);
+ * tools/bench/callgrind.sh in the sources. */
+#ifndef PKGLIBEXECDIR
+#define PKGLIBEXECDIR "/usr/local/libexec/libdmasplit"
+#endif
+#define CALLGRIND_SH PKGLIBEXECDIR "/callgrind.sh"
 #define EXIT_USAGE 2
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

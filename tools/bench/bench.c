@@ -586,7 +586,7 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 		const char *why;
 
 		if (opts->json) {
-			fprintf(stderr, PROG ": bench: --callgrind prints what callgrind dumps; tools/bench/callgrind.sh --json has the figures\n");
+			fprintf(stderr, PROG ": bench: --callgrind prints what callgrind dumps; " CALLGRIND_SH " --json has the figures\n");
 			return EXIT_USAGE;
 		}
 		if (!bench_callgrind_available(&why)) {

@@ -220,7 +220,7 @@ bool bench_callgrind_available(const char **why)
 {
 	if (RUNNING_ON_VALGRIND)
 		return true;
-	*why = "unavailable outside valgrind: run it under valgrind --tool=callgrind --collect-atstart=no, as tools/bench/callgrind.sh does";
+	*why = "unavailable outside valgrind: run it under valgrind --tool=callgrind --collect-atstart=no, as " CALLGRIND_SH " does";
 	return false;
 }
 
