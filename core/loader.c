@@ -79,6 +79,16 @@ static int other_abi(void *dl)
 	return -1;
 }
 
+/* Free text shown in lists and logs: no newline, no escape sequence.
+ * NULL reads as empty. */
+static bool one_line(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
 static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 		     const struct dmasplit_backend_ops *ops,
 		     struct dmasplit_backend *be)
@@ -157,6 +167,11 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 	if (!valid_uuid(be->ops.uuid, be->uuid)) {
 		log_err(ctx, "refusing backend %s: invalid UUID '%s'", path,
 			be->ops.uuid ? be->ops.uuid : "(null)");
+		return -EINVAL;
+	}
+	if (!one_line(be->ops.version) || !one_line(be->ops.description)) {
+		log_err(ctx, "refusing backend %s: version or description is not one line of text (it holds a control character)",
+			path);
 		return -EINVAL;
 	}
 	for (other = ctx->backends; other; other = other->next) {

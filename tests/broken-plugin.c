@@ -91,7 +91,12 @@ static const struct dmasplit_backend_ops ops = {
 	.uuid = "3a0e6a52-2b1b-4c53-9d8e-8f3f1b7c4d10",
 #endif
 	.version = "0",
+#if defined(BROKEN_BADDESC)
+	/* Two lines, the second starting with an escape sequence. */
+	.description = "deliberately broken\n\x1b[2Jcleared",
+#else
 	.description = "deliberately broken",
+#endif
 #if !defined(BROKEN_NOPROBE)
 	.probe = probe,
 #endif

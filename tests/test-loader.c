@@ -91,6 +91,7 @@ static const struct {
 	{ "tiny", "ops table too small (4 bytes" },
 	{ "baduuid", "invalid UUID" },
 	{ "badname", "invalid name" },
+	{ "baddesc", "version or description is not one line of text" },
 	{ "nulltable", "no ops table" },
 	{ "undef", "dlopen failed" },
 	{ "noprobe", "required operation probe missing" },
