@@ -41,4 +41,5 @@ void host_init(struct dmasplit_host *host)
 	host->spec_number = spec_number;
 	peer_host_init(host);
 	host->iovad_last_used = iovad_last_used;
+	host->iovad_alloc_aligned = iovad_alloc_aligned;
 }

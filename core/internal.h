@@ -521,6 +521,9 @@ int  iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size, uint64_t limit,
 		 uint64_t *addr) _must_check_;
 int  iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
+int  iovad_alloc_aligned(struct dmasplit_iovad *iovad, uint64_t size,
+			 uint64_t align, uint64_t limit, uint64_t *addr)
+	_must_check_;
 int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
 int  iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last)

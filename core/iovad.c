@@ -474,6 +474,61 @@ int iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size, uint64_t limit,
 	return 0;
 }
 
+/* The lowest multiple of align a with [a, a + len1] inside n. */
+static bool aligned_in(const struct free_block *n, uint64_t len1,
+		       uint64_t align, uint64_t *a)
+{
+	uint64_t s = (n->start + (align - 1)) & ~(align - 1);
+
+	if (s < n->start || s > n->last || n->last - s < len1)
+		return false;
+	*a = s;
+	return true;
+}
+
+/* In address order, the lowest block of the subtree at n that holds an
+ * aligned fit: only subtrees whose aggregate says a block is long enough
+ * are entered, but a long enough block may still not hold one, so this
+ * is a walk, not a descent.  Recursion as deep as the treap. */
+static struct free_block *aligned_fit(struct free_block *n, uint64_t len1,
+				      uint64_t align, uint64_t *a)
+{
+	struct free_block *f;
+
+	for (; n && n->max_len >= len1; n = n->right) {
+		f = aligned_fit(n->left, len1, align, a);
+		if (f)
+			return f;
+		if (aligned_in(n, len1, align, a))
+			return n;
+	}
+	return NULL;
+}
+
+int iovad_alloc_aligned(struct dmasplit_iovad *iovad, uint64_t size,
+			uint64_t align, uint64_t limit, uint64_t *addr)
+{
+	struct free_block *n;
+	uint64_t a = 0;
+	int r;
+
+	if (!iovad || !addr || !size || (size & (iovad->granule - 1)) ||
+	    align < iovad->granule || (align & (align - 1)))
+		return -EINVAL;
+	/* Lowest fit: if it ends above limit, every other, higher, does. */
+	n = aligned_fit(iovad->root, size - 1, align, &a);
+	if (!n && !(iovad->top && aligned_in(iovad->top, size - 1, align, &a)))
+		return -ENOSPC;
+	if (a + (size - 1) > limit)
+		return -ENOSPC;
+	/* Free throughout, inside one block: a reservation carves exactly
+	 * it, the block's rest staying free on either side. */
+	r = iovad_reserve(iovad, a, size);
+	if (r == 0)
+		*addr = a;
+	return r;
+}
+
 static bool in_ranges(const struct dmasplit_iovad *iovad, uint64_t start,
 		      uint64_t last)
 {

@@ -443,6 +443,91 @@ static void run_reference(uint64_t seed, unsigned int pages,
  * reserves against the reference allocator, over many seeds: small
  * spaces fragment and fill up, a larger one grows a deeper tree.
  */
+/* The aligned allocation coherent memory takes: the lowest aligned fit
+ * below the limit, where a block long enough but badly placed does not
+ * hold one, and room exactly its size, not size + alignment, suffices. */
+START_TEST(iovad_aligned_is_the_lowest_aligned_fit)
+{
+	enum { N = 512 };	/* granules of the model's space */
+	struct dmasplit_iovad *iovad = iovad_over(0, (1ull << 28) - 1);
+	uint64_t addr = 0, a, live[N][2];
+	bool used[N] = { false };
+	unsigned int nlive = 0, i, k, step;
+
+	/* A 4 KiB allocation at the bottom; 128 MiB aligned to itself then
+	 * fits only at its half of a 256 MiB space. */
+	ck_assert_int_eq(host->iovad_alloc(iovad, G, UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, G);
+	ck_assert_int_eq(host->iovad_alloc_aligned(iovad, 1ull << 27, 1ull << 27,
+						   (1ull << 28) - 1, &addr), 0);
+	ck_assert_uint_eq(addr, 1ull << 27);
+	ck_assert_int_eq(host->iovad_alloc_aligned(iovad, 1ull << 27, 1ull << 27,
+						   (1ull << 28) - 1, &addr), -ENOSPC);
+	ck_assert_int_eq(host->iovad_alloc_aligned(iovad, 16 * G, 16 * G,
+						   UINT64_MAX, &addr), 0);
+	ck_assert_uint_eq(addr, 16 * G);
+	/* What the reservation left on either side is free. */
+	ck_assert_int_eq(host->iovad_alloc(iovad, 14 * G, UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, 2 * G);
+	ck_assert_int_eq(host->iovad_alloc_aligned(iovad, G, 3 * G, UINT64_MAX,
+						   &addr), -EINVAL);
+	ck_assert_int_eq(host->iovad_alloc_aligned(iovad, G, G / 2, UINT64_MAX,
+						   &addr), -EINVAL);
+	ck_assert_int_eq(host->iovad_alloc_aligned(iovad, G + 1, 2 * G,
+						   UINT64_MAX, &addr), -EINVAL);
+	host->iovad_destroy(iovad);
+
+	/* Against a bitmap of a small space, in random orders. */
+	srand(7);
+	iovad = iovad_over(G, N * G - 1);
+	used[0] = true;		/* address 0 is never handed out */
+	for (step = 0; step < 20000; step++) {
+		uint64_t pages = 1 + (uint64_t)rand() % 20, align = 1, limit;
+		int r, want = -ENOSPC;
+		uint64_t expect = 0;
+
+		if (nlive && (rand() % 3 == 0 || nlive == N)) {
+			k = (unsigned int)rand() % nlive;
+			ck_assert_int_eq(host->iovad_free(iovad, live[k][0],
+							  live[k][1]), 0);
+			for (i = 0; i < live[k][1] / G; i++)
+				used[live[k][0] / G + i] = false;
+			live[k][0] = live[--nlive][0];
+			live[k][1] = live[nlive][1];
+			continue;
+		}
+		align <<= rand() % 6;
+		limit = (uint64_t)(rand() % N) * G + G - 1;
+		for (a = 0; a + pages <= N && a * G + pages * G - 1 <= limit;
+		     a += align) {
+			for (i = 0; i < pages && !used[a + i]; i++)
+				;
+			if (i == pages) {
+				want = 0;
+				expect = a * G;
+				break;
+			}
+		}
+		r = host->iovad_alloc_aligned(iovad, pages * G, align * G, limit,
+					      &addr);
+		ck_assert_msg(r == want && (r || addr == expect),
+			      "step %u: %llu pages aligned to %llu below 0x%llx: expected %d at 0x%llx, got %d at 0x%llx",
+			      step, (unsigned long long)pages,
+			      (unsigned long long)align,
+			      (unsigned long long)limit, want,
+			      (unsigned long long)expect, r,
+			      (unsigned long long)addr);
+		if (r == 0) {
+			for (i = 0; i < pages; i++)
+				used[addr / G + i] = true;
+			live[nlive][0] = addr;
+			live[nlive++][1] = pages * G;
+		}
+	}
+	host->iovad_destroy(iovad);
+}
+END_TEST
+
 START_TEST(iovad_matches_reference)
 {
 	uint64_t seed;
@@ -688,6 +773,7 @@ int main(void)
 	tcase_add_test(tc, iovad_top_block_joins_and_splits);
 	tcase_add_test(tc, iovad_matches_model);
 	tcase_add_test(tc, iovad_matches_reference);
+	tcase_add_test(tc, iovad_aligned_is_the_lowest_aligned_fit);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

@@ -122,6 +122,7 @@ static const struct row rows[] = {
 	M(dmasplit_host, p2p_distance),
 	M(dmasplit_host, pci_bar_bus),
 	M(dmasplit_host, iovad_last_used),
+	M(dmasplit_host, iovad_alloc_aligned),
 
 	S(dmasplit_peer),
 	M(dmasplit_peer, cpu),

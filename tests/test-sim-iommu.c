@@ -325,6 +325,24 @@ START_TEST(coherent_memory_is_aligned_to_its_size_order)
 }
 END_TEST
 
+/* Aligned coherent memory needs room of its size, aligned, below the
+ * mask: not size + alignment, which would leave half a space unusable. */
+START_TEST(coherent_memory_aligned_fills_its_aligned_half)
+{
+	struct dmasplit_dev *d = open_dev("sim:h,mask=28");
+	void *small, *big;
+	uint64_t sdma, bdma;
+
+	ck_assert_int_eq(dmasplit_alloc_coherent(d, G, 0, &small, &sdma), 0);
+	ck_assert_int_eq(dmasplit_alloc_coherent(d, 1u << 27, 0, &big, &bdma), 0);
+	ck_assert_uint_eq(bdma, 1u << 27);
+	ck_assert_uint_eq((uintptr_t)big & ((1u << 27) - 1), 0);
+	ck_assert_int_eq(dmasplit_free_coherent(d, 1u << 27, big, bdma), 0);
+	ck_assert_int_eq(dmasplit_free_coherent(d, G, small, sdma), 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sim");
@@ -343,6 +361,7 @@ int main(void)
 		       vm_rw_works(),
 		       "process_vm_readv(2) is not allowed here, so the simulated device copies directly");
 	tcase_add_test(tc, coherent_memory_is_aligned_to_its_size_order);
+	tcase_add_test(tc, coherent_memory_aligned_fills_its_aligned_half);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

@@ -220,12 +220,14 @@ int iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 }
 
 /*
- * The allocator has no alignment: take align - granule more and give
- * back what lies before and after the aligned part.  The tail first: it
- * meets the free block the allocation was cut from, or takes the node
- * that block left spare if it was used up, so it needs no memory.  The
- * head may; without it, the head goes back with the aligned part, which
- * then meets the tail, and the call fails.  Under iova_lock.
+ * The core's aligned lowest fit where it has one.  An older core's
+ * allocator has no alignment: take align - granule more and give back
+ * what lies before and after the aligned part (which then needs that
+ * much more room below the mask).  The tail first: it meets the free
+ * block the allocation was cut from, or takes the node that block left
+ * spare if it was used up, so it needs no memory.  The head may;
+ * without it, the head goes back with the aligned part, which then
+ * meets the tail, and the call fails.  Under iova_lock.
  */
 static int alloc_aligned_locked(struct sim_space *sp, uint64_t size,
 				uint64_t align, uint64_t *addr)
@@ -233,6 +235,10 @@ static int alloc_aligned_locked(struct sim_space *sp, uint64_t size,
 	uint64_t over = size + align - sp->granule, at, a;
 	int r;
 
+	if (DMASPLIT_HOST_HAS(sp->host, iovad_alloc_aligned) &&
+	    sp->host->iovad_alloc_aligned)
+		return sp->host->iovad_alloc_aligned(sp->iovad, size, align,
+						     sp->last, addr);
 	if (over < size)
 		return -ENOSPC;
 	r = sp->host->iovad_alloc(sp->iovad, over, sp->last, &at);

@@ -55,33 +55,45 @@ int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
 }
 
 /*
- * The allocator has no alignment: take align - granule more and give
- * back what lies before and after the aligned part.  The tail first: it
- * meets the free block the allocation was cut from, or takes the node
- * that block left spare if it was used up, so it needs no memory.  The
- * head may; without it, the head goes back with the aligned part, which
- * then meets the tail, and the call fails.
+ * The core's aligned lowest fit where it has one.  An older core's
+ * allocator has no alignment: take align - granule more (which needs
+ * that much more room below the mask) and give back what lies before and
+ * after the aligned part.  The tail first: it meets the free block the
+ * allocation was cut from, or takes the node that block left spare if it
+ * was used up, so it needs no memory.  The head may; without it, the
+ * head goes back with the aligned part, which then meets the tail, and
+ * the call fails.
  */
 int iova_get_aligned(struct dmasplit_bdev *b, uint64_t size, uint64_t align,
 		     uint64_t *addr)
 {
+	const struct dmasplit_host *h = b->host;
 	uint64_t over = size + align - b->sp->granule, at, a;
 	int r;
 
-	if (over < size)
-		return -ENOSPC;
-	r = iova_get(b, over, &at);
-	if (r < 0)
-		return r;
-	a = (at + align - 1) & ~(align - 1);
-	if (a + size < at + over)
-		iova_put(b, a + size, at + over - (a + size));
-	if (a > at && b->host->iovad_free(b->sp->iovad, at, a - at) < 0) {
-		iova_put(b, at, a + size - at);
-		return -ENOMEM;
+	if (DMASPLIT_HOST_HAS(h, iovad_alloc_aligned) && h->iovad_alloc_aligned) {
+		r = h->iovad_alloc_aligned(b->sp->iovad, size, align,
+					   b->sp->limit, addr);
+	} else if (over < size) {
+		r = -ENOSPC;
+	} else {
+		r = h->iovad_alloc(b->sp->iovad, over, b->sp->limit, &at);
+		if (r < 0)
+			goto out;
+		a = (at + align - 1) & ~(align - 1);
+		if (a + size < at + over)
+			iova_put(b, a + size, at + over - (a + size));
+		if (a > at && h->iovad_free(b->sp->iovad, at, a - at) < 0) {
+			iova_put(b, at, a + size - at);
+			return -ENOMEM;
+		}
+		*addr = a;
 	}
-	*addr = a;
-	return 0;
+out:
+	if (r == -ENOSPC)
+		vfio_err(b, "%s: no %" PRIu64 " bytes of usable IOVA space aligned to 0x%" PRIx64 " left below 0x%" PRIx64 " (the smallest DMA mask in the address space)",
+			 b->name, size, align, b->sp->limit);
+	return r;
 }
 
 /* Callers are undoing or tearing down and cannot fail; a refusal here

@@ -168,6 +168,16 @@ struct dmasplit_host {
 	 * size covers it.
 	 */
 	int (*iovad_last_used)(struct dmasplit_iovad *iovad, uint64_t *last);
+	/*
+	 * iovad_alloc of addresses aligned to align (a power of two, at
+	 * least the granule), such as coherent memory's: the lowest aligned
+	 * fit; -ENOSPC where none lies below limit.  It walks the free
+	 * blocks long enough, so it is for rare allocations.  Present when
+	 * size covers it.
+	 */
+	int (*iovad_alloc_aligned)(struct dmasplit_iovad *iovad, uint64_t size,
+				   uint64_t align, uint64_t limit,
+				   uint64_t *addr);
 };
 
 #define DMASPLIT_SPEC_SIZE 0x1u	/* spec_number: a size (hex, suffixes) */
