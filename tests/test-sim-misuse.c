@@ -558,6 +558,24 @@ START_TEST(sync_past_the_end_inside_the_last_page_is_refused)
 			      spec, tu_log_text());
 		unmap_ok(d, again, 2 * G, dir, 0);
 
+		/* A vector's first segment on the untrusted device, each
+		 * segment mapped on its own: known to the byte too. */
+		if (i == 1) {
+			struct iovec iov[2] = { { buf, 5000 },
+						{ buf + 2 * G, 5000 } };
+			struct dmasplit_seg segs[2];
+			unsigned int nsegs = 2;
+
+			ck_assert_int_eq(dmasplit_map_vec(d, iov, 2, dir, 0, segs,
+							  &nsegs), 0);
+			ck_assert_uint_eq(nsegs, 2);
+			tu_log_clear();
+			ck_assert_int_eq(dmasplit_sync_for_cpu(d, segs[0].dma, 5000, dir), 0);
+			expect_refused(dmasplit_sync_for_cpu(d, segs[0].dma, 5001, dir),
+				       -EINVAL, -EINVAL, spec,
+				       "sync 1 byte past a vector's first segment");
+			ck_assert_int_eq(dmasplit_unmap_vec(d, segs, 2, dir, 0), 0);
+		}
 		/* Not bounced: one swiotlb mapping holds less. */
 		if (i == 0) {
 			dma = map_ok(d, buf + 100, big, dir, 0);

@@ -208,6 +208,35 @@ START_TEST(another_member_cannot_sync_a_bounced_window_link)
 }
 END_TEST
 
+/* A member that closes with a vector of its own still mapped takes the
+ * vector's records with it, the first segment's end included: the next
+ * mapping at those addresses is synced as itself. */
+START_TEST(a_closed_member_leaves_no_record_of_where_its_mappings_ended)
+{
+	struct dmasplit_dev *a, *b;
+	uint8_t *buf = buf_new(4 * G);
+	struct iovec iov = { buf, 5000 };
+	struct dmasplit_seg seg;
+	unsigned int nsegs = 1;
+	uint64_t dma;
+
+	dmasplit_ctx_set_check(ctx, 0);
+	a = open_dev("sim:a,as=gone,untrusted=1");
+	b = open_dev("sim:b,as=gone");
+	ck_assert_int_eq(dmasplit_map_vec(a, &iov, 1, DMASPLIT_TO_DEVICE, 0, &seg,
+					  &nsegs), 0);
+	dmasplit_dev_close(a);
+	dma = map_ok(b, buf, 2 * G, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_uint_eq(dma, seg.dma);
+	tu_log_clear();
+	ck_assert_msg(dmasplit_sync_for_device(b, dma + G, G, DMASPLIT_TO_DEVICE) == 0,
+		      "log:\n%s", tu_log_text());
+	unmap_ok(b, dma, 2 * G, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_dev_close(b);
+	free(buf);
+}
+END_TEST
+
 START_TEST(addresses_fit_the_smallest_mask_of_the_members)
 {
 	struct dmasplit_dev *a = open_dev("sim:a,as=m");
@@ -473,6 +502,7 @@ int main(void)
 	tcase_add_test(tc, three_members_reach_every_map_at_one_address);
 	tcase_add_test(tc, only_the_member_that_mapped_unmaps_or_syncs);
 	tcase_add_test(tc, another_member_cannot_sync_a_bounced_window_link);
+	tcase_add_test(tc, a_closed_member_leaves_no_record_of_where_its_mappings_ended);
 	tcase_add_test(tc, addresses_fit_the_smallest_mask_of_the_members);
 	tcase_add_test(tc, late_joiner_that_cannot_reach_a_mapping_is_refused);
 	tcase_add_test(tc, as_is_refused_where_it_cannot_hold);

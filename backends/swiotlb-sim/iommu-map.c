@@ -565,9 +565,16 @@ static void release_leaf(uint64_t *leaf, uint64_t pfn, void *arg)
 		uint64_t iova = ((pfn + j) >> 1) << b->sp->pt.shift, end, run;
 		uint64_t *pte, v;
 
-		/* A tail goes with its mapping. */
-		if (!w0 || rec_kind(w0) == REC_TAIL ||
-		    rec_owner(w0) != b->owner || !rec_claim(rec, w0))
+		if (!w0 || rec_owner(w0) != b->owner)
+			continue;
+		/* A tail goes with its mapping, or here where the mapping
+		 * goes without it: the first segment of an untrusted
+		 * device's vector has one under the vector's record. */
+		if (rec_kind(w0) == REC_TAIL) {
+			rec_set(rec, 0, 0);
+			continue;
+		}
+		if (!rec_claim(rec, w0))
 			continue;
 		if (rec_kind(w0) != REC_VEC) {
 			unmap_claimed(b, iova + rec_off(w0), w1, rec_dir(w0),
@@ -694,7 +701,7 @@ static int sync_check(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	 * first was found in unless the sync runs on into the next leaf. */
 	last = (dma + len - 1) & ~b->gmask;
 	tg = first;
-	if (!w0 && last != first) {
+	if ((!w0 || rec_kind(w0) == REC_VEC) && last != first) {
 		tw0 = rec_load(rec_after(b, rec, rrun, first, last, false),
 			       &tw1);
 		if (rec_kind(tw0) == REC_TAIL) {
