@@ -316,8 +316,8 @@ int nommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 	struct held_entry e = { .len = size, .flags = HELD_COHERENT };
 	void *p = NULL;
 
-	if (align && len + sim_align_extra(align) >= len)
-		p = low_mmap(len + sim_align_extra(align), b->limit);
+	if (align && sim_align_len(len, align))
+		p = low_mmap(sim_align_len(len, align), b->limit);
 	if (p)
 		p = sim_align_trim(p, len, align);
 	if (!p) {

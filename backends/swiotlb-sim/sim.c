@@ -25,28 +25,56 @@
 /* Options (dmasplit_dev_open(3), "Simulated devices")                 */
 
 
+/* The system's page: 4 KiB on most, 16 or 64 KiB on some arm64,
+ * ppc64 and loongarch hosts, where mmap() and munmap() work in those. */
+static size_t page_size(void)
+{
+	static size_t page;
+
+	if (!__atomic_load_n(&page, __ATOMIC_RELAXED)) {
+		long p = sysconf(_SC_PAGESIZE);
+
+		__atomic_store_n(&page, p > 0 ? (size_t)p : 4096,
+				 __ATOMIC_RELAXED);
+	}
+	return __atomic_load_n(&page, __ATOMIC_RELAXED);
+}
+
+static size_t page_up(size_t x)
+{
+	return (x + page_size() - 1) & ~(page_size() - 1);
+}
+
+size_t sim_align_len(size_t len, size_t align)
+{
+	size_t extra = align > page_size() ? align - page_size() : 0;
+	size_t whole = page_up(len);
+
+	return whole < len || whole + extra < whole ? 0 : whole + extra;
+}
+
 /* Zeroed anonymous pages aligned to align (a power of two), trimmed
  * from a larger mapping; NULL when mmap fails. */
 void *sim_align_trim(void *m, size_t len, size_t align)
 {
-	size_t extra = sim_align_extra(align);
-	uintptr_t p = (uintptr_t)m, a;
+	uintptr_t p = (uintptr_t)m, a, end = p + sim_align_len(len, align);
 
 	a = (p + align - 1) & ~(uintptr_t)(align - 1);
 	if (a > p)
 		munmap(m, a - p);
-	if (p + len + extra > a + len)
-		munmap((void *)(a + len), p + len + extra - (a + len));
+	if (end > a + page_up(len))
+		munmap((void *)(a + page_up(len)), end - (a + page_up(len)));
 	return (void *)a;
 }
 
 void *sim_mmap_aligned(size_t len, size_t align)
 {
+	size_t total = sim_align_len(len, align);
 	void *m;
 
-	if (len + sim_align_extra(align) < len)
+	if (!total || !align)
 		return NULL;
-	m = mmap(NULL, len + sim_align_extra(align), PROT_READ | PROT_WRITE,
+	m = mmap(NULL, total, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;

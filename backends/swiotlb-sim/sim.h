@@ -117,14 +117,12 @@ struct pagetable {
 
 /* sim.c: zeroed anonymous pages aligned to align, a power of two. */
 void *sim_mmap_aligned(size_t len, size_t align);
-/* sim.c: the len bytes aligned to align inside m, a mapping of
- * sim_align_extra(align) more; the rest of it unmapped. */
+/* sim.c: how much to map so that len bytes aligned to align lie inside
+ * (pages of the system's size), 0 when that does not fit in a size_t;
+ * and those len bytes inside m, a mapping of that length, the rest of it
+ * unmapped. */
+size_t sim_align_len(size_t len, size_t align);
 void *sim_align_trim(void *m, size_t len, size_t align);
-
-static inline size_t sim_align_extra(size_t align)
-{
-	return align > 4096 ? align - 4096 : 0;
-}
 
 /*
  * The alignment of coherent memory of size bytes, at both its addresses:
@@ -133,11 +131,15 @@ static inline size_t sim_align_extra(size_t align)
  */
 static inline uint64_t coh_align(size_t size)
 {
+	uint64_t a;
+
 	if (size <= 4096)
 		return 4096;
 	if (size > 1ull << 62)
 		return 0;
-	return 1ull << (64 - __builtin_clzll((uint64_t)size - 1));
+	a = 1ull << (64 - __builtin_clzll((uint64_t)size - 1));
+	/* Also an alignment a size_t holds, on 32-bit hosts. */
+	return a > SIZE_MAX / 2 + 1 ? 0 : a;
 }
 
 int  pt_init(struct pagetable *pt, unsigned int shift, unsigned int va_bits);
