@@ -120,13 +120,13 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 		return -EINVAL;
 	}
 	/* Zero-extend an older, smaller table: its missing optional
-	 * operations read as NULL.  Every table's size is a multiple of
-	 * its alignment; one that is not would end inside a field, which
-	 * is left out whole rather than read in part. */
+	 * operations read as NULL.  Its fields are pointers, or 32-bit
+	 * fields padded to one, so every table's size is a multiple of a
+	 * pointer's; one that is not would end inside a field, which is
+	 * left out whole rather than read in part. */
 	memcpy(&be->ops, ops,
 	       ops->size < sizeof(be->ops) ?
-	       ops->size & ~(_Alignof(struct dmasplit_backend_ops) - 1) :
-	       sizeof(be->ops));
+	       ops->size & ~(sizeof(void *) - 1) : sizeof(be->ops));
 	be->ops.size = sizeof(be->ops);
 
 	missing = !be->ops.probe ? "probe" :
