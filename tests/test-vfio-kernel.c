@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -485,6 +486,28 @@ START_TEST(coherent_memory_is_aligned_to_its_size_order)
 }
 END_TEST
 
+/* A map the kernel refuses for memory says the pinning limit, which is
+ * what the caller can raise (dmasplit_map(3), ENOMEM). */
+START_TEST(a_map_refused_for_memory_names_the_pinning_limit)
+{
+	struct rlimit rl, old;
+	char buf[80];
+	const char *hint;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_MEMLOCK, &old), 0);
+	rl = old;
+	rl.rlim_cur = old.rlim_max == RLIM_INFINITY || old.rlim_max >= 65536 ?
+		      65536 : old.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_MEMLOCK, &rl), 0);
+	hint = memlock_hint(-ENOMEM, buf, sizeof(buf));
+	ck_assert_msg(strstr(hint, "RLIMIT_MEMLOCK") &&
+		      strtoull(strstr(hint, "RLIMIT_MEMLOCK") + 15, NULL, 10) ==
+		      rl.rlim_cur, "hint: '%s'", hint);
+	ck_assert_str_eq(memlock_hint(-EFAULT, buf, sizeof(buf)), "");
+	ck_assert_int_eq(setrlimit(RLIMIT_MEMLOCK, &old), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vfio");
@@ -510,6 +533,7 @@ int main(void)
 	tcase_add_test(tc, type1_ranges_are_all_kept);
 	tcase_add_test(tc, refused_iova_free_is_logged);
 	tcase_add_test(tc, coherent_memory_is_aligned_to_its_size_order);
+	tcase_add_test(tc, a_map_refused_for_memory_names_the_pinning_limit);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -33,8 +33,11 @@ static int iommufd_map(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,
 	if (ioctl(b->sp->iommufd, IOMMU_IOAS_MAP, &map) < 0) {
 		int r = -errno;
 
-		vfio_err(b, "%s: IOMMU_IOAS_MAP iova 0x%" PRIx64 " length 0x%" PRIx64 " user_va 0x%" PRIxPTR ": %s",
-			 b->name, iova, len, va, strerror(-r));
+		char hint[80];
+
+		vfio_err(b, "%s: IOMMU_IOAS_MAP iova 0x%" PRIx64 " length 0x%" PRIx64 " user_va 0x%" PRIxPTR ": %s%s",
+			 b->name, iova, len, va, strerror(-r),
+			 memlock_hint(r, hint, sizeof(hint)));
 		return r;
 	}
 	return 0;

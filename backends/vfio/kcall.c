@@ -5,9 +5,25 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "vfio.h"
+
+const char *memlock_hint(int r, char *buf, size_t len)
+{
+	struct rlimit rl;
+
+	if (r != -ENOMEM || getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return "";
+	if (rl.rlim_cur == RLIM_INFINITY)
+		snprintf(buf, len, " (RLIMIT_MEMLOCK unlimited)");
+	else
+		snprintf(buf, len, " (RLIMIT_MEMLOCK %llu bytes, which pinned pages count against)",
+			 (unsigned long long)rl.rlim_cur);
+	return buf;
+}
 
 int kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
 	 unsigned int prot)

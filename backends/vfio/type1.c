@@ -34,8 +34,11 @@ static int type1_map(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,
 	if (ioctl(b->sp->container_fd, VFIO_IOMMU_MAP_DMA, &map) < 0) {
 		int r = -errno;
 
-		vfio_err(b, "%s: VFIO_IOMMU_MAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 " vaddr 0x%" PRIxPTR ": %s",
-			 b->name, iova, len, va, strerror(-r));
+		char hint[80];
+
+		vfio_err(b, "%s: VFIO_IOMMU_MAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 " vaddr 0x%" PRIxPTR ": %s%s",
+			 b->name, iova, len, va, strerror(-r),
+			 memlock_hint(r, hint, sizeof(hint)));
 		return r;
 	}
 	return 0;

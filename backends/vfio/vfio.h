@@ -175,6 +175,10 @@ int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr);
  * granule. */
 int  iova_get_aligned(struct dmasplit_bdev *b, uint64_t size, uint64_t align,
 		      uint64_t *addr);
+/* For a map the kernel refused with r: where r is -ENOMEM, the pinning
+ * limit the kernel counts the pages against (dmasplit_map(3), ENOMEM),
+ * as text to append to the line, in buf; else "". */
+const char *memlock_hint(int r, char *buf, size_t len);
 void iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size);
 /* The ranges below limit, address 0 left out, into out[max]: how many
  * were written; *total says how many there are. */
