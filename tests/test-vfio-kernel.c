@@ -486,6 +486,53 @@ START_TEST(coherent_memory_is_aligned_to_its_size_order)
 }
 END_TEST
 
+/* In a named space the kernel would unmap any member's mapping for any
+ * other: the backend lets only the member that made it do so. */
+START_TEST(a_member_cannot_unmap_another_members_mapping)
+{
+	const struct dmasplit_backend_ops *ops = DMASPLIT_BACKEND_ENTRY();
+	struct dmasplit_bdev *other = calloc(1, sizeof(*other));
+	struct dmasplit_seg seg;
+	struct iovec iov = { mem, PG };
+	unsigned int nsegs = 1, calls;
+	uint64_t dma;
+
+	ck_assert_ptr_nonnull(other);
+	other->host = fb->host;
+	other->sp = fs;
+	other->limit = UINT64_MAX;
+	snprintf(other->name, sizeof(other->name), "0000:00:05.0");
+	snprintf(fs->name, sizeof(fs->name), "s");
+	fs->members = fb;
+	fb->sp_next = other;
+	fs->nmembers = 2;
+
+	ck_assert_int_eq(ops->map(fb, mem, PG, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	calls = fk.calls;
+	ck_assert_int_eq(ops->unmap(other, dma, PG, DMASPLIT_TO_DEVICE, 0),
+			 -EINVAL);
+	ck_assert_msg(strstr(fk.log, "another device of address space s (0000:00:04.0) mapped it"),
+		      "log:\n%s", fk.log);
+	ck_assert_uint_eq(fk.calls, calls);
+	ck_assert(mapped(page_of(dma)));
+	ck_assert_int_eq(ops->unmap(fb, dma, PG, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert(!mapped(page_of(dma)));
+
+	ck_assert_int_eq(ops->map_vec(fb, &iov, 1, DMASPLIT_TO_DEVICE, 0, &seg,
+				      &nsegs), 0);
+	ck_assert_int_eq(ops->unmap_vec(other, &seg, 1, DMASPLIT_TO_DEVICE, 0),
+			 -EINVAL);
+	ck_assert(mapped(page_of(seg.dma)));
+	ck_assert_int_eq(ops->unmap_vec(fb, &seg, 1, DMASPLIT_TO_DEVICE, 0), 0);
+
+	fs->members = NULL;
+	fb->sp_next = NULL;
+	free(fb->owned);
+	fb->owned = NULL;
+	free(other);
+}
+END_TEST
+
 /* A map the kernel refuses for memory says the pinning limit, which is
  * what the caller can raise (dmasplit_map(3), ENOMEM). */
 START_TEST(a_map_refused_for_memory_names_the_pinning_limit)
@@ -534,6 +581,7 @@ int main(void)
 	tcase_add_test(tc, refused_iova_free_is_logged);
 	tcase_add_test(tc, coherent_memory_is_aligned_to_its_size_order);
 	tcase_add_test(tc, a_map_refused_for_memory_names_the_pinning_limit);
+	tcase_add_test(tc, a_member_cannot_unmap_another_members_mapping);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -131,12 +131,16 @@ static void space_leave(struct dmasplit_bdev *b)
 	struct vspace *sp = b->sp, **p;
 	struct dmasplit_bdev **m;
 
+	/* Under the space's lock too: an unmap looks through the members'
+	 * mappings (own_holder) holding that lock alone. */
+	pthread_mutex_lock(&sp->lock);
 	for (m = &sp->members; *m && *m != b; m = &(*m)->sp_next)
 		;
 	if (*m) {
 		*m = b->sp_next;
 		sp->nmembers--;
 	}
+	pthread_mutex_unlock(&sp->lock);
 	b->sp = NULL;
 	if (sp->nmembers) {
 		/* The others may reach further now. */
@@ -156,7 +160,6 @@ static void vfio_close(struct dmasplit_bdev *b)
 {
 	if (b->sp)
 		own_release(b);
-	free(b->owned);
 	if (b->device_fd >= 0)
 		close(b->device_fd);
 	if (b->group_fd >= 0)
@@ -166,6 +169,8 @@ static void vfio_close(struct dmasplit_bdev *b)
 		space_leave(b);
 		pthread_mutex_unlock(&space_lock);
 	}
+	/* Out of the members first: the others' unmaps look here. */
+	free(b->owned);
 	free(b);
 }
 
@@ -359,6 +364,19 @@ static int vfio_open(const struct dmasplit_host *host,
 	}
 	pthread_mutex_lock(&sp->lock);
 	r = reserve_regions(b, desc);
+	if (r == 0) {
+		unsigned int usable;
+
+		/* A mask below every usable address would open a device
+		 * on which every map fails. */
+		(void)ranges_below(sp->ranges, sp->num_ranges, sp->granule,
+				   b->limit, NULL, 0, &usable);
+		if (!usable) {
+			vfio_err(b, "%s: a DMA mask of %u bits leaves no usable IOVA range",
+				 b->name, b->mask_bits);
+			r = -EINVAL;
+		}
+	}
 	if (r == 0 && b->limit < sp->limit)
 		sp->limit = b->limit;
 	pthread_mutex_unlock(&sp->lock);
@@ -370,9 +388,11 @@ static int vfio_open(const struct dmasplit_host *host,
 		sp->next = spaces;
 		spaces = sp;
 	}
+	pthread_mutex_lock(&sp->lock);
 	b->sp_next = sp->members;
 	sp->members = b;
 	sp->nmembers++;
+	pthread_mutex_unlock(&sp->lock);
 	pthread_mutex_unlock(&space_lock);
 	b->lazy = win_unlink_lazy(host, desc);
 	vfio_dbg(b, "%s: %s, granule %" PRIu64 ", %u IOVA ranges, DMA mask %u bits, %s unlink%s%s%s (%u members)",
@@ -467,6 +487,38 @@ static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
 }
 
 /* Newest first: mappings are mostly undone in reverse.  Lock held. */
+static bool own_has(const struct dmasplit_bdev *b, uint64_t iova)
+{
+	size_t i;
+
+	for (i = b->nowned; i-- > 0;)
+		if (b->owned[i].iova == iova)
+			return true;
+	return false;
+}
+
+/*
+ * In a named space only the member that made a mapping unmaps it
+ * (dmasplit_dev_open(3)): the kernel would take it from any of them.
+ * -EINVAL, logged, when another member holds the mapping at base; 0
+ * when b does, or none (the kernel then says so).  Lock held.
+ */
+static int own_check(struct dmasplit_bdev *b, uint64_t base, uint32_t attrs)
+{
+	const struct dmasplit_bdev *m;
+
+	if (!b->sp->name[0] || own_has(b, base))
+		return 0;
+	for (m = b->sp->members; m; m = m->sp_next)
+		if (m != b && own_has(m, base)) {
+			if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+				vfio_err(b, "%s: unmap of 0x%" PRIx64 ": another device of address space %s (%s) mapped it; only that one may unmap it",
+					 b->name, base, b->sp->name, m->name);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 static void own_del(struct dmasplit_bdev *b, uint64_t iova)
 {
 	size_t i;
@@ -557,7 +609,9 @@ static int vfio_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	int r;
 
 	pthread_mutex_lock(&b->sp->lock);
-	r = unmap_locked(b, dma, len, 1);
+	r = own_check(b, dma & ~(b->sp->granule - 1), attrs);
+	if (r == 0)
+		r = unmap_locked(b, dma, len, 1);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
@@ -650,7 +704,9 @@ static int vfio_unmap_vec(struct dmasplit_bdev *b,
 
 	size = ((l->dma + l->len + g - 1) & ~(g - 1)) - base;
 	pthread_mutex_lock(&b->sp->lock);
-	r = kunmap(b, base, size, nsegs, size);
+	r = own_check(b, base, attrs);
+	if (r == 0)
+		r = kunmap(b, base, size, nsegs, size);
 	if (r == 0) {
 		iova_put(b, base, size);
 		own_del(b, base);
