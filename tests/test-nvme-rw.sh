@@ -62,6 +62,16 @@ run "$prog" --timeout -5 x
 expect 2 "a negative timeout is refused" "--timeout"
 run "$prog" --nsid 0 x
 expect 2 "namespace 0 is refused" "--nsid"
+run "$prog" --io-size 4k,,8k x
+expect 2 "an empty item in a size list is refused" "'4k,,8k' is not a list of sizes"
+run "$prog" --strategy map,,window x
+expect 2 "an empty item in a strategy list is refused" "'map,,window'"
+run "$prog" --io-size 1000 x
+expect 2 "an I/O size that is no multiple of a page is a usage error, before the device" \
+	"I/O size 1000 must be a multiple of 4096"
+run "$prog" --chunk 100 x
+expect 2 "a chunk that is no multiple of a page is a usage error" \
+	"--total and --chunk must be non-zero multiples of 4096"
 
 if [ -f "$sim" ]; then
 	mkdir "$tmp/backends"

@@ -97,27 +97,18 @@ static int run_one(struct run *r, enum strategy_id s, unsigned int index,
 	return f->verified ? 0 : -EIO;
 }
 
-/* Sizes the namespace and the pages can carry, checked once the
- * controller is known. */
+/* What the controller and its namespace can carry, checked once they
+ * are known; the layout itself was checked with the options. */
 static int check_sizes(const struct options *o, const struct nvme_ctrl *c)
 {
 	unsigned int i;
-	size_t io;
 
-	if (o->total % NVME_PAGE || o->chunk % NVME_PAGE) {
-		fprintf(stderr, "%s: --total and --chunk must be multiples of %u\n",
-			prog, NVME_PAGE);
-		return -EINVAL;
-	}
-	for (i = 0; i < o->num_sizes; i++) {
-		io = o->io_size[i];
-		if (io % NVME_PAGE || o->total % io ||
-		    (io > o->chunk && io % o->chunk) || io > c->max_transfer) {
-			fprintf(stderr, "%s: I/O size %zu must be a multiple of %u and of the chunk, divide --total and stay within the controller's %u-byte transfer limit\n",
-				prog, io, NVME_PAGE, c->max_transfer);
+	for (i = 0; i < o->num_sizes; i++)
+		if (o->io_size[i] > c->max_transfer) {
+			fprintf(stderr, "%s: I/O size %zu is above the controller's %u-byte transfer limit\n",
+				prog, o->io_size[i], c->max_transfer);
 			return -EINVAL;
 		}
-	}
 	if (o->lba + o->total / c->lba_size > c->ns_blocks) {
 		fprintf(stderr, "%s: %zu bytes from LBA %" PRIu64 " do not fit in namespace %u (%" PRIu64 " blocks of %u bytes)\n",
 			prog, o->total, o->lba, c->nsid, c->ns_blocks, c->lba_size);

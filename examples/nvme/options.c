@@ -99,7 +99,10 @@ static int parse_strategies(const char *s, struct options *o)
 
 	snprintf(buf, sizeof(buf), "%s", s);
 	memset(o->strategy, 0, sizeof(o->strategy));
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* strsep, not strtok: an empty item ("map,,window") is a typo. */
+	for (save = buf; (tok = strsep(&save, ","));) {
+		if (!*tok)
+			return -EINVAL;
 		if (!strcmp(tok, "all")) {
 			for (i = 0; i < NUM_STRATEGIES; i++)
 				o->strategy[i] = true;
@@ -121,8 +124,8 @@ static int parse_sizes(const char *s, struct options *o)
 
 	snprintf(buf, sizeof(buf), "%s", s);
 	o->num_sizes = 0;
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (o->num_sizes == MAX_SIZES ||
+	for (save = buf; (tok = strsep(&save, ","));) {
+		if (!*tok || o->num_sizes == MAX_SIZES ||
 		    parse_size(tok, &o->io_size[o->num_sizes]) < 0)
 			return -EINVAL;
 		o->num_sizes++;
@@ -142,6 +145,26 @@ static int bad_usage(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (see --help)\n");
 	return 2;
+}
+
+/* What the sizes must be whatever the controller: a usage error before
+ * the device is touched.  Its own limits are checked once it is known. */
+static int check_layout(const struct options *o)
+{
+	unsigned int i;
+	size_t io;
+
+	if (!o->total || !o->chunk || o->total % NVME_PAGE ||
+	    o->chunk % NVME_PAGE)
+		return bad_usage("--total and --chunk must be non-zero multiples of %u", NVME_PAGE);
+	for (i = 0; i < o->num_sizes; i++) {
+		io = o->io_size[i];
+		if (!io || io % NVME_PAGE || o->total % io ||
+		    (io > o->chunk && io % o->chunk))
+			return bad_usage("I/O size %zu must be a multiple of %u and of the chunk, and divide --total",
+					 io, NVME_PAGE);
+	}
+	return 0;
 }
 
 int parse_options(int argc, char **argv, struct options *o)
@@ -230,5 +253,5 @@ int parse_options(int argc, char **argv, struct options *o)
 		return bad_usage("%s", optind < argc ? "one SPEC, not more" :
 				 "missing SPEC");
 	o->spec = argv[optind];
-	return 0;
+	return check_layout(o);
 }
