@@ -367,23 +367,6 @@ uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
  * system call per this many, not per granule. */
 #define RW_BATCH 64
 
-/* Copy what was gathered from at on: 0, or the fault where host memory
- * ends. */
-static int rw_flush(struct dmasplit_bdev *b, uint64_t at, uint8_t *buf,
-		    const struct iovec *host, unsigned int n, size_t len,
-		    bool write)
-{
-	size_t done = n ? sim_host_rw(buf, host, n, len, write) : 0;
-
-	if (done < len) {
-		sim_fault(b, at + done, write,
-			  write ? "no writable memory at this address"
-				: "no memory at this address");
-		return -EFAULT;
-	}
-	return 0;
-}
-
 int iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		 size_t len, bool write)
 {
@@ -427,7 +410,7 @@ int iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		dma += chunk;
 		len -= chunk;
 		if (n == RW_BATCH) {
-			r = rw_flush(b, at, buf, host, n, gathered, write);
+			r = sim_device_copy(b, at, buf, host, n, gathered, write);
 			if (r < 0)
 				return r;
 			buf += gathered;
@@ -437,7 +420,7 @@ int iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		}
 	}
 	/* A device that faults has done what came before. */
-	r = rw_flush(b, at, buf, host, n, gathered, write);
+	r = n ? sim_device_copy(b, at, buf, host, n, gathered, write) : 0;
 	if (r < 0 || !why)
 		return r;
 	sim_fault(b, dma, write, why);

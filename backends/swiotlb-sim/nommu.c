@@ -356,18 +356,10 @@ int nommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		 size_t len, bool write)
 {
 	struct iovec host = { (void *)(uintptr_t)dma, len };
-	size_t done;
 
 	if (dma > b->limit || len - 1 > b->limit - dma) {
 		sim_fault(b, dma, write, "beyond the device's DMA mask");
 		return -EFAULT;
 	}
-	done = sim_host_rw(buf, &host, 1, len, write);
-	if (done < len) {
-		sim_fault(b, dma + done, write,
-			  write ? "no writable memory at this address"
-				: "no memory at this address");
-		return -EFAULT;
-	}
-	return 0;
+	return sim_device_copy(b, dma, buf, &host, 1, len, write);
 }

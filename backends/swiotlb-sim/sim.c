@@ -329,6 +329,21 @@ size_t sim_host_rw(uint8_t *buf, const struct iovec *host, unsigned int n,
 	return len;
 }
 
+int sim_device_copy(struct dmasplit_bdev *b, uint64_t at, uint8_t *buf,
+		    const struct iovec *host, unsigned int n, size_t len,
+		    bool write)
+{
+	size_t done = sim_host_rw(buf, host, n, len, write);
+
+	if (done < len) {
+		sim_fault(b, at + done, write,
+			  write ? "no writable memory at this address"
+				: "no memory at this address");
+		return -EFAULT;
+	}
+	return 0;
+}
+
 static int sim_probe(const struct dmasplit_host *host,
 		     const struct dmasplit_desc *desc, int *score)
 {

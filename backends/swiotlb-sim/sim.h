@@ -736,6 +736,11 @@ void sim_fault(struct dmasplit_bdev *b, uint64_t dma, bool write,
  */
 size_t sim_host_rw(uint8_t *buf, const struct iovec *host, unsigned int n,
 		   size_t len, bool write);
+/* The device's access of len bytes from device address at, gathered in
+ * host[0..n): 0, or -EFAULT and the fault where host memory ends. */
+int  sim_device_copy(struct dmasplit_bdev *b, uint64_t at, uint8_t *buf,
+		     const struct iovec *host, unsigned int n, size_t len,
+		     bool write);
 
 /* peer.c: -EREMOTEIO (logged) if [vaddr, vaddr + len) holds peer
  * memory, which must not be bounced; else 0. */
