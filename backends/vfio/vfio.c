@@ -132,7 +132,7 @@ static void space_leave(struct dmasplit_bdev *b)
 	struct dmasplit_bdev **m;
 
 	/* Under the space's lock too: an unmap looks through the members'
-	 * mappings (own_holder) holding that lock alone. */
+	 * mappings (own_check) holding that lock alone. */
 	pthread_mutex_lock(&sp->lock);
 	for (m = &sp->members; *m && *m != b; m = &(*m)->sp_next)
 		;
@@ -486,7 +486,8 @@ static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
 	return 0;
 }
 
-/* Newest first: mappings are mostly undone in reverse.  Lock held. */
+/* Newest first, here and in own_del(): mappings are mostly undone in
+ * reverse.  Lock held. */
 static bool own_has(const struct dmasplit_bdev *b, uint64_t iova)
 {
 	size_t i;
@@ -519,6 +520,7 @@ static int own_check(struct dmasplit_bdev *b, uint64_t base, uint32_t attrs)
 	return 0;
 }
 
+/* Lock held. */
 static void own_del(struct dmasplit_bdev *b, uint64_t iova)
 {
 	size_t i;
