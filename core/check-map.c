@@ -60,6 +60,39 @@ void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e)
 	}
 }
 
+void check_region_leaks(struct dmasplit_dev *dev, uint64_t dma, uint64_t len)
+{
+	struct check_entry **gone = NULL, **more;
+	struct itree_node *n, *next;
+	size_t ngone = 0, cap = 0, i;
+
+	pthread_mutex_lock(&dev->lock);
+	for (n = itree_first_overlap(&dev->check->ranges, dma, dma + len - 1);
+	     n && n->start <= dma + len - 1; n = next) {
+		struct check_entry *e = entry_of(n);
+
+		next = itree_next(&dev->check->ranges, n);
+		if (!e->in_region)
+			continue;
+		if (ngone == cap) {
+			cap = cap ? 2 * cap : 16;
+			more = realloc(gone, cap * sizeof(*gone));
+			if (!more)
+				break;	/* the rest at the device's release */
+			gone = more;
+		}
+		itree_remove(&dev->check->ranges, n);
+		gone[ngone++] = e;
+	}
+	pthread_mutex_unlock(&dev->lock);
+	/* Reported outside the lock: the log function may call in. */
+	for (i = 0; i < ngone; i++) {
+		check_map_release_leak(dev, gone[i]);
+		check_entry_drop(gone[i]);
+	}
+	free(gone);
+}
+
 /*
  * The host address of each segment of a vector: segments cover the
  * buffers' bytes in order, so segment i starts where the bytes before it

@@ -591,6 +591,10 @@ int  check_map_take(struct dmasplit_dev *dev, enum check_kind kind,
 	_must_check_;
 void check_map_done(struct dmasplit_dev *dev, struct check_entry *taken,
 		    unsigned int done);
+/* The mappings made through a region freed after its device's close,
+ * [dma, dma + len): each reported as a leak now, and forgotten. */
+void check_region_leaks(struct dmasplit_dev *dev, uint64_t dma,
+			uint64_t len);
 /* in_region: the range lies in a registered region, where only the
  * mappings made through it count, not the region's own window. */
 int  check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,

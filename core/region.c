@@ -520,6 +520,12 @@ DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
 				 __ATOMIC_RELEASE);
 	}
 	pthread_rwlock_unlock(&dev->regions_lock);
+	/* Gone now, not again when the device is released. */
+	if (live) {
+		if (dev->check)
+			check_region_leaks(dev, r->dma, r->len);
+		count_add(dev, C_UNMAPS, live);
+	}
 	region_unmap_range(r);
 	free(r->starts);
 	free(r);

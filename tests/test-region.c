@@ -417,12 +417,11 @@ START_TEST(region_free_after_close_releases_its_live_mappings)
 	ck_assert_msg(tu_log_has("1 mappings through region") &&
 		      tu_log_has("still live after the device was closed") &&
 		      tu_log_has("closed w\n"), "log:\n%s", tu_log_text());
-	if (_i)
-		ck_assert_msg(tu_log_has("dmasplit-check: w: leaked dmasplit_map mapping"),
-			      "log:\n%s", tu_log_text());
-	else
-		ck_assert_msg(tu_log_has("1 mappings and 0 coherent allocations still live"),
-			      "log:\n%s", tu_log_text());
+	/* Reported once, with the region: the device's release that
+	 * follows has nothing left to report. */
+	ck_assert_msg(tu_log_count("dmasplit-check: w: leaked dmasplit_map mapping") ==
+		      (unsigned int)_i && !tu_log_has("still live at close"),
+		      "log:\n%s", tu_log_text());
 	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), (unsigned int)_i);
 	dev = NULL;
 }
