@@ -434,17 +434,26 @@ START_TEST(sync_inside_a_longer_mapping_of_the_same_bytes_is_not_refused)
 	struct dmasplit_dev *d = open_unchecked("sim:d,iommu=off");
 	uint64_t outer = map_ok(d, buf, 4 * G, DMASPLIT_BIDIRECTIONAL, 0);
 	uint64_t inner = map_ok(d, buf + 100, 10, DMASPLIT_BIDIRECTIONAL, 0);
+	uint64_t other;
 	int r;
 
 	ck_assert_uint_eq(inner, outer + 100);
 	r = dmasplit_sync_for_cpu(d, inner, 2 * G, DMASPLIT_BIDIRECTIONAL);
 	ck_assert_msg(r == 0, "sync inside the longer mapping: expected 0, got %d; log:\n%s",
 		      r, tu_log_text());
-	/* Longer than any mapping held: surely outside. */
+	/* Longer than any mapping held, by a byte: surely outside. */
 	ck_assert_int_eq(dmasplit_sync_for_cpu(d, inner, 8 * G, DMASPLIT_BIDIRECTIONAL),
 			 -EINVAL);
-	unmap_ok(d, inner, 10, DMASPLIT_BIDIRECTIONAL, 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, outer, 4 * G + 1,
+					       DMASPLIT_BIDIRECTIONAL), -EINVAL);
+	/* The longest gone, the next longest is the bound. */
+	other = map_ok(d, buf + 3 * G, 100, DMASPLIT_BIDIRECTIONAL, 0);
 	unmap_ok(d, outer, 4 * G, DMASPLIT_BIDIRECTIONAL, 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, inner, 100, DMASPLIT_BIDIRECTIONAL), 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, inner, 101, DMASPLIT_BIDIRECTIONAL),
+			 -EINVAL);
+	unmap_ok(d, other, 100, DMASPLIT_BIDIRECTIONAL, 0);
+	unmap_ok(d, inner, 10, DMASPLIT_BIDIRECTIONAL, 0);
 	dmasplit_dev_close(d);
 	free(buf);
 }

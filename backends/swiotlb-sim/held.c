@@ -90,7 +90,12 @@ static void count_range(struct held *h, const struct held_entry *e, int by)
 	if (kind != HELD_DIRECT && kind != HELD_COHERENT)
 		return;
 	h->ranges += (size_t)by;
-	h->by_order[63 - __builtin_clzll(e->len)] += (size_t)by;
+	if (by > 0 && e->len > h->longest) {
+		h->longest = e->len;
+		h->nlongest = 1;
+	} else if (e->len == h->longest) {
+		h->nlongest += (size_t)by;
+	}
 	h->dma_sum += (uint64_t)(int64_t)by * e->dma;
 	h->len_sum += (uint64_t)(int64_t)by * e->len;
 }
@@ -182,10 +187,32 @@ int held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
  * starting earlier.  Surely not is: longer than the longest mapping can
  * be, or longer than the only mapping held, which starts at dma.
  */
+/* Lock held.  The longest range held, once the last that long went:
+ * a walk of the table, paid by a sync, not by every unmap. */
+static void find_longest(struct held *h)
+{
+	size_t i;
+
+	h->longest = 0;
+	h->nlongest = 0;
+	for (i = 0; i < h->cap; i++) {
+		const struct held_entry *t = &h->tab[i];
+		uint32_t kind = t->flags & HELD_KIND;
+
+		if (!t->flags || (kind != HELD_DIRECT && kind != HELD_COHERENT))
+			continue;
+		if (t->len > h->longest) {
+			h->longest = t->len;
+			h->nlongest = 1;
+		} else if (t->len == h->longest) {
+			h->nlongest++;
+		}
+	}
+}
+
 int held_covers(struct held *h, uint64_t dma, uint64_t len)
 {
 	bool short_here = false;
-	unsigned int order;
 	size_t i;
 	int r = 0;
 
@@ -194,9 +221,9 @@ int held_covers(struct held *h, uint64_t dma, uint64_t len)
 		r = -ENOENT;
 		goto out;
 	}
-	for (order = 63; !h->by_order[order]; order--)
-		;
-	if (order < 63 && len >= 2ull << order) {
+	if (!h->nlongest)
+		find_longest(h);
+	if (len > h->longest) {
 		r = -EINVAL;
 		goto out;
 	}

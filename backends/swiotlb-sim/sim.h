@@ -313,9 +313,12 @@ struct held {
 	struct held_entry *tab;
 	size_t cap, n;
 	unsigned int shift;	/* 64 - log2(cap) */
-	/* Direct mappings and coherent memory by floor(log2(len)): what
-	 * the longest of them can cover, for held_covers. */
-	size_t ranges, by_order[64];
+	/* Direct mappings and coherent memory: how many, for held_covers. */
+	size_t ranges;
+	/* The longest of them, and how many are that long; once the last
+	 * of those goes, found again at the next held_covers(). */
+	uint64_t longest;
+	size_t nlongest;
 	/* Their starts and lengths summed: while there is one, its own. */
 	uint64_t dma_sum, len_sum;
 };
