@@ -533,6 +533,30 @@ START_TEST(a_member_cannot_unmap_another_members_mapping)
 }
 END_TEST
 
+/* A free of coherent memory is checked against the allocation: another
+ * size or CPU address would unmap what the caller still uses. */
+START_TEST(coherent_free_is_checked_against_the_allocation)
+{
+	const struct dmasplit_backend_ops *ops = DMASPLIT_BACKEND_ENTRY();
+	uint64_t dma;
+	void *cpu;
+
+	ck_assert_int_eq(ops->alloc_coherent(fb, 100, 0, &cpu, &dma), 0);
+	fk.log[0] = '\0';
+	ck_assert_int_eq(ops->free_coherent(fb, 200, cpu, dma), -EINVAL);
+	ck_assert_msg(strstr(fk.log, "allocated as"), "log:\n%s", fk.log);
+	ck_assert_int_eq(ops->free_coherent(fb, 100, (char *)cpu + PG, dma),
+			 -EINVAL);
+	ck_assert_int_eq(ops->free_coherent(fb, 100, cpu, dma + PG), -ENOENT);
+	ck_assert(strstr(fk.log, "no coherent memory there"));
+	ck_assert(mapped(page_of(dma)));
+	memset(cpu, 0x55, 100);
+	ck_assert_int_eq(ops->free_coherent(fb, 100, cpu, dma), 0);
+	ck_assert(!mapped(page_of(dma)));
+	ck_assert_int_eq(ops->free_coherent(fb, 100, cpu, dma), -ENOENT);
+}
+END_TEST
+
 /* A map the kernel refuses for memory says the pinning limit, which is
  * what the caller can raise (dmasplit_map(3), ENOMEM). */
 START_TEST(a_map_refused_for_memory_names_the_pinning_limit)
@@ -582,6 +606,7 @@ int main(void)
 	tcase_add_test(tc, coherent_memory_is_aligned_to_its_size_order);
 	tcase_add_test(tc, a_map_refused_for_memory_names_the_pinning_limit);
 	tcase_add_test(tc, a_member_cannot_unmap_another_members_mapping);
+	tcase_add_test(tc, coherent_free_is_checked_against_the_allocation);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -163,6 +163,8 @@ void fake_teardown(void)
 	pthread_mutex_destroy(&fs->lock);
 	free(fs->ranges);
 	free(fs);
+	free(fb->coh);
+	free(fb->owned);
 	free(fb);
 	free(mem);
 }

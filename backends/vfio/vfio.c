@@ -158,6 +158,8 @@ static void own_release(struct dmasplit_bdev *b);
 
 static void vfio_close(struct dmasplit_bdev *b)
 {
+	uint64_t granule = b->sp ? b->sp->granule : 0;
+
 	if (b->sp)
 		own_release(b);
 	if (b->device_fd >= 0)
@@ -169,8 +171,13 @@ static void vfio_close(struct dmasplit_bdev *b)
 		space_leave(b);
 		pthread_mutex_unlock(&space_lock);
 	}
-	/* Out of the members first: the others' unmaps look here. */
+	/* Out of the members first: the others' unmaps look here.  The
+	 * device no longer reaches its coherent memory; the CPU's goes. */
 	free(b->owned);
+	while (b->ncoh--)
+		munmap(b->coh[b->ncoh].cpu,
+		       (b->coh[b->ncoh].size + granule - 1) & ~(granule - 1));
+	free(b->coh);
 	free(b);
 }
 
@@ -722,6 +729,23 @@ static int vfio_unmap_vec(struct dmasplit_bdev *b,
  * that holds size, as the kernel's dma_alloc_coherent promises: the CPU
  * pages trimmed from a larger mapping, the IOVA from a larger range.
  */
+/* Room for one more coherent record.  Lock held. */
+static int coh_room(struct dmasplit_bdev *b)
+{
+	struct coherent *c;
+	size_t cap;
+
+	if (b->ncoh < b->coh_cap)
+		return 0;
+	cap = b->coh_cap ? 2 * b->coh_cap : 8;
+	c = realloc(b->coh, cap * sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	b->coh = c;
+	b->coh_cap = cap;
+	return 0;
+}
+
 static int vfio_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 			       uint32_t flags, void **cpu, uint64_t *dma)
 {
@@ -749,8 +773,12 @@ static int vfio_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 	if (m + len + extra > p + len)
 		munmap((void *)(p + len), m + len + extra - (p + len));
 	pthread_mutex_lock(&b->sp->lock);
-	r = map_locked(b, p, len, PROT_DEV_READ | PROT_DEV_WRITE, align,
-		       dma);
+	r = coh_room(b);
+	if (r == 0)
+		r = map_locked(b, p, len, PROT_DEV_READ | PROT_DEV_WRITE, align,
+			       dma);
+	if (r == 0)
+		b->coh[b->ncoh++] = (struct coherent){ *dma, (void *)p, size };
 	pthread_mutex_unlock(&b->sp->lock);
 	if (r < 0) {
 		munmap((void *)p, len);
@@ -763,11 +791,26 @@ static int vfio_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 static int vfio_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 			      uint64_t dma)
 {
-	size_t len = (size + b->sp->granule - 1) & ~(b->sp->granule - 1);
+	size_t len = (size + b->sp->granule - 1) & ~(b->sp->granule - 1), i;
 	int r;
 
 	pthread_mutex_lock(&b->sp->lock);
-	r = unmap_locked(b, dma, len, 1);
+	for (i = 0; i < b->ncoh && b->coh[i].dma != dma; i++)
+		;
+	if (i == b->ncoh) {
+		r = -ENOENT;
+		vfio_err(b, "%s: free_coherent of %p at 0x%" PRIx64 ": no coherent memory there",
+			 b->name, cpu, dma);
+	} else if (b->coh[i].size != size || b->coh[i].cpu != cpu) {
+		r = -EINVAL;
+		vfio_err(b, "%s: free_coherent of %p at 0x%" PRIx64 " (%zu bytes): allocated as %p (%zu bytes)",
+			 b->name, cpu, dma, size, b->coh[i].cpu,
+			 b->coh[i].size);
+	} else {
+		r = unmap_locked(b, dma, len, 1);
+		if (r == 0)
+			b->coh[i] = b->coh[--b->ncoh];
+	}
 	pthread_mutex_unlock(&b->sp->lock);
 	if (r == 0)
 		munmap(cpu, len);

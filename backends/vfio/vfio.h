@@ -116,6 +116,17 @@ struct dmasplit_bdev {
 	 * those it leaves at close go with it and not with the space. */
 	struct owned *owned;
 	size_t nowned, owned_cap;
+	/* Coherent memory, so that a free is checked against what was
+	 * allocated (another CPU address would be unmapped from under the
+	 * application) and close releases what is left.  Under sp->lock. */
+	struct coherent *coh;
+	size_t ncoh, coh_cap;
+};
+
+struct coherent {
+	uint64_t dma;
+	void *cpu;
+	size_t size;
 };
 
 struct owned {
