@@ -206,6 +206,7 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 {
 	struct dmasplit_dev *dev;
 	const char *why;
+	char ret[48];
 	int r;
 
 	r = check_as(ctx, be, desc);
@@ -246,7 +247,12 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 			be->ops.name, desc->name, strerror(-r));
 		goto fail_close;
 	}
-	why = r ? "a return that is not 0 or an errno" : info_bad(&dev->info);
+	why = info_bad(&dev->info);
+	if (r) {
+		snprintf(ret, sizeof(ret), "a return of %d, not 0 or an errno",
+			 r);
+		why = ret;
+	}
 	if (why) {
 		log_err(ctx, "backend %s gave invalid device information for %s: %s",
 			be->ops.name, desc->name, why);

@@ -529,16 +529,24 @@ int iovad_alloc_aligned(struct dmasplit_iovad *iovad, uint64_t size,
 	return r;
 }
 
+/* [start, last] inside the usable ranges: one, or several that meet
+ * end to end, which the allocator's blocks span as one. */
 static bool in_ranges(const struct dmasplit_iovad *iovad, uint64_t start,
 		      uint64_t last)
 {
 	unsigned int i;
 
-	for (i = 0; i < iovad->num_ranges; i++)
-		if (start >= iovad->ranges[i].start &&
-		    last <= iovad->ranges[i].last)
+	for (;;) {
+		for (i = 0; i < iovad->num_ranges; i++)
+			if (start >= iovad->ranges[i].start &&
+			    start <= iovad->ranges[i].last)
+				break;
+		if (i == iovad->num_ranges)
+			return false;
+		if (last <= iovad->ranges[i].last)
 			return true;
-	return false;
+		start = iovad->ranges[i].last + 1;
+	}
 }
 
 int iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)

@@ -79,6 +79,37 @@ static int other_abi(void *dl)
 	return -1;
 }
 
+#define OPS_END(f) (offsetof(struct dmasplit_backend_ops, f) + \
+		    sizeof(((struct dmasplit_backend_ops *)0)->f))
+
+/* Where each field of the ops table ends, in order. */
+static const size_t ops_ends[] = {
+	OPS_END(size), OPS_END(abi_version), OPS_END(name), OPS_END(uuid),
+	OPS_END(version), OPS_END(description), OPS_END(probe),
+	OPS_END(open), OPS_END(close), OPS_END(get_info), OPS_END(get_stats),
+	OPS_END(get_fd), OPS_END(iova_alloc), OPS_END(iova_link),
+	OPS_END(iova_sync), OPS_END(iova_unlink), OPS_END(iova_destroy),
+	OPS_END(map), OPS_END(unmap), OPS_END(map_vec), OPS_END(unmap_vec),
+	OPS_END(sync_for_cpu), OPS_END(sync_for_device),
+	OPS_END(alloc_coherent), OPS_END(free_coherent), OPS_END(dma_read),
+	OPS_END(dma_write), OPS_END(flags), OPS_END(get_ranges),
+	OPS_END(iova_win_size), OPS_END(iova_init), OPS_END(iova_fini)
+};
+
+_Static_assert(OPS_END(iova_fini) == sizeof(struct dmasplit_backend_ops),
+	       "ops_ends lists every field of the ops table, the last last");
+
+/* The bytes of a table of size that hold whole fields. */
+static size_t whole_fields(size_t size)
+{
+	size_t i, end = 0;
+
+	for (i = 0; i < sizeof(ops_ends) / sizeof(ops_ends[0]) &&
+		    ops_ends[i] <= size; i++)
+		end = ops_ends[i];
+	return end;
+}
+
 /* Free text shown in lists and logs: no newline, no escape sequence.
  * NULL reads as empty. */
 static bool one_line(const char *s)
@@ -120,13 +151,11 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 		return -EINVAL;
 	}
 	/* Zero-extend an older, smaller table: its missing optional
-	 * operations read as NULL.  Its fields are pointers, or 32-bit
-	 * fields padded to one, so every table's size is a multiple of a
-	 * pointer's; one that is not would end inside a field, which is
-	 * left out whole rather than read in part. */
+	 * operations read as NULL.  A size that ends inside a field leaves
+	 * that field out whole rather than read in part. */
 	memcpy(&be->ops, ops,
-	       ops->size < sizeof(be->ops) ?
-	       ops->size & ~(sizeof(void *) - 1) : sizeof(be->ops));
+	       ops->size < sizeof(be->ops) ? whole_fields(ops->size)
+					   : sizeof(be->ops));
 	be->ops.size = sizeof(be->ops);
 
 	missing = !be->ops.probe ? "probe" :

@@ -341,6 +341,8 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 			return -EPROTO;
 		}
 	} else {
+		if (!dev->ops->map)
+			return -EOPNOTSUPP;
 		if (*nsegs < n)
 			return refuse(dev->ctx, attrs, -ENOSPC,
 				      "%s: %s: %u buffers need %u segments, room for %u",
@@ -472,7 +474,7 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 
 	if (!dev)
 		return -EINVAL;
-	if (!cpu || range_bad(dma, size))
+	if (!cpu || range_bad(dma, size) || range_bad((uintptr_t)cpu, size))
 		return refuse(dev->ctx, 0, -EINVAL,
 			      "%s: %s: invalid arguments (size 0x%zx, cpu %p, dma 0x%" PRIx64 ")",
 			      dev->name, __func__, size, cpu, dma);

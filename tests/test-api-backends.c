@@ -363,7 +363,7 @@ START_TEST(broken_open_and_device_information_are_eproto)
 		{ "sim:o,testa.fail=info,testa.errno=5",
 		  "backend testa gave no device information for o: Input/output error", -EIO },
 		{ "sim:o,testa.fail=info,testa.errno=-2",
-		  "invalid device information for o: a return that is not 0 or an errno", -EPROTO },
+		  "invalid device information for o: a return of 2, not 0 or an errno", -EPROTO },
 		{ "sim:o,testa.badinfo=mask0",
 		  "invalid device information for o: a DMA mask not of 1 to 64 bits", -EPROTO },
 		{ "sim:o,testa.badinfo=mask65",

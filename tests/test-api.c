@@ -168,6 +168,8 @@ START_TEST(device_arguments_are_validated)
 	refused(dmasplit_free_coherent(dev, G, NULL, 0x1000), -EINVAL);
 	refused(dmasplit_free_coherent(dev, 0, buf, 0x1000), -EINVAL);
 	refused(dmasplit_free_coherent(dev, G, buf, UINT64_MAX), -EINVAL);
+	refused(dmasplit_free_coherent(dev, 2 * G, (void *)(UINTPTR_MAX - 0xfff),
+				       0x1000), -EINVAL);
 
 	refused_silently(dmasplit_dev_dma_read(NULL, 0x1000, tmp, 1), -EINVAL);
 	refused(dmasplit_dev_dma_read(dev, 0x1000, NULL, 1), -EINVAL);

@@ -446,6 +446,23 @@ static void run_reference(uint64_t seed, unsigned int pages,
 /* The aligned allocation coherent memory takes: the lowest aligned fit
  * below the limit, where a block long enough but badly placed does not
  * hold one, and room exactly its size, not size + alignment, suffices. */
+/* Ranges that meet end to end are one span to the allocator: what it
+ * hands out across them it takes back. */
+START_TEST(iovad_frees_across_ranges_that_meet)
+{
+	struct dmasplit_range r[2] = { { G, 2 * G - 1 }, { 2 * G, 3 * G - 1 } };
+	struct dmasplit_iovad *iovad = NULL;
+	uint64_t a;
+
+	ck_assert_int_eq(host->iovad_new(host, r, 2, G, &iovad), 0);
+	ck_assert_int_eq(host->iovad_alloc(iovad, 2 * G, UINT64_MAX, &a), 0);
+	ck_assert_uint_eq(a, G);
+	ck_assert_int_eq(host->iovad_free(iovad, a, 2 * G), 0);
+	ck_assert_int_eq(host->iovad_free(iovad, 3 * G, G), -EINVAL);
+	host->iovad_destroy(iovad);
+}
+END_TEST
+
 START_TEST(iovad_aligned_is_the_lowest_aligned_fit)
 {
 	enum { N = 512 };	/* granules of the model's space */
@@ -774,6 +791,7 @@ int main(void)
 	tcase_add_test(tc, iovad_matches_model);
 	tcase_add_test(tc, iovad_matches_reference);
 	tcase_add_test(tc, iovad_aligned_is_the_lowest_aligned_fit);
+	tcase_add_test(tc, iovad_frees_across_ranges_that_meet);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
