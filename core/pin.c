@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -139,6 +141,53 @@ static void unpin_locked(struct pin_table *pins, uint64_t first, uint64_t end)
 	}
 }
 
+/* Bytes the process has locked (VmLck), or 0 when unknown. */
+static uint64_t locked_bytes(void)
+{
+	unsigned long long kb = 0;
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb << 10;
+}
+
+/*
+ * mlock(2) of page p failed with e.  It answers ENOMEM both for memory
+ * that is not there (unmapped, or PROT_NONE) and for the limit, and
+ * EPERM for a limit of 0: the first is -EFAULT, the device cannot reach
+ * the buffer; the others -ENOMEM with the limit, which the caller can
+ * raise (dmasplit_map(3)).  A PROT_NONE page mlock() marked locked all
+ * the same is unlocked again.  Pins lock, nothing else.
+ */
+static int pin_failed(struct dmasplit_ctx *ctx, struct log_later *why,
+		      uint64_t p, int e)
+{
+	struct rlimit rl = { 0 };
+	unsigned char in;
+	bool limit;
+
+	munlock((void *)(uintptr_t)p, page_size());
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	limit = e == EPERM ||
+		(e == ENOMEM && rl.rlim_cur != RLIM_INFINITY &&
+		 mincore((void *)(uintptr_t)p, page_size(), &in) == 0 &&
+		 locked_bytes() + page_size() > rl.rlim_cur);
+	if (e == ENOMEM && !limit) {
+		log_later_err(ctx, why, "cannot pin page 0x%" PRIx64 ": no memory the process can reach there (unmapped, or PROT_NONE)",
+			      p);
+		return -EFAULT;
+	}
+	log_later_err(ctx, why, "cannot pin page 0x%" PRIx64 ": %s (RLIMIT_MEMLOCK %llu bytes)",
+		      p, strerror(e), (unsigned long long)rl.rlim_cur);
+	return limit ? -ENOMEM : -e;
+}
+
 int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 {
 	struct dmasplit_ctx *ctx = ctx_from_host(host);
@@ -162,13 +211,7 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 			continue;
 		}
 		if (mlock((void *)(uintptr_t)p, page_size()) < 0) {
-			struct rlimit rl = { 0 };
-
-			r = -errno;
-			getrlimit(RLIMIT_MEMLOCK, &rl);
-			log_later_err(ctx, &why, "cannot pin page 0x%" PRIx64 ": %s (RLIMIT_MEMLOCK %llu bytes)",
-				      p, strerror(-r),
-				      (unsigned long long)rl.rlim_cur);
+			r = pin_failed(ctx, &why, p, errno);
 			break;
 		}
 		pins->pages[i] = p;

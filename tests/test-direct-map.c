@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/mman.h>
 
 #include "fakesys.h"
@@ -157,6 +158,132 @@ START_TEST(mask_is_enforced_with_address_and_mask_in_log)
 	ck_assert_int_eq(dmasplit_map(dev, buf, 16, DMASPLIT_TO_DEVICE,
 				      DMASPLIT_ATTR_NO_WARN, &dma), -ERANGE);
 	ck_assert_uint_eq(tu_log_count("\n"), 0);
+	dmasplit_dev_close(dev);
+	free(buf);
+}
+END_TEST
+
+/* A mask inside page 0 reaches nothing the device may use. */
+START_TEST(a_mask_inside_page_0_is_refused_at_open)
+{
+	struct dmasplit_dev *dev = NULL;
+
+	fake_uio();
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, ADDR ",mask=12", "direct",
+						   &dev), -EINVAL);
+	ck_assert_ptr_null(dev);
+	ck_assert_msg(tu_log_has("a DMA mask of 12 bits reaches no address above page 0"),
+		      "log:\n%s", tu_log_text());
+}
+END_TEST
+
+/* Memory that is not there, or that no access may touch, is memory the
+ * device cannot reach (-EFAULT), not a limit to raise; nothing stays
+ * locked. */
+START_TEST(memory_that_is_not_there_is_efault_and_stays_unlocked)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *m = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t dma = 0;
+	long before;
+
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	ck_assert_int_eq(mprotect(m + ps, ps, PROT_NONE), 0);
+	fake_uio();
+	dev = open_direct(ADDR);
+	before = locked_kb();
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_map(dev, m + ps, 64, DMASPLIT_TO_DEVICE, 0,
+				      &dma), -EFAULT);
+	ck_assert_msg(tu_log_has("no memory the process can reach there"),
+		      "log:\n%s", tu_log_text());
+	expect_locked(eq, before);
+	ck_assert_int_eq(munmap(m + ps, ps), 0);
+	ck_assert_int_eq(dmasplit_map(dev, m + ps, 64, DMASPLIT_TO_DEVICE, 0,
+				      &dma), -EFAULT);
+	expect_locked(eq, before);
+	ck_assert_uint_eq(stats_of(dev).mappings_live, 0);
+	dmasplit_dev_close(dev);
+	munmap(m, ps);
+}
+END_TEST
+
+/* Whether the kernel can say memory is not writable (Linux 5.14). */
+static bool can_populate_write(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ok = p != MAP_FAILED && madvise(p, 4096, 23) == 0;
+
+	if (p != MAP_FAILED)
+		munmap(p, 4096);
+	return ok;
+}
+
+/* Memory the device writes must be writable: read-only memory never
+ * written is the kernel's zero page, shared by every process. */
+START_TEST(read_only_memory_is_refused_where_the_device_writes)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *ro = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+	uint64_t dma = 0;
+	long before;
+
+	ck_assert_ptr_ne(ro, MAP_FAILED);
+	fake_uio();
+	dev = open_direct(ADDR);
+	before = locked_kb();
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE, 0,
+				      &dma), -EFAULT);
+	ck_assert_msg(tu_log_has("which the device would write, are not memory the process can write"),
+		      "log:\n%s", tu_log_text());
+	expect_locked(eq, before);
+	/* The device only reads: the zero page reads as it should. */
+	ck_assert_int_eq(dmasplit_map(dev, ro, 64, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, 64, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(dev);
+	munmap(ro, ps);
+}
+END_TEST
+
+/* A vector goes whole or not at all: a segment that is not live keeps
+ * the others mapped. */
+START_TEST(unmap_vec_is_all_or_nothing)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *buf = aligned_alloc(ps, 4 * ps);
+	struct iovec iov[2];
+	struct dmasplit_seg segs[4], bad[2];
+	unsigned int nsegs = 4;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 3, 4 * ps);
+	iov[0].iov_base = buf;
+	iov[0].iov_len = 100;
+	iov[1].iov_base = buf + 2 * ps;
+	iov[1].iov_len = 100;
+	fake_uio();
+	/* The backend's own answer: the checker would refuse first. */
+	dmasplit_ctx_set_check(ctx, 0);
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_map_vec(dev, iov, 2, DMASPLIT_TO_DEVICE, 0,
+					  segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 2);
+	bad[0] = segs[0];
+	bad[1] = segs[1];
+	bad[1].len--;
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_unmap_vec(dev, bad, 2, DMASPLIT_TO_DEVICE, 0),
+			 -ENOENT);
+	ck_assert_msg(tu_log_has("is not live; nothing unmapped"), "log:\n%s",
+		      tu_log_text());
+	ck_assert_uint_eq(stats_of(dev).mappings_live, 2);
+	ck_assert_int_eq(dmasplit_unmap_vec(dev, segs, 2, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_uint_eq(stats_of(dev).mappings_live, 0);
 	dmasplit_dev_close(dev);
 	free(buf);
 }
@@ -397,6 +524,14 @@ int main(void)
 	tu_add_test_if(tc, no_windows_no_device_access_no_fd, root_ok, no_phys);
 	tu_add_test_if(tc, mask_is_enforced_with_address_and_mask_in_log, root_ok, no_phys);
 	tu_add_test_if(tc, mask_from_sysfs_is_the_default, root_ok, no_phys);
+	tu_add_test_if(tc, a_mask_inside_page_0_is_refused_at_open, root_ok, no_phys);
+	tu_add_test_if(tc, memory_that_is_not_there_is_efault_and_stays_unlocked,
+		       root_ok, no_phys);
+	tu_add_test_if(tc, unmap_vec_is_all_or_nothing, root_ok, no_phys);
+	tu_add_test_if(tc, read_only_memory_is_refused_where_the_device_writes,
+		       root_ok && can_populate_write(),
+		       root_ok ? "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)"
+			       : no_phys);
 	tu_add_test_if(tc, discontiguous_map_gives_exdev_and_points_to_map_vec, root_ok, no_phys);
 	tu_add_test_if(tc, map_vec_splits_where_memory_breaks_and_merges_where_it_meets,
 		       root_ok, no_phys);

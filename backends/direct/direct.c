@@ -176,6 +176,13 @@ static int direct_open(const struct dmasplit_host *host,
 	}
 	b->limit = b->mask_bits >= 64 ? UINT64_MAX
 				      : (1ull << b->mask_bits) - 1;
+	/* Page 0 is never handed out: a mask inside it reaches nothing. */
+	if (b->limit < b->page_size) {
+		direct_err(b, "%s: a DMA mask of %u bits reaches no address above page 0",
+			   b->name, b->mask_bits);
+		r = -EINVAL;
+		goto fail;
+	}
 	r = ranges_read(b, desc);
 	if (r < 0)
 		goto fail;

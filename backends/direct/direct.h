@@ -104,7 +104,7 @@ int  direct_unmap_vec(struct dmasplit_bdev *b,
  * per run, in order, and stops the walk with a negative value.
  */
 int  direct_walk(struct dmasplit_bdev *b, uintptr_t va, size_t len,
-		 uint64_t step,
+		 uint64_t step, uint32_t attrs,
 		 int (*fn)(void *arg, uintptr_t va, size_t len, uint64_t bus),
 		 void *arg);
 /* [bus, bus + len) is reachable: below the mask and not address 0. */
@@ -125,12 +125,14 @@ int  direct_peers_init(struct dmasplit_bdev *b);
 void direct_peers_free(struct dmasplit_bdev *b);
 /* 1 and the address to use for va (the bus address when is_bus, else
  * the CPU physical one) if va is peer memory; 0 if it is not; a negative
- * errno, logged, if this device cannot reach it (-EREMOTEIO). */
-int  direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint64_t *addr,
-		 bool *is_bus);
+ * errno, logged unless attrs has DMASPLIT_ATTR_NO_WARN, if this device
+ * cannot reach it (-EREMOTEIO). */
+int  direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint32_t attrs,
+		 uint64_t *addr, bool *is_bus);
 /* The host's pin and unpin for the RAM of a range, not its peer memory;
  * a failed pin leaves nothing pinned. */
-int  direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len);
+int  direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len,
+		enum dmasplit_dir dir);
 int  direct_unpin(struct dmasplit_bdev *b, const void *addr, size_t len);
 
 /* coherent.c */

@@ -38,14 +38,15 @@ static int to_bus(struct dmasplit_bdev *b, uint64_t phys, uint64_t *bus)
 	return -ERANGE;
 }
 
-static int translate(struct dmasplit_bdev *b, uintptr_t va, uint64_t *bus)
+static int translate(struct dmasplit_bdev *b, uintptr_t va, uint32_t attrs,
+		     uint64_t *bus)
 {
 	uint64_t phys;
 	bool is_bus;
 	int r;
 
 	/* Peer memory first: pagemap knows nothing of bus addresses. */
-	r = direct_peer(b, va, &phys, &is_bus);
+	r = direct_peer(b, va, attrs, &phys, &is_bus);
 	if (r < 0)
 		return r;
 	if (r > 0 && is_bus) {
@@ -77,7 +78,7 @@ static int translate(struct dmasplit_bdev *b, uintptr_t va, uint64_t *bus)
 }
 
 int direct_walk(struct dmasplit_bdev *b, uintptr_t va, size_t len,
-		uint64_t step,
+		uint64_t step, uint32_t attrs,
 		int (*fn)(void *arg, uintptr_t va, size_t len, uint64_t bus),
 		void *arg)
 {
@@ -85,12 +86,12 @@ int direct_walk(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 	uint64_t run_bus, bus;
 	int r;
 
-	r = translate(b, va, &run_bus);
+	r = translate(b, va, attrs, &run_bus);
 	if (r < 0)
 		return r;
 	for (next = (va & ~(uintptr_t)(step - 1)) + step; next < end;
 	     next += step) {
-		r = translate(b, next, &bus);
+		r = translate(b, next, attrs, &bus);
 		if (r < 0)
 			return r;
 		if (bus != run_bus + (next - run_va)) {
@@ -294,10 +295,11 @@ int direct_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 
 	/* Locked first: mlock faults the pages in (writably, breaking
 	 * copy-on-write), so the frames read next are the ones that stay. */
-	r = direct_pin(b, vaddr, len);
+	r = direct_pin(b, vaddr, len, dir);
 	if (r < 0)
 		return r;
-	r = direct_walk(b, (uintptr_t)vaddr, len, b->page_size, first_run, &o);
+	r = direct_walk(b, (uintptr_t)vaddr, len, b->page_size, attrs,
+			first_run, &o);
 	if (r == 0)
 		r = direct_reachable(b, o.bus, len, vaddr, attrs);
 	if (r == 0) {
@@ -438,13 +440,14 @@ int direct_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	if (!v.pieces)
 		return -ENOMEM;
 	for (pinned = 0; pinned < n; pinned++) {
-		r = direct_pin(b, iov[pinned].iov_base, iov[pinned].iov_len);
+		r = direct_pin(b, iov[pinned].iov_base, iov[pinned].iov_len,
+			       dir);
 		if (r < 0)
 			goto out;
 	}
 	for (i = 0; i < n; i++) {
 		r = direct_walk(b, (uintptr_t)iov[i].iov_base, iov[i].iov_len,
-				b->page_size, add_run, &v);
+				b->page_size, attrs, add_run, &v);
 		if (r < 0)
 			goto out;
 	}
@@ -469,18 +472,38 @@ out:
 	return r;
 }
 
+/* All segments or none (dmasplit_map(3)): each is taken first, and all
+ * taken go back if one is not live. */
 int direct_unmap_vec(struct dmasplit_bdev *b,
 		     const struct dmasplit_seg *segs, unsigned int nsegs,
 		     enum dmasplit_dir dir, uint32_t attrs)
 {
-	unsigned int i;
+	struct dmap *one[8], **taken = one;
+	unsigned int i, n;
 	int r = 0;
 
-	for (i = 0; i < nsegs; i++) {
-		int e = direct_unmap(b, segs[i].dma, segs[i].len, dir, attrs);
-
-		if (e < 0 && !r)
-			r = e;
+	(void)dir;
+	if (nsegs > 8 && !(taken = calloc(nsegs, sizeof(*taken))))
+		return -ENOMEM;
+	for (n = 0; n < nsegs; n++) {
+		taken[n] = table_take(b, segs[n].dma, segs[n].len, NULL, false);
+		if (!taken[n])
+			break;
 	}
+	if (n < nsegs) {
+		/* Back where they were taken from: their room is there. */
+		if (n)
+			(void)table_insert(b, taken, n);
+		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+			direct_err(b, "%s: unmap_vec of %u segments from 0x%" PRIx64 ": segment %u (0x%" PRIx64 "+0x%" PRIx64 ") is not live; nothing unmapped",
+				   b->name, nsegs, segs[0].dma, n, segs[n].dma,
+				   segs[n].len);
+		r = -ENOENT;
+	} else {
+		for (i = 0; i < nsegs; i++)
+			dmap_release(b, taken[i]);
+	}
+	if (taken != one)
+		free(taken);
 	return r;
 }

@@ -82,8 +82,8 @@ static int lookup(struct dmasplit_bdev *b, const char *provider,
 	return 0;
 }
 
-int direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint64_t *addr,
-		bool *is_bus)
+int direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint32_t attrs,
+		uint64_t *addr, bool *is_bus)
 {
 	struct dmasplit_peer p;
 	struct verdict v;
@@ -97,8 +97,9 @@ int direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint64_t *addr,
 	if (r < 0)
 		return r;
 	if (v.err) {
-		direct_err(b, "%s: %p is peer memory of %s, which this device cannot reach: %s",
-			   b->name, (void *)va, p.provider, v.why);
+		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+			direct_err(b, "%s: %p is peer memory of %s, which this device cannot reach: %s; stage it through memory the device reaches",
+				   b->name, (void *)va, p.provider, v.why);
 		return v.err;
 	}
 	off = va - (uintptr_t)p.cpu;
@@ -113,8 +114,54 @@ int direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint64_t *addr,
  * kernel's GUP refuses P2P pages to callers that do not ask for them,
  * and mlock populates through GUP).
  */
+/*
+ * Memory the device is to write must be the caller's own, writable
+ * pages: mlock() of memory never written maps the kernel's shared zero
+ * page read-only, and a device write there would change it for every
+ * process.  MADV_POPULATE_WRITE (Linux 5.14) faults them in for
+ * writing, or fails (EINVAL, EFAULT) where the CPU could not write
+ * them.  A kernel without it answers EINVAL for any memory, so whether
+ * it has it is asked once, of a page that is writable; without it the
+ * check is skipped.
+ */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static bool can_populate_write(void)
+{
+	static int known;	/* 1: the kernel has it; -1: not */
+	int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+	void *p;
+
+	if (!k) {
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		k = p != MAP_FAILED &&
+		    madvise(p, 4096, MADV_POPULATE_WRITE) == 0 ? 1 : -1;
+		if (p != MAP_FAILED)
+			munmap(p, 4096);
+		__atomic_store_n(&known, k, __ATOMIC_RELAXED);
+	}
+	return k > 0;
+}
+
+static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len)
+{
+	uintptr_t start = addr & ~(uintptr_t)(b->page_size - 1);
+	uintptr_t end = (addr + len + b->page_size - 1) &
+			~(uintptr_t)(b->page_size - 1);
+
+	if (!can_populate_write() ||
+	    madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	direct_err(b, "%s: %zu bytes at %p, which the device would write, are not memory the process can write: %s",
+		   b->name, len, (void *)addr, strerror(errno));
+	return -EFAULT;
+}
+
 static int ram_apply(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
-		     bool pin, size_t *done)
+		     bool pin, bool writes, size_t *done)
 {
 	uintptr_t start = addr, end = addr + len;
 	struct dmasplit_peer p;
@@ -131,10 +178,15 @@ static int ram_apply(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
 			next = pe < end ? pe : end;
 		}
 		if (stop > addr) {
-			r = pin ? b->host->pin(b->host, (const void *)addr,
-					       stop - addr)
-				: b->host->unpin(b->host, (const void *)addr,
-						 stop - addr);
+			r = pin && writes ? populate_write(b, addr, stop - addr)
+					  : 0;
+			if (r == 0)
+				r = pin ? b->host->pin(b->host,
+						       (const void *)addr,
+						       stop - addr)
+					: b->host->unpin(b->host,
+							 (const void *)addr,
+							 stop - addr);
 			if (r < 0) {
 				*done = addr - start;
 				return r;
@@ -165,15 +217,17 @@ static void keep_frames(const struct dmasplit_bdev *b, uintptr_t addr,
 	(void)madvise((void *)start, end - start, MADV_NOHUGEPAGE);
 }
 
-int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len)
+int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len,
+	       enum dmasplit_dir dir)
 {
 	size_t done, undone;
 	int r;
 
 	keep_frames(b, (uintptr_t)addr, len);
-	r = ram_apply(b, (uintptr_t)addr, len, true, &done);
+	r = ram_apply(b, (uintptr_t)addr, len, true,
+		      dmasplit_dir_device_writes(dir), &done);
 	if (r < 0 && done)
-		ram_apply(b, (uintptr_t)addr, done, false, &undone);
+		ram_apply(b, (uintptr_t)addr, done, false, false, &undone);
 	return r;
 }
 
@@ -182,7 +236,7 @@ int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len)
 int direct_unpin(struct dmasplit_bdev *b, const void *addr, size_t len)
 {
 	size_t done;
-	int r = ram_apply(b, (uintptr_t)addr, len, false, &done);
+	int r = ram_apply(b, (uintptr_t)addr, len, false, false, &done);
 
 	if (r < 0)
 		direct_err(b, "%s: %zu bytes at %p stay pinned: %s", b->name,
