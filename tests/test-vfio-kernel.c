@@ -525,11 +525,52 @@ START_TEST(a_member_cannot_unmap_another_members_mapping)
 	ck_assert(mapped(page_of(seg.dma)));
 	ck_assert_int_eq(ops->unmap_vec(fb, &seg, 1, DMASPLIT_TO_DEVICE, 0), 0);
 
+	/* Not only at a mapping's start: a later page of a vector is the
+	 * maker's too. */
+	{
+		struct iovec two[2] = { { mem, PG }, { mem + 2 * PG, PG } };
+		struct dmasplit_seg segs[2];
+
+		nsegs = 2;
+		ck_assert_int_eq(ops->map_vec(fb, two, 2, DMASPLIT_TO_DEVICE, 0,
+					      segs, &nsegs), 0);
+		ck_assert_uint_eq(nsegs, 2);
+		ck_assert_int_eq(ops->unmap(other, segs[1].dma, PG,
+					    DMASPLIT_TO_DEVICE, 0), -EINVAL);
+		ck_assert(mapped(page_of(segs[1].dma)));
+		/* Nor does the maker unmap part of it. */
+		ck_assert_int_eq(ops->unmap(fb, segs[1].dma, PG,
+					    DMASPLIT_TO_DEVICE, 0), -ENOENT);
+		ck_assert(mapped(page_of(segs[1].dma)));
+		ck_assert_int_eq(ops->unmap_vec(fb, segs, 2, DMASPLIT_TO_DEVICE, 0),
+				 0);
+	}
+
 	fs->members = NULL;
 	fb->sp_next = NULL;
 	free(fb->owned);
 	fb->owned = NULL;
 	free(other);
+}
+END_TEST
+
+/* The kernel would unmap a window's link for a per-range unmap of its
+ * address: the backend knows its mappings and refuses it first. */
+START_TEST(an_unmap_of_a_window_address_is_refused)
+{
+	const struct dmasplit_backend_ops *ops = DMASPLIT_BACKEND_ENTRY();
+	struct dmasplit_bwin *w = window();
+	unsigned int calls;
+
+	link_pages(w, 0, 2);
+	calls = fk.calls;
+	ck_assert_int_eq(ops->unmap(fb, FK_BASE, PG, DMASPLIT_TO_DEVICE, 0),
+			 -ENOENT);
+	ck_assert_uint_eq(fk.calls, calls);
+	ck_assert(mapped(page_of(FK_BASE)));
+	ck_assert_msg(strstr(fk.log, "a window's address"), "log:\n%s", fk.log);
+	ck_assert_int_eq(unlink_pages(w, 0, 2, &calls), 0);
+	win_destroy(w);
 }
 END_TEST
 
@@ -607,6 +648,7 @@ int main(void)
 	tcase_add_test(tc, a_map_refused_for_memory_names_the_pinning_limit);
 	tcase_add_test(tc, a_member_cannot_unmap_another_members_mapping);
 	tcase_add_test(tc, coherent_free_is_checked_against_the_allocation);
+	tcase_add_test(tc, an_unmap_of_a_window_address_is_refused);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

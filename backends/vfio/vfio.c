@@ -469,15 +469,15 @@ static int vfio_get_fd(struct dmasplit_bdev *b, int *fd)
 /* Per-range path                                                       */
 
 /*
- * A named space outlives its members: a per-range mapping is recorded
- * with the device that made it, to be unmapped when that device closes.
- * The device's own space goes whole at close instead.  Lock held.
+ * Each per-range mapping is recorded with the device that made it: an
+ * unmap is checked against the records before the kernel is asked (the
+ * kernel would unmap a window's link, or another member's mapping, for
+ * anyone), and in a named space, which outlives its members, what a
+ * device leaves is unmapped when it closes.  Lock held.
  */
 static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
 		   uint64_t maps)
 {
-	if (!b->sp->name[0])
-		return 0;
 	if (b->nowned == b->owned_cap) {
 		size_t cap = b->owned_cap ? 2 * b->owned_cap : 16;
 		struct owned *o = realloc(b->owned, cap * sizeof(*o));
@@ -493,59 +493,72 @@ static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
 	return 0;
 }
 
-/* Newest first, here and in own_del(): mappings are mostly undone in
- * reverse.  Lock held. */
-static bool own_has(const struct dmasplit_bdev *b, uint64_t iova)
+/* The record of b's mapping holding iova, newest first (mappings are
+ * mostly undone in reverse), or -1.  Lock held. */
+static long own_find(const struct dmasplit_bdev *b, uint64_t iova)
 {
 	size_t i;
 
 	for (i = b->nowned; i-- > 0;)
-		if (b->owned[i].iova == iova)
-			return true;
-	return false;
+		if (iova - b->owned[i].iova < b->owned[i].size)
+			return (long)i;
+	return -1;
 }
 
 /*
- * In a named space only the member that made a mapping unmaps it
- * (dmasplit_dev_open(3)): the kernel would take it from any of them.
- * -EINVAL, logged, when another member holds the mapping at base; 0
- * when b does, or none (the kernel then says so).  Lock held.
+ * The record of b's mapping of size bytes at base, for an unmap, or a
+ * refusal logged unless NO_WARN: -ENOENT where none of b's mappings
+ * starts there (a later page of one, a window's address, nothing),
+ * -EINVAL for another length, or where another member of the space
+ * holds it (dmasplit_dev_open(3)).  Lock held.
  */
-static int own_check(struct dmasplit_bdev *b, uint64_t base, uint32_t attrs)
+static long own_check(struct dmasplit_bdev *b, uint64_t base, uint64_t size,
+		      uint32_t attrs)
 {
-	const struct dmasplit_bdev *m;
+	const struct dmasplit_bdev *m = NULL;
+	long i = own_find(b, base);
+	const char *why;
+	int r = -ENOENT;
 
-	if (!b->sp->name[0] || own_has(b, base))
-		return 0;
-	for (m = b->sp->members; m; m = m->sp_next)
-		if (m != b && own_has(m, base)) {
-			if (!(attrs & DMASPLIT_ATTR_NO_WARN))
-				vfio_err(b, "%s: unmap of 0x%" PRIx64 ": another device of address space %s (%s) mapped it; only that one may unmap it",
-					 b->name, base, b->sp->name, m->name);
-			return -EINVAL;
-		}
-	return 0;
+	if (i >= 0 && b->owned[i].iova == base) {
+		if (b->owned[i].size == size)
+			return i;
+		r = -EINVAL;
+		why = "mapped with another length";
+	} else if (i >= 0) {
+		why = "inside a mapping, not at its start";
+	} else {
+		for (m = b->sp->members; m; m = m->sp_next)
+			if (m != b && own_find(m, base) >= 0)
+				break;
+		r = m ? -EINVAL : -ENOENT;
+		why = "no mapping of this device starts there (never mapped, already unmapped, or a window's address)";
+	}
+	if (attrs & DMASPLIT_ATTR_NO_WARN)
+		return r;
+	if (m)
+		vfio_err(b, "%s: unmap of 0x%" PRIx64 "+0x%" PRIx64 ": another device of address space %s (%s) mapped it; only that one may unmap it",
+			 b->name, base, size, b->sp->name, m->name);
+	else
+		vfio_err(b, "%s: unmap of 0x%" PRIx64 "+0x%" PRIx64 ": %s",
+			 b->name, base, size, why);
+	return r;
 }
 
-/* Lock held. */
-static void own_del(struct dmasplit_bdev *b, uint64_t iova)
+/* Record i goes: its mapping is gone.  Lock held. */
+static void own_del(struct dmasplit_bdev *b, long i)
 {
-	size_t i;
-
-	for (i = b->nowned; i-- > 0;)
-		if (b->owned[i].iova == iova) {
-			b->owned[i] = b->owned[--b->nowned];
-			return;
-		}
+	b->owned[i] = b->owned[--b->nowned];
 }
 
-/* At close, what the device left mapped in a shared space. */
+/* At close, what the device left mapped in a shared space; its own
+ * space goes whole. */
 static void own_release(struct dmasplit_bdev *b)
 {
 	size_t i;
 
 	pthread_mutex_lock(&b->sp->lock);
-	for (i = 0; i < b->nowned; i++) {
+	for (i = 0; b->sp->name[0] && i < b->nowned; i++) {
 		const struct owned *o = &b->owned[i];
 
 		if (kunmap(b, o->iova, o->size, o->maps, o->size) == 0)
@@ -582,18 +595,26 @@ static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 	return 0;
 }
 
-/* Lock held. */
-static int unmap_locked(struct dmasplit_bdev *b, uint64_t dma, size_t len,
-			uint64_t mappings)
+/* The granules of [dma, dma + len). */
+static void granules(const struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
+		     uint64_t *base, uint64_t *size)
 {
-	uint64_t g = b->sp->granule, base = dma & ~(g - 1);
-	uint64_t size = ((dma + len + g - 1) & ~(g - 1)) - base;
-	int r;
+	uint64_t g = b->sp->granule;
 
-	r = kunmap(b, base, size, mappings, size);
+	*base = dma & ~(g - 1);
+	*size = ((dma + len + g - 1) & ~(g - 1)) - *base;
+}
+
+/* The mapping of record i, of the given number of kernel mappings, at
+ * base and size.  Lock held. */
+static int unmap_locked(struct dmasplit_bdev *b, long i, uint64_t base,
+			uint64_t size, uint64_t mappings)
+{
+	int r = kunmap(b, base, size, mappings, size);
+
 	if (r == 0) {
 		iova_put(b, base, size);
-		own_del(b, base);
+		own_del(b, i);
 	}
 	return r;
 }
@@ -617,10 +638,13 @@ static int vfio_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 {
 	int r;
 
+	uint64_t base, size;
+	long i;
+
+	granules(b, dma, len, &base, &size);
 	pthread_mutex_lock(&b->sp->lock);
-	r = own_check(b, dma & ~(b->sp->granule - 1), attrs);
-	if (r == 0)
-		r = unmap_locked(b, dma, len, 1);
+	i = own_check(b, base, size, attrs);
+	r = i < 0 ? (int)i : unmap_locked(b, i, base, size, 1);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
@@ -707,19 +731,17 @@ static int vfio_unmap_vec(struct dmasplit_bdev *b,
 			  const struct dmasplit_seg *segs, unsigned int nsegs,
 			  enum dmasplit_dir dir, uint32_t attrs)
 {
-	uint64_t g = b->sp->granule, base = segs[0].dma & ~(g - 1), size;
 	const struct dmasplit_seg *l = &segs[nsegs - 1];
+	uint64_t base, size, last_base, last_size;
+	long i;
 	int r;
 
-	size = ((l->dma + l->len + g - 1) & ~(g - 1)) - base;
+	granules(b, segs[0].dma, segs[0].len, &base, &size);
+	granules(b, l->dma, l->len, &last_base, &last_size);
+	size = last_base + last_size - base;
 	pthread_mutex_lock(&b->sp->lock);
-	r = own_check(b, base, attrs);
-	if (r == 0)
-		r = kunmap(b, base, size, nsegs, size);
-	if (r == 0) {
-		iova_put(b, base, size);
-		own_del(b, base);
-	}
+	i = own_check(b, base, size, attrs);
+	r = i < 0 ? (int)i : unmap_locked(b, i, base, size, nsegs);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
@@ -807,7 +829,10 @@ static int vfio_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 			 b->name, cpu, dma, size, b->coh[i].cpu,
 			 b->coh[i].size);
 	} else {
-		r = unmap_locked(b, dma, len, 1);
+		/* Recorded as any mapping, by map_locked(). */
+		long j = own_find(b, dma);
+
+		r = j < 0 ? -EIO : unmap_locked(b, j, dma, len, 1);
 		if (r == 0)
 			b->coh[i] = b->coh[--b->ncoh];
 	}
