@@ -179,16 +179,9 @@ int held_take(struct held *h, uint64_t dma, uint64_t len, uint32_t kind,
 	return r;
 }
 
-/*
- * Whether [dma, dma + len) may lie in a live direct mapping: 0, or
- * -EINVAL when surely not (-ENOENT when nothing is held at all).  A direct mapping is found by its start only,
- * and without an IOMMU the same bytes may be mapped several times, so a
- * range that runs past the mapping starting at dma may still lie in one
- * starting earlier.  Surely not is: longer than the longest mapping can
- * be, or longer than the only mapping held, which starts at dma.
- */
 /* Lock held.  The longest range held, once the last that long went:
- * a walk of the table, paid by a sync, not by every unmap. */
+ * a walk of the table, paid by the rare sync that needs it (see
+ * held_covers()), not by every unmap. */
 static void find_longest(struct held *h)
 {
 	size_t i;
@@ -210,6 +203,17 @@ static void find_longest(struct held *h)
 	}
 }
 
+/*
+ * Whether [dma, dma + len) may lie in a live direct mapping: 0, or
+ * -EINVAL when surely not (-ENOENT when nothing is held at all).  A
+ * direct mapping is found by its start only, and without an IOMMU the
+ * same bytes may be mapped several times, so a range that runs past the
+ * mapping starting at dma may still lie in one starting earlier.  Surely
+ * not is: longer than the longest mapping held, or not inside the only
+ * one.  A mapping at dma that holds the range answers first; the
+ * longest, when stale, is still an upper bound, so it is found again
+ * only for a sync no mapping at dma holds and no longer than that bound.
+ */
 int held_covers(struct held *h, uint64_t dma, uint64_t len)
 {
 	bool short_here = false;
@@ -221,12 +225,6 @@ int held_covers(struct held *h, uint64_t dma, uint64_t len)
 		r = -ENOENT;
 		goto out;
 	}
-	if (!h->nlongest)
-		find_longest(h);
-	if (len > h->longest) {
-		r = -EINVAL;
-		goto out;
-	}
 	for (i = h->cap ? slot_of(h, dma) : 0; h->cap && h->tab[i].flags;
 	     i = (i + 1) & (h->cap - 1)) {
 		const struct held_entry *t = &h->tab[i];
@@ -236,6 +234,12 @@ int held_covers(struct held *h, uint64_t dma, uint64_t len)
 		if (t->len >= len)
 			goto out;
 		short_here = true;
+	}
+	if (len <= h->longest && !h->nlongest)
+		find_longest(h);
+	if (len > h->longest) {
+		r = -EINVAL;
+		goto out;
 	}
 	/* The only range there is, wherever in it the sync starts. */
 	if (h->ranges == 1 &&

@@ -571,7 +571,9 @@ static void release_leaf(uint64_t *leaf, uint64_t pfn, void *arg)
 		 * goes without it: the first segment of an untrusted
 		 * device's vector has one under the vector's record. */
 		if (rec_kind(w0) == REC_TAIL) {
-			rec_set(rec, 0, 0);
+			/* Only if still this one: the addresses may be
+			 * another member's by now. */
+			(void)rec_claim(rec, w0);
 			continue;
 		}
 		if (!rec_claim(rec, w0))
