@@ -10,11 +10,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -141,51 +141,48 @@ static void unpin_locked(struct pin_table *pins, uint64_t first, uint64_t end)
 	}
 }
 
-/* Bytes the process has locked (VmLck), or 0 when unknown. */
-static uint64_t locked_bytes(void)
+/* Whether page p is memory the process can read: positive evidence
+ * only, for the one error mlock() gives both for absent memory and for
+ * its limit.  process_vm_readv(2) of one byte says so (EFAULT for
+ * unmapped and PROT_NONE alike); where it is forbidden, mincore(2) knows
+ * at least unmapped memory. */
+static bool readable(uint64_t p)
 {
-	unsigned long long kb = 0;
-	char line[128];
-	FILE *f = fopen("/proc/self/status", "re");
+	char c;
+	struct iovec local = { &c, 1 }, remote = { (void *)(uintptr_t)p, 1 };
+	unsigned char in;
 
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %llu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return (uint64_t)kb << 10;
+	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1)
+		return true;
+	if (errno == EFAULT)
+		return false;
+	return !(mincore((void *)(uintptr_t)p, page_size(), &in) < 0 &&
+		 errno == ENOMEM);
 }
 
 /*
- * mlock(2) of page p failed with e.  It answers ENOMEM both for memory
- * that is not there (unmapped, or PROT_NONE) and for the limit, and
- * EPERM for a limit of 0: the first is -EFAULT, the device cannot reach
- * the buffer; the others -ENOMEM with the limit, which the caller can
- * raise (dmasplit_map(3)).  A PROT_NONE page mlock() marked locked all
- * the same is unlocked again.  Pins lock, nothing else.
+ * mlock(2) of page p failed with e.  ENOMEM is both memory that is not
+ * there (unmapped, or PROT_NONE), which the device cannot reach either
+ * (-EFAULT), and the limit or the number of mappings (-ENOMEM); EPERM
+ * is a limit of 0 (-ENOMEM).  The limit is in the line: the caller can
+ * raise it (dmasplit_map(3)).  A PROT_NONE page mlock() marked locked
+ * all the same is unlocked again.
  */
 static int pin_failed(struct dmasplit_ctx *ctx, struct log_later *why,
 		      uint64_t p, int e)
 {
 	struct rlimit rl = { 0 };
-	unsigned char in;
-	bool limit;
 
 	munlock((void *)(uintptr_t)p, page_size());
-	getrlimit(RLIMIT_MEMLOCK, &rl);
-	limit = e == EPERM ||
-		(e == ENOMEM && rl.rlim_cur != RLIM_INFINITY &&
-		 mincore((void *)(uintptr_t)p, page_size(), &in) == 0 &&
-		 locked_bytes() + page_size() > rl.rlim_cur);
-	if (e == ENOMEM && !limit) {
+	if (e == ENOMEM && !readable(p)) {
 		log_later_err(ctx, why, "cannot pin page 0x%" PRIx64 ": no memory the process can reach there (unmapped, or PROT_NONE)",
 			      p);
 		return -EFAULT;
 	}
+	getrlimit(RLIMIT_MEMLOCK, &rl);
 	log_later_err(ctx, why, "cannot pin page 0x%" PRIx64 ": %s (RLIMIT_MEMLOCK %llu bytes)",
 		      p, strerror(e), (unsigned long long)rl.rlim_cur);
-	return limit ? -ENOMEM : -e;
+	return e == ENOMEM || e == EPERM ? -ENOMEM : -e;
 }
 
 int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)

@@ -508,7 +508,7 @@ DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
 	}
 	/* Closed, the device is the application's no more: what is still
 	 * mapped through the region can never be unmapped, so it goes with
-	 * the region, a leak reported with the device's others. */
+	 * the region, reported as leaked here. */
 	if (live)
 		log_err(dev->ctx, "%s: %s: %" PRIu64 " mappings through region 0x%" PRIx64 "+0x%" PRIx64 " still live after the device was closed: released with the region",
 			dev->name, __func__, live, r->dma, r->len);

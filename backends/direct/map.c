@@ -173,18 +173,12 @@ static uint64_t pinned_bytes(const struct dmasplit_bdev *b,
 	return n;
 }
 
-int table_insert(struct dmasplit_bdev *b, struct dmap *const *ms,
-		 unsigned int n)
+/* Lock held.  The chains take any number: only the load grows. */
+static void table_link(struct dmasplit_bdev *b, struct dmap *const *ms,
+		       unsigned int n)
 {
 	unsigned int i;
 
-	pthread_mutex_lock(&b->lock);
-	while (b->used + n > b->cap) {
-		if (grow(b) < 0) {
-			pthread_mutex_unlock(&b->lock);
-			return -ENOMEM;
-		}
-	}
 	for (i = 0; i < n; i++) {
 		size_t s = slot_of(b, ms[i]->dma);
 
@@ -193,8 +187,31 @@ int table_insert(struct dmasplit_bdev *b, struct dmap *const *ms,
 		b->bytes_pinned += pinned_bytes(b, ms[i]);
 	}
 	b->used += n;
+}
+
+int table_insert(struct dmasplit_bdev *b, struct dmap *const *ms,
+		 unsigned int n)
+{
+	pthread_mutex_lock(&b->lock);
+	while (b->used + n > b->cap) {
+		if (grow(b) < 0) {
+			pthread_mutex_unlock(&b->lock);
+			return -ENOMEM;
+		}
+	}
+	table_link(b, ms, n);
 	pthread_mutex_unlock(&b->lock);
 	return 0;
+}
+
+/* Mappings just taken go back: never refused, whatever others mapped
+ * meanwhile (a chain grows longer instead). */
+static void table_put_back(struct dmasplit_bdev *b, struct dmap *const *ms,
+			   unsigned int n)
+{
+	pthread_mutex_lock(&b->lock);
+	table_link(b, ms, n);
+	pthread_mutex_unlock(&b->lock);
 }
 
 struct dmap *table_take(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
@@ -491,9 +508,8 @@ int direct_unmap_vec(struct dmasplit_bdev *b,
 			break;
 	}
 	if (n < nsegs) {
-		/* Back where they were taken from: their room is there. */
 		if (n)
-			(void)table_insert(b, taken, n);
+			table_put_back(b, taken, n);
 		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
 			direct_err(b, "%s: unmap_vec of %u segments from 0x%" PRIx64 ": segment %u (0x%" PRIx64 "+0x%" PRIx64 ") is not live; nothing unmapped",
 				   b->name, nsegs, segs[0].dma, n, segs[n].dma,

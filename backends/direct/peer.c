@@ -119,10 +119,11 @@ int direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint32_t attrs,
  * pages: mlock() of memory never written maps the kernel's shared zero
  * page read-only, and a device write there would change it for every
  * process.  MADV_POPULATE_WRITE (Linux 5.14) faults them in for
- * writing, or fails (EINVAL, EFAULT) where the CPU could not write
- * them.  A kernel without it answers EINVAL for any memory, so whether
- * it has it is asked once, of a page that is writable; without it the
- * check is skipped.
+ * writing, and fails where the CPU could not write them, but also for
+ * memory it does not fault in (a driver's VM_IO or VM_PFNMAP mapping),
+ * so a failure is judged by the mapping's permissions.  A kernel without
+ * it answers EINVAL for any memory, so whether it has it is asked once,
+ * of a page that is writable; without it the check is skipped.
  */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -146,6 +147,31 @@ static bool can_populate_write(void)
 	return k > 0;
 }
 
+/* Whether [start, end) lies in mappings the process may write, by
+ * /proc/self/maps: the answer for memory MADV_POPULATE_WRITE does not
+ * fault in (VM_IO, VM_PFNMAP: a driver's DMA memory), which it refuses
+ * as it refuses read-only memory.  Unreadable: as before the check. */
+static bool maps_writable(uintptr_t start, uintptr_t end)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	unsigned long lo, hi;
+	char line[512], perms[5];
+	uintptr_t at = start;
+
+	if (!f)
+		return true;
+	while (at < end && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3 ||
+		    hi <= at)
+			continue;
+		if (lo > at || perms[1] != 'w')
+			break;
+		at = hi;
+	}
+	fclose(f);
+	return at >= end;
+}
+
 static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len)
 {
 	uintptr_t start = addr & ~(uintptr_t)(b->page_size - 1);
@@ -153,7 +179,8 @@ static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len)
 			~(uintptr_t)(b->page_size - 1);
 
 	if (!can_populate_write() ||
-	    madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0)
+	    madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0 ||
+	    maps_writable(start, end))
 		return 0;
 	direct_err(b, "%s: %zu bytes at %p, which the device would write, are not memory the process can write: %s",
 		   b->name, len, (void *)addr, strerror(errno));
