@@ -330,22 +330,18 @@ static struct check_link *wrong_dir(struct itree *links, uint64_t first,
 	return NULL;
 }
 
-/* Lock held.  Mark granules [first, last], all linked, as the CPU's or
- * as being unlinked. */
-static void mark(struct itree *links, uint64_t first, uint64_t last,
-		 struct check_link **spare, bool unlinking, bool for_cpu)
+/* Lock held.  Mark granules [first, last], all linked, as being
+ * unlinked. */
+static void mark_unlinking(struct itree *links, uint64_t first, uint64_t last,
+			   struct check_link **spare)
 {
 	struct itree_node *n;
 
 	split_at(links, first, &spare[0]);
 	split_at(links, last + 1, &spare[1]);
 	for (n = itree_first_overlap(links, first, last);
-	     n && n->start <= last; n = itree_next(links, n)) {
-		if (unlinking)
-			link_of(n)->unlinking = true;
-		else
-			link_of(n)->cpu = for_cpu;
-	}
+	     n && n->start <= last; n = itree_next(links, n))
+		link_of(n)->unlinking = true;
 }
 
 /*
@@ -384,7 +380,7 @@ int check_unlink(struct dmasplit_iova *iova, uint64_t offset, uint64_t len,
 			     check_dir_name[l->dir]);
 		check_culprit(&rep, "linked at", l->made_at);
 	} else {
-		mark(links, first, last, spare, true, false);
+		mark_unlinking(links, first, last, spare);
 	}
 	pthread_mutex_unlock(&dev->lock);
 	free(spare[0]);
@@ -402,6 +398,13 @@ void check_unlink_done(struct dmasplit_iova *iova, uint64_t offset,
 
 	granules(iova, offset, len, &first, &last);
 	pthread_mutex_lock(&iova->dev->lock);
+	/* What the CPU owned there is nobody's now; without memory to
+	 * record it, nothing is owned (an access is missed, never made
+	 * up). */
+	if (unlinked &&
+	    owned_give(checked(iova)->check, iova->addr + first * iova->dev->granule,
+		       iova->addr + (last + 1) * iova->dev->granule - 1) < 0)
+		checked(iova)->check->nowned = 0;
 	if (unlinked)
 		drop_links(links, first, last);
 	else
@@ -414,7 +417,6 @@ void check_unlink_done(struct dmasplit_iova *iova, uint64_t offset,
 /* A per-range sync (dmasplit_sync_for_cpu/_device) inside window e. */
 int check_window_sync(struct dmasplit_dev *dev, struct check_entry *e,
 		      uint64_t dma, uint64_t len, enum dmasplit_dir dir,
-		      bool for_cpu, struct check_link **spare,
 		      struct check_report *rep)
 {
 	struct dmasplit_iova *iova = e->iova;
@@ -440,24 +442,5 @@ int check_window_sync(struct dmasplit_dev *dev, struct check_entry *e,
 		check_culprit(rep, "linked at", l->made_at);
 		return -EINVAL;
 	}
-	mark(&e->links, first, last, spare, false, for_cpu);
 	return 0;
-}
-
-/* Lock held.  Whether the CPU owns any granule of [dma, dma + len) in
- * window e. */
-bool check_window_cpu_owned(struct check_entry *e, uint64_t dma, uint64_t len)
-{
-	struct dmasplit_iova *iova = e->iova;
-	struct itree_node *n;
-	uint64_t first, last;
-
-	if (dma + len - 1 > e->node.last)
-		len = e->node.last - dma + 1;
-	granules(iova, dma - iova->addr, len, &first, &last);
-	for (n = itree_first_overlap(&e->links, first, last);
-	     n && n->start <= last; n = itree_next(&e->links, n))
-		if (link_of(n)->cpu)
-			return true;
-	return false;
 }

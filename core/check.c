@@ -203,7 +203,7 @@ static int owned_take(struct check_entry *e, uint64_t first, uint64_t last)
 
 /* Lock held.  [first, last] of e is the device's again: a range that
  * holds it whole is cut in two.  -ENOMEM leaves e as it was. */
-static int owned_give(struct check_entry *e, uint64_t first, uint64_t last)
+int owned_give(struct check_entry *e, uint64_t first, uint64_t last)
 {
 	unsigned int i = owned_from(e, first);
 
@@ -242,7 +242,7 @@ static bool owned_any(const struct check_entry *e, uint64_t first,
 /*
  * Ownership, as the kernel's DMA API defines it: after a sync for the CPU
  * the CPU owns the memory until a sync for the device.  Tracked per byte
- * range of a mapping and per granule of a linked run of a window, so
+ * range of a mapping or of a window's links, so
  * that device accesses on non-coherent devices can be checked.  Without
  * memory to record a change, the change is not recorded: the checker
  * may then miss an access, never report one that is right.
@@ -252,22 +252,20 @@ int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 		   const void *caller)
 {
 	struct check_report rep = { 0 };
-	struct check_link *spare[2];
 	struct check_entry *e;
 	int r = 0;
 
-	if (!check_links_spare(spare))
-		return -ENOMEM;
 	pthread_mutex_lock(&dev->lock);
 	e = find_holder(dev, dma, len, dir, in_region);
 	if (!e) {
 		r = -ENOENT;
 		check_misuse(&rep, 0, "%s: sync of 0x%" PRIx64 "+0x%" PRIx64 ", which is not inside one live mapping or window",
 			     dev->name, dma, len);
-	} else if (e->kind == CHECK_WINDOW) {
-		r = check_window_sync(dev, e, dma, len, dir, for_cpu, spare,
-				      &rep);
-	} else if (e->dir != DMASPLIT_BIDIRECTIONAL && e->dir != dir) {
+	} else if (e->kind == CHECK_WINDOW &&
+		   (r = check_window_sync(dev, e, dma, len, dir, &rep)) < 0) {
+		/* Not linked there, or linked another way: reported. */
+	} else if (e->kind != CHECK_WINDOW &&
+		   e->dir != DMASPLIT_BIDIRECTIONAL && e->dir != dir) {
 		/* As dma-debug: a bidirectional mapping syncs either way. */
 		r = -EINVAL;
 		check_misuse(&rep, 0, "%s: sync with direction %s of 0x%" PRIx64 ", mapped %s",
@@ -281,8 +279,6 @@ int check_map_sync(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 		(void)owned_take(e, dma, dma + len - 1);
 	}
 	pthread_mutex_unlock(&dev->lock);
-	free(spare[0]);
-	free(spare[1]);
 	check_culprit(&rep, "called from", caller);
 	return check_report(dev, &rep, r);
 }
@@ -306,9 +302,7 @@ void check_device_access(struct dmasplit_dev *dev, uint64_t dma, uint64_t len,
 	n = itree_find_le(&dev->check->ranges, dma);
 	if (n && dma <= n->last)
 		e = entry_of(n);
-	if (e && e->kind == CHECK_WINDOW)
-		owned = check_window_cpu_owned(e, dma, len);
-	else if (e && e->kind != CHECK_COHERENT)
+	if (e && e->kind != CHECK_COHERENT)
 		owned = owned_any(e, dma, dma + len - 1);
 	if (owned) {
 		check_misuse(&rep, 0, "%s: device %s at 0x%" PRIx64 " while the CPU owns that memory (dmasplit_sync_for_cpu without dmasplit_sync_for_device since): a non-coherent device would %s",

@@ -22,7 +22,6 @@ struct check_report;
 struct check_link {
 	struct itree_node node;
 	enum dmasplit_dir dir;
-	bool cpu;		/* synced for the CPU, not yet back */
 	bool unlinking;		/* its unlink is at the backend */
 	const void *made_at;	/* caller of dmasplit_iova_link */
 };
@@ -113,10 +112,9 @@ void check_links_free(struct itree *links);
 /* Lock held. */
 int  check_window_sync(struct dmasplit_dev *dev, struct check_entry *e,
 		       uint64_t dma, uint64_t len, enum dmasplit_dir dir,
-		       bool for_cpu, struct check_link **spare,
 		       struct check_report *rep) _must_check_;
-bool check_window_cpu_owned(struct check_entry *e, uint64_t dma,
-			    uint64_t len);
+/* check.c.  Lock held: [first, last] of e is the device's again. */
+int  owned_give(struct check_entry *e, uint64_t first, uint64_t last);
 struct check_link *check_links_spare(struct check_link **spare);
 
 /* check-map.c */

@@ -273,7 +273,7 @@ START_TEST(checker_reports_device_access_to_cpu_owned_memory)
 	ck_assert(!tu_log_has("while the CPU owns"));
 	ck_assert_int_eq(dmasplit_unmap(d, dma, G, DMASPLIT_BIDIRECTIONAL, 0), 0);
 
-	/* Windows, per granule. */
+	/* Windows. */
 	ck_assert_int_eq(dmasplit_iova_alloc(d, 2 * G, 0, &iova), 0);
 	base = dmasplit_iova_addr(iova);
 	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, 2 * G, DMASPLIT_FROM_DEVICE, 0), 0);
@@ -284,6 +284,24 @@ START_TEST(checker_reports_device_access_to_cpu_owned_memory)
 	ck_assert(!tu_log_has("while the CPU owns"));
 	ck_assert_int_eq(dmasplit_dev_dma_write(d, base + G, &byte, 1), 0);
 	ck_assert(tu_log_has("while the CPU owns"));
+	/* To the byte, as for mappings: the CPU polls 8 bytes while the
+	 * device fills the rest of the page. */
+	ck_assert_int_eq(dmasplit_sync_for_device(d, base, 2 * G, DMASPLIT_FROM_DEVICE), 0);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, base + 512, 8, DMASPLIT_FROM_DEVICE), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, base + 520, &byte, 1), 0);
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, base + 511, &byte, 1), 0);
+	ck_assert_msg(!tu_log_has("while the CPU owns"), "log:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, base + 519, &byte, 1), 0);
+	ck_assert_uint_eq(tu_log_count("while the CPU owns"), 1);
+	/* Unlinked, the bytes are nobody's: a relink starts the device's. */
+	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_FROM_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, 2 * G, DMASPLIT_FROM_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_iova_sync(iova, 0, 2 * G), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, base + 515, &byte, 1), 0);
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, base + G, &byte, 1), 0);
+	ck_assert_msg(!tu_log_has("while the CPU owns"), "log:\n%s", tu_log_text());
 	ck_assert_int_eq(dmasplit_iova_unlink(iova, 0, 2 * G, DMASPLIT_FROM_DEVICE, 0), 0);
 	dmasplit_iova_destroy(iova);
 	dmasplit_dev_close(d);
