@@ -109,12 +109,6 @@ int direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint32_t attrs,
 }
 
 /*
- * Pin or unpin the RAM of [addr, addr + len), leaving peer memory out:
- * device memory is never swapped, and mlock() of p2pmem fails (the
- * kernel's GUP refuses P2P pages to callers that do not ask for them,
- * and mlock populates through GUP).
- */
-/*
  * Memory the device is to write must be the caller's own, writable
  * pages: mlock() of memory never written maps the kernel's shared zero
  * page read-only, and a device write there would change it for every
@@ -175,8 +169,7 @@ static bool maps_writable(uintptr_t start, uintptr_t end)
 static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len)
 {
 	uintptr_t start = addr & ~(uintptr_t)(b->page_size - 1);
-	uintptr_t end = (addr + len + b->page_size - 1) &
-			~(uintptr_t)(b->page_size - 1);
+	uintptr_t end = start + page_span(b, addr, len);
 
 	if (!can_populate_write() ||
 	    madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0 ||
@@ -187,6 +180,12 @@ static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len)
 	return -EFAULT;
 }
 
+/*
+ * Pin or unpin the RAM of [addr, addr + len), leaving peer memory out:
+ * device memory is never swapped, and mlock() of p2pmem fails (the
+ * kernel's GUP refuses P2P pages to callers that do not ask for them,
+ * and mlock populates through GUP).
+ */
 static int ram_apply(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
 		     bool pin, bool writes, size_t *done)
 {
@@ -238,10 +237,8 @@ static void keep_frames(const struct dmasplit_bdev *b, uintptr_t addr,
 			size_t len)
 {
 	uintptr_t start = addr & ~(uintptr_t)(b->page_size - 1);
-	uintptr_t end = (addr + len + b->page_size - 1) &
-			~(uintptr_t)(b->page_size - 1);
 
-	(void)madvise((void *)start, end - start, MADV_NOHUGEPAGE);
+	(void)madvise((void *)start, page_span(b, addr, len), MADV_NOHUGEPAGE);
 }
 
 int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len,
