@@ -82,20 +82,34 @@ static int grow(struct held *h)
 	return 0;
 }
 
-/* Lock held.  Entries that stand for a range of bytes, by size. */
-static void count_range(struct held *h, const struct held_entry *e, int by)
+/* Whether e stands for a range of bytes: a direct mapping or coherent
+ * memory. */
+static bool is_range(const struct held_entry *e)
 {
 	uint32_t kind = e->flags & HELD_KIND;
 
-	if (kind != HELD_DIRECT && kind != HELD_COHERENT)
-		return;
-	h->ranges += (size_t)by;
-	if (by > 0 && e->len > h->longest) {
-		h->longest = e->len;
+	return kind == HELD_DIRECT || kind == HELD_COHERENT;
+}
+
+/* Lock held.  One more (by 1) or one less (by -1) range of len bytes in
+ * the longest and its count; one less than the longest changes nothing. */
+static void longest_count(struct held *h, uint64_t len, int by)
+{
+	if (by > 0 && len > h->longest) {
+		h->longest = len;
 		h->nlongest = 1;
-	} else if (e->len == h->longest) {
+	} else if (len == h->longest) {
 		h->nlongest += (size_t)by;
 	}
+}
+
+/* Lock held.  Entries that stand for a range of bytes, by size. */
+static void count_range(struct held *h, const struct held_entry *e, int by)
+{
+	if (!is_range(e))
+		return;
+	h->ranges += (size_t)by;
+	longest_count(h, e->len, by);
 	h->dma_sum += (uint64_t)(int64_t)by * e->dma;
 	h->len_sum += (uint64_t)(int64_t)by * e->len;
 }
@@ -188,19 +202,9 @@ static void find_longest(struct held *h)
 
 	h->longest = 0;
 	h->nlongest = 0;
-	for (i = 0; i < h->cap; i++) {
-		const struct held_entry *t = &h->tab[i];
-		uint32_t kind = t->flags & HELD_KIND;
-
-		if (!t->flags || (kind != HELD_DIRECT && kind != HELD_COHERENT))
-			continue;
-		if (t->len > h->longest) {
-			h->longest = t->len;
-			h->nlongest = 1;
-		} else if (t->len == h->longest) {
-			h->nlongest++;
-		}
-	}
+	for (i = 0; i < h->cap; i++)
+		if (h->tab[i].flags && is_range(&h->tab[i]))
+			longest_count(h, h->tab[i].len, 1);
 }
 
 /*
