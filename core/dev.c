@@ -207,6 +207,7 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 	struct dmasplit_dev *dev;
 	const char *why;
 	char ret[48];
+	unsigned int logged;
 	int r;
 
 	r = check_as(ctx, be, desc);
@@ -223,10 +224,14 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 	pthread_rwlock_init(&dev->regions_lock, NULL);
 	snprintf(dev->name, sizeof(dev->name), "%s", desc->name);
 
+	logged = host_errors_logged_tls;
 	r = be->ops.open(&ctx->host, desc, &dev->bdev);
 	if (r < 0 && is_errno(r)) {
-		log_err(ctx, "backend %s cannot open %s: %s", be->ops.name,
-			desc->name, strerror(-r));
+		/* One line per failure: the backend's reason, where it
+		 * gave one, says more than this. */
+		if (host_errors_logged_tls == logged)
+			log_err(ctx, "backend %s cannot open %s: %s",
+				be->ops.name, desc->name, strerror(-r));
 		goto fail;
 	}
 	if (r != 0 || !dev->bdev) {

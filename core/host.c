@@ -8,6 +8,8 @@
 
 #include "internal.h"
 
+__thread unsigned int host_errors_logged_tls;
+
 static void host_log(const struct dmasplit_host *host, int priority,
 		     const char *file, int line, const char *fn,
 		     const char *format, ...)
@@ -15,6 +17,10 @@ static void host_log(const struct dmasplit_host *host, int priority,
 	struct dmasplit_ctx *ctx = ctx_from_host(host);
 	va_list args;
 
+	/* Counted whether or not the line is shown: the core's own line
+	 * would be filtered at the same priority. */
+	if (priority <= LOG_ERR)
+		host_errors_logged_tls++;
 	if (dmasplit_ctx_get_log_priority(ctx) < priority)
 		return;
 	va_start(args, format);

@@ -511,6 +511,10 @@ void iova_spares_free(struct dmasplit_dev *dev);
 
 /* host.c */
 void host_init(struct dmasplit_host *host);
+/* Error lines this thread's backend calls have logged through the host
+ * table, so that the core does not add a second line of its own for
+ * a failure the backend has already explained. */
+extern __thread unsigned int host_errors_logged_tls;
 
 /* iovad.c */
 int  iovad_new(const struct dmasplit_host *host,

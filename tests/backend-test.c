@@ -120,8 +120,8 @@ static int tb_open(const struct dmasplit_host *host,
 		      !strcmp(v, "mask65") ? BADINFO_MASK65 : BADINFO_RANGE;
 	r = host->iovad_new(host, &range, 1, b->granule, &b->iovad);
 	if (r < 0) {
-		dmasplit_host_err(host, TB_NAME ": granule=%s: %s", v ? v : "",
-				  strerror(-r));
+		dmasplit_host_err(host, TB_NAME ": %s: granule=%" PRIu64 ": %s",
+				  desc->name, b->granule, strerror(-r));
 		free(b);
 		return r;
 	}

@@ -271,7 +271,11 @@ START_TEST(bad_device_options_fail_open_cleanly)
 	/* The test backend's granule must be a power of two. */
 	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:odd,granule=3000", &d), -EINVAL);
 	ck_assert_ptr_null(d);
-	ck_assert(tu_log_has("backend testa cannot open odd"));
+	/* One line, the backend's reason: the core adds none of its own
+	 * to a failure the backend has explained. */
+	ck_assert_msg(tu_log_has("testa: odd: granule=3000: Invalid argument") &&
+		      !tu_log_has("cannot open"),
+		      "%s", tu_log_text());
 }
 END_TEST
 
