@@ -84,16 +84,23 @@ DMASPLIT_EXPORT int dmasplit_batch_add(struct dmasplit_batch *batch,
 		return refuse(dev->ctx, batch->attrs, -EBUSY,
 			      "%s: %s: the batch is mapped; unmap it before adding buffers",
 			      dev->name, __func__);
+	/* map_vec counts buffers in an unsigned int. */
+	if (batch->n == UINT_MAX)
+		return refuse(dev->ctx, batch->attrs, -E2BIG,
+			      "%s: %s: the batch has %u buffers, as many as it can count",
+			      dev->name, __func__, batch->n);
 	if (batch->n == batch->cap) {
-		unsigned int cap = batch->cap ? batch->cap * 2 : 8;
+		unsigned int cap = !batch->cap ? 8 :
+				   batch->cap > UINT_MAX / 2 ? UINT_MAX :
+							       batch->cap * 2;
 		struct iovec *iov;
 		size_t *offset;
 
-		/* map_vec counts buffers in an unsigned int. */
-		if (batch->cap > UINT_MAX / 2)
-			return refuse(dev->ctx, batch->attrs, -E2BIG,
-				      "%s: %s: more than %u buffers",
-				      dev->name, __func__, batch->cap);
+#if SIZE_MAX <= UINT_MAX
+		/* More than a 32-bit host's size_t holds. */
+		if (cap > SIZE_MAX / sizeof(*iov))
+			return -ENOMEM;
+#endif
 		iov = realloc(batch->iov, cap * sizeof(*iov));
 		if (!iov)
 			return -ENOMEM;
@@ -353,12 +360,20 @@ DMASPLIT_EXPORT int dmasplit_batch_unmap(struct dmasplit_batch *batch)
 		internal_window_destroy(batch->iova);
 		batch->iova = NULL;
 	} else {
-		r = dmasplit_unmap_vec(batch->dev, batch->segs, batch->nsegs,
-				       batch->dir, batch->attrs);
-		/* Refused (by the checker): still mapped, as the library
-		 * sees it; closing the device releases what is left. */
-		if (r < 0)
+		unsigned int done;
+
+		r = unmap_vec_counted(batch->dev, batch->segs, batch->nsegs,
+				      batch->dir, batch->attrs, &done,
+				      __builtin_return_address(0));
+		/* Refused: what is still mapped stays the batch's, for
+		 * another try; a backend without a vector unmap may have
+		 * released the segments before the one that failed. */
+		if (r < 0) {
+			memmove(batch->segs, batch->segs + done,
+				(batch->nsegs - done) * sizeof(*batch->segs));
+			batch->nsegs -= done;
 			return r;
+		}
 	}
 	free(batch->segs);
 	batch->segs = NULL;

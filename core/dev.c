@@ -477,32 +477,46 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 	dev_put(dev);
 }
 
-static bool errno_allowed(enum errset set, int e)
+#define S(set) (1u << (set))
+#define S_MAP (S(ERRS_MAP) | S(ERRS_COHERENT))
+
+/* The sets an errno belongs to, as bits. */
+static unsigned int errno_sets(int e)
 {
 	switch (e) {
 	case EINVAL:
 	case EIO:
 	case ENOMEM:
-		return true;
+		return ~0u;
 	case ENOENT:
-		return set == ERRS_UNMAP || set == ERRS_SYNC;
-	case EFAULT:
-		return set == ERRS_MAP || set == ERRS_RW;
-	case ENOSPC:	/* at a sync too: the kernel's mapping limit */
-		return set == ERRS_MAP || set == ERRS_SYNC;
-	case EEXIST:
+		return S(ERRS_WSYNC) | S(ERRS_UNMAP) | S(ERRS_SYNC);
+	case EFAULT:	/* the memory cannot be reached or pinned */
+		return S(ERRS_LINK) | S(ERRS_WSYNC) | S_MAP | S(ERRS_RW);
+	case EAGAIN:	/* pinning failed for now */
+		return S(ERRS_LINK) | S(ERRS_WSYNC) | S_MAP;
+	case ENOSPC:	/* at iova_sync: the kernel's limit on mappings */
+		return S(ERRS_ALLOC) | S(ERRS_WSYNC) | S_MAP;
+	case EOPNOTSUPP:
+		return S(ERRS_ALLOC) | S_MAP | S(ERRS_RW);
+	case EREMOTEIO:
+		return S(ERRS_LINK) | S_MAP;
+	case EEXIST:	/* alloc_coherent: p2pdma's memory under a stale
+			 * peer registration */
+		return S(ERRS_LINK) | S(ERRS_COHERENT);
+	case EBUSY:
+		return S(ERRS_LINK);
 	case ERANGE:
 	case EXDEV:
 	case EPERM:
-	case EAGAIN:
-	case EBUSY:
-	case EREMOTEIO:
-		return set == ERRS_MAP;
-	case EOPNOTSUPP:
-		return set == ERRS_MAP || set == ERRS_RW;
+		return S_MAP;
 	default:
-		return false;
+		return 0;
 	}
+}
+
+static bool errno_allowed(enum errset set, int e)
+{
+	return errno_sets(e) & S(set);
 }
 
 int backend_error(struct dmasplit_dev *dev, int r, enum errset set,
@@ -578,9 +592,10 @@ DMASPLIT_EXPORT int dmasplit_dev_get_ranges(struct dmasplit_dev *dev,
 		if (r != 0 && r != -ENOSPC)
 			return backend_error(dev, r, ERRS_QUERY, "get_ranges");
 		if (r == -ENOSPC && have <= *n) {
-			log_err(dev->ctx, "%s: backend %s says %u ranges do not fit in %u",
+			/* A broken answer, as any other call's: -EIO. */
+			log_err(dev->ctx, "%s: backend %s says %u ranges do not fit in %u: reported as EIO",
 				dev->name, dev->backend->ops.name, have, *n);
-			return -EPROTO;
+			return -EIO;
 		}
 		*n = have;
 		return r;

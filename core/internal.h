@@ -452,12 +452,23 @@ uint64_t dev_live(struct dmasplit_dev *dev, enum counter up,
 
 /*
  * The error contract: what a backend operation may return is what the
- * man pages document for the call.  Anything else becomes -EIO, logged
- * with the backend's name and its original error; so does a positive
- * return, which no operation has.  Called only when r != 0.  ERRS_QUERY
- * is get_stats, get_fd and get_ranges (-EOPNOTSUPP is get_fd's own).
+ * man pages document for the call (one set per call, or per calls that
+ * share their ERRORS list).  Anything else becomes -EIO, logged with the
+ * backend's name and its original error; so does a positive return,
+ * which no operation has.  Called only when r != 0.  ERRS_QUERY is
+ * get_stats, get_fd and get_ranges (-EOPNOTSUPP is get_fd's own).
  */
-enum errset { ERRS_MAP, ERRS_UNMAP, ERRS_SYNC, ERRS_RW, ERRS_QUERY };
+enum errset {
+	ERRS_ALLOC,	/* iova_alloc, iova_init */
+	ERRS_LINK,	/* iova_link */
+	ERRS_WSYNC,	/* iova_sync: vfio maps, and pins, here */
+	ERRS_MAP,	/* map, map_vec */
+	ERRS_COHERENT,	/* alloc_coherent */
+	ERRS_UNMAP,	/* unmap, unmap_vec, free_coherent, iova_unlink */
+	ERRS_SYNC,	/* sync_for_cpu, sync_for_device */
+	ERRS_RW,	/* dma_read, dma_write */
+	ERRS_QUERY,
+};
 int  backend_error(struct dmasplit_dev *dev, int r, enum errset set,
 		   const char *op) _must_check_;
 
@@ -489,6 +500,13 @@ bool region_holds(struct dmasplit_dev *dev, uint64_t dma, size_t len);
 int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
 		   unsigned int n, enum dmasplit_dir dir,
 		   struct dmasplit_seg *segs, unsigned int *nsegs);
+/* map.c: dmasplit_unmap_vec(), saying in *done how many segments were
+ * released, so that a batch keeps the rest after a failure. */
+int unmap_vec_counted(struct dmasplit_dev *dev,
+		      const struct dmasplit_seg *segs, unsigned int nsegs,
+		      enum dmasplit_dir dir, uint32_t attrs, unsigned int *done,
+		      const void *caller) _must_check_;
+
 int region_unmap_vec(struct dmasplit_dev *dev, const struct dmasplit_seg *segs,
 		     unsigned int nsegs, enum dmasplit_dir dir,
 		     uint32_t attrs);

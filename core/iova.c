@@ -190,7 +190,7 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		r = dev->ops->iova_alloc(dev->bdev, rounded, flags,
 					 iova_area(iova), &iova->addr);
 	if (r != 0) {
-		r = backend_error(dev, r, ERRS_MAP, alloc_op(dev));
+		r = backend_error(dev, r, ERRS_ALLOC, alloc_op(dev));
 		log_dbg(ctx, "%s: window of %" PRIu64 " bytes: %s", dev->name,
 			rounded, strerror(-r));
 		iova_obj_free(dev, iova);
@@ -256,7 +256,7 @@ link_full(struct dmasplit_iova *iova, size_t offset, void *vaddr, size_t len,
 	if (unlikely(r != 0)) {
 		if (dev->check)
 			check_link_undo(iova, offset, len);
-		return backend_error(dev, r, ERRS_MAP, "iova_link");
+		return backend_error(dev, r, ERRS_LINK, "iova_link");
 	}
 	count_add(dev, C_LINKS, 1);
 	return 0;
@@ -281,7 +281,7 @@ DMASPLIT_EXPORT int dmasplit_iova_link(struct dmasplit_iova *iova, size_t offset
 	r = dev->ops->iova_link(iova_area(iova), offset, vaddr, len, dir,
 				attrs);
 	if (unlikely(r != 0))
-		return backend_error(dev, r, ERRS_MAP, "iova_link");
+		return backend_error(dev, r, ERRS_LINK, "iova_link");
 	count_add(dev, C_LINKS, 1);
 	return 0;
 }
@@ -308,7 +308,7 @@ DMASPLIT_EXPORT int dmasplit_iova_sync(struct dmasplit_iova *iova, size_t offset
 	if (dev->ops->iova_sync) {
 		r = dev->ops->iova_sync(iova_bwin(iova), offset, len);
 		if (r != 0)
-			return backend_error(dev, r, ERRS_SYNC, "iova_sync");
+			return backend_error(dev, r, ERRS_WSYNC, "iova_sync");
 	}
 	count_add(dev, C_SYNCS, 1);
 	return 0;

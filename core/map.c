@@ -381,10 +381,22 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 				       unsigned int nsegs,
 				       enum dmasplit_dir dir, uint32_t attrs)
 {
+	unsigned int done;
+
+	return unmap_vec_counted(dev, segs, nsegs, dir, attrs, &done,
+				 __builtin_return_address(0));
+}
+
+int unmap_vec_counted(struct dmasplit_dev *dev,
+		      const struct dmasplit_seg *segs, unsigned int nsegs,
+		      enum dmasplit_dir dir, uint32_t attrs, unsigned int *done,
+		      const void *caller)
+{
 	struct check_entry *taken = NULL;
-	unsigned int i, done;
+	unsigned int i;
 	int r;
 
+	*done = 0;
 	if (!dev || !segs)
 		return -EINVAL;
 	if (unlikely(!nsegs || xfer_bad(dir, attrs)))
@@ -399,15 +411,17 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 				      segs[i].len);
 	if (unlikely(dev->check)) {
 		r = check_map_take(dev, CHECK_VEC, segs, nsegs, dir, attrs,
-				   NULL, __builtin_return_address(0), &taken);
+				   NULL, caller, &taken);
 		if (r < 0)
 			return r;
 	}
 	if (regions_live(dev)) {
 		r = region_unmap_vec(dev, segs, nsegs, dir, attrs);
 		if (r != REGION_NONE) {
+			if (r == 0)
+				*done = nsegs;
 			if (taken)
-				check_map_done(dev, taken, r == 0 ? nsegs : 0);
+				check_map_done(dev, taken, *done);
 			return r;
 		}
 	}
@@ -416,11 +430,11 @@ DMASPLIT_EXPORT int dmasplit_unmap_vec(struct dmasplit_dev *dev,
 			check_map_done(dev, taken, 0);
 		return -EOPNOTSUPP;
 	}
-	r = unmap_segs(dev, segs, nsegs, dir, attrs, &done);
+	r = unmap_segs(dev, segs, nsegs, dir, attrs, done);
 	if (taken)
-		check_map_done(dev, taken, done);
-	if (done)
-		count_add(dev, C_UNMAPS, done);
+		check_map_done(dev, taken, *done);
+	if (*done)
+		count_add(dev, C_UNMAPS, *done);
 	return r;
 }
 
@@ -445,7 +459,7 @@ DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
 		return -EOPNOTSUPP;
 	r = dev->ops->alloc_coherent(dev->bdev, size, flags, &p, &seg.dma);
 	if (r != 0)
-		return backend_error(dev, r, ERRS_MAP, "alloc_coherent");
+		return backend_error(dev, r, ERRS_COHERENT, "alloc_coherent");
 	if (dma_bad(dev, seg.dma, size))
 		r = backend_bad_dma(dev, seg.dma, size, "alloc_coherent");
 	else if (unlikely(dev->check)) {

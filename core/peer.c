@@ -73,6 +73,8 @@ int peer_add(const struct dmasplit_host *host, const struct dmasplit_peer *p)
 
 		if (!v) {
 			pthread_mutex_unlock(&t->lock);
+			log_err(ctx, "peer memory %p+0x%zx of %s: no memory for %zu registrations",
+				p->cpu, p->len, p->provider, cap);
 			return -ENOMEM;
 		}
 		t->v = v;

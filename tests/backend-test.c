@@ -27,6 +27,8 @@
  *   NAME.ranges=N  (testb) N usable ranges of 1 MiB each, dev_info holding
  *                  the first DMASPLIT_MAX_RANGES (default: one range up
  *                  to the mask)
+ *   NAME.rangesnofit  (testb) a bug: get_ranges says -ENOSPC however
+ *                  many entries it is given, and leaves *n as it was
  * where NAME is this backend's name; other keys belong to other backends.
  */
 #include "backend-test.h"
@@ -105,6 +107,8 @@ static int tb_open(const struct dmasplit_host *host,
 	b->alias = option(desc->options, TB_NAME ".alias", buf, sizeof(buf)) != NULL;
 	v = option(desc->options, TB_NAME ".ranges", buf, sizeof(buf));
 	b->nranges = v ? (unsigned int)atoi(v) : 0;
+	b->ranges_nofit = option(desc->options, TB_NAME ".rangesnofit", buf,
+				 sizeof(buf)) != NULL;
 	v = option(desc->options, TB_NAME ".badaddr", buf, sizeof(buf));
 	b->badaddr = !v ? BAD_NONE : !strcmp(v, "zero") ? BAD_ZERO :
 		     !strcmp(v, "wrap") ? BAD_WRAP : BAD_MASK;
@@ -289,6 +293,8 @@ static int tb_get_ranges(struct dmasplit_bdev *b, struct dmasplit_range *r,
 {
 	unsigned int have = b->nranges ? b->nranges : 1;
 
+	if (b->ranges_nofit)
+		return -ENOSPC;
 	if (*n < have) {
 		*n = have;
 		return -ENOSPC;

@@ -276,6 +276,91 @@ START_TEST(unchecked_backend_errors_outside_the_contract_become_eio)
 }
 END_TEST
 
+/* A batch mapped per range on a backend without a vector unmap: an unmap
+ * that fails part-way keeps what is still mapped, and the next try
+ * releases exactly that. */
+START_TEST(batch_unmap_failing_part_way_keeps_the_rest_for_another_try)
+{
+	struct dmasplit_dev *d = open_other("sim:e,nowin,testa.fail=unmap,testa.failskip=1",
+					    "testa");
+	const struct dmasplit_seg *segs;
+	struct dmasplit_batch *batch;
+	struct dmasplit_dev_stats st;
+	unsigned int nsegs, i;
+
+	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(dmasplit_batch_add(batch, buf + 2 * i * G, G), 0);
+	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 3);
+	/* The second segment's unmap fails; the first is released. */
+	ck_assert_int_eq(dmasplit_batch_unmap(batch), -EIO);
+	st = stats_of(d);
+	ck_assert_uint_eq(st.unmaps, 1);
+	ck_assert_uint_eq(st.mappings_live, 2);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_batch_unmap(batch), 0);
+	/* Two segments left, two unmaps: the released one is not retried. */
+	ck_assert_msg(tu_log_count("testa: unmap dma=") == 2, "log:\n%s",
+		      tu_log_text());
+	st = stats_of(d);
+	ck_assert_uint_eq(st.unmaps, 3);
+	ck_assert_uint_eq(st.mappings_live, 0);
+	dmasplit_batch_free(batch);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* Each call is held to its own ERRORS list, not to the union of the
+ * calls that share a page: EBUSY is a link's (lazy unlink), never a
+ * window allocation's; EXDEV is a direct map's, never a link's; EFAULT
+ * is a link's and a window sync's (vfio pins there), never an unlink's. */
+START_TEST(backend_errors_are_held_to_each_call_s_list)
+{
+	static const struct {
+		const char *spec, *call;
+		int err, want;
+	} cases[] = {
+		{ "sim:e,testa.fail=alloc,testa.errno=16", "iova_alloc", EBUSY, -EIO },
+		{ "sim:e,testa.fail=alloc,testa.errno=28", "iova_alloc", ENOSPC, -ENOSPC },
+		{ "sim:e,testa.fail=link,testa.errno=18", "iova_link", EXDEV, -EIO },
+		{ "sim:e,testa.fail=link,testa.errno=28", "iova_link", ENOSPC, -EIO },
+		{ "sim:e,testa.fail=link,testa.errno=16", "iova_link", EBUSY, -EBUSY },
+		{ "sim:e,testa.fail=sync,testa.errno=14", "iova_sync", EFAULT, -EFAULT },
+		{ "sim:e,testa.fail=sync,testa.errno=16", "iova_sync", EBUSY, -EIO },
+		{ "sim:e,testa.fail=unlink,testa.errno=14", "iova_unlink", EFAULT, -EIO },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dmasplit_dev *d = open_other(cases[i].spec, "testa");
+		struct dmasplit_iova *iova = NULL;
+		int r;
+
+		tu_log_clear();
+		r = dmasplit_iova_alloc(d, 4 * G, 0, &iova);
+		if (r == 0)
+			r = dmasplit_iova_link(iova, 0, buf, G, DMASPLIT_TO_DEVICE, 0);
+		if (r == 0)
+			r = dmasplit_iova_sync(iova, 0, G);
+		if (r == 0)
+			r = dmasplit_iova_unlink(iova, 0, G, DMASPLIT_TO_DEVICE, 0);
+		ck_assert_msg(r == cases[i].want, "%s failing with %d: expected %d, got %d",
+			      cases[i].call, -cases[i].err, cases[i].want, r);
+		ck_assert_msg(tu_log_has("which that call may not return") ==
+			      (cases[i].want == -EIO),
+			      "%s failing with %d, log:\n%s", cases[i].call,
+			      -cases[i].err, tu_log_text());
+		if (iova && cases[i].want != -EIO && r != 0 &&
+		    strcmp(cases[i].call, "iova_link"))
+			(void)dmasplit_iova_unlink(iova, 0, G, DMASPLIT_TO_DEVICE, 0);
+		dmasplit_iova_destroy(iova);
+		tu_log_clear();
+		dmasplit_dev_close(d);
+	}
+}
+END_TEST
+
 /* No operation returns a positive value, and an errno is -1 to -4095:
  * anything else is a broken backend, never a success to act on. */
 START_TEST(backend_returns_neither_0_nor_an_errno_are_eio)
@@ -647,6 +732,8 @@ int main(void)
 	tcase_add_test(tc, unchecked_refuses_unusable_backend_addresses);
 	tcase_add_test(tc, unchecked_live_counts_never_wrap);
 	tcase_add_test(tc, unchecked_backend_errors_outside_the_contract_become_eio);
+	tcase_add_test(tc, backend_errors_are_held_to_each_call_s_list);
+	tcase_add_test(tc, batch_unmap_failing_part_way_keeps_the_rest_for_another_try);
 	tcase_add_test(tc, backend_returns_neither_0_nor_an_errno_are_eio);
 	tcase_add_test(tc, broken_open_and_device_information_are_eproto);
 	tcase_add_test(tc, batch_says_why_a_link_failed_unless_told_not_to);

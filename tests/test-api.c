@@ -249,6 +249,17 @@ START_TEST(more_ranges_than_dev_info_holds_are_flagged)
 	ck_assert_uint_eq(info.num_ranges, 8);
 	ck_assert(!(info.flags & DMASPLIT_DEV_MORE_RANGES));
 	dmasplit_dev_close(d);
+	/* A backend that says its ranges do not fit in room that holds
+	 * them answers wrongly: -EIO and a line, *n untouched. */
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:lie,testb.rangesnofit",
+						   "testb", &d), 0);
+	n = 16;
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_get_ranges(d, r, &n), -EIO);
+	ck_assert_uint_eq(n, 16);
+	ck_assert_msg(tu_log_has("backend testb says 16 ranges do not fit in 16: reported as EIO"),
+		      "%s", tu_log_text());
+	dmasplit_dev_close(d);
 }
 END_TEST
 

@@ -730,6 +730,25 @@ START_TEST(device_refusals_log_one_line_unless_told_not_to)
 			      novec[i], tu_log_text());
 		dmasplit_dev_close(d);
 	}
+	/* Translated, the buffers merge where one ends on a granule
+	 * boundary: two that do not need two segments. */
+	d = open_unchecked("sim:a");
+	nsegs = 1;
+	iov[1].iov_len = 100;
+	iov[0].iov_len = 100;
+	tu_log_clear();
+	expect_refused(dmasplit_map_vec(d, iov, 2, DMASPLIT_TO_DEVICE, 0, segs,
+					&nsegs),
+		       -ENOSPC, -ENOSPC, "sim:a", "map_vec of 2 buffers: they need more than the 1 segments");
+	ck_assert_uint_eq(nsegs, 1);
+	ck_assert_int_eq(dmasplit_map_vec(d, iov, 2, DMASPLIT_TO_DEVICE,
+					  DMASPLIT_ATTR_NO_WARN, segs, &nsegs),
+			 -ENOSPC);
+	ck_assert_msg(lines_with("") == 0, "sim:a: NO_WARN logged:\n%s",
+		      tu_log_text());
+	ck_assert_uint_eq(stats_of(d).mappings_live, 0);
+	dmasplit_dev_close(d);
+	iov[0].iov_len = iov[1].iov_len = G;
 
 	d = open_unchecked("sim:p,iommu=off,bounce=force,pool=512K");
 	a = map_ok(d, buf, 256 * 1024, DMASPLIT_TO_DEVICE, 0);

@@ -393,7 +393,11 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	for (i = 0; i < n; i++) {
 		uintptr_t va = (uintptr_t)iov[i].iov_base;
 
-		size += round_up(b, va + iov[i].iov_len) - (va & ~b->gmask);
+		/* Past 2^64 is past any device's addresses. */
+		if (__builtin_add_overflow(size, round_up(b, va + iov[i].iov_len) -
+						 (va & ~b->gmask), &size))
+			return sim_refuse(b, attrs, -ENOSPC, "%s: map_vec of %u buffers: more than 2^64 bytes of device addresses",
+					  b->name, n);
 	}
 	r = iova_get(b, size, &iova, 1);
 	if (r < 0)
@@ -432,6 +436,9 @@ undo:
 	pt_zero(b, iova, (at - iova) >> b->sp->pt.shift);
 put:
 	iova_put(b, iova, size, -1);
+	if (r == -ENOSPC)
+		sim_refuse(b, attrs, r, "%s: map_vec of %u buffers: they need more than the %u segments given",
+			   b->name, n, *nsegs);
 	return r;
 }
 
