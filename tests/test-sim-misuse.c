@@ -750,6 +750,24 @@ START_TEST(device_refusals_log_one_line_unless_told_not_to)
 	dmasplit_dev_close(d);
 	iov[0].iov_len = iov[1].iov_len = G;
 
+	/* No device addresses left: 13 bits hold one granule. */
+	d = open_unchecked("sim:f,mask=13");
+	nsegs = 3;
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_map(d, buf, 2 * G, DMASPLIT_TO_DEVICE,
+				      DMASPLIT_ATTR_NO_WARN, &c), -ENOSPC);
+	ck_assert_int_eq(dmasplit_map_vec(d, iov, 2, DMASPLIT_TO_DEVICE,
+					  DMASPLIT_ATTR_NO_WARN, segs, &nsegs),
+			 -ENOSPC);
+	ck_assert_msg(lines_with("") == 0, "sim:f: NO_WARN logged:\n%s",
+		      tu_log_text());
+	expect_refused(dmasplit_map(d, buf, 2 * G, DMASPLIT_TO_DEVICE, 0, &c),
+		       -ENOSPC, -ENOSPC, "sim:f,mask=13", "map with no addresses left");
+	expect_refused(dmasplit_map_vec(d, iov, 2, DMASPLIT_TO_DEVICE, 0, segs,
+					&nsegs),
+		       -ENOSPC, -ENOSPC, "sim:f,mask=13", "map_vec with no addresses left");
+	dmasplit_dev_close(d);
+
 	d = open_unchecked("sim:p,iommu=off,bounce=force,pool=512K");
 	a = map_ok(d, buf, 256 * 1024, DMASPLIT_TO_DEVICE, 0);
 	b = map_ok(d, buf + 256 * 1024, 256 * 1024, DMASPLIT_TO_DEVICE, 0);

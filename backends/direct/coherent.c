@@ -131,10 +131,15 @@ int direct_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 {
 	struct dmap *m = table_take(b, dma, size, cpu, true);
 
+	/* As the other backends: -EINVAL for another size or CPU address
+	 * than the allocation's at dma, -ENOENT where there is none. */
 	if (!m) {
-		direct_err(b, "%s: free of coherent memory %p at 0x%" PRIx64 " (%zu bytes): not allocated so",
-			   b->name, cpu, dma, size);
-		return -EINVAL;
+		bool other = table_has(b, dma, true);
+
+		direct_err(b, "%s: free of coherent memory %p at 0x%" PRIx64 " (%zu bytes): %s",
+			   b->name, cpu, dma, size,
+			   other ? "not allocated so" : "nothing allocated there");
+		return other ? -EINVAL : -ENOENT;
 	}
 	dmap_release(b, m);
 	return 0;

@@ -116,6 +116,8 @@ int  table_insert(struct dmasplit_bdev *b, struct dmap *const *ms,
 /* Remove and return the mapping at dma that matches (cpu: coherent). */
 struct dmap *table_take(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 			const void *cpu, bool coherent);
+/* Whether a mapping (or, with coherent, an allocation) starts at dma. */
+bool table_has(struct dmasplit_bdev *b, uint64_t dma, bool coherent);
 /* Unpin a mapping's memory and free it (coherent memory included). */
 void dmap_release(struct dmasplit_bdev *b, struct dmap *m);
 void table_release_all(struct dmasplit_bdev *b);

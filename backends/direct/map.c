@@ -237,6 +237,19 @@ struct dmap *table_take(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,
 	return m;
 }
 
+bool table_has(struct dmasplit_bdev *b, uint64_t dma, bool coherent)
+{
+	struct dmap *m = NULL;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->cap)
+		for (m = b->table[slot_of(b, dma)]; m; m = m->next)
+			if (m->dma == dma && (m->cpu != NULL) == coherent)
+				break;
+	pthread_mutex_unlock(&b->lock);
+	return m != NULL;
+}
+
 void dmap_release(struct dmasplit_bdev *b, struct dmap *m)
 {
 	unsigned int i;

@@ -130,10 +130,13 @@ static __attribute__((noinline)) int iova_alloc_slow(struct dmasplit_bdev *b,
 		drain_caches(b);
 		r = global_alloc(b, size, addr);
 	}
-	if (r == -ENOSPC)
-		sim_err(b, "%s: no %" PRIu64 " bytes of device address space left below the DMA mask",
-			b->name, size);
 	return r;
+}
+
+int iova_none_left(struct dmasplit_bdev *b, uint32_t attrs, uint64_t size)
+{
+	return sim_refuse(b, attrs, -ENOSPC, "%s: no %" PRIu64 " bytes of device address space left below the DMA mask",
+			  b->name, size);
 }
 
 #define hot_inline inline __attribute__((always_inline))

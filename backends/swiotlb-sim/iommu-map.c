@@ -194,8 +194,8 @@ static int rec_find(struct dmasplit_bdev *b, const char *op, uint64_t dma,
  */
 static inline __attribute__((always_inline)) int
 map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
-	 enum dmasplit_dir dir, unsigned int kind, uint64_t align,
-	 uint64_t *dma)
+	 enum dmasplit_dir dir, uint32_t attrs, unsigned int kind,
+	 uint64_t align, uint64_t *dma)
 {
 	uintptr_t first = src & ~b->gmask;
 	uint64_t size = round_up(b, src + len) - first, iova, *rec, run;
@@ -204,6 +204,8 @@ map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
 
 	r = align > b->o.granule ? iova_get_aligned(b, size, align, &iova)
 				 : iova_get(b, size, &iova, 1);
+	if (unlikely(r == -ENOSPC && align <= b->o.granule))
+		return iova_none_left(b, attrs, size);
 	if (r < 0)
 		return r;
 	rec = rec_at_run(b, iova, true, &run);
@@ -300,7 +302,7 @@ static int map_one(struct dmasplit_bdev *b, void *vaddr, size_t len,
 			return r;
 		va = (uintptr_t)tlb;
 	}
-	r = map_host(b, va, len, dir, kind, 0, dma);
+	r = map_host(b, va, len, dir, attrs, kind, 0, dma);
 	if (r < 0 && tlb)
 		pool_unmap(&b->pool, tlb);
 	return r;
@@ -400,6 +402,8 @@ int iommu_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 					  b->name, n);
 	}
 	r = iova_get(b, size, &iova, 1);
+	if (r == -ENOSPC)
+		return iova_none_left(b, attrs, size);
 	if (r < 0)
 		return r;
 	rec = rec_at(b, iova, true);
@@ -632,7 +636,7 @@ int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 			b->name, len);
 		return -ENOMEM;
 	}
-	r = map_host(b, (uintptr_t)p, len, DMASPLIT_BIDIRECTIONAL, REC_COH,
+	r = map_host(b, (uintptr_t)p, len, DMASPLIT_BIDIRECTIONAL, 0, REC_COH,
 		     align, dma);
 	if (r < 0) {
 		munmap(p, len);

@@ -626,6 +626,9 @@ int  iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 /* size bytes aligned to align, a power of two above the granule, for
  * coherent memory: from the allocator itself, whose free blocks hold no
  * alignment, never from the per-CPU caches. */
+/* iova_get() and win_get() say -ENOSPC unlogged, so that the refusal's
+ * line honours the call's DMASPLIT_ATTR_NO_WARN: this is it. */
+int  iova_none_left(struct dmasplit_bdev *b, uint32_t attrs, uint64_t size);
 int  iova_get_aligned(struct dmasplit_bdev *b, uint64_t size, uint64_t align,
 		      uint64_t *addr);
 /* A window's addresses (and the leaf table its predecessor there used),

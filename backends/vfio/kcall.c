@@ -60,11 +60,12 @@ int kunmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len,
 	return r;
 }
 
-int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
+int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
+	     uint32_t attrs)
 {
 	int r = b->host->iovad_alloc(b->sp->iovad, size, b->sp->limit, addr);
 
-	if (r == -ENOSPC)
+	if (r == -ENOSPC && !(attrs & DMASPLIT_ATTR_NO_WARN))
 		vfio_err(b, "%s: no %" PRIu64 " bytes of usable IOVA space left below 0x%" PRIx64 " (the smallest DMA mask in the address space)",
 			 b->name, size, b->sp->limit);
 	return r;

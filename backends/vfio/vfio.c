@@ -570,14 +570,15 @@ static void own_release(struct dmasplit_bdev *b)
 
 /* Lock held. */
 static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
-		      unsigned int prot, uint64_t align, uint64_t *dma)
+		      unsigned int prot, uint32_t attrs, uint64_t align,
+		      uint64_t *dma)
 {
 	uint64_t g = b->sp->granule, va0 = va & ~(g - 1);
 	uint64_t size = ((va + len + g - 1) & ~(g - 1)) - va0, iova;
 	int r;
 
 	r = align > g ? iova_get_aligned(b, size, align, &iova)
-		      : iova_get(b, size, &iova);
+		      : iova_get(b, size, &iova, attrs);
 	if (r < 0)
 		return r;
 	r = kmap(b, iova, va0, size, prot);
@@ -628,7 +629,7 @@ static int vfio_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&b->sp->lock);
-	r = map_locked(b, (uintptr_t)vaddr, len, dir_prot(dir), 0, dma);
+	r = map_locked(b, (uintptr_t)vaddr, len, dir_prot(dir), attrs, 0, dma);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
@@ -669,10 +670,18 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		r = vfio_peer_check(b, iov[i].iov_base, iov[i].iov_len, attrs);
 		if (r < 0)
 			return r;
-		size += ((va + iov[i].iov_len + g - 1) & ~(g - 1)) - (va & ~(g - 1));
+		/* Past 2^64 is past any device's addresses. */
+		if (__builtin_add_overflow(size, ((va + iov[i].iov_len + g - 1) &
+						  ~(g - 1)) - (va & ~(g - 1)),
+					   &size)) {
+			if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+				vfio_err(b, "%s: map_vec of %u buffers: more than 2^64 bytes of device addresses",
+					 b->name, n);
+			return -ENOSPC;
+		}
 	}
 	pthread_mutex_lock(&b->sp->lock);
-	r = iova_get(b, size, &iova);
+	r = iova_get(b, size, &iova, attrs);
 	if (r < 0)
 		goto out;
 	at = iova;
@@ -797,7 +806,7 @@ static int vfio_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 	pthread_mutex_lock(&b->sp->lock);
 	r = coh_room(b);
 	if (r == 0)
-		r = map_locked(b, p, len, PROT_DEV_READ | PROT_DEV_WRITE, align,
+		r = map_locked(b, p, len, PROT_DEV_READ | PROT_DEV_WRITE, 0, align,
 			       dma);
 	if (r == 0)
 		b->coh[b->ncoh++] = (struct coherent){ *dma, (void *)p, size };

@@ -181,7 +181,9 @@ int  kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
 	  unsigned int prot);
 int  kunmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len,
 	    uint64_t mappings, uint64_t bytes);
-int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr);
+/* -ENOSPC logged unless attrs has DMASPLIT_ATTR_NO_WARN. */
+int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
+	      uint32_t attrs);
 /* size bytes at an address aligned to align, a power of two above the
  * granule. */
 int  iova_get_aligned(struct dmasplit_bdev *b, uint64_t size, uint64_t align,

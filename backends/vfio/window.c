@@ -373,7 +373,7 @@ int win_alloc(struct dmasplit_bdev *b, uint64_t size, uint32_t flags,
 	int r;
 
 	pthread_mutex_lock(&sp->lock);
-	r = iova_get(b, size, &a);
+	r = iova_get(b, size, &a, 0);
 	w = r == 0 ? sp->spare : NULL;
 	if (w) {
 		sp->spare = w->next_spare;
