@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -164,32 +163,21 @@ static bool readable(uint64_t p)
  * mlock(2) of page p failed with e.  ENOMEM is both memory that is not
  * there (unmapped, or PROT_NONE), which the device cannot reach either
  * (-EFAULT), and the limit or the number of mappings (-ENOMEM); EPERM
- * is a limit of 0 (-ENOMEM).  The limit is in the line: the caller can
- * raise it (dmasplit_map(3)).  A PROT_NONE page mlock() marked locked
- * all the same is unlocked again.
+ * is a limit of 0 (-ENOMEM).  Not logged: the backend says why, with its
+ * device and the call's DMASPLIT_ATTR_NO_WARN (dmasplit-backend(7)).  A
+ * PROT_NONE page mlock() marked locked all the same is unlocked again.
  */
-static int pin_failed(struct dmasplit_ctx *ctx, struct log_later *why,
-		      uint64_t p, int e)
+static int pin_failed(uint64_t p, int e)
 {
-	struct rlimit rl = { 0 };
-
 	munlock((void *)(uintptr_t)p, page_size());
-	if (e == ENOMEM && !readable(p)) {
-		log_later_err(ctx, why, "cannot pin page 0x%" PRIx64 ": no memory the process can reach there (unmapped, or PROT_NONE)",
-			      p);
+	if (e == ENOMEM && !readable(p))
 		return -EFAULT;
-	}
-	getrlimit(RLIMIT_MEMLOCK, &rl);
-	log_later_err(ctx, why, "cannot pin page 0x%" PRIx64 ": %s (RLIMIT_MEMLOCK %llu bytes)",
-		      p, strerror(e), (unsigned long long)rl.rlim_cur);
 	return e == ENOMEM || e == EPERM ? -ENOMEM : -e;
 }
 
 int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 {
-	struct dmasplit_ctx *ctx = ctx_from_host(host);
-	struct pin_table *pins = &ctx->pins;
-	struct log_later why = { 0 };
+	struct pin_table *pins = &ctx_from_host(host)->pins;
 	uint64_t first, end, p;
 	int r = 0;
 
@@ -208,7 +196,7 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 			continue;
 		}
 		if (mlock((void *)(uintptr_t)p, page_size()) < 0) {
-			r = pin_failed(ctx, &why, p, errno);
+			r = pin_failed(p, errno);
 			break;
 		}
 		pins->pages[i] = p;
@@ -218,7 +206,6 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 	if (r < 0)
 		unpin_locked(pins, first, p);
 	pthread_mutex_unlock(&pins->lock);
-	log_later_flush(ctx, &why);
 	return r;
 }
 

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -714,22 +713,6 @@ START_TEST(virt_to_phys_as_root)
 }
 END_TEST
 
-/* CAP_SYS_ADMIN in the effective set, or out of it; the permitted set
- * is left alone, so that it can be raised again. */
-static bool set_sys_admin(bool on)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2];
-
-	if (syscall(SYS_capget, &h, d) != 0)
-		return false;
-	if (on)
-		d[CAP_SYS_ADMIN / 32].effective |= 1u << (CAP_SYS_ADMIN % 32);
-	else
-		d[CAP_SYS_ADMIN / 32].effective &= ~(1u << (CAP_SYS_ADMIN % 32));
-	return syscall(SYS_capset, &h, d) == 0;
-}
-
 /* Whether a file descriptor of this process is open on its pagemap. */
 static bool pagemap_open(void)
 {
@@ -761,7 +744,7 @@ START_TEST(virt_to_phys_needs_privilege)
 	uint64_t phys = 0;
 
 	if (sees_frame_numbers()) {
-		ck_assert(set_sys_admin(false));
+		ck_assert(tu_cap_effective(CAP_SYS_ADMIN, false));
 		dropped = true;
 		ck_assert_msg(!sees_frame_numbers(),
 			      "frame numbers still visible without CAP_SYS_ADMIN");
@@ -769,7 +752,7 @@ START_TEST(virt_to_phys_needs_privilege)
 	ck_assert_int_eq(host->virt_to_phys(host, &c, &phys), -EPERM);
 	ck_assert_msg(!pagemap_open(), "the pagemap file was kept");
 	if (dropped) {
-		ck_assert(set_sys_admin(true));
+		ck_assert(tu_cap_effective(CAP_SYS_ADMIN, true));
 		ck_assert_int_eq(host->virt_to_phys(host, &c, &phys), 0);
 		ck_assert_uint_ne(phys, 0);
 	}

@@ -2,12 +2,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/capability.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -361,4 +364,19 @@ void tu_ctx_free(struct dmasplit_ctx *ctx)
 		free(scratch);
 		scratch = NULL;
 	}
+}
+
+bool tu_cap_effective(int cap, bool on)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	uint32_t bit = 1u << (cap % 32);
+
+	if (syscall(SYS_capget, &h, d) != 0)
+		return false;
+	if (on)
+		d[cap / 32].effective |= bit;
+	else
+		d[cap / 32].effective &= ~bit;
+	return syscall(SYS_capset, &h, d) == 0;
 }

@@ -45,6 +45,11 @@ bool tu_log_has(const char *needle);
 /* All captured lines, newline-separated, for failure messages. */
 const char *tu_log_text(void);
 
+/* Capability cap (CAP_*) raised in or dropped from the effective set; the
+ * permitted set stays, so it can be raised again.  False if the kernel
+ * refused. */
+bool tu_cap_effective(int cap, bool on);
+
 /* Whether the project's backend NAME (backend-NAME.so) is built, in
  * DMASPLIT_TEST_BACKENDS. */
 bool tu_backend_built(const char *name);

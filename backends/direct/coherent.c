@@ -86,8 +86,10 @@ int direct_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 	 * writes also give every page its frame. */
 	memset(p, 0, len);
 	r = b->host->pin(b->host, p, len);
-	if (r < 0)
+	if (r < 0) {
+		direct_pin_refused(b, 0, p, len, r);
 		goto fail_unmap;
+	}
 	r = direct_walk(b, (uintptr_t)p, len, step, 0, count_run, &c);
 	if (r == 0 && c.runs > 1) {
 		direct_err(b, "%s: the %zu huge pages of %zu bytes of coherent memory are not physically contiguous; allocate at most %" PRIu64 " bytes at once, or use larger huge pages (hugepagesz=1G)",

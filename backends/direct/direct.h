@@ -132,9 +132,13 @@ void direct_peers_free(struct dmasplit_bdev *b);
 int  direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint32_t attrs,
 		 uint64_t *addr, bool *is_bus);
 /* The host's pin and unpin for the RAM of a range, not its peer memory;
- * a failed pin leaves nothing pinned. */
+ * a failed pin leaves nothing pinned and says why, unless attrs has
+ * DMASPLIT_ATTR_NO_WARN. */
 int  direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len,
-		enum dmasplit_dir dir);
+		enum dmasplit_dir dir, uint32_t attrs);
+/* The line for a failed host pin of [addr, addr + len): its error. */
+int  direct_pin_refused(struct dmasplit_bdev *b, uint32_t attrs,
+			const void *addr, size_t len, int r);
 int  direct_unpin(struct dmasplit_bdev *b, const void *addr, size_t len);
 
 /* coherent.c */

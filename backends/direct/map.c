@@ -325,7 +325,7 @@ int direct_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 
 	/* Locked first: mlock faults the pages in (writably, breaking
 	 * copy-on-write), so the frames read next are the ones that stay. */
-	r = direct_pin(b, vaddr, len, dir);
+	r = direct_pin(b, vaddr, len, dir, attrs);
 	if (r < 0)
 		return r;
 	r = direct_walk(b, (uintptr_t)vaddr, len, b->page_size, attrs,
@@ -471,7 +471,7 @@ int direct_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		return -ENOMEM;
 	for (pinned = 0; pinned < n; pinned++) {
 		r = direct_pin(b, iov[pinned].iov_base, iov[pinned].iov_len,
-			       dir);
+			       dir, attrs);
 		if (r < 0)
 			goto out;
 	}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "direct.h"
 
@@ -166,7 +167,8 @@ static bool maps_writable(uintptr_t start, uintptr_t end)
 	return at >= end;
 }
 
-static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len)
+static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
+			  uint32_t attrs)
 {
 	uintptr_t start = addr & ~(uintptr_t)(b->page_size - 1);
 	uintptr_t end = start + page_span(b, addr, len);
@@ -175,9 +177,31 @@ static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len)
 	    madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0 ||
 	    maps_writable(start, end))
 		return 0;
-	direct_err(b, "%s: %zu bytes at %p, which the device would write, are not memory the process can write: %s",
-		   b->name, len, (void *)addr, strerror(errno));
+	if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+		direct_err(b, "%s: %zu bytes at %p, which the device would write, are not memory the process can write (read-only, or not there)",
+			   b->name, len, (void *)addr);
 	return -EFAULT;
+}
+
+int direct_pin_refused(struct dmasplit_bdev *b, uint32_t attrs,
+		       const void *addr, size_t len, int r)
+{
+	struct rlimit rl = { 0 };
+
+	if (attrs & DMASPLIT_ATTR_NO_WARN)
+		return r;
+	if (r == -EFAULT) {
+		direct_err(b, "%s: cannot pin %zu bytes at %p: no memory the process can reach there (unmapped, or PROT_NONE)",
+			   b->name, len, addr);
+	} else if (r == -ENOMEM) {
+		getrlimit(RLIMIT_MEMLOCK, &rl);
+		direct_err(b, "%s: cannot pin %zu bytes at %p: over the locked-memory limit (RLIMIT_MEMLOCK %llu bytes), or out of memory",
+			   b->name, len, addr, (unsigned long long)rl.rlim_cur);
+	} else {
+		direct_err(b, "%s: cannot pin %zu bytes at %p: %s",
+			   b->name, len, addr, strerror(-r));
+	}
+	return r;
 }
 
 /*
@@ -187,7 +211,7 @@ static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len)
  * and mlock populates through GUP).
  */
 static int ram_apply(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
-		     bool pin, bool writes, size_t *done)
+		     bool pin, bool writes, uint32_t attrs, size_t *done)
 {
 	uintptr_t start = addr, end = addr + len;
 	struct dmasplit_peer p;
@@ -204,15 +228,20 @@ static int ram_apply(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
 			next = pe < end ? pe : end;
 		}
 		if (stop > addr) {
-			r = pin && writes ? populate_write(b, addr, stop - addr)
+			r = pin && writes ? populate_write(b, addr, stop - addr,
+							   attrs)
 					  : 0;
-			if (r == 0)
-				r = pin ? b->host->pin(b->host,
-						       (const void *)addr,
-						       stop - addr)
-					: b->host->unpin(b->host,
-							 (const void *)addr,
-							 stop - addr);
+			if (r == 0 && pin) {
+				r = b->host->pin(b->host, (const void *)addr,
+						 stop - addr);
+				if (r < 0)
+					direct_pin_refused(b, attrs,
+							   (const void *)addr,
+							   stop - addr, r);
+			} else if (r == 0) {
+				r = b->host->unpin(b->host, (const void *)addr,
+						   stop - addr);
+			}
 			if (r < 0) {
 				*done = addr - start;
 				return r;
@@ -242,16 +271,16 @@ static void keep_frames(const struct dmasplit_bdev *b, uintptr_t addr,
 }
 
 int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len,
-	       enum dmasplit_dir dir)
+	       enum dmasplit_dir dir, uint32_t attrs)
 {
 	size_t done, undone;
 	int r;
 
 	keep_frames(b, (uintptr_t)addr, len);
 	r = ram_apply(b, (uintptr_t)addr, len, true,
-		      dmasplit_dir_device_writes(dir), &done);
+		      dmasplit_dir_device_writes(dir), attrs, &done);
 	if (r < 0 && done)
-		ram_apply(b, (uintptr_t)addr, done, false, false, &undone);
+		ram_apply(b, (uintptr_t)addr, done, false, false, 0, &undone);
 	return r;
 }
 
@@ -260,7 +289,7 @@ int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len,
 int direct_unpin(struct dmasplit_bdev *b, const void *addr, size_t len)
 {
 	size_t done;
-	int r = ram_apply(b, (uintptr_t)addr, len, false, false, &done);
+	int r = ram_apply(b, (uintptr_t)addr, len, false, false, 0, &done);
 
 	if (r < 0)
 		direct_err(b, "%s: %zu bytes at %p stay pinned: %s", b->name,
