@@ -166,6 +166,38 @@ START_TEST(other_drivers_and_no_group_are_not_selected)
 }
 END_TEST
 
+/* Named by the application, a backend that cannot drive the device says
+ * why, in one line, and opens nothing: vfio a device not bound to
+ * vfio-pci or not PCI at all, the simulated device anything but sim:. */
+START_TEST(a_named_backend_refuses_a_device_it_cannot_drive)
+{
+	static const struct {
+		const char *spec, *backend, *line;
+	} cases[] = {
+		{ "0000:00:04.0", "vfio", "vfio: 0000:00:04.0: bound to driver 'nvme', not vfio-pci" },
+		{ "sim:nic0", "vfio", "vfio: nic0: not a PCI device" },
+		{ "0000:00:04.0", "swiotlb-sim", "swiotlb-sim: 0000:00:04.0: not a simulated device" },
+	};
+	unsigned int i;
+
+	fake_device("nvme", "DMA\n", false);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dmasplit_dev *dev = NULL;
+		int r;
+
+		tu_log_clear();
+		r = dmasplit_dev_open_backend(ctx, cases[i].spec,
+					      cases[i].backend, &dev);
+		ck_assert_msg(r == -ENODEV && !dev, "%s on %s: %d",
+			      cases[i].backend, cases[i].spec, r);
+		ck_assert_msg(tu_log_has(cases[i].line) &&
+			      !tu_log_has("cannot open"),
+			      "%s on %s, log:\n%s", cases[i].backend,
+			      cases[i].spec, tu_log_text());
+	}
+}
+END_TEST
+
 /*
  * A description from a program built before iommu_class, or with it left
  * 0 or set to a value the library does not know: the core classifies it
@@ -295,6 +327,7 @@ int main(void)
 	tcase_add_test(tc, unlink_mode_follows_the_group_unless_the_spec_says);
 	tcase_add_test(tc, identity_or_blocked_group_is_not_selected);
 	tcase_add_test(tc, other_drivers_and_no_group_are_not_selected);
+	tcase_add_test(tc, a_named_backend_refuses_a_device_it_cannot_drive);
 	tcase_add_test(tc, description_without_class_is_probed_as_before);
 	tcase_add_test(tc, description_from_an_older_core_is_refused);
 	tcase_add_test(tc, interface_choice_is_logged_with_its_reason);

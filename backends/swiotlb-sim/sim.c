@@ -389,6 +389,12 @@ static int sim_open(const struct dmasplit_host *host,
 	struct dmasplit_bdev *b;
 	int r;
 
+	/* Forced or named, not probed: only its own bus is a device. */
+	if (desc->bus != DMASPLIT_BUS_SIM) {
+		dmasplit_host_err(host, "swiotlb-sim: %s: not a simulated device (a sim:NAME spec)",
+				  desc->name);
+		return -ENODEV;
+	}
 	b = aligned_alloc(64, (sizeof(*b) + 63) & ~(size_t)63);
 	if (!b)
 		return -ENOMEM;

@@ -44,25 +44,48 @@ static bool want_iommufd(const struct dmasplit_desc *desc, const char **why)
 	return true;
 }
 
+/*
+ * Whether this backend drives the device: a PCI function bound to
+ * vfio-pci whose IOMMU group translates.  Else -ENODEV, with why in
+ * one line: debug at a probe, which asks every backend; an error at an
+ * open, where the application named or forced this one.
+ */
+static int vfio_takes(const struct dmasplit_host *host,
+		      const struct dmasplit_desc *desc, int priority)
+{
+	if (desc->bus != DMASPLIT_BUS_PCI) {
+		dmasplit_host_log(host, priority, VFIO_NAME ": %s: not a PCI device",
+				  desc->name);
+		return -ENODEV;
+	}
+	if (strcmp(desc->driver, "vfio-pci")) {
+		dmasplit_host_log(host, priority, VFIO_NAME ": %s: bound to %s%s%s, not vfio-pci",
+				  desc->name, desc->driver[0] ? "driver '" : "no driver",
+				  desc->driver, desc->driver[0] ? "'" : "");
+		return -ENODEV;
+	}
+	if (!DMASPLIT_DESC_HAS(desc, iommu_class)) {
+		dmasplit_host_log(host, priority, VFIO_NAME ": %s: the library is older than this backend (no IOMMU class in the description)",
+				  desc->name);
+		return -ENODEV;
+	}
+	if (desc->iommu_class != DMASPLIT_IOMMU_TRANSLATED) {
+		dmasplit_host_log(host, priority, VFIO_NAME ": %s: IOMMU group %d of type '%s' does not translate",
+				  desc->name, desc->iommu_group,
+				  desc->iommu_group_type);
+		return -ENODEV;
+	}
+	return 0;
+}
+
 static int vfio_probe(const struct dmasplit_host *host,
 		      const struct dmasplit_desc *desc, int *score)
 {
 	const char *why;
 	bool fd;
 
-	if (desc->bus != DMASPLIT_BUS_PCI || strcmp(desc->driver, "vfio-pci"))
+	if (vfio_takes(host, desc, LOG_DEBUG) < 0)
 		return -ENODEV;
-	if (!DMASPLIT_DESC_HAS(desc, iommu_class)) {
-		dmasplit_host_dbg(host, VFIO_NAME ": %s: the library is older than this backend (no IOMMU class in the description)",
-				  desc->name);
-		return -ENODEV;
-	}
-	if (desc->iommu_class != DMASPLIT_IOMMU_TRANSLATED) {
-		dmasplit_host_dbg(host, VFIO_NAME ": %s: IOMMU group %d of type '%s' does not translate",
-				  desc->name, desc->iommu_group,
-				  desc->iommu_group_type);
-		return -ENODEV;
-	}
 	fd = want_iommufd(desc, &why);
 	dmasplit_host_dbg(host, VFIO_NAME ": %s: would use %s: %s", desc->name,
 			  fd ? "iommufd" : "type1", why);
@@ -298,8 +321,11 @@ static int vfio_open(const struct dmasplit_host *host,
 	bool join = false;
 	int r;
 
-	if (!b)
-		return -ENOMEM;
+	r = vfio_takes(host, desc, LOG_ERR);
+	if (r < 0 || !b) {
+		free(b);
+		return r < 0 ? r : -ENOMEM;
+	}
 	b->host = host;
 	b->device_fd = b->group_fd = -1;
 	snprintf(b->name, sizeof(b->name), "%s", desc->name);
