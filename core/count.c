@@ -89,6 +89,8 @@ uint64_t count_read(const struct dmasplit_dev *dev, enum counter c)
 	int i;
 
 	for (i = 0; i < COUNT_SLOTS; i++)
-		sum += __atomic_load_n(&dev->count[i].v[c], __ATOMIC_RELAXED);
+		/* Acquire: a count read after this one sees at least what
+		 * happened before the adds this one saw. */
+		sum += __atomic_load_n(&dev->count[i].v[c], __ATOMIC_ACQUIRE);
 	return sum;
 }

@@ -375,7 +375,8 @@ DMASPLIT_EXPORT int dmasplit_dev_open_backend(struct dmasplit_ctx *ctx,
 uint64_t dev_live(struct dmasplit_dev *dev, enum counter up,
 		  enum counter down, const char *what)
 {
-	uint64_t a = count_read(dev, up), b = count_read(dev, down);
+	/* The releases first, as dmasplit_dev_get_stats() reads them. */
+	uint64_t b = count_read(dev, down), a = count_read(dev, up);
 
 	if (likely(a >= b))
 		return a - b;
@@ -625,13 +626,19 @@ DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 			return backend_error(dev, r, ERRS_QUERY, "get_stats");
 	}
 	s.size = sizeof(s);
-	s.windows_allocated = count_read(dev, C_WINDOWS_ALLOCATED);
+	/* The fields are read one by one while other threads may make
+	 * calls: each count before those of the calls that come before its
+	 * own in an object's life (an unmap after its map, a destroy after
+	 * its allocation, an unlink after its link), whose later reads can
+	 * only be larger.  So a snapshot never shows more unmaps than maps
+	 * or more windows destroyed than allocated. */
 	destroyed = count_read(dev, C_WINDOWS_DESTROYED);
-	s.links = count_read(dev, C_LINKS);
-	s.syncs = count_read(dev, C_SYNCS);
 	s.unlinks = count_read(dev, C_UNLINKS);
-	s.maps = count_read(dev, C_MAPS);
 	s.unmaps = count_read(dev, C_UNMAPS);
+	s.syncs = count_read(dev, C_SYNCS);
+	s.links = count_read(dev, C_LINKS);
+	s.maps = count_read(dev, C_MAPS);
+	s.windows_allocated = count_read(dev, C_WINDOWS_ALLOCATED);
 	s.windows_live = s.windows_allocated >= destroyed ?
 			 s.windows_allocated - destroyed :
 			 dev_live(dev, C_WINDOWS_ALLOCATED, C_WINDOWS_DESTROYED,

@@ -358,15 +358,37 @@ static void teardown(void)
 	tu_ctx_free(ctx);
 }
 
+/* A snapshot taken while threads map and unmap agrees with itself: no
+ * more unmaps than maps, no more windows destroyed than allocated, the
+ * live counts the differences. */
+static void stats_agree(struct dmasplit_dev *d, const char *name)
+{
+	struct dmasplit_dev_stats st = { .size = sizeof(st) };
+
+	ck_assert_int_eq(dmasplit_dev_get_stats(d, &st), 0);
+	ck_assert_msg(st.unmaps <= st.maps &&
+		      st.mappings_live == st.maps - st.unmaps &&
+		      st.windows_live <= st.windows_allocated,
+		      "%s: a snapshot that disagrees with itself: maps %" PRIu64 ", unmaps %" PRIu64 ", mappings_live %" PRIu64 ", windows %" PRIu64 ", windows_live %" PRIu64,
+		      name, st.maps, st.unmaps, st.mappings_live,
+		      st.windows_allocated, st.windows_live);
+}
+
 START_TEST(threads_mapping_on_shared_and_own_devices_see_every_mapping_from_the_device)
 {
 	struct dmasplit_dev_stats st = { .size = sizeof(st) };
-	unsigned long total = 0;
+	unsigned long total = 0, snapshots = 0;
 	unsigned int i;
+	double end = now() + seconds;
 
 	for (i = 0; i < THREADS; i++)
 		ck_assert_int_eq(pthread_create(&workers[i].thread, NULL, work,
 						&workers[i]), 0);
+	while (now() < end) {
+		stats_agree(shared_iommu, "shared device");
+		stats_agree(shared_bounce, "shared bounce device");
+		snapshots++;
+	}
 	for (i = 0; i < THREADS; i++)
 		ck_assert_int_eq(pthread_join(workers[i].thread, NULL), 0);
 	for (i = 0; i < THREADS; i++) {
@@ -384,8 +406,8 @@ START_TEST(threads_mapping_on_shared_and_own_devices_see_every_mapping_from_the_
 	ck_assert_msg(st.mappings_live == 0,
 		      "shared bounce device: expected 0 mappings live, got %" PRIu64,
 		      st.mappings_live);
-	printf("# %u threads, %lu operations in %.1f s, %lu lines logged\n",
-	       THREADS, total, seconds, atomic_load(&log_lines));
+	printf("# %u threads, %lu operations in %.1f s, %lu lines logged, %lu snapshots of the statistics\n",
+	       THREADS, total, seconds, atomic_load(&log_lines), snapshots);
 }
 END_TEST
 
