@@ -285,9 +285,13 @@ int win_get(struct dmasplit_bdev *b, struct dmasplit_bwin *w, uint64_t size,
 	struct iova_cache *c = &b->sp->caches[cpu];
 	int order = cache_order(b, size);
 
+	int r;
+
 	*w = (struct dmasplit_bwin){ .b = b, .cpu = cpu };
-	if (order < 0)
-		return iova_get_on(b, c, size, addr, 0);
+	if (order < 0) {
+		r = iova_get_on(b, c, size, addr, 0);
+		goto out;
+	}
 	pthread_mutex_lock(&c->lock);
 	for (i = c->nheld; i-- > 0;)
 		if (c->held_order[i] == order) {
@@ -307,7 +311,10 @@ int win_get(struct dmasplit_bdev *b, struct dmasplit_bwin *w, uint64_t size,
 		return 0;
 	}
 	pthread_mutex_unlock(&c->lock);
-	return iova_alloc_slow(b, c, order, size, addr);
+	r = iova_alloc_slow(b, c, order, size, addr);
+out:
+	/* A window's alloc has no attributes: always said. */
+	return r == -ENOSPC ? iova_none_left(b, 0, size) : r;
 }
 
 void win_put(struct dmasplit_bwin *w, unsigned int flushes)

@@ -204,10 +204,9 @@ map_host(struct dmasplit_bdev *b, uintptr_t src, size_t len,
 
 	r = align > b->o.granule ? iova_get_aligned(b, size, align, &iova)
 				 : iova_get(b, size, &iova, 1);
-	if (unlikely(r == -ENOSPC && align <= b->o.granule))
-		return iova_none_left(b, attrs, size);
-	if (r < 0)
-		return r;
+	if (unlikely(r < 0))
+		return r == -ENOSPC && align <= b->o.granule
+			       ? iova_none_left(b, attrs, size) : r;
 	rec = rec_at_run(b, iova, true, &run);
 	t = tail_of(b, iova + (src & b->gmask), len);
 	if (rec && t) {

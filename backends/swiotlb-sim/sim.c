@@ -475,14 +475,11 @@ static int sim_iova_init(struct dmasplit_bdev *b, uint64_t size,
 			 uint32_t flags, struct dmasplit_bwin *win,
 			 uint64_t *addr)
 {
-	int r;
-
 	/* Like dma-direct: no address space to reserve without an IOMMU. */
 	if (!b->o.iommu)
 		return -EOPNOTSUPP;
 	(void)flags;
-	r = win_get(b, win, size, addr);
-	return r == -ENOSPC ? iova_none_left(b, 0, size) : r;
+	return win_get(b, win, size, addr);
 }
 
 static int sim_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
