@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "simutil.h"
 
@@ -489,6 +492,70 @@ START_TEST(members_map_from_two_threads_at_once)
 }
 END_TEST
 
+static volatile int hammer_stop;
+
+/* Opens and closes a shared-space member in a context of its own, so
+ * that the registry of spaces is busy whenever the main thread forks. */
+static void *hammer_spaces(void *arg)
+{
+	struct dmasplit_ctx *c = NULL;
+
+	(void)arg;
+	/* The library's built-in simulated device, as in the child. */
+	if (dmasplit_ctx_new(&c) != 0)
+		return NULL;
+	while (!hammer_stop) {
+		struct dmasplit_dev *d;
+
+		if (dmasplit_dev_open(c, "sim:h,as=busy", &d) == 0)
+			dmasplit_dev_close(d);
+	}
+	dmasplit_ctx_unref(c);
+	return NULL;
+}
+
+/* libdmasplit(3): after fork(), the child makes a context of its own.
+ * It must be able to open shared-space members there, whatever the
+ * parent's threads were doing with theirs at the fork. */
+START_TEST(a_child_of_fork_opens_shared_spaces_while_parent_threads_do)
+{
+	pthread_t th[2];
+	unsigned int i, hung = 0, failed = 0;
+
+	hammer_stop = 0;
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, hammer_spaces, NULL), 0);
+	for (i = 0; i < 40; i++) {
+		int status = 0;
+		pid_t pid = fork();
+
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct dmasplit_ctx *c;
+			struct dmasplit_dev *d;
+
+			alarm(3);
+			if (dmasplit_ctx_new(&c) != 0 ||
+			    dmasplit_dev_open(c, "sim:child,as=mine", &d) != 0)
+				_exit(3);
+			dmasplit_dev_close(d);
+			_exit(0);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+			hung++;
+		else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			failed++;
+	}
+	hammer_stop = 1;
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_msg(hung == 0 && failed == 0,
+		      "of 40 children, %u hung in dmasplit_dev_open and %u failed",
+		      hung, failed);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sim");
@@ -511,6 +578,7 @@ int main(void)
 	tcase_add_test(tc, stats_count_an_invalidation_once_for_the_space);
 	tcase_add_test(tc, batch_on_one_member_is_read_by_another);
 	tcase_add_test(tc, members_map_from_two_threads_at_once);
+	tcase_add_test(tc, a_child_of_fork_opens_shared_spaces_while_parent_threads_do);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

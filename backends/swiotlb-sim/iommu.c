@@ -98,6 +98,26 @@ fail:
 static pthread_mutex_t space_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sim_space *spaces;
 
+/* The registry is the process's, not a context's: a child of fork(2)
+ * makes contexts of its own and opens devices in them, so the lock
+ * must not be left held by a thread the child does not have.  Taken
+ * around the fork (held only for a member's join or leave), the child
+ * gets it free and the list whole. */
+static void space_lock_take(void)
+{
+	pthread_mutex_lock(&space_lock);
+}
+
+static void space_lock_give(void)
+{
+	pthread_mutex_unlock(&space_lock);
+}
+
+__attribute__((constructor)) static void space_lock_atfork(void)
+{
+	pthread_atfork(space_lock_take, space_lock_give, space_lock_give);
+}
+
 static void member_add(struct sim_space *sp, struct dmasplit_bdev *b)
 {
 	unsigned int i;
@@ -211,10 +231,12 @@ void iommu_fini(struct dmasplit_bdev *b)
 		space_free(sp);
 		return;
 	}
-	pthread_mutex_lock(&space_lock);
+	/* Still a member, so the space stays: its mappings go without the
+	 * registry's lock, which opens in other contexts wait for. */
 	b->sp = sp;
 	iommu_release_owned(b);
 	b->sp = NULL;
+	pthread_mutex_lock(&space_lock);
 	for (m = &sp->members; *m != b; m = &(*m)->sp_next)
 		;
 	*m = b->sp_next;

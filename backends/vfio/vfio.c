@@ -101,6 +101,25 @@ static int vfio_probe(const struct dmasplit_host *host,
 static pthread_mutex_t space_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vspace *spaces;
 
+/* The registry is the process's: a child of fork(2) opens devices in
+ * contexts of its own, so the lock must not be left held by a thread
+ * the child does not have.  Taken around the fork, the child gets it
+ * free and the list whole. */
+static void space_lock_take(void)
+{
+	pthread_mutex_lock(&space_lock);
+}
+
+static void space_lock_give(void)
+{
+	pthread_mutex_unlock(&space_lock);
+}
+
+__attribute__((constructor)) static void space_lock_atfork(void)
+{
+	pthread_atfork(space_lock_take, space_lock_give, space_lock_give);
+}
+
 static void space_free(struct vspace *sp)
 {
 	win_spares_free(sp);
