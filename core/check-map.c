@@ -17,7 +17,8 @@ void check_group_put(struct check_group *g)
 		free(g);
 }
 
-void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e)
+void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e,
+			    const char *when)
 {
 	uint64_t len = e->node.last - e->node.start + 1;
 	const struct dmasplit_backend_ops *ops = dev->ops;
@@ -25,11 +26,24 @@ void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e)
 	struct check_report rep = { 0 };
 	unsigned int i;
 
-	check_misuse(&rep, 0, "%s: leaked %s mapping 0x%" PRIx64 "+0x%" PRIx64 " released at close",
-		     dev->name, check_kind_name[e->kind], e->node.start, len);
-	check_culprit(&rep, e->kind == CHECK_WINDOW ? "allocated at" :
-			    "mapped at", e->made_at);
-	check_report(dev, &rep, 0);
+	/* A vector is one leak, however many segments it came in. */
+	if (e->kind == CHECK_VEC && g->n > 1) {
+		if (!g->reported) {
+			g->reported = true;
+			check_misuse(&rep, 0, "%s: leaked %s vector of %u segments from 0x%" PRIx64 "+0x%" PRIx64 " released %s",
+				     dev->name, check_kind_name[e->kind], g->n,
+				     g->segs[0].dma, g->segs[0].len, when);
+			check_culprit(&rep, "mapped at", e->made_at);
+			check_report(dev, &rep, 0);
+		}
+	} else {
+		check_misuse(&rep, 0, "%s: leaked %s mapping 0x%" PRIx64 "+0x%" PRIx64 " released %s",
+			     dev->name, check_kind_name[e->kind], e->node.start,
+			     len, when);
+		check_culprit(&rep, e->kind == CHECK_WINDOW ? "allocated at" :
+				    "mapped at", e->made_at);
+		check_report(dev, &rep, 0);
+	}
 	/* Through a region, the backend never saw it: the region's own
 	 * mapping went with the region. */
 	if (e->in_region)
@@ -87,7 +101,7 @@ void check_region_leaks(struct dmasplit_dev *dev, uint64_t dma, uint64_t len)
 	pthread_mutex_unlock(&dev->lock);
 	/* Reported outside the lock: the log function may call in. */
 	for (i = 0; i < ngone; i++) {
-		check_map_release_leak(dev, gone[i]);
+		check_map_release_leak(dev, gone[i], "with its region");
 		check_entry_drop(gone[i]);
 	}
 	free(gone);

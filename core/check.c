@@ -64,7 +64,7 @@ void check_dev_release(struct dmasplit_dev *dev)
 	while ((n = itree_first(&c->ranges))) {
 		struct check_entry *e = entry_of(n);
 
-		check_map_release_leak(dev, e);
+		check_map_release_leak(dev, e, "as the device went");
 		itree_remove(&c->ranges, n);
 		check_entry_drop(e);
 	}

@@ -31,6 +31,7 @@ struct check_group {
 	unsigned int n;
 	unsigned int live;	/* entries not yet freed */
 	bool released;
+	bool reported;		/* leaked: one report for the vector */
 	struct dmasplit_seg *segs;
 	struct check_entry **ent;
 };
@@ -120,7 +121,10 @@ struct check_link *check_links_spare(struct check_link **spare);
 /* check-map.c */
 void check_group_put(struct check_group *g);
 /* Undo a leaked mapping the way its owner should have; no lock held. */
-void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e);
+/* A leaked mapping, reported (a vector once, whole) and released; when
+ * says what released it: "as the device went", "with its region". */
+void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e,
+			    const char *when);
 
 /* ------------------------------------------------------------------ */
 /* check-report.c                                                      */

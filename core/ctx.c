@@ -322,7 +322,7 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_ref(struct dmasplit_ctx *ctx)
 DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx)
 {
 	struct dmasplit_dev *dev;
-	unsigned int devs = 0;
+	unsigned int devs = 0, held = 0;
 	int left;
 
 	if (!ctx)
@@ -331,13 +331,17 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx
 	 * another thread may free the context. */
 	if (dmasplit_ctx_get_log_priority(ctx) >= LOG_INFO) {
 		pthread_mutex_lock(&ctx->lock);
-		for (dev = ctx->devs; dev; dev = dev->next)
+		for (dev = ctx->devs; dev; dev = dev->next) {
 			devs++;
+			/* Closed, but kept by its windows, batches or
+			 * regions. */
+			held += __atomic_load_n(&dev->closed, __ATOMIC_RELAXED);
+		}
 		pthread_mutex_unlock(&ctx->lock);
 		left = __atomic_load_n(&ctx->refcount, __ATOMIC_RELAXED) - 1;
 		if (devs && left > 0 && (unsigned int)left <= devs)
-			log_info(ctx, "context %p stays for %u open devices: it goes when the last is closed",
-				 (void *)ctx, devs);
+			log_info(ctx, "context %p stays for %u open devices and %u closed ones still held by windows, batches or regions: it goes when the last is released",
+				 (void *)ctx, devs - held, held);
 	}
 	ctx_put(ctx);
 	return NULL;

@@ -212,6 +212,30 @@ START_TEST(checker_reports_leaks_at_close_and_the_last_window_releases)
 }
 END_TEST
 
+/* A leaked vector is one leak, however many segments the backend made
+ * of it: one line, one finding, naming what released it. */
+START_TEST(checker_reports_a_leaked_vector_once)
+{
+	struct iovec iov[3] = { { buf, 100 }, { buf + 2 * G, 100 }, { buf + 4 * G, 100 } };
+	struct dmasplit_seg segs[3];
+	struct dmasplit_dev *b;
+	unsigned int nsegs = 3;
+	uint64_t before;
+
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:leaky", "testb", &b), 0);
+	ck_assert_int_eq(dmasplit_map_vec(b, iov, 3, DMASPLIT_TO_DEVICE, 0, segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 3);
+	before = dmasplit_ctx_get_check_findings(ctx);
+	tu_log_clear();
+	dmasplit_dev_close(b);
+	ck_assert_msg(tu_log_count("leaked dmasplit_map_vec") == 1 &&
+		      tu_log_has("leaky: leaked dmasplit_map_vec vector of 3 segments from ") &&
+		      tu_log_has("released as the device went"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx) - before, 1);
+}
+END_TEST
+
 START_TEST(checker_reports_device_access_to_cpu_owned_memory)
 {
 	static const char *const sim[] = { "swiotlb-sim", NULL };
@@ -588,6 +612,7 @@ int main(void)
 	tcase_add_test(tc, checker_free_coherent_with_wrong_address);
 	tcase_add_test(tc, checker_catches_overlapping_windows_from_a_backend);
 	tcase_add_test(tc, checker_reports_leaks_at_close_and_the_last_window_releases);
+	tcase_add_test(tc, checker_reports_a_leaked_vector_once);
 	tu_add_test_if(tc, checker_reports_device_access_to_cpu_owned_memory,
 		       tu_backend_built("swiotlb-sim"),
 		       "the swiotlb-sim backend is not built");
