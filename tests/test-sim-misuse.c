@@ -584,6 +584,23 @@ START_TEST(sync_past_the_end_inside_the_last_page_is_refused)
 				       -EINVAL, -EINVAL, spec,
 				       "sync 1 byte past a vector's first segment");
 			ck_assert_int_eq(dmasplit_unmap_vec(d, segs, 2, dir, 0), 0);
+
+			/* And before its first byte, in the granule it
+			 * starts in. */
+			iov[0].iov_base = buf + G - 100;
+			iov[0].iov_len = G + 200;
+			nsegs = 2;
+			ck_assert_int_eq(dmasplit_map_vec(d, iov, 1, dir, 0, segs,
+							  &nsegs), 0);
+			tu_log_clear();
+			ck_assert_int_eq(dmasplit_sync_for_cpu(d, segs[0].dma, 2, dir), 0);
+			expect_refused(dmasplit_sync_for_cpu(d, segs[0].dma - 1, 2, dir),
+				       -EINVAL, -EINVAL, spec,
+				       "sync from 1 byte before a vector's first segment");
+			expect_refused(dmasplit_sync_for_device(d, segs[0].dma - 16, 32, dir),
+				       -EINVAL, -EINVAL, spec,
+				       "sync_for_device from before a vector's first segment");
+			ck_assert_int_eq(dmasplit_unmap_vec(d, segs, 1, dir, 0), 0);
 		}
 		/* Not bounced: one swiotlb mapping holds less. */
 		if (i == 0) {

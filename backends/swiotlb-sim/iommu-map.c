@@ -707,6 +707,13 @@ static int sync_check(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	if (w0 && rec_owner(w0) != b->owner)
 		return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: another device of address space %s mapped it; only that one may sync it",
 				  b->name, dma, len, b->sp->name);
+	/* A vector's record is at its first granule, with where its
+	 * first segment starts there (not 0 on an untrusted device, whose
+	 * segments start where their buffers do). */
+	if (rec_kind(w0) == REC_VEC && dma < first + rec_off(w0))
+		return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: starts before the %s at 0x%" PRIx64,
+				  b->name, dma, len, rec_what[REC_VEC],
+				  first + rec_off(w0));
 	/* A sync that starts past a mapping's first granule learns where
 	 * the mapping ends from the TAIL record of its last: at the sync's
 	 * first granule, or at its last, found in the leaf of records the
