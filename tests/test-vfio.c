@@ -95,6 +95,24 @@ START_TEST(vfio_pci_in_a_dma_group_is_selected)
 }
 END_TEST
 
+/* A variant driver of vfio-pci (mlx5_vfio_pci, ...) makes a VFIO device
+ * too: known by its name, or by its VFIO device file where it has one. */
+START_TEST(vfio_pci_variant_drivers_are_selected)
+{
+	fake_device("mlx5_vfio_pci", "DMA\n", false);
+	ck_assert_str_eq(selected("0000:00:04.0"), "vfio");
+	tu_rm_rf(root);
+	tu_mkdir_p(root);
+	fake_device("some_variant", "DMA\n", true);
+	ck_assert_str_eq(selected("0000:00:04.0"), "vfio");
+	tu_rm_rf(root);
+	tu_mkdir_p(root);
+	/* "vfio_pci" alone is no variant's name. */
+	fake_device("notvfio_pcix", "DMA\n", false);
+	ck_assert_int_eq(probe("0000:00:04.0"), -ENODEV);
+}
+END_TEST
+
 START_TEST(vfio_pci_in_a_dma_fq_group_is_selected)
 {
 	fake_device("vfio-pci", "DMA-FQ\n", true);
@@ -174,7 +192,7 @@ START_TEST(a_named_backend_refuses_a_device_it_cannot_drive)
 	static const struct {
 		const char *spec, *backend, *line;
 	} cases[] = {
-		{ "0000:00:04.0", "vfio", "vfio: 0000:00:04.0: bound to driver 'nvme', not vfio-pci" },
+		{ "0000:00:04.0", "vfio", "vfio: 0000:00:04.0: bound to driver 'nvme', not vfio-pci or a variant of it" },
 		{ "sim:nic0", "vfio", "vfio: nic0: not a PCI device" },
 		{ "0000:00:04.0", "swiotlb-sim", "swiotlb-sim: 0000:00:04.0: not a simulated device" },
 	};
@@ -327,6 +345,7 @@ int main(void)
 	tcase_add_test(tc, unlink_mode_follows_the_group_unless_the_spec_says);
 	tcase_add_test(tc, identity_or_blocked_group_is_not_selected);
 	tcase_add_test(tc, other_drivers_and_no_group_are_not_selected);
+	tcase_add_test(tc, vfio_pci_variant_drivers_are_selected);
 	tcase_add_test(tc, a_named_backend_refuses_a_device_it_cannot_drive);
 	tcase_add_test(tc, description_without_class_is_probed_as_before);
 	tcase_add_test(tc, description_from_an_older_core_is_refused);

@@ -99,23 +99,20 @@ static pthread_mutex_t space_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sim_space *spaces;
 
 /* The registry is the process's, not a context's: a child of fork(2)
- * makes contexts of its own and opens devices in them, so the lock
- * must not be left held by a thread the child does not have.  Taken
- * around the fork (held only for a member's join or leave), the child
- * gets it free and the list whole. */
-static void space_lock_take(void)
+ * makes contexts of its own and opens devices in them, and may not use
+ * the parent's (libdmasplit(3)).  So the child forgets the parent's
+ * spaces and gets the lock anew, which a thread it does not have may
+ * have held.  Not taken around the fork: lines are logged under it, and
+ * a log function that forks would wait for itself. */
+static void space_registry_forget(void)
 {
-	pthread_mutex_lock(&space_lock);
+	pthread_mutex_init(&space_lock, NULL);
+	spaces = NULL;
 }
 
-static void space_lock_give(void)
+__attribute__((constructor)) static void space_registry_atfork(void)
 {
-	pthread_mutex_unlock(&space_lock);
-}
-
-__attribute__((constructor)) static void space_lock_atfork(void)
-{
-	pthread_atfork(space_lock_take, space_lock_give, space_lock_give);
+	pthread_atfork(NULL, NULL, space_registry_forget);
 }
 
 static void member_add(struct sim_space *sp, struct dmasplit_bdev *b)

@@ -44,9 +44,21 @@ static bool want_iommufd(const struct dmasplit_desc *desc, const char **why)
 	return true;
 }
 
+/* vfio-pci, or one of its variant drivers (mlx5_vfio_pci,
+ * hisi_acc_vfio_pci, ...), which are VFIO devices as well; a kernel with
+ * VFIO device files says so for any of them (vfio-dev/vfioN). */
+static bool vfio_driver(const struct dmasplit_desc *desc)
+{
+	size_t n = strlen(desc->driver);
+
+	return !strcmp(desc->driver, "vfio-pci") ||
+	       (n > 9 && !strcmp(desc->driver + n - 9, "_vfio_pci")) ||
+	       desc->vfio_dev[0];
+}
+
 /*
  * Whether this backend drives the device: a PCI function bound to
- * vfio-pci whose IOMMU group translates.  Else -ENODEV, with why in
+ * vfio-pci (or a variant) whose IOMMU group translates.  Else -ENODEV, with why in
  * one line: debug at a probe, which asks every backend; an error at an
  * open, where the application named or forced this one.
  */
@@ -58,8 +70,8 @@ static int vfio_takes(const struct dmasplit_host *host,
 				  desc->name);
 		return -ENODEV;
 	}
-	if (strcmp(desc->driver, "vfio-pci")) {
-		dmasplit_host_log(host, priority, VFIO_NAME ": %s: bound to %s%s%s, not vfio-pci",
+	if (!vfio_driver(desc)) {
+		dmasplit_host_log(host, priority, VFIO_NAME ": %s: bound to %s%s%s, not vfio-pci or a variant of it",
 				  desc->name, desc->driver[0] ? "driver '" : "no driver",
 				  desc->driver, desc->driver[0] ? "'" : "");
 		return -ENODEV;
@@ -102,22 +114,20 @@ static pthread_mutex_t space_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vspace *spaces;
 
 /* The registry is the process's: a child of fork(2) opens devices in
- * contexts of its own, so the lock must not be left held by a thread
- * the child does not have.  Taken around the fork, the child gets it
- * free and the list whole. */
-static void space_lock_take(void)
+ * contexts of its own and may not use the parent's (libdmasplit(3)).
+ * So the child forgets the parent's spaces and gets the lock anew, which
+ * a thread it does not have may have held.  Not taken around the fork:
+ * lines are logged under it, and a log function that forks would wait
+ * for itself. */
+static void space_registry_forget(void)
 {
-	pthread_mutex_lock(&space_lock);
+	pthread_mutex_init(&space_lock, NULL);
+	spaces = NULL;
 }
 
-static void space_lock_give(void)
+__attribute__((constructor)) static void space_registry_atfork(void)
 {
-	pthread_mutex_unlock(&space_lock);
-}
-
-__attribute__((constructor)) static void space_lock_atfork(void)
-{
-	pthread_atfork(space_lock_take, space_lock_give, space_lock_give);
+	pthread_atfork(NULL, NULL, space_registry_forget);
 }
 
 static void space_free(struct vspace *sp)
