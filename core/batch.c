@@ -41,6 +41,10 @@ struct dmasplit_batch {
 	size_t window_size;
 	struct dmasplit_seg *segs;
 	unsigned int nsegs;
+	/* The first segments, which a failed unmap released (a backend
+	 * without a vector unmap goes one by one): the array stays as
+	 * dmasplit_batch_map() handed it out. */
+	unsigned int released;
 };
 
 DMASPLIT_EXPORT int dmasplit_batch_new(struct dmasplit_dev *dev,
@@ -315,7 +319,7 @@ static _must_check_ int sync_all(struct dmasplit_batch *batch, const char *fn,
 		return refuse(batch->dev->ctx, batch->attrs, -EINVAL,
 			      "%s: %s: the batch is not mapped",
 			      batch->dev->name, fn);
-	for (i = 0; i < batch->nsegs; i++) {
+	for (i = batch->released; i < batch->nsegs; i++) {
 		r = sync(batch->dev, batch->segs[i].dma,
 			 (size_t)batch->segs[i].len, batch->dir);
 		if (r < 0)
@@ -362,22 +366,23 @@ DMASPLIT_EXPORT int dmasplit_batch_unmap(struct dmasplit_batch *batch)
 	} else {
 		unsigned int done;
 
-		r = unmap_vec_counted(batch->dev, batch->segs, batch->nsegs,
+		r = unmap_vec_counted(batch->dev,
+				      batch->segs + batch->released,
+				      batch->nsegs - batch->released,
 				      batch->dir, batch->attrs, &done,
 				      __builtin_return_address(0));
 		/* Refused: what is still mapped stays the batch's, for
 		 * another try; a backend without a vector unmap may have
 		 * released the segments before the one that failed. */
 		if (r < 0) {
-			memmove(batch->segs, batch->segs + done,
-				(batch->nsegs - done) * sizeof(*batch->segs));
-			batch->nsegs -= done;
+			batch->released += done;
 			return r;
 		}
 	}
 	free(batch->segs);
 	batch->segs = NULL;
 	batch->nsegs = 0;
+	batch->released = 0;
 	batch->mapped = false;
 	return r;
 }

@@ -120,9 +120,9 @@ struct check_link *check_links_spare(struct check_link **spare);
 
 /* check-map.c */
 void check_group_put(struct check_group *g);
-/* Undo a leaked mapping the way its owner should have; no lock held. */
-/* A leaked mapping, reported (a vector once, whole) and released; when
- * says what released it: "as the device went", "with its region". */
+/* A leaked mapping, reported (a vector once, whole) and undone the way
+ * its owner should have; when says what released it: "as the device
+ * went", "with its region".  No lock held. */
 void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e,
 			    const char *when);
 

@@ -80,7 +80,7 @@ void count_add_unowned(struct dmasplit_dev *dev, enum counter c, uint64_t n)
 		count_add(dev, c, n);
 		return;
 	}
-	__atomic_fetch_add(&dev->count[0].v[c], n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&dev->count[0].v[c], n, __ATOMIC_RELEASE);
 }
 
 uint64_t count_read(const struct dmasplit_dev *dev, enum counter c)

@@ -479,7 +479,7 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 }
 
 #define S(set) (1u << (set))
-#define S_MAP (S(ERRS_MAP) | S(ERRS_COHERENT))
+#define S_MAPS (S(ERRS_MAP) | S(ERRS_MAP_VEC))
 
 /* The sets an errno belongs to, as bits. */
 static unsigned int errno_sets(int e)
@@ -491,25 +491,26 @@ static unsigned int errno_sets(int e)
 		return ~0u;
 	case ENOENT:
 		return S(ERRS_WSYNC) | S(ERRS_UNMAP) | S(ERRS_SYNC);
-	case EFAULT:	/* the memory cannot be reached or pinned */
-		return S(ERRS_LINK) | S(ERRS_WSYNC) | S_MAP | S(ERRS_RW);
+	case EFAULT:	/* the caller's memory cannot be reached or pinned */
+		return S(ERRS_LINK) | S(ERRS_WSYNC) | S_MAPS | S(ERRS_RW);
 	case EAGAIN:	/* pinning failed for now */
-		return S(ERRS_LINK) | S(ERRS_WSYNC) | S_MAP;
+		return S(ERRS_LINK) | S(ERRS_WSYNC) | S_MAPS | S(ERRS_COHERENT);
 	case ENOSPC:	/* at iova_sync: the kernel's limit on mappings */
-		return S(ERRS_ALLOC) | S(ERRS_WSYNC) | S_MAP;
+		return S(ERRS_ALLOC) | S(ERRS_WSYNC) | S_MAPS | S(ERRS_COHERENT);
 	case EOPNOTSUPP:
-		return S(ERRS_ALLOC) | S_MAP | S(ERRS_RW);
-	case EREMOTEIO:
-		return S(ERRS_LINK) | S_MAP;
+		return S(ERRS_ALLOC) | S_MAPS | S(ERRS_COHERENT) | S(ERRS_RW);
+	case EREMOTEIO:	/* the caller's memory is peer memory */
+		return S(ERRS_LINK) | S_MAPS;
 	case EEXIST:	/* alloc_coherent: p2pdma's memory under a stale
 			 * peer registration */
 		return S(ERRS_LINK) | S(ERRS_COHERENT);
 	case EBUSY:
 		return S(ERRS_LINK);
 	case ERANGE:
-	case EXDEV:
 	case EPERM:
-		return S_MAP;
+		return S_MAPS | S(ERRS_COHERENT);
+	case EXDEV:	/* map on direct: not physically contiguous */
+		return S(ERRS_MAP);
 	default:
 		return 0;
 	}

@@ -350,11 +350,15 @@ static inline void count_add(struct dmasplit_dev *dev, enum counter c,
 	 * only this thread writes the slot, and readers never see an
 	 * aligned 8-byte store torn.  (C atomics cannot say "a plain
 	 * read-modify-write no other thread writes"; a load and a store
-	 * take three instructions.) */
+	 * take three instructions.)  x86 makes stores visible in the order
+	 * they are made, and the count is made before the call returns: a
+	 * reader whose acquire load sees a later call's count (an unmap's)
+	 * sees this one too (dmasplit_dev_get_stats()). */
 	__asm__("addq %1, %0" : "+m"(*p) : "er"(n));
 #else
+	/* Release: seen no earlier than what the call did before it. */
 	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n,
-			 __ATOMIC_RELAXED);
+			 __ATOMIC_RELEASE);
 #endif
 }
 
@@ -462,8 +466,9 @@ enum errset {
 	ERRS_ALLOC,	/* iova_alloc, iova_init */
 	ERRS_LINK,	/* iova_link */
 	ERRS_WSYNC,	/* iova_sync: vfio maps, and pins, here */
-	ERRS_MAP,	/* map, map_vec */
-	ERRS_COHERENT,	/* alloc_coherent */
+	ERRS_MAP,	/* map */
+	ERRS_MAP_VEC,	/* map_vec: never EXDEV, which is map's alone */
+	ERRS_COHERENT,	/* alloc_coherent: nothing of the caller's memory */
 	ERRS_UNMAP,	/* unmap, unmap_vec, free_coherent, iova_unlink */
 	ERRS_SYNC,	/* sync_for_cpu, sync_for_device */
 	ERRS_RW,	/* dma_read, dma_write */

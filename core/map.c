@@ -231,7 +231,7 @@ static int each_map(void *ctx, const struct iovec *buf, uint64_t *dma)
 				 e->dir, e->attrs, dma);
 
 	/* The loop takes anything but a negative return for a mapping. */
-	return r > 0 ? backend_error(e->dev, r, ERRS_MAP, "map") : r;
+	return r > 0 ? backend_error(e->dev, r, ERRS_MAP_VEC, "map") : r;
 }
 
 static void each_unmap(void *ctx, const struct dmasplit_seg *seg)
@@ -255,7 +255,7 @@ static _must_check_ int map_each(struct dmasplit_dev *dev,
 	if (!dev->ops->map)
 		return -EOPNOTSUPP;
 	r = dmasplit_map_each(iov, n, segs, each_map, NULL, each_unmap, &e);
-	return r < 0 ? backend_error(dev, r, ERRS_MAP, "map") : 0;
+	return r < 0 ? backend_error(dev, r, ERRS_MAP_VEC, "map") : 0;
 }
 
 /*
@@ -334,7 +334,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 		r = dev->ops->map_vec(dev->bdev, iov, n, dir, attrs, segs,
 				      &used);
 		if (r != 0)
-			return backend_error(dev, r, ERRS_MAP, "map_vec");
+			return backend_error(dev, r, ERRS_MAP_VEC, "map_vec");
 		if (used == 0 || used > *nsegs) {
 			log_err(dev->ctx, "%s: backend %s returned %u segments for %u",
 				dev->name, dev->backend->ops.name, used, *nsegs);

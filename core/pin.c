@@ -238,8 +238,6 @@ int virt_to_phys(const struct dmasplit_host *host, const void *addr,
 {
 	struct pin_table *pins = &ctx_from_host(host)->pins;
 	uint64_t entry, ps = page_size();
-	off_t at = (off_t)((uintptr_t)addr / ps * sizeof(entry));
-	bool read = false;
 	int fd, r = 0;
 
 	if (!addr || !phys)
@@ -249,17 +247,17 @@ int virt_to_phys(const struct dmasplit_host *host, const void *addr,
 	if (fd < 0) {
 		/* Kept for the context only where it shows frame numbers:
 		 * the kernel decides that by the opener's capabilities, so
-		 * a file opened without CAP_SYS_ADMIN never will. */
+		 * a file opened without CAP_SYS_ADMIN never will.  Asked of
+		 * a page that is there, this stack's. */
 		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			r = -errno;
-		else if (pread(fd, &entry, sizeof(entry), at) !=
+		else if (pread(fd, &entry, sizeof(entry),
+			       (off_t)((uintptr_t)&entry / ps * sizeof(entry))) !=
 			 (ssize_t)sizeof(entry))
 			r = -EIO;
-		else if ((entry & PAGEMAP_PRESENT) &&
-			 !(entry & PAGEMAP_PFN_MASK))
+		else if (!(entry & PAGEMAP_PFN_MASK))
 			r = -EPERM;
-		read = true;
 		if (r == 0)
 			pins->pagemap_fd = fd;
 		else if (fd >= 0)
@@ -268,8 +266,9 @@ int virt_to_phys(const struct dmasplit_host *host, const void *addr,
 	pthread_mutex_unlock(&pins->lock);
 	if (r < 0)
 		return r;
-	if (!read && pread(fd, &entry, sizeof(entry), at) !=
-		     (ssize_t)sizeof(entry))
+	if (pread(fd, &entry, sizeof(entry),
+		  (off_t)((uintptr_t)addr / ps * sizeof(entry))) !=
+	    (ssize_t)sizeof(entry))
 		return -EIO;
 	if (!(entry & PAGEMAP_PRESENT))
 		return -ENOENT;

@@ -298,6 +298,10 @@ START_TEST(batch_unmap_failing_part_way_keeps_the_rest_for_another_try)
 	st = stats_of(d);
 	ck_assert_uint_eq(st.unmaps, 1);
 	ck_assert_uint_eq(st.mappings_live, 2);
+	/* What was handed out stays; the syncs cover what is mapped. */
+	ck_assert_uint_eq(segs[0].len, G);
+	ck_assert_uint_eq(segs[2].len, G);
+	ck_assert_int_eq(dmasplit_batch_sync_for_device(batch), 0);
 	tu_log_clear();
 	ck_assert_int_eq(dmasplit_batch_unmap(batch), 0);
 	/* Two segments left, two unmaps: the released one is not retried. */
@@ -356,6 +360,26 @@ START_TEST(backend_errors_are_held_to_each_call_s_list)
 			(void)dmasplit_iova_unlink(iova, 0, G, DMASPLIT_TO_DEVICE, 0);
 		dmasplit_iova_destroy(iova);
 		tu_log_clear();
+		dmasplit_dev_close(d);
+	}
+	/* EXDEV is a map's (not physically contiguous), never a vector's,
+	 * whose segments split where memory does. */
+	{
+		struct dmasplit_dev *d = open_other("sim:e,testa.fail=map,testa.errno=18",
+						    "testa");
+		struct iovec iov = { buf, G };
+		struct dmasplit_seg seg;
+		unsigned int nsegs = 1;
+		uint64_t dma;
+
+		ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), -EXDEV);
+		dmasplit_dev_close(d);
+		d = open_other("sim:e,testa.fail=map,testa.errno=18", "testa");
+		tu_log_clear();
+		ck_assert_int_eq(dmasplit_map_vec(d, &iov, 1, DMASPLIT_TO_DEVICE, 0,
+						  &seg, &nsegs), -EIO);
+		ck_assert_msg(tu_log_has("which that call may not return"),
+			      "log:\n%s", tu_log_text());
 		dmasplit_dev_close(d);
 	}
 }

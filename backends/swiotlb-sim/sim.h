@@ -623,17 +623,18 @@ int  iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
 	      unsigned int flushes);
 int  iova_put(struct dmasplit_bdev *b, uint64_t addr, uint64_t size,
 	      int flushes);
+/* iova_get() says -ENOSPC unlogged, so that the refusal's line honours
+ * the call's DMASPLIT_ATTR_NO_WARN: this is that line (-ENOSPC). */
+int  iova_none_left(struct dmasplit_bdev *b, uint32_t attrs, uint64_t size);
 /* size bytes aligned to align, a power of two above the granule, for
  * coherent memory: from the allocator itself, whose free blocks hold no
- * alignment, never from the per-CPU caches. */
-/* iova_get() and win_get() say -ENOSPC unlogged, so that the refusal's
- * line honours the call's DMASPLIT_ATTR_NO_WARN: this is it. */
-int  iova_none_left(struct dmasplit_bdev *b, uint32_t attrs, uint64_t size);
+ * alignment, never from the per-CPU caches.  -ENOSPC logged. */
 int  iova_get_aligned(struct dmasplit_bdev *b, uint64_t size, uint64_t align,
 		      uint64_t *addr);
 /* A window's addresses (and the leaf table its predecessor there used),
  * taken from (and given back to) one per-CPU cache under one lock;
- * -ENOSPC when there are none. */
+ * -ENOSPC, logged (a window's alloc has no attributes), when there are
+ * none. */
 int  win_get(struct dmasplit_bdev *b, struct dmasplit_bwin *w, uint64_t size,
 	     uint64_t *addr);
 void win_put(struct dmasplit_bwin *w, unsigned int flushes);

@@ -689,17 +689,34 @@ static int vfio_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	return r;
 }
 
+/* The record i found for an unmap of nsegs segments (1: dmasplit_unmap)
+ * holds that many kernel mappings, or the unmap is refused: a vector
+ * goes whole, by dmasplit_unmap_vec(), with the segments map_vec gave.
+ * Lock held. */
+static long own_segments(struct dmasplit_bdev *b, long i, uint64_t base,
+			 uint64_t nsegs, uint32_t attrs)
+{
+	if (i < 0 || b->owned[i].maps == nsegs)
+		return i;
+	if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+		vfio_err(b, "%s: unmap of %" PRIu64 " segments at 0x%" PRIx64 ": the mapping there is %s of %" PRIu64 "; a vector goes whole, with the segments dmasplit_map_vec gave",
+			 b->name, nsegs, base,
+			 b->owned[i].maps > 1 ? "a dmasplit_map_vec vector"
+					      : "one mapping, not a vector",
+			 b->owned[i].maps);
+	return -EINVAL;
+}
+
 static int vfio_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		      enum dmasplit_dir dir, uint32_t attrs)
 {
-	int r;
-
 	uint64_t base, size;
 	long i;
+	int r;
 
 	granules(b, dma, len, &base, &size);
 	pthread_mutex_lock(&b->sp->lock);
-	i = own_check(b, base, size, attrs);
+	i = own_segments(b, own_check(b, base, size, attrs), base, 1, attrs);
 	r = i < 0 ? (int)i : unmap_locked(b, i, base, size, 1);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
@@ -717,6 +734,7 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	uint64_t g = b->sp->granule, size = 0, iova, at;
 	uint64_t run_va = 0, run_len = 0;
 	unsigned int i, used = 0, prot = dir_prot(dir);
+	bool no_room = false;
 	int r;
 
 	for (i = 0; i < n; i++) {
@@ -765,6 +783,7 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 			break;
 		if (used == *nsegs) {
 			r = -ENOSPC;
+			no_room = true;
 			goto undo;
 		}
 		segs[used].dma = at + (va & (g - 1));
@@ -788,6 +807,9 @@ undo:
 	iova_put(b, iova, size);
 out:
 	pthread_mutex_unlock(&b->sp->lock);
+	if (no_room && !(attrs & DMASPLIT_ATTR_NO_WARN))
+		vfio_err(b, "%s: map_vec of %u buffers: they need more than the %u segments given",
+			 b->name, n, *nsegs);
 	return r;
 }
 
@@ -804,7 +826,8 @@ static int vfio_unmap_vec(struct dmasplit_bdev *b,
 	granules(b, l->dma, l->len, &last_base, &last_size);
 	size = last_base + last_size - base;
 	pthread_mutex_lock(&b->sp->lock);
-	i = own_check(b, base, size, attrs);
+	i = own_segments(b, own_check(b, base, size, attrs), base, nsegs,
+			 attrs);
 	r = i < 0 ? (int)i : unmap_locked(b, i, base, size, nsegs);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
