@@ -253,7 +253,22 @@ static void edu_tests(struct dmasplit_ctx *ctx, const char *bdf,
 			ok(r == 0 && other[1] == (uint8_t)(1 * 13 + 7),
 			   "%s: the device reaches the last buffer through its segment",
 			   iface);
-			dmasplit_unmap_vec(dev, segs, nsegs, DMASPLIT_BIDIRECTIONAL, 0);
+			/* A vector goes whole: not as one mapping, nor
+			 * with a segment left out. */
+			before = dev_stats(dev).kernel_calls;
+			ok(dmasplit_unmap(dev, segs[0].dma, segs[0].len,
+					  DMASPLIT_BIDIRECTIONAL,
+					  DMASPLIT_ATTR_NO_WARN) == -EINVAL &&
+			   dmasplit_unmap_vec(dev, segs, 1, DMASPLIT_BIDIRECTIONAL,
+					      DMASPLIT_ATTR_NO_WARN) != 0 &&
+			   dev_stats(dev).kernel_calls == before,
+			   "%s: a vector is refused as one mapping or in part, with no kernel call",
+			   iface);
+			r = dmasplit_unmap_vec(dev, segs, nsegs,
+					       DMASPLIT_BIDIRECTIONAL, 0);
+			ok(r == 0 && dev_stats(dev).kernel_calls == before + 1,
+			   "%s: the vector goes whole in one unmap call (%d)",
+			   iface, r);
 		}
 		free(other);
 	}
