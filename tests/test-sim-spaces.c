@@ -5,6 +5,7 @@
  * mask, and only its creator takes it back.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -509,6 +510,14 @@ static struct dmasplit_ctx *tree_ctx(void)
 	return c;
 }
 
+/* Ends a child of fork() without exit handlers or valgrind's leak check
+ * of what the parent's threads held. */
+static __attribute__((noreturn)) void child_end(void)
+{
+	kill(getpid(), SIGKILL);
+	_exit(5);
+}
+
 /* Opens and closes a shared-space member in a context of its own, so
  * that the registry of spaces is busy whenever the main thread forks. */
 static void *hammer_spaces(void *arg)
@@ -564,7 +573,7 @@ START_TEST(a_child_of_fork_opens_shared_spaces_while_parent_threads_do)
 			}
 			if (write(fds[1], &ok, 1) != 1)
 				_exit(4);
-			raise(SIGKILL);
+			child_end();
 		}
 		close(fds[1]);
 		if (read(fds[0], &said, 1) != 1)
@@ -582,6 +591,85 @@ START_TEST(a_child_of_fork_opens_shared_spaces_while_parent_threads_do)
 	ck_assert_msg(!hung && !failed,
 		      "child %u of 40 %s", i, hung ? "hung in dmasplit_dev_open" :
 		      "could not open a device");
+}
+END_TEST
+
+static unsigned int log_forks;
+
+/* Forks, and waits for the child, from inside a line: the library must
+ * not hold what a child needs (fork handlers that take its locks). */
+static void forking_log(void *data, int priority, const char *file, int line,
+			const char *fn, const char *format, va_list args)
+{
+	pid_t pid;
+
+	(void)data; (void)priority; (void)file; (void)line; (void)fn;
+	(void)format; (void)args;
+	pid = fork();
+	if (pid == 0)
+		child_end();
+	if (pid > 0 && waitpid(pid, NULL, 0) == pid)
+		log_forks++;
+}
+
+/* A line logged while the registry of spaces is locked (a joiner of
+ * another granule is refused under it), by a log function that forks. */
+START_TEST(a_log_function_may_fork_while_a_space_is_joined)
+{
+	struct dmasplit_ctx *c = tree_ctx();
+	struct dmasplit_dev *a, *b = NULL;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,as=x", &a), 0);
+	dmasplit_ctx_set_log_fn(c, forking_log, NULL);
+	log_forks = 0;
+	alarm(20);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:b,as=x,granule=16384", &b), -EINVAL);
+	alarm(0);
+	ck_assert_uint_ge(log_forks, 1);
+	dmasplit_dev_close(a);
+	dmasplit_ctx_unref(c);
+}
+END_TEST
+
+/* A child of fork() that closes devices it inherited, against the
+ * rules (an exit handler, a destructor), does not crash on the spaces
+ * it forgot. */
+START_TEST(a_child_closing_inherited_space_members_does_not_crash)
+{
+	struct dmasplit_ctx *c = tree_ctx();
+	struct dmasplit_dev *a, *b;
+	int fds[2], status;
+	char said = 0;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,as=foo", &a), 0);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:b,as=foo", &b), 0);
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char ok = 'y';
+
+		close(fds[0]);
+		alarm(10);
+		dmasplit_dev_close(a);
+		dmasplit_dev_close(b);
+		if (write(fds[1], &ok, 1) != 1)
+			_exit(4);
+		child_end();
+	}
+	close(fds[1]);
+	if (read(fds[0], &said, 1) != 1)
+		said = 0;
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(said == 'y', "the child closing its inherited devices: status 0x%x",
+		      status);
+	dmasplit_dev_close(a);
+	dmasplit_dev_close(b);
+	dmasplit_ctx_unref(c);
 }
 END_TEST
 
@@ -608,6 +696,8 @@ int main(void)
 	tcase_add_test(tc, batch_on_one_member_is_read_by_another);
 	tcase_add_test(tc, members_map_from_two_threads_at_once);
 	tcase_add_test(tc, a_child_of_fork_opens_shared_spaces_while_parent_threads_do);
+	tcase_add_test(tc, a_log_function_may_fork_while_a_space_is_joined);
+	tcase_add_test(tc, a_child_closing_inherited_space_members_does_not_crash);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

@@ -546,6 +546,54 @@ START_TEST(a_member_cannot_unmap_another_members_mapping)
 				 0);
 	}
 
+	/* A vector goes whole, by unmap_vec with the segments map_vec gave:
+	 * not by unmap over its whole span, nor with a segment left out
+	 * between the first and the last; a mapping not by unmap_vec. */
+	{
+		struct iovec three[3] = { { mem, PG }, { mem + 2 * PG, PG },
+					  { mem + 4 * PG, PG } };
+		struct dmasplit_seg segs[3], ends[2];
+		uint64_t calls;
+
+		nsegs = 3;
+		ck_assert_int_eq(ops->map_vec(fb, three, 3, DMASPLIT_TO_DEVICE, 0,
+					      segs, &nsegs), 0);
+		ck_assert_uint_eq(nsegs, 3);
+		calls = fk.calls;
+		fk.log[0] = '\0';
+		ck_assert_int_eq(ops->unmap(fb, segs[0].dma, 3 * PG,
+					    DMASPLIT_TO_DEVICE, 0), -EINVAL);
+		ck_assert_msg(strstr(fk.log, "that is a dmasplit_map_vec vector; unmap it with dmasplit_unmap_vec"),
+			      "log:\n%s", fk.log);
+		ends[0] = segs[0];
+		ends[1] = segs[2];
+		ck_assert_int_eq(ops->unmap_vec(fb, ends, 2, DMASPLIT_TO_DEVICE, 0),
+				 -EINVAL);
+		ck_assert_msg(strstr(fk.log, "unmap_vec of 2 segments at"),
+			      "log:\n%s", fk.log);
+		ck_assert_uint_eq(fk.calls, calls);
+		ck_assert(mapped(page_of(segs[1].dma)));
+		ck_assert_int_eq(ops->unmap_vec(fb, segs, 3, DMASPLIT_TO_DEVICE, 0),
+				 0);
+		ck_assert(!mapped(page_of(segs[1].dma)));
+
+		/* One buffer: one segment, as a mapping of its own would be. */
+		nsegs = 1;
+		ck_assert_int_eq(ops->map_vec(fb, three, 1, DMASPLIT_TO_DEVICE, 0,
+					      segs, &nsegs), 0);
+		ck_assert_int_eq(ops->unmap(fb, segs[0].dma, PG,
+					    DMASPLIT_TO_DEVICE, 0), -EINVAL);
+		ck_assert_int_eq(ops->unmap_vec(fb, segs, 1, DMASPLIT_TO_DEVICE, 0),
+				 0);
+		ck_assert_int_eq(ops->map(fb, mem, PG, DMASPLIT_TO_DEVICE, 0,
+					  &segs[0].dma), 0);
+		segs[0].len = PG;
+		ck_assert_int_eq(ops->unmap_vec(fb, segs, 1, DMASPLIT_TO_DEVICE, 0),
+				 -EINVAL);
+		ck_assert_int_eq(ops->unmap(fb, segs[0].dma, PG,
+					    DMASPLIT_TO_DEVICE, 0), 0);
+	}
+
 	fs->members = NULL;
 	fb->sp_next = NULL;
 	free(fb->owned);

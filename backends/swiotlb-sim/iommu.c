@@ -239,9 +239,12 @@ void iommu_fini(struct dmasplit_bdev *b)
 	*m = b->sp_next;
 	sp->owners[b->owner / 8] &= (uint8_t)~(1u << (b->owner % 8));
 	if (--sp->nmembers == 0) {
-		for (p = &spaces; *p != sp; p = &(*p)->next)
+		/* Not listed in a child of fork(), which forgot the
+		 * parent's spaces. */
+		for (p = &spaces; *p && *p != sp; p = &(*p)->next)
 			;
-		*p = sp->next;
+		if (*p)
+			*p = sp->next;
 		space_free(sp);
 	} else {
 		/* The others may reach further now. */

@@ -530,6 +530,8 @@ static int vfio_get_fd(struct dmasplit_bdev *b, int *fd)
  * anyone), and in a named space, which outlives its members, what a
  * device leaves is unmapped when it closes.  Lock held.
  */
+/* maps: 0 for a dmasplit_map() mapping (one kernel mapping), else the
+ * kernel mappings of a map_vec vector, one per segment. */
 static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
 		   uint64_t maps)
 {
@@ -544,7 +546,8 @@ static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
 	}
 	b->owned[b->nowned].iova = iova;
 	b->owned[b->nowned].size = size;
-	b->owned[b->nowned++].maps = maps;
+	b->owned[b->nowned].vec = maps != 0;
+	b->owned[b->nowned++].maps = maps ? maps : 1;
 	return 0;
 }
 
@@ -641,7 +644,7 @@ static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 		iova_put(b, iova, size);
 		return r;
 	}
-	r = own_add(b, iova, size, 1);
+	r = own_add(b, iova, size, 0);
 	if (r < 0) {
 		if (kunmap(b, iova, size, 1, size) == 0)
 			iova_put(b, iova, size);
@@ -689,21 +692,27 @@ static int vfio_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	return r;
 }
 
-/* The record i found for an unmap of nsegs segments (1: dmasplit_unmap)
- * holds that many kernel mappings, or the unmap is refused: a vector
- * goes whole, by dmasplit_unmap_vec(), with the segments map_vec gave.
- * Lock held. */
+/* The record i found for an unmap (vec: dmasplit_unmap_vec() of nsegs
+ * segments) is of that kind, with that many kernel mappings, or the
+ * unmap is refused: a vector goes whole, by dmasplit_unmap_vec(), with
+ * the segments map_vec gave, and a mapping by dmasplit_unmap().  Lock
+ * held. */
 static long own_segments(struct dmasplit_bdev *b, long i, uint64_t base,
-			 uint64_t nsegs, uint32_t attrs)
+			 bool vec, uint64_t nsegs, uint32_t attrs)
 {
-	if (i < 0 || b->owned[i].maps == nsegs)
+	if (i < 0 || (b->owned[i].vec == vec && b->owned[i].maps == nsegs))
 		return i;
-	if (!(attrs & DMASPLIT_ATTR_NO_WARN))
-		vfio_err(b, "%s: unmap of %" PRIu64 " segments at 0x%" PRIx64 ": the mapping there is %s of %" PRIu64 "; a vector goes whole, with the segments dmasplit_map_vec gave",
-			 b->name, nsegs, base,
-			 b->owned[i].maps > 1 ? "a dmasplit_map_vec vector"
-					      : "one mapping, not a vector",
-			 b->owned[i].maps);
+	if (attrs & DMASPLIT_ATTR_NO_WARN)
+		return -EINVAL;
+	if (b->owned[i].vec && vec)
+		vfio_err(b, "%s: unmap_vec of %" PRIu64 " segments at 0x%" PRIx64 ": that is a dmasplit_map_vec vector of %" PRIu64 ", which goes whole, with its segments",
+			 b->name, nsegs, base, b->owned[i].maps);
+	else if (b->owned[i].vec)
+		vfio_err(b, "%s: unmap at 0x%" PRIx64 ": that is a dmasplit_map_vec vector; unmap it with dmasplit_unmap_vec",
+			 b->name, base);
+	else
+		vfio_err(b, "%s: unmap_vec at 0x%" PRIx64 ": that is a dmasplit_map mapping; unmap it with dmasplit_unmap",
+			 b->name, base);
 	return -EINVAL;
 }
 
@@ -716,7 +725,8 @@ static int vfio_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 
 	granules(b, dma, len, &base, &size);
 	pthread_mutex_lock(&b->sp->lock);
-	i = own_segments(b, own_check(b, base, size, attrs), base, 1, attrs);
+	i = own_segments(b, own_check(b, base, size, attrs), base, false, 1,
+			 attrs);
 	r = i < 0 ? (int)i : unmap_locked(b, i, base, size, 1);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
@@ -826,8 +836,8 @@ static int vfio_unmap_vec(struct dmasplit_bdev *b,
 	granules(b, l->dma, l->len, &last_base, &last_size);
 	size = last_base + last_size - base;
 	pthread_mutex_lock(&b->sp->lock);
-	i = own_segments(b, own_check(b, base, size, attrs), base, nsegs,
-			 attrs);
+	i = own_segments(b, own_check(b, base, size, attrs), base, true,
+			 nsegs, attrs);
 	r = i < 0 ? (int)i : unmap_locked(b, i, base, size, nsegs);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;

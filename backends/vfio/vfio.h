@@ -131,6 +131,7 @@ struct coherent {
 
 struct owned {
 	uint64_t iova, size, maps;
+	bool vec;		/* made by map_vec: unmapped by unmap_vec */
 };
 
 /* A link as recorded, until its sync. */
