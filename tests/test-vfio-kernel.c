@@ -553,7 +553,6 @@ START_TEST(a_member_cannot_unmap_another_members_mapping)
 		struct iovec three[3] = { { mem, PG }, { mem + 2 * PG, PG },
 					  { mem + 4 * PG, PG } };
 		struct dmasplit_seg segs[3], ends[2];
-		uint64_t calls;
 
 		nsegs = 3;
 		ck_assert_int_eq(ops->map_vec(fb, three, 3, DMASPLIT_TO_DEVICE, 0,
