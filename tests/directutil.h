@@ -15,17 +15,7 @@
 #define DEVDIR "devices/pci0000:00/0000:00:01.0/" ADDR
 
 /* AddressSanitizer's mlock() does nothing (it would lock the shadow
- * memory too), so under it VmLck cannot show the pins. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
+ * memory too), so under it (UNDER_ASAN) VmLck cannot show the pins. */
 
 #define expect_locked(cmp, kb)                                   \
 	do {                                                     \

@@ -13,6 +13,18 @@
 
 #include <dmasplit/dmasplit.h>
 
+/* Built with AddressSanitizer, whose mlock() and fork() differ. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 /* Record every test's name, so that the TAP lines can carry it. */
 void tu_add_test(TCase *tc, const TTest *test);
 #undef tcase_add_test
