@@ -526,6 +526,38 @@ static __attribute__((noreturn)) void child_end(void)
 	_exit(5);
 }
 
+/*
+ * fn(arg) in a child of fork(), which has 10 s: 'y' if it said true, 'n'
+ * if false, 0 if the child died first (*status says how).  The answer
+ * comes through a pipe, as the child ends by SIGKILL (child_end()).
+ */
+static char in_child(bool (*fn)(void *), void *arg, int *status)
+{
+	char said = 0;
+	int fds[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char ok;
+
+		close(fds[0]);
+		child_alarm(10);
+		ok = fn(arg) ? 'y' : 'n';
+		if (write(fds[1], &ok, 1) != 1)
+			_exit(4);
+		child_end();
+	}
+	close(fds[1]);
+	if (read(fds[0], &said, 1) != 1)
+		said = 0;
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, status, 0), pid);
+	return said;
+}
+
 /* Opens and closes a shared-space member in a context of its own, so
  * that the registry of spaces is busy whenever the main thread forks. */
 static void *hammer_spaces(void *arg)
@@ -545,6 +577,19 @@ static void *hammer_spaces(void *arg)
 	return NULL;
 }
 
+/* In a child: a shared-space member in a context of the child's own. */
+static bool open_a_member(void *arg)
+{
+	struct dmasplit_ctx *c = tree_ctx();
+	struct dmasplit_dev *d;
+
+	(void)arg;
+	if (!c || dmasplit_dev_open(c, "sim:child,as=mine", &d) != 0)
+		return false;
+	dmasplit_dev_close(d);
+	return true;
+}
+
 /* libdmasplit(3): after fork(), the child makes a context of its own.
  * It must be able to open shared-space members there, whatever the
  * parent's threads were doing with theirs at the fork.  The child says
@@ -560,34 +605,9 @@ START_TEST(a_child_of_fork_opens_shared_spaces_while_parent_threads_do)
 	for (i = 0; i < 2; i++)
 		ck_assert_int_eq(pthread_create(&th[i], NULL, hammer_spaces, NULL), 0);
 	for (i = 0; i < 40 && !hung && !failed; i++) {
-		int fds[2], status = 0;
-		char said = 0;
-		pid_t pid;
+		int status = 0;
+		char said = in_child(open_a_member, NULL, &status);
 
-		ck_assert_int_eq(pipe(fds), 0);
-		pid = fork();
-		ck_assert_int_ge(pid, 0);
-		if (pid == 0) {
-			struct dmasplit_ctx *c;
-			struct dmasplit_dev *d;
-			char ok = 'n';
-
-			close(fds[0]);
-			child_alarm(10);
-			c = tree_ctx();
-			if (c && dmasplit_dev_open(c, "sim:child,as=mine", &d) == 0) {
-				dmasplit_dev_close(d);
-				ok = 'y';
-			}
-			if (write(fds[1], &ok, 1) != 1)
-				_exit(4);
-			child_end();
-		}
-		close(fds[1]);
-		if (read(fds[0], &said, 1) != 1)
-			said = 0;
-		close(fds[0]);
-		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		if (!said && WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
 			hung++;
 		else if (said != 'y')
@@ -640,43 +660,32 @@ START_TEST(a_log_function_may_fork_while_a_space_is_joined)
 }
 END_TEST
 
+static bool close_both(void *arg)
+{
+	struct dmasplit_dev **devs = arg;
+
+	dmasplit_dev_close(devs[0]);
+	dmasplit_dev_close(devs[1]);
+	return true;
+}
+
 /* A child of fork() that closes devices it inherited, against the
  * rules (an exit handler, a destructor), does not crash on the spaces
  * it forgot. */
 START_TEST(a_child_closing_inherited_space_members_does_not_crash)
 {
 	struct dmasplit_ctx *c = tree_ctx();
-	struct dmasplit_dev *a, *b;
-	int fds[2], status;
-	char said = 0;
-	pid_t pid;
+	struct dmasplit_dev *devs[2];
+	int status = 0;
 
 	ck_assert_ptr_nonnull(c);
-	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,as=foo", &a), 0);
-	ck_assert_int_eq(dmasplit_dev_open(c, "sim:b,as=foo", &b), 0);
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		char ok = 'y';
-
-		close(fds[0]);
-		child_alarm(10);
-		dmasplit_dev_close(a);
-		dmasplit_dev_close(b);
-		if (write(fds[1], &ok, 1) != 1)
-			_exit(4);
-		child_end();
-	}
-	close(fds[1]);
-	if (read(fds[0], &said, 1) != 1)
-		said = 0;
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(said == 'y', "the child closing its inherited devices: status 0x%x",
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:a,as=foo", &devs[0]), 0);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:b,as=foo", &devs[1]), 0);
+	ck_assert_msg(in_child(close_both, devs, &status) == 'y',
+		      "the child closing its inherited devices: status 0x%x",
 		      status);
-	dmasplit_dev_close(a);
-	dmasplit_dev_close(b);
+	dmasplit_dev_close(devs[0]);
+	dmasplit_dev_close(devs[1]);
 	dmasplit_ctx_unref(c);
 }
 END_TEST
