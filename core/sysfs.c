@@ -93,6 +93,25 @@ int sysfs_read(const struct dmasplit_host *host, const char *path, char *buf,
 			break;
 		got += (size_t)n;
 	}
+	/* A full buffer still fits when its last byte is the trailing
+	 * newline, which the NUL replaces, and nothing follows it. */
+	if (got == len && buf[got - 1] == '\n') {
+		char more;
+
+		do
+			n = read(fd, &more, 1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+		if (n == 0) {
+			close(fd);
+			buf[got - 1] = '\0';
+			return 0;
+		}
+	}
 	close(fd);
 	if (got == len)
 		return -ENAMETOOLONG;

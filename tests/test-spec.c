@@ -589,6 +589,39 @@ START_TEST(sysfs_loops_and_overlong_content_are_logged)
 }
 END_TEST
 
+/* Content that fills the buffer to its last byte fits when that byte is
+ * the trailing newline, which the terminating NUL replaces; one more
+ * character does not. */
+START_TEST(sysfs_content_fills_the_buffer_exactly)
+{
+	enum { FIELD = sizeof(((struct dmasplit_desc *)0)->iommu_group_type) };
+	char text[FIELD + 2];
+	struct dmasplit_desc d;
+
+	fake_device();
+	/* FIELD - 1 characters and a newline: FIELD bytes, read whole. */
+	memset(text, 'y', FIELD - 1);
+	strcpy(text + FIELD - 1, "\n");
+	fakesys_put("kernel/iommu_groups/7/type", text);
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_uint_eq(strlen(d.iommu_group_type), FIELD - 1);
+	ck_assert_int_eq(memcmp(d.iommu_group_type, text, FIELD - 1), 0);
+	/* FIELD characters and a newline: the NUL has no room. */
+	memset(text, 'y', FIELD);
+	strcpy(text + FIELD, "\n");
+	fakesys_put("kernel/iommu_groups/7/type", text);
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -ENAMETOOLONG);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("iommu_group/type: content or path too long"),
+		      "log:\n%s", tu_log_text());
+	/* FIELD characters and no newline: no room either. */
+	text[FIELD] = '\0';
+	fakesys_put("kernel/iommu_groups/7/type", text);
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -ENAMETOOLONG);
+}
+END_TEST
+
 /* A group link whose type cannot be read stays a group, with an empty
  * type, so that no backend takes the device for untranslated. */
 START_TEST(iommu_group_without_type_is_described_as_such)
@@ -806,6 +839,7 @@ int main(void)
 	tcase_add_test(tc, sysfs_fifo_is_refused_without_blocking);
 	tcase_add_test(tc, sysfs_dma_mask_bits_is_not_truncated);
 	tcase_add_test(tc, sysfs_loops_and_overlong_content_are_logged);
+	tcase_add_test(tc, sysfs_content_fills_the_buffer_exactly);
 	tcase_add_test(tc, iommu_group_without_type_is_described_as_such);
 	tcase_add_test(tc, sysfs_root_from_environment_and_setter);
 	tcase_add_test(tc, as_names_the_space_for_every_bus);

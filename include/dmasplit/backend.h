@@ -77,8 +77,9 @@ struct dmasplit_host {
 	/*
 	 * sysfs, relative to the configured root ("bus/pci/devices/...").
 	 * read: the file's content without the trailing newline (-ENAMETOOLONG
-	 * if it does not fit); readlink: the link target; open: an fd (O_CLOEXEC
-	 * is added).
+	 * if it and its terminating NUL do not fit); readlink: the link target;
+	 * open: an fd (O_CLOEXEC and O_NONBLOCK are added; anything but a
+	 * regular file is refused with -EINVAL).
 	 */
 	int (*sysfs_read)(const struct dmasplit_host *host, const char *path,
 			  char *buf, size_t len);
