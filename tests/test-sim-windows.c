@@ -374,6 +374,24 @@ START_TEST(untrusted_link_bounces_partial_head_and_tail)
 	ck_assert_msg(buf[150] == 0x44, "sync_for_cpu of one byte: host 0x%02x, expected 0x44", buf[150]);
 	ck_assert_msg(buf[200] == 0x22, "sync_for_cpu copied beyond its range");
 
+	/* A sync is checked to the byte where the link bounces: past the
+	 * buffer's first or last byte it is refused, copying nothing. */
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, base + 50, 150, DMASPLIT_BIDIRECTIONAL), -EINVAL);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, base + 2 * G + 10, 300, DMASPLIT_BIDIRECTIONAL), -EINVAL);
+	ck_assert_int_eq(dmasplit_sync_for_device(d, base + 2 * G + 299, 2, DMASPLIT_BIDIRECTIONAL), -EINVAL);
+	ck_assert_msg(tu_log_count("\n") == 3 && tu_log_count("runs past the bytes bounced") == 3,
+		      "expected one line per refused sync, log:\n%s", tu_log_text());
+	ck_assert_msg(buf[150] == 0x44 && buf[2 * G + 10] == pat(8, 2 * G + 10),
+		      "a refused sync copied");
+	/* The whole linked range, bounced ends included, still syncs. */
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, base + 2 * G + 10, 290, DMASPLIT_BIDIRECTIONAL), 0);
+	ck_assert_msg(buf[2 * G + 10] == 0x66, "sync_for_cpu of the tail: host 0x%02x, expected 0x66",
+		      buf[2 * G + 10]);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, base + 100, 2 * G + 200, DMASPLIT_BIDIRECTIONAL), 0);
+	ck_assert_msg(buf[200] == pat(8, 200), "sync_for_cpu of the whole link: host 0x%02x, expected 0x%02x",
+		      buf[200], pat(8, 200));
+
 	/* Unlink copies back the buffer's bytes, not the padding. */
 	unlink_ok(iova, 100, 2 * G + 200, DMASPLIT_BIDIRECTIONAL, 0);
 	ck_assert_msg(buf[200] == pat(8, 200), "unlink copies the whole head back: host 0x%02x, expected 0x%02x",

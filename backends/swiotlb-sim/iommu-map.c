@@ -753,11 +753,23 @@ static int sync_check(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 				return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: runs into another mapping or window at 0x%" PRIx64,
 						  b->name, dma, len, a);
 			/* A window keeps no record: its bounced granules
-			 * are known by their slot, in its device's pool. */
-			if (unlikely(v & PTE_BOUNCED) &&
-			    !pool_contains(&b->pool, (uintptr_t)(v & ~PTE_FLAGS)))
-				return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: another device of address space %s linked 0x%" PRIx64 " through its bounce pool; only that one may sync it",
-						  b->name, dma, len, b->sp->name, a);
+			 * are known by their slot, in its device's pool,
+			 * which knows the bytes that are the buffer's. */
+			if (unlikely(v & PTE_BOUNCED)) {
+				uint8_t *h = (uint8_t *)(uintptr_t)(v & ~PTE_FLAGS);
+				uint64_t from = a > dma ? a : dma;
+				uint64_t to = dma + len - a > b->o.granule
+						      ? a + b->o.granule
+						      : dma + len;
+
+				if (!pool_contains(&b->pool, (uintptr_t)h))
+					return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: another device of address space %s linked 0x%" PRIx64 " through its bounce pool; only that one may sync it",
+							  b->name, dma, len, b->sp->name, a);
+				if (!pool_holds(&b->pool, h + (from - a),
+						to - from))
+					return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: runs past the bytes bounced at 0x%" PRIx64 ", which the buffer holds",
+							  b->name, dma, len, a);
+			}
 			if ((v & PTE_PERMS) != perms &&
 			    (v & PTE_PERMS) != PTE_PERMS)
 				return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx direction %d: 0x%" PRIx64 " was mapped in another direction",

@@ -267,6 +267,20 @@ void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,
 		   to_host);
 }
 
+bool pool_holds(const struct pool *pool, const uint8_t *tlb, size_t len)
+{
+	uint32_t idx = (uint32_t)((uintptr_t)(tlb - pool->base) >> SLOT_SHIFT);
+	uint32_t first = __atomic_load_n(&pool->slots[idx].first,
+					 __ATOMIC_RELAXED);
+	const struct slot *head = &pool->slots[first];
+	uintptr_t host = __atomic_load_n(&head->orig, __ATOMIC_RELAXED) +
+			 (uintptr_t)(tlb - pool->base) -
+			 ((uintptr_t)first << SLOT_SHIFT);
+
+	return host >= __atomic_load_n(&head->lo, __ATOMIC_RELAXED) &&
+	       host + len <= __atomic_load_n(&head->hi, __ATOMIC_RELAXED);
+}
+
 /*
  * Without the pool's lock: a sync reads only its own mapping's slots,
  * which no map or unmap of another mapping writes.  Only a caller that

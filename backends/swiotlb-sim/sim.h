@@ -265,6 +265,10 @@ void pool_unclaim(struct pool *pool, uintptr_t tlb);
  * as dir asks, 0; else -ENOENT or -EINVAL as for pool_claim(). */
 int  pool_sync(struct dmasplit_bdev *b, struct pool *pool, uintptr_t addr,
 	       size_t len, enum dmasplit_dir dir, bool to_host);
+/* Whether [tlb, tlb + len), inside one live allocation, stands only for
+ * bytes of its caller's buffer: a sync of a bounced window link is
+ * checked to the byte by it.  Without the lock, as pool_sync(). */
+bool pool_holds(const struct pool *pool, const uint8_t *tlb, size_t len);
 /* Copy [tlb, tlb + len) of the pool to (to_host) or from its buffer. */
 void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,
 		 const uint8_t *tlb, size_t len, bool to_host);
