@@ -51,7 +51,14 @@ expect 2 "a missing SPEC is a usage error" "missing SPEC"
 run "$prog" a b
 expect 2 "two SPECs are a usage error" "one SPEC, not more"
 run "$prog" --no-such-option x
-expect 2 "an unknown option is a usage error"
+expect 2 "an unknown option is a usage error, in the program's own form" \
+	"^nvme-rw: unrecognized option '--no-such-option' (see --help)$"
+run "$prog" -x y
+expect 2 "an unknown short option is named" "^nvme-rw: invalid option '-x' (see --help)$"
+run "$prog" x --total
+expect 2 "an option without its argument is named" "^nvme-rw: option '--total' needs an argument"
+run "$prog" --write=yes x
+expect 2 "a value for an option that takes none is named" "^nvme-rw: option '--write' takes no value"
 run "$prog" --strategy map,bogus x
 expect 2 "an unknown strategy is named" "'map,bogus' is not map, window, registered or all"
 run "$prog" --io-size 4k,,x x

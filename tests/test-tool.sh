@@ -54,7 +54,7 @@ export DMASPLIT_BUILTIN_BACKENDS
 bare_tool=$tool
 . "$(dirname "$0")/tap.sh"
 
-echo "1..83"
+echo "1..85"
 
 # --- usage ------------------------------------------------------------
 
@@ -616,6 +616,13 @@ assert c['goals'][1]['median'] == c['calls_region_new'] + c['calls_region_free']
 # most, then it is stopped).
 cgsh=${top_srcdir:-.}/tools/bench/callgrind.sh
 cg_figures=6
+run env DMASPLIT="$bare_tool" sh "$cgsh" --version
+[ $rc -eq 0 ] && [ ! -s "$err" ] &&
+	grep -Eqx 'callgrind.sh \(libdmasplit\) [0-9]+\.[0-9]+.*' "$out"
+ok $? "callgrind.sh --version: its package's version, on stdout"
+run sh "$cgsh" --help
+[ $rc -eq 0 ] && [ ! -s "$err" ] && grep -q -- '--version' "$out"
+ok $? "callgrind.sh --help: usage on stdout, status 0"
 why=
 if [ -n "${DMASPLIT_TEST_SANITIZED:-}" ]; then
 	why="built with a sanitizer, which valgrind cannot run"

@@ -197,7 +197,8 @@ int parse_options(int argc, char **argv, struct options *o)
 			       .nsid = 1, .timeout_ms = 10000, .seed = 1 };
 	parse_strategies("all", o);
 	parse_sizes("4k,16k,64k,256k", o);
-	while ((opt = getopt_long(argc, argv, "ws:b:t:c:l:n:qhV", longopts,
+	opterr = 0;	/* its errors are ours, in bad_usage()'s form */
+	while ((opt = getopt_long(argc, argv, ":ws:b:t:c:l:n:qhV", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'w': o->write = true; break;
@@ -246,7 +247,23 @@ int parse_options(int argc, char **argv, struct options *o)
 			       prog, DMASPLIT_VERSION_MAJOR,
 			       DMASPLIT_VERSION_MINOR, dmasplit_version());
 			exit(0);
-		default: return 2;
+		case ':':
+			return bad_usage("option '%s' needs an argument",
+					 argv[optind - 1]);
+		default:
+			/* A long option given a value it does not take
+			 * leaves its val in optopt. */
+			for (const struct option *lo = longopts;
+			     optopt && lo->name; lo++)
+				if (lo->val == optopt &&
+				    lo->has_arg == no_argument)
+					return bad_usage("option '--%s' takes no value",
+							 lo->name);
+			if (optopt)
+				return bad_usage("invalid option '-%c'",
+						 optopt);
+			return bad_usage("unrecognized option '%s'",
+					 argv[optind - 1]);
 		}
 	}
 	if (optind + 1 != argc)

@@ -12,6 +12,7 @@
 # can be checked on a machine too busy to time one.
 #
 # Usage: callgrind.sh [--quick] [--json] [--keep DIR] [SPEC]
+#        callgrind.sh --help | --version
 #   DMASPLIT  the program (default ./tools/dmasplit if there, a build
 #             directory; else dmasplit from PATH)
 #   VALGRIND  valgrind (default valgrind from PATH)
@@ -26,6 +27,7 @@ usage() {
 }
 
 quick=
+version=false
 json=false
 keep=
 spec=
@@ -38,8 +40,9 @@ while [ $# -gt 0 ]; do
 		keep=$2
 		shift ;;
 	-h|--help)
-		sed -n '3,19s/^# \{0,1\}//p' "$0"
+		sed -n '3,20s/^# \{0,1\}//p' "$0"
 		exit 0 ;;
+	-V|--version) version=true ;;
 	-*) echo "$prog: unknown option '$1'" >&2; usage ;;
 	*)
 		[ -z "$spec" ] || usage
@@ -54,6 +57,13 @@ elif [ -x ./tools/dmasplit ]; then
 	tool=./tools/dmasplit
 else
 	tool=dmasplit
+fi
+# The script is the package's, installed beside its dmasplit: that
+# program's version is the script's.
+if $version; then
+	v=$("$tool" --version 2>/dev/null | sed -n '1s/.*) //p')
+	echo "$prog (libdmasplit) ${v:-unknown: $tool --version failed}"
+	exit 0
 fi
 valgrind=${VALGRIND:-valgrind}
 if ! command -v "$valgrind" >/dev/null 2>&1; then
