@@ -60,6 +60,39 @@ done)
 [ -z "$missing" ]
 ok $? "every public function has a man page or an alias${missing:+ (none: $(echo $missing))}"
 
+# The static archive, where --enable-static built one: the same API
+# global, nothing else, so that a program linked against it may use any
+# name the library uses inside (build-aux/localize-archive).
+archive=${lib%/*}/libdmasplit.a
+if [ -e "$archive" ]; then
+	inner=$($NM -g --defined-only "$archive" 2>/dev/null |
+		awk 'NF == 3 && $3 !~ /^dmasplit_[a-z0-9_]*$/ { print $3 }')
+	[ -z "$inner" ]
+	ok $? "the archive defines only dmasplit_* globals${inner:+ (offending: $(echo $inner | cut -c1-200))}"
+	tmpd=$(mktemp -d)
+	cat >"$tmpd/app.c" <<'EOC'
+#include <dmasplit/dmasplit.h>
+int dev_get(void);
+int pool_map(void);
+int dev_get(void) { return 1; }
+int pool_map(void) { return 2; }
+int main(void)
+{
+	struct dmasplit_ctx *ctx;
+
+	if (dmasplit_ctx_new(&ctx) < 0)
+		return 1;
+	dmasplit_ctx_unref(ctx);
+	return dev_get() + pool_map() == 3 ? 0 : 1;
+}
+EOC
+	${CC:-cc} -I"${top_srcdir:-.}/include" -o "$tmpd/app" "$tmpd/app.c" \
+		"$archive" -luuid -ldl -lpthread >"$tmpd/log" 2>&1 &&
+		"$tmpd/app"
+	ok $? "a program with names the library uses inside links against the archive and runs$(sed -n '1s/^/ (/p' "$tmpd/log" | sed 's/$/)/')"
+	rm -rf "$tmpd"
+fi
+
 # Plugins: the installed backends and the well-formed test plugins.
 for dir in "${DMASPLIT_TEST_BACKENDS:-backends/.libs}" "${DMASPLIT_TEST_PLUGINS:-tests/.libs}"; do
 	for so in "$dir"/backend-*.so; do
