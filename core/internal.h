@@ -274,7 +274,7 @@ struct dmasplit_dev {
  * may hold many small ones (the checker's part is struct checked_iova).
  * The backend's bytes follow it (iova_bwin()): its window state itself
  * when it has iova_init, else the pointer iova_alloc returned.  addr
- * and size are the struct dmasplit_bwin_head such a backend reads.
+ * and size are the struct dmasplit_bwin_header such a backend reads.
  */
 struct dmasplit_iova {
 	union {

@@ -96,9 +96,9 @@ static const struct row rows[] = {
 	M(dmasplit_backend_ops, iova_init),
 	M(dmasplit_backend_ops, iova_fini),
 
-	S(dmasplit_bwin_head),
-	M(dmasplit_bwin_head, addr),
-	M(dmasplit_bwin_head, size),
+	S(dmasplit_bwin_header),
+	M(dmasplit_bwin_header, addr),
+	M(dmasplit_bwin_header, size),
 
 	S(dmasplit_host),
 	M(dmasplit_host, size),

@@ -366,15 +366,21 @@ struct dmasplit_backend_ops {
  * backend's bytes.  Read-only to the backend; valid once iova_init has
  * returned, until iova_fini returns.
  */
-struct dmasplit_bwin_head {
+struct dmasplit_bwin_header {
 	uint64_t addr;
 	uint64_t size;
 };
 
-static inline const struct dmasplit_bwin_head *
+static inline const struct dmasplit_bwin_header *
 dmasplit_bwin_head(const struct dmasplit_bwin *win)
 {
-	return (const struct dmasplit_bwin_head *)(const void *)win - 1;
+#ifdef __cplusplus
+	/* Clean under -Wold-style-cast, for backends written in C++. */
+	return static_cast<const struct dmasplit_bwin_header *>(
+		       static_cast<const void *>(win)) - 1;
+#else
+	return (const struct dmasplit_bwin_header *)(const void *)win - 1;
+#endif
 }
 
 /*
