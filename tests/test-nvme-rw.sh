@@ -55,8 +55,10 @@ expect 2 "an unknown option is a usage error, in the program's own form" \
 	"^nvme-rw: unrecognized option '--no-such-option' (see --help)$"
 run "$prog" -x y
 expect 2 "an unknown short option is named" "^nvme-rw: invalid option '-x' (see --help)$"
-run "$prog" x --total
-expect 2 "an option without its argument is named" "^nvme-rw: option '--total' needs an argument"
+run "$prog" --timeout
+expect 2 "an option without its argument is named" "^nvme-rw: option '--timeout' needs an argument"
+run "$prog" -qt
+expect 2 "a short option without its argument is named alone" "^nvme-rw: option '-t' needs an argument"
 run "$prog" --write=yes x
 expect 2 "a value for an option that takes none is named" "^nvme-rw: option '--write' takes no value"
 run "$prog" --strategy map,bogus x

@@ -248,8 +248,13 @@ int parse_options(int argc, char **argv, struct options *o)
 			       DMASPLIT_VERSION_MINOR, dmasplit_version());
 			exit(0);
 		case ':':
-			return bad_usage("option '%s' needs an argument",
-					 argv[optind - 1]);
+			/* A short one may come among others (-qt): optopt
+			 * names it alone. */
+			if (strncmp(argv[optind - 1], "--", 2) == 0)
+				return bad_usage("option '%s' needs an argument",
+						 argv[optind - 1]);
+			return bad_usage("option '-%c' needs an argument",
+					 optopt);
 		default:
 			/* A long option given a value it does not take
 			 * leaves its val in optopt. */
