@@ -435,8 +435,8 @@ void dev_put(struct dmasplit_dev *dev)
 /*
  * The application's reference.  Windows and batches still live keep the
  * device (and its backend device) for themselves: their calls keep
- * working and the last one to go releases it.  A live window is a leak
- * all the same, so it is reported, each by the checker, counted without.
+ * working and the last one to go releases it.  Each is a leak all the
+ * same: reported one by one as a finding by the checker, counted without.
  */
 DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 {
@@ -469,10 +469,14 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 	else if (windows)
 		log_err(dev->ctx, "%s: closed with %u windows and %u batches live: the device stays until the last is destroyed or freed",
 			dev->name, windows, batches);
-	if (batches && (dev->check || !windows))
+	if (batches && dev->check)
+		check_dev_close_holders(dev, batches, "batch");
+	else if (batches && !windows)
 		log_err(dev->ctx, "%s: closed with %u batches live: the device stays until the last is freed",
 			dev->name, batches);
-	if (regions)
+	if (regions && dev->check)
+		check_dev_close_holders(dev, regions, "registered region");
+	else if (regions)
 		log_err(dev->ctx, "%s: closed with %u registered regions live: the device stays until the last is freed",
 			dev->name, regions);
 	dev_put(dev);

@@ -580,6 +580,9 @@ void check_dev_release(struct dmasplit_dev *dev);
 /* Windows still live when the application closes the device, but for
  * those of batches and regions; check_app_windows() counts them. */
 void check_dev_close(struct dmasplit_dev *dev);
+/* n batches or registered regions (what) still live at that close. */
+void check_dev_close_holders(struct dmasplit_dev *dev, unsigned int n,
+			     const char *what);
 unsigned int check_app_windows(struct dmasplit_dev *dev);
 void check_window_internal(struct dmasplit_iova *iova);
 int  check_window_add(struct dmasplit_iova *iova, const void *caller)

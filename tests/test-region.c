@@ -344,11 +344,18 @@ START_TEST(region_keeps_its_device_after_close)
 	reg = region_of(0, 2, DMASPLIT_BIDIRECTIONAL);
 	tu_log_clear();
 	dmasplit_dev_close(dev);
-	/* The region's own window is the region's, not a leaked window. */
-	ck_assert_msg(tu_log_has("w: closed with 1 registered regions live") &&
-		      !tu_log_has("windows") && !tu_log_has("leaked"),
-		      "log:\n%s", tu_log_text());
-	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), 0);
+	/* The region's own window is the region's, not a leaked window;
+	 * the region is a leak, a finding of the checker's. */
+	if (_i)
+		ck_assert_msg(tu_log_count("\n") == 1 &&
+			      tu_log_has("dmasplit-check: w: leaked registered region still live at close: the device stays until it is freed"),
+			      "log:\n%s", tu_log_text());
+	else
+		ck_assert_msg(tu_log_count("\n") == 1 &&
+			      tu_log_has("w: closed with 1 registered regions live"),
+			      "log:\n%s", tu_log_text());
+	ck_assert(!tu_log_has("window"));
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), (unsigned int)_i);
 	ck_assert(!tu_log_has("closed w\n"));
 	ck_assert_int_eq(dmasplit_map(dev, mem + 8, 16, DMASPLIT_TO_DEVICE, 0,
 				      &dma), 0);
@@ -422,7 +429,9 @@ START_TEST(region_free_after_close_releases_its_live_mappings)
 	ck_assert_msg(tu_log_count("dmasplit-check: w: leaked dmasplit_map mapping") ==
 		      (unsigned int)_i && !tu_log_has("still live at close"),
 		      "log:\n%s", tu_log_text());
-	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), (unsigned int)_i);
+	/* With the checker, the region live at close was one finding, the
+	 * mapping it released another. */
+	ck_assert_uint_eq(dmasplit_ctx_get_check_findings(ctx), 2u * (unsigned int)_i);
 	dev = NULL;
 }
 END_TEST
