@@ -559,6 +559,20 @@ START_TEST(sysfs_dma_mask_bits_is_not_truncated)
 }
 END_TEST
 
+/* An IOMMU group type too long for the description's field: the
+ * description fails with one line naming the attribute. */
+static void expect_type_too_long(const char *type)
+{
+	struct dmasplit_desc d;
+
+	fakesys_put("kernel/iommu_groups/7/type", type);
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -ENAMETOOLONG);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("iommu_group/type: content or path too long"),
+		      "ENAMETOOLONG: expected one line, log:\n%s", tu_log_text());
+}
+
 /* Every failure to read the tree says what and why, loops and names too
  * long for a buffer included. */
 START_TEST(sysfs_loops_and_overlong_content_are_logged)
@@ -580,12 +594,7 @@ START_TEST(sysfs_loops_and_overlong_content_are_logged)
 	memset(long_type, 'x', sizeof(long_type) - 2);
 	long_type[sizeof(long_type) - 2] = '\n';
 	long_type[sizeof(long_type) - 1] = '\0';
-	fakesys_put("kernel/iommu_groups/7/type", long_type);
-	tu_log_clear();
-	ck_assert_int_eq(describe("0000:01:00.0", &d), -ENAMETOOLONG);
-	ck_assert_msg(tu_log_count("\n") == 1 &&
-		      tu_log_has("iommu_group/type: content or path too long"),
-		      "ENAMETOOLONG: expected one line, log:\n%s", tu_log_text());
+	expect_type_too_long(long_type);
 }
 END_TEST
 
@@ -609,16 +618,10 @@ START_TEST(sysfs_content_fills_the_buffer_exactly)
 	/* FIELD characters and a newline: the NUL has no room. */
 	memset(text, 'y', FIELD);
 	strcpy(text + FIELD, "\n");
-	fakesys_put("kernel/iommu_groups/7/type", text);
-	tu_log_clear();
-	ck_assert_int_eq(describe("0000:01:00.0", &d), -ENAMETOOLONG);
-	ck_assert_msg(tu_log_count("\n") == 1 &&
-		      tu_log_has("iommu_group/type: content or path too long"),
-		      "log:\n%s", tu_log_text());
+	expect_type_too_long(text);
 	/* FIELD characters and no newline: no room either. */
 	text[FIELD] = '\0';
-	fakesys_put("kernel/iommu_groups/7/type", text);
-	ck_assert_int_eq(describe("0000:01:00.0", &d), -ENAMETOOLONG);
+	expect_type_too_long(text);
 }
 END_TEST
 
