@@ -506,8 +506,9 @@ static unsigned int errno_sets(int e)
 	case EREMOTEIO:	/* the caller's memory is peer memory */
 		return S(ERRS_LINK) | S_MAPS;
 	case EEXIST:	/* alloc_coherent: p2pdma's memory under a stale
-			 * peer registration */
-		return S(ERRS_LINK) | S(ERRS_COHERENT);
+			 * peer registration; iova_sync: vfio's links that
+			 * overlap */
+		return S(ERRS_LINK) | S(ERRS_WSYNC) | S(ERRS_COHERENT);
 	case EBUSY:
 		return S(ERRS_LINK);
 	case ERANGE:

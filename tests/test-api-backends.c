@@ -332,6 +332,8 @@ START_TEST(backend_errors_are_held_to_each_call_s_list)
 		{ "sim:e,testa.fail=link,testa.errno=16", "iova_link", EBUSY, -EBUSY },
 		{ "sim:e,testa.fail=sync,testa.errno=14", "iova_sync", EFAULT, -EFAULT },
 		{ "sim:e,testa.fail=sync,testa.errno=16", "iova_sync", EBUSY, -EIO },
+		{ "sim:e,testa.fail=sync,testa.errno=17", "iova_sync", EEXIST, -EEXIST },
+		{ "sim:e,testa.fail=unlink,testa.errno=17", "iova_unlink", EEXIST, -EIO },
 		{ "sim:e,testa.fail=unlink,testa.errno=14", "iova_unlink", EFAULT, -EIO },
 	};
 	unsigned int i;

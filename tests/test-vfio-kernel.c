@@ -667,6 +667,186 @@ START_TEST(a_map_refused_for_memory_names_the_pinning_limit)
 }
 END_TEST
 
+/* A vector that meets the type1 container's mapping limit part-way
+ * gives back what it mapped, and the count of live mappings stays
+ * right: the next map is not refused as over the limit. */
+START_TEST(a_vector_at_the_mapping_limit_leaves_the_count_right)
+{
+	const struct dmasplit_backend_ops *ops = DMASPLIT_BACKEND_ENTRY();
+	struct iovec three[3] = { { mem, PG }, { mem + 2 * PG, PG },
+				  { mem + 4 * PG, PG } };
+	struct dmasplit_seg segs[3];
+	unsigned int nsegs = 3, p;
+	uint64_t dma;
+
+	fs->map_limit = 2;
+	ck_assert_int_eq(ops->map_vec(fb, three, 3, DMASPLIT_TO_DEVICE, 0, segs,
+				      &nsegs), -ENOSPC);
+	ck_assert_msg(strstr(fk.log, "holds its limit of 2"), "log:\n%s", fk.log);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
+	ck_assert_uint_eq(fs->bytes_mapped, 0);
+	for (p = 0; p < FK_PAGES; p++)
+		ck_assert(!mapped(p));
+	ck_assert_int_eq(ops->map(fb, mem, PG, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	ck_assert_uint_eq(fs->kernel_maps, 1);
+	ck_assert_int_eq(ops->unmap(fb, dma, PG, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
+	/* Out of segments, the runs mapped go as well. */
+	nsegs = 2;
+	fs->map_limit = 0;
+	ck_assert_int_eq(ops->map_vec(fb, three, 3, DMASPLIT_TO_DEVICE, 0, segs,
+				      &nsegs), -ENOSPC);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
+}
+END_TEST
+
+/* A link over a granule linked and not yet synced would make the
+ * kernel refuse every sync: it is refused at the link where that costs
+ * little, and otherwise by the sync, before anything is mapped. */
+START_TEST(a_link_over_a_pending_link_is_refused)
+{
+	struct dmasplit_bwin *w = window();
+	unsigned int i;
+
+	ck_assert_int_eq(win_link(w, 0, mem, PG, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(win_link(w, 0, mem + PG, PG, DMASPLIT_TO_DEVICE, 0),
+			 -EEXIST);
+	ck_assert_msg(strstr(fk.log, "a granule of it is linked already"),
+		      "log:\n%s", fk.log);
+	/* Within one granule: the kernel maps it whole. */
+	ck_assert_int_eq(win_link(w, 512, mem + 512, 512, DMASPLIT_TO_DEVICE,
+				  DMASPLIT_ATTR_NO_WARN), -EEXIST);
+	ck_assert_int_eq(win_sync(w, 0, 8 * PG), 0);
+	ck_assert_uint_eq(fk.calls, 1);
+	ck_assert_int_eq(win_unlink(w, 0, PG, DMASPLIT_TO_DEVICE, 0), 0);
+	win_destroy(w);
+
+	/* Many links pending, the new one among them: the sync finds it. */
+	{
+		uint8_t *buf = aligned_alloc(PG, 40 * PG);
+		uint64_t size = 40 * PG, addr;
+
+		ck_assert_ptr_nonnull(buf);
+		ck_assert_int_eq(win_alloc(fb, size, 0, &w, &addr), 0);
+		for (i = 0; i < 40; i += 2)
+			ck_assert_int_eq(win_link(w, i * PG, buf + i * PG, PG,
+						  DMASPLIT_BIDIRECTIONAL, 0), 0);
+		ck_assert_int_eq(win_link(w, 10 * PG, buf, PG,
+					  DMASPLIT_BIDIRECTIONAL, 0), 0);
+		fk.calls = 0;
+		fk.log[0] = '\0';
+		ck_assert_int_eq(win_sync(w, 0, size), -EEXIST);
+		ck_assert_msg(strstr(fk.log, "window offset 0xa000 meets another link"),
+			      "log:\n%s", fk.log);
+		ck_assert_uint_eq(fk.calls, 0);
+		ck_assert_uint_eq(fs->kernel_maps, 0);
+		/* A sync of the other links maps them; the one left over
+		 * meets a mapped link and is refused in its turn. */
+		ck_assert_int_eq(win_sync(w, 11 * PG, size - 11 * PG), 0);
+		ck_assert_uint_eq(fk.calls, 14);
+		ck_assert_int_eq(win_unlink(w, 10 * PG, PG,
+					    DMASPLIT_BIDIRECTIONAL, 0), 0);
+		ck_assert_int_eq(win_sync(w, 0, size), 0);
+		ck_assert_uint_eq(fs->kernel_maps, 19);
+		win_destroy(w);
+		ck_assert_uint_eq(fs->kernel_maps, 0);
+		free(buf);
+	}
+}
+END_TEST
+
+/* An unmap names the mapping's bytes exactly, as the simulated device
+ * asks: not only its granules.  Coherent memory is freed, not
+ * unmapped. */
+START_TEST(an_unmap_must_name_the_mapping_exactly)
+{
+	const struct dmasplit_backend_ops *ops = DMASPLIT_BACKEND_ENTRY();
+	uint64_t dma, cdma;
+	void *cpu;
+
+	ck_assert_int_eq(ops->map(fb, mem + 8, 3000, DMASPLIT_TO_DEVICE, 0,
+				  &dma), 0);
+	ck_assert_int_eq(ops->unmap(fb, dma, 100, DMASPLIT_TO_DEVICE, 0),
+			 -EINVAL);
+	ck_assert_msg(strstr(fk.log, "the mapping there is"), "log:\n%s", fk.log);
+	ck_assert_int_eq(ops->unmap(fb, dma + 8, 2992, DMASPLIT_TO_DEVICE, 0),
+			 -EINVAL);
+	ck_assert_int_eq(ops->unmap(fb, dma - 8, 3008, DMASPLIT_TO_DEVICE,
+				    DMASPLIT_ATTR_NO_WARN), -EINVAL);
+	ck_assert(mapped(page_of(dma)));
+	ck_assert_int_eq(ops->unmap(fb, dma, 3000, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert(!mapped(page_of(dma)));
+
+	ck_assert_int_eq(ops->alloc_coherent(fb, PG, 0, &cpu, &cdma), 0);
+	fk.log[0] = '\0';
+	ck_assert_int_eq(ops->unmap(fb, cdma, PG, DMASPLIT_BIDIRECTIONAL, 0),
+			 -EINVAL);
+	ck_assert_msg(strstr(fk.log, "that is coherent memory; free it with dmasplit_free_coherent"),
+		      "log:\n%s", fk.log);
+	ck_assert(mapped(page_of(cdma)));
+	ck_assert_int_eq(ops->free_coherent(fb, PG, cpu, cdma), 0);
+	ck_assert(!mapped(page_of(cdma)));
+}
+END_TEST
+
+/* DMASPLIT_ATTR_NO_WARN keeps the backend's refusals and the kernel's
+ * failures of that call out of the log. */
+START_TEST(no_warn_keeps_refusals_and_kernel_failures_quiet)
+{
+	const struct dmasplit_backend_ops *ops = DMASPLIT_BACKEND_ENTRY();
+	struct dmasplit_bwin *w = window();
+	uint64_t dma;
+
+	ck_assert_int_eq(win_link(w, 0, mem + 8, 100, DMASPLIT_TO_DEVICE,
+				  DMASPLIT_ATTR_NO_WARN), -EINVAL);
+	fk.fail_at = fk.calls + 1;
+	ck_assert_int_eq(ops->map(fb, mem, PG, DMASPLIT_TO_DEVICE,
+				  DMASPLIT_ATTR_NO_WARN, &dma), -EIO);
+	ck_assert_msg(!fk.log[0], "log:\n%s", fk.log);
+	fk.fail_at = fk.calls + 1;
+	ck_assert_int_eq(ops->map(fb, mem, PG, DMASPLIT_TO_DEVICE, 0, &dma),
+			 -EIO);
+	ck_assert_msg(strstr(fk.log, "FAKE_MAP iova 0x100000 length 0x1000"),
+		      "log:\n%s", fk.log);
+	win_destroy(w);
+}
+END_TEST
+
+/* A device joining a space reads the kernel's answer for itself, but
+ * the granule and the container's limit stay the space's: the members
+ * read them without the lock. */
+START_TEST(a_join_keeps_the_space_s_granule_and_limit)
+{
+	struct {
+		struct vfio_iommu_type1_info info;
+		struct vfio_iommu_type1_info_dma_avail avail;
+	} __attribute__((packed)) buf;
+
+	memset(&buf, 0, sizeof(buf));
+	buf.info.argsz = sizeof(buf);
+	buf.info.flags = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS;
+	buf.info.iova_pgsizes = 0x10000;
+	buf.info.cap_offset = offsetof(typeof(buf), avail);
+	buf.avail.header.id = VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL;
+	buf.avail.avail = 10;
+	fs->map_limit = 1000;
+	fs->nmembers = 1;
+	ck_assert_int_eq(type1_parse_info(fb, &buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(fs->granule, PG);
+	ck_assert_uint_eq(fs->map_limit, 1000);
+	fake_ranges = 3;
+	ck_assert_int_eq(iommufd_read_ranges(fb), 0);
+	ck_assert_uint_eq(fs->num_ranges, 3);
+	ck_assert_uint_eq(fs->granule, PG);
+	fs->nmembers = 0;
+	fs->granule = 0;
+	ck_assert_int_eq(type1_parse_info(fb, &buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(fs->granule, 0x10000);
+	ck_assert_uint_eq(fs->map_limit, 10);
+	fs->granule = PG;
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vfio");
@@ -696,6 +876,11 @@ int main(void)
 	tcase_add_test(tc, a_member_cannot_unmap_another_members_mapping);
 	tcase_add_test(tc, coherent_free_is_checked_against_the_allocation);
 	tcase_add_test(tc, an_unmap_of_a_window_address_is_refused);
+	tcase_add_test(tc, a_vector_at_the_mapping_limit_leaves_the_count_right);
+	tcase_add_test(tc, a_link_over_a_pending_link_is_refused);
+	tcase_add_test(tc, an_unmap_must_name_the_mapping_exactly);
+	tcase_add_test(tc, no_warn_keeps_refusals_and_kernel_failures_quiet);
+	tcase_add_test(tc, a_join_keeps_the_space_s_granule_and_limit);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

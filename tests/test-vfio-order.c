@@ -142,11 +142,15 @@ START_TEST(failed_map_in_the_middle_of_a_sync_keeps_the_rest_pending)
 			ck_assert_uint_eq(fs->kernel_maps, 2);
 			ck_assert_uint_eq(fs->bytes_mapped, (lazy ? 6 : 2) * PG);
 			ck_assert_uint_eq(fs->lazy_bytes, lazy ? 6 * PG : 0);
-			/* What is mapped cannot be linked again; what is
-			 * pending can be unlinked without a call. */
+			/* What is linked cannot be linked again, mapped
+			 * or pending; what is pending can be unlinked
+			 * without a call. */
 			ck_assert_int_eq(win_link(w, PG, buf, PG,
 						  DMASPLIT_TO_DEVICE,
-						  DMASPLIT_ATTR_NO_WARN), -EBUSY);
+						  DMASPLIT_ATTR_NO_WARN), -EEXIST);
+			ck_assert_int_eq(win_link(w, 15 * PG, buf, PG,
+						  DMASPLIT_TO_DEVICE,
+						  DMASPLIT_ATTR_NO_WARN), -EEXIST);
 			fk.fail_at = 0;
 			ck_assert_int_eq(unlink_pages(w, 15, 1, &calls), 0);
 			ck_assert_uint_eq(calls, 0);

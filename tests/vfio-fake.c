@@ -84,6 +84,7 @@ static void fk_close(struct vspace *sp)
 
 static const struct kiface fake_iface = {
 	.name = "fake",
+	.map_call = "FAKE_MAP",
 	.map = fk_map,
 	.unmap = fk_unmap,
 	.close = fk_close,

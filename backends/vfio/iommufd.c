@@ -30,17 +30,7 @@ static int iommufd_map(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,
 		.iova = iova,
 	};
 
-	if (ioctl(b->sp->iommufd, IOMMU_IOAS_MAP, &map) < 0) {
-		int r = -errno;
-
-		char hint[80];
-
-		vfio_err(b, "%s: IOMMU_IOAS_MAP iova 0x%" PRIx64 " length 0x%" PRIx64 " user_va 0x%" PRIxPTR ": %s%s",
-			 b->name, iova, len, va, strerror(-r),
-			 memlock_hint(r, hint, sizeof(hint)));
-		return r;
-	}
-	return 0;
+	return ioctl(b->sp->iommufd, IOMMU_IOAS_MAP, &map) < 0 ? -errno : 0;
 }
 
 static int iommufd_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
@@ -72,6 +62,7 @@ static void iommufd_close(struct vspace *sp)
 
 const struct kiface iommufd_iface = {
 	.name = "iommufd",
+	.map_call = "IOMMU_IOAS_MAP",
 	.map = iommufd_map,
 	.unmap = iommufd_unmap,
 	.close = iommufd_close,
@@ -84,6 +75,7 @@ int iommufd_read_ranges(struct dmasplit_bdev *b)
 		.ioas_id = b->sp->ioas_id,
 	};
 	struct iommu_iova_range *ranges = NULL;
+	struct dmasplit_range *kept;
 	uint32_t i, room = 0;
 	int r;
 
@@ -107,20 +99,25 @@ int iommufd_read_ranges(struct dmasplit_bdev *b)
 		if (!ranges)
 			return -ENOMEM;
 	}
-	free(b->sp->ranges);
-	b->sp->ranges = q.num_iovas ? calloc(q.num_iovas,
-					     sizeof(*b->sp->ranges)) : NULL;
-	if (q.num_iovas && !b->sp->ranges) {
+	/* The space's ranges change only once the new ones are whole: in
+	 * a shared space the members keep using them. */
+	kept = q.num_iovas ? calloc(q.num_iovas, sizeof(*kept)) : NULL;
+	if (q.num_iovas && !kept) {
 		free(ranges);
 		return -ENOMEM;
 	}
 	for (i = 0; i < q.num_iovas; i++) {
-		b->sp->ranges[i].start = ranges[i].start;
-		b->sp->ranges[i].last = ranges[i].last;
+		kept[i].start = ranges[i].start;
+		kept[i].last = ranges[i].last;
 	}
-	b->sp->num_ranges = q.num_iovas;
-	b->sp->granule = q.out_iova_alignment;
 	free(ranges);
+	free(b->sp->ranges);
+	b->sp->ranges = kept;
+	b->sp->num_ranges = q.num_iovas;
+	/* A joining device keeps the space's granule, which the members
+	 * read without the lock. */
+	if (!b->sp->nmembers)
+		b->sp->granule = q.out_iova_alignment;
 	return 0;
 }
 
@@ -156,7 +153,8 @@ int iommufd_open(struct dmasplit_bdev *b, const struct dmasplit_desc *desc)
 		r = -errno;
 		vfio_err(b, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s%s", b->name,
 			 strerror(-r),
-			 r == -EBUSY ? " (the device is in use, e.g. through its group)" : "");
+			 r == -EBUSY ? " (the device is in use, e.g. through its group)" :
+			 r == -EINVAL ? " (is the device open already?)" : "");
 		return r;
 	}
 	if (first) {

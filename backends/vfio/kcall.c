@@ -26,15 +26,18 @@ const char *memlock_hint(int r, char *buf, size_t len)
 }
 
 int kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
-	 unsigned int prot)
+	 unsigned int prot, uint32_t attrs)
 {
+	bool quiet = attrs & DMASPLIT_ATTR_NO_WARN;
+	char hint[80];
 	int r;
 
 	/* type1 refuses the entry past its limit with a bare ENOSPC; say
 	 * what it is before the kernel has to. */
 	if (b->sp->map_limit && b->sp->kernel_maps >= b->sp->map_limit) {
-		vfio_err(b, "%s: the type1 container holds its limit of %" PRIu32 " mappings (vfio_iommu_type1 dma_entry_limit); link contiguous memory in one link, use unlink=lazy so that iova_sync coalesces links, or raise the limit",
-			 b->name, b->sp->map_limit);
+		if (!quiet)
+			vfio_err(b, "%s: the type1 container holds its limit of %" PRIu32 " mappings (vfio_iommu_type1 dma_entry_limit); link contiguous memory in one link, use unlink=lazy so that iova_sync coalesces links, or raise the limit",
+				 b->name, b->sp->map_limit);
 		return -ENOSPC;
 	}
 	b->sp->kernel_calls++;
@@ -42,6 +45,10 @@ int kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
 	if (r == 0) {
 		b->sp->kernel_maps++;
 		b->sp->bytes_mapped += len;
+	} else if (!quiet) {
+		vfio_err(b, "%s: %s iova 0x%" PRIx64 " length 0x%" PRIx64 " vaddr 0x%" PRIxPTR ": %s%s",
+			 b->name, b->sp->k->map_call, iova, len, va,
+			 strerror(-r), memlock_hint(r, hint, sizeof(hint)));
 	}
 	return r;
 }

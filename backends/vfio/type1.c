@@ -31,17 +31,8 @@ static int type1_map(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,
 		.size = len,
 	};
 
-	if (ioctl(b->sp->container_fd, VFIO_IOMMU_MAP_DMA, &map) < 0) {
-		int r = -errno;
-
-		char hint[80];
-
-		vfio_err(b, "%s: VFIO_IOMMU_MAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 " vaddr 0x%" PRIxPTR ": %s%s",
-			 b->name, iova, len, va, strerror(-r),
-			 memlock_hint(r, hint, sizeof(hint)));
-		return r;
-	}
-	return 0;
+	return ioctl(b->sp->container_fd, VFIO_IOMMU_MAP_DMA, &map) < 0 ? -errno
+									 : 0;
 }
 
 static int type1_unmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len)
@@ -78,6 +69,7 @@ static void type1_close(struct vspace *sp)
 
 const struct kiface type1_iface = {
 	.name = "type1",
+	.map_call = "VFIO_IOMMU_MAP_DMA",
 	.map = type1_map,
 	.unmap = type1_unmap,
 	.close = type1_close,
@@ -89,12 +81,11 @@ int type1_parse_info(struct dmasplit_bdev *b, const void *buf, uint32_t argsz)
 	const struct vfio_info_cap_header *cap;
 	struct dmasplit_range *ranges = NULL;
 	uint32_t off, nr = 0, i;
+	/* The default, for kernels without the capability. */
+	uint32_t map_limit = 65535;
 	uint64_t pgsizes;
 
 	pgsizes = info->flags & VFIO_IOMMU_INFO_PGSIZES ? info->iova_pgsizes : 0;
-	b->sp->granule = pgsizes ? pgsizes & -pgsizes : 4096;
-	/* The default, for kernels without the capability. */
-	b->sp->map_limit = 65535;
 	/* The kernel chains capabilities forward; anything else ends the
 	 * walk rather than looping. */
 	for (off = info->flags & VFIO_IOMMU_INFO_CAPS ? info->cap_offset : 0;
@@ -120,7 +111,7 @@ int type1_parse_info(struct dmasplit_bdev *b, const void *buf, uint32_t argsz)
 			}
 		} else if (cap->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL &&
 			   argsz - off >= sizeof(struct vfio_iommu_type1_info_dma_avail)) {
-			b->sp->map_limit =
+			map_limit =
 				((const struct vfio_iommu_type1_info_dma_avail *)cap)->avail;
 		}
 	}
@@ -139,6 +130,13 @@ int type1_parse_info(struct dmasplit_bdev *b, const void *buf, uint32_t argsz)
 	free(b->sp->ranges);
 	b->sp->ranges = ranges;
 	b->sp->num_ranges = nr;
+	/* A joining device keeps the space's granule, which the members
+	 * read without the lock, and its limit, which counted the
+	 * container empty. */
+	if (!b->sp->nmembers) {
+		b->sp->granule = pgsizes ? pgsizes & -pgsizes : 4096;
+		b->sp->map_limit = map_limit;
+	}
 	return 0;
 }
 

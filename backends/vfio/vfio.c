@@ -345,8 +345,6 @@ static int vfio_open(const struct dmasplit_host *host,
 	const char *why, *as = spec_as(desc);
 	const struct kiface *k;
 	struct vspace *sp = NULL;
-	uint64_t granule = 0;
-	uint32_t map_limit = 0;
 	bool join = false;
 	int r;
 
@@ -383,8 +381,6 @@ static int vfio_open(const struct dmasplit_host *host,
 			return r;
 		}
 		join = true;
-		granule = sp->granule;
-		map_limit = sp->map_limit;
 	} else {
 		sp = space_new(host, as);
 		if (!sp) {
@@ -398,17 +394,11 @@ static int vfio_open(const struct dmasplit_host *host,
 	 * allocations off them meanwhile. */
 	pthread_mutex_lock(&sp->lock);
 	r = k == &iommufd_iface ? iommufd_open(b, desc) : type1_open(b, desc);
-	if (join) {
-		/* One allocator, one granule; the container's limit counts
-		 * what is mapped already. */
-		sp->granule = granule;
-		sp->map_limit = map_limit;
-		if (r == 0) {
-			r = reserve_gaps(sp);
-			if (r < 0)
-				vfio_err(b, "%s: as=%s: cannot keep the IOVA ranges the kernel no longer allows out of the allocator: %s",
-					 b->name, as, strerror(-r));
-		}
+	if (join && r == 0) {
+		r = reserve_gaps(sp);
+		if (r < 0)
+			vfio_err(b, "%s: as=%s: cannot keep the IOVA ranges the kernel no longer allows out of the allocator: %s",
+				 b->name, as, strerror(-r));
 	}
 	pthread_mutex_unlock(&sp->lock);
 	if (r < 0)
@@ -530,10 +520,10 @@ static int vfio_get_fd(struct dmasplit_bdev *b, int *fd)
  * anyone), and in a named space, which outlives its members, what a
  * device leaves is unmapped when it closes.  Lock held.
  */
-/* maps: 0 for a dmasplit_map() mapping (one kernel mapping), else the
- * kernel mappings of a map_vec vector, one per segment. */
-static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
-		   uint64_t maps)
+/* maps: the kernel mappings, one but for a map_vec vector (one per
+ * segment); head and len: the bytes asked for, from iova + head. */
+static int own_add(struct dmasplit_bdev *b, enum own_kind kind, uint64_t iova,
+		   uint64_t size, uint64_t maps, uint64_t head, uint64_t len)
 {
 	if (b->nowned == b->owned_cap) {
 		size_t cap = b->owned_cap ? 2 * b->owned_cap : 16;
@@ -544,10 +534,10 @@ static int own_add(struct dmasplit_bdev *b, uint64_t iova, uint64_t size,
 		b->owned = o;
 		b->owned_cap = cap;
 	}
-	b->owned[b->nowned].iova = iova;
-	b->owned[b->nowned].size = size;
-	b->owned[b->nowned].vec = maps != 0;
-	b->owned[b->nowned++].maps = maps ? maps : 1;
+	b->owned[b->nowned++] = (struct owned){
+		.iova = iova, .size = size, .maps = maps, .len = len,
+		.head = (uint32_t)head, .kind = kind,
+	};
 	return 0;
 }
 
@@ -627,9 +617,9 @@ static void own_release(struct dmasplit_bdev *b)
 }
 
 /* Lock held. */
-static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
-		      unsigned int prot, uint32_t attrs, uint64_t align,
-		      uint64_t *dma)
+static int map_locked(struct dmasplit_bdev *b, enum own_kind kind,
+		      uintptr_t va, size_t len, unsigned int prot,
+		      uint32_t attrs, uint64_t align, uint64_t *dma)
 {
 	uint64_t g = b->sp->granule, va0 = va & ~(g - 1);
 	uint64_t size = ((va + len + g - 1) & ~(g - 1)) - va0, iova;
@@ -639,12 +629,12 @@ static int map_locked(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 		      : iova_get(b, size, &iova, attrs);
 	if (r < 0)
 		return r;
-	r = kmap(b, iova, va0, size, prot);
+	r = kmap(b, iova, va0, size, prot, attrs);
 	if (r < 0) {
 		iova_put(b, iova, size);
 		return r;
 	}
-	r = own_add(b, iova, size, 0);
+	r = own_add(b, kind, iova, size, 1, va - va0, len);
 	if (r < 0) {
 		if (kunmap(b, iova, size, 1, size) == 0)
 			iova_put(b, iova, size);
@@ -687,7 +677,8 @@ static int vfio_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&b->sp->lock);
-	r = map_locked(b, (uintptr_t)vaddr, len, dir_prot(dir), attrs, 0, dma);
+	r = map_locked(b, OWN_MAP, (uintptr_t)vaddr, len, dir_prot(dir), attrs,
+		       0, dma);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
 }
@@ -695,24 +686,48 @@ static int vfio_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 /* The record i found for an unmap (vec: dmasplit_unmap_vec() of nsegs
  * segments) is of that kind, with that many kernel mappings, or the
  * unmap is refused: a vector goes whole, by dmasplit_unmap_vec(), with
- * the segments map_vec gave, and a mapping by dmasplit_unmap().  Lock
- * held. */
+ * the segments map_vec gave, a mapping by dmasplit_unmap(), and coherent
+ * memory by dmasplit_free_coherent().  Lock held. */
 static long own_segments(struct dmasplit_bdev *b, long i, uint64_t base,
 			 bool vec, uint64_t nsegs, uint32_t attrs)
 {
-	if (i < 0 || (b->owned[i].vec == vec && b->owned[i].maps == nsegs))
+	enum own_kind want = vec ? OWN_VEC : OWN_MAP;
+
+	if (i < 0 || (b->owned[i].kind == want && b->owned[i].maps == nsegs))
 		return i;
 	if (attrs & DMASPLIT_ATTR_NO_WARN)
 		return -EINVAL;
-	if (b->owned[i].vec && vec)
+	if (b->owned[i].kind == OWN_COHERENT)
+		vfio_err(b, "%s: %s at 0x%" PRIx64 ": that is coherent memory; free it with dmasplit_free_coherent",
+			 b->name, vec ? "unmap_vec" : "unmap", base);
+	else if (b->owned[i].kind == OWN_VEC && vec)
 		vfio_err(b, "%s: unmap_vec of %" PRIu64 " segments at 0x%" PRIx64 ": that is a dmasplit_map_vec vector of %" PRIu64 ", which goes whole, with its segments",
 			 b->name, nsegs, base, b->owned[i].maps);
-	else if (b->owned[i].vec)
+	else if (b->owned[i].kind == OWN_VEC)
 		vfio_err(b, "%s: unmap at 0x%" PRIx64 ": that is a dmasplit_map_vec vector; unmap it with dmasplit_unmap_vec",
 			 b->name, base);
 	else
 		vfio_err(b, "%s: unmap_vec at 0x%" PRIx64 ": that is a dmasplit_map mapping; unmap it with dmasplit_unmap",
 			 b->name, base);
+	return -EINVAL;
+}
+
+/* Record i of a dmasplit_map() mapping holds exactly [dma, dma + len),
+ * or the unmap is refused: the granules alone would let another length
+ * or a start within the first granule through.  Lock held. */
+static long own_exact(struct dmasplit_bdev *b, long i, uint64_t dma,
+		      uint64_t len, uint32_t attrs)
+{
+	const struct owned *o;
+
+	if (i < 0)
+		return i;
+	o = &b->owned[i];
+	if (dma == o->iova + o->head && len == o->len)
+		return i;
+	if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+		vfio_err(b, "%s: unmap of 0x%" PRIx64 "+0x%" PRIx64 ": the mapping there is 0x%" PRIx64 "+0x%" PRIx64,
+			 b->name, dma, len, o->iova + o->head, o->len);
 	return -EINVAL;
 }
 
@@ -727,6 +742,7 @@ static int vfio_unmap(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 	pthread_mutex_lock(&b->sp->lock);
 	i = own_segments(b, own_check(b, base, size, attrs), base, false, 1,
 			 attrs);
+	i = own_exact(b, i, dma, len, attrs);
 	r = i < 0 ? (int)i : unmap_locked(b, i, base, size, 1);
 	pthread_mutex_unlock(&b->sp->lock);
 	return r;
@@ -784,7 +800,7 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 			uint64_t va0 = run_va & ~(g - 1);
 			uint64_t sz = ((run_va + run_len + g - 1) & ~(g - 1)) - va0;
 
-			r = kmap(b, at, va0, sz, prot);
+			r = kmap(b, at, va0, sz, prot, attrs);
 			if (r < 0)
 				goto undo;
 			at += sz;
@@ -801,7 +817,7 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 		run_va = va;
 		run_len = len;
 	}
-	r = own_add(b, iova, size, used);
+	r = own_add(b, OWN_VEC, iova, size, used, 0, 0);
 	if (r < 0) {
 		/* Every run is mapped: all of them go. */
 		if (kunmap(b, iova, at - iova, used, at - iova) == 0)
@@ -811,8 +827,11 @@ static int vfio_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 	*nsegs = used;
 	goto out;
 undo:
+	/* Out of segments, every run begun is mapped; else the last one
+	 * failed to map (kmap's -ENOSPC is the container's limit, not
+	 * this). */
 	if (at > iova)
-		kunmap(b, iova, at - iova, used - (r == -ENOSPC ? 0 : 1),
+		kunmap(b, iova, at - iova, used - (no_room ? 0 : 1),
 		       at - iova);
 	iova_put(b, iova, size);
 out:
@@ -894,8 +913,8 @@ static int vfio_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 	pthread_mutex_lock(&b->sp->lock);
 	r = coh_room(b);
 	if (r == 0)
-		r = map_locked(b, p, len, PROT_DEV_READ | PROT_DEV_WRITE, 0, align,
-			       dma);
+		r = map_locked(b, OWN_COHERENT, p, len,
+			       PROT_DEV_READ | PROT_DEV_WRITE, 0, align, dma);
 	if (r == 0)
 		b->coh[b->ncoh++] = (struct coherent){ *dma, (void *)p, size };
 	pthread_mutex_unlock(&b->sp->lock);

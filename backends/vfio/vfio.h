@@ -37,9 +37,12 @@ struct dmasplit_bdev;
 struct vspace;
 
 /* One kernel interface: how to map and unmap in the device's address
- * space.  Both return 0 or a negative errno and log the failing call. */
+ * space.  Both return 0 or a negative errno; unmap logs its failure,
+ * kmap() map's (naming map_call), so that DMASPLIT_ATTR_NO_WARN can
+ * keep it quiet. */
 struct kiface {
 	const char *name;
+	const char *map_call;
 	int (*map)(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,
 		   uint64_t len, unsigned int prot);
 	/* Unmaps every kernel mapping wholly inside the range. */
@@ -129,9 +132,20 @@ struct coherent {
 	size_t size;
 };
 
+/* What made a per-range mapping, and so what may undo it. */
+enum own_kind {
+	OWN_MAP,		/* dmasplit_map(): by dmasplit_unmap() */
+	OWN_VEC,		/* map_vec: by unmap_vec, whole */
+	OWN_COHERENT,		/* alloc_coherent: by free_coherent */
+};
+
 struct owned {
 	uint64_t iova, size, maps;
-	bool vec;		/* made by map_vec: unmapped by unmap_vec */
+	/* OWN_MAP: the mapping's bytes, which an unmap names exactly:
+	 * from iova + head, len of them. */
+	uint64_t len;
+	uint32_t head;
+	enum own_kind kind;
 };
 
 /* A link as recorded, until its sync. */
@@ -145,6 +159,9 @@ struct span {
 struct spans {
 	struct span *v;
 	size_t n, cap;
+	/* The window offsets they lie within (pending links; set by
+	 * win_link and kept, never narrowed, until none is left). */
+	uint64_t lo, hi;
 };
 
 /* A kernel mapping of the window (an area), or a linked part of a lazy
@@ -179,7 +196,7 @@ int  vfio_peer_check(struct dmasplit_bdev *b, const void *vaddr, size_t len,
 
 /* kcall.c */
 int  kmap(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va, uint64_t len,
-	  unsigned int prot);
+	   unsigned int prot, uint32_t attrs);
 int  kunmap(struct dmasplit_bdev *b, uint64_t iova, uint64_t len,
 	    uint64_t mappings, uint64_t bytes);
 /* -ENOSPC logged unless attrs has DMASPLIT_ATTR_NO_WARN. */

@@ -256,6 +256,26 @@ static bool linked_over(const struct dmasplit_bwin *w, uint64_t lo,
 	return false;
 }
 
+/*
+ * Whether a link not yet synced meets [lo, hi), where that costs O(1):
+ * the range lies beyond the span of the pending links (links made in
+ * order, up or down), or few are pending.  Otherwise the answer is no,
+ * and the sync finds the overlap before it maps anything (todo_clear).
+ */
+#define PENDING_SCAN_MAX 16
+
+static bool pending_meets(const struct spans *p, uint64_t lo, uint64_t hi)
+{
+	size_t i;
+
+	if (!p->n || hi <= p->lo || lo >= p->hi || p->n > PENDING_SCAN_MAX)
+		return false;
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].off < hi && end_of(&p->v[i]) > lo)
+			return true;
+	return false;
+}
+
 /* Lock held.  Whether area a keeps linked parts outside [lo, hi). */
 static bool keeps_linked(const struct dmasplit_bwin *w, const struct area *a,
 			 uint64_t lo, uint64_t hi)
@@ -410,8 +430,9 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	 * the granule, and the granules around it are mapped whole, as the
 	 * kernel's dma-iommu does for trusted devices. */
 	if ((offset ^ va) & (g - 1)) {
-		vfio_err(b, "%s: link at window offset 0x%" PRIx64 " of %p: offset and address differ within the %" PRIu64 "-byte granule",
-			 b->name, offset, vaddr, g);
+		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+			vfio_err(b, "%s: link at window offset 0x%" PRIx64 " of %p: offset and address differ within the %" PRIu64 "-byte granule",
+				 b->name, offset, vaddr, g);
 		return -EINVAL;
 	}
 	r = vfio_peer_check(b, vaddr, len, attrs);
@@ -422,15 +443,55 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	s.len = ((offset + len + g - 1) & ~(g - 1)) - s.off;
 	s.prot = dir_prot(dir);
 	/* The window's records alone, which only calls on this window
-	 * touch, and those the caller serialises: no lock. */
-	if (areas_meet(&w->areas, s.off, end_of(&s))) {
-		/* The kernel would refuse the map at sync (EEXIST). */
+	 * touch, and those the caller serialises: no lock.  The kernel
+	 * would refuse the map at sync (EEXIST). */
+	if (linked_over(w, s.off, end_of(&s)) ||
+	    pending_meets(&w->pending, s.off, end_of(&s))) {
 		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
-			vfio_err(b, "%s: link at window offset 0x%" PRIx64 ": still mapped, by a link or by an area that keeps unlinked parts mapped until all of it is unlinked (unlink=lazy)",
+			vfio_err(b, "%s: link at window offset 0x%" PRIx64 ": a granule of it is linked already",
+				 b->name, offset);
+		return -EEXIST;
+	}
+	if (areas_meet(&w->areas, s.off, end_of(&s))) {
+		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+			vfio_err(b, "%s: link at window offset 0x%" PRIx64 ": still mapped, by an area that keeps unlinked parts mapped until all of it is unlinked (unlink=lazy)",
 				 b->name, offset);
 		return -EBUSY;
 	}
-	return spans_push(&w->pending, &s);
+	r = spans_push(&w->pending, &s);
+	if (r < 0)
+		return r;
+	if (w->pending.n == 1 || s.off < w->pending.lo)
+		w->pending.lo = s.off;
+	if (w->pending.n == 1 || end_of(&s) > w->pending.hi)
+		w->pending.hi = end_of(&s);
+	return 0;
+}
+
+/* A sync refused for link s, which meets another (todo_clear). */
+static int links_overlap(const struct dmasplit_bdev *b, const struct span *s)
+{
+	vfio_err(b, "%s: sync: the link at window offset 0x%" PRIx64 " meets another link or a mapped part of the window: nothing mapped; unlink it",
+		 b->name, s->off);
+	return -EEXIST;
+}
+
+/*
+ * Lock held.  The first links of sorted todo that can be mapped, before
+ * any is: those up to the first that meets another link of todo or
+ * anything mapped, which the kernel would refuse (EEXIST).  win_link()
+ * catches most such links; pending_meets() says which it lets through.
+ */
+static size_t todo_clear(const struct dmasplit_bwin *w, const struct span *todo,
+			 size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((i && todo[i].off < end_of(&todo[i - 1])) ||
+		    areas_meet(&w->areas, todo[i].off, end_of(&todo[i])))
+			break;
+	return i;
 }
 
 /* Lock held.  The links todo[i..) that one map call covers: in lazy mode
@@ -483,11 +544,15 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 
 		if (s->off >= offset + len || end_of(s) <= offset)
 			goto out;
+		if (todo_clear(w, s, 1) < 1) {
+			r = links_overlap(b, s);
+			goto out;
+		}
 		if (areas_reserve(&w->areas, 1) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
-		r = kmap(b, w->addr + s->off, s->va, s->len, s->prot);
+		r = kmap(b, w->addr + s->off, s->va, s->len, s->prot, 0);
 		if (r == 0) {
 			areas_merge(&w->areas, &a, 1, 1, false);
 			w->pending.n = 0;
@@ -517,6 +582,11 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	}
 	if (vfio_sort_links(todo.v, todo.n) < 0) {
 		r = -ENOMEM;
+		goto out;
+	}
+	i = todo_clear(w, todo.v, todo.n);
+	if (i < todo.n) {
+		r = links_overlap(b, &todo.v[i]);
 		goto out;
 	}
 	/* The areas this sync maps, counted as the loop below makes them,
@@ -550,7 +620,7 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 		const struct span *s = &todo.v[i];
 
 		j = run_end(w, todo.v, i, todo.n, b->sp->lazy_bytes, &run, &lazy);
-		r = kmap(b, w->addr + s->off, s->va, run, s->prot);
+		r = kmap(b, w->addr + s->off, s->va, run, s->prot, 0);
 		if (r < 0)
 			break;
 		if (lazy) {
