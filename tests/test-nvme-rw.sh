@@ -75,6 +75,19 @@ run "$prog" --io-size 4k,,8k x
 expect 2 "an empty item in a size list is refused" "'4k,,8k' is not a list of sizes"
 run "$prog" --strategy map,,window x
 expect 2 "an empty item in a strategy list is refused" "'map,,window'"
+run "$prog" --lba ' -8' x
+expect 2 "a number with a blank and a minus sign is refused" "--lba: ' -8' is not a number"
+run "$prog" --seed -1 x
+expect 2 "a negative seed is refused" "--seed: '-1' is not a number"
+run "$prog" --total 1099511627777g x
+expect 2 "a size whose suffix overflows is refused" "--total: '1099511627777g' is not a size"
+run "$prog" --io-size 4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k x
+expect 2 "a list of 17 sizes names the limit" "has more than 16 sizes"
+run "$prog" --nsid 010 --timeout 0x10 --unlinked-read --json x
+expect 2 "numbers are decimal or 0x hexadecimal; --unlinked-read has no JSON" \
+	"^nvme-rw: --unlinked-read takes neither --write, --bench nor --json (see --help)$"
+run "$prog" --unlinked-read --write x
+expect 2 "--unlinked-read with --write is a usage error" "--unlinked-read takes neither"
 run "$prog" --io-size 1000 x
 expect 2 "an I/O size that is no multiple of a page is a usage error, before the device" \
 	"I/O size 1000 must be a multiple of 4096"

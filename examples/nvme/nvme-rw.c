@@ -109,7 +109,7 @@ static int check_sizes(const struct options *o, const struct nvme_ctrl *c)
 				prog, o->io_size[i], c->max_transfer);
 			return -EINVAL;
 		}
-	if (o->lba + o->total / c->lba_size > c->ns_blocks) {
+	if (o->lba > c->ns_blocks || o->total / c->lba_size > c->ns_blocks - o->lba) {
 		fprintf(stderr, "%s: %zu bytes from LBA %" PRIu64 " do not fit in namespace %u (%" PRIu64 " blocks of %u bytes)\n",
 			prog, o->total, o->lba, c->nsid, c->ns_blocks, c->lba_size);
 		return -EINVAL;

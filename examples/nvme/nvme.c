@@ -552,12 +552,21 @@ int nvme_open(struct nvme_ctrl *c, struct dmasplit_ctx *ctx,
 	}
 
 	r = dmasplit_dev_get_fd(dev, &fd);
-	if (r == 0)
+	if (r == 0) {
 		r = map_bar_vfio(c, fd);
-	else if (r == -EOPNOTSUPP)
+	} else if (r == -EOPNOTSUPP && strcmp(desc.driver, "uio_pci_generic")) {
+		/* BAR0 through sysfs works whatever the driver: resetting a
+		 * controller a kernel driver runs would take it away from
+		 * under that driver's I/O. */
+		err(c, "the controller is %s%s: bind it to vfio-pci or uio_pci_generic (see --help)",
+		    desc.driver[0] ? "driven by the kernel's " : "bound to no driver",
+		    desc.driver);
+		r = -EBUSY;
+	} else if (r == -EOPNOTSUPP) {
 		r = map_bar_sysfs(c, dmasplit_ctx_get_sysfs_root(ctx));
-	else
+	} else {
 		err(c, "device file: %s", strerror(-r));
+	}
 	if (r < 0)
 		goto fail;
 	if (c->bar_size < REG_DOORBELLS + 4 * (4u << 0)) {

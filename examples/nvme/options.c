@@ -4,27 +4,42 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nvme-rw.h"
 
+/* Decimal digits first: strtoull() would take leading blanks and a
+ * minus sign (" -8" is 2^64 - 8). */
+static bool digits_first(const char *s)
+{
+	return *s >= '0' && *s <= '9';
+}
+
 static int parse_size(const char *s, size_t *out)
 {
 	unsigned long long v;
+	unsigned int shift = 0;
 	char *end;
 
+	if (!digits_first(s))
+		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
 	}
+	if (v > (ULLONG_MAX >> shift))
+		return -EINVAL;
+	v <<= shift;
 	if (*end == 'i' && end[1] == 'B')
 		end += 2;
 	else if (*end == 'B')
@@ -35,13 +50,17 @@ static int parse_size(const char *s, size_t *out)
 	return 0;
 }
 
+/* Decimal, or hexadecimal after 0x; a leading 0 is a digit, not octal. */
 static int parse_u64(const char *s, uint64_t *out)
 {
+	bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
 	char *end;
 
+	if (!digits_first(hex ? s + 2 : s))
+		return -EINVAL;
 	errno = 0;
-	*out = strtoull(s, &end, 0);
-	return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
+	*out = strtoull(s, &end, hex ? 16 : 10);
+	return errno || *end ? -EINVAL : 0;
 }
 
 static void usage(FILE *f)
@@ -87,6 +106,9 @@ static void usage(FILE *f)
 "  -h, --help            this text\n"
 "  -V, --version         the libdmasplit it was built with and the one in use\n"
 "\n"
+"Numbers are decimal, or hexadecimal after 0x; a SIZE is decimal with an\n"
+"optional k, m or g (KiB, MiB, GiB); a LIST has at most 16 items.\n"
+"\n"
 "Exit status: 0 on success; 1 on a mismatch, an NVMe error, a timeout or a\n"
 "library error, each reported in one line on stderr; 2 on a usage error.\n",
 		prog);
@@ -125,8 +147,9 @@ static int parse_sizes(const char *s, struct options *o)
 	snprintf(buf, sizeof(buf), "%s", s);
 	o->num_sizes = 0;
 	for (save = buf; (tok = strsep(&save, ","));) {
-		if (!*tok || o->num_sizes == MAX_SIZES ||
-		    parse_size(tok, &o->io_size[o->num_sizes]) < 0)
+		if (o->num_sizes == MAX_SIZES)
+			return -E2BIG;
+		if (!*tok || parse_size(tok, &o->io_size[o->num_sizes]) < 0)
 			return -EINVAL;
 		o->num_sizes++;
 	}
@@ -191,7 +214,7 @@ int parse_options(int argc, char **argv, struct options *o)
 		{ 0, 0, 0, 0 }
 	};
 	uint64_t v;
-	int opt;
+	int opt, r;
 
 	*o = (struct options){ .total = 4u << 20, .chunk = NVME_PAGE,
 			       .nsid = 1, .timeout_ms = 10000, .seed = 1 };
@@ -207,7 +230,10 @@ int parse_options(int argc, char **argv, struct options *o)
 				return bad_usage("--strategy: '%s' is not map, window, registered or all", optarg);
 			break;
 		case 'b':
-			if (parse_sizes(optarg, o) < 0)
+			r = parse_sizes(optarg, o);
+			if (r == -E2BIG)
+				return bad_usage("--io-size: '%s' has more than %d sizes", optarg, MAX_SIZES);
+			if (r < 0)
 				return bad_usage("--io-size: '%s' is not a list of sizes", optarg);
 			break;
 		case 't':
@@ -275,5 +301,9 @@ int parse_options(int argc, char **argv, struct options *o)
 		return bad_usage("%s", optind < argc ? "one SPEC, not more" :
 				 "missing SPEC");
 	o->spec = argv[optind];
+	/* It reads into one buffer and says whether it stayed untouched:
+	 * no runs to write, time or put in JSON. */
+	if (o->unlinked_read && (o->write || o->bench || o->json))
+		return bad_usage("--unlinked-read takes neither --write, --bench nor --json");
 	return check_layout(o);
 }

@@ -309,8 +309,9 @@ int unlinked_read(struct run *r)
 				prog, i);
 			return -EIO;
 		}
-		printf("unlinked read: the buffer is untouched (NVMe %s)\n",
-		       nvme_status_str(status, why, sizeof(why)));
+		if (!r->o->quiet)
+			printf("unlinked read: the buffer is untouched (NVMe %s)\n",
+			       nvme_status_str(status, why, sizeof(why)));
 	}
 	return 0;
 }

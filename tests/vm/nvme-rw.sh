@@ -80,6 +80,16 @@ dmar_write_fault() {
 	return 1
 }
 
+# The kernel's own driver runs the controller at boot: nvme-rw leaves
+# it alone rather than reset it from under that driver's I/O.
+if [ "$(basename "$(readlink "$dev/driver" 2>/dev/null)")" = nvme ]; then
+	nvme "$bdf"
+	t "on the kernel's nvme driver: refused" \
+		eval '[ "$rc" -eq 1 ] && echo "$err" | grep -q "driven by the kernel.s nvme: bind it to vfio-pci or uio_pci_generic"'
+	t "... and the controller was not touched" \
+		eval '! dmesg | grep -q "DMAR: \[DMA Write"'
+fi
+
 t "the controller is bound to vfio-pci" bind vfio-pci
 
 for iface in iommufd type1; do
