@@ -90,7 +90,10 @@ int peer_add(const struct dmasplit_host *host, const struct dmasplit_peer *p)
 	return 0;
 }
 
-int peer_del(const struct dmasplit_host *host, const void *cpu)
+/* The registration starting at cpu goes, if it is of one of the kinds
+ * in the mask (1 << kind); -EBUSY if it is of another, kept in *other. */
+static int peer_del_kinds(const struct dmasplit_host *host, const void *cpu,
+			  unsigned int kinds, struct dmasplit_peer *other)
 {
 	struct peer_table *t = &ctx_from_host(host)->peers;
 	size_t i;
@@ -98,7 +101,11 @@ int peer_del(const struct dmasplit_host *host, const void *cpu)
 
 	pthread_mutex_lock(&t->lock);
 	i = lower(t, (uintptr_t)cpu);
-	if (i < t->n && t->v[i].cpu == cpu) {
+	if (i < t->n && t->v[i].cpu == cpu &&
+	    !(kinds & (1u << t->v[i].kind))) {
+		*other = t->v[i];
+		r = -EBUSY;
+	} else if (i < t->n && t->v[i].cpu == cpu) {
 		memmove(&t->v[i], &t->v[i + 1],
 			(t->n - i - 1) * sizeof(*t->v));
 		__atomic_store_n(&t->n, t->n - 1, __ATOMIC_RELEASE);
@@ -106,6 +113,13 @@ int peer_del(const struct dmasplit_host *host, const void *cpu)
 	}
 	pthread_mutex_unlock(&t->lock);
 	return r;
+}
+
+int peer_del(const struct dmasplit_host *host, const void *cpu)
+{
+	struct dmasplit_peer unused;
+
+	return peer_del_kinds(host, cpu, ~0u, &unused);
 }
 
 int peer_find(const struct dmasplit_host *host, const void *addr, size_t len,
@@ -210,6 +224,7 @@ DMASPLIT_EXPORT int dmasplit_peer_add(struct dmasplit_ctx *ctx,
 
 DMASPLIT_EXPORT int dmasplit_peer_remove(struct dmasplit_ctx *ctx, void *cpu)
 {
+	struct dmasplit_peer other;
 	int r;
 
 	if (!ctx)
@@ -217,7 +232,13 @@ DMASPLIT_EXPORT int dmasplit_peer_remove(struct dmasplit_ctx *ctx, void *cpu)
 	if (!cpu)
 		return refuse(ctx, 0, -EINVAL,
 			      "dmasplit_peer_remove: no memory given (cpu NULL)");
-	r = peer_del(&ctx->host, cpu);
+	/* What a backend handed out goes with its free: removed here, the
+	 * free would find its registration gone. */
+	r = peer_del_kinds(&ctx->host, cpu, 1u << DMASPLIT_PEER_BAR, &other);
+	if (r == -EBUSY)
+		return refuse(ctx, 0, -EINVAL,
+			      "dmasplit_peer_remove: %p is peer memory of %s from dmasplit_alloc_coherent(): free it with dmasplit_free_coherent()",
+			      cpu, other.provider);
 	if (r < 0)
 		log_err(ctx, "dmasplit_peer_remove: no peer memory starts at %p",
 			cpu);

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fakesys.h"
@@ -211,8 +213,15 @@ START_TEST(peer_memory_is_a_shared_mapping_at_its_bus_address)
 	ck_assert_uint_eq(fread(got, 1, 6, fp), 6);
 	fclose(fp);
 	ck_assert_str_eq(got, "peer!");
+	/* Its registration is the backend's, which the free removes. */
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_peer_remove(ctx, f.cpu), -EINVAL);
+	ck_assert_msg(tu_log_has("free it with dmasplit_free_coherent()"),
+		      "log:\n%s", tu_log_text());
+	tu_log_clear();
 	ck_assert_int_eq(dmasplit_free_coherent(f.prov, 8192, f.cpu, f.dma),
 			 0);
+	ck_assert_msg(!tu_log_has("registry"), "log:\n%s", tu_log_text());
 	/* Given back, and not freed twice (the checker, when on, sees it
 	 * first and says -ENOENT; the backend says -EINVAL). */
 	r = dmasplit_free_coherent(f.prov, 8192, f.cpu, f.dma);
@@ -239,6 +248,46 @@ START_TEST(peer_memory_beyond_the_allocate_file_is_enomem)
 	ck_assert_ptr_null(cpu);
 	ck_assert_msg(tu_log_has("the file has 65536"), "log:\n%s", tu_log_text());
 	close_both(&f);
+}
+END_TEST
+
+/* In a child, which may give up root for good: 0, or the step that
+ * failed. */
+static int alloc_unpermitted(struct dmasplit_dev *prov)
+{
+	uint64_t dma = 0;
+	void *cpu = NULL;
+
+	if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0)
+		return 1;
+	tu_log_clear();
+	if (dmasplit_alloc_coherent(prov, 4096, 0, &cpu, &dma) != -EPERM)
+		return 2;
+	return tu_log_count("\n") == 1 && tu_log_has("Permission denied") ? 0 : 3;
+}
+
+/* p2pmem/allocate is root's: a process that may not open it is not
+ * permitted peer memory, -EPERM as dmasplit_map(3) says, not -EIO. */
+START_TEST(peer_memory_the_process_may_not_open_is_eperm)
+{
+	struct dmasplit_dev *prov;
+	char path[PATH_MAX];
+	int status = 0;
+	pid_t pid;
+
+	provider_and_client(-1, true);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, A, &prov), 0);
+	fakesys_path(path, "devices/" EP_A "/p2pmem/allocate");
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(alloc_unpermitted(prov));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the child: status 0x%x (1: setresuid failed, 2: not -EPERM, 3: not the one line)",
+		      status);
+	dmasplit_dev_close(prov);
 }
 END_TEST
 
@@ -499,6 +548,7 @@ int main(void)
 	tcase_add_test(tc, peer_memory_is_never_bounced);
 	tu_add_test_if(tc, peer_memory_beyond_the_allocate_file_is_enomem,
 		       phys, why);
+	tcase_add_test(tc, peer_memory_the_process_may_not_open_is_eperm);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -255,7 +255,9 @@ static int p2p_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 	if (r < 0) {
 		p2p_err(b, "%s: cannot open %s: %s", b->name, path,
 			strerror(-r));
-		return r;
+		/* The attribute is root's: the process is not permitted,
+		 * as it is not to read the physical addresses after. */
+		return r == -EACCES ? -EPERM : r;
 	}
 	/* The kernel's attribute is 1 TiB long; a shorter file (a tree
 	 * not the kernel's) would map pages that fault when touched. */
