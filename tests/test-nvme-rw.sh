@@ -77,14 +77,19 @@ run "$prog" --strategy map,,window x
 expect 2 "an empty item in a strategy list is refused" "'map,,window'"
 run "$prog" --lba ' -8' x
 expect 2 "a number with a blank and a minus sign is refused" "--lba: ' -8' is not a number"
-run "$prog" --seed -1 x
-expect 2 "a negative seed is refused" "--seed: '-1' is not a number"
+run "$prog" --seed ' -1' x
+expect 2 "a seed with a blank and a minus sign is refused" "--seed: ' -1' is not a number"
+run "$prog" --seed 0xg x
+expect 2 "0x with no hexadecimal digit is refused" "--seed: '0xg' is not a number"
+run "$prog" --nsid 08 --lba 0xff --seed 0xDeadBeef x
+expect 1 "numbers are decimal (08 is no octal) or hexadecimal after 0x: the spec is what fails" \
+	"^nvme-rw: x: Invalid argument$"
 run "$prog" --total 1099511627777g x
 expect 2 "a size whose suffix overflows is refused" "--total: '1099511627777g' is not a size"
 run "$prog" --io-size 4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k,4k x
 expect 2 "a list of 17 sizes names the limit" "has more than 16 sizes"
-run "$prog" --nsid 010 --timeout 0x10 --unlinked-read --json x
-expect 2 "numbers are decimal or 0x hexadecimal; --unlinked-read has no JSON" \
+run "$prog" --unlinked-read --json x
+expect 2 "--unlinked-read has no JSON" \
 	"^nvme-rw: --unlinked-read takes neither --write, --bench nor --json (see --help)$"
 run "$prog" --unlinked-read --write x
 expect 2 "--unlinked-read with --write is a usage error" "--unlinked-read takes neither"

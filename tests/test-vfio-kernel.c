@@ -332,6 +332,7 @@ END_TEST
 /* IOMMU_IOAS_IOVA_RANGES of the fake kernel: n ranges; the others go
  * to the real kernel. */
 static uint32_t fake_ranges;
+static uint64_t fake_alignment = PG;
 
 int ioctl(int fd, unsigned long request, ...)
 {
@@ -358,7 +359,7 @@ int ioctl(int fd, unsigned long request, ...)
 		out[i].last = 0x100000ull * (2 * i + 2) - 1;
 	}
 	q->num_iovas = fake_ranges;
-	q->out_iova_alignment = PG;
+	q->out_iova_alignment = fake_alignment;
 	return 0;
 }
 
@@ -721,7 +722,9 @@ START_TEST(a_link_over_a_pending_link_is_refused)
 	ck_assert_int_eq(win_unlink(w, 0, PG, DMASPLIT_TO_DEVICE, 0), 0);
 	win_destroy(w);
 
-	/* Many links pending, the new one among them: the sync finds it. */
+	/* Many links pending, the new one among them: the sync finds it,
+	 * names both, and maps nothing; unlinking the range that covers
+	 * both clears the way. */
 	{
 		uint8_t *buf = aligned_alloc(PG, 40 * PG);
 		uint64_t size = 40 * PG, addr;
@@ -731,23 +734,48 @@ START_TEST(a_link_over_a_pending_link_is_refused)
 		for (i = 0; i < 40; i += 2)
 			ck_assert_int_eq(win_link(w, i * PG, buf + i * PG, PG,
 						  DMASPLIT_BIDIRECTIONAL, 0), 0);
-		ck_assert_int_eq(win_link(w, 10 * PG, buf, PG,
+		ck_assert_int_eq(win_link(w, 9 * PG, buf + 9 * PG, 2 * PG,
 					  DMASPLIT_BIDIRECTIONAL, 0), 0);
 		fk.calls = 0;
 		fk.log[0] = '\0';
 		ck_assert_int_eq(win_sync(w, 0, size), -EEXIST);
-		ck_assert_msg(strstr(fk.log, "window offset 0xa000 meets another link"),
+		ck_assert_msg(strstr(fk.log, "link at window offset 0xa000+0x1000 meets the link at 0x9000+0x2000: nothing mapped; unlink the range that covers both"),
 			      "log:\n%s", fk.log);
 		ck_assert_uint_eq(fk.calls, 0);
 		ck_assert_uint_eq(fs->kernel_maps, 0);
-		/* A sync of the other links maps them; the one left over
-		 * meets a mapped link and is refused in its turn. */
-		ck_assert_int_eq(win_sync(w, 11 * PG, size - 11 * PG), 0);
+		/* A sync of a range the overlap is not in maps its links. */
+		ck_assert_int_eq(win_sync(w, 12 * PG, size - 12 * PG), 0);
 		ck_assert_uint_eq(fk.calls, 14);
-		ck_assert_int_eq(win_unlink(w, 10 * PG, PG,
+		ck_assert_int_eq(win_unlink(w, 9 * PG, 2 * PG,
+					    DMASPLIT_BIDIRECTIONAL, 0), 0);
+		ck_assert_int_eq(win_link(w, 10 * PG, buf + 10 * PG, PG,
+					  DMASPLIT_BIDIRECTIONAL, 0), 0);
+		ck_assert_int_eq(win_sync(w, 0, size), 0);
+		ck_assert_uint_eq(fs->kernel_maps, 20);
+
+		/* One of two overlapping links mapped by a ranged sync: the
+		 * other's sync names what is mapped. */
+		ck_assert_int_eq(win_unlink(w, 0, size, DMASPLIT_BIDIRECTIONAL,
+					    0), 0);
+		ck_assert_uint_eq(fs->kernel_maps, 0);
+		for (i = 0; i < 20; i++)
+			if (i != 13)
+				ck_assert_int_eq(win_link(w, i * PG, buf + i * PG,
+							  PG, DMASPLIT_BIDIRECTIONAL,
+							  0), 0);
+		ck_assert_int_eq(win_link(w, 13 * PG, buf + 13 * PG, 2 * PG,
+					  DMASPLIT_BIDIRECTIONAL, 0), 0);
+		ck_assert_int_eq(win_sync(w, 13 * PG, PG), 0);
+		ck_assert_uint_eq(fs->kernel_maps, 1);
+		fk.log[0] = '\0';
+		ck_assert_int_eq(win_sync(w, 0, size), -EEXIST);
+		ck_assert_msg(strstr(fk.log, "link at window offset 0xe000+0x1000 meets what is mapped at 0xd000+0x2000"),
+			      "log:\n%s", fk.log);
+		ck_assert_uint_eq(fs->kernel_maps, 1);
+		ck_assert_int_eq(win_unlink(w, 13 * PG, 2 * PG,
 					    DMASPLIT_BIDIRECTIONAL, 0), 0);
 		ck_assert_int_eq(win_sync(w, 0, size), 0);
-		ck_assert_uint_eq(fs->kernel_maps, 19);
+		ck_assert_uint_eq(fs->kernel_maps, 18);
 		win_destroy(w);
 		ck_assert_uint_eq(fs->kernel_maps, 0);
 		free(buf);
@@ -835,10 +863,14 @@ START_TEST(a_join_keeps_the_space_s_granule_and_limit)
 	ck_assert_uint_eq(fs->granule, PG);
 	ck_assert_uint_eq(fs->map_limit, 1000);
 	fake_ranges = 3;
+	fake_alignment = 0x10000;
 	ck_assert_int_eq(iommufd_read_ranges(fb), 0);
 	ck_assert_uint_eq(fs->num_ranges, 3);
 	ck_assert_uint_eq(fs->granule, PG);
 	fs->nmembers = 0;
+	ck_assert_int_eq(iommufd_read_ranges(fb), 0);
+	ck_assert_uint_eq(fs->granule, 0x10000);
+	fake_alignment = PG;
 	fs->granule = 0;
 	ck_assert_int_eq(type1_parse_info(fb, &buf, sizeof(buf)), 0);
 	ck_assert_uint_eq(fs->granule, 0x10000);

@@ -536,7 +536,7 @@ static int own_add(struct dmasplit_bdev *b, enum own_kind kind, uint64_t iova,
 	}
 	b->owned[b->nowned++] = (struct owned){
 		.iova = iova, .size = size, .maps = maps, .len = len,
-		.head = (uint32_t)head, .kind = kind,
+		.head = head, .kind = kind,
 	};
 	return 0;
 }
@@ -830,10 +830,9 @@ undo:
 	/* Out of segments, every run begun is mapped; else the last one
 	 * failed to map (kmap's -ENOSPC is the container's limit, not
 	 * this). */
-	if (at > iova)
-		kunmap(b, iova, at - iova, used - (no_room ? 0 : 1),
-		       at - iova);
-	iova_put(b, iova, size);
+	if (at == iova || kunmap(b, iova, at - iova, used - (no_room ? 0 : 1),
+				 at - iova) == 0)
+		iova_put(b, iova, size);
 out:
 	pthread_mutex_unlock(&b->sp->lock);
 	if (no_room && !(attrs & DMASPLIT_ATTR_NO_WARN))

@@ -143,8 +143,7 @@ struct owned {
 	uint64_t iova, size, maps;
 	/* OWN_MAP: the mapping's bytes, which an unmap names exactly:
 	 * from iova + head, len of them. */
-	uint64_t len;
-	uint32_t head;
+	uint64_t len, head;
 	enum own_kind kind;
 };
 

@@ -98,8 +98,8 @@ static int spans_push(struct spans *s, const struct span *x)
  * end): both cost one pass.  Any other order a least-significant-digit
  * radix sort on the offsets, a byte a pass, from the lowest bit any
  * offset has set to the highest: two passes for a window of up to 65536
- * pages, three up to 2^24.  Offsets are distinct (links do not overlap),
- * so stability is not needed, but LSD radix gives it anyway.
+ * pages, three up to 2^24.  Offsets may repeat where links overlap,
+ * which the caller then refuses (todo_clear); LSD radix is stable.
  */
 int vfio_sort_links(struct span *v, size_t n)
 {
@@ -468,30 +468,41 @@ int win_link(struct dmasplit_bwin *w, uint64_t offset, void *vaddr,
 	return 0;
 }
 
-/* A sync refused for link s, which meets another (todo_clear). */
-static int links_overlap(const struct dmasplit_bdev *b, const struct span *s)
-{
-	vfio_err(b, "%s: sync: the link at window offset 0x%" PRIx64 " meets another link or a mapped part of the window: nothing mapped; unlink it",
-		 b->name, s->off);
-	return -EEXIST;
-}
-
 /*
- * Lock held.  The first links of sorted todo that can be mapped, before
- * any is: those up to the first that meets another link of todo or
- * anything mapped, which the kernel would refuse (EEXIST).  win_link()
- * catches most such links; pending_meets() says which it lets through.
+ * Lock held.  0, or -EEXIST (logged) where a link of sorted todo meets
+ * another of them or something mapped, which the kernel would refuse:
+ * before any is mapped.  win_link() catches most such links;
+ * pending_meets() says which it lets through.  The line names both
+ * ranges: unlinking the one covering both clears the way (in strict
+ * mode an unlink must cover a synced link whole).
  */
-static size_t todo_clear(const struct dmasplit_bwin *w, const struct span *todo,
-			 size_t n)
+static int todo_clear(const struct dmasplit_bwin *w, const struct span *todo,
+		      size_t n)
 {
+	const struct dmasplit_bdev *b = w->b;
+	uint64_t off = 0, len = 0;
+	const char *what = NULL;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		if ((i && todo[i].off < end_of(&todo[i - 1])) ||
-		    areas_meet(&w->areas, todo[i].off, end_of(&todo[i])))
-			break;
-	return i;
+	for (i = 0; i < n && !what; i++) {
+		size_t a = first_after(&w->areas, todo[i].off);
+
+		if (i && todo[i].off < end_of(&todo[i - 1])) {
+			off = todo[i - 1].off;
+			len = todo[i - 1].len;
+			what = "meets the link at";
+		} else if (a < w->areas.n &&
+			   w->areas.v[a].off < end_of(&todo[i])) {
+			off = w->areas.v[a].off;
+			len = w->areas.v[a].len;
+			what = "meets what is mapped at";
+		}
+	}
+	if (!what)
+		return 0;
+	vfio_err(b, "%s: sync: the link at window offset 0x%" PRIx64 "+0x%" PRIx64 " %s 0x%" PRIx64 "+0x%" PRIx64 ": nothing mapped; unlink the range that covers both",
+		 b->name, todo[i - 1].off, todo[i - 1].len, what, off, len);
+	return -EEXIST;
 }
 
 /* Lock held.  The links todo[i..) that one map call covers: in lazy mode
@@ -544,10 +555,9 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 
 		if (s->off >= offset + len || end_of(s) <= offset)
 			goto out;
-		if (todo_clear(w, s, 1) < 1) {
-			r = links_overlap(b, s);
+		r = todo_clear(w, s, 1);
+		if (r < 0)
 			goto out;
-		}
 		if (areas_reserve(&w->areas, 1) < 0) {
 			r = -ENOMEM;
 			goto out;
@@ -584,11 +594,9 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 		r = -ENOMEM;
 		goto out;
 	}
-	i = todo_clear(w, todo.v, todo.n);
-	if (i < todo.n) {
-		r = links_overlap(b, &todo.v[i]);
+	r = todo_clear(w, todo.v, todo.n);
+	if (r < 0)
 		goto out;
-	}
 	/* The areas this sync maps, counted as the loop below makes them,
 	 * so that there is room for every outcome before any kernel call. */
 	lazy_bytes = b->sp->lazy_bytes;

@@ -554,13 +554,16 @@ int nvme_open(struct nvme_ctrl *c, struct dmasplit_ctx *ctx,
 	r = dmasplit_dev_get_fd(dev, &fd);
 	if (r == 0) {
 		r = map_bar_vfio(c, fd);
-	} else if (r == -EOPNOTSUPP && strcmp(desc.driver, "uio_pci_generic")) {
+	} else if (r == -EOPNOTSUPP &&
+		   strcmp(dmasplit_dev_backend_name(dev), "direct")) {
 		/* BAR0 through sysfs works whatever the driver: resetting a
-		 * controller a kernel driver runs would take it away from
-		 * under that driver's I/O. */
-		err(c, "the controller is %s%s: bind it to vfio-pci or uio_pci_generic (see --help)",
-		    desc.driver[0] ? "driven by the kernel's " : "bound to no driver",
-		    desc.driver);
+		 * controller that a kernel driver runs (the backend that
+		 * took it then is p2pdma) would take it away from under
+		 * that driver's I/O.  The direct backend takes only the
+		 * drivers that leave a device to user space. */
+		err(c, "the controller is driven by the kernel's %s (backend %s): bind it to vfio-pci or uio_pci_generic (see --help)",
+		    desc.driver[0] ? desc.driver : "driver",
+		    dmasplit_dev_backend_name(dev));
 		r = -EBUSY;
 	} else if (r == -EOPNOTSUPP) {
 		r = map_bar_sysfs(c, dmasplit_ctx_get_sysfs_root(ctx));

@@ -2,6 +2,7 @@
 /*
  * nvme-rw: the command line, its help text and its numbers.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -56,7 +57,7 @@ static int parse_u64(const char *s, uint64_t *out)
 	bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
 	char *end;
 
-	if (!digits_first(hex ? s + 2 : s))
+	if (hex ? !isxdigit((unsigned char)s[2]) : !digits_first(s))
 		return -EINVAL;
 	errno = 0;
 	*out = strtoull(s, &end, hex ? 16 : 10);

@@ -85,7 +85,7 @@ dmar_write_fault() {
 if [ "$(basename "$(readlink "$dev/driver" 2>/dev/null)")" = nvme ]; then
 	nvme "$bdf"
 	t "on the kernel's nvme driver: refused" \
-		eval '[ "$rc" -eq 1 ] && echo "$err" | grep -q "driven by the kernel.s nvme: bind it to vfio-pci or uio_pci_generic"'
+		eval '[ "$rc" -eq 1 ] && echo "$err" | grep -q "driven by the kernel.s nvme (backend p2pdma): bind it to vfio-pci or uio_pci_generic"'
 	t "... and the controller was not touched" \
 		eval '! dmesg | grep -q "DMAR: \[DMA Write"'
 fi
