@@ -116,6 +116,10 @@ START_TEST(memory_outside_the_dma_ranges_is_refused)
 	ck_assert_msg(tu_log_count("\n") == 1 &&
 		      tu_log_has("outside the platform's DMA ranges"),
 		      "log:\n%s", tu_log_text());
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_map(dev, buf, 10, DMASPLIT_TO_DEVICE,
+				      DMASPLIT_ATTR_NO_WARN, &dma), -ERANGE);
+	ck_assert_msg(tu_log_count("\n") == 0, "log:\n%s", tu_log_text());
 	dmasplit_dev_close(dev);
 	free(buf);
 }

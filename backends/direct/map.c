@@ -41,8 +41,8 @@ static int to_bus(struct dmasplit_bdev *b, uint64_t phys, uint64_t *bus)
 static int translate(struct dmasplit_bdev *b, uintptr_t va, uint32_t attrs,
 		     uint64_t *bus)
 {
+	bool quiet = attrs & DMASPLIT_ATTR_NO_WARN, is_bus;
 	uint64_t phys;
-	bool is_bus;
 	int r;
 
 	/* Peer memory first: pagemap knows nothing of bus addresses. */
@@ -56,22 +56,25 @@ static int translate(struct dmasplit_bdev *b, uintptr_t va, uint32_t attrs,
 	if (r == 0)
 		r = b->host->virt_to_phys(b->host, (const void *)va, &phys);
 	if (r == -ENOENT) {
-		direct_err(b, "%s: no page at %p although it is locked (is it mapped without access rights?)",
-			   b->name, (void *)va);
+		if (!quiet)
+			direct_err(b, "%s: no page at %p although it is locked (is it mapped without access rights?)",
+				   b->name, (void *)va);
 		return -EFAULT;
 	}
 	if (r == -EPERM) {
-		direct_err(b, "%s: reading the physical address of %p needs CAP_SYS_ADMIN",
-			   b->name, (void *)va);
+		if (!quiet)
+			direct_err(b, "%s: reading the physical address of %p needs CAP_SYS_ADMIN",
+				   b->name, (void *)va);
 		return r;
 	}
 	if (r < 0) {
-		direct_err(b, "%s: cannot read the physical address of %p: %s",
-			   b->name, (void *)va, strerror(-r));
+		if (!quiet)
+			direct_err(b, "%s: cannot read the physical address of %p: %s",
+				   b->name, (void *)va, strerror(-r));
 		return r;
 	}
 	r = to_bus(b, phys, bus);
-	if (r < 0)
+	if (r < 0 && !quiet)
 		direct_err(b, "%s: physical address 0x%" PRIx64 " of %p lies outside the platform's DMA ranges: the device cannot reach it",
 			   b->name, phys, (void *)va);
 	return r;
