@@ -482,11 +482,13 @@ static int todo_clear(const struct dmasplit_bwin *w, const struct span *todo,
 	const struct dmasplit_bdev *b = w->b;
 	uint64_t off = 0, len = 0;
 	const char *what = NULL;
-	size_t i;
+	size_t i, a = n ? first_after(&w->areas, todo[0].off) : 0;
 
 	for (i = 0; i < n && !what; i++) {
-		size_t a = first_after(&w->areas, todo[i].off);
-
+		/* Both sorted: a search only where areas lie between two
+		 * links, so that a sync stays linear in its links. */
+		if (a < w->areas.n && area_end(&w->areas.v[a]) <= todo[i].off)
+			a = first_after(&w->areas, todo[i].off);
 		if (i && todo[i].off < end_of(&todo[i - 1])) {
 			off = todo[i - 1].off;
 			len = todo[i - 1].len;
