@@ -505,6 +505,15 @@ bool region_holds(struct dmasplit_dev *dev, uint64_t dma, size_t len);
 int region_map_vec(struct dmasplit_dev *dev, const struct iovec *iov,
 		   unsigned int n, enum dmasplit_dir dir,
 		   struct dmasplit_seg *segs, unsigned int *nsegs);
+/* map.c: dmasplit_map() and dmasplit_unmap() of a region's own mapping
+ * on a device without windows.  Always the backend's: two threads may
+ * register the same memory at once, and on such a device a region's
+ * addresses are the memory's, so the other's region would otherwise
+ * serve the map, or take the unmap, of the one that loses the race. */
+int map_region_own(struct dmasplit_dev *dev, void *vaddr, size_t len,
+		   enum dmasplit_dir dir, uint64_t *dma) _must_check_;
+int unmap_region_own(struct dmasplit_dev *dev, uint64_t dma, size_t len,
+		     enum dmasplit_dir dir, uint32_t attrs);
 /* map.c: dmasplit_unmap_vec(), saying in *done how many segments were
  * released, so that a batch keeps the rest after a failure. */
 int unmap_vec_counted(struct dmasplit_dev *dev,

@@ -26,11 +26,13 @@ static bool args_bad(const void *vaddr, size_t len, enum dmasplit_dir dir,
  * This is what keeps the library's dispatch within a few percent of
  * calling the backend directly.
  */
+/* regions: whether a registered region may serve the map; not for a
+ * region's own mapping (map_region_own()). */
 static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 					      void *vaddr, size_t len,
 					      enum dmasplit_dir dir,
 					      uint32_t attrs, uint64_t *dma,
-					      const void *caller)
+					      const void *caller, bool regions)
 {
 	struct dmasplit_seg seg;
 	int r;
@@ -41,7 +43,7 @@ static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_map: invalid arguments (vaddr %p, len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, vaddr, len, (int)dir, attrs);
-	if (regions_live(dev)) {
+	if (regions && regions_live(dev)) {
 		r = region_map(dev, vaddr, len, dir, &seg.dma);
 		if (r == 0 && dev->check) {
 			seg.len = len;
@@ -88,7 +90,7 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 	if (unlikely(!dev || !dma || dev->check || regions_live(dev) ||
 		     !dev->ops->map || args_bad(vaddr, len, dir, attrs)))
 		return map_slow(dev, vaddr, len, dir, attrs, dma,
-				__builtin_return_address(0));
+				__builtin_return_address(0), true);
 	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &addr);
 	if (unlikely(r != 0))
 		return backend_error(dev, r, ERRS_MAP, "map");
@@ -102,11 +104,21 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 	return 0;
 }
 
+int map_region_own(struct dmasplit_dev *dev, void *vaddr, size_t len,
+		   enum dmasplit_dir dir, uint64_t *dma)
+{
+	return map_slow(dev, vaddr, len, dir, 0, dma,
+			__builtin_return_address(0), false);
+}
+
+/* regions: whether a mapping through a registered region may be what
+ * dma names; not for a region's own mapping (unmap_region_own()). */
 static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 						uint64_t dma, size_t len,
 						enum dmasplit_dir dir,
 						uint32_t attrs,
-						const void *caller)
+						const void *caller,
+						bool regions)
 {
 	struct dmasplit_seg seg = { .dma = dma, .len = len };
 	struct check_entry *taken = NULL;
@@ -126,7 +138,7 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 		if (r < 0)
 			return r;
 	}
-	if (regions_live(dev)) {
+	if (regions && regions_live(dev)) {
 		r = region_unmap(dev, dma, len, dir, attrs);
 		if (r != REGION_NONE) {
 			if (taken)
@@ -157,12 +169,19 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 	if (unlikely(!dev || dev->check || regions_live(dev) || !dev->ops->unmap ||
 		     range_bad(dma, len) || xfer_bad(dir, attrs)))
 		return unmap_slow(dev, dma, len, dir, attrs,
-				  __builtin_return_address(0));
+				  __builtin_return_address(0), true);
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
 	if (unlikely(r != 0))
 		return backend_error(dev, r, ERRS_UNMAP, "unmap");
 	count_add(dev, C_UNMAPS, 1);
 	return 0;
+}
+
+int unmap_region_own(struct dmasplit_dev *dev, uint64_t dma, size_t len,
+		     enum dmasplit_dir dir, uint32_t attrs)
+{
+	return unmap_slow(dev, dma, len, dir, attrs,
+			  __builtin_return_address(0), false);
 }
 
 static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,

@@ -349,7 +349,7 @@ static int region_map_range(struct dmasplit_region *r, void *vaddr)
 	int ret;
 
 	if (!(dev->info.flags & DMASPLIT_DEV_WINDOWS))
-		return dmasplit_map(dev, vaddr, r->len, r->dir, 0, &r->dma);
+		return map_region_own(dev, vaddr, r->len, r->dir, &r->dma);
 	ret = internal_window_alloc(dev, r->len, &r->iova);
 	if (ret < 0)
 		return ret;
@@ -372,8 +372,8 @@ static int region_map_range(struct dmasplit_region *r, void *vaddr)
 static void region_unmap_range(struct dmasplit_region *r)
 {
 	if (!r->iova) {
-		(void)dmasplit_unmap(r->dev, r->dma, r->len, r->dir,
-				     DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		(void)unmap_region_own(r->dev, r->dma, r->len, r->dir,
+				       DMASPLIT_ATTR_SKIP_CPU_SYNC);
 		return;
 	}
 	/* Destroy takes down what an unlink that failed left. */

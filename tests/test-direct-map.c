@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -557,6 +558,70 @@ START_TEST(close_releases_what_is_still_mapped)
 }
 END_TEST
 
+struct racer {
+	struct dmasplit_dev *dev;
+	uint8_t *buf;
+	unsigned int lost;	/* regions refused: the other's was there */
+	int err;
+};
+
+static void *register_over_and_over(void *arg)
+{
+	struct racer *a = arg;
+	unsigned int i;
+
+	for (i = 0; i < 400 && !a->err; i++) {
+		struct dmasplit_region *reg;
+		int r = dmasplit_region_new(a->dev, a->buf, ps,
+					    DMASPLIT_BIDIRECTIONAL, 0, &reg);
+
+		if (r == 0)
+			a->err = dmasplit_region_free(reg);
+		else if (r == -EEXIST)
+			a->lost++;
+		else
+			a->err = r;
+	}
+	return NULL;
+}
+
+/* Two threads registering one buffer: where the device address is the
+ * memory's, the one that loses the race must take down its own mapping,
+ * not be refused by the winner's region at the same addresses (which
+ * left the mapping and its pin behind). */
+START_TEST(two_threads_registering_one_buffer_leave_nothing_behind)
+{
+	uint8_t *buf = aligned_alloc(ps, 4 * ps);
+	struct racer a[2] = { { 0 } };
+	struct dmasplit_dev *dev;
+	pthread_t t[2];
+	long before;
+	int i;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 5, 4 * ps);
+	fake_uio();
+	dmasplit_ctx_set_check(ctx, 0);
+	dev = open_direct(ADDR);
+	before = locked_kb();
+	for (i = 0; i < 2; i++) {
+		a[i] = (struct racer){ .dev = dev, .buf = buf };
+		ck_assert_int_eq(pthread_create(&t[i], NULL,
+						register_over_and_over, &a[i]), 0);
+	}
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		ck_assert_int_eq(a[i].err, 0);
+	}
+	ck_assert_msg(stats_of(dev).mappings_live == 0,
+		      "%" PRIu64 " mappings left after %u and %u lost races",
+		      stats_of(dev).mappings_live, a[0].lost, a[1].lost);
+	expect_locked(eq, before);
+	dmasplit_dev_close(dev);
+	free(buf);
+}
+END_TEST
+
 START_TEST(free_coherent_must_match_the_allocation)
 {
 	struct dmasplit_dev *dev;
@@ -620,6 +685,8 @@ int main(void)
 		       root_ok ? "this system has huge pages free" : no_phys);
 	tu_add_test_if(tc, close_releases_what_is_still_mapped, root_ok, no_phys);
 	tu_add_test_if(tc, free_coherent_must_match_the_allocation, root_ok, no_phys);
+	tu_add_test_if(tc, two_threads_registering_one_buffer_leave_nothing_behind,
+		       root_ok, no_phys);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -4,6 +4,7 @@
 #include <ftw.h>
 #include <linux/capability.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -135,6 +136,9 @@ void tu_skip_all(const char *why)
 /* ------------------------------------------------------------------ */
 /* Log capture                                                          */
 
+/* The library calls the log function from whatever thread logs: tests
+ * that run threads log from several at once. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *log_buf;
 static size_t log_len, log_cap;
 
@@ -147,6 +151,7 @@ static void capture(void *data, int priority, const char *file, int line,
 	vsnprintf(line_buf, sizeof(line_buf), format, args);
 	fprintf(stderr, "[log %d] %s\n", priority, line_buf);
 	n = strlen(line_buf);
+	pthread_mutex_lock(&log_lock);
 	if (log_len + n + 2 > log_cap) {
 		size_t cap = (log_cap ? log_cap * 2 : 4096) + n;
 		char *p = realloc(log_buf, cap);
@@ -160,6 +165,7 @@ static void capture(void *data, int priority, const char *file, int line,
 	log_len += n;
 	log_buf[log_len++] = '\n';
 	log_buf[log_len] = '\0';
+	pthread_mutex_unlock(&log_lock);
 }
 
 static void free_log(void)
