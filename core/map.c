@@ -19,20 +19,11 @@ static bool args_bad(const void *vaddr, size_t len, enum dmasplit_dir dir,
 	       xfer_bad(dir, attrs);
 }
 
-/*
- * The common case stays a few instructions around the backend call: the
- * rest (bad arguments, a missing operation, the checker, a backend's
- * error or unusable address) is out of line, in the slow paths below.
- * This is what keeps the library's dispatch within a few percent of
- * calling the backend directly.
- */
 /* regions: whether a registered region may serve the map; not for a
  * region's own mapping (map_region_own()). */
-static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
-					      void *vaddr, size_t len,
-					      enum dmasplit_dir dir,
-					      uint32_t attrs, uint64_t *dma,
-					      const void *caller, bool regions)
+static int map_any(struct dmasplit_dev *dev, void *vaddr, size_t len,
+		   enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma,
+		   const void *caller, bool regions)
 {
 	struct dmasplit_seg seg;
 	int r;
@@ -80,6 +71,23 @@ static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
 	return 0;
 }
 
+/*
+ * The common case stays a few instructions around the backend call: the
+ * rest (bad arguments, a missing operation, the checker, a backend's
+ * error or unusable address) is out of line, in the slow paths, called
+ * with the fast path's arguments alone.  This is what keeps the
+ * library's dispatch within a few percent of calling the backend
+ * directly.
+ */
+static __attribute__((noinline)) int map_slow(struct dmasplit_dev *dev,
+					      void *vaddr, size_t len,
+					      enum dmasplit_dir dir,
+					      uint32_t attrs, uint64_t *dma,
+					      const void *caller)
+{
+	return map_any(dev, vaddr, len, dir, attrs, dma, caller, true);
+}
+
 DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 				 size_t len, enum dmasplit_dir dir,
 				 uint32_t attrs, uint64_t *dma)
@@ -90,7 +98,7 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 	if (unlikely(!dev || !dma || dev->check || regions_live(dev) ||
 		     !dev->ops->map || args_bad(vaddr, len, dir, attrs)))
 		return map_slow(dev, vaddr, len, dir, attrs, dma,
-				__builtin_return_address(0), true);
+				__builtin_return_address(0));
 	r = dev->ops->map(dev->bdev, vaddr, len, dir, attrs, &addr);
 	if (unlikely(r != 0))
 		return backend_error(dev, r, ERRS_MAP, "map");
@@ -107,18 +115,15 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 int map_region_own(struct dmasplit_dev *dev, void *vaddr, size_t len,
 		   enum dmasplit_dir dir, uint64_t *dma)
 {
-	return map_slow(dev, vaddr, len, dir, 0, dma,
-			__builtin_return_address(0), false);
+	return map_any(dev, vaddr, len, dir, 0, dma,
+		       __builtin_return_address(0), false);
 }
 
 /* regions: whether a mapping through a registered region may be what
  * dma names; not for a region's own mapping (unmap_region_own()). */
-static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
-						uint64_t dma, size_t len,
-						enum dmasplit_dir dir,
-						uint32_t attrs,
-						const void *caller,
-						bool regions)
+static int unmap_any(struct dmasplit_dev *dev, uint64_t dma, size_t len,
+		     enum dmasplit_dir dir, uint32_t attrs, const void *caller,
+		     bool regions)
 {
 	struct dmasplit_seg seg = { .dma = dma, .len = len };
 	struct check_entry *taken = NULL;
@@ -160,6 +165,15 @@ static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
 	return 0;
 }
 
+static __attribute__((noinline)) int unmap_slow(struct dmasplit_dev *dev,
+						uint64_t dma, size_t len,
+						enum dmasplit_dir dir,
+						uint32_t attrs,
+						const void *caller)
+{
+	return unmap_any(dev, dma, len, dir, attrs, caller, true);
+}
+
 DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 				   size_t len, enum dmasplit_dir dir,
 				   uint32_t attrs)
@@ -169,7 +183,7 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 	if (unlikely(!dev || dev->check || regions_live(dev) || !dev->ops->unmap ||
 		     range_bad(dma, len) || xfer_bad(dir, attrs)))
 		return unmap_slow(dev, dma, len, dir, attrs,
-				  __builtin_return_address(0), true);
+				  __builtin_return_address(0));
 	r = dev->ops->unmap(dev->bdev, dma, len, dir, attrs);
 	if (unlikely(r != 0))
 		return backend_error(dev, r, ERRS_UNMAP, "unmap");
@@ -180,8 +194,8 @@ DMASPLIT_EXPORT int dmasplit_unmap(struct dmasplit_dev *dev, uint64_t dma,
 int unmap_region_own(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 		     enum dmasplit_dir dir, uint32_t attrs)
 {
-	return unmap_slow(dev, dma, len, dir, attrs,
-			  __builtin_return_address(0), false);
+	return unmap_any(dev, dma, len, dir, attrs,
+			 __builtin_return_address(0), false);
 }
 
 static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
