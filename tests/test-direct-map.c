@@ -591,7 +591,7 @@ static void *register_over_and_over(void *arg)
  * left the mapping and its pin behind). */
 START_TEST(two_threads_registering_one_buffer_leave_nothing_behind)
 {
-	uint8_t *buf = aligned_alloc(ps, 4 * ps);
+	uint8_t *buf = aligned_alloc(ps, ps);
 	struct racer a[2] = { { 0 } };
 	struct dmasplit_dev *dev;
 	pthread_t t[2];
@@ -599,7 +599,7 @@ START_TEST(two_threads_registering_one_buffer_leave_nothing_behind)
 	int i;
 
 	ck_assert_ptr_nonnull(buf);
-	memset(buf, 5, 4 * ps);
+	memset(buf, 5, ps);
 	fake_uio();
 	dmasplit_ctx_set_check(ctx, 0);
 	dev = open_direct(ADDR);
