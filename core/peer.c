@@ -101,15 +101,16 @@ static int peer_del_kinds(const struct dmasplit_host *host, const void *cpu,
 
 	pthread_mutex_lock(&t->lock);
 	i = lower(t, (uintptr_t)cpu);
-	if (i < t->n && t->v[i].cpu == cpu &&
-	    !(kinds & (1u << t->v[i].kind))) {
-		*other = t->v[i];
-		r = -EBUSY;
-	} else if (i < t->n && t->v[i].cpu == cpu) {
-		memmove(&t->v[i], &t->v[i + 1],
-			(t->n - i - 1) * sizeof(*t->v));
-		__atomic_store_n(&t->n, t->n - 1, __ATOMIC_RELEASE);
-		r = 0;
+	if (i < t->n && t->v[i].cpu == cpu) {
+		if (kinds & (1u << t->v[i].kind)) {
+			memmove(&t->v[i], &t->v[i + 1],
+				(t->n - i - 1) * sizeof(*t->v));
+			__atomic_store_n(&t->n, t->n - 1, __ATOMIC_RELEASE);
+			r = 0;
+		} else {
+			*other = t->v[i];
+			r = -EBUSY;
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
 	return r;
