@@ -346,7 +346,9 @@ static _must_check_ int read_hex_attr(struct dmasplit_ctx *ctx, const char *dir,
 			r == -EINVAL ? "not a regular file" : strerror(-r));
 		return r == -ENOENT || r == -EINVAL ? -EIO : r;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
 	r = n < 0 ? -errno : 0;
 	close(fd);
 	if (r < 0) {

@@ -84,6 +84,8 @@ static int read_prop(struct dmasplit_bdev *b, const char *node,
 	if (r < 0)
 		return r;
 	while (have < len && (n = read(fd, buf + have, len - have)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
 			r = -errno;
 			close(fd);
@@ -92,8 +94,13 @@ static int read_prop(struct dmasplit_bdev *b, const char *node,
 		have += (size_t)n;
 	}
 	/* One byte more than fits: the property is too long for us. */
-	if (have == len && read(fd, &(uint8_t){ 0 }, 1) == 1)
-		r = -E2BIG;
+	if (have == len) {
+		do
+			n = read(fd, &(uint8_t){ 0 }, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			r = -E2BIG;
+	}
 	close(fd);
 	*got = have;
 	return r;
