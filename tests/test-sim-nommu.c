@@ -413,6 +413,69 @@ START_TEST(pool_exhaustion_is_enomem_and_harmless)
 }
 END_TEST
 
+/*
+ * A bounce copies the buffer at map time: memory that is not there, or
+ * that the device would write and the CPU cannot, is refused there with
+ * -EFAULT, as pinning refuses it on a real backend, and its slots go
+ * back: a later mapping of the whole pool still fits.
+ */
+START_TEST(bounce_refuses_memory_it_cannot_copy)
+{
+	static const enum dmasplit_dir dirs[] = {
+		DMASPLIT_TO_DEVICE, DMASPLIT_FROM_DEVICE, DMASPLIT_BIDIRECTIONAL,
+	};
+	struct dmasplit_dev *d = open_dev("sim:p,iommu=off,bounce=force,pool=256K");
+	uint8_t *none, *ro, *buf = buf_new(256 * 1024);
+	struct dmasplit_dev_stats s0, s1;
+	uint64_t dma, x;
+	unsigned int i;
+	int r;
+
+	none = mmap(NULL, G, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ro = mmap(NULL, G, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert(none != MAP_FAILED && ro != MAP_FAILED);
+	s0 = stats_of(d);
+	dmasplit_ctx_set_log_priority(ctx, LOG_ERR);
+	for (i = 0; i < 3; i++) {
+		bool writes = dirs[i] != DMASPLIT_TO_DEVICE;
+
+		tu_log_clear();
+		x = 0;
+		r = dmasplit_map(d, none + 8, 100, dirs[i], 0, &x);
+		ck_assert_msg(r == -EFAULT && x == 0, "dir %d: map of PROT_NONE memory: expected -EFAULT, got %d",
+			      (int)dirs[i], r);
+		ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has("not readable memory"),
+			      "dir %d: expected one line on the unreadable buffer, log:\n%s",
+			      (int)dirs[i], tu_log_text());
+		tu_log_clear();
+		r = dmasplit_map(d, ro + 8, 100, dirs[i], 0, &x);
+		if (!writes) {
+			ck_assert_msg(r == 0, "read-only memory the device only reads: expected 0, got %d", r);
+			unmap_ok(d, x, 100, dirs[i], 0);
+			continue;
+		}
+		ck_assert_msg(r == -EFAULT, "dir %d: map of read-only memory the device writes: expected -EFAULT, got %d",
+			      (int)dirs[i], r);
+		ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has("not writable memory"),
+			      "dir %d: expected one line on the read-only buffer, log:\n%s",
+			      (int)dirs[i], tu_log_text());
+		ck_assert_msg(ro[8] == 0, "the refused map wrote the read-only buffer");
+	}
+	s1 = stats_of(d);
+	ck_assert_uint_eq(s1.maps, s0.maps + 1);
+	ck_assert_uint_eq(s1.mappings_live, 0);
+
+	fill(buf, 256 * 1024, 47);
+	dma = map_ok(d, buf, 256 * 1024, DMASPLIT_BIDIRECTIONAL, 0);
+	expect_read(d, dma, buf, 256 * 1024, "the whole pool, after the refusals");
+	unmap_ok(d, dma, 256 * 1024, DMASPLIT_BIDIRECTIONAL, 0);
+	munmap(none, G);
+	munmap(ro, G);
+	dmasplit_dev_close(d);
+	free(buf);
+}
+END_TEST
+
 START_TEST(pool_size_rounds_up_to_whole_segments)
 {
 	static const struct {
@@ -603,6 +666,7 @@ int main(void)
 	tcase_add_test(tc, partial_sync_at_any_offset);
 	tcase_add_test(tc, large_bounce_slots_start_on_4k);
 	tcase_add_test(tc, pool_exhaustion_is_enomem_and_harmless);
+	tcase_add_test(tc, bounce_refuses_memory_it_cannot_copy);
 	tcase_add_test(tc, pool_size_rounds_up_to_whole_segments);
 	tcase_add_test(tc, mapping_never_crosses_a_segment);
 	tcase_add_test(tc, mapping_larger_than_a_segment_is_refused);

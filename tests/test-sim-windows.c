@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <syslog.h>
 
 #include "simutil.h"
 
@@ -449,6 +451,41 @@ START_TEST(untrusted_link_copies_back_by_direction)
 }
 END_TEST
 
+/* A partial granule of an untrusted device is copied at link time: a
+ * buffer that is not there, or read-only where the device writes, is
+ * refused there, and the window stays as it was. */
+START_TEST(untrusted_link_refuses_memory_it_cannot_copy)
+{
+	struct dmasplit_dev *d = open_dev("sim:u,untrusted=1");
+	struct dmasplit_iova *iova;
+	uint8_t *none, *ro;
+	int r;
+
+	none = mmap(NULL, G, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ro = mmap(NULL, G, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert(none != MAP_FAILED && ro != MAP_FAILED);
+	iova = window(d, 2 * G);
+	dmasplit_ctx_set_log_priority(ctx, LOG_ERR);
+	tu_log_clear();
+	r = dmasplit_iova_link(iova, 8, none + 8, 100, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_msg(r == -EFAULT, "link of PROT_NONE memory: expected -EFAULT, got %d", r);
+	r = dmasplit_iova_link(iova, 8, ro + 8, 100, DMASPLIT_FROM_DEVICE, 0);
+	ck_assert_msg(r == -EFAULT, "FROM_DEVICE link of read-only memory: expected -EFAULT, got %d", r);
+	ck_assert_msg(tu_log_count("\n") == 2, "expected a line for each refusal, log:\n%s",
+		      tu_log_text());
+	/* Nothing was left linked where the refused links were. */
+	link_ok(iova, 8, ro + 8, 100, DMASPLIT_TO_DEVICE, 0);
+	sync_ok(iova, 0, G);
+	expect_read(d, dmasplit_iova_addr(iova) + 8, ro + 8, 100,
+		    "a read-only buffer the device only reads");
+	unlink_ok(iova, 8, 100, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_iova_destroy(iova);
+	munmap(none, G);
+	munmap(ro, G);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 START_TEST(windows_stay_below_mask)
 {
 	static const size_t sizes[] = { 16u << 20, 64u << 10, 4096 };
@@ -700,6 +737,7 @@ int main(void)
 	tcase_add_test(tc, link_offset_and_address_must_agree_within_granule);
 	tcase_add_test(tc, untrusted_link_bounces_partial_head_and_tail);
 	tcase_add_test(tc, untrusted_link_copies_back_by_direction);
+	tcase_add_test(tc, untrusted_link_refuses_memory_it_cannot_copy);
 	tcase_add_test(tc, windows_stay_below_mask);
 	tcase_add_test(tc, address_zero_never_handed_out);
 	tcase_add_test(tc, stats_count_one_invalidation_per_sync);

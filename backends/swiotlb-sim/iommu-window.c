@@ -37,8 +37,12 @@ static int link_bounced(struct dmasplit_bdev *b, uint64_t iova, uintptr_t lo,
 		return -ENOMEM;
 	if (pte_load(pte))
 		return -EEXIST;
+	/* The link's direction decides only what the buffer must allow:
+	 * a window's bounce is copied as its entry's permissions say. */
 	r = pool_map(b, &b->pool, lo, hi - lo, b->o.granule, b->o.granule, lo,
-		     hi, DMASPLIT_BIDIRECTIONAL, attrs, &tlb);
+		     hi, flags & PTE_WRITE ? DMASPLIT_BIDIRECTIONAL
+					   : DMASPLIT_TO_DEVICE,
+		     attrs, &tlb);
 	if (r < 0)
 		return r;
 	pte_store(pte, ((uintptr_t)tlb & ~b->gmask) | flags | PTE_BOUNCED);

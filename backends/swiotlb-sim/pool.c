@@ -12,6 +12,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #include "sim.h"
 
@@ -89,6 +90,29 @@ static void recount_before(struct pool *pool, uint32_t end, uint32_t count)
 		pool->slots[i].free_run = ++count;
 }
 
+/*
+ * The buffer's copy into its slots, at map time, where a buffer that is
+ * not the caller's memory is refused like a real backend's pinning
+ * refuses it (-EFAULT), rather than left to crash the copies later: it
+ * must be readable, and writable when the device writes it, for the copy
+ * back.  The write check puts back the bytes just read: a buffer handed
+ * to the device is not the CPU's to change meanwhile.
+ */
+static int take_buffer(struct dmasplit_bdev *b, uint8_t *tlb, uintptr_t orig,
+		       size_t len, enum dmasplit_dir dir, uint32_t attrs)
+{
+	struct iovec host = { (void *)orig, len };
+
+	if (sim_host_rw(tlb, &host, 1, len, false) < len)
+		return sim_refuse(b, attrs, -EFAULT, "%s: bounce of %p+0x%zx: the buffer is not readable memory",
+				  b->name, (void *)orig, len);
+	if (dmasplit_dir_device_writes(dir) &&
+	    sim_host_rw(tlb, &host, 1, len, true) < len)
+		return sim_refuse(b, attrs, -EFAULT, "%s: bounce of %p+0x%zx: the device writes the buffer, which is not writable memory",
+				  b->name, (void *)orig, len);
+	return 0;
+}
+
 int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	     size_t len, uint64_t align, uint64_t keep, uintptr_t lo,
 	     uintptr_t hi, enum dmasplit_dir dir, uint32_t attrs, uint8_t **tlb)
@@ -96,6 +120,7 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	uint64_t offset = orig & (keep - 1);
 	uint32_t n, stride, i;
 	int64_t first;
+	int r;
 
 	if (len >= (1u << POOL_PAGE_SHIFT) && align < (1u << POOL_PAGE_SHIFT))
 		align = 1u << POOL_PAGE_SHIFT;
@@ -146,7 +171,11 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	/* Every direction: the device must never see what an earlier
 	 * mapping left in the slots. */
 	memset(pool->base + ((uint64_t)first << SLOT_SHIFT), 0, offset);
-	memcpy(*tlb, (const void *)orig, len);
+	r = take_buffer(b, *tlb, orig, len, dir, attrs);
+	if (r < 0) {
+		pool_unmap(pool, *tlb);
+		return r;
+	}
 	memset(*tlb + len, 0, ((uint64_t)n << SLOT_SHIFT) - offset - len);
 	stat_add(&b->stats.bytes_bounced, len);
 	return 0;

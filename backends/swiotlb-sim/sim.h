@@ -240,7 +240,9 @@ void pool_fini(struct pool *pool);
  * power of two: a granule for a translated device, which then gets whole
  * granules of the pool, or 1).  The buffer is copied in, always, even
  * with DMASPLIT_ATTR_SKIP_CPU_SYNC: stale pool contents must never reach
- * the device (the kernel's DMA_FROM_DEVICE information-leak fix).
+ * the device (the kernel's DMA_FROM_DEVICE information-leak fix).  A
+ * buffer that is not readable, or not writable where dir lets the
+ * device write, is refused there: -EFAULT, logged, nothing kept.
  * [lo, hi) bounds what later copies may touch on the host side.  A
  * refusal is logged unless attrs has DMASPLIT_ATTR_NO_WARN.
  */
@@ -741,9 +743,11 @@ void sim_fault(struct dmasplit_bdev *b, uint64_t dma, bool write,
  * mapping longer than its buffer): process_vm_readv/writev on this very
  * process report that as EFAULT where a copy would take the process
  * down.  Where they are missing or forbidden (ENOSYS, or EPERM from a
- * seccomp filter) a plain copy is all there is, from then on.  Only for
- * the device: the CPU's copies run in the caller's context, where a bad
- * buffer is the caller's bug, as in the kernel.
+ * seccomp filter) a plain copy is all there is, from then on.  For the
+ * device, and for a bounce's copy in at map or link (pool_map()), where
+ * the buffer is checked as a real backend's pinning checks it; the CPU's
+ * later copies (sync, unmap) run in the caller's context, where a buffer
+ * gone under a live mapping is the caller's bug, as in the kernel.
  */
 size_t sim_host_rw(uint8_t *buf, const struct iovec *host, unsigned int n,
 		   size_t len, bool write);
