@@ -817,6 +817,48 @@ START_TEST(an_unmap_must_name_the_mapping_exactly)
 }
 END_TEST
 
+/* Many live mappings, undone in an order neither the one they were made
+ * in nor its reverse: each unmap finds its own mapping, a second one is
+ * refused, and a mapping's later page is still no mapping's start. */
+START_TEST(many_mappings_unmapped_in_any_order)
+{
+	const struct dmasplit_backend_ops *ops = DMASPLIT_BACKEND_ENTRY();
+	enum { N = 400 };
+	static uint64_t dma[N];
+	unsigned int i, k;
+
+	for (i = 0; i < N; i++) {
+		/* The fake allocator hands out what it is told. */
+		fk.alloc_at = FK_BASE + (uint64_t)i * PG;
+		ck_assert_int_eq(ops->map(fb, mem + (i % 7) * PG + 16, 100 + i,
+					  DMASPLIT_TO_DEVICE, 0, &dma[i]), 0);
+		ck_assert(mapped(page_of(dma[i])));
+	}
+	/* 397 is prime to N: every index once. */
+	for (k = 0; k < N; k++) {
+		i = (k * 397u) % N;
+		ck_assert_msg(ops->unmap(fb, dma[i], 100 + i, DMASPLIT_TO_DEVICE,
+					 0) == 0, "unmap %u (the %u-th)", i, k);
+		ck_assert(!mapped(page_of(dma[i])));
+		ck_assert_int_eq(ops->unmap(fb, dma[i], 100 + i,
+					    DMASPLIT_TO_DEVICE,
+					    DMASPLIT_ATTR_NO_WARN), -ENOENT);
+		if (k % 100 == 0) {
+			unsigned int j = (i + 1) % N;
+
+			/* Another one still there, found again. */
+			if (mapped(page_of(dma[j]))) {
+				ck_assert_int_eq(ops->unmap(fb, dma[j], 99 + j,
+							    DMASPLIT_TO_DEVICE,
+							    DMASPLIT_ATTR_NO_WARN),
+						 -EINVAL);
+				ck_assert(mapped(page_of(dma[j])));
+			}
+		}
+	}
+}
+END_TEST
+
 /* DMASPLIT_ATTR_NO_WARN keeps the backend's refusals and the kernel's
  * failures of that call out of the log. */
 START_TEST(no_warn_keeps_refusals_and_kernel_failures_quiet)
@@ -911,6 +953,7 @@ int main(void)
 	tcase_add_test(tc, a_vector_at_the_mapping_limit_leaves_the_count_right);
 	tcase_add_test(tc, a_link_over_a_pending_link_is_refused);
 	tcase_add_test(tc, an_unmap_must_name_the_mapping_exactly);
+	tcase_add_test(tc, many_mappings_unmapped_in_any_order);
 	tcase_add_test(tc, no_warn_keeps_refusals_and_kernel_failures_quiet);
 	tcase_add_test(tc, a_join_keeps_the_space_s_granule_and_limit);
 	suite_add_tcase(s, tc);

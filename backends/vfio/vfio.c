@@ -226,6 +226,7 @@ static void vfio_close(struct dmasplit_bdev *b)
 	/* Out of the members first: the others' unmaps look here.  The
 	 * device no longer reaches its coherent memory; the CPU's goes. */
 	free(b->owned);
+	free(b->own_slot);
 	while (b->ncoh--)
 		munmap(b->coh[b->ncoh].cpu,
 		       (b->coh[b->ncoh].size + granule - 1) & ~(granule - 1));
@@ -520,6 +521,69 @@ static int vfio_get_fd(struct dmasplit_bdev *b, int *fd)
  * anyone), and in a named space, which outlives its members, what a
  * device leaves is unmapped when it closes.  Lock held.
  */
+/*
+ * The records are indexed by the address their mapping starts at, which
+ * an unmap names, so that it finds its record in constant time however
+ * many mappings are live: open addressing with linear probing, at most
+ * half full, each slot a record's index + 1 (0: empty), Fibonacci
+ * hashing so that granule-aligned addresses spread.  Lock held.
+ */
+static size_t own_home(const struct dmasplit_bdev *b, uint64_t iova)
+{
+	return (size_t)((iova * 0x9e3779b97f4a7c15ull) >> (64 - b->own_bits));
+}
+
+/* The slot of the record of the mapping that starts at iova, or the
+ * empty slot where its probe ends. */
+static size_t own_slot_of(const struct dmasplit_bdev *b, uint64_t iova)
+{
+	size_t mask = ((size_t)1 << b->own_bits) - 1, h = own_home(b, iova);
+
+	while (b->own_slot[h] && b->owned[b->own_slot[h] - 1].iova != iova)
+		h = (h + 1) & mask;
+	return h;
+}
+
+/* Twice the slots, every record put again: also the first index. */
+static int own_index_grow(struct dmasplit_bdev *b)
+{
+	unsigned int bits = b->own_bits ? b->own_bits + 1 : 6;
+	uint32_t *slot = calloc((size_t)1 << bits, sizeof(*slot));
+	size_t i;
+
+	if (!slot || b->nowned >= UINT32_MAX) {
+		free(slot);
+		return -ENOMEM;
+	}
+	free(b->own_slot);
+	b->own_slot = slot;
+	b->own_bits = bits;
+	for (i = 0; i < b->nowned; i++)
+		slot[own_slot_of(b, b->owned[i].iova)] = (uint32_t)i + 1;
+	return 0;
+}
+
+/* Slot h empties: the records after it in its probe run move back, so
+ * that no probe stops short of its record (no tombstones). */
+static void own_slot_clear(struct dmasplit_bdev *b, size_t h)
+{
+	size_t mask = ((size_t)1 << b->own_bits) - 1, j = h, home;
+
+	b->own_slot[h] = 0;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!b->own_slot[j])
+			return;
+		home = own_home(b, b->owned[b->own_slot[j] - 1].iova);
+		/* It may fill h unless its home lies in (h, j]. */
+		if (((j - home) & mask) >= ((j - h) & mask)) {
+			b->own_slot[h] = b->own_slot[j];
+			b->own_slot[j] = 0;
+			h = j;
+		}
+	}
+}
+
 /* maps: the kernel mappings, one but for a map_vec vector (one per
  * segment); head and len: the bytes asked for, from iova + head. */
 static int own_add(struct dmasplit_bdev *b, enum own_kind kind, uint64_t iova,
@@ -538,15 +602,29 @@ static int own_add(struct dmasplit_bdev *b, enum own_kind kind, uint64_t iova,
 		.iova = iova, .size = size, .maps = maps, .len = len,
 		.head = head, .kind = kind,
 	};
+	if (!b->own_slot || 2 * b->nowned > ((size_t)1 << b->own_bits)) {
+		if (own_index_grow(b) < 0) {
+			b->nowned--;
+			return -ENOMEM;
+		}
+	} else {
+		b->own_slot[own_slot_of(b, iova)] = (uint32_t)b->nowned;
+	}
 	return 0;
 }
 
-/* The record of b's mapping holding iova, newest first (mappings are
- * mostly undone in reverse), or -1.  Lock held. */
+/* The record of b's mapping holding iova, or -1: where one starts at
+ * iova at once, else (a refusal) by looking through them all.  Lock
+ * held. */
 static long own_find(const struct dmasplit_bdev *b, uint64_t iova)
 {
 	size_t i;
 
+	if (b->own_slot) {
+		i = b->own_slot[own_slot_of(b, iova)];
+		if (i)
+			return (long)i - 1;
+	}
 	for (i = b->nowned; i-- > 0;)
 		if (iova - b->owned[i].iova < b->owned[i].size)
 			return (long)i;
@@ -593,10 +671,19 @@ static long own_check(struct dmasplit_bdev *b, uint64_t base, uint64_t size,
 	return r;
 }
 
-/* Record i goes: its mapping is gone.  Lock held. */
+/* Record i goes: its mapping is gone.  The last takes its place.  Lock
+ * held. */
 static void own_del(struct dmasplit_bdev *b, long i)
 {
-	b->owned[i] = b->owned[--b->nowned];
+	size_t last = b->nowned - 1;
+
+	own_slot_clear(b, own_slot_of(b, b->owned[i].iova));
+	if ((size_t)i != last) {
+		b->own_slot[own_slot_of(b, b->owned[last].iova)] =
+			(uint32_t)i + 1;
+		b->owned[i] = b->owned[last];
+	}
+	b->nowned--;
 }
 
 /* At close, what the device left mapped in a shared space; its own
@@ -613,6 +700,8 @@ static void own_release(struct dmasplit_bdev *b)
 			iova_put(b, o->iova, o->size);
 	}
 	b->nowned = 0;
+	if (b->own_slot)
+		memset(b->own_slot, 0, sizeof(*b->own_slot) << b->own_bits);
 	pthread_mutex_unlock(&b->sp->lock);
 }
 

@@ -119,6 +119,9 @@ struct dmasplit_bdev {
 	 * those it leaves at close go with it and not with the space. */
 	struct owned *owned;
 	size_t nowned, owned_cap;
+	/* owned by the address each mapping starts at (vfio.c, own_slot_of) */
+	uint32_t *own_slot;
+	unsigned int own_bits;
 	/* Coherent memory, so that a free is checked against what was
 	 * allocated (another CPU address would be unmapped from under the
 	 * application) and close releases what is left.  Under sp->lock. */
