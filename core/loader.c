@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ static int other_abi(void *dl)
 	char sym[32];
 	int v;
 
-	for (v = 0; v <= 16; v++) {
+	for (v = 0; v <= 64; v++) {
 		if (v == DMASPLIT_BACKEND_ABI_VERSION)
 			continue;
 		snprintf(sym, sizeof(sym), "dmasplit_backend_v%d", v);
@@ -77,6 +78,24 @@ static int other_abi(void *dl)
 			return v;
 	}
 	return -1;
+}
+
+/* The entry symbol is a function: one of that name that is data (a
+ * variable, by mistake) would be called.  Where the C library cannot
+ * say, it is taken as one. */
+static bool entry_is_function(void *addr)
+{
+#ifdef HAVE_DLADDR1
+	const ElfW(Sym) *sym = NULL;
+	Dl_info info;
+
+	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) && sym)
+		return ELF64_ST_TYPE(sym->st_info) == STT_FUNC ||
+		       ELF64_ST_TYPE(sym->st_info) == STT_GNU_IFUNC;
+#else
+	(void)addr;
+#endif
+	return true;
 }
 
 #define OPS_END(f) (offsetof(struct dmasplit_backend_ops, f) + \
@@ -304,6 +323,11 @@ static int load_file(struct dmasplit_ctx *ctx, const char *path,
 		else
 			log_err(ctx, "refusing backend %s: no symbol %s",
 				path, DMASPLIT_BACKEND_ENTRY_NAME);
+		goto fail;
+	}
+	if (!entry_is_function(*(void **)&entry)) {
+		log_err(ctx, "refusing backend %s: %s is not a function",
+			path, DMASPLIT_BACKEND_ENTRY_NAME);
 		goto fail;
 	}
 	if (check_ops(ctx, path, entry(), be) < 0)

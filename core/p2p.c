@@ -535,8 +535,22 @@ int p2p_calc(struct dmasplit_ctx *ctx, const char *provider,
 	unsigned int i, j, common = 0, ja = 0;
 	bool found = false, redir, same_host, ok;
 	int dist_b = 0, r;
+	char no_why[1];
 
+	/* A backend (host->p2p_distance) may not want the reason. */
+	if (!why || !why_len) {
+		why = no_why;
+		why_len = sizeof(no_why);
+	}
 	why[0] = '\0';
+	/* Names go into sysfs paths: only a PCI name may. */
+	if (!provider || !client || !is_pci_name(provider, strlen(provider)) ||
+	    !is_pci_name(client, strlen(client))) {
+		log_err(ctx, "peer-to-peer distance of '%s' and '%s': not PCI names (DDDD:BB:DD.F)",
+			provider ? provider : "(null)",
+			client ? client : "(null)");
+		return -EINVAL;
+	}
 	a = malloc(sizeof(*a));
 	b = malloc(sizeof(*b));
 	if (!a || !b) {

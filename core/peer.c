@@ -50,11 +50,16 @@ static size_t lower(const struct peer_table *t, uintptr_t addr)
 
 int peer_add(const struct dmasplit_host *host, const struct dmasplit_peer *p)
 {
-	struct dmasplit_ctx *ctx = ctx_from_host(host);
-	struct peer_table *t = &ctx->peers;
-	uintptr_t start = (uintptr_t)p->cpu;
+	struct dmasplit_ctx *ctx;
+	struct peer_table *t;
+	uintptr_t start;
 	size_t i;
 
+	if (!host || !p)
+		return -EINVAL;
+	ctx = ctx_from_host(host);
+	t = &ctx->peers;
+	start = (uintptr_t)p->cpu;
 	if (!p->cpu || range_bad(start, p->len) || !p->provider[0] ||
 	    (p->kind != DMASPLIT_PEER_P2PMEM && p->kind != DMASPLIT_PEER_BAR))
 		return -EINVAL;
@@ -133,6 +138,8 @@ int peer_find(const struct dmasplit_host *host, const void *addr, size_t len,
 
 	if (likely(!__atomic_load_n(&t->n, __ATOMIC_ACQUIRE)))
 		return -ENOENT;
+	if (!out)
+		return -EINVAL;
 	if (!len)
 		len = 1;
 	pthread_mutex_lock(&t->lock);
@@ -155,6 +162,8 @@ static int host_p2p_distance(const struct dmasplit_host *host,
 	enum dmasplit_p2p_map m = DMASPLIT_P2P_NOT_SUPPORTED;
 	int dist = 0, r;
 
+	if (!host || !map)
+		return -EINVAL;
 	r = p2p_calc(ctx_from_host(host), provider, client, &dist, &m, why,
 		     why_len);
 	if (r < 0)

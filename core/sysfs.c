@@ -18,13 +18,27 @@
 
 #include "internal.h"
 
+/* A ".." component would lead out of the sysfs root; callers resolve
+ * link targets themselves. */
+static bool has_dotdot(const char *path)
+{
+	const char *p = path;
+
+	while ((p = strstr(p, "..")) != NULL) {
+		if ((p == path || p[-1] == '/') && (p[2] == '/' || !p[2]))
+			return true;
+		p += 2;
+	}
+	return false;
+}
+
 static _must_check_ int full_path(const struct dmasplit_host *host,
 				  const char *path, char *buf, size_t len)
 {
 	const char *root = ctx_from_host(host)->sysfs_root;
 	int n;
 
-	if (!path)
+	if (!path || has_dotdot(path))
 		return -EINVAL;
 	while (*path == '/')
 		path++;
@@ -60,7 +74,8 @@ int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 	char full[PATH_MAX];
 	int r;
 
-	if (!fd)
+	/* Attributes are there or not: nothing is created or cut. */
+	if (!fd || (flags & (O_CREAT | O_EXCL | O_TRUNC | O_TMPFILE)))
 		return -EINVAL;
 	r = full_path(host, path, full, sizeof(full));
 	if (r < 0)

@@ -128,7 +128,12 @@ static const struct dmasplit_backend_ops ops = {
 extern int dmasplit_test_symbol_defined_nowhere(void);
 #endif
 
-#if defined(BROKEN_NOENTRY)
+#if defined(BROKEN_DATAENTRY)
+/* The entry's name on a variable: called, it would take the process
+ * down. */
+DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *const
+	entry_as_data __asm__(DMASPLIT_BACKEND_ENTRY_NAME) = &ops;
+#elif defined(BROKEN_NOENTRY)
 /* Built for a future ABI: it exports the v2 entry, not the v1 one. */
 DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
 dmasplit_backend_v2(void);

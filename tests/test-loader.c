@@ -89,6 +89,7 @@ static const struct {
 	{ "badabi", "ABI version 2, expected 1" },
 	{ "small", "ops table too small" },
 	{ "tiny", "ops table too small (4 bytes" },
+	{ "dataentry", "dmasplit_backend_v1 is not a function" },
 	{ "baduuid", "invalid UUID" },
 	{ "badname", "invalid name" },
 	{ "baddesc", "version or description is not one line of text" },

@@ -75,11 +75,13 @@ struct dmasplit_host {
 		    const char *format, ...) DMASPLIT_PRINTF(6, 7);
 
 	/*
-	 * sysfs, relative to the configured root ("bus/pci/devices/...").
+	 * sysfs, relative to the configured root ("bus/pci/devices/...");
+	 * a path with a ".." component is refused with -EINVAL.
 	 * read: the file's content without the trailing newline (-ENAMETOOLONG
 	 * if it and its terminating NUL do not fit); readlink: the link target;
 	 * open: an fd (O_CLOEXEC and O_NONBLOCK are added; anything but a
-	 * regular file is refused with -EINVAL).
+	 * regular file, and O_CREAT, O_EXCL, O_TRUNC or O_TMPFILE, are
+	 * refused with -EINVAL).
 	 */
 	int (*sysfs_read)(const struct dmasplit_host *host, const char *path,
 			  char *buf, size_t len);
