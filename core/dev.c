@@ -183,6 +183,8 @@ static _must_check_ int check_as(struct dmasplit_ctx *ctx,
 }
 
 /* What is wrong with a backend's answer to get_info, or NULL. */
+#define DEV_FLAGS_KNOWN ((uint32_t)(DMASPLIT_DEV_MORE_RANGES << 1) - 1)
+
 static const char *info_bad(const struct dmasplit_dev_info *info)
 {
 	unsigned int i;
@@ -238,9 +240,9 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 		log_err(ctx, "backend %s returned %d from open of %s%s: a broken backend, refused",
 			be->ops.name, r, desc->name,
 			dev->bdev ? "" : " and no device");
-		/* What it opened, it can still release; a failure says
-		 * nothing was. */
-		if (r > 0 && dev->bdev)
+		/* What it opened, it can still release; a failure (an
+		 * errno, handled above) says nothing was. */
+		if (dev->bdev)
 			be->ops.close(dev->bdev);
 		r = -EPROTO;
 		goto fail;
@@ -265,11 +267,15 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 		goto fail_close;
 	}
 	/* What the application may call on the device follows from the
-	 * operations the backend has, whatever it says. */
+	 * operations the backend has, whatever it says; flags this library
+	 * does not know mean nothing to its callers. */
+	dev->info.flags &= DEV_FLAGS_KNOWN;
 	if (!dev->ops->iova_alloc && !dev->ops->iova_init)
 		dev->info.flags &= ~(uint32_t)DMASPLIT_DEV_WINDOWS;
 	if (!dev->ops->dma_read || !dev->ops->dma_write)
 		dev->info.flags &= ~(uint32_t)DMASPLIT_DEV_DMA_RW;
+	dev->info.flags &= ~(uint32_t)(DMASPLIT_DEV_HAS_FD |
+				       DMASPLIT_DEV_MORE_RANGES);
 	dev->info.size = sizeof(dev->info);
 	dev->info.backend = be->ops.name;
 	memcpy(dev->info.backend_uuid, be->uuid, sizeof(be->uuid));
@@ -601,6 +607,11 @@ DMASPLIT_EXPORT int dmasplit_dev_get_ranges(struct dmasplit_dev *dev,
 		if (r == -ENOSPC && have <= *n) {
 			/* A broken answer, as any other call's: -EIO. */
 			log_err(dev->ctx, "%s: backend %s says %u ranges do not fit in %u: reported as EIO",
+				dev->name, dev->backend->ops.name, have, *n);
+			return -EIO;
+		}
+		if (r == 0 && have > *n) {
+			log_err(dev->ctx, "%s: backend %s gave %u ranges for room for %u: reported as EIO",
 				dev->name, dev->backend->ops.name, have, *n);
 			return -EIO;
 		}

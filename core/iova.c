@@ -196,6 +196,14 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		iova_obj_free(dev, iova);
 		return r;
 	}
+	if (!dev->bwin_inline && !*(struct dmasplit_bwin **)iova_area(iova)) {
+		/* No window to destroy: whatever the backend holds for it
+		 * stays until the device closes. */
+		log_err(ctx, "%s: backend %s returned no window from iova_alloc: refused",
+			dev->name, dev->backend->ops.name);
+		iova_obj_free(dev, iova);
+		return -EIO;
+	}
 	if (dma_bad(dev, iova->addr, rounded))
 		r = backend_bad_dma(dev, iova->addr, rounded, alloc_op(dev));
 	else if (unlikely(dev->check))

@@ -201,6 +201,10 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 			path, missing);
 		return -EINVAL;
 	}
+	/* An unmap_vec undoes a backend's own vectors: without map_vec the
+	 * core maps a vector buffer by buffer, and unmaps it so. */
+	if (!be->ops.map_vec)
+		be->ops.unmap_vec = NULL;
 	if (be->ops.iova_init && (!be->ops.iova_win_size ||
 				  be->ops.iova_win_size > DMASPLIT_BWIN_SIZE_MAX)) {
 		log_err(ctx, "refusing backend %s: iova_win_size %u (want 1 to %u with iova_init)",

@@ -369,7 +369,7 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 		if (r != 0)
 			return backend_error(dev, r, ERRS_MAP_VEC, "map_vec");
 		if (used == 0 || used > *nsegs) {
-			log_err(dev->ctx, "%s: backend %s returned %u segments for %u",
+			log_err(dev->ctx, "%s: backend %s returned %u segments for %u: what it mapped stays until the device closes",
 				dev->name, dev->backend->ops.name, used, *nsegs);
 			return -EPROTO;
 		}
@@ -493,9 +493,13 @@ DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
 	r = dev->ops->alloc_coherent(dev->bdev, size, flags, &p, &seg.dma);
 	if (r != 0)
 		return backend_error(dev, r, ERRS_COHERENT, "alloc_coherent");
-	if (dma_bad(dev, seg.dma, size))
+	if (dma_bad(dev, seg.dma, size)) {
 		r = backend_bad_dma(dev, seg.dma, size, "alloc_coherent");
-	else if (unlikely(dev->check)) {
+	} else if (!p) {
+		log_err(dev->ctx, "%s: backend %s returned no CPU address from alloc_coherent: refused",
+			dev->name, dev->backend->ops.name);
+		r = -EIO;
+	} else if (unlikely(dev->check)) {
 		seg.len = size;
 		r = check_map_add(dev, CHECK_COHERENT, &seg, 1,
 				  DMASPLIT_BIDIRECTIONAL, p, NULL, 0,

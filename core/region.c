@@ -369,17 +369,17 @@ static int region_map_range(struct dmasplit_region *r, void *vaddr)
 	return 0;
 }
 
-static void region_unmap_range(struct dmasplit_region *r)
+/* 0, or the error of an unmap that left the mapping in place (logged). */
+static int region_unmap_range(struct dmasplit_region *r)
 {
-	if (!r->iova) {
-		(void)unmap_region_own(r->dev, r->dma, r->len, r->dir,
-				       DMASPLIT_ATTR_SKIP_CPU_SYNC);
-		return;
-	}
+	if (!r->iova)
+		return unmap_region_own(r->dev, r->dma, r->len, r->dir,
+					DMASPLIT_ATTR_SKIP_CPU_SYNC);
 	/* Destroy takes down what an unlink that failed left. */
 	(void)dmasplit_iova_unlink(r->iova, 0, r->len, r->dir,
 				   DMASPLIT_ATTR_SKIP_CPU_SYNC);
 	internal_window_destroy(r->iova);
+	return 0;
 }
 
 /* Where a mapping through a region would need a copy or a flush, the
@@ -468,7 +468,7 @@ DMASPLIT_EXPORT int dmasplit_region_new(struct dmasplit_dev *dev, void *vaddr,
 	return 0;
 fail_unmap:
 	pthread_rwlock_unlock(&dev->regions_lock);
-	region_unmap_range(r);
+	(void)region_unmap_range(r);
 fail:
 	free(r->starts);
 	free(r);
@@ -494,6 +494,7 @@ DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
 	struct dmasplit_dev *dev;
 	uint64_t live;
 	unsigned int i;
+	int ret;
 
 	if (!r)
 		return 0;
@@ -526,11 +527,14 @@ DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
 			check_region_leaks(dev, r->dma, r->len);
 		count_add(dev, C_UNMAPS, live);
 	}
-	region_unmap_range(r);
+	/* The region goes whatever the unmap says, as a file descriptor
+	 * goes whatever close() says: there is nothing left to try again
+	 * with. */
+	ret = region_unmap_range(r);
 	free(r->starts);
 	free(r);
 	dev_put(dev);
-	return 0;
+	return ret;
 }
 
 DMASPLIT_EXPORT uint64_t dmasplit_region_addr(const struct dmasplit_region *r)

@@ -29,6 +29,11 @@
  *                  to the mask)
  *   NAME.rangesnofit  (testb) a bug: get_ranges says -ENOSPC however
  *                  many entries it is given, and leaves *n as it was
+ *   NAME.rangesover  (testb) a bug: get_ranges fills two entries and
+ *                  succeeds, however many it is given
+ *   NAME.flags=N   a bug: get_info adds the flags N, whatever they are
+ *   NAME.cohnull   a bug: alloc_coherent succeeds with no CPU address
+ *   NAME.winnull   a bug: iova_alloc succeeds with no window
  * where NAME is this backend's name; other keys belong to other backends.
  */
 #include "backend-test.h"
@@ -109,6 +114,14 @@ static int tb_open(const struct dmasplit_host *host,
 	b->nranges = v ? (unsigned int)atoi(v) : 0;
 	b->ranges_nofit = option(desc->options, TB_NAME ".rangesnofit", buf,
 				 sizeof(buf)) != NULL;
+	b->ranges_over = option(desc->options, TB_NAME ".rangesover", buf,
+				sizeof(buf)) != NULL;
+	v = option(desc->options, TB_NAME ".flags", buf, sizeof(buf));
+	b->extra_flags = v ? (uint32_t)strtoul(v, NULL, 0) : 0;
+	b->coh_null = option(desc->options, TB_NAME ".cohnull", buf,
+			     sizeof(buf)) != NULL;
+	b->win_null = option(desc->options, TB_NAME ".winnull", buf,
+			     sizeof(buf)) != NULL;
 	v = option(desc->options, TB_NAME ".badaddr", buf, sizeof(buf));
 	b->badaddr = !v ? BAD_NONE : !strcmp(v, "zero") ? BAD_ZERO :
 		     !strcmp(v, "wrap") ? BAD_WRAP : BAD_MASK;
@@ -140,11 +153,11 @@ static int tb_open(const struct dmasplit_host *host,
 #endif
 	pthread_mutex_init(&b->lock, NULL);
 	/* A broken open: any return but 0 or an errno, or 0 and no
-	 * device; with a positive return the device is handed out all the
-	 * same, for the core to close. */
+	 * device; with a return that is no errno the device is handed out
+	 * all the same, for the core to close. */
 	r = injected(b, "open");
 	nodev = option(desc->options, TB_NAME ".nodev", buf, sizeof(buf));
-	if (r < 0 || nodev) {
+	if ((r < 0 && r >= -4095) || nodev) {
 		tb_close(b);
 		return nodev ? 0 : r;
 	}
@@ -250,7 +263,7 @@ static int tb_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 		return r;
 	info->flags = (b->phys ? 0 : DMASPLIT_DEV_TRANSLATED) |
 		      DMASPLIT_DEV_COHERENT | DMASPLIT_DEV_DMA_RW |
-		      (b->nowin ? 0 : DMASPLIT_DEV_WINDOWS);
+		      (b->nowin ? 0 : DMASPLIT_DEV_WINDOWS) | b->extra_flags;
 	info->dma_mask_bits = TB_MASK_BITS;
 	info->granule = b->granule;
 	info->num_ranges = 1;
@@ -295,6 +308,12 @@ static int tb_get_ranges(struct dmasplit_bdev *b, struct dmasplit_range *r,
 
 	if (b->ranges_nofit)
 		return -ENOSPC;
+	if (b->ranges_over && r) {
+		r[0].start = 0x1000;
+		r[0].last = 0x1fff;
+		*n = 2;
+		return 0;
+	}
 	if (*n < have) {
 		*n = have;
 		return -ENOSPC;
@@ -363,7 +382,7 @@ static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
 	pthread_mutex_unlock(&b->lock);
 	if (r < 0)
 		goto fail;
-	*out = w;
+	*out = b->win_null ? NULL : w;
 	*addr = bad_addr(b, w->addr, size);
 	return 0;
 fail:
@@ -677,7 +696,7 @@ static int tb_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 		free(p);
 		return r;
 	}
-	*cpu = p;
+	*cpu = b->coh_null ? NULL : p;
 	return 0;
 }
 

@@ -469,6 +469,8 @@ START_TEST(broken_open_and_device_information_are_eproto)
 		  "backend testa returned 5 from open of o: a broken backend", -EPROTO },
 		{ "sim:o,testa.fail=open,testa.errno=5000",
 		  "backend testa returned -5000 from open of o", -EPROTO },
+		{ "sim:o,testa.fail=open,testa.errno=-7",
+		  "backend testa returned 7 from open of o", -EPROTO },
 		{ "sim:o,testa.nodev",
 		  "backend testa returned 0 from open of o and no device", -EPROTO },
 		{ "sim:o,testa.fail=info,testa.errno=5",
@@ -494,7 +496,78 @@ START_TEST(broken_open_and_device_information_are_eproto)
 		ck_assert_ptr_null(d);
 		ck_assert_msg(tu_log_has(cases[i].line), "%s: log:\n%s",
 			      cases[i].spec, tu_log_text());
+		/* A device the broken answer came with is closed. */
+		ck_assert_msg(tu_log_count("testa: open ") ==
+			      tu_log_count("testa: close"),
+			      "%s: opened and closed differ, log:\n%s",
+			      cases[i].spec, tu_log_text());
 	}
+}
+END_TEST
+
+/* What the application learns of a device is what it can call, whatever
+ * the backend's flags say; unknown flags do not reach it. */
+START_TEST(device_flags_follow_the_operations)
+{
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	struct dmasplit_dev *d = NULL;
+	int fd;
+
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:f,testa.flags=0xfffffe00",
+						   "testa", &d), 0);
+	ck_assert_int_eq(dmasplit_dev_get_info(d, &info), 0);
+	ck_assert_msg(!(info.flags & ~0x1ffu), "flags 0x%x", info.flags);
+	dmasplit_dev_close(d);
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:f,testa.flags=0x140",
+						   "testa", &d), 0);
+	ck_assert_int_eq(dmasplit_dev_get_info(d, &info), 0);
+	ck_assert_msg(!(info.flags & (DMASPLIT_DEV_HAS_FD | DMASPLIT_DEV_MORE_RANGES)),
+		      "testa has no get_fd and no get_ranges, flags 0x%x", info.flags);
+	ck_assert_int_eq(dmasplit_dev_get_fd(d, &fd), -EOPNOTSUPP);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* A region whose mapping the backend cannot take down is released all
+ * the same, and says so: the error, not 0. */
+START_TEST(region_free_returns_the_unmap_error)
+{
+	struct dmasplit_dev *d = NULL;
+	struct dmasplit_region *rg = NULL;
+
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:r,nowin,testa.fail=unmap",
+						   "testa", &d), 0);
+	ck_assert_int_eq(dmasplit_region_new(d, buf, 2 * G,
+					     DMASPLIT_BIDIRECTIONAL, 0, &rg), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_region_free(rg), -EIO);
+	ck_assert_msg(tu_log_has("unmap"), "%s", tu_log_text());
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* Success without the thing asked for is a broken answer: -EIO, a line,
+ * and nothing handed to the application. */
+START_TEST(success_without_a_window_or_cpu_address_is_eio)
+{
+	struct dmasplit_dev *d = NULL;
+	struct dmasplit_iova *w = NULL;
+	void *cpu = NULL;
+	uint64_t dma = 0;
+
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:n,testa.winnull,testa.cohnull",
+						   "testa", &d), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_iova_alloc(d, 4096, 0, &w), -EIO);
+	ck_assert_ptr_null(w);
+	ck_assert_msg(tu_log_has("backend testa returned no window from iova_alloc"),
+		      "%s", tu_log_text());
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_alloc_coherent(d, 4096, 0, &cpu, &dma), -EIO);
+	ck_assert(cpu == NULL && dma == 0);
+	ck_assert_msg(tu_log_has("backend testa returned no CPU address from alloc_coherent"),
+		      "%s", tu_log_text());
+	dmasplit_dev_close(d);
 }
 END_TEST
 
@@ -767,6 +840,9 @@ int main(void)
 	tcase_add_test(tc, failed_unlink_leaves_the_link_in_place);
 	tcase_add_test(tc, unchecked_close_counts_windows_and_the_last_one_releases);
 	tcase_add_test(tc, unchecked_close_counts_windows_reused_across_threads);
+	tcase_add_test(tc, device_flags_follow_the_operations);
+	tcase_add_test(tc, success_without_a_window_or_cpu_address_is_eio);
+	tcase_add_test(tc, region_free_returns_the_unmap_error);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

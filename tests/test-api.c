@@ -260,6 +260,17 @@ START_TEST(more_ranges_than_dev_info_holds_are_flagged)
 	ck_assert_msg(tu_log_has("backend testb says 16 ranges do not fit in 16: reported as EIO"),
 		      "%s", tu_log_text());
 	dmasplit_dev_close(d);
+	/* The other lie: more than there was room for, "done": the caller
+	 * would read past its array. */
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:over,testb.rangesover",
+						   "testb", &d), 0);
+	n = 1;
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_get_ranges(d, r, &n), -EIO);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_msg(tu_log_has("backend testb gave 2 ranges for room for 1: reported as EIO"),
+		      "%s", tu_log_text());
+	dmasplit_dev_close(d);
 }
 END_TEST
 
