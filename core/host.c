@@ -14,9 +14,17 @@ static void host_log(const struct dmasplit_host *host, int priority,
 		     const char *file, int line, const char *fn,
 		     const char *format, ...)
 {
-	struct dmasplit_ctx *ctx = ctx_from_host(host);
+	struct dmasplit_ctx *ctx;
 	va_list args;
 
+	if (!host || !format)
+		return;
+	ctx = ctx_from_host(host);
+	/* The application's log function sees syslog priorities only. */
+	if (priority < LOG_EMERG)
+		priority = LOG_EMERG;
+	else if (priority > LOG_DEBUG)
+		priority = LOG_DEBUG;
 	/* Counted whether or not the line is shown: the core's own line
 	 * would be filtered at the same priority. */
 	if (priority <= LOG_ERR)
