@@ -358,6 +358,7 @@ void ctx_put(struct dmasplit_ctx *ctx)
 	if (findings)
 		log_err(ctx, CHECK_PREFIX "%" PRIu64 " finding%s in this context, reported above but for those made with DMASPLIT_ATTR_NO_WARN",
 			findings, findings == 1 ? "" : "s");
+	check_ctx_release(ctx);
 	loader_unload(ctx);
 	pin_fini(&ctx->pins);
 	peer_fini(&ctx->peers);

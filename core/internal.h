@@ -162,8 +162,14 @@ struct dmasplit_ctx {
 	bool loaded;
 	struct dmasplit_backend *backends;	/* load order */
 
-	pthread_mutex_t lock;	/* devs */
+	pthread_mutex_t lock;	/* devs, and the two below */
 	struct dmasplit_dev *devs;
+	/* With the checker: windows destroyed on devices released since,
+	 * still reported when used (check.c), and the device they point
+	 * at instead of theirs. */
+	struct checked_iova *graveyard, *graveyard_tail;
+	unsigned int ngraveyard;
+	struct dmasplit_dev *gone_dev;
 
 	struct dmasplit_host host;
 	struct pin_table pins;
@@ -295,6 +301,8 @@ struct checked_iova {
 	const void *gone_at;
 	struct check_entry *check;	/* its state */
 	bool gone;			/* destroyed: in quarantine */
+	bool after_close;		/* destroyed on a closed device: it
+					 * may be what releases the device */
 	bool internal;			/* a batch's or a region's, which
 					 * reports itself: not a leak */
 	struct dmasplit_iova iova;	/* last: the backend's bytes follow */
@@ -586,6 +594,8 @@ enum check_kind { CHECK_WINDOW, CHECK_MAP, CHECK_VEC, CHECK_COHERENT };
 
 int  check_dev_new(struct dmasplit_dev *dev) _must_check_;
 void check_dev_release(struct dmasplit_dev *dev);
+/* The windows of devices released that check_dev_release() kept. */
+void check_ctx_release(struct dmasplit_ctx *ctx);
 /* Windows still live when the application closes the device, but for
  * those of batches and regions; check_app_windows() counts them. */
 void check_dev_close(struct dmasplit_dev *dev);

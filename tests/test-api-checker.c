@@ -105,6 +105,31 @@ START_TEST(checker_use_after_destroy)
 }
 END_TEST
 
+/* Destroying a closed device's last window releases the device; the
+ * window is still known then, and a second destroy or a link is still
+ * refused (a read of freed memory under ASan and valgrind otherwise). */
+START_TEST(checker_use_after_destroy_once_the_device_is_released)
+{
+	struct dmasplit_dev *d = NULL;
+	struct dmasplit_iova *iova = NULL;
+
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:gone", "testa", &d), 0);
+	ck_assert_int_eq(dmasplit_iova_alloc(d, 2 * G, 0, &iova), 0);
+	dmasplit_dev_close(d);
+	dmasplit_iova_destroy(iova);
+	tu_log_clear();
+	dmasplit_iova_destroy(iova);
+	ck_assert_msg(tu_log_count("\n") == 1 &&
+		      tu_log_has("(a device released since): window") &&
+		      tu_log_has("used after dmasplit_iova_destroy"),
+		      "%s", tu_log_text());
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_iova_link(iova, 0, buf, G, DMASPLIT_TO_DEVICE, 0),
+			 -EINVAL);
+	ck_assert_msg(tu_log_count("\n") == 1, "%s", tu_log_text());
+}
+END_TEST
+
 START_TEST(checker_unmap_of_what_was_never_mapped)
 {
 	uint64_t dma;
@@ -607,6 +632,7 @@ int main(void)
 	tcase_add_test(tc, checker_sync_of_unlinked_range);
 	tcase_add_test(tc, checker_link_over_link);
 	tcase_add_test(tc, checker_use_after_destroy);
+	tcase_add_test(tc, checker_use_after_destroy_once_the_device_is_released);
 	tcase_add_test(tc, checker_unmap_of_what_was_never_mapped);
 	tcase_add_test(tc, checker_unmap_with_wrong_length_direction_or_kind);
 	tcase_add_test(tc, checker_free_coherent_with_wrong_address);

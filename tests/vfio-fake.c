@@ -166,6 +166,7 @@ void fake_teardown(void)
 	free(fs);
 	free(fb->coh);
 	free(fb->owned);
+	free(fb->own_slot);
 	free(fb);
 	free(mem);
 }
