@@ -244,10 +244,21 @@ END_TEST
 START_TEST(addresses_fit_the_smallest_mask_of_the_members)
 {
 	struct dmasplit_dev *a = open_dev("sim:a,as=m");
-	struct dmasplit_dev *b = open_dev("sim:b,as=m,mask=24");
+	struct dmasplit_dev *b;
 	struct dmasplit_iova *w = NULL, *w2;
+	struct dmasplit_range rg[2];
+	unsigned int n = 2;
 	int r;
 
+	ck_assert_int_eq(dmasplit_dev_get_ranges(a, rg, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(rg[0].last, (1ull << 48) - 1);
+	b = open_dev("sim:b,as=m,mask=24");
+	/* The ranges are a's as they are now: b's mask narrows them. */
+	n = 2;
+	ck_assert_int_eq(dmasplit_dev_get_ranges(a, rg, &n), 0);
+	ck_assert_msg(n == 1 && rg[0].last == (1u << 24) - 1,
+		      "a's range after b joined ends at 0x%" PRIx64, rg[0].last);
 	/* 16 MiB of addresses below b's mask, less the first granule. */
 	w2 = window(a, 8u << 20);
 	ck_assert_msg(dmasplit_iova_addr(w2) + (8u << 20) - 1 < (1u << 24),
@@ -256,6 +267,9 @@ START_TEST(addresses_fit_the_smallest_mask_of_the_members)
 	r = dmasplit_iova_alloc(a, 8u << 20, 0, &w);
 	ck_assert_msg(r == -ENOSPC, "a second 8 MiB window below 2^24: expected -ENOSPC, got %d", r);
 	dmasplit_dev_close(b);
+	n = 2;
+	ck_assert_int_eq(dmasplit_dev_get_ranges(a, rg, &n), 0);
+	ck_assert_uint_eq(rg[0].last, (1ull << 48) - 1);
 	/* The narrow member gone, a reaches its whole width again. */
 	w = window(a, 8u << 20);
 	ck_assert_msg(dmasplit_iova_addr(w) + (8u << 20) - 1 >= (1u << 24),

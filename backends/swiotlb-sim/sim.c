@@ -461,6 +461,29 @@ static int sim_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 	return 0;
 }
 
+/* The range as it is now: in a shared space, a member that joined with
+ * a smaller DMA mask narrows what every member is handed out. */
+static int sim_get_ranges(struct dmasplit_bdev *b, struct dmasplit_range *r,
+			  unsigned int *n)
+{
+	uint64_t last = b->o.iommu ? b->iommu_last : b->limit;
+
+	if (*n < 1) {
+		*n = 1;
+		return -ENOSPC;
+	}
+	if (b->o.iommu) {
+		pthread_mutex_lock(&b->sp->iova_lock);
+		if (b->sp->last < last)
+			last = b->sp->last;
+		pthread_mutex_unlock(&b->sp->iova_lock);
+	}
+	r[0].start = b->o.iommu ? b->o.granule : 0x1000;
+	r[0].last = last;
+	*n = 1;
+	return 0;
+}
+
 /* Invalidations are the space's: a map serves every member, so each
  * member reports the space's count. */
 static int sim_get_stats(struct dmasplit_bdev *b, struct dmasplit_dev_stats *s)
@@ -570,6 +593,7 @@ static const struct dmasplit_backend_ops sim_ops = {
 	.close = sim_close,
 	.get_info = sim_get_info,
 	.get_stats = sim_get_stats,
+	.get_ranges = sim_get_ranges,
 	.iova_link = iommu_iova_link,
 	.iova_sync = iommu_iova_sync,
 	.iova_unlink = iommu_iova_unlink,
