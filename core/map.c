@@ -434,14 +434,13 @@ int unmap_vec_counted(struct dmasplit_dev *dev,
 		return -EINVAL;
 	if (unlikely(!nsegs || xfer_bad(dir, attrs)))
 		return refuse(dev->ctx, attrs, -EINVAL,
-			      "%s: %s: invalid arguments (nsegs %u, dir %d, attrs 0x%x)",
-			      dev->name, __func__, nsegs, (int)dir, attrs);
+			      "%s: dmasplit_unmap_vec: invalid arguments (nsegs %u, dir %d, attrs 0x%x)",
+			      dev->name, nsegs, (int)dir, attrs);
 	for (i = 0; i < nsegs; i++)
 		if (unlikely(range_bad(segs[i].dma, segs[i].len)))
 			return refuse(dev->ctx, attrs, -EINVAL,
-				      "%s: %s: invalid segment %u (0x%" PRIx64 ", len 0x%" PRIx64 ")",
-				      dev->name, __func__, i, segs[i].dma,
-				      segs[i].len);
+				      "%s: dmasplit_unmap_vec: invalid segment %u (0x%" PRIx64 ", len 0x%" PRIx64 ")",
+				      dev->name, i, segs[i].dma, segs[i].len);
 	if (unlikely(dev->check)) {
 		r = check_map_take(dev, CHECK_VEC, segs, nsegs, dir, attrs,
 				   NULL, caller, &taken);

@@ -9,6 +9,7 @@
  * boundary, as the kernel's do.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -135,8 +136,11 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 		n = (n + per - 1) / per * per;
 	}
 	if (len > SEG_SIZE || n > SEG_SLOTS) {
-		return sim_refuse(b, attrs, -EINVAL, "%s: bounce of %zu bytes exceeds the %u-byte limit of one swiotlb mapping",
-				  b->name, len, SEG_SIZE);
+		/* What exceeds it may be the slots the buffer's granules
+		 * take, more than its bytes. */
+		return sim_refuse(b, attrs, -EINVAL, "%s: bounce of %zu bytes (%" PRIu64 " in whole slots) exceeds the %u-byte limit of one swiotlb mapping",
+				  b->name, len, (uint64_t)n << SLOT_SHIFT,
+				  SEG_SIZE);
 	}
 	stride = (uint32_t)(align >> SLOT_SHIFT);
 
