@@ -183,8 +183,6 @@ static _must_check_ int check_as(struct dmasplit_ctx *ctx,
 }
 
 /* What is wrong with a backend's answer to get_info, or NULL. */
-#define DEV_FLAGS_KNOWN ((uint32_t)(DMASPLIT_DEV_MORE_RANGES << 1) - 1)
-
 static const char *info_bad(const struct dmasplit_dev_info *info)
 {
 	unsigned int i;
@@ -269,7 +267,7 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 	/* What the application may call on the device follows from the
 	 * operations the backend has, whatever it says; flags this library
 	 * does not know mean nothing to its callers. */
-	dev->info.flags &= DEV_FLAGS_KNOWN;
+	dev->info.flags &= DMASPLIT_DEV_FLAGS_MASK;
 	if (!dev->ops->iova_alloc && !dev->ops->iova_init)
 		dev->info.flags &= ~(uint32_t)DMASPLIT_DEV_WINDOWS;
 	if (!dev->ops->dma_read || !dev->ops->dma_write)

@@ -183,12 +183,16 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		return -ENOMEM;
 	iova->dev = dev;
 	iova->size = rounded;
-	if (dev->bwin_inline)
+	if (dev->bwin_inline) {
 		r = dev->ops->iova_init(dev->bdev, rounded, flags,
 					iova_area(iova), &iova->addr);
-	else
+	} else {
+		/* A reused object holds the last window's pointer: a
+		 * backend that says 0 and writes none must not pass. */
+		*(struct dmasplit_bwin **)iova_area(iova) = NULL;
 		r = dev->ops->iova_alloc(dev->bdev, rounded, flags,
 					 iova_area(iova), &iova->addr);
+	}
 	if (r != 0) {
 		r = backend_error(dev, r, ERRS_ALLOC, alloc_op(dev));
 		log_dbg(ctx, "%s: window of %" PRIu64 " bytes: %s", dev->name,

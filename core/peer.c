@@ -131,15 +131,16 @@ int peer_del(const struct dmasplit_host *host, const void *cpu)
 int peer_find(const struct dmasplit_host *host, const void *addr, size_t len,
 	      struct dmasplit_peer *out)
 {
-	struct peer_table *t = &ctx_from_host(host)->peers;
+	struct peer_table *t;
 	uintptr_t start = (uintptr_t)addr;
 	size_t i;
 	int r = -ENOENT;
 
+	if (unlikely(!host || !out))
+		return -EINVAL;
+	t = &ctx_from_host(host)->peers;
 	if (likely(!__atomic_load_n(&t->n, __ATOMIC_ACQUIRE)))
 		return -ENOENT;
-	if (!out)
-		return -EINVAL;
 	if (!len)
 		len = 1;
 	pthread_mutex_lock(&t->lock);

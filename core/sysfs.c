@@ -75,7 +75,8 @@ int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 	int r;
 
 	/* Attributes are there or not: nothing is created or cut. */
-	if (!fd || (flags & (O_CREAT | O_EXCL | O_TRUNC | O_TMPFILE)))
+	if (!fd || (flags & (O_CREAT | O_EXCL | O_TRUNC)) ||
+	    (flags & O_TMPFILE) == O_TMPFILE)
 		return -EINVAL;
 	r = full_path(host, path, full, sizeof(full));
 	if (r < 0)

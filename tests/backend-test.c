@@ -33,8 +33,11 @@
  *                  succeeds, however many it is given
  *   NAME.flags=N   a bug: get_info adds the flags N, whatever they are
  *   NAME.cohnull   a bug: alloc_coherent succeeds with no CPU address
- *   NAME.winnull   a bug: iova_alloc succeeds with no window
+ *   NAME.winnull   a bug: every second iova_alloc succeeds without
+ *                  writing its window
  * where NAME is this backend's name; other keys belong to other backends.
+ * Built a third time as "testc" (TB_UNMAPVEC_ONLY): an unmap_vec without
+ * a map_vec, which the core must not use.
  */
 #include "backend-test.h"
 
@@ -382,7 +385,8 @@ static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
 	pthread_mutex_unlock(&b->lock);
 	if (r < 0)
 		goto fail;
-	*out = b->win_null ? NULL : w;
+	if (!b->win_null || !(b->win_allocs++ & 1))
+		*out = w;
 	*addr = bad_addr(b, w->addr, size);
 	return 0;
 fail:
@@ -635,7 +639,9 @@ fail:
 	free(region);
 	return r;
 }
+#endif
 
+#if defined(TB_RICH) || defined(TB_UNMAPVEC_ONLY)
 static int tb_unmap_vec(struct dmasplit_bdev *b,
 			const struct dmasplit_seg *segs, unsigned int nsegs,
 			enum dmasplit_dir dir, uint32_t attrs)
@@ -743,6 +749,10 @@ static const struct dmasplit_backend_ops tb_ops = {
 	.get_fd = tb_get_fd,
 	.get_ranges = tb_get_ranges,
 	.map_vec = tb_map_vec,
+	.unmap_vec = tb_unmap_vec,
+#endif
+#ifdef TB_UNMAPVEC_ONLY
+	/* A half set: an unmap_vec for vectors it never made. */
 	.unmap_vec = tb_unmap_vec,
 #endif
 	.iova_alloc = tb_iova_alloc,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -430,6 +431,43 @@ START_TEST(a_plugin_with_the_1_0_ops_table_keeps_its_windows)
 }
 END_TEST
 
+/* An unmap_vec without a map_vec undoes vectors the backend never
+ * made: the core maps a vector buffer by buffer, and unmaps it so. */
+START_TEST(unmap_vec_without_map_vec_is_not_used)
+{
+	static const char *const list[] = { "testc", NULL };
+	static char buf[3 * 4096] __attribute__((aligned(4096)));
+	unsigned int check;
+
+	for (check = 0; check < 2; check++) {
+		struct dmasplit_ctx *ctx = tu_ctx_with(list);
+		struct iovec iov[2] = {
+			{ buf, 4096 }, { buf + 2 * 4096, 4096 },
+		};
+		struct dmasplit_seg segs[2];
+		unsigned int n = 2;
+		struct dmasplit_dev *dev;
+
+		dmasplit_ctx_set_check(ctx, (int)check);
+		ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:c0", &dev), 0);
+		ck_assert_int_eq(dmasplit_map_vec(dev, iov, 2,
+						  DMASPLIT_TO_DEVICE, 0, segs,
+						  &n), 0);
+		ck_assert_uint_eq(n, 2);
+		tu_log_clear();
+		ck_assert_int_eq(dmasplit_unmap_vec(dev, segs, n,
+						    DMASPLIT_TO_DEVICE, 0), 0);
+		ck_assert_msg(tu_log_count("testc: unmap dma=") == 2 &&
+			      !tu_log_has("testc: unmap_vec"),
+			      "check %u: log:\n%s", check, tu_log_text());
+		dmasplit_dev_close(dev);
+		ck_assert_msg(!tu_log_has("leak") && !tu_log_has("still live"),
+			      "log:\n%s", tu_log_text());
+		tu_ctx_free(ctx);
+	}
+}
+END_TEST
+
 /*
  * A table whose size ends inside a field (here half of get_stats) is
  * read up to the last whole field: the cut one counts as missing, as do
@@ -797,6 +835,7 @@ int main(void)
 	tc = tcase_create("builtin");
 	tcase_add_test(tc, builtin_sim_works_with_an_empty_backend_directory);
 	tcase_add_test(tc, a_plugin_with_the_1_0_ops_table_keeps_its_windows);
+	tcase_add_test(tc, unmap_vec_without_map_vec_is_not_used);
 	tcase_add_test(tc, a_table_size_inside_a_field_leaves_that_field_out);
 	tcase_add_test(tc, plugin_with_the_builtin_name_shadows_it);
 	tcase_add_test(tc, plugin_with_the_builtin_uuid_shadows_it);

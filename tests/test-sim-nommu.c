@@ -459,7 +459,6 @@ START_TEST(bounce_refuses_memory_it_cannot_copy)
 		ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has("not writable memory"),
 			      "dir %d: expected one line on the read-only buffer, log:\n%s",
 			      (int)dirs[i], tu_log_text());
-		ck_assert_msg(ro[8] == 0, "the refused map wrote the read-only buffer");
 	}
 	s1 = stats_of(d);
 	ck_assert_uint_eq(s1.maps, s0.maps + 1);

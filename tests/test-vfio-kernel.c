@@ -817,6 +817,51 @@ START_TEST(an_unmap_must_name_the_mapping_exactly)
 }
 END_TEST
 
+/* Maps and unmaps interleaved, so that the records' index grows while
+ * some are gone and loses entries in every order: each mapping is
+ * found by its unmap, once. */
+START_TEST(mappings_made_and_undone_interleaved)
+{
+	const struct dmasplit_backend_ops *ops = DMASPLIT_BACKEND_ENTRY();
+	enum { N = 480 };
+	static uint64_t dma[N];
+	static bool live[N];
+	unsigned int step, i, nlive = 0;
+	uint32_t x = 12345;
+
+	memset(live, 0, sizeof(live));
+	for (step = 0; step < 6000; step++) {
+		x = x * 1103515245u + 12345u;
+		i = (x >> 8) % N;
+		if (!live[i]) {
+			/* Page i is mapping i's: no two live ones share. */
+			fk.alloc_at = FK_BASE + (uint64_t)i * PG;
+			ck_assert_int_eq(ops->map(fb, mem + (i % 7) * PG, 64,
+						  DMASPLIT_TO_DEVICE, 0,
+						  &dma[i]), 0);
+			live[i] = true;
+			nlive++;
+		} else {
+			ck_assert_msg(ops->unmap(fb, dma[i], 64,
+						 DMASPLIT_TO_DEVICE, 0) == 0,
+				      "step %u: unmap %u", step, i);
+			ck_assert_int_eq(ops->unmap(fb, dma[i], 64,
+						    DMASPLIT_TO_DEVICE,
+						    DMASPLIT_ATTR_NO_WARN),
+					 -ENOENT);
+			live[i] = false;
+			nlive--;
+		}
+		ck_assert_uint_eq(fb->nowned, nlive);
+	}
+	for (i = 0; i < N; i++)
+		if (live[i])
+			ck_assert_int_eq(ops->unmap(fb, dma[i], 64,
+						    DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_uint_eq(fb->nowned, 0);
+}
+END_TEST
+
 /* Many live mappings, undone in an order neither the one they were made
  * in nor its reverse: each unmap finds its own mapping, a second one is
  * refused, and a mapping's later page is still no mapping's start. */
@@ -954,6 +999,7 @@ int main(void)
 	tcase_add_test(tc, a_link_over_a_pending_link_is_refused);
 	tcase_add_test(tc, an_unmap_must_name_the_mapping_exactly);
 	tcase_add_test(tc, many_mappings_unmapped_in_any_order);
+	tcase_add_test(tc, mappings_made_and_undone_interleaved);
 	tcase_add_test(tc, no_warn_keeps_refusals_and_kernel_failures_quiet);
 	tcase_add_test(tc, a_join_keeps_the_space_s_granule_and_limit);
 	suite_add_tcase(s, tc);

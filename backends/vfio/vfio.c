@@ -551,10 +551,8 @@ static int own_index_grow(struct dmasplit_bdev *b)
 	uint32_t *slot = calloc((size_t)1 << bits, sizeof(*slot));
 	size_t i;
 
-	if (!slot || b->nowned >= UINT32_MAX) {
-		free(slot);
+	if (!slot)
 		return -ENOMEM;
-	}
 	free(b->own_slot);
 	b->own_slot = slot;
 	b->own_bits = bits;
@@ -589,6 +587,9 @@ static void own_slot_clear(struct dmasplit_bdev *b, size_t h)
 static int own_add(struct dmasplit_bdev *b, enum own_kind kind, uint64_t iova,
 		   uint64_t size, uint64_t maps, uint64_t head, uint64_t len)
 {
+	/* A slot holds index + 1 in 32 bits. */
+	if (b->nowned >= UINT32_MAX - 1)
+		return -ENOMEM;
 	if (b->nowned == b->owned_cap) {
 		size_t cap = b->owned_cap ? 2 * b->owned_cap : 16;
 		struct owned *o = realloc(b->owned, cap * sizeof(*o));

@@ -143,6 +143,7 @@ struct dmasplit_host {
 	 * peer_del: by the start of the mapping; -ENOENT if none starts there.
 	 * peer_find: the first registered range that overlaps [addr, addr +
 	 * len), or -ENOENT; costs one load while nothing is registered.
+	 * Each: -EINVAL for a NULL host or peer.
 	 */
 	int (*peer_add)(const struct dmasplit_host *host,
 			const struct dmasplit_peer *peer);
@@ -152,7 +153,9 @@ struct dmasplit_host {
 	/*
 	 * dmasplit_p2p_distance() for PCI names (DDDD:BB:DD.F), without the
 	 * log line: the distance, or -EREMOTEIO with what blocks the pair in
-	 * why, for the backend's own line; other errors are logged.
+	 * why (may be NULL, why_len 0), for the backend's own line; other
+	 * errors are logged: -EINVAL for a NULL map or a name that is not a
+	 * PCI name.
 	 */
 	int (*p2p_distance)(const struct dmasplit_host *host,
 			    const char *provider, const char *client,

@@ -252,6 +252,8 @@ enum dmasplit_dev_flag {
 	 * dmasplit_dev_get_ranges() gives them all. */
 	DMASPLIT_DEV_MORE_RANGES = 1u << 8
 };
+/* Every flag above: a backend's others do not reach the application. */
+#define DMASPLIT_DEV_FLAGS_MASK 0x1ffu
 
 /* Versioned: set .size = sizeof(struct dmasplit_dev_info) before the call. */
 struct dmasplit_dev_info {
