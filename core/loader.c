@@ -82,7 +82,8 @@ static int other_abi(void *dl)
 
 /* The entry symbol is a function: one of that name that is data (a
  * variable, by mistake) would be called.  Where the C library cannot
- * say, it is taken as one. */
+ * say, or the symbol has no type (hand-written assembly), it is taken
+ * as one. */
 static bool entry_is_function(void *addr)
 {
 #ifdef HAVE_DLADDR1
@@ -90,8 +91,14 @@ static bool entry_is_function(void *addr)
 	Dl_info info;
 
 	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) && sym)
-		return ELF64_ST_TYPE(sym->st_info) == STT_FUNC ||
-		       ELF64_ST_TYPE(sym->st_info) == STT_GNU_IFUNC;
+		switch (ELF64_ST_TYPE(sym->st_info)) {
+		case STT_OBJECT:
+		case STT_COMMON:
+		case STT_TLS:
+			return false;
+		default:
+			return true;
+		}
 #else
 	(void)addr;
 #endif
