@@ -5,6 +5,14 @@
  * so overlapping buffers pinned by different mappings need a per-page
  * count: an open-addressing table of page addresses, one slot per pinned
  * page and no heap node per page.
+ *
+ * mlock() does not keep a page through fork(): the page becomes
+ * copy-on-write, and the first of the two processes to write it gets a
+ * new one.  Were that the parent, the device would go on with the
+ * child's.  A pinned page is therefore not inherited (MADV_DONTFORK, as
+ * rdma-core's ibv_fork_init() does for registered memory) until its last
+ * unpin; the kernel's own early copy at fork covers only pages pinned
+ * through FOLL_PIN, which no system call here takes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,13 +42,21 @@ void pin_init(struct pin_table *pins)
 	pins->pagemap_fd = -1;
 }
 
+/* Page p is pinned no more.  A device mapping (VM_IO, VM_PFNMAP) takes
+ * neither madvise, and needs neither. */
+static void page_unpin(uint64_t p)
+{
+	munlock((void *)(uintptr_t)p, page_size());
+	(void)madvise((void *)(uintptr_t)p, page_size(), MADV_DOFORK);
+}
+
 void pin_fini(struct pin_table *pins)
 {
 	size_t i;
 
 	for (i = 0; i < pins->cap; i++)
 		if (pins->pages[i])
-			munlock((void *)(uintptr_t)pins->pages[i], page_size());
+			page_unpin(pins->pages[i]);
 	free(pins->pages);
 	free(pins->counts);
 	if (pins->pagemap_fd >= 0)
@@ -134,7 +150,7 @@ static void unpin_locked(struct pin_table *pins, uint64_t first, uint64_t end)
 		if (!pins->pages[i])
 			continue;
 		if (--pins->counts[i] == 0) {
-			munlock((void *)(uintptr_t)p, page_size());
+			page_unpin(p);
 			erase(pins, i);
 		}
 	}
@@ -199,6 +215,8 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 			r = pin_failed(p, errno);
 			break;
 		}
+		(void)madvise((void *)(uintptr_t)p, page_size(),
+			      MADV_DONTFORK);
 		pins->pages[i] = p;
 		pins->counts[i] = 1;
 		pins->used++;

@@ -78,6 +78,50 @@ START_TEST(map_gives_physical_address_and_pins_until_unmap)
 }
 END_TEST
 
+/* Whether a child of fork() can read p: it exits by its signal when
+ * the page was not inherited. */
+static bool child_reads(const volatile uint8_t *p)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(p[0] == 0x5a ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A mapped page stays the parent's through fork(): were it inherited
+ * copy-on-write, the parent's next write would give it a new page, and
+ * the device would go on with the child's. */
+START_TEST(a_mapped_page_is_not_inherited_by_a_child)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *buf = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t dma = 0, before;
+
+	ck_assert_ptr_ne(buf, MAP_FAILED);
+	memset(buf, 0x5a, 2 * ps);
+	fake_uio();
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_map(dev, buf, 100, DMASPLIT_FROM_DEVICE, 0,
+				      &dma), 0);
+	before = phys_of(buf);
+	ck_assert_msg(!child_reads(buf), "the child inherited a mapped page");
+	ck_assert_msg(child_reads(buf + ps), "the child lost an unmapped page");
+	buf[0] = 0x5a;
+	ck_assert_msg(phys_of(buf) == before && dma == before,
+		      "the parent's write moved its page: 0x%" PRIx64 " -> 0x%" PRIx64,
+		      before, phys_of(buf));
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, 100, DMASPLIT_FROM_DEVICE, 0), 0);
+	ck_assert_msg(child_reads(buf), "the page stayed out of children after its unmap");
+	dmasplit_dev_close(dev);
+	munmap(buf, 2 * ps);
+}
+END_TEST
+
 START_TEST(overlapping_mappings_unlock_with_the_last)
 {
 	struct dmasplit_dev *dev;
@@ -657,6 +701,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, direct_setup, direct_teardown);
 	tu_add_test_if(tc, selection_opens_uio_device_with_direct, root_ok, no_phys);
 	tu_add_test_if(tc, map_gives_physical_address_and_pins_until_unmap, root_ok, no_phys);
+	tu_add_test_if(tc, a_mapped_page_is_not_inherited_by_a_child, root_ok, no_phys);
 	tu_add_test_if(tc, overlapping_mappings_unlock_with_the_last, root_ok, no_phys);
 	tu_add_test_if(tc, no_windows_no_device_access_no_fd, root_ok, no_phys);
 	tu_add_test_if(tc, mask_is_enforced_with_address_and_mask_in_log, root_ok, no_phys);
