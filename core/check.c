@@ -196,24 +196,33 @@ static struct check_entry *find_holder(struct dmasplit_dev *dev, uint64_t dma,
 				       bool in_region)
 {
 	struct itree *t = &dev->check->ranges;
-	struct check_entry *e, *first = NULL;
+	struct check_entry *e, *best = NULL;
 	uint64_t last = dma + len - 1;
 	struct itree_node *n;
+	int rank, best_rank = -1;
 
 	for (n = itree_first_overlap(t, dma, last); n && n->start <= dma;
 	     n = itree_next(t, n)) {
 		if (n->last < last)
 			continue;
 		e = entry_of(n);
-		if (in_region && !e->in_region)
-			continue;
-		if (e->kind == CHECK_WINDOW || e->dir == DMASPLIT_BIDIRECTIONAL ||
-		    e->dir == dir)
+		/* In a region, its mappings first; but without translation
+		 * a mapping of the region's memory made past it has the
+		 * region's addresses too. */
+		rank = (!in_region || e->in_region ? 2 : 0) +
+		       (e->kind == CHECK_WINDOW ||
+			e->dir == DMASPLIT_BIDIRECTIONAL || e->dir == dir);
+		if (rank == 3)
 			return e;
-		if (!first)
-			first = e;
+		if (in_region && !e->in_region &&
+		    (dev->info.flags & DMASPLIT_DEV_TRANSLATED))
+			continue;
+		if (rank > best_rank) {
+			best = e;
+			best_rank = rank;
+		}
 	}
-	return first;
+	return best;
 }
 
 /* Lock held.  The first owned range of e that ends at or after first. */

@@ -152,14 +152,30 @@ int region_map(struct dmasplit_dev *dev, const void *vaddr, size_t len,
 	return 0;
 }
 
-/* Read lock held.  0, or why the mapping at dma of r cannot be unmapped
- * for dir. */
+/*
+ * Without translation a region's device addresses are its memory's own,
+ * so a mapping of that memory made past the region (in a direction the
+ * region does not allow, or before it was registered) has them too: an
+ * unmap or sync the region cannot have made is that mapping's, for the
+ * backend to judge.
+ */
+static bool untranslated(const struct dmasplit_dev *dev)
+{
+	return !(dev->info.flags & DMASPLIT_DEV_TRANSLATED);
+}
+
+/* Read lock held.  0, why the mapping at dma of r cannot be unmapped for
+ * dir, or REGION_NONE for one r cannot have made (untranslated()). */
 static int unmap_in(struct dmasplit_region *r, uint64_t dma,
 		    enum dmasplit_dir dir)
 {
+	bool none = untranslated(r->dev);
+
 	if (!dir_covered(r->dir, dir))
-		return -EINVAL;
-	return start_put(starts_at(r, dma)) ? 0 : -ENOENT;
+		return none ? REGION_NONE : -EINVAL;
+	if (start_put(starts_at(r, dma)))
+		return 0;
+	return none ? REGION_NONE : -ENOENT;
 }
 
 static int unmap_refused(struct dmasplit_dev *dev, int err, uint64_t dma,
@@ -183,7 +199,7 @@ int region_unmap(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 	if (r)
 		ret = unmap_in(r, dma, dir);
 	pthread_rwlock_unlock(&dev->regions_lock);
-	if (!r)
+	if (!r || ret == REGION_NONE)
 		return REGION_NONE;
 	if (ret < 0)
 		return unmap_refused(dev, ret, dma, len, attrs);
@@ -201,7 +217,7 @@ int region_sync(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 	r = by_dma(dev, dma, len);
 	covered = r && dir_covered(r->dir, dir);
 	pthread_rwlock_unlock(&dev->regions_lock);
-	if (!r)
+	if (!r || (!covered && untranslated(dev)))
 		return REGION_NONE;
 	/* Coherent and not bounced: nothing to copy or flush. */
 	return covered ? 0 : refuse(dev->ctx, 0, -EINVAL,

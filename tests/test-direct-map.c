@@ -122,6 +122,56 @@ START_TEST(a_mapped_page_is_not_inherited_by_a_child)
 }
 END_TEST
 
+/* Without translation a region's addresses are its memory's: a mapping
+ * of that memory past the region (another direction, or made before
+ * the region) has them too, and is still the backend's to unmap and
+ * sync, with the checker off and on. */
+START_TEST(a_mapping_past_a_region_of_its_memory_stays_the_backend_s)
+{
+	unsigned int check;
+
+	fake_uio();
+	for (check = 0; check < 2; check++) {
+		uint8_t *buf = aligned_alloc(ps, 2 * ps);
+		struct dmasplit_region *rg = NULL;
+		struct dmasplit_dev *dev;
+		uint64_t before = 0, past = 0, in = 0;
+
+		ck_assert_ptr_nonnull(buf);
+		memset(buf, 3, 2 * ps);
+		dmasplit_ctx_set_check(ctx, (int)check);
+		dev = open_direct(ADDR);
+		ck_assert_int_eq(dmasplit_map(dev, buf + 64, 64,
+					      DMASPLIT_TO_DEVICE, 0, &before), 0);
+		ck_assert_int_eq(dmasplit_region_new(dev, buf, ps,
+						     DMASPLIT_TO_DEVICE, 0, &rg), 0);
+		ck_assert_int_eq(dmasplit_map(dev, buf + 256, 64,
+					      DMASPLIT_FROM_DEVICE, 0, &past), 0);
+		ck_assert_uint_eq(past, phys_of(buf + 256));
+		/* Before any mapping through the region starts in its
+		 * granule, the one made before the region is found. */
+		ck_assert_int_eq(dmasplit_unmap(dev, before, 64,
+						DMASPLIT_TO_DEVICE, 0), 0);
+		ck_assert_int_eq(dmasplit_map(dev, buf + 128, 64,
+					      DMASPLIT_TO_DEVICE, 0, &in), 0);
+		ck_assert_int_eq(dmasplit_sync_for_cpu(dev, past, 64,
+						       DMASPLIT_FROM_DEVICE), 0);
+		ck_assert_int_eq(dmasplit_unmap(dev, past, 64,
+						DMASPLIT_FROM_DEVICE, 0), 0);
+		ck_assert_int_eq(dmasplit_unmap(dev, in, 64,
+						DMASPLIT_TO_DEVICE, 0), 0);
+		/* Nothing of either is left: a second unmap is refused. */
+		ck_assert_int_lt(dmasplit_unmap(dev, past, 64,
+						DMASPLIT_FROM_DEVICE,
+						DMASPLIT_ATTR_NO_WARN), 0);
+		ck_assert_int_eq(dmasplit_region_free(rg), 0);
+		ck_assert_uint_eq(stats_of(dev).mappings_live, 0);
+		dmasplit_dev_close(dev);
+		free(buf);
+	}
+}
+END_TEST
+
 START_TEST(overlapping_mappings_unlock_with_the_last)
 {
 	struct dmasplit_dev *dev;
@@ -702,6 +752,8 @@ int main(void)
 	tu_add_test_if(tc, selection_opens_uio_device_with_direct, root_ok, no_phys);
 	tu_add_test_if(tc, map_gives_physical_address_and_pins_until_unmap, root_ok, no_phys);
 	tu_add_test_if(tc, a_mapped_page_is_not_inherited_by_a_child, root_ok, no_phys);
+	tu_add_test_if(tc, a_mapping_past_a_region_of_its_memory_stays_the_backend_s,
+		       root_ok, no_phys);
 	tu_add_test_if(tc, overlapping_mappings_unlock_with_the_last, root_ok, no_phys);
 	tu_add_test_if(tc, no_windows_no_device_access_no_fd, root_ok, no_phys);
 	tu_add_test_if(tc, mask_is_enforced_with_address_and_mask_in_log, root_ok, no_phys);
