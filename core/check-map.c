@@ -110,15 +110,18 @@ void check_region_leaks(struct dmasplit_dev *dev, uint64_t dma, uint64_t len)
 /*
  * The host address of each segment of a vector: segments cover the
  * buffers' bytes in order, so segment i starts where the bytes before it
- * end.  0 (unknown) for a segment that spans buffers, or when the
- * segments do not add up to the buffers (a backend that bounces).
+ * end.  A segment that spans buffers has one where they follow each
+ * other in memory too (a backend merged them); 0 (unknown) where they do
+ * not, or when the segments do not add up to the buffers (a backend
+ * that bounces).
  */
 static void vec_hosts(const struct iovec *iov, unsigned int niov,
 		      const struct dmasplit_seg *segs, unsigned int nsegs,
 		      uintptr_t *host)
 {
-	uint64_t in = 0, total = 0;
+	uint64_t in = 0, total = 0, left;
 	unsigned int i, b = 0;
+	uintptr_t at;
 
 	for (i = 0; i < niov; i++)
 		total += iov[i].iov_len;
@@ -128,12 +131,22 @@ static void vec_hosts(const struct iovec *iov, unsigned int niov,
 		host[i] = 0;
 		if (total || b >= niov)
 			continue;
-		if (segs[i].len <= iov[b].iov_len - in)
-			host[i] = (uintptr_t)iov[b].iov_base + in;
-		in += segs[i].len;
-		while (b < niov && in >= iov[b].iov_len) {
-			in -= iov[b].iov_len;
-			b++;
+		at = (uintptr_t)iov[b].iov_base + in;
+		host[i] = at;
+		for (left = segs[i].len; left && b < niov;) {
+			uint64_t take = iov[b].iov_len - in;
+
+			if ((uintptr_t)iov[b].iov_base + in != at)
+				host[i] = 0;	/* not where the last ended */
+			if (take > left)
+				take = left;
+			left -= take;
+			in += take;
+			at += take;
+			while (b < niov && in >= iov[b].iov_len) {
+				in -= iov[b].iov_len;
+				b++;
+			}
 		}
 	}
 }

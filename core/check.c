@@ -155,11 +155,23 @@ static bool may_share(const struct dmasplit_dev *dev,
 		      const struct check_entry *e, uint64_t start,
 		      uintptr_t host)
 {
+	uint64_t at, mine, theirs;
+
 	if (dev->info.flags & DMASPLIT_DEV_TRANSLATED)
 		return false;
 	if (e->kind == CHECK_WINDOW || !host || !e->host)
 		return false;
-	return start - e->node.start == (uint64_t)(host - e->host);
+	if (start - e->node.start == (uint64_t)(host - e->host))
+		return true;
+	/* The same memory at two virtual addresses (a ring mapped twice,
+	 * the zero page under read-only buffers): the page tables say. */
+	at = start > e->node.start ? start : e->node.start;
+	return virt_to_phys(&dev->ctx->host,
+			    (const void *)(host + (at - start)), &mine) == 0 &&
+	       virt_to_phys(&dev->ctx->host,
+			    (const void *)(e->host + (at - e->node.start)),
+			    &theirs) == 0 &&
+	       mine == theirs;
 }
 
 /* A backend bug that would let two owners share device addresses. */

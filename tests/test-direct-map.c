@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "fakesys.h"
 #include "directutil.h"
@@ -494,6 +495,71 @@ START_TEST(discontiguous_map_gives_exdev_and_points_to_map_vec)
 }
 END_TEST
 
+/* The same bytes twice in one vector, where the backend merges the
+ * first two buffers into one segment: the segments share addresses as
+ * the bytes do, and the checker accepts it. */
+START_TEST(map_vec_of_the_same_bytes_merged_is_accepted_by_the_checker)
+{
+	uint8_t *a = aligned_alloc(ps, ps);
+	struct iovec iov[3];
+	struct dmasplit_seg segs[4];
+	unsigned int nsegs = 4;
+	struct dmasplit_dev *dev;
+
+	ck_assert_ptr_nonnull(a);
+	memset(a, 7, ps);
+	iov[0] = (struct iovec){ a, 100 };
+	iov[1] = (struct iovec){ a + 100, 100 };
+	iov[2] = (struct iovec){ a, 100 };
+	fake_uio();
+	dmasplit_ctx_set_check(ctx, 1);
+	dev = open_direct(ADDR);
+	tu_log_clear();
+	ck_assert_msg(dmasplit_map_vec(dev, iov, 3, DMASPLIT_TO_DEVICE, 0, segs,
+				       &nsegs) == 0, "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(nsegs, 2);
+	ck_assert_uint_eq(segs[0].len, 200);
+	ck_assert_uint_eq(segs[1].dma, segs[0].dma);
+	ck_assert_int_eq(dmasplit_unmap_vec(dev, segs, nsegs, DMASPLIT_TO_DEVICE,
+					    0), 0);
+	dmasplit_dev_close(dev);
+	free(a);
+}
+END_TEST
+
+/* One page at two virtual addresses (a ring buffer mapped twice) has
+ * one device address, and the checker tells that from a backend bug by
+ * the page tables. */
+START_TEST(the_same_page_at_two_addresses_is_accepted_by_the_checker)
+{
+	int fd = memfd_create("ring", MFD_CLOEXEC);
+	struct dmasplit_dev *dev;
+	uint8_t *one, *two;
+	uint64_t a = 0, b = 0;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)ps), 0);
+	one = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	two = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert(one != MAP_FAILED && two != MAP_FAILED);
+	one[0] = 1;
+	fake_uio();
+	dmasplit_ctx_set_check(ctx, 1);
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_map(dev, one, 64, DMASPLIT_TO_DEVICE, 0, &a), 0);
+	tu_log_clear();
+	ck_assert_msg(dmasplit_map(dev, two, 64, DMASPLIT_TO_DEVICE, 0, &b) == 0,
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(a, b);
+	ck_assert_int_eq(dmasplit_unmap(dev, b, 64, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, a, 64, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(dev);
+	munmap(one, ps);
+	munmap(two, ps);
+	close(fd);
+}
+END_TEST
+
 START_TEST(map_vec_splits_where_memory_breaks_and_merges_where_it_meets)
 {
 	struct dmasplit_dev *dev;
@@ -772,6 +838,10 @@ int main(void)
 		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
 	tu_add_test_if(tc, discontiguous_map_gives_exdev_and_points_to_map_vec, root_ok, no_phys);
 	tu_add_test_if(tc, map_vec_splits_where_memory_breaks_and_merges_where_it_meets,
+		       root_ok, no_phys);
+	tu_add_test_if(tc, map_vec_of_the_same_bytes_merged_is_accepted_by_the_checker,
+		       root_ok, no_phys);
+	tu_add_test_if(tc, the_same_page_at_two_addresses_is_accepted_by_the_checker,
 		       root_ok, no_phys);
 	tu_add_test_if(tc, huge_page_maps_as_one_range, root_ok && huge,
 		       root_ok ? "no huge pages can be reserved here (/proc/sys/vm/nr_hugepages)" : no_phys);
