@@ -151,6 +151,17 @@ static const char *alloc_op(const struct dmasplit_dev *dev)
 	return dev->bwin_inline ? "iova_init" : "iova_alloc";
 }
 
+/* iova_alloc said 0 and gave no window: there is nothing to destroy, and
+ * whatever the backend holds for it stays until the device closes. */
+static __attribute__((noinline, cold)) int no_window(struct dmasplit_dev *dev,
+						     struct dmasplit_iova *iova)
+{
+	log_err(dev->ctx, "%s: backend %s returned no window from iova_alloc: refused",
+		dev->name, dev->backend->ops.name);
+	iova_obj_free(dev, iova);
+	return -EIO;
+}
+
 DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 					uint32_t flags,
 					struct dmasplit_iova **out)
@@ -183,7 +194,7 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		return -ENOMEM;
 	iova->dev = dev;
 	iova->size = rounded;
-	if (dev->bwin_inline) {
+	if (likely(dev->bwin_inline)) {
 		r = dev->ops->iova_init(dev->bdev, rounded, flags,
 					iova_area(iova), &iova->addr);
 	} else {
@@ -192,6 +203,9 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		*(struct dmasplit_bwin **)iova_area(iova) = NULL;
 		r = dev->ops->iova_alloc(dev->bdev, rounded, flags,
 					 iova_area(iova), &iova->addr);
+		if (unlikely(r == 0 &&
+			     !*(struct dmasplit_bwin **)iova_area(iova)))
+			return no_window(dev, iova);
 	}
 	if (r != 0) {
 		r = backend_error(dev, r, ERRS_ALLOC, alloc_op(dev));
@@ -199,14 +213,6 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 			rounded, strerror(-r));
 		iova_obj_free(dev, iova);
 		return r;
-	}
-	if (!dev->bwin_inline && !*(struct dmasplit_bwin **)iova_area(iova)) {
-		/* No window to destroy: whatever the backend holds for it
-		 * stays until the device closes. */
-		log_err(ctx, "%s: backend %s returned no window from iova_alloc: refused",
-			dev->name, dev->backend->ops.name);
-		iova_obj_free(dev, iova);
-		return -EIO;
 	}
 	if (dma_bad(dev, iova->addr, rounded))
 		r = backend_bad_dma(dev, iova->addr, rounded, alloc_op(dev));
