@@ -397,6 +397,11 @@ static int mismatch(struct dmasplit_dev *dev, struct check_entry *e,
 	return r;
 }
 
+bool check_taken_in_region(const struct check_entry *taken)
+{
+	return taken->in_region;
+}
+
 int check_map_take(struct dmasplit_dev *dev, enum check_kind kind,
 		   const struct dmasplit_seg *segs, unsigned int nsegs,
 		   enum dmasplit_dir dir, uint32_t attrs, void *cpu,

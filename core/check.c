@@ -212,23 +212,25 @@ static struct check_entry *find_holder(struct dmasplit_dev *dev, uint64_t dma,
 	uint64_t last = dma + len - 1;
 	struct itree_node *n;
 	int rank, best_rank = -1;
+	bool dir_ok, region_ok;
 
 	for (n = itree_first_overlap(t, dma, last); n && n->start <= dma;
 	     n = itree_next(t, n)) {
 		if (n->last < last)
 			continue;
 		e = entry_of(n);
-		/* In a region, its mappings first; but without translation
-		 * a mapping of the region's memory made past it has the
-		 * region's addresses too. */
-		rank = (!in_region || e->in_region ? 2 : 0) +
-		       (e->kind == CHECK_WINDOW ||
-			e->dir == DMASPLIT_BIDIRECTIONAL || e->dir == dir);
-		if (rank == 3)
+		dir_ok = e->kind == CHECK_WINDOW ||
+			 e->dir == DMASPLIT_BIDIRECTIONAL || e->dir == dir;
+		region_ok = !in_region || e->in_region;
+		if (dir_ok && region_ok)
 			return e;
-		if (in_region && !e->in_region &&
-		    (dev->info.flags & DMASPLIT_DEV_TRANSLATED))
+		/* In a region, only its mappings; but without translation
+		 * a mapping of the region's memory made past it has the
+		 * region's addresses too, and one that allows the sync is
+		 * the better answer. */
+		if (!region_ok && (dev->info.flags & DMASPLIT_DEV_TRANSLATED))
 			continue;
+		rank = 2 * dir_ok + region_ok;
 		if (rank > best_rank) {
 			best = e;
 			best_rank = rank;

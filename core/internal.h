@@ -638,6 +638,8 @@ int  check_map_take(struct dmasplit_dev *dev, enum check_kind kind,
 		    enum dmasplit_dir dir, uint32_t attrs, void *cpu,
 		    const void *caller, struct check_entry **taken)
 	_must_check_;
+/* Whether the mapping check_map_take() holds was made through a region. */
+bool check_taken_in_region(const struct check_entry *taken);
 void check_map_done(struct dmasplit_dev *dev, struct check_entry *taken,
 		    unsigned int done);
 /* The mappings made through a region freed after its device's close,

@@ -143,7 +143,11 @@ static int unmap_any(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 		if (r < 0)
 			return r;
 	}
-	if (regions && regions_live(dev)) {
+	/* The checker knows whether a region made the mapping: on a
+	 * device without translation a mapping made past a region may
+	 * start in the same granule as one made through it. */
+	if (regions && regions_live(dev) &&
+	    (!taken || check_taken_in_region(taken))) {
 		r = region_unmap(dev, dma, len, dir, attrs);
 		if (r != REGION_NONE) {
 			if (taken)
@@ -447,7 +451,7 @@ int unmap_vec_counted(struct dmasplit_dev *dev,
 		if (r < 0)
 			return r;
 	}
-	if (regions_live(dev)) {
+	if (regions_live(dev) && (!taken || check_taken_in_region(taken))) {
 		r = region_unmap_vec(dev, segs, nsegs, dir, attrs);
 		if (r != REGION_NONE) {
 			if (r == 0)

@@ -321,11 +321,20 @@ int region_unmap_vec(struct dmasplit_dev *dev, const struct dmasplit_seg *segs,
 	int ret = 0;
 
 	pthread_rwlock_rdlock(&dev->regions_lock);
-	for (i = 0; i < nsegs; i++)
-		in += by_dma(dev, segs[i].dma, segs[i].len) != NULL;
+	for (i = 0; i < nsegs; i++) {
+		r = by_dma(dev, segs[i].dma, segs[i].len);
+		/* Without translation, a vector of a region's memory made
+		 * past it has its addresses too (unmap_in()). */
+		in += r && (!untranslated(dev) ||
+			    (dir_covered(r->dir, dir) &&
+			     __atomic_load_n(starts_at(r, segs[i].dma),
+					     __ATOMIC_RELAXED)));
+	}
 	for (i = 0; in == nsegs && i < nsegs && !ret; i++) {
 		r = by_dma(dev, segs[i].dma, segs[i].len);
 		ret = unmap_in(r, segs[i].dma, dir);
+		if (ret == REGION_NONE)
+			ret = -ENOENT;	/* taken by another thread since */
 		done += !ret;
 	}
 	pthread_rwlock_unlock(&dev->regions_lock);
