@@ -137,6 +137,9 @@ struct pin_table {
 	size_t cap;		/* power of two, or 0 */
 	size_t used;
 	int pagemap_fd;		/* -1 until first use */
+	int flags_fd;		/* pagemap for its flags alone, which
+				 * it shows without CAP_SYS_ADMIN: -1
+				 * until first use, -2 unreadable */
 };
 
 struct peer_table {

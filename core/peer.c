@@ -100,10 +100,13 @@ int peer_add(const struct dmasplit_host *host, const struct dmasplit_peer *p)
 static int peer_del_kinds(const struct dmasplit_host *host, const void *cpu,
 			  unsigned int kinds, struct dmasplit_peer *other)
 {
-	struct peer_table *t = &ctx_from_host(host)->peers;
+	struct peer_table *t;
 	size_t i;
 	int r = -ENOENT;
 
+	if (!host || !cpu)
+		return -EINVAL;
+	t = &ctx_from_host(host)->peers;
 	pthread_mutex_lock(&t->lock);
 	i = lower(t, (uintptr_t)cpu);
 	if (i < t->n && t->v[i].cpu == cpu) {

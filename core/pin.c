@@ -6,13 +6,17 @@
  * count: an open-addressing table of page addresses, one slot per pinned
  * page and no heap node per page.
  *
- * mlock() does not keep a page through fork(): the page becomes
- * copy-on-write, and the first of the two processes to write it gets a
- * new one.  Were that the parent, the device would go on with the
- * child's.  A pinned page is therefore not inherited (MADV_DONTFORK, as
- * rdma-core's ibv_fork_init() does for registered memory) until its last
- * unpin; the kernel's own early copy at fork covers only pages pinned
- * through FOLL_PIN, which no system call here takes.
+ * mlock() does not keep a page through fork(): private memory becomes
+ * copy-on-write, and the first of the two processes to write a page gets
+ * a new one.  Were that the parent, the device would go on with the
+ * child's.  A pinned page of private memory is therefore not inherited
+ * (MADV_DONTFORK, as rdma-core's ibv_fork_init() does for registered
+ * memory) until its last unpin; the kernel's own early copy at fork
+ * covers only pages pinned through FOLL_PIN, which no system call here
+ * takes.  Shared memory (a file, shmem) is not copied at fork, so it
+ * stays the child's too; nor is a device's memory (VM_IO), which the
+ * kernel would not let go back to being inherited.  Which is which,
+ * pagemap's flags say of the locked page.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,10 +44,37 @@ void pin_init(struct pin_table *pins)
 	memset(pins, 0, sizeof(*pins));
 	pthread_mutex_init(&pins->lock, NULL);
 	pins->pagemap_fd = -1;
+	pins->flags_fd = -1;
 }
 
-/* Page p is pinned no more.  A device mapping (VM_IO, VM_PFNMAP) takes
- * neither madvise, and needs neither. */
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_FILE_OR_SHARED (1ull << 61)
+#define PAGEMAP_EXCLUSIVE (1ull << 56)
+#define PAGEMAP_PFN_MASK ((1ull << 55) - 1)
+
+/* Whether locked page p is private memory of this process alone, which
+ * fork() would share copy-on-write: a page with a struct page of its own
+ * (not a device's), anonymous or copied.  Where pagemap cannot be read,
+ * taken as such.  Lock held. */
+static bool private_page(struct pin_table *pins, uint64_t p)
+{
+	uint64_t entry;
+
+	if (pins->flags_fd == -1) {
+		pins->flags_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		if (pins->flags_fd < 0)
+			pins->flags_fd = -2;
+	}
+	if (pins->flags_fd < 0 ||
+	    pread(pins->flags_fd, &entry, sizeof(entry),
+		  (off_t)(p / page_size() * sizeof(entry))) != sizeof(entry))
+		return true;
+	return (entry & PAGEMAP_PRESENT) && !(entry & PAGEMAP_FILE_OR_SHARED) &&
+	       (entry & PAGEMAP_EXCLUSIVE);
+}
+
+/* Page p is pinned no more: locked and kept from children no longer (a
+ * page that was not kept takes the DOFORK as a no-op). */
 static void page_unpin(uint64_t p)
 {
 	munlock((void *)(uintptr_t)p, page_size());
@@ -61,6 +92,8 @@ void pin_fini(struct pin_table *pins)
 	free(pins->counts);
 	if (pins->pagemap_fd >= 0)
 		close(pins->pagemap_fd);
+	if (pins->flags_fd >= 0)
+		close(pins->flags_fd);
 	pthread_mutex_destroy(&pins->lock);
 }
 
@@ -215,8 +248,9 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 			r = pin_failed(p, errno);
 			break;
 		}
-		(void)madvise((void *)(uintptr_t)p, page_size(),
-			      MADV_DONTFORK);
+		if (private_page(pins, p))
+			(void)madvise((void *)(uintptr_t)p, page_size(),
+				      MADV_DONTFORK);
 		pins->pages[i] = p;
 		pins->counts[i] = 1;
 		pins->used++;
@@ -247,9 +281,6 @@ int unpin_pages(const struct dmasplit_host *host, const void *addr,
 	pthread_mutex_unlock(&pins->lock);
 	return 0;
 }
-
-#define PAGEMAP_PRESENT (1ull << 63)
-#define PAGEMAP_PFN_MASK ((1ull << 55) - 1)
 
 int virt_to_phys(const struct dmasplit_host *host, const void *addr,
 		 uint64_t *phys)

@@ -112,12 +112,51 @@ START_TEST(a_mapped_page_is_not_inherited_by_a_child)
 	before = phys_of(buf);
 	ck_assert_msg(!child_reads(buf), "the child inherited a mapped page");
 	ck_assert_msg(child_reads(buf + ps), "the child lost an unmapped page");
-	buf[0] = 0x5a;
-	ck_assert_msg(phys_of(buf) == before && dma == before,
-		      "the parent's write moved its page: 0x%" PRIx64 " -> 0x%" PRIx64,
-		      before, phys_of(buf));
+	/* The parent writes while a child lives: a page shared with it
+	 * would be copied, and the parent moved to the copy. */
+	{
+		int gate[2], status = 0;
+		pid_t pid;
+		char c;
+
+		ck_assert_int_eq(pipe(gate), 0);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(gate[1]);
+			_exit(read(gate[0], &c, 1) == 0 ? 0 : 1);
+		}
+		close(gate[0]);
+		buf[0] = 0x5b;
+		ck_assert_msg(phys_of(buf) == before && dma == before,
+			      "the parent's write moved its page: 0x%" PRIx64 " -> 0x%" PRIx64,
+			      before, phys_of(buf));
+		close(gate[1]);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		buf[0] = 0x5a;
+	}
 	ck_assert_int_eq(dmasplit_unmap(dev, dma, 100, DMASPLIT_FROM_DEVICE, 0), 0);
 	ck_assert_msg(child_reads(buf), "the page stayed out of children after its unmap");
+	/* Shared memory is not copied at fork: a child keeps it (a ring
+	 * shared with a worker process). */
+	{
+		int fd = memfd_create("shared", MFD_CLOEXEC);
+		uint8_t *sh;
+		uint64_t d = 0;
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(ftruncate(fd, (off_t)ps), 0);
+		sh = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ck_assert_ptr_ne(sh, MAP_FAILED);
+		memset(sh, 0x5a, ps);
+		ck_assert_int_eq(dmasplit_map(dev, sh, 64, DMASPLIT_FROM_DEVICE,
+					      0, &d), 0);
+		ck_assert_msg(child_reads(sh), "the child lost a shared page");
+		ck_assert_int_eq(dmasplit_unmap(dev, d, 64,
+						DMASPLIT_FROM_DEVICE, 0), 0);
+		munmap(sh, ps);
+		close(fd);
+	}
 	dmasplit_dev_close(dev);
 	munmap(buf, 2 * ps);
 }

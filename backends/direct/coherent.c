@@ -82,6 +82,11 @@ int direct_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 			return -ENOMEM;
 		}
 	}
+	/* Never a child's: shared copy-on-write after fork(), the
+	 * parent's first write would leave the device with the child's
+	 * pages.  Marked whole, before any page is there (the pinning
+	 * cannot mark part of a huge page). */
+	(void)madvise(p, len, MADV_DONTFORK);
 	/* Zeroed memory, as the kernel's dma_alloc_coherent gives; the
 	 * writes also give every page its frame. */
 	memset(p, 0, len);
