@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,52 @@ void check_window_del(struct dmasplit_iova *iova, const void *caller)
 	w->gone_at = caller;
 }
 
+/*
+ * A window destroyed once its device was closed goes to the context
+ * rather than to the device, in the same bound: that destroy, or another
+ * thread's, may release the device, and the application may well use
+ * the window again.  It points at the context's stand-in for devices
+ * gone from now on, so that no later use reads the device.  Without
+ * memory for the stand-in it is freed (0 returned).
+ */
+static bool graveyard_add(struct dmasplit_ctx *ctx, struct checked_iova *w)
+{
+	struct checked_iova *old = NULL;
+	struct dmasplit_dev *gone;
+
+	pthread_mutex_lock(&ctx->lock);
+	gone = ctx->gone_dev;
+	if (!gone && (gone = zalloc_cacheline(sizeof(*gone)))) {
+		gone->check = calloc(1, sizeof(*gone->check));
+		if (!gone->check) {
+			free(gone);
+			gone = NULL;
+		} else {
+			gone->ctx = ctx;
+			gone->link_slow = true;	/* through the checker */
+			snprintf(gone->name, sizeof(gone->name),
+				 "(a device closed since)");
+			ctx->gone_dev = gone;
+		}
+	}
+	if (gone) {
+		w->iova.dev = gone;
+		if (ctx->graveyard_tail)
+			ctx->graveyard_tail->next = w;
+		else
+			ctx->graveyard = w;
+		ctx->graveyard_tail = w;
+		if (++ctx->ngraveyard > CHECK_QUARANTINE_MAX) {
+			old = ctx->graveyard;
+			ctx->graveyard = old->next;
+			ctx->ngraveyard--;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	free(old);
+	return gone != NULL;
+}
+
 void check_quarantine(struct dmasplit_iova *iova)
 {
 	struct dmasplit_dev *dev = iova->dev;
@@ -69,6 +116,11 @@ void check_quarantine(struct dmasplit_iova *iova)
 
 	w->gone = true;
 	w->next = NULL;
+	if (__atomic_load_n(&dev->closed, __ATOMIC_ACQUIRE)) {
+		if (!graveyard_add(dev->ctx, w))
+			free(w);
+		return;
+	}
 	pthread_mutex_lock(&dev->lock);
 	if (c->quarantine_tail)
 		c->quarantine_tail->next = w;

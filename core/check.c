@@ -55,61 +55,6 @@ void check_entry_drop(struct check_entry *e)
 	free(e);
 }
 
-/*
- * The windows destroyed on a device that goes now, once it was closed,
- * stay with its context, in its bound, so that using one is still
- * reported and refused rather than a read of freed memory: destroying a
- * closed device's last window releases the device, and the application
- * may well destroy that window again.  They point at the context's
- * stand-in for devices gone.  Those destroyed while the device was open
- * go with it, as the rest of its state.  Under the context's lock;
- * without memory for the stand-in they go too.
- */
-static void graveyard_add(struct dmasplit_ctx *ctx, struct check_dev *c)
-{
-	struct checked_iova *q, *old;
-	struct dmasplit_dev *gone;
-
-	pthread_mutex_lock(&ctx->lock);
-	gone = ctx->gone_dev;
-	for (q = c->quarantine; q && !q->after_close; q = q->next)
-		;
-	if (!gone && q && (gone = zalloc_cacheline(sizeof(*gone)))) {
-		gone->check = calloc(1, sizeof(*gone->check));
-		if (!gone->check) {
-			free(gone);
-			gone = NULL;
-		} else {
-			gone->ctx = ctx;
-			gone->link_slow = true;	/* through the checker */
-			snprintf(gone->name, sizeof(gone->name),
-				 "(a device released since)");
-			ctx->gone_dev = gone;
-		}
-	}
-	while ((q = c->quarantine)) {
-		c->quarantine = q->next;
-		if (!gone || !q->after_close) {
-			free(q);
-			continue;
-		}
-		q->iova.dev = gone;
-		q->next = NULL;
-		if (ctx->graveyard_tail)
-			ctx->graveyard_tail->next = q;
-		else
-			ctx->graveyard = q;
-		ctx->graveyard_tail = q;
-		if (++ctx->ngraveyard > CHECK_QUARANTINE_MAX) {
-			old = ctx->graveyard;
-			ctx->graveyard = old->next;
-			ctx->ngraveyard--;
-			free(old);
-		}
-	}
-	pthread_mutex_unlock(&ctx->lock);
-}
-
 void check_ctx_release(struct dmasplit_ctx *ctx)
 {
 	struct checked_iova *q;
@@ -128,6 +73,7 @@ void check_ctx_release(struct dmasplit_ctx *ctx)
 void check_dev_release(struct dmasplit_dev *dev)
 {
 	struct check_dev *c = dev->check;
+	struct checked_iova *q;
 	struct itree_node *n;
 
 	while ((n = itree_first(&c->ranges))) {
@@ -137,7 +83,10 @@ void check_dev_release(struct dmasplit_dev *dev)
 		itree_remove(&c->ranges, n);
 		check_entry_drop(e);
 	}
-	graveyard_add(dev->ctx, c);
+	while ((q = c->quarantine)) {
+		c->quarantine = q->next;
+		free(q);
+	}
 	free(c->gone);
 	free(c);
 	dev->check = NULL;

@@ -304,8 +304,6 @@ struct checked_iova {
 	const void *gone_at;
 	struct check_entry *check;	/* its state */
 	bool gone;			/* destroyed: in quarantine */
-	bool after_close;		/* destroyed on a closed device: it
-					 * may be what releases the device */
 	bool internal;			/* a batch's or a region's, which
 					 * reports itself: not a leak */
 	struct dmasplit_iova iova;	/* last: the backend's bytes follow */
@@ -597,7 +595,8 @@ enum check_kind { CHECK_WINDOW, CHECK_MAP, CHECK_VEC, CHECK_COHERENT };
 
 int  check_dev_new(struct dmasplit_dev *dev) _must_check_;
 void check_dev_release(struct dmasplit_dev *dev);
-/* The windows of devices released that check_dev_release() kept. */
+/* The windows destroyed after their device's close (check_quarantine()),
+ * which the context keeps. */
 void check_ctx_release(struct dmasplit_ctx *ctx);
 /* Windows still live when the application closes the device, but for
  * those of batches and regions; check_app_windows() counts them. */

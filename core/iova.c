@@ -394,13 +394,10 @@ DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 		check_window_del(iova, __builtin_return_address(0));
 	window_release(dev, iova);
 	count_add(dev, C_WINDOWS_DESTROYED, 1);
-	if (dev->check) {
-		checked(iova)->after_close =
-			__atomic_load_n(&dev->closed, __ATOMIC_ACQUIRE);
+	if (dev->check)
 		check_quarantine(iova);
-	} else {
+	else
 		iova_obj_free(dev, iova);
-	}
 	dev_put(dev);
 }
 

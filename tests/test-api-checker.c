@@ -120,7 +120,7 @@ START_TEST(checker_use_after_destroy_once_the_device_is_released)
 	tu_log_clear();
 	dmasplit_iova_destroy(iova);
 	ck_assert_msg(tu_log_count("\n") == 1 &&
-		      tu_log_has("(a device released since): window") &&
+		      tu_log_has("(a device closed since): window") &&
 		      tu_log_has("used after dmasplit_iova_destroy"),
 		      "%s", tu_log_text());
 	tu_log_clear();
