@@ -293,9 +293,10 @@ static uint64_t win_clear(struct dmasplit_bwin *w, uint64_t iova, uint64_t n,
 			  int copy_back)
 {
 	uint64_t run, *pte = win_leaf(w, iova, false, &run);
+	struct pool_freed freed = { 0, 0 };
 
 	if (pte && run >= n)
-		return pte_clear_run(w->b, pte, n, copy_back);
+		return pte_clear_run(w->b, pte, n, copy_back, &freed);
 	return pt_clear(w->b, iova, n, copy_back);
 }
 

@@ -342,7 +342,7 @@ int pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
  * bounces themselves before.
  */
 uint64_t pte_clear_run(struct dmasplit_bdev *b, uint64_t *pte, uint64_t n,
-		       int copy_back)
+		       int copy_back, struct pool_freed *f)
 {
 	uint64_t cleared = 0, i;
 
@@ -354,10 +354,16 @@ uint64_t pte_clear_run(struct dmasplit_bdev *b, uint64_t *pte, uint64_t n,
 			continue;
 		pte_store(&pte[i], 0);
 		cleared++;
-		if (pool_contains(&b->pool, h) && pool_is_head(&b->pool, h)) {
+		/* Not a later granule of the allocation freed here: its
+		 * slots may be another mapping's already, not to be read. */
+		if (pool_contains(&b->pool, h) &&
+		    (h < f->start || h >= f->end) &&
+		    pool_is_head(&b->pool, h)) {
 			if (copy_back > 0 || (copy_back < 0 && (v & PTE_WRITE)))
 				pool_bounce(b, &b->pool, (uint8_t *)h,
 					    b->o.granule, true);
+			f->start = h;
+			f->end = h + pool_head_len(&b->pool, h);
 			pool_unmap(&b->pool, (uint8_t *)h);
 		}
 	}
@@ -369,13 +375,15 @@ uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
 		  int copy_back)
 {
 	uint64_t cleared = 0, run, *pte;
+	struct pool_freed freed = { 0, 0 };
 
 	while (n) {
 		pte = pt_leaf(&b->sp->pt, iova, false, &run);
 		if (run > n)
 			run = n;
 		if (pte)
-			cleared += pte_clear_run(b, pte, run, copy_back);
+			cleared += pte_clear_run(b, pte, run, copy_back,
+						 &freed);
 		n -= run;
 		iova += run << b->gshift;
 	}

@@ -283,6 +283,14 @@ static inline bool pool_is_head(const struct pool *pool, uintptr_t addr)
 	return pool->slots[idx].first == idx && pool->slots[idx].nslots;
 }
 
+/* The bytes of the bounce allocation that starts at addr (pool_is_head()). */
+static inline uint64_t pool_head_len(const struct pool *pool, uintptr_t addr)
+{
+	uint32_t idx = (uint32_t)((addr - (uintptr_t)pool->base) >> SLOT_SHIFT);
+
+	return (uint64_t)pool->slots[idx].nslots << SLOT_SHIFT;
+}
+
 static inline bool pool_contains(const struct pool *pool, uintptr_t addr)
 {
 	return pool->base && addr >= (uintptr_t)pool->base &&
@@ -564,8 +572,13 @@ int  pt_set(struct dmasplit_bdev *b, uint64_t iova, uintptr_t host,
  * alone, for callers that found the table themselves. */
 int  pte_set_run(uint64_t *pte, uintptr_t host, uint64_t n, uint64_t g,
 		 uint64_t flags, uint64_t head);
+/* The pool allocation a clear freed last, [start, end): its later
+ * granules' slots may be another mapping's at once, and are skipped. */
+struct pool_freed {
+	uintptr_t start, end;
+};
 uint64_t pte_clear_run(struct dmasplit_bdev *b, uint64_t *pte, uint64_t n,
-		       int copy_back);
+		       int copy_back, struct pool_freed *f);
 /* Remove n entries from iova, bounced granules back to the pool; the
  * number there was. */
 uint64_t pt_clear(struct dmasplit_bdev *b, uint64_t iova, uint64_t n,
