@@ -151,6 +151,40 @@ static void vec_hosts(const struct iovec *iov, unsigned int niov,
 	}
 }
 
+/*
+ * The overlap check of segment seg of a vector whose segments cover its
+ * buffers (bounce: false), buffer by buffer from iov[*b] + *in on, each
+ * piece with its own host address: a backend may merge buffers that
+ * follow each other physically but not virtually.  Lock held.
+ */
+static int vec_seg_overlap(struct dmasplit_dev *dev, const struct iovec *iov,
+			   unsigned int niov, const struct dmasplit_seg *seg,
+			   unsigned int *b, uint64_t *in,
+			   struct check_report *rep)
+{
+	uint64_t at = seg->dma, left = seg->len;
+	int r = 0;
+
+	while (left && *b < niov && r == 0) {
+		uint64_t take = iov[*b].iov_len - *in;
+
+		if (take > left)
+			take = left;
+		if (take)
+			r = check_overlap(dev, at, take,
+					  (uintptr_t)iov[*b].iov_base + *in,
+					  rep);
+		at += take;
+		left -= take;
+		*in += take;
+		while (*b < niov && *in >= iov[*b].iov_len) {
+			*in -= iov[*b].iov_len;
+			(*b)++;
+		}
+	}
+	return r;
+}
+
 int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 		  const struct dmasplit_seg *segs, unsigned int nsegs,
 		  enum dmasplit_dir dir, const void *host,
@@ -161,7 +195,8 @@ int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 	struct check_report rep = { 0 };
 	struct check_group *g = NULL;
 	uintptr_t *hosts = NULL, one_host[1];
-	unsigned int i, added = 0;
+	unsigned int i, added = 0, b = 0;
+	uint64_t in = 0, covered = 0;
 	int r = 0;
 
 	if (kind == CHECK_VEC) {
@@ -195,9 +230,22 @@ int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 		e[i]->host = hosts[i];
 		e[i]->group = g;
 	}
+	/* Segments that cover the buffers exactly are checked buffer by
+	 * buffer; others (a bounce) as they are. */
+	if (kind == CHECK_VEC) {
+		for (i = 0; i < niov; i++)
+			covered += iov[i].iov_len;
+		for (i = 0; i < nsegs; i++)
+			covered -= segs[i].len;
+	}
 	pthread_mutex_lock(&dev->lock);
 	for (i = 0; i < nsegs; i++) {
-		if (!in_region)
+		if (in_region)
+			r = 0;
+		else if (kind == CHECK_VEC && !covered)
+			r = vec_seg_overlap(dev, iov, niov, &segs[i], &b, &in,
+					    &rep);
+		else
 			r = check_overlap(dev, segs[i].dma, segs[i].len,
 					  hosts[i], &rep);
 		if (r < 0)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checker.h"
 
@@ -102,25 +103,40 @@ void check_dev_release(struct dmasplit_dev *dev)
  */
 static bool may_share(const struct dmasplit_dev *dev,
 		      const struct check_entry *e, uint64_t start,
-		      uintptr_t host)
+		      uint64_t len, uintptr_t host)
 {
-	uint64_t at, mine, theirs;
+	uint64_t at, end, ps = (uint64_t)sysconf(_SC_PAGESIZE), mine, theirs;
 
 	if (dev->info.flags & DMASPLIT_DEV_TRANSLATED)
 		return false;
-	if (e->kind == CHECK_WINDOW || !host || !e->host)
+	if (e->kind == CHECK_WINDOW || !host)
 		return false;
-	if (start - e->node.start == (uint64_t)(host - e->host))
+	if (e->host && start - e->node.start == (uint64_t)(host - e->host))
 		return true;
-	/* The same memory at two virtual addresses (a ring mapped twice,
-	 * the zero page under read-only buffers): the page tables say. */
+	/*
+	 * The same memory through another virtual address (a ring mapped
+	 * twice, the zero page under read-only buffers, buffers a backend
+	 * merged by their physical addresses): the page tables say, page
+	 * by page of the overlap, whether these bytes are what the other
+	 * mapping's are, or, where the device address is the physical one
+	 * (direct), whether it is theirs.
+	 */
 	at = start > e->node.start ? start : e->node.start;
-	return virt_to_phys(&dev->ctx->host,
-			    (const void *)(host + (at - start)), &mine) == 0 &&
-	       virt_to_phys(&dev->ctx->host,
-			    (const void *)(e->host + (at - e->node.start)),
-			    &theirs) == 0 &&
-	       mine == theirs;
+	end = start + len - 1 < e->node.last ? start + len - 1 : e->node.last;
+	for (;;) {
+		if (virt_to_phys(&dev->ctx->host,
+				 (const void *)(host + (at - start)), &mine) < 0)
+			return false;
+		if (mine != at &&
+		    (!e->host ||
+		     virt_to_phys(&dev->ctx->host,
+				  (const void *)(e->host + (at - e->node.start)),
+				  &theirs) < 0 || mine != theirs))
+			return false;
+		if ((end | (ps - 1)) == (at | (ps - 1)))
+			return true;	/* the overlap's last page */
+		at = (at | (ps - 1)) + 1;
+	}
 }
 
 /* A backend bug that would let two owners share device addresses. */
@@ -134,7 +150,7 @@ int check_overlap(struct dmasplit_dev *dev, uint64_t start, uint64_t len,
 	     n && n->start <= last; n = itree_next(&dev->check->ranges, n)) {
 		struct check_entry *e = entry_of(n);
 
-		if (n->last < start || may_share(dev, e, start, host))
+		if (n->last < start || may_share(dev, e, start, len, host))
 			continue;
 		check_misuse(rep, 0, "%s: backend %s returned 0x%" PRIx64 "+0x%" PRIx64 ", overlapping live range 0x%" PRIx64 "-0x%" PRIx64 " of %s",
 			     dev->name, dev->backend->ops.name, start, len,

@@ -655,6 +655,66 @@ START_TEST(the_same_page_at_two_addresses_is_accepted_by_the_checker)
 }
 END_TEST
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Two buffers that follow each other physically, not virtually, are one
+ * segment: the checker tells the bytes of each from the other's, and
+ * accepts that a mapping of one of them shares its addresses. */
+START_TEST(a_segment_merged_by_physical_address_is_accepted_by_the_checker)
+{
+	enum { N = 4096 };
+	static uint64_t frame[N];
+	struct dmasplit_seg segs[4];
+	unsigned int nsegs = 4;
+	struct dmasplit_dev *dev;
+	struct iovec iov[2];
+	size_t i, j = N, k;
+	uint64_t one = 0;
+	uint8_t *p;
+
+	/* Frames come in runs, often downwards as pages are touched
+	 * backwards: among many pages some two are physical neighbours
+	 * without being virtual ones.  Sorted frames find them. */
+	p = mmap(NULL, N * ps, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert(p != MAP_FAILED);
+	for (k = N; k-- > 0;)
+		p[k * ps] = 1;
+	for (k = 0; k < N; k++)
+		frame[k] = phys_of(p + k * ps) << 12 | k;	/* frame, then index */
+	qsort(frame, N, sizeof(frame[0]), cmp_u64);
+	for (k = 0; k + 1 < N && j == N; k++) {
+		i = frame[k] & 0xfff;
+		if ((frame[k + 1] >> 12) == (frame[k] >> 12) + ps &&
+		    (frame[k + 1] & 0xfff) != i + 1)
+			j = frame[k + 1] & 0xfff;
+	}
+	ck_assert_msg(j < N, "no two of %d pages are physical neighbours out of virtual order", N);
+	iov[0] = (struct iovec){ p + i * ps, ps };
+	iov[1] = (struct iovec){ p + j * ps, ps };
+	fake_uio();
+	dmasplit_ctx_set_check(ctx, 1);
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_map(dev, p + j * ps, 64, DMASPLIT_TO_DEVICE, 0,
+				      &one), 0);
+	tu_log_clear();
+	ck_assert_msg(dmasplit_map_vec(dev, iov, 2, DMASPLIT_TO_DEVICE, 0, segs,
+				       &nsegs) == 0, "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(nsegs, 1);
+	ck_assert_uint_eq(segs[0].len, 2 * ps);
+	ck_assert_int_eq(dmasplit_unmap_vec(dev, segs, nsegs, DMASPLIT_TO_DEVICE,
+					    0), 0);
+	ck_assert_int_eq(dmasplit_unmap(dev, one, 64, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(dev);
+	munmap(p, N * ps);
+}
+END_TEST
+
 START_TEST(map_vec_splits_where_memory_breaks_and_merges_where_it_meets)
 {
 	struct dmasplit_dev *dev;
@@ -939,6 +999,8 @@ int main(void)
 	tu_add_test_if(tc, map_vec_of_the_same_bytes_merged_is_accepted_by_the_checker,
 		       root_ok, no_phys);
 	tu_add_test_if(tc, the_same_page_at_two_addresses_is_accepted_by_the_checker,
+		       root_ok, no_phys);
+	tu_add_test_if(tc, a_segment_merged_by_physical_address_is_accepted_by_the_checker,
 		       root_ok, no_phys);
 	tu_add_test_if(tc, huge_page_maps_as_one_range, root_ok && huge,
 		       root_ok ? "no huge pages can be reserved here (/proc/sys/vm/nr_hugepages)" : no_phys);
