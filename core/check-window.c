@@ -62,6 +62,27 @@ void check_window_del(struct dmasplit_iova *iova, const void *caller)
 	w->gone_at = caller;
 }
 
+/* w at the end of q; the oldest, for the caller to free, once q holds
+ * more than its bound, else NULL.  Under q's lock. */
+static struct checked_iova *quarantine_add(struct quarantine *q,
+					   struct checked_iova *w)
+{
+	struct checked_iova *old = NULL;
+
+	w->next = NULL;
+	if (q->tail)
+		q->tail->next = w;
+	else
+		q->head = w;
+	q->tail = w;
+	if (++q->n > CHECK_QUARANTINE_MAX) {
+		old = q->head;
+		q->head = old->next;
+		q->n--;
+	}
+	return old;
+}
+
 /*
  * A window destroyed once its device was closed goes to the context
  * rather than to the device, in the same bound: that destroy, or another
@@ -92,16 +113,7 @@ static bool graveyard_add(struct dmasplit_ctx *ctx, struct checked_iova *w)
 	}
 	if (gone) {
 		w->iova.dev = gone;
-		if (ctx->graveyard_tail)
-			ctx->graveyard_tail->next = w;
-		else
-			ctx->graveyard = w;
-		ctx->graveyard_tail = w;
-		if (++ctx->ngraveyard > CHECK_QUARANTINE_MAX) {
-			old = ctx->graveyard;
-			ctx->graveyard = old->next;
-			ctx->ngraveyard--;
-		}
+		old = quarantine_add(&ctx->graveyard, w);
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	free(old);
@@ -115,23 +127,13 @@ void check_quarantine(struct dmasplit_iova *iova)
 	struct checked_iova *w = checked(iova), *old = NULL;
 
 	w->gone = true;
-	w->next = NULL;
 	if (__atomic_load_n(&dev->closed, __ATOMIC_ACQUIRE)) {
 		if (!graveyard_add(dev->ctx, w))
 			free(w);
 		return;
 	}
 	pthread_mutex_lock(&dev->lock);
-	if (c->quarantine_tail)
-		c->quarantine_tail->next = w;
-	else
-		c->quarantine = w;
-	c->quarantine_tail = w;
-	if (++c->quarantined > CHECK_QUARANTINE_MAX) {
-		old = c->quarantine;
-		c->quarantine = old->next;
-		c->quarantined--;
-	}
+	old = quarantine_add(&c->quarantine, w);
 	pthread_mutex_unlock(&dev->lock);
 	free(old);
 }

@@ -60,8 +60,8 @@ void check_ctx_release(struct dmasplit_ctx *ctx)
 {
 	struct checked_iova *q;
 
-	while ((q = ctx->graveyard)) {
-		ctx->graveyard = q->next;
+	while ((q = ctx->graveyard.head)) {
+		ctx->graveyard.head = q->next;
 		free(q);
 	}
 	if (ctx->gone_dev) {
@@ -84,8 +84,8 @@ void check_dev_release(struct dmasplit_dev *dev)
 		itree_remove(&c->ranges, n);
 		check_entry_drop(e);
 	}
-	while ((q = c->quarantine)) {
-		c->quarantine = q->next;
+	while ((q = c->quarantine.head)) {
+		c->quarantine.head = q->next;
 		free(q);
 	}
 	free(c->gone);

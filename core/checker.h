@@ -69,8 +69,7 @@ struct check_gone {
 
 struct check_dev {
 	struct itree ranges;
-	struct checked_iova *quarantine, *quarantine_tail;
-	unsigned int quarantined;
+	struct quarantine quarantine;
 	struct check_gone *gone;	/* a ring of CHECK_GONE_MAX */
 	unsigned int gone_next;
 };

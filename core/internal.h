@@ -148,6 +148,13 @@ struct peer_table {
 	size_t n, cap;			/* n is read without the lock */
 };
 
+/* Destroyed windows the checker still knows, oldest first, bounded
+ * (check-window.c). */
+struct quarantine {
+	struct checked_iova *head, *tail;
+	unsigned int n;
+};
+
 struct dmasplit_ctx {
 	int refcount;
 	dmasplit_log_fn log_fn;
@@ -167,11 +174,10 @@ struct dmasplit_ctx {
 
 	pthread_mutex_t lock;	/* devs, and the two below */
 	struct dmasplit_dev *devs;
-	/* With the checker: windows destroyed on devices released since,
-	 * still reported when used (check.c), and the device they point
-	 * at instead of theirs. */
-	struct checked_iova *graveyard, *graveyard_tail;
-	unsigned int ngraveyard;
+	/* With the checker: windows destroyed after their device's close,
+	 * still reported when used (check-window.c), and the device they
+	 * point at instead of theirs. */
+	struct quarantine graveyard;
 	struct dmasplit_dev *gone_dev;
 
 	struct dmasplit_host host;
