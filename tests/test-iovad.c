@@ -814,6 +814,45 @@ START_TEST(slab_objects_are_disjoint_and_pages_go_when_empty)
 }
 END_TEST
 
+/* The services a backend calls refuse what would crash them or lead out
+ * of the sysfs root, with -EINVAL, and create nothing. */
+START_TEST(host_services_refuse_null_and_escapes)
+{
+	char dir[] = "/tmp/dmasplit-sysfs-XXXXXX", path[64], buf[8];
+	struct dmasplit_peer peer;
+	enum dmasplit_p2p_map map;
+	int fd = -1;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, dir), 0);
+	ck_assert_int_eq(host->sysfs_open(host, "created", O_CREAT | O_WRONLY,
+					  &fd), -EINVAL);
+	ck_assert_int_eq(host->sysfs_open(host, "created", O_RDWR | O_TMPFILE,
+					  &fd), -EINVAL);
+	ck_assert_int_eq(host->sysfs_open(host, "created", O_RDWR | O_TRUNC,
+					  &fd), -EINVAL);
+	snprintf(path, sizeof(path), "%s/created", dir);
+	ck_assert_msg(access(path, F_OK) < 0, "sysfs_open created %s", path);
+	ck_assert_int_eq(host->sysfs_read(host, "../etc/hostname", buf,
+					  sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(host->sysfs_read(host, "bus/../../x", buf,
+					  sizeof(buf)), -EINVAL);
+	/* A name with dots that is no ".." component is a name. */
+	ck_assert_int_eq(host->sysfs_read(host, "a..b", buf, sizeof(buf)),
+			 -ENOENT);
+	ck_assert_int_eq(host->peer_add(host, NULL), -EINVAL);
+	ck_assert_int_eq(host->peer_del(host, NULL), -EINVAL);
+	ck_assert_int_eq(host->peer_find(host, buf, 1, NULL), -EINVAL);
+	ck_assert_int_eq(host->peer_find(NULL, buf, 1, &peer), -EINVAL);
+	ck_assert_int_eq(host->p2p_distance(host, "0000:00:01.0", "../../x",
+					    &map, NULL, 0), -EINVAL);
+	ck_assert_int_eq(host->p2p_distance(host, "0000:00:01.0",
+					    "0000:00:02.0", NULL, NULL, 0),
+			 -EINVAL);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("services");
@@ -848,6 +887,11 @@ int main(void)
 	tu_add_test_if(tc, virt_to_phys_as_root, sees_frame_numbers(),
 		       "reading physical addresses needs CAP_SYS_ADMIN");
 	tcase_add_test(tc, virt_to_phys_needs_privilege);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("host");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, host_services_refuse_null_and_escapes);
 	suite_add_tcase(s, tc);
 
 	return tu_main(s);
