@@ -108,74 +108,36 @@ void check_region_leaks(struct dmasplit_dev *dev, uint64_t dma, uint64_t len)
 }
 
 /*
- * The host address of each segment of a vector: segments cover the
- * buffers' bytes in order, so segment i starts where the bytes before it
- * end.  A segment that spans buffers has one where they follow each
- * other in memory too (a backend merged them); 0 (unknown) where they do
- * not, or when the segments do not add up to the buffers (a backend
- * that bounces).
+ * Segment seg of a vector whose segments cover its buffers in order,
+ * from iov[*b] + *in on: its host address where its buffers follow each
+ * other in memory (a backend merged them), else 0; and, with check, its
+ * overlap check buffer by buffer, each piece with its own host address,
+ * since a backend may also merge buffers that follow each other
+ * physically but not virtually.  Lock held.
  */
-static void vec_hosts(const struct iovec *iov, unsigned int niov,
-		      const struct dmasplit_seg *segs, unsigned int nsegs,
-		      uintptr_t *host)
-{
-	uint64_t in = 0, total = 0, left;
-	unsigned int i, b = 0;
-	uintptr_t at;
-
-	for (i = 0; i < niov; i++)
-		total += iov[i].iov_len;
-	for (i = 0; i < nsegs; i++)
-		total -= segs[i].len;
-	for (i = 0; i < nsegs; i++) {
-		host[i] = 0;
-		if (total || b >= niov)
-			continue;
-		at = (uintptr_t)iov[b].iov_base + in;
-		host[i] = at;
-		for (left = segs[i].len; left && b < niov;) {
-			uint64_t take = iov[b].iov_len - in;
-
-			if ((uintptr_t)iov[b].iov_base + in != at)
-				host[i] = 0;	/* not where the last ended */
-			if (take > left)
-				take = left;
-			left -= take;
-			in += take;
-			at += take;
-			while (b < niov && in >= iov[b].iov_len) {
-				in -= iov[b].iov_len;
-				b++;
-			}
-		}
-	}
-}
-
-/*
- * The overlap check of segment seg of a vector whose segments cover its
- * buffers (bounce: false), buffer by buffer from iov[*b] + *in on, each
- * piece with its own host address: a backend may merge buffers that
- * follow each other physically but not virtually.  Lock held.
- */
-static int vec_seg_overlap(struct dmasplit_dev *dev, const struct iovec *iov,
-			   unsigned int niov, const struct dmasplit_seg *seg,
-			   unsigned int *b, uint64_t *in,
-			   struct check_report *rep)
+static int vec_seg_walk(struct dmasplit_dev *dev, const struct iovec *iov,
+			unsigned int niov, const struct dmasplit_seg *seg,
+			unsigned int *b, uint64_t *in, bool check,
+			uintptr_t *host, struct check_report *rep)
 {
 	uint64_t at = seg->dma, left = seg->len;
+	uintptr_t next = *b < niov ? (uintptr_t)iov[*b].iov_base + *in : 0;
 	int r = 0;
 
+	*host = next;
 	while (left && *b < niov && r == 0) {
+		uintptr_t va = (uintptr_t)iov[*b].iov_base + *in;
 		uint64_t take = iov[*b].iov_len - *in;
 
+		if (va != next)
+			*host = 0;	/* not where the last piece ended */
 		if (take > left)
 			take = left;
-		if (take)
-			r = check_overlap(dev, at, take,
-					  (uintptr_t)iov[*b].iov_base + *in,
-					  rep);
+		if (take && check)
+			r = check_overlap(dev, at, take, va, rep);
 		at += take;
 		left -= take;
+		next = va + take;
 		*in += take;
 		while (*b < niov && *in >= iov[*b].iov_len) {
 			*in -= iov[*b].iov_len;
@@ -194,27 +156,21 @@ int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 	struct check_entry **e, *one[1];
 	struct check_report rep = { 0 };
 	struct check_group *g = NULL;
-	uintptr_t *hosts = NULL, one_host[1];
 	unsigned int i, added = 0, b = 0;
 	uint64_t in = 0, covered = 0;
 	int r = 0;
 
 	if (kind == CHECK_VEC) {
 		g = calloc(1, sizeof(*g) + nsegs * (sizeof(g->segs[0]) +
-						    sizeof(g->ent[0]) +
-						    sizeof(*hosts)));
+						    sizeof(g->ent[0])));
 		if (!g)
 			return -ENOMEM;
 		g->n = nsegs;
 		g->segs = (struct dmasplit_seg *)(g + 1);
 		g->ent = (struct check_entry **)(g->segs + nsegs);
-		hosts = (uintptr_t *)(g->ent + nsegs);
 		memcpy(g->segs, segs, nsegs * sizeof(segs[0]));
-		vec_hosts(iov, niov, segs, nsegs, hosts);
 		e = g->ent;
 	} else {
-		one_host[0] = (uintptr_t)host;
-		hosts = one_host;
 		e = one;
 		nsegs = 1;
 	}
@@ -227,11 +183,11 @@ int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 		}
 		e[i]->cpu = kind == CHECK_COHERENT ? (void *)host : NULL;
 		e[i]->in_region = in_region;
-		e[i]->host = hosts[i];
+		e[i]->host = kind == CHECK_VEC ? 0 : (uintptr_t)host;
 		e[i]->group = g;
 	}
-	/* Segments that cover the buffers exactly are checked buffer by
-	 * buffer; others (a bounce) as they are. */
+	/* Segments that cover the buffers exactly are walked buffer by
+	 * buffer; others (a bounce) have no host address. */
 	if (kind == CHECK_VEC) {
 		for (i = 0; i < niov; i++)
 			covered += iov[i].iov_len;
@@ -240,14 +196,12 @@ int check_map_add(struct dmasplit_dev *dev, enum check_kind kind,
 	}
 	pthread_mutex_lock(&dev->lock);
 	for (i = 0; i < nsegs; i++) {
-		if (in_region)
-			r = 0;
-		else if (kind == CHECK_VEC && !covered)
-			r = vec_seg_overlap(dev, iov, niov, &segs[i], &b, &in,
-					    &rep);
-		else
+		if (kind == CHECK_VEC && !covered)
+			r = vec_seg_walk(dev, iov, niov, &segs[i], &b, &in,
+					 !in_region, &e[i]->host, &rep);
+		else if (!in_region)
 			r = check_overlap(dev, segs[i].dma, segs[i].len,
-					  hosts[i], &rep);
+					  e[i]->host, &rep);
 		if (r < 0)
 			break;
 		itree_insert(&dev->check->ranges, &e[i]->node);
