@@ -25,6 +25,16 @@
  * changes.  Nodes are taken out of and put into the tree only when a
  * block is used up, appears, or two merge.  Nodes have parent pointers,
  * so no operation needs a stack or recursion.
+ *
+ * An allocation leaves a finger on the subtree it carved its range from
+ * (or, when it used a block up, on the subtree that took the block's
+ * place), with the two blocks that bound that subtree in address order:
+ * its descent passed them.  A free whose range lies between those bounds
+ * (most often the range just allocated) searches that subtree only, not
+ * the tree from its root, so the free of a window costs about the same
+ * among 50000 holes as among 500, and only the allocation's descent
+ * grows with their number.  Putting a node into the tree moves subtrees:
+ * it forgets the finger; growing or shrinking a block does not.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,6 +61,10 @@ struct dmasplit_iovad {
 	struct free_block *root;
 	struct free_block *top;		/* above every block in the tree */
 	struct free_block *tree_max;	/* the highest block in the tree */
+	/* The finger: when finger_set, a subtree (finger, maybe empty) of
+	 * the blocks between finger_lo and finger_hi (NULL: no bound). */
+	struct free_block *finger, *finger_lo, *finger_hi;
+	bool finger_set;
 	struct free_block *spare;	/* linked through ->right */
 	unsigned int nspare;
 	uint32_t seed;
@@ -144,6 +158,7 @@ static uint32_t next_prio(struct dmasplit_iovad *iovad)
 static void insert_block(struct dmasplit_iovad *iovad, struct free_block *b,
 			 struct free_block *prev, struct free_block *next)
 {
+	iovad->finger_set = false;
 	b->left = b->right = NULL;
 	b->prio = next_prio(iovad);
 	b->max_len = len1(b);
@@ -164,10 +179,14 @@ static void insert_block(struct dmasplit_iovad *iovad, struct free_block *b,
 		rotate_up(iovad, b);
 }
 
-static void remove_block(struct dmasplit_iovad *iovad, struct free_block *b)
+/* Returns the subtree (maybe empty) that took b's place: it holds the
+ * blocks b's subtree held, b apart. */
+static struct free_block *remove_block(struct dmasplit_iovad *iovad,
+				       struct free_block *b)
 {
-	struct free_block *child, *p;
+	struct free_block *child, *p, *lifted = NULL;
 
+	iovad->finger_set = false;
 	if (b == iovad->tree_max) {
 		/* The highest has no right child: the next highest is the
 		 * greatest in its left subtree, or else its parent. */
@@ -180,14 +199,20 @@ static void remove_block(struct dmasplit_iovad *iovad, struct free_block *b)
 		iovad->tree_max = p;
 	}
 	/* Rotate b down until it has at most one child, then splice. */
-	while (b->left && b->right)
-		rotate_up(iovad, b->left->prio > b->right->prio ? b->left
-								: b->right);
+	while (b->left && b->right) {
+		struct free_block *c = b->left->prio > b->right->prio
+				       ? b->left : b->right;
+
+		rotate_up(iovad, c);
+		if (!lifted)
+			lifted = c;
+	}
 	child = b->left ? b->left : b->right;
 	p = b->parent;
 	replace_child(iovad, p, b, child);
 	/* p's aggregate counted b: recompute from there. */
 	fix_up(p);
+	return lifted ? lifted : child;
 }
 
 static struct free_block *new_block(struct dmasplit_iovad *iovad)
@@ -214,13 +239,21 @@ static void drop_block(struct dmasplit_iovad *iovad, struct free_block *b)
 }
 
 /* The blocks around [start, last] in one descent: *prev the one with the
- * greatest start <= last, *next the lowest with start > last. */
+ * greatest start <= last, *next the lowest with start > last.  From the
+ * finger when last lies between its bounds, else from the root. */
 static void neighbours(const struct dmasplit_iovad *iovad, uint64_t last,
 		       struct free_block **prev, struct free_block **next)
 {
 	struct free_block *n = iovad->root;
 
 	*prev = *next = NULL;
+	if (iovad->finger_set &&
+	    (!iovad->finger_lo || iovad->finger_lo->start <= last) &&
+	    (!iovad->finger_hi || iovad->finger_hi->start > last)) {
+		*prev = iovad->finger_lo;
+		*next = iovad->finger_hi;
+		n = iovad->finger;
+	}
 	while (n) {
 		if (n->start <= last) {
 			*prev = n;
@@ -422,38 +455,54 @@ void iovad_destroy(struct dmasplit_iovad *iovad)
 	free(iovad);
 }
 
-/* The lowest block at least len long (len less one: len1), or NULL.  The
- * descent enters a subtree only if it holds such a block; top is above
- * every block of the tree. */
+/* The lowest block at least len long (len less one: len1), or NULL.
+ * The descent enters a subtree only if it holds such a block; top is
+ * above every block of the tree.  *lo and *hi: the blocks bounding the
+ * subtree of a block found in the tree. */
 static struct free_block *first_fit(const struct dmasplit_iovad *iovad,
-				    uint64_t len1)
+				    uint64_t len1, struct free_block **lo,
+				    struct free_block **hi)
 {
 	struct free_block *n = iovad->root;
 
+	*lo = *hi = NULL;
 	if (!n || n->max_len < len1) {
 		n = iovad->top;
 		return n && n->last - n->start >= len1 ? n : NULL;
 	}
 	for (;;) {
-		if (n->left && n->left->max_len >= len1)
+		if (n->left && n->left->max_len >= len1) {
+			*hi = n;
 			n = n->left;
-		else if (n->last - n->start >= len1)
+		} else if (n->last - n->start >= len1) {
 			return n;
-		else
+		} else {
+			*lo = n;
 			n = n->right;	/* holds it: the aggregate says so */
+		}
 	}
+}
+
+/* The finger on subtree n, between lo and hi. */
+static void set_finger(struct dmasplit_iovad *iovad, struct free_block *n,
+		       struct free_block *lo, struct free_block *hi)
+{
+	iovad->finger = n;
+	iovad->finger_lo = lo;
+	iovad->finger_hi = hi;
+	iovad->finger_set = true;
 }
 
 int iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size, uint64_t limit,
 		uint64_t *addr)
 {
-	struct free_block *n;
+	struct free_block *n, *lo, *hi;
 
 	if (!iovad || !addr || !size || (size & (iovad->granule - 1)))
 		return -EINVAL;
 	/* The lowest fit overall: if it ends above limit, every other fit,
 	 * higher up, does too. */
-	n = first_fit(iovad, size - 1);
+	n = first_fit(iovad, size - 1, &lo, &hi);
 	if (!n || n->start + (size - 1) > limit)
 		return -ENOSPC;
 	*addr = n->start;
@@ -465,11 +514,12 @@ int iovad_alloc(struct dmasplit_iovad *iovad, uint64_t size, uint64_t limit,
 			n->start += size;
 		}
 	} else if (n->last - n->start == size - 1) {
-		remove_block(iovad, n);
+		set_finger(iovad, remove_block(iovad, n), lo, hi);
 		drop_block(iovad, n);
 	} else {
 		n->start += size;	/* still between its neighbours */
 		fix_up(n);
+		set_finger(iovad, n, lo, hi);
 	}
 	return 0;
 }

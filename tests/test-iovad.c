@@ -315,8 +315,11 @@ static void ref_take(struct ref *m, uint64_t first, uint64_t n)
 }
 
 /* Two ranges with a hole between them, over pages granules. */
+/* With near, most frees give back the newest allocation, the range the
+ * allocator searches from first (its finger), and some of them give it
+ * back twice. */
 static void run_reference(uint64_t seed, unsigned int pages,
-			  unsigned int steps)
+			  unsigned int steps, bool near)
 {
 	unsigned int gap = pages / 2 + pages / 8, gap_end = gap + pages / 16;
 	struct dmasplit_range r[2] = { { 0, gap * G - 1 },
@@ -371,11 +374,17 @@ static void run_reference(uint64_t seed, unsigned int pages,
 
 			if (!m.nlive)
 				continue;
-			k = rnd(&seed) % m.nlive;
+			k = near && rnd(&seed) % 4 ? m.nlive - 1
+						   : rnd(&seed) % m.nlive;
 			ck_assert_int_eq(host->iovad_free(iovad,
 							  m.live[k].addr * G,
 							  m.live[k].pages * G),
 					 0);
+			if (near && !(rnd(&seed) % 8))
+				ck_assert_int_eq(host->iovad_free(iovad,
+								  m.live[k].addr * G,
+								  m.live[k].pages * G),
+						 -EINVAL);
 			memset(m.used + m.live[k].addr, 0, m.live[k].pages);
 			m.live[k] = m.live[--m.nlive];
 		} else if (op < 94) {
@@ -551,9 +560,20 @@ START_TEST(iovad_matches_reference)
 	uint64_t seed;
 
 	for (seed = 1; seed <= 48; seed++)
-		run_reference(seed * 0x9e3779b97f4a7c15ull, 512, 1500);
+		run_reference(seed * 0x9e3779b97f4a7c15ull, 512, 1500, false);
 	for (seed = 1; seed <= 3; seed++)
-		run_reference(seed * 0xbf58476d1ce4e5b9ull, 8192, 6000);
+		run_reference(seed * 0xbf58476d1ce4e5b9ull, 8192, 6000, false);
+}
+END_TEST
+
+START_TEST(iovad_frees_of_the_newest_match_reference)
+{
+	uint64_t seed;
+
+	for (seed = 1; seed <= 48; seed++)
+		run_reference(seed * 0x94d049bb133111ebull, 512, 1500, true);
+	for (seed = 1; seed <= 3; seed++)
+		run_reference(seed * 0xd6e8feb86659fd93ull, 8192, 6000, true);
 }
 END_TEST
 
@@ -867,6 +887,7 @@ int main(void)
 	tcase_add_test(tc, iovad_top_block_joins_and_splits);
 	tcase_add_test(tc, iovad_matches_model);
 	tcase_add_test(tc, iovad_matches_reference);
+	tcase_add_test(tc, iovad_frees_of_the_newest_match_reference);
 	tcase_add_test(tc, iovad_aligned_is_the_lowest_aligned_fit);
 	tcase_add_test(tc, iovad_frees_across_ranges_that_meet);
 	tcase_set_timeout(tc, 60);
