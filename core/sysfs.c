@@ -194,8 +194,11 @@ static int malformed(struct pci_reader *pr, const char *name,
 	return -EIO;
 }
 
+/* A number at most max: a PCI ID that does not fit its field is not one
+ * to cut down to another device's. */
 static _must_check_ int attr_u64(struct pci_reader *pr, const char *name,
-				 int base, bool required, uint64_t *out)
+				 int base, uint64_t max, bool required,
+				 uint64_t *out)
 {
 	char buf[64], *end;
 	uint64_t v;
@@ -210,7 +213,7 @@ static _must_check_ int attr_u64(struct pci_reader *pr, const char *name,
 	}
 	errno = 0;
 	v = strtoull(buf, &end, base);
-	if (errno || end == buf || *end || buf[0] == '-')
+	if (errno || end == buf || *end || buf[0] == '-' || v > max)
 		return malformed(pr, name, buf);
 	*out = v;
 	return 0;
@@ -363,13 +366,13 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 		return -ENODEV;
 	}
 
-	if ((r = attr_u64(&pr, "vendor", 16, true, &v)) < 0)
+	if ((r = attr_u64(&pr, "vendor", 16, UINT16_MAX, true, &v)) < 0)
 		return r;
 	desc->vendor = (uint16_t)v;
-	if ((r = attr_u64(&pr, "device", 16, true, &v)) < 0)
+	if ((r = attr_u64(&pr, "device", 16, UINT16_MAX, true, &v)) < 0)
 		return r;
 	desc->device = (uint16_t)v;
-	if ((r = attr_u64(&pr, "class", 16, true, &v)) < 0)
+	if ((r = attr_u64(&pr, "class", 16, 0xffffff, true, &v)) < 0)
 		return r;
 	desc->pci_class = (uint32_t)v;
 
@@ -413,7 +416,8 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 		return r;
 
 	v = 0;
-	if ((r = attr_u64(&pr, "dma_mask_bits", 10, false, &v)) < 0)
+	if ((r = attr_u64(&pr, "dma_mask_bits", 10, UINT64_MAX, false,
+			  &v)) < 0)
 		return r;
 	if (v > 64) {
 		log_err(ctx, "unexpected content '%" PRIu64 "' in %s/%s/dma_mask_bits: more than 64 bits",
@@ -438,16 +442,14 @@ int sysfs_describe_pci(struct dmasplit_ctx *ctx, struct dmasplit_desc *desc)
 	r = attr(&pr, "p2pmem/size", buf, sizeof(buf));
 	if (r == 0) {
 		desc->has_p2pmem = 1;
-		if ((r = attr_u64(&pr, "p2pmem/size", 10, true,
+		if ((r = attr_u64(&pr, "p2pmem/size", 10, UINT64_MAX, true,
 				  &desc->p2pmem_size)) < 0 ||
-		    (r = attr_u64(&pr, "p2pmem/available", 10, false,
-				  &desc->p2pmem_available)) < 0)
+		    (r = attr_u64(&pr, "p2pmem/available", 10, UINT64_MAX,
+				  false, &desc->p2pmem_available)) < 0)
 			return r;
 		v = 0;
-		if ((r = attr_u64(&pr, "p2pmem/published", 10, false, &v)) < 0)
+		if ((r = attr_u64(&pr, "p2pmem/published", 10, 1, false, &v)) < 0)
 			return r;
-		if (v > 1)	/* the kernel prints a bool */
-			return malformed(&pr, "p2pmem/published", "not 0 or 1");
 		desc->p2pmem_published = v != 0;
 	} else if (r != -ENOENT) {
 		return unreadable(&pr, "p2pmem/size", r);

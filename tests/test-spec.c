@@ -559,6 +559,37 @@ START_TEST(sysfs_dma_mask_bits_is_not_truncated)
 }
 END_TEST
 
+/* A PCI ID wider than its field names no device: not cut to another's. */
+START_TEST(sysfs_pci_ids_are_not_truncated)
+{
+	static const struct {
+		const char *attr, *wide, *fits;
+	} ids[] = {
+		{ "vendor", "0x12345\n", "0xffff\n" },
+		{ "device", "0x10011\n", "0xffff\n" },
+		{ "class", "0x1010802\n", "0xffffff\n" },
+	};
+	struct dmasplit_desc d;
+	char path[64];
+	unsigned int i;
+
+	fake_device();
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		snprintf(path, sizeof(path), DEVDIR "/%s", ids[i].attr);
+		fakesys_put(path, ids[i].wide);
+		tu_log_clear();
+		ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
+		ck_assert_msg(tu_log_count("\n") == 1 &&
+			      tu_log_has("unexpected content") &&
+			      tu_log_has(ids[i].attr),
+			      "%s: log:\n%s", ids[i].attr, tu_log_text());
+		fakesys_put(path, ids[i].fits);
+		ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	}
+	ck_assert_uint_eq(d.pci_class, 0xffffff);
+}
+END_TEST
+
 /* An IOMMU group type too long for the description's field: the
  * description fails with one line naming the attribute. */
 static void expect_type_too_long(const char *type)
@@ -841,6 +872,7 @@ int main(void)
 	tcase_add_test(tc, missing_or_malformed_sysfs_is_an_error);
 	tcase_add_test(tc, sysfs_fifo_is_refused_without_blocking);
 	tcase_add_test(tc, sysfs_dma_mask_bits_is_not_truncated);
+	tcase_add_test(tc, sysfs_pci_ids_are_not_truncated);
 	tcase_add_test(tc, sysfs_loops_and_overlong_content_are_logged);
 	tcase_add_test(tc, sysfs_content_fills_the_buffer_exactly);
 	tcase_add_test(tc, iommu_group_without_type_is_described_as_such);
