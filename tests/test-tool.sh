@@ -54,7 +54,7 @@ export DMASPLIT_BUILTIN_BACKENDS
 bare_tool=$tool
 . "$(dirname "$0")/tap.sh"
 
-echo "1..85"
+echo "1..99"
 
 # --- usage ------------------------------------------------------------
 
@@ -303,6 +303,39 @@ ok $? "DMASPLIT_BACKEND=testb forces testb and info says so"
 run "$tool" -b nosuch info sim:nic0
 [ $rc -eq 1 ] && grep -q "^dmasplit: sim:nic0: backend 'nosuch' .*not loaded" "$err"
 ok $? "-b with a backend that is not loaded: exit 1 with a message"
+mkdir -p "$tmp/nodevices/bus/pci/devices"
+for command in list devices 'bench --quick' demo; do
+	# shellcheck disable=SC2086
+	run env DMASPLIT_SYSFS_ROOT="$tmp/nodevices" "$tool" -b nosuch $command
+	[ $rc -eq 1 ] &&
+		grep -q "^dmasplit: backend 'nosuch' (forced by --backend) is not loaded$" "$err"
+	ok $? "$command with a forced backend that is not loaded: exit 1, saying so"
+done
+run env DMASPLIT_BACKEND=nosuch "$tool" --json list
+json_ok "list --json with DMASPLIT_BACKEND not loaded: the backends and an error" "
+assert [b['name'] for b in d['backends']] == ['testa', 'testb'], d
+assert d['error']['name'] == 'ENODEV', d"
+run "$tool" --json list
+json_ok "list --json: a null error when nothing is wrong" "
+assert d['error'] is None, d"
+
+# A device spec or option echoed in the tool's own line keeps that line
+# one line, without the terminal's control codes.
+run "$tool" info "$(printf 'sim:x\nfake: line\033[2J')"
+[ $rc -eq 1 ] && [ "$(grep -c '^dmasplit:' "$err")" -eq 1 ] &&
+	grep -qF 'dmasplit: sim:x\x0afake: line\x1b[2J: ' "$err" &&
+	! grep -q "$(printf '\033')" "$err"
+ok $? "info: a spec with control bytes is quoted escaped, on one line"
+run "$tool" "$(printf 'li\033st')"
+[ $rc -eq 2 ] && grep -qF "unknown command 'li\x1bst'" "$err" &&
+	! grep -q "$(printf '\033')" "$err"
+ok $? "an unknown command with control bytes is quoted escaped"
+run "$tool" --json info sim:nic0
+json_ok "info --json: a spec without options has null options" "
+assert d['device']['options'] is None, d"
+run "$tool" info --peer= sim:nic0
+[ $rc -eq 2 ] && grep -q -- '--peer needs a device' "$err"
+ok $? "--peer with an empty device: exit 2"
 
 # The loader's refusals of the broken plugins come first on stderr; the
 # reason the forced backend is not used must be the last line.
@@ -442,6 +475,10 @@ mkdir -p "$tmp/p2p/proc"
 printf 'processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 15\n' \
 	>"$tmp/p2p/proc/cpuinfo"
 
+run env DMASPLIT_SYSFS_ROOT="$p2p" "$tool" --json info 0000:00:03.0
+json_ok "info --json: no mask= in the spec is a null spec_mask_bits" "
+assert d['device']['spec_mask_bits'] is None, d
+assert d['device']['dma_mask_bits'] is None or d['device']['dma_mask_bits'] > 0, d"
 run env DMASPLIT_SYSFS_ROOT="$p2p" "$tool" info 0000:00:03.0 --peer 00:04.0
 grep -Eq '^peer client: +00:04.0$' "$out" &&
 	grep -Eq '^peer map: +not-supported$' "$out" &&
@@ -478,6 +515,11 @@ ok $? "--inval-ns with a command other than bench: exit 2"
 run "$tool" bench --inval-ns 1us
 [ $rc -eq 2 ] && grep -q -- '--inval-ns needs a number' "$err"
 ok $? "--inval-ns that is not a number of nanoseconds: exit 2"
+for ns in ' 5' '+5' '-0'; do
+	run "$tool" bench --inval-ns "$ns"
+	[ $rc -eq 2 ] && grep -q -- '--inval-ns needs a number' "$err"
+	ok $? "--inval-ns '$ns' (a blank or a sign): exit 2"
+done
 
 # Outside valgrind the counted loops would count nothing: one line, 2.
 run "$bare_tool" bench --callgrind

@@ -65,8 +65,8 @@ static void step(struct demo *d, const char *title)
 	printf("\n%d. %s\n", d->step, title);
 }
 
-static void say(const char *fmt, ...) PRINTF_LIKE(1, 2);
-static void say(const char *fmt, ...)
+static void tell(const char *fmt, ...) PRINTF_LIKE(1, 2);
+static void tell(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -277,7 +277,7 @@ static void two_step(struct demo *d, struct dmasplit_ctx *ctx,
 	if (!call_ok(d, r, "dmasplit_iova_alloc"))
 		goto out;
 	addr = dmasplit_iova_addr(iova);
-	say("window at device address 0x%" PRIx64 ", %zu bytes (%d pages)",
+	tell("window at device address 0x%" PRIx64 ", %zu bytes (%d pages)",
 	    addr, dmasplit_iova_size(iova), DEMO_PAGES);
 	check(d, addr && !(addr & (d->granule - 1)),
 	      "granule-aligned, and never device address 0");
@@ -292,7 +292,7 @@ static void two_step(struct demo *d, struct dmasplit_ctx *ctx,
 	link_pages(d, iova, &r);
 	if (!call_ok(d, r, "dmasplit_iova_link"))
 		goto out;
-	say("the device tries to read the window before the sync:");
+	tell("the device tries to read the window before the sync:");
 	check(d, device_faults(d, dev, addr),
 	      "the device faults: links are invisible until dmasplit_iova_sync");
 
@@ -308,7 +308,7 @@ static void two_step(struct demo *d, struct dmasplit_ctx *ctx,
 	r = call_end(get_stats(dev, &s1));
 	if (!call_ok(d, r, "dmasplit_dev_get_stats"))
 		goto out;
-	say("since step 3: links %" PRIu64 ", syncs %" PRIu64 ", IOTLB invalidations %" PRIu64 " (kernel_calls)",
+	tell("since step 3: links %" PRIu64 ", syncs %" PRIu64 ", IOTLB invalidations %" PRIu64 " (kernel_calls)",
 	    s1.links - s0.links, s1.syncs - s0.syncs,
 	    s1.kernel_calls - s0.kernel_calls);
 	check(d, s1.kernel_calls - s0.kernel_calls == 1 &&
@@ -325,7 +325,7 @@ static void two_step(struct demo *d, struct dmasplit_ctx *ctx,
 		goto out;
 	check(d, device_faults(d, dev, addr),
 	      "the device faults again as soon as the unlink returns");
-	say("dmasplit_iova_destroy(iova)");
+	tell("dmasplit_iova_destroy(iova)");
 	dmasplit_iova_destroy(iova);
 	iova = NULL;
 	r = get_stats(dev, &s2);
@@ -356,14 +356,14 @@ static void fallback_device(struct demo *d, struct dmasplit_dev *dev)
 	r = get_stats(dev, &s0);
 	if (!call_ok(d, r, "dmasplit_dev_get_stats"))
 		return;
-	say("so the per-range path maps the buffer:");
+	tell("so the per-range path maps the buffer:");
 	call_begin("dmasplit_map(dev, buf, %zu, DMASPLIT_BIDIRECTIONAL, 0, &dma)",
 		   d->len);
 	r = call_end(dmasplit_map(dev, d->buf, d->len, DMASPLIT_BIDIRECTIONAL,
 				  0, &dma));
 	if (!call_ok(d, r, "dmasplit_map"))
 		return;
-	say("device address 0x%" PRIx64 " (the buffer is at %p)", dma,
+	tell("device address 0x%" PRIx64 " (the buffer is at %p)", dma,
 	    (void *)d->buf);
 	check(d, dma != (uintptr_t)d->buf,
 	      "the device gets a slot of the bounce pool, not the buffer");
@@ -402,7 +402,7 @@ static void fallback_device(struct demo *d, struct dmasplit_dev *dev)
 		return;
 	r = get_stats(dev, &s1);
 	if (call_ok(d, r, "dmasplit_dev_get_stats"))
-		say("%" PRIu64 " bytes went through the bounce pool",
+		tell("%" PRIu64 " bytes went through the bounce pool",
 		    s1.bytes_bounced - s0.bytes_bounced);
 }
 
@@ -454,7 +454,6 @@ int cmd_demo(struct dmasplit_ctx *ctx, const struct options *opts,
 		return EXIT_SUCCESS;
 	}
 	fflush(stdout);
-	fprintf(stderr, PROG ": demo: step %d failed: %s\n", d.failed_step,
-		d.failed);
+	say("demo: step %d failed: %s", d.failed_step, d.failed);
 	return EXIT_FAILURE;
 }

@@ -207,6 +207,18 @@ static void devices_json(struct dmasplit_ctx *ctx,
 /* ------------------------------------------------------------------ */
 /* devices                                                             */
 
+/* An object all the same, as info and bench give one. */
+static void devices_json_error(struct dmasplit_ctx *ctx, int err)
+{
+	struct json j = { 0 };
+
+	json_open(&j, NULL, '{');
+	json_str(&j, "sysfs_root", dmasplit_ctx_get_sysfs_root(ctx));
+	json_null(&j, "devices");
+	json_errno(&j, "error", err);
+	json_close(&j, '}');
+}
+
 int cmd_devices(struct dmasplit_ctx *ctx, const struct options *opts,
 		char **args UNUSED)
 {
@@ -222,20 +234,10 @@ int cmd_devices(struct dmasplit_ctx *ctx, const struct options *opts,
 	n = scandir(dir, &names, not_dot, by_address);
 	if (n < 0) {
 		r = -errno;
-		fprintf(stderr, PROG ": devices: cannot read %s: %s\n", dir,
-			strerror(-r));
+		say("devices: cannot read %s: %s", dir, strerror(-r));
 		free(dir);
-		/* An object all the same, as info and bench give one. */
-		if (opts->json) {
-			struct json j = { 0 };
-
-			json_open(&j, NULL, '{');
-			json_str(&j, "sysfs_root",
-				 dmasplit_ctx_get_sysfs_root(ctx));
-			json_null(&j, "devices");
-			json_errno(&j, "error", r);
-			json_close(&j, '}');
-		}
+		if (opts->json)
+			devices_json_error(ctx, r);
 		return EXIT_FAILURE;
 	}
 	free(dir);
@@ -251,6 +253,13 @@ int cmd_devices(struct dmasplit_ctx *ctx, const struct options *opts,
 		r = fail("loading backends", r);
 		goto out;
 	}
+	r = forced_backend_loaded(ctx, opts);
+	if (r < 0) {
+		if (opts->json)
+			devices_json_error(ctx, r);
+		r = EXIT_FAILURE;
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
 		rows[i].address = names[i]->d_name;
 		describe_row(ctx, &rows[i]);
@@ -263,8 +272,8 @@ int cmd_devices(struct dmasplit_ctx *ctx, const struct options *opts,
 	r = EXIT_SUCCESS;
 	if (failed) {
 		fflush(stdout);
-		fprintf(stderr, PROG ": devices: %zu of %d devices could not be described\n",
-			failed, n);
+		say("devices: %zu of %d devices could not be described", failed,
+		    n);
 		r = EXIT_FAILURE;
 	}
 out:

@@ -67,11 +67,10 @@ static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
+	fputs("Try '" PROG " --help' for more information.\n", stderr);
 	return EXIT_USAGE;
 }
 
@@ -321,6 +320,8 @@ static int parse_options(int argc, char **argv, const char *optstring,
 			opts->quick = true;
 			break;
 		case OPT_PEER:
+			if (!*optarg)
+				return usage_error("--peer needs a device");
 			opts->peer = optarg;
 			break;
 		case OPT_INVAL_NS: {
@@ -329,7 +330,8 @@ static int parse_options(int argc, char **argv, const char *optstring,
 
 			errno = 0;
 			n = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || errno || optarg[0] == '-' ||
+			/* strtoul would pass over blanks and take a sign. */
+			if (*optarg < '0' || *optarg > '9' || *end || errno ||
 			    n > 1000000)
 				return usage_error("--inval-ns needs a number of nanoseconds from 0 to 1000000");
 			opts->inval_ns = (long)n;
@@ -399,7 +401,7 @@ static int flush_stdout(int status)
 {
 	if (fflush(stdout) == 0 && !ferror(stdout))
 		return status;
-	fprintf(stderr, PROG ": write error: %s\n", strerror(errno));
+	say("write error: %s", strerror(errno));
 	return EXIT_FAILURE;
 }
 

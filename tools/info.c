@@ -586,8 +586,15 @@ static void json_pci(struct json *j, const struct dmasplit_desc *d,
 	json_str(j, "iommu_class", iommu_class_name(d->iommu_class));
 	json_str_or_null(j, "vfio_dev", d->vfio_dev);
 	json_str(j, "spec_vfio", vfio_iface_name(d->spec_vfio));
-	json_int(j, "spec_mask_bits", d->spec_mask_bits);
-	json_int(j, "dma_mask_bits", d->dma_mask_bits);
+	/* 0: none given, and not known. */
+	if (d->spec_mask_bits)
+		json_int(j, "spec_mask_bits", d->spec_mask_bits);
+	else
+		json_null(j, "spec_mask_bits");
+	if (d->dma_mask_bits)
+		json_int(j, "dma_mask_bits", d->dma_mask_bits);
+	else
+		json_null(j, "dma_mask_bits");
 	if (d->numa_node < 0)
 		json_null(j, "numa_node");
 	else
@@ -603,7 +610,7 @@ static void json_desc(struct json *j, const struct report *rep)
 	json_open(j, "device", '{');
 	json_str(j, "bus", bus_name(d->bus));
 	json_str(j, "name", d->name);
-	json_str(j, "options", d->options);
+	json_str_or_null(j, "options", d->options);
 	if (d->bus == DMASPLIT_BUS_PCI)
 		json_pci(j, d, rep->p2pmem_attrs);
 	json_close(j, '}');
@@ -758,25 +765,22 @@ static void info_fail_message(const struct report *rep)
 			say_not_handled(dmasplit_backend_get_name(rep->selected),
 					spec, rep->err);
 		else if (rep->err == -ENODEV && rep->forced)
-			fprintf(stderr, PROG ": %s: backend '%s' (forced by %s) is not loaded\n",
-				spec, rep->forced, rep->forced_by);
+			say("%s: backend '%s' (forced by %s) is not loaded",
+			    spec, rep->forced, rep->forced_by);
 		else if (rep->err == -ENODEV)
-			fprintf(stderr, PROG ": %s: no backend accepts this device\n",
-				spec);
+			say("%s: no backend accepts this device", spec);
 		else
-			fprintf(stderr, PROG ": %s: selecting a backend: %s\n",
-				spec, why);
+			say("%s: selecting a backend: %s", spec, why);
 		break;
 	case STAGE_OPEN:
-		fprintf(stderr, PROG ": %s: cannot open with backend %s: %s\n",
-			spec, dmasplit_backend_get_name(rep->selected), why);
+		say("%s: cannot open with backend %s: %s", spec,
+		    dmasplit_backend_get_name(rep->selected), why);
 		break;
 	case STAGE_GET_INFO:
-		fprintf(stderr, PROG ": %s: reading device information: %s\n",
-			spec, why);
+		say("%s: reading device information: %s", spec, why);
 		break;
 	default:
-		fprintf(stderr, PROG ": %s: %s\n", spec, why);
+		say("%s: %s", spec, why);
 		break;
 	}
 }
@@ -806,8 +810,8 @@ int cmd_info(struct dmasplit_ctx *ctx, const struct options *opts,
 	if (rep.stage != STAGE_DONE)
 		info_fail_message(&rep);
 	if (rep.peer && !peer_answered(&rep))
-		fprintf(stderr, PROG ": %s --peer %s: %s\n", rep.spec, rep.peer,
-			strerror(-rep.peer_dist));
+		say("%s --peer %s: %s", rep.spec, rep.peer,
+		    strerror(-rep.peer_dist));
 	return EXIT_FAILURE;
 }
 

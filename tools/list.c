@@ -2,6 +2,7 @@
 /*
  * dmasplit list - the backends that load, and the directories searched.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -95,7 +96,8 @@ static void json_path_list(struct json *j, const char *key, const char *path)
 	json_close(j, ']');
 }
 
-static void list_json(struct dmasplit_ctx *ctx)
+/* err: why list fails after listing, or 0. */
+static void list_json(struct dmasplit_ctx *ctx, int err)
 {
 	const struct dmasplit_backend *be;
 	struct json j = { 0 };
@@ -116,6 +118,10 @@ static void list_json(struct dmasplit_ctx *ctx)
 		json_close(&j, '}');
 	}
 	json_close(&j, ']');
+	if (err)
+		json_errno(&j, "error", err);
+	else
+		json_null(&j, "error");
 	json_close(&j, '}');
 }
 
@@ -178,7 +184,7 @@ int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 	     char **args UNUSED)
 {
 	unsigned int searched;
-	bool from_env;
+	bool from_env, refused;
 	int r;
 
 	searched = existing_dirs(backend_path(&from_env));
@@ -187,17 +193,20 @@ int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 	r = dmasplit_ctx_load_backends(ctx);
 	if (r < 0)
 		return fail("loading backends", r);
+	/* Every directory refused is a setup to fix, even where the
+	 * built-in backend still loads; so is a forced backend that is not
+	 * there.  What loaded is listed all the same. */
+	refused = searched && refused_dirs >= searched;
+	r = refused ? -EACCES : forced_backend_loaded(ctx, opts);
 	if (opts->json)
-		list_json(ctx);
+		list_json(ctx, r);
 	else
 		list_text(ctx, opts->wide);
-	/* Every directory refused is a setup to fix, even where the
-	 * built-in backend still loads. */
-	if (searched && refused_dirs >= searched) {
-		fflush(stdout);
-		fprintf(stderr, PROG ": list: every backend directory searched was refused (%s)\n",
-			backend_path(&from_env));
-		return EXIT_FAILURE;
+	fflush(stdout);
+	if (refused) {
+		say("list: every backend directory searched was refused (%s)",
+		    backend_path(&from_env));
+		forced_backend_loaded(ctx, opts);
 	}
-	return EXIT_SUCCESS;
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

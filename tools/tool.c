@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +63,52 @@ const char *errno_name(int err)
 	return "unknown error";
 }
 
+/* An error line quotes what it was given (a device spec, an option, a
+ * name read from sysfs): its control bytes go out as \xNN, as in the
+ * library's own log lines, so that it stays one line and cannot drive
+ * the terminal. */
+void vsay(const char *fmt, va_list ap)
+{
+	char small[512], *line = small;
+	va_list again;
+	int n;
+
+	va_copy(again, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	if (n >= (int)sizeof(small)) {
+		line = malloc((size_t)n + 1);
+		if (line)
+			vsnprintf(line, (size_t)n + 1, fmt, again);
+		else
+			line = small;	/* cut, not lost */
+	}
+	va_end(again);
+	fputs(PROG ": ", stderr);
+	for (n = 0; n >= 0 && line[n]; n++) {
+		unsigned char c = (unsigned char)line[n];
+
+		if (c < 0x20 || c == 0x7f)
+			fprintf(stderr, "\\x%02x", c);
+		else
+			fputc(c, stderr);
+	}
+	fputc('\n', stderr);
+	if (line != small)
+		free(line);
+}
+
+void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
+
 int fail(const char *what, int err)
 {
-	fprintf(stderr, PROG ": %s: %s\n", what, strerror(-err));
+	say("%s: %s", what, strerror(-err));
 	return EXIT_FAILURE;
 }
 
@@ -152,10 +196,23 @@ const char *forced_backend(const struct options *opts, const char **by)
 	return NULL;
 }
 
+/* A forced backend that is not loaded makes every answer "no backend":
+ * the commands that list say why instead.  -ENODEV, or 0. */
+int forced_backend_loaded(struct dmasplit_ctx *ctx, const struct options *opts)
+{
+	struct dmasplit_backend *be;
+	const char *by, *name = forced_backend(opts, &by);
+
+	if (!name || dmasplit_backend_find(ctx, name, &be) == 0)
+		return 0;
+	say("backend '%s' (forced by %s) is not loaded", name, by);
+	return -ENODEV;
+}
+
 void say_not_handled(const char *backend, const char *spec, int err)
 {
-	fprintf(stderr, PROG ": backend %s does not handle %s: %s (%s)\n",
-		backend, spec, strerror(-err), errno_name(err));
+	say("backend %s does not handle %s: %s (%s)", backend, spec,
+	    strerror(-err), errno_name(err));
 }
 
 int check_forced_backend(struct dmasplit_ctx *ctx, const struct options *opts,
@@ -167,8 +224,11 @@ int check_forced_backend(struct dmasplit_ctx *ctx, const struct options *opts,
 
 	if (!forced_backend(opts, NULL))
 		return 0;
-	/* A spec that cannot be described, or a forced backend that is not
-	 * loaded, fails the open the same way with its own log line. */
+	r = forced_backend_loaded(ctx, opts);
+	if (r < 0)
+		return r;
+	/* A spec that cannot be described fails the open the same way,
+	 * with its own log line. */
 	saved = log_quiet_begin(ctx);
 	r = dmasplit_describe(ctx, spec, &desc);
 	if (r == 0)

@@ -7,6 +7,7 @@
 #ifndef DMASPLIT_TOOL_H
 #define DMASPLIT_TOOL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,6 +67,8 @@ const char *forced_backend(const struct options *opts, const char **by);
  * one line: the library would open the device with it all the same. */
 int check_forced_backend(struct dmasplit_ctx *ctx, const struct options *opts,
 			 const char *spec);
+int forced_backend_loaded(struct dmasplit_ctx *ctx,
+			  const struct options *opts);
 void say_not_handled(const char *backend, const char *spec, int err);
 
 /* Log */
@@ -76,6 +79,9 @@ void log_quiet_end(struct dmasplit_ctx *ctx, int saved_priority);
 
 /* Errors */
 const char *errno_name(int err);
+/* One error line on stderr, PROG first, control bytes escaped. */
+void say(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void vsay(const char *fmt, va_list ap) PRINTF_LIKE(1, 0);
 int fail(const char *what, int err);
 
 /* Text output */

@@ -528,8 +528,7 @@ static int bench_setup(struct bench *b)
 
 	r = dmasplit_dev_open(b->ctx, b->spec, &b->dev);
 	if (r < 0) {
-		fprintf(stderr, PROG ": %s: cannot open: %s\n", b->spec,
-			strerror(-r));
+		say("%s: cannot open: %s", b->spec, strerror(-r));
 		return r;
 	}
 	/* -v showed the selection; what follows is measured, not logged. */
@@ -586,11 +585,11 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 		const char *why;
 
 		if (opts->json) {
-			fprintf(stderr, PROG ": bench: --callgrind prints what callgrind dumps; " CALLGRIND_SH " --json has the figures\n");
+			say("bench: --callgrind prints what callgrind dumps; " CALLGRIND_SH " --json has the figures");
 			return EXIT_USAGE;
 		}
 		if (!bench_callgrind_available(&why)) {
-			fprintf(stderr, PROG ": bench: --callgrind: %s\n", why);
+			say("bench: --callgrind: %s", why);
 			return EXIT_USAGE;
 		}
 	}
@@ -654,8 +653,8 @@ int cmd_bench(struct dmasplit_ctx *ctx, const struct options *opts,
 		fflush(stdout);
 		for (m = 0; m < BENCH_FIGURES; m++)
 			if (!b->res[m].done && !b->res[m].inapplicable)
-				fprintf(stderr, PROG ": bench: %s: %s\n",
-					figures[m]->title, b->res[m].why);
+				say("bench: %s: %s", figures[m]->title,
+				    b->res[m].why);
 		status = EXIT_FAILURE;
 	}
 out:

@@ -238,8 +238,7 @@ int bench_callgrind(struct bench *b)
 	r = cg_run(b);
 	fflush(stdout);
 	if (r < 0) {
-		fprintf(stderr, PROG ": bench --callgrind: %s\n",
-			b->res[0].why);
+		say("bench --callgrind: %s", b->res[0].why);
 		return EXIT_FAILURE;
 	}
 	return EXIT_SUCCESS;
