@@ -46,6 +46,34 @@ r=0
 [ "$rc" -eq 0 ] && grep -q 'libdmasplit [0-9]' "$out" || r=1
 ok $r "--version names the library version it was built with"
 
+# Output that could not be written is a failure, in one line of its own.
+# run_to FILE COMMAND...: run's, with stdout to FILE ("-": closed).
+run_to() {
+	to=$1
+	shift
+	: >"$out"
+	if [ "$to" = - ]; then
+		"$@" >&- 2>"$err"
+	else
+		"$@" >"$to" 2>"$err"
+	fi
+	rc=$?
+}
+if [ -w /dev/full ]; then
+	run_to /dev/full "$prog" --help
+	expect 1 "--help to a full disk: exit 1" \
+		"^nvme-rw: write error: No space left on device$"
+	[ "$(wc -l <"$err")" -eq 1 ] || ok 1 "... exactly one line"
+	run_to /dev/full "$prog" --version
+	expect 1 "--version to a full disk: exit 1" "^nvme-rw: write error: "
+else
+	skip "--help to a full disk: exit 1" "no /dev/full"
+	skip "--version to a full disk: exit 1" "no /dev/full"
+fi
+run_to - "$prog" --version
+expect 1 "--version with stdout closed: exit 1" \
+	"^nvme-rw: write error: Bad file descriptor$"
+
 run "$prog"
 expect 2 "a missing SPEC is a usage error" "missing SPEC"
 run "$prog" a b

@@ -25,6 +25,18 @@ const char *const strategy_names[NUM_STRATEGIES] = {
 
 const char *prog = "nvme-rw";
 
+/* A full disk or a closed pipe must not pass for success: the results
+ * were not delivered. */
+int flush_stdout(int status)
+{
+	int err = fflush(stdout) ? errno : 0;
+
+	if (!err && !ferror(stdout))
+		return status;
+	fprintf(stderr, "%s: write error: %s\n", prog, strerror(err ? err : EIO));
+	return 1;
+}
+
 static double seconds_now(void)
 {
 	struct timespec ts;
@@ -216,5 +228,5 @@ out:
 	free(r.segs);
 	dmasplit_dev_close(dev);
 	dmasplit_ctx_unref(ctx);
-	return ret < 0 ? 1 : 0;
+	return flush_stdout(ret < 0 ? 1 : 0);
 }

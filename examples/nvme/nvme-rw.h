@@ -76,6 +76,10 @@ struct run {
 
 extern const char *prog;
 
+/* nvme-rw.c: status, or 1 after one line when stdout could not be
+ * written. */
+int  flush_stdout(int status);
+
 /* options.c: 0, or the exit status of a usage error (2). */
 int  parse_options(int argc, char **argv, struct options *o);
 

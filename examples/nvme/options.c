@@ -268,12 +268,12 @@ int parse_options(int argc, char **argv, struct options *o)
 				return bad_usage("--seed: '%s' is not a number", optarg);
 			break;
 		case 'q': o->quiet = true; break;
-		case 'h': usage(stdout); exit(0);
+		case 'h': usage(stdout); exit(flush_stdout(0));
 		case 'V':
 			printf("%s (built with libdmasplit %d.%d, running with %s)\n",
 			       prog, DMASPLIT_VERSION_MAJOR,
 			       DMASPLIT_VERSION_MINOR, dmasplit_version());
-			exit(0);
+			exit(flush_stdout(0));
 		case ':':
 			/* A short one may come among others (-qt): optopt
 			 * names it alone. */
