@@ -109,6 +109,19 @@ run "$prog" --seed ' -1' x
 expect 2 "a seed with a blank and a minus sign is refused" "--seed: ' -1' is not a number"
 run "$prog" --seed 0xg x
 expect 2 "0x with no hexadecimal digit is refused" "--seed: '0xg' is not a number"
+# Arguments echoed in an error line: control bytes and bytes outside
+# ASCII as \xNN, the line whole.
+run "$prog" --lba "$(printf '\033[31mX')" x
+[ $rc -eq 2 ] &&
+	[ "$(cat "$err")" = "nvme-rw: --lba: '\\x1b[31mX' is not a number (see --help)" ]
+ok $? "an escape sequence in an argument is echoed as \\xNN, not sent to the terminal"
+run "$prog" --strategy "$(printf 'map\nfake\177\303\251')" x
+[ $rc -eq 2 ] && [ "$(wc -l <"$err")" -eq 1 ] &&
+	grep -q "^nvme-rw: --strategy: 'map\\\\x0afake\\\\x7f\\\\xc3\\\\xa9' is not map" "$err"
+ok $? "a newline, DEL and UTF-8 in an argument leave the error one line"
+run "$prog" "$(printf 'a\nb')"
+[ $rc -eq 1 ] && grep -q '^nvme-rw: a\\x0ab: ' "$err" && ! grep -q '^b' "$err"
+ok $? "a newline in the spec leaves the program's line whole"
 run "$prog" --nsid 08 --lba 0xff --seed 0xDeadBeef x
 expect 1 "numbers are decimal (08 is no octal) or hexadecimal after 0x: the spec is what fails" \
 	"^nvme-rw: x: Invalid argument$"

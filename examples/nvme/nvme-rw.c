@@ -33,7 +33,7 @@ int flush_stdout(int status)
 
 	if (!err && !ferror(stdout))
 		return status;
-	fprintf(stderr, "%s: write error: %s\n", prog, strerror(err ? err : EIO));
+	error_line("write error: %s", strerror(err ? err : EIO));
 	return 1;
 }
 
@@ -117,13 +117,13 @@ static int check_sizes(const struct options *o, const struct nvme_ctrl *c)
 
 	for (i = 0; i < o->num_sizes; i++)
 		if (o->io_size[i] > c->max_transfer) {
-			fprintf(stderr, "%s: I/O size %zu is above the controller's %u-byte transfer limit\n",
-				prog, o->io_size[i], c->max_transfer);
+			error_line("I/O size %zu is above the controller's %u-byte transfer limit",
+				   o->io_size[i], c->max_transfer);
 			return -EINVAL;
 		}
 	if (o->lba > c->ns_blocks || o->total / c->lba_size > c->ns_blocks - o->lba) {
-		fprintf(stderr, "%s: %zu bytes from LBA %" PRIu64 " do not fit in namespace %u (%" PRIu64 " blocks of %u bytes)\n",
-			prog, o->total, o->lba, c->nsid, c->ns_blocks, c->lba_size);
+		error_line("%zu bytes from LBA %" PRIu64 " do not fit in namespace %u (%" PRIu64 " blocks of %u bytes)",
+			   o->total, o->lba, c->nsid, c->ns_blocks, c->lba_size);
 		return -EINVAL;
 	}
 	return 0;
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 	ret = o.backend ? dmasplit_dev_open_backend(ctx, o.spec, o.backend, &dev)
 			: dmasplit_dev_open(ctx, o.spec, &dev);
 	if (ret < 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, o.spec, strerror(-ret));
+		error_line("%s: %s", o.spec, strerror(-ret));
 		goto out;
 	}
 	r.dev = dev;
@@ -209,8 +209,8 @@ int main(int argc, char **argv)
 	if (ret == 0)
 		ret = pool_new(&r.in, o.total);
 	if (ret < 0) {
-		fprintf(stderr, "%s: data pools of %zu bytes: %s\n", prog,
-			o.total, strerror(-ret));
+		error_line("data pools of %zu bytes: %s", o.total,
+			   strerror(-ret));
 		goto out;
 	}
 	if (o.unlinked_read) {

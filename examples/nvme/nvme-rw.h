@@ -100,7 +100,8 @@ int  registered_setup(struct run *r);
 void registered_teardown(struct run *r);
 int  unlinked_read(struct run *r);
 
-/* report.c */
+/* report.c: one line on stderr, after "nvme-rw: ". */
+void error_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *human(size_t bytes, char *buf, size_t len);
 void print_text(const struct run *r, const struct figures *all,
 		unsigned int n);

@@ -161,13 +161,13 @@ static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 
 static int bad_usage(const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see --help)\n");
+	error_line("%s (see --help)", msg);
 	return 2;
 }
 

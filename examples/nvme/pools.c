@@ -103,9 +103,8 @@ bool verify(struct run *r, const char *what)
 				first = off + b;
 		}
 	if (bad)
-		fprintf(stderr, "%s: %s: data read back differs from what was written: first at byte %zu (LBA %" PRIu64 "), %zu of %zu chunks differ\n",
-			prog, what, first,
-			r->o->lba + first / r->c->lba_size, bad,
-			r->out.size / r->chunk);
+		error_line("%s: data read back differs from what was written: first at byte %zu (LBA %" PRIu64 "), %zu of %zu chunks differ",
+			   what, first, r->o->lba + first / r->c->lba_size,
+			   bad, r->out.size / r->chunk);
 	return !bad;
 }

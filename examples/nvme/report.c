@@ -1,11 +1,51 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * nvme-rw: what it prints, as text or as one JSON object.
+ * nvme-rw: what it prints, as text or as one JSON object, and its error
+ * lines.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "nvme-rw.h"
+
+/*
+ * Error lines quote arguments, device names and the library's strings:
+ * a control byte there could split a line or reach the terminal as an
+ * escape, so each byte outside printable ASCII is written \xNN, as in
+ * the library's own log lines.
+ */
+static void escape(char *out, size_t len, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (; *s && o + 5 <= len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch >= 0x20 && ch <= 0x7e) {
+			out[o++] = (char)ch;
+			continue;
+		}
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[ch >> 4];
+		out[o++] = hex[ch & 0xf];
+	}
+	out[o] = 0;
+}
+
+void error_line(const char *fmt, ...)
+{
+	char msg[1024], line[sizeof(msg) * 4];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	escape(line, sizeof(line), msg);
+	fprintf(stderr, "%s: %s\n", prog, line);
+}
 
 const char *human(size_t bytes, char *buf, size_t len)
 {

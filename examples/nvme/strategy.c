@@ -13,7 +13,7 @@
 
 int lib_err(const char *call, int err)
 {
-	fprintf(stderr, "%s: %s: %s\n", prog, call, strerror(-err));
+	error_line("%s: %s", call, strerror(-err));
 	return err;
 }
 
@@ -116,8 +116,8 @@ int registered_setup(struct run *r)
 
 	if (!(r->info.flags & DMASPLIT_DEV_COHERENT) ||
 	    r->info.flags & DMASPLIT_DEV_BOUNCE) {
-		fprintf(stderr, "%s: registered: %s may bounce or needs cache maintenance; memory mapped once cannot be shared without syncs there\n",
-			prog, r->o->spec);
+		error_line("registered: %s may bounce or needs cache maintenance; memory mapped once cannot be shared without syncs there",
+			   r->o->spec);
 		return -EOPNOTSUPP;
 	}
 	ret = dmasplit_iova_alloc(r->dev, r->out.size + r->in.size, 0,
@@ -260,8 +260,7 @@ int unlinked_read(struct run *r)
 	if (!(r->info.flags & DMASPLIT_DEV_WINDOWS) ||
 	    !(r->info.flags & DMASPLIT_DEV_TRANSLATED) ||
 	    r->info.flags & DMASPLIT_DEV_LAZY_UNLINK) {
-		fprintf(stderr, "%s: --unlinked-read needs a device behind an IOMMU, with windows and strict unlink (unlink=strict)\n",
-			prog);
+		error_line("--unlinked-read needs a device behind an IOMMU, with windows and strict unlink (unlink=strict)");
 		return -EOPNOTSUPP;
 	}
 	/* Something other than the fill on the medium first. */
@@ -305,8 +304,8 @@ int unlinked_read(struct run *r)
 		for (i = 0; i < r->io_size && r->in.mem[i] == fill; i++)
 			;
 		if (i < r->io_size) {
-			fprintf(stderr, "%s: unlinked read: memory changed at byte %zu: the device reached a buffer after its unlink\n",
-				prog, i);
+			error_line("unlinked read: memory changed at byte %zu: the device reached a buffer after its unlink",
+				   i);
 			return -EIO;
 		}
 		if (!r->o->quiet)
