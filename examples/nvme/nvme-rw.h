@@ -100,8 +100,7 @@ int  registered_setup(struct run *r);
 void registered_teardown(struct run *r);
 int  unlinked_read(struct run *r);
 
-/* report.c: one line on stderr, after "nvme-rw: ". */
-void error_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* report.c (error_line() is in nvme.h) */
 const char *human(size_t bytes, char *buf, size_t len);
 void print_text(const struct run *r, const struct figures *all,
 		unsigned int n);

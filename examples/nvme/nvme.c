@@ -63,13 +63,13 @@ static void err(const struct nvme_ctrl *c, const char *fmt, ...)
 
 static void err(const struct nvme_ctrl *c, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	fprintf(stderr, "nvme %s: ", c->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	error_line("%s: %s", c->name, msg);
 }
 
 /* ------------------------------------------------------------------ */

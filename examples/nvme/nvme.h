@@ -128,4 +128,9 @@ int  nvme_rw(struct nvme_ctrl *c, bool write, uint64_t slba,
 /* "SCT 0h SC 80h (LBA out of range)" for an NVMe status field. */
 const char *nvme_status_str(uint16_t status, char *buf, size_t len);
 
+/* The program's (report.c): one line on stderr in the program's form,
+ * its name first.  The driver's lines go there, after the controller's
+ * name. */
+void error_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif
