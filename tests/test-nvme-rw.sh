@@ -97,6 +97,18 @@ run "$prog" --total 0 x
 expect 2 "a zero total is refused" "--total: '0' is not a size"
 run "$prog" --timeout -5 x
 expect 2 "a negative timeout is refused" "--timeout"
+run "$prog" --timeout 86400001 x
+expect 2 "a timeout above the limit names the limit" \
+	"^nvme-rw: --timeout: '86400001': the timeout is at most 3600000 ms (see --help)$"
+run "$prog" --timeout 0 x
+expect 2 "a timeout of 0 is refused as such" \
+	"^nvme-rw: --timeout: '0': the timeout is at least 1 ms (see --help)$"
+run "$prog" --help
+grep -q -- '--timeout MS .* at most 3600000' "$out" &&
+	grep -q '4k, 4kB and 4KiB are all 4096 bytes' "$out"
+ok $? "--help gives the timeout's limit and the size suffixes taken"
+run "$prog" --total 4iB x
+expect 2 "iB without a unit is refused" "^nvme-rw: --total: '4iB' is not a size"
 run "$prog" --nsid 0 x
 expect 2 "namespace 0 is refused" "--nsid"
 run "$prog" --io-size 4k,,8k x

@@ -41,7 +41,9 @@ static int parse_size(const char *s, size_t *out)
 	if (v > (ULLONG_MAX >> shift))
 		return -EINVAL;
 	v <<= shift;
-	if (*end == 'i' && end[1] == 'B')
+	/* 4KiB and 4kB as people write them, both 4096: "iB" only after a
+	 * unit ("4iB" is a typo). */
+	if (shift && *end == 'i' && end[1] == 'B')
 		end += 2;
 	else if (*end == 'B')
 		end++;
@@ -100,15 +102,17 @@ static void usage(FILE *f)
 "      --unlinked-read   read into a buffer whose window was unlinked before\n"
 "                        the command (a use-after-unlink bug): succeeds when\n"
 "                        the buffer stays untouched; writes one I/O first\n"
-"      --timeout MS      time limit of each command (default: 10000)\n"
+"      --timeout MS      time limit of each command, at most 3600000 (an\n"
+"                        hour; default: 10000)\n"
 "      --backend NAME    open SPEC with this backend instead of the selected one\n"
 "      --seed N          seed of the data pattern and layout (default: 1)\n"
 "  -q, --quiet           no output on success\n"
 "  -h, --help            this text\n"
 "  -V, --version         the libdmasplit it was built with and the one in use\n"
 "\n"
-"Numbers are decimal, or hexadecimal after 0x; a SIZE is decimal with an\n"
-"optional k, m or g (KiB, MiB, GiB); a LIST has at most 16 items.\n"
+"Numbers are decimal, or hexadecimal after 0x.  A SIZE is decimal bytes,\n"
+"or with k, m or g (either case) for KiB, MiB or GiB, then optionally B\n"
+"or iB: 4k, 4kB and 4KiB are all 4096 bytes.  A LIST has at most 16 items.\n"
 "\n"
 "Exit status: 0 on success; 1 on a mismatch, an NVMe error, a timeout or a\n"
 "library error, each reported in one line on stderr; 2 on a usage error.\n",
@@ -258,8 +262,12 @@ int parse_options(int argc, char **argv, struct options *o)
 		case OPT_JSON: o->json = true; break;
 		case OPT_UNLINKED: o->unlinked_read = true; break;
 		case OPT_TIMEOUT:
-			if (parse_u64(optarg, &v) < 0 || !v || v > 3600000)
+			if (parse_u64(optarg, &v) < 0)
 				return bad_usage("--timeout: '%s' is not a number of milliseconds", optarg);
+			if (!v)
+				return bad_usage("--timeout: '%s': the timeout is at least 1 ms", optarg);
+			if (v > 3600000)
+				return bad_usage("--timeout: '%s': the timeout is at most 3600000 ms", optarg);
 			o->timeout_ms = (unsigned int)v;
 			break;
 		case OPT_BACKEND: o->backend = optarg; break;
