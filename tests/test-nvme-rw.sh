@@ -162,11 +162,28 @@ if [ -f "$sim" ]; then
 	expect 1 "a device that is not an NVMe controller is refused in one line" \
 		"^nvme-rw: disk0: not an NVMe controller (class 0x[0-9a-f]*)$"
 	[ "$(wc -l <"$err")" -eq 1 ] || ok 1 "... exactly one line"
+	DMASPLIT_BACKEND_PATH=$tmp/backends run "$prog" --json sim:disk0
+	json_ok "--json on a failure: an object with the error line, status 1" "
+assert $rc == 1, $rc
+assert d == {'error': 'disk0: not an NVMe controller (class 0x000000)'}, d"
+	if [ -w /dev/full ]; then
+		DMASPLIT_BACKEND_PATH=$tmp/backends run_to /dev/full "$prog" --json sim:disk0
+		expect 1 "--json on a failure, to a full disk: the write error said too" \
+			"^nvme-rw: write error: No space left on device$"
+	else
+		skip "--json on a failure, to a full disk: the write error said too" "no /dev/full"
+	fi
 else
 	echo "ok $((n += 1)) # SKIP the swiotlb-sim backend is not built"
+	skip "--json on a failure: an object with the error line, status 1" "swiotlb-sim is not built"
+	skip "--json on a failure, to a full disk: the write error said too" "swiotlb-sim is not built"
 fi
 DMASPLIT_SYSFS_ROOT=$tmp/nosys run "$prog" 0000:00:03.0
 expect 1 "an absent PCI device is refused" "0000:00:03.0"
+run "$prog" --json "$(printf '0000:00:03.0\n"')"
+json_ok "--json on a spec that is no device: the error, escaped, in valid JSON" "
+assert $rc == 1, $rc
+assert d == {'error': '0000:00:03.0\\\\x0a\"' + ': Invalid argument'}, d"
 
 echo "1..$n"
 exit $failed

@@ -146,7 +146,7 @@ static int run_all(struct run *r)
 		}
 	}
 	if (r->o->json)
-		print_json(r, all, n);
+		print_json(r, all, n, ret);
 	else if (!r->o->quiet)
 		print_text(r, all, n);
 	return ret;
@@ -195,7 +195,7 @@ int main(int argc, char **argv)
 		print_identify(&r);
 	if (!o.write && !o.unlinked_read) {
 		if (o.json)
-			print_json(&r, NULL, 0);
+			print_json(&r, NULL, 0, 0);
 		goto out;
 	}
 
@@ -220,6 +220,9 @@ int main(int argc, char **argv)
 		ret = run_all(&r);
 	}
 out:
+	/* A program reading the JSON gets an object on a failure too. */
+	if (o.json && ret < 0)
+		print_json_failure(ret);
 	if (opened)
 		nvme_close(&c);
 	pool_free(&r.out);

@@ -104,8 +104,12 @@ int  unlinked_read(struct run *r);
 const char *human(size_t bytes, char *buf, size_t len);
 void print_text(const struct run *r, const struct figures *all,
 		unsigned int n);
+/* err: 0, or the negative errno of a failure, which adds "error" (the
+ * first error line). */
 void print_json(const struct run *r, const struct figures *all,
-		unsigned int n);
+		unsigned int n, int err);
+/* An object with "error" alone, unless print_json() printed one. */
+void print_json_failure(int err);
 void print_identify(const struct run *r);
 
 #endif

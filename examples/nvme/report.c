@@ -6,8 +6,14 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "nvme-rw.h"
+
+/* The first error line, for --json: the cause, where the lines after it
+ * are often its consequences. */
+static char first_error[4096];
+static bool json_printed;
 
 /*
  * Error lines quote arguments, device names and the library's strings:
@@ -45,6 +51,8 @@ void error_line(const char *fmt, ...)
 	va_end(ap);
 	escape(line, sizeof(line), msg);
 	fprintf(stderr, "%s: %s\n", prog, line);
+	if (!first_error[0])
+		snprintf(first_error, sizeof(first_error), "%s", line);
 }
 
 const char *human(size_t bytes, char *buf, size_t len)
@@ -123,8 +131,14 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
+static void json_error(int err)
+{
+	printf("\"error\":");
+	json_string(first_error[0] ? first_error : strerror(-err));
+}
+
 void print_json(const struct run *r, const struct figures *all,
-		       unsigned int n)
+		unsigned int n, int err)
 {
 	const struct nvme_ctrl *c = r->c;
 	unsigned int i;
@@ -160,7 +174,23 @@ void print_json(const struct run *r, const struct figures *all,
 		       f->verified ? "true" : "false",
 		       ratio_vs_map(all, n, f));
 	}
-	printf("]}\n");
+	printf("]");
+	if (err < 0) {
+		printf(",");
+		json_error(err);
+	}
+	printf("}\n");
+	json_printed = true;
+}
+
+void print_json_failure(int err)
+{
+	if (json_printed)
+		return;
+	printf("{");
+	json_error(err);
+	printf("}\n");
+	json_printed = true;
 }
 
 void print_identify(const struct run *r)
