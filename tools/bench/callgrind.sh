@@ -17,13 +17,25 @@
 #             directory; else dmasplit from PATH)
 #   VALGRIND  valgrind (default valgrind from PATH)
 # Exit status: 0 when every figure was measured (a missed target does
-# not change it), 1 when they could not be, 2 on a usage error.
+# not change it), 1 when they could not be or could not be printed, 2
+# on a usage error.
 set -u
 
 prog=callgrind.sh
 usage() {
 	echo "usage: $prog [--quick] [--json] [--keep DIR] [SPEC]" >&2
 	exit 2
+}
+
+# put: standard input to standard output.  Output that could not be
+# written (a full disk, a closed stdout) is a failure, status 1, in one
+# line of the script's own, with the reason cat gave.
+put() {
+	# Kept when stdout is closed: the shell then runs no cat.
+	e="Bad file descriptor"
+	{ e=$(cat 2>&1 >&3 3>&-); } 2>/dev/null 3>&1 && return 0
+	echo "$prog: write error${e:+: ${e##*: }}" >&2
+	exit 1
 }
 
 quick=
@@ -40,7 +52,7 @@ while [ $# -gt 0 ]; do
 		keep=$2
 		shift ;;
 	-h|--help)
-		sed -n '3,20s/^# \{0,1\}//p' "$0"
+		sed -n '3,21s/^# \{0,1\}//p' "$0" | put || exit 1
 		exit 0 ;;
 	-V|--version) version=true ;;
 	-*) echo "$prog: unknown option '$1'" >&2; usage ;;
@@ -62,7 +74,8 @@ fi
 # program's version is the script's.
 if $version; then
 	v=$("$tool" --version 2>/dev/null | sed -n '1s/.*) //p')
-	echo "$prog (libdmasplit) ${v:-unknown: $tool --version failed}"
+	echo "$prog (libdmasplit) ${v:-unknown: $tool --version failed}" |
+		put || exit 1
 	exit 0
 fi
 valgrind=${VALGRIND:-valgrind}
@@ -203,4 +216,12 @@ END {
 			target = o[i] " " tg[i] " Ir"
 		printf "%2d. %-55s %10s %12s  %s\n", i, t[i], value, target, vd[i]
 	}
-}' "$dir/dumps" "$dir/totals"
+}' "$dir/dumps" "$dir/totals" >"$dir/report"
+rc=$?
+# 1 is the program's own failure, its line printed; anything else is
+# awk's, such as $dir being full.
+if [ $rc -ne 0 ]; then
+	[ $rc -eq 1 ] || echo "$prog: reading the dumps in $dir: awk exited $rc" >&2
+	exit 1
+fi
+put <"$dir/report"

@@ -1,0 +1,93 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# tools/bench/callgrind.sh without valgrind: output it cannot write,
+# with stand-ins for dmasplit and valgrind (the latter writes the dumps
+# and names that dmasplit bench --callgrind under callgrind would).  The
+# real run is in tests/test-tool.sh.
+set -u
+
+cgsh=${top_srcdir:-.}/tools/bench/callgrind.sh
+
+if [ ! -f "$cgsh" ]; then
+	echo "Bail out! $cgsh not found"
+	exit 1
+fi
+unset DMASPLIT VALGRIND
+LC_ALL=C
+export LC_ALL
+
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+. "$(dirname "$0")/tap.sh"
+
+cat >"$tmp/dmasplit" <<'EOF'
+#!/bin/sh
+echo "dmasplit (libdmasplit) 7.3"
+EOF
+# valgrind ... --callgrind-out-file=F PROGRAM ARGS: a dump F.N for each
+# loop, named on stdout; its arguments in the dumps' directory.
+cat >"$tmp/valgrind" <<'EOF'
+#!/bin/sh
+for a; do
+	case $a in --callgrind-out-file=*) f=${a#*=} ;; esac
+done
+echo "$*" >"${f%/*}/args"
+echo "# dmasplit bench --callgrind on sim:bench (a stand-in), quick"
+i=0
+for l in "loop 3" "link 90" "link_bulk 15" "map_unmap 1200" "direct 1100" \
+	"window 900"; do
+	set -- $l
+	i=$((i + 1))
+	printf 'desc: Trigger: Client Request: %s\ntotals: %s\n' "$1" \
+		$(($2 * 4096)) >"$f.$i"
+	echo "callgrind-dump $1 4096"
+done
+EOF
+chmod 755 "$tmp/dmasplit" "$tmp/valgrind"
+
+# cg FILE ARGS...: callgrind.sh with the stand-ins, stdout to FILE ("-":
+# closed), as run's.
+cg() {
+	to=$1
+	shift
+	: >"$out"
+	if [ "$to" = - ]; then
+		DMASPLIT=$tmp/dmasplit VALGRIND=$tmp/valgrind sh "$cgsh" "$@" \
+			>&- 2>"$err"
+	else
+		DMASPLIT=$tmp/dmasplit VALGRIND=$tmp/valgrind sh "$cgsh" "$@" \
+			>"$to" 2>"$err"
+	fi
+	rc=$?
+}
+# one_line PATTERN: status 1 and one line on stderr, matching PATTERN.
+one_line() {
+	[ $rc -eq 1 ] && [ "$(wc -l <"$err")" -eq 1 ] && grep -q -- "$1" "$err"
+}
+
+# Output that cannot be written: status 1, one line of the script's.
+if [ -w /dev/full ]; then
+	cg /dev/full --help
+	one_line '^callgrind.sh: write error: No space left on device$'
+	ok $? "--help to a full disk: exit 1, one line"
+	cg /dev/full --version
+	one_line '^callgrind.sh: write error: No space left on device$'
+	ok $? "--version to a full disk: exit 1, one line"
+	cg /dev/full --quick
+	one_line '^callgrind.sh: write error: No space left on device$'
+	ok $? "the figures to a full disk: exit 1, one line"
+else
+	skip "--help to a full disk: exit 1, one line" "no /dev/full"
+	skip "--version to a full disk: exit 1, one line" "no /dev/full"
+	skip "the figures to a full disk: exit 1, one line" "no /dev/full"
+fi
+cg - --version
+one_line '^callgrind.sh: write error: Bad file descriptor$'
+ok $? "--version with stdout closed: exit 1, one line"
+cg - --quick --json
+one_line '^callgrind.sh: write error: Bad file descriptor$'
+ok $? "--json with stdout closed: exit 1, one line"
+
+echo "1..$n"
+exit $failed
