@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/bench/callgrind.sh without valgrind: output it cannot write,
-# with stand-ins for dmasplit and valgrind (the latter writes the dumps
-# and names that dmasplit bench --callgrind under callgrind would).  The
-# real run is in tests/test-tool.sh.
+# a --version it cannot tell, -- and --keep=DIR, with stand-ins for
+# dmasplit and valgrind (the latter writes the dumps and names that
+# dmasplit bench --callgrind under callgrind would).  The real run is
+# in tests/test-tool.sh.
 set -u
 
 cgsh=${top_srcdir:-.}/tools/bench/callgrind.sh
@@ -25,6 +26,10 @@ cat >"$tmp/dmasplit" <<'EOF'
 #!/bin/sh
 echo "dmasplit (libdmasplit) 7.3"
 EOF
+cat >"$tmp/mute" <<'EOF'
+#!/bin/sh
+exit 0
+EOF
 # valgrind ... --callgrind-out-file=F PROGRAM ARGS: a dump F.N for each
 # loop, named on stdout; its arguments in the dumps' directory.
 cat >"$tmp/valgrind" <<'EOF'
@@ -44,7 +49,7 @@ for l in "loop 3" "link 90" "link_bulk 15" "map_unmap 1200" "direct 1100" \
 	echo "callgrind-dump $1 4096"
 done
 EOF
-chmod 755 "$tmp/dmasplit" "$tmp/valgrind"
+chmod 755 "$tmp/dmasplit" "$tmp/mute" "$tmp/valgrind"
 
 # cg FILE ARGS...: callgrind.sh with the stand-ins, stdout to FILE ("-":
 # closed), as run's.
@@ -88,6 +93,31 @@ ok $? "--version with stdout closed: exit 1, one line"
 cg - --quick --json
 one_line '^callgrind.sh: write error: Bad file descriptor$'
 ok $? "--json with stdout closed: exit 1, one line"
+
+# A version it cannot tell is a failure, not a version.
+run env DMASPLIT=/nonexistent sh "$cgsh" --version
+[ ! -s "$out" ] &&
+	one_line '^callgrind.sh: /nonexistent not found: set DMASPLIT'
+ok $? "--version with DMASPLIT not found: exit 1, one line"
+run env DMASPLIT="$tmp/mute" sh "$cgsh" --version
+[ ! -s "$out" ] &&
+	one_line "^callgrind.sh: $tmp/mute --version printed no version"
+ok $? "--version with a program that prints none: exit 1, one line"
+
+# -- ends the options; --keep=DIR is --keep DIR.
+cg "$tmp/figures" --quick --keep="$tmp/kept" -- -spec
+[ $rc -eq 0 ] && [ ! -s "$err" ] &&
+	[ "$(grep -c '^ *[0-9]\. ' "$tmp/figures")" -eq 6 ] &&
+	[ -f "$tmp/kept/callgrind.out.6" ] &&
+	grep -q ' bench --callgrind --quick -spec$' "$tmp/kept/args"
+ok $? "--keep=DIR -- -SPEC: SPEC after --, the dumps kept in DIR"
+cg "$tmp/figures" -- a b
+[ $rc -eq 2 ] && grep -q '^usage: callgrind.sh ' "$err" &&
+	! grep -q 'unknown option' "$err"
+ok $? "-- with two SPECs after it: a usage error, -- itself known"
+cg "$tmp/figures" --keep=
+[ $rc -eq 2 ] && ! grep -q 'unknown option' "$err"
+ok $? "--keep= without DIR: a usage error"
 
 echo "1..$n"
 exit $failed

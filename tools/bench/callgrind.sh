@@ -11,7 +11,7 @@
 # Instruction counts do not move with the machine's load: a figure here
 # can be checked on a machine too busy to time one.
 #
-# Usage: callgrind.sh [--quick] [--json] [--keep DIR] [SPEC]
+# Usage: callgrind.sh [--quick] [--json] [--keep DIR] [--] [SPEC]
 #        callgrind.sh --help | --version
 #   DMASPLIT  the program (default ./tools/dmasplit if there, a build
 #             directory; else dmasplit from PATH)
@@ -23,7 +23,7 @@ set -u
 
 prog=callgrind.sh
 usage() {
-	echo "usage: $prog [--quick] [--json] [--keep DIR] [SPEC]" >&2
+	echo "usage: $prog [--quick] [--json] [--keep DIR] [--] [SPEC]" >&2
 	exit 2
 }
 
@@ -48,13 +48,25 @@ while [ $# -gt 0 ]; do
 	--quick) quick=--quick ;;
 	--json) json=true ;;
 	--keep)
-		[ $# -ge 2 ] || usage
+		[ $# -ge 2 ] && [ -n "$2" ] || usage
 		keep=$2
 		shift ;;
+	--keep=*)
+		keep=${1#--keep=}
+		[ -n "$keep" ] || usage ;;
 	-h|--help)
 		sed -n '3,21s/^# \{0,1\}//p' "$0" | put || exit 1
 		exit 0 ;;
 	-V|--version) version=true ;;
+	--)
+		# The end of the options: a SPEC may start with "-".
+		shift
+		[ $# -le 1 ] || usage
+		if [ $# -eq 1 ]; then
+			[ -z "$spec" ] || usage
+			spec=$1
+		fi
+		break ;;
 	-*) echo "$prog: unknown option '$1'" >&2; usage ;;
 	*)
 		[ -z "$spec" ] || usage
@@ -70,12 +82,19 @@ elif [ -x ./tools/dmasplit ]; then
 else
 	tool=dmasplit
 fi
+if ! command -v "$tool" >/dev/null 2>&1; then
+	echo "$prog: $tool not found: set DMASPLIT to the dmasplit program" >&2
+	exit 1
+fi
 # The script is the package's, installed beside its dmasplit: that
 # program's version is the script's.
 if $version; then
 	v=$("$tool" --version 2>/dev/null | sed -n '1s/.*) //p')
-	echo "$prog (libdmasplit) ${v:-unknown: $tool --version failed}" |
-		put || exit 1
+	if [ -z "$v" ]; then
+		echo "$prog: $tool --version printed no version: the package's is unknown" >&2
+		exit 1
+	fi
+	echo "$prog (libdmasplit) $v" | put || exit 1
 	exit 0
 fi
 valgrind=${VALGRIND:-valgrind}
