@@ -211,9 +211,14 @@ static _must_check_ int attr_u64(struct pci_reader *pr, const char *name,
 		unreadable(pr, name, r);
 		return r == -ENOENT ? -EIO : r;
 	}
+	/* strtoull would pass over blanks and take a sign: " -1" is no
+	 * size. */
+	if (base == 16 ? !isxdigit((unsigned char)buf[0])
+		       : !isdigit((unsigned char)buf[0]))
+		return malformed(pr, name, buf);
 	errno = 0;
 	v = strtoull(buf, &end, base);
-	if (errno || end == buf || *end || buf[0] == '-' || v > max)
+	if (errno || end == buf || *end || v > max)
 		return malformed(pr, name, buf);
 	*out = v;
 	return 0;

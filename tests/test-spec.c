@@ -559,8 +559,10 @@ START_TEST(sysfs_dma_mask_bits_is_not_truncated)
 }
 END_TEST
 
-/* A PCI ID wider than its field names no device: not cut to another's. */
-START_TEST(sysfs_pci_ids_are_not_truncated)
+/* A PCI ID wider than its field names no device: not cut to another's.
+ * Nor is a blank and a sign, which strtoull passes over, taken for a
+ * number. */
+START_TEST(sysfs_numbers_are_not_truncated_or_wrapped)
 {
 	static const struct {
 		const char *attr, *wide, *fits;
@@ -587,6 +589,15 @@ START_TEST(sysfs_pci_ids_are_not_truncated)
 		ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
 	}
 	ck_assert_uint_eq(d.pci_class, 0xffffff);
+	/* " -1" was 2^64 - 1 bytes of peer memory. */
+	fakesys_put(DEVDIR "/p2pmem/size", " -1\n");
+	tu_log_clear();
+	ck_assert_int_eq(describe("0000:01:00.0", &d), -EIO);
+	ck_assert_msg(tu_log_count("\n") == 1 && tu_log_has("p2pmem/size"),
+		      "log:\n%s", tu_log_text());
+	fakesys_put(DEVDIR "/p2pmem/size", "1048576\n");
+	ck_assert_int_eq(describe("0000:01:00.0", &d), 0);
+	ck_assert_uint_eq(d.p2pmem_size, 1048576);
 }
 END_TEST
 
@@ -872,7 +883,7 @@ int main(void)
 	tcase_add_test(tc, missing_or_malformed_sysfs_is_an_error);
 	tcase_add_test(tc, sysfs_fifo_is_refused_without_blocking);
 	tcase_add_test(tc, sysfs_dma_mask_bits_is_not_truncated);
-	tcase_add_test(tc, sysfs_pci_ids_are_not_truncated);
+	tcase_add_test(tc, sysfs_numbers_are_not_truncated_or_wrapped);
 	tcase_add_test(tc, sysfs_loops_and_overlong_content_are_logged);
 	tcase_add_test(tc, sysfs_content_fills_the_buffer_exactly);
 	tcase_add_test(tc, iommu_group_without_type_is_described_as_such);
