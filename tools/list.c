@@ -183,8 +183,10 @@ static unsigned int existing_dirs(const char *path)
 int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 	     char **args UNUSED)
 {
+	struct dmasplit_backend *be;
+	const char *forced, *by;
 	unsigned int searched;
-	bool from_env, refused;
+	bool from_env, refused, missing;
 	int r;
 
 	searched = existing_dirs(backend_path(&from_env));
@@ -197,16 +199,18 @@ int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 	 * built-in backend still loads; so is a forced backend that is not
 	 * there.  What loaded is listed all the same. */
 	refused = searched && refused_dirs >= searched;
-	r = refused ? -EACCES : forced_backend_loaded(ctx, opts);
+	forced = forced_backend(opts, &by);
+	missing = forced && dmasplit_backend_find(ctx, forced, &be) < 0;
+	r = refused ? -EACCES : missing ? -ENODEV : 0;
 	if (opts->json)
 		list_json(ctx, r);
 	else
 		list_text(ctx, opts->wide);
 	fflush(stdout);
-	if (refused) {
+	if (refused)
 		say("list: every backend directory searched was refused (%s)",
 		    backend_path(&from_env));
-		forced_backend_loaded(ctx, opts);
-	}
+	if (missing)
+		say("backend '%s' (forced by %s) is not loaded", forced, by);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

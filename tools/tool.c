@@ -69,32 +69,52 @@ const char *errno_name(int err)
  * the terminal. */
 void vsay(const char *fmt, va_list ap)
 {
-	char small[512], *line = small;
+	static const char hex[] = "0123456789abcdef";
+	char small[512], small_out[4 * sizeof(small)];
+	char *line = small, *out = small_out;
+	size_t i, o = 0;
 	va_list again;
 	int n;
 
 	va_copy(again, ap);
 	n = vsnprintf(small, sizeof(small), fmt, ap);
-	if (n >= (int)sizeof(small)) {
+	if (n < 0) {
+		snprintf(small, sizeof(small), "%s",
+			 "(an error line that could not be formatted)");
+	} else if ((size_t)n >= sizeof(small)) {
+		/* A long line (a spec can be) whole, on the heap; without
+		 * memory it goes out cut, not lost. */
 		line = malloc((size_t)n + 1);
-		if (line)
+		out = line ? malloc((size_t)n * 4 + 1) : NULL;
+		if (out) {
 			vsnprintf(line, (size_t)n + 1, fmt, again);
-		else
-			line = small;	/* cut, not lost */
+		} else {
+			free(line);
+			line = small;
+			out = small_out;
+		}
 	}
 	va_end(again);
-	fputs(PROG ": ", stderr);
-	for (n = 0; n >= 0 && line[n]; n++) {
-		unsigned char c = (unsigned char)line[n];
+	for (i = 0; line[i]; i++) {
+		unsigned char c = (unsigned char)line[i];
 
-		if (c < 0x20 || c == 0x7f)
-			fprintf(stderr, "\\x%02x", c);
-		else
-			fputc(c, stderr);
+		if (c < 0x20 || c == 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 0xf];
+		} else {
+			out[o++] = (char)c;
+		}
 	}
-	fputc('\n', stderr);
-	if (line != small)
+	out[o] = '\0';
+	/* One write: stderr is unbuffered, and a line written a byte at a
+	 * time can be split by another writer's. */
+	fprintf(stderr, PROG ": %s\n", out);
+	if (line != small) {
 		free(line);
+		free(out);
+	}
 }
 
 void say(const char *fmt, ...)

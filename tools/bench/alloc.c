@@ -79,6 +79,9 @@ static int alloc_sample(struct bench *b, void *arg, double *ns)
 	uint64_t t0;
 	int r;
 
+	if (q < 1 || q > ALLOC_INFLIGHT)
+		return failed(b, "windows in flight beyond the ring", -EINVAL);
+
 	for (i = 0; i + 1 < q; i++) {
 		r = dmasplit_iova_alloc(a->dev, a->size, 0, &ring[i]);
 		if (r < 0) {
