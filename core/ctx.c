@@ -16,12 +16,26 @@
 static void log_stderr(void *data, int priority, const char *file, int line,
 		       const char *fn, const char *format, va_list args)
 {
-	/* Threads log at once: one line, whole, under stderr's lock. */
-	flockfile(stderr);
-	fputs("libdmasplit: ", stderr);
-	vfprintf(stderr, format, args);
-	fputc('\n', stderr);
-	funlockfile(stderr);
+	char small[1024];
+	va_list again;
+	int n;
+
+	/* One write where the line fits: stderr is unbuffered, and other
+	 * processes may write to the same file. */
+	va_copy(again, args);
+	n = vsnprintf(small, sizeof(small), format, args);
+	if (n >= 0 && (size_t)n < sizeof(small)) {
+		fprintf(stderr, "libdmasplit: %s\n", small);
+	} else {
+		/* Threads log at once: one line, whole, under stderr's
+		 * lock. */
+		flockfile(stderr);
+		fputs("libdmasplit: ", stderr);
+		vfprintf(stderr, format, again);
+		fputc('\n', stderr);
+		funlockfile(stderr);
+	}
+	va_end(again);
 }
 
 static void call_log_fn(struct dmasplit_ctx *ctx, int priority,
