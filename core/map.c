@@ -25,7 +25,9 @@ static int map_any(struct dmasplit_dev *dev, void *vaddr, size_t len,
 		   enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma,
 		   const void *caller, bool regions)
 {
-	struct dmasplit_seg seg;
+	/* Address 0 until the backend gives one: one that returns success
+	 * without is refused as giving address 0. */
+	struct dmasplit_seg seg = { 0 };
 	int r;
 
 	if (!dev || !dma)
@@ -92,7 +94,7 @@ DMASPLIT_EXPORT int dmasplit_map(struct dmasplit_dev *dev, void *vaddr,
 				 size_t len, enum dmasplit_dir dir,
 				 uint32_t attrs, uint64_t *dma)
 {
-	uint64_t addr;
+	uint64_t addr = 0;	/* as map_any's */
 	int r;
 
 	if (unlikely(!dev || !dma || dev->check || regions_live(dev) ||
@@ -367,6 +369,9 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 		r = 0;
 	}
 	if (dev->ops->map_vec) {
+		/* Segments the backend says it filled but did not are
+		 * refused as address 0, not taken from the caller's array. */
+		memset(segs, 0, (size_t)*nsegs * sizeof(*segs));
 		used = *nsegs;
 		r = dev->ops->map_vec(dev->bdev, iov, n, dir, attrs, segs,
 				      &used);
@@ -478,8 +483,8 @@ DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
 					    size_t size, uint32_t flags,
 					    void **cpu, uint64_t *dma)
 {
-	struct dmasplit_seg seg;
-	void *p;
+	struct dmasplit_seg seg = { 0 };	/* as map_any's */
+	void *p = NULL;
 	int r;
 
 	if (!dev || !cpu || !dma)

@@ -35,6 +35,8 @@
  *   NAME.cohnull   a bug: alloc_coherent succeeds with no CPU address
  *   NAME.winnull   a bug: every second iova_alloc succeeds without
  *                  writing its window
+ *   NAME.nofill    a bug: map, map_vec and alloc_coherent succeed without
+ *                  writing the device address
  * where NAME is this backend's name; other keys belong to other backends.
  * Built a third time as "testc" (TB_UNMAPVEC_ONLY): an unmap_vec without
  * a map_vec, which the core must not use.
@@ -121,6 +123,8 @@ static int tb_open(const struct dmasplit_host *host,
 				sizeof(buf)) != NULL;
 	v = option(desc->options, TB_NAME ".flags", buf, sizeof(buf));
 	b->extra_flags = v ? (uint32_t)strtoul(v, NULL, 0) : 0;
+	b->no_fill = option(desc->options, TB_NAME ".nofill", buf,
+			    sizeof(buf)) != NULL;
 	b->coh_null = option(desc->options, TB_NAME ".cohnull", buf,
 			     sizeof(buf)) != NULL;
 	b->win_null = option(desc->options, TB_NAME ".winnull", buf,
@@ -510,7 +514,8 @@ listed:
 	m->coherent = coherent;
 	m->next = b->maps;
 	b->maps = m;
-	*dma = m->dma;
+	if (!b->no_fill)
+		*dma = m->dma;
 	return 0;
 }
 
@@ -616,7 +621,8 @@ static int tb_map_vec(struct dmasplit_bdev *b, const struct iovec *iov,
 				r = -ENOSPC;
 				goto fail_maps;
 			}
-			segs[used].dma = m->dma;
+			if (!b->no_fill)
+				segs[used].dma = m->dma;
 			segs[used].len = m->len;
 			used++;
 		}

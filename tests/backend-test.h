@@ -65,6 +65,7 @@ struct dmasplit_bdev {
 	bool ranges_over;	/* NAME.rangesover */
 	uint32_t extra_flags;	/* NAME.flags */
 	bool coh_null, win_null;	/* NAME.cohnull, NAME.winnull */
+	bool no_fill;			/* NAME.nofill */
 	unsigned int win_allocs;
 	enum { BAD_NONE, BAD_ZERO, BAD_WRAP, BAD_MASK } badaddr;
 	/* A wrong answer from get_info (NAME.badinfo=mask0|mask65|range). */

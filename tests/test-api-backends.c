@@ -209,7 +209,52 @@ static void bad_addresses_refused(void)
 		ck_assert_msg(!tu_log_has("leaked") && !tu_log_has("still live"),
 			      "%s: log:\n%s", modes[i], tu_log_text());
 	}
+	/* A backend that says it mapped but gives no address: address 0,
+	 * not whatever the library's or the caller's memory held. */
+	{
+		struct dmasplit_dev *d = open_other("sim:nf,testb.nofill", "testb");
+		uint64_t dma = 7;
+		void *cpu = NULL;
+
+		ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), -EIO);
+		ck_assert_uint_eq(dma, 7);
+		ck_assert_msg(tu_log_has("0x0+0x1000 from map, which the device cannot use (address 0)"),
+			      "nofill: map: log:\n%s", tu_log_text());
+		tu_log_clear();
+		nsegs = 3;
+		for (i = 0; i < 3; i++)
+			segs[i] = (struct dmasplit_seg){ .dma = 0x10000 * (i + 1), .len = G };
+		ck_assert_int_eq(dmasplit_map_vec(d, iov, 3, DMASPLIT_TO_DEVICE, 0,
+						  segs, &nsegs), -EIO);
+		ck_assert_msg(tu_log_has("from map_vec, which the device cannot use (address 0)"),
+			      "nofill: map_vec: log:\n%s", tu_log_text());
+		tu_log_clear();
+		ck_assert_int_eq(dmasplit_alloc_coherent(d, G, 0, &cpu, &dma), -EIO);
+		ck_assert(cpu == NULL && dma == 7);
+		ck_assert_msg(tu_log_has("from alloc_coherent, which the device cannot use (address 0)"),
+			      "nofill: coherent: log:\n%s", tu_log_text());
+		dmasplit_dev_close(d);
+		tu_log_clear();
+	}
 }
+
+/* The checker releases what a program leaked when the device goes; what
+ * the backend then fails to release is said, not passed over. */
+START_TEST(checker_says_what_the_backend_could_not_release)
+{
+	struct dmasplit_dev *d = open_other("sim:rf,testa.fail=unmap", "testa");
+	uint64_t dma;
+
+	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	tu_log_clear();
+	dmasplit_dev_close(d);
+	ck_assert_msg(tu_log_has("leaked dmasplit_map mapping") &&
+		      tu_log_has("backend testa returned -5 (Input/output error) from unmap of") &&
+		      tu_log_has("at release: it may stay mapped"),
+		      "log:\n%s", tu_log_text());
+	tu_log_clear();
+}
+END_TEST
 
 START_TEST(checker_refuses_unusable_backend_addresses)
 {
@@ -821,6 +866,7 @@ int main(void)
 	tcase_add_test(tc, checker_refuses_a_vector_with_a_segment_twice);
 	tcase_add_test(tc, checker_unmaps_a_vector_only_as_mapped);
 	tcase_add_test(tc, checker_refuses_unusable_backend_addresses);
+	tcase_add_test(tc, checker_says_what_the_backend_could_not_release);
 	tcase_add_test(tc, checker_lets_untranslated_devices_map_the_same_bytes_twice);
 	tcase_add_test(tc, checker_syncs_the_same_bytes_by_the_mapping_that_allows_it);
 	tcase_add_test(tc, checker_tells_vectors_of_the_same_bytes_apart);
