@@ -17,6 +17,18 @@ void check_group_put(struct check_group *g)
 		free(g);
 }
 
+/* What the backend could not release stays mapped: say so, as any
+ * other call's failure is. */
+static void release_failed(struct dmasplit_dev *dev, int r, const char *op,
+			   uint64_t dma, uint64_t len)
+{
+	if (r)
+		log_err(dev->ctx, "%s: backend %s returned %d (%s) from %s of 0x%" PRIx64 "+0x%" PRIx64 " at release: it may stay mapped",
+			dev->name, dev->backend->ops.name, r,
+			is_errno(r) ? strerror(-r) : "not an errno", op, dma,
+			len);
+}
+
 void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e,
 			    const char *when)
 {
@@ -50,24 +62,37 @@ void check_map_release_leak(struct dmasplit_dev *dev, struct check_entry *e,
 		return;
 	switch (e->kind) {
 	case CHECK_MAP:
-		ops->unmap(dev->bdev, e->node.start, len, e->dir,
-			   DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		release_failed(dev, ops->unmap(dev->bdev, e->node.start, len,
+					       e->dir,
+					       DMASPLIT_ATTR_SKIP_CPU_SYNC),
+			       "unmap", e->node.start, len);
 		break;
 	case CHECK_VEC:
 		if (g->released)
 			break;
 		g->released = true;
 		if (ops->unmap_vec)
-			ops->unmap_vec(dev->bdev, g->segs, g->n, e->dir,
-				       DMASPLIT_ATTR_SKIP_CPU_SYNC);
+			release_failed(dev,
+				       ops->unmap_vec(dev->bdev, g->segs, g->n,
+						      e->dir,
+						      DMASPLIT_ATTR_SKIP_CPU_SYNC),
+				       "unmap_vec", g->segs[0].dma,
+				       g->segs[0].len);
 		else
 			for (i = 0; i < g->n; i++)
-				ops->unmap(dev->bdev, g->segs[i].dma,
-					   g->segs[i].len, e->dir,
-					   DMASPLIT_ATTR_SKIP_CPU_SYNC);
+				release_failed(dev,
+					       ops->unmap(dev->bdev,
+							  g->segs[i].dma,
+							  g->segs[i].len,
+							  e->dir,
+							  DMASPLIT_ATTR_SKIP_CPU_SYNC),
+					       "unmap", g->segs[i].dma,
+					       g->segs[i].len);
 		break;
 	case CHECK_COHERENT:
-		ops->free_coherent(dev->bdev, len, e->cpu, e->node.start);
+		release_failed(dev, ops->free_coherent(dev->bdev, len, e->cpu,
+						       e->node.start),
+			       "free_coherent", e->node.start, len);
 		break;
 	case CHECK_WINDOW:
 		break;
