@@ -187,6 +187,8 @@ static const char *info_bad(const struct dmasplit_dev_info *info)
 {
 	unsigned int i;
 
+	if (!info->granule)
+		return "granule 0 (get_info left it unset?)";
 	if (!is_pow2(info->granule))
 		return "a granule that is not a power of two";
 	if (!info->dma_mask_bits || info->dma_mask_bits > 64)

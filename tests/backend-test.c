@@ -37,6 +37,9 @@
  *                  writing its window
  *   NAME.nofill    a bug: map, map_vec and alloc_coherent succeed without
  *                  writing the device address
+ *   NAME.badinfo=mask0|mask65|range|granule0  a bug: get_info gives a
+ *                  DMA mask of 0 or 65 bits, a range that ends before it
+ *                  starts, or granule 0
  * where NAME is this backend's name; other keys belong to other backends.
  * Built a third time as "testc" (TB_UNMAPVEC_ONLY): an unmap_vec without
  * a map_vec, which the core must not use.
@@ -141,7 +144,8 @@ static int tb_open(const struct dmasplit_host *host,
 	b->fail_errno = v ? atoi(v) : EIO;
 	v = option(desc->options, TB_NAME ".badinfo", buf, sizeof(buf));
 	b->bad_info = !v ? BADINFO_NONE : !strcmp(v, "mask0") ? BADINFO_MASK0 :
-		      !strcmp(v, "mask65") ? BADINFO_MASK65 : BADINFO_RANGE;
+		      !strcmp(v, "mask65") ? BADINFO_MASK65 :
+		      !strcmp(v, "granule0") ? BADINFO_GRANULE0 : BADINFO_RANGE;
 	r = host->iovad_new(host, &range, 1, b->granule, &b->iovad);
 	if (r < 0) {
 		dmasplit_host_err(host, TB_NAME ": %s: granule=%" PRIu64 ": %s",
@@ -289,6 +293,8 @@ static int tb_get_info(struct dmasplit_bdev *b, struct dmasplit_dev_info *info)
 		info->dma_mask_bits = 65;
 	else if (b->bad_info == BADINFO_RANGE)
 		info->ranges[0].last = info->ranges[0].start - 1;
+	else if (b->bad_info == BADINFO_GRANULE0)
+		info->granule = 0;
 	return 0;
 }
 

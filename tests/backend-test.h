@@ -70,7 +70,7 @@ struct dmasplit_bdev {
 	enum { BAD_NONE, BAD_ZERO, BAD_WRAP, BAD_MASK } badaddr;
 	/* A wrong answer from get_info (NAME.badinfo=mask0|mask65|range). */
 	enum { BADINFO_NONE, BADINFO_MASK0, BADINFO_MASK65,
-	       BADINFO_RANGE } bad_info;
+	       BADINFO_RANGE, BADINFO_GRANULE0 } bad_info;
 	char fail_op[16];
 	int fail_skip;		/* calls of fail_op to let through; -1 done */
 	int fail_errno;

@@ -528,6 +528,8 @@ START_TEST(broken_open_and_device_information_are_eproto)
 		  "invalid device information for o: a DMA mask not of 1 to 64 bits", -EPROTO },
 		{ "sim:o,testa.badinfo=range",
 		  "invalid device information for o: a range that ends before it starts", -EPROTO },
+		{ "sim:o,testa.badinfo=granule0",
+		  "invalid device information for o: granule 0 (get_info left it unset?)", -EPROTO },
 	};
 	struct dmasplit_dev *d = NULL;
 	unsigned int i;

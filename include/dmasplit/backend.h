@@ -282,9 +282,10 @@ struct dmasplit_backend_ops {
 
 	/*
 	 * Optional: NULL makes the core answer -EOPNOTSUPP, except the syncs
-	 * (NULL: nothing to do).  Sets go together or not at all: iova_alloc
-	 * with iova_link, iova_unlink and iova_destroy; map with unmap;
-	 * map_vec with unmap_vec; alloc_coherent with free_coherent.
+	 * (NULL: nothing to do), get_stats (the counters read 0) and
+	 * get_ranges (get_info's ranges).  Sets go together or not at all:
+	 * iova_alloc with iova_link, iova_unlink and iova_destroy; map with
+	 * unmap; map_vec with unmap_vec; alloc_coherent with free_coherent.
 	 */
 	int (*get_stats)(struct dmasplit_bdev *bdev,
 			 struct dmasplit_dev_stats *stats);
