@@ -413,9 +413,16 @@ static int enable(struct nvme_ctrl *c)
 }
 
 /* Identify strings are space-padded ASCII. */
+/* The specification makes identify strings printable ASCII padded with
+ * blanks; what the device put there reaches a terminal, so any other
+ * byte is shown as '?'. */
 static void copy_id_string(char *dst, const uint8_t *src, size_t len)
 {
-	memcpy(dst, src, len);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		dst[i] = !src[i] ? '\0' : src[i] >= 0x20 && src[i] <= 0x7e
+			 ? (char)src[i] : '?';
 	dst[len] = '\0';
 	while (len && (dst[len - 1] == ' ' || dst[len - 1] == '\0'))
 		dst[--len] = '\0';
