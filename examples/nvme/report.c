@@ -18,8 +18,8 @@ static bool json_printed;
 /*
  * Error lines quote arguments, device names and the library's strings:
  * a control byte there could split a line or reach the terminal as an
- * escape, so each byte outside printable ASCII is written \xNN, as in
- * the library's own log lines.
+ * escape, so each byte outside printable ASCII is written \xNN, the
+ * form of the library's log lines (which escape control bytes only).
  */
 static void escape(char *out, size_t len, const char *s)
 {
