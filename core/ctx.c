@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "private.h"
 
 static void log_stderr(void *data, int priority, const char *file, int line,
 		       const char *fn, const char *format, va_list args)
@@ -106,38 +107,44 @@ static void hold_line(struct log_queue *q, int priority, const char *file,
 /*
  * Messages quote device specs, sysfs contents and plugin strings, none of
  * which the library controls: a control character in them could forge
- * log lines or terminal escapes, so every one leaves as \xNN, in the one
- * place all lines pass through.
+ * log lines or terminal escapes, so every one leaves as \xNN.  The
+ * project's tools give their own error lines the same form
+ * (core/private.h).
  */
-void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
-		   int line, const char *fn, const char *format, va_list args)
+char *dmasplit_private_escape_line(char *buf, size_t size,
+				   const char *format, va_list args)
 {
 	static const char hex[] = "0123456789abcdef";
-	char small[512], small_out[sizeof(small) * 4];
-	char *msg = small, *out = small_out;
-	size_t i, o = 0;
+	char small[512], *msg = small, *out = buf;
+	size_t i, o = 0, room = size;
 	va_list again;
 	int n;
 
-	if (!ctx->log_fn)
-		return;
 	va_copy(again, args);
 	n = vsnprintf(small, sizeof(small), format, args);
-	/* A long line (paths can be) is formatted again, whole, on the
-	 * heap; without memory it goes out cut, not lost. */
-	if (n >= (int)sizeof(small)) {
+	if (n < 0) {
+		n = snprintf(small, sizeof(small), "%s",
+			     "(a line that could not be formatted)");
+	} else if ((size_t)n >= sizeof(small)) {
+		/* A long line (paths can be) is formatted again, whole, on
+		 * the heap; without memory it goes out cut, not lost. */
 		msg = malloc((size_t)n + 1);
-		out = msg ? malloc((size_t)n * 4 + 1) : NULL;
-		if (out) {
+		if (msg) {
 			vsnprintf(msg, (size_t)n + 1, format, again);
 		} else {
-			free(msg);
 			msg = small;
-			out = small_out;
+			n = (int)sizeof(small) - 1;
 		}
 	}
 	va_end(again);
-	for (i = 0; msg[i]; i++) {
+	if ((size_t)n * 4 + 1 > size) {
+		out = malloc((size_t)n * 4 + 1);
+		if (out)
+			room = (size_t)n * 4 + 1;
+		else
+			out = buf;	/* cut to buf */
+	}
+	for (i = 0; msg[i] && o + 5 <= room; i++) {
 		unsigned char c = (unsigned char)msg[i];
 
 		if (c < 0x20 || c == 0x7f) {
@@ -150,14 +157,26 @@ void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
 		}
 	}
 	out[o] = '\0';
+	if (msg != small)
+		free(msg);
+	return out;
+}
+
+/* Every line passes through here, escaped. */
+void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
+		   int line, const char *fn, const char *format, va_list args)
+{
+	char buf[2048], *out;
+
+	if (!ctx->log_fn)
+		return;
+	out = dmasplit_private_escape_line(buf, sizeof(buf), format, args);
 	if (held_lines)
 		hold_line(held_lines, priority, file, line, fn, out);
 	else
 		call_log_fn(ctx, priority, file, line, fn, "%s", out);
-	if (msg != small) {
-		free(msg);
+	if (out != buf)
 		free(out);
-	}
 }
 
 void dmasplit_log(struct dmasplit_ctx *ctx, int priority, const char *file,

@@ -8,7 +8,19 @@
 #ifndef DMASPLIT_PRIVATE_H
 #define DMASPLIT_PRIVATE_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 #include <dmasplit/backend.h>
+
+/*
+ * The line format makes, with its control bytes as \xNN, as the
+ * library's log lines are: in buf (size bytes) where it fits, else on
+ * the heap (free it when it is not buf); cut to buf without memory.
+ */
+char *dmasplit_private_escape_line(char *buf, size_t size,
+				   const char *format, va_list args)
+	__attribute__((format(printf, 3, 0)));
 
 /*
  * The backend operations and backend device behind dev, so that the

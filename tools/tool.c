@@ -14,6 +14,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "private.h"
 #include "tool.h"
 
 /* ------------------------------------------------------------------ */
@@ -64,57 +65,17 @@ const char *errno_name(int err)
 }
 
 /* An error line quotes what it was given (a device spec, an option, a
- * name read from sysfs): its control bytes go out as \xNN, as in the
- * library's own log lines, so that it stays one line and cannot drive
- * the terminal. */
+ * name read from sysfs): it leaves in the library's escaped form, so
+ * that it stays one line and cannot drive the terminal, and in one
+ * write, which another writer cannot split. */
 void vsay(const char *fmt, va_list ap)
 {
-	static const char hex[] = "0123456789abcdef";
-	char small[512], small_out[4 * sizeof(small)];
-	char *line = small, *out = small_out;
-	size_t i, o = 0;
-	va_list again;
-	int n;
+	char buf[2048], *line;
 
-	va_copy(again, ap);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
-	if (n < 0) {
-		snprintf(small, sizeof(small), "%s",
-			 "(an error line that could not be formatted)");
-	} else if ((size_t)n >= sizeof(small)) {
-		/* A long line (a spec can be) whole, on the heap; without
-		 * memory it goes out cut, not lost. */
-		line = malloc((size_t)n + 1);
-		out = line ? malloc((size_t)n * 4 + 1) : NULL;
-		if (out) {
-			vsnprintf(line, (size_t)n + 1, fmt, again);
-		} else {
-			free(line);
-			line = small;
-			out = small_out;
-		}
-	}
-	va_end(again);
-	for (i = 0; line[i]; i++) {
-		unsigned char c = (unsigned char)line[i];
-
-		if (c < 0x20 || c == 0x7f) {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 0xf];
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = '\0';
-	/* One write: stderr is unbuffered, and a line written a byte at a
-	 * time can be split by another writer's. */
-	fprintf(stderr, PROG ": %s\n", out);
-	if (line != small) {
+	line = dmasplit_private_escape_line(buf, sizeof(buf), fmt, ap);
+	fprintf(stderr, PROG ": %s\n", line);
+	if (line != buf)
 		free(line);
-		free(out);
-	}
 }
 
 void say(const char *fmt, ...)
