@@ -555,25 +555,27 @@ START_TEST(iovad_aligned_is_the_lowest_aligned_fit)
 }
 END_TEST
 
-START_TEST(iovad_matches_reference)
+/* 48 small spaces and 3 large, each from seeds of its own. */
+static void run_references(uint64_t small_seed, uint64_t large_seed,
+			   bool near)
 {
 	uint64_t seed;
 
 	for (seed = 1; seed <= 48; seed++)
-		run_reference(seed * 0x9e3779b97f4a7c15ull, 512, 1500, false);
+		run_reference(seed * small_seed, 512, 1500, near);
 	for (seed = 1; seed <= 3; seed++)
-		run_reference(seed * 0xbf58476d1ce4e5b9ull, 8192, 6000, false);
+		run_reference(seed * large_seed, 8192, 6000, near);
+}
+
+START_TEST(iovad_matches_reference)
+{
+	run_references(0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull, false);
 }
 END_TEST
 
 START_TEST(iovad_frees_of_the_newest_match_reference)
 {
-	uint64_t seed;
-
-	for (seed = 1; seed <= 48; seed++)
-		run_reference(seed * 0x94d049bb133111ebull, 512, 1500, true);
-	for (seed = 1; seed <= 3; seed++)
-		run_reference(seed * 0xd6e8feb86659fd93ull, 8192, 6000, true);
+	run_references(0x94d049bb133111ebull, 0xd6e8feb86659fd93ull, true);
 }
 END_TEST
 
