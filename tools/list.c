@@ -183,10 +183,9 @@ static unsigned int existing_dirs(const char *path)
 int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 	     char **args UNUSED)
 {
-	struct dmasplit_backend *be;
-	const char *forced, *by;
+	const char *missing, *by;
 	unsigned int searched;
-	bool from_env, refused, missing;
+	bool from_env, refused;
 	int r;
 
 	searched = existing_dirs(backend_path(&from_env));
@@ -199,8 +198,7 @@ int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 	 * built-in backend still loads; so is a forced backend that is not
 	 * there.  What loaded is listed all the same. */
 	refused = searched && refused_dirs >= searched;
-	forced = forced_backend(opts, &by);
-	missing = forced && dmasplit_backend_find(ctx, forced, &be) < 0;
+	missing = forced_backend_missing(ctx, opts, &by);
 	r = refused ? -EACCES : missing ? -ENODEV : 0;
 	if (opts->json)
 		list_json(ctx, r);
@@ -211,6 +209,6 @@ int cmd_list(struct dmasplit_ctx *ctx, const struct options *opts,
 		say("list: every backend directory searched was refused (%s)",
 		    backend_path(&from_env));
 	if (missing)
-		say("backend '%s' (forced by %s) is not loaded", forced, by);
+		say_not_loaded(missing, by);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -177,16 +177,31 @@ const char *forced_backend(const struct options *opts, const char **by)
 	return NULL;
 }
 
-/* A forced backend that is not loaded makes every answer "no backend":
- * the commands that list say why instead.  -ENODEV, or 0. */
-int forced_backend_loaded(struct dmasplit_ctx *ctx, const struct options *opts)
+/* The backend forced with -b or DMASPLIT_BACKEND when it is not loaded
+ * (*by: what forced it), else NULL: every answer would then be "no
+ * backend", and the commands that list say why instead. */
+const char *forced_backend_missing(struct dmasplit_ctx *ctx,
+				   const struct options *opts, const char **by)
 {
 	struct dmasplit_backend *be;
-	const char *by, *name = forced_backend(opts, &by);
+	const char *name = forced_backend(opts, by);
 
-	if (!name || dmasplit_backend_find(ctx, name, &be) == 0)
-		return 0;
+	return name && dmasplit_backend_find(ctx, name, &be) < 0 ? name : NULL;
+}
+
+void say_not_loaded(const char *name, const char *by)
+{
 	say("backend '%s' (forced by %s) is not loaded", name, by);
+}
+
+/* -ENODEV, said, when the forced backend is not loaded; else 0. */
+int forced_backend_loaded(struct dmasplit_ctx *ctx, const struct options *opts)
+{
+	const char *by, *name = forced_backend_missing(ctx, opts, &by);
+
+	if (!name)
+		return 0;
+	say_not_loaded(name, by);
 	return -ENODEV;
 }
 

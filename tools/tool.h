@@ -67,6 +67,9 @@ const char *forced_backend(const struct options *opts, const char **by);
  * one line: the library would open the device with it all the same. */
 int check_forced_backend(struct dmasplit_ctx *ctx, const struct options *opts,
 			 const char *spec);
+const char *forced_backend_missing(struct dmasplit_ctx *ctx,
+				   const struct options *opts, const char **by);
+void say_not_loaded(const char *name, const char *by);
 int forced_backend_loaded(struct dmasplit_ctx *ctx,
 			  const struct options *opts);
 void say_not_handled(const char *backend, const char *spec, int err);
