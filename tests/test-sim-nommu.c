@@ -135,6 +135,46 @@ START_TEST(iommu_off_device_reaches_host_memory_and_faults_elsewhere)
 }
 END_TEST
 
+/* dmasplit_dev_open(3): an access that faults part way has moved the
+ * bytes before the fault; past the mask, as anywhere else.  At 1 GiB,
+ * which AddressSanitizer leaves to the program too. */
+START_TEST(iommu_off_access_crossing_the_mask_moves_the_bytes_below_it)
+{
+	const uint64_t top = 1ull << 30, below = top - 8192;
+	struct dmasplit_dev *d = open_dev("sim:m30,iommu=off,mask=30");
+	uint8_t got[3 * 4096], *p;
+	size_t i, moved;
+
+	p = mmap((void *)(uintptr_t)below, 8192, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != (uint8_t *)(uintptr_t)below) {
+		if (p != MAP_FAILED)
+			munmap(p, 8192);
+		dmasplit_dev_close(d);
+		ck_abort_msg("memory at 0x%" PRIx64 " is taken: cannot place the buffer below the mask",
+			     below);
+	}
+	memset(p, 0x5a, 8192);
+	memset(got, 0, sizeof(got));
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_dev_dma_read(d, below, got, sizeof(got)), -EFAULT);
+	for (moved = 0; moved < sizeof(got) && got[moved] == 0x5a; moved++)
+		;
+	ck_assert_msg(moved == 8192, "read crossing the mask moved %zu bytes, expected the 8192 below it",
+		      moved);
+	ck_assert_msg(tu_log_count("fault addr 0x40000000 ") == 1,
+		      "the fault does not name the first address beyond the mask:\n%s",
+		      tu_log_text());
+	memset(got, 0xa5, sizeof(got));
+	ck_assert_int_eq(dmasplit_dev_dma_write(d, below, got, sizeof(got)), -EFAULT);
+	for (i = 0; i < 8192 && p[i] == 0xa5; i++)
+		;
+	ck_assert_msg(i == 8192, "write crossing the mask moved %zu bytes, expected 8192", i);
+	munmap(p, 8192);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 START_TEST(bounce_visible_only_after_sync_for_device)
 {
 	static const char *const specs[] = { "sim:f,iommu=off,bounce=force", "sim:u,untrusted=1" };
@@ -658,6 +698,7 @@ int main(void)
 	tu_add_test_if(tc, buffer_above_mask_is_bounced, high_memory_available(),
 		       "no memory can be mapped above 4 GiB here");
 	tcase_add_test(tc, iommu_off_device_reaches_host_memory_and_faults_elsewhere);
+	tcase_add_test(tc, iommu_off_access_crossing_the_mask_moves_the_bytes_below_it);
 	tcase_add_test(tc, bounce_visible_only_after_sync_for_device);
 	tcase_add_test(tc, host_sees_device_write_only_after_sync_for_cpu);
 	tcase_add_test(tc, unmap_copies_back_from_device);

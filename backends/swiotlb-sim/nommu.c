@@ -356,10 +356,20 @@ int nommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		 size_t len, bool write)
 {
 	struct iovec host = { (void *)(uintptr_t)dma, len };
+	int r;
 
-	if (dma > b->limit || len - 1 > b->limit - dma) {
+	if (dma > b->limit) {
 		sim_fault(b, dma, write, "beyond the device's DMA mask");
 		return -EFAULT;
 	}
-	return sim_device_copy(b, dma, buf, &host, 1, len, write);
+	if (len - 1 <= b->limit - dma)
+		return sim_device_copy(b, dma, buf, &host, 1, len, write);
+	/* Past the mask part way: the bytes below it move first, as the
+	 * translated path moves those before the granule that faults. */
+	host.iov_len = b->limit - dma + 1;
+	r = sim_device_copy(b, dma, buf, &host, 1, host.iov_len, write);
+	if (r < 0)
+		return r;
+	sim_fault(b, b->limit + 1, write, "beyond the device's DMA mask");
+	return -EFAULT;
 }
