@@ -127,6 +127,9 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 		align = 1u << POOL_PAGE_SHIFT;
 	if (align < SLOT_SIZE)
 		align = SLOT_SIZE;
+	if (len > SEG_SIZE)
+		return sim_refuse(b, attrs, -EINVAL, "%s: bounce of %zu bytes exceeds the %u-byte limit of one swiotlb mapping",
+				  b->name, len, SEG_SIZE);
 	/* A translated device maps whole granules of the pool: they must
 	 * all be this mapping's, or it would reach another one's data. */
 	n = (uint32_t)((offset + len + SLOT_SIZE - 1) >> SLOT_SHIFT);
@@ -135,9 +138,9 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 
 		n = (n + per - 1) / per * per;
 	}
-	if (len > SEG_SIZE || n > SEG_SLOTS) {
-		/* What exceeds it may be the slots the buffer's granules
-		 * take, more than its bytes. */
+	if (n > SEG_SLOTS) {
+		/* What exceeds it is the slots the buffer's granules take,
+		 * more than its bytes. */
 		return sim_refuse(b, attrs, -EINVAL, "%s: bounce of %zu bytes (%" PRIu64 " in whole slots) exceeds the %u-byte limit of one swiotlb mapping",
 				  b->name, len, (uint64_t)n << SLOT_SHIFT,
 				  SEG_SIZE);
