@@ -104,12 +104,46 @@ static void hold_line(struct log_queue *q, int priority, const char *file,
 	q->tail = &l->next;
 }
 
+/* The length of the well-formed UTF-8 sequence of two to four bytes at
+ * s (RFC 3629: no overlong forms, surrogates or code points past
+ * U+10FFFF), or 0. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 /*
  * Messages quote device specs, sysfs contents and plugin strings, none of
  * which the library controls: a control character in them could forge
- * log lines or terminal escapes, so every one leaves as \xNN.  The
- * project's tools give their own error lines the same form
- * (core/private.h).
+ * log lines or terminal escapes, so every one leaves as \xNN: C0, DEL
+ * and C1 (U+0080 to U+009F), and any byte that is not part of
+ * well-formed UTF-8, which a terminal not in UTF-8 may take for C1.
+ * Other UTF-8 text, names in other scripts, is kept.  The project's
+ * tools give their own error lines the same form (core/private.h).
  */
 char *dmasplit_private_escape_line(char *buf, size_t size,
 				   const char *format, va_list args)
@@ -145,16 +179,25 @@ char *dmasplit_private_escape_line(char *buf, size_t size,
 			out = buf;	/* cut to buf */
 	}
 	for (i = 0; msg[i] && o + 5 <= room; i++) {
-		unsigned char c = (unsigned char)msg[i];
+		const unsigned char *at = (const unsigned char *)msg + i;
+		unsigned char c = *at;
+		size_t seq;
 
-		if (c < 0x20 || c == 0x7f) {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 0xf];
-		} else {
+		if (c >= 0x20 && c < 0x7f) {
 			out[o++] = (char)c;
+			continue;
 		}
+		seq = c >= 0x80 ? utf8_seq_len(at) : 0;
+		if (seq && !(c == 0xc2 && at[1] < 0xa0)) {
+			memcpy(out + o, at, seq);
+			o += seq;
+			i += seq - 1;
+			continue;
+		}
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 0xf];
 	}
 	out[o] = '\0';
 	if (msg != small)

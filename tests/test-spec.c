@@ -164,6 +164,41 @@ START_TEST(control_characters_reach_the_log_escaped)
 }
 END_TEST
 
+/* C1 controls, raw (0x9b: CSI where the terminal is not in UTF-8) or
+ * encoded, and bytes that are not UTF-8 leave escaped; UTF-8 text in
+ * other scripts is kept. */
+START_TEST(c1_controls_and_bytes_not_utf8_reach_the_log_escaped)
+{
+	static const struct {
+		const char *value, *logged;
+	} cases[] = {
+		{ "\x9b" "31m", "\\x9b31m" },
+		{ "\xc2\x9b" "31m", "\\xc2\\x9b31m" },
+		{ "\xc2\x85", "\\xc2\\x85" },
+		{ "\xff\xfe", "\\xff\\xfe" },
+		{ "\xc0\xaf", "\\xc0\\xaf" },		/* overlong '/' */
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" },	/* a surrogate */
+		{ "\xe2\x82", "\\xe2\\x82" },		/* cut short */
+		{ "caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80",
+		  "caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80" },
+		{ "\xc2\xa0", "\xc2\xa0" },			/* no-break space */
+	};
+	struct dmasplit_desc d;
+	char spec[64], want[64];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(spec, sizeof(spec), "0000:01:00.0,vfio=%s", cases[i].value);
+		snprintf(want, sizeof(want), "vfio=%s: expected", cases[i].logged);
+		tu_log_clear();
+		ck_assert_int_eq(describe(spec, &d), -EINVAL);
+		ck_assert_msg(tu_log_has(want) && tu_log_count("\n") == 1,
+			      "case %u: expected one line with '%s', log:\n%s",
+			      i, want, tu_log_text());
+	}
+}
+END_TEST
+
 /* The simulated device's options read numbers by the core's rule. */
 START_TEST(sim_numbers_follow_the_spec_rule)
 {
@@ -868,6 +903,7 @@ int main(void)
 	tcase_add_test(tc, empty_options_are_refused_alike_for_every_bus);
 	tcase_add_test(tc, pci_mask_is_decimal);
 	tcase_add_test(tc, control_characters_reach_the_log_escaped);
+	tcase_add_test(tc, c1_controls_and_bytes_not_utf8_reach_the_log_escaped);
 	tu_add_test_if(tc, sim_numbers_follow_the_spec_rule,
 		       tu_backend_built("swiotlb-sim"),
 		       "the swiotlb-sim backend is not built");
