@@ -912,6 +912,7 @@ int main(void)
 
 	tc = tcase_create("slab");
 	tcase_add_test(tc, slab_objects_are_disjoint_and_pages_go_when_empty);
+	tcase_set_timeout(tc, 60);	/* 5000 objects, each one checked */
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pin");
