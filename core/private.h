@@ -14,9 +14,10 @@
 #include <dmasplit/backend.h>
 
 /*
- * The line format makes, with its control bytes as \xNN, as the
- * library's log lines are: in buf (size bytes) where it fits, else on
- * the heap (free it when it is not buf); cut to buf without memory.
+ * The line format makes, with its control characters (C0, DEL, C1) and
+ * bytes that are not UTF-8 as \xNN, as the library's log lines are: in
+ * buf (size bytes) where it fits, else on the heap (free it when it is
+ * not buf); cut to buf without memory.
  */
 char *dmasplit_private_escape_line(char *buf, size_t size,
 				   const char *format, va_list args)
