@@ -104,14 +104,14 @@ static void hold_line(struct log_queue *q, int priority, const char *file,
 	q->tail = &l->next;
 }
 
-/* The length of the well-formed UTF-8 sequence of two to four bytes at
- * s (RFC 3629: no overlong forms, surrogates or code points past
- * U+10FFFF), or 0. */
-static size_t utf8_seq_len(const unsigned char *s)
+size_t dmasplit_private_utf8_decode(const unsigned char *s, uint32_t *cp)
 {
-	unsigned char lo = 0x80, hi = 0xbf;
 	size_t n, i;
 
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
 	if (s[0] >= 0xc2 && s[0] <= 0xdf)
 		n = 2;
 	else if (s[0] >= 0xe0 && s[0] <= 0xef)
@@ -120,19 +120,16 @@ static size_t utf8_seq_len(const unsigned char *s)
 		n = 4;
 	else
 		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
+	*cp = s[0] & (0x7f >> n);
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
 			return 0;
+		*cp = *cp << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, UTF-16 surrogates and beyond U+10FFFF. */
+	if ((n == 3 && *cp < 0x800) || (n == 4 && *cp < 0x10000) ||
+	    (*cp >= 0xd800 && *cp <= 0xdfff) || *cp > 0x10ffff)
+		return 0;
 	return n;
 }
 
@@ -181,14 +178,15 @@ char *dmasplit_private_escape_line(char *buf, size_t size,
 	for (i = 0; msg[i] && o + 5 <= room; i++) {
 		const unsigned char *at = (const unsigned char *)msg + i;
 		unsigned char c = *at;
+		uint32_t cp;
 		size_t seq;
 
 		if (c >= 0x20 && c < 0x7f) {
 			out[o++] = (char)c;
 			continue;
 		}
-		seq = c >= 0x80 ? utf8_seq_len(at) : 0;
-		if (seq && !(c == 0xc2 && at[1] < 0xa0)) {
+		seq = c >= 0x80 ? dmasplit_private_utf8_decode(at, &cp) : 0;
+		if (seq && cp >= 0xa0) {	/* past C1 */
 			memcpy(out + o, at, seq);
 			o += seq;
 			i += seq - 1;

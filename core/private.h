@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <dmasplit/backend.h>
 
@@ -22,6 +23,11 @@
 char *dmasplit_private_escape_line(char *buf, size_t size,
 				   const char *format, va_list args)
 	__attribute__((format(printf, 3, 0)));
+
+/* The well-formed UTF-8 sequence at s (RFC 3629: no overlong forms,
+ * surrogates or code points past U+10FFFF): its length, 1 to 4, and its
+ * code point in *cp; 0 when the bytes there are not one. */
+size_t dmasplit_private_utf8_decode(const unsigned char *s, uint32_t *cp);
 
 /*
  * The backend operations and backend device behind dev, so that the

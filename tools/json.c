@@ -10,37 +10,8 @@
 #include <string.h>
 
 #include "json.h"
+#include "private.h"
 #include "tool.h"
-
-/* Well-formed UTF-8 sequence at s: its code point and length, else 0. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
-{
-	size_t n, i;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	*cp = s[0] & (0x7f >> n);
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		*cp = *cp << 6 | (s[i] & 0x3f);
-	}
-	/* Overlong forms, UTF-16 surrogates and beyond U+10FFFF. */
-	if ((n == 3 && *cp < 0x800) || (n == 4 && *cp < 0x10000) ||
-	    (*cp >= 0xd800 && *cp <= 0xdfff) || *cp > 0x10ffff)
-		return 0;
-	return n;
-}
 
 /*
  * Pure ASCII out, whatever a plugin put in its strings, so that any
@@ -55,7 +26,7 @@ static void json_string(const char *s)
 
 	putchar('"');
 	while (*p) {
-		n = utf8_decode(p, &cp);
+		n = dmasplit_private_utf8_decode(p, &cp);
 		if (!n) {
 			cp = 0xfffd;
 			n = 1;
