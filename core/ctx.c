@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "private.h"
 
+DMASPLIT_PRINTF(6, 0)
 static void log_stderr(void *data, int priority, const char *file, int line,
 		       const char *fn, const char *format, va_list args)
 {

@@ -10,6 +10,7 @@
 
 __thread unsigned int host_errors_logged_tls;
 
+DMASPLIT_PRINTF(6, 7)
 static void host_log(const struct dmasplit_host *host, int priority,
 		     const char *file, int line, const char *fn,
 		     const char *format, ...)

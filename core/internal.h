@@ -50,7 +50,8 @@ void dmasplit_log(struct dmasplit_ctx *ctx, int priority, const char *file,
 		  int line, const char *fn, const char *format, ...)
 	DMASPLIT_PRINTF(6, 7);
 void dmasplit_vlog(struct dmasplit_ctx *ctx, int priority, const char *file,
-		   int line, const char *fn, const char *format, va_list args);
+		   int line, const char *fn, const char *format, va_list args)
+	DMASPLIT_PRINTF(6, 0);
 
 #define log_cond(ctx, prio, ...)                                              \
 	do {                                                                  \

@@ -158,7 +158,8 @@ extern struct model M;
  * device accesses */
 const char *last_log(void);
 void model_log(void *data, int priority, const char *file, int line,
-	       const char *fn, const char *format, va_list args);
+	       const char *fn, const char *format, va_list args)
+	__attribute__((format(printf, 6, 0)));
 uint64_t rnd(void);
 uint64_t below(uint64_t n);
 bool chance(unsigned int percent);

@@ -558,6 +558,7 @@ END_TEST
  */
 static unsigned int reports_heard, calls_back;
 
+TU_LOG_FN
 static void log_and_call_back(void *data, int priority, const char *file,
 			      int line, const char *fn, const char *format,
 			      va_list args)

@@ -73,6 +73,7 @@ struct seen {
 	void *data;
 };
 
+TU_LOG_FN
 static void record(void *data, int priority, const char *file, int line,
 		   const char *fn, const char *format, va_list args)
 {
@@ -283,6 +284,7 @@ static void *window_thread(void *arg)
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int closes, destroys;
 
+TU_LOG_FN
 static void count_lines(void *data, int priority, const char *file, int line,
 			const char *fn, const char *format, va_list args)
 {

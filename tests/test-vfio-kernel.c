@@ -402,20 +402,25 @@ START_TEST(type1_ranges_are_all_kept)
 {
 	struct {
 		struct vfio_iommu_type1_info info;
-		struct vfio_iommu_type1_info_cap_iova_range cap;
+		/* struct vfio_iommu_type1_info_cap_iova_range, whose
+		 * flexible array cannot be followed by more members */
+		struct vfio_info_cap_header cap;
+		__u32 nr_iovas, reserved;
 		struct vfio_iova_range r[20];
 		struct vfio_iommu_type1_info_dma_avail avail;
 	} __attribute__((packed)) buf;
 	unsigned int i;
 
+	ck_assert_uint_eq(offsetof(typeof(buf), r) - offsetof(typeof(buf), cap),
+			  sizeof(struct vfio_iommu_type1_info_cap_iova_range));
 	memset(&buf, 0, sizeof(buf));
 	buf.info.argsz = sizeof(buf);
 	buf.info.flags = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS;
 	buf.info.iova_pgsizes = 0x40201000;
 	buf.info.cap_offset = offsetof(typeof(buf), cap);
-	buf.cap.header.id = VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE;
-	buf.cap.header.next = offsetof(typeof(buf), avail);
-	buf.cap.nr_iovas = 20;
+	buf.cap.id = VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE;
+	buf.cap.next = offsetof(typeof(buf), avail);
+	buf.nr_iovas = 20;
 	for (i = 0; i < 20; i++) {
 		buf.r[i].start = 0x100000ull * (2 * i + 1);
 		buf.r[i].end = 0x100000ull * (2 * i + 2) - 1;
@@ -429,7 +434,7 @@ START_TEST(type1_ranges_are_all_kept)
 		      fs->num_ranges, fs->granule, fs->map_limit);
 	/* A capability that claims more ranges than the answer holds is
 	 * read as far as it goes, and a chain pointing back ends. */
-	buf.cap.nr_iovas = 1000;
+	buf.nr_iovas = 1000;
 	buf.avail.header.next = buf.info.cap_offset;
 	ck_assert_int_eq(type1_parse_info(fb, &buf, offsetof(typeof(buf), r[3])), 0);
 	ck_assert_msg(fs->num_ranges == 3, "truncated answer: expected 3 ranges, got %u",

@@ -142,6 +142,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *log_buf;
 static size_t log_len, log_cap;
 
+TU_LOG_FN
 static void capture(void *data, int priority, const char *file, int line,
 		    const char *fn, const char *format, va_list args)
 {

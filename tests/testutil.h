@@ -25,6 +25,10 @@
 #define UNDER_ASAN 0
 #endif
 
+/* On a dmasplit_log_fn, so that the compiler checks the format it hands
+ * on to vsnprintf as printf's. */
+#define TU_LOG_FN __attribute__((format(printf, 6, 0)))
+
 /* Record every test's name, so that the TAP lines can carry it. */
 void tu_add_test(TCase *tc, const TTest *test);
 #undef tcase_add_test

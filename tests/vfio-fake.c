@@ -90,6 +90,7 @@ static const struct kiface fake_iface = {
 	.close = fk_close,
 };
 
+DMASPLIT_PRINTF(6, 7)
 static void fk_log(const struct dmasplit_host *host, int priority,
 		   const char *file, int line, const char *fn,
 		   const char *format, ...)

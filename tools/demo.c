@@ -43,6 +43,7 @@ struct demo {
  * log line it causes (the device fault) lands between the two. */
 static bool line_open;
 
+PRINTF_LIKE(6, 0)
 static void demo_log(void *data UNUSED, int priority UNUSED,
 		     const char *file UNUSED, int line UNUSED,
 		     const char *fn UNUSED, const char *format, va_list args)

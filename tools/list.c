@@ -141,6 +141,7 @@ static const char *const dir_refusals[] = {
 /* Static: the context, and its log function, outlive cmd_list. */
 static unsigned int refused_dirs;
 
+PRINTF_LIKE(6, 0)
 static void count_refusals(void *data UNUSED, int priority UNUSED,
 			   const char *file UNUSED, int line UNUSED,
 			   const char *fn UNUSED, const char *format,

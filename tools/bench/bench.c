@@ -240,6 +240,7 @@ static struct check *check_of(struct bench *b, unsigned int g)
 	return &res->checks[g];
 }
 
+PRINTF_LIKE(7, 0)
 static void set_check(struct bench *b, unsigned int g, double v, double lo,
 		      double hi, unsigned int rounds, const char *fmt,
 		      va_list ap)
