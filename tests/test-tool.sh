@@ -54,7 +54,7 @@ export DMASPLIT_BUILTIN_BACKENDS
 bare_tool=$tool
 . "$(dirname "$0")/tap.sh"
 
-echo "1..99"
+echo "1..100"
 
 # --- usage ------------------------------------------------------------
 
@@ -456,6 +456,15 @@ assert p['numa_node'] == 1, p
 assert p['p2pmem'] == {'size': 1048576, 'available': 524288, 'published': True}, p
 assert [r['name'] for r in p['resources']] == ['BAR0', 'BAR2'], p
 assert d['error']['stage'] == 'select', d"
+
+# Text output shows printable ASCII alone: a C1 CSI (0x9b), an escape
+# sequence and UTF-8 become '?', a byte each.
+printf 'DMA\233\033[2J\303\251\n' >"$tmp/sys/kernel/iommu_groups/12/type"
+run env DMASPLIT_SYSFS_ROOT="$tmp/sys" "$tool" info 0000:01:00.0
+grep -Eq '^IOMMU group: +12 \(DMA\?\?\[2J\?\?\)$' "$out" &&
+	! LC_ALL=C grep -q "$(printf '[\001-\010\013-\037\177-\377]')" "$out"
+ok $? "info shows bytes outside printable ASCII from sysfs as '?'"
+echo DMA-FQ >"$tmp/sys/kernel/iommu_groups/12/type"
 
 # --- info --peer: the peer-to-peer verdict, from a fake sysfs tree ----
 # Two devices on the root bus of q35's host bridge, which is on no

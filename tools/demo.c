@@ -439,8 +439,10 @@ int cmd_demo(struct dmasplit_ctx *ctx, const struct options *opts,
 	    check_forced_backend(ctx, opts, LEGACY_SPEC) < 0)
 		return EXIT_FAILURE;
 	dmasplit_ctx_set_log_fn(ctx, demo_log, NULL);
-	printf("The two-step DMA API on %s: reserve, link, sync, unlink;\n"
-	       "each step checked by what the device reads or writes.\n", spec);
+	fputs("The two-step DMA API on ", stdout);
+	put_safe(spec);
+	puts(": reserve, link, sync, unlink;\n"
+	     "each step checked by what the device reads or writes.");
 	two_step(&d, ctx, spec);
 	/* The fallback needs the buffers sized by the first part. */
 	if (d.buf && d.orig && d.seen)

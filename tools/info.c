@@ -182,23 +182,30 @@ out:
 
 #define LABEL_WIDTH 17
 
-static void field(const char *label, const char *fmt, ...) PRINTF_LIKE(2, 3);
-static void field(const char *label, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%-*s", LABEL_WIDTH, label);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
-
 static void field_str(const char *label, const char *value)
 {
 	printf("%-*s", LABEL_WIDTH, label);
 	put_safe(value && *value ? value : "-");
 	putchar('\n');
+}
+
+/* Values come from sysfs too: through put_safe, as field_str's. */
+static void field(const char *label, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void field(const char *label, const char *fmt, ...)
+{
+	char *value;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&value, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		field_str(label, "? (out of memory)");
+		return;
+	}
+	field_str(label, value);
+	free(value);
 }
 
 static const char *bus_name(enum dmasplit_bus bus)

@@ -21,7 +21,8 @@ static void list_text_none(void)
 	bool from_env;
 	const char *path = backend_path(&from_env);
 
-	printf("No backends found in %s", path);
+	fputs("No backends found in ", stdout);
+	put_safe(path);
 	if (from_env)
 		puts(" (from DMASPLIT_BACKEND_PATH).");
 	else

@@ -97,11 +97,13 @@ int fail(const char *what, int err)
 /* Text output                                                         */
 
 /* Plugin strings and sysfs contents end up on a terminal: keep control
- * characters from reaching it. */
+ * characters from reaching it, C1's among them (a raw 0x9b is CSI where
+ * the terminal is not in UTF-8).  Only printable ASCII passes, so that a
+ * byte is a column and tables line up; --json carries the text whole. */
 void put_safe(const char *s)
 {
 	for (; *s; s++)
-		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+		putchar(*s >= 0x20 && *s < 0x7f ? *s : '?');
 }
 
 void put_padded(const char *s, int width)

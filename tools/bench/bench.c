@@ -396,7 +396,9 @@ static void bench_text(struct bench *b)
 	const char *name = dmasplit_dev_backend_name(b->dev);
 	unsigned int m;
 
-	printf("dmasplit bench on %s (backend ", b->spec);
+	fputs("dmasplit bench on ", stdout);
+	put_safe(b->spec);
+	fputs(" (backend ", stdout);
 	put_safe(name ? name : "?");
 	printf(", granule %" PRIu64 "), checker off%s\n", b->page,
 	       b->quick ? ", quick" : "");
