@@ -20,9 +20,11 @@
 /* TAP for Check                                                        */
 
 #define TU_MAX_TESTS 512
+#define TU_MAX_CASES 64
 
 struct tu_entry {
 	const char *name;
+	const char *tcase;	/* NULL: not known */
 	const char *skip;	/* NULL: run */
 	int iter;		/* of a loop test, or -1 */
 };
@@ -30,13 +32,45 @@ struct tu_entry {
 static struct tu_entry entries[TU_MAX_TESTS];
 static unsigned int num_entries;
 
-static void record(const char *name, const char *skip)
+static struct {
+	const TCase *tc;
+	const char *name;
+} cases[TU_MAX_CASES];
+static unsigned int num_cases;
+
+TCase *tu_tcase_create(const char *name)
+{
+	TCase *tc = (tcase_create)(name);
+
+	if (num_cases == TU_MAX_CASES) {
+		fprintf(stderr, "testutil: more than %d test cases\n",
+			TU_MAX_CASES);
+		exit(99);
+	}
+	cases[num_cases].tc = tc;
+	cases[num_cases].name = name;
+	num_cases++;
+	return tc;
+}
+
+static const char *case_name(const TCase *tc)
+{
+	unsigned int i;
+
+	for (i = 0; i < num_cases; i++)
+		if (cases[i].tc == tc)
+			return cases[i].name;
+	return NULL;
+}
+
+static void record(const TCase *tc, const char *name, const char *skip)
 {
 	if (num_entries == TU_MAX_TESTS) {
 		fprintf(stderr, "testutil: more than %d tests\n", TU_MAX_TESTS);
 		exit(99);
 	}
 	entries[num_entries].name = name;
+	entries[num_entries].tcase = case_name(tc);
 	entries[num_entries].skip = skip;
 	entries[num_entries].iter = -1;
 	num_entries++;
@@ -44,7 +78,7 @@ static void record(const char *name, const char *skip)
 
 void tu_add_test(TCase *tc, const TTest *test)
 {
-	record(test->name, NULL);
+	record(tc, test->name, NULL);
 	_tcase_add_test(tc, test, 0, 0, 0, 1);
 }
 
@@ -55,7 +89,7 @@ void tu_add_loop_test(TCase *tc, const TTest *test, int start, int end)
 	int i;
 
 	for (i = start; i < end; i++) {
-		record(test->name, NULL);
+		record(tc, test->name, NULL);
 		entries[num_entries - 1].iter = i;
 	}
 	_tcase_add_test(tc, test, 0, 0, start, end);
@@ -66,7 +100,7 @@ void tu_add_test_if(TCase *tc, const TTest *test, bool cond, const char *why)
 	if (cond)
 		tu_add_test(tc, test);
 	else
-		record(test->name, why);
+		record(tc, test->name, why);
 }
 
 /* A TAP line ends at the first newline: fold multi-line messages. */
@@ -81,11 +115,26 @@ static void print_one_line(const char *msg)
 	putchar('\n');
 }
 
+/* Check runs a subset of the tests when told to by its environment. */
+static bool selection_made(void)
+{
+	static const char *const vars[] = { "CK_RUN_CASE", "CK_RUN_SUITE",
+					     "CK_INCLUDE_TAGS",
+					     "CK_EXCLUDE_TAGS" };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if (getenv(vars[i]) && *getenv(vars[i]))
+			return true;
+	return false;
+}
+
 int tu_main(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
 	TestResult **results;
 	unsigned int i, run = 0, n, failed = 0;
+	bool selected_only = selection_made();
 
 	/* Check's own output would interleave with TAP; results are printed
 	 * below, in registration order, which is Check's run order. */
@@ -103,6 +152,12 @@ int tu_main(Suite *s)
 			snprintf(name, sizeof(name), "%s", e->name);
 		if (e->skip) {
 			printf("ok %u - %s # SKIP %s\n", i + 1, name, e->skip);
+			continue;
+		}
+		if (selected_only && e->tcase &&
+		    (run >= n || strcmp(tr_tcname(results[run]), e->tcase))) {
+			printf("ok %u - %s # SKIP test case %s not selected (CK_RUN_CASE, CK_RUN_SUITE or tags)\n",
+			       i + 1, name, e->tcase);
 			continue;
 		}
 		if (run >= n) {

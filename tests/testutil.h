@@ -29,6 +29,11 @@
  * on to vsnprintf as printf's. */
 #define TU_LOG_FN __attribute__((format(printf, 6, 0)))
 
+/* Record every test case's name, so that a run that selects some
+ * (CK_RUN_CASE, CK_RUN_SUITE, CK_INCLUDE_TAGS, CK_EXCLUDE_TAGS) reports
+ * the tests of the others as skipped. */
+TCase *tu_tcase_create(const char *name);
+#define tcase_create(name) tu_tcase_create(name)
 /* Record every test's name, so that the TAP lines can carry it. */
 void tu_add_test(TCase *tc, const TTest *test);
 #undef tcase_add_test
