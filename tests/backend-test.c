@@ -16,6 +16,8 @@
  *                  unlink, sync, alloc) fails, once, after
  *   NAME.failskip=N  N calls of it succeed (default 0), with
  *   NAME.errno=N   that errno (default EIO), documented for OP or not
+ *   NAME.failagain=N  after a failure, N more, each after failskip
+ *                  calls that succeed
  *   NAME.lax       a bug: an unmap of what is not mapped succeeds
  *   NAME.badaddr=zero|wrap|mask  a bug: windows, mappings and coherent
  *                  memory get device address 0, an address whose range
@@ -139,7 +141,9 @@ static int tb_open(const struct dmasplit_host *host,
 	if (v)
 		snprintf(b->fail_op, sizeof(b->fail_op), "%s", v);
 	v = option(desc->options, TB_NAME ".failskip", buf, sizeof(buf));
-	b->fail_skip = v ? atoi(v) : 0;
+	b->fail_skip = b->fail_skip0 = v ? atoi(v) : 0;
+	v = option(desc->options, TB_NAME ".failagain", buf, sizeof(buf));
+	b->fail_again = v ? atoi(v) : 0;
 	v = option(desc->options, TB_NAME ".errno", buf, sizeof(buf));
 	b->fail_errno = v ? atoi(v) : EIO;
 	v = option(desc->options, TB_NAME ".badinfo", buf, sizeof(buf));
@@ -187,6 +191,10 @@ static int injected(struct dmasplit_bdev *b, const char *op)
 	if (left != 0)
 		return 0;
 	tb_log(b->host, "%s: injected error %d", op, -b->fail_errno);
+	if (b->fail_again > 0) {
+		b->fail_again--;
+		b->fail_skip = b->fail_skip0;
+	}
 	return -b->fail_errno;
 }
 

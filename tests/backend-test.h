@@ -73,6 +73,8 @@ struct dmasplit_bdev {
 	       BADINFO_RANGE, BADINFO_GRANULE0 } bad_info;
 	char fail_op[16];
 	int fail_skip;		/* calls of fail_op to let through; -1 done */
+	int fail_skip0;		/* failskip, for each failure */
+	int fail_again;		/* failures still to come after this one */
 	int fail_errno;
 	int fd;
 	struct dmasplit_bwin *wins;

@@ -360,6 +360,70 @@ START_TEST(batch_unmap_failing_part_way_keeps_the_rest_for_another_try)
 }
 END_TEST
 
+/* A batch's syncs cover the segments an unmap that failed part way left
+ * mapped (dmasplit_batch_new(3)), none of those it released. */
+START_TEST(batch_sync_after_a_partial_unmap_skips_the_released_segments)
+{
+	struct dmasplit_dev *d = open_other("sim:e,nowin,testa.fail=unmap,testa.failskip=1",
+					    "testa");
+	const struct dmasplit_seg *segs;
+	struct dmasplit_batch *batch;
+	unsigned int nsegs, i;
+	char line[64];
+
+	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(dmasplit_batch_add(batch, buf + 2 * i * G, G), 0);
+	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 3);
+	/* The second segment's unmap fails; the first is released. */
+	ck_assert_int_eq(dmasplit_batch_unmap(batch), -EIO);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_batch_sync_for_device(batch), 0);
+	ck_assert_int_eq(dmasplit_batch_sync_for_cpu(batch), 0);
+	/* Two syncs each, of the segments still mapped; none of segment 0. */
+	ck_assert_msg(tu_log_count("testa: sync dma=") == 4, "log:\n%s",
+		      tu_log_text());
+	snprintf(line, sizeof(line), "testa: sync dma=0x%llx ",
+		 (unsigned long long)segs[0].dma);
+	ck_assert_msg(!tu_log_has(line), "released segment synced; log:\n%s",
+		      tu_log_text());
+	ck_assert_int_eq(dmasplit_batch_unmap(batch), 0);
+	dmasplit_batch_free(batch);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* Each retry starts where the last stopped: no segment is unmapped
+ * twice. */
+START_TEST(batch_unmap_failing_twice_part_way_releases_each_segment_once)
+{
+	struct dmasplit_dev *d = open_other("sim:e,nowin,testa.fail=unmap,testa.failskip=1,testa.failagain=1",
+					    "testa");
+	const struct dmasplit_seg *segs;
+	struct dmasplit_batch *batch;
+	unsigned int nsegs, i;
+
+	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(dmasplit_batch_add(batch, buf + 2 * i * G, G), 0);
+	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 4);
+	/* seg 0 released, seg 1 fails; then seg 1 released, seg 2 fails */
+	ck_assert_int_eq(dmasplit_batch_unmap(batch), -EIO);
+	ck_assert_int_eq(dmasplit_batch_unmap(batch), -EIO);
+	ck_assert_uint_eq(stats_of(d).mappings_live, 2);
+	tu_log_clear();
+	/* the last try unmaps segments 2 and 3 alone */
+	ck_assert_int_eq(dmasplit_batch_unmap(batch), 0);
+	ck_assert_msg(tu_log_count("testa: unmap dma=") == 2, "log:\n%s",
+		      tu_log_text());
+	ck_assert_uint_eq(stats_of(d).mappings_live, 0);
+	dmasplit_batch_free(batch);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 /* Each call is held to its own ERRORS list, not to the union of the
  * calls that share a page: EBUSY is a link's (lazy unlink), never a
  * window allocation's; EXDEV is a direct map's, never a link's; EFAULT
@@ -767,7 +831,49 @@ START_TEST(unchecked_core_still_refuses_what_it_knows)
 	tu_log_clear();
 	ck_assert_int_eq(dmasplit_unmap(dev, 0x123000, G, DMASPLIT_TO_DEVICE, 0), -ENOENT);
 	ck_assert(tu_log_has("testa: unmap of 0x123000: no such mapping"));
+	/* The fast paths check buffers as the checker's paths do: NULL,
+	 * or running past the top of the address space. */
+	refused(dmasplit_iova_link(iova, 0, NULL, G, DMASPLIT_TO_DEVICE, 0),
+		-EINVAL);
+	refused(dmasplit_iova_link(iova, 0, (void *)(UINTPTR_MAX - 15), G,
+				   DMASPLIT_TO_DEVICE, 0), -EINVAL);
+	refused(dmasplit_dev_dma_read(dev, 0x1000, (void *)(UINTPTR_MAX - 15),
+				      G), -EINVAL);
+	refused(dmasplit_dev_dma_write(dev, 0x1000, (void *)(UINTPTR_MAX - 15),
+				       G), -EINVAL);
+	ck_assert_uint_eq(stats_of(dev).links, 0);
 	dmasplit_iova_destroy(iova);
+}
+END_TEST
+
+/* The link fast path of a backend whose windows the core allocates
+ * (swiotlb-sim's) checks the buffer as the checked path does. */
+START_TEST(unchecked_link_fast_path_refuses_bad_buffers)
+{
+	static const char *const sim[] = { "swiotlb-sim", NULL };
+	struct dmasplit_iova *iova;
+	struct dmasplit_ctx *c;
+	struct dmasplit_dev *d;
+	int r;
+
+	tu_ctx_free(ctx);
+	ctx = c = tu_ctx_with(sim);
+	dmasplit_ctx_set_check(c, 0);
+	ck_assert_int_eq(dmasplit_dev_open(c, "sim:fast", &d), 0);
+	ck_assert_int_eq(dmasplit_iova_alloc(d, 4 * G, 0, &iova), 0);
+	tu_log_clear();
+	r = dmasplit_iova_link(iova, 0, NULL, G, DMASPLIT_TO_DEVICE, 0);
+	ck_assert_msg(r == -EINVAL && tu_log_count("\n") == 1,
+		      "link of NULL: %d, log:\n%s", r, tu_log_text());
+	tu_log_clear();
+	r = dmasplit_iova_link(iova, 0, (void *)(UINTPTR_MAX - 15), G,
+			       DMASPLIT_TO_DEVICE, 0);
+	ck_assert_msg(r == -EINVAL && tu_log_count("\n") == 1,
+		      "link of a wrapping buffer: %d, log:\n%s", r,
+		      tu_log_text());
+	ck_assert_uint_eq(stats_of(d).links, 0);
+	dmasplit_iova_destroy(iova);
+	dmasplit_dev_close(d);
 }
 END_TEST
 
@@ -775,10 +881,14 @@ START_TEST(unchecked_close_counts_windows_and_the_last_one_releases)
 {
 	struct dmasplit_iova *iova;
 	uint64_t dma;
+	void *cpu;
 
 	ck_assert_int_eq(dmasplit_iova_alloc(dev, 2 * G, 0, &iova), 0);
 	ck_assert_int_eq(dmasplit_map(dev, buf, 10, DMASPLIT_TO_DEVICE, 0, &dma), 0);
 	ck_assert_int_eq(dmasplit_map(dev, buf, 20, DMASPLIT_TO_DEVICE, 0, &dma), 0);
+	/* Freed, so not among what the release counts. */
+	ck_assert_int_eq(dmasplit_alloc_coherent(dev, G, 0, &cpu, &dma), 0);
+	ck_assert_int_eq(dmasplit_free_coherent(dev, G, cpu, dma), 0);
 	tu_log_clear();
 	dmasplit_dev_close(dev);
 	dev = NULL;
@@ -886,11 +996,16 @@ int main(void)
 	tcase_add_test(tc, unchecked_backend_errors_outside_the_contract_become_eio);
 	tcase_add_test(tc, backend_errors_are_held_to_each_call_s_list);
 	tcase_add_test(tc, batch_unmap_failing_part_way_keeps_the_rest_for_another_try);
+	tcase_add_test(tc, batch_unmap_failing_twice_part_way_releases_each_segment_once);
+	tcase_add_test(tc, batch_sync_after_a_partial_unmap_skips_the_released_segments);
 	tcase_add_test(tc, backend_returns_neither_0_nor_an_errno_are_eio);
 	tcase_add_test(tc, broken_open_and_device_information_are_eproto);
 	tcase_add_test(tc, batch_says_why_a_link_failed_unless_told_not_to);
 	tcase_add_test(tc, unmap_vec_returns_the_backend_error_and_counts_what_went);
 	tcase_add_test(tc, failed_unlink_leaves_the_link_in_place);
+	tu_add_test_if(tc, unchecked_link_fast_path_refuses_bad_buffers,
+		       tu_backend_built("swiotlb-sim"),
+		       "the swiotlb-sim backend is not built");
 	tcase_add_test(tc, unchecked_close_counts_windows_and_the_last_one_releases);
 	tcase_add_test(tc, unchecked_close_counts_windows_reused_across_threads);
 	tcase_add_test(tc, device_flags_follow_the_operations);
