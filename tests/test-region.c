@@ -436,6 +436,57 @@ START_TEST(region_free_after_close_releases_its_live_mappings)
 }
 END_TEST
 
+/* A vector refused for want of segments leaves no mapping behind: the
+ * region frees (dmasplit_region_new(3): -EBUSY only while mappings made
+ * through it are live). */
+START_TEST(a_vector_refused_for_want_of_segments_leaves_nothing)
+{
+	struct dmasplit_region *reg;
+	struct dmasplit_seg seg;
+	unsigned int nsegs = 1;
+	struct iovec iov[2] = {
+		{ .iov_base = mem, .iov_len = G },
+		{ .iov_base = mem + 4 * G, .iov_len = G },
+	};
+	int r;
+
+	open_checked(_i);
+	reg = region_of(0, 8, DMASPLIT_BIDIRECTIONAL);
+	tu_log_clear();
+	r = dmasplit_map_vec(dev, iov, 2, DMASPLIT_TO_DEVICE, 0, &seg, &nsegs);
+	ck_assert_msg(r == -ENOSPC && tu_log_count("\n") == 1,
+		      "map_vec of two apart into one segment: %d, log:\n%s", r,
+		      tu_log_text());
+	ck_assert_uint_eq(stats().mappings_live, 0);
+	ck_assert_int_eq(dmasplit_region_free(reg), 0);
+}
+END_TEST
+
+/* Through a region the syncs are held to its direction, checker or not. */
+START_TEST(a_sync_in_a_direction_the_region_does_not_allow_is_refused)
+{
+	struct dmasplit_region *reg;
+	uint64_t dma = 0;
+
+	open_checked(_i);
+	reg = region_of(0, 4, DMASPLIT_TO_DEVICE);
+	ck_assert_int_eq(dmasplit_map(dev, mem + G, G, DMASPLIT_TO_DEVICE, 0,
+				      &dma), 0);
+	ck_assert_uint_eq(dma, dmasplit_region_addr(reg) + G);
+	ck_assert_int_eq(dmasplit_sync_for_device(dev, dma, G,
+						  DMASPLIT_TO_DEVICE), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_sync_for_cpu(dev, dma, G,
+					       DMASPLIT_FROM_DEVICE), -EINVAL);
+	ck_assert_int_eq(dmasplit_sync_for_device(dev, dma, G,
+						  DMASPLIT_FROM_DEVICE), -EINVAL);
+	ck_assert_msg(tu_log_count("\n") == 2, "expected a line each, log:\n%s",
+		      tu_log_text());
+	ck_assert_int_eq(dmasplit_unmap(dev, dma, G, DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(dmasplit_region_free(reg), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("region");
@@ -457,6 +508,10 @@ int main(void)
 	tcase_add_loop_test(tc, a_second_unmap_in_a_region_is_refused, 0, 4);
 	tcase_add_loop_test(tc, a_second_unmap_vec_in_a_region_is_refused, 0,
 			    4);
+	tcase_add_loop_test(tc, a_vector_refused_for_want_of_segments_leaves_nothing,
+			    0, 4);
+	tcase_add_loop_test(tc, a_sync_in_a_direction_the_region_does_not_allow_is_refused,
+			    0, 4);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
