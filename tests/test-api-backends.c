@@ -321,6 +321,23 @@ START_TEST(unchecked_backend_errors_outside_the_contract_become_eio)
 }
 END_TEST
 
+/* A batch of n pages, every other page of buf, mapped per range: one
+ * segment each. */
+static struct dmasplit_batch *batch_of_pages(struct dmasplit_dev *d,
+					     unsigned int n,
+					     const struct dmasplit_seg **segs)
+{
+	struct dmasplit_batch *batch;
+	unsigned int nsegs, i;
+
+	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(dmasplit_batch_add(batch, buf + 2 * i * G, G), 0);
+	ck_assert_int_eq(dmasplit_batch_map(batch, segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, n);
+	return batch;
+}
+
 /* A batch mapped per range on a backend without a vector unmap: an unmap
  * that fails part-way keeps what is still mapped, and the next try
  * releases exactly that. */
@@ -331,13 +348,8 @@ START_TEST(batch_unmap_failing_part_way_keeps_the_rest_for_another_try)
 	const struct dmasplit_seg *segs;
 	struct dmasplit_batch *batch;
 	struct dmasplit_dev_stats st;
-	unsigned int nsegs, i;
 
-	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
-	for (i = 0; i < 3; i++)
-		ck_assert_int_eq(dmasplit_batch_add(batch, buf + 2 * i * G, G), 0);
-	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), 0);
-	ck_assert_uint_eq(nsegs, 3);
+	batch = batch_of_pages(d, 3, &segs);
 	/* The second segment's unmap fails; the first is released. */
 	ck_assert_int_eq(dmasplit_batch_unmap(batch), -EIO);
 	st = stats_of(d);
@@ -368,14 +380,9 @@ START_TEST(batch_sync_after_a_partial_unmap_skips_the_released_segments)
 					    "testa");
 	const struct dmasplit_seg *segs;
 	struct dmasplit_batch *batch;
-	unsigned int nsegs, i;
 	char line[64];
 
-	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
-	for (i = 0; i < 3; i++)
-		ck_assert_int_eq(dmasplit_batch_add(batch, buf + 2 * i * G, G), 0);
-	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), 0);
-	ck_assert_uint_eq(nsegs, 3);
+	batch = batch_of_pages(d, 3, &segs);
 	/* The second segment's unmap fails; the first is released. */
 	ck_assert_int_eq(dmasplit_batch_unmap(batch), -EIO);
 	tu_log_clear();
@@ -402,13 +409,8 @@ START_TEST(batch_unmap_failing_twice_part_way_releases_each_segment_once)
 					    "testa");
 	const struct dmasplit_seg *segs;
 	struct dmasplit_batch *batch;
-	unsigned int nsegs, i;
 
-	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
-	for (i = 0; i < 4; i++)
-		ck_assert_int_eq(dmasplit_batch_add(batch, buf + 2 * i * G, G), 0);
-	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), 0);
-	ck_assert_uint_eq(nsegs, 4);
+	batch = batch_of_pages(d, 4, &segs);
 	/* seg 0 released, seg 1 fails; then seg 1 released, seg 2 fails */
 	ck_assert_int_eq(dmasplit_batch_unmap(batch), -EIO);
 	ck_assert_int_eq(dmasplit_batch_unmap(batch), -EIO);
