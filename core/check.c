@@ -125,12 +125,13 @@ static bool may_share(const struct dmasplit_dev *dev,
 	end = start + len - 1 < e->node.last ? start + len - 1 : e->node.last;
 	for (;;) {
 		if (virt_to_phys(&dev->ctx->host,
-				 (const void *)(host + (at - start)), &mine) < 0)
+				 (const void *)(host + (uintptr_t)(at - start)), &mine) < 0)
 			return false;
 		if (mine != at &&
 		    (!e->host ||
 		     virt_to_phys(&dev->ctx->host,
-				  (const void *)(e->host + (at - e->node.start)),
+				  (const void *)(e->host +
+						(uintptr_t)(at - e->node.start)),
 				  &theirs) < 0 || mine != theirs))
 			return false;
 		if ((end | (ps - 1)) == (at | (ps - 1)))

@@ -174,7 +174,7 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 	if (!dev || !out)
 		return -EINVAL;
 	ctx = dev->ctx;
-	if (!size || size > UINT64_MAX - (dev->granule - 1))
+	if (!size || size > SIZE_MAX - (dev->granule - 1))
 		return refuse(ctx, 0, -EINVAL, "%s: %s: invalid size %zu",
 			      dev->name, __func__, size);
 	if (flags & ~DMASPLIT_IOVA_FLAGS_MASK)

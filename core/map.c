@@ -533,7 +533,7 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 
 	if (!dev)
 		return -EINVAL;
-	if (!cpu || range_bad(dma, size) || range_bad((uintptr_t)cpu, size))
+	if (buf_bad(cpu, size) || range_bad(dma, size))
 		return refuse(dev->ctx, 0, -EINVAL,
 			      "%s: %s: invalid arguments (size 0x%zx, cpu %p, dma 0x%" PRIx64 ")",
 			      dev->name, __func__, size, cpu, dma);
@@ -560,7 +560,7 @@ static _must_check_ int dma_rw_args(struct dmasplit_dev *dev, uint64_t dma,
 {
 	if (!dev)
 		return -EINVAL;
-	if (!buf || range_bad(dma, len) || range_bad((uintptr_t)buf, len))
+	if (buf_bad(buf, len) || range_bad(dma, len))
 		return refuse(dev->ctx, 0, -EINVAL,
 			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", buf %p, len 0x%zx)",
 			      dev->name, fn, dma, buf, len);

@@ -201,7 +201,7 @@ DMASPLIT_EXPORT int dmasplit_peer_add(struct dmasplit_ctx *ctx,
 
 	if (!ctx)
 		return -EINVAL;
-	if (!provider || !cpu || range_bad((uintptr_t)cpu, len))
+	if (!provider || buf_bad(cpu, len))
 		return refuse(ctx, 0, -EINVAL,
 			      "dmasplit_peer_add: invalid arguments (provider %s, cpu %p, len 0x%zx)",
 			      provider ? provider : "NULL", cpu, len);

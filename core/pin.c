@@ -230,7 +230,7 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 	uint64_t first, end, p;
 	int r = 0;
 
-	if (!addr || range_bad((uintptr_t)addr, len))
+	if (buf_bad(addr, len))
 		return -EINVAL;
 	page_range(addr, len, &first, &end);
 	pthread_mutex_lock(&pins->lock);
@@ -267,7 +267,7 @@ int unpin_pages(const struct dmasplit_host *host, const void *addr,
 	struct pin_table *pins = &ctx_from_host(host)->pins;
 	uint64_t first, end, p;
 
-	if (!addr || range_bad((uintptr_t)addr, len))
+	if (buf_bad(addr, len))
 		return -EINVAL;
 	page_range(addr, len, &first, &end);
 	pthread_mutex_lock(&pins->lock);

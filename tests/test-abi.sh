@@ -71,7 +71,7 @@ ba='	uint64_t b;
 
 variant "$ab" int && build base && build nodebug -g0 &&
 	variant "$ba" int && build moved &&
-	variant "$ab" long && build param &&
+	variant "$ab" "long long" && build param &&
 	variant "$ab" int added && build added &&
 	variant "$ab" int removed && build removed
 ok $? "the variants of the small library build with $CC"
@@ -96,7 +96,7 @@ ok $? "two members swapped: incompatible (status $r)"
 run "$tmp/libt-param.so"
 r=$?
 [ "$r" -eq 1 ] && seen "type size changed"
-ok $? "a parameter from int to long: incompatible (status $r)"
+ok $? "a parameter from int to long long: incompatible (status $r)"
 run "$tmp/libt-removed.so"
 r=$?
 [ "$r" -eq 1 ] && seen "Removed function"

@@ -76,8 +76,8 @@ int direct_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 		if (p == MAP_FAILED) {
 			r = -errno;
-			direct_err(b, "%s: %zu bytes of coherent memory must be physically contiguous, which needs %zu free huge page(s) of %" PRIu64 " kB: %s; reserve them with 'sysctl vm.nr_hugepages=N' (or hugepages= on the kernel command line)",
-				   b->name, size, len / step, step >> 10,
+			direct_err(b, "%s: %zu bytes of coherent memory must be physically contiguous, which needs %" PRIu64 " free huge page(s) of %" PRIu64 " kB: %s; reserve them with 'sysctl vm.nr_hugepages=N' (or hugepages= on the kernel command line)",
+				   b->name, size, (uint64_t)len / step, step >> 10,
 				   strerror(-r));
 			return -ENOMEM;
 		}

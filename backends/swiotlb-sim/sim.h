@@ -131,13 +131,13 @@ void *sim_align_trim(void *m, size_t len, size_t align);
  */
 static inline uint64_t coh_align(size_t size)
 {
-	uint64_t a;
+	uint64_t len = size, a;
 
-	if (size <= 4096)
+	if (len <= 4096)
 		return 4096;
-	if (size > 1ull << 62)
+	if (len > 1ull << 62)
 		return 0;
-	a = 1ull << (64 - __builtin_clzll((uint64_t)size - 1));
+	a = 1ull << (64 - __builtin_clzll(len - 1));
 	/* Also an alignment a size_t holds, on 32-bit hosts. */
 	return a > SIZE_MAX / 2 + 1 ? 0 : a;
 }

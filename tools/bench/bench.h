@@ -22,8 +22,8 @@
 #include "../tool.h"
 
 #define MAX_SAMPLES 63
-#define KIB 1024ul
-#define MIB (1024ul * 1024ul)
+#define KIB ((size_t)1024)
+#define MIB (KIB * 1024)
 
 /* The figures, in the order of bench.c's table. */
 #define BENCH_FIGURES 8

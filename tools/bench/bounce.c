@@ -183,7 +183,7 @@ static void measure_bounce(struct bench *b, void *data)
 		row->bounced = a.bounced;
 		d->nrows++;
 		if (row->size == BOUNCE_JUDGE)
-			judge(b, 0, &row->p, "%lu KiB", BOUNCE_JUDGE / KIB);
+			judge(b, 0, &row->p, "%zu KiB", BOUNCE_JUDGE / KIB);
 	}
 out:
 	free(a.src);
