@@ -82,4 +82,18 @@ void hostmem_free(struct hostmem *m);
 bool high_memory_available(void);
 struct dmasplit_dev *open_unchecked(const char *spec);
 
+/*
+ * A seccomp filter on this process that fails process_vm_readv(2) and
+ * process_vm_writev(2) with EPERM, as a container's may: the device's
+ * accesses then take the way around them.  It lasts as long as the
+ * process: for a test of a case of its own, which Check runs in a
+ * process of its own unless CK_FORK=no.  False, errno set, where the
+ * filter cannot be set.
+ */
+bool forbid_vm_rw(void);
+/* Whether forbid_vm_rw() can work here, asked in a child of its own. */
+bool can_forbid_vm_rw(void);
+/* Whether process_vm_readv(2) reads this process's memory. */
+bool vm_rw_works(void);
+
 #endif

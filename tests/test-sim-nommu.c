@@ -470,7 +470,7 @@ END_TEST
  * -EFAULT, as pinning refuses it on a real backend, and its slots go
  * back: a later mapping of the whole pool still fits.
  */
-START_TEST(bounce_refuses_memory_it_cannot_copy)
+static void bounce_refusals(void)
 {
 	static const enum dmasplit_dir dirs[] = {
 		DMASPLIT_TO_DEVICE, DMASPLIT_FROM_DEVICE, DMASPLIT_BIDIRECTIONAL,
@@ -523,6 +523,32 @@ START_TEST(bounce_refuses_memory_it_cannot_copy)
 	munmap(ro, G);
 	dmasplit_dev_close(d);
 	free(buf);
+}
+
+START_TEST(bounce_refuses_memory_it_cannot_copy)
+{
+	bounce_refusals();
+}
+END_TEST
+
+/* The same, and the device's faults without an IOMMU, where a seccomp
+ * filter (a container's) forbids the calls that check the buffer:
+ * dmasplit_dev_open(3) promises the refusal all the same. */
+START_TEST(memory_it_cannot_copy_without_process_vm_calls)
+{
+	struct dmasplit_dev *d;
+	void *gone;
+
+	ck_assert_msg(forbid_vm_rw(), "seccomp filter: %s", strerror(errno));
+	ck_assert(!vm_rw_works());
+	bounce_refusals();
+	d = open_dev("sim:r,iommu=off");
+	gone = mmap(NULL, G, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert(gone != MAP_FAILED);
+	ck_assert_int_eq(munmap(gone, G), 0);
+	expect_fault(d, (uintptr_t)gone, 8, false, "memory that is not there");
+	expect_fault(d, (uintptr_t)gone, 8, true, "write to memory that is not there");
+	dmasplit_dev_close(d);
 }
 END_TEST
 
@@ -737,6 +763,10 @@ int main(void)
 	tcase_add_test(tc, mapping_larger_than_a_segment_is_refused);
 	tcase_add_test(tc, untrusted_without_iommu_bounces_partial_granules);
 	tcase_add_test(tc, map_vec_on_iommu_off_maps_each_buffer);
+	/* Last: with CK_FORK=no its filter stays for the tests after it. */
+	tu_add_test_if(tc, memory_it_cannot_copy_without_process_vm_calls,
+		       can_forbid_vm_rw(),
+		       "no seccomp filter can be set in this process");
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

@@ -756,7 +756,9 @@ void sim_fault(struct dmasplit_bdev *b, uint64_t dma, bool write,
  * mapping longer than its buffer): process_vm_readv/writev on this very
  * process report that as EFAULT where a copy would take the process
  * down.  Where they are missing or forbidden (ENOSYS, or EPERM from a
- * seccomp filter) a plain copy is all there is, from then on.  For the
+ * seccomp filter) the copy goes through a pipe, from then on, whose
+ * write(2) and read(2) fault as safely; a plain copy only where no pipe
+ * can be had.  For the
  * device, and for a bounce's copy in at map or link (pool_map()), where
  * the buffer is checked as a real backend's pinning checks it; the CPU's
  * later copies (sync, unmap) run in the caller's context, where a buffer
