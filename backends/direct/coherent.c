@@ -97,8 +97,8 @@ int direct_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 	}
 	r = direct_walk(b, (uintptr_t)p, len, step, 0, count_run, &c);
 	if (r == 0 && c.runs > 1) {
-		direct_err(b, "%s: the %zu huge pages of %zu bytes of coherent memory are not physically contiguous; allocate at most %" PRIu64 " bytes at once, or use larger huge pages (hugepagesz=1G)",
-			   b->name, len / step, size, step);
+		direct_err(b, "%s: the %" PRIu64 " huge pages of %zu bytes of coherent memory are not physically contiguous; allocate at most %" PRIu64 " bytes at once, or use larger huge pages (hugepagesz=1G)",
+			   b->name, (uint64_t)len / step, size, step);
 		r = -ENOMEM;
 	}
 	if (r == 0)
