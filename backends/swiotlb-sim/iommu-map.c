@@ -130,8 +130,12 @@ static uint64_t tail_of(const struct dmasplit_bdev *b, uint64_t dma,
 	return end & ~b->gmask;
 }
 
+/* No table, no record (rec_at() gave NULL): nothing to set, as
+ * rec_load() reads it as empty. */
 static void rec_set(uint64_t *rec, uint64_t w0, uint64_t w1)
 {
+	if (unlikely(!rec))
+		return;
 	__atomic_store_n(&rec[1], w1, __ATOMIC_RELAXED);
 	__atomic_store_n(&rec[0], w0, __ATOMIC_RELEASE);
 }
