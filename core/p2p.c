@@ -297,8 +297,11 @@ static _must_check_ int acs_redirects(struct dmasplit_ctx *ctx,
 	if (r < 0)
 		return r;
 	pos = find_ext_cap(cfg, size, EXT_CAP_ID_ACS);
-	*redir = pos && (cfg16(cfg, pos + ACS_CTRL) &
-			 (ACS_RR | ACS_CR | ACS_EC));
+	/* A control register past the end of the space reads as all
+	 * ones, as the kernel's config reads answer there: redirected. */
+	*redir = pos && (pos + ACS_CTRL + 2 > size ||
+			 (cfg16(cfg, pos + ACS_CTRL) &
+			  (ACS_RR | ACS_CR | ACS_EC)));
 	return 0;
 }
 

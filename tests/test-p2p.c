@@ -8,6 +8,7 @@
  * into devices/, and proc/cpuinfo beside the sysfs root.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -95,6 +96,32 @@ START_TEST(acs_redirect_on_the_common_bridge_counts_too)
 	expect(A, B, -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
 	ck_assert_msg(tu_log_has("ACS redirect on 0000:01:00.0"),
 		      "expected the upstream port named, got:\n%s",
+		      tu_log_text());
+}
+END_TEST
+
+/* An ACS capability in the last dword of the extended space: its control
+ * register lies past the end, which the kernel's config read answers
+ * with all ones, so it redirects. */
+START_TEST(acs_control_past_the_end_of_config_space_redirects)
+{
+	uint8_t cfg[4096] = { 0 };
+	char path[PATH_MAX];
+	int fd;
+
+	switch_tree(-1, -1, -1);
+	config(DSP2, 0x104c, 0x8233, DOWNSTREAM, -1);
+	fakesys_path(path, "devices/" DSP2 "/config");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, cfg, sizeof(cfg)), sizeof(cfg));
+	close(fd);
+	put32(cfg, 0x100, 0x0001 | 1u << 16 | 0xffcu << 20);	/* AER */
+	put32(cfg, 0xffc, 0x000d | 1u << 16);			/* ACS */
+	fakesys_put_bytes("devices/" DSP2 "/config", cfg, sizeof(cfg));
+	expect(A, B, -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
+	ck_assert_msg(tu_log_has("ACS redirect on 0000:02:02.0"),
+		      "expected the downstream port named, got:\n%s",
 		      tu_log_text());
 }
 END_TEST
@@ -395,6 +422,7 @@ int main(void)
 	tcase_add_test(tc, two_devices_below_one_switch_use_bus_addresses_at_distance_4);
 	tcase_add_test(tc, a_device_and_a_sibling_function_are_near);
 	tcase_add_test(tc, acs_redirect_on_a_switch_port_blocks_an_unknown_host_bridge);
+	tcase_add_test(tc, acs_control_past_the_end_of_config_space_redirects);
 	tcase_add_test(tc, acs_redirect_on_the_common_bridge_counts_too);
 	tcase_add_test(tc, acs_bits_that_do_not_redirect_peer_traffic_are_ignored);
 	tcase_add_test(tc, acs_redirect_with_an_allowed_host_bridge_goes_through_it);
