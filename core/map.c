@@ -366,7 +366,6 @@ DMASPLIT_EXPORT int dmasplit_map_vec(struct dmasplit_dev *dev,
 		}
 		if (r != REGION_NONE)
 			return r;
-		r = 0;
 	}
 	if (dev->ops->map_vec) {
 		/* Segments the backend says it filled but did not are

@@ -117,7 +117,7 @@ static int cells(struct dmasplit_bdev *b, const char *node, const char *name,
 		 unsigned int dflt, unsigned int *out)
 {
 	uint8_t buf[4];
-	size_t got;
+	size_t got = 0;
 	int r;
 
 	r = read_prop(b, node, name, buf, sizeof(buf), &got);

@@ -649,11 +649,12 @@ int iommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 	e.cpu = p;
 	r = held_add(&b->held, &e);
 	if (r < 0) {
-		rec_find(b, "free_coherent", *dma, len, DMASPLIT_BIDIRECTIONAL,
-			 REC_COH, 0, &rec, &w0);
-		rec_claim(rec, w0);
-		unmap_claimed(b, *dma, len, DMASPLIT_BIDIRECTIONAL,
-			      DMASPLIT_ATTR_SKIP_CPU_SYNC);
+		/* Unless another thread's stray unmap took it meanwhile. */
+		if (rec_find(b, "free_coherent", *dma, len,
+			     DMASPLIT_BIDIRECTIONAL, REC_COH, 0, &rec, &w0) == 0 &&
+		    rec_claim(rec, w0))
+			unmap_claimed(b, *dma, len, DMASPLIT_BIDIRECTIONAL,
+				      DMASPLIT_ATTR_SKIP_CPU_SYNC);
 		munmap(p, len);
 		sim_err(b, "%s: no memory to record %zu bytes of coherent memory",
 			b->name, len);

@@ -84,9 +84,12 @@ int iommufd_read_ranges(struct dmasplit_bdev *b)
 	for (;;) {
 		q.num_iovas = room;
 		q.allowed_iovas = (uintptr_t)ranges;
-		if (ioctl(b->sp->iommufd, IOMMU_IOAS_IOVA_RANGES, &q) == 0)
+		if (ioctl(b->sp->iommufd, IOMMU_IOAS_IOVA_RANGES, &q) == 0 &&
+		    q.num_iovas <= room)
 			break;
-		r = -errno;
+		/* More than room did not fit, whatever the call said: read
+		 * as fitting, they would be read past ranges' end. */
+		r = q.num_iovas > room ? -EMSGSIZE : -errno;
 		if (r != -EMSGSIZE || q.num_iovas <= room) {
 			vfio_err(b, "%s: IOMMU_IOAS_IOVA_RANGES: %s", b->name,
 				 strerror(-r));
