@@ -3,13 +3,17 @@
  * vfio: selection, open and close, and the per-range path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "uapi.h"
 #include "vfio.h"
 
 #define VFIO_UUID "b3f1e0a4-6c2d-4d8e-9f57-0a1b2c3d4e5f"
@@ -18,6 +22,32 @@
 /* ------------------------------------------------------------------ */
 /* Selection                                                            */
 
+
+/*
+ * Whether /dev/iommu answers this process's ioctls.  A kernel whose
+ * iommufd has no compat_ioctl (6.12 has none) fails every one a 32-bit
+ * process makes on a 64-bit kernel with ENOTTY, where the type1
+ * container, which has one, still serves.  Asked with IOMMU_DESTROY of
+ * object 0, which no iommufd holds: ENOENT where it answers.  Only a
+ * 32-bit build can meet this; an open that fails is left to
+ * iommufd_open(), which says why.
+ */
+static bool iommufd_answers(void)
+{
+#if UINTPTR_MAX > 0xffffffffu
+	return true;
+#else
+	struct iommu_destroy d = { .size = sizeof(d) };
+	int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	bool answers;
+
+	if (fd < 0)
+		return true;
+	answers = ioctl(fd, IOMMU_DESTROY, &d) == 0 || errno != ENOTTY;
+	close(fd);
+	return answers;
+#endif
+}
 
 /* The device cdev with iommufd, unless the spec or the kernel says no. */
 static bool want_iommufd(const struct dmasplit_desc *desc, const char **why)
@@ -37,6 +67,10 @@ static bool want_iommufd(const struct dmasplit_desc *desc, const char **why)
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", desc->vfio_dev);
 	if (access(path, F_OK) < 0 || access("/dev/iommu", F_OK) < 0) {
 		*why = "no /dev/iommu or device cdev node (kernel without iommufd)";
+		return false;
+	}
+	if (!iommufd_answers()) {
+		*why = "this kernel's iommufd does not answer a 32-bit process (it has no compat ioctl)";
 		return false;
 	}
 	*why = desc->spec_vfio == DMASPLIT_VFIO_IOMMUFD ? "vfio=iommufd in the spec"
