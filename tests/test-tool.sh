@@ -54,7 +54,7 @@ export DMASPLIT_BUILTIN_BACKENDS
 bare_tool=$tool
 . "$(dirname "$0")/tap.sh"
 
-echo "1..100"
+echo "1..102"
 
 # --- usage ------------------------------------------------------------
 
@@ -301,8 +301,15 @@ run env DMASPLIT_BACKEND=testb "$tool" info sim:nic0
 ok $? "DMASPLIT_BACKEND=testb forces testb and info says so"
 
 run "$tool" -b nosuch info sim:nic0
-[ $rc -eq 1 ] && grep -q "^dmasplit: sim:nic0: backend 'nosuch' .*not loaded" "$err"
-ok $? "-b with a backend that is not loaded: exit 1 with a message"
+[ $rc -eq 1 ] && [ "$(wc -l < "$err")" -eq 1 ] &&
+	grep -q "^dmasplit: sim:nic0: backend 'nosuch' .*not loaded" "$err"
+ok $? "-b with a backend that is not loaded: exit 1 with one line"
+run "$tool" --json -b nosuch bench --quick sim:nic0
+[ $rc -eq 1 ] && [ "$(wc -l < "$err")" -eq 1 ] &&
+	grep -q "^dmasplit: sim:nic0: backend 'nosuch' .*not loaded" "$err"
+ok $? "bench --json with a backend that is not loaded: exit 1 with one line"
+json_ok "bench --json with a backend that is not loaded: the error at select" "
+assert d['error']['name'] == 'ENODEV' and d['backend'] is None, d"
 mkdir -p "$tmp/nodevices/bus/pci/devices"
 for command in list devices 'bench --quick' demo; do
 	# shellcheck disable=SC2086

@@ -146,6 +146,14 @@ static void gather(struct dmasplit_ctx *ctx, struct report *rep)
 		goto out;
 
 	rep->stage = STAGE_SELECT;
+	/* A forced backend that is not loaded is the tool's to say, in one
+	 * line (info_fail_message()); selection would log it too. */
+	if (rep->forced &&
+	    dmasplit_backend_find(ctx, rep->forced, &rep->selected) < 0) {
+		rep->selected = NULL;
+		r = -ENODEV;
+		goto out;
+	}
 	r = dmasplit_select(ctx, &rep->desc, &rep->selected);
 	if (r < 0)
 		goto out;
