@@ -47,7 +47,8 @@ static bool valid_name(const char *name)
 
 	if (!name)
 		return false;
-	for (; name[n]; n++)
+	/* No byte past the longest name is read. */
+	for (; n <= 31 && name[n]; n++)
 		if (!(islower((unsigned char)name[n]) ||
 		      isdigit((unsigned char)name[n]) || name[n] == '-'))
 			return false;
