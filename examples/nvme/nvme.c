@@ -3,6 +3,7 @@
  * The NVMe controller: bring-up, the admin and I/O queue pair, polled
  * commands and PRPs.  See nvme.h.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -76,15 +77,24 @@ static void err(const struct nvme_ctrl *c, const char *fmt, ...)
 /* Registers                                                            */
 
 /* 32-bit accesses only: the specification allows a 64-bit register to be
- * accessed as two, and not every controller takes 8-byte accesses. */
+ * accessed as two, and not every controller takes 8-byte accesses.
+ * Registers, like every structure NVMe and PCI define (queue entries,
+ * PRP lists, identify data, configuration space), are little-endian: a
+ * big-endian host converts each value it reads or writes. */
 static uint32_t rd32(const struct nvme_ctrl *c, unsigned int reg)
 {
-	return *(volatile uint32_t *)(c->bar + reg);
+	return le32toh(*(volatile uint32_t *)(c->bar + reg));
 }
 
 static void wr32(struct nvme_ctrl *c, unsigned int reg, uint32_t v)
 {
-	*(volatile uint32_t *)(c->bar + reg) = v;
+	*(volatile uint32_t *)(c->bar + reg) = htole32(v);
+}
+
+/* A doorbell, from its pointer into BAR0. */
+static void ring(volatile uint32_t *doorbell, uint16_t v)
+{
+	*doorbell = htole32(v);
 }
 
 static uint64_t rd64(const struct nvme_ctrl *c, unsigned int reg)
@@ -145,8 +155,8 @@ static int command_on(struct nvme_ctrl *c, int fd, off_t cfg)
 
 	if (pread(fd, &cmd, 2, cfg + PCI_COMMAND) != 2)
 		goto fail;
-	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
-	       PCI_COMMAND_INTX_DISABLE;
+	cmd = htole16(le16toh(cmd) | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+		      PCI_COMMAND_INTX_DISABLE);
 	if (pwrite(fd, &cmd, 2, cfg + PCI_COMMAND) != 2)
 		goto fail;
 	return 0;
@@ -269,6 +279,28 @@ const char *nvme_status_str(uint16_t status, char *buf, size_t len)
 	return buf;
 }
 
+/* cmd as the controller reads it. */
+static struct nvme_sqe sqe_le(const struct nvme_sqe *cmd)
+{
+	return (struct nvme_sqe){
+		.opcode = cmd->opcode,
+		.flags = cmd->flags,
+		.cid = htole16(cmd->cid),
+		.nsid = htole32(cmd->nsid),
+		.cdw2 = htole32(cmd->cdw2),
+		.cdw3 = htole32(cmd->cdw3),
+		.mptr = htole64(cmd->mptr),
+		.prp1 = htole64(cmd->prp1),
+		.prp2 = htole64(cmd->prp2),
+		.cdw10 = htole32(cmd->cdw10),
+		.cdw11 = htole32(cmd->cdw11),
+		.cdw12 = htole32(cmd->cdw12),
+		.cdw13 = htole32(cmd->cdw13),
+		.cdw14 = htole32(cmd->cdw14),
+		.cdw15 = htole32(cmd->cdw15),
+	};
+}
+
 /*
  * Submit cmd on q and poll its completion.  *status is the completion's
  * status field without the phase bit.  A timeout leaves a command the
@@ -286,15 +318,15 @@ static int submit(struct nvme_ctrl *c, struct nvme_queue *q,
 	if (c->broken)
 		return -EIO;
 	cmd->cid = q->next_cid++;
-	q->sq[q->sq_tail] = *cmd;
+	q->sq[q->sq_tail] = sqe_le(cmd);
 	q->sq_tail = (uint16_t)((q->sq_tail + 1) % q->entries);
 	/* The entry is in memory before the controller learns of it. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	*q->sq_doorbell = q->sq_tail;
+	ring(q->sq_doorbell, q->sq_tail);
 
 	cqe = &q->cq[q->cq_head];
 	deadline = now_ms() + c->cmd_timeout_ms;
-	while (((st = cqe->status) & 1) != q->phase) {
+	while (((st = le16toh(cqe->status)) & 1) != q->phase) {
 		if (++spins % 1024 == 0 && now_ms() > deadline) {
 			c->broken = true;
 			err(c, "%s command 0x%02x (cid %u) did not complete within %u ms (CSTS 0x%x)",
@@ -305,19 +337,19 @@ static int submit(struct nvme_ctrl *c, struct nvme_queue *q,
 	}
 	/* Nothing of the entry is read before its phase says it is new. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (cqe->cid != cmd->cid || cqe->sqid != q->qid) {
+	if (le16toh(cqe->cid) != cmd->cid || le16toh(cqe->sqid) != q->qid) {
 		c->broken = true;
 		err(c, "completion for cid %u on queue %u, expected cid %u on %u",
-		    cqe->cid, cqe->sqid, cmd->cid, q->qid);
+		    le16toh(cqe->cid), le16toh(cqe->sqid), cmd->cid, q->qid);
 		return -EIO;
 	}
 	if (dw0)
-		*dw0 = cqe->dw0;
+		*dw0 = le32toh(cqe->dw0);
 	if (++q->cq_head == q->entries) {
 		q->cq_head = 0;
 		q->phase ^= 1;
 	}
-	*q->cq_doorbell = q->cq_head;
+	ring(q->cq_doorbell, q->cq_head);
 	st >>= 1;
 	if (status)
 		*status = st;
@@ -457,6 +489,7 @@ static int identify_controller(struct nvme_ctrl *c)
 	copy_id_string(c->firmware, id + 64, 8);
 	mdts = id[77];
 	memcpy(&c->num_namespaces, id + 516, 4);
+	c->num_namespaces = le32toh(c->num_namespaces);
 
 	/* MDTS is a power of two in units of the minimum page size; 0 means
 	 * no limit.  Our own limit is one PRP list page. */
@@ -484,12 +517,14 @@ static int identify_namespace(struct nvme_ctrl *c)
 	if (r < 0)
 		return r;
 	memcpy(&c->ns_blocks, id, 8);
+	c->ns_blocks = le64toh(c->ns_blocks);
 	if (!c->ns_blocks) {
 		err(c, "namespace %u is not active", c->nsid);
 		return -ENOENT;
 	}
 	c->lba_format = id[26] & 0xf;
 	memcpy(&lbaf, id + 128 + 4 * c->lba_format, 4);
+	lbaf = le32toh(lbaf);
 	c->lba_metadata = (uint16_t)(lbaf & 0xffff);
 	c->lba_size = 1u << ((lbaf >> 16) & 0xff);
 	if (c->lba_size < 512 || c->lba_size > NVME_PAGE) {
@@ -685,7 +720,7 @@ static int build_prps(struct nvme_ctrl *c, const struct nvme_data *data,
 			if (n == 0)
 				*prp1 = a;
 			else if (n - 1 < NVME_PRP_LIST_ENTRIES)
-				list[n - 1] = a;
+				list[n - 1] = htole64(a);
 			else {
 				err(c, "more than %u pages in one command",
 				    NVME_PRP_LIST_ENTRIES + 1);
