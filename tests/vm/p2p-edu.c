@@ -319,6 +319,8 @@ static void translated_p2pmem(struct state *s, void *peer)
 		uint64_t dma = 0;
 		int r;
 
+		if (iface_skipped(ifaces[i]))
+			continue;
 		snprintf(spec, sizeof(spec), "%s,mask=64,vfio=%s", s->edu,
 			 ifaces[i]);
 		r = dmasplit_dev_open(s->ctx, spec, &dev);
@@ -560,6 +562,8 @@ static void vfio_bar_peer(struct state *s)
 	dmasplit_dev_close(dev);
 	dev = NULL;
 
+	if (iface_skipped("iommufd"))
+		goto remove;
 	snprintf(spec, sizeof(spec), "%s,mask=64,vfio=iommufd", s->edu);
 	r = dmasplit_dev_open(s->ctx, spec, &dev);
 	ok(r == 0, "iommufd: edu opens (%d)", r);

@@ -563,25 +563,6 @@ static void measure(struct dmasplit_ctx *ctx, const char *bdf, const char *iface
 	dmasplit_dev_close(dev);
 }
 
-/*
- * Whether /dev/iommu answers this process's ioctls, asked apart from the
- * library: a 32-bit process on a 64-bit kernel whose iommufd has no
- * compat ioctl gets ENOTTY from each (IOMMU_DESTROY of object 0 here,
- * ENOENT where it answers).
- */
-static bool iommufd_answers(void)
-{
-	struct { uint32_t size, id; } destroy = { sizeof(destroy), 0 };
-	int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
-	bool answers;
-
-	if (fd < 0)
-		return true;
-	answers = ioctl(fd, _IO(';', 0x80), &destroy) == 0 || errno != ENOTTY;
-	close(fd);
-	return answers;
-}
-
 /* Where iommufd does not answer: vfio=iommufd is refused, saying why,
  * and the backend's own choice is the type1 container, which does. */
 static void iommufd_refused_tests(struct dmasplit_ctx *ctx, const char *bdf)
@@ -626,10 +607,8 @@ int main(int argc, char **argv)
 	if (dmasplit_ctx_new(&ctx) < 0)
 		return 1;
 	for (i = 0; i < 2; i++) {
-		if (i == 0 && !iommufd_answers()) {
+		if (iface_skipped(ifaces[i])) {
 			iommufd_refused_tests(ctx, edu);
-			skip("the iommufd tests",
-			     "this kernel's iommufd does not answer a 32-bit process");
 			continue;
 		}
 		edu_tests(ctx, edu, ifaces[i]);

@@ -383,6 +383,8 @@ int main(void)
 		static const char *const modes[] = { "", ",unlink=lazy" };
 		unsigned int m;
 
+		if (iface_skipped(ifaces[i]))
+			continue;
 		for (m = 0; m < 2; m++) {
 			struct dmasplit_dev *dev = NULL;
 			char spec[96], what[64];
@@ -422,6 +424,8 @@ int main(void)
 		char spec[96];
 		int r;
 
+		if (iface_skipped(ifaces[i]))
+			continue;
 		snprintf(spec, sizeof(spec), "%s,vfio=%s,as=pool0", edu,
 			 ifaces[i]);
 		r = dmasplit_dev_open(ctx, spec, &dev);

@@ -188,3 +188,26 @@ bool edu_reaches(struct edu *e, uint64_t dma, uint8_t *buf, uint32_t len)
 		;
 	return i < len;
 }
+
+/* IOMMU_DESTROY of object 0: ENOENT where iommufd answers. */
+bool iommufd_answers(void)
+{
+	struct { uint32_t size, id; } destroy = { sizeof(destroy), 0 };
+	int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	bool answers;
+
+	if (fd < 0)
+		return true;
+	answers = ioctl(fd, _IO(';', 0x80), &destroy) == 0 || errno != ENOTTY;
+	close(fd);
+	return answers;
+}
+
+bool iface_skipped(const char *iface)
+{
+	if (strcmp(iface, "iommufd") || iommufd_answers())
+		return false;
+	skip("the iommufd tests",
+	     "this kernel's iommufd does not answer a 32-bit process");
+	return true;
+}

@@ -27,6 +27,14 @@ int  vfio_region(int fd, unsigned int index, struct vfio_region_info *info);
 /* The physical address behind p (pagemap; root), 0 if unknown. */
 uint64_t phys_of(const void *p);
 struct dmasplit_dev_stats dev_stats(struct dmasplit_dev *dev);
+/* Whether /dev/iommu answers this process's ioctls, asked apart from the
+ * library: a 32-bit process on a 64-bit kernel whose iommufd has no
+ * compat ioctl gets ENOTTY from each, and the vfio backend refuses
+ * vfio=iommufd there with -EOPNOTSUPP.  True without /dev/iommu. */
+bool iommufd_answers(void);
+/* The tests of one vfio interface that cannot run in this process: the
+ * reason printed as a skip. */
+bool iface_skipped(const char *iface);
 
 /* edu (QEMU hw/misc/edu.c): 1 MiB BAR0, a 4 KiB buffer at 0x40000. */
 #define EDU_BAR_SIZE (1u << 20)
