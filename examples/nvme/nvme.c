@@ -3,6 +3,11 @@
  * The NVMe controller: bring-up, the admin and I/O queue pair, polled
  * commands and PRPs.  See nvme.h.
  */
+/* VFIO region offsets are the region's index << 40: a 32-bit off_t would
+ * cut that of the configuration space to 0, and its reads and writes
+ * would land in BAR0. */
+#define _FILE_OFFSET_BITS 64
+
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
