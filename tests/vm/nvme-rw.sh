@@ -96,6 +96,14 @@ for iface in iommufd type1; do
 	spec=$bdf,vfio=$iface
 
 	nvme "$spec"
+	# A 32-bit nvme-rw on this 64-bit kernel: iommufd does not answer
+	# it, and the vfio backend says so instead of opening.
+	if [ "$iface" = iommufd ] && [ "$rc" -ne 0 ] &&
+		echo "$err" | grep -q "iommufd does not answer a 32-bit process"; then
+		n=$((n + 1))
+		echo "ok $n - the iommufd tests # SKIP this kernel's iommufd does not answer a 32-bit process"
+		continue
+	fi
 	t "$iface: identify succeeds" clean
 	t "$iface: the controller is QEMU's, serial dmasplit" \
 		has "^controller $bdf: QEMU NVMe Ctrl, serial dmasplit,"
