@@ -686,6 +686,10 @@ if [ -n "${DMASPLIT_TEST_SANITIZED:-}" ]; then
 	why="built with a sanitizer, which valgrind cannot run"
 elif ! command -v "${VALGRIND:-valgrind}" >/dev/null 2>&1; then
 	why="valgrind not found"
+elif ! "${VALGRIND:-valgrind}" --tool=none -q "$bare_tool" --version \
+	>/dev/null 2>&1; then
+	# As for a program of another architecture run through qemu-user.
+	why="valgrind cannot run this build of the tool"
 fi
 if [ -n "$why" ]; then
 	skip "callgrind.sh --quick: one positive count per figure" "$why"
