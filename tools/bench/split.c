@@ -54,6 +54,7 @@ struct split_set {
 	unsigned int nrows;
 	struct split_row rows[ARRAY_SIZE(split_pages)];
 	unsigned long break_even;	/* 0: above SPLIT_BREAK_EVEN_MAX */
+	double break_even_ratio;	/* the search's own, at break_even */
 	unsigned long mapping_limit;	/* first size refused, 0: none */
 	bool done;
 };
@@ -175,7 +176,8 @@ static int split_compare(struct bench *b, struct dmasplit_dev *dev,
  * the gap.  0 if not by SPLIT_BREAK_EVEN_MAX.
  */
 static int break_even(struct bench *b, struct dmasplit_dev *dev,
-		      unsigned long budget, unsigned long *pages)
+		      unsigned long budget, unsigned long *pages,
+		      double *ratio)
 {
 	unsigned int rounds = b->quick ? 5 : 9;
 	struct pass_arg split, per_page;
@@ -188,8 +190,10 @@ static int break_even(struct bench *b, struct dmasplit_dev *dev,
 				  &per_page, &p);
 		if (r < 0)
 			return r;
-		if (p.ratio >= 1)
+		if (p.ratio >= 1) {
+			*ratio = p.ratio;
 			break;
+		}
 		lo = hi;
 		if (hi >= SPLIT_BREAK_EVEN_MAX) {
 			*pages = 0;
@@ -203,10 +207,12 @@ static int break_even(struct bench *b, struct dmasplit_dev *dev,
 				  &per_page, &p);
 		if (r < 0)
 			return r;
-		if (p.ratio >= 1)
+		if (p.ratio >= 1) {
 			hi = mid;
-		else
+			*ratio = p.ratio;
+		} else {
 			lo = mid;
+		}
 	}
 	*pages = hi;
 	return 0;
@@ -250,7 +256,8 @@ static int measure_set(struct bench *b, struct dmasplit_dev *dev,
 		set->nrows++;
 	}
 	progress(b, "inval_ns=%" PRIu64 ", break-even", set->inval_ns);
-	r = break_even(b, dev, budget, &set->break_even);
+	r = break_even(b, dev, budget, &set->break_even,
+		       &set->break_even_ratio);
 	if (r < 0)
 		return r;
 	set->done = true;
@@ -352,9 +359,12 @@ static void text_set(const struct split_set *set)
 		       set->mapping_limit);
 	if (!set->done)
 		return;
+	/* The search's rounds are its own: near 1x, its answer and the
+	 * row of the same size above can fall on either side. */
 	if (set->break_even)
-		printf("   break-even (split >= per-page): %lu page%s\n",
-		       set->break_even, set->break_even > 1 ? "s" : "");
+		printf("   break-even (split >= per-page): %lu page%s (%.2fx in the search's own rounds)\n",
+		       set->break_even, set->break_even > 1 ? "s" : "",
+		       set->break_even_ratio);
 	else
 		printf("   break-even (split >= per-page): above %lu pages\n",
 		       SPLIT_BREAK_EVEN_MAX);
