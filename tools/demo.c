@@ -258,9 +258,12 @@ static void two_step(struct demo *d, struct dmasplit_ctx *ctx,
 	step(d, "Open a simulated device behind an IOMMU");
 	if (open_device(d, ctx, spec, &dev, &info) < 0)
 		goto out;
-	if (!check(d, (info.flags & DMASPLIT_DEV_WINDOWS) &&
-		      (info.flags & DMASPLIT_DEV_DMA_RW) && info.granule,
-		   "it can reserve windows, and the demo can act as the device"))
+	/* Each its own line, so that a device that is not simulated
+	 * (dmasplit demo 0000:00:04.0) is told which it lacks. */
+	if (!check(d, info.flags & DMASPLIT_DEV_DMA_RW,
+		   "the demo can act as the device, as on a simulated one (sim:NAME)") ||
+	    !check(d, (info.flags & DMASPLIT_DEV_WINDOWS) && info.granule,
+		   "it can reserve windows"))
 		goto out;
 
 	d->granule = info.granule;
