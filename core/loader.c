@@ -139,12 +139,26 @@ static size_t whole_fields(size_t size)
 
 /* Free text shown in lists and logs: no newline, no escape sequence.
  * NULL reads as empty. */
-static bool one_line(const char *s)
+/*
+ * A backend's version and description are shown in one line of `dmasplit
+ * info`, log lines and callers' own tables: printable text, and short.
+ * No byte past the limit is read, so that a string without its NUL
+ * costs a refusal, not a read through the plugin's data.
+ */
+#define BACKEND_VERSION_MAX 63
+#define BACKEND_DESCRIPTION_MAX 255
+
+static const char *text_bad(const char *s, size_t max)
 {
-	for (; s && *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
+	size_t n;
+
+	for (n = 0; s && s[n]; n++) {
+		if (n == max)
+			return "is too long";
+		if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f)
+			return "holds a control character";
+	}
+	return NULL;
 }
 
 static int check_ops(struct dmasplit_ctx *ctx, const char *path,
@@ -152,7 +166,7 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 		     struct dmasplit_backend *be)
 {
 	const struct dmasplit_backend *other;
-	const char *missing;
+	const char *missing, *why;
 	bool windows;
 
 	if (!ops) {
@@ -229,9 +243,16 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 			be->ops.uuid ? be->ops.uuid : "(null)");
 		return -EINVAL;
 	}
-	if (!one_line(be->ops.version) || !one_line(be->ops.description)) {
-		log_err(ctx, "refusing backend %s: version or description is not one line of text (it holds a control character)",
-			path);
+	why = text_bad(be->ops.version, BACKEND_VERSION_MAX);
+	if (why) {
+		log_err(ctx, "refusing backend %s: version %s (want one line of at most %d characters)",
+			path, why, BACKEND_VERSION_MAX);
+		return -EINVAL;
+	}
+	why = text_bad(be->ops.description, BACKEND_DESCRIPTION_MAX);
+	if (why) {
+		log_err(ctx, "refusing backend %s: description %s (want one line of at most %d characters)",
+			path, why, BACKEND_DESCRIPTION_MAX);
 		return -EINVAL;
 	}
 	for (other = ctx->backends; other; other = other->next) {

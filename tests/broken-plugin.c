@@ -90,10 +90,22 @@ static const struct dmasplit_backend_ops ops = {
 #else
 	.uuid = "3a0e6a52-2b1b-4c53-9d8e-8f3f1b7c4d10",
 #endif
+#if defined(BROKEN_LONGVER)
+	/* 64 characters: one past the limit. */
+	.version = "0.0.0-0123456789012345678901234567890123456789012345678901234567",
+#else
 	.version = "0",
+#endif
 #if defined(BROKEN_BADDESC)
 	/* Two lines, the second starting with an escape sequence. */
 	.description = "deliberately broken\n\x1b[2Jcleared",
+#elif defined(BROKEN_LONGDESC)
+	/* 256 characters: one past the limit. */
+	.description = "deliberately broken: "
+		       "0123456789012345678901234567890123456789012345678901234567890123"
+		       "0123456789012345678901234567890123456789012345678901234567890123"
+		       "0123456789012345678901234567890123456789012345678901234567890123"
+		       "0123456789012345678901234567890123456789012",
 #else
 	.description = "deliberately broken",
 #endif
