@@ -180,11 +180,13 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 	if (flags & ~DMASPLIT_IOVA_FLAGS_MASK)
 		return refuse(ctx, 0, -EINVAL, "%s: %s: unknown flags 0x%x",
 			      dev->name, __func__, flags);
-	if (!dev->ops->iova_alloc && !dev->bwin_inline) {
+	if (!(dev->info.flags & DMASPLIT_DEV_WINDOWS)) {
 		/* Expected on direct and bounce-only devices: the caller
-		 * falls back to the per-range path. */
-		log_dbg(ctx, "%s: backend %s has no windows", dev->name,
-			dev->backend->ops.name);
+		 * falls back to the per-range path.  The flag the caller
+		 * was given decides, not the backend: it is cleared where
+		 * the backend has no window operations (dev.c). */
+		log_dbg(ctx, "%s: the device has no windows (backend %s)",
+			dev->name, dev->backend->ops.name);
 		return -EOPNOTSUPP;
 	}
 	rounded = ((uint64_t)size + dev->granule - 1) & ~(dev->granule - 1);

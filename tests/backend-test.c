@@ -37,6 +37,7 @@
  *   NAME.cohnull   a bug: alloc_coherent succeeds with no CPU address
  *   NAME.winnull   a bug: every second iova_alloc succeeds without
  *                  writing its window
+ *   NAME.winlie    with nowin, a bug: iova_alloc succeeds all the same
  *   NAME.nofill    a bug: map, map_vec and alloc_coherent succeed without
  *                  writing the device address
  *   NAME.badinfo=mask0|mask65|range|granule0  a bug: get_info gives a
@@ -115,6 +116,8 @@ static int tb_open(const struct dmasplit_host *host,
 	if (v)
 		b->granule = strtoull(v, NULL, 0);
 	b->nowin = option(desc->options, "nowin", buf, sizeof(buf)) != NULL;
+	b->win_lie = option(desc->options, TB_NAME ".winlie", buf,
+			    sizeof(buf)) != NULL;
 	b->overlap = option(desc->options, TB_NAME ".overlap", buf,
 			    sizeof(buf)) != NULL;
 	b->lax = option(desc->options, TB_NAME ".lax", buf, sizeof(buf)) != NULL;
@@ -370,7 +373,7 @@ static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
 
 	called(b);
 	tb_log(b->host, "iova_alloc size=0x%" PRIx64, size);
-	if (b->nowin)
+	if (b->nowin && !b->win_lie)
 		return -EOPNOTSUPP;
 	r = injected(b, "alloc");
 	if (r)

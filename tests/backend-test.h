@@ -58,6 +58,7 @@ struct dmasplit_bdev {
 	struct dmasplit_iovad *iovad;
 	uint64_t granule;
 	bool nowin;
+	bool win_lie;
 	bool overlap;
 	bool lax, phys, alias;
 	unsigned int nranges;	/* NAME.ranges, 0 when not given */

@@ -641,6 +641,29 @@ START_TEST(device_flags_follow_the_operations)
 }
 END_TEST
 
+/* A device described without windows has none, whatever its backend's
+ * table holds: dmasplit_iova_alloc() is -EOPNOTSUPP and never reaches a
+ * backend that would make one anyway. */
+START_TEST(a_device_without_the_windows_flag_gets_no_window)
+{
+	struct dmasplit_dev_info info = { .size = sizeof(info) };
+	struct dmasplit_iova *iova = NULL;
+	struct dmasplit_dev *d = NULL;
+
+	ck_assert_int_eq(dmasplit_dev_open_backend(ctx, "sim:w,nowin,testa.winlie",
+						   "testa", &d), 0);
+	ck_assert_int_eq(dmasplit_dev_get_info(d, &info), 0);
+	ck_assert(!(info.flags & DMASPLIT_DEV_WINDOWS));
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_iova_alloc(d, G, 0, &iova), -EOPNOTSUPP);
+	ck_assert_ptr_null(iova);
+	ck_assert_msg(!tu_log_has("iova_alloc size="),
+		      "the backend was asked:\n%s", tu_log_text());
+	ck_assert_uint_eq(stats_of(d).windows_live, 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 /* A region whose mapping the backend cannot take down is released all
  * the same, and says so: the error, not 0. */
 START_TEST(region_free_returns_the_unmap_error)
@@ -1016,6 +1039,7 @@ int main(void)
 	tcase_add_test(tc, device_flags_follow_the_operations);
 	tcase_add_test(tc, success_without_a_window_or_cpu_address_is_eio);
 	tcase_add_test(tc, region_free_returns_the_unmap_error);
+	tcase_add_test(tc, a_device_without_the_windows_flag_gets_no_window);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
