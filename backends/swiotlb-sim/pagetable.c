@@ -141,42 +141,37 @@ static void table_drop(struct pagetable *pt, uint64_t *t)
 	pt->ndropped++;
 }
 
-/* The memory of the tables dropped since the last call back to the
- * system: whole chunks unmapped, single tables' pages discarded (they
- * read as zeros after).  Under lock. */
+/*
+ * The memory of the tables dropped since the last call back to the
+ * system: their pages discarded, a run of adjacent tables at a time, so
+ * that they read as zeros after.  Never unmapped while the device is
+ * open: the device walks the table without a lock, and an access racing
+ * the teardown of the addresses it reaches must read an empty entry (a
+ * device fault), not memory that is no longer there.  Under lock.
+ */
 static void table_flush(struct pagetable *pt)
 {
-	size_t c = 0, size = (size_t)1 << pt->shift;
-	unsigned int i;
+	unsigned int i, j;
+	size_t c;
 
 	if (!pt->ndropped)
 		return;
 	pt->ndropped = 0;
-	while (c < pt->nchunks) {
+	for (c = 0; c < pt->nchunks; c++) {
 		struct pt_chunk *k = &pt->chunks[c];
 
-		if (k->free == CHUNK_ALL) {
-			munmap(k->base, chunk_len(pt));
-			pt->nfree -= TABLES_PER_CHUNK;
-			memmove(k, k + 1, (--pt->nchunks - c) * sizeof(*k));
-			continue;
-		}
-		for (i = 0; k->dropped; i++)
-			if (k->dropped & (1u << i)) {
-				madvise(k->base + ((size_t)i << pt->shift),
-					size, MADV_DONTNEED);
-				k->dropped &= ~(1u << i);
+		for (i = 0; k->dropped >> i; i = j) {
+			if (!(k->dropped & (1u << i))) {
+				j = i + 1;
+				continue;
 			}
-		c++;
-	}
-	if (pt->nchunks < pt->chunk_cap / 4 && pt->chunk_cap > 16) {
-		size_t cap = pt->chunk_cap / 2;
-		struct pt_chunk *n = realloc(pt->chunks, cap * sizeof(*n));
-
-		if (n) {
-			pt->chunks = n;
-			pt->chunk_cap = cap;
+			for (j = i; j < TABLES_PER_CHUNK &&
+				    (k->dropped & (1u << j)); j++)
+				;
+			madvise(k->base + ((size_t)i << pt->shift),
+				(size_t)(j - i) << pt->shift, MADV_DONTNEED);
 		}
+		k->dropped = 0;
 	}
 }
 

@@ -99,8 +99,9 @@ struct pagetable {
 
 	/* Tables come from chunks of TABLES_PER_CHUNK, so that a table
 	 * costs its granule and no allocator overhead beside it; chunks
-	 * are kept in address order, and one whose tables are all free
-	 * goes back whole.  Under lock. */
+	 * are kept in address order, and stay mapped until pt_fini(): free
+	 * tables' memory goes back, their addresses stay readable for the
+	 * device's walks (table_flush()).  Under lock. */
 	pthread_mutex_t lock;
 	struct pt_chunk *chunks;
 	size_t nchunks, chunk_cap;
