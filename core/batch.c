@@ -61,7 +61,9 @@ DMASPLIT_EXPORT int dmasplit_batch_new(struct dmasplit_dev *dev,
 			      dev->name, __func__, (int)dir, attrs);
 	batch = calloc(1, sizeof(*batch));
 	if (!batch)
-		return -ENOMEM;
+		return refuse(dev->ctx, attrs, -ENOMEM,
+			      "%s: %s: no memory for the batch", dev->name,
+			      __func__);
 	/* The batch keeps its device, even past dmasplit_dev_close(). */
 	dev_get(dev);
 	__atomic_add_fetch(&dev->batches, 1, __ATOMIC_RELAXED);
@@ -76,6 +78,7 @@ DMASPLIT_EXPORT int dmasplit_batch_add(struct dmasplit_batch *batch,
 				       void *vaddr, size_t len)
 {
 	struct dmasplit_dev *dev;
+	unsigned int cap;
 
 	if (!batch)
 		return -EINVAL;
@@ -94,24 +97,23 @@ DMASPLIT_EXPORT int dmasplit_batch_add(struct dmasplit_batch *batch,
 			      "%s: %s: the batch has %u buffers, as many as it can count",
 			      dev->name, __func__, batch->n);
 	if (batch->n == batch->cap) {
-		unsigned int cap = !batch->cap ? 8 :
-				   batch->cap > UINT_MAX / 2 ? UINT_MAX :
-							       batch->cap * 2;
 		struct iovec *iov;
 		size_t *offset;
 
+		cap = !batch->cap ? 8 :
+		      batch->cap > UINT_MAX / 2 ? UINT_MAX : batch->cap * 2;
 #if SIZE_MAX <= UINT_MAX
 		/* More than a 32-bit host's size_t holds. */
 		if (cap > SIZE_MAX / sizeof(*iov))
-			return -ENOMEM;
+			goto no_memory;
 #endif
 		iov = realloc(batch->iov, cap * sizeof(*iov));
 		if (!iov)
-			return -ENOMEM;
+			goto no_memory;
 		batch->iov = iov;
 		offset = realloc(batch->offset, cap * sizeof(*offset));
 		if (!offset)
-			return -ENOMEM;
+			goto no_memory;
 		batch->offset = offset;
 		batch->cap = cap;
 	}
@@ -119,6 +121,10 @@ DMASPLIT_EXPORT int dmasplit_batch_add(struct dmasplit_batch *batch,
 	batch->iov[batch->n].iov_len = len;
 	batch->n++;
 	return 0;
+no_memory:
+	return refuse(dev->ctx, batch->attrs, -ENOMEM,
+		      "%s: %s: no memory for %u buffers", dev->name, __func__,
+		      cap);
 }
 
 /* The window's size with each buffer at a granule of its own; 0 if it

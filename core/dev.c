@@ -216,8 +216,10 @@ static _must_check_ int open_with(struct dmasplit_ctx *ctx,
 	if (r < 0)
 		return r;
 	dev = zalloc_cacheline(sizeof(*dev));
-	if (!dev)
+	if (!dev) {
+		log_err(ctx, "%s: no memory for the device", desc->name);
 		return -ENOMEM;
+	}
 	dev->ctx = ctx;
 	dev->refcount = 1;
 	dev->backend = be;

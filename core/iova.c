@@ -193,7 +193,8 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 
 	iova = iova_obj_new(dev);
 	if (!iova)
-		return -ENOMEM;
+		return refuse(ctx, 0, -ENOMEM, "%s: %s: no memory for the window",
+			      dev->name, __func__);
 	iova->dev = dev;
 	iova->size = rounded;
 	if (likely(dev->bwin_inline)) {

@@ -445,7 +445,9 @@ DMASPLIT_EXPORT int dmasplit_region_new(struct dmasplit_dev *dev, void *vaddr,
 			      __func__, why);
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return -ENOMEM;
+		return refuse(dev->ctx, 0, -ENOMEM,
+			      "%s: %s: no memory for the region", dev->name,
+			      __func__);
 	r->dev = dev;
 	r->va = (uintptr_t)vaddr;
 	r->len = len;

@@ -509,6 +509,68 @@ START_TEST(every_failure_in_direct_and_vfio_opens_on_fake_sysfs_is_clean)
 }
 END_TEST
 
+static unsigned int said_lines;
+static char said[256];
+
+static void log_keep(void *data, int priority, const char *file, int line,
+		     const char *fn, const char *format, va_list args)
+{
+	(void)data, (void)priority, (void)file, (void)line, (void)fn;
+	vsnprintf(said, sizeof(said), format, args);
+	said_lines++;
+}
+
+/* The call's first allocation fails: -ENOMEM and one line with why. */
+#define EXPECT_NO_MEMORY(call, why)                                          \
+	do {                                                                 \
+		int r_, fired_;                                              \
+		char what_[32];                                              \
+                                                                             \
+		said_lines = 0;                                              \
+		fi_arm(1);                                                   \
+		r_ = (call);                                                 \
+		fired_ = fi_fired(what_, sizeof(what_));                     \
+		fi_arm(0);                                                   \
+		ck_assert_msg(fired_ && an_allocation(what_),                \
+			      "%s: its first counted call is %s", #call,     \
+			      fired_ ? what_ : "none");                      \
+		ck_assert_msg(r_ == -ENOMEM, "%s: %d", #call, r_);           \
+		ck_assert_msg(said_lines == 1 && strstr(said, why),          \
+			      "%s: %u lines, the last '%s'; want one with '%s'", \
+			      #call, said_lines, said, why);                 \
+	} while (0)
+
+/* Running out of memory in a call that allocates for the caller is said
+ * in one line, as a refusal is: -ENOMEM alone does not tell a device out
+ * of address space (-ENOSPC) from a process out of memory. */
+START_TEST(running_out_of_memory_is_said_in_one_line)
+{
+	struct dmasplit_ctx *ctx = new_ctx(0);
+	struct dmasplit_region *region = NULL;
+	struct dmasplit_batch *batch = NULL;
+	struct dmasplit_iova *iova = NULL;
+	struct dmasplit_dev *dev = NULL;
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:nomem", &dev), 0);
+	dmasplit_ctx_set_log_fn(ctx, log_keep, NULL);
+	EXPECT_NO_MEMORY(dmasplit_batch_new(dev, DMASPLIT_TO_DEVICE, 0, &batch),
+			 "no memory for the batch");
+	ck_assert_int_eq(dmasplit_batch_new(dev, DMASPLIT_TO_DEVICE, 0, &batch), 0);
+	EXPECT_NO_MEMORY(dmasplit_batch_add(batch, page, 4096),
+			 "no memory for 8 buffers");
+	dmasplit_batch_free(batch);
+	/* A new device's first window: no object is spare yet. */
+	EXPECT_NO_MEMORY(dmasplit_iova_alloc(dev, 4096, 0, &iova),
+			 "no memory for the window");
+	EXPECT_NO_MEMORY(dmasplit_region_new(dev, page, 4096,
+					     DMASPLIT_TO_DEVICE, 0, &region),
+			 "no memory for the region");
+	dmasplit_dev_close(dev);
+	dmasplit_ctx_unref(ctx);
+}
+END_TEST
+
 /* 0000:01:00.0 on uio_pci_generic without an IOMMU, 0000:02:00.0 on
  * vfio-pci in translating group 7 with a VFIO cdev entry. */
 static void fake_sysfs(void)
@@ -595,6 +657,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, every_failure_in_a_window_life_cycle_is_clean);
 	tcase_add_test(tc, every_failure_in_a_batch_is_clean);
 	tcase_add_test(tc, every_failure_in_direct_and_vfio_opens_on_fake_sysfs_is_clean);
+	tcase_add_test(tc, running_out_of_memory_is_said_in_one_line);
 	suite_add_tcase(s, tc);
 	r = tu_main(s);
 	return r;
