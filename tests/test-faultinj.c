@@ -37,11 +37,6 @@ static const char *backends;	/* the built backends */
 static char *sysfs;		/* a fake sysfs tree */
 static char page[3 * 65536] __attribute__((aligned(65536)));
 
-static void log_nothing(void *data, int priority, const char *file, int line,
-			const char *fn, const char *format, va_list args)
-{
-}
-
 static struct dmasplit_ctx *new_ctx(int check)
 {
 	struct dmasplit_ctx *ctx = NULL;
@@ -50,7 +45,7 @@ static struct dmasplit_ctx *new_ctx(int check)
 	r = dmasplit_ctx_new(&ctx);
 	if (r < 0)
 		return NULL;
-	dmasplit_ctx_set_log_fn(ctx, log_nothing, NULL);
+	tu_log_discard(ctx);
 	dmasplit_ctx_set_check(ctx, check);
 	if (dmasplit_ctx_set_backend_path(ctx, backends) < 0 ||
 	    dmasplit_ctx_set_sysfs_root(ctx, sysfs) < 0) {
@@ -74,7 +69,7 @@ static int sc_ctx(struct dmasplit_ctx *unused)
 	r = dmasplit_ctx_new(&ctx);
 	if (r < 0)
 		return r;
-	dmasplit_ctx_set_log_fn(ctx, log_nothing, NULL);
+	tu_log_discard(ctx);
 	r = dmasplit_ctx_set_backend_path(ctx, backends);
 	if (!r)
 		r = dmasplit_ctx_set_sysfs_root(ctx, sysfs);

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -126,13 +125,6 @@ START_TEST(tables_come_back_after_release)
 }
 END_TEST
 
-static void quiet_log(void *data, int priority, const char *file, int line,
-		      const char *fn, const char *format, va_list args)
-{
-	(void)data, (void)priority, (void)file, (void)line, (void)fn;
-	(void)format, (void)args;
-}
-
 struct racer {
 	struct dmasplit_dev *d;
 	size_t size;
@@ -193,7 +185,7 @@ START_TEST(device_access_racing_a_destroy_faults)
 	unsigned int i;
 	bool pinned;
 
-	dmasplit_ctx_set_log_fn(ctx, quiet_log, NULL);
+	tu_log_discard(ctx);
 	r.d = open_unchecked("sim:race");
 	pinned = pthread_getaffinity_np(pthread_self(), sizeof(before),
 					&before) == 0;

@@ -243,6 +243,19 @@ void tu_log_capture(struct dmasplit_ctx *ctx)
 	dmasplit_ctx_set_log_fn(ctx, capture, NULL);
 }
 
+TU_LOG_FN
+static void discard(void *data, int priority, const char *file, int line,
+		    const char *fn, const char *format, va_list args)
+{
+	(void)data, (void)priority, (void)file, (void)line, (void)fn;
+	(void)format, (void)args;
+}
+
+void tu_log_discard(struct dmasplit_ctx *ctx)
+{
+	dmasplit_ctx_set_log_fn(ctx, discard, NULL);
+}
+
 void tu_log_clear(void)
 {
 	log_len = 0;
