@@ -545,6 +545,7 @@ START_TEST(running_out_of_memory_is_said_in_one_line)
 	struct dmasplit_batch *batch = NULL;
 	struct dmasplit_iova *iova = NULL;
 	struct dmasplit_dev *dev = NULL;
+	long n;
 
 	ck_assert_ptr_nonnull(ctx);
 	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:nomem", &dev), 0);
@@ -562,6 +563,32 @@ START_TEST(running_out_of_memory_is_said_in_one_line)
 					     DMASPLIT_TO_DEVICE, 0, &region),
 			 "no memory for the region");
 	dmasplit_dev_close(dev);
+
+	/* The open's own object, the first aligned allocation the open
+	 * makes (the spec and the backends' come first, and are not the
+	 * caller's). */
+	for (n = 1; n < 200; n++) {
+		struct dmasplit_dev *d2 = NULL;
+		char what[32];
+		int r, fired;
+
+		said_lines = 0;
+		fi_arm(n);
+		r = dmasplit_dev_open(ctx, "sim:nomem2", &d2);
+		fired = fi_fired(what, sizeof(what));
+		fi_arm(0);
+		ck_assert_msg(fired, "dmasplit_dev_open made no aligned allocation");
+		if (strcmp(what, "aligned_alloc")) {
+			dmasplit_dev_close(d2);
+			continue;
+		}
+		ck_assert_int_eq(r, -ENOMEM);
+		ck_assert_msg(said_lines == 1 && strstr(said, "nomem2: no memory for the device"),
+			      "dmasplit_dev_open: %u lines, the last '%s'",
+			      said_lines, said);
+		break;
+	}
+	ck_assert_int_lt(n, 200);
 	dmasplit_ctx_unref(ctx);
 }
 END_TEST
