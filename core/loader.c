@@ -137,28 +137,32 @@ static size_t whole_fields(size_t size)
 	return end;
 }
 
-/* Free text shown in lists and logs: no newline, no escape sequence.
- * NULL reads as empty. */
 /*
- * A backend's version and description are shown in one line of `dmasplit
- * info`, log lines and callers' own tables: printable text, and short.
- * No byte past the limit is read, so that a string without its NUL
- * costs a refusal, not a read through the plugin's data.
+ * A backend's version and description are free text shown in one line
+ * of `dmasplit info`, log lines and callers' own tables: printable, and
+ * short; NULL reads as empty.  No byte past the limit is read, so that a
+ * string without its NUL costs a refusal, not a read through the
+ * plugin's data.  False, with the refusal logged, when s is not that.
  */
 #define BACKEND_VERSION_MAX 63
 #define BACKEND_DESCRIPTION_MAX 255
 
-static const char *text_bad(const char *s, size_t max)
+static bool text_ok(struct dmasplit_ctx *ctx, const char *path,
+		    const char *field, const char *s, size_t max)
 {
+	const char *why = NULL;
 	size_t n;
 
-	for (n = 0; s && s[n]; n++) {
+	for (n = 0; s && s[n] && !why; n++) {
 		if (n == max)
-			return "is too long";
-		if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f)
-			return "holds a control character";
+			why = "is too long";
+		else if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f)
+			why = "holds a control character";
 	}
-	return NULL;
+	if (why)
+		log_err(ctx, "refusing backend %s: %s %s (want one line of at most %zu characters)",
+			path, field, why, max);
+	return !why;
 }
 
 static int check_ops(struct dmasplit_ctx *ctx, const char *path,
@@ -166,7 +170,7 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 		     struct dmasplit_backend *be)
 {
 	const struct dmasplit_backend *other;
-	const char *missing, *why;
+	const char *missing;
 	bool windows;
 
 	if (!ops) {
@@ -243,18 +247,11 @@ static int check_ops(struct dmasplit_ctx *ctx, const char *path,
 			be->ops.uuid ? be->ops.uuid : "(null)");
 		return -EINVAL;
 	}
-	why = text_bad(be->ops.version, BACKEND_VERSION_MAX);
-	if (why) {
-		log_err(ctx, "refusing backend %s: version %s (want one line of at most %d characters)",
-			path, why, BACKEND_VERSION_MAX);
+	if (!text_ok(ctx, path, "version", be->ops.version,
+		     BACKEND_VERSION_MAX) ||
+	    !text_ok(ctx, path, "description", be->ops.description,
+		     BACKEND_DESCRIPTION_MAX))
 		return -EINVAL;
-	}
-	why = text_bad(be->ops.description, BACKEND_DESCRIPTION_MAX);
-	if (why) {
-		log_err(ctx, "refusing backend %s: description %s (want one line of at most %d characters)",
-			path, why, BACKEND_DESCRIPTION_MAX);
-		return -EINVAL;
-	}
 	for (other = ctx->backends; other; other = other->next) {
 		if (!strcmp(other->uuid, be->uuid)) {
 			log_err(ctx, "refusing backend %s: UUID %s already used by backend %s (%s)",
