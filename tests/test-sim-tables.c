@@ -130,7 +130,7 @@ struct racer {
 	size_t size;
 	_Atomic uint64_t base;
 	atomic_bool stop;
-	unsigned long reads, faults, other;
+	unsigned long reads, other;
 	int last_other;
 };
 
@@ -150,9 +150,7 @@ static void *race_reader(void *arg)
 						      b, sizeof(b));
 
 			r->reads++;
-			if (e == -EFAULT) {
-				r->faults++;
-			} else if (e != 0) {
+			if (e != 0 && e != -EFAULT) {
 				r->other++;
 				r->last_other = e;
 			}
