@@ -507,6 +507,7 @@ END_TEST
 static unsigned int said_lines;
 static char said[256];
 
+TU_LOG_FN
 static void log_keep(void *data, int priority, const char *file, int line,
 		     const char *fn, const char *format, va_list args)
 {
