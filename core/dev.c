@@ -583,6 +583,17 @@ DMASPLIT_EXPORT int dmasplit_dev_get_fd(struct dmasplit_dev *dev, int *fd)
 	return 0;
 }
 
+/* Nothing to report: what a backend cannot give back it still needs. */
+DMASPLIT_EXPORT int dmasplit_dev_trim(struct dmasplit_dev *dev)
+{
+	if (!dev)
+		return -EINVAL;
+	iova_spares_trim(dev);
+	if (dev->ops->trim)
+		dev->ops->trim(dev->bdev);
+	return 0;
+}
+
 DMASPLIT_EXPORT int dmasplit_dev_get_info(struct dmasplit_dev *dev,
 					  struct dmasplit_dev_info *info)
 {

@@ -556,6 +556,8 @@ int  internal_window_alloc(struct dmasplit_dev *dev, size_t size,
 void internal_window_destroy(struct dmasplit_iova *iova);
 /* iova.c: the spare window objects of every slot go (device release) */
 void iova_spares_free(struct dmasplit_dev *dev);
+/* iova.c: the calling thread's spare window objects go (dmasplit_dev_trim) */
+void iova_spares_trim(struct dmasplit_dev *dev);
 
 /* host.c */
 void host_init(struct dmasplit_host *host);
@@ -579,6 +581,8 @@ int  iovad_alloc_aligned(struct dmasplit_iovad *iovad, uint64_t size,
 int  iovad_free(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
 int  iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last)
+	_must_check_;
+int  iovad_in_use(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
 
 /* pin.c */

@@ -107,6 +107,21 @@ static void iova_obj_free(struct dmasplit_dev *dev, struct dmasplit_iova *iova)
 	dev->count[slot].spare = iova;
 }
 
+/* dmasplit_dev_trim(): the calling thread's spares go, as its slot is
+ * its own; other threads' stay (at most IOVA_SPARE_MAX each). */
+void iova_spares_trim(struct dmasplit_dev *dev)
+{
+	int slot = count_slot_tls;
+	struct dmasplit_iova *iova;
+
+	if (slot <= 0)
+		return;
+	while ((iova = dev->count[slot].spare)) {
+		dev->count[slot].spare = iova->spare_next;
+		slab_free(&dev->win_slab, iova);
+	}
+}
+
 /* The device is going: no thread uses its slots any more. */
 void iova_spares_free(struct dmasplit_dev *dev)
 {

@@ -694,6 +694,31 @@ int iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	return r;
 }
 
+/* Free blocks are maximal (add_free coalesces): a stretch of one range
+ * is free exactly when one block holds it. */
+int iovad_in_use(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
+{
+	uint64_t last;
+	unsigned int i;
+
+	if (!iovad || range_bad(addr, size))
+		return -EINVAL;
+	last = addr + size - 1;
+	for (i = 0; i < iovad->num_ranges; i++) {
+		const struct dmasplit_range *r = &iovad->ranges[i];
+		uint64_t lo = addr > r->start ? addr : r->start;
+		uint64_t hi = last < r->last ? last : r->last;
+		struct free_block *n;
+
+		if (lo > hi)
+			continue;
+		n = find_le(iovad, hi);
+		if (!n || n->last < hi || n->start > lo)
+			return 1;
+	}
+	return 0;
+}
+
 /* Free blocks are maximal (add_free coalesces): a range's top is free
  * exactly as far down as the block holding its last address reaches. */
 int iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last)

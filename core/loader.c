@@ -120,10 +120,11 @@ static const size_t ops_ends[] = {
 	OPS_END(sync_for_cpu), OPS_END(sync_for_device),
 	OPS_END(alloc_coherent), OPS_END(free_coherent), OPS_END(dma_read),
 	OPS_END(dma_write), OPS_END(flags), OPS_END(get_ranges),
-	OPS_END(iova_win_size), OPS_END(iova_init), OPS_END(iova_fini)
+	OPS_END(iova_win_size), OPS_END(iova_init), OPS_END(iova_fini),
+	OPS_END(trim)
 };
 
-_Static_assert(OPS_END(iova_fini) == sizeof(struct dmasplit_backend_ops),
+_Static_assert(OPS_END(trim) == sizeof(struct dmasplit_backend_ops),
 	       "ops_ends lists every field of the ops table, the last last");
 
 /* The bytes of a table of size that hold whole fields. */

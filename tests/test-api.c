@@ -190,6 +190,7 @@ START_TEST(device_arguments_are_validated)
 	refused_silently(dmasplit_dev_get_stats(dev, &stats), -EINVAL);
 	refused_silently(dmasplit_dev_get_fd(NULL, &fd), -EINVAL);
 	refused_silently(dmasplit_dev_get_fd(dev, NULL), -EINVAL);
+	refused_silently(dmasplit_dev_trim(NULL), -EINVAL);
 	ck_assert_ptr_null(dmasplit_dev_backend_name(NULL));
 	dmasplit_dev_close(NULL);
 	ck_assert_int_eq(fd, -1);

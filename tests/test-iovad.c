@@ -61,6 +61,9 @@ START_TEST(iovad_rejects_bad_arguments)
 	ck_assert_int_eq(host->iovad_alloc(iovad, 0, UINT64_MAX, &addr), -EINVAL);
 	ck_assert_int_eq(host->iovad_alloc(iovad, 100, UINT64_MAX, &addr), -EINVAL);
 	ck_assert_int_eq(host->iovad_free(iovad, 0, G), -EINVAL);
+	ck_assert_int_eq(host->iovad_in_use(NULL, G, G), -EINVAL);
+	ck_assert_int_eq(host->iovad_in_use(iovad, G, 0), -EINVAL);
+	ck_assert_int_eq(host->iovad_in_use(iovad, UINT64_MAX, 2), -EINVAL);
 	host->iovad_destroy(iovad);
 }
 END_TEST
@@ -427,6 +430,18 @@ static void run_reference(uint64_t seed, unsigned int pages,
 		} else {
 			ck_assert_int_eq(ret, 0);
 			ck_assert_uint_eq(a, top * G - 1);
+		}
+
+		/* Whether a stretch holds a used address, unaligned and
+		 * running past the ranges too. */
+		{
+			uint64_t at = rnd(&seed) % ((pages + 8) * G);
+			uint64_t len = 1 + rnd(&seed) % (16 * G), q;
+			bool want = false;
+
+			for (q = at / G; q <= (at + len - 1) / G && q < pages; q++)
+				want |= m.usable[q] && m.used[q];
+			ck_assert_int_eq(host->iovad_in_use(iovad, at, len), want);
 		}
 	}
 

@@ -95,6 +95,7 @@ static const struct row rows[] = {
 	M(dmasplit_backend_ops, iova_win_size),
 	M(dmasplit_backend_ops, iova_init),
 	M(dmasplit_backend_ops, iova_fini),
+	M(dmasplit_backend_ops, trim),
 
 	S(dmasplit_bwin_header),
 	M(dmasplit_bwin_header, addr),
@@ -123,6 +124,7 @@ static const struct row rows[] = {
 	M(dmasplit_host, pci_bar_bus),
 	M(dmasplit_host, iovad_last_used),
 	M(dmasplit_host, iovad_alloc_aligned),
+	M(dmasplit_host, iovad_in_use),
 
 	S(dmasplit_peer),
 	M(dmasplit_peer, cpu),

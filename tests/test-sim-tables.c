@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * swiotlb-sim's page tables: taken down with what spans them, kept in a
- * bounded reserve, and built again where links and maps need them.
+ * bounded reserve, given back by dmasplit_dev_trim, and built again
+ * where links and maps need them.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -224,6 +225,254 @@ START_TEST(device_access_racing_a_destroy_faults)
 }
 END_TEST
 
+/* One window made, linked and taken down, and the device trimmed: what a
+ * device makes on first use (the thread's counters, the top of its page
+ * table) is then in the level a test measures from. */
+static void first_use(struct dmasplit_dev *d, uint8_t *buf)
+{
+	struct dmasplit_iova *iova = window(d, G);
+
+	link_ok(iova, 0, buf, G, DMASPLIT_BIDIRECTIONAL, 0);
+	sync_ok(iova, 0, G);
+	dmasplit_iova_destroy(iova);
+	ck_assert_int_eq(dmasplit_dev_trim(d), 0);
+}
+
+/* Slack for what is not the tables': the heap's bookkeeping of their
+ * chunks and of the address allocator. */
+#define TRIM_SLACK (16 * 1024)
+
+/*
+ * What destroy keeps for reuse (the reserve, tables that span several
+ * windows' addresses, the records of per-range mappings) dmasplit_dev_trim
+ * gives back: memory returns to the level before.  Each part must first
+ * have been held, or the trim would prove nothing.
+ */
+START_TEST(trim_gives_back_what_destroy_keeps)
+{
+	const size_t big = 1024ul << 20, n = 20000, nmaps = 4000;
+	struct dmasplit_dev *d = open_unchecked("sim:trim");
+	struct dmasplit_iova *iova, **w = calloc(n, sizeof(*w));
+	uint64_t *dma = calloc(nmaps, sizeof(*dma));
+	uint8_t *buf = buf_new(G);
+	long long before, held, after;
+	size_t i, off;
+	int r = 0;
+
+	ck_assert_ptr_nonnull(w);
+	ck_assert_ptr_nonnull(dma);
+	/* The lists resident now: calloc() maps lists this large
+	 * untouched, and their pages would count as the device's. */
+	for (i = 0; i < n; i++)
+		((struct dmasplit_iova *volatile *)w)[i] = NULL;
+	for (i = 0; i < nmaps; i++)
+		((volatile uint64_t *)dma)[i] = 0;
+	first_use(d, buf);
+
+	/* One large window: the reserve. */
+	before = rss_anon();
+	iova = window(d, big);
+	for (off = 0; off < big && r == 0; off += G)
+		r = dmasplit_iova_link(iova, off, buf, G,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	ck_assert_int_eq(r, 0);
+	dmasplit_iova_destroy(iova);
+	held = rss_anon() - before;
+	ck_assert_msg(held >= RESERVE / 2, "a 1 GiB window left only %lld bytes to trim", held);
+	ck_assert_int_eq(dmasplit_dev_trim(d), 0);
+	after = rss_anon() - before;
+	ck_assert_msg(after <= TRIM_SLACK, "%lld bytes held after the trim (%lld before it)",
+		      after, held);
+
+	/* Many one-page windows and mappings: shared tables, records. */
+	before = rss_anon();
+	for (i = 0; i < n && r == 0; i++) {
+		r = dmasplit_iova_alloc(d, G, 0, &w[i]);
+		if (r == 0)
+			r = dmasplit_iova_link(w[i], 0, buf, G,
+					       DMASPLIT_BIDIRECTIONAL, 0);
+	}
+	FAIL_UNLESS(r == 0, "window %zu: %d", i - 1, r);
+	for (i = 0; i < nmaps && r == 0; i++)
+		r = dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &dma[i]);
+	FAIL_UNLESS(r == 0, "map %zu: %d", i - 1, r);
+	for (i = 0; i < nmaps && r == 0; i++)
+		r = dmasplit_unmap(d, dma[i], G, DMASPLIT_TO_DEVICE, 0);
+	FAIL_UNLESS(r == 0, "unmap %zu: %d", i - 1, r);
+	for (i = 0; i < n; i++)
+		dmasplit_iova_destroy(w[i]);
+	held = rss_anon() - before;
+	ck_assert_msg(held >= 64 * 1024, "%zu windows and %zu mappings left only %lld bytes to trim",
+		      n, nmaps, held);
+	ck_assert_int_eq(dmasplit_dev_trim(d), 0);
+	after = rss_anon() - before;
+	ck_assert_msg(after <= TRIM_SLACK, "%lld bytes held after the trim (%lld before it)",
+		      after, held);
+	/* Trimmed tables come back where they are needed. */
+	iova = window(d, big);
+	link_ok(iova, big - G, buf, G, DMASPLIT_TO_DEVICE, 0);
+	sync_ok(iova, big - G, G);
+	expect_read(d, dmasplit_iova_addr(iova) + big - G, buf, G,
+		    "a window made after the trim");
+	dmasplit_iova_destroy(iova);
+	dmasplit_dev_close(d);
+	free(dma);
+	free(w);
+	free(buf);
+}
+END_TEST
+
+/*
+ * A trim takes nothing still in use: windows and mappings live beside
+ * destroyed ones in the same leaf tables read right after it, and their
+ * records still tell their syncs and unmaps what they are.  The
+ * destroyed ones fault.
+ */
+START_TEST(trim_keeps_what_is_live)
+{
+	enum { N = 64 };
+	struct dmasplit_dev *d = open_dev("sim:keep");
+	struct dmasplit_iova *w[N];
+	uint8_t *buf = buf_new((size_t)N * G);
+	uint64_t dma[N], gone_win, gone_map;
+	unsigned int i;
+
+	fill(buf, (size_t)N * G, 3);
+	for (i = 0; i < N; i++) {
+		w[i] = window(d, G);
+		link_ok(w[i], 0, buf + (size_t)i * G, G, DMASPLIT_TO_DEVICE, 0);
+		sync_ok(w[i], 0, G);
+		dma[i] = map_ok(d, buf + (size_t)i * G, G,
+				DMASPLIT_BIDIRECTIONAL, 0);
+	}
+	/* Every other one goes. */
+	gone_win = dmasplit_iova_addr(w[1]);
+	gone_map = dma[1];
+	for (i = 1; i < N; i += 2) {
+		dmasplit_iova_destroy(w[i]);
+		unmap_ok(d, dma[i], G, DMASPLIT_BIDIRECTIONAL, 0);
+	}
+	ck_assert_int_eq(dmasplit_dev_trim(d), 0);
+	ck_assert_int_eq(dmasplit_dev_trim(d), 0);
+	for (i = 0; i < N; i += 2) {
+		expect_read(d, dmasplit_iova_addr(w[i]), buf + (size_t)i * G, G,
+			    "a live window after the trim");
+		expect_read(d, dma[i], buf + (size_t)i * G, G,
+			    "a live mapping after the trim");
+		ck_assert_int_eq(dmasplit_sync_for_cpu(d, dma[i], G,
+						       DMASPLIT_BIDIRECTIONAL), 0);
+		unmap_ok(d, dma[i], G, DMASPLIT_BIDIRECTIONAL, 0);
+		dmasplit_iova_destroy(w[i]);
+	}
+	expect_fault(d, gone_win, 1, false, "a destroyed window");
+	expect_fault(d, gone_map, 1, false, "an unmapped mapping");
+	dmasplit_dev_close(d);
+	free(buf);
+}
+END_TEST
+
+struct trimmer {
+	struct dmasplit_dev *d;
+	atomic_bool stop;
+	unsigned long trims;
+};
+
+static void *trim_loop(void *arg)
+{
+	struct trimmer *t = arg;
+
+	while (!atomic_load(&t->stop)) {
+		if (dmasplit_dev_trim(t->d) != 0)
+			break;
+		t->trims++;
+	}
+	return NULL;
+}
+
+/*
+ * Trims in another thread, over and over, while this one makes and takes
+ * down windows and mappings (a leaf table's span at a time and single
+ * pages) and the device reads through them: every read sees its bytes,
+ * so no trim took a table from under a link, a map or a walk.
+ */
+START_TEST(trim_races_links_maps_and_device_reads)
+{
+	const size_t span = 2u << 20;
+	struct trimmer t = { 0 };
+	uint8_t *buf = buf_new(span), got[8];
+	struct timespec t0, now;
+	pthread_t th;
+	unsigned int i;
+
+	fill(buf, span, 9);
+	t.d = open_unchecked("sim:trimrace");
+	ck_assert_int_eq(pthread_create(&th, NULL, trim_loop, &t), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0;; i++) {
+		struct dmasplit_iova *iova = window(t.d, span);
+		uint64_t base = dmasplit_iova_addr(iova), dma;
+		size_t at = ((size_t)i * 7919 * G) % span;
+
+		link_ok(iova, 0, buf, span, DMASPLIT_TO_DEVICE, 0);
+		sync_ok(iova, 0, span);
+		dma = map_ok(t.d, buf + at, G, DMASPLIT_TO_DEVICE, 0);
+		ck_assert_int_eq(dmasplit_dev_dma_read(t.d, base + at, got, 8), 0);
+		FAIL_UNLESS(!memcmp(got, buf + at, 8), "round %u: the window read wrong bytes", i);
+		ck_assert_int_eq(dmasplit_dev_dma_read(t.d, dma, got, 8), 0);
+		FAIL_UNLESS(!memcmp(got, buf + at, 8), "round %u: the mapping read wrong bytes", i);
+		unmap_ok(t.d, dma, G, DMASPLIT_TO_DEVICE, 0);
+		dmasplit_iova_destroy(iova);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (i >= 20 && (now.tv_sec - t0.tv_sec >= 1 || i >= 2000))
+			break;
+	}
+	atomic_store(&t.stop, true);
+	pthread_join(th, NULL);
+	ck_assert_msg(t.trims > 0, "the trimming thread never trimmed");
+	dmasplit_dev_close(t.d);
+	free(buf);
+}
+END_TEST
+
+/*
+ * In a shared address space a trim is the space's: a member's trim
+ * keeps the other member's mappings, and racing a member that closes
+ * with mappings still live (its close walks their records) costs
+ * neither anything.
+ */
+START_TEST(trim_in_a_shared_space)
+{
+	struct dmasplit_dev *keep, *leave;
+	struct trimmer t = { 0 };
+	uint8_t *buf = buf_new(64 * G);
+	uint64_t dma, d2;
+	pthread_t th;
+	unsigned int round, i;
+
+	fill(buf, 64 * G, 5);
+	keep = open_unchecked("sim:tk,as=trim");
+	dma = map_ok(keep, buf, G, DMASPLIT_TO_DEVICE, 0);
+	t.d = keep;
+	ck_assert_int_eq(pthread_create(&th, NULL, trim_loop, &t), 0);
+	for (round = 0; round < 50; round++) {
+		leave = open_unchecked("sim:tl,as=trim");
+		for (i = 1; i < 64; i++)
+			d2 = map_ok(leave, buf + (size_t)i * G, G,
+				    DMASPLIT_TO_DEVICE, 0);
+		expect_read(leave, d2, buf + 63 * G, G, "the leaving member's mapping");
+		/* Closed with its mappings live: the close unmaps them. */
+		dmasplit_dev_close(leave);
+		expect_read(keep, dma, buf, G, "the staying member's mapping");
+	}
+	atomic_store(&t.stop, true);
+	pthread_join(th, NULL);
+	ck_assert_msg(t.trims > 0, "the trimming thread never trimmed");
+	unmap_ok(keep, dma, G, DMASPLIT_TO_DEVICE, 0);
+	dmasplit_dev_close(keep);
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sim");
@@ -236,6 +485,11 @@ int main(void)
 		       "resident memory is a tool's too (valgrind, a sanitizer)");
 	tcase_add_test(tc, tables_come_back_after_release);
 	tcase_add_test(tc, device_access_racing_a_destroy_faults);
+	tu_add_test_if(tc, trim_gives_back_what_destroy_keeps, rss_is_ours(),
+		       "resident memory is a tool's too (valgrind, a sanitizer)");
+	tcase_add_test(tc, trim_keeps_what_is_live);
+	tcase_add_test(tc, trim_races_links_maps_and_device_reads);
+	tcase_add_test(tc, trim_in_a_shared_space);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

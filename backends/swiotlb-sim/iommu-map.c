@@ -612,7 +612,9 @@ static void release_leaf(uint64_t *leaf, uint64_t pfn, void *arg)
 
 void iommu_release_owned(struct dmasplit_bdev *b)
 {
+	pthread_mutex_lock(&b->sp->trim_lock);
 	pt_for_each_leaf(&b->sp->recs, release_leaf, b);
+	pthread_mutex_unlock(&b->sp->trim_lock);
 }
 
 /*

@@ -42,6 +42,7 @@ static void space_free(struct sim_space *sp)
 	if (sp->recs.root)
 		pt_fini(&sp->recs);
 	pthread_mutex_destroy(&sp->iova_lock);
+	pthread_mutex_destroy(&sp->trim_lock);
 	free(sp);
 }
 
@@ -64,6 +65,7 @@ static int space_new(struct dmasplit_bdev *b, const char *name,
 	sp->top = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
 	sp->last = b->iommu_last;
 	pthread_mutex_init(&sp->iova_lock, NULL);
+	pthread_mutex_init(&sp->trim_lock, NULL);
 	range.start = b->o.granule;
 	range.last = sp->top;
 	r = pt_init(&sp->pt, (unsigned int)__builtin_ctzll(b->o.granule), bits);
@@ -167,6 +169,50 @@ static int space_join(struct dmasplit_bdev *b, struct sim_space *sp)
 	}
 	pthread_mutex_unlock(&sp->iova_lock);
 	return r;
+}
+
+/* For pt_trim(): the allocator knows every address a window or mapping
+ * holds, cached ones included; with iova_lock held it cannot change.  A
+ * core without iovad_in_use has its highest address in use at least. */
+static bool space_in_use(void *arg, uint64_t first, uint64_t last)
+{
+	struct sim_space *sp = arg;
+	uint64_t used;
+
+	if (DMASPLIT_HOST_HAS(sp->host, iovad_in_use) && sp->host->iovad_in_use)
+		return sp->host->iovad_in_use(sp->iovad, first,
+					      last - first + 1) != 0;
+	if (DMASPLIT_HOST_HAS(sp->host, iovad_last_used) &&
+	    sp->host->iovad_last_used)
+		return sp->host->iovad_last_used(sp->iovad, &used) == 0 &&
+		       used >= first;
+	return true;
+}
+
+/* Records are keyed by four times the address (space_new()). */
+static bool recs_in_use(void *arg, uint64_t first, uint64_t last)
+{
+	return space_in_use(arg, first >> 2, last >> 2);
+}
+
+/*
+ * dmasplit_dev_trim(): tables no window or mapping of the space can
+ * reach go, with both reserves.  Cached addresses go back first, so
+ * that only what is held counts; with iova_lock held no address is
+ * handed out or taken back meanwhile, so a table found unused stays
+ * so (iova_lock is taken before the tables' locks, never after).
+ */
+void iommu_trim(struct dmasplit_bdev *b)
+{
+	struct sim_space *sp = b->sp;
+
+	pthread_mutex_lock(&sp->trim_lock);
+	pthread_mutex_lock(&sp->iova_lock);
+	iova_drain_locked(sp);
+	pt_trim(&sp->pt, &(struct pt_user){ space_in_use, sp });
+	pt_trim(&sp->recs, &(struct pt_user){ recs_in_use, sp });
+	pthread_mutex_unlock(&sp->iova_lock);
+	pthread_mutex_unlock(&sp->trim_lock);
 }
 
 int iommu_init(struct dmasplit_bdev *b, const char *as)

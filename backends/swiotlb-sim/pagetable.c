@@ -8,7 +8,8 @@
  * Tables go when the window or mapping that spans all of their addresses
  * is taken down (pt_release): then no one else can reach them, so no
  * count per table, which every link and unlink would pay for, is needed.
- * A table that also spans other addresses stays until the device
+ * A table that also spans other addresses stays until a trim finds
+ * none of them in use (pt_trim(), dmasplit_dev_trim()) or the device
  * closes; the IOVA allocator hands out the lowest free addresses, so
  * those are few.  Tables come in chunks, so that a table costs exactly
  * its granule: the metadata of a linked granule is its 8-byte entry plus
@@ -18,7 +19,8 @@
  * and zeroed for the next tables: a window of that many tables' span made
  * and destroyed over and over rebuilds its tables without a page fault.
  * Beyond the reserve their memory goes back to the system, so what a
- * device holds once everything is taken down is the reserve at most.
+ * device holds once everything is taken down is the reserve and the
+ * shared tables, until a trim gives those back too.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -329,6 +331,62 @@ void pt_release_tables(struct pagetable *pt, uint64_t iova, uint64_t n)
 		return;
 	pthread_mutex_lock(&pt->lock);
 	release(pt, pt->root, 0, 0, lo, lo + n - 1);
+	table_flush(pt);
+	pthread_mutex_unlock(&pt->lock);
+}
+
+/*
+ * In table (at level, its first entry at granule pfn), every child whose
+ * addresses in_use calls unused goes; the others are looked into.  A
+ * span that does not fit in 64 bits of address counts as used.
+ */
+static void trim(struct pagetable *pt, uint64_t *table, unsigned int level,
+		 uint64_t pfn, const struct pt_user *user)
+{
+	unsigned int sh = pt->bits * (pt->levels - 1 - level);
+	uint64_t i, n = 1ull << pt->bits;
+
+	if (level + 1 == pt->levels || sh + pt->shift >= 64)
+		return;
+	for (i = 0; i < n; i++) {
+		uint64_t start = pfn + (i << sh);
+		uint64_t cur = __atomic_load_n(&table[i], __ATOMIC_ACQUIRE);
+		uint64_t first = start << pt->shift;
+
+		if (!cur)
+			continue;
+		if (start >> (64 - pt->shift) ||
+		    user->in_use(user->arg, first,
+				 first + ((1ull << (sh + pt->shift)) - 1))) {
+			trim(pt, (uint64_t *)(uintptr_t)cur, level + 1, start,
+			     user);
+			continue;
+		}
+		__atomic_store_n(&table[i], 0, __ATOMIC_RELEASE);
+		drop_tree(pt, (uint64_t *)(uintptr_t)cur, level + 1);
+	}
+}
+
+void pt_trim(struct pagetable *pt, const struct pt_user *user)
+{
+	size_t keep;
+
+	if (!pt->root)
+		return;
+	pthread_mutex_lock(&pt->lock);
+	/* What goes now goes back to the system, the reserve included. */
+	keep = pt->reserve_max;
+	pt->reserve_max = 0;
+	trim(pt, pt->root, 0, 0, user);
+	while (pt->reserve) {
+		uint64_t *t = pt->reserve;
+
+		pt->reserve = (uint64_t *)(uintptr_t)t[0];
+		t[0] = 0;
+		pt->nreserve--;
+		table_drop(pt, t);
+	}
+	pt->reserve_max = keep;
 	table_flush(pt);
 	pthread_mutex_unlock(&pt->lock);
 }

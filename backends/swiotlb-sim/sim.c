@@ -540,6 +540,14 @@ static int sim_get_ranges(struct dmasplit_bdev *b, struct dmasplit_range *r,
 	return 0;
 }
 
+/* Page tables and records alone: the bounce pool is the device's for
+ * its lifetime, as the kernel's swiotlb is reserved once. */
+static void sim_trim(struct dmasplit_bdev *b)
+{
+	if (b->o.iommu)
+		iommu_trim(b);
+}
+
 /* Invalidations are the space's: a map serves every member, so each
  * member reports the space's count. */
 static int sim_get_stats(struct dmasplit_bdev *b, struct dmasplit_dev_stats *s)
@@ -667,6 +675,7 @@ static const struct dmasplit_backend_ops sim_ops = {
 	.iova_win_size = sizeof(struct dmasplit_bwin),
 	.iova_init = sim_iova_init,
 	.iova_fini = iommu_iova_fini,
+	.trim = sim_trim,
 };
 
 DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *

@@ -170,6 +170,23 @@ static inline void pt_release(struct pagetable *pt, uint64_t iova, uint64_t n)
 		pt_release_tables(pt, iova, n);
 }
 
+/*
+ * Whether any address of [first, last] (the table's own addresses) is
+ * used: by a window or mapping, or one being made or taken down, so
+ * that a table no one can reach is told from one someone may.
+ */
+struct pt_user {
+	bool (*in_use)(void *arg, uint64_t first, uint64_t last);
+	void *arg;
+};
+
+/*
+ * Free every table whose addresses user says are unused, and the
+ * reserve: their memory back to the system (dmasplit_dev_trim()).  The
+ * caller keeps what user answers from changing meanwhile.
+ */
+void pt_trim(struct pagetable *pt, const struct pt_user *user);
+
 /* fn for every leaf table, with the number of its first entry's granule
  * (its address >> shift); tables must not go meanwhile. */
 void pt_for_each_leaf(struct pagetable *pt,
@@ -400,6 +417,11 @@ struct sim_space {
 	/* Written on every call: on cache lines of its own, so that two
 	 * threads on two spaces share nothing. */
 	pthread_mutex_t iova_lock __attribute__((aligned(64)));
+
+	/* Keeps a trim (iommu_trim()) from freeing the record tables a
+	 * leaving member walks (iommu_release_owned()); taken before
+	 * iova_lock.  Neither is on a hot path. */
+	pthread_mutex_t trim_lock;
 };
 
 struct dmasplit_bdev {
@@ -560,6 +582,7 @@ int  iommu_init(struct dmasplit_bdev *b, const char *as);
 /* Leaves it: what the device still maps there goes; the space goes with
  * its last member. */
 void iommu_fini(struct dmasplit_bdev *b);
+void iommu_trim(struct dmasplit_bdev *b);
 int  iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		  size_t len, bool write);
 /* Zero n entries from iova that this caller wrote itself; what they

@@ -184,6 +184,15 @@ struct dmasplit_host {
 	int (*iovad_alloc_aligned)(struct dmasplit_iovad *iovad, uint64_t size,
 				   uint64_t align, uint64_t limit,
 				   uint64_t *addr);
+	/*
+	 * 1 when iovad has handed out or reserved, and not taken back, any
+	 * address of [addr, addr + size); 0 when none (addresses outside
+	 * its ranges are never handed out, so they count as free); -EINVAL
+	 * for an empty or wrapping range.  O(log n) per range.  Present
+	 * when size covers it.
+	 */
+	int (*iovad_in_use)(struct dmasplit_iovad *iovad, uint64_t addr,
+			    uint64_t size);
 };
 
 #define DMASPLIT_SPEC_SIZE 0x1u	/* spec_number: a size (hex, suffixes) */
@@ -361,6 +370,15 @@ struct dmasplit_backend_ops {
 			 uint32_t flags, struct dmasplit_bwin *win,
 			 uint64_t *addr);
 	void (*iova_fini)(struct dmasplit_bwin *win);
+
+	/*
+	 * Optional: give back to the system the memory the device keeps
+	 * for reuse and no window or mapping uses now (freed page tables,
+	 * records), as dmasplit_dev_trim() asks.  May run while other
+	 * threads use the device: it must take nothing a window or mapping
+	 * still needs.  NULL: the backend keeps no such memory.
+	 */
+	void (*trim)(struct dmasplit_bdev *bdev);
 };
 
 /* The most a backend may ask for in iova_win_size. */

@@ -228,6 +228,9 @@ const char *dmasplit_dev_backend_name(const struct dmasplit_dev *dev);
 /* the backend's device file descriptor (VFIO: BAR mmap, config space,
  * interrupts stay the application's); -EOPNOTSUPP where there is none */
 int  dmasplit_dev_get_fd(struct dmasplit_dev *dev, int *fd);
+/* memory the device keeps for reuse (page tables, records) back to the
+ * system, once windows and mappings are gone; safe beside other calls */
+int  dmasplit_dev_trim(struct dmasplit_dev *dev);
 
 struct dmasplit_range {
 	uint64_t start;
