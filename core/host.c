@@ -58,4 +58,5 @@ void host_init(struct dmasplit_host *host)
 	host->iovad_last_used = iovad_last_used;
 	host->iovad_alloc_aligned = iovad_alloc_aligned;
 	host->iovad_in_use = iovad_in_use;
+	host->iovad_trim = iovad_trim;
 }

@@ -584,6 +584,7 @@ int  iovad_last_used(struct dmasplit_iovad *iovad, uint64_t *last)
 	_must_check_;
 int  iovad_in_use(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	_must_check_;
+void iovad_trim(struct dmasplit_iovad *iovad);
 
 /* pin.c */
 void pin_init(struct pin_table *pins);

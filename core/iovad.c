@@ -694,6 +694,20 @@ int iovad_reserve(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)
 	return r;
 }
 
+/* The spare blocks go: a trim says no allocation is coming soon. */
+void iovad_trim(struct dmasplit_iovad *iovad)
+{
+	struct free_block *b;
+
+	if (!iovad)
+		return;
+	while ((b = iovad->spare)) {
+		iovad->spare = b->right;
+		free(b);
+	}
+	iovad->nspare = 0;
+}
+
 /* Free blocks are maximal (add_free coalesces): a stretch of one range
  * is free exactly when one block holds it. */
 int iovad_in_use(struct dmasplit_iovad *iovad, uint64_t addr, uint64_t size)

@@ -125,6 +125,7 @@ static const struct row rows[] = {
 	M(dmasplit_host, iovad_last_used),
 	M(dmasplit_host, iovad_alloc_aligned),
 	M(dmasplit_host, iovad_in_use),
+	M(dmasplit_host, iovad_trim),
 
 	S(dmasplit_peer),
 	M(dmasplit_peer, cpu),

@@ -225,6 +225,68 @@ START_TEST(device_access_racing_a_destroy_faults)
 }
 END_TEST
 
+/*
+ * A trim unmaps the chunks whose tables are all free.  A device access
+ * racing it (and the destroy before it) on the addresses those tables
+ * served must fault, never find its table gone: the trim waits for the
+ * walks that may have read a table's address.  As with a destroy above:
+ * a window of 384 leaf tables, the reader on the upper half, both
+ * threads on one CPU; a run that misses the race proves nothing.
+ */
+START_TEST(device_access_racing_a_trim_faults)
+{
+	const size_t size = 768ul << 20;
+	const bool ours = rss_is_ours();
+	struct racer r = { .size = size };
+	cpu_set_t one, before;
+	uint8_t *buf = buf_new(G);
+	struct timespec t0, t;
+	pthread_t reader;
+	unsigned int i;
+	bool pinned;
+
+	tu_log_discard(ctx);
+	r.d = open_unchecked("sim:trimfault");
+	pinned = pthread_getaffinity_np(pthread_self(), sizeof(before),
+					&before) == 0;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	pinned = pinned && pthread_setaffinity_np(pthread_self(), sizeof(one),
+						  &one) == 0;
+	ck_assert_int_eq(pthread_create(&reader, NULL, race_reader, &r), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0;; i++) {
+		struct dmasplit_iova *iova;
+		size_t off;
+		int e = 0;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (i >= (ours ? 20u : 1u) &&
+		    (t.tv_sec - t0.tv_sec > 3 || i >= 200))
+			break;
+		ck_assert_int_eq(dmasplit_iova_alloc(r.d, size, 0, &iova), 0);
+		for (off = 0; off < size && e == 0; off += G)
+			e = dmasplit_iova_link(iova, off, buf, G,
+					       DMASPLIT_BIDIRECTIONAL, 0);
+		ck_assert_int_eq(e, 0);
+		ck_assert_int_eq(dmasplit_iova_sync(iova, 0, size), 0);
+		atomic_store(&r.base, dmasplit_iova_addr(iova));
+		dmasplit_iova_destroy(iova);
+		ck_assert_int_eq(dmasplit_dev_trim(r.d), 0);
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(reader, NULL);
+	if (pinned)
+		pthread_setaffinity_np(pthread_self(), sizeof(before), &before);
+	tu_log_capture(ctx);
+	ck_assert_msg(r.other == 0, "%lu of %lu reads failed with neither 0 nor -EFAULT (last %d)",
+		      r.other, r.reads, r.last_other);
+	ck_assert_msg(r.reads > 0, "the reader never read");
+	dmasplit_dev_close(r.d);
+	free(buf);
+}
+END_TEST
+
 /* One window made, linked and taken down, and the device trimmed: what a
  * device makes on first use (the thread's counters, the top of its page
  * table) is then in the level a test measures from. */
@@ -485,6 +547,7 @@ int main(void)
 		       "resident memory is a tool's too (valgrind, a sanitizer)");
 	tcase_add_test(tc, tables_come_back_after_release);
 	tcase_add_test(tc, device_access_racing_a_destroy_faults);
+	tcase_add_test(tc, device_access_racing_a_trim_faults);
 	tu_add_test_if(tc, trim_gives_back_what_destroy_keeps, rss_is_ours(),
 		       "resident memory is a tool's too (valgrind, a sanitizer)");
 	tcase_add_test(tc, trim_keeps_what_is_live);

@@ -197,7 +197,7 @@ static bool recs_in_use(void *arg, uint64_t first, uint64_t last)
 
 /*
  * dmasplit_dev_trim(): tables no window or mapping of the space can
- * reach go, with both reserves.  Cached addresses go back first, so
+ * reach go, with both reserves and the allocator's spare nodes.  Cached addresses go back first, so
  * that only what is held counts; with iova_lock held no address is
  * handed out or taken back meanwhile, so a table found unused stays
  * so (iova_lock is taken before the tables' locks, never after).
@@ -211,6 +211,8 @@ void iommu_trim(struct dmasplit_bdev *b)
 	iova_drain_locked(sp);
 	pt_trim(&sp->pt, &(struct pt_user){ space_in_use, sp });
 	pt_trim(&sp->recs, &(struct pt_user){ recs_in_use, sp });
+	if (DMASPLIT_HOST_HAS(sp->host, iovad_trim) && sp->host->iovad_trim)
+		sp->host->iovad_trim(sp->iovad);
 	pthread_mutex_unlock(&sp->iova_lock);
 	pthread_mutex_unlock(&sp->trim_lock);
 }
@@ -450,9 +452,12 @@ int iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 	struct iovec host[RW_BATCH];
 	const char *why = NULL;
 	size_t gathered = 0;
-	unsigned int n = 0;
+	unsigned int n = 0, walk;
 	int r;
 
+	/* The device's walk takes no lock, and may race the teardown of
+	 * what it reaches: the tables it reads stay until it ends. */
+	walk = pt_walk_begin(&b->sp->pt);
 	while (len) {
 		uint64_t run, in = dma & b->gmask, chunk = b->o.granule - in;
 		uint64_t *pte, v = 0;
@@ -486,6 +491,9 @@ int iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		dma += chunk;
 		len -= chunk;
 		if (n == RW_BATCH) {
+			/* Copies may log: out of the walk, so that a log
+			 * function may take a window down. */
+			pt_walk_end(&b->sp->pt, walk);
 			r = sim_device_copy(b, at, buf, host, n, gathered, write);
 			if (r < 0)
 				return r;
@@ -493,8 +501,10 @@ int iommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 			at = dma;
 			gathered = 0;
 			n = 0;
+			walk = pt_walk_begin(&b->sp->pt);
 		}
 	}
+	pt_walk_end(&b->sp->pt, walk);
 	/* A device that faults has done what came before. */
 	r = n ? sim_device_copy(b, at, buf, host, n, gathered, write) : 0;
 	if (r < 0 || !why)

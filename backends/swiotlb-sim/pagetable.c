@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,7 @@ static void table_drop(struct pagetable *pt, uint64_t *t)
 	struct pt_chunk *c;
 	unsigned int i;
 
+	pt->ndrops++;
 	if (pt->nreserve < pt->reserve_max) {
 		/* Zero but for the link: kept, resident, for the next. */
 		t[0] = (uintptr_t)pt->reserve;
@@ -144,12 +146,26 @@ static void table_drop(struct pagetable *pt, uint64_t *t)
 }
 
 /*
+ * Every walk without the lock (pt_walk_begin()) that may have read the
+ * address of a table unhooked before this call has ended: the tables may
+ * be reused or unmapped.  Under lock, which orders the callers' epochs.
+ */
+static void quiesce(struct pagetable *pt)
+{
+	unsigned int e = pt->epoch;
+
+	__atomic_store_n(&pt->epoch, e + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&pt->walkers[e & 1], __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+/*
  * The memory of the tables dropped since the last call back to the
  * system: their pages discarded, a run of adjacent tables at a time, so
- * that they read as zeros after.  Never unmapped while the device is
- * open: the device walks the table without a lock, and an access racing
- * the teardown of the addresses it reaches must read an empty entry (a
- * device fault), not memory that is no longer there.  Under lock.
+ * that they read as zeros after, and their chunk left in place, cheaper
+ * to use again than a new one: chunks go only whole, at a trim
+ * (chunks_trim()).  Under lock.
  */
 static void table_flush(struct pagetable *pt)
 {
@@ -326,11 +342,16 @@ static void release(struct pagetable *pt, uint64_t *table, unsigned int level,
 void pt_release_tables(struct pagetable *pt, uint64_t iova, uint64_t n)
 {
 	uint64_t lo = iova >> pt->shift;
+	size_t drops;
 
 	if (!pt->root)
 		return;
 	pthread_mutex_lock(&pt->lock);
+	drops = pt->ndrops;
 	release(pt, pt->root, 0, 0, lo, lo + n - 1);
+	/* Before the lock goes, and with it the reserve to table_alloc(). */
+	if (pt->ndrops != drops)
+		quiesce(pt);
 	table_flush(pt);
 	pthread_mutex_unlock(&pt->lock);
 }
@@ -367,6 +388,37 @@ static void trim(struct pagetable *pt, uint64_t *table, unsigned int level,
 	}
 }
 
+/* Chunks whose tables are all free go, once no walk can be in them
+ * (quiesce()); the list shrinks back towards its first size.  Under
+ * lock. */
+static void chunks_trim(struct pagetable *pt)
+{
+	size_t c, kept = 0, cap = 16;
+
+	for (c = 0; c < pt->nchunks; c++) {
+		struct pt_chunk *k = &pt->chunks[c];
+
+		if (k->free == CHUNK_ALL) {
+			munmap(k->base, chunk_len(pt));
+			pt->nfree -= TABLES_PER_CHUNK;
+			continue;
+		}
+		pt->chunks[kept++] = *k;
+	}
+	pt->nchunks = kept;
+	while (cap < kept)
+		cap *= 2;
+	if (cap < pt->chunk_cap) {
+		struct pt_chunk *smaller = realloc(pt->chunks,
+						   cap * sizeof(*smaller));
+
+		if (smaller) {
+			pt->chunks = smaller;
+			pt->chunk_cap = cap;
+		}
+	}
+}
+
 void pt_trim(struct pagetable *pt, const struct pt_user *user)
 {
 	size_t keep;
@@ -387,6 +439,8 @@ void pt_trim(struct pagetable *pt, const struct pt_user *user)
 		table_drop(pt, t);
 	}
 	pt->reserve_max = keep;
+	quiesce(pt);
+	chunks_trim(pt);
 	table_flush(pt);
 	pthread_mutex_unlock(&pt->lock);
 }

@@ -99,19 +99,32 @@ struct pagetable {
 
 	/* Tables come from chunks of TABLES_PER_CHUNK, so that a table
 	 * costs its granule and no allocator overhead beside it; chunks
-	 * are kept in address order, and stay mapped until pt_fini(): free
-	 * tables' memory goes back, their addresses stay readable for the
-	 * device's walks (table_flush()).  Under lock. */
+	 * are kept in address order.  Free tables' memory goes back
+	 * (table_flush()); a chunk goes whole, at a trim, once all of its
+	 * tables are free and no walk can be in them.  Under lock. */
 	pthread_mutex_t lock;
 	struct pt_chunk *chunks;
 	size_t nchunks, chunk_cap;
 	size_t nfree;		/* free tables in the chunks */
 	size_t ntables;		/* tables in use, the reserve's included */
 	size_t ndropped;	/* freed since their memory last went back */
+	size_t ndrops;		/* freed ever: whether a call freed any */
 	/* Freed tables, zero but for the link in their first entry: at
 	 * most reserve_max (PT_RESERVE_BYTES of them). */
 	uint64_t *reserve;
 	size_t nreserve, reserve_max;
+
+	/*
+	 * Walks that take no lock and may reach any table (the device's,
+	 * pt_walk_begin()), counted by the parity of the epoch they began
+	 * in: a table unhooked from its parent is reused or unmapped only
+	 * after every walk that may have read its address has ended
+	 * (pt_quiesce()), as the kernel frees page-table pages only after
+	 * the IOTLB flush.  On a line of their own: every device access
+	 * writes them.
+	 */
+	unsigned long walkers[2] __attribute__((aligned(64)));
+	unsigned int epoch;
 };
 
 #define TABLES_PER_CHUNK 16
@@ -186,6 +199,25 @@ struct pt_user {
  * caller keeps what user answers from changing meanwhile.
  */
 void pt_trim(struct pagetable *pt, const struct pt_user *user);
+
+/* Around a walk that takes no lock and may reach any table (a device
+ * access): the tables it reads are neither reused nor unmapped until
+ * pt_walk_end(). */
+static inline unsigned int pt_walk_begin(struct pagetable *pt)
+{
+	unsigned int e = __atomic_load_n(&pt->epoch, __ATOMIC_ACQUIRE) & 1;
+
+	__atomic_fetch_add(&pt->walkers[e], 1, __ATOMIC_RELAXED);
+	/* Pairs with pt_quiesce()'s: either it sees this walk, or this
+	 * walk sees the entries it cleared before. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return e;
+}
+
+static inline void pt_walk_end(struct pagetable *pt, unsigned int e)
+{
+	__atomic_fetch_sub(&pt->walkers[e], 1, __ATOMIC_RELEASE);
+}
 
 /* fn for every leaf table, with the number of its first entry's granule
  * (its address >> shift); tables must not go meanwhile. */

@@ -193,6 +193,12 @@ struct dmasplit_host {
 	 */
 	int (*iovad_in_use)(struct dmasplit_iovad *iovad, uint64_t addr,
 			    uint64_t size);
+	/*
+	 * Free the memory iovad keeps for its next allocations (spare
+	 * nodes), as a trim does when none are coming soon.  Present when
+	 * size covers it.
+	 */
+	void (*iovad_trim)(struct dmasplit_iovad *iovad);
 };
 
 #define DMASPLIT_SPEC_SIZE 0x1u	/* spec_number: a size (hex, suffixes) */

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -84,16 +85,26 @@ static struct mem_mark mem_mark(void)
  * metadata from malloc nor metadata from mmap goes unseen.  Free heap
  * malloc keeps is handed back first, so that RssAnon counts what is
  * held, not what malloc caches. */
-static long long mem_added(struct mem_mark m)
+static struct mem_mark mem_delta(struct mem_mark m)
 {
 	struct mem_mark now;
 
 	malloc_trim(0);
 	now = mem_mark();
-	long long heap = now.heap - m.heap;
-	long long anon = m.anon >= 0 && now.anon >= 0 ? now.anon - m.anon : 0;
+	return (struct mem_mark){
+		now.heap - m.heap,
+		m.anon >= 0 && now.anon >= 0 ? now.anon - m.anon : 0,
+	};
+}
 
-	return heap > anon ? heap : anon;
+static long long larger(struct mem_mark d)
+{
+	return d.heap > d.anon ? d.heap : d.anon;
+}
+
+static long long mem_added(struct mem_mark m)
+{
+	return larger(mem_delta(m));
 }
 
 /*
@@ -125,97 +136,146 @@ static int first_use(struct bench *b, struct dmasplit_dev *dev)
 }
 
 /*
+ * A part of the figure, run in a thread of its own: it marks the level
+ * before, makes and takes down its windows and trims the device; the
+ * memory left is read once the thread has ended.  glibc keeps up to
+ * seven freed chunks of each small size per thread (tcache) and
+ * mallinfo2 counts them in use; a thread's go back to malloc when it
+ * ends, so the reading sees what the library holds, not what malloc
+ * caches (as malloc_trim() before each reading does for the heap's
+ * top).
+ */
+struct part {
+	struct bench *b;
+	struct dmasplit_dev *dev;
+	struct metadata_data *d;
+	struct dmasplit_iova **w;	/* small_windows()'s list */
+	struct mem_mark m0;
+	int r;
+};
+
+/* The thread's first malloc makes its arena and tcache, which mallinfo2
+ * counts: made here, before the mark, they are part of the level
+ * before. */
+static void thread_heap_made(void)
+{
+	void *volatile q = malloc(64);
+
+	free(q);
+}
+
+/* The memory added since p->m0 once fn's thread has ended, in both
+ * views. */
+static int run_part(struct part *p, void *(*fn)(void *),
+		    struct mem_mark *left)
+{
+	pthread_t t;
+	int e;
+
+	p->r = 0;
+	e = pthread_create(&t, NULL, fn, p);
+	if (e)
+		return failed(p->b, "starting a thread", -e);
+	pthread_join(t, NULL);
+	if (p->r < 0)
+		return p->r;
+	*left = mem_delta(p->m0);
+	return 0;
+}
+
+/* A part that makes its thread's heap and nothing more: what its end
+ * gives back (the thread's tcache) is not the library's, and is taken
+ * out of what the other parts leave, so that it hides none of it. */
+static void *empty_part(void *arg)
+{
+	struct part *p = arg;
+
+	thread_heap_made();
+	malloc_trim(0);
+	p->m0 = mem_mark();
+	return NULL;
+}
+
+/* What a part left, less what every part's thread gives back at its
+ * end. */
+static long long part_left(struct mem_mark left, struct mem_mark bias)
+{
+	left.heap -= bias.heap;
+	left.anon -= bias.anon;
+	return larger(left);
+}
+
+/*
  * Many one-page windows, each linked and synced: the memory each adds,
  * and what is left once every one is unlinked and destroyed.
  */
-static int small_windows(struct bench *b, struct dmasplit_dev *dev,
-			 struct metadata_data *d)
+static void *small_windows(void *arg)
 {
-	unsigned long n = b->quick ? 10000 : 100000, i;
-	struct dmasplit_iova **w;
-	struct mem_mark m0;
-	int r = 0;
+	struct part *p = arg;
+	struct bench *b = p->b;
+	struct metadata_data *d = p->d;
+	unsigned long n = d->windows, i;
+	int r;
 
-	w = calloc(n, sizeof(*w));
-	if (!w)
-		return failed(b, "allocating the window list", -ENOMEM);
-	progress(b, "%lu one-page windows", n);
-	/* The list itself is allocated before the mark, and made resident
-	 * there: calloc() maps a list this large untouched, so its pages
-	 * would otherwise count as the windows' (8 bytes each). */
-	for (i = 0; i < n; i++)
-		((struct dmasplit_iova *volatile *)w)[i] = NULL;
-	r = first_use(b, dev);
-	if (r < 0) {
-		free(w);
-		return r;
-	}
+	thread_heap_made();
+	r = first_use(b, p->dev);
+	if (r < 0)
+		goto out;
 	malloc_trim(0);
-	m0 = mem_mark();
+	p->m0 = mem_mark();
 	for (i = 0; i < n && r >= 0; i++) {
-		r = dmasplit_iova_alloc(dev, b->page, 0, &w[i]);
+		r = dmasplit_iova_alloc(p->dev, b->page, 0, &p->w[i]);
 		if (r < 0) {
 			failed(b, "dmasplit_iova_alloc", r);
 			break;
 		}
-		r = dmasplit_iova_link(w[i], 0, page_at(b, i), b->page,
+		r = dmasplit_iova_link(p->w[i], 0, page_at(b, i), b->page,
 				       DMASPLIT_BIDIRECTIONAL, 0);
 		if (r >= 0)
-			r = dmasplit_iova_sync(w[i], 0, b->page);
+			r = dmasplit_iova_sync(p->w[i], 0, b->page);
 		if (r < 0)
 			failed(b, "dmasplit_iova_link/sync", r);
 	}
-	d->win_bytes = mem_added(m0);
+	d->win_bytes = mem_added(p->m0);
 	while (i--) {
 		if (r >= 0)
-			r = dmasplit_iova_unlink(w[i], 0, b->page,
+			r = dmasplit_iova_unlink(p->w[i], 0, b->page,
 						 DMASPLIT_BIDIRECTIONAL, 0);
 		if (r < 0 && !b->res[b->cur].err)
 			failed(b, "dmasplit_iova_unlink", r);
-		dmasplit_iova_destroy(w[i]);
+		dmasplit_iova_destroy(p->w[i]);
 	}
-	d->win_left = mem_added(m0);
-	r = dmasplit_dev_trim(dev);
-	if (r < 0)
-		failed(b, "dmasplit_dev_trim", r);
-	d->win_left_trimmed = mem_added(m0);
-	d->windows = n;
-	free(w);
-	return r < 0 ? r : 0;
+	d->win_left = mem_added(p->m0);
+	if (r >= 0) {
+		r = dmasplit_dev_trim(p->dev);
+		if (r < 0)
+			failed(b, "dmasplit_dev_trim", r);
+	}
+out:
+	p->r = r < 0 ? r : 0;
+	return NULL;
 }
 
-/* On a device of its own, so that tables a page table keeps after the
- * other measurements unlinked their pages are not counted as free. */
-static void measure_metadata(struct bench *b, void *data)
+/* One window of every page of the region, linked and synced. */
+static void *large_window(void *arg)
 {
-	unsigned long n = b->max_pages, i;
+	struct part *p = arg;
+	struct bench *b = p->b;
+	struct metadata_data *d = p->d;
+	unsigned long n = d->pages, i;
 	size_t len = (size_t)n * b->page;
-	struct metadata_data *d = data;
-	struct dmasplit_iova *iova = NULL;
-	struct dmasplit_dev *dev, *small;
-	struct mem_mark m0;
-	long long added;
+	struct dmasplit_iova *iova;
 	int r;
 
-	if (!HAVE_MALLINFO2) {
-		failed(b, "mallinfo2() is not available", -ENOSYS);
-		return;
-	}
-	if (!need_windows(b))
-		return;
-	r = dmasplit_dev_open(b->ctx, b->spec, &dev);
-	if (r < 0) {
-		failed(b, "opening a second device", r);
-		return;
-	}
-	progress(b, "%lu pages", n);
 	/* From before the window: a backend may well allocate its per-page
 	 * state when the window is made rather than at each link. */
-	if (first_use(b, dev) < 0)
+	thread_heap_made();
+	r = first_use(b, p->dev);
+	if (r < 0)
 		goto out;
 	malloc_trim(0);
-	m0 = mem_mark();
-	r = dmasplit_iova_alloc(dev, len, 0, &iova);
+	p->m0 = mem_mark();
+	r = dmasplit_iova_alloc(p->dev, len, 0, &iova);
 	if (r < 0) {
 		failed(b, "dmasplit_iova_alloc", r);
 		goto out;
@@ -225,29 +285,54 @@ static void measure_metadata(struct bench *b, void *data)
 				       b->page, DMASPLIT_BIDIRECTIONAL, 0);
 	if (r >= 0)
 		r = dmasplit_iova_sync(iova, 0, len);
-	added = mem_added(m0);
-	if (r < 0) {
+	d->bytes = mem_added(p->m0);
+	if (r < 0)
 		failed(b, "dmasplit_iova_link/sync", r);
-		goto out;
-	}
-	r = dmasplit_iova_unlink(iova, 0, len, DMASPLIT_BIDIRECTIONAL, 0);
-	if (r < 0) {
+	else if ((r = dmasplit_iova_unlink(iova, 0, len,
+					   DMASPLIT_BIDIRECTIONAL, 0)) < 0)
 		failed(b, "dmasplit_iova_unlink", r);
-		goto out;
-	}
 	dmasplit_iova_destroy(iova);
-	iova = NULL;
-	d->pages = n;
-	d->bytes = added;
-	/* What the window's teardown did not give back, kept for reuse;
-	 * then what the trim does not. */
-	d->left = mem_added(m0);
-	r = dmasplit_dev_trim(dev);
-	if (r < 0) {
-		failed(b, "dmasplit_dev_trim", r);
+	if (r < 0)
 		goto out;
+	/* What the window's teardown did not give back, kept for reuse;
+	 * then, read after the thread, what the trim does not. */
+	d->left = mem_added(p->m0);
+	r = dmasplit_dev_trim(p->dev);
+	if (r < 0)
+		failed(b, "dmasplit_dev_trim", r);
+out:
+	p->r = r < 0 ? r : 0;
+	return NULL;
+}
+
+/* On a device of its own, so that tables a page table keeps after the
+ * other measurements unlinked their pages are not counted as free. */
+static void measure_metadata(struct bench *b, void *data)
+{
+	struct metadata_data *d = data;
+	struct part p = { .b = b, .d = d };
+	struct mem_mark bias, left;
+	struct dmasplit_dev *small;
+	unsigned long i;
+	int r;
+
+	if (!HAVE_MALLINFO2) {
+		failed(b, "mallinfo2() is not available", -ENOSYS);
+		return;
 	}
-	d->left_trimmed = mem_added(m0);
+	if (!need_windows(b))
+		return;
+	r = dmasplit_dev_open(b->ctx, b->spec, &p.dev);
+	if (r < 0) {
+		failed(b, "opening a second device", r);
+		return;
+	}
+	d->pages = b->max_pages;
+	progress(b, "%lu pages", d->pages);
+	if (run_part(&p, empty_part, &bias) < 0 ||
+	    run_part(&p, large_window, &left) < 0)
+		goto out;
+	d->left_trimmed = part_left(left, bias);
 	if (d->bytes <= 0) {
 		/* A page table is never free: this malloc is not the one
 		 * mallinfo2() describes (a sanitizer's, valgrind's). */
@@ -266,21 +351,39 @@ static void measure_metadata(struct bench *b, void *data)
 		failed(b, "opening a third device", r);
 		goto out;
 	}
-	r = small_windows(b, small, d);
+	d->windows = b->quick ? 10000 : 100000;
+	p.dev = small;
+	p.w = calloc(d->windows, sizeof(*p.w));
+	if (!p.w) {
+		failed(b, "allocating the window list", -ENOMEM);
+		dmasplit_dev_close(small);
+		p.dev = NULL;
+		goto out;
+	}
+	progress(b, "%lu one-page windows", d->windows);
+	/* The list is allocated before the mark, and made resident there:
+	 * calloc() maps a list this large untouched, so its pages would
+	 * otherwise count as the windows' (8 bytes each).  It is freed
+	 * after the last reading. */
+	for (i = 0; i < d->windows; i++)
+		((struct dmasplit_iova *volatile *)p.w)[i] = NULL;
+	r = run_part(&p, small_windows, &left);
+	d->win_left_trimmed = part_left(left, bias);
+	free(p.w);
 	dmasplit_dev_close(small);
+	p.dev = NULL;
 	if (r < 0)
 		goto out;
 	judge_value(b, 0, (double)d->win_bytes / d->windows,
 		    "%lu one-page windows; %.1f B/page in one of %lu pages",
-		    d->windows, (double)d->bytes / n, n);
+		    d->windows, (double)d->bytes / d->pages, d->pages);
 	judge_value(b, 1, (double)(d->left_trimmed > d->win_left_trimmed
 				   ? d->left_trimmed : d->win_left_trimmed),
 		    "the more of the large window (%lld B) and the small ones (%lld B); before the trim %lld B and %lld B",
 		    d->left_trimmed, d->win_left_trimmed, d->left,
 		    d->win_left);
 out:
-	dmasplit_iova_destroy(iova);
-	dmasplit_dev_close(dev);
+	dmasplit_dev_close(p.dev);
 }
 
 static void text_metadata(const struct bench *b, const void *data)
