@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Threads mapping, linking, syncing and unmapping at once, on devices they
- * share (translated, bounce-only) and on devices of their own, each
+ * Threads mapping, linking, syncing, unmapping and trimming at once, on
+ * devices they share (translated, bounce-only) and on devices of their
+ * own, each
  * mapping proved from the device side: the device reads the host bytes
  * through it, and what the device writes reaches the host after the sync.
  * Bounded in time (DMASPLIT_STRESS_SECONDS, default 2); run under
@@ -283,6 +284,17 @@ static bool one_region(struct worker *w, struct dmasplit_dev *d)
 	return true;
 }
 
+/* Memory kept for reuse goes back while the others map and link: they
+ * must not notice, but for the device addresses they wait for. */
+static bool one_trim(struct worker *w, struct dmasplit_dev *d)
+{
+	int r = dmasplit_dev_trim(d);
+
+	if (r)
+		FAIL(w, "dev_trim: expected 0, got %d", r);
+	return true;
+}
+
 static void *work(void *arg)
 {
 	struct worker *w = arg;
@@ -290,7 +302,7 @@ static void *work(void *arg)
 	bool ok = true;
 
 	while (ok && now() < end) {
-		switch (rnd(w) % 7) {
+		switch (rnd(w) % 8) {
 		case 0: ok = one_map(w, shared_iommu); break;
 		case 1: ok = one_map(w, shared_bounce); break;
 		case 2: ok = one_map(w, w->own); break;
@@ -298,6 +310,7 @@ static void *work(void *arg)
 		case 4: ok = one_window(w, shared_iommu); break;
 		case 5: ok = one_window(w, w->own); break;
 		case 6: ok = one_region(w, shared_iommu); break;
+		case 7: ok = one_trim(w, rnd(w) & 1 ? shared_iommu : w->own); break;
 		}
 		w->ops++;
 	}

@@ -428,8 +428,8 @@ const struct figure fig_metadata = {
 	.ratio_of = "memory added by one window and its links (the larger of heap bytes from mallinfo2 and resident anonymous memory, RssAnon) / pages",
 	.goals = {
 		{ "metadata of a one-page window", "B", true, 64.0 },
-		{ "memory held after every window is destroyed and the device trimmed",
-		  "B", true, 0.0 },
+		{ "memory held once all is destroyed and trimmed", "B",
+		  true, 0.0 },
 	},
 	.ngoals = 2,
 	.sim_only = true,
