@@ -312,7 +312,7 @@ static void measure_metadata(struct bench *b, void *data)
 	struct metadata_data *d = data;
 	struct part p = { .b = b, .d = d };
 	struct mem_mark bias, left;
-	struct dmasplit_dev *small;
+	struct dmasplit_dev *large, *small = NULL;
 	unsigned long i;
 	int r;
 
@@ -322,11 +322,12 @@ static void measure_metadata(struct bench *b, void *data)
 	}
 	if (!need_windows(b))
 		return;
-	r = dmasplit_dev_open(b->ctx, b->spec, &p.dev);
+	r = dmasplit_dev_open(b->ctx, b->spec, &large);
 	if (r < 0) {
 		failed(b, "opening a second device", r);
 		return;
 	}
+	p.dev = large;
 	d->pages = b->max_pages;
 	progress(b, "%lu pages", d->pages);
 	if (run_part(&p, empty_part, &bias) < 0 ||
@@ -356,8 +357,6 @@ static void measure_metadata(struct bench *b, void *data)
 	p.w = calloc(d->windows, sizeof(*p.w));
 	if (!p.w) {
 		failed(b, "allocating the window list", -ENOMEM);
-		dmasplit_dev_close(small);
-		p.dev = NULL;
 		goto out;
 	}
 	progress(b, "%lu one-page windows", d->windows);
@@ -368,12 +367,10 @@ static void measure_metadata(struct bench *b, void *data)
 	for (i = 0; i < d->windows; i++)
 		((struct dmasplit_iova *volatile *)p.w)[i] = NULL;
 	r = run_part(&p, small_windows, &left);
-	d->win_left_trimmed = part_left(left, bias);
 	free(p.w);
-	dmasplit_dev_close(small);
-	p.dev = NULL;
 	if (r < 0)
 		goto out;
+	d->win_left_trimmed = part_left(left, bias);
 	judge_value(b, 0, (double)d->win_bytes / d->windows,
 		    "%lu one-page windows; %.1f B/page in one of %lu pages",
 		    d->windows, (double)d->bytes / d->pages, d->pages);
@@ -383,7 +380,8 @@ static void measure_metadata(struct bench *b, void *data)
 		    d->left_trimmed, d->win_left_trimmed, d->left,
 		    d->win_left);
 out:
-	dmasplit_dev_close(p.dev);
+	dmasplit_dev_close(small);
+	dmasplit_dev_close(large);
 }
 
 static void text_metadata(const struct bench *b, const void *data)
