@@ -197,10 +197,11 @@ static bool recs_in_use(void *arg, uint64_t first, uint64_t last)
 
 /*
  * dmasplit_dev_trim(): tables no window or mapping of the space can
- * reach go, with both reserves and the allocator's spare nodes.  Cached addresses go back first, so
- * that only what is held counts; with iova_lock held no address is
- * handed out or taken back meanwhile, so a table found unused stays
- * so (iova_lock is taken before the tables' locks, never after).
+ * reach go, with both reserves and the allocator's spare nodes.  Cached
+ * addresses go back first, so that only what is held counts; with
+ * iova_lock held no address is handed out or taken back meanwhile, so a
+ * table found unused stays so (iova_lock is taken before the tables'
+ * locks, never after).
  */
 void iommu_trim(struct dmasplit_bdev *b)
 {

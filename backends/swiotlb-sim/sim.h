@@ -119,8 +119,8 @@ struct pagetable {
 	 * pt_walk_begin()), counted by the parity of the epoch they began
 	 * in: a table unhooked from its parent is reused or unmapped only
 	 * after every walk that may have read its address has ended
-	 * (pt_quiesce()), as the kernel frees page-table pages only after
-	 * the IOTLB flush.  On a line of their own: every device access
+	 * (quiesce() in pagetable.c), as the kernel frees page-table pages
+	 * only after the IOTLB flush.  On a line of their own: every device access
 	 * writes them.
 	 */
 	unsigned long walkers[2] __attribute__((aligned(64)));
@@ -208,8 +208,8 @@ static inline unsigned int pt_walk_begin(struct pagetable *pt)
 	unsigned int e = __atomic_load_n(&pt->epoch, __ATOMIC_ACQUIRE) & 1;
 
 	__atomic_fetch_add(&pt->walkers[e], 1, __ATOMIC_RELAXED);
-	/* Pairs with pt_quiesce()'s: either it sees this walk, or this
-	 * walk sees the entries it cleared before. */
+	/* Pairs with quiesce()'s: either it sees this walk, or this walk
+	 * sees the entries it cleared before. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return e;
 }

@@ -107,6 +107,13 @@ static long long mem_added(struct mem_mark m)
 	return larger(mem_delta(m));
 }
 
+static int trim(struct bench *b, struct dmasplit_dev *dev)
+{
+	int r = dmasplit_dev_trim(dev);
+
+	return r < 0 ? failed(b, "dmasplit_dev_trim", r) : 0;
+}
+
 /*
  * One one-page window made, linked, synced and taken down, and the
  * device trimmed: what a device makes on its first use and keeps until
@@ -131,8 +138,7 @@ static int first_use(struct bench *b, struct dmasplit_dev *dev)
 	dmasplit_iova_destroy(w);
 	if (r < 0)
 		return failed(b, "dmasplit_iova_link/sync/unlink", r);
-	r = dmasplit_dev_trim(dev);
-	return r < 0 ? failed(b, "dmasplit_dev_trim", r) : 0;
+	return trim(b, dev);
 }
 
 /*
@@ -246,11 +252,8 @@ static void *small_windows(void *arg)
 		dmasplit_iova_destroy(p->w[i]);
 	}
 	d->win_left = mem_added(p->m0);
-	if (r >= 0) {
-		r = dmasplit_dev_trim(p->dev);
-		if (r < 0)
-			failed(b, "dmasplit_dev_trim", r);
-	}
+	if (r >= 0)
+		r = trim(b, p->dev);
 out:
 	p->r = r < 0 ? r : 0;
 	return NULL;
@@ -297,9 +300,7 @@ static void *large_window(void *arg)
 	/* What the window's teardown did not give back, kept for reuse;
 	 * then, read after the thread, what the trim does not. */
 	d->left = mem_added(p->m0);
-	r = dmasplit_dev_trim(p->dev);
-	if (r < 0)
-		failed(b, "dmasplit_dev_trim", r);
+	r = trim(b, p->dev);
 out:
 	p->r = r < 0 ? r : 0;
 	return NULL;
