@@ -107,32 +107,33 @@ static void iova_obj_free(struct dmasplit_dev *dev, struct dmasplit_iova *iova)
 	dev->count[slot].spare = iova;
 }
 
-/* dmasplit_dev_trim(): the calling thread's spares go, as its slot is
- * its own; other threads' stay (at most IOVA_SPARE_MAX each). */
-void iova_spares_trim(struct dmasplit_dev *dev)
+static void slot_spares_free(struct dmasplit_dev *dev, int slot)
 {
-	int slot = count_slot_tls;
 	struct dmasplit_iova *iova;
 
-	if (slot <= 0)
-		return;
 	while ((iova = dev->count[slot].spare)) {
 		dev->count[slot].spare = iova->spare_next;
 		slab_free(&dev->win_slab, iova);
 	}
 }
 
+/* dmasplit_dev_trim(): the calling thread's spares go, as its slot is
+ * its own; other threads' stay (at most IOVA_SPARE_MAX each). */
+void iova_spares_trim(struct dmasplit_dev *dev)
+{
+	int slot = count_slot_tls;
+
+	if (slot > 0)
+		slot_spares_free(dev, slot);
+}
+
 /* The device is going: no thread uses its slots any more. */
 void iova_spares_free(struct dmasplit_dev *dev)
 {
-	struct dmasplit_iova *iova;
 	int i;
 
 	for (i = 0; i < COUNT_SLOTS; i++)
-		while ((iova = dev->count[i].spare)) {
-			dev->count[i].spare = iova->spare_next;
-			slab_free(&dev->win_slab, iova);
-		}
+		slot_spares_free(dev, i);
 }
 
 /* The checker names the windows still live at close: it lists them. */

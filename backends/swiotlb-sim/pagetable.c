@@ -53,6 +53,9 @@ static size_t chunk_len(const struct pagetable *pt)
 	return ((size_t)1 << pt->shift) * TABLES_PER_CHUNK;
 }
 
+/* The chunk list's first size, and the least a trim shrinks it to. */
+#define CHUNK_LIST_MIN 16
+
 #define CHUNK_ALL ((uint32_t)((1ull << TABLES_PER_CHUNK) - 1))
 
 /* A new chunk, all free, in its place.  Under lock. */
@@ -62,7 +65,7 @@ static int chunk_add(struct pagetable *pt)
 	void *chunk;
 
 	if (pt->nchunks == pt->chunk_cap) {
-		size_t cap = pt->chunk_cap ? pt->chunk_cap * 2 : 16;
+		size_t cap = pt->chunk_cap ? pt->chunk_cap * 2 : CHUNK_LIST_MIN;
 		struct pt_chunk *c = realloc(pt->chunks, cap * sizeof(*c));
 
 		if (!c)
@@ -87,6 +90,18 @@ static int chunk_add(struct pagetable *pt)
 	return 0;
 }
 
+/* The reserve's next table, zeroed.  Under lock, with the reserve not
+ * empty. */
+static uint64_t *reserve_pop(struct pagetable *pt)
+{
+	uint64_t *t = pt->reserve;
+
+	pt->reserve = (uint64_t *)(uintptr_t)t[0];
+	t[0] = 0;
+	pt->nreserve--;
+	return t;
+}
+
 /* A zeroed table; NULL on ENOMEM.  Free tables are zero: never touched,
  * or given back (their pages read as zeros again). */
 static uint64_t *table_alloc(struct pagetable *pt)
@@ -97,10 +112,7 @@ static uint64_t *table_alloc(struct pagetable *pt)
 
 	pthread_mutex_lock(&pt->lock);
 	if (pt->reserve) {
-		t = pt->reserve;
-		pt->reserve = (uint64_t *)(uintptr_t)t[0];
-		t[0] = 0;
-		pt->nreserve--;
+		t = reserve_pop(pt);
 		goto out;
 	}
 	if (!pt->nfree && chunk_add(pt) < 0)
@@ -128,7 +140,6 @@ static void table_drop(struct pagetable *pt, uint64_t *t)
 	struct pt_chunk *c;
 	unsigned int i;
 
-	pt->ndrops++;
 	if (pt->nreserve < pt->reserve_max) {
 		/* Zero but for the link: kept, resident, for the next. */
 		t[0] = (uintptr_t)pt->reserve;
@@ -342,15 +353,17 @@ static void release(struct pagetable *pt, uint64_t *table, unsigned int level,
 void pt_release_tables(struct pagetable *pt, uint64_t iova, uint64_t n)
 {
 	uint64_t lo = iova >> pt->shift;
-	size_t drops;
+	size_t used;
 
 	if (!pt->root)
 		return;
 	pthread_mutex_lock(&pt->lock);
-	drops = pt->ndrops;
+	/* Each table dropped leaves the tables in use one fewer, whether
+	 * it goes to the reserve or back to its chunk. */
+	used = pt->ntables - pt->nreserve;
 	release(pt, pt->root, 0, 0, lo, lo + n - 1);
 	/* Before the lock goes, and with it the reserve to table_alloc(). */
-	if (pt->ndrops != drops)
+	if (pt->ntables - pt->nreserve != used)
 		quiesce(pt);
 	table_flush(pt);
 	pthread_mutex_unlock(&pt->lock);
@@ -393,7 +406,7 @@ static void trim(struct pagetable *pt, uint64_t *table, unsigned int level,
  * lock. */
 static void chunks_trim(struct pagetable *pt)
 {
-	size_t c, kept = 0, cap = 16;
+	size_t c, kept = 0, cap = CHUNK_LIST_MIN;
 
 	for (c = 0; c < pt->nchunks; c++) {
 		struct pt_chunk *k = &pt->chunks[c];
@@ -430,14 +443,8 @@ void pt_trim(struct pagetable *pt, const struct pt_user *user)
 	keep = pt->reserve_max;
 	pt->reserve_max = 0;
 	trim(pt, pt->root, 0, 0, user);
-	while (pt->reserve) {
-		uint64_t *t = pt->reserve;
-
-		pt->reserve = (uint64_t *)(uintptr_t)t[0];
-		t[0] = 0;
-		pt->nreserve--;
-		table_drop(pt, t);
-	}
+	while (pt->reserve)
+		table_drop(pt, reserve_pop(pt));
 	pt->reserve_max = keep;
 	quiesce(pt);
 	chunks_trim(pt);

@@ -108,7 +108,6 @@ struct pagetable {
 	size_t nfree;		/* free tables in the chunks */
 	size_t ntables;		/* tables in use, the reserve's included */
 	size_t ndropped;	/* freed since their memory last went back */
-	size_t ndrops;		/* freed ever: whether a call freed any */
 	/* Freed tables, zero but for the link in their first entry: at
 	 * most reserve_max (PT_RESERVE_BYTES of them). */
 	uint64_t *reserve;
