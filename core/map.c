@@ -240,21 +240,64 @@ static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
 	return unlikely(r != 0) ? backend_error(dev, r, ERRS_SYNC, fn) : 0;
 }
 
+/*
+ * As map and unmap: the common case (checker off, no region, good
+ * arguments) calls the backend and nothing else; the rest goes to
+ * sync_range().  A bounce sync of one page is a copy of one page, and
+ * what the library adds to it must stay small beside it (dmasplit(1),
+ * figure 3).
+ */
+static __attribute__((noinline)) int sync_slow(struct dmasplit_dev *dev,
+					       uint64_t dma, size_t len,
+					       enum dmasplit_dir dir,
+					       bool for_cpu,
+					       const void *caller)
+{
+	return sync_range(dev, dma, len, dir,
+			  for_cpu ? "dmasplit_sync_for_cpu"
+				  : "dmasplit_sync_for_device",
+			  for_cpu,
+			  dev ? for_cpu ? dev->ops->sync_for_cpu
+					: dev->ops->sync_for_device
+			      : NULL,
+			  caller);
+}
+
+static inline int sync_fast(struct dmasplit_dev *dev, uint64_t dma,
+			    size_t len, enum dmasplit_dir dir, bool for_cpu,
+			    const void *caller)
+{
+	int (*op)(struct dmasplit_bdev *, uint64_t, size_t, enum dmasplit_dir);
+	int r;
+
+	if (unlikely(!dev || dev->check || regions_live(dev) ||
+		     range_bad(dma, len) || dir_bad(dir)))
+		return sync_slow(dev, dma, len, dir, for_cpu, caller);
+	op = for_cpu ? dev->ops->sync_for_cpu : dev->ops->sync_for_device;
+	/* No operation: nothing to copy or flush (coherent, translated). */
+	if (!op)
+		return 0;
+	r = op(dev->bdev, dma, len, dir);
+	if (unlikely(r != 0))
+		return backend_error(dev, r, ERRS_SYNC,
+				     for_cpu ? "dmasplit_sync_for_cpu"
+					     : "dmasplit_sync_for_device");
+	return 0;
+}
+
 DMASPLIT_EXPORT int dmasplit_sync_for_cpu(struct dmasplit_dev *dev, uint64_t dma,
 					  size_t len, enum dmasplit_dir dir)
 {
-	return sync_range(dev, dma, len, dir, __func__, true,
-			  dev ? dev->ops->sync_for_cpu : NULL,
-			  __builtin_return_address(0));
+	return sync_fast(dev, dma, len, dir, true,
+			 __builtin_return_address(0));
 }
 
 DMASPLIT_EXPORT int dmasplit_sync_for_device(struct dmasplit_dev *dev,
 					     uint64_t dma, size_t len,
 					     enum dmasplit_dir dir)
 {
-	return sync_range(dev, dma, len, dir, __func__, false,
-			  dev ? dev->ops->sync_for_device : NULL,
-			  __builtin_return_address(0));
+	return sync_fast(dev, dma, len, dir, false,
+			 __builtin_return_address(0));
 }
 
 struct each {

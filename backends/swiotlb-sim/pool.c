@@ -271,17 +271,16 @@ void pool_unclaim(struct pool *pool, uintptr_t tlb)
 	pthread_mutex_unlock(&pool->lock);
 }
 
-/* The copy of [tlb, tlb + len), which lies in head's mapping, to or from
- * the caller's buffer, clipped to the bytes that are the caller's. */
-static void copy_slots(struct dmasplit_bdev *b, struct pool *pool,
-		       const struct slot *head, const uint8_t *tlb, size_t len,
-		       bool to_host)
+/* The copy of [tlb, tlb + len), which lies in the mapping whose first
+ * slot starts at slot0 and stands for host address orig, to or from the
+ * caller's buffer, clipped to the bytes that are the caller's: [lo, hi). */
+static void copy_slots(struct dmasplit_bdev *b, const uint8_t *slot0,
+		       uintptr_t orig, uintptr_t lo, uintptr_t hi,
+		       const uint8_t *tlb, size_t len, bool to_host)
 {
-	const uint8_t *slot0 = pool->base +
-			       ((uint64_t)(head - pool->slots) << SLOT_SHIFT);
-	uintptr_t host = head->orig + (uintptr_t)(tlb - slot0);
-	uintptr_t start = host < head->lo ? head->lo : host;
-	uintptr_t end = host + len > head->hi ? head->hi : host + len;
+	uintptr_t host = orig + (uintptr_t)(tlb - slot0);
+	uintptr_t start = host < lo ? lo : host;
+	uintptr_t end = host + len > hi ? hi : host + len;
 	uint8_t *bounce;
 
 	if (start >= end)
@@ -298,9 +297,11 @@ void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,
 		 const uint8_t *tlb, size_t len, bool to_host)
 {
 	uint32_t idx = (uint32_t)((uintptr_t)(tlb - pool->base) >> SLOT_SHIFT);
+	uint32_t first = pool->slots[idx].first;
+	const struct slot *head = &pool->slots[first];
 
-	copy_slots(b, pool, &pool->slots[pool->slots[idx].first], tlb, len,
-		   to_host);
+	copy_slots(b, pool->base + ((uintptr_t)first << SLOT_SHIFT), head->orig,
+		   head->lo, head->hi, tlb, len, to_host);
 }
 
 bool pool_holds(const struct pool *pool, const uint8_t *tlb, size_t len)
@@ -326,30 +327,46 @@ bool pool_holds(const struct pool *pool, const uint8_t *tlb, size_t len)
  * the copy stays inside the pool and the caller's buffer of the mapping
  * that was read.
  */
+static __attribute__((noinline)) int sync_refused(struct dmasplit_bdev *b,
+						  uintptr_t addr, size_t len,
+						  int r)
+{
+	return sim_refuse(b, 0, r, "%s: sync of bounce address 0x%" PRIxPTR "+0x%zx: %s",
+			  b->name, addr, len,
+			  r == -ENOENT ? "no live mapping there"
+				       : "not inside one mapping made in that direction");
+}
+
 int pool_sync(struct dmasplit_bdev *b, struct pool *pool, uintptr_t addr,
 	      size_t len, enum dmasplit_dir dir, bool to_host)
 {
 	uint32_t idx = (uint32_t)((addr - (uintptr_t)pool->base) >> SLOT_SHIFT);
 	const struct slot *head;
-	uintptr_t start, mapped;
+	const uint8_t *slot0;
+	uintptr_t start, lo, hi;
+	uint32_t first;
 	uint8_t head_dir;
 
 	if (__atomic_load_n(&pool->slots[idx].free_run, __ATOMIC_RELAXED))
-		return -ENOENT;
-	head = &pool->slots[__atomic_load_n(&pool->slots[idx].first,
-					    __ATOMIC_RELAXED)];
+		return sync_refused(b, addr, len, -ENOENT);
+	first = __atomic_load_n(&pool->slots[idx].first, __ATOMIC_RELAXED);
+	head = &pool->slots[first];
 	if (!__atomic_load_n(&head->nslots, __ATOMIC_RELAXED) ||
 	    __atomic_load_n(&head->dying, __ATOMIC_RELAXED))
-		return -ENOENT;
-	start = head_addr(pool, head);
-	mapped = __atomic_load_n(&head->hi, __ATOMIC_RELAXED) -
-		 __atomic_load_n(&head->lo, __ATOMIC_RELAXED);
+		return sync_refused(b, addr, len, -ENOENT);
+	/* As head_addr(), from the index already at hand. */
+	slot0 = pool->base + ((uintptr_t)first << SLOT_SHIFT);
+	start = (uintptr_t)slot0 + __atomic_load_n(&head->off, __ATOMIC_RELAXED);
+	lo = __atomic_load_n(&head->lo, __ATOMIC_RELAXED);
+	hi = __atomic_load_n(&head->hi, __ATOMIC_RELAXED);
 	head_dir = __atomic_load_n(&head->dir, __ATOMIC_RELAXED);
-	if (addr < start || len > mapped || addr - start > mapped - len ||
+	if (addr < start || len > hi - lo || addr - start > hi - lo - len ||
 	    (head_dir != dir && head_dir != DMASPLIT_BIDIRECTIONAL))
-		return -EINVAL;
+		return sync_refused(b, addr, len, -EINVAL);
 	if (to_host ? dmasplit_dir_device_writes(dir)
 		    : dmasplit_dir_device_reads(dir))
-		copy_slots(b, pool, head, (const uint8_t *)addr, len, to_host);
+		copy_slots(b, slot0,
+			   __atomic_load_n(&head->orig, __ATOMIC_RELAXED), lo,
+			   hi, (const uint8_t *)addr, len, to_host);
 	return 0;
 }

@@ -313,7 +313,8 @@ void pool_set_vec(struct pool *pool, uintptr_t tlb);
 void pool_unclaim(struct pool *pool, uintptr_t tlb);
 /* Sync [addr, addr + len), which must lie inside one live mapping made
  * in dir (or BIDIRECTIONAL): copied to the host (to_host) or to the pool
- * as dir asks, 0; else -ENOENT or -EINVAL as for pool_claim(). */
+ * as dir asks, 0; else -ENOENT or -EINVAL as for pool_claim(), with
+ * the refusal's log line. */
 int  pool_sync(struct dmasplit_bdev *b, struct pool *pool, uintptr_t addr,
 	       size_t len, enum dmasplit_dir dir, bool to_host);
 /* Whether [tlb, tlb + len), inside one live allocation, stands only for
