@@ -41,7 +41,7 @@ echo "$*" >"${f%/*}/args"
 echo "# dmasplit bench --callgrind on sim:bench (a stand-in), quick"
 i=0
 for l in "loop 3" "link 90" "link_bulk 15" "map_unmap 1200" "direct 1100" \
-	"window 900"; do
+	"window 900" "bounce_sync 550" "bounce_memcpy 410"; do
 	set -- $l
 	i=$((i + 1))
 	printf 'desc: Trigger: Client Request: %s\ntotals: %s\n' "$1" \
@@ -107,8 +107,8 @@ ok $? "--version with a program that prints none: exit 1, one line"
 # -- ends the options; --keep=DIR is --keep DIR.
 cg "$tmp/figures" --quick --keep="$tmp/kept" -- -spec
 [ $rc -eq 0 ] && [ ! -s "$err" ] &&
-	[ "$(grep -c '^ *[0-9]\. ' "$tmp/figures")" -eq 6 ] &&
-	[ -f "$tmp/kept/callgrind.out.6" ] &&
+	[ "$(grep -c '^ *[0-9]\. ' "$tmp/figures")" -eq 9 ] &&
+	[ -f "$tmp/kept/callgrind.out.8" ] &&
 	grep -q ' bench --callgrind --quick -spec$' "$tmp/kept/args"
 ok $? "--keep=DIR -- -SPEC: SPEC after --, the dumps kept in DIR"
 cg "$tmp/figures" -- a b

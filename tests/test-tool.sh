@@ -673,7 +673,7 @@ assert c['goals'][1]['median'] == c['calls_region_new'] + c['calls_region_free']
 # --callgrind under callgrind (a few seconds with --quick; a minute at
 # most, then it is stopped).
 cgsh=${top_srcdir:-.}/tools/bench/callgrind.sh
-cg_figures=6
+cg_figures=9
 run env DMASPLIT="$bare_tool" sh "$cgsh" --version
 [ $rc -eq 0 ] && [ ! -s "$err" ] &&
 	grep -Eqx 'callgrind.sh \(libdmasplit\) [0-9]+\.[0-9]+.*' "$out"
@@ -713,7 +713,8 @@ run env DMASPLIT_BACKEND_PATH="$tmp/sim" DMASPLIT="$bare_tool" \
 json_ok "callgrind.sh --json: every figure counted, each verdict" "
 f = d['figures']
 assert set(f) == {'link', 'link_bulk', 'map_unmap', 'window',
-                  'split_one_page', 'dispatch'}, sorted(f)
+                  'split_one_page', 'dispatch', 'bounce_sync',
+                  'bounce_memcpy', 'bounce'}, sorted(f)
 assert d['calls_per_loop'] == 4096 and d['loop_overhead_per_iteration'] > 0, d
 for k, v in f.items():
     assert v['value'] > 0, (k, v)
@@ -724,6 +725,9 @@ for k, v in f.items():
         met = v['value'] <= t['value'] if t['op'] == '<=' else v['value'] >= t['value']
         assert v['verdict'] == ('MET' if met else 'MISSED'), (k, v)
 assert f['link']['target'] == {'op': '<=', 'value': 100}, f['link']
-assert f['dispatch']['target'] == {'op': '<=', 'value': 1.05}, f['dispatch']"
+assert f['dispatch']['target'] == {'op': '<=', 'value': 1.05}, f['dispatch']
+assert f['bounce']['target'] == {'op': '>=', 'value': 0.9}, f['bounce']
+assert abs(f['bounce']['value'] - f['bounce_memcpy']['value'] / f['bounce_sync']['value']) < 1e-3, f
+assert f['bounce_sync']['value'] > f['bounce_memcpy']['value'], f"
 
 exit $failed

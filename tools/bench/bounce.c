@@ -20,14 +20,10 @@
 
 #include "bench.h"
 
-#define BOUNCE_SPEC "sim:bounce,iommu=off,bounce=force,pool=64M"
-
 /* The most one mapping through a swiotlb pool can hold (128 slots of
  * 2 KiB): larger buffers go through dmasplit_map_vec in pieces. */
 #define BOUNCE_PIECE (256 * KIB)
 #define BOUNCE_MAX (4 * MIB)
-
-#define BOUNCE_JUDGE (4 * KIB)
 
 static const size_t bounce_sizes[] = {
 	4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, 1 * MIB, 4 * MIB,

@@ -23,6 +23,11 @@
  *   window     dmasplit_iova_alloc + link + sync + unlink +
  *              dmasplit_iova_destroy of one page (against map_unmap:
  *              figure 1's one-page target, at least 1)
+ *   bounce_sync    dmasplit_sync_for_device of a 4 KiB mapping on figure
+ *              3's device, where every mapping bounces
+ *   bounce_memcpy  memcpy of as many bytes, the copy such a sync makes
+ *              (bounce_memcpy / bounce_sync: figure 3's target, at
+ *              least 0.9)
  *
  * The program cannot read callgrind's counters: it prints one line per
  * dump, "callgrind-dump NAME N", and callgrind.sh divides the dumps'
@@ -170,6 +175,90 @@ static int cg_window(struct bench *b, void *buf, unsigned long n,
 	return r < 0 ? failed(b, "the window of one page", r) : 0;
 }
 
+/* n syncs of the bounced mapping at dma, counted if name is set. */
+static int cg_bounce_sync(struct dmasplit_dev *dev, uint64_t dma,
+			  size_t size, unsigned long n, const char *name)
+{
+	unsigned long i;
+	int r = 0;
+
+	if (name)
+		cg_start();
+	for (i = 0; i < n && r >= 0; i++)
+		r = dmasplit_sync_for_device(dev, dma, size,
+					     DMASPLIT_TO_DEVICE);
+	if (name)
+		cg_stop(name, n);
+	return r;
+}
+
+/* n copies of size bytes, counted if name is set. */
+static void cg_memcpy(void *dst, const void *src, size_t size,
+		      unsigned long n, const char *name)
+{
+	unsigned long i;
+
+	if (name)
+		cg_start();
+	for (i = 0; i < n; i++) {
+		/* The size unknown to the compiler, as the sync's is to the
+		 * library: memcpy itself, not an inlined copy of a
+		 * constant size. */
+		__asm__ volatile("" : "+r"(size));
+		memcpy(dst, src, size);
+		__asm__ volatile("" : : "r"(dst) : "memory");
+	}
+	if (name)
+		cg_stop(name, n);
+}
+
+/* Figure 3 in instructions, on a device of its own: syncs of a bounced
+ * mapping of BOUNCE_JUDGE bytes, then memcpy of as many. */
+static int cg_bounce(struct bench *b, unsigned long n)
+{
+	size_t size = BOUNCE_JUDGE;
+	struct dmasplit_dev *dev;
+	uint8_t *src, *dst;
+	uint64_t dma;
+	int r;
+
+	src = aligned_alloc(4096, size);
+	dst = aligned_alloc(4096, size);
+	if (!src || !dst) {
+		free(src);
+		free(dst);
+		return failed(b, "allocating the bounce buffers", -ENOMEM);
+	}
+	memset(src, 1, size);
+	memset(dst, 0, size);
+	r = dmasplit_dev_open(b->ctx, BOUNCE_SPEC, &dev);
+	if (r < 0) {
+		failed(b, "opening " BOUNCE_SPEC, r);
+		goto out;
+	}
+	r = dmasplit_map(dev, src, size, DMASPLIT_TO_DEVICE, 0, &dma);
+	if (r < 0) {
+		failed(b, "dmasplit_map", r);
+		goto close;
+	}
+	r = cg_bounce_sync(dev, dma, size, n, NULL);
+	if (r >= 0)
+		r = cg_bounce_sync(dev, dma, size, n, "bounce_sync");
+	if (r < 0) {
+		failed(b, "dmasplit_sync_for_device", r);
+	} else {
+		cg_memcpy(dst, src, size, n, NULL);
+		cg_memcpy(dst, src, size, n, "bounce_memcpy");
+	}
+	(void)dmasplit_unmap(dev, dma, size, DMASPLIT_TO_DEVICE, 0);
+close:
+	dmasplit_dev_close(dev);
+out:
+	free(src);
+	free(dst);
+	return r;
+}
+
 static int cg_run(struct bench *b)
 {
 	const struct dmasplit_backend_ops *ops;
@@ -212,6 +301,8 @@ static int cg_run(struct bench *b)
 		r = cg_window(b, buf, n, NULL);
 	if (r >= 0)
 		r = cg_window(b, buf, n, "window");
+	if (r >= 0)
+		r = cg_bounce(b, n);
 	free(buf);
 	return r;
 }

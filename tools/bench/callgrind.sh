@@ -191,6 +191,13 @@ END {
 	    mu / window, "x", ">=", 1)
 	fig("dispatch", "dispatch: library / direct backend call (map+unmap)",
 	    mu / direct, "x", "<=", 1.05)
+	bsync = per("bounce_sync")
+	bcopy = per("bounce_memcpy")
+	fig("bounce_sync", "dmasplit_sync_for_device of a bounced 4 KiB", bsync,
+	    "Ir", "", 0)
+	fig("bounce_memcpy", "memcpy of 4 KiB", bcopy, "Ir", "", 0)
+	fig("bounce", "bounce vs memcpy, 4 KiB: memcpy / sync", bcopy / bsync,
+	    "x", ">=", 0.9)
 
 	if (json == "true") {
 		printf "{\n  \"run\": %s,\n", jstr(head)
