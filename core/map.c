@@ -204,13 +204,28 @@ int unmap_region_own(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 			 __builtin_return_address(0), false);
 }
 
-static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
-				   size_t len, enum dmasplit_dir dir,
-				   const char *fn, bool for_cpu,
-				   int (*op)(struct dmasplit_bdev *, uint64_t,
-					     size_t, enum dmasplit_dir),
-				   const void *caller)
+typedef int sync_op_fn(struct dmasplit_bdev *, uint64_t, size_t,
+		       enum dmasplit_dir);
+
+/* The operation of dmasplit_sync_for_cpu (for_cpu) or _for_device, and
+ * the call's name for its log lines. */
+static inline sync_op_fn *sync_op(const struct dmasplit_dev *dev,
+				  bool for_cpu)
 {
+	return for_cpu ? dev->ops->sync_for_cpu : dev->ops->sync_for_device;
+}
+
+static inline const char *sync_fn(bool for_cpu)
+{
+	return for_cpu ? "dmasplit_sync_for_cpu" : "dmasplit_sync_for_device";
+}
+
+/* Everything but the common case, out of line (see sync_fast()). */
+static __attribute__((noinline)) _must_check_ int sync_slow(
+	struct dmasplit_dev *dev, uint64_t dma, size_t len,
+	enum dmasplit_dir dir, bool for_cpu, const void *caller)
+{
+	sync_op_fn *op;
 	int r;
 
 	if (!dev)
@@ -218,7 +233,7 @@ static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
 	if (unlikely(range_bad(dma, len) || dir_bad(dir)))
 		return refuse(dev->ctx, 0, -EINVAL,
 			      "%s: %s: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d)",
-			      dev->name, fn, dma, len, (int)dir);
+			      dev->name, sync_fn(for_cpu), dma, len, (int)dir);
 	/* The checker first: it records the mappings made through
 	 * regions too, each with its length and direction. */
 	if (unlikely(dev->check)) {
@@ -233,56 +248,39 @@ static _must_check_ int sync_range(struct dmasplit_dev *dev, uint64_t dma,
 		if (r != REGION_NONE)
 			return r;
 	}
+	op = sync_op(dev, for_cpu);
 	/* No operation: nothing to copy or flush (coherent, translated). */
 	if (!op)
 		return 0;
 	r = op(dev->bdev, dma, len, dir);
-	return unlikely(r != 0) ? backend_error(dev, r, ERRS_SYNC, fn) : 0;
+	return unlikely(r != 0) ? backend_error(dev, r, ERRS_SYNC,
+						sync_fn(for_cpu))
+				: 0;
 }
 
 /*
  * As map and unmap: the common case (checker off, no region, good
- * arguments) calls the backend and nothing else; the rest goes to
- * sync_range().  A bounce sync of one page is a copy of one page, and
- * what the library adds to it must stay small beside it (dmasplit(1),
- * figure 3).
+ * arguments) calls the backend and nothing else.  A bounce sync of one
+ * page is a copy of one page, and what the library adds to it must stay
+ * small beside it (dmasplit(1), figure 3).
  */
-static __attribute__((noinline)) int sync_slow(struct dmasplit_dev *dev,
-					       uint64_t dma, size_t len,
-					       enum dmasplit_dir dir,
-					       bool for_cpu,
-					       const void *caller)
-{
-	return sync_range(dev, dma, len, dir,
-			  for_cpu ? "dmasplit_sync_for_cpu"
-				  : "dmasplit_sync_for_device",
-			  for_cpu,
-			  dev ? for_cpu ? dev->ops->sync_for_cpu
-					: dev->ops->sync_for_device
-			      : NULL,
-			  caller);
-}
-
 static inline int sync_fast(struct dmasplit_dev *dev, uint64_t dma,
 			    size_t len, enum dmasplit_dir dir, bool for_cpu,
 			    const void *caller)
 {
-	int (*op)(struct dmasplit_bdev *, uint64_t, size_t, enum dmasplit_dir);
+	sync_op_fn *op;
 	int r;
 
 	if (unlikely(!dev || dev->check || regions_live(dev) ||
 		     range_bad(dma, len) || dir_bad(dir)))
 		return sync_slow(dev, dma, len, dir, for_cpu, caller);
-	op = for_cpu ? dev->ops->sync_for_cpu : dev->ops->sync_for_device;
-	/* No operation: nothing to copy or flush (coherent, translated). */
+	op = sync_op(dev, for_cpu);
 	if (!op)
 		return 0;
 	r = op(dev->bdev, dma, len, dir);
-	if (unlikely(r != 0))
-		return backend_error(dev, r, ERRS_SYNC,
-				     for_cpu ? "dmasplit_sync_for_cpu"
-					     : "dmasplit_sync_for_device");
-	return 0;
+	return unlikely(r != 0) ? backend_error(dev, r, ERRS_SYNC,
+						sync_fn(for_cpu))
+				: 0;
 }
 
 DMASPLIT_EXPORT int dmasplit_sync_for_cpu(struct dmasplit_dev *dev, uint64_t dma,

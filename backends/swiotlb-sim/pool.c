@@ -318,15 +318,7 @@ bool pool_holds(const struct pool *pool, const uint8_t *tlb, size_t len)
 	       host + len <= __atomic_load_n(&head->hi, __ATOMIC_RELAXED);
 }
 
-/*
- * Without the pool's lock: a sync reads only its own mapping's slots,
- * which no map or unmap of another mapping writes.  Only a caller that
- * syncs a mapping while unmapping it races, as it would with the kernel's
- * swiotlb (kernel/dma/swiotlb.c takes no lock to sync either); the loads
- * are atomic so that the race gives a wrong answer, not a torn value, and
- * the copy stays inside the pool and the caller's buffer of the mapping
- * that was read.
- */
+/* A sync pool_sync() refuses: its log line, and r. */
 static __attribute__((noinline)) int sync_refused(struct dmasplit_bdev *b,
 						  uintptr_t addr, size_t len,
 						  int r)
@@ -337,6 +329,15 @@ static __attribute__((noinline)) int sync_refused(struct dmasplit_bdev *b,
 				       : "not inside one mapping made in that direction");
 }
 
+/*
+ * Without the pool's lock: a sync reads only its own mapping's slots,
+ * which no map or unmap of another mapping writes.  Only a caller that
+ * syncs a mapping while unmapping it races, as it would with the kernel's
+ * swiotlb (kernel/dma/swiotlb.c takes no lock to sync either); the loads
+ * are atomic so that the race gives a wrong answer, not a torn value, and
+ * the copy stays inside the pool and the caller's buffer of the mapping
+ * that was read.
+ */
 int pool_sync(struct dmasplit_bdev *b, struct pool *pool, uintptr_t addr,
 	      size_t len, enum dmasplit_dir dir, bool to_host)
 {
