@@ -204,20 +204,28 @@ int unmap_region_own(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 			 __builtin_return_address(0), false);
 }
 
-typedef int sync_op_fn(struct dmasplit_bdev *, uint64_t, size_t,
-		       enum dmasplit_dir);
-
-/* The operation of dmasplit_sync_for_cpu (for_cpu) or _for_device, and
- * the call's name for its log lines. */
-static inline sync_op_fn *sync_op(const struct dmasplit_dev *dev,
-				  bool for_cpu)
-{
-	return for_cpu ? dev->ops->sync_for_cpu : dev->ops->sync_for_device;
-}
-
+/* The call's name, for its log lines. */
 static inline const char *sync_fn(bool for_cpu)
 {
 	return for_cpu ? "dmasplit_sync_for_cpu" : "dmasplit_sync_for_device";
+}
+
+/* The backend's part of dmasplit_sync_for_cpu (for_cpu) or _for_device,
+ * the arguments checked. */
+static inline int sync_backend(struct dmasplit_dev *dev, uint64_t dma,
+			       size_t len, enum dmasplit_dir dir, bool for_cpu)
+{
+	int (*op)(struct dmasplit_bdev *, uint64_t, size_t, enum dmasplit_dir) =
+		for_cpu ? dev->ops->sync_for_cpu : dev->ops->sync_for_device;
+	int r;
+
+	/* No operation: nothing to copy or flush (coherent, translated). */
+	if (!op)
+		return 0;
+	r = op(dev->bdev, dma, len, dir);
+	return unlikely(r != 0) ? backend_error(dev, r, ERRS_SYNC,
+						sync_fn(for_cpu))
+				: 0;
 }
 
 /* Everything but the common case, out of line (see sync_fast()). */
@@ -225,7 +233,6 @@ static __attribute__((noinline)) _must_check_ int sync_slow(
 	struct dmasplit_dev *dev, uint64_t dma, size_t len,
 	enum dmasplit_dir dir, bool for_cpu, const void *caller)
 {
-	sync_op_fn *op;
 	int r;
 
 	if (!dev)
@@ -248,14 +255,7 @@ static __attribute__((noinline)) _must_check_ int sync_slow(
 		if (r != REGION_NONE)
 			return r;
 	}
-	op = sync_op(dev, for_cpu);
-	/* No operation: nothing to copy or flush (coherent, translated). */
-	if (!op)
-		return 0;
-	r = op(dev->bdev, dma, len, dir);
-	return unlikely(r != 0) ? backend_error(dev, r, ERRS_SYNC,
-						sync_fn(for_cpu))
-				: 0;
+	return sync_backend(dev, dma, len, dir, for_cpu);
 }
 
 /*
@@ -268,19 +268,10 @@ static inline int sync_fast(struct dmasplit_dev *dev, uint64_t dma,
 			    size_t len, enum dmasplit_dir dir, bool for_cpu,
 			    const void *caller)
 {
-	sync_op_fn *op;
-	int r;
-
 	if (unlikely(!dev || dev->check || regions_live(dev) ||
 		     range_bad(dma, len) || dir_bad(dir)))
 		return sync_slow(dev, dma, len, dir, for_cpu, caller);
-	op = sync_op(dev, for_cpu);
-	if (!op)
-		return 0;
-	r = op(dev->bdev, dma, len, dir);
-	return unlikely(r != 0) ? backend_error(dev, r, ERRS_SYNC,
-						sync_fn(for_cpu))
-				: 0;
+	return sync_backend(dev, dma, len, dir, for_cpu);
 }
 
 DMASPLIT_EXPORT int dmasplit_sync_for_cpu(struct dmasplit_dev *dev, uint64_t dma,
