@@ -62,6 +62,12 @@ void pool_fini(struct pool *pool)
 
 /* Lock held.  First slot of a free run of n slots aligned to stride,
  * searching from the last position onwards and wrapping once. */
+/* The first byte of slot idx. */
+static inline uint8_t *slot_at(const struct pool *pool, uint32_t idx)
+{
+	return pool->base + ((uintptr_t)idx << SLOT_SHIFT);
+}
+
 static int64_t find_slots(struct pool *pool, uint32_t n, uint32_t stride)
 {
 	uint32_t start = (pool->index + stride - 1) / stride * stride, i;
@@ -174,10 +180,10 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 	pool->index = (uint32_t)first + n;
 	pthread_mutex_unlock(&pool->lock);
 
-	*tlb = pool->base + ((uint64_t)first << SLOT_SHIFT) + offset;
+	*tlb = slot_at(pool, (uint32_t)first) + offset;
 	/* Every direction: the device must never see what an earlier
 	 * mapping left in the slots. */
-	memset(pool->base + ((uint64_t)first << SLOT_SHIFT), 0, offset);
+	memset(slot_at(pool, (uint32_t)first), 0, offset);
 	r = take_buffer(b, *tlb, orig, len, dir, attrs);
 	if (r < 0) {
 		pool_unmap(pool, *tlb);
@@ -226,8 +232,8 @@ static struct slot *live_head(struct pool *pool, uintptr_t addr)
 
 static uintptr_t head_addr(const struct pool *pool, const struct slot *head)
 {
-	return (uintptr_t)pool->base +
-	       ((uintptr_t)(head - pool->slots) << SLOT_SHIFT) + head->off;
+	return (uintptr_t)slot_at(pool, (uint32_t)(head - pool->slots)) +
+	       head->off;
 }
 
 int pool_claim(struct pool *pool, uintptr_t tlb, size_t len,
@@ -300,8 +306,8 @@ void pool_bounce(struct dmasplit_bdev *b, struct pool *pool,
 	uint32_t first = pool->slots[idx].first;
 	const struct slot *head = &pool->slots[first];
 
-	copy_slots(b, pool->base + ((uintptr_t)first << SLOT_SHIFT), head->orig,
-		   head->lo, head->hi, tlb, len, to_host);
+	copy_slots(b, slot_at(pool, first), head->orig, head->lo, head->hi,
+		   tlb, len, to_host);
 }
 
 bool pool_holds(const struct pool *pool, const uint8_t *tlb, size_t len)
@@ -311,8 +317,7 @@ bool pool_holds(const struct pool *pool, const uint8_t *tlb, size_t len)
 					 __ATOMIC_RELAXED);
 	const struct slot *head = &pool->slots[first];
 	uintptr_t host = __atomic_load_n(&head->orig, __ATOMIC_RELAXED) +
-			 (uintptr_t)(tlb - pool->base) -
-			 ((uintptr_t)first << SLOT_SHIFT);
+			 (uintptr_t)(tlb - slot_at(pool, first));
 
 	return host >= __atomic_load_n(&head->lo, __ATOMIC_RELAXED) &&
 	       host + len <= __atomic_load_n(&head->hi, __ATOMIC_RELAXED);
@@ -356,7 +361,7 @@ int pool_sync(struct dmasplit_bdev *b, struct pool *pool, uintptr_t addr,
 	    __atomic_load_n(&head->dying, __ATOMIC_RELAXED))
 		return sync_refused(b, addr, len, -ENOENT);
 	/* As head_addr(), from the index already at hand. */
-	slot0 = pool->base + ((uintptr_t)first << SLOT_SHIFT);
+	slot0 = slot_at(pool, first);
 	start = (uintptr_t)slot0 + __atomic_load_n(&head->off, __ATOMIC_RELAXED);
 	lo = __atomic_load_n(&head->lo, __ATOMIC_RELAXED);
 	hi = __atomic_load_n(&head->hi, __ATOMIC_RELAXED);
