@@ -60,6 +60,37 @@ static inline int window_xfer_args(const struct dmasplit_iova *iova,
  * Behind the slots, the device's slab (slab.c): no malloc header per
  * window.  A checked window is larger and comes from calloc.
  */
+/*
+ * A thread whose slot has no spare takes a group of objects that share
+ * no cache line with another thread's: one to use, the rest its spares.
+ * Window objects are written at each alloc, link and destroy; two
+ * threads' windows on one line would take it from each other every
+ * time, and two threads making windows on one device would go slower
+ * than one.
+ */
+_Static_assert(SLAB_GROUP_MAX - 1 <= IOVA_SPARE_MAX,
+	       "a group's spares fit in a slot");
+
+static struct dmasplit_iova *slab_refill(struct dmasplit_dev *dev, int slot)
+{
+	void *objs[SLAB_GROUP_MAX];
+	struct dmasplit_iova *spare;
+	unsigned int n, i;
+
+	n = slab_alloc_group(&dev->win_slab, objs);
+	if (!n)
+		return NULL;
+	/* The slot had none: these are all its spares, their number in
+	 * the head's addr, as iova_obj_free() keeps it. */
+	for (i = 1; i < n; i++) {
+		spare = objs[i];
+		spare->spare_next = dev->count[slot].spare;
+		spare->addr = i;
+		dev->count[slot].spare = spare;
+	}
+	return objs[0];
+}
+
 static struct dmasplit_iova *iova_obj_new(struct dmasplit_dev *dev)
 {
 	int slot = count_slot_tls;
@@ -73,9 +104,11 @@ static struct dmasplit_iova *iova_obj_new(struct dmasplit_dev *dev)
 	}
 	if (unlikely(slot < 0))
 		slot = count_slot_assign();
-	iova = slot ? dev->count[slot].spare : NULL;
-	if (!iova)
+	if (!slot)
 		return slab_alloc(&dev->win_slab);
+	iova = dev->count[slot].spare;
+	if (!iova)
+		return slab_refill(dev, slot);
 	dev->count[slot].spare = iova->spare_next;
 	if (iova->spare_next)
 		iova->spare_next->addr = iova->addr - 1;

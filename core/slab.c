@@ -21,6 +21,7 @@
 #include "slab.h"
 
 #define SLAB_PAGE ((size_t)64 << 10)
+#define SLAB_LINE ((size_t)64)	/* a cache line */
 
 struct slab_page {
 	struct slab_page *prev, *next;	/* in partial, while in it */
@@ -31,18 +32,26 @@ struct slab_page {
 					 * at this index */
 };
 
-/* The first object lies past the page's header, 8-byte aligned. */
+/* The first object lies past the page's header, on a cache line of its
+ * own, so that groups (slab_alloc_group()) start on one. */
 static size_t first_offset(void)
 {
-	return (sizeof(struct slab_page) + 7) & ~(size_t)7;
+	return (sizeof(struct slab_page) + SLAB_LINE - 1) & ~(SLAB_LINE - 1);
 }
 
 void slab_init(struct slab *s, size_t obj)
 {
+	size_t line_share;
+
 	obj = (obj + 7) & ~(size_t)7;
 	pthread_mutex_init(&s->lock, NULL);
 	s->obj = (uint32_t)obj;
 	s->per_page = (uint32_t)((SLAB_PAGE - first_offset()) / obj);
+	/* The fewest objects that end on a line's end: a group of that
+	 * many, starting on a line, shares no line with another object. */
+	for (line_share = SLAB_LINE; obj % line_share; line_share /= 2)
+		;
+	s->group = (uint32_t)(SLAB_LINE / line_share);
 	s->partial = NULL;
 	s->pages = 0;
 }
@@ -85,22 +94,41 @@ static void partial_del(struct slab *s, struct slab_page *pg)
 		pg->next->prev = pg->prev;
 }
 
+/* Lock held: a page with a free object, mapped if none is; NULL on
+ * ENOMEM. */
+static struct slab_page *page_with_room(struct slab *s)
+{
+	struct slab_page *pg = s->partial;
+
+	if (!pg) {
+		pg = page_map();
+		if (!pg)
+			return NULL;
+		/* A new mapping reads as zeros. */
+		partial_add(s, pg);
+		s->pages++;
+	}
+	return pg;
+}
+
+/* Lock held: n more objects of pg handed out. */
+static void page_take(struct slab *s, struct slab_page *pg, uint32_t n)
+{
+	pg->used += n;
+	if (pg->used == s->per_page)
+		partial_del(s, pg);
+}
+
 void *slab_alloc(struct slab *s)
 {
 	struct slab_page *pg;
 	void *p;
 
 	pthread_mutex_lock(&s->lock);
-	pg = s->partial;
+	pg = page_with_room(s);
 	if (!pg) {
-		pg = page_map();
-		if (!pg) {
-			pthread_mutex_unlock(&s->lock);
-			return NULL;
-		}
-		/* A new mapping reads as zeros. */
-		partial_add(s, pg);
-		s->pages++;
+		pthread_mutex_unlock(&s->lock);
+		return NULL;
 	}
 	if (pg->free) {
 		p = pg->free;
@@ -108,11 +136,49 @@ void *slab_alloc(struct slab *s)
 	} else {
 		p = (char *)pg + first_offset() + (size_t)pg->fresh++ * s->obj;
 	}
-	if (++pg->used == s->per_page)
-		partial_del(s, pg);
+	page_take(s, pg, 1);
 	pthread_mutex_unlock(&s->lock);
 	memset(p, 0, s->obj);
 	return p;
+}
+
+unsigned int slab_alloc_group(struct slab *s, void **objs)
+{
+	struct slab_page *pg;
+	uint32_t n, i;
+	char *first;
+
+	pthread_mutex_lock(&s->lock);
+	pg = page_with_room(s);
+	if (!pg) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	if (pg->free) {
+		/* A freed object: where it lies is not this caller's to
+		 * choose.  Its page's fresh objects wait until these are
+		 * used, so that freed memory is used first. */
+		objs[0] = pg->free;
+		pg->free = *(void **)objs[0];
+		page_take(s, pg, 1);
+		pthread_mutex_unlock(&s->lock);
+		memset(objs[0], 0, s->obj);
+		return 1;
+	}
+	/* To the end of the group the next fresh object is in (a whole
+	 * group unless a single slab_alloc() came between), or of the
+	 * page. */
+	n = s->group - pg->fresh % s->group;
+	if (n > s->per_page - pg->fresh)
+		n = s->per_page - pg->fresh;
+	first = (char *)pg + first_offset() + (size_t)pg->fresh * s->obj;
+	pg->fresh += n;
+	page_take(s, pg, n);
+	pthread_mutex_unlock(&s->lock);
+	memset(first, 0, (size_t)n * s->obj);
+	for (i = 0; i < n; i++)
+		objs[i] = first + (size_t)i * s->obj;
+	return n;
 }
 
 void slab_free(struct slab *s, void *p)

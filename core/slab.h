@@ -12,10 +12,15 @@
 
 struct slab_page;
 
+/* Objects are multiples of 8 bytes: 8 of them end on a 64-byte line. */
+#define SLAB_GROUP_MAX 8
+
 struct slab {
 	pthread_mutex_t lock;
 	uint32_t obj;			/* bytes per object, a multiple of 8 */
 	uint32_t per_page;		/* objects per slab page */
+	uint32_t group;			/* objects that fill whole cache
+					 * lines: at most SLAB_GROUP_MAX */
 	struct slab_page *partial;	/* pages with a free object */
 	uint32_t pages;			/* mapped */
 };
@@ -25,6 +30,14 @@ void slab_init(struct slab *s, size_t obj);
 void slab_fini(struct slab *s);
 /* An object, zeroed; NULL on ENOMEM. */
 void *slab_alloc(struct slab *s);
+/*
+ * For one thread's use: objects, zeroed, at objs (room for SLAB_GROUP_MAX),
+ * that share their cache lines with none but each other when they are
+ * fresh (never handed out before), or one freed object; how many, 0 on
+ * ENOMEM.  Two threads' objects on one line would take it from each
+ * other at each write.
+ */
+unsigned int slab_alloc_group(struct slab *s, void **objs);
 void slab_free(struct slab *s, void *p);
 
 #endif /* DMASPLIT_SLAB_H */

@@ -862,6 +862,117 @@ START_TEST(slab_objects_are_disjoint_and_pages_go_when_empty)
 }
 END_TEST
 
+/*
+ * Groups taken in turn by two owners, as two threads refilling their
+ * spares do: each group zeroed and end to end, as many objects as fill
+ * whole cache lines (fewer only at a page's end), and no 64-byte line
+ * holding bytes of both owners' objects.  For sizes that divide a line,
+ * that a line divides, and neither.
+ */
+START_TEST(slab_groups_own_their_cache_lines)
+{
+	static const size_t sizes[] = { 8, 24, 40, 48, 56, 64, 72, 200 };
+	enum { GROUPS = 3000, LINE = 64, PAGE = 64 << 10, PAGES = 96 };
+	static const unsigned char zero[256];
+	/* Owner + 1 of each line, by page (slab pages are PAGE-aligned). */
+	static unsigned char owner_of[PAGES][PAGE / LINE];
+	static uintptr_t page_base[PAGES];
+	static void *all[GROUPS * SLAB_GROUP_MAX];
+	void *objs[SLAB_GROUP_MAX];
+	unsigned int k, g, i, n, nall, npages, short_groups;
+
+	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t obj = sizes[k], line_share = LINE;
+		struct slab s;
+
+		while (obj % line_share)
+			line_share /= 2;
+		slab_init(&s, obj);
+		ck_assert_uint_eq(s.group, LINE / line_share);
+		memset(owner_of, 0, sizeof(owner_of));
+		npages = nall = short_groups = 0;
+		for (g = 0; g < GROUPS; g++) {
+			unsigned char owner = (unsigned char)(1 + (g & 1));
+
+			n = slab_alloc_group(&s, objs);
+			ck_assert_uint_ge(n, 1);
+			ck_assert_uint_le(n, s.group);
+			short_groups += n < s.group;
+			for (i = 0; i < n; i++) {
+				uintptr_t a = (uintptr_t)objs[i], l, base;
+				unsigned int p;
+
+				all[nall++] = objs[i];
+				ck_assert_msg(!memcmp(objs[i], zero, obj),
+					      "size %zu: object not zeroed", obj);
+				if (i)
+					ck_assert_ptr_eq(objs[i],
+							 (char *)objs[i - 1] + obj);
+				memset(objs[i], 0x5a, obj);
+				base = a & ~(uintptr_t)(PAGE - 1);
+				for (p = 0; p < npages && page_base[p] != base; p++)
+					;
+				if (p == npages) {
+					ck_assert_uint_lt(npages, PAGES);
+					page_base[npages++] = base;
+				}
+				for (l = (a - base) / LINE;
+				     l <= (a - base + obj - 1) / LINE; l++) {
+					if (!owner_of[p][l])
+						owner_of[p][l] = owner;
+					ck_assert_msg(owner_of[p][l] == owner,
+						      "size %zu: a line holds objects of both owners",
+						      obj);
+				}
+			}
+		}
+		/* A page's last group alone may come short. */
+		ck_assert_uint_le(short_groups, npages);
+		for (i = 0; i < nall; i++)
+			slab_free(&s, all[i]);
+		ck_assert_uint_eq(s.pages, 0);
+		slab_fini(&s);
+	}
+}
+END_TEST
+
+/* A single object puts the next group off its line's start: that group
+ * stops at the line's end, and the one after is whole and starts on a
+ * line.  A freed object comes back alone. */
+START_TEST(slab_group_after_a_single_object)
+{
+	enum { OBJ = 56, LINE = 64 };
+	void *objs[SLAB_GROUP_MAX], *single, *all[3 * SLAB_GROUP_MAX];
+	unsigned int n, i, nall = 0;
+	struct slab s;
+
+	slab_init(&s, OBJ);
+	ck_assert_uint_eq(s.group, 8);
+	single = slab_alloc(&s);
+	ck_assert_ptr_nonnull(single);
+	n = slab_alloc_group(&s, objs);
+	ck_assert_uint_eq(n, 7);
+	ck_assert_ptr_eq(objs[0], (char *)single + OBJ);
+	ck_assert_uint_eq(((uintptr_t)objs[n - 1] + OBJ) % LINE, 0);
+	for (i = 0; i < n; i++)
+		all[nall++] = objs[i];
+	n = slab_alloc_group(&s, objs);
+	ck_assert_uint_eq(n, 8);
+	ck_assert_uint_eq((uintptr_t)objs[0] % LINE, 0);
+	for (i = 0; i < n; i++)
+		all[nall++] = objs[i];
+	slab_free(&s, single);
+	n = slab_alloc_group(&s, objs);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_ptr_eq(objs[0], single);
+	all[nall++] = objs[0];
+	for (i = 0; i < nall; i++)
+		slab_free(&s, all[i]);
+	ck_assert_uint_eq(s.pages, 0);
+	slab_fini(&s);
+}
+END_TEST
+
 /* The services a backend calls refuse what would crash them or lead out
  * of the sysfs root, with -EINVAL, and create nothing. */
 START_TEST(host_services_refuse_null_and_escapes)
@@ -927,6 +1038,8 @@ int main(void)
 
 	tc = tcase_create("slab");
 	tcase_add_test(tc, slab_objects_are_disjoint_and_pages_go_when_empty);
+	tcase_add_test(tc, slab_groups_own_their_cache_lines);
+	tcase_add_test(tc, slab_group_after_a_single_object);
 	tcase_set_timeout(tc, 60);	/* 5000 objects, each one checked */
 	suite_add_tcase(s, tc);
 
