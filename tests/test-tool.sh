@@ -667,7 +667,13 @@ assert c['pages'] == 1024 and c['calls_region'] == 0, c
 assert c['calls_per_page_path'] == 2 * 1024, c
 assert c['calls_region_new'] >= 1 and c['calls_region_free'] >= 1, c
 assert [g['target']['value'] for g in c['goals']] == [4, 4], c
-assert c['goals'][1]['median'] == c['calls_region_new'] + c['calls_region_free'], c"
+assert c['goals'][1]['median'] == c['calls_region_new'] + c['calls_region_free'], c
+# Threads: map+unmap pairs, and one-page windows shown beside them.
+t = m['threads']
+for k in ('one_thread_pairs_per_s', 'two_threads_one_device_pairs_per_s',
+          'two_threads_two_devices_pairs_per_s', 'one_thread_windows_per_s',
+          'two_threads_one_device_windows_per_s', 'ratio_one_device_windows'):
+    assert t[k] > 0, (k, t)"
 
 # The per-call figures in instructions: callgrind.sh runs bench
 # --callgrind under callgrind (a few seconds with --quick; a minute at

@@ -5,7 +5,9 @@
  * Measured: map+unmap pairs per second of two threads, each on a device
  * of its own, mapping and unmapping a page of its own, pinned to CPUs of
  * their own where there are two.  Two threads sharing one device are
- * shown beside it, not judged.
+ * shown beside it, not judged; so are one-page windows (alloc, link,
+ * sync, unlink, destroy) made by one thread and by two threads on one
+ * device, as I/O queues served by threads of their own make them.
  * Baseline: one thread doing the same.
  * Target: at least 1.7 times one thread's rate.  Devices share nothing
  * the library or the backend need not share, so two threads should come
@@ -32,7 +34,9 @@ struct threads_data {
 	unsigned long count;	/* pairs per thread and sample */
 	int cpus[2];		/* the workers' CPUs, or -1 */
 	double rate1, rate2_same, rate2_two;	/* pairs per second */
-	struct paired same, two;	/* 2 threads / 1, round by round */
+	double win1, win2_same;		/* windows per second */
+	struct paired same, two, win_same;	/* 2 threads / 1, round by
+						 * round */
 	double share;	/* median of the least CPU share of two threads */
 };
 
@@ -69,6 +73,7 @@ struct worker {
 	struct dmasplit_dev *dev;
 	void *buf;		/* its own page */
 	unsigned long count;
+	bool windows;		/* one-page windows, not map+unmap pairs */
 	int cpu;		/* to run on, or -1 */
 	struct gate *gate;
 	uint64_t t0, t1;
@@ -98,6 +103,27 @@ static void pin_to(int cpu)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+/* One window of one page, from start to end. */
+static int one_window(struct worker *w)
+{
+	struct dmasplit_iova *iova;
+	size_t page = w->b->page;
+	int r;
+
+	r = dmasplit_iova_alloc(w->dev, page, 0, &iova);
+	if (r < 0)
+		return r;
+	r = dmasplit_iova_link(iova, 0, w->buf, page, DMASPLIT_BIDIRECTIONAL,
+			       0);
+	if (r >= 0)
+		r = dmasplit_iova_sync(iova, 0, page);
+	if (r >= 0)
+		r = dmasplit_iova_unlink(iova, 0, page, DMASPLIT_BIDIRECTIONAL,
+					 0);
+	dmasplit_iova_destroy(iova);
+	return r;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -111,6 +137,10 @@ static void *worker_main(void *arg)
 	w->c0 = thread_cpu_ns();
 	w->t0 = now_ns();
 	for (k = 0; k < w->count && r >= 0; k++) {
+		if (w->windows) {
+			r = one_window(w);
+			continue;
+		}
 		r = dmasplit_map(w->dev, w->buf, w->b->page,
 				 DMASPLIT_BIDIRECTIONAL, 0, &dma);
 		if (r >= 0)
@@ -123,11 +153,13 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Pairs per second over the wall time from the first start to the last
- * finish, and the least share of a CPU a thread got over its own run. */
+/* Pairs (or windows) per second over the wall time from the first start
+ * to the last finish, and the least share of a CPU a thread got over its
+ * own run. */
 static int threads_sample(struct bench *b, const struct threads_data *d,
 			  struct dmasplit_dev **devs, unsigned int n,
-			  void **bufs, double *rate, double *share)
+			  bool windows, void **bufs, double *rate,
+			  double *share)
 {
 	struct gate gate = {
 		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0
@@ -142,7 +174,8 @@ static int threads_sample(struct bench *b, const struct threads_data *d,
 	for (started = 0; started < n; started++) {
 		w[started] = (struct worker){
 			.b = b, .dev = devs[started], .buf = bufs[started],
-			.count = d->count, .cpu = d->cpus[started],
+			.count = d->count, .windows = windows,
+			.cpu = d->cpus[started],
 			.gate = &gate,
 		};
 		r = -pthread_create(&tid[started], NULL, worker_main,
@@ -160,7 +193,9 @@ static int threads_sample(struct bench *b, const struct threads_data *d,
 	*share = 1;
 	for (i = 0; i < n; i++) {
 		if (w[i].err < 0)
-			return failed(b, "dmasplit_map/unmap", w[i].err);
+			return failed(b, windows ? "a window of one page"
+						 : "dmasplit_map/unmap",
+				      w[i].err);
 		sh = (double)(w[i].c1 - w[i].c0) /
 		     (double)(w[i].t1 > w[i].t0 ? w[i].t1 - w[i].t0 : 1);
 		if (sh < *share)
@@ -226,14 +261,19 @@ static void pick_cpus(struct threads_data *d)
 
 static void measure_threads(struct bench *b, void *data)
 {
+	enum { VARIANTS = 5 };
 	unsigned int samples = b->quick ? 3 : 9, i, v, k;
-	double rates[3][MAX_SAMPLES], ratios[2][MAX_SAMPLES];
-	double shares[3][MAX_SAMPLES];
+	double rates[VARIANTS][MAX_SAMPLES], ratios[3][MAX_SAMPLES];
+	double shares[VARIANTS][MAX_SAMPLES];
 	struct threads_data *d = data;
 	struct dmasplit_dev *other = NULL;
-	struct dmasplit_dev *devs[3][2];
+	struct dmasplit_dev *devs[VARIANTS][2];
 	void *bufs[2] = { NULL, NULL };
-	static const unsigned int nthreads[3] = { 1, 2, 2 };
+	/* 0: one thread; 1: two threads, one device; 2: two devices; 3
+	 * and 4: one thread, and two on one device, making windows. */
+	static const unsigned int nthreads[VARIANTS] = { 1, 2, 2, 1, 2 };
+	static const bool windows[VARIANTS] = { false, false, false, true,
+						true };
 	int r;
 
 	r = dmasplit_dev_open(b->ctx, b->spec, &other);
@@ -254,28 +294,33 @@ static void measure_threads(struct bench *b, void *data)
 			 &d->count);
 	if (r < 0)
 		goto out;
-	/* 0: one thread; 1: two threads, one device; 2: two devices. */
 	devs[0][0] = devs[1][0] = devs[1][1] = devs[2][0] = b->dev;
-	devs[0][1] = devs[2][1] = other;
+	devs[3][0] = devs[4][0] = devs[4][1] = b->dev;
+	devs[0][1] = devs[2][1] = devs[3][1] = other;
 	for (i = 0; i < samples; i++) {
 		progress(b, "sample %u of %u", i + 1, samples);
 		/* Rotate the order, as compare() alternates it. */
-		for (k = 0; k < 3; k++) {
-			v = (i + k) % 3;
-			r = threads_sample(b, d, devs[v], nthreads[v], bufs,
-					   &rates[v][i], &shares[v][i]);
+		for (k = 0; k < VARIANTS; k++) {
+			v = (i + k) % VARIANTS;
+			r = threads_sample(b, d, devs[v], nthreads[v],
+					   windows[v], bufs, &rates[v][i],
+					   &shares[v][i]);
 			if (r < 0)
 				goto out;
 		}
 		ratios[0][i] = rates[1][i] / rates[0][i];
 		ratios[1][i] = rates[2][i] / rates[0][i];
+		ratios[2][i] = rates[4][i] / rates[3][i];
 	}
 	d->rate1 = median(rates[0], samples);
 	d->rate2_same = median(rates[1], samples);
 	d->rate2_two = median(rates[2], samples);
+	d->win1 = median(rates[3], samples);
+	d->win2_same = median(rates[4], samples);
 	d->share = median(shares[2], samples);
 	spread_of(ratios[0], samples, &d->same);
 	spread_of(ratios[1], samples, &d->two);
+	spread_of(ratios[2], samples, &d->win_same);
 	if (d->cpus[0] < 0)
 		not_judged(b, 0, &d->two, "not judged: one CPU given");
 	else if (d->share < THREADS_MIN_CPU_SHARE)
@@ -308,6 +353,11 @@ static void text_threads(const struct bench *b, const void *data)
 		       "2 threads, two devices", d->rate2_two, d->two.ratio);
 		printf("   %-28s %12.0f pairs/s  %5.2fx  (shown)\n",
 		       "2 threads, one device", d->rate2_same, d->same.ratio);
+		printf("   one-page windows (alloc, link, sync, unlink, destroy):\n");
+		printf("   %-28s %12.0f windows/s\n", "1 thread", d->win1);
+		printf("   %-28s %12.0f windows/s  %5.2fx  (shown)\n",
+		       "2 threads, one device", d->win2_same,
+		       d->win_same.ratio);
 		printf("   CPU time / wall time of the less served of two threads: %.0f%%\n",
 		       d->share * 100);
 	}
@@ -330,6 +380,9 @@ static void json_threads(struct json *j, const struct bench *b,
 	json_double(j, "two_threads_two_devices_pairs_per_s", d->rate2_two);
 	json_double(j, "ratio_two_devices", d->two.ratio);
 	json_double(j, "ratio_one_device", d->same.ratio);
+	json_double(j, "one_thread_windows_per_s", d->win1);
+	json_double(j, "two_threads_one_device_windows_per_s", d->win2_same);
+	json_double(j, "ratio_one_device_windows", d->win_same.ratio);
 	json_double(j, "least_thread_cpu_share", d->share);
 	json_double(j, "min_cpu_share_to_judge", THREADS_MIN_CPU_SHARE);
 }
