@@ -862,6 +862,17 @@ START_TEST(slab_objects_are_disjoint_and_pages_go_when_empty)
 }
 END_TEST
 
+/* Every object of s freed: its pages go, then s. */
+static void free_all(struct slab *s, void **objs, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		slab_free(s, objs[i]);
+	ck_assert_uint_eq(s->pages, 0);
+	slab_fini(s);
+}
+
 /*
  * Groups taken in turn by two owners, as two threads refilling their
  * spares do: each group zeroed and end to end, as many objects as fill
@@ -928,10 +939,7 @@ START_TEST(slab_groups_own_their_cache_lines)
 		}
 		/* A page's last group alone may come short. */
 		ck_assert_uint_le(short_groups, npages);
-		for (i = 0; i < nall; i++)
-			slab_free(&s, all[i]);
-		ck_assert_uint_eq(s.pages, 0);
-		slab_fini(&s);
+		free_all(&s, all, nall);
 	}
 }
 END_TEST
@@ -966,10 +974,7 @@ START_TEST(slab_group_after_a_single_object)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_ptr_eq(objs[0], single);
 	all[nall++] = objs[0];
-	for (i = 0; i < nall; i++)
-		slab_free(&s, all[i]);
-	ck_assert_uint_eq(s.pages, 0);
-	slab_fini(&s);
+	free_all(&s, all, nall);
 }
 END_TEST
 

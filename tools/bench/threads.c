@@ -115,13 +115,7 @@ static int one_window(struct worker *w)
 		return r;
 	r = dmasplit_iova_link(iova, 0, w->buf, page, DMASPLIT_BIDIRECTIONAL,
 			       0);
-	if (r >= 0)
-		r = dmasplit_iova_sync(iova, 0, page);
-	if (r >= 0)
-		r = dmasplit_iova_unlink(iova, 0, page, DMASPLIT_BIDIRECTIONAL,
-					 0);
-	dmasplit_iova_destroy(iova);
-	return r;
+	return window_end(iova, page, r);
 }
 
 static void *worker_main(void *arg)
