@@ -51,15 +51,16 @@ static inline int window_xfer_args(const struct dmasplit_iova *iova,
 		      iova->addr, iova->size);
 }
 
-/*
- * Window objects come from the calling thread's slot of the device
- * (struct dev_counters), which only that thread touches: the one-page
- * window that is made and destroyed per I/O costs no allocation and no
- * lock.  A slot's owner changes only through count.c's atomic bitmap,
- * which orders the old owner's last use before the new owner's first.
- * Behind the slots, the device's slab (slab.c): no malloc header per
- * window.  A checked window is larger and comes from calloc.
- */
+/* On top of the n spares of slot: their number is in the top one's
+ * addr. */
+static void spare_push(struct dmasplit_dev *dev, int slot,
+		       struct dmasplit_iova *iova, uint64_t n)
+{
+	iova->spare_next = dev->count[slot].spare;
+	iova->addr = n + 1;
+	dev->count[slot].spare = iova;
+}
+
 /*
  * A thread whose slot has no spare takes a group of objects that share
  * no cache line with another thread's: one to use, the rest its spares.
@@ -74,23 +75,26 @@ _Static_assert(SLAB_GROUP_MAX - 1 <= IOVA_SPARE_MAX,
 static struct dmasplit_iova *slab_refill(struct dmasplit_dev *dev, int slot)
 {
 	void *objs[SLAB_GROUP_MAX];
-	struct dmasplit_iova *spare;
 	unsigned int n, i;
 
 	n = slab_alloc_group(&dev->win_slab, objs);
 	if (!n)
 		return NULL;
-	/* The slot had none: these are all its spares, their number in
-	 * the head's addr, as iova_obj_free() keeps it. */
-	for (i = 1; i < n; i++) {
-		spare = objs[i];
-		spare->spare_next = dev->count[slot].spare;
-		spare->addr = i;
-		dev->count[slot].spare = spare;
-	}
+	/* The slot had none: these are all its spares. */
+	for (i = 1; i < n; i++)
+		spare_push(dev, slot, objs[i], i - 1);
 	return objs[0];
 }
 
+/*
+ * Window objects come from the calling thread's slot of the device
+ * (struct dev_counters), which only that thread touches: the one-page
+ * window that is made and destroyed per I/O costs no allocation and no
+ * lock.  A slot's owner changes only through count.c's atomic bitmap,
+ * which orders the old owner's last use before the new owner's first.
+ * Behind the slots, the device's slab (slab.c): no malloc header per
+ * window.  A checked window is larger and comes from calloc.
+ */
 static struct dmasplit_iova *iova_obj_new(struct dmasplit_dev *dev)
 {
 	int slot = count_slot_tls;
@@ -135,9 +139,7 @@ static void iova_obj_free(struct dmasplit_dev *dev, struct dmasplit_iova *iova)
 		slab_free(&dev->win_slab, iova);
 		return;
 	}
-	iova->spare_next = head;
-	iova->addr = n + 1;
-	dev->count[slot].spare = iova;
+	spare_push(dev, slot, iova, n);
 }
 
 static void slot_spares_free(struct dmasplit_dev *dev, int slot)

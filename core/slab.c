@@ -119,6 +119,29 @@ static void page_take(struct slab *s, struct slab_page *pg, uint32_t n)
 		partial_del(s, pg);
 }
 
+/* Lock held: fresh object idx of pg. */
+static void *fresh_at(const struct slab *s, struct slab_page *pg,
+		      uint32_t idx)
+{
+	return (char *)pg + first_offset() + (size_t)idx * s->obj;
+}
+
+/* Lock held: one object of pg, a freed one first, so that freed memory
+ * is used before fresh. */
+static void *take_one(struct slab *s, struct slab_page *pg)
+{
+	void *p;
+
+	if (pg->free) {
+		p = pg->free;
+		pg->free = *(void **)p;
+	} else {
+		p = fresh_at(s, pg, pg->fresh++);
+	}
+	page_take(s, pg, 1);
+	return p;
+}
+
 void *slab_alloc(struct slab *s)
 {
 	struct slab_page *pg;
@@ -130,13 +153,7 @@ void *slab_alloc(struct slab *s)
 		pthread_mutex_unlock(&s->lock);
 		return NULL;
 	}
-	if (pg->free) {
-		p = pg->free;
-		pg->free = *(void **)p;
-	} else {
-		p = (char *)pg + first_offset() + (size_t)pg->fresh++ * s->obj;
-	}
-	page_take(s, pg, 1);
+	p = take_one(s, pg);
 	pthread_mutex_unlock(&s->lock);
 	memset(p, 0, s->obj);
 	return p;
@@ -155,25 +172,21 @@ unsigned int slab_alloc_group(struct slab *s, void **objs)
 		return 0;
 	}
 	if (pg->free) {
-		/* A freed object: where it lies is not this caller's to
-		 * choose.  Its page's fresh objects wait until these are
-		 * used, so that freed memory is used first. */
-		objs[0] = pg->free;
-		pg->free = *(void **)objs[0];
-		page_take(s, pg, 1);
-		pthread_mutex_unlock(&s->lock);
-		memset(objs[0], 0, s->obj);
-		return 1;
+		/* A freed object, alone: where it lies is not this
+		 * caller's to choose. */
+		n = 1;
+		first = take_one(s, pg);
+	} else {
+		/* To the end of the group the next fresh object is in (a
+		 * whole group unless a single slab_alloc() came between),
+		 * or of the page. */
+		n = s->group - pg->fresh % s->group;
+		if (n > s->per_page - pg->fresh)
+			n = s->per_page - pg->fresh;
+		first = fresh_at(s, pg, pg->fresh);
+		pg->fresh += n;
+		page_take(s, pg, n);
 	}
-	/* To the end of the group the next fresh object is in (a whole
-	 * group unless a single slab_alloc() came between), or of the
-	 * page. */
-	n = s->group - pg->fresh % s->group;
-	if (n > s->per_page - pg->fresh)
-		n = s->per_page - pg->fresh;
-	first = (char *)pg + first_offset() + (size_t)pg->fresh * s->obj;
-	pg->fresh += n;
-	page_take(s, pg, n);
 	pthread_mutex_unlock(&s->lock);
 	memset(first, 0, (size_t)n * s->obj);
 	for (i = 0; i < n; i++)
