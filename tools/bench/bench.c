@@ -153,6 +153,18 @@ int window_end(struct dmasplit_iova *iova, size_t len, int r)
 	return r;
 }
 
+int one_page_window(struct dmasplit_dev *dev, size_t page, void *buf)
+{
+	struct dmasplit_iova *iova;
+	int r;
+
+	r = dmasplit_iova_alloc(dev, page, 0, &iova);
+	if (r < 0)
+		return r;
+	r = dmasplit_iova_link(iova, 0, buf, page, DMASPLIT_BIDIRECTIONAL, 0);
+	return window_end(iova, page, r);
+}
+
 void progress(struct bench *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -161,6 +161,9 @@ int link_pages(struct bench *b, struct dmasplit_iova *iova, unsigned long n,
  * sync and an unlink of its first len bytes; then its destroy.  The
  * first error, or 0. */
 int window_end(struct dmasplit_iova *iova, size_t len, int r);
+/* A window of one page on dev, from alloc to destroy, buf linked
+ * BIDIRECTIONAL: the first error, or 0. */
+int one_page_window(struct dmasplit_dev *dev, size_t page, void *buf);
 int get_stats(struct dmasplit_dev *dev, struct dmasplit_dev_stats *s);
 
 /* The progress line on a terminal: the figure, then fmt. */

@@ -122,22 +122,10 @@ static int trim(struct bench *b, struct dmasplit_dev *dev)
  */
 static int first_use(struct bench *b, struct dmasplit_dev *dev)
 {
-	struct dmasplit_iova *w;
-	int r;
+	int r = one_page_window(dev, b->page, page_at(b, 0));
 
-	r = dmasplit_iova_alloc(dev, b->page, 0, &w);
 	if (r < 0)
-		return failed(b, "dmasplit_iova_alloc", r);
-	r = dmasplit_iova_link(w, 0, page_at(b, 0), b->page,
-			       DMASPLIT_BIDIRECTIONAL, 0);
-	if (r >= 0)
-		r = dmasplit_iova_sync(w, 0, b->page);
-	if (r >= 0)
-		r = dmasplit_iova_unlink(w, 0, b->page, DMASPLIT_BIDIRECTIONAL,
-					 0);
-	dmasplit_iova_destroy(w);
-	if (r < 0)
-		return failed(b, "dmasplit_iova_link/sync/unlink", r);
+		return failed(b, "a window of one page", r);
 	return trim(b, dev);
 }
 

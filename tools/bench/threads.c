@@ -103,21 +103,6 @@ static void pin_to(int cpu)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
-/* One window of one page, from start to end. */
-static int one_window(struct worker *w)
-{
-	struct dmasplit_iova *iova;
-	size_t page = w->b->page;
-	int r;
-
-	r = dmasplit_iova_alloc(w->dev, page, 0, &iova);
-	if (r < 0)
-		return r;
-	r = dmasplit_iova_link(iova, 0, w->buf, page, DMASPLIT_BIDIRECTIONAL,
-			       0);
-	return window_end(iova, page, r);
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -132,7 +117,7 @@ static void *worker_main(void *arg)
 	w->t0 = now_ns();
 	for (k = 0; k < w->count && r >= 0; k++) {
 		if (w->windows) {
-			r = one_window(w);
+			r = one_page_window(w->dev, w->b->page, w->buf);
 			continue;
 		}
 		r = dmasplit_map(w->dev, w->buf, w->b->page,
