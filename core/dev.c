@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,6 +442,29 @@ void dev_put(struct dmasplit_dev *dev)
 }
 
 /*
+ * The windows made while the device was open hold no reference (iova.c's
+ * window_op_begin()): once no thread is making or destroying one, those
+ * still live get one each.  closed is set: calls that come later take
+ * and drop references themselves, once windows_settled says this count
+ * is done.  Returns how many there were.
+ */
+static uint64_t windows_settle(struct dmasplit_dev *dev)
+{
+	uint64_t live;
+	int i;
+
+	for (i = 0; i < COUNT_SLOTS; i++)
+		while (__atomic_load_n(&dev->count[i].window_ops,
+				       __ATOMIC_SEQ_CST))
+			sched_yield();
+	live = dev_live(dev, C_WINDOWS_ALLOCATED, C_WINDOWS_DESTROYED,
+			"windows");
+	__atomic_add_fetch(&dev->refcount, (int)live, __ATOMIC_RELAXED);
+	__atomic_store_n(&dev->windows_settled, true, __ATOMIC_RELEASE);
+	return live;
+}
+
+/*
  * The application's reference.  Windows and batches still live keep the
  * device (and its backend device) for themselves: their calls keep
  * working and the last one to go releases it.  Each is a leak all the
@@ -449,14 +473,17 @@ void dev_put(struct dmasplit_dev *dev)
 DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 {
 	unsigned int windows, batches, regions;
+	uint64_t live;
 
 	if (!dev)
 		return;
-	if (__atomic_exchange_n(&dev->closed, true, __ATOMIC_ACQ_REL)) {
+	/* Sequentially consistent: see window_op_begin(). */
+	if (__atomic_exchange_n(&dev->closed, true, __ATOMIC_SEQ_CST)) {
 		log_err(dev->ctx, "%s: dmasplit_dev_close of a device already closed (its windows or batches keep it): ignored",
 			dev->name);
 		return;
 	}
+	live = windows_settle(dev);
 	/* Batches and regions hold windows of their own: they are
 	 * reported as batches and regions. */
 	if (dev->check) {
@@ -465,9 +492,7 @@ DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 		uint64_t held = __atomic_load_n(&dev->internal_windows,
 						__ATOMIC_RELAXED);
 
-		windows = (unsigned int)dev_live(dev, C_WINDOWS_ALLOCATED,
-						 C_WINDOWS_DESTROYED, "windows");
-		windows = windows > held ? windows - (unsigned int)held : 0;
+		windows = live > held ? (unsigned int)(live - held) : 0;
 	}
 	batches = __atomic_load_n(&dev->batches, __ATOMIC_RELAXED);
 	regions = regions_live(dev);

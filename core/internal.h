@@ -216,14 +216,16 @@ enum counter {
 
 #define COUNT_SLOTS 64
 
-/* A thread's slot of a device: its counters and, beside them on the same
- * cache line, the window objects it destroyed lately, for its next
- * windows (iova.c).  Only the slot's owner touches spare; slot 0, which
- * threads share, keeps none. */
+/* A thread's slot of a device: its counters and, beside them, the window
+ * objects it destroyed lately, for its next windows, and the mark of a
+ * window it is making or destroying (iova.c).  Only the slot's owner
+ * touches spare; slot 0, which threads share, keeps none and marks with
+ * atomic adds. */
 struct dev_counters {
 	uint64_t v[C_NUM];
 	struct dmasplit_iova *spare;	/* through next; the first's addr
 					 * holds how many */
+	unsigned int window_ops;	/* windows_settle() waits for 0 */
 } __attribute__((aligned(CACHELINE)));
 
 /* Window objects a slot keeps at most: a thread's windows in flight on
@@ -235,14 +237,17 @@ struct check_entry;
 
 /*
  * Lifetimes, as libkmod's: a device holds a reference on its context, a
- * window and a batch each hold one on their device.  The application's
+ * batch and a region each hold one on their device.  The application's
  * reference goes with dmasplit_dev_close(); the device is released with
- * the last one.
+ * the last one.  A window made while the device is open holds none: the
+ * window counters say how many there are, and close gives each one still
+ * live a reference (iova.c's window_op_begin() tells why).
  */
 struct dmasplit_dev {
 	struct dmasplit_dev *next;	/* ctx->devs */
 	struct dmasplit_ctx *ctx;
 	bool closed;		/* the application dropped its reference */
+	bool windows_settled;	/* and its live windows got theirs */
 	unsigned int batches;		/* live batches (atomic) */
 	uint64_t addr_last;		/* the DMA mask: last address */
 	struct dmasplit_backend *backend;
@@ -283,10 +288,9 @@ struct dmasplit_dev {
 
 	struct dev_counters count[COUNT_SLOTS];
 
-	/* Atomic, and written by every window's alloc and destroy: on a
-	 * line of its own, away from the fields every call reads (ops,
-	 * bdev, addr_last), which it would otherwise take from every other
-	 * thread on the device at each window. */
+	/* Atomic.  On a line of its own, away from the fields every call
+	 * reads (ops, bdev, addr_last): batches and regions write it, and
+	 * windows once the device is closed. */
 	int refcount __attribute__((aligned(CACHELINE)));
 };
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,12 +214,79 @@ static __attribute__((noinline, cold)) int no_window(struct dmasplit_dev *dev,
 	return -EIO;
 }
 
+/*
+ * A window of an open device holds no reference on it: the device's
+ * window counters say how many there are, and dmasplit_dev_close() gives
+ * each one still live a reference then (dev.c's windows_settle()).  Two
+ * threads making windows on one device thus write no line in common: a
+ * shared count, written at every alloc and destroy, would take its line
+ * from one thread to the other each time.
+ *
+ * Making or destroying a window marks the thread's slot, then reads
+ * closed; close sets closed, then waits until no slot is marked.  All
+ * four are sequentially consistent, so either close waits for the call
+ * or the call sees closed.  A call that sees it waits until close has
+ * counted, then takes or drops a reference of its own, as a window of a
+ * closed device holds one: window_op_begin() returns NULL.  The mark
+ * spans every use of the device in destroy, as the device may be
+ * released once no slot is marked.
+ */
+static __attribute__((noinline)) struct dev_counters *
+window_op_closed(struct dmasplit_dev *dev, struct dev_counters *c)
+{
+	__atomic_sub_fetch(&c->window_ops, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&dev->windows_settled, __ATOMIC_ACQUIRE))
+		sched_yield();
+	return NULL;
+}
+
+static inline struct dev_counters *window_op_mark(struct dmasplit_dev *dev,
+						  struct dev_counters *c)
+{
+	__atomic_add_fetch(&c->window_ops, 1, __ATOMIC_SEQ_CST);
+	if (likely(!__atomic_load_n(&dev->closed, __ATOMIC_SEQ_CST)))
+		return c;
+	return window_op_closed(dev, c);
+}
+
+/* A thread that has no slot yet, or shares slot 0. */
+static __attribute__((noinline)) struct dev_counters *
+window_op_begin_unowned(struct dmasplit_dev *dev)
+{
+	int slot = count_slot_tls;
+
+	if (slot < 0)
+		slot = count_slot_assign();
+	return window_op_mark(dev, &dev->count[slot]);
+}
+
+static inline struct dev_counters *window_op_begin(struct dmasplit_dev *dev)
+{
+	size_t off = count_own_slot_offset_tls;
+
+	if (unlikely(!off))
+		return window_op_begin_unowned(dev);
+	return window_op_mark(dev, (struct dev_counters *)(void *)
+					   ((char *)dev->count + off));
+}
+
+static inline void window_op_end(struct dmasplit_dev *dev,
+				 struct dev_counters *c)
+{
+	/* The owner's own slot takes a plain store; the shared one, not. */
+	if (c != dev->count)
+		__atomic_store_n(&c->window_ops, 0, __ATOMIC_RELEASE);
+	else
+		__atomic_sub_fetch(&c->window_ops, 1, __ATOMIC_RELEASE);
+}
+
 DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 					uint32_t flags,
 					struct dmasplit_iova **out)
 {
 	struct dmasplit_iova *iova;
 	struct dmasplit_ctx *ctx;
+	struct dev_counters *open;
 	uint64_t rounded;
 	int r;
 
@@ -277,11 +345,15 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 		iova_obj_free(dev, iova);
 		return r;
 	}
-	/* The window keeps its device, even past dmasplit_dev_close(). */
-	dev_get(dev);
 	if (unlikely(dev->check))
 		list_add(iova);
+	/* The window keeps its device, even past dmasplit_dev_close(). */
+	open = window_op_begin(dev);
+	if (!open)
+		dev_get(dev);
 	count_add(dev, C_WINDOWS_ALLOCATED, 1);
+	if (open)
+		window_op_end(dev, open);
 	*out = iova;
 	return 0;
 }
@@ -414,7 +486,14 @@ DMASPLIT_EXPORT int dmasplit_iova_unlink(struct dmasplit_iova *iova,
 	return 0;
 }
 
-static void unlist(struct dmasplit_iova *iova)
+/*
+ * A checked window being destroyed leaves the list of live ones, and the
+ * checker forgets its range, before the backend frees it: another
+ * thread's window may get the range at once.  Out of line, so that the
+ * unchecked destroy keeps few registers.
+ */
+static __attribute__((noinline)) void unlist(struct dmasplit_iova *iova,
+					     const void *caller)
 {
 	struct dmasplit_dev *dev = iova->dev;
 	struct checked_iova *w = checked(iova);
@@ -428,31 +507,33 @@ static void unlist(struct dmasplit_iova *iova)
 		w->next->prev = w->prev;
 	w->prev = w->next = NULL;
 	pthread_mutex_unlock(&dev->lock);
+	check_window_del(iova, caller);
 }
 
 /*
- * The window's reference on its device goes last: destroying the last
- * window of a closed device releases the device.
+ * The window's hold on its device goes last: destroying the last window
+ * of a closed device releases the device.
  */
 DMASPLIT_EXPORT void dmasplit_iova_destroy(struct dmasplit_iova *iova)
 {
 	struct dmasplit_dev *dev = window_dev(iova, __builtin_return_address(0));
+	struct dev_counters *open;
 
 	if (!dev)
 		return;
-	if (dev->check)
-		unlist(iova);
-	/* The checker forgets the range first: once the backend frees it,
-	 * another thread's window may get it at once. */
-	if (dev->check)
-		check_window_del(iova, __builtin_return_address(0));
+	open = window_op_begin(dev);
+	if (unlikely(dev->check))
+		unlist(iova, __builtin_return_address(0));
 	window_release(dev, iova);
 	count_add(dev, C_WINDOWS_DESTROYED, 1);
 	if (dev->check)
 		check_quarantine(iova);
 	else
 		iova_obj_free(dev, iova);
-	dev_put(dev);
+	if (open)
+		window_op_end(dev, open);
+	else
+		dev_put(dev);
 }
 
 int internal_window_alloc(struct dmasplit_dev *dev, size_t size,

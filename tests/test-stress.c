@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,12 +45,17 @@ struct worker {
 
 static struct worker workers[THREADS];
 
+static uint64_t xorshift(uint64_t *seed)
+{
+	*seed ^= *seed << 13;
+	*seed ^= *seed >> 7;
+	*seed ^= *seed << 17;
+	return *seed;
+}
+
 static uint64_t rnd(struct worker *w)
 {
-	w->seed ^= w->seed << 13;
-	w->seed ^= w->seed >> 7;
-	w->seed ^= w->seed << 17;
-	return w->seed;
+	return xorshift(&w->seed);
 }
 
 static double now(void)
@@ -424,14 +430,195 @@ START_TEST(threads_mapping_on_shared_and_own_devices_see_every_mapping_from_the_
 }
 END_TEST
 
+/*
+ * A device closed while threads destroy its windows: a window made while
+ * the device was open holds no reference until the close counts it
+ * (core/iova.c), so the count must neither miss a window being made or
+ * destroyed nor count one twice.  Each round, the threads make and
+ * destroy windows, stop making them, and destroy them while the device
+ * closes; each keeps one window to the end and uses it after the close.
+ * The device must be released exactly once, and only after the last.
+ */
+#define CLOSE_THREADS 4
+#define CLOSE_WINDOWS 64
+
+struct closer {
+	struct dmasplit_dev *dev;
+	char name[32];
+	atomic_uint released;	/* "closed <name>" lines */
+	atomic_bool stop;	/* make no more windows */
+	atomic_uint stopped;	/* threads that made their last */
+	atomic_bool closing;	/* destroy all but one */
+	atomic_uint kept;	/* threads down to their last window */
+	atomic_bool finish;	/* destroy it */
+};
+
+struct close_worker {
+	pthread_t thread;
+	struct closer *c;
+	uint64_t seed;
+	uint8_t buf[4096] __attribute__((aligned(4096)));
+	char error[256];
+};
+
+TU_LOG_FN
+static void count_release(void *data, int priority, const char *file,
+			  int line, const char *fn, const char *format,
+			  va_list args)
+{
+	struct closer *c = data;
+	char text[128];
+
+	vsnprintf(text, sizeof(text), format, args);
+	if (!strncmp(text, "closed ", 7) && !strcmp(text + 7, c->name))
+		atomic_fetch_add(&c->released, 1);
+}
+
+static bool window_works(struct close_worker *w, struct dmasplit_iova *iova)
+{
+	int r = dmasplit_iova_link(iova, 0, w->buf, sizeof(w->buf),
+				   DMASPLIT_TO_DEVICE, 0);
+
+	if (!r)
+		r = dmasplit_iova_unlink(iova, 0, sizeof(w->buf),
+					 DMASPLIT_TO_DEVICE, 0);
+	if (r)
+		snprintf(w->error, sizeof(w->error),
+			 "link and unlink: expected 0, got %d", r);
+	return !r;
+}
+
+/* A spin of up to most microseconds, not a yield: with more threads
+ * than CPUs a yield can last a whole time slice. */
+static void pause_a_little(uint64_t *seed, unsigned int most)
+{
+	double until = now() + (double)(xorshift(seed) % most) / 1e6;
+
+	while (now() < until)
+		;
+}
+
+static void *close_work(void *arg)
+{
+	struct close_worker *w = arg;
+	struct closer *c = w->c;
+	struct dmasplit_iova *live[CLOSE_WINDOWS] = { NULL };
+	unsigned int i;
+	int r;
+
+	/* The last window, made first: none is made after the close. */
+	r = dmasplit_iova_alloc(c->dev, 4096, 0, &live[0]);
+	if (r) {
+		snprintf(w->error, sizeof(w->error),
+			 "iova_alloc: expected 0, got %d", r);
+		live[0] = NULL;
+	}
+	while (!w->error[0] && !atomic_load(&c->stop)) {
+		i = 1 + (unsigned int)(xorshift(&w->seed) % (CLOSE_WINDOWS - 1));
+		if (live[i]) {
+			dmasplit_iova_destroy(live[i]);
+			live[i] = NULL;
+		} else if ((r = dmasplit_iova_alloc(c->dev, 4096, 0,
+						    &live[i]))) {
+			snprintf(w->error, sizeof(w->error),
+				 "iova_alloc: expected 0, got %d", r);
+			live[i] = NULL;
+		}
+	}
+	atomic_fetch_add(&c->stopped, 1);
+	while (!atomic_load(&c->closing))
+		sched_yield();
+	/* While the device closes, as fast as they go: all but the last
+	 * window. */
+	for (i = 1; i < CLOSE_WINDOWS; i++)
+		dmasplit_iova_destroy(live[i]);
+	atomic_fetch_add(&c->kept, 1);
+	while (!atomic_load(&c->finish))
+		sched_yield();
+	if (live[0] && !w->error[0])
+		window_works(w, live[0]);
+	dmasplit_iova_destroy(live[0]);
+	return NULL;
+}
+
+/* A spin, for the close to follow the threads' last step at once. */
+static void wait_for(atomic_uint *n, unsigned int value)
+{
+	while (atomic_load(n) < value)
+		;
+}
+
+START_TEST(a_device_closed_while_threads_destroy_its_windows_goes_with_the_last)
+{
+	static struct close_worker closers[CLOSE_THREADS];
+	const char *env = getenv("DMASPLIT_STRESS_SECONDS");
+	double end = now() + (env ? atof(env) : 2.0) / 2;
+	unsigned int round, i, kept_released;
+	uint64_t seed = 0x2545f4914f6cdd1dull;
+	struct dmasplit_ctx *cctx;
+	char spec[48];
+
+	cctx = tu_ctx_with(sim);
+	for (round = 0; round < 10 || now() < end; round++) {
+		struct closer c = { .stop = false };
+
+		dmasplit_ctx_set_log_fn(cctx, count_release, &c);
+		/* The checker's windows take another path to the close. */
+		dmasplit_ctx_set_check(cctx, round % 4 == 3);
+		snprintf(c.name, sizeof(c.name), "close%u", round);
+		snprintf(spec, sizeof(spec), "sim:%s", c.name);
+		ck_assert_int_eq(dmasplit_dev_open(cctx, spec, &c.dev), 0);
+		for (i = 0; i < CLOSE_THREADS; i++) {
+			closers[i].c = &c;
+			closers[i].seed = 0x9e3779b97f4a7c15ull * (round + 1) *
+					  (i + 1);
+			closers[i].error[0] = 0;
+			ck_assert_int_eq(pthread_create(&closers[i].thread,
+							NULL, close_work,
+							&closers[i]), 0);
+		}
+		/* A different moment in the threads' work each round. */
+		pause_a_little(&seed, 100);
+		atomic_store(&c.stop, true);
+		wait_for(&c.stopped, CLOSE_THREADS);
+		atomic_store(&c.closing, true);
+		pause_a_little(&seed, 4);
+		dmasplit_dev_close(c.dev);
+		wait_for(&c.kept, CLOSE_THREADS);
+		kept_released = atomic_load(&c.released);
+		atomic_store(&c.finish, true);
+		for (i = 0; i < CLOSE_THREADS; i++)
+			ck_assert_int_eq(pthread_join(closers[i].thread, NULL),
+					 0);
+		for (i = 0; i < CLOSE_THREADS; i++)
+			ck_assert_msg(!closers[i].error[0],
+				      "round %u, thread %u: %s", round, i,
+				      closers[i].error);
+		ck_assert_msg(kept_released == 0,
+			      "round %u: the device was released while every thread still held a window",
+			      round);
+		ck_assert_msg(atomic_load(&c.released) == 1,
+			      "round %u: expected the device released once, after the last window, released %u times",
+			      round, atomic_load(&c.released));
+	}
+	tu_ctx_free(cctx);
+	printf("# %u rounds of a device closed under %u threads' windows\n",
+	       round, CLOSE_THREADS);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stress");
 	TCase *tc = tcase_create("stress");
+	TCase *close = tcase_create("close");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, threads_mapping_on_shared_and_own_devices_see_every_mapping_from_the_device);
 	suite_add_tcase(s, tc);
+	tcase_set_timeout(close, 120);
+	tcase_add_test(close, a_device_closed_while_threads_destroy_its_windows_goes_with_the_last);
+	suite_add_tcase(s, close);
 	return tu_main(s);
 }
