@@ -229,8 +229,11 @@ struct dev_counters {
 } __attribute__((aligned(CACHELINE)));
 
 /* Window objects a slot keeps at most: a thread's windows in flight on
- * one device, beyond which destroyed ones go back to the device's slab. */
-#define IOVA_SPARE_MAX 8
+ * one device, as an I/O queue's depth.  A slot trades with the device's
+ * slab a batch at a time, under one lock: it takes one when it has no
+ * spare, and gives one back when it has the most (iova.c). */
+#define IOVA_SPARE_MAX 64
+#define IOVA_SPARE_BATCH 32
 
 struct check_dev;
 struct check_entry;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,28 +64,52 @@ static void spare_push(struct dmasplit_dev *dev, int slot,
 }
 
 /*
- * A thread whose slot has no spare takes a group of objects that share
- * no cache line with another thread's: one to use, the rest its spares.
- * Window objects are written at each alloc, link and destroy; two
- * threads' windows on one line would take it from each other every
- * time, and two threads making windows on one device would go slower
- * than one.
+ * A thread whose slot has no spare takes a batch from the device's slab,
+ * under one lock: one to use, the rest its spares.  Fresh objects come
+ * in groups that share no cache line with another thread's.  Window
+ * objects are written at each alloc, link and destroy; two threads'
+ * windows on one line would take it from each other every time, and two
+ * threads making windows on one device would go slower than one.
  */
-_Static_assert(SLAB_GROUP_MAX - 1 <= IOVA_SPARE_MAX,
-	       "a group's spares fit in a slot");
+_Static_assert(SLAB_GROUP_MAX <= IOVA_SPARE_BATCH &&
+	       IOVA_SPARE_BATCH <= IOVA_SPARE_MAX,
+	       "a batch holds a group and fits in a slot");
 
-static struct dmasplit_iova *slab_refill(struct dmasplit_dev *dev, int slot)
+static __attribute__((noinline)) struct dmasplit_iova *
+slab_refill(struct dmasplit_dev *dev, int slot)
 {
-	void *objs[SLAB_GROUP_MAX];
+	void *objs[IOVA_SPARE_BATCH];
 	unsigned int n, i;
 
-	n = slab_alloc_group(&dev->win_slab, objs);
+	n = slab_alloc_many(&dev->win_slab, objs, IOVA_SPARE_BATCH);
 	if (!n)
 		return NULL;
 	/* The slot had none: these are all its spares. */
 	for (i = 1; i < n; i++)
 		spare_push(dev, slot, objs[i], i - 1);
 	return objs[0];
+}
+
+/* A full slot gives its top IOVA_SPARE_BATCH spares back to the slab
+ * under one lock, then takes iova: a spare's next is its first word, so
+ * the spares are a chain the slab frees as it is, and the one below them
+ * keeps its count. */
+_Static_assert(offsetof(struct dmasplit_iova, spare_next) == 0,
+	       "spares chain through their first word");
+
+static __attribute__((noinline)) void slot_spill(struct dmasplit_dev *dev,
+						 int slot,
+						 struct dmasplit_iova *iova)
+{
+	struct dmasplit_iova *top = dev->count[slot].spare, *last = top;
+	unsigned int i;
+
+	for (i = 1; i < IOVA_SPARE_BATCH; i++)
+		last = last->spare_next;
+	dev->count[slot].spare = last->spare_next;
+	last->spare_next = NULL;
+	slab_free_chain(&dev->win_slab, top);
+	spare_push(dev, slot, iova, IOVA_SPARE_MAX - IOVA_SPARE_BATCH);
 }
 
 /*
@@ -134,23 +159,22 @@ static void iova_obj_free(struct dmasplit_dev *dev, struct dmasplit_iova *iova)
 		free(checked(iova));
 		return;
 	}
-	head = slot > 0 ? dev->count[slot].spare : NULL;
-	n = head ? head->addr : 0;
-	if (slot <= 0 || n == IOVA_SPARE_MAX) {
+	if (slot <= 0) {
 		slab_free(&dev->win_slab, iova);
 		return;
 	}
-	spare_push(dev, slot, iova, n);
+	head = dev->count[slot].spare;
+	n = head ? head->addr : 0;
+	if (unlikely(n == IOVA_SPARE_MAX))
+		slot_spill(dev, slot, iova);
+	else
+		spare_push(dev, slot, iova, n);
 }
 
 static void slot_spares_free(struct dmasplit_dev *dev, int slot)
 {
-	struct dmasplit_iova *iova;
-
-	while ((iova = dev->count[slot].spare)) {
-		dev->count[slot].spare = iova->spare_next;
-		slab_free(&dev->win_slab, iova);
-	}
+	slab_free_chain(&dev->win_slab, dev->count[slot].spare);
+	dev->count[slot].spare = NULL;
 }
 
 /* dmasplit_dev_trim(): the calling thread's spares go, as its slot is

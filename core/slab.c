@@ -33,7 +33,7 @@ struct slab_page {
 };
 
 /* The first object lies past the page's header, on a cache line of its
- * own, so that groups (slab_alloc_group()) start on one. */
+ * own, so that groups (slab_alloc_many()) start on one. */
 static size_t first_offset(void)
 {
 	return (sizeof(struct slab_page) + SLAB_LINE - 1) & ~(SLAB_LINE - 1);
@@ -159,65 +159,94 @@ void *slab_alloc(struct slab *s)
 	return p;
 }
 
-unsigned int slab_alloc_group(struct slab *s, void **objs)
+/* Lock held: pg's fresh objects to the end of the group the next one is
+ * in (a whole group unless a single slab_alloc() came between), or of
+ * the page, at objs; how many. */
+static uint32_t take_group(struct slab *s, struct slab_page *pg, void **objs)
+{
+	uint32_t n = s->group - pg->fresh % s->group, i;
+
+	if (n > s->per_page - pg->fresh)
+		n = s->per_page - pg->fresh;
+	for (i = 0; i < n; i++)
+		objs[i] = fresh_at(s, pg, pg->fresh + i);
+	pg->fresh += n;
+	page_take(s, pg, n);
+	return n;
+}
+
+unsigned int slab_alloc_many(struct slab *s, void **objs, unsigned int max)
 {
 	struct slab_page *pg;
-	uint32_t n, i;
-	char *first;
+	unsigned int n = 0, i;
 
 	pthread_mutex_lock(&s->lock);
-	pg = page_with_room(s);
-	if (!pg) {
-		pthread_mutex_unlock(&s->lock);
-		return 0;
-	}
-	if (pg->free) {
-		/* A freed object, alone: where it lies is not this
-		 * caller's to choose. */
-		n = 1;
-		first = take_one(s, pg);
-	} else {
-		/* To the end of the group the next fresh object is in (a
-		 * whole group unless a single slab_alloc() came between),
-		 * or of the page. */
-		n = s->group - pg->fresh % s->group;
-		if (n > s->per_page - pg->fresh)
-			n = s->per_page - pg->fresh;
-		first = fresh_at(s, pg, pg->fresh);
-		pg->fresh += n;
-		page_take(s, pg, n);
+	while (n < max && (pg = page_with_room(s))) {
+		if (pg->free)
+			/* Where a freed object lies is not this caller's
+			 * to choose. */
+			objs[n++] = take_one(s, pg);
+		else if (n + s->group <= max)
+			n += take_group(s, pg, objs + n);
+		else
+			break;
 	}
 	pthread_mutex_unlock(&s->lock);
-	memset(first, 0, (size_t)n * s->obj);
 	for (i = 0; i < n; i++)
-		objs[i] = first + (size_t)i * s->obj;
+		memset(objs[i], 0, s->obj);
 	return n;
+}
+
+/* Lock held: p back in its page; the page, if that emptied it, off every
+ * list and returned, for the caller to unmap once the lock is dropped. */
+static struct slab_page *give_back(struct slab *s, void *p)
+{
+	struct slab_page *pg;
+	bool was_full;
+
+	pg = (struct slab_page *)((uintptr_t)p & ~(uintptr_t)(SLAB_PAGE - 1));
+	was_full = pg->used == s->per_page;
+	if (--pg->used == 0) {
+		if (!was_full)
+			partial_del(s, pg);
+		s->pages--;
+		return pg;
+	}
+	*(void **)p = pg->free;
+	pg->free = p;
+	if (was_full)
+		partial_add(s, pg);
+	return NULL;
+}
+
+void slab_free_chain(struct slab *s, void *chain)
+{
+	struct slab_page *empty = NULL, *pg;
+	void *p, *next;
+
+	pthread_mutex_lock(&s->lock);
+	for (p = chain; p; p = next) {
+		next = *(void **)p;
+		pg = give_back(s, p);
+		if (pg) {
+			/* Off every list: its header is the caller's. */
+			pg->next = empty;
+			empty = pg;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	while ((pg = empty)) {
+		empty = pg->next;
+		munmap(pg, SLAB_PAGE);
+	}
 }
 
 void slab_free(struct slab *s, void *p)
 {
-	struct slab_page *pg;
-	bool was_full, empty;
-
 	if (!p)
 		return;
-	pg = (struct slab_page *)((uintptr_t)p & ~(uintptr_t)(SLAB_PAGE - 1));
-	pthread_mutex_lock(&s->lock);
-	was_full = pg->used == s->per_page;
-	empty = --pg->used == 0;
-	if (empty) {
-		if (!was_full)
-			partial_del(s, pg);
-		s->pages--;
-	} else {
-		*(void **)p = pg->free;
-		pg->free = p;
-		if (was_full)
-			partial_add(s, pg);
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (empty)
-		munmap(pg, SLAB_PAGE);
+	*(void **)p = NULL;
+	slab_free_chain(s, p);
 }
 
 void slab_fini(struct slab *s)

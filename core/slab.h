@@ -31,13 +31,16 @@ void slab_fini(struct slab *s);
 /* An object, zeroed; NULL on ENOMEM. */
 void *slab_alloc(struct slab *s);
 /*
- * For one thread's use: objects, zeroed, at objs (room for SLAB_GROUP_MAX),
- * that share their cache lines with none but each other when they are
- * fresh (never handed out before), or one freed object; how many, 0 on
- * ENOMEM.  Two threads' objects on one line would take it from each
- * other at each write.
+ * For one thread's use, under one lock: up to max objects, zeroed, at
+ * objs (max at least the slab's group), freed ones first, then fresh
+ * ones (never handed out before) in groups that share their cache lines
+ * with no other object; how many, 0 on ENOMEM.  Two threads' objects on
+ * one line would take it from each other at each write.
  */
-unsigned int slab_alloc_group(struct slab *s, void **objs);
+unsigned int slab_alloc_many(struct slab *s, void **objs, unsigned int max);
 void slab_free(struct slab *s, void *p);
+/* Objects chained through their first word, up to a NULL: freed under
+ * one lock. */
+void slab_free_chain(struct slab *s, void *chain);
 
 #endif /* DMASPLIT_SLAB_H */

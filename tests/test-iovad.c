@@ -905,7 +905,7 @@ START_TEST(slab_groups_own_their_cache_lines)
 		for (g = 0; g < GROUPS; g++) {
 			unsigned char owner = (unsigned char)(1 + (g & 1));
 
-			n = slab_alloc_group(&s, objs);
+			n = slab_alloc_many(&s, objs, s.group);
 			ck_assert_uint_ge(n, 1);
 			ck_assert_uint_le(n, s.group);
 			short_groups += n < s.group;
@@ -958,23 +958,78 @@ START_TEST(slab_group_after_a_single_object)
 	ck_assert_uint_eq(s.group, 8);
 	single = slab_alloc(&s);
 	ck_assert_ptr_nonnull(single);
-	n = slab_alloc_group(&s, objs);
+	n = slab_alloc_many(&s, objs, SLAB_GROUP_MAX);
 	ck_assert_uint_eq(n, 7);
 	ck_assert_ptr_eq(objs[0], (char *)single + OBJ);
 	ck_assert_uint_eq(((uintptr_t)objs[n - 1] + OBJ) % LINE, 0);
 	for (i = 0; i < n; i++)
 		all[nall++] = objs[i];
-	n = slab_alloc_group(&s, objs);
+	n = slab_alloc_many(&s, objs, SLAB_GROUP_MAX);
 	ck_assert_uint_eq(n, 8);
 	ck_assert_uint_eq((uintptr_t)objs[0] % LINE, 0);
 	for (i = 0; i < n; i++)
 		all[nall++] = objs[i];
 	slab_free(&s, single);
-	n = slab_alloc_group(&s, objs);
+	n = slab_alloc_many(&s, objs, SLAB_GROUP_MAX);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_ptr_eq(objs[0], single);
 	all[nall++] = objs[0];
 	free_all(&s, all, nall);
+}
+END_TEST
+
+/*
+ * A batch, as a thread's refill takes it: freed objects first, then
+ * fresh ones in whole groups only, as many as fit; a chain of objects
+ * freed in one call, down to the last page.
+ */
+START_TEST(slab_batches_take_freed_objects_first)
+{
+	enum { OBJ = 56, LINE = 64, BATCH = 32, FREED = 10 };
+	static const unsigned char zero[OBJ];
+	void *objs[BATCH], *all[4 * BATCH], *chain = NULL;
+	unsigned int n, i, j, nall = 0;
+	struct slab s;
+
+	slab_init(&s, OBJ);
+	for (j = 0; j < 2; j++) {
+		n = slab_alloc_many(&s, objs, BATCH);
+		ck_assert_uint_eq(n, BATCH);	/* four whole groups */
+		ck_assert_uint_eq((uintptr_t)objs[0] % LINE, 0);
+		for (i = 0; i < n; i++)
+			all[nall++] = objs[i];
+	}
+	ck_assert_uint_eq(s.pages, 1);
+	/* Every third object, chained through its first word. */
+	for (i = 0; i < FREED; i++) {
+		memset(all[3 * i], 0x5a, OBJ);
+		*(void **)all[3 * i] = chain;
+		chain = all[3 * i];
+	}
+	slab_free_chain(&s, chain);
+	n = slab_alloc_many(&s, objs, BATCH);
+	/* The freed, then two groups: a third would not fit. */
+	ck_assert_uint_eq(n, FREED + 2 * s.group);
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(!memcmp(objs[i], zero, OBJ), "object %u not zeroed",
+			      i);
+		for (j = 0; j < FREED && objs[i] != all[3 * j]; j++)
+			;
+		ck_assert_msg((i < FREED) == (j < FREED),
+			      "object %u: freed ones first, then fresh", i);
+	}
+	ck_assert_uint_eq((uintptr_t)objs[FREED] % LINE, 0);
+	for (i = FREED; i < n; i++)
+		all[nall++] = objs[i];
+	/* Everything, in one chain: the page goes. */
+	chain = NULL;
+	for (i = 0; i < nall; i++) {
+		*(void **)all[i] = chain;
+		chain = all[i];
+	}
+	slab_free_chain(&s, chain);
+	ck_assert_uint_eq(s.pages, 0);
+	slab_fini(&s);
 }
 END_TEST
 
@@ -1045,6 +1100,7 @@ int main(void)
 	tcase_add_test(tc, slab_objects_are_disjoint_and_pages_go_when_empty);
 	tcase_add_test(tc, slab_groups_own_their_cache_lines);
 	tcase_add_test(tc, slab_group_after_a_single_object);
+	tcase_add_test(tc, slab_batches_take_freed_objects_first);
 	tcase_set_timeout(tc, 60);	/* 5000 objects, each one checked */
 	suite_add_tcase(s, tc);
 

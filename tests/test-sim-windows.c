@@ -691,6 +691,48 @@ START_TEST(small_windows_made_again_from_destroyed_ones)
 }
 END_TEST
 
+/*
+ * Bursts of windows deeper than the spare objects a thread keeps (64),
+ * as a deep I/O queue makes: the objects go back to the device's slab
+ * and come out again by batches, and every window stays its own, each
+ * reaching its own buffer, burst after burst.  Without the checker,
+ * whose windows are objects of their own.
+ */
+START_TEST(bursts_of_windows_deeper_than_the_spares)
+{
+	enum { BURST = 200, ROUNDS = 4 };
+	struct dmasplit_dev *d = open_unchecked("sim:burst");
+	static struct dmasplit_iova *iova[BURST];
+	uint8_t *buf = buf_new((size_t)BURST * G);
+	unsigned int round, i, n = 0;
+
+	for (round = 0; round < ROUNDS; round++) {
+		/* A different depth each round, the last beyond two
+		 * batches of the spares. */
+		n = BURST - 40 * (ROUNDS - 1 - round);
+		fill(buf, (size_t)n * G, round);
+		for (i = 0; i < n; i++) {
+			iova[i] = window(d, G);
+			link_ok(iova[i], 0, buf + (size_t)i * G, G,
+				DMASPLIT_TO_DEVICE, 0);
+			sync_ok(iova[i], 0, G);
+		}
+		for (i = 0; i < n; i++)
+			expect_read(d, dmasplit_iova_addr(iova[i]),
+				    buf + (size_t)i * G, G,
+				    "a window of the burst");
+		for (i = 0; i < n; i++)
+			dmasplit_iova_destroy(iova[i]);
+		ck_assert_uint_eq(stats_of(d).windows_live, 0);
+	}
+	ck_assert_uint_eq(n, BURST);
+	ck_assert_uint_eq(stats_of(d).windows_allocated,
+			  (uint64_t)ROUNDS * BURST - 40 * (0 + 1 + 2 + 3));
+	dmasplit_dev_close(d);
+	free(buf);
+}
+END_TEST
+
 START_TEST(coherent_zero_keeps_the_data_behaviour)
 {
 	struct dmasplit_dev *d = open_dev("sim:nc,coherent=0");
@@ -742,6 +784,7 @@ int main(void)
 	tcase_add_test(tc, address_zero_never_handed_out);
 	tcase_add_test(tc, stats_count_one_invalidation_per_sync);
 	tcase_add_test(tc, small_windows_made_again_from_destroyed_ones);
+	tcase_add_test(tc, bursts_of_windows_deeper_than_the_spares);
 	tcase_add_test(tc, coherent_zero_keeps_the_data_behaviour);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
