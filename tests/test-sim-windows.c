@@ -733,6 +733,33 @@ START_TEST(bursts_of_windows_deeper_than_the_spares)
 }
 END_TEST
 
+/*
+ * The addresses of destroyed small windows wait in per-CPU caches and in
+ * the depot behind them, for the next small windows; a window that needs
+ * the whole space gets them back, as the kernel flushes its IOVA caches
+ * before it fails an allocation.  A 24-bit space holds 4095 granules.
+ */
+START_TEST(a_window_of_the_whole_space_after_many_small_ones)
+{
+	enum { SMALL = 1000, SPACE = (1u << 24) / G - 1 };
+	struct dmasplit_dev *d = open_unchecked("sim:whole,mask=24");
+	static struct dmasplit_iova *iova[SMALL];
+	struct dmasplit_iova *whole;
+	unsigned int round, i;
+
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < SMALL; i++)
+			iova[i] = window(d, G);
+		for (i = 0; i < SMALL; i++)
+			dmasplit_iova_destroy(iova[i]);
+	}
+	whole = window(d, (size_t)SPACE * G);
+	ck_assert_uint_eq(dmasplit_iova_addr(whole), G);
+	dmasplit_iova_destroy(whole);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 START_TEST(coherent_zero_keeps_the_data_behaviour)
 {
 	struct dmasplit_dev *d = open_dev("sim:nc,coherent=0");
@@ -785,6 +812,7 @@ int main(void)
 	tcase_add_test(tc, stats_count_one_invalidation_per_sync);
 	tcase_add_test(tc, small_windows_made_again_from_destroyed_ones);
 	tcase_add_test(tc, bursts_of_windows_deeper_than_the_spares);
+	tcase_add_test(tc, a_window_of_the_whole_space_after_many_small_ones);
 	tcase_add_test(tc, coherent_zero_keeps_the_data_behaviour);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

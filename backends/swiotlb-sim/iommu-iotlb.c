@@ -8,7 +8,7 @@
  * invalidations a call makes are counted under the cache lock it takes
  * anyway, which spares it an atomic operation.  Kept apart from the
  * entries so that the allocator's lock order (iova_lock, then a cache's
- * lock) is visible in one place.
+ * lock or the depot's) is visible in one place.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -72,6 +72,49 @@ void iova_drain_locked(struct sim_space *sp)
 		c->nheld = 0;
 		pthread_mutex_unlock(&c->lock);
 	}
+	pthread_mutex_lock(&sp->depot->lock);
+	for (o = 0; o < CACHE_ORDERS; o++) {
+		for (i = 0; i < sp->depot->n[o]; i++)
+			for (k = 0; k < CACHE_DEPTH / 2; k++)
+				sp->host->iovad_free(sp->iovad,
+						     sp->depot->mag[o][i][k],
+						     sp->granule << o);
+		sp->depot->n[o] = 0;
+	}
+	pthread_mutex_unlock(&sp->depot->lock);
+}
+
+/* A full cache's spill: whole into the depot while it has room, else
+ * to the allocator. */
+static void spill_free(struct dmasplit_bdev *b, int order,
+		       const uint64_t *spill, uint64_t size)
+{
+	struct iova_depot *d = b->sp->depot;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->n[order] < DEPOT_MAGS) {
+		memcpy(d->mag[order][d->n[order]++], spill,
+		       sizeof(d->mag[order][0]));
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	pthread_mutex_unlock(&d->lock);
+	global_free(b, spill, CACHE_DEPTH / 2, size);
+}
+
+/* A spill of order from the depot into mag; false when it has none. */
+static bool depot_take(struct sim_space *sp, int order, uint64_t *mag)
+{
+	struct iova_depot *d = sp->depot;
+	bool found;
+
+	pthread_mutex_lock(&d->lock);
+	found = d->n[order] > 0;
+	if (found)
+		memcpy(mag, d->mag[order][--d->n[order]],
+		       sizeof(d->mag[order][0]));
+	pthread_mutex_unlock(&d->lock);
+	return found;
 }
 
 static void drain_caches(struct dmasplit_bdev *b)
@@ -98,31 +141,46 @@ static int global_alloc(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr)
  * its iova_get() puts back with -1: the sum over the per-CPU shares
  * stays exact, modulo 2^64 like any counter.
  */
-/* The allocator, after the cache had nothing: a run of this CPU's
- * (entries of one run share cache lines with no other CPU's), or the
- * addresses alone. */
+/* All but the first of n addresses of order into c, the first to addr;
+ * those the cache has no room for (it filled up meanwhile) back to the
+ * allocator. */
+static void cache_fill(struct dmasplit_bdev *b, struct iova_cache *c,
+		       int order, const uint64_t *fill, unsigned int n,
+		       uint64_t size, uint64_t *addr)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = n - 1; i > 0 && c->n[order] < CACHE_DEPTH; i--)
+		c->addr[order][c->n[order]++] = fill[i];
+	pthread_mutex_unlock(&c->lock);
+	if (i)
+		global_free(b, fill + 1, i, size);
+	*addr = fill[0];
+}
+
+/* After the cache had nothing: a spill from the depot, or from the
+ * allocator a run of this CPU's (entries of one run share cache lines
+ * with no other CPU's), or the addresses alone. */
 static __attribute__((noinline)) int iova_alloc_slow(struct dmasplit_bdev *b,
 						     struct iova_cache *c,
 						     int order, uint64_t size,
 						     uint64_t *addr)
 {
+	uint64_t fill[CACHE_DEPTH / 2 > CACHE_REFILL ? CACHE_DEPTH / 2
+						      : CACHE_REFILL];
 	uint64_t run;
 	unsigned int i;
 	int r;
 
+	if (order >= 0 && depot_take(b->sp, order, fill)) {
+		cache_fill(b, c, order, fill, CACHE_DEPTH / 2, size, addr);
+		return 0;
+	}
 	if (order >= 0 && global_alloc(b, size * CACHE_REFILL, &run) == 0) {
-		pthread_mutex_lock(&c->lock);
-		for (i = CACHE_REFILL - 1; i > 0; i--) {
-			if (c->n[order] == CACHE_DEPTH)
-				break;
-			c->addr[order][c->n[order]++] = run + i * size;
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (i)	/* the cache filled up meanwhile */
-			for (; i > 0; i--)
-				global_free(b, &(uint64_t){ run + i * size },
-					    1, size);
-		*addr = run;
+		for (i = 0; i < CACHE_REFILL; i++)
+			fill[i] = run + i * size;
+		cache_fill(b, c, order, fill, CACHE_REFILL, size, addr);
 		return 0;
 	}
 	r = global_alloc(b, size, addr);
@@ -176,7 +234,7 @@ int iova_get(struct dmasplit_bdev *b, uint64_t size, uint64_t *addr,
 }
 
 /* addr to c's stack of its order, which is full when *spill gets half of
- * it (their number returned) for global_free() after the unlock.  Under
+ * it (their number returned) for spill_free() after the unlock.  Under
  * c's lock. */
 static hot_inline unsigned int cache_push(struct iova_cache *c, int order, uint64_t addr,
 			       uint64_t *spill)
@@ -212,7 +270,7 @@ static hot_inline int iova_put_on(struct dmasplit_bdev *b, struct iova_cache *c,
 	n = cache_push(c, order, addr, spill);
 	pthread_mutex_unlock(&c->lock);
 	if (n)
-		global_free(b, spill, n, size);
+		spill_free(b, order, spill, size);
 	return 0;
 }
 
@@ -342,5 +400,5 @@ void win_put(struct dmasplit_bwin *w, unsigned int flushes)
 	n = cache_push(c, order, addr, spill);
 	pthread_mutex_unlock(&c->lock);
 	if (n)
-		global_free(b, spill, n, size);
+		spill_free(b, order, spill, size);
 }

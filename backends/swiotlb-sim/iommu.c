@@ -35,6 +35,10 @@ static void space_free(struct sim_space *sp)
 			pthread_mutex_destroy(&sp->caches[i].lock);
 		free(sp->caches);
 	}
+	if (sp->depot) {
+		pthread_mutex_destroy(&sp->depot->lock);
+		free(sp->depot);
+	}
 	if (sp->iovad)
 		sp->host->iovad_destroy(sp->iovad);
 	if (sp->pt.root)
@@ -88,6 +92,13 @@ static int space_new(struct dmasplit_bdev *b, const char *name,
 	memset(sp->caches, 0, CPU_CACHES * sizeof(*sp->caches));
 	for (i = 0; i < CPU_CACHES; i++)
 		pthread_mutex_init(&sp->caches[i].lock, NULL);
+	sp->depot = aligned_alloc(64, (sizeof(*sp->depot) + 63) & ~(size_t)63);
+	if (!sp->depot) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	memset(sp->depot, 0, sizeof(*sp->depot));
+	pthread_mutex_init(&sp->depot->lock, NULL);
 	*out = sp;
 	return 0;
 fail:

@@ -445,6 +445,7 @@ struct sim_space {
 	struct pagetable recs;
 
 	struct iova_cache *caches;	/* CPU_CACHES of them */
+	struct iova_depot *depot;
 
 	/* Written on every call: on cache lines of its own, so that two
 	 * threads on two spaces share nothing. */
@@ -504,6 +505,22 @@ struct dmasplit_bdev {
 struct held_window {
 	uint64_t addr;
 	uint64_t leaf;		/* struct dmasplit_bwin's */
+};
+
+/*
+ * The halves of their stacks that full CPU caches spill, kept whole for
+ * any CPU's cache whose stack of that order is empty, as the kernel's
+ * IOVA depot: threads with more addresses in flight than a cache holds
+ * trade CACHE_DEPTH / 2 of them under one lock, rather than as many
+ * allocator operations under iova_lock.  Beyond DEPOT_MAGS halves an
+ * order's spills go to the allocator.
+ */
+#define DEPOT_MAGS 16
+
+struct iova_depot {
+	pthread_mutex_t lock;
+	uint32_t n[CACHE_ORDERS];
+	uint64_t mag[CACHE_ORDERS][DEPOT_MAGS][CACHE_DEPTH / 2];
 };
 
 struct iova_cache {
