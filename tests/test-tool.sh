@@ -668,12 +668,17 @@ assert c['calls_per_page_path'] == 2 * 1024, c
 assert c['calls_region_new'] >= 1 and c['calls_region_free'] >= 1, c
 assert [g['target']['value'] for g in c['goals']] == [4, 4], c
 assert c['goals'][1]['median'] == c['calls_region_new'] + c['calls_region_free'], c
-# Threads: map+unmap pairs, and one-page windows shown beside them.
+# Threads: map+unmap pairs, and one-page windows shown beside them, one
+# at a time and many in flight.
 t = m['threads']
 for k in ('one_thread_pairs_per_s', 'two_threads_one_device_pairs_per_s',
           'two_threads_two_devices_pairs_per_s', 'one_thread_windows_per_s',
-          'two_threads_one_device_windows_per_s', 'ratio_one_device_windows'):
-    assert t[k] > 0, (k, t)"
+          'two_threads_one_device_windows_per_s', 'ratio_one_device_windows',
+          'one_thread_deep_windows_per_s',
+          'two_threads_one_device_deep_windows_per_s',
+          'ratio_one_device_deep_windows'):
+    assert t[k] > 0, (k, t)
+assert t['deep_windows_in_flight'] > 64, t"
 
 # The per-call figures in instructions: callgrind.sh runs bench
 # --callgrind under callgrind (a few seconds with --quick; a minute at

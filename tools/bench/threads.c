@@ -7,7 +7,8 @@
  * their own where there are two.  Two threads sharing one device are
  * shown beside it, not judged; so are one-page windows (alloc, link,
  * sync, unlink, destroy) made by one thread and by two threads on one
- * device, as I/O queues served by threads of their own make them.
+ * device, as I/O queues served by threads of their own make them: one
+ * at a time, and THREADS_DEEP in flight, as a deep queue keeps them.
  * Baseline: one thread doing the same.
  * Target: at least 1.7 times one thread's rate.  Devices share nothing
  * the library or the backend need not share, so two threads should come
@@ -30,13 +31,20 @@
 /* A thread that got less of a CPU than this did not have one. */
 #define THREADS_MIN_CPU_SHARE 0.9
 
+/* The windows a thread keeps in flight in the deep-queue rows: past the
+ * 64 spare objects a thread keeps per device and the 64 addresses of a
+ * size a CPU's cache keeps, so that both trade with what is behind
+ * them. */
+#define THREADS_DEEP 128
+
 struct threads_data {
 	unsigned long count;	/* pairs per thread and sample */
 	int cpus[2];		/* the workers' CPUs, or -1 */
 	double rate1, rate2_same, rate2_two;	/* pairs per second */
 	double win1, win2_same;		/* windows per second */
-	struct paired same, two, win_same;	/* 2 threads / 1, round by
-						 * round */
+	double deep1, deep2_same;	/* the same, THREADS_DEEP in flight */
+	struct paired same, two, win_same, deep_same;	/* 2 threads / 1,
+							 * round by round */
 	double share;	/* median of the least CPU share of two threads */
 };
 
@@ -73,7 +81,9 @@ struct worker {
 	struct dmasplit_dev *dev;
 	void *buf;		/* its own page */
 	unsigned long count;
-	bool windows;		/* one-page windows, not map+unmap pairs */
+	unsigned int in_flight;	/* one-page windows so many at a time; 0:
+				 * map+unmap pairs */
+	unsigned long done;
 	int cpu;		/* to run on, or -1 */
 	struct gate *gate;
 	uint64_t t0, t1;
@@ -103,6 +113,27 @@ static void pin_to(int cpu)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+/* n one-page windows in flight: all made and linked, then each synced,
+ * unlinked and destroyed, oldest first, as a queue completes them. */
+static int window_burst(struct dmasplit_dev *dev, size_t page, void *buf,
+			unsigned int n)
+{
+	struct dmasplit_iova *iova[THREADS_DEEP];
+	unsigned int made, i;
+	int r = 0;
+
+	for (made = 0; made < n && r >= 0; made++) {
+		r = dmasplit_iova_alloc(dev, page, 0, &iova[made]);
+		if (r < 0)
+			break;
+		r = dmasplit_iova_link(iova[made], 0, buf, page,
+				       DMASPLIT_BIDIRECTIONAL, 0);
+	}
+	for (i = 0; i < made; i++)
+		r = window_end(iova[i], page, r);
+	return r;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -115,9 +146,16 @@ static void *worker_main(void *arg)
 		return NULL;
 	w->c0 = thread_cpu_ns();
 	w->t0 = now_ns();
-	for (k = 0; k < w->count && r >= 0; k++) {
-		if (w->windows) {
+	for (k = 0; k < w->count && r >= 0;) {
+		if (w->in_flight > 1) {
+			r = window_burst(w->dev, w->b->page, w->buf,
+					 w->in_flight);
+			k += w->in_flight;
+			continue;
+		}
+		if (w->in_flight) {
 			r = one_page_window(w->dev, w->b->page, w->buf);
+			k++;
 			continue;
 		}
 		r = dmasplit_map(w->dev, w->buf, w->b->page,
@@ -125,9 +163,11 @@ static void *worker_main(void *arg)
 		if (r >= 0)
 			r = dmasplit_unmap(w->dev, dma, w->b->page,
 					   DMASPLIT_BIDIRECTIONAL, 0);
+		k++;
 	}
 	w->t1 = now_ns();
 	w->c1 = thread_cpu_ns();
+	w->done = k;
 	w->err = r;
 	return NULL;
 }
@@ -137,7 +177,7 @@ static void *worker_main(void *arg)
  * own run. */
 static int threads_sample(struct bench *b, const struct threads_data *d,
 			  struct dmasplit_dev **devs, unsigned int n,
-			  bool windows, void **bufs, double *rate,
+			  unsigned int in_flight, void **bufs, double *rate,
 			  double *share)
 {
 	struct gate gate = {
@@ -146,6 +186,7 @@ static int threads_sample(struct bench *b, const struct threads_data *d,
 	pthread_t tid[2];
 	struct worker w[2];
 	uint64_t t0 = UINT64_MAX, t1 = 0;
+	unsigned long done = 0;
 	unsigned int i, started;
 	double sh;
 	int r = 0;
@@ -153,7 +194,7 @@ static int threads_sample(struct bench *b, const struct threads_data *d,
 	for (started = 0; started < n; started++) {
 		w[started] = (struct worker){
 			.b = b, .dev = devs[started], .buf = bufs[started],
-			.count = d->count, .windows = windows,
+			.count = d->count, .in_flight = in_flight,
 			.cpu = d->cpus[started],
 			.gate = &gate,
 		};
@@ -172,9 +213,10 @@ static int threads_sample(struct bench *b, const struct threads_data *d,
 	*share = 1;
 	for (i = 0; i < n; i++) {
 		if (w[i].err < 0)
-			return failed(b, windows ? "a window of one page"
-						 : "dmasplit_map/unmap",
+			return failed(b, in_flight ? "a window of one page"
+						   : "dmasplit_map/unmap",
 				      w[i].err);
+		done += w[i].done;
 		sh = (double)(w[i].c1 - w[i].c0) /
 		     (double)(w[i].t1 > w[i].t0 ? w[i].t1 - w[i].t0 : 1);
 		if (sh < *share)
@@ -184,7 +226,7 @@ static int threads_sample(struct bench *b, const struct threads_data *d,
 		if (w[i].t1 > t1)
 			t1 = w[i].t1;
 	}
-	*rate = (double)n * d->count * 1e9 / (double)(t1 - t0);
+	*rate = (double)done * 1e9 / (double)(t1 - t0);
 	return 0;
 }
 
@@ -240,19 +282,21 @@ static void pick_cpus(struct threads_data *d)
 
 static void measure_threads(struct bench *b, void *data)
 {
-	enum { VARIANTS = 5 };
+	enum { VARIANTS = 7 };
 	unsigned int samples = b->quick ? 3 : 9, i, v, k;
-	double rates[VARIANTS][MAX_SAMPLES], ratios[3][MAX_SAMPLES];
+	double rates[VARIANTS][MAX_SAMPLES], ratios[4][MAX_SAMPLES];
 	double shares[VARIANTS][MAX_SAMPLES];
 	struct threads_data *d = data;
 	struct dmasplit_dev *other = NULL;
 	struct dmasplit_dev *devs[VARIANTS][2];
 	void *bufs[2] = { NULL, NULL };
 	/* 0: one thread; 1: two threads, one device; 2: two devices; 3
-	 * and 4: one thread, and two on one device, making windows. */
-	static const unsigned int nthreads[VARIANTS] = { 1, 2, 2, 1, 2 };
-	static const bool windows[VARIANTS] = { false, false, false, true,
-						true };
+	 * and 4: one thread, and two on one device, making windows; 5 and
+	 * 6: the same with THREADS_DEEP in flight. */
+	static const unsigned int nthreads[VARIANTS] = { 1, 2, 2, 1, 2, 1, 2 };
+	static const unsigned int in_flight[VARIANTS] = {
+		0, 0, 0, 1, 1, THREADS_DEEP, THREADS_DEEP
+	};
 	int r;
 
 	r = dmasplit_dev_open(b->ctx, b->spec, &other);
@@ -275,14 +319,15 @@ static void measure_threads(struct bench *b, void *data)
 		goto out;
 	devs[0][0] = devs[1][0] = devs[1][1] = devs[2][0] = b->dev;
 	devs[3][0] = devs[4][0] = devs[4][1] = b->dev;
-	devs[0][1] = devs[2][1] = devs[3][1] = other;
+	devs[5][0] = devs[6][0] = devs[6][1] = b->dev;
+	devs[0][1] = devs[2][1] = devs[3][1] = devs[5][1] = other;
 	for (i = 0; i < samples; i++) {
 		progress(b, "sample %u of %u", i + 1, samples);
 		/* Rotate the order, as compare() alternates it. */
 		for (k = 0; k < VARIANTS; k++) {
 			v = (i + k) % VARIANTS;
 			r = threads_sample(b, d, devs[v], nthreads[v],
-					   windows[v], bufs, &rates[v][i],
+					   in_flight[v], bufs, &rates[v][i],
 					   &shares[v][i]);
 			if (r < 0)
 				goto out;
@@ -290,16 +335,20 @@ static void measure_threads(struct bench *b, void *data)
 		ratios[0][i] = rates[1][i] / rates[0][i];
 		ratios[1][i] = rates[2][i] / rates[0][i];
 		ratios[2][i] = rates[4][i] / rates[3][i];
+		ratios[3][i] = rates[6][i] / rates[5][i];
 	}
 	d->rate1 = median(rates[0], samples);
 	d->rate2_same = median(rates[1], samples);
 	d->rate2_two = median(rates[2], samples);
 	d->win1 = median(rates[3], samples);
 	d->win2_same = median(rates[4], samples);
+	d->deep1 = median(rates[5], samples);
+	d->deep2_same = median(rates[6], samples);
 	d->share = median(shares[2], samples);
 	spread_of(ratios[0], samples, &d->same);
 	spread_of(ratios[1], samples, &d->two);
 	spread_of(ratios[2], samples, &d->win_same);
+	spread_of(ratios[3], samples, &d->deep_same);
 	if (d->cpus[0] < 0)
 		not_judged(b, 0, &d->two, "not judged: one CPU given");
 	else if (d->share < THREADS_MIN_CPU_SHARE)
@@ -337,6 +386,11 @@ static void text_threads(const struct bench *b, const void *data)
 		printf("   %-28s %12.0f windows/s  %5.2fx  (shown)\n",
 		       "2 threads, one device", d->win2_same,
 		       d->win_same.ratio);
+		printf("   the same, %d in flight per thread:\n", THREADS_DEEP);
+		printf("   %-28s %12.0f windows/s\n", "1 thread", d->deep1);
+		printf("   %-28s %12.0f windows/s  %5.2fx  (shown)\n",
+		       "2 threads, one device", d->deep2_same,
+		       d->deep_same.ratio);
 		printf("   CPU time / wall time of the less served of two threads: %.0f%%\n",
 		       d->share * 100);
 	}
@@ -362,6 +416,11 @@ static void json_threads(struct json *j, const struct bench *b,
 	json_double(j, "one_thread_windows_per_s", d->win1);
 	json_double(j, "two_threads_one_device_windows_per_s", d->win2_same);
 	json_double(j, "ratio_one_device_windows", d->win_same.ratio);
+	json_int(j, "deep_windows_in_flight", THREADS_DEEP);
+	json_double(j, "one_thread_deep_windows_per_s", d->deep1);
+	json_double(j, "two_threads_one_device_deep_windows_per_s",
+		    d->deep2_same);
+	json_double(j, "ratio_one_device_deep_windows", d->deep_same.ratio);
 	json_double(j, "least_thread_cpu_share", d->share);
 	json_double(j, "min_cpu_share_to_judge", THREADS_MIN_CPU_SHARE);
 }
