@@ -181,7 +181,12 @@ unsigned int slab_alloc_many(struct slab *s, void **objs, unsigned int max)
 	unsigned int n = 0, i;
 
 	pthread_mutex_lock(&s->lock);
-	while (n < max && (pg = page_with_room(s))) {
+	while (n < max) {
+		/* A new page only for a batch that has nothing yet: one
+		 * left unused would stay mapped. */
+		pg = n ? s->partial : page_with_room(s);
+		if (!pg)
+			break;
 		if (pg->free)
 			/* Where a freed object lies is not this caller's
 			 * to choose. */

@@ -1033,6 +1033,39 @@ START_TEST(slab_batches_take_freed_objects_first)
 }
 END_TEST
 
+/* A batch that took freed objects maps no page for the rest: a page it
+ * mapped and left unused would stay mapped, with nothing to free that
+ * would unmap it. */
+START_TEST(slab_batch_maps_no_page_it_leaves_unused)
+{
+	enum { OBJ = 56, BATCH = 32, FREED = 30 };
+	static void *all[2048];
+	void *objs[BATCH], *chain = NULL;
+	unsigned int n, i;
+	struct slab s;
+
+	slab_init(&s, OBJ);
+	ck_assert_uint_le(s.per_page, sizeof(all) / sizeof(all[0]));
+	for (i = 0; i < s.per_page; i++) {
+		all[i] = slab_alloc(&s);
+		ck_assert_ptr_nonnull(all[i]);
+	}
+	ck_assert_uint_eq(s.pages, 1);
+	for (i = 0; i < FREED; i++) {
+		*(void **)all[i] = chain;
+		chain = all[i];
+	}
+	slab_free_chain(&s, chain);
+	/* The freed ones fill the page again; a group would not fit. */
+	n = slab_alloc_many(&s, objs, BATCH);
+	ck_assert_uint_eq(n, FREED);
+	ck_assert_uint_eq(s.pages, 1);
+	for (i = 0; i < n; i++)
+		all[i] = objs[i];
+	free_all(&s, all, s.per_page);
+}
+END_TEST
+
 /* The services a backend calls refuse what would crash them or lead out
  * of the sysfs root, with -EINVAL, and create nothing. */
 START_TEST(host_services_refuse_null_and_escapes)
@@ -1101,6 +1134,7 @@ int main(void)
 	tcase_add_test(tc, slab_groups_own_their_cache_lines);
 	tcase_add_test(tc, slab_group_after_a_single_object);
 	tcase_add_test(tc, slab_batches_take_freed_objects_first);
+	tcase_add_test(tc, slab_batch_maps_no_page_it_leaves_unused);
 	tcase_set_timeout(tc, 60);	/* 5000 objects, each one checked */
 	suite_add_tcase(s, tc);
 
