@@ -19,15 +19,33 @@ static pthread_key_t slot_key;
 static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 static bool slot_key_ok;
 
+void count_slot_return(int slot)
+{
+	__atomic_fetch_and(&slots_taken, ~(1ull << slot), __ATOMIC_RELEASE);
+}
+
 static void give_back(void *value)
 {
-	int slot = (int)(uintptr_t)value - 1;
-
 	/* What the exiting thread still counts (a later destructor) goes
 	 * to the shared slot, not to the next owner's. */
 	count_slot_tls = 0;
 	count_own_slot_offset_tls = 0;
-	__atomic_fetch_and(&slots_taken, ~(1ull << slot), __ATOMIC_RELEASE);
+	count_slot_return((int)(uintptr_t)value - 1);
+}
+
+bool count_slot_borrow(int slot)
+{
+	uint64_t bit = 1ull << slot;
+	uint64_t taken = __atomic_load_n(&slots_taken, __ATOMIC_RELAXED);
+
+	do {
+		if (taken & bit)
+			return false;
+	} while (!__atomic_compare_exchange_n(&slots_taken, &taken,
+					      taken | bit, false,
+					      __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	return true;
 }
 
 static void make_key(void)

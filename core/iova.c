@@ -177,14 +177,24 @@ static void slot_spares_free(struct dmasplit_dev *dev, int slot)
 	dev->count[slot].spare = NULL;
 }
 
-/* dmasplit_dev_trim(): the calling thread's spares go, as its slot is
- * its own; other threads' stay (at most IOVA_SPARE_MAX each). */
+/*
+ * dmasplit_dev_trim(): the calling thread's spares go, and those threads
+ * that have ended left in their slots, each borrowed meanwhile so that
+ * no new thread takes it; threads still running keep theirs (at most
+ * IOVA_SPARE_MAX each), as their slots are their own.
+ */
 void iova_spares_trim(struct dmasplit_dev *dev)
 {
-	int slot = count_slot_tls;
+	int own = count_slot_tls, slot;
 
-	if (slot > 0)
-		slot_spares_free(dev, slot);
+	for (slot = 1; slot < COUNT_SLOTS; slot++) {
+		if (slot == own) {
+			slot_spares_free(dev, slot);
+		} else if (count_slot_borrow(slot)) {
+			slot_spares_free(dev, slot);
+			count_slot_return(slot);
+		}
+	}
 }
 
 /* The device is going: no thread uses its slots any more. */

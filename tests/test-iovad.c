@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1066,6 +1067,53 @@ START_TEST(slab_batch_maps_no_page_it_leaves_unused)
 }
 END_TEST
 
+/* A thread's windows, made and destroyed: their objects stay in the
+ * thread's slot of the device as its spares. */
+#define SPARE_WINDOWS 40
+
+static void *windows_then_exit(void *arg)
+{
+	struct dmasplit_dev *dev = arg;
+	struct dmasplit_iova *iova[SPARE_WINDOWS];
+	unsigned int i;
+
+	for (i = 0; i < SPARE_WINDOWS; i++)
+		if (dmasplit_iova_alloc(dev, 4096, 0, &iova[i]))
+			return NULL;
+	for (i = 0; i < SPARE_WINDOWS; i++)
+		dmasplit_iova_destroy(iova[i]);
+	return dev;
+}
+
+/* The spare window objects a thread that has ended left in its slot go
+ * with the next trim: only running threads keep theirs. */
+START_TEST(trim_frees_the_spares_of_threads_that_ended)
+{
+	static const char *const sim[] = { "swiotlb-sim", NULL };
+	struct dmasplit_ctx *sim_ctx = tu_ctx_with(sim);
+	struct dmasplit_dev *dev;
+	pthread_t thread;
+	void *done;
+
+	dmasplit_ctx_set_check(sim_ctx, 0);
+	ck_assert_int_eq(dmasplit_dev_open(sim_ctx, "sim:spares", &dev), 0);
+	ck_assert_int_eq(pthread_create(&thread, NULL, windows_then_exit,
+					dev), 0);
+	ck_assert_int_eq(pthread_join(thread, &done), 0);
+	ck_assert_ptr_eq(done, dev);
+	ck_assert_uint_ge(dev->win_slab.pages, 1);
+	ck_assert_int_eq(dmasplit_dev_trim(dev), 0);
+	ck_assert_uint_eq(dev->win_slab.pages, 0);
+	/* The slot is free again for a new thread, which makes windows. */
+	ck_assert_int_eq(pthread_create(&thread, NULL, windows_then_exit,
+					dev), 0);
+	ck_assert_int_eq(pthread_join(thread, &done), 0);
+	ck_assert_ptr_eq(done, dev);
+	dmasplit_dev_close(dev);
+	tu_ctx_free(sim_ctx);
+}
+END_TEST
+
 /* The services a backend calls refuse what would crash them or lead out
  * of the sysfs root, with -EINVAL, and create nothing. */
 START_TEST(host_services_refuse_null_and_escapes)
@@ -1135,6 +1183,7 @@ int main(void)
 	tcase_add_test(tc, slab_group_after_a_single_object);
 	tcase_add_test(tc, slab_batches_take_freed_objects_first);
 	tcase_add_test(tc, slab_batch_maps_no_page_it_leaves_unused);
+	tcase_add_test(tc, trim_frees_the_spares_of_threads_that_ended);
 	tcase_set_timeout(tc, 60);	/* 5000 objects, each one checked */
 	suite_add_tcase(s, tc);
 
