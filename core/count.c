@@ -33,7 +33,7 @@ static void give_back(void *value)
 	count_slot_return((int)(uintptr_t)value - 1);
 }
 
-bool count_slot_borrow(int slot)
+bool count_slot_take(int slot)
 {
 	uint64_t bit = 1ull << slot;
 	uint64_t taken = __atomic_load_n(&slots_taken, __ATOMIC_RELAXED);
@@ -63,22 +63,18 @@ __attribute__((destructor)) static void delete_key(void)
 
 int count_slot_assign(void)
 {
-	uint64_t taken = __atomic_load_n(&slots_taken, __ATOMIC_RELAXED);
+	uint64_t taken;
 	int slot;
 
 	pthread_once(&slot_once, make_key);
-	for (;;) {
+	do {
+		taken = __atomic_load_n(&slots_taken, __ATOMIC_RELAXED);
 		if (!slot_key_ok || !~taken) {
 			count_slot_tls = 0;
 			return 0;
 		}
 		slot = __builtin_ctzll(~taken);
-		if (__atomic_compare_exchange_n(&slots_taken, &taken,
-						taken | (1ull << slot), false,
-						__ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
-			break;
-	}
+	} while (!count_slot_take(slot));
 	if (pthread_setspecific(slot_key, (void *)(uintptr_t)(slot + 1))) {
 		give_back((void *)(uintptr_t)(slot + 1));
 		slot = 0;

@@ -357,9 +357,10 @@ extern __thread int count_slot_tls __attribute__((tls_model("initial-exec")));
 extern __thread size_t count_own_slot_offset_tls
 	__attribute__((tls_model("initial-exec")));
 int count_slot_assign(void);
-/* A slot no thread owns, kept from new owners until it is returned, for
- * what its last owner left in it; false when a thread owns it. */
-bool count_slot_borrow(int slot);
+/* slot, if no thread owns it, for the caller until it is returned: a
+ * new thread's, or one borrowed for what its last owner left in it
+ * (dmasplit_dev_trim()); false when it is taken. */
+bool count_slot_take(int slot);
 void count_slot_return(int slot);
 void count_add_unowned(struct dmasplit_dev *dev, enum counter c, uint64_t n);
 uint64_t count_read(const struct dmasplit_dev *dev, enum counter c);

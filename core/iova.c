@@ -190,7 +190,7 @@ void iova_spares_trim(struct dmasplit_dev *dev)
 	for (slot = 1; slot < COUNT_SLOTS; slot++) {
 		if (slot == own) {
 			slot_spares_free(dev, slot);
-		} else if (count_slot_borrow(slot)) {
+		} else if (count_slot_take(slot)) {
 			slot_spares_free(dev, slot);
 			count_slot_return(slot);
 		}
