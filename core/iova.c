@@ -53,8 +53,9 @@ static inline int window_xfer_args(const struct dmasplit_iova *iova,
 		      iova->addr, iova->size);
 }
 
-/* On top of the n spares of slot: their number is in the top one's
- * addr. */
+/* On top of the n spares of slot.  Each spare's addr holds how many
+ * spares it is on top of, itself counted: the top one's is the slot's
+ * count, before and after a pop, with no store but the push's. */
 static void spare_push(struct dmasplit_dev *dev, int slot,
 		       struct dmasplit_iova *iova, uint64_t n)
 {
@@ -140,8 +141,6 @@ static struct dmasplit_iova *iova_obj_new(struct dmasplit_dev *dev)
 	if (!iova)
 		return slab_refill(dev, slot);
 	dev->count[slot].spare = iova->spare_next;
-	if (iova->spare_next)
-		iova->spare_next->addr = iova->addr - 1;
 	/* Not cleared: the caller sets the core's part, and iova_init or
 	 * iova_alloc the backend's. */
 	return iova;
