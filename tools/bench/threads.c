@@ -113,8 +113,9 @@ static void pin_to(int cpu)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
-/* n one-page windows in flight: all made and linked, then each synced,
- * unlinked and destroyed, oldest first, as a queue completes them. */
+/* n one-page windows in flight (one_page_window() when n is 1): all
+ * made and linked, then each synced, unlinked and destroyed, oldest
+ * first, as a queue completes them. */
 static int window_burst(struct dmasplit_dev *dev, size_t page, void *buf,
 			unsigned int n)
 {
@@ -147,15 +148,10 @@ static void *worker_main(void *arg)
 	w->c0 = thread_cpu_ns();
 	w->t0 = now_ns();
 	for (k = 0; k < w->count && r >= 0;) {
-		if (w->in_flight > 1) {
+		if (w->in_flight) {
 			r = window_burst(w->dev, w->b->page, w->buf,
 					 w->in_flight);
 			k += w->in_flight;
-			continue;
-		}
-		if (w->in_flight) {
-			r = one_page_window(w->dev, w->b->page, w->buf);
-			k++;
 			continue;
 		}
 		r = dmasplit_map(w->dev, w->buf, w->b->page,
