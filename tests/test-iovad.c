@@ -645,16 +645,16 @@ START_TEST(itree_overlap_matches_brute_force)
 END_TEST
 
 /* Locked memory of this process, in pages beyond base; -1 where it cannot
- * be seen: AddressSanitizer turns mlock() into a no-op. */
+ * be seen: AddressSanitizer and ThreadSanitizer turn mlock() into a
+ * no-op. */
 static long locked_pages(long base)
 {
 	char line[256];
 	long kb = -1;
 	FILE *f;
 
-#if defined(__SANITIZE_ADDRESS__)
-	return -1;
-#endif
+	if (UNDER_ASAN || UNDER_TSAN)
+		return -1;
 	f = fopen("/proc/self/status", "r");
 	ck_assert_ptr_nonnull(f);
 	while (fgets(line, sizeof(line), f))

@@ -25,6 +25,18 @@
 #define UNDER_ASAN 0
 #endif
 
+/* Built with ThreadSanitizer, whose mlock() is a no-op too. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 /* On a dmasplit_log_fn, so that the compiler checks the format it hands
  * on to vsnprintf as printf's. */
 #define TU_LOG_FN __attribute__((format(printf, 6, 0)))
