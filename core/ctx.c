@@ -44,8 +44,11 @@ static void call_log_fn(struct dmasplit_ctx *ctx, int priority,
 			const char *file, int line, const char *fn,
 			const char *format, ...)
 {
+	CANCEL_DEFERRED;
 	va_list args;
 
+	/* Deferred: the line may be written with a lock of the library
+	 * held, and writing is a cancellation point. */
 	va_start(args, format);
 	ctx->log_fn(ctx->log_data, priority, file, line, fn, format, args);
 	va_end(args);
@@ -396,6 +399,7 @@ DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_ref(struct dmasplit_ctx *ctx)
  */
 DMASPLIT_EXPORT struct dmasplit_ctx *dmasplit_ctx_unref(struct dmasplit_ctx *ctx)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_dev *dev;
 	unsigned int devs = 0, held = 0;
 	int left;

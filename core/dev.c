@@ -26,6 +26,7 @@ static void copy_versioned(void *dst, const void *src, size_t src_size)
 DMASPLIT_EXPORT int dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec,
 				      struct dmasplit_desc *desc)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_desc d;
 	int r;
 
@@ -79,6 +80,7 @@ DMASPLIT_EXPORT int dmasplit_backend_probe(struct dmasplit_backend *be,
 					   const struct dmasplit_desc *desc,
 					   int *score)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_desc full;
 	int r, s = 0;
 
@@ -147,6 +149,7 @@ DMASPLIT_EXPORT int dmasplit_select(struct dmasplit_ctx *ctx,
 				    const struct dmasplit_desc *desc,
 				    struct dmasplit_backend **backend)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_desc full;
 
 	if (!ctx || !backend || full_desc(desc, &full) < 0)
@@ -363,6 +366,8 @@ static _must_check_ int open_spec(struct dmasplit_ctx *ctx, const char *spec,
 DMASPLIT_EXPORT int dmasplit_dev_open(struct dmasplit_ctx *ctx, const char *spec,
 				      struct dmasplit_dev **dev)
 {
+	CANCEL_DEFERRED;
+
 	return open_spec(ctx, spec, NULL, dev);
 }
 
@@ -371,6 +376,8 @@ DMASPLIT_EXPORT int dmasplit_dev_open_backend(struct dmasplit_ctx *ctx,
 					      const char *name_or_uuid,
 					      struct dmasplit_dev **dev)
 {
+	CANCEL_DEFERRED;
+
 	if (!name_or_uuid)
 		return -EINVAL;
 	return open_spec(ctx, spec, name_or_uuid, dev);
@@ -395,8 +402,12 @@ uint64_t dev_live(struct dmasplit_dev *dev, enum counter up,
 }
 
 /* The last reference: what is still live is reported and released. */
+/* Also reached from the calls that drop a device's last reference
+ * (dmasplit_iova_destroy, dmasplit_batch_free): the backend's close is
+ * where descriptors close. */
 static void release(struct dmasplit_dev *dev)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_ctx *ctx = dev->ctx;
 	struct dmasplit_dev **p;
 
@@ -472,6 +483,7 @@ static uint64_t windows_settle(struct dmasplit_dev *dev)
  */
 DMASPLIT_EXPORT void dmasplit_dev_close(struct dmasplit_dev *dev)
 {
+	CANCEL_DEFERRED;
 	unsigned int windows, batches, regions;
 	uint64_t live;
 

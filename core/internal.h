@@ -36,6 +36,36 @@ static inline void *zalloc_cacheline(size_t size)
 	return p;
 }
 
+/*
+ * No call of the library acts on a cancellation request (libdmasplit(3),
+ * Thread safety): one that arrives during a call waits for the caller's
+ * next cancellation point, so that no thread ends inside the library
+ * with one of its locks held, a descriptor open or an object half made.
+ * The calls that open devices, read sysfs or free what holds descriptors
+ * defer cancellation for their whole length: CANCEL_DEFERRED, first in
+ * their body.  The per-call paths (map, link, sync and the rest) reach a
+ * cancellation point only through the log function and the host's pin
+ * services, which defer it there; deferring it on every call would cost
+ * them more than the call.
+ */
+static inline int cancel_defer(void)
+{
+	int state;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+	return state;
+}
+
+static inline void cancel_restore(const int *state)
+{
+	pthread_setcancelstate(*state, NULL);
+}
+
+/* unused: clang counts neither the cleanup nor the initializer as a use. */
+#define CANCEL_DEFERRED \
+	int cancel_state_ __attribute__((cleanup(cancel_restore), unused)) = \
+		cancel_defer()
+
 /* On every internal function whose error a caller could drop: dropping
  * it is a compile error with -Werror, as kmod's _must_check_. */
 #define _must_check_ __attribute__((warn_unused_result))

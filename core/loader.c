@@ -553,6 +553,8 @@ struct dmasplit_backend *loader_find(struct dmasplit_ctx *ctx,
 
 DMASPLIT_EXPORT int dmasplit_ctx_load_backends(struct dmasplit_ctx *ctx)
 {
+	CANCEL_DEFERRED;
+
 	return ctx ? loader_load(ctx) : -EINVAL;
 }
 
@@ -560,6 +562,8 @@ DMASPLIT_EXPORT struct dmasplit_backend *
 dmasplit_backend_next(struct dmasplit_ctx *ctx,
 		      const struct dmasplit_backend *prev)
 {
+	CANCEL_DEFERRED;
+
 	if (!ctx || loader_load(ctx) < 0)
 		return NULL;
 	return prev ? prev->next : ctx->backends;
@@ -569,6 +573,7 @@ DMASPLIT_EXPORT int dmasplit_backend_find(struct dmasplit_ctx *ctx,
 					  const char *name_or_uuid,
 					  struct dmasplit_backend **backend)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_backend *be;
 	int r;
 

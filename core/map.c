@@ -514,6 +514,7 @@ DMASPLIT_EXPORT int dmasplit_alloc_coherent(struct dmasplit_dev *dev,
 					    size_t size, uint32_t flags,
 					    void **cpu, uint64_t *dma)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_seg seg = { 0 };	/* as map_any's */
 	void *p = NULL;
 	int r;
@@ -558,6 +559,7 @@ DMASPLIT_EXPORT int dmasplit_free_coherent(struct dmasplit_dev *dev,
 					   size_t size, void *cpu,
 					   uint64_t dma)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_seg seg = { .dma = dma, .len = size };
 	struct check_entry *taken = NULL;
 	int r;
@@ -601,6 +603,7 @@ static _must_check_ int dma_rw_args(struct dmasplit_dev *dev, uint64_t dma,
 DMASPLIT_EXPORT int dmasplit_dev_dma_read(struct dmasplit_dev *dev, uint64_t dma,
 					  void *buf, size_t len)
 {
+	CANCEL_DEFERRED;
 	int r = dma_rw_args(dev, dma, buf, len, __func__);
 
 	if (r < 0)
@@ -618,6 +621,7 @@ DMASPLIT_EXPORT int dmasplit_dev_dma_write(struct dmasplit_dev *dev,
 					   uint64_t dma, const void *buf,
 					   size_t len)
 {
+	CANCEL_DEFERRED;
 	int r = dma_rw_args(dev, dma, buf, len, __func__);
 
 	if (r < 0)

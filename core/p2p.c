@@ -708,6 +708,7 @@ DMASPLIT_EXPORT int dmasplit_p2p_distance(struct dmasplit_ctx *ctx,
 					  const char *client,
 					  enum dmasplit_p2p_map *map)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_desc p, c;
 	enum dmasplit_p2p_map m = DMASPLIT_P2P_NOT_SUPPORTED;
 	char why[512];

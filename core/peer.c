@@ -192,6 +192,7 @@ DMASPLIT_EXPORT int dmasplit_peer_add(struct dmasplit_ctx *ctx,
 				      const char *provider, unsigned int bar,
 				      uint64_t offset, void *cpu, size_t len)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_desc d;
 	struct dmasplit_peer p = { .cpu = cpu, .len = len,
 				   .kind = DMASPLIT_PEER_BAR };
@@ -238,6 +239,7 @@ DMASPLIT_EXPORT int dmasplit_peer_add(struct dmasplit_ctx *ctx,
 
 DMASPLIT_EXPORT int dmasplit_peer_remove(struct dmasplit_ctx *ctx, void *cpu)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_peer other;
 	int r;
 

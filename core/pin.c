@@ -58,6 +58,7 @@ void pin_init(struct pin_table *pins)
  * taken as such.  Lock held. */
 static bool private_page(struct pin_table *pins, uint64_t p)
 {
+	CANCEL_DEFERRED;
 	uint64_t entry;
 
 	if (pins->flags_fd == -1) {
@@ -285,6 +286,7 @@ int unpin_pages(const struct dmasplit_host *host, const void *addr,
 int virt_to_phys(const struct dmasplit_host *host, const void *addr,
 		 uint64_t *phys)
 {
+	CANCEL_DEFERRED;
 	struct pin_table *pins = &ctx_from_host(host)->pins;
 	uint64_t entry, ps = page_size();
 	int fd, r = 0;

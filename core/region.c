@@ -425,6 +425,7 @@ DMASPLIT_EXPORT int dmasplit_region_new(struct dmasplit_dev *dev, void *vaddr,
 					uint32_t flags,
 					struct dmasplit_region **out)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_region *r, **grown;
 	const char *why;
 	int ret;
@@ -518,6 +519,7 @@ static uint64_t region_live(const struct dmasplit_region *r)
 
 DMASPLIT_EXPORT int dmasplit_region_free(struct dmasplit_region *r)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_dev *dev;
 	uint64_t live;
 	unsigned int i;

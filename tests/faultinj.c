@@ -14,6 +14,10 @@
  *   faultinj_count()    calls counted since the last arm
  *   faultinj_fired(buf) the name of the call that was made to fail, or 0
  *   faultinj_live()     blocks the library holds
+ *   faultinj_cancellable(buf)  cancellation points the library reached
+ *                       since the last arm with the calling thread
+ *                       cancellable there; buf names the first, with
+ *                       where it was called from
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -41,6 +45,8 @@ extern void __libc_free(void *p);
 
 static long armed, counted;
 static char fired[32];
+static long cancellable;
+static char cancellable_at[128];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int busy;
 
@@ -132,7 +138,56 @@ EXPORT void faultinj_arm(long n)
 	armed = n;
 	counted = 0;
 	fired[0] = '\0';
+	cancellable = 0;
+	cancellable_at[0] = '\0';
 	pthread_mutex_unlock(&lock);
+}
+
+/*
+ * A cancellation point (pthreads(7)) that the library reached from ra.
+ * The library's calls are not cancellation points (libdmasplit(3),
+ * Thread safety): one reached with the thread cancellable could end the
+ * thread with a lock of the library held or a descriptor open.
+ */
+static void cancel_point(bool lib, const char *what, const void *ra)
+{
+	Dl_info di;
+	int state;
+
+	if (!lib)
+		return;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+	pthread_setcancelstate(state, NULL);
+	if (state == PTHREAD_CANCEL_DISABLE)
+		return;
+	pthread_mutex_lock(&lock);
+	if (!cancellable++) {
+		busy = 1;
+		if (dladdr(ra, &di) && di.dli_fname)
+			snprintf(cancellable_at, sizeof(cancellable_at),
+				 "%s from %s+0x%zx", what,
+				 strrchr(di.dli_fname, '/') ?
+				 strrchr(di.dli_fname, '/') + 1 : di.dli_fname,
+				 (size_t)((const char *)ra -
+					  (const char *)di.dli_fbase));
+		else
+			snprintf(cancellable_at, sizeof(cancellable_at), "%s",
+				 what);
+		busy = 0;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+EXPORT long faultinj_cancellable(char *buf, size_t len);
+EXPORT long faultinj_cancellable(char *buf, size_t len)
+{
+	long n;
+
+	pthread_mutex_lock(&lock);
+	n = cancellable;
+	snprintf(buf, len, "%s", cancellable_at);
+	pthread_mutex_unlock(&lock);
+	return n;
 }
 
 EXPORT long faultinj_count(void);
@@ -320,6 +375,7 @@ EXPORT int open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	va_list ap;
+	bool lib;
 
 	REAL(open);
 	if (flags & (O_CREAT | O_TMPFILE)) {
@@ -327,7 +383,9 @@ EXPORT int open(const char *path, int flags, ...)
 		mode = (mode_t)va_arg(ap, int);
 		va_end(ap);
 	}
-	if (must_fail(from_library(RA), "open")) {
+	lib = from_library(RA);
+	cancel_point(lib, "open", RA);
+	if (must_fail(lib, "open")) {
 		errno = EACCES;
 		return -1;
 	}
@@ -338,6 +396,7 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	va_list ap;
+	bool lib;
 
 	REAL(openat);
 	if (flags & (O_CREAT | O_TMPFILE)) {
@@ -345,7 +404,9 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 		mode = (mode_t)va_arg(ap, int);
 		va_end(ap);
 	}
-	if (must_fail(from_library(RA), "openat")) {
+	lib = from_library(RA);
+	cancel_point(lib, "openat", RA);
+	if (must_fail(lib, "openat")) {
 		errno = EACCES;
 		return -1;
 	}
@@ -370,8 +431,12 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
+	bool lib;
+
 	REAL(read);
-	if (must_fail(from_library(RA), "read")) {
+	lib = from_library(RA);
+	cancel_point(lib, "read", RA);
+	if (must_fail(lib, "read")) {
 		errno = EIO;
 		return -1;
 	}
@@ -380,8 +445,12 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
 
 EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
 {
+	bool lib;
+
 	REAL(pread);
-	if (must_fail(from_library(RA), "pread")) {
+	lib = from_library(RA);
+	cancel_point(lib, "pread", RA);
+	if (must_fail(lib, "pread")) {
 		errno = EIO;
 		return -1;
 	}
@@ -396,6 +465,42 @@ EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 		return -1;
 	}
 	return real_readlink(path, buf, len);
+}
+
+/* Cancellation points that never fail here: only checked. */
+EXPORT int close(int fd)
+{
+	REAL(close);
+	cancel_point(from_library(RA), "close", RA);
+	return real_close(fd);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	REAL(write);
+	cancel_point(from_library(RA), "write", RA);
+	return real_write(fd, buf, len);
+}
+
+EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	REAL(fopen);
+	cancel_point(from_library(RA), "fopen", RA);
+	return real_fopen(path, mode);
+}
+
+EXPORT int fclose(FILE *f)
+{
+	REAL(fclose);
+	cancel_point(from_library(RA), "fclose", RA);
+	return real_fclose(f);
+}
+
+EXPORT char *fgets(char *buf, int len, FILE *f)
+{
+	REAL(fgets);
+	cancel_point(from_library(RA), "fgets", RA);
+	return real_fgets(buf, len, f);
 }
 
 /* A failed dlopen or dlsym leaves dlerror() set, as a real one does. */

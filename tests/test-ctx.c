@@ -328,6 +328,72 @@ START_TEST(windows_release_their_device_from_any_thread)
 }
 END_TEST
 
+struct cancelled {
+	struct dmasplit_ctx *ctx;
+	struct dmasplit_dev *dev;
+	int open_r, map_r;
+	int state_after;	/* the thread's cancel state after them */
+	unsigned int lines;
+};
+
+/* A log function at a cancellation point, as one that writes is. */
+TU_LOG_FN
+static void log_then_testcancel(void *data, int priority, const char *file,
+				int line, const char *fn, const char *format,
+				va_list args)
+{
+	struct cancelled *c = data;
+
+	(void)priority, (void)file, (void)line, (void)fn, (void)format,
+		(void)args;
+	__atomic_add_fetch(&c->lines, 1, __ATOMIC_RELAXED);
+	pthread_testcancel();
+}
+
+static void *cancelled_thread(void *arg)
+{
+	struct cancelled *c = arg;
+	struct dmasplit_dev *dev = NULL;
+	uint64_t dma;
+
+	/* Pending from here on: the next cancellation point acts on it. */
+	pthread_cancel(pthread_self());
+	c->open_r = dmasplit_dev_open(c->ctx, "bogus", &dev);
+	c->map_r = dmasplit_map(c->dev, NULL, 4096, DMASPLIT_TO_DEVICE, 0, &dma);
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &c->state_after);
+	/* AddressSanitizer leaves the frames a cancellation unwinds
+	 * poisoned, and then reports the thread's exit as an overflow. */
+	if (!UNDER_ASAN)
+		pthread_testcancel();
+	return NULL;
+}
+
+/* A thread cancelled during a call that logs leaves the library when the
+ * call returns, at its own next cancellation point: inside, it could
+ * leave a lock of the library held (libdmasplit(3), Thread safety). */
+START_TEST(cancellation_waits_for_the_call_to_return)
+{
+	struct cancelled c = { .open_r = 1, .map_r = 1, .state_after = -1 };
+	pthread_t tid;
+	void *ret = NULL;
+
+	c.ctx = tu_ctx_with(both);
+	ck_assert_int_eq(dmasplit_dev_open(c.ctx, "sim:cancel", &c.dev), 0);
+	dmasplit_ctx_set_log_fn(c.ctx, log_then_testcancel, &c);
+	ck_assert_int_eq(pthread_create(&tid, NULL, cancelled_thread, &c), 0);
+	ck_assert_int_eq(pthread_join(tid, &ret), 0);
+	/* Both calls returned, each having logged its one line, and left
+	 * the thread cancellable, its cancel still pending. */
+	ck_assert_int_eq(c.open_r, -EINVAL);
+	ck_assert_int_eq(c.map_r, -EINVAL);
+	ck_assert_uint_eq(c.lines, 2);
+	ck_assert_int_eq(c.state_after, PTHREAD_CANCEL_ENABLE);
+	ck_assert_ptr_eq(ret, UNDER_ASAN ? NULL : PTHREAD_CANCELED);
+	dmasplit_dev_close(c.dev);
+	tu_ctx_free(c.ctx);
+}
+END_TEST
+
 START_TEST(setters_copy_their_strings)
 {
 	struct dmasplit_ctx *ctx;
@@ -361,6 +427,9 @@ int main(void)
 		       getenv("DMASPLIT_TEST_PLUGINS") != NULL,
 		       "test plugins not built");
 	tu_add_test_if(tc, windows_release_their_device_from_any_thread,
+		       getenv("DMASPLIT_TEST_PLUGINS") != NULL,
+		       "test plugins not built");
+	tu_add_test_if(tc, cancellation_waits_for_the_call_to_return,
 		       getenv("DMASPLIT_TEST_PLUGINS") != NULL,
 		       "test plugins not built");
 	suite_add_tcase(s, tc);

@@ -32,6 +32,7 @@ static void (*fi_arm)(long n);
 static long (*fi_count)(void);
 static int (*fi_fired)(char *buf, size_t len);
 static long (*fi_live)(void);
+static long (*fi_cancellable)(char *buf, size_t len);
 
 static const char *backends;	/* the built backends */
 static char *sysfs;		/* a fake sysfs tree */
@@ -307,9 +308,13 @@ static int sc_batch(struct dmasplit_ctx *ctx)
 static int sc_pci(struct dmasplit_ctx *ctx)
 {
 	struct dmasplit_dev *dev = NULL;
+	enum dmasplit_p2p_map map;
 	uint64_t dma;
 	int r;
 
+	/* Its answer is the fake tree's; what counts is that no failure
+	 * under it leaks or crashes. */
+	(void)dmasplit_p2p_distance(ctx, "0000:01:00.0", "0000:02:00.0", &map);
 	r = dmasplit_dev_open_backend(ctx, "0000:01:00.0", "direct", &dev);
 	if (!r) {
 		r = dmasplit_map(dev, page, 4096, DMASPLIT_TO_DEVICE, 0, &dma);
@@ -397,6 +402,19 @@ static const char *tally_text(void)
 	return buf;
 }
 
+/* No cancellation point since the last arm found the thread cancellable
+ * (libdmasplit(3), Thread safety). */
+static void assert_not_cancellable(const char *name, const char *what,
+				   long n)
+{
+	char at[128];
+	long k = fi_cancellable(at, sizeof(at));
+
+	ck_assert_msg(k == 0,
+		      "%s: with %s (call %ld) failing: %ld cancellation points reached with the thread cancellable, the first %s",
+		      name, what, n, k, at);
+}
+
 /*
  * Run sc with the 1st, 2nd, ... counted call failing, until a run makes
  * fewer calls than the one to fail.  own_ctx: the scenario makes its own
@@ -418,6 +436,7 @@ static void walk(int (*sc)(struct dmasplit_ctx *), int check, bool own_ctx,
 	fi_arm(0);
 	clean = sc(ctx);
 	total = fi_count();
+	assert_not_cancellable(name, "nothing", 0);
 	live0 = fi_live();
 	fds0 = open_fds();
 	ck_assert_msg(total > 0, "%s: no call of the library was counted", name);
@@ -426,6 +445,7 @@ static void walk(int (*sc)(struct dmasplit_ctx *), int check, bool own_ctx,
 		fi_arm(n);
 		r = sc(ctx);
 		fired = fi_fired(what, sizeof(what));
+		assert_not_cancellable(name, what, n);
 		fi_arm(0);
 		ck_assert_msg(fired,
 			      "%s: call %ld of %ld did not happen (the scenario is not deterministic)",
@@ -452,6 +472,7 @@ static void walk(int (*sc)(struct dmasplit_ctx *), int check, bool own_ctx,
 			      name, what, n, r, open_fds() - fds0);
 	}
 	dmasplit_ctx_unref(ctx);
+	assert_not_cancellable(name, "nothing, closing the context,", 0);
 	ck_assert_msg(fi_live() <= live0,
 		      "%s: the context leaked %ld blocks", name, fi_live() - live0);
 	printf("# %s (checker %s, unfaulted run %d, %ld blocks held): %ld fault points (%d absorbed, the rest a negative errno), all clean:%s\n",
@@ -643,6 +664,7 @@ static void preload(char **argv)
 		fi_count = (long (*)(void))dlsym(RTLD_DEFAULT, "faultinj_count");
 		fi_fired = (int (*)(char *, size_t))dlsym(RTLD_DEFAULT, "faultinj_fired");
 		fi_live = (long (*)(void))dlsym(RTLD_DEFAULT, "faultinj_live");
+		fi_cancellable = (long (*)(char *, size_t))dlsym(RTLD_DEFAULT, "faultinj_cancellable");
 		return;
 	}
 	if (dlsym(RTLD_DEFAULT, "__asan_init") || dlsym(RTLD_DEFAULT, "__tsan_init"))

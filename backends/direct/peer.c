@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,23 +149,31 @@ static bool can_populate_write(void)
  * as it refuses read-only memory.  Unreadable: as before the check. */
 static bool maps_writable(uintptr_t start, uintptr_t end)
 {
-	FILE *f = fopen("/proc/self/maps", "re");
 	unsigned long lo, hi;
 	char line[512], perms[5];
 	uintptr_t at = start;
+	bool readable;
+	int cancel;
+	FILE *f;
 
-	if (!f)
-		return true;
-	while (at < end && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3 ||
-		    hi <= at)
-			continue;
-		if (lo > at || perms[1] != 'w')
-			break;
-		at = hi;
+	/* A map is not a cancellation point (dmasplit-backend(7)): reading
+	 * a file is. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+	f = fopen("/proc/self/maps", "re");
+	readable = f != NULL;
+	if (readable) {
+		while (at < end && fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3 ||
+			    hi <= at)
+				continue;
+			if (lo > at || perms[1] != 'w')
+				break;
+			at = hi;
+		}
+		fclose(f);
 	}
-	fclose(f);
-	return at >= end;
+	pthread_setcancelstate(cancel, NULL);
+	return !readable || at >= end;
 }
 
 static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
