@@ -401,10 +401,10 @@ uint64_t dev_live(struct dmasplit_dev *dev, enum counter up,
 	return 0;
 }
 
-/* The last reference: what is still live is reported and released. */
-/* Also reached from the calls that drop a device's last reference
- * (dmasplit_iova_destroy, dmasplit_batch_free): the backend's close is
- * where descriptors close. */
+/* The last reference: what is still live is reported and released.
+ * Cancellation is deferred here, not only in dmasplit_dev_close(): a
+ * window's or batch's destroy may drop the last reference, and the
+ * backend's close is where descriptors close. */
 static void release(struct dmasplit_dev *dev)
 {
 	CANCEL_DEFERRED;
