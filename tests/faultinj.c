@@ -50,6 +50,14 @@ static char cancellable_at[128];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int busy;
 
+/* The file name of the object dladdr() found, without its directory. */
+static const char *object_name(const Dl_info *di)
+{
+	const char *slash = strrchr(di->dli_fname, '/');
+
+	return slash ? slash + 1 : di->dli_fname;
+}
+
 /* Is ra in libdmasplit or a backend?  By the name of the object that
  * holds it, so that backends copied anywhere count. */
 static bool from_library(const void *ra)
@@ -62,8 +70,7 @@ static bool from_library(const void *ra)
 		return false;
 	busy = 1;
 	if (dladdr(ra, &di) && di.dli_fname) {
-		base = strrchr(di.dli_fname, '/');
-		base = base ? base + 1 : di.dli_fname;
+		base = object_name(&di);
 		yes = !strncmp(base, "libdmasplit", 11) ||
 		      !strncmp(base, "backend-", 8);
 	}
@@ -165,9 +172,7 @@ static void cancel_point(bool lib, const char *what, const void *ra)
 		busy = 1;
 		if (dladdr(ra, &di) && di.dli_fname)
 			snprintf(cancellable_at, sizeof(cancellable_at),
-				 "%s from %s+0x%zx", what,
-				 strrchr(di.dli_fname, '/') ?
-				 strrchr(di.dli_fname, '/') + 1 : di.dli_fname,
+				 "%s from %s+0x%zx", what, object_name(&di),
 				 (size_t)((const char *)ra -
 					  (const char *)di.dli_fbase));
 		else
