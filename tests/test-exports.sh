@@ -122,5 +122,48 @@ for dir in "${DMASPLIT_TEST_BACKENDS:-backends/.libs}" "${DMASPLIT_TEST_PLUGINS:
 	done
 done
 
+# The version a program can test: the header's DMASPLIT_VERSION_* name
+# the newest node of the symbol map (LIBDMASPLIT_1 is 1.0), so that a
+# function of a later node is known to be there at build time.
+hver=$(sed -n 's/^#define DMASPLIT_VERSION_MAJOR \([0-9]*\)$/\1/p; s/^#define DMASPLIT_VERSION_MINOR \([0-9]*\)$/.\1/p' "$hdr" | tr -d '\n')
+newest=$(echo "$want_nodes" | tr ' ' '\n' | sed -n 's/^LIBDMASPLIT_//p' |
+	sed 's/^\([0-9]*\)$/\1.0/' | sort -t. -k1,1n -k2,2n | tail -n 1)
+[ -n "$hver" ] && [ "$hver" = "$newest" ]
+ok $? "the header's version is the symbol map's newest node (header $hver, map $newest)"
+
+# The release a user reads of: the package, its manual pages.
+pver=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' \
+	"${top_builddir:-.}/config.h" 2>/dev/null)
+if [ -n "$pver" ]; then
+	case $pver in
+	"$hver"|"$hver".*) true ;;
+	*) false ;;
+	esac
+	ok $? "the package's version $pver is the header's $hver"
+	pages=$(ls "${top_srcdir:-.}"/man/*.[137] 2>/dev/null)
+	stale=$(echo "$pages" | xargs grep -L "^\.TH .* \"libdmasplit $pver\"" |
+		sed 's|.*/||')
+	[ -n "$pages" ] && [ -z "$stale" ]
+	ok $? "every man page names libdmasplit $pver${stale:+ (not: $(echo $stale))}"
+else
+	skip "the package's version and the man pages'" "no config.h in ${top_builddir:-.}"
+fi
+
+# The Debian package's symbols file knows every exported function, at
+# its node, so that a package using a later one depends on a release
+# that has it.  Only in a git tree: debian/ is not distributed.
+symbols=${top_srcdir:-.}/debian/libdmasplit0.symbols
+if [ -e "$symbols" ]; then
+	missing=$(awk '/^LIBDMASPLIT_[0-9.]* \{/ { node = $1 }
+		/^\tdmasplit_[a-z0-9_]*;$/ { sub(/;/, "", $1); print $1 "@" node }' "$map" |
+		while read -r sym; do
+			grep -q "^ $sym " "$symbols" || echo "$sym"
+		done)
+	[ -z "$missing" ]
+	ok $? "debian/libdmasplit0.symbols lists every export at its node${missing:+ (missing: $(echo $missing))}"
+else
+	skip "the Debian symbols file" "no $symbols"
+fi
+
 echo "1..$n"
 exit $failed

@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 #define DMASPLIT_VERSION_MAJOR 1
-#define DMASPLIT_VERSION_MINOR 0
+#define DMASPLIT_VERSION_MINOR 1
 
 struct dmasplit_ctx;
 struct dmasplit_dev;
@@ -57,7 +57,7 @@ enum dmasplit_attr {
 /* ------------------------------------------------------------------ */
 /* Context                                                             */
 
-/* The version of the library in use ("1.0"), which may be newer than
+/* The version of the library in use ("1.1"), which may be newer than
  * the DMASPLIT_VERSION_* it was built against. */
 const char *dmasplit_version(void);
 
