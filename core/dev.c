@@ -673,7 +673,10 @@ DMASPLIT_EXPORT int dmasplit_dev_get_ranges(struct dmasplit_dev *dev,
 		*n = have;
 		return -ENOSPC;
 	}
-	memcpy(ranges, dev->info.ranges, have * sizeof(*ranges));
+	/* ranges may be NULL when there is no room: a device with no
+	 * range (peer memory) answers that query with 0. */
+	if (have)
+		memcpy(ranges, dev->info.ranges, have * sizeof(*ranges));
 	*n = have;
 	return 0;
 }

@@ -160,6 +160,23 @@ START_TEST(p2pdma_takes_devices_with_published_peer_memory)
 }
 END_TEST
 
+/* A provider whose BAR the firmware left unassigned (register 0) has no
+ * range the library could report.  Asked how many with no room, as
+ * dmasplit info asks first, it says 0, and touches no array. */
+START_TEST(a_provider_without_a_range_counts_none)
+{
+	struct dmasplit_dev *d = NULL;
+	unsigned int n = 0;
+
+	provider_and_client(-1, true);
+	put_bar(EP_A, 2, 0xc);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, A, &d), 0);
+	ck_assert_int_eq(dmasplit_dev_get_ranges(d, NULL, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 struct peer_fixture {
 	struct dmasplit_dev *prov, *client;
 	void *cpu;
@@ -532,6 +549,7 @@ int main(void)
 	tc = tcase_create("provider and clients");
 	tcase_add_checked_fixture(tc, setup_backends, teardown_backends);
 	tcase_add_test(tc, p2pdma_takes_devices_with_published_peer_memory);
+	tcase_add_test(tc, a_provider_without_a_range_counts_none);
 	tu_add_test_if(tc, peer_memory_is_a_shared_mapping_at_its_bus_address,
 		       phys, why);
 	tu_add_test_if(tc, a_client_below_the_switch_maps_peer_memory_at_its_bus_address,
