@@ -59,27 +59,41 @@ struct chain {
 	size_t host;
 };
 
+/* The longest PCI name and its NUL: a 32-bit domain, as the kernel
+ * prints it ("%04x:%02x:%02x.%d"). */
+#define PCI_NAME_SIZE sizeof("ffffffff:ff:1f.7")
+
+/* A PCI function's name as the kernel gives it: DDDD:BB:DD.F, the domain
+ * of four hexadecimal digits, or more where four do not hold it (VMD's
+ * domains start at 10000), never with a zero ahead of those. */
 static bool is_pci_name(const char *s, size_t len)
 {
-	static const char pattern[] = "xxxx:xx:xx.x";
-	size_t i;
+	static const char tail[] = ":xx:xx.x";
+	size_t digits = len - (sizeof(tail) - 1), i;
 
-	if (len != sizeof(pattern) - 1)
+	if (len < sizeof(tail) - 1 + 4 || len > PCI_NAME_SIZE - 1 ||
+	    (digits > 4 && s[0] == '0'))
 		return false;
 	for (i = 0; i < len; i++) {
-		if (pattern[i] == 'x' ? !isxdigit((unsigned char)s[i])
-				      : s[i] != pattern[i])
+		char want = i < digits ? 'x' : tail[i - digits];
+
+		if (want == 'x' ? !isxdigit((unsigned char)s[i])
+				: s[i] != want)
 			return false;
 	}
 	return true;
 }
 
-/* The address of node i, in buf (16 bytes). */
+/* The address of node i, in buf (PCI_NAME_SIZE bytes). */
 static const char *node_name(const struct chain *c, unsigned int i,
 			     char *buf)
 {
-	memcpy(buf, c->path + c->len[i] - 12, 12);
-	buf[12] = '\0';
+	const char *end = c->path + c->len[i], *p = end;
+
+	while (p > c->path && p[-1] != '/')
+		p--;
+	memcpy(buf, p, (size_t)(end - p));
+	buf[end - p] = '\0';
 	return buf;
 }
 
@@ -287,7 +301,7 @@ static _must_check_ int acs_redirects(struct dmasplit_ctx *ctx,
 				      bool *redir)
 {
 	uint8_t cfg[CFG_EXP_SIZE];
-	char dir[PATH_MAX], name[16];
+	char dir[PATH_MAX], name[PCI_NAME_SIZE];
 	size_t size, pos;
 	int r;
 
@@ -330,7 +344,7 @@ static const struct {
 };
 
 struct host_bridge {
-	char name[16];		/* "" when the root bus has none */
+	char name[PCI_NAME_SIZE];	/* "" when the root bus has none */
 	uint16_t vendor, device;
 };
 
@@ -379,7 +393,8 @@ static _must_check_ int find_host_bridge(struct dmasplit_ctx *ctx,
 					 const struct chain *c,
 					 struct host_bridge *hb)
 {
-	char dir[PATH_MAX], sub[PATH_MAX + 16], first[16] = "";
+	char dir[PATH_MAX], sub[PATH_MAX + PCI_NAME_SIZE + 1];
+	char first[PCI_NAME_SIZE] = "";
 	unsigned int best = UINT_MAX;
 	struct dirent *d;
 	DIR *dp;
@@ -533,7 +548,7 @@ int p2p_calc(struct dmasplit_ctx *ctx, const char *provider,
 	     char *why, size_t why_len)
 {
 	struct chain *a, *b;
-	char acs[160] = "", cpu[96], hbt_a[64], hbt_b[64], name[16];
+	char acs[160] = "", cpu[96], hbt_a[64], hbt_b[64], name[PCI_NAME_SIZE];
 	struct host_bridge hb_a, hb_b;
 	unsigned int i, j, common = 0, ja = 0;
 	bool found = false, redir, same_host, ok;

@@ -115,7 +115,9 @@ static _must_check_ int parse_pci_addr(const char *s, size_t len,
 	unsigned int a, b, dev = 0, fn = 0, domain = 0, bus;
 	const char *p, *end = s + len;
 
-	p = parse_hex(s, 4, &a);
+	/* A domain of up to 8 digits: the kernel's is 32 bits (VMD's
+	 * start at 10000); a bus, of 2 at most, is checked below. */
+	p = parse_hex(s, 8, &a);
 	if (!p || p >= end || *p != ':')
 		return -EINVAL;
 	p = parse_hex(p + 1, 4, &b);

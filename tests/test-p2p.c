@@ -176,6 +176,26 @@ START_TEST(devices_on_the_root_bus_need_the_host_bridge)
 }
 END_TEST
 
+/* Behind an Intel VMD controller (0000:00:0e.0), NVMe drives sit in a
+ * domain of the controller's own, 10000 and up, five digits in sysfs. */
+#define VMD_RP HOST "/0000:00:0e.0/pci10000:e0/10000:e0:1d.0"
+START_TEST(devices_behind_vmd_are_found_by_their_five_digit_domain)
+{
+	switch_tree(-1, -1, -1);
+	pci_dev(HOST "/0000:00:0e.0", 0x8086, 0x467f, ENDPOINT, -1);
+	pci_dev(VMD_RP, 0x8086, 0x7ab0, ROOT_PORT, -1);
+	pci_dev(VMD_RP "/10000:e1:00.0", 0x144d, 0xa808, ENDPOINT, -1);
+	pci_dev(VMD_RP "/10000:e1:00.1", 0x144d, 0xa808, ENDPOINT, -1);
+	expect("10000:e1:00.0", "10000:e1:00.0", 0, DMASPLIT_P2P_BUS_ADDR);
+	expect("10000:e1:00.0", "10000:e1:00.1", 2, DMASPLIT_P2P_BUS_ADDR);
+	expect("pci:10000:e1:00.1", "10000:e0:1d.0", 1, DMASPLIT_P2P_BUS_ADDR);
+	/* Two root buses, and the VMD's root port, standing for its host
+	 * bridge, on no allow-list. */
+	expect("10000:e1:00.0", A, -EREMOTEIO, DMASPLIT_P2P_NOT_SUPPORTED);
+	ck_assert_msg(tu_log_has("10000:e0:1d.0"), "log:\n%s", tu_log_text());
+}
+END_TEST
+
 START_TEST(an_amd_zen_cpu_routes_through_any_host_bridge)
 {
 	switch_tree(-1, ACS_EC, -1);
@@ -443,6 +463,7 @@ int main(void)
 	tcase_add_test(tc, a_fifo_for_a_file_is_an_error_not_a_wait);
 	tcase_add_test(tc, a_cpu_family_that_does_not_fit_is_no_zen);
 	tcase_add_test(tc, a_device_link_that_leads_elsewhere_is_an_error);
+	tcase_add_test(tc, devices_behind_vmd_are_found_by_their_five_digit_domain);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -257,6 +257,16 @@ START_TEST(pci_address_forms_are_canonicalised)
 		ck_assert_int_eq(d.bus, DMASPLIT_BUS_PCI);
 		ck_assert_str_eq(d.name, "0000:01:00.0");
 	}
+	/* A domain past four digits (VMD's) keeps them all; eight at most,
+	 * as the kernel's 32-bit domain. */
+	fakesys_pci("devices/pci0000:00/0000:00:0e.0/pci10000:e0/10000:e0:1d.0/10000:e1:00.0",
+		    &(const struct fakesys_pci){ .vendor = "0x144d\n",
+						 .device = "0xa808\n",
+						 .class = "0x010802\n" });
+	ck_assert_msg(describe("pci:00010000:E1:00.0", &d) == 0, "log:\n%s",
+		      tu_log_text());
+	ck_assert_str_eq(d.name, "10000:e1:00.0");
+	ck_assert_int_eq(describe("100000000:e1:00.0", &d), -EINVAL);
 }
 END_TEST
 
