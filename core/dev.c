@@ -634,8 +634,13 @@ DMASPLIT_EXPORT int dmasplit_dev_trim(struct dmasplit_dev *dev)
 DMASPLIT_EXPORT int dmasplit_dev_get_info(struct dmasplit_dev *dev,
 					  struct dmasplit_dev_info *info)
 {
-	if (!dev || !info || info->size < sizeof(info->size))
+	if (!dev || !info)
 		return -EINVAL;
+	if (info->size < sizeof(info->size)) {
+		log_err(dev->ctx, "%s: dmasplit_dev_get_info: info->size %zu is too small",
+			dev->name, info->size);
+		return -EINVAL;
+	}
 	copy_versioned(info, &dev->info, sizeof(dev->info));
 	return 0;
 }
@@ -688,8 +693,13 @@ DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 	uint64_t destroyed;
 	int r;
 
-	if (!dev || !stats || stats->size < sizeof(stats->size))
+	if (!dev || !stats)
 		return -EINVAL;
+	if (stats->size < sizeof(stats->size)) {
+		log_err(dev->ctx, "%s: dmasplit_dev_get_stats: stats->size %zu is too small",
+			dev->name, stats->size);
+		return -EINVAL;
+	}
 	if (dev->ops->get_stats) {
 		r = dev->ops->get_stats(dev->bdev, &s);
 		if (r != 0)

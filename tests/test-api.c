@@ -546,6 +546,20 @@ START_TEST(info_and_stats_are_versioned)
 	ck_assert_int_eq(dmasplit_dev_get_stats(dev, &old), 0);
 	ck_assert_uint_eq(old.maps, 0);
 	ck_assert_uint_eq(old.windows_live, 0x7777777777777777ull);
+
+	/* Too small to hold its own size: refused, untouched, one line each. */
+	tu_log_clear();
+	old.size = sizeof(old.size) - 1;
+	ck_assert_int_eq(dmasplit_dev_get_stats(dev, &old), -EINVAL);
+	ck_assert_uint_eq(old.maps, 0);
+	big.info.size = 0;
+	ck_assert_int_eq(dmasplit_dev_get_info(dev, &big.info), -EINVAL);
+	ck_assert_uint_eq(big.info.size, 0);
+	ck_assert_msg(tu_log_count("\n") == 2 &&
+		      tu_log_has("dmasplit_dev_get_stats: stats->size ") &&
+		      tu_log_count("is too small") == 2 &&
+		      tu_log_has("dmasplit_dev_get_info: info->size 0 is too small"),
+		      "log:\n%s", tu_log_text());
 }
 END_TEST
 
