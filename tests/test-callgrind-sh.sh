@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # tools/bench/callgrind.sh without valgrind: output it cannot write,
-# a --version it cannot tell, -- and --keep=DIR, with stand-ins for
+# a --version it cannot tell, -- and --keep=DIR, what each usage error
+# names, the cause of a run that failed, with stand-ins for
 # dmasplit and valgrind (the latter writes the dumps and names that
 # dmasplit bench --callgrind under callgrind would).  The real run is
 # in tests/test-tool.sh.
@@ -49,7 +50,52 @@ for l in "loop 3" "link 90" "link_bulk 15" "map_unmap 1200" "direct 1100" \
 	echo "callgrind-dump $1 4096"
 done
 EOF
-chmod 755 "$tmp/dmasplit" "$tmp/mute" "$tmp/valgrind"
+# Valgrind that will not run the program: its banner, the cause in a
+# line of its own (as for an ASan build, without the space after the
+# ==PID==), its totals, status 1.
+cat >"$tmp/refusing" <<'EOF'
+#!/bin/sh
+cat >&2 <<'LOG'
+==4242== Callgrind, a call-graph generating cache profiler
+==4242== Copyright (C) 2002-2017, and GNU GPL'd, by Josef Weidendorfer et al.
+==4242== Using Valgrind-3.19.0 and LibVEX; rerun with -h for copyright info
+==4242== Command: dmasplit bench --callgrind --quick
+==4242== 
+==4242== For interactive control, run 'callgrind_control -h'.
+==4242==ASan runtime does not come first in initial library list; you should either link runtime to your application or manually preload it with LD_PRELOAD.
+==4242== 
+==4242== Events    : Ir
+==4242== Collected : 0
+==4242== 
+==4242== I   refs:      0
+LOG
+exit 1
+EOF
+# A program that fails saying nothing: valgrind's banner and totals only,
+# status 3.
+cat >"$tmp/banner" <<'EOF'
+#!/bin/sh
+cat >&2 <<'LOG'
+==4242== Callgrind, a call-graph generating cache profiler
+==4242== Copyright (C) 2002-2017, and GNU GPL'd, by Josef Weidendorfer et al.
+==4242== Using Valgrind-3.19.0 and LibVEX; rerun with -h for copyright info
+==4242== Command: dmasplit bench --callgrind --quick
+==4242== 
+==4242== For interactive control, run 'callgrind_control -h'.
+==4242== 
+==4242== Events    : Ir
+==4242== Collected : 123
+==4242== 
+==4242== I   refs:      123
+LOG
+exit 3
+EOF
+cat >"$tmp/silent" <<'EOF'
+#!/bin/sh
+exit 4
+EOF
+chmod 755 "$tmp/dmasplit" "$tmp/mute" "$tmp/valgrind" "$tmp/refusing" \
+	"$tmp/banner" "$tmp/silent"
 
 # cg FILE ARGS...: callgrind.sh with the stand-ins, stdout to FILE ("-":
 # closed), as run's.
@@ -118,6 +164,49 @@ ok $? "-- with two SPECs after it: a usage error, -- itself known"
 cg "$tmp/figures" --keep=
 [ $rc -eq 2 ] && ! grep -q 'unknown option' "$err"
 ok $? "--keep= without DIR: a usage error"
+
+# usage_error WHAT ARGS...: status 2, on stderr "callgrind.sh: WHAT" and
+# then the usage, nothing else.
+usage_error() {
+	what=$1
+	shift
+	cg "$tmp/figures" "$@"
+	[ $rc -eq 2 ] && [ "$(wc -l <"$err")" -eq 2 ] &&
+		[ "$(sed -n 1p "$err")" = "callgrind.sh: $what" ] &&
+		sed -n 2p "$err" | grep -q '^usage: callgrind.sh '
+}
+usage_error "--keep needs a directory" --quick --keep
+ok $? "--keep last: 'needs a directory', then the usage, exit 2"
+usage_error "--keep needs a directory" --keep ""
+ok $? "--keep '': 'needs a directory', then the usage, exit 2"
+usage_error "--keep needs a directory" --keep=
+ok $? "--keep=: 'needs a directory', then the usage, exit 2"
+usage_error "unexpected argument 'b'" a b
+ok $? "a second SPEC: 'unexpected argument', then the usage, exit 2"
+usage_error "unexpected argument 'b'" -- a b
+ok $? "two SPECs after --: 'unexpected argument', then the usage, exit 2"
+usage_error "unexpected argument 'b'" a -- b
+ok $? "a SPEC before -- and one after: 'unexpected argument', exit 2"
+usage_error "unknown option '--bogus'" --bogus
+ok $? "an unknown option: named, then the usage, exit 2"
+
+# A run that fails: the cause, never a colon and nothing.
+run env DMASPLIT="$tmp/dmasplit" VALGRIND="$tmp/refusing" sh "$cgsh" --quick
+[ $rc -eq 1 ] && [ ! -s "$out" ] && [ "$(wc -l <"$err")" -eq 2 ] &&
+	sed -n 1p "$err" |
+	grep -q '^callgrind.sh: .* bench --callgrind under callgrind exited 1:$' &&
+	sed -n 2p "$err" | grep -q '^ASan runtime does not come first '
+ok $? "valgrind refusing the program: its cause, without ==PID== or banner"
+run env DMASPLIT="$tmp/dmasplit" VALGRIND="$tmp/banner" sh "$cgsh" --quick
+[ $rc -eq 1 ] && [ ! -s "$out" ] &&
+	sed -n 1p "$err" | grep -q 'under callgrind exited 3:$' &&
+	[ "$(wc -l <"$err")" -eq 6 ] && ! grep -q '^==' "$err" &&
+	! grep -q '^[[:space:]]*$' "$err" &&
+	[ "$(sed -n '$p' "$err")" = "I   refs:      123" ]
+ok $? "a failure with only valgrind's banner: its last 5 lines, unprefixed"
+run env DMASPLIT="$tmp/dmasplit" VALGRIND="$tmp/silent" sh "$cgsh" --quick
+one_line '^callgrind.sh: .* under callgrind exited 4, printing nothing$'
+ok $? "a failure with an empty log: one line, it printed nothing"
 
 echo "1..$n"
 exit $failed

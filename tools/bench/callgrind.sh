@@ -22,7 +22,9 @@
 set -u
 
 prog=callgrind.sh
+# usage [WHAT]: a usage error, status 2: what was wrong, then the usage.
 usage() {
+	[ $# -eq 0 ] || echo "$prog: $1" >&2
 	echo "usage: $prog [--quick] [--json] [--keep DIR] [--] [SPEC]" >&2
 	exit 2
 }
@@ -48,12 +50,13 @@ while [ $# -gt 0 ]; do
 	--quick) quick=--quick ;;
 	--json) json=true ;;
 	--keep)
-		[ $# -ge 2 ] && [ -n "$2" ] || usage
+		[ $# -ge 2 ] || usage "--keep needs a directory"
+		[ -n "$2" ] || usage "--keep needs a directory"
 		keep=$2
 		shift ;;
 	--keep=*)
 		keep=${1#--keep=}
-		[ -n "$keep" ] || usage ;;
+		[ -n "$keep" ] || usage "--keep needs a directory" ;;
 	-h|--help)
 		sed -n '3,21s/^# \{0,1\}//p' "$0" | put || exit 1
 		exit 0 ;;
@@ -61,15 +64,15 @@ while [ $# -gt 0 ]; do
 	--)
 		# The end of the options: a SPEC may start with "-".
 		shift
-		[ $# -le 1 ] || usage
-		if [ $# -eq 1 ]; then
-			[ -z "$spec" ] || usage
+		if [ $# -ge 1 ] && [ -z "$spec" ]; then
 			spec=$1
+			shift
 		fi
+		[ $# -eq 0 ] || usage "unexpected argument '$1'"
 		break ;;
-	-*) echo "$prog: unknown option '$1'" >&2; usage ;;
+	-*) usage "unknown option '$1'" ;;
 	*)
-		[ -z "$spec" ] || usage
+		[ -z "$spec" ] || usage "unexpected argument '$1'"
 		spec=$1 ;;
 	esac
 	shift
@@ -120,8 +123,33 @@ DMASPLIT_CHECK=0 "$valgrind" --tool=callgrind --collect-atstart=no \
 	>"$dir/dumps" 2>"$dir/log"
 rc=$?
 if [ $rc -ne 0 ]; then
-	echo "$prog: $tool bench --callgrind under callgrind exited $rc:" >&2
-	grep -v '^==[0-9]*==' "$dir/log" >&2
+	# Why: the log less valgrind's banner, blank lines and totals, its
+	# "==PID== " prefix dropped.  What valgrind says there is kept: when
+	# it will not run the program at all (an ASan build's "ASan runtime
+	# does not come first ...") it is the only cause given.  Nothing
+	# left: the log's last 5 lines that are not blank, unprefixed.
+	why=$(sed -e '/^==[0-9]*== *$/d' \
+		-e '/^==[0-9]*== Callgrind, a call-graph /d' \
+		-e '/^==[0-9]*== Copyright (C) /d' \
+		-e '/^==[0-9]*== Using Valgrind-/d' \
+		-e '/^==[0-9]*== Command: /d' \
+		-e '/^==[0-9]*== For interactive control, /d' \
+		-e '/^==[0-9]*== Events *: /d' \
+		-e '/^==[0-9]*== Collected *: /d' \
+		-e '/^==[0-9]*== I *refs: /d' \
+		-e 's/^==[0-9]*== \{0,1\}//' "$dir/log")
+	case $why in
+	*[![:space:]]*) ;;
+	*) why=$(sed -e 's/^==[0-9]*== \{0,1\}//' -e '/^[[:space:]]*$/d' \
+		"$dir/log" | tail -n 5) ;;
+	esac
+	case $why in
+	*[![:space:]]*)
+		echo "$prog: $tool bench --callgrind under callgrind exited $rc:" >&2
+		printf '%s\n' "$why" >&2 ;;
+	*)
+		echo "$prog: $tool bench --callgrind under callgrind exited $rc, printing nothing" >&2 ;;
+	esac
 	exit 1
 fi
 
