@@ -444,8 +444,18 @@ static int load_dir(struct dmasplit_ctx *ctx, const char *dir,
 	struct stat st;
 	int i, n, r = 0;
 
+	/* Only a directory that is not there is no one's mistake: one the
+	 * path cannot reach (a loop of links, a file on the way) is a
+	 * setup to fix, as one that cannot be listed. */
 	if (stat(dir, &st) < 0) {
-		log_dbg(ctx, "backend directory %s: %s", dir, strerror(errno));
+		if (errno == ENOENT)
+			log_dbg(ctx, "backend directory %s: %s", dir,
+				strerror(errno));
+		else if (errno == ENOMEM)
+			return -ENOMEM;
+		else
+			log_err(ctx, "cannot read backend directory %s: %s",
+				dir, strerror(errno));
 		return 0;
 	}
 	why = unsafe_reason(&st, reason, sizeof(reason));

@@ -208,6 +208,34 @@ START_TEST(refuses_plugin_writable_by_others)
 }
 END_TEST
 
+/* Not there is skipped quietly; there but out of reach is a setup to
+ * fix, refused at LOG_ERR as a directory that cannot be listed. */
+START_TEST(a_directory_the_path_cannot_reach_is_refused)
+{
+	char loop[PATH_MAX], file[PATH_MAX], path[3 * PATH_MAX + 16];
+	char *dir = tu_mkdtemp();
+	struct dmasplit_ctx *ctx;
+	FILE *f;
+
+	snprintf(loop, sizeof(loop), "%s/loop", dir);
+	ck_assert_int_eq(symlink(loop, loop), 0);
+	snprintf(file, sizeof(file), "%s/file", dir);
+	f = fopen(file, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s:%s/sub:%s/missing", loop, file, dir);
+	ctx = load_from(path);
+	ck_assert_msg(tu_log_count("\n") == 2 &&
+		      tu_log_count("cannot read backend directory ") == 2 &&
+		      tu_log_has("/loop: Too many levels of symbolic links") &&
+		      tu_log_has("/file/sub: Not a directory"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_uint_eq(count_backends(ctx), 0);
+	dmasplit_ctx_unref(ctx);
+	remove_dir(dir);
+}
+END_TEST
+
 START_TEST(refuses_directory_writable_by_others)
 {
 	struct dmasplit_ctx *ctx;
@@ -824,6 +852,7 @@ int main(void)
 	tcase_add_test(tc, a_log_function_may_call_the_library_while_backends_load);
 	tcase_add_test(tc, refuses_duplicate_uuid_and_name);
 	tcase_add_test(tc, refuses_plugin_writable_by_others);
+	tcase_add_test(tc, a_directory_the_path_cannot_reach_is_refused);
 	tcase_add_test(tc, refuses_directory_writable_by_others);
 	tcase_add_test(tc, refuses_link_into_a_directory_writable_by_others);
 	tu_add_test_if(tc, refuses_plugin_owned_by_another_user, geteuid() == 0,

@@ -164,8 +164,8 @@ static void count_refusals(void *data UNUSED, int priority UNUSED,
 	free(msg);
 }
 
-/* Directories of the search path that exist: a missing one is searched
- * and found empty, not refused. */
+/* Directories of the search path that are there, to be loaded or
+ * refused: a missing one is searched and found empty, not refused. */
 static unsigned int existing_dirs(const char *path)
 {
 	char *dirs = strdup(path), *dir, *save = NULL;
@@ -176,7 +176,7 @@ static unsigned int existing_dirs(const char *path)
 		return 0;
 	for (dir = strtok_r(dirs, ":", &save); dir;
 	     dir = strtok_r(NULL, ":", &save))
-		if (stat(dir, &st) == 0)
+		if (stat(dir, &st) == 0 || errno != ENOENT)
 			n++;
 	free(dirs);
 	return n;
