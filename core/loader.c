@@ -19,6 +19,7 @@
 #include <uuid/uuid.h>
 
 #include "internal.h"
+#include "private.h"
 
 /* What a v1 table must contain: everything up to and including get_info. */
 #define OPS_REQUIRED_SIZE \
@@ -140,10 +141,13 @@ static size_t whole_fields(size_t size)
 
 /*
  * A backend's version and description are free text shown in one line
- * of `dmasplit info`, log lines and callers' own tables: printable, and
- * short; NULL reads as empty.  No byte past the limit is read, so that a
- * string without its NUL costs a refusal, not a read through the
- * plugin's data.  False, with the refusal logged, when s is not that.
+ * of `dmasplit info`, log lines and callers' own tables: printable UTF-8
+ * (no C0, DEL or C1, which may break a line or start a terminal's
+ * escape, and no byte that is not UTF-8, which a terminal not in UTF-8
+ * may take for C1), and short; NULL reads as empty.  No byte past the
+ * limit is read, so that a string without its NUL costs a refusal, not
+ * a read through the plugin's data.  False, with the refusal logged,
+ * when s is not that.
  */
 #define BACKEND_VERSION_MAX 63
 #define BACKEND_DESCRIPTION_MAX 255
@@ -155,10 +159,27 @@ static bool text_ok(struct dmasplit_ctx *ctx, const char *path,
 	size_t n;
 
 	for (n = 0; s && s[n] && !why; n++) {
-		if (n == max)
+		unsigned char c = (unsigned char)s[n], seq[5] = { 0 };
+		uint32_t cp;
+		size_t k, len;
+
+		if (n == max) {
 			why = "is too long";
-		else if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f)
+		} else if (c < 0x20 || c == 0x7f) {
 			why = "holds a control character";
+		} else if (c >= 0x80) {
+			/* The sequence, read no further than its end, the
+			 * string's or the limit's. */
+			for (k = 0; k < 4 && n + k < max && s[n + k]; k++)
+				seq[k] = (unsigned char)s[n + k];
+			len = dmasplit_private_utf8_decode(seq, &cp);
+			if (!len)
+				why = "is not UTF-8";
+			else if (cp < 0xa0)
+				why = "holds a control character";
+			else
+				n += len - 1;
+		}
 	}
 	if (why)
 		log_err(ctx, "refusing backend %s: %s %s (want one line of at most %zu characters)",

@@ -93,12 +93,21 @@ static const struct dmasplit_backend_ops ops = {
 #if defined(BROKEN_LONGVER)
 	/* 64 characters: one past the limit. */
 	.version = "0.0.0-0123456789012345678901234567890123456789012345678901234567",
+#elif defined(BROKEN_BADUTF8)
+	/* A byte that is in no UTF-8 sequence. */
+	.version = "1.0\xff",
+#elif defined(BROKEN_C1DESC)
+	/* UTF-8 beyond ASCII is text: a beta. */
+	.version = "1.0-\xce\xb2",
 #else
 	.version = "0",
 #endif
 #if defined(BROKEN_BADDESC)
 	/* Two lines, the second starting with an escape sequence. */
 	.description = "deliberately broken\n\x1b[2Jcleared",
+#elif defined(BROKEN_C1DESC)
+	/* U+0085, NEXT LINE: a line break in C1, well-formed UTF-8. */
+	.description = "deliberately broken\xc2\x85second line",
 #elif defined(BROKEN_LONGDESC)
 	/* 256 characters: one past the limit. */
 	.description = "deliberately broken: "

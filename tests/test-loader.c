@@ -94,6 +94,8 @@ static const struct {
 	{ "baduuid", "invalid UUID" },
 	{ "badname", "invalid name" },
 	{ "baddesc", "description holds a control character (want one line of at most 255 characters)" },
+	{ "c1desc", "description holds a control character (want one line of at most 255 characters)" },
+	{ "badutf8", "version is not UTF-8 (want one line of at most 63 characters)" },
 	{ "longver", "version is too long (want one line of at most 63 characters)" },
 	{ "longdesc", "description is too long (want one line of at most 255 characters)" },
 	{ "nulltable", "no ops table" },
