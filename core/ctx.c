@@ -137,6 +137,12 @@ size_t dmasplit_private_utf8_decode(const unsigned char *s, uint32_t *cp)
 	return n;
 }
 
+/* The longest line a log function is given, escaped, and its NUL: a
+ * path of PATH_MAX bytes fits whole with its message; a longer line (a
+ * spec of a megabyte, quoted) is cut and ends with CUT. */
+#define LOG_LINE_MAX 8192
+#define CUT " [cut]"
+
 /*
  * Messages quote device specs, sysfs contents and plugin strings, none of
  * which the library controls: a control character in them could forge
@@ -151,7 +157,7 @@ char *dmasplit_private_escape_line(char *buf, size_t size,
 {
 	static const char hex[] = "0123456789abcdef";
 	char small[512], *msg = small, *out = buf;
-	size_t i, o = 0, room = size;
+	size_t i, o = 0, room = size, need, end;
 	va_list again;
 	int n;
 
@@ -172,14 +178,20 @@ char *dmasplit_private_escape_line(char *buf, size_t size,
 		}
 	}
 	va_end(again);
-	if ((size_t)n * 4 + 1 > size) {
-		out = malloc((size_t)n * 4 + 1);
+	need = (size_t)n * 4 + 1;
+	if (need > LOG_LINE_MAX)
+		need = LOG_LINE_MAX;
+	if (need > size) {
+		out = malloc(need);
 		if (out)
-			room = (size_t)n * 4 + 1;
+			room = need;
 		else
 			out = buf;	/* cut to buf */
 	}
-	for (i = 0; msg[i] && o + 5 <= room; i++) {
+	/* Where the line may not fit whole, its end keeps room for CUT. */
+	end = need > room || (size_t)n * 4 + 1 > LOG_LINE_MAX ?
+	      room - (sizeof(CUT) - 1) : room;
+	for (i = 0; msg[i] && o + 5 <= end; i++) {
 		const unsigned char *at = (const unsigned char *)msg + i;
 		unsigned char c = *at;
 		uint32_t cp;
@@ -200,6 +212,10 @@ char *dmasplit_private_escape_line(char *buf, size_t size,
 		out[o++] = 'x';
 		out[o++] = hex[c >> 4];
 		out[o++] = hex[c & 0xf];
+	}
+	if (msg[i]) {
+		memcpy(out + o, CUT, sizeof(CUT) - 1);
+		o += sizeof(CUT) - 1;
 	}
 	out[o] = '\0';
 	if (msg != small)

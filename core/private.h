@@ -18,7 +18,8 @@
  * The line format makes, with its control characters (C0, DEL, C1) and
  * bytes that are not UTF-8 as \xNN, as the library's log lines are: in
  * buf (size bytes) where it fits, else on the heap (free it when it is
- * not buf); cut to buf without memory.
+ * not buf); cut to buf without memory, and to 8 KiB in any case, a cut
+ * line ending in " [cut]".
  */
 char *dmasplit_private_escape_line(char *buf, size_t size,
 				   const char *format, va_list args)

@@ -148,6 +148,58 @@ START_TEST(pci_mask_is_decimal)
 }
 END_TEST
 
+/* What a log function was last given, whole: its length and its end. */
+static size_t whole_lines, whole_len;
+static char whole_end[16];
+
+TU_LOG_FN
+static void keep_whole(void *data, int priority, const char *file, int line,
+		       const char *fn, const char *format, va_list args)
+{
+	char *msg;
+
+	(void)data, (void)priority, (void)file, (void)line, (void)fn;
+	ck_assert_int_ge(vasprintf(&msg, format, args), 0);
+	whole_lines++;
+	whole_len = strlen(msg);
+	snprintf(whole_end, sizeof(whole_end), "%s",
+		 msg + (whole_len > 6 ? whole_len - 6 : 0));
+	free(msg);
+}
+
+/* A spec of a megabyte is refused in one line a reader can take in:
+ * cut at 8 KiB, and saying so; a path's length (PATH_MAX) is kept. */
+START_TEST(a_line_quoting_a_huge_spec_is_cut)
+{
+	static const size_t sizes[] = { 1u << 20, PATH_MAX };
+	struct dmasplit_ctx *c;
+	struct dmasplit_desc d = { .size = sizeof(d) };
+	unsigned int i;
+	char *spec;
+
+	ck_assert_int_eq(dmasplit_ctx_new(&c), 0);
+	dmasplit_ctx_set_log_fn(c, keep_whole, NULL);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		spec = malloc(sizes[i] + 1);
+		ck_assert_ptr_nonnull(spec);
+		memset(spec, 'z', sizes[i]);
+		spec[sizes[i]] = '\0';
+		whole_lines = 0;
+		ck_assert_int_eq(dmasplit_describe(c, spec, &d), -EINVAL);
+		ck_assert_uint_eq(whole_lines, 1);
+		if (sizes[i] > 8192) {
+			ck_assert_uint_le(whole_len, 8191);
+			ck_assert_str_eq(whole_end, " [cut]");
+		} else {
+			ck_assert_uint_gt(whole_len, sizes[i]);
+			ck_assert_str_ne(whole_end, " [cut]");
+		}
+		free(spec);
+	}
+	dmasplit_ctx_unref(c);
+}
+END_TEST
+
 START_TEST(control_characters_reach_the_log_escaped)
 {
 	struct dmasplit_desc d;
@@ -913,6 +965,7 @@ int main(void)
 	tcase_add_test(tc, empty_options_are_refused_alike_for_every_bus);
 	tcase_add_test(tc, pci_mask_is_decimal);
 	tcase_add_test(tc, control_characters_reach_the_log_escaped);
+	tcase_add_test(tc, a_line_quoting_a_huge_spec_is_cut);
 	tcase_add_test(tc, c1_controls_and_bytes_not_utf8_reach_the_log_escaped);
 	tu_add_test_if(tc, sim_numbers_follow_the_spec_rule,
 		       tu_backend_built("swiotlb-sim"),
