@@ -514,6 +514,11 @@ static void bounce_refusals(void)
 	s1 = stats_of(d);
 	ck_assert_uint_eq(s1.maps, s0.maps + 1);
 	ck_assert_uint_eq(s1.mappings_live, 0);
+	/* The read-only buffer's 100 bytes, copied in each direction before
+	 * two of the three maps were refused; nothing of the unreadable. */
+	ck_assert_msg(s1.bytes_bounced - s0.bytes_bounced == 300,
+		      "bytes_bounced went up by %" PRIu64 ", expected 300",
+		      s1.bytes_bounced - s0.bytes_bounced);
 
 	fill(buf, 256 * 1024, 47);
 	dma = map_ok(d, buf, 256 * 1024, DMASPLIT_BIDIRECTIONAL, 0);

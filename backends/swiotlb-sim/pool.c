@@ -109,8 +109,12 @@ static int take_buffer(struct dmasplit_bdev *b, uint8_t *tlb, uintptr_t orig,
 		       size_t len, enum dmasplit_dir dir, uint32_t attrs)
 {
 	struct iovec host = { (void *)orig, len };
+	size_t copied = sim_host_rw(tlb, &host, 1, len, false);
 
-	if (sim_host_rw(tlb, &host, 1, len, false) < len)
+	/* Copied, whether the map then stands or not (bytes_bounced in
+	 * dmasplit_dev_open(3)); the write check's copy back is not. */
+	stat_add(&b->stats.bytes_bounced, copied);
+	if (copied < len)
 		return sim_refuse(b, attrs, -EFAULT, "%s: bounce of %p+0x%zx: the buffer is not readable memory",
 				  b->name, (void *)orig, len);
 	if (dmasplit_dir_device_writes(dir) &&
@@ -190,7 +194,6 @@ int pool_map(struct dmasplit_bdev *b, struct pool *pool, uintptr_t orig,
 		return r;
 	}
 	memset(*tlb + len, 0, ((uint64_t)n << SLOT_SHIFT) - offset - len);
-	stat_add(&b->stats.bytes_bounced, len);
 	return 0;
 }
 
