@@ -389,9 +389,9 @@ START_TEST(memory_that_is_not_there_is_efault_and_stays_unlocked)
 	tu_log_clear();
 	ck_assert_int_eq(dmasplit_map(dev, m + ps, 64, DMASPLIT_TO_DEVICE, 0,
 				      &dma), -EFAULT);
-	/* AddressSanitizer makes mlock() a no-op: then the frame lookup
-	 * is what finds nothing there. */
-	ck_assert_msg(UNDER_ASAN ||
+	/* A sanitizer makes mlock() a no-op: then the frame lookup is
+	 * what finds nothing there. */
+	ck_assert_msg(MLOCK_IS_NOOP ||
 		      (tu_log_count("no memory the process can reach there") == 1 &&
 		       tu_log_has("direct: " ADDR ": cannot pin 64 bytes at ")),
 		      "log:\n%s", tu_log_text());
@@ -985,13 +985,13 @@ int main(void)
 	tu_add_test_if(tc, memory_that_is_not_there_is_efault_and_stays_unlocked,
 		       root_ok, no_phys);
 	tu_add_test_if(tc, memory_over_the_lock_limit_is_enomem_with_the_limit,
-		       root_ok && !UNDER_ASAN,
-		       !root_ok ? no_phys : "AddressSanitizer makes mlock() a no-op: no limit to reach");
+		       root_ok && !MLOCK_IS_NOOP,
+		       !root_ok ? no_phys : "the sanitizer makes mlock() a no-op: no limit to reach");
 	tu_add_test_if(tc, unmap_vec_is_all_or_nothing, root_ok, no_phys);
 	tu_add_test_if(tc, read_only_memory_is_refused_where_the_device_writes,
-		       root_ok && can_populate_write() && !UNDER_ASAN,
+		       root_ok && can_populate_write() && !MLOCK_IS_NOOP,
 		       !root_ok ? no_phys :
-		       UNDER_ASAN ? "AddressSanitizer makes mlock() a no-op, which leaves read-only memory without a page" :
+		       MLOCK_IS_NOOP ? "the sanitizer makes mlock() a no-op, which leaves read-only memory without a page" :
 		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
 	tu_add_test_if(tc, discontiguous_map_gives_exdev_and_points_to_map_vec, root_ok, no_phys);
 	tu_add_test_if(tc, map_vec_splits_where_memory_breaks_and_merges_where_it_meets,

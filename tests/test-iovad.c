@@ -653,7 +653,7 @@ static long locked_pages(long base)
 	long kb = -1;
 	FILE *f;
 
-	if (UNDER_ASAN || UNDER_TSAN)
+	if (MLOCK_IS_NOOP)
 		return -1;
 	f = fopen("/proc/self/status", "r");
 	ck_assert_ptr_nonnull(f);

@@ -37,6 +37,10 @@
 #define UNDER_TSAN 0
 #endif
 
+/* Both sanitizers make mlock() a no-op: VmLck never shows a pin, and a
+ * page mlock() would have faulted in stays absent. */
+#define MLOCK_IS_NOOP (UNDER_ASAN || UNDER_TSAN)
+
 /* On a dmasplit_log_fn, so that the compiler checks the format it hands
  * on to vsnprintf as printf's. */
 #define TU_LOG_FN __attribute__((format(printf, 6, 0)))
