@@ -50,46 +50,38 @@ for l in "loop 3" "link 90" "link_bulk 15" "map_unmap 1200" "direct 1100" \
 	echo "callgrind-dump $1 4096"
 done
 EOF
-# Valgrind that will not run the program: its banner, the cause in a
-# line of its own (as for an ASan build, without the space after the
-# ==PID==), its totals, status 1.
-cat >"$tmp/refusing" <<'EOF'
-#!/bin/sh
-cat >&2 <<'LOG'
+# fake_valgrind NAME STATUS [CAUSE] [COLLECTED]: a valgrind that runs
+# nothing, writing its banner, CAUSE in a line of its own when given
+# (as valgrind does, without the space after the ==PID==), and its
+# totals (COLLECTED instructions), then exiting STATUS.
+fake_valgrind() {
+	{
+		echo '#!/bin/sh'
+		echo "cat >&2 <<'LOG'"
+		cat <<'LOG'
 ==4242== Callgrind, a call-graph generating cache profiler
 ==4242== Copyright (C) 2002-2017, and GNU GPL'd, by Josef Weidendorfer et al.
 ==4242== Using Valgrind-3.19.0 and LibVEX; rerun with -h for copyright info
 ==4242== Command: dmasplit bench --callgrind --quick
 ==4242== 
 ==4242== For interactive control, run 'callgrind_control -h'.
-==4242==ASan runtime does not come first in initial library list; you should either link runtime to your application or manually preload it with LD_PRELOAD.
+LOG
+		[ -z "${3:-}" ] || echo "==4242==$3"
+		cat <<LOG
 ==4242== 
 ==4242== Events    : Ir
-==4242== Collected : 0
+==4242== Collected : ${4:-0}
 ==4242== 
-==4242== I   refs:      0
+==4242== I   refs:      ${4:-0}
 LOG
-exit 1
-EOF
-# A program that fails saying nothing: valgrind's banner and totals only,
-# status 3.
-cat >"$tmp/banner" <<'EOF'
-#!/bin/sh
-cat >&2 <<'LOG'
-==4242== Callgrind, a call-graph generating cache profiler
-==4242== Copyright (C) 2002-2017, and GNU GPL'd, by Josef Weidendorfer et al.
-==4242== Using Valgrind-3.19.0 and LibVEX; rerun with -h for copyright info
-==4242== Command: dmasplit bench --callgrind --quick
-==4242== 
-==4242== For interactive control, run 'callgrind_control -h'.
-==4242== 
-==4242== Events    : Ir
-==4242== Collected : 123
-==4242== 
-==4242== I   refs:      123
-LOG
-exit 3
-EOF
+		echo 'LOG'
+		echo "exit $2"
+	} >"$tmp/$1"
+}
+# Valgrind that will not run the program (an ASan build), status 1.
+fake_valgrind refusing 1 "ASan runtime does not come first in initial library list; you should either link runtime to your application or manually preload it with LD_PRELOAD."
+# A program that fails saying nothing: the banner and totals only.
+fake_valgrind banner 3 "" 123
 cat >"$tmp/silent" <<'EOF'
 #!/bin/sh
 exit 4
