@@ -159,6 +159,7 @@ char *dmasplit_private_escape_line(char *buf, size_t size,
 	char small[512], *msg = small, *out = buf;
 	size_t i, o = 0, room = size, need, end;
 	va_list again;
+	bool capped;
 	int n;
 
 	va_copy(again, args);
@@ -178,9 +179,10 @@ char *dmasplit_private_escape_line(char *buf, size_t size,
 		}
 	}
 	va_end(again);
-	need = (size_t)n * 4 + 1;
-	if (need > LOG_LINE_MAX)
-		need = LOG_LINE_MAX;
+	/* Four bytes a byte at most (\xNN), unless that passes the limit
+	 * (tested so that no product can wrap a 32-bit size_t). */
+	capped = (size_t)n > (LOG_LINE_MAX - 1) / 4;
+	need = capped ? LOG_LINE_MAX : (size_t)n * 4 + 1;
 	if (need > size) {
 		out = malloc(need);
 		if (out)
@@ -189,8 +191,7 @@ char *dmasplit_private_escape_line(char *buf, size_t size,
 			out = buf;	/* cut to buf */
 	}
 	/* Where the line may not fit whole, its end keeps room for CUT. */
-	end = need > room || (size_t)n * 4 + 1 > LOG_LINE_MAX ?
-	      room - (sizeof(CUT) - 1) : room;
+	end = capped || need > room ? room - (sizeof(CUT) - 1) : room;
 	for (i = 0; msg[i] && o + 5 <= end; i++) {
 		const unsigned char *at = (const unsigned char *)msg + i;
 		unsigned char c = *at;
