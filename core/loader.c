@@ -182,7 +182,7 @@ static bool text_ok(struct dmasplit_ctx *ctx, const char *path,
 		}
 	}
 	if (why)
-		log_err(ctx, "refusing backend %s: %s %s (want one line of at most %zu characters)",
+		log_err(ctx, "refusing backend %s: %s %s (want one line of at most %zu bytes of UTF-8)",
 			path, field, why, max);
 	return !why;
 }
