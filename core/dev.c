@@ -12,6 +12,25 @@
 #include "internal.h"
 #include "private.h"
 
+/* A versioned out-struct must hold at least its size field: false, with
+ * one line naming the call (and the device, dev_name, where there is
+ * one) when out does not. */
+static bool versioned_size_ok(struct dmasplit_ctx *ctx, const char *dev_name,
+			      const char *fn, const char *field,
+			      const void *out)
+{
+	size_t size = *(const size_t *)out;
+
+	if (size >= sizeof(size))
+		return true;
+	if (dev_name)
+		log_err(ctx, "%s: %s: %s->size %zu is too small", dev_name, fn,
+			field, size);
+	else
+		log_err(ctx, "%s: %s->size %zu is too small", fn, field, size);
+	return false;
+}
+
 /* Versioned out-structs: fill what the caller's size covers. */
 static void copy_versioned(void *dst, const void *src, size_t src_size)
 {
@@ -32,11 +51,8 @@ DMASPLIT_EXPORT int dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec
 
 	if (!ctx || !spec || !desc)
 		return -EINVAL;
-	if (desc->size < sizeof(desc->size)) {
-		log_err(ctx, "dmasplit_describe: desc->size %zu is too small",
-			desc->size);
+	if (!versioned_size_ok(ctx, NULL, "dmasplit_describe", "desc", desc))
 		return -EINVAL;
-	}
 	r = spec_parse(ctx, spec, &d);
 	if (r < 0)
 		return r;
@@ -636,11 +652,9 @@ DMASPLIT_EXPORT int dmasplit_dev_get_info(struct dmasplit_dev *dev,
 {
 	if (!dev || !info)
 		return -EINVAL;
-	if (info->size < sizeof(info->size)) {
-		log_err(dev->ctx, "%s: dmasplit_dev_get_info: info->size %zu is too small",
-			dev->name, info->size);
+	if (!versioned_size_ok(dev->ctx, dev->name, "dmasplit_dev_get_info",
+			       "info", info))
 		return -EINVAL;
-	}
 	copy_versioned(info, &dev->info, sizeof(dev->info));
 	return 0;
 }
@@ -695,11 +709,9 @@ DMASPLIT_EXPORT int dmasplit_dev_get_stats(struct dmasplit_dev *dev,
 
 	if (!dev || !stats)
 		return -EINVAL;
-	if (stats->size < sizeof(stats->size)) {
-		log_err(dev->ctx, "%s: dmasplit_dev_get_stats: stats->size %zu is too small",
-			dev->name, stats->size);
+	if (!versioned_size_ok(dev->ctx, dev->name, "dmasplit_dev_get_stats",
+			       "stats", stats))
 		return -EINVAL;
-	}
 	if (dev->ops->get_stats) {
 		r = dev->ops->get_stats(dev->bdev, &s);
 		if (r != 0)
