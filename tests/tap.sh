@@ -44,6 +44,13 @@ skip() {
 	echo "ok $n - $1 # SKIP $2"
 }
 
+# package_version: the build's version, from config.h in
+# $top_builddir; empty where there is none (a test run out of tree).
+package_version() {
+	sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' \
+		"${top_builddir:-.}/config.h" 2>/dev/null
+}
+
 have_python=false
 command -v python3 >/dev/null 2>&1 && have_python=true
 

@@ -132,8 +132,7 @@ newest=$(echo "$want_nodes" | tr ' ' '\n' | sed -n 's/^LIBDMASPLIT_//p' |
 ok $? "the header's version is the symbol map's newest node (header $hver, map $newest)"
 
 # The release a user reads of: the package, its manual pages.
-pver=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' \
-	"${top_builddir:-.}/config.h" 2>/dev/null)
+pver=$(package_version)
 if [ -n "$pver" ]; then
 	case $pver in
 	"$hver"|"$hver".*) true ;;

@@ -134,8 +134,7 @@ run "$tool" info -w sim:nic0
 [ $rc -eq 2 ] && grep -q -- '--wide is for list and devices only' "$err"
 ok $? "-w with info: exit 2"
 
-v=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' \
-	"${top_builddir:-.}/config.h" 2>/dev/null)
+v=$(package_version)
 run "$tool" --version
 if [ -n "$v" ]; then
 	[ $rc -eq 0 ] && [ "$(cat "$out")" = "dmasplit (libdmasplit) $v" ]
