@@ -349,6 +349,9 @@ DMASPLIT_EXPORT int dmasplit_iova_alloc(struct dmasplit_dev *dev, size_t size,
 			      dev->name, __func__);
 	iova->dev = dev;
 	iova->size = rounded;
+	/* A spare object holds its count there: a backend that says 0 and
+	 * writes no address must give address 0, which is refused. */
+	iova->addr = 0;
 	if (likely(dev->bwin_inline)) {
 		r = dev->ops->iova_init(dev->bdev, rounded, flags,
 					iova_area(iova), &iova->addr);

@@ -38,8 +38,8 @@
  *   NAME.winnull   a bug: every second iova_alloc succeeds without
  *                  writing its window
  *   NAME.winlie    with nowin, a bug: iova_alloc succeeds all the same
- *   NAME.nofill    a bug: map, map_vec and alloc_coherent succeed without
- *                  writing the device address
+ *   NAME.nofill    a bug: map, map_vec, alloc_coherent and iova_alloc
+ *                  succeed without writing the device address
  *   NAME.badinfo=mask0|mask65|range|granule0  a bug: get_info gives a
  *                  DMA mask of 0 or 65 bits, a range that ends before it
  *                  starts, or granule 0
@@ -408,7 +408,8 @@ static int tb_iova_alloc(struct dmasplit_bdev *b, uint64_t size,
 		goto fail;
 	if (!b->win_null || !(b->win_allocs++ & 1))
 		*out = w;
-	*addr = bad_addr(b, w->addr, size);
+	if (!b->no_fill)
+		*addr = bad_addr(b, w->addr, size);
 	return 0;
 fail:
 	free(w->page);

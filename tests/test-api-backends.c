@@ -233,6 +233,18 @@ static void bad_addresses_refused(void)
 		ck_assert(cpu == NULL && dma == 7);
 		ck_assert_msg(tu_log_has("from alloc_coherent, which the device cannot use (address 0)"),
 			      "nofill: coherent: log:\n%s", tu_log_text());
+		/* Window objects are reused: the second and later must not
+		 * give what the last one's memory held either. */
+		for (i = 0; i < 3; i++) {
+			struct dmasplit_iova *w = NULL;
+
+			tu_log_clear();
+			ck_assert_int_eq(dmasplit_iova_alloc(d, G, 0, &w), -EIO);
+			ck_assert_ptr_null(w);
+			ck_assert_msg(tu_log_count("from iova_alloc, which the device cannot use (address 0)") == 1,
+				      "nofill: window %u: log:\n%s", i, tu_log_text());
+		}
+		ck_assert_uint_eq(stats_of(d).windows_live, 0);
 		dmasplit_dev_close(d);
 		tu_log_clear();
 	}
