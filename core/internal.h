@@ -44,9 +44,9 @@ static inline void *zalloc_cacheline(size_t size)
  * The calls that open devices, read sysfs or free what holds descriptors
  * defer cancellation for their whole length: CANCEL_DEFERRED, first in
  * their body.  The per-call paths (map, link, sync and the rest) reach a
- * cancellation point only through the log function and the host's pin
- * services, which defer it there; deferring it on every call would cost
- * them more than the call.
+ * cancellation point only through the log function and the host services
+ * that pin memory or read files, which defer it there; deferring it on
+ * every call would cost them more than the call.
  */
 static inline int cancel_defer(void)
 {

@@ -658,6 +658,7 @@ out:
 int p2p_bar_bus(const struct dmasplit_host *host, const char *name,
 		unsigned int bar, uint64_t *bus)
 {
+	CANCEL_DEFERRED;
 	struct dmasplit_ctx *ctx = ctx_from_host(host);
 	uint8_t cfg[CFG_EXP_SIZE];
 	char dir[PATH_MAX];

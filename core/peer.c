@@ -163,6 +163,7 @@ static int host_p2p_distance(const struct dmasplit_host *host,
 			     enum dmasplit_p2p_map *map, char *why,
 			     size_t why_len)
 {
+	CANCEL_DEFERRED;
 	enum dmasplit_p2p_map m = DMASPLIT_P2P_NOT_SUPPORTED;
 	int dist = 0, r;
 

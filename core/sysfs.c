@@ -58,8 +58,11 @@ int sysfs_open_file(const char *full, int flags, int *fd)
 	int f;
 
 	f = open(full, flags | O_CLOEXEC | O_NONBLOCK);
+	/* ENXIO comes only from what is not a regular file: a FIFO opened
+	 * for writing with no reader, a socket, a device node without its
+	 * device. */
 	if (f < 0)
-		return -errno;
+		return errno == ENXIO ? -EINVAL : -errno;
 	if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(f);
 		return -EINVAL;
@@ -71,6 +74,7 @@ int sysfs_open_file(const char *full, int flags, int *fd)
 int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 	       int *fd)
 {
+	CANCEL_DEFERRED;
 	char full[PATH_MAX];
 	int r;
 
@@ -87,6 +91,7 @@ int sysfs_open(const struct dmasplit_host *host, const char *path, int flags,
 int sysfs_read(const struct dmasplit_host *host, const char *path, char *buf,
 	       size_t len)
 {
+	CANCEL_DEFERRED;
 	size_t got = 0;
 	ssize_t n;
 	int fd, r;
@@ -140,6 +145,7 @@ int sysfs_read(const struct dmasplit_host *host, const char *path, char *buf,
 int sysfs_readlink(const struct dmasplit_host *host, const char *path,
 		   char *buf, size_t len)
 {
+	CANCEL_DEFERRED;
 	char full[PATH_MAX];
 	ssize_t n;
 	int r;

@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "p2ptree.h"
 #include "testutil.h"
 
 #define G 4096ull
@@ -1153,6 +1156,109 @@ START_TEST(host_services_refuse_null_and_escapes)
 }
 END_TEST
 
+/* A sysfs tree with one attribute, one link and one FIFO. */
+static void fill_sysfs(const char *dir)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/attr", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("1\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	ck_assert_int_eq(symlink("attr", path), 0);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+}
+
+static void empty_sysfs(const char *dir)
+{
+	static const char *const names[] = { "attr", "link", "fifo" };
+	char path[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+
+/* Anything but a regular file is refused, the open not waiting: a FIFO
+ * for reading, and for writing, where no reader gives ENXIO. */
+START_TEST(sysfs_open_refuses_a_fifo_either_way)
+{
+	char dir[] = "/tmp/dmasplit-sysfs-XXXXXX";
+	int fd = -1;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	fill_sysfs(dir);
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, dir), 0);
+	ck_assert_int_eq(host->sysfs_open(host, "fifo", O_RDONLY, &fd), -EINVAL);
+	ck_assert_int_eq(host->sysfs_open(host, "fifo", O_WRONLY, &fd), -EINVAL);
+	ck_assert_int_eq(host->sysfs_open(host, "fifo", O_RDWR, &fd), -EINVAL);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(host->sysfs_open(host, "attr", O_RDONLY, &fd), 0);
+	ck_assert_int_eq(close(fd), 0);
+	empty_sysfs(dir);
+}
+END_TEST
+
+struct services_run {
+	int read_r, readlink_r, open_r, dist_r, bar_r;
+	bool returned;
+};
+
+static void *services_with_a_cancel_pending(void *arg)
+{
+	struct services_run *run = arg;
+	enum dmasplit_p2p_map map;
+	char buf[16];
+	uint64_t bus;
+	int fd = -1;
+
+	/* Pending from here on: the next cancellation point acts on it. */
+	pthread_cancel(pthread_self());
+	run->read_r = host->sysfs_read(host, "attr", buf, sizeof(buf));
+	run->readlink_r = host->sysfs_readlink(host, "link", buf, sizeof(buf));
+	run->open_r = host->sysfs_open(host, "attr", O_RDONLY, &fd);
+	if (fd >= 0)
+		syscall(SYS_close, fd);		/* close(2) would act on it */
+	run->dist_r = host->p2p_distance(host, A, B, &map, NULL, 0);
+	run->bar_r = host->pci_bar_bus(host, A, 0, &bus);
+	run->returned = true;
+	return NULL;
+}
+
+/* dmasplit-backend(7): the host services disable cancellation where they
+ * read files, so that a backend calling one under its own lock is not
+ * left with the lock held by a thread that ended there. */
+START_TEST(host_services_that_read_files_are_no_cancellation_points)
+{
+	struct services_run run = { 0 };
+	void *ret = (void *)1;
+	pthread_t tid;
+
+	tree_new();
+	switch_tree(-1, -1, -1);
+	fill_sysfs(tree_root);
+	ck_assert_int_eq(dmasplit_ctx_set_sysfs_root(ctx, tree_root), 0);
+	ck_assert_int_eq(pthread_create(&tid, NULL,
+					services_with_a_cancel_pending, &run), 0);
+	ck_assert_int_eq(pthread_join(tid, &ret), 0);
+	ck_assert_msg(run.returned && ret == NULL,
+		      "a host service was a cancellation point (read %d, readlink %d, open %d, p2p_distance %d, pci_bar_bus %d)",
+		      run.read_r, run.readlink_r, run.open_r, run.dist_r,
+		      run.bar_r);
+	ck_assert_int_eq(run.read_r, 0);
+	ck_assert_int_eq(run.readlink_r, 0);
+	ck_assert_int_eq(run.open_r, 0);
+	ck_assert_int_ge(run.dist_r, 0);	/* below one switch */
+	tree_free();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("services");
@@ -1199,6 +1305,8 @@ int main(void)
 	tc = tcase_create("host");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, host_services_refuse_null_and_escapes);
+	tcase_add_test(tc, sysfs_open_refuses_a_fifo_either_way);
+	tcase_add_test(tc, host_services_that_read_files_are_no_cancellation_points);
 	suite_add_tcase(s, tc);
 
 	return tu_main(s);
