@@ -567,6 +567,8 @@ START_TEST(running_out_of_memory_is_said_in_one_line)
 	struct dmasplit_batch *batch = NULL;
 	struct dmasplit_iova *iova = NULL;
 	struct dmasplit_dev *dev = NULL;
+	void *cpu = NULL;
+	uint64_t dma;
 	long n;
 
 	ck_assert_ptr_nonnull(ctx);
@@ -606,6 +608,35 @@ START_TEST(running_out_of_memory_is_said_in_one_line)
 		}
 		ck_assert_int_eq(r, -ENOMEM);
 		ck_assert_msg(said_lines == 1 && strstr(said, "nomem2: no memory for the device"),
+			      "dmasplit_dev_open: %u lines, the last '%s'",
+			      said_lines, said);
+		break;
+	}
+	ck_assert_int_lt(n, 200);
+
+	/* Memory the device reaches untranslated: the line says the
+	 * process has none, not that none lies below the DMA mask. */
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:nomem3,iommu=off", &dev), 0);
+	EXPECT_NO_MEMORY(dmasplit_alloc_coherent(dev, 4096, 0, &cpu, &dma),
+			 "no memory for 4096 bytes of coherent memory: ");
+	dmasplit_dev_close(dev);
+	for (n = 1; n < 200; n++) {
+		struct dmasplit_dev *d2 = NULL;
+		char what[32];
+		int r, fired;
+
+		said_lines = 0;
+		fi_arm(n);
+		r = dmasplit_dev_open(ctx, "sim:nomem4,iommu=off", &d2);
+		fired = fi_fired(what, sizeof(what));
+		fi_arm(0);
+		ck_assert_msg(fired, "dmasplit_dev_open made no mmap");
+		if (strcmp(what, "mmap")) {
+			dmasplit_dev_close(d2);
+			continue;
+		}
+		ck_assert_int_eq(r, -ENOMEM);
+		ck_assert_msg(said_lines == 1 && strstr(said, "nomem4: no memory for a bounce pool of "),
 			      "dmasplit_dev_open: %u lines, the last '%s'",
 			      said_lines, said);
 		break;

@@ -48,11 +48,14 @@ void *low_mmap(size_t len, uint64_t limit)
 
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p != MAP_FAILED) {
-		if ((uintptr_t)p + (len - 1) <= limit)
-			return p;
-		munmap(p, len);
-	}
+	/* Where the kernel finds no room at all (an address-space limit,
+	 * no hole that large), no hint finds one either. */
+	if (p == MAP_FAILED)
+		return NULL;
+	if ((uintptr_t)p + (len - 1) <= limit)
+		return p;
+	munmap(p, len);
+	errno = ERANGE;
 	if (len - 1 > limit || limit - (len - 1) < LOW_FLOOR)
 		return NULL;
 	step = (len + LOW_STEP - 1) & ~(LOW_STEP - 1);
@@ -73,6 +76,7 @@ void *low_mmap(size_t len, uint64_t limit)
 				return p;
 		}
 	}
+	errno = ERANGE;
 	return NULL;
 }
 
@@ -317,13 +321,19 @@ int nommu_alloc_coherent(struct dmasplit_bdev *b, size_t size, void **cpu,
 	struct held_entry e = { .len = size, .flags = HELD_COHERENT };
 	void *p = NULL;
 
+	errno = ENOMEM;		/* a size no alignment holds */
 	if (align && sim_align_len(len, align))
 		p = low_mmap(sim_align_len(len, align), b->limit);
 	if (p)
 		p = sim_align_trim(p, len, align);
-	if (!p) {
+	if (!p && errno == ERANGE) {
 		sim_err(b, "%s: no %zu bytes of memory below the DMA mask",
 			b->name, len);
+		return -ENOMEM;
+	}
+	if (!p) {
+		sim_err(b, "%s: no memory for %zu bytes of coherent memory: %s",
+			b->name, len, strerror(errno));
 		return -ENOMEM;
 	}
 	e.dma = (uintptr_t)p;

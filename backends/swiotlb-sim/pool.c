@@ -29,10 +29,15 @@ int pool_init(struct dmasplit_bdev *b, struct pool *pool, uint64_t size,
 	memset(pool, 0, sizeof(*pool));
 	pool->map_len = pool_map_len(size);
 	pool->map = low_mmap(pool->map_len, limit);
-	if (!pool->map) {
+	if (!pool->map && errno == ERANGE) {
 		sim_err(b, "%s: cannot place a bounce pool of %llu bytes below the DMA mask (last address 0x%llx)",
 			b->name, (unsigned long long)size,
 			(unsigned long long)limit);
+		return -ENOMEM;
+	}
+	if (!pool->map) {
+		sim_err(b, "%s: no memory for a bounce pool of %llu bytes: %s",
+			b->name, (unsigned long long)size, strerror(errno));
 		return -ENOMEM;
 	}
 	pool->base = (uint8_t *)(((uintptr_t)pool->map + POOL_ALIGN - 1) &

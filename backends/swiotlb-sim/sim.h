@@ -808,7 +808,8 @@ int  nommu_dma_rw(struct dmasplit_bdev *b, uint64_t dma, uint8_t *buf,
 		  size_t len, bool write);
 /* Anonymous memory placed at or below limit (the pool, coherent memory),
  * never below LOW_FLOOR, where mmap_min_addr and the program's own image
- * live. */
+ * live.  NULL with errno ERANGE when there was memory, only none below
+ * limit; else with mmap's errno. */
 #define LOW_FLOOR (16ull << 20)
 void *low_mmap(size_t len, uint64_t limit);
 
