@@ -19,11 +19,13 @@ static bool args_bad(const void *vaddr, size_t len, enum dmasplit_dir dir,
 	       xfer_bad(dir, attrs);
 }
 
-/* regions: whether a registered region may serve the map; not for a
- * region's own mapping (map_region_own()). */
+/* app: the application's map, which a registered region may serve and
+ * the checker records; not a region's own mapping (map_region_own()),
+ * which is no mapping of the application's to sync or unmap
+ * (dmasplit_region_new(3)). */
 static int map_any(struct dmasplit_dev *dev, void *vaddr, size_t len,
 		   enum dmasplit_dir dir, uint32_t attrs, uint64_t *dma,
-		   const void *caller, bool regions)
+		   const void *caller, bool app)
 {
 	/* Address 0 until the backend gives one: one that returns success
 	 * without is refused as giving address 0. */
@@ -36,7 +38,7 @@ static int map_any(struct dmasplit_dev *dev, void *vaddr, size_t len,
 		return refuse(dev->ctx, attrs, -EINVAL,
 			      "%s: dmasplit_map: invalid arguments (vaddr %p, len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, vaddr, len, (int)dir, attrs);
-	if (regions && regions_live(dev)) {
+	if (app && regions_live(dev)) {
 		r = region_map(dev, vaddr, len, dir, &seg.dma);
 		if (r == 0 && dev->check) {
 			seg.len = len;
@@ -58,7 +60,7 @@ static int map_any(struct dmasplit_dev *dev, void *vaddr, size_t len,
 		return backend_error(dev, r, ERRS_MAP, "map");
 	if (dma_bad(dev, seg.dma, len))
 		r = backend_bad_dma(dev, seg.dma, len, "map");
-	else if (dev->check) {
+	else if (dev->check && app) {
 		seg.len = len;
 		r = check_map_add(dev, CHECK_MAP, &seg, 1, dir, vaddr, NULL, 0,
 				  caller, false);
@@ -121,11 +123,12 @@ int map_region_own(struct dmasplit_dev *dev, void *vaddr, size_t len,
 		       __builtin_return_address(0), false);
 }
 
-/* regions: whether a mapping through a registered region may be what
- * dma names; not for a region's own mapping (unmap_region_own()). */
+/* app: the application's unmap, which may name a mapping made through a
+ * registered region and which the checker checks; not a region's own
+ * mapping (unmap_region_own()). */
 static int unmap_any(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 		     enum dmasplit_dir dir, uint32_t attrs, const void *caller,
-		     bool regions)
+		     bool app)
 {
 	struct dmasplit_seg seg = { .dma = dma, .len = len };
 	struct check_entry *taken = NULL;
@@ -138,8 +141,9 @@ static int unmap_any(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 			      "%s: dmasplit_unmap: invalid arguments (dma 0x%" PRIx64 ", len 0x%zx, dir %d, attrs 0x%x)",
 			      dev->name, dma, len, (int)dir, attrs);
 	/* The checker first: it knows the mappings made through regions
-	 * too, each by its start, length and direction. */
-	if (dev->check) {
+	 * too, each by its start, length and direction; a region's own
+	 * mapping it does not know (map_any()). */
+	if (dev->check && app) {
 		r = check_map_take(dev, CHECK_MAP, &seg, 1, dir, attrs, NULL,
 				   caller, &taken);
 		if (r < 0)
@@ -148,7 +152,7 @@ static int unmap_any(struct dmasplit_dev *dev, uint64_t dma, size_t len,
 	/* The checker knows whether a region made the mapping: on a
 	 * device without translation a mapping made past a region may
 	 * start in the same granule as one made through it. */
-	if (regions && regions_live(dev) &&
+	if (app && regions_live(dev) &&
 	    (!taken || check_taken_in_region(taken))) {
 		r = region_unmap(dev, dma, len, dir, attrs);
 		if (r != REGION_NONE) {

@@ -730,7 +730,7 @@ START_TEST(checker_lets_untranslated_devices_map_the_same_bytes_twice)
 	struct dmasplit_seg segs[2];
 	unsigned int nsegs = 2;
 	uint64_t a, b;
-	struct dmasplit_dev *d = open_other("sim:p,testa.phys,testa.nowin", "testa");
+	struct dmasplit_dev *d = open_other("sim:p,testa.phys,nowin", "testa");
 
 	ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE, 0, &a), 0);
 	ck_assert_msg(dmasplit_map(d, buf + 100, 10, DMASPLIT_TO_DEVICE, 0, &b) == 0,
@@ -761,7 +761,7 @@ START_TEST(checker_tells_vectors_of_the_same_bytes_apart)
 	unsigned int order;
 
 	for (order = 0; order < 2; order++) {
-		struct dmasplit_dev *d = open_other("sim:p,testa.phys,testa.nowin", "testa");
+		struct dmasplit_dev *d = open_other("sim:p,testa.phys,nowin", "testa");
 		struct dmasplit_seg s2[2], s1[1];
 		unsigned int n2 = 2, n1 = 1;
 		int r1, r2;
@@ -790,7 +790,7 @@ END_TEST
  * directions; a direction no mapping has is still refused. */
 START_TEST(checker_syncs_the_same_bytes_by_the_mapping_that_allows_it)
 {
-	struct dmasplit_dev *d = open_other("sim:p,testa.phys,testa.nowin", "testa");
+	struct dmasplit_dev *d = open_other("sim:p,testa.phys,nowin", "testa");
 	uint64_t a, b;
 
 	ck_assert_int_eq(dmasplit_map(d, buf + 7, 37, DMASPLIT_FROM_DEVICE, 0, &a), 0);
@@ -807,6 +807,41 @@ START_TEST(checker_syncs_the_same_bytes_by_the_mapping_that_allows_it)
 	ck_assert(tu_log_has("mapped TO_DEVICE"));
 	ck_assert_int_eq(dmasplit_unmap(d, a, 37, DMASPLIT_FROM_DEVICE, 0), 0);
 	ck_assert_int_eq(dmasplit_unmap(d, b, 4 * G, DMASPLIT_TO_DEVICE, 0), 0);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
+/* A region on a device without windows is one mapping of the library's,
+ * at the region's addresses; without translation it shares them with the
+ * application's mappings of the same bytes.  It is no mapping of the
+ * application's: a sync must lie in one made through the region, and an
+ * unmap must name one (dmasplit_region_new(3)). */
+START_TEST(checker_counts_no_region_s_own_mapping_as_the_application_s)
+{
+	struct dmasplit_dev *d = open_other("sim:p,testa.phys,nowin", "testa");
+	struct dmasplit_region *rg = NULL;
+	uint64_t ra, m;
+
+	ck_assert_int_eq(dmasplit_region_new(d, buf, 4 * G,
+					     DMASPLIT_BIDIRECTIONAL, 0, &rg), 0);
+	ra = dmasplit_region_addr(rg);
+	ck_assert_msg(dmasplit_sync_for_cpu(d, ra, G, DMASPLIT_TO_DEVICE) == -ENOENT,
+		      "sync with nothing mapped through the region: log:\n%s",
+		      tu_log_text());
+	ck_assert_int_eq(dmasplit_map(d, buf + 100, 200, DMASPLIT_TO_DEVICE, 0,
+				      &m), 0);
+	ck_assert_uint_eq(m, ra + 100);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, m, 300, DMASPLIT_TO_DEVICE),
+			 -ENOENT);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, m, 200, DMASPLIT_FROM_DEVICE),
+			 -EINVAL);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(d, m, 200, DMASPLIT_TO_DEVICE), 0);
+	ck_assert_int_eq(dmasplit_unmap(d, m, 200, DMASPLIT_TO_DEVICE, 0), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_unmap(d, ra, 4 * G, DMASPLIT_BIDIRECTIONAL, 0),
+			 -ENOENT);
+	ck_assert_msg(tu_log_count("dmasplit_unmap") == 1, "%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_region_free(rg), 0);
 	dmasplit_dev_close(d);
 }
 END_TEST
@@ -1021,6 +1056,7 @@ int main(void)
 	tcase_add_test(tc, checker_says_what_the_backend_could_not_release);
 	tcase_add_test(tc, checker_lets_untranslated_devices_map_the_same_bytes_twice);
 	tcase_add_test(tc, checker_syncs_the_same_bytes_by_the_mapping_that_allows_it);
+	tcase_add_test(tc, checker_counts_no_region_s_own_mapping_as_the_application_s);
 	tcase_add_test(tc, checker_tells_vectors_of_the_same_bytes_apart);
 	tu_add_test_if(tc, checker_state_follows_links_not_window_size,
 		       tu_backend_built("swiotlb-sim"),
