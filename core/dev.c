@@ -65,12 +65,20 @@ DMASPLIT_EXPORT int dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec
 	return 0;
 }
 
-/* Backends see a full-size description whatever the caller passed. */
-static _must_check_ int full_desc(const struct dmasplit_desc *desc,
+/* Backends see a full-size description whatever the caller passed; one
+ * that does not reach past bus and name is refused, in one line when
+ * there is a context to say it in. */
+static _must_check_ int full_desc(struct dmasplit_ctx *ctx, const char *fn,
+				  const struct dmasplit_desc *desc,
 				  struct dmasplit_desc *full)
 {
-	if (!desc || desc->size < offsetof(struct dmasplit_desc, options))
+	if (!desc)
 		return -EINVAL;
+	if (desc->size < offsetof(struct dmasplit_desc, options))
+		return refuse(ctx, 0, -EINVAL,
+			      "%s: a description of %zu bytes, which does not hold the bus and name (%zu)",
+			      fn, desc->size,
+			      offsetof(struct dmasplit_desc, options));
 	memset(full, 0, sizeof(*full));
 	memcpy(full, desc,
 	       desc->size < sizeof(*full) ? desc->size : sizeof(*full));
@@ -100,8 +108,11 @@ DMASPLIT_EXPORT int dmasplit_backend_probe(struct dmasplit_backend *be,
 	struct dmasplit_desc full;
 	int r, s = 0;
 
-	if (!be || !score || full_desc(desc, &full) < 0)
+	if (!be || !score)
 		return -EINVAL;
+	r = full_desc(be->ctx, __func__, desc, &full);
+	if (r < 0)
+		return r;
 	r = be->ops.probe(&be->ctx->host, &full, &s);
 	if (r < 0 && is_errno(r))
 		return r;
@@ -168,8 +179,13 @@ DMASPLIT_EXPORT int dmasplit_select(struct dmasplit_ctx *ctx,
 	CANCEL_DEFERRED;
 	struct dmasplit_desc full;
 
-	if (!ctx || !backend || full_desc(desc, &full) < 0)
+	int r;
+
+	if (!ctx || !backend)
 		return -EINVAL;
+	r = full_desc(ctx, __func__, desc, &full);
+	if (r < 0)
+		return r;
 	return select_backend(ctx, &full, backend);
 }
 

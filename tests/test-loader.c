@@ -832,9 +832,14 @@ START_TEST(probe_and_select_are_callable_directly)
 	desc.size = offsetof(struct dmasplit_desc, spec_mask_bits);
 	ck_assert_int_eq(dmasplit_select(ctx, &desc, &sel), 0);
 	ck_assert_ptr_eq(sel, b);
+	/* Too small to hold the bus and name: refused, in one line each. */
 	desc.size = 4;
+	tu_log_clear();
 	ck_assert_int_eq(dmasplit_select(ctx, &desc, &sel), -EINVAL);
 	ck_assert_int_eq(dmasplit_backend_probe(a, &desc, &score), -EINVAL);
+	ck_assert_msg(tu_log_count("dmasplit_select: a description of 4 bytes") == 1 &&
+		      tu_log_count("dmasplit_backend_probe: a description of 4 bytes") == 1,
+		      "log:\n%s", tu_log_text());
 	ck_assert_int_eq(dmasplit_backend_probe(NULL, &desc, &score), -EINVAL);
 	ck_assert_int_eq(dmasplit_select(NULL, &desc, &sel), -EINVAL);
 	ck_assert_int_eq(dmasplit_select(ctx, NULL, &sel), -EINVAL);
