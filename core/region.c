@@ -417,6 +417,8 @@ static const char *region_unusable(const struct dmasplit_dev *dev)
 		return "the device is not coherent (syncs would flush)";
 	if (!(f & DMASPLIT_DEV_WINDOWS) && (f & DMASPLIT_DEV_BOUNCE))
 		return "the device has no windows and bounces";
+	if (!(f & DMASPLIT_DEV_WINDOWS) && !dev->ops->map)
+		return "the device has neither windows nor mappings";
 	return NULL;
 }
 

@@ -177,6 +177,27 @@ START_TEST(a_provider_without_a_range_counts_none)
 }
 END_TEST
 
+/* A provider hands out its memory but maps none of the application's:
+ * no region on it, said in one line (dmasplit_region_new(3)). */
+START_TEST(a_provider_has_no_registered_regions)
+{
+	static char mem[2 * 4096] __attribute__((aligned(4096)));
+	struct dmasplit_region *rg = NULL;
+	struct dmasplit_dev *d = NULL;
+
+	provider_and_client(-1, true);
+	ck_assert_int_eq(dmasplit_dev_open(ctx, A, &d), 0);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_region_new(d, mem, sizeof(mem),
+					     DMASPLIT_TO_DEVICE, 0, &rg),
+			 -EOPNOTSUPP);
+	ck_assert_ptr_null(rg);
+	ck_assert_msg(tu_log_count("no registered regions: the device has neither windows nor mappings") == 1,
+		      "log:\n%s", tu_log_text());
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 struct peer_fixture {
 	struct dmasplit_dev *prov, *client;
 	void *cpu;
@@ -550,6 +571,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup_backends, teardown_backends);
 	tcase_add_test(tc, p2pdma_takes_devices_with_published_peer_memory);
 	tcase_add_test(tc, a_provider_without_a_range_counts_none);
+	tcase_add_test(tc, a_provider_has_no_registered_regions);
 	tu_add_test_if(tc, peer_memory_is_a_shared_mapping_at_its_bus_address,
 		       phys, why);
 	tu_add_test_if(tc, a_client_below_the_switch_maps_peer_memory_at_its_bus_address,
