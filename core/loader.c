@@ -144,9 +144,10 @@ static size_t whole_fields(size_t size)
  * of `dmasplit info`, log lines and callers' own tables: printable UTF-8
  * (no C0, DEL or C1, which may break a line or start a terminal's
  * escape, and no byte that is not UTF-8, which a terminal not in UTF-8
- * may take for C1), and short; NULL reads as empty.  No byte past the
- * limit is read, so that a string without its NUL costs a refusal, not
- * a read through the plugin's data.  False, with the refusal logged,
+ * may take for C1), and short; NULL reads as empty.  At most max + 1
+ * bytes of s are read, the longest text and its NUL, so that a string
+ * without its NUL costs a refusal, not a read through the plugin's data
+ * into a page that may not be there.  False, with the refusal logged,
  * when s is not that.
  */
 #define BACKEND_VERSION_MAX 63
@@ -158,7 +159,9 @@ static bool text_ok(struct dmasplit_ctx *ctx, const char *path,
 	const char *why = NULL;
 	size_t n;
 
-	for (n = 0; s && s[n] && !why; n++) {
+	/* A verdict stops the loop before the next byte is read: the one
+	 * after s[max] never is. */
+	for (n = 0; !why && s && s[n]; n++) {
 		unsigned char c = (unsigned char)s[n], seq[5] = { 0 };
 		uint32_t cp;
 		size_t k, len;

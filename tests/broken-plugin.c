@@ -5,6 +5,12 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#if defined(BROKEN_EDGETEXT)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include <dmasplit/backend.h>
 
@@ -162,6 +168,44 @@ DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
 dmasplit_backend_v2(void)
 {
 	return &ops;
+}
+#elif defined(BROKEN_EDGETEXT)
+/*
+ * The text of the variable var, without its NUL (with it where
+ * TB_EDGE_NUL is set), ending where a page that cannot be read begins:
+ * the loader must decide on what is before it.  NULL, for the table's
+ * own text, where var is not set.
+ */
+static const char *at_edge(const char *var)
+{
+	const char *text = getenv(var);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), len;
+	char *m;
+
+	if (!text)
+		return NULL;
+	len = strlen(text) + (getenv("TB_EDGE_NUL") ? 1 : 0);
+	m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || len > page ||
+	    mprotect(m + page, page, PROT_NONE) < 0)
+		abort();
+	memcpy(m + page - len, text, len);
+	return m + page - len;
+}
+
+DMASPLIT_BACKEND_EXPORT const struct dmasplit_backend_ops *
+DMASPLIT_BACKEND_ENTRY(void)
+{
+	static struct dmasplit_backend_ops edge;
+	const char *s;
+
+	edge = ops;
+	if ((s = at_edge("TB_EDGE_VERSION")))
+		edge.version = s;
+	if ((s = at_edge("TB_EDGE_DESCRIPTION")))
+		edge.description = s;
+	return &edge;
 }
 #else
 #if defined(BROKEN_TINY)

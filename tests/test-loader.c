@@ -130,6 +130,72 @@ START_TEST(refuses_each_broken_plugin_and_keeps_the_rest)
 }
 END_TEST
 
+/*
+ * A version or description of n ASCII bytes and then tail, with no NUL
+ * (or with one at the limit), placed by the plugin edgetext against a
+ * page that cannot be read: the loader decides on the longest text and
+ * its NUL and reads no further, or the test dies of SIGSEGV.
+ */
+static const struct {
+	const char *var;
+	size_t n;
+	const char *tail;
+	bool nul;
+	const char *reason;	/* NULL: the plugin loads */
+} edges[] = {
+	{ "TB_EDGE_VERSION", 64, "", false,
+	  "version is too long (want one line of at most 63 bytes of UTF-8)" },
+	{ "TB_EDGE_DESCRIPTION", 256, "", false,
+	  "description is too long (want one line of at most 255 bytes of UTF-8)" },
+	{ "TB_EDGE_VERSION", 63, "", true, NULL },
+	{ "TB_EDGE_DESCRIPTION", 255, "", true, NULL },
+	{ "TB_EDGE_DESCRIPTION", 253, "\xc3\xa9", true, NULL },
+};
+
+START_TEST(text_is_read_no_further_than_its_limit_and_nul)
+{
+	const char *const list[] = { "testa", "edgetext", NULL };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		struct dmasplit_backend *be;
+		struct dmasplit_ctx *ctx;
+		char text[512], want[512];
+
+		memset(text, 'v', edges[i].n);
+		snprintf(text + edges[i].n, sizeof(text) - edges[i].n, "%s",
+			 edges[i].tail);
+		ck_assert_int_eq(setenv(edges[i].var, text, 1), 0);
+		if (edges[i].nul)
+			ck_assert_int_eq(setenv("TB_EDGE_NUL", "1", 1), 0);
+		ctx = tu_ctx_with(list);
+		ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+		unsetenv(edges[i].var);
+		unsetenv("TB_EDGE_NUL");
+		if (edges[i].reason) {
+			snprintf(want, sizeof(want), "/backend-edgetext.so: %s",
+				 edges[i].reason);
+			ck_assert_msg(tu_log_count("refusing backend") == 1 &&
+				      tu_log_has(want),
+				      "%s of %zu + %zu bytes: expected one refusal with '%s', log:\n%s",
+				      edges[i].var, edges[i].n,
+				      strlen(edges[i].tail), want, tu_log_text());
+			ck_assert_uint_eq(count_backends(ctx), 1);
+		} else {
+			ck_assert_msg(!tu_log_has("refusing"),
+				      "%s of %zu + %zu bytes: refused, log:\n%s",
+				      edges[i].var, edges[i].n,
+				      strlen(edges[i].tail), tu_log_text());
+			ck_assert_int_eq(dmasplit_backend_find(ctx, "broken", &be), 0);
+			ck_assert_str_eq(strcmp(edges[i].var, "TB_EDGE_VERSION") ?
+					 dmasplit_backend_get_description(be) :
+					 dmasplit_backend_get_version(be), text);
+		}
+		tu_ctx_free(ctx);
+	}
+}
+END_TEST
+
 struct reentry {
 	struct dmasplit_ctx *ctx;
 	unsigned int lines, backends_seen;
@@ -856,6 +922,7 @@ int main(void)
 	tu_plugin_dir();
 	tcase_add_test(tc, loads_good_plugins_in_order);
 	tcase_add_test(tc, refuses_each_broken_plugin_and_keeps_the_rest);
+	tcase_add_test(tc, text_is_read_no_further_than_its_limit_and_nul);
 	tcase_add_test(tc, a_log_function_may_call_the_library_while_backends_load);
 	tcase_add_test(tc, refuses_duplicate_uuid_and_name);
 	tcase_add_test(tc, refuses_plugin_writable_by_others);
