@@ -157,23 +157,25 @@ static bool text_ok(struct dmasplit_ctx *ctx, const char *path,
 		    const char *field, const char *s, size_t max)
 {
 	const char *why = NULL;
-	size_t n;
+	size_t n, end = 0;
 
-	/* A verdict stops the loop before the next byte is read: the one
-	 * after s[max] never is. */
-	for (n = 0; !why && s && s[n]; n++) {
+	/* The length first, s[max] the last byte read: a character the
+	 * limit cuts in two makes the text too long, not ill-formed. */
+	while (s && end <= max && s[end])
+		end++;
+	if (end > max)
+		why = "is too long";
+	for (n = 0; n < end && !why; n++) {
 		unsigned char c = (unsigned char)s[n], seq[5] = { 0 };
 		uint32_t cp;
 		size_t k, len;
 
-		if (n == max) {
-			why = "is too long";
-		} else if (c < 0x20 || c == 0x7f) {
+		if (c < 0x20 || c == 0x7f) {
 			why = "holds a control character";
 		} else if (c >= 0x80) {
-			/* The sequence, read no further than its end, the
-			 * string's or the limit's. */
-			for (k = 0; k < 4 && n + k < max && s[n + k]; k++)
+			/* The sequence, read no further than the string's
+			 * end. */
+			for (k = 0; k < 4 && n + k < end; k++)
 				seq[k] = (unsigned char)s[n + k];
 			len = dmasplit_private_utf8_decode(seq, &cp);
 			if (!len)

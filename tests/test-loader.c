@@ -150,6 +150,14 @@ static const struct {
 	{ "TB_EDGE_VERSION", 63, "", true, NULL },
 	{ "TB_EDGE_DESCRIPTION", 255, "", true, NULL },
 	{ "TB_EDGE_DESCRIPTION", 253, "\xc3\xa9", true, NULL },
+	/* Well-formed UTF-8 whose last character the limit cuts: too long,
+	 * not ill-formed. */
+	{ "TB_EDGE_DESCRIPTION", 254, "\xc3\xa9", false,
+	  "description is too long (want one line of at most 255 bytes of UTF-8)" },
+	{ "TB_EDGE_DESCRIPTION", 254, "\xe2\x82\xac", false,
+	  "description is too long (want one line of at most 255 bytes of UTF-8)" },
+	{ "TB_EDGE_VERSION", 62, "\xc3\xa9", false,
+	  "version is too long (want one line of at most 63 bytes of UTF-8)" },
 };
 
 START_TEST(text_is_read_no_further_than_its_limit_and_nul)
