@@ -42,6 +42,13 @@ static const char *unsafe_reason(const struct stat *st, char *buf, size_t len)
 	return NULL;
 }
 
+/* Out of memory or descriptors: no verdict on a plugin or a directory,
+ * and gone by a later try. */
+static bool transient(int err)
+{
+	return err == ENOMEM || err == EMFILE || err == ENFILE;
+}
+
 static bool valid_name(const char *name)
 {
 	size_t n = 0;
@@ -310,8 +317,8 @@ static int check_file(struct dmasplit_ctx *ctx, const char *path,
 	struct stat st;
 
 	*real = realpath(path, NULL);
-	if (!*real && errno == ENOMEM)
-		return -ENOMEM;
+	if (!*real && transient(errno))
+		return -errno;
 	if (!*real || stat(*real, &st) < 0) {
 		log_err(ctx, "refusing backend %s: %s", path, strerror(errno));
 		goto fail;
@@ -343,8 +350,8 @@ fail:
 	return -EPERM;
 }
 
-/* 0 when loaded or refused for good (logged), -ENOMEM when it may load
- * at the next try. */
+/* 0 when loaded or refused for good (logged), -ENOMEM, -EMFILE or
+ * -ENFILE when it may load at the next try. */
 static int load_file(struct dmasplit_ctx *ctx, const char *path,
 		     struct dmasplit_backend ***tail)
 {
@@ -355,7 +362,7 @@ static int load_file(struct dmasplit_ctx *ctx, const char *path,
 
 	r = check_file(ctx, path, &real);
 	if (r < 0)
-		return r == -ENOMEM ? r : 0;
+		return transient(-r) ? r : 0;
 	be = calloc(1, sizeof(*be));
 	if (!be || !(be->path = strdup(path))) {
 		free(be);
@@ -366,6 +373,11 @@ static int load_file(struct dmasplit_ctx *ctx, const char *path,
 	/* The checked file, not whatever the link points to by now. */
 	be->dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	free(real);
+	/* Refused even where the process was out of descriptors or address
+	 * space: glibc's dlopen() leaves errno as it was, and says why only
+	 * in dlerror()'s text, translated, which for address space ("failed
+	 * to map segment from shared object") names no error at all.  The
+	 * line quotes that text. */
 	if (!be->dl) {
 		log_err(ctx, "refusing backend %s: dlopen failed: %s", path,
 			dlerror());
@@ -460,7 +472,7 @@ static int not_dot(const struct dirent *d)
 	return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
 }
 
-/* 0, or -ENOMEM as load_file(). */
+/* 0, or -ENOMEM, -EMFILE or -ENFILE as load_file(). */
 static int load_dir(struct dmasplit_ctx *ctx, const char *dir,
 		    struct dmasplit_backend ***tail)
 {
@@ -477,8 +489,8 @@ static int load_dir(struct dmasplit_ctx *ctx, const char *dir,
 		if (errno == ENOENT)
 			log_dbg(ctx, "backend directory %s: %s", dir,
 				strerror(errno));
-		else if (errno == ENOMEM)
-			return -ENOMEM;
+		else if (transient(errno))
+			return -errno;
 		else
 			log_err(ctx, "cannot read backend directory %s: %s",
 				dir, strerror(errno));
@@ -490,8 +502,8 @@ static int load_dir(struct dmasplit_ctx *ctx, const char *dir,
 		return 0;
 	}
 	n = scandir(dir, &names, not_dot, alphasort);
-	if (n < 0 && errno == ENOMEM)
-		return -ENOMEM;
+	if (n < 0 && transient(errno))
+		return -errno;
 	if (n < 0) {
 		log_err(ctx, "cannot read backend directory %s: %s", dir,
 			strerror(errno));
@@ -546,8 +558,9 @@ int loader_load(struct dmasplit_ctx *ctx)
 	for (entry = builtin_backends; !ctx->no_builtin && *entry && r == 0;
 	     entry++)
 		r = load_builtin(ctx, *entry, &tail);
-	/* Out of memory is no verdict on a backend: none stays loaded, and
-	 * the next call that needs them loads them all again. */
+	/* Out of memory or descriptors is no verdict on a backend: none
+	 * stays loaded, and the next call that needs them loads them all
+	 * again. */
 	if (r < 0) {
 		loader_unload(ctx);
 		log_err(ctx, "cannot load the backends: %s (loaded again at the next call that needs them)",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -399,6 +400,55 @@ START_TEST(ignores_missing_directories_and_other_files)
 	ck_assert_msg(!tu_log_has("refusing"), "log:\n%s", tu_log_text());
 	dmasplit_ctx_unref(ctx);
 	remove_dir(dir);
+}
+END_TEST
+
+/*
+ * Out of descriptors, a load is no verdict on the plugins: it fails with
+ * -EMFILE and one line and loads nothing, and the next call that needs
+ * the backends loads them all, the first open of a device as well as
+ * dmasplit_ctx_load_backends().  The descriptors are given back before
+ * any assertion, so that a failure is reported.
+ */
+START_TEST(out_of_descriptors_the_backends_load_at_the_next_call)
+{
+	struct dmasplit_ctx *ctx = tu_ctx_with(both);
+	struct dmasplit_dev *dev = NULL;
+	int fds[64], n = 0, load, opened, full, lines;
+	struct rlimit old, low;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 64;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 64 && (fds[n] = dup(2)) >= 0)
+		n++;
+	full = n < 64 && errno == EMFILE;
+	load = dmasplit_ctx_load_backends(ctx);
+	lines = (int)tu_log_count("\n");
+	opened = dmasplit_dev_open(ctx, "sim:nic0", &dev);
+	while (n > 0)
+		close(fds[--n]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+
+	ck_assert_msg(full, "the descriptors did not run out");
+	ck_assert_msg(load == -EMFILE && lines == 1 &&
+		      tu_log_has("cannot load the backends: Too many open files (loaded again at the next call that needs them)"),
+		      "the load gave %d with %d lines, log:\n%s", load, lines,
+		      tu_log_text());
+	ck_assert_int_eq(opened, -EMFILE);
+	ck_assert_ptr_null(dev);
+	ck_assert_msg(!tu_log_has("refusing") && !tu_log_has("cannot read"),
+		      "log:\n%s", tu_log_text());
+	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:nic0", &dev), 0);
+	ck_assert_str_eq(dmasplit_dev_backend_name(dev), "testa");
+	dmasplit_dev_close(dev);
+	ck_assert_uint_eq(count_backends(ctx), 2);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_ctx_load_backends(ctx), 0);
+	ck_assert_msg(!tu_log_has("loaded backend"), "loaded twice, log:\n%s",
+		      tu_log_text());
+	tu_ctx_free(ctx);
 }
 END_TEST
 
@@ -940,6 +990,7 @@ int main(void)
 	tu_add_test_if(tc, refuses_plugin_owned_by_another_user, geteuid() == 0,
 		       "giving a file to another user needs root");
 	tcase_add_test(tc, ignores_missing_directories_and_other_files);
+	tcase_add_test(tc, out_of_descriptors_the_backends_load_at_the_next_call);
 	tcase_add_test(tc, backend_path_is_fixed_once_loaded);
 	tcase_add_test(tc, no_backend_means_enodev_with_reason);
 	tcase_set_timeout(tc, 60);
