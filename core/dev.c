@@ -593,6 +593,9 @@ static unsigned int errno_sets(int e)
 		return S_MAPS | S(ERRS_COHERENT);
 	case EXDEV:	/* map on direct: not physically contiguous */
 		return S(ERRS_MAP);
+	case EMFILE:	/* map on direct: /proc unreadable for want of a */
+	case ENFILE:	/* descriptor, the caller's memory unknown */
+		return S_MAPS;
 	default:
 		return 0;
 	}

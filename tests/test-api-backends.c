@@ -453,6 +453,7 @@ START_TEST(backend_errors_are_held_to_each_call_s_list)
 		{ "sim:e,testa.fail=link,testa.errno=18", "iova_link", EXDEV, -EIO },
 		{ "sim:e,testa.fail=link,testa.errno=28", "iova_link", ENOSPC, -EIO },
 		{ "sim:e,testa.fail=link,testa.errno=16", "iova_link", EBUSY, -EBUSY },
+		{ "sim:e,testa.fail=link,testa.errno=24", "iova_link", EMFILE, -EIO },
 		{ "sim:e,testa.fail=sync,testa.errno=14", "iova_sync", EFAULT, -EFAULT },
 		{ "sim:e,testa.fail=sync,testa.errno=16", "iova_sync", EBUSY, -EIO },
 		{ "sim:e,testa.fail=sync,testa.errno=17", "iova_sync", EEXIST, -EEXIST },
@@ -506,6 +507,35 @@ START_TEST(backend_errors_are_held_to_each_call_s_list)
 		ck_assert_msg(tu_log_has("which that call may not return"),
 			      "log:\n%s", tu_log_text());
 		dmasplit_dev_close(d);
+	}
+	/* EMFILE and ENFILE are a map's and a vector's (direct, where
+	 * /proc/self/maps cannot be opened), never a link's. */
+	{
+		static const int errs[] = { EMFILE, ENFILE };
+		struct iovec iov = { buf, G };
+		struct dmasplit_seg seg;
+		unsigned int k, nsegs = 1;
+		char spec[64];
+		uint64_t dma;
+
+		for (k = 0; k < 2; k++) {
+			struct dmasplit_dev *d;
+
+			snprintf(spec, sizeof(spec),
+				 "sim:e,testa.fail=map,testa.errno=%d", errs[k]);
+			d = open_other(spec, "testa");
+			tu_log_clear();
+			ck_assert_int_eq(dmasplit_map(d, buf, G, DMASPLIT_TO_DEVICE,
+						      0, &dma), -errs[k]);
+			dmasplit_dev_close(d);
+			d = open_other(spec, "testa");
+			ck_assert_int_eq(dmasplit_map_vec(d, &iov, 1,
+							  DMASPLIT_TO_DEVICE, 0,
+							  &seg, &nsegs), -errs[k]);
+			ck_assert_msg(!tu_log_has("which that call may not return"),
+				      "log:\n%s", tu_log_text());
+			dmasplit_dev_close(d);
+		}
 	}
 }
 END_TEST
