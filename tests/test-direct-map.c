@@ -509,6 +509,96 @@ START_TEST(read_only_memory_is_refused_where_the_device_writes)
 }
 END_TEST
 
+/* Every descriptor below a limit of 64 taken, so that the next open
+ * fails with EMFILE; how many were taken, -1 if the limit could not be
+ * set.  In a child: the limit is not given back. */
+static int take_every_descriptor(int *fds, int max)
+{
+	struct rlimit rl;
+	int n = 0, fd;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	rl.rlim_cur = 64;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	while (n < max && (fd = dup(0)) >= 0)
+		fds[n++] = fd;
+	return errno == EMFILE ? n : -1;
+}
+
+static void give_back(int *fds, int n)
+{
+	while (n > 0)
+		close(fds[--n]);
+}
+
+/* In a child with no descriptor left: read-only memory mapped for the
+ * device to write cannot be judged by /proc/self/maps, and is refused
+ * with the error in one line, nothing locked; with a descriptor free
+ * again it is -EFAULT as ever.  0, or the step that failed. */
+static int read_only_at_the_descriptor_limit(struct dmasplit_dev *dev,
+					     uint8_t *ro)
+{
+	int fds[128], n, r;
+	uint64_t dma = 0;
+	long before = locked_kb();
+
+	n = take_every_descriptor(fds, 128);
+	if (n < 0)
+		return 1;
+	tu_log_clear();
+	r = dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE, 0, &dma);
+	give_back(fds, n);
+	if (r != -EMFILE)
+		return r == 0 ? 2 : 3;
+	if (tu_log_count("\n") != 1 ||
+	    !tu_log_has("direct: " ADDR ": cannot tell whether the 64 bytes at ") ||
+	    !tu_log_has("reading /proc/self/maps: Too many open files"))
+		return 4;
+	if ((!MLOCK_IS_NOOP && locked_kb() != before) ||
+	    stats_of(dev).mappings_live != 0)
+		return 5;
+	n = take_every_descriptor(fds, 128);
+	tu_log_clear();
+	r = dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE,
+			 DMASPLIT_ATTR_NO_WARN, &dma);
+	give_back(fds, n);
+	if (n < 0 || r != -EMFILE || tu_log_has("/proc/self/maps"))
+		return 6;
+	if (dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE, 0, &dma) != -EFAULT)
+		return 7;
+	return 0;
+}
+
+/* Where whether the process may write the memory cannot be read, the
+ * map is refused: a device write to memory that is read-only (the zero
+ * page, shared by every process) must never be let through. */
+START_TEST(writability_that_cannot_be_read_refuses_the_map)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *ro = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+	int status = 0;
+	pid_t pid;
+
+	ck_assert_ptr_ne(ro, MAP_FAILED);
+	(void)*(volatile uint8_t *)ro;	/* the zero page */
+	fake_uio();
+	dev = open_direct(ADDR);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(read_only_at_the_descriptor_limit(dev, ro));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the child without descriptors: status 0x%x (1: no limit set, 2: mapped, 3: not -EMFILE, 4: not the one line, 5: left locked or mapped, 6: NO_WARN, 7: not -EFAULT with descriptors free)",
+		      status);
+	dmasplit_dev_close(dev);
+	munmap(ro, ps);
+}
+END_TEST
+
 /* A vector goes whole or not at all: a segment that is not live keeps
  * the others mapped. */
 START_TEST(unmap_vec_is_all_or_nothing)
@@ -992,6 +1082,10 @@ int main(void)
 		       root_ok && can_populate_write() && !MLOCK_IS_NOOP,
 		       !root_ok ? no_phys :
 		       MLOCK_IS_NOOP ? "the sanitizer makes mlock() a no-op, which leaves read-only memory without a page" :
+		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
+	tu_add_test_if(tc, writability_that_cannot_be_read_refuses_the_map,
+		       root_ok && can_populate_write(),
+		       !root_ok ? no_phys :
 		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
 	tu_add_test_if(tc, discontiguous_map_gives_exdev_and_points_to_map_vec, root_ok, no_phys);
 	tu_add_test_if(tc, map_vec_splits_where_memory_breaks_and_merges_where_it_meets,

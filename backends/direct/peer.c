@@ -146,22 +146,24 @@ static bool can_populate_write(void)
 /* Whether [start, end) lies in mappings the process may write, by
  * /proc/self/maps: the answer for memory MADV_POPULATE_WRITE does not
  * fault in (VM_IO, VM_PFNMAP: a driver's DMA memory), which it refuses
- * as it refuses read-only memory.  Unreadable: as before the check. */
-static bool maps_writable(uintptr_t start, uintptr_t end)
+ * as it refuses read-only memory.  1 if so, 0 if not; where the file
+ * cannot be read, nothing is known and -errno says why (EMFILE: the
+ * process is at its limit of descriptors). */
+static int maps_writable(uintptr_t start, uintptr_t end)
 {
 	unsigned long lo, hi;
 	char line[512], perms[5];
 	uintptr_t at = start;
-	bool readable;
-	int cancel;
+	int cancel, r;
 	FILE *f;
 
 	/* A map is not a cancellation point (dmasplit-backend(7)): reading
 	 * a file is. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	f = fopen("/proc/self/maps", "re");
-	readable = f != NULL;
-	if (readable) {
+	if (!f) {
+		r = -errno;
+	} else {
 		while (at < end && fgets(line, sizeof(line), f)) {
 			if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3 ||
 			    hi <= at)
@@ -170,10 +172,19 @@ static bool maps_writable(uintptr_t start, uintptr_t end)
 				break;
 			at = hi;
 		}
+		r = at < end && ferror(f) ? -EIO : at >= end;
 		fclose(f);
 	}
 	pthread_setcancelstate(cancel, NULL);
-	return !readable || at >= end;
+	return r;
+}
+
+/* A failure to read /proc that says nothing of the caller's memory, as
+ * a map may return it: out of descriptors or memory as it is, anything
+ * else -EIO (the line gives the cause). */
+static int proc_failure(int r)
+{
+	return r == -EMFILE || r == -ENFILE || r == -ENOMEM ? r : -EIO;
 }
 
 static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
@@ -181,11 +192,22 @@ static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
 {
 	uintptr_t start = addr & ~(uintptr_t)(b->page_size - 1);
 	uintptr_t end = start + page_span(b, addr, len);
+	int r;
 
 	if (!can_populate_write() ||
-	    madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0 ||
-	    maps_writable(start, end))
+	    madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0)
 		return 0;
+	r = maps_writable(start, end);
+	if (r > 0)
+		return 0;
+	if (r < 0) {
+		/* Unknown is not writable: the device would write
+		 * wherever the page is, the zero page included. */
+		if (!(attrs & DMASPLIT_ATTR_NO_WARN))
+			direct_err(b, "%s: cannot tell whether the %zu bytes at %p, which the device would write, are memory the process can write: reading /proc/self/maps: %s",
+				   b->name, len, (void *)addr, strerror(-r));
+		return proc_failure(r);
+	}
 	if (!(attrs & DMASPLIT_ATTR_NO_WARN))
 		direct_err(b, "%s: %zu bytes at %p, which the device would write, are not memory the process can write (read-only, or not there)",
 			   b->name, len, (void *)addr);
