@@ -464,6 +464,14 @@ START_TEST(memory_over_the_lock_limit_is_enomem_with_the_limit)
 }
 END_TEST
 
+/* Under valgrind, whose preloaded objects are in LD_PRELOAD. */
+static bool under_valgrind(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+
+	return pre && strstr(pre, "vgpreload");
+}
+
 /* Whether the kernel can say memory is not writable (Linux 5.14). */
 static bool can_populate_write(void)
 {
@@ -593,6 +601,63 @@ START_TEST(writability_that_cannot_be_read_refuses_the_map)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "the child without descriptors: status 0x%x (1: no limit set, 2: mapped, 3: not -EMFILE, 4: not the one line, 5: left locked or mapped, 6: NO_WARN, 7: not -EFAULT with descriptors free)",
+		      status);
+	dmasplit_dev_close(dev);
+	munmap(ro, ps);
+}
+END_TEST
+
+/* In a child with no address space to spare: the first map of
+ * read-only memory for device writes, which asks the kernel whether it
+ * has MADV_POPULATE_WRITE of a page it cannot get, is refused; once the
+ * address space is there again, read-only memory is still -EFAULT.  0,
+ * or the step that failed. */
+static int read_only_after_a_failed_probe(struct dmasplit_dev *dev,
+					  uint8_t *ro)
+{
+	struct rlimit rl, none;
+	uint64_t dma = 0;
+	int r;
+
+	if (getrlimit(RLIMIT_AS, &rl) != 0)
+		return 1;
+	none = rl;
+	none.rlim_cur = 0;
+	if (setrlimit(RLIMIT_AS, &none) != 0)
+		return 1;
+	r = dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE,
+			 DMASPLIT_ATTR_NO_WARN, &dma);
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		return 1;
+	if (r == 0)
+		return 2;
+	if (dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE, 0, &dma) != -EFAULT)
+		return 3;
+	return 0;
+}
+
+/* Whether the kernel has MADV_POPULATE_WRITE is kept only when it said
+ * so: a probe that found no memory for its page is no answer, and
+ * taking it for "no" would let read-only memory through from then on. */
+START_TEST(a_failed_probe_for_populate_write_is_asked_again)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *ro = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+	int status = 0;
+	pid_t pid;
+
+	ck_assert_ptr_ne(ro, MAP_FAILED);
+	(void)*(volatile uint8_t *)ro;	/* the zero page */
+	fake_uio();
+	dev = open_direct(ADDR);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(read_only_after_a_failed_probe(dev, ro));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the child without address space: status 0x%x (1: no limit set, 2: mapped without address space, 3: not -EFAULT after)",
 		      status);
 	dmasplit_dev_close(dev);
 	munmap(ro, ps);
@@ -1086,6 +1151,11 @@ int main(void)
 	tu_add_test_if(tc, writability_that_cannot_be_read_refuses_the_map,
 		       root_ok && can_populate_write(),
 		       !root_ok ? no_phys :
+		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
+	tu_add_test_if(tc, a_failed_probe_for_populate_write_is_asked_again,
+		       root_ok && can_populate_write() && !under_valgrind(),
+		       !root_ok ? no_phys :
+		       under_valgrind() ? "valgrind runs out of memory itself under RLIMIT_AS 0" :
 		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
 	tu_add_test_if(tc, discontiguous_map_gives_exdev_and_points_to_map_vec, root_ok, no_phys);
 	tu_add_test_if(tc, map_vec_splits_where_memory_breaks_and_merges_where_it_meets,

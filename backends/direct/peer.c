@@ -118,14 +118,17 @@ int direct_peer(struct dmasplit_bdev *b, uintptr_t va, uint32_t attrs,
  * writing, and fails where the CPU could not write them, but also for
  * memory it does not fault in (a driver's VM_IO or VM_PFNMAP mapping),
  * so a failure is judged by the mapping's permissions.  A kernel without
- * it answers EINVAL for any memory, so whether it has it is asked once,
- * of a page that is writable; without it the check is skipped.
+ * it answers EINVAL for any memory, so whether it has it is asked, after
+ * a failure, of a page that is writable; without it the check is
+ * skipped.  Only a clear answer is kept: a probe that fails otherwise
+ * (no memory for its page) is made again at the next failure, and
+ * meanwhile the memory is judged by its mapping.
  */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
 
-static bool can_populate_write(void)
+static bool lacks_populate_write(void)
 {
 	static int known;	/* 1: the kernel has it; -1: not */
 	int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
@@ -134,13 +137,17 @@ static bool can_populate_write(void)
 	if (!k) {
 		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		k = p != MAP_FAILED &&
-		    madvise(p, 4096, MADV_POPULATE_WRITE) == 0 ? 1 : -1;
-		if (p != MAP_FAILED)
-			munmap(p, 4096);
-		__atomic_store_n(&known, k, __ATOMIC_RELAXED);
+		if (p == MAP_FAILED)
+			return false;
+		if (madvise(p, 4096, MADV_POPULATE_WRITE) == 0)
+			k = 1;
+		else if (errno == EINVAL)
+			k = -1;
+		munmap(p, 4096);
+		if (k)
+			__atomic_store_n(&known, k, __ATOMIC_RELAXED);
 	}
-	return k > 0;
+	return k < 0;
 }
 
 /* Whether [start, end) lies in mappings the process may write, by
@@ -194,8 +201,8 @@ static int populate_write(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
 	uintptr_t end = start + page_span(b, addr, len);
 	int r;
 
-	if (!can_populate_write() ||
-	    madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0)
+	if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0 ||
+	    lacks_populate_write())
 		return 0;
 	r = maps_writable(start, end);
 	if (r > 0)
