@@ -6,7 +6,9 @@
  * memory from huge pages.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -16,6 +18,7 @@
 #include <sys/uio.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -664,6 +667,107 @@ START_TEST(a_failed_probe_for_populate_write_is_asked_again)
 }
 END_TEST
 
+/* The column of /proc/self/maps at which the line of the mapping that
+ * starts at p gives needle, -1 if it does not. */
+static long maps_column(const void *p, const char *needle)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char *line = NULL, *at;
+	unsigned long lo;
+	size_t cap = 0;
+	long col = -1;
+
+	ck_assert_ptr_nonnull(f);
+	while (getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%lx-", &lo) == 1 && lo == (uintptr_t)p) {
+			at = strstr(line, needle);
+			col = at ? at - line : -1;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return col;
+}
+
+/* Where the backend reads /proc/self/maps in pieces of 511 bytes. */
+#define MAPS_CUT 511
+
+/* A line of /proc/self/maps longer than the backend reads at once is
+ * one line: the rest of it (a file's path) is never read as a mapping
+ * of its own.  A file mapped read-only below read-only memory, whose
+ * path from byte MAPS_CUT of its line reads "0...0-7fffffffffff rw-p",
+ * would otherwise make all memory above it writable. */
+START_TEST(a_long_path_in_the_mappings_is_not_read_as_a_mapping)
+{
+	char *dir = tu_mkdtemp(), path[PATH_MAX], tail[256];
+	size_t at, need, c;
+	struct dmasplit_dev *dev;
+	uint8_t *area;
+	uint64_t dma = 0;
+	long col;
+	int fd;
+
+	area = mmap(NULL, 3 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	ck_assert_ptr_ne(area, MAP_FAILED);
+	/* Where the path of a file mapped at area starts in its line. */
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)ps), 0);
+	ck_assert_ptr_eq(mmap(area, ps, PROT_READ, MAP_PRIVATE | MAP_FIXED,
+			      fd, 0), area);
+	close(fd);
+	col = maps_column(area, dir);
+	ck_assert_int_gt(col, 0);
+	/* Directories that put the last component at column 400, whose
+	 * 230 zeros then run past the cut. */
+	at = (size_t)col + strlen(dir);
+	snprintf(path, sizeof(path), "%s", dir);
+	ck_assert_uint_lt(at, 400);
+	need = 400 - at - 1;
+	while (need >= 2) {
+		c = need - 1 > 200 ? 200 : need - 1;
+		memset(tail, 'a', c);
+		tail[c] = '\0';
+		snprintf(path + strlen(path), sizeof(path) - strlen(path),
+			 "/%s", tail);
+		ck_assert_int_eq(mkdir(path, 0700), 0);
+		need -= c + 1;
+	}
+	memset(tail, '0', 230);
+	snprintf(tail + 230, sizeof(tail) - 230, "-7fffffffffff rw-p");
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", tail);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)ps), 0);
+	ck_assert_ptr_eq(mmap(area, ps, PROT_READ, MAP_PRIVATE | MAP_FIXED,
+			      fd, 0), area);
+	close(fd);
+	col = maps_column(area, tail);
+	ck_assert_msg(col > 0 && col + 5 < MAPS_CUT && col + 230 > MAPS_CUT + 5,
+		      "the zeros are at column %ld, not over %d", col, MAPS_CUT);
+	/* Above it, past a page of nothing, read-only memory: the zero
+	 * page. */
+	ck_assert_ptr_eq(mmap(area + 2 * ps, ps, PROT_READ,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
+			 area + 2 * ps);
+	(void)*(volatile uint8_t *)(area + 2 * ps);
+	fake_uio();
+	dev = open_direct(ADDR);
+	tu_log_clear();
+	ck_assert_int_eq(dmasplit_map(dev, area + 2 * ps, 64,
+				      DMASPLIT_FROM_DEVICE, 0, &dma), -EFAULT);
+	ck_assert_msg(tu_log_has("are not memory the process can write"),
+		      "log:\n%s", tu_log_text());
+	dmasplit_dev_close(dev);
+	munmap(area, 3 * ps);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
 /* A vector goes whole or not at all: a segment that is not live keeps
  * the others mapped. */
 START_TEST(unmap_vec_is_all_or_nothing)
@@ -1156,6 +1260,10 @@ int main(void)
 		       root_ok && can_populate_write() && !under_valgrind(),
 		       !root_ok ? no_phys :
 		       under_valgrind() ? "valgrind runs out of memory itself under RLIMIT_AS 0" :
+		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
+	tu_add_test_if(tc, a_long_path_in_the_mappings_is_not_read_as_a_mapping,
+		       root_ok && can_populate_write(),
+		       !root_ok ? no_phys :
 		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
 	tu_add_test_if(tc, discontiguous_map_gives_exdev_and_points_to_map_vec, root_ok, no_phys);
 	tu_add_test_if(tc, map_vec_splits_where_memory_breaks_and_merges_where_it_meets,

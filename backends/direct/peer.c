@@ -161,6 +161,7 @@ static int maps_writable(uintptr_t start, uintptr_t end)
 	unsigned long lo, hi;
 	char line[512], perms[5];
 	uintptr_t at = start;
+	bool starts = true;	/* the next read starts a line of the file */
 	int cancel, r;
 	FILE *f;
 
@@ -172,7 +173,13 @@ static int maps_writable(uintptr_t start, uintptr_t end)
 		r = -errno;
 	} else {
 		while (at < end && fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3 ||
+			bool first = starts;
+
+			/* The rest of a longer line (a file's path, which
+			 * may read as anything) is no line of its own. */
+			starts = strchr(line, '\n') != NULL;
+			if (!first ||
+			    sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3 ||
 			    hi <= at)
 				continue;
 			if (lo > at || perms[1] != 'w')
