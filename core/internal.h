@@ -170,7 +170,7 @@ struct pin_table {
 	int pagemap_fd;		/* -1 until first use */
 	int flags_fd;		/* pagemap for its flags alone, which
 				 * it shows without CAP_SYS_ADMIN: -1
-				 * until first use, -2 unreadable */
+				 * until opened, -2 unreadable for good */
 };
 
 struct peer_table {

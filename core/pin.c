@@ -16,7 +16,9 @@
  * takes.  Shared memory (a file, shmem) is not copied at fork, so it
  * stays the child's too; nor is a device's memory (VM_IO), which the
  * kernel would not let go back to being inherited.  Which is which,
- * pagemap's flags say of the locked page.
+ * pagemap's flags say of the locked page; where they cannot be read at
+ * the time, either guess breaks a promise (the device's pages, or the
+ * child's shared memory), and the pin fails instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,24 +54,42 @@ void pin_init(struct pin_table *pins)
 #define PAGEMAP_EXCLUSIVE (1ull << 56)
 #define PAGEMAP_PFN_MASK ((1ull << 55) - 1)
 
+/* The failures to open pagemap that will not pass: no such file (no
+ * /proc, or a kernel without it) or not allowed. */
+static bool for_good(int e)
+{
+	return e == ENOENT || e == EACCES || e == EPERM;
+}
+
 /* Whether locked page p is private memory of this process alone, which
  * fork() would share copy-on-write: a page with a struct page of its own
- * (not a device's), anonymous or copied.  Where pagemap cannot be read,
- * taken as such.  Lock held. */
-static bool private_page(struct pin_table *pins, uint64_t p)
+ * (not a device's), anonymous or copied.  1 if so, 0 if not.  Read from a
+ * file of its own, opened for the flags alone, which pagemap shows
+ * without CAP_SYS_ADMIN.  Where pagemap cannot be had for good, every
+ * page is taken as private: a child loses shared memory rather than the
+ * device its pages.  Where it cannot be opened or read now (no
+ * descriptor or no memory left), neither answer is known, nothing is
+ * kept, and -errno says why.  Lock held. */
+static int private_page(struct pin_table *pins, uint64_t p)
 {
 	CANCEL_DEFERRED;
 	uint64_t entry;
+	ssize_t n;
+	int fd = pins->flags_fd;
 
-	if (pins->flags_fd == -1) {
-		pins->flags_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-		if (pins->flags_fd < 0)
-			pins->flags_fd = -2;
+	if (fd == -1) {
+		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && !for_good(errno))
+			return errno == EMFILE || errno == ENFILE ||
+			       errno == ENOMEM ? -errno : -EIO;
+		pins->flags_fd = fd < 0 ? -2 : fd;
 	}
-	if (pins->flags_fd < 0 ||
-	    pread(pins->flags_fd, &entry, sizeof(entry),
-		  (off_t)(p / page_size() * sizeof(entry))) != sizeof(entry))
-		return true;
+	if (fd < 0)
+		return 1;
+	n = pread(fd, &entry, sizeof(entry),
+		  (off_t)(p / page_size() * sizeof(entry)));
+	if (n != (ssize_t)sizeof(entry))
+		return n < 0 && errno == ENOMEM ? -ENOMEM : -EIO;
 	return (entry & PAGEMAP_PRESENT) && !(entry & PAGEMAP_FILE_OR_SHARED) &&
 	       (entry & PAGEMAP_EXCLUSIVE);
 }
@@ -249,9 +269,15 @@ int pin_pages(const struct dmasplit_host *host, const void *addr, size_t len)
 			r = pin_failed(p, errno);
 			break;
 		}
-		if (private_page(pins, p))
+		r = private_page(pins, p);
+		if (r < 0) {
+			munlock((void *)(uintptr_t)p, page_size());
+			break;
+		}
+		if (r)
 			(void)madvise((void *)(uintptr_t)p, page_size(),
 				      MADV_DONTFORK);
+		r = 0;
 		pins->pages[i] = p;
 		pins->counts[i] = 1;
 		pins->used++;
