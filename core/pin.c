@@ -63,7 +63,8 @@ static bool for_good(int e)
 
 /* Whether locked page p is private memory of this process alone, which
  * fork() would share copy-on-write: a page with a struct page of its own
- * (not a device's), anonymous or copied.  1 if so, 0 if not.  Read from a
+ * (not a device's), anonymous or copied.  1 if so, 0 if not.  Read where
+ * the context has pagemap open already (for frame numbers), else from a
  * file of its own, opened for the flags alone, which pagemap shows
  * without CAP_SYS_ADMIN.  Where pagemap cannot be had for good, every
  * page is taken as private: a child loses shared memory rather than the
@@ -75,7 +76,7 @@ static int private_page(struct pin_table *pins, uint64_t p)
 	CANCEL_DEFERRED;
 	uint64_t entry;
 	ssize_t n;
-	int fd = pins->flags_fd;
+	int fd = pins->pagemap_fd >= 0 ? pins->pagemap_fd : pins->flags_fd;
 
 	if (fd == -1) {
 		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);

@@ -165,6 +165,108 @@ START_TEST(a_mapped_page_is_not_inherited_by_a_child)
 }
 END_TEST
 
+/* Whether a child of fork() reads 0x5a at p.  No assertion: also
+ * called in a child. */
+static bool child_sees(const volatile uint8_t *p)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(p[0] == 0x5a ? 0 : 1);
+	return pid > 0 && waitpid(pid, &status, 0) == pid &&
+	       WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Every descriptor below a limit of 64 taken, so that the next open
+ * fails with EMFILE; how many were taken, -1 if the limit could not be
+ * set.  In a child: the limit is not given back. */
+static int take_every_descriptor(int *fds, int max)
+{
+	struct rlimit rl;
+	int n = 0, fd;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	rl.rlim_cur = 64;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	while (n < max && (fd = dup(0)) >= 0)
+		fds[n++] = fd;
+	return errno == EMFILE ? n : -1;
+}
+
+static void give_back(int *fds, int n)
+{
+	while (n > 0)
+		close(fds[--n]);
+}
+
+/* In a child: a map made with no descriptor left, then shared memory
+ * mapped with descriptors free, which a grandchild must still read.
+ * 0, or the step that failed. */
+static int shared_after_a_map_at_the_limit(struct dmasplit_dev *dev,
+					   uint8_t *priv, uint8_t *sh)
+{
+	uint64_t d1 = 0, d2 = 0;
+	int fds[128], n, r;
+
+	/* The child's own page, as the pin's lock would make it, were a
+	 * sanitizer's mlock() not a no-op. */
+	priv[0] = 0x5a;
+	n = take_every_descriptor(fds, 128);
+	if (n < 0)
+		return 1;
+	r = dmasplit_map(dev, priv, 64, DMASPLIT_TO_DEVICE, 0, &d1);
+	give_back(fds, n);
+	/* The device's own pagemap tells private from shared. */
+	if (r != 0)
+		return 2;
+	if (child_sees(priv))
+		return 3;
+	if (dmasplit_map(dev, sh, 64, DMASPLIT_TO_DEVICE, 0, &d2) != 0)
+		return 4;
+	if (!child_sees(sh))
+		return 5;
+	if (dmasplit_unmap(dev, d2, 64, DMASPLIT_TO_DEVICE, 0) != 0 ||
+	    dmasplit_unmap(dev, d1, 64, DMASPLIT_TO_DEVICE, 0) != 0)
+		return 6;
+	return 0;
+}
+
+/* Shared memory stays the child's whatever a map before it met: one
+ * made at the process's limit of descriptors neither fails for want of
+ * one nor makes the pins after it keep shared memory from children. */
+START_TEST(shared_memory_stays_the_child_s_after_a_map_at_the_limit)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *priv = mmap(NULL, ps, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *sh = mmap(NULL, ps, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int status = 0;
+	pid_t pid;
+
+	ck_assert_ptr_ne(priv, MAP_FAILED);
+	ck_assert_ptr_ne(sh, MAP_FAILED);
+	memset(priv, 0x5a, ps);
+	memset(sh, 0x5a, ps);
+	fake_uio();
+	dev = open_direct(ADDR);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(shared_after_a_map_at_the_limit(dev, priv, sh));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the child: status 0x%x (1: no limit set, 2: the map at the limit failed, 3: its private page inherited, 4: the shared map failed, 5: the shared page not inherited, 6: unmap)",
+		      status);
+	dmasplit_dev_close(dev);
+	munmap(priv, ps);
+	munmap(sh, ps);
+}
+END_TEST
+
 /* Without translation a region's addresses are its memory's: a mapping
  * of that memory past the region (another direction, or made before
  * the region) has them too, and is still the backend's to unmap and
@@ -519,30 +621,6 @@ START_TEST(read_only_memory_is_refused_where_the_device_writes)
 	munmap(ro, ps);
 }
 END_TEST
-
-/* Every descriptor below a limit of 64 taken, so that the next open
- * fails with EMFILE; how many were taken, -1 if the limit could not be
- * set.  In a child: the limit is not given back. */
-static int take_every_descriptor(int *fds, int max)
-{
-	struct rlimit rl;
-	int n = 0, fd;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return -1;
-	rl.rlim_cur = 64;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return -1;
-	while (n < max && (fd = dup(0)) >= 0)
-		fds[n++] = fd;
-	return errno == EMFILE ? n : -1;
-}
-
-static void give_back(int *fds, int n)
-{
-	while (n > 0)
-		close(fds[--n]);
-}
 
 /* In a child with no descriptor left: read-only memory mapped for the
  * device to write cannot be judged by /proc/self/maps, and is refused
@@ -1232,6 +1310,8 @@ int main(void)
 	tu_add_test_if(tc, selection_opens_uio_device_with_direct, root_ok, no_phys);
 	tu_add_test_if(tc, map_gives_physical_address_and_pins_until_unmap, root_ok, no_phys);
 	tu_add_test_if(tc, a_mapped_page_is_not_inherited_by_a_child, root_ok, no_phys);
+	tu_add_test_if(tc, shared_memory_stays_the_child_s_after_a_map_at_the_limit,
+		       root_ok, no_phys);
 	tu_add_test_if(tc, a_mapping_past_a_region_of_its_memory_stays_the_backend_s,
 		       root_ok, no_phys);
 	tu_add_test_if(tc, the_checker_tells_a_region_s_mapping_from_the_backend_s,
