@@ -516,6 +516,49 @@ START_TEST(memory_that_is_not_there_is_efault_and_stays_unlocked)
 }
 END_TEST
 
+/* The mapping that holds p, from /proc/self/smaps: where it starts and
+ * ends, and whether it is marked MADV_NOHUGEPAGE.  No assertion: also
+ * called in a child. */
+struct vma {
+	unsigned long lo, hi;
+	bool nh;
+};
+
+static bool vma_of(const void *p, struct vma *v)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	unsigned long lo, hi;
+	char *line = NULL;
+	bool in = false, found = false;
+	size_t cap = 0;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			v->lo = lo;
+			v->hi = hi;
+		} else if (in && !strncmp(line, "VmFlags:", 8)) {
+			v->nh = strstr(line, " nh") != NULL;
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* Whether the mapping that holds p is still as *was: not split, not
+ * marked. */
+static bool vma_unchanged(const void *p, const struct vma *was)
+{
+	struct vma now;
+
+	return vma_of(p, &now) && now.lo == was->lo && now.hi == was->hi &&
+	       now.nh == was->nh;
+}
+
 /* In a child over a locked-memory limit of 0 (CAP_IPC_LOCK dropped, so
  * that the limit holds for root): a map is -ENOMEM with one line naming
  * the device and the limit, and none with DMASPLIT_ATTR_NO_WARN.  0, or
@@ -524,13 +567,18 @@ static int map_over_the_lock_limit(struct dmasplit_dev *dev, uint8_t *m)
 {
 	struct rlimit none = { 0, 0 };
 	uint64_t dma = 0;
+	struct vma was;
 
 	if (!tu_cap_effective(CAP_IPC_LOCK, false) ||
-	    setrlimit(RLIMIT_MEMLOCK, &none) != 0)
+	    setrlimit(RLIMIT_MEMLOCK, &none) != 0 || !vma_of(m, &was))
 		return 1;
 	tu_log_clear();
 	if (dmasplit_map(dev, m, 64, DMASPLIT_TO_DEVICE, 0, &dma) != -ENOMEM)
 		return 2;
+	/* -ENOMEM changes nothing (libdmasplit(3)): no mark on the
+	 * memory, whose mapping is not split around the page. */
+	if (!vma_unchanged(m, &was))
+		return 6;
 	if (tu_log_count("\n") != 1 ||
 	    !tu_log_has("direct: " ADDR ": cannot pin 64 bytes at ") ||
 	    !tu_log_has("over the locked-memory limit (RLIMIT_MEMLOCK 0 bytes)"))
@@ -548,24 +596,25 @@ static int map_over_the_lock_limit(struct dmasplit_dev *dev, uint8_t *m)
 START_TEST(memory_over_the_lock_limit_is_enomem_with_the_limit)
 {
 	struct dmasplit_dev *dev;
-	uint8_t *m = aligned_alloc(ps, ps);
+	uint8_t *m = mmap(NULL, 3 * ps, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int status = 0;
 	pid_t pid;
 
-	ck_assert_ptr_nonnull(m);
-	m[0] = 1;
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	memset(m, 1, 3 * ps);
 	fake_uio();
 	dev = open_direct(ADDR);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0)
-		_exit(map_over_the_lock_limit(dev, m));
+		_exit(map_over_the_lock_limit(dev, m + ps));
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child over the limit: status 0x%x (1: capset or setrlimit failed, 2: not -ENOMEM, 3: not the one line, 4: NO_WARN not quiet, 5: a mapping left)",
+		      "the child over the limit: status 0x%x (1: capset, setrlimit or smaps failed, 2: not -ENOMEM, 3: not the one line, 4: NO_WARN not quiet, 5: a mapping left, 6: the memory marked or its mapping split)",
 		      status);
 	dmasplit_dev_close(dev);
-	free(m);
+	munmap(m, 3 * ps);
 }
 END_TEST
 
@@ -624,15 +673,19 @@ END_TEST
 
 /* In a child with no descriptor left: read-only memory mapped for the
  * device to write cannot be judged by /proc/self/maps, and is refused
- * with the error in one line, nothing locked; with a descriptor free
- * again it is -EFAULT as ever.  0, or the step that failed. */
+ * with the error in one line, nothing locked or marked; with a
+ * descriptor free again it is -EFAULT as ever.  0, or the step that
+ * failed. */
 static int read_only_at_the_descriptor_limit(struct dmasplit_dev *dev,
 					     uint8_t *ro)
 {
 	int fds[128], n, r;
 	uint64_t dma = 0;
 	long before = locked_kb();
+	struct vma was;
 
+	if (!vma_of(ro, &was))
+		return 1;
 	n = take_every_descriptor(fds, 128);
 	if (n < 0)
 		return 1;
@@ -648,6 +701,8 @@ static int read_only_at_the_descriptor_limit(struct dmasplit_dev *dev,
 	if ((!MLOCK_IS_NOOP && locked_kb() != before) ||
 	    stats_of(dev).mappings_live != 0)
 		return 5;
+	if (!vma_unchanged(ro, &was))
+		return 8;
 	n = take_every_descriptor(fds, 128);
 	tu_log_clear();
 	r = dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE,
@@ -681,7 +736,7 @@ START_TEST(writability_that_cannot_be_read_refuses_the_map)
 		_exit(read_only_at_the_descriptor_limit(dev, ro));
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child without descriptors: status 0x%x (1: no limit set, 2: mapped, 3: not -EMFILE, 4: not the one line, 5: left locked or mapped, 6: NO_WARN, 7: not -EFAULT with descriptors free)",
+		      "the child without descriptors: status 0x%x (1: no limit set, 2: mapped, 3: not -EMFILE, 4: not the one line, 5: left locked or mapped, 6: NO_WARN, 7: not -EFAULT with descriptors free, 8: the memory marked)",
 		      status);
 	dmasplit_dev_close(dev);
 	munmap(ro, ps);
@@ -843,6 +898,41 @@ START_TEST(a_long_path_in_the_mappings_is_not_read_as_a_mapping)
 	munmap(area, 3 * ps);
 	tu_rm_rf(dir);
 	free(dir);
+}
+END_TEST
+
+/* A map refused before its pages are locked leaves the caller's memory
+ * as it was: not marked MADV_NOHUGEPAGE, its mapping not split around
+ * the buffer (in a single map or in a vector). */
+START_TEST(a_map_refused_before_the_lock_leaves_the_memory_as_it_was)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *ro = mmap(NULL, 3 * ps, PROT_READ,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct iovec iov = { NULL, 64 };
+	struct dmasplit_seg seg;
+	unsigned int nsegs = 1;
+	uint64_t dma = 0;
+	struct vma was;
+
+	ck_assert_ptr_ne(ro, MAP_FAILED);
+	(void)*(volatile uint8_t *)(ro + ps);
+	ck_assert(vma_of(ro + ps, &was));
+	ck_assert_uint_eq(was.hi - was.lo, 3 * ps);
+	fake_uio();
+	dev = open_direct(ADDR);
+	ck_assert_int_eq(dmasplit_map(dev, ro + ps, 64, DMASPLIT_FROM_DEVICE,
+				      DMASPLIT_ATTR_NO_WARN, &dma), -EFAULT);
+	ck_assert_msg(vma_unchanged(ro + ps, &was),
+		      "the refused map marked the memory or split its mapping");
+	iov.iov_base = ro + ps;
+	ck_assert_int_eq(dmasplit_map_vec(dev, &iov, 1, DMASPLIT_FROM_DEVICE,
+					  DMASPLIT_ATTR_NO_WARN, &seg, &nsegs),
+			 -EFAULT);
+	ck_assert_msg(vma_unchanged(ro + ps, &was),
+		      "the refused vector marked the memory or split its mapping");
+	dmasplit_dev_close(dev);
+	munmap(ro, 3 * ps);
 }
 END_TEST
 
@@ -1342,6 +1432,10 @@ int main(void)
 		       under_valgrind() ? "valgrind runs out of memory itself under RLIMIT_AS 0" :
 		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
 	tu_add_test_if(tc, a_long_path_in_the_mappings_is_not_read_as_a_mapping,
+		       root_ok && can_populate_write(),
+		       !root_ok ? no_phys :
+		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
+	tu_add_test_if(tc, a_map_refused_before_the_lock_leaves_the_memory_as_it_was,
 		       root_ok && can_populate_write(),
 		       !root_ok ? no_phys :
 		       "the kernel has no MADV_POPULATE_WRITE (Linux 5.14)");

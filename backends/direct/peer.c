@@ -306,6 +306,14 @@ static int ram_apply(struct dmasplit_bdev *b, uintptr_t addr, size_t len,
  * (MADV_NOHUGEPAGE; a huge page already there stays).  The mark stays on
  * the caller's memory after unmap (dmasplit_dev_open(3)).  Failure (no
  * THP in the kernel, peer memory) changes nothing that matters.
+ *
+ * It is given once the range is locked and before its frames are read,
+ * which is all it needs to come before: a pin refused (the lock limit,
+ * memory that is not there or not writable) leaves the caller's memory
+ * as it was, its mappings unsplit.  Locking first makes no huge page
+ * that marking first would not: the host locks a page at a time, and a
+ * fault in a mapping of one locked page, or beside pages faulted in
+ * already, is never a huge page's.
  */
 static void keep_frames(const struct dmasplit_bdev *b, uintptr_t addr,
 			size_t len)
@@ -321,12 +329,16 @@ int direct_pin(struct dmasplit_bdev *b, const void *addr, size_t len,
 	size_t done, undone;
 	int r;
 
-	keep_frames(b, (uintptr_t)addr, len);
 	r = ram_apply(b, (uintptr_t)addr, len, true,
 		      dmasplit_dir_device_writes(dir), attrs, &done);
-	if (r < 0 && done)
-		ram_apply(b, (uintptr_t)addr, done, false, false, 0, &undone);
-	return r;
+	if (r < 0) {
+		if (done)
+			ram_apply(b, (uintptr_t)addr, done, false, false, 0,
+				  &undone);
+		return r;
+	}
+	keep_frames(b, (uintptr_t)addr, len);
+	return 0;
 }
 
 /* Callers are undoing or releasing and carry on whatever happens; a
