@@ -516,49 +516,6 @@ START_TEST(memory_that_is_not_there_is_efault_and_stays_unlocked)
 }
 END_TEST
 
-/* The mapping that holds p, from /proc/self/smaps: where it starts and
- * ends, and whether it is marked MADV_NOHUGEPAGE.  No assertion: also
- * called in a child. */
-struct vma {
-	unsigned long lo, hi;
-	bool nh;
-};
-
-static bool vma_of(const void *p, struct vma *v)
-{
-	FILE *f = fopen("/proc/self/smaps", "re");
-	unsigned long lo, hi;
-	char *line = NULL;
-	bool in = false, found = false;
-	size_t cap = 0;
-
-	if (!f)
-		return false;
-	while (!found && getline(&line, &cap, f) > 0) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
-			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-			v->lo = lo;
-			v->hi = hi;
-		} else if (in && !strncmp(line, "VmFlags:", 8)) {
-			v->nh = strstr(line, " nh") != NULL;
-			found = true;
-		}
-	}
-	free(line);
-	fclose(f);
-	return found;
-}
-
-/* Whether the mapping that holds p is still as *was: not split, not
- * marked. */
-static bool vma_unchanged(const void *p, const struct vma *was)
-{
-	struct vma now;
-
-	return vma_of(p, &now) && now.lo == was->lo && now.hi == was->hi &&
-	       now.nh == was->nh;
-}
-
 /* In a child over a locked-memory limit of 0 (CAP_IPC_LOCK dropped, so
  * that the limit holds for root): a map is -ENOMEM with one line naming
  * the device and the limit, and none with DMASPLIT_ATTR_NO_WARN.  0, or
@@ -567,17 +524,17 @@ static int map_over_the_lock_limit(struct dmasplit_dev *dev, uint8_t *m)
 {
 	struct rlimit none = { 0, 0 };
 	uint64_t dma = 0;
-	struct vma was;
+	struct tu_vma was;
 
 	if (!tu_cap_effective(CAP_IPC_LOCK, false) ||
-	    setrlimit(RLIMIT_MEMLOCK, &none) != 0 || !vma_of(m, &was))
+	    setrlimit(RLIMIT_MEMLOCK, &none) != 0 || !tu_vma_of(m, &was))
 		return 1;
 	tu_log_clear();
 	if (dmasplit_map(dev, m, 64, DMASPLIT_TO_DEVICE, 0, &dma) != -ENOMEM)
 		return 2;
 	/* -ENOMEM changes nothing (libdmasplit(3)): no mark on the
 	 * memory, whose mapping is not split around the page. */
-	if (!vma_unchanged(m, &was))
+	if (!tu_vma_unchanged(m, &was))
 		return 6;
 	if (tu_log_count("\n") != 1 ||
 	    !tu_log_has("direct: " ADDR ": cannot pin 64 bytes at ") ||
@@ -682,9 +639,9 @@ static int read_only_at_the_descriptor_limit(struct dmasplit_dev *dev,
 	int fds[128], n, r;
 	uint64_t dma = 0;
 	long before = locked_kb();
-	struct vma was;
+	struct tu_vma was;
 
-	if (!vma_of(ro, &was))
+	if (!tu_vma_of(ro, &was))
 		return 1;
 	n = take_every_descriptor(fds, 128);
 	if (n < 0)
@@ -701,7 +658,7 @@ static int read_only_at_the_descriptor_limit(struct dmasplit_dev *dev,
 	if ((!MLOCK_IS_NOOP && locked_kb() != before) ||
 	    stats_of(dev).mappings_live != 0)
 		return 5;
-	if (!vma_unchanged(ro, &was))
+	if (!tu_vma_unchanged(ro, &was))
 		return 8;
 	n = take_every_descriptor(fds, 128);
 	tu_log_clear();
@@ -913,23 +870,23 @@ START_TEST(a_map_refused_before_the_lock_leaves_the_memory_as_it_was)
 	struct dmasplit_seg seg;
 	unsigned int nsegs = 1;
 	uint64_t dma = 0;
-	struct vma was;
+	struct tu_vma was;
 
 	ck_assert_ptr_ne(ro, MAP_FAILED);
 	(void)*(volatile uint8_t *)(ro + ps);
-	ck_assert(vma_of(ro + ps, &was));
+	ck_assert(tu_vma_of(ro + ps, &was));
 	ck_assert_uint_eq(was.hi - was.lo, 3 * ps);
 	fake_uio();
 	dev = open_direct(ADDR);
 	ck_assert_int_eq(dmasplit_map(dev, ro + ps, 64, DMASPLIT_FROM_DEVICE,
 				      DMASPLIT_ATTR_NO_WARN, &dma), -EFAULT);
-	ck_assert_msg(vma_unchanged(ro + ps, &was),
+	ck_assert_msg(tu_vma_unchanged(ro + ps, &was),
 		      "the refused map marked the memory or split its mapping");
 	iov.iov_base = ro + ps;
 	ck_assert_int_eq(dmasplit_map_vec(dev, &iov, 1, DMASPLIT_FROM_DEVICE,
 					  DMASPLIT_ATTR_NO_WARN, &seg, &nsegs),
 			 -EFAULT);
-	ck_assert_msg(vma_unchanged(ro + ps, &was),
+	ck_assert_msg(tu_vma_unchanged(ro + ps, &was),
 		      "the refused vector marked the memory or split its mapping");
 	dmasplit_dev_close(dev);
 	munmap(ro, 3 * ps);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -331,6 +332,39 @@ static int sc_pci(struct dmasplit_ctx *ctx)
 	return r;
 }
 
+/* A map on direct, where it opens (it needs CAP_SYS_ADMIN), of a page
+ * of memory mapped afresh: a map that fails for want of memory changes
+ * nothing (libdmasplit(3)), the huge-page mark on the memory included.
+ * Checker off: the checker's record is made once the backend has
+ * mapped, and a map undone for want of it is an unmap, mark and all
+ * (dmasplit_dev_open(3)). */
+static int sc_direct_map(struct dmasplit_ctx *ctx)
+{
+	struct dmasplit_dev *dev = NULL;
+	long ps = sysconf(_SC_PAGESIZE);
+	struct tu_vma was;
+	uint8_t *m;
+	uint64_t dma;
+	int r;
+
+	r = dmasplit_dev_open_backend(ctx, "0000:01:00.0", "direct", &dev);
+	if (r)
+		return r;
+	m = mmap(NULL, 3 * (size_t)ps, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	memset(m, 1, 3 * (size_t)ps);
+	ck_assert(tu_vma_of(m + ps, &was));
+	r = dmasplit_map(dev, m + ps, 64, DMASPLIT_FROM_DEVICE, 0, &dma);
+	ck_assert_msg(r != -ENOMEM || tu_vma_unchanged(m + ps, &was),
+		      "a map refused with -ENOMEM marked the memory or split its mapping");
+	if (!r)
+		r = dmasplit_unmap(dev, dma, 64, DMASPLIT_FROM_DEVICE, 0);
+	dmasplit_dev_close(dev);
+	munmap(m, 3 * (size_t)ps);
+	return r;
+}
+
 /* ------------------------------------------------------------------ */
 
 static int open_fds(void)
@@ -522,6 +556,12 @@ END_TEST
 START_TEST(every_failure_in_direct_and_vfio_opens_on_fake_sysfs_is_clean)
 {
 	walk(sc_pci, 0, false, "direct and vfio");
+}
+END_TEST
+
+START_TEST(every_failure_in_a_direct_map_is_clean_and_leaves_no_mark)
+{
+	walk(sc_direct_map, 0, false, "direct map");
 }
 END_TEST
 
@@ -733,6 +773,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, every_failure_in_a_window_life_cycle_is_clean);
 	tcase_add_test(tc, every_failure_in_a_batch_is_clean);
 	tcase_add_test(tc, every_failure_in_direct_and_vfio_opens_on_fake_sysfs_is_clean);
+	tcase_add_test(tc, every_failure_in_a_direct_map_is_clean_and_leaves_no_mark);
 	tcase_add_test(tc, running_out_of_memory_is_said_in_one_line);
 	suite_add_tcase(s, tc);
 	r = tu_main(s);

@@ -441,6 +441,39 @@ void tu_ctx_free(struct dmasplit_ctx *ctx)
 	}
 }
 
+bool tu_vma_of(const void *p, struct tu_vma *v)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	unsigned long lo, hi;
+	char *line = NULL;
+	bool in = false, found = false;
+	size_t cap = 0;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			v->lo = lo;
+			v->hi = hi;
+		} else if (in && !strncmp(line, "VmFlags:", 8)) {
+			v->nh = strstr(line, " nh") != NULL;
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+bool tu_vma_unchanged(const void *p, const struct tu_vma *was)
+{
+	struct tu_vma now;
+
+	return tu_vma_of(p, &now) && now.lo == was->lo &&
+	       now.hi == was->hi && now.nh == was->nh;
+}
+
 bool tu_cap_effective(int cap, bool on)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };

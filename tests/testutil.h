@@ -89,6 +89,18 @@ const char *tu_log_text(void);
  * refused. */
 bool tu_cap_effective(int cap, bool on);
 
+/* The mapping of this process that holds p, from /proc/self/smaps:
+ * where it starts and ends, and whether it is marked MADV_NOHUGEPAGE.
+ * False if it cannot be read.  No assertion: also for a child of
+ * fork(). */
+struct tu_vma {
+	unsigned long lo, hi;
+	bool nh;
+};
+bool tu_vma_of(const void *p, struct tu_vma *v);
+/* Whether that mapping is still as *was: not split, not marked. */
+bool tu_vma_unchanged(const void *p, const struct tu_vma *was);
+
 /* Whether the project's backend NAME (backend-NAME.so) is built, in
  * DMASPLIT_TEST_BACKENDS. */
 bool tu_backend_built(const char *name);

@@ -117,11 +117,7 @@ int direct_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 	m->npieces = 1;
 	m->pieces[0].va = (uintptr_t)p;
 	m->pieces[0].len = len;
-	r = table_insert(b, &m, 1);
-	if (r < 0) {
-		free(m);
-		goto fail_unpin;
-	}
+	table_insert(b, &m, 1);
 	*cpu = p;
 	*dma = c.bus;
 	return 0;

@@ -183,6 +183,9 @@ static int direct_open(const struct dmasplit_host *host,
 		r = -EINVAL;
 		goto fail;
 	}
+	r = table_init(b);
+	if (r < 0)
+		goto fail;
 	r = ranges_read(b, desc);
 	if (r < 0)
 		goto fail;

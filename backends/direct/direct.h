@@ -110,8 +110,10 @@ int  direct_walk(struct dmasplit_bdev *b, uintptr_t va, size_t len,
 /* [bus, bus + len) is reachable: below the mask and not address 0. */
 int  direct_reachable(struct dmasplit_bdev *b, uint64_t bus, uint64_t len,
 		      const void *vaddr, uint32_t attrs);
-/* All n or none. */
-int  table_insert(struct dmasplit_bdev *b, struct dmap *const *ms,
+/* The device's first table of mappings, made at open. */
+int  table_init(struct dmasplit_bdev *b);
+/* All n, never refused. */
+void table_insert(struct dmasplit_bdev *b, struct dmap *const *ms,
 		  unsigned int n);
 /* Remove and return the mapping at dma that matches (cpu: coherent). */
 struct dmap *table_take(struct dmasplit_bdev *b, uint64_t dma, uint64_t len,

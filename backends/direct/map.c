@@ -192,19 +192,21 @@ static void table_link(struct dmasplit_bdev *b, struct dmap *const *ms,
 	b->used += n;
 }
 
-int table_insert(struct dmasplit_bdev *b, struct dmap *const *ms,
-		 unsigned int n)
+int table_init(struct dmasplit_bdev *b)
+{
+	return grow(b);
+}
+
+/* A table that cannot grow takes longer chains: past table_init(), a
+ * mapping is never refused here, after its pages were locked. */
+void table_insert(struct dmasplit_bdev *b, struct dmap *const *ms,
+		  unsigned int n)
 {
 	pthread_mutex_lock(&b->lock);
-	while (b->used + n > b->cap) {
-		if (grow(b) < 0) {
-			pthread_mutex_unlock(&b->lock);
-			return -ENOMEM;
-		}
-	}
+	while (b->used + n > b->cap && grow(b) == 0)
+		;
 	table_link(b, ms, n);
 	pthread_mutex_unlock(&b->lock);
-	return 0;
 }
 
 /* Mappings just taken go back: never refused, whatever others mapped
@@ -326,33 +328,33 @@ int direct_map(struct dmasplit_bdev *b, void *vaddr, size_t len,
 	struct dmap *m;
 	int r;
 
+	/* The record first: out of memory, the call changes nothing
+	 * (libdmasplit(3)), where after the pin the memory is marked. */
+	m = dmap_new(1);
+	if (!m)
+		return -ENOMEM;
 	/* Locked first: mlock faults the pages in (writably, breaking
 	 * copy-on-write), so the frames read next are the ones that stay. */
 	r = direct_pin(b, vaddr, len, dir, attrs);
-	if (r < 0)
+	if (r < 0) {
+		free(m);
 		return r;
+	}
 	r = direct_walk(b, (uintptr_t)vaddr, len, b->page_size, attrs,
 			first_run, &o);
 	if (r == 0)
 		r = direct_reachable(b, o.bus, len, vaddr, attrs);
-	if (r == 0) {
-		m = dmap_new(1);
-		r = -ENOMEM;
-		if (m) {
-			m->dma = o.bus;
-			m->len = len;
-			m->npieces = 1;
-			m->pieces[0].va = (uintptr_t)vaddr;
-			m->pieces[0].len = len;
-			r = table_insert(b, &m, 1);
-			if (r < 0)
-				free(m);
-		}
-	}
 	if (r < 0) {
 		direct_unpin(b, vaddr, len);
+		free(m);
 		return r;
 	}
+	m->dma = o.bus;
+	m->len = len;
+	m->npieces = 1;
+	m->pieces[0].va = (uintptr_t)vaddr;
+	m->pieces[0].len = len;
+	table_insert(b, &m, 1);
 	*dma = o.bus;
 	return 0;
 }
@@ -447,8 +449,8 @@ static int record_segs(struct vec *v)
 		}
 	}
 	if (r == 0)
-		r = table_insert(v->b, ms, v->used);
-	if (r < 0)
+		table_insert(v->b, ms, v->used);
+	else
 		for (s = 0; s < v->used; s++)
 			free(ms[s]);
 	free(ms);
