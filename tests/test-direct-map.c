@@ -82,20 +82,6 @@ START_TEST(map_gives_physical_address_and_pins_until_unmap)
 }
 END_TEST
 
-/* Whether a child of fork() can read p: it exits by its signal when
- * the page was not inherited. */
-static bool child_reads(const volatile uint8_t *p)
-{
-	int status = 0;
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(p[0] == 0x5a ? 0 : 1);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 /* A mapped page stays the parent's through fork(): were it inherited
  * copy-on-write, the parent's next write would give it a new page, and
  * the device would go on with the child's. */
@@ -113,8 +99,8 @@ START_TEST(a_mapped_page_is_not_inherited_by_a_child)
 	ck_assert_int_eq(dmasplit_map(dev, buf, 100, DMASPLIT_FROM_DEVICE, 0,
 				      &dma), 0);
 	before = phys_of(buf);
-	ck_assert_msg(!child_reads(buf), "the child inherited a mapped page");
-	ck_assert_msg(child_reads(buf + ps), "the child lost an unmapped page");
+	ck_assert_msg(!tu_child_reads(buf), "the child inherited a mapped page");
+	ck_assert_msg(tu_child_reads(buf + ps), "the child lost an unmapped page");
 	/* The parent writes while a child lives: a page shared with it
 	 * would be copied, and the parent moved to the copy. */
 	{
@@ -139,7 +125,7 @@ START_TEST(a_mapped_page_is_not_inherited_by_a_child)
 		buf[0] = 0x5a;
 	}
 	ck_assert_int_eq(dmasplit_unmap(dev, dma, 100, DMASPLIT_FROM_DEVICE, 0), 0);
-	ck_assert_msg(child_reads(buf), "the page stayed out of children after its unmap");
+	ck_assert_msg(tu_child_reads(buf), "the page stayed out of children after its unmap");
 	/* Shared memory is not copied at fork: a child keeps it (a ring
 	 * shared with a worker process). */
 	{
@@ -154,7 +140,7 @@ START_TEST(a_mapped_page_is_not_inherited_by_a_child)
 		memset(sh, 0x5a, ps);
 		ck_assert_int_eq(dmasplit_map(dev, sh, 64, DMASPLIT_FROM_DEVICE,
 					      0, &d), 0);
-		ck_assert_msg(child_reads(sh), "the child lost a shared page");
+		ck_assert_msg(tu_child_reads(sh), "the child lost a shared page");
 		ck_assert_int_eq(dmasplit_unmap(dev, d, 64,
 						DMASPLIT_FROM_DEVICE, 0), 0);
 		munmap(sh, ps);
@@ -164,43 +150,6 @@ START_TEST(a_mapped_page_is_not_inherited_by_a_child)
 	munmap(buf, 2 * ps);
 }
 END_TEST
-
-/* Whether a child of fork() reads 0x5a at p.  No assertion: also
- * called in a child. */
-static bool child_sees(const volatile uint8_t *p)
-{
-	int status = 0;
-	pid_t pid = fork();
-
-	if (pid == 0)
-		_exit(p[0] == 0x5a ? 0 : 1);
-	return pid > 0 && waitpid(pid, &status, 0) == pid &&
-	       WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-/* Every descriptor below a limit of 64 taken, so that the next open
- * fails with EMFILE; how many were taken, -1 if the limit could not be
- * set.  In a child: the limit is not given back. */
-static int take_every_descriptor(int *fds, int max)
-{
-	struct rlimit rl;
-	int n = 0, fd;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return -1;
-	rl.rlim_cur = 64;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return -1;
-	while (n < max && (fd = dup(0)) >= 0)
-		fds[n++] = fd;
-	return errno == EMFILE ? n : -1;
-}
-
-static void give_back(int *fds, int n)
-{
-	while (n > 0)
-		close(fds[--n]);
-}
 
 /* In a child: a map made with no descriptor left, then shared memory
  * mapped with descriptors free, which a grandchild must still read.
@@ -214,19 +163,19 @@ static int shared_after_a_map_at_the_limit(struct dmasplit_dev *dev,
 	/* The child's own page, as the pin's lock would make it, were a
 	 * sanitizer's mlock() not a no-op. */
 	priv[0] = 0x5a;
-	n = take_every_descriptor(fds, 128);
+	n = tu_take_every_descriptor(fds, 128);
 	if (n < 0)
 		return 1;
 	r = dmasplit_map(dev, priv, 64, DMASPLIT_TO_DEVICE, 0, &d1);
-	give_back(fds, n);
+	tu_give_back_descriptors(fds, n);
 	/* The device's own pagemap tells private from shared. */
 	if (r != 0)
 		return 2;
-	if (child_sees(priv))
+	if (tu_child_reads(priv))
 		return 3;
 	if (dmasplit_map(dev, sh, 64, DMASPLIT_TO_DEVICE, 0, &d2) != 0)
 		return 4;
-	if (!child_sees(sh))
+	if (!tu_child_reads(sh))
 		return 5;
 	if (dmasplit_unmap(dev, d2, 64, DMASPLIT_TO_DEVICE, 0) != 0 ||
 	    dmasplit_unmap(dev, d1, 64, DMASPLIT_TO_DEVICE, 0) != 0)
@@ -628,6 +577,33 @@ START_TEST(read_only_memory_is_refused_where_the_device_writes)
 }
 END_TEST
 
+/* step(dev, ro) in a child of fork(), ro a read-only page (the zero
+ * page) of the child's: it must give 0, else the step that failed,
+ * which steps names. */
+static void read_only_in_a_child(int (*step)(struct dmasplit_dev *, uint8_t *),
+				 const char *steps)
+{
+	struct dmasplit_dev *dev;
+	uint8_t *ro = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+	int status = 0;
+	pid_t pid;
+
+	ck_assert_ptr_ne(ro, MAP_FAILED);
+	(void)*(volatile uint8_t *)ro;	/* the zero page */
+	fake_uio();
+	dev = open_direct(ADDR);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(step(dev, ro));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the child: status 0x%x (%s)", status, steps);
+	dmasplit_dev_close(dev);
+	munmap(ro, ps);
+}
+
 /* In a child with no descriptor left: read-only memory mapped for the
  * device to write cannot be judged by /proc/self/maps, and is refused
  * with the error in one line, nothing locked or marked; with a
@@ -643,12 +619,12 @@ static int read_only_at_the_descriptor_limit(struct dmasplit_dev *dev,
 
 	if (!tu_vma_of(ro, &was))
 		return 1;
-	n = take_every_descriptor(fds, 128);
+	n = tu_take_every_descriptor(fds, 128);
 	if (n < 0)
 		return 1;
 	tu_log_clear();
 	r = dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE, 0, &dma);
-	give_back(fds, n);
+	tu_give_back_descriptors(fds, n);
 	if (r != -EMFILE)
 		return r == 0 ? 2 : 3;
 	if (tu_log_count("\n") != 1 ||
@@ -660,11 +636,11 @@ static int read_only_at_the_descriptor_limit(struct dmasplit_dev *dev,
 		return 5;
 	if (!tu_vma_unchanged(ro, &was))
 		return 8;
-	n = take_every_descriptor(fds, 128);
+	n = tu_take_every_descriptor(fds, 128);
 	tu_log_clear();
 	r = dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE,
 			 DMASPLIT_ATTR_NO_WARN, &dma);
-	give_back(fds, n);
+	tu_give_back_descriptors(fds, n);
 	if (n < 0 || r != -EMFILE || tu_log_has("/proc/self/maps"))
 		return 6;
 	if (dmasplit_map(dev, ro, 64, DMASPLIT_FROM_DEVICE, 0, &dma) != -EFAULT)
@@ -677,26 +653,8 @@ static int read_only_at_the_descriptor_limit(struct dmasplit_dev *dev,
  * page, shared by every process) must never be let through. */
 START_TEST(writability_that_cannot_be_read_refuses_the_map)
 {
-	struct dmasplit_dev *dev;
-	uint8_t *ro = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-			   -1, 0);
-	int status = 0;
-	pid_t pid;
-
-	ck_assert_ptr_ne(ro, MAP_FAILED);
-	(void)*(volatile uint8_t *)ro;	/* the zero page */
-	fake_uio();
-	dev = open_direct(ADDR);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(read_only_at_the_descriptor_limit(dev, ro));
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child without descriptors: status 0x%x (1: no limit set, 2: mapped, 3: not -EMFILE, 4: not the one line, 5: left locked or mapped, 6: NO_WARN, 7: not -EFAULT with descriptors free, 8: the memory marked)",
-		      status);
-	dmasplit_dev_close(dev);
-	munmap(ro, ps);
+	read_only_in_a_child(read_only_at_the_descriptor_limit,
+			     "without descriptors; 1: no limit set, 2: mapped, 3: not -EMFILE, 4: not the one line, 5: left locked or mapped, 6: NO_WARN, 7: not -EFAULT with descriptors free, 8: the memory marked");
 }
 END_TEST
 
@@ -734,26 +692,8 @@ static int read_only_after_a_failed_probe(struct dmasplit_dev *dev,
  * taking it for "no" would let read-only memory through from then on. */
 START_TEST(a_failed_probe_for_populate_write_is_asked_again)
 {
-	struct dmasplit_dev *dev;
-	uint8_t *ro = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-			   -1, 0);
-	int status = 0;
-	pid_t pid;
-
-	ck_assert_ptr_ne(ro, MAP_FAILED);
-	(void)*(volatile uint8_t *)ro;	/* the zero page */
-	fake_uio();
-	dev = open_direct(ADDR);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(read_only_after_a_failed_probe(dev, ro));
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child without address space: status 0x%x (1: no limit set, 2: mapped without address space, 3: not -EFAULT after)",
-		      status);
-	dmasplit_dev_close(dev);
-	munmap(ro, ps);
+	read_only_in_a_child(read_only_after_a_failed_probe,
+			     "without address space; 1: no limit set, 2: mapped without address space, 3: not -EFAULT after");
 }
 END_TEST
 

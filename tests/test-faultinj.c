@@ -597,6 +597,38 @@ static void log_keep(void *data, int priority, const char *file, int line,
 			      #call, said_lines, said, why);                 \
 	} while (0)
 
+/* The first call named call that opening spec makes, failed: the open
+ * gives -ENOMEM and one line with why. */
+static void expect_open_out_of_memory(struct dmasplit_ctx *ctx,
+				      const char *spec, const char *call,
+				      const char *why)
+{
+	long n;
+
+	for (n = 1; n < 200; n++) {
+		struct dmasplit_dev *dev = NULL;
+		char what[32];
+		int r, fired;
+
+		said_lines = 0;
+		fi_arm(n);
+		r = dmasplit_dev_open(ctx, spec, &dev);
+		fired = fi_fired(what, sizeof(what));
+		fi_arm(0);
+		ck_assert_msg(fired, "opening %s made no %s", spec, call);
+		if (strcmp(what, call)) {
+			dmasplit_dev_close(dev);
+			continue;
+		}
+		ck_assert_int_eq(r, -ENOMEM);
+		ck_assert_msg(said_lines == 1 && strstr(said, why),
+			      "opening %s: %u lines, the last '%s'", spec,
+			      said_lines, said);
+		return;
+	}
+	ck_abort_msg("opening %s: no %s in its first 199 calls", spec, call);
+}
+
 /* Running out of memory in a call that allocates for the caller is said
  * in one line, as a refusal is: -ENOMEM alone does not tell a device out
  * of address space (-ENOSPC) from a process out of memory. */
@@ -609,7 +641,6 @@ START_TEST(running_out_of_memory_is_said_in_one_line)
 	struct dmasplit_dev *dev = NULL;
 	void *cpu = NULL;
 	uint64_t dma;
-	long n;
 
 	ck_assert_ptr_nonnull(ctx);
 	ck_assert_int_eq(dmasplit_dev_open(ctx, "sim:nomem", &dev), 0);
@@ -631,28 +662,8 @@ START_TEST(running_out_of_memory_is_said_in_one_line)
 	/* The open's own object, the first aligned allocation the open
 	 * makes (the spec and the backends' come first, and are not the
 	 * caller's). */
-	for (n = 1; n < 200; n++) {
-		struct dmasplit_dev *d2 = NULL;
-		char what[32];
-		int r, fired;
-
-		said_lines = 0;
-		fi_arm(n);
-		r = dmasplit_dev_open(ctx, "sim:nomem2", &d2);
-		fired = fi_fired(what, sizeof(what));
-		fi_arm(0);
-		ck_assert_msg(fired, "dmasplit_dev_open made no aligned allocation");
-		if (strcmp(what, "aligned_alloc")) {
-			dmasplit_dev_close(d2);
-			continue;
-		}
-		ck_assert_int_eq(r, -ENOMEM);
-		ck_assert_msg(said_lines == 1 && strstr(said, "nomem2: no memory for the device"),
-			      "dmasplit_dev_open: %u lines, the last '%s'",
-			      said_lines, said);
-		break;
-	}
-	ck_assert_int_lt(n, 200);
+	expect_open_out_of_memory(ctx, "sim:nomem2", "aligned_alloc",
+				  "nomem2: no memory for the device");
 
 	/* Memory the device reaches untranslated: the line says the
 	 * process has none, not that none lies below the DMA mask. */
@@ -660,28 +671,8 @@ START_TEST(running_out_of_memory_is_said_in_one_line)
 	EXPECT_NO_MEMORY(dmasplit_alloc_coherent(dev, 4096, 0, &cpu, &dma),
 			 "no memory for 4096 bytes of coherent memory: ");
 	dmasplit_dev_close(dev);
-	for (n = 1; n < 200; n++) {
-		struct dmasplit_dev *d2 = NULL;
-		char what[32];
-		int r, fired;
-
-		said_lines = 0;
-		fi_arm(n);
-		r = dmasplit_dev_open(ctx, "sim:nomem4,iommu=off", &d2);
-		fired = fi_fired(what, sizeof(what));
-		fi_arm(0);
-		ck_assert_msg(fired, "dmasplit_dev_open made no mmap");
-		if (strcmp(what, "mmap")) {
-			dmasplit_dev_close(d2);
-			continue;
-		}
-		ck_assert_int_eq(r, -ENOMEM);
-		ck_assert_msg(said_lines == 1 && strstr(said, "nomem4: no memory for a bounce pool of "),
-			      "dmasplit_dev_open: %u lines, the last '%s'",
-			      said_lines, said);
-		break;
-	}
-	ck_assert_int_lt(n, 200);
+	expect_open_out_of_memory(ctx, "sim:nomem4,iommu=off", "mmap",
+				  "nomem4: no memory for a bounce pool of ");
 	dmasplit_ctx_unref(ctx);
 }
 END_TEST

@@ -723,20 +723,6 @@ START_TEST(pin_table_grows_and_shrinks)
 }
 END_TEST
 
-/* Whether a child of fork() reads 0x5a at p: false where the page was
- * not inherited (it dies of the fault).  No assertion: also called in
- * a child. */
-static bool child_reads(const volatile char *p)
-{
-	int status = 0;
-	pid_t pid = fork();
-
-	if (pid == 0)
-		_exit(p[0] == 0x5a ? 0 : 1);
-	return pid > 0 && waitpid(pid, &status, 0) == pid &&
-	       WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 /* In a child, every descriptor below a limit of 64 taken: a pin, which
  * must open pagemap to tell private memory from shared, fails with
  * -EMFILE and leaves nothing pinned; with descriptors free again,
@@ -745,35 +731,27 @@ static bool child_reads(const volatile char *p)
 static int pin_at_the_descriptor_limit(char *priv, char *shr)
 {
 	long ps = sysconf(_SC_PAGESIZE);
-	struct rlimit rl;
-	int fds[128], n = 0, fd, r;
+	int fds[128], n, r;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return 1;
-	rl.rlim_cur = 64;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return 1;
-	while (n < 128 && (fd = dup(0)) >= 0)
-		fds[n++] = fd;
-	if (errno != EMFILE)
+	n = tu_take_every_descriptor(fds, 128);
+	if (n < 0)
 		return 1;
 	r = host->pin(host, priv, ps);
-	while (n > 0)
-		close(fds[--n]);
+	tu_give_back_descriptors(fds, n);
 	if (r != -EMFILE)
 		return r == 0 ? 2 : 3;
 	if (ctx->pins.used != 0)
 		return 4;
-	if (host->pin(host, shr, ps) != 0 || !child_reads(shr))
+	if (host->pin(host, shr, ps) != 0 || !tu_child_reads(shr))
 		return 5;
 	if (host->unpin(host, shr, ps) != 0)
 		return 6;
 	/* The child's own page, as the lock would make it, were a
 	 * sanitizer's mlock() not a no-op. */
 	priv[0] = 0x5a;
-	if (host->pin(host, priv, ps) != 0 || child_reads(priv))
+	if (host->pin(host, priv, ps) != 0 || tu_child_reads(priv))
 		return 7;
-	if (host->unpin(host, priv, ps) != 0 || !child_reads(priv))
+	if (host->unpin(host, priv, ps) != 0 || !tu_child_reads(priv))
 		return 8;
 	return 0;
 }

@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -472,6 +474,43 @@ bool tu_vma_unchanged(const void *p, const struct tu_vma *was)
 
 	return tu_vma_of(p, &now) && now.lo == was->lo &&
 	       now.hi == was->hi && now.nh == was->nh;
+}
+
+bool tu_child_reads(const volatile void *p)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(*(const volatile uint8_t *)p == 0x5a ? 0 : 1);
+	return pid > 0 && waitpid(pid, &status, 0) == pid &&
+	       WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int tu_take_every_descriptor(int *fds, int max)
+{
+	struct rlimit rl;
+	int n = 0, fd;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	rl.rlim_cur = 64;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	errno = 0;
+	while (n < max && (fd = dup(0)) >= 0)
+		fds[n++] = fd;
+	if (errno != EMFILE) {
+		tu_give_back_descriptors(fds, n);
+		return -1;
+	}
+	return n;
+}
+
+void tu_give_back_descriptors(int *fds, int n)
+{
+	while (n > 0)
+		close(fds[--n]);
 }
 
 bool tu_cap_effective(int cap, bool on)

@@ -101,6 +101,18 @@ bool tu_vma_of(const void *p, struct tu_vma *v);
 /* Whether that mapping is still as *was: not split, not marked. */
 bool tu_vma_unchanged(const void *p, const struct tu_vma *was);
 
+/* Whether a child of fork() reads 0x5a at p: false where the page was
+ * not inherited (the child dies of the fault).  No assertion: also for a
+ * child of fork(). */
+bool tu_child_reads(const volatile void *p);
+
+/* Every descriptor below a lowered limit of 64 taken (at most max, into
+ * fds), so that the next open fails with EMFILE: how many, or -1 if the
+ * limit could not be lowered or they did not run out.  The limit stays
+ * lowered; the caller restores it if it must.  No assertion. */
+int  tu_take_every_descriptor(int *fds, int max);
+void tu_give_back_descriptors(int *fds, int n);
+
 /* Whether the project's backend NAME (backend-NAME.so) is built, in
  * DMASPLIT_TEST_BACKENDS. */
 bool tu_backend_built(const char *name);
