@@ -66,8 +66,7 @@ DMASPLIT_EXPORT int dmasplit_describe(struct dmasplit_ctx *ctx, const char *spec
 }
 
 /* Backends see a full-size description whatever the caller passed; one
- * that does not reach past bus and name is refused, in one line when
- * there is a context to say it in. */
+ * that does not reach past bus and name is refused in one line, for fn. */
 static _must_check_ int full_desc(struct dmasplit_ctx *ctx, const char *fn,
 				  const struct dmasplit_desc *desc,
 				  struct dmasplit_desc *full)
@@ -178,7 +177,6 @@ DMASPLIT_EXPORT int dmasplit_select(struct dmasplit_ctx *ctx,
 {
 	CANCEL_DEFERRED;
 	struct dmasplit_desc full;
-
 	int r;
 
 	if (!ctx || !backend)
