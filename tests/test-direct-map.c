@@ -188,28 +188,13 @@ static int shared_after_a_map_at_the_limit(struct dmasplit_dev *dev,
  * one nor makes the pins after it keep shared memory from children. */
 START_TEST(shared_memory_stays_the_child_s_after_a_map_at_the_limit)
 {
+	uint8_t *priv = tu_page_of_5a(false), *sh = tu_page_of_5a(true);
 	struct dmasplit_dev *dev;
-	uint8_t *priv = mmap(NULL, ps, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint8_t *sh = mmap(NULL, ps, PROT_READ | PROT_WRITE,
-			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int status = 0;
-	pid_t pid;
 
-	ck_assert_ptr_ne(priv, MAP_FAILED);
-	ck_assert_ptr_ne(sh, MAP_FAILED);
-	memset(priv, 0x5a, ps);
-	memset(sh, 0x5a, ps);
 	fake_uio();
 	dev = open_direct(ADDR);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(shared_after_a_map_at_the_limit(dev, priv, sh));
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child: status 0x%x (1: no limit set, 2: the map at the limit failed, 3: its private page inherited, 4: the shared map failed, 5: the shared page not inherited, 6: unmap)",
-		      status);
+	TU_IN_CHILD(shared_after_a_map_at_the_limit(dev, priv, sh), "the child",
+		    "1: no limit set, 2: the map at the limit failed, 3: its private page inherited, 4: the shared map failed, 5: the shared page not inherited, 6: unmap");
 	dmasplit_dev_close(dev);
 	munmap(priv, ps);
 	munmap(sh, ps);
@@ -504,21 +489,13 @@ START_TEST(memory_over_the_lock_limit_is_enomem_with_the_limit)
 	struct dmasplit_dev *dev;
 	uint8_t *m = mmap(NULL, 3 * ps, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int status = 0;
-	pid_t pid;
 
 	ck_assert_ptr_ne(m, MAP_FAILED);
 	memset(m, 1, 3 * ps);
 	fake_uio();
 	dev = open_direct(ADDR);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(map_over_the_lock_limit(dev, m + ps));
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child over the limit: status 0x%x (1: capset, setrlimit or smaps failed, 2: not -ENOMEM, 3: not the one line, 4: NO_WARN not quiet, 5: a mapping left, 6: the memory marked or its mapping split)",
-		      status);
+	TU_IN_CHILD(map_over_the_lock_limit(dev, m + ps), "the child over the limit",
+		    "1: capset, setrlimit or smaps failed, 2: not -ENOMEM, 3: not the one line, 4: NO_WARN not quiet, 5: a mapping left, 6: the memory marked or its mapping split");
 	dmasplit_dev_close(dev);
 	munmap(m, 3 * ps);
 }
@@ -586,20 +563,12 @@ static void read_only_in_a_child(int (*step)(struct dmasplit_dev *, uint8_t *),
 	struct dmasplit_dev *dev;
 	uint8_t *ro = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 			   -1, 0);
-	int status = 0;
-	pid_t pid;
 
 	ck_assert_ptr_ne(ro, MAP_FAILED);
 	(void)*(volatile uint8_t *)ro;	/* the zero page */
 	fake_uio();
 	dev = open_direct(ADDR);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(step(dev, ro));
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child: status 0x%x (%s)", status, steps);
+	TU_IN_CHILD(step(dev, ro), "the child", steps);
 	dmasplit_dev_close(dev);
 	munmap(ro, ps);
 }

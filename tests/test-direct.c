@@ -294,9 +294,6 @@ static int open_expecting_eperm(void)
 
 START_TEST(open_without_cap_sys_admin_fails_with_eperm)
 {
-	pid_t pid;
-	int status;
-
 	fake_uio();
 	if (!can_read_phys()) {
 		ck_assert_int_eq(open_expecting_eperm(), 0);
@@ -305,14 +302,9 @@ START_TEST(open_without_cap_sys_admin_fails_with_eperm)
 	/* Root: without CAP_SYS_ADMIN in a child of its own.  The context
 	 * has not opened pagemap yet, and pagemap shows frames by the
 	 * credentials of whoever opened it. */
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(drop_cap_sys_admin() < 0 ? 3 : open_expecting_eperm());
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child without CAP_SYS_ADMIN: status 0x%x (1: wrong error, 2: no line, 3: capset failed)",
-		      status);
+	TU_IN_CHILD(drop_cap_sys_admin() < 0 ? 3 : open_expecting_eperm(),
+		    "the child without CAP_SYS_ADMIN",
+		    "1: wrong error, 2: no line, 3: capset failed");
 }
 END_TEST
 

@@ -763,25 +763,11 @@ static int pin_at_the_descriptor_limit(char *priv, char *shr)
 START_TEST(pin_fails_where_pagemap_cannot_be_opened_for_now)
 {
 	long ps = sysconf(_SC_PAGESIZE);
-	char *priv = mmap(NULL, ps, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *shr = mmap(NULL, ps, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int status = 0;
-	pid_t pid;
+	char *priv = tu_page_of_5a(false), *shr = tu_page_of_5a(true);
 
-	ck_assert_ptr_ne(priv, MAP_FAILED);
-	ck_assert_ptr_ne(shr, MAP_FAILED);
-	memset(priv, 0x5a, ps);
-	memset(shr, 0x5a, ps);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(pin_at_the_descriptor_limit(priv, shr));
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child without descriptors: status 0x%x (1: no limit set, 2: pinned, 3: not -EMFILE, 4: a page left pinned, 5: shared memory not inherited, 6: unpin, 7: private memory inherited, 8: not inherited after the unpin)",
-		      status);
+	TU_IN_CHILD(pin_at_the_descriptor_limit(priv, shr),
+		    "the child without descriptors",
+		    "1: no limit set, 2: pinned, 3: not -EMFILE, 4: a page left pinned, 5: shared memory not inherited, 6: unpin, 7: private memory inherited, 8: not inherited after the unpin");
 	munmap(priv, ps);
 	munmap(shr, ps);
 }

@@ -310,21 +310,13 @@ START_TEST(peer_memory_the_process_may_not_open_is_eperm)
 {
 	struct dmasplit_dev *prov;
 	char path[PATH_MAX];
-	int status = 0;
-	pid_t pid;
 
 	provider_and_client(-1, true);
 	ck_assert_int_eq(dmasplit_dev_open(ctx, A, &prov), 0);
 	fakesys_path(path, "devices/" EP_A "/p2pmem/allocate");
 	ck_assert_int_eq(chmod(path, 0600), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(alloc_unpermitted(prov));
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the child: status 0x%x (1: setresuid failed, 2: not -EPERM, 3: not the one line)",
-		      status);
+	TU_IN_CHILD(alloc_unpermitted(prov), "the child",
+		    "1: setresuid failed, 2: not -EPERM, 3: not the one line");
 	dmasplit_dev_close(prov);
 }
 END_TEST

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -485,6 +486,27 @@ bool tu_child_reads(const volatile void *p)
 		_exit(*(const volatile uint8_t *)p == 0x5a ? 0 : 1);
 	return pid > 0 && waitpid(pid, &status, 0) == pid &&
 	       WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void tu_child_exited_0(pid_t pid, const char *what, const char *legend)
+{
+	int status = 0;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "%s: status 0x%x (%s)", what, status, legend);
+}
+
+void *tu_page_of_5a(bool shared)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)ps, PROT_READ | PROT_WRITE,
+		       (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS,
+		       -1, 0);
+
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	memset(p, 0x5a, (size_t)ps);
+	return p;
 }
 
 int tu_take_every_descriptor(int *fds, int max)

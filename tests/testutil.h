@@ -10,6 +10,8 @@
 #include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <dmasplit/dmasplit.h>
 
@@ -105,6 +107,26 @@ bool tu_vma_unchanged(const void *p, const struct tu_vma *was);
  * not inherited (the child dies of the fault).  No assertion: also for a
  * child of fork(). */
 bool tu_child_reads(const volatile void *p);
+
+/* steps, an int expression, run in a child of fork(), which exits with
+ * its value: the child must exit 0.  Else the assertion says who (what)
+ * and its status, beside legend, the failures each value stands for.
+ * For what would change the test process for good (limits, credentials,
+ * capabilities). */
+#define TU_IN_CHILD(steps, what, legend)                                     \
+	do {                                                                 \
+		pid_t tu_pid_ = fork();                                      \
+                                                                             \
+		ck_assert_int_ge(tu_pid_, 0);                                \
+		if (tu_pid_ == 0)                                            \
+			_exit(steps);                                        \
+		tu_child_exited_0(tu_pid_, what, legend);                    \
+	} while (0)
+void tu_child_exited_0(pid_t pid, const char *what, const char *legend);
+
+/* A page of anonymous memory, private or shared (MAP_SHARED: kept by
+ * children of fork()), each byte 0x5a, as tu_child_reads() reads it. */
+void *tu_page_of_5a(bool shared);
 
 /* Every descriptor below a lowered limit of 64 taken (at most max, into
  * fds), so that the next open fails with EMFILE: how many, or -1 if the
