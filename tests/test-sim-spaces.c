@@ -176,6 +176,105 @@ START_TEST(only_the_member_that_mapped_unmaps_or_syncs)
 }
 END_TEST
 
+/* b's sync of [at, at + len), past the first granule of what a mapped:
+ * refused as the owner's, in one line, and nothing copied into buf. */
+static void foreign_sync_refused(struct dmasplit_dev *b, uint64_t at,
+				 size_t len, const uint8_t *buf, const char *what)
+{
+	uint8_t before[16];
+	int r;
+
+	memcpy(before, buf, sizeof(before));
+	tu_log_clear();
+	r = dmasplit_sync_for_cpu(b, at, len, DMASPLIT_FROM_DEVICE);
+	ck_assert_msg(r == -EINVAL, "b syncs %s: expected -EINVAL, got %d",
+		      what, r);
+	ck_assert_msg(tu_log_count("another device of address space") == 1,
+		      "b syncs %s: expected one line naming the owner's space; log:\n%s",
+		      what, tu_log_text());
+	ck_assert_mem_eq(buf, before, sizeof(before));
+}
+
+/* The owner is known in every granule of a mapping, not only in its
+ * first: a sync that starts further in, of a bounced map, a map or a
+ * vector's second buffer, is the owner's alone.  A window's links keep
+ * no owner, and another member's sync of one that does not bounce
+ * passes, as at its first granule. */
+START_TEST(another_member_cannot_sync_past_the_first_granule_of_a_mapping)
+{
+	struct dmasplit_dev *u, *a, *b;
+	uint8_t *bounced = buf_new(4 * G), *mapped = buf_new(3 * G);
+	uint8_t *v0 = buf_new(G), *v1 = buf_new(G), *linked = buf_new(3 * G);
+	const size_t big_len = 5u << 20;
+	uint8_t *big = buf_new(big_len);
+	/* The first buffer ends inside its granule: the second has one of
+	 * its own, as a segment of its own. */
+	struct iovec iov[2] = { { v0, G - 100 }, { v1, G } };
+	struct dmasplit_seg segs[2];
+	unsigned int nsegs = 2;
+	struct dmasplit_iova *w;
+	uint64_t d, e;
+
+	dmasplit_ctx_set_check(ctx, 0);
+	u = open_dev("sim:u,as=mid,untrusted=1");
+	a = open_dev("sim:a,as=mid");
+	b = open_dev("sim:b,as=mid");
+
+	memset(bounced, 'Z', 4 * G);
+	d = map_ok(u, bounced + 16, 3 * G, DMASPLIT_FROM_DEVICE, 0);
+	ck_assert_int_eq(dmasplit_dev_dma_write(u, d + G, "DEVDATA", 7), 0);
+	foreign_sync_refused(b, d + G, G, bounced + 16 + G,
+			     "the second granule of u's bounced map");
+	foreign_sync_refused(b, d + 3 * G - 16, 16, bounced + 3 * G,
+			     "the last granule of u's bounced map");
+	ck_assert_int_eq(dmasplit_sync_for_cpu(u, d + G, G,
+					       DMASPLIT_FROM_DEVICE), 0);
+	ck_assert_mem_eq(bounced + 16 + G, "DEVDATA", 7);
+	unmap_ok(u, d, 3 * G, DMASPLIT_FROM_DEVICE, 0);
+
+	e = map_ok(a, mapped, 3 * G, DMASPLIT_FROM_DEVICE, 0);
+	foreign_sync_refused(b, e + G, G, mapped + G,
+			     "the middle granule of a's map");
+	ck_assert_int_eq(dmasplit_sync_for_cpu(a, e + G, G,
+					       DMASPLIT_FROM_DEVICE), 0);
+	unmap_ok(a, e, 3 * G, DMASPLIT_FROM_DEVICE, 0);
+
+	/* Across leaf tables (one spans 2 MiB of addresses at 4 KiB). */
+	e = map_ok(a, big, big_len, DMASPLIT_FROM_DEVICE, 0);
+	foreign_sync_refused(b, e + big_len - 2 * G, G, big + big_len - 2 * G,
+			     "a granule near the end of a's 5 MiB map");
+	ck_assert_int_eq(dmasplit_sync_for_cpu(a, e + big_len - 2 * G, G,
+					       DMASPLIT_FROM_DEVICE), 0);
+	unmap_ok(a, e, big_len, DMASPLIT_FROM_DEVICE, 0);
+
+	ck_assert_int_eq(dmasplit_map_vec(a, iov, 2, DMASPLIT_FROM_DEVICE, 0,
+					  segs, &nsegs), 0);
+	ck_assert_uint_eq(nsegs, 2);
+	foreign_sync_refused(b, segs[1].dma, G, v1,
+			     "the second buffer of a's vector");
+	ck_assert_int_eq(dmasplit_unmap_vec(a, segs, nsegs,
+					    DMASPLIT_FROM_DEVICE, 0), 0);
+
+	w = window(a, 3 * G);
+	link_ok(w, 0, linked, 3 * G, DMASPLIT_FROM_DEVICE, 0);
+	sync_ok(w, 0, 3 * G);
+	ck_assert_int_eq(dmasplit_sync_for_cpu(b, dmasplit_iova_addr(w) + G, G,
+					       DMASPLIT_FROM_DEVICE), 0);
+	unlink_ok(w, 0, 3 * G, DMASPLIT_FROM_DEVICE, 0);
+	dmasplit_iova_destroy(w);
+
+	dmasplit_dev_close(b);
+	dmasplit_dev_close(a);
+	dmasplit_dev_close(u);
+	free(big);
+	free(linked);
+	free(v1);
+	free(v0);
+	free(mapped);
+	free(bounced);
+}
+END_TEST
+
 /* A window keeps no record per link: another member's sync by address
  * of a bounced link is known by its slot, in the linking device's pool,
  * and refused, since the data would not move; the owner's goes through. */
@@ -717,6 +816,7 @@ int main(void)
 	tcase_add_test(tc, three_members_reach_every_map_at_one_address);
 	tcase_add_test(tc, only_the_member_that_mapped_unmaps_or_syncs);
 	tcase_add_test(tc, another_member_cannot_sync_a_bounced_window_link);
+	tcase_add_test(tc, another_member_cannot_sync_past_the_first_granule_of_a_mapping);
 	tcase_add_test(tc, a_closed_member_leaves_no_record_of_where_its_mappings_ended);
 	tcase_add_test(tc, addresses_fit_the_smallest_mask_of_the_members);
 	tcase_add_test(tc, late_joiner_that_cannot_reach_a_mapping_is_refused);

@@ -693,6 +693,41 @@ int iommu_free_coherent(struct dmasplit_bdev *b, size_t size, void *cpu,
 /* CPU syncs                                                            */
 
 /*
+ * The record at the first granule of the mapping that holds granule g,
+ * where a sync starts past that first granule and finds none: the walk
+ * back to the entry marked HEAD, a leaf at a time, costs a load per
+ * granule between.  0 when g is empty or a first granule itself, when
+ * an empty entry comes first (the mapping is being taken down) and for
+ * a window, which keeps no record.
+ */
+static uint64_t head_record(struct dmasplit_bdev *b, uint64_t g)
+{
+	uint64_t run, left, w1, *pte = pt_leaf(&b->sp->pt, g, false, &run);
+	uint64_t v = pte ? pte_load(pte) : 0;
+
+	if (!v || (v & PTE_HEAD))
+		return 0;
+	while (g) {
+		g -= b->o.granule;
+		pte = pt_leaf(&b->sp->pt, g, false, &run);
+		if (!pte)
+			return 0;
+		/* The entries before g in its leaf. */
+		left = (g & b->lmask) >> b->gshift;
+		for (;; pte--, g -= b->o.granule) {
+			v = pte_load(pte);
+			if (!v)
+				return 0;
+			if (v & PTE_HEAD)
+				return rec_load(rec_at(b, g, false), &w1);
+			if (!left--)
+				break;
+		}
+	}
+	return 0;
+}
+
+/*
  * A sync must lie inside one mapping or one window's links: every
  * granule mapped or linked, none the first of another mapping, the
  * direction one the entries allow, and, from a mapping's first granule,
@@ -704,6 +739,7 @@ static int sync_check(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 		      enum dmasplit_dir dir)
 {
 	uint64_t first = dma & ~b->gmask, last, tg, a, w0, w1, tw0, tw1, rrun;
+	uint64_t ow0;
 	uint64_t perms = dir_perms(dir), *rec;
 
 	if (dma > b->iommu_last || len - 1 > b->iommu_last - dma)
@@ -711,7 +747,10 @@ static int sync_check(struct dmasplit_bdev *b, uint64_t dma, size_t len,
 				  b->name, dma, len);
 	rec = rec_at_run(b, first, false, &rrun);
 	w0 = rec_load(rec, &w1);
-	if (w0 && rec_owner(w0) != b->owner)
+	/* Past a mapping's first granule the owner is in the record at its
+	 * first, which only a space with other members need look for. */
+	ow0 = w0 || !b->sp->name[0] ? w0 : head_record(b, first);
+	if (ow0 && rec_owner(ow0) != b->owner)
 		return sim_refuse(b, 0, -EINVAL, "%s: sync of 0x%" PRIx64 "+0x%zx: another device of address space %s mapped it; only that one may sync it",
 				  b->name, dma, len, b->sp->name);
 	/* A vector's record is at its first granule, with where its
