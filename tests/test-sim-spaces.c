@@ -344,7 +344,7 @@ START_TEST(addresses_fit_the_smallest_mask_of_the_members)
 {
 	struct dmasplit_dev *a = open_dev("sim:a,as=m");
 	struct dmasplit_dev *b;
-	struct dmasplit_iova *w = NULL, *w2;
+	struct dmasplit_iova *w = NULL, *w2, *wb;
 	struct dmasplit_range rg[2];
 	unsigned int n = 2;
 	int r;
@@ -363,9 +363,23 @@ START_TEST(addresses_fit_the_smallest_mask_of_the_members)
 	ck_assert_msg(dmasplit_iova_addr(w2) + (8u << 20) - 1 < (1u << 24),
 		      "window 0x%" PRIx64 " of a member beyond b's 24-bit mask",
 		      dmasplit_iova_addr(w2));
+	tu_log_clear();
 	r = dmasplit_iova_alloc(a, 8u << 20, 0, &w);
 	ck_assert_msg(r == -ENOSPC, "a second 8 MiB window below 2^24: expected -ENOSPC, got %d", r);
+	ck_assert_msg(tu_log_count("left below 0x1000000, the narrowest mask of the members of address space m") == 1,
+		      "the refusal names the space's limit, b's; log:\n%s",
+		      tu_log_text());
+	/* Closed, b still counts while a window of its keeps it. */
+	wb = window(b, G);
 	dmasplit_dev_close(b);
+	n = 2;
+	ck_assert_int_eq(dmasplit_dev_get_ranges(a, rg, &n), 0);
+	ck_assert_msg(rg[0].last == (1u << 24) - 1,
+		      "a's range with closed b kept by its window ends at 0x%" PRIx64,
+		      rg[0].last);
+	r = dmasplit_iova_alloc(a, 8u << 20, 0, &w);
+	ck_assert_msg(r == -ENOSPC, "8 MiB more while b is kept: expected -ENOSPC, got %d", r);
+	dmasplit_iova_destroy(wb);
 	n = 2;
 	ck_assert_int_eq(dmasplit_dev_get_ranges(a, rg, &n), 0);
 	ck_assert_uint_eq(rg[0].last, (1ull << 48) - 1);

@@ -193,6 +193,16 @@ static __attribute__((noinline)) int iova_alloc_slow(struct dmasplit_bdev *b,
 
 int iova_none_left(struct dmasplit_bdev *b, uint32_t attrs, uint64_t size)
 {
+	uint64_t last;
+
+	pthread_mutex_lock(&b->sp->iova_lock);
+	last = b->sp->last;
+	pthread_mutex_unlock(&b->sp->iova_lock);
+	/* In a shared space the limit may be another member's mask, one
+	 * that stays until that member is released. */
+	if (last < b->iommu_last)
+		return sim_refuse(b, attrs, -ENOSPC, "%s: no %" PRIu64 " bytes of device address space left below 0x%" PRIx64 ", the narrowest mask of the members of address space %s",
+				  b->name, size, last + 1, b->sp->name);
 	return sim_refuse(b, attrs, -ENOSPC, "%s: no %" PRIu64 " bytes of device address space left below the DMA mask",
 			  b->name, size);
 }
