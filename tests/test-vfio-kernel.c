@@ -248,7 +248,10 @@ START_TEST(failed_unmap_changes_nothing)
 }
 END_TEST
 
-START_TEST(failed_map_at_sync_leaves_the_rest_for_another_sync)
+/* A sync that fails maps nothing: what it mapped before the failure is
+ * unmapped again, and every link waits for another sync, which maps
+ * them all. */
+START_TEST(failed_map_at_sync_maps_nothing_and_leaves_every_link_pending)
 {
 	struct dmasplit_bwin *w = window();
 	unsigned int i;
@@ -258,12 +261,50 @@ START_TEST(failed_map_at_sync_leaves_the_rest_for_another_sync)
 					  DMASPLIT_FROM_DEVICE, 0), 0);
 	fk.fail_at = 2;
 	ck_assert_int_eq(win_sync(w, 0, 3 * PG), -EIO);
-	ck_assert_msg(mapped(0) && !mapped(1) && !mapped(2),
-		      "expected only the first link mapped");
+	ck_assert_msg(!mapped(0) && !mapped(1) && !mapped(2) &&
+		      fk.calls == 3,
+		      "expected nothing mapped after the failure, in 3 calls (map, failed map, unmap), got %u",
+		      fk.calls);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
+	ck_assert_uint_eq(fs->bytes_mapped, 0);
 	fk.fail_at = 0;
 	ck_assert_int_eq(win_sync(w, 0, 3 * PG), 0);
-	ck_assert_msg(mapped(1) && mapped(2) && fk.calls == 4,
-		      "expected the two others mapped by the second sync (4 calls), got %u",
+	ck_assert_msg(mapped(0) && mapped(1) && mapped(2) && fk.calls == 6,
+		      "expected the three mapped by the second sync (6 calls), got %u",
+		      fk.calls);
+	win_destroy(w);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
+}
+END_TEST
+
+/* Where the kernel also refuses to unmap what the failed sync mapped,
+ * that stays mapped and linked, in one line; the links after it wait
+ * for another sync. */
+START_TEST(failed_sync_whose_undo_is_refused_keeps_what_stays_mapped)
+{
+	struct dmasplit_bwin *w = window();
+	unsigned int i;
+
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(win_link(w, i * PG, mem + i * PG, PG,
+					  DMASPLIT_FROM_DEVICE, 0), 0);
+	fk.fail_at = 2;
+	fk.fail_too = 3;
+	fk.log[0] = '\0';
+	ck_assert_int_eq(win_sync(w, 0, 3 * PG), -EIO);
+	ck_assert_msg(mapped(0) && !mapped(1) && !mapped(2),
+		      "expected the first link still mapped");
+	ck_assert_uint_eq(fs->kernel_maps, 1);
+	ck_assert_msg(strstr(fk.log, "stays mapped: its unmap after the failure was refused") &&
+		      !strstr(strstr(fk.log, "stays mapped") + 1, "stays mapped"),
+		      "expected one line for what stays mapped; log:\n%s",
+		      fk.log);
+	fk.fail_at = fk.fail_too = 0;
+	ck_assert_int_eq(win_link(w, 0, mem, PG, DMASPLIT_FROM_DEVICE,
+				  DMASPLIT_ATTR_NO_WARN), -EEXIST);
+	ck_assert_int_eq(win_sync(w, 0, 3 * PG), 0);
+	ck_assert_msg(mapped(1) && mapped(2) && fk.calls == 5,
+		      "expected the two others mapped by the second sync (5 calls), got %u",
 		      fk.calls);
 	win_destroy(w);
 	ck_assert_uint_eq(fs->kernel_maps, 0);
@@ -989,7 +1030,8 @@ int main(void)
 	tcase_add_test(tc, lazy_destroy_releases_what_unlink_kept);
 	tcase_add_test(tc, lazy_mode_maps_link_by_link_past_its_limit);
 	tcase_add_test(tc, failed_unmap_changes_nothing);
-	tcase_add_test(tc, failed_map_at_sync_leaves_the_rest_for_another_sync);
+	tcase_add_test(tc, failed_map_at_sync_maps_nothing_and_leaves_every_link_pending);
+	tcase_add_test(tc, failed_sync_whose_undo_is_refused_keeps_what_stays_mapped);
 	tcase_add_test(tc, one_link_window_failures_change_nothing);
 	tcase_add_test(tc, unlink_of_nothing_linked_is_refused);
 	tcase_add_test(tc, iommufd_ranges_are_all_kept);

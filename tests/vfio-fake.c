@@ -32,7 +32,8 @@ unsigned int page_of(uint64_t iova)
 
 static bool fk_fail(void)
 {
-	return ++fk.calls == fk.fail_at;
+	++fk.calls;
+	return fk.calls == fk.fail_at || fk.calls == fk.fail_too;
 }
 
 static int fk_map(struct dmasplit_bdev *b, uint64_t iova, uintptr_t va,

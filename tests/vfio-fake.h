@@ -25,6 +25,7 @@ struct fake_kernel {
 	unsigned int next_id;
 	unsigned int calls;		/* map and unmap calls */
 	unsigned int fail_at;		/* the call that fails; 0: none */
+	unsigned int fail_too;		/* a second call that fails; 0: none */
 	int free_error;			/* what iovad_free answers */
 	uint64_t alloc_at;		/* what iovad_alloc gives; 0: FK_BASE */
 	uint64_t freed;			/* bytes iovad_free took back */

@@ -536,6 +536,49 @@ static size_t run_end(const struct dmasplit_bwin *w, const struct span *todo,
 /* A sync of this many links or fewer takes its scratch from the stack. */
 #define SYNC_ROOM 8
 
+/*
+ * The kernel mappings a failed sync made, in added, taken back.  The
+ * areas that stay (an unmap the kernel refused, logged) are left in
+ * added, with *nlazy the lazy ones among them; their links are mapped.
+ */
+static void sync_undo(struct dmasplit_bwin *w, struct areas *added,
+		      size_t *nlazy)
+{
+	struct dmasplit_bdev *b = w->b;
+	size_t k, kept = 0;
+	int r;
+
+	*nlazy = 0;
+	for (k = 0; k < added->n; k++) {
+		const struct area *a = &added->v[k];
+
+		r = kunmap(b, w->addr + a->off, a->len, 1, a->len);
+		if (r == 0) {
+			if (a->lazy)
+				b->sp->lazy_bytes -= a->len;
+			continue;
+		}
+		vfio_err(b, "%s: sync: window 0x%" PRIx64 " offset 0x%" PRIx64 "+0x%" PRIx64 " stays mapped: its unmap after the failure was refused: %s",
+			 b->name, w->addr, a->off, (uint64_t)a->len,
+			 strerror(-r));
+		*nlazy += a->lazy;
+		added->v[kept++] = *a;
+	}
+	added->n = kept;
+}
+
+/* Whether link s lies in one of areas, which are few: a look at each. */
+static bool span_mapped(const struct areas *areas, const struct span *s)
+{
+	size_t k;
+
+	for (k = 0; k < areas->n; k++)
+		if (s->off >= areas->v[k].off &&
+		    end_of(s) <= areas->v[k].off + areas->v[k].len)
+			return true;
+	return false;
+}
+
 int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 {
 	struct dmasplit_bdev *b = w->b;
@@ -641,12 +684,19 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 		added.v[added.n].len = run;
 		added.v[added.n++].lazy = lazy;
 	}
+	/* A sync that fails maps nothing (dmasplit_iova_alloc(3)): what it
+	 * mapped goes again, and its links wait for another try, linked. */
+	if (r < 0) {
+		sync_undo(w, &added, &nlazy);
+		i = 0;
+	}
 	/* What got mapped is linked (a lazy area whole, at first); the rest
 	 * stays pending, for another try, in the room it had. */
 	areas_merge(&w->areas, added.v, added.n, added.n, false);
 	areas_merge(&w->linked, added.v, added.n, nlazy, true);
 	for (; i < todo.n; i++)
-		w->pending.v[w->pending.n++] = todo.v[i];
+		if (!added.n || !span_mapped(&added, &todo.v[i]))
+			w->pending.v[w->pending.n++] = todo.v[i];
 	/* Everything linked is synced: the room goes with the records,
 	 * but for a little. */
 	if (!w->pending.n)

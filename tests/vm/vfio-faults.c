@@ -143,8 +143,33 @@ static long type1_mappings(void)
 	return -1;
 }
 
+/* The kB of memory pinned or locked for the process (VmPin and VmLck of
+ * /proc/self/status: iommufd and type1 count their pins in one or the
+ * other), or -1. */
+static long pinned_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	long kb, sum = 0;
+	int seen = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld", &kb) == 1 ||
+		    sscanf(line, "VmLck: %ld", &kb) == 1) {
+			sum += kb;
+			seen++;
+		}
+	fclose(f);
+	return seen == 2 ? sum : -1;
+}
+
 /* ------------------------------------------------------------------ */
-/* Scenarios: 0 or the first negative errno                             */
+/* Scenarios: 0 or the first negative errno; SYNC_LEFT_MAPPED when a    */
+/* failed sync left a mapping or a pin behind                           */
+
+#define SYNC_LEFT_MAPPED 2
 
 static int step_window(struct dmasplit_dev *dev, uint8_t *mem)
 {
@@ -157,12 +182,16 @@ static int step_window(struct dmasplit_dev *dev, uint8_t *mem)
 		r = dmasplit_iova_link(iova, i * PAGE, mem + i * PAGE, PAGE,
 				       DMASPLIT_BIDIRECTIONAL, 0);
 	if (r == 0) {
+		long maps = type1_mappings(), pinned = pinned_kb();
+
 		r = dmasplit_iova_sync(iova, 0, 3 * PAGE);
-		/* What a failed sync did not map is still linked: a second
-		 * sync, unarmed, maps it. */
+		/* A failed sync maps and pins nothing; its links are still
+		 * linked: a second sync, unarmed, maps them. */
 		if (r < 0) {
 			disarm();
-			if (dmasplit_iova_sync(iova, 0, 3 * PAGE) < 0)
+			if (type1_mappings() != maps || pinned_kb() != pinned)
+				r = SYNC_LEFT_MAPPED;
+			else if (dmasplit_iova_sync(iova, 0, 3 * PAGE) < 0)
 				r = 1;
 		}
 	}
@@ -274,8 +303,10 @@ static void walk(struct dmasplit_dev *dev, const char *iface, const char *what,
 		    count_fds() != fds0) {
 			if (!bad++)
 				snprintf(first_bad, sizeof(first_bad),
-					 "ioctl %lu (request 0x%lx): returned %d, then %d; mappings %ld (before %ld), fds %d (before %d)",
-					 n, inj.failed, r, again,
+					 "ioctl %lu (request 0x%lx): returned %d%s, then %d; mappings %ld (before %ld), fds %d (before %d)",
+					 n, inj.failed, r,
+					 r == SYNC_LEFT_MAPPED ? " (the failed sync left a mapping or a pin)" : "",
+					 again,
 					 type1_mappings(), maps0, count_fds(),
 					 fds0);
 		}
