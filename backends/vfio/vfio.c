@@ -159,9 +159,77 @@ static void space_registry_forget(void)
 	spaces = NULL;
 }
 
+/* The process's devices, open or being opened, for devs_forget(); the
+ * lock is held for a list update alone, never around a line or a call
+ * out, so that fork() may take it. */
+static pthread_mutex_t devs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dmasplit_bdev *devs;
+
+static void devs_add(struct dmasplit_bdev *b)
+{
+	pthread_mutex_lock(&devs_lock);
+	b->proc_next = devs;
+	devs = b;
+	pthread_mutex_unlock(&devs_lock);
+}
+
+static void devs_del(struct dmasplit_bdev *b)
+{
+	struct dmasplit_bdev **p;
+
+	pthread_mutex_lock(&devs_lock);
+	for (p = &devs; *p && *p != b; p = &(*p)->proc_next)
+		;
+	if (*p)
+		*p = b->proc_next;
+	pthread_mutex_unlock(&devs_lock);
+}
+
+static void devs_lock_take(void)
+{
+	pthread_mutex_lock(&devs_lock);
+}
+
+static void devs_lock_give(void)
+{
+	pthread_mutex_unlock(&devs_lock);
+}
+
+/*
+ * The child of fork(2) closes its copies of the devices' descriptors
+ * (device, group, container, iommufd).  It may not use the parent's
+ * devices, but the copies would keep each device, its container or
+ * IOAS, and every mapping and pin in them alive after the parent closed
+ * them, until the child exits: the parent could not open the device
+ * again.  The numbers are forgotten too, so that a close of an
+ * inherited device, against the rules, closes nothing of the child's.
+ */
+static void devs_forget(void)
+{
+	struct dmasplit_bdev *b;
+
+	for (b = devs; b; b = b->proc_next) {
+		if (b->device_fd >= 0)
+			close(b->device_fd);
+		if (b->group_fd >= 0)
+			close(b->group_fd);
+		b->device_fd = b->group_fd = -1;
+		if (!b->sp)
+			continue;
+		if (b->sp->container_fd >= 0)
+			close(b->sp->container_fd);
+		if (b->sp->iommufd >= 0)
+			close(b->sp->iommufd);
+		b->sp->container_fd = b->sp->iommufd = -1;
+	}
+	devs = NULL;
+	pthread_mutex_unlock(&devs_lock);
+}
+
 __attribute__((constructor)) static void space_registry_atfork(void)
 {
 	pthread_atfork(NULL, NULL, space_registry_forget);
+	pthread_atfork(devs_lock_take, devs_lock_give, devs_forget);
 }
 
 static void space_free(struct vspace *sp)
@@ -246,6 +314,7 @@ static void vfio_close(struct dmasplit_bdev *b)
 {
 	uint64_t granule = b->sp ? b->sp->granule : 0;
 
+	devs_del(b);
 	if (b->sp)
 		own_release(b);
 	if (b->device_fd >= 0)
@@ -425,6 +494,9 @@ static int vfio_open(const struct dmasplit_host *host,
 		}
 	}
 	b->sp = sp;
+	/* Listed before any descriptor is open, so that a fork meanwhile
+	 * leaves none of them to the child. */
+	devs_add(b);
 	/* A join re-reads the ranges: the space's lock keeps the members'
 	 * allocations off them meanwhile. */
 	pthread_mutex_lock(&sp->lock);
@@ -490,6 +562,7 @@ static int vfio_open(const struct dmasplit_host *host,
 	*out = b;
 	return 0;
 fail:
+	devs_del(b);
 	if (b->device_fd >= 0)
 		close(b->device_fd);
 	if (b->group_fd >= 0)

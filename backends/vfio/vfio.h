@@ -109,6 +109,7 @@ struct dmasplit_bdev {
 	char name[64];			/* DDDD:BB:DD.F */
 	struct vspace *sp;
 	struct dmasplit_bdev *sp_next;	/* the space's other members */
+	struct dmasplit_bdev *proc_next;	/* the process's devices */
 
 	int device_fd;
 	int group_fd;			/* type1 */

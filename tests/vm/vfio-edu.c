@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/vfio.h>
@@ -563,6 +565,72 @@ static void measure(struct dmasplit_ctx *ctx, const char *bdf, const char *iface
 	dmasplit_dev_close(dev);
 }
 
+/*
+ * A child of fork() that never calls the library does not hold the
+ * parent's device: once the child runs (its copies of the descriptors
+ * closed by then) and the parent has closed the device, with a mapping
+ * still live, nothing stays pinned and the parent opens the device
+ * again while the child lives.
+ */
+static void fork_tests(const char *bdf, const char *iface)
+{
+	struct dmasplit_ctx *ctx = NULL;
+	struct dmasplit_dev *dev = NULL;
+	uint8_t *buf = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	long pinned = pinned_kb();
+	int hold[2], ready[2], r, status = -1;
+	char spec[96], c;
+	uint64_t dma;
+	pid_t pid;
+
+	snprintf(spec, sizeof(spec), "%s,vfio=%s", bdf, iface);
+	r = buf == MAP_FAILED || pipe(hold) < 0 || pipe(ready) < 0 ? -errno : 0;
+	if (r == 0)
+		r = dmasplit_ctx_new(&ctx);
+	if (r == 0)
+		r = dmasplit_dev_open(ctx, spec, &dev);
+	if (r == 0)
+		r = dmasplit_map(dev, buf, PAGE, DMASPLIT_BIDIRECTIONAL, 0,
+				 &dma);
+	if (r < 0) {
+		ok(false, "%s fork: setting up (%d)", iface, r);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		/* Running, so past the library's fork handlers, until the
+		 * parent lets go: no library call. */
+		close(hold[1]);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		_exit(read(hold[0], &c, 1) == 0 ? 0 : 1);
+	}
+	close(hold[0]);
+	if (pid > 0 && read(ready[0], &c, 1) != 1)
+		ok(false, "%s fork: the child did not start", iface);
+	/* Closed with the mapping live: the close takes it (logged). */
+	dmasplit_ctx_set_log_priority(ctx, LOG_CRIT);
+	dmasplit_dev_close(dev);
+	ok(pid > 0 && pinned_kb() == pinned,
+	   "%s fork: after the parent's close nothing stays pinned while its child lives (%ld kB, before %ld)",
+	   iface, pinned_kb(), pinned);
+	dev = NULL;
+	r = dmasplit_dev_open(ctx, spec, &dev);
+	ok(r == 0, "%s fork: the parent opens the device again while its child lives (%d)",
+	   iface, r);
+	dmasplit_dev_close(dev);
+	close(hold[1]);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "%s fork: the child exits on its own (status 0x%x)", iface, status);
+	close(ready[0]);
+	close(ready[1]);
+	dmasplit_ctx_unref(ctx);
+	munmap(buf, PAGE);
+}
+
 /* Where iommufd does not answer: vfio=iommufd is refused, saying why,
  * and the backend's own choice is the type1 container, which does. */
 static void iommufd_refused_tests(struct dmasplit_ctx *ctx, const char *bdf)
@@ -614,6 +682,7 @@ int main(int argc, char **argv)
 		edu_tests(ctx, edu, ifaces[i]);
 		unlink_cost(ctx, edu, ifaces[i]);
 		limit_tests(ctx, edu, ifaces[i]);
+		fork_tests(edu, ifaces[i]);
 	}
 	if (nvme) {
 		struct dmasplit_desc d = { .size = sizeof(d) };

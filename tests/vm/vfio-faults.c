@@ -143,28 +143,6 @@ static long type1_mappings(void)
 	return -1;
 }
 
-/* The kB of memory pinned or locked for the process (VmPin and VmLck of
- * /proc/self/status: iommufd and type1 count their pins in one or the
- * other), or -1. */
-static long pinned_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[128];
-	long kb, sum = 0;
-	int seen = 0;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPin: %ld", &kb) == 1 ||
-		    sscanf(line, "VmLck: %ld", &kb) == 1) {
-			sum += kb;
-			seen++;
-		}
-	fclose(f);
-	return seen == 2 ? sum : -1;
-}
-
 /* ------------------------------------------------------------------ */
 /* Scenarios: 0 or the first negative errno; SYNC_LEFT_MAPPED when a    */
 /* failed sync left a mapping or a pin behind                           */

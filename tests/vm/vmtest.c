@@ -71,6 +71,25 @@ uint64_t phys_of(const void *p)
 	return (entry & ((1ull << 55) - 1)) * PAGE + (uintptr_t)p % PAGE;
 }
 
+long pinned_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	long kb, sum = 0;
+	int seen = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld", &kb) == 1 ||
+		    sscanf(line, "VmLck: %ld", &kb) == 1) {
+			sum += kb;
+			seen++;
+		}
+	fclose(f);
+	return seen == 2 ? sum : -1;
+}
+
 struct dmasplit_dev_stats dev_stats(struct dmasplit_dev *dev)
 {
 	struct dmasplit_dev_stats s = { .size = sizeof(s) };

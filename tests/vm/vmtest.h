@@ -27,6 +27,10 @@ int  vfio_region(int fd, unsigned int index, struct vfio_region_info *info);
 /* The physical address behind p (pagemap; root), 0 if unknown. */
 uint64_t phys_of(const void *p);
 struct dmasplit_dev_stats dev_stats(struct dmasplit_dev *dev);
+/* The kB of memory pinned or locked for the process (VmPin and VmLck of
+ * /proc/self/status: iommufd and type1 count their pins in one or the
+ * other), or -1. */
+long pinned_kb(void);
 /* Whether /dev/iommu answers this process's ioctls, asked apart from the
  * library: a 32-bit process on a 64-bit kernel whose iommufd has no
  * compat ioctl gets ENOTTY from each, and the vfio backend refuses
