@@ -276,6 +276,10 @@ static int p2p_alloc_coherent(struct dmasplit_bdev *b, size_t size,
 			b->name, len, path, strerror(-r));
 		return r == -ENOMEM || r == -ENOSPC ? -ENOMEM : r;
 	}
+	/* Never a child's: a copy of the shared mapping after fork() would
+	 * let the child write what the devices read, and keep the memory
+	 * from the provider's pool after the parent frees it. */
+	(void)madvise(p, len, MADV_DONTFORK);
 	/* Zeroed, as the kernel's dma_alloc_coherent() gives it. */
 	memset(p, 0, len);
 	a = calloc(1, sizeof(*a));

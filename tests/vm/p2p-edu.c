@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/vfio.h>
 
@@ -388,6 +389,22 @@ static int provide(struct state *s, struct dmasplit_dev **prov, void **peer,
 	return r;
 }
 
+/* Peer memory is the parent's alone: a child of fork() has no mapping
+ * of it, to write what the devices read or to keep it from the pool. */
+static void peer_memory_not_in_a_child(void *peer)
+{
+	int status = -1;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(msync(peer, PAGE, MS_ASYNC) < 0 && errno == ENOMEM ? 0 : 1);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "peer memory is not mapped in a child of fork() (status 0x%x)",
+	   status);
+}
+
 /* edu to uio_pci_generic in an identity group.  A group's type changes
  * only while none of its devices has a driver: where the NVMe shares it,
  * the NVMe leaves and comes back too. */
@@ -635,6 +652,7 @@ int main(void)
 	ok(r == 0, "edu on uio_pci_generic in an identity group%s (%d)",
 	   shared ? ", the NVMe back on its driver in it" : "", r);
 	if (r == 0 && provide(&s, &prov, &peer, &peer_dma) == 0) {
+		peer_memory_not_in_a_child(peer);
 		untranslated(&s, peer, peer_dma);
 		dmasplit_free_coherent(prov, 4 * PAGE, peer, peer_dma);
 		dmasplit_dev_close(prov);
