@@ -248,10 +248,10 @@ START_TEST(failed_unmap_changes_nothing)
 }
 END_TEST
 
-/* A sync that fails maps nothing: what it mapped before the failure is
- * unmapped again, and every link waits for another sync, which maps
- * them all. */
-START_TEST(failed_map_at_sync_maps_nothing_and_leaves_every_link_pending)
+/* A window of three one-page links whose sync fails at the kernel call
+ * fail_at, and at fail_too (0: none). */
+static struct dmasplit_bwin *sync_failing(unsigned int fail_at,
+					  unsigned int fail_too)
 {
 	struct dmasplit_bwin *w = window();
 	unsigned int i;
@@ -259,21 +259,39 @@ START_TEST(failed_map_at_sync_maps_nothing_and_leaves_every_link_pending)
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(win_link(w, i * PG, mem + i * PG, PG,
 					  DMASPLIT_FROM_DEVICE, 0), 0);
-	fk.fail_at = 2;
+	fk.fail_at = fail_at;
+	fk.fail_too = fail_too;
+	fk.log[0] = '\0';
 	ck_assert_int_eq(win_sync(w, 0, 3 * PG), -EIO);
+	fk.fail_at = fk.fail_too = 0;
+	return w;
+}
+
+/* The sync after a failed one maps what is left, calls in all. */
+static void sync_again_maps_all(struct dmasplit_bwin *w, unsigned int calls)
+{
+	ck_assert_int_eq(win_sync(w, 0, 3 * PG), 0);
+	ck_assert_msg(mapped(0) && mapped(1) && mapped(2) && fk.calls == calls,
+		      "expected all three mapped after the second sync, in %u calls in all, got %u",
+		      calls, fk.calls);
+	win_destroy(w);
+	ck_assert_uint_eq(fs->kernel_maps, 0);
+}
+
+/* A sync that fails maps nothing: what it mapped before the failure is
+ * unmapped again, and every link waits for another sync, which maps
+ * them all. */
+START_TEST(failed_map_at_sync_maps_nothing_and_leaves_every_link_pending)
+{
+	struct dmasplit_bwin *w = sync_failing(2, 0);
+
 	ck_assert_msg(!mapped(0) && !mapped(1) && !mapped(2) &&
 		      fk.calls == 3,
 		      "expected nothing mapped after the failure, in 3 calls (map, failed map, unmap), got %u",
 		      fk.calls);
 	ck_assert_uint_eq(fs->kernel_maps, 0);
 	ck_assert_uint_eq(fs->bytes_mapped, 0);
-	fk.fail_at = 0;
-	ck_assert_int_eq(win_sync(w, 0, 3 * PG), 0);
-	ck_assert_msg(mapped(0) && mapped(1) && mapped(2) && fk.calls == 6,
-		      "expected the three mapped by the second sync (6 calls), got %u",
-		      fk.calls);
-	win_destroy(w);
-	ck_assert_uint_eq(fs->kernel_maps, 0);
+	sync_again_maps_all(w, 6);
 }
 END_TEST
 
@@ -282,16 +300,8 @@ END_TEST
  * for another sync. */
 START_TEST(failed_sync_whose_undo_is_refused_keeps_what_stays_mapped)
 {
-	struct dmasplit_bwin *w = window();
-	unsigned int i;
+	struct dmasplit_bwin *w = sync_failing(2, 3);
 
-	for (i = 0; i < 3; i++)
-		ck_assert_int_eq(win_link(w, i * PG, mem + i * PG, PG,
-					  DMASPLIT_FROM_DEVICE, 0), 0);
-	fk.fail_at = 2;
-	fk.fail_too = 3;
-	fk.log[0] = '\0';
-	ck_assert_int_eq(win_sync(w, 0, 3 * PG), -EIO);
 	ck_assert_msg(mapped(0) && !mapped(1) && !mapped(2),
 		      "expected the first link still mapped");
 	ck_assert_uint_eq(fs->kernel_maps, 1);
@@ -299,15 +309,9 @@ START_TEST(failed_sync_whose_undo_is_refused_keeps_what_stays_mapped)
 		      !strstr(strstr(fk.log, "stays mapped") + 1, "stays mapped"),
 		      "expected one line for what stays mapped; log:\n%s",
 		      fk.log);
-	fk.fail_at = fk.fail_too = 0;
 	ck_assert_int_eq(win_link(w, 0, mem, PG, DMASPLIT_FROM_DEVICE,
 				  DMASPLIT_ATTR_NO_WARN), -EEXIST);
-	ck_assert_int_eq(win_sync(w, 0, 3 * PG), 0);
-	ck_assert_msg(mapped(1) && mapped(2) && fk.calls == 5,
-		      "expected the two others mapped by the second sync (5 calls), got %u",
-		      fk.calls);
-	win_destroy(w);
-	ck_assert_uint_eq(fs->kernel_maps, 0);
+	sync_again_maps_all(w, 5);
 }
 END_TEST
 
