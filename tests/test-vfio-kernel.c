@@ -117,7 +117,7 @@ START_TEST(lazy_partial_unlink_keeps_the_area_and_accounts_it)
 	link_pages(w, 0, 3);
 	ck_assert_msg(fk.calls == 1, "expected one map call for 3 contiguous links, got %u",
 		      fk.calls);
-	ck_assert_uint_eq(fs->lazy_bytes, 3 * PG);
+	ck_assert_uint_eq(fb->lazy_bytes, 3 * PG);
 	r = unlink_pages(w, 1, 1, &calls);
 	ck_assert_msg(r == 0 && calls == 0 && mapped(1),
 		      "unlink of B: expected 0, no call, B still mapped; got %d, %u",
@@ -141,9 +141,9 @@ START_TEST(lazy_partial_unlink_keeps_the_area_and_accounts_it)
 		      !mapped(2),
 		      "unlink of the last link: expected the area unmapped in 1 call, got %d, %u",
 		      r, calls);
-	ck_assert_msg(fs->stale_bytes == 0 && fs->lazy_bytes == 0 &&
+	ck_assert_msg(fs->stale_bytes == 0 && fb->lazy_bytes == 0 &&
 		      fs->bytes_mapped == 0, "accounting left: %" PRIu64 " %" PRIu64 " %" PRIu64,
-		      fs->stale_bytes, fs->lazy_bytes, fs->bytes_mapped);
+		      fs->stale_bytes, fb->lazy_bytes, fs->bytes_mapped);
 	ck_assert_uint_eq(fk.linked_unmapped, 0);
 	win_destroy(w);
 }
@@ -187,7 +187,7 @@ START_TEST(lazy_destroy_releases_what_unlink_kept)
 	win_destroy(w);
 	ck_assert_msg(fk.calls == calls + 1 && !mapped(0) && !mapped(1) &&
 		      !mapped(2), "destroy: expected 1 call and nothing mapped");
-	ck_assert_msg(fs->stale_bytes == 0 && fs->lazy_bytes == 0 &&
+	ck_assert_msg(fs->stale_bytes == 0 && fb->lazy_bytes == 0 &&
 		      fs->bytes_mapped == 0 && fs->kernel_maps == 0,
 		      "accounting left after destroy");
 }
@@ -199,16 +199,27 @@ START_TEST(lazy_mode_maps_link_by_link_past_its_limit)
 	unsigned int calls;
 
 	fb->lazy = true;
-	fs->lazy_bytes = LAZY_LIMIT;	/* as if other windows held it all */
+	fb->lazy_bytes = LAZY_LIMIT;	/* as if other windows held it all */
 	w = window();
 	link_pages(w, 0, 3);
 	ck_assert_msg(fk.calls == 3, "over the limit: expected 3 map calls, got %u",
 		      fk.calls);
-	ck_assert_uint_eq(fs->lazy_bytes, LAZY_LIMIT);
+	ck_assert_uint_eq(fb->lazy_bytes, LAZY_LIMIT);
 	ck_assert_int_eq(unlink_pages(w, 1, 1, &calls), 0);
 	ck_assert_msg(calls == 1 && !mapped(1) && fs->stale_bytes == 0,
 		      "strict fallback: expected B unmapped in 1 call, nothing kept");
 	ck_assert_uint_eq(fk.linked_unmapped, 0);
+	/* Part of a link mapped so is refused, saying why on a device
+	 * that is lazy already. */
+	ck_assert_int_eq(win_link(w, 4 * PG, mem + 4 * PG, 2 * PG,
+				  DMASPLIT_TO_DEVICE, 0), 0);
+	ck_assert_int_eq(win_sync(w, 0, 8 * PG), 0);
+	fk.log[0] = '\0';
+	ck_assert_int_eq(win_unlink(w, 4 * PG, PG, DMASPLIT_TO_DEVICE, 0),
+			 -EINVAL);
+	ck_assert_msg(strstr(fk.log, "mapped past the device's 256 MiB of lazy mappings") &&
+		      !strstr(fk.log, "open with unlink=lazy"),
+		      "log:\n%s", fk.log);
 	win_destroy(w);
 }
 END_TEST

@@ -104,7 +104,7 @@ START_TEST(sync_maps_the_same_whatever_the_link_order)
 			win_destroy(w);
 			ck_assert_uint_eq(fk.calls, calls + 1);
 			ck_assert_uint_eq(fs->kernel_maps, 0);
-			ck_assert_uint_eq(fs->lazy_bytes, 0);
+			ck_assert_uint_eq(fb->lazy_bytes, 0);
 		}
 		ck_assert_uint_eq(shape[0], (lazy ? 0xe99eu : 0));
 		if (lazy)
@@ -143,7 +143,7 @@ START_TEST(failed_map_in_the_middle_of_a_sync_keeps_the_rest_pending)
 			ck_assert_uint_eq(fk.calls, 5);
 			ck_assert_uint_eq(fs->kernel_maps, 0);
 			ck_assert_uint_eq(fs->bytes_mapped, 0);
-			ck_assert_uint_eq(fs->lazy_bytes, 0);
+			ck_assert_uint_eq(fb->lazy_bytes, 0);
 			/* What is linked cannot be linked again; what
 			 * is pending can be unlinked without a call. */
 			ck_assert_int_eq(win_link(w, PG, buf, PG,
@@ -162,12 +162,12 @@ START_TEST(failed_map_in_the_middle_of_a_sync_keeps_the_rest_pending)
 				      o, fk.calls);
 			for (p = 0; p < ORDER_PAGES; p++)
 				ck_assert(mapped(p) == (p != 9 && p != 15));
-			ck_assert_uint_eq(fs->lazy_bytes, lazy ? 14 * PG : 0);
+			ck_assert_uint_eq(fb->lazy_bytes, lazy ? 14 * PG : 0);
 			memset(fk.linked, 0, sizeof(fk.linked));
 			win_destroy(w);
 			ck_assert_uint_eq(fs->kernel_maps, 0);
 			ck_assert_uint_eq(fs->bytes_mapped, 0);
-			ck_assert_uint_eq(fs->lazy_bytes, 0);
+			ck_assert_uint_eq(fb->lazy_bytes, 0);
 		}
 		if (lazy)
 			break;
@@ -241,7 +241,7 @@ START_TEST(a_window_made_from_a_destroyed_one_starts_empty)
 			win_destroy(w);
 			ck_assert_uint_eq(fk.calls, calls + 1);
 			ck_assert_uint_eq(fs->kernel_maps, 0);
-			ck_assert_uint_eq(fs->lazy_bytes, 0);
+			ck_assert_uint_eq(fb->lazy_bytes, 0);
 			ck_assert_uint_eq(fs->stale_bytes, 0);
 			ck_assert_uint_ge(fs->nspare, 1);
 

@@ -55,12 +55,14 @@ extern const struct kiface iommufd_iface;
 
 /*
  * unlink=lazy keeps unlinked parts of a mapping mapped and pinned until
- * the rest goes: at most this many bytes of a device's address space are
- * mapped that way; past it, iova_sync maps each link on its own, as in
- * strict mode.  The same size as the largest window a type1 container
+ * the rest goes: at most this many bytes of a device are mapped that way,
+ * each member of a shared address space counting its own, so that one
+ * member's use does not change another's calls; past it, iova_sync maps
+ * each link on its own, as in strict mode.  The same size as the largest window a type1 container
  * maps in one call in the VM tests (65536 pages).
  */
 #define LAZY_LIMIT (256ull << 20)
+#define LAZY_LIMIT_TEXT "256 MiB"	/* LAZY_LIMIT, for lines */
 
 /*
  * An IOMMU address space: one type1 container or one iommufd IOAS, its
@@ -95,7 +97,6 @@ struct vspace {
 	uint64_t kernel_maps;		/* live kernel mappings */
 	uint64_t kernel_calls;		/* map and unmap calls issued */
 	uint64_t bytes_mapped;		/* pinned by the kernel for us */
-	uint64_t lazy_bytes;		/* in lazy areas, <= LAZY_LIMIT */
 	uint64_t stale_bytes;		/* unlinked, still mapped (lazy) */
 
 	/* Destroyed windows kept, with their small records' room, for the
@@ -116,6 +117,8 @@ struct dmasplit_bdev {
 	uint64_t limit;			/* the device's DMA mask */
 	unsigned int mask_bits;
 	bool lazy;			/* unlink=lazy */
+	uint64_t lazy_bytes;		/* in its lazy areas, <= LAZY_LIMIT;
+					 * under sp->lock */
 	/* In a named space, the device's per-range mappings, so that
 	 * those it leaves at close go with it and not with the space. */
 	struct owned *owned;

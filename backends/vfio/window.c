@@ -22,8 +22,9 @@
  * one map call per run.  An unlinked part of an area stays mapped and
  * pinned (stale_bytes) while any of the area is still linked, and the
  * area is unmapped in one call when its last link goes.  Lazy areas hold
- * at most LAZY_LIMIT bytes of the device; beyond it, sync maps link by
- * link as strict mode does.
+ * at most LAZY_LIMIT bytes of the device (not of its address space,
+ * whose other members count their own); beyond it, sync maps link by
+ * link as strict mode does, and those links unlink whole as there.
  *
  * Either way an unlink issues at most one kernel call and never a map:
  * the areas it empties are contiguous, since only the first and the last
@@ -555,7 +556,7 @@ static void sync_undo(struct dmasplit_bwin *w, struct areas *added,
 		r = kunmap(b, w->addr + a->off, a->len, 1, a->len);
 		if (r == 0) {
 			if (a->lazy)
-				b->sp->lazy_bytes -= a->len;
+				b->lazy_bytes -= a->len;
 			continue;
 		}
 		vfio_err(b, "%s: sync: window 0x%" PRIx64 " offset 0x%" PRIx64 "+0x%" PRIx64 " stays mapped: its unmap after the failure was refused: %s",
@@ -644,7 +645,7 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 		goto out;
 	/* The areas this sync maps, counted as the loop below makes them,
 	 * so that there is room for every outcome before any kernel call. */
-	lazy_bytes = b->sp->lazy_bytes;
+	lazy_bytes = b->lazy_bytes;
 	for (i = 0; i < todo.n; i = j, nareas++) {
 		j = run_end(w, todo.v, i, todo.n, lazy_bytes, &run, &lazy);
 		if (lazy) {
@@ -672,12 +673,12 @@ int win_sync(struct dmasplit_bwin *w, uint64_t offset, uint64_t len)
 	for (i = 0; i < todo.n; i = j) {
 		const struct span *s = &todo.v[i];
 
-		j = run_end(w, todo.v, i, todo.n, b->sp->lazy_bytes, &run, &lazy);
+		j = run_end(w, todo.v, i, todo.n, b->lazy_bytes, &run, &lazy);
 		r = kmap(b, w->addr + s->off, s->va, run, s->prot, 0);
 		if (r < 0)
 			break;
 		if (lazy) {
-			b->sp->lazy_bytes += run;
+			b->lazy_bytes += run;
 			nlazy++;
 		}
 		added.v[added.n].off = s->off;
@@ -755,8 +756,11 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 
 		if ((!a->lazy && a->off < lo) || (!z->lazy && area_end(z) > hi)) {
 			if (!(attrs & DMASPLIT_ATTR_NO_WARN))
-				vfio_err(b, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " length 0x%" PRIx64 ": part of a link, which in strict mode is unlinked whole (the kernel cannot unmap part of a mapping); unlink whole links, or open with unlink=lazy",
-					 b->name, w->addr, offset, len);
+				vfio_err(b, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " length 0x%" PRIx64 ": part of a link, which %s is unlinked whole (the kernel cannot unmap part of a mapping); unlink whole links%s",
+					 b->name, w->addr, offset, len,
+					 b->lazy ? "mapped past the device's " LAZY_LIMIT_TEXT " of lazy mappings"
+						 : "in strict mode",
+					 b->lazy ? "" : ", or open with unlink=lazy");
 			r = -EINVAL;
 			goto out;
 		}
@@ -795,7 +799,7 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 	 * their unlinked parts off the device; those that stay keep what
 	 * this unlink leaves mapped. */
 	b->sp->stale_bytes -= lazy - live;
-	b->sp->lazy_bytes -= lazy;
+	b->lazy_bytes -= lazy;
 	b->sp->stale_bytes += kept;
 	if (d1 > d0) {
 		memmove(&w->areas.v[d0], &w->areas.v[d1],
@@ -832,7 +836,7 @@ void win_destroy(struct dmasplit_bwin *w)
 		r = kunmap(b, w->addr, w->size, w->areas.n, bytes);
 	if (r == 0) {
 		b->sp->stale_bytes -= lazy - live;
-		b->sp->lazy_bytes -= lazy;
+		b->lazy_bytes -= lazy;
 		iova_put(b, w->addr, w->size);
 	} else {
 		/* Handing the addresses out again would map over what the

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <linux/vfio.h>
 
@@ -221,6 +222,91 @@ out:
 	munmap(mem, 3 * PAGE);
 }
 
+/* Two contiguous two-page links on dev, synced: the kernel calls of
+ * the sync, through calls; and the unlink of the first page of the
+ * first, through r. */
+static void two_links(struct dmasplit_dev *dev, uint8_t *mem,
+		      uint64_t *calls, int *r)
+{
+	struct dmasplit_iova *w = NULL;
+	uint64_t before;
+
+	*calls = 0;
+	*r = dmasplit_iova_alloc(dev, 4 * PAGE, 0, &w);
+	if (*r == 0)
+		*r = dmasplit_iova_link(w, 0, mem, 2 * PAGE,
+					DMASPLIT_TO_DEVICE, 0);
+	if (*r == 0)
+		*r = dmasplit_iova_link(w, 2 * PAGE, mem + 2 * PAGE, 2 * PAGE,
+					DMASPLIT_TO_DEVICE, 0);
+	before = dev_stats(dev).kernel_calls;
+	if (*r == 0)
+		*r = dmasplit_iova_sync(w, 0, 4 * PAGE);
+	*calls = dev_stats(dev).kernel_calls - before;
+	if (*r == 0)
+		*r = dmasplit_iova_unlink(w, 0, PAGE, DMASPLIT_TO_DEVICE, 0);
+	if (w)
+		dmasplit_iova_destroy(w);
+}
+
+/*
+ * unlink=lazy maps at most 256 MiB of a device as runs: a member that
+ * has used all of its own does not take another member's.  Past its
+ * own, a device maps link by link, and part of a link is refused.
+ */
+static void lazy_limit_tests(struct dmasplit_ctx *ctx, const char *bdf_a,
+			     const char *bdf_b, const char *iface)
+{
+	const size_t big_len = 256u << 20;
+	struct dmasplit_dev *a = NULL, *b = NULL;
+	struct dmasplit_iova *big_w = NULL;
+	uint8_t *big, *mem;
+	uint64_t calls;
+	char opts[64];
+	int r;
+
+	big = mmap(NULL, big_len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	mem = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	snprintf(opts, sizeof(opts), "%s,unlink=lazy", iface);
+	r = big == MAP_FAILED || mem == MAP_FAILED ? -ENOMEM : 0;
+	if (r == 0)
+		r = open_mask(ctx, bdf_a, 32, opts, "lazy", &a);
+	if (r == 0)
+		r = open_mask(ctx, bdf_b, 32, opts, "lazy", &b);
+	if (r == 0)
+		r = dmasplit_iova_alloc(a, big_len, 0, &big_w);
+	if (r == 0)
+		r = dmasplit_iova_link(big_w, 0, big, big_len,
+				       DMASPLIT_TO_DEVICE, 0);
+	if (r == 0)
+		r = dmasplit_iova_sync(big_w, 0, big_len);
+	ok(r == 0, "%s lazy: a member maps 256 MiB as one run (%d)", iface, r);
+	if (r == 0) {
+		two_links(b, mem, &calls, &r);
+		ok(r == 0 && calls == 1,
+		   "%s lazy: the other member still maps its run in one call and unlinks part of it (%d, %" PRIu64 " calls)",
+		   iface, r, calls);
+		dmasplit_ctx_set_log_priority(ctx, LOG_CRIT);
+		two_links(a, mem, &calls, &r);
+		dmasplit_ctx_set_log_priority(ctx, LOG_ERR);
+		ok(r == -EINVAL && calls == 2,
+		   "%s lazy: past its own 256 MiB a member maps link by link and refuses part of one (%d, %" PRIu64 " calls)",
+		   iface, r, calls);
+	}
+	if (big_w)
+		dmasplit_iova_destroy(big_w);
+	if (b)
+		dmasplit_dev_close(b);
+	if (a)
+		dmasplit_dev_close(a);
+	if (mem != MAP_FAILED)
+		munmap(mem, 4 * PAGE);
+	if (big != MAP_FAILED)
+		munmap(big, big_len);
+}
+
 int main(void)
 {
 	static const char *const ifaces[] = { "type1", "iommufd" };
@@ -236,8 +322,10 @@ int main(void)
 	if (dmasplit_ctx_new(&ctx) < 0)
 		return 1;
 	for (i = 0; i < 2; i++)
-		if (!iface_skipped(ifaces[i]))
+		if (!iface_skipped(ifaces[i])) {
 			space_tests(ctx, edu, edu2, ifaces[i]);
+			lazy_limit_tests(ctx, edu, edu2, ifaces[i]);
+		}
 	dmasplit_ctx_unref(ctx);
 	return tap_end();
 }
