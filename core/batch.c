@@ -204,6 +204,7 @@ static _must_check_ int map_window(struct dmasplit_batch *batch)
 				dev->name, i, batch->iov[i].iov_base,
 				batch->iov[i].iov_len, strerror(-r));
 			unlink_first(batch, i);
+			r = 1;
 			goto fail;
 		}
 		/* Not a refusal the per-range path answers: the batch's
@@ -241,7 +242,7 @@ fail:
 	free(segs);
 	internal_window_destroy(batch->iova);
 	batch->iova = NULL;
-	return r == -EINVAL ? 1 : r;
+	return r;
 }
 
 /*

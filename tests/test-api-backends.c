@@ -611,6 +611,27 @@ START_TEST(batch_says_why_a_link_failed_unless_told_not_to)
 }
 END_TEST
 
+/* Only a refused link falls back per range: a sync that fails, with
+ * -EINVAL too, fails the batch, with nothing left mapped. */
+START_TEST(batch_whose_sync_fails_does_not_fall_back)
+{
+	const struct dmasplit_seg *segs;
+	struct dmasplit_batch *batch;
+	unsigned int nsegs = 0;
+	struct dmasplit_dev *d;
+
+	d = open_other("sim:e,testa.fail=sync,testa.errno=22", "testa");
+	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
+	ck_assert_int_eq(dmasplit_batch_add(batch, buf, G), 0);
+	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), -EINVAL);
+	ck_assert_uint_eq(stats_of(d).windows_live, 0);
+	ck_assert_uint_eq(stats_of(d).maps, 0);
+	ck_assert_uint_eq(stats_of(d).mappings_live, 0);
+	dmasplit_batch_free(batch);
+	dmasplit_dev_close(d);
+}
+END_TEST
+
 /* What open and get_info answer is checked before the device is used. */
 START_TEST(broken_open_and_device_information_are_eproto)
 {
@@ -1107,6 +1128,7 @@ int main(void)
 	tcase_add_test(tc, backend_returns_neither_0_nor_an_errno_are_eio);
 	tcase_add_test(tc, broken_open_and_device_information_are_eproto);
 	tcase_add_test(tc, batch_says_why_a_link_failed_unless_told_not_to);
+	tcase_add_test(tc, batch_whose_sync_fails_does_not_fall_back);
 	tcase_add_test(tc, unmap_vec_returns_the_backend_error_and_counts_what_went);
 	tcase_add_test(tc, failed_unlink_leaves_the_link_in_place);
 	tu_add_test_if(tc, unchecked_link_fast_path_refuses_bad_buffers,
