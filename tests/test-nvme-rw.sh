@@ -93,6 +93,16 @@ run "$prog" --strategy map,bogus x
 expect 2 "an unknown strategy is named" "'map,bogus' is not map, window, registered or all"
 run "$prog" --io-size 4k,,x x
 expect 2 "a bad size list is named" "'4k,,x' is not a list of sizes"
+# Lists are read whole, however long: a bad item past the first 127 or
+# 255 characters is found, and more than 16 items are refused.
+long=$(printf 'registered,%.0s' $(seq 11))window
+run "$prog" --strategy "${long},bogus" x
+expect 2 "a bad strategy after 127 characters is found" "is not map, window, registered or all"
+run "$prog" --strategy "$(printf 'map,%.0s' $(seq 16))map" x
+expect 2 "17 strategies are too many" "has more than 16 items"
+long=$(printf '0000000000000000000000000004096,%.0s' $(seq 8))
+run "$prog" --io-size "${long}4096x" x
+expect 2 "a bad size after 255 characters is found" "is not a list of sizes"
 run "$prog" --total 0 x
 expect 2 "a zero total is refused" "--total: '0' is not a size"
 run "$prog" --timeout -5 x

@@ -131,7 +131,7 @@ static int check_sizes(const struct options *o, const struct nvme_ctrl *c)
 
 static int run_all(struct run *r)
 {
-	struct figures all[NUM_STRATEGIES * MAX_SIZES];
+	struct figures all[NUM_STRATEGIES * MAX_LIST];
 	unsigned int n = 0, i;
 	int s, ret = 0;
 

@@ -17,7 +17,7 @@
 
 #include "nvme.h"
 
-#define MAX_SIZES 16
+#define MAX_LIST 16	/* items of a LIST option */
 
 enum strategy_id { MAP, WINDOW, REGISTERED, NUM_STRATEGIES };
 
@@ -27,7 +27,7 @@ struct options {
 	const char *spec;
 	const char *backend;
 	bool strategy[NUM_STRATEGIES];
-	size_t io_size[MAX_SIZES];
+	size_t io_size[MAX_LIST];
 	unsigned int num_sizes;
 	size_t total, chunk;
 	uint64_t lba;

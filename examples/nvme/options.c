@@ -121,46 +121,64 @@ static void usage(FILE *f)
 		prog);
 }
 
-static int parse_strategies(const char *s, struct options *o)
+/* The items of a LIST, each given to item(); -E2BIG past MAX_LIST of
+ * them, -EINVAL for an empty one ("map,,window" is a typo), one longer
+ * than any item can be, or one item() refuses. */
+static int parse_list(const char *s, struct options *o,
+		      int (*item)(const char *tok, struct options *o))
 {
-	char buf[128], *tok, *save;
+	unsigned int n = 0;
+	char tok[32];
+
+	for (;;) {
+		size_t len = strcspn(s, ",");
+
+		if (++n > MAX_LIST)
+			return -E2BIG;
+		if (!len || len >= sizeof(tok))
+			return -EINVAL;
+		memcpy(tok, s, len);
+		tok[len] = '\0';
+		if (item(tok, o) < 0)
+			return -EINVAL;
+		if (!s[len])
+			return 0;
+		s += len + 1;
+	}
+}
+
+static int strategy_item(const char *tok, struct options *o)
+{
 	int i;
 
-	snprintf(buf, sizeof(buf), "%s", s);
-	memset(o->strategy, 0, sizeof(o->strategy));
-	/* strsep, not strtok: an empty item ("map,,window") is a typo. */
-	for (save = buf; (tok = strsep(&save, ","));) {
-		if (!*tok)
-			return -EINVAL;
-		if (!strcmp(tok, "all")) {
-			for (i = 0; i < NUM_STRATEGIES; i++)
-				o->strategy[i] = true;
-			continue;
-		}
+	if (!strcmp(tok, "all")) {
 		for (i = 0; i < NUM_STRATEGIES; i++)
-			if (!strcmp(tok, strategy_names[i]))
-				break;
-		if (i == NUM_STRATEGIES)
-			return -EINVAL;
-		o->strategy[i] = true;
+			o->strategy[i] = true;
+		return 0;
 	}
-	return 0;
+	for (i = 0; i < NUM_STRATEGIES; i++)
+		if (!strcmp(tok, strategy_names[i])) {
+			o->strategy[i] = true;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int parse_strategies(const char *s, struct options *o)
+{
+	memset(o->strategy, 0, sizeof(o->strategy));
+	return parse_list(s, o, strategy_item);
+}
+
+static int size_item(const char *tok, struct options *o)
+{
+	return parse_size(tok, &o->io_size[o->num_sizes++]);
 }
 
 static int parse_sizes(const char *s, struct options *o)
 {
-	char buf[256], *tok, *save;
-
-	snprintf(buf, sizeof(buf), "%s", s);
 	o->num_sizes = 0;
-	for (save = buf; (tok = strsep(&save, ","));) {
-		if (o->num_sizes == MAX_SIZES)
-			return -E2BIG;
-		if (!*tok || parse_size(tok, &o->io_size[o->num_sizes]) < 0)
-			return -EINVAL;
-		o->num_sizes++;
-	}
-	return o->num_sizes ? 0 : -EINVAL;
+	return parse_list(s, o, size_item);
 }
 
 static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -233,13 +251,16 @@ int parse_options(int argc, char **argv, struct options *o)
 		switch (opt) {
 		case 'w': o->write = true; break;
 		case 's':
-			if (parse_strategies(optarg, o) < 0)
+			r = parse_strategies(optarg, o);
+			if (r == -E2BIG)
+				return bad_usage("--strategy: '%s' has more than %d items", optarg, MAX_LIST);
+			if (r < 0)
 				return bad_usage("--strategy: '%s' is not map, window, registered or all", optarg);
 			break;
 		case 'b':
 			r = parse_sizes(optarg, o);
 			if (r == -E2BIG)
-				return bad_usage("--io-size: '%s' has more than %d sizes", optarg, MAX_SIZES);
+				return bad_usage("--io-size: '%s' has more than %d sizes", optarg, MAX_LIST);
 			if (r < 0)
 				return bad_usage("--io-size: '%s' is not a list of sizes", optarg);
 			break;
