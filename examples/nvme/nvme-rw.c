@@ -53,12 +53,6 @@ static struct dmasplit_dev_stats stats_now(struct dmasplit_dev *dev)
 	return st;
 }
 
-static uint64_t library_calls(const struct dmasplit_dev_stats *s)
-{
-	return s->windows_allocated + s->links + s->syncs + s->unlinks +
-	       s->maps + s->unmaps;
-}
-
 /* Write the pool's stream to the namespace and read it back, in I/Os of
  * io_size, with strategy s. */
 static int run_one(struct run *r, enum strategy_id s, unsigned int index,
@@ -87,20 +81,23 @@ static int run_one(struct run *r, enum strategy_id s, unsigned int index,
 	}
 	setup = stats_now(r->dev);
 
+	r->library_calls = 0;
 	t0 = seconds_now();
+	/* Only the I/Os that completed count. */
 	for (ret = 0, first = 0; ret == 0 && first < r->out.size;
-	     first += r->io_size, f->ios++)
-		ret = io(r, s, true, first);
-	for (first = 0; ret == 0 && first < r->in.size;
-	     first += r->io_size, f->ios++)
-		ret = io(r, s, false, first);
+	     first += r->io_size)
+		if ((ret = io(r, s, true, first)) == 0)
+			f->ios++;
+	for (first = 0; ret == 0 && first < r->in.size; first += r->io_size)
+		if ((ret = io(r, s, false, first)) == 0)
+			f->ios++;
 	f->seconds = seconds_now() - t0;
 	after = stats_now(r->dev);
 
 	if (s == REGISTERED)
 		registered_teardown(r);
 	f->kernel_calls = after.kernel_calls - setup.kernel_calls;
-	f->library_calls = library_calls(&after) - library_calls(&setup);
+	f->library_calls = r->library_calls;
 	f->setup_kernel_calls = setup.kernel_calls - before.kernel_calls;
 	f->fallback = r->fallback;
 	if (ret < 0)

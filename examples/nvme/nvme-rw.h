@@ -68,6 +68,8 @@ struct run {
 	struct dmasplit_seg *pool_segs[2];
 	unsigned int pool_nsegs[2];
 	bool fallback;
+	/* library calls the strategies made for I/Os (not setup) */
+	uint64_t library_calls;
 	/* per I/O scratch */
 	struct iovec *iov;
 	struct dmasplit_seg *segs;

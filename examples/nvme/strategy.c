@@ -37,6 +37,13 @@ static int submit_io(struct run *r, bool write, size_t first,
 		       nblocks, &data, NULL);
 }
 
+/* ret, from a library call of an I/O, counted for --bench. */
+static int counted(struct run *r, int ret)
+{
+	r->library_calls++;
+	return ret;
+}
+
 /* map: one dmasplit_map_vec/unmap_vec per I/O, as a driver calls
  * dma_map_sg for each request. */
 int io_map(struct run *r, bool write, size_t first)
@@ -51,11 +58,12 @@ int io_map(struct run *r, bool write, size_t first)
 		r->iov[i] = (struct iovec){
 			stream_at(p, r->chunk, first + (size_t)i * r->chunk),
 			r->chunk };
-	ret = dmasplit_map_vec(r->dev, r->iov, n, dir, 0, r->segs, &nsegs);
+	ret = counted(r, dmasplit_map_vec(r->dev, r->iov, n, dir, 0, r->segs,
+					  &nsegs));
 	if (ret < 0)
 		return lib_err("dmasplit_map_vec", ret);
 	ret = submit_io(r, write, first, r->segs, nsegs);
-	err = dmasplit_unmap_vec(r->dev, r->segs, nsegs, dir, 0);
+	err = counted(r, dmasplit_unmap_vec(r->dev, r->segs, nsegs, dir, 0));
 	if (err < 0)
 		return lib_err("dmasplit_unmap_vec", err);
 	return ret;
@@ -72,7 +80,7 @@ static int io_window(struct run *r, bool write, size_t first)
 	struct dmasplit_seg seg;
 	int ret, err;
 
-	ret = dmasplit_iova_alloc(r->dev, r->io_size, 0, &iova);
+	ret = counted(r, dmasplit_iova_alloc(r->dev, r->io_size, 0, &iova));
 	if (ret == -EOPNOTSUPP) {
 		r->fallback = true;
 		return io_map(r, write, first);
@@ -80,15 +88,16 @@ static int io_window(struct run *r, bool write, size_t first)
 	if (ret < 0)
 		return lib_err("dmasplit_iova_alloc", ret);
 	for (i = 0; i < n; i++) {
-		ret = dmasplit_iova_link(iova, i * r->chunk,
-					 stream_at(p, r->chunk, first + i * r->chunk),
-					 r->chunk, dir, 0);
+		ret = counted(r, dmasplit_iova_link(iova, i * r->chunk,
+						    stream_at(p, r->chunk,
+							      first + i * r->chunk),
+						    r->chunk, dir, 0));
 		if (ret < 0) {
 			lib_err("dmasplit_iova_link", ret);
 			goto unlink;
 		}
 	}
-	ret = dmasplit_iova_sync(iova, 0, r->io_size);
+	ret = counted(r, dmasplit_iova_sync(iova, 0, r->io_size));
 	if (ret < 0) {
 		lib_err("dmasplit_iova_sync", ret);
 		goto unlink;
@@ -97,11 +106,13 @@ static int io_window(struct run *r, bool write, size_t first)
 	ret = submit_io(r, write, first, &seg, 1);
 unlink:
 	if (i) {
-		err = dmasplit_iova_unlink(iova, 0, i * r->chunk, dir, 0);
+		err = counted(r, dmasplit_iova_unlink(iova, 0, i * r->chunk,
+						      dir, 0));
 		if (err < 0 && ret >= 0)
 			ret = lib_err("dmasplit_iova_unlink", err);
 	}
 	dmasplit_iova_destroy(iova);
+	r->library_calls++;
 	return ret;
 }
 

@@ -66,6 +66,16 @@ nvme() {
 	[ -z "$err" ] || echo "$err" | note
 }
 has() { echo "$out" | grep -q -- "$1"; }
+# The library calls of an I/O of 64 KiB in 4 KiB chunks in the last
+# --bench --json: calls, not segments: map_vec and unmap_vec; alloc, 16
+# links, sync, unlink and destroy; none.
+calls_per_io_64k() {
+	for want in "map 2.000" "window 20.000" "registered 0.000"; do
+		set -- $want
+		has "\"strategy\":\"$1\",\"io_size\":65536,[^}]*\"library_calls_per_io\":$2," ||
+			return 1
+	done
+}
 count() { echo "$out" | grep -c -- "$1"; }
 # A clean run: status 0 and not one line from the library (errors, and
 # the checker's reports of misuse, all go to its log).
@@ -135,6 +145,8 @@ for iface in iommufd type1; do
 		has '"strategy":"registered","io_size":65536,[^}]*"kernel_calls_per_io":0.000,'
 	t "$iface: map and window: kernel calls on every I/O" \
 		has '"strategy":"window","io_size":65536,[^}]*"kernel_calls_per_io":[1-9]'
+	t "$iface: library calls per I/O of 64 KiB: map 2, window 20, registered 0" \
+		calls_per_io_64k
 done
 
 t "the controller is bound to uio_pci_generic in an identity group" \
