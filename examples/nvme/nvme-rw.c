@@ -94,7 +94,7 @@ static int run_one(struct run *r, enum strategy_id s, unsigned int index,
 	f->seconds = seconds_now() - t0;
 	after = stats_now(r->dev);
 
-	if (s == REGISTERED)
+	if (s == REGISTERED && !nvme_stuck(r->c))
 		registered_teardown(r);
 	f->kernel_calls = after.kernel_calls - setup.kernel_calls;
 	f->library_calls = r->library_calls;
@@ -222,6 +222,10 @@ out:
 		print_json_failure(ret);
 	if (opened)
 		nvme_close(&c);
+	/* A stuck controller may still reach them: they go with the
+	 * process. */
+	if (opened && nvme_stuck(&c))
+		return flush_stdout(1);
 	pool_free(&r.out);
 	pool_free(&r.in);
 	free(r.iov);

@@ -307,10 +307,32 @@ static struct nvme_sqe sqe_le(const struct nvme_sqe *cmd)
 }
 
 /*
+ * A command the controller may still complete (it timed out, or its
+ * completion was not its own): the controller is disabled at once, so
+ * that it no longer reaches the command's buffers, which the caller is
+ * about to unmap or free, and marked broken, since only a reset could
+ * make its queues trustworthy again.  One that does not stop within
+ * CAP.TO is stuck: nothing it may reach is given back.
+ */
+static void halt(struct nvme_ctrl *c)
+{
+	c->broken = true;
+	wr32(c, REG_CC, rd32(c, REG_CC) & ~CC_EN);
+	if (wait_csts(c, CSTS_RDY, 0, "controller disable after a failed command") < 0) {
+		c->stuck = true;
+		err(c, "the controller did not stop: the memory of its commands stays mapped until the program exits");
+	}
+}
+
+bool nvme_stuck(const struct nvme_ctrl *c)
+{
+	return c->stuck;
+}
+
+/*
  * Submit cmd on q and poll its completion.  *status is the completion's
- * status field without the phase bit.  A timeout leaves a command the
- * controller may still complete, so the controller is marked broken:
- * only a reset could make its queues trustworthy again.
+ * status field without the phase bit.  A timeout halts the controller
+ * (halt()).
  */
 static int submit(struct nvme_ctrl *c, struct nvme_queue *q,
 		  struct nvme_sqe *cmd, uint32_t *dw0, uint16_t *status)
@@ -333,19 +355,19 @@ static int submit(struct nvme_ctrl *c, struct nvme_queue *q,
 	deadline = now_ms() + c->cmd_timeout_ms;
 	while (((st = le16toh(cqe->status)) & 1) != q->phase) {
 		if (++spins % 1024 == 0 && now_ms() > deadline) {
-			c->broken = true;
 			err(c, "%s command 0x%02x (cid %u) did not complete within %u ms (CSTS 0x%x)",
 			    q->qid ? "I/O" : "admin", cmd->opcode, cmd->cid,
 			    c->cmd_timeout_ms, rd32(c, REG_CSTS));
+			halt(c);
 			return -ETIMEDOUT;
 		}
 	}
 	/* Nothing of the entry is read before its phase says it is new. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	if (le16toh(cqe->cid) != cmd->cid || le16toh(cqe->sqid) != q->qid) {
-		c->broken = true;
 		err(c, "completion for cid %u on queue %u, expected cid %u on %u",
 		    le16toh(cqe->cid), le16toh(cqe->sqid), cmd->cid, q->qid);
+		halt(c);
 		return -EIO;
 	}
 	if (dw0)
@@ -685,6 +707,8 @@ void nvme_close(struct nvme_ctrl *c)
 		wr32(c, REG_CC, rd32(c, REG_CC) & ~CC_EN);
 		wait_csts(c, CSTS_RDY, 0, "controller disable");
 	}
+	if (c->stuck)
+		return;
 	queue_free(c, &c->io);
 	queue_free(c, &c->admin);
 	if (c->scratch)

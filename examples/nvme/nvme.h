@@ -80,6 +80,9 @@ struct nvme_ctrl {
 	unsigned int ready_timeout_ms;	/* CAP.TO */
 	unsigned int cmd_timeout_ms;
 	bool broken;		/* a command timed out: the queues are unknown */
+	/* Not stopped after a command failed that way: it may still reach
+	 * the memory of any command, which must stay (nvme_stuck()). */
+	bool stuck;
 	struct nvme_queue admin, io;
 	/* One page each: identify data, and the PRP list of the command in
 	 * flight. */
@@ -116,11 +119,17 @@ struct nvme_data {
 int  nvme_open(struct nvme_ctrl *c, struct dmasplit_ctx *ctx,
 	       struct dmasplit_dev *dev, const char *spec, uint32_t nsid,
 	       unsigned int cmd_timeout_ms);
-/* Delete the I/O queues, shut the controller down, release its memory. */
+/* Delete the I/O queues, shut the controller down, release its memory
+ * (not a stuck controller's: see nvme_stuck()). */
 void nvme_close(struct nvme_ctrl *c);
+/* The controller did not stop after a command failed: it may still reach
+ * the buffers of any command, which must not be unmapped or freed. */
+bool nvme_stuck(const struct nvme_ctrl *c);
 
 /* Read or write nblocks blocks at slba through data; waits for the
- * completion.  0, -EIO (NVMe status, reported), -ETIMEDOUT, -EINVAL. */
+ * completion.  0, -EIO (NVMe status, reported), -ETIMEDOUT, -EINVAL.
+ * After -ETIMEDOUT the controller is disabled, so that data may be
+ * released, unless it is stuck. */
 int  nvme_rw(struct nvme_ctrl *c, bool write, uint64_t slba,
 	     uint32_t nblocks, const struct nvme_data *data,
 	     uint16_t *status);

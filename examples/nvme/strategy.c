@@ -63,6 +63,9 @@ int io_map(struct run *r, bool write, size_t first)
 	if (ret < 0)
 		return lib_err("dmasplit_map_vec", ret);
 	ret = submit_io(r, write, first, r->segs, nsegs);
+	/* What a stuck controller may still reach stays mapped. */
+	if (nvme_stuck(r->c))
+		return ret;
 	err = counted(r, dmasplit_unmap_vec(r->dev, r->segs, nsegs, dir, 0));
 	if (err < 0)
 		return lib_err("dmasplit_unmap_vec", err);
@@ -104,6 +107,8 @@ static int io_window(struct run *r, bool write, size_t first)
 	}
 	seg = (struct dmasplit_seg){ dmasplit_iova_addr(iova), r->io_size };
 	ret = submit_io(r, write, first, &seg, 1);
+	if (nvme_stuck(r->c))
+		return ret;
 unlink:
 	if (i) {
 		err = counted(r, dmasplit_iova_unlink(iova, 0, i * r->chunk,
@@ -309,6 +314,8 @@ int unlinked_read(struct run *r)
 		ret = nvme_rw(r->c, false, r->o->lba,
 			      (uint32_t)(r->io_size / r->c->lba_size), &data,
 			      &status);
+		if (nvme_stuck(r->c))
+			return ret;
 		dmasplit_iova_destroy(iova);
 		if (ret == -ETIMEDOUT || ret == -EINVAL)
 			return ret;

@@ -147,6 +147,32 @@ for iface in iommufd type1; do
 		has '"strategy":"window","io_size":65536,[^}]*"kernel_calls_per_io":[1-9]'
 	t "$iface: library calls per I/O of 64 KiB: map 2, window 20, registered 0" \
 		calls_per_io_64k
+
+	# A command that times out: the controller is stopped before its
+	# buffers are unmapped, so that it never reaches them unmapped (no
+	# DMAR fault).  1 ms is too short for an I/O command now and then
+	# under emulation: up to 40 tries, until two have timed out.
+	[ "$iface" = iommufd ] || continue
+	timeouts=0
+	tries=0
+	dmesg -c >/dev/null
+	while [ $tries -lt 40 ] && [ $timeouts -lt 2 ]; do
+		tries=$((tries + 1))
+		nvme-rw --write -q --strategy map --timeout 1 --io-size 256k \
+			--total 4M --lba 20000 "$spec" 2>/tmp/nvme-rw.err
+		! grep -q 'I/O command .* did not complete' /tmp/nvme-rw.err ||
+			timeouts=$((timeouts + 1))
+	done
+	sleep 1		# the kernel's reports can trail
+	if [ $timeouts -eq 0 ]; then
+		n=$((n + 1))
+		echo "ok $n - $iface: timed-out commands # SKIP none of $tries tries timed out"
+	else
+		t "$iface: $timeouts I/O commands timed out in $tries tries, and the controller reached none of their buffers after" \
+			eval '! dmesg | grep -q "DMAR: \[DMA"'
+	fi
+	nvme --write -q --io-size 64k --total 1M "$spec"
+	t "$iface: the next run after the timeouts works" clean
 done
 
 t "the controller is bound to uio_pci_generic in an identity group" \
