@@ -588,20 +588,31 @@ START_TEST(backend_returns_neither_0_nor_an_errno_are_eio)
 }
 END_TEST
 
+/* dmasplit_batch_map() of a batch of one page, on a device of the test
+ * backend opened with spec, the log cleared first; the device and the
+ * batch in *d and *batch. */
+static int map_page_batch(const char *spec, struct dmasplit_dev **d,
+			  struct dmasplit_batch **batch)
+{
+	const struct dmasplit_seg *segs;
+	unsigned int nsegs = 0;
+
+	*d = open_other(spec, "testa");
+	ck_assert_int_eq(dmasplit_batch_new(*d, DMASPLIT_TO_DEVICE, 0, batch), 0);
+	ck_assert_int_eq(dmasplit_batch_add(*batch, buf, G), 0);
+	tu_log_clear();
+	return dmasplit_batch_map(*batch, &segs, &nsegs);
+}
+
 /* A batch links quietly, so that a link refused for its granule rules
  * falls back per range; any other failure is the batch's, and said. */
 START_TEST(batch_says_why_a_link_failed_unless_told_not_to)
 {
-	const struct dmasplit_seg *segs;
 	struct dmasplit_batch *batch;
-	unsigned int nsegs = 0;
 	struct dmasplit_dev *d;
 
-	d = open_other("sim:e,testa.fail=link,testa.errno=121", "testa");
-	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
-	ck_assert_int_eq(dmasplit_batch_add(batch, buf, G), 0);
-	tu_log_clear();
-	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), -EREMOTEIO);
+	ck_assert_int_eq(map_page_batch("sim:e,testa.fail=link,testa.errno=121",
+					&d, &batch), -EREMOTEIO);
 	ck_assert_msg(tu_log_count("dmasplit_batch_map: buffer 0") == 1 &&
 		      tu_log_has("cannot be linked: Remote I/O error"),
 		      "log:\n%s", tu_log_text());
@@ -615,15 +626,11 @@ END_TEST
  * -EINVAL too, fails the batch, with nothing left mapped. */
 START_TEST(batch_whose_sync_fails_does_not_fall_back)
 {
-	const struct dmasplit_seg *segs;
 	struct dmasplit_batch *batch;
-	unsigned int nsegs = 0;
 	struct dmasplit_dev *d;
 
-	d = open_other("sim:e,testa.fail=sync,testa.errno=22", "testa");
-	ck_assert_int_eq(dmasplit_batch_new(d, DMASPLIT_TO_DEVICE, 0, &batch), 0);
-	ck_assert_int_eq(dmasplit_batch_add(batch, buf, G), 0);
-	ck_assert_int_eq(dmasplit_batch_map(batch, &segs, &nsegs), -EINVAL);
+	ck_assert_int_eq(map_page_batch("sim:e,testa.fail=sync,testa.errno=22",
+					&d, &batch), -EINVAL);
 	ck_assert_uint_eq(stats_of(d).windows_live, 0);
 	ck_assert_uint_eq(stats_of(d).maps, 0);
 	ck_assert_uint_eq(stats_of(d).mappings_live, 0);
