@@ -83,6 +83,22 @@ static double ratio_vs_map(const struct figures *all, unsigned int n,
 	return 0;
 }
 
+/* n per I/O of f; negative when f made no I/O (a run whose first I/O
+ * failed), which is printed as "-" or null. */
+static double per_io(uint64_t n, const struct figures *f)
+{
+	return f->ios ? (double)n / (double)f->ios : -1;
+}
+
+/* ,"key":v with three decimals, or null where v is negative (unknown). */
+static void json_figure(const char *key, double v)
+{
+	if (v < 0)
+		printf(",\"%s\":null", key);
+	else
+		printf(",\"%s\":%.3f", key, v);
+}
+
 void print_text(const struct run *r, const struct figures *all,
 		       unsigned int n)
 {
@@ -102,11 +118,13 @@ void print_text(const struct run *r, const struct figures *all,
 		printf("\n");
 		if (!r->o->bench)
 			continue;
+		if (!f->ios) {
+			printf("%-10s %7s no I/O completed\n", "", "");
+			continue;
+		}
 		printf("%-10s %7s %10.0f I/O/s  %6.2f kernel calls/I/O  %6.2f library calls/I/O  setup %" PRIu64 " kernel calls",
-		       "", "", iops(f),
-		       (double)f->kernel_calls / (double)f->ios,
-		       (double)f->library_calls / (double)f->ios,
-		       f->setup_kernel_calls);
+		       "", "", iops(f), per_io(f->kernel_calls, f),
+		       per_io(f->library_calls, f), f->setup_kernel_calls);
 		if (ratio > 0)
 			printf("  %.2fx map", ratio);
 		printf("\n");
@@ -165,14 +183,19 @@ void print_json(const struct run *r, const struct figures *all,
 	for (i = 0; i < n; i++) {
 		const struct figures *f = &all[i];
 
-		printf("%s{\"strategy\":\"%s\",\"io_size\":%zu,\"ios\":%lu,\"seconds\":%.6f,\"iops\":%.1f,\"kernel_calls_per_io\":%.3f,\"library_calls_per_io\":%.3f,\"setup_kernel_calls\":%" PRIu64 ",\"per_range_fallback\":%s,\"verified\":%s,\"iops_vs_map\":%.3f}",
+		double ratio = ratio_vs_map(all, n, f);
+
+		printf("%s{\"strategy\":\"%s\",\"io_size\":%zu,\"ios\":%lu,\"seconds\":%.6f,\"iops\":%.1f",
 		       i ? "," : "", strategy_names[f->strategy], f->io_size,
-		       f->ios, f->seconds, iops(f),
-		       (double)f->kernel_calls / (double)f->ios,
-		       (double)f->library_calls / (double)f->ios,
+		       f->ios, f->seconds, iops(f));
+		json_figure("kernel_calls_per_io", per_io(f->kernel_calls, f));
+		json_figure("library_calls_per_io", per_io(f->library_calls, f));
+		printf(",\"setup_kernel_calls\":%" PRIu64 ",\"per_range_fallback\":%s,\"verified\":%s",
 		       f->setup_kernel_calls, f->fallback ? "true" : "false",
-		       f->verified ? "true" : "false",
-		       ratio_vs_map(all, n, f));
+		       f->verified ? "true" : "false");
+		/* Without a run of map at that size, nothing to compare. */
+		json_figure("iops_vs_map", ratio > 0 ? ratio : -1);
+		printf("}");
 	}
 	printf("]");
 	if (err < 0) {

@@ -156,13 +156,22 @@ for iface in iommufd type1; do
 	timeouts=0
 	tries=0
 	dmesg -c >/dev/null
+	: >/tmp/nvme-rw.json
 	while [ $tries -lt 40 ] && [ $timeouts -lt 2 ]; do
 		tries=$((tries + 1))
-		nvme-rw --write -q --strategy map --timeout 1 --io-size 256k \
-			--total 4M --lba 20000 "$spec" 2>/tmp/nvme-rw.err
+		nvme-rw --write --json --strategy map --timeout 1 \
+			--io-size 256k --total 4M --lba 20000 "$spec" \
+			>>/tmp/nvme-rw.json 2>/tmp/nvme-rw.err
 		! grep -q 'I/O command .* did not complete' /tmp/nvme-rw.err ||
 			timeouts=$((timeouts + 1))
 	done
+	# A run whose first I/O failed has no figure per I/O: null.
+	t "$iface: the JSON of runs cut short by a timeout has no NaN" \
+		eval '! grep -q -i -e nan -e inf /tmp/nvme-rw.json'
+	nvme --write --bench --json --strategy window --io-size 64k --total 1M "$spec"
+	t "$iface: without a run of map, iops_vs_map is null" \
+		has '"strategy":"window","io_size":65536,[^}]*"iops_vs_map":null}'
+
 	sleep 1		# the kernel's reports can trail
 	if [ $timeouts -eq 0 ]; then
 		n=$((n + 1))
