@@ -58,11 +58,11 @@ extern const struct kiface iommufd_iface;
  * the rest goes: at most this many bytes of a device are mapped that way,
  * each member of a shared address space counting its own, so that one
  * member's use does not change another's calls; past it, iova_sync maps
- * each link on its own, as in strict mode.  The same size as the largest window a type1 container
- * maps in one call in the VM tests (65536 pages).
+ * each link on its own, as in strict mode.  The same size as the largest
+ * window a type1 container maps in one call in the VM tests (65536
+ * pages).
  */
 #define LAZY_LIMIT (256ull << 20)
-#define LAZY_LIMIT_TEXT "256 MiB"	/* LAZY_LIMIT, for lines */
 
 /*
  * An IOMMU address space: one type1 container or one iommufd IOAS, its

@@ -758,7 +758,7 @@ int win_unlink(struct dmasplit_bwin *w, uint64_t offset, uint64_t len,
 			if (!(attrs & DMASPLIT_ATTR_NO_WARN))
 				vfio_err(b, "%s: unlink of window 0x%" PRIx64 " offset 0x%" PRIx64 " length 0x%" PRIx64 ": part of a link, which %s is unlinked whole (the kernel cannot unmap part of a mapping); unlink whole links%s",
 					 b->name, w->addr, offset, len,
-					 b->lazy ? "mapped past the device's " LAZY_LIMIT_TEXT " of lazy mappings"
+					 b->lazy ? "mapped past the device's limit of lazy mappings"
 						 : "in strict mode",
 					 b->lazy ? "" : ", or open with unlink=lazy");
 			r = -EINVAL;
