@@ -83,8 +83,8 @@ static double ratio_vs_map(const struct figures *all, unsigned int n,
 	return 0;
 }
 
-/* n per I/O of f; negative when f made no I/O (a run whose first I/O
- * failed), which is printed as "-" or null. */
+/* n per I/O of f; negative when f completed no I/O (a run whose first
+ * I/O failed): null in JSON, and the text says no I/O completed. */
 static double per_io(uint64_t n, const struct figures *f)
 {
 	return f->ios ? (double)n / (double)f->ios : -1;
