@@ -970,14 +970,9 @@ START_TEST(a_segment_merged_by_physical_address_is_accepted_by_the_checker)
 	uint64_t one = 0;
 	uint8_t *p;
 
-	/* Frames come in runs, often downwards as pages are touched
-	 * backwards: among many pages some two are physical neighbours
-	 * without being virtual ones.  Sorted frames find them. */
-	p = mmap(NULL, N * ps, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ck_assert(p != MAP_FAILED);
-	for (k = N; k-- > 0;)
-		p[k * ps] = 1;
+	/* Among scattered pages some two are physical neighbours without
+	 * being virtual ones.  Sorted frames find them. */
+	p = scattered_pages(N);
 	for (k = 0; k < N; k++)
 		frame[k] = phys_of(p + k * ps) << 12 | k;	/* frame, then index */
 	qsort(frame, N, sizeof(frame[0]), cmp_u64);
