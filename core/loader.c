@@ -11,6 +11,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,67 @@ static const char *unsafe_reason(const struct stat *st, char *buf, size_t len)
 		return buf;
 	}
 	return NULL;
+}
+
+/*
+ * A child of fork() makes a context of its own and loads the backends
+ * again (libdmasplit(3)).  glibc aborts that child's dlopen()
+ * ("Inconsistency detected by ld.so") when the fork came while another
+ * thread was inside a dlopen() or dlclose() that changed the list of
+ * loaded objects: the list is left half changed.  So an object, once
+ * loaded, is never unloaded (RTLD_NODELETE: dlclose() only drops a
+ * reference), and a fork waits for the library's dlopen() calls to end.
+ *
+ * The wait has a price: fork handlers that a backend's constructor
+ * registers while a fork waits are not run for that fork (glibc runs only
+ * those registered before it began), so an object loaded then must stay
+ * untouched until the fork is over; dl_open() does not return it sooner.
+ * Nothing is logged under the lock (a log function may fork), and glibc
+ * (2.36) runs prepare handlers without its own lock held, so that the
+ * constructor can register them.  (Unloading in the meantime would be
+ * worse: glibc 2.36 aborts a fork whose list of handlers shrank while a
+ * prepare handler ran.)
+ */
+static pthread_mutex_t dl_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned int forks_waiting;
+
+static void fork_prepare(void)
+{
+	__atomic_add_fetch(&forks_waiting, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&dl_lock);
+}
+
+static void fork_parent(void)
+{
+	__atomic_sub_fetch(&forks_waiting, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&dl_lock);
+}
+
+/* The other threads' forks are not the child's to wait for. */
+static void fork_child(void)
+{
+	forks_waiting = 0;
+	pthread_mutex_unlock(&dl_lock);
+}
+
+__attribute__((constructor)) static void dl_lock_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void *dl_open(const char *path)
+{
+	void *dl;
+
+	pthread_mutex_lock(&dl_lock);
+	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	pthread_mutex_unlock(&dl_lock);
+	while (__atomic_load_n(&forks_waiting, __ATOMIC_SEQ_CST)) {
+		sched_yield();
+		pthread_mutex_lock(&dl_lock);
+		pthread_mutex_unlock(&dl_lock);
+	}
+	return dl;
 }
 
 /* Out of memory or descriptors: no verdict on a plugin or a directory,
@@ -371,7 +434,7 @@ static int load_file(struct dmasplit_ctx *ctx, const char *path,
 	}
 	be->ctx = ctx;
 	/* The checked file, not whatever the link points to by now. */
-	be->dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+	be->dl = dl_open(real);
 	free(real);
 	/* Refused even where the process was out of descriptors or address
 	 * space: glibc's dlopen() leaves errno as it was, and says why only
