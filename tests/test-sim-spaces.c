@@ -623,19 +623,25 @@ END_TEST
 
 static int hammer_stop;
 
-/* A context on the tree's backends, as the file's others: an installed
- * plugin would replace the built-in simulated device. */
-static struct dmasplit_ctx *tree_ctx(void)
+/* A context that loads its backends from dir. */
+static struct dmasplit_ctx *ctx_loading(const char *dir)
 {
 	struct dmasplit_ctx *c = NULL;
 
 	if (dmasplit_ctx_new(&c) != 0)
 		return NULL;
-	if (dmasplit_ctx_set_backend_path(c, getenv("DMASPLIT_TEST_BACKENDS")) != 0) {
+	if (dmasplit_ctx_set_backend_path(c, dir) != 0) {
 		dmasplit_ctx_unref(c);
 		return NULL;
 	}
 	return c;
+}
+
+/* A context on the tree's backends, as the file's others: an installed
+ * plugin would replace the built-in simulated device. */
+static struct dmasplit_ctx *tree_ctx(void)
+{
+	return ctx_loading(getenv("DMASPLIT_TEST_BACKENDS"));
 }
 
 /* A child of fork() that dies of SIGALRM after s seconds: Check's own
@@ -705,10 +711,10 @@ static void *hammer_spaces(void *arg)
 	unsigned int i;
 
 	for (i = 0; i < FRESH_COPIES; i++) {
-		if (dmasplit_ctx_new(&c) != 0)
+		c = ctx_loading(dirs[i]);
+		if (!c)
 			return NULL;
-		if (dmasplit_ctx_set_backend_path(c, dirs[i]) == 0 &&
-		    dmasplit_dev_open(c, "sim:h,as=busy", &d) == 0)
+		if (dmasplit_dev_open(c, "sim:h,as=busy", &d) == 0)
 			dmasplit_dev_close(d);
 		dmasplit_ctx_unref(c);
 	}
